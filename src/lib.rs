@@ -1,5 +1,13 @@
 //! corelog: a Kafka-compatible event-streaming broker, thread-per-core on io_uring.
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod boot;
+pub mod broker;
+pub mod config;
+pub mod handlers;
 pub mod protocol;
+pub mod runtime;
+pub mod serve;
+pub mod server;
 pub mod storage;
+pub mod util;

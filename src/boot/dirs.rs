@@ -1,0 +1,160 @@
+//! Log dirs at start-up (main thread, before any shard runs, so std::fs is fine here):
+//! create each dir, take an exclusive lock on it so two brokers never share a dir, and
+//! check or write `meta.properties` (node.id, cluster.id, version) as Kafka does.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub const META_PROPERTIES: &str = "meta.properties";
+pub const LOCK_FILE: &str = ".lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("log dir {dir}: {what}: {source}")]
+    Io {
+        dir: String,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("log dir {dir} is in use by another broker (lock held on {dir}/.lock)")]
+    Locked { dir: String },
+    #[error(
+        "log dir {dir} belongs to node.id {found}, not {expected}: \
+         point log.dirs elsewhere or set node.id={found}"
+    )]
+    WrongNode { dir: String, found: i32, expected: i32 },
+    #[error("log dirs disagree on cluster.id ({a} in one, {b} in another)")]
+    ClusterMismatch { a: String, b: String },
+}
+
+/// Open log dirs: the lock files stay open (and locked) for the broker's lifetime.
+pub struct LogDirs {
+    pub dirs: Vec<PathBuf>,
+    pub cluster_id: String,
+    _locks: Vec<File>,
+}
+
+/// Prepares every log dir. `cluster_id` from the config wins when the dirs have none.
+pub fn prepare(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<LogDirs, DirError> {
+    let mut locks = Vec::new();
+    let mut found_cluster: Option<String> = None;
+    for d in dirs {
+        let io = |what| move |source| DirError::Io {
+            dir: d.display().to_string(),
+            what,
+            source,
+        };
+        fs::create_dir_all(d).map_err(io("cannot create"))?;
+        locks.push(lock(d)?);
+        if let Some((node, cluster)) = read_meta(d).map_err(io("cannot read meta.properties"))? {
+            if node != node_id {
+                return Err(DirError::WrongNode {
+                    dir: d.display().to_string(),
+                    found: node,
+                    expected: node_id,
+                });
+            }
+            match &found_cluster {
+                Some(c) if *c != cluster => {
+                    return Err(DirError::ClusterMismatch {
+                        a: c.clone(),
+                        b: cluster,
+                    })
+                }
+                _ => found_cluster = Some(cluster),
+            }
+        }
+    }
+    let cluster_id = found_cluster.unwrap_or_else(|| {
+        if cluster_id.is_empty() {
+            crate::util::cluster_id()
+        } else {
+            cluster_id.to_string()
+        }
+    });
+    for d in dirs {
+        write_meta(d, node_id, &cluster_id).map_err(|source| DirError::Io {
+            dir: d.display().to_string(),
+            what: "cannot write meta.properties",
+            source,
+        })?;
+    }
+    Ok(LogDirs {
+        dirs: dirs.to_vec(),
+        cluster_id,
+        _locks: locks,
+    })
+}
+
+fn lock(dir: &Path) -> Result<File, DirError> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|source| DirError::Io {
+            dir: dir.display().to_string(),
+            what: "cannot open lock file",
+            source,
+        })?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(DirError::Locked {
+            dir: dir.display().to_string(),
+        });
+    }
+    Ok(f)
+}
+
+fn read_meta(dir: &Path) -> std::io::Result<Option<(i32, String)>> {
+    let text = match fs::read_to_string(dir.join(META_PROPERTIES)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut node = None;
+    let mut cluster = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        match line.split_once('=') {
+            Some(("node.id" | "broker.id", v)) => node = v.trim().parse().ok(),
+            Some(("cluster.id", v)) => cluster = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    match (node, cluster) {
+        (Some(n), Some(c)) => Ok(Some((n, c))),
+        _ => Err(std::io::Error::other(
+            "meta.properties lacks node.id or cluster.id",
+        )),
+    }
+}
+
+fn write_meta(dir: &Path, node_id: i32, cluster_id: &str) -> std::io::Result<()> {
+    let text = format!("#corelog\nnode.id={node_id}\ncluster.id={cluster_id}\nversion=1\n");
+    crate::util::write_file_atomic_blocking(&dir.join(META_PROPERTIES), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_meta_and_refuses_another_node() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d0");
+        let first = prepare(std::slice::from_ref(&d), 1, "").unwrap();
+        let cluster = first.cluster_id.clone();
+        assert_eq!(cluster.len(), 22);
+        // A second broker on the same dir is refused while the first holds it.
+        assert!(matches!(prepare(std::slice::from_ref(&d), 1, ""), Err(DirError::Locked { .. })));
+        drop(first);
+        let again = prepare(std::slice::from_ref(&d), 1, "").unwrap();
+        assert_eq!(again.cluster_id, cluster);
+        drop(again);
+        assert!(matches!(
+            prepare(&[d], 2, ""),
+            Err(DirError::WrongNode { found: 1, expected: 2, .. })
+        ));
+    }
+}

@@ -1,0 +1,293 @@
+//! The topic table: names, ids, partition counts and where each partition lives.
+//!
+//! One writer (shard 0, serialised by `Broker::admin_lock`) builds a new `Snapshot` and
+//! publishes it; readers on every shard clone the current `Arc<Snapshot>` and never see a
+//! half-made change. The table is persisted in `<first log dir>/corelog-topics`:
+//!
+//! ```text
+//! version 1
+//! topic <name> <topic id, 32 hex digits> <partition count>
+//! partition <name> <partition> <shard> <log dir index>
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+pub const TOPICS_FILE: &str = "corelog-topics";
+/// Kafka's limit on topic name length.
+pub const TOPIC_NAME_LEN_MAX: usize = 249;
+
+/// Where one partition lives: the shard that owns it and the log dir that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub shard: usize,
+    pub dir: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: [u8; 16],
+    pub partitions: Vec<Placement>,
+}
+
+/// An immutable view of every topic.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub topics: BTreeMap<String, Arc<TopicMeta>>,
+    pub by_id: HashMap<[u8; 16], String>,
+}
+
+impl Snapshot {
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicMeta>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&Arc<TopicMeta>> {
+        self.by_id.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    pub fn placement(&self, topic: &str, partition: i32) -> Option<Placement> {
+        let t = self.topics.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.partitions.get(p).copied())
+    }
+
+    /// Partitions per shard and per log dir, for placing new partitions.
+    fn load(&self, shards: usize, dirs: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut per_shard = vec![0; shards];
+        let mut per_dir = vec![0; dirs];
+        for p in self.topics.values().flat_map(|t| t.partitions.iter()) {
+            per_shard[p.shard] += 1;
+            per_dir[p.dir] += 1;
+        }
+        (per_shard, per_dir)
+    }
+
+    /// Places `count` new partitions: each goes to the shard with the fewest partitions
+    /// and the log dir with the fewest partitions (Kafka's rule for dirs), ties to the
+    /// lowest index.
+    pub fn place(&self, count: usize, shards: usize, dirs: usize) -> Vec<Placement> {
+        let (mut per_shard, mut per_dir) = self.load(shards, dirs);
+        (0..count)
+            .map(|_| {
+                let shard = argmin(&per_shard);
+                let dir = argmin(&per_dir);
+                per_shard[shard] += 1;
+                per_dir[dir] += 1;
+                Placement { shard, dir }
+            })
+            .collect()
+    }
+
+    pub fn with_topic(&self, t: TopicMeta) -> Snapshot {
+        let mut s = self.clone();
+        s.by_id.insert(t.id, t.name.clone());
+        s.topics.insert(t.name.clone(), Arc::new(t));
+        s
+    }
+
+    pub fn without_topic(&self, name: &str) -> Snapshot {
+        let mut s = self.clone();
+        if let Some(t) = s.topics.remove(name) {
+            s.by_id.remove(&t.id);
+        }
+        s
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::from("version 1\n");
+        for t in self.topics.values() {
+            out += &format!("topic {} {} {}\n", t.name, hex(&t.id), t.partitions.len());
+            for (i, p) in t.partitions.iter().enumerate() {
+                out += &format!("partition {} {} {} {}\n", t.name, i, p.shard, p.dir);
+            }
+        }
+        out
+    }
+
+    /// Parses the topics file. A partition whose shard or dir no longer exists (fewer
+    /// shards or dirs than when it was placed) moves to `partition % shards`, or fails
+    /// if its dir is gone, since its data would be missing.
+    pub fn decode(text: &str, shards: usize, dirs: usize) -> Result<Snapshot, String> {
+        let mut s = Snapshot::default();
+        let mut lines = text.lines();
+        if lines.next() != Some("version 1") {
+            return Err("unknown version line".into());
+        }
+        let mut pending: Vec<TopicMeta> = Vec::new();
+        for (n, line) in lines.enumerate() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let bad = || format!("line {}: cannot parse {line:?}", n + 2);
+            match f.as_slice() {
+                ["topic", name, id, count] => {
+                    let count: usize = count.parse().map_err(|_| bad())?;
+                    pending.push(TopicMeta {
+                        name: name.to_string(),
+                        id: unhex(id).ok_or_else(bad)?,
+                        partitions: vec![Placement { shard: 0, dir: 0 }; count],
+                    });
+                }
+                ["partition", name, p, shard, dir] => {
+                    let t = pending
+                        .iter_mut()
+                        .find(|t| t.name == *name)
+                        .ok_or_else(bad)?;
+                    let p: usize = p.parse().map_err(|_| bad())?;
+                    let shard: usize = shard.parse().map_err(|_| bad())?;
+                    let dir: usize = dir.parse().map_err(|_| bad())?;
+                    if p >= t.partitions.len() {
+                        return Err(bad());
+                    }
+                    if dir >= dirs {
+                        return Err(format!(
+                            "partition {name}-{p} lives in log dir #{dir}, but only {dirs} \
+                             log dirs are configured: restore the missing dir to log.dirs"
+                        ));
+                    }
+                    let shard = if shard < shards { shard } else { p % shards };
+                    t.partitions[p] = Placement { shard, dir };
+                }
+                [] | [""] => {}
+                _ => return Err(bad()),
+            }
+        }
+        for t in pending {
+            s = s.with_topic(t);
+        }
+        Ok(s)
+    }
+}
+
+fn argmin(v: &[usize]) -> usize {
+    v.iter()
+        .enumerate()
+        .min_by_key(|(i, n)| (**n, *i))
+        .map_or(0, |(i, _)| i)
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Kafka's rule: 1-249 characters from [a-zA-Z0-9._-], not "." or "..".
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > TOPIC_NAME_LEN_MAX {
+        return Err(format!(
+            "topic name must be 1 to {TOPIC_NAME_LEN_MAX} characters long"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err("topic name cannot be \".\" or \"..\"".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name {name:?} contains {c:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// The published snapshot plus the file it is persisted in.
+pub struct MetadataStore {
+    current: RwLock<Arc<Snapshot>>,
+    path: PathBuf,
+}
+
+impl MetadataStore {
+    /// Loads the topics file at start-up (blocking; called before shards run).
+    pub fn open(first_dir: &Path, shards: usize, dirs: usize) -> Result<MetadataStore, String> {
+        let path = first_dir.join(TOPICS_FILE);
+        let snap = match std::fs::read_to_string(&path) {
+            Ok(text) => Snapshot::decode(&text, shards, dirs)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Snapshot::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        Ok(MetadataStore {
+            current: RwLock::new(Arc::new(snap)),
+            path,
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Persists `next` (off the shard thread) and then publishes it.
+    pub async fn publish(&self, next: Snapshot) -> std::io::Result<()> {
+        let path = self.path.clone();
+        let text = next.encode();
+        crate::runtime::blocking(move || {
+            crate::util::write_file_atomic_blocking(&path, text.as_bytes())
+        })
+        .await?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_balances_shards_and_dirs() {
+        let s = Snapshot::default();
+        let p = s.place(4, 2, 2);
+        assert_eq!(
+            p.iter().map(|x| (x.shard, x.dir)).collect::<Vec<_>>(),
+            vec![(0, 0), (1, 1), (0, 0), (1, 1)]
+        );
+        let s = s.with_topic(TopicMeta {
+            name: "a".into(),
+            id: [1; 16],
+            partitions: vec![Placement { shard: 0, dir: 1 }],
+        });
+        let p = s.place(1, 2, 2);
+        assert_eq!(p[0], Placement { shard: 1, dir: 0 });
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_fewer_shards() {
+        let s = Snapshot::default().with_topic(TopicMeta {
+            name: "weblogs".into(),
+            id: [0xab; 16],
+            partitions: vec![Placement { shard: 0, dir: 0 }, Placement { shard: 3, dir: 1 }],
+        });
+        let back = Snapshot::decode(&s.encode(), 4, 2).unwrap();
+        assert_eq!(back.topic("weblogs"), s.topic("weblogs"));
+        assert_eq!(back.topic_by_id(&[0xab; 16]).unwrap().name, "weblogs");
+        let fewer = Snapshot::decode(&s.encode(), 2, 2).unwrap();
+        assert_eq!(fewer.placement("weblogs", 1), Some(Placement { shard: 1, dir: 1 }));
+        assert!(Snapshot::decode(&s.encode(), 4, 1).is_err());
+    }
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("web.logs_1-x").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The broker's state: what all shards share (`Broker`, behind an `Arc`) and what each
+//! shard owns alone (`shard::Shard`, behind an `Rc` on its own thread).
+
+pub mod metadata;
+pub mod producer_ids;
+pub mod router;
+pub mod shard;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use futures::channel::mpsc;
+
+use crate::config::BrokerConfig;
+use metadata::MetadataStore;
+use producer_ids::ProducerIds;
+use router::ShardMsg;
+
+/// Offsets read from the checkpoint files at start-up, per (topic, partition).
+#[derive(Debug, Default, Clone)]
+pub struct Checkpoints {
+    pub recovery_points: HashMap<(String, i32), i64>,
+    pub log_start_offsets: HashMap<(String, i32), i64>,
+}
+
+/// State every shard can read. Mutable parts are either atomics, the published metadata
+/// snapshot (one writer), or mailboxes.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub log_dirs: Vec<PathBuf>,
+    pub shard_count: usize,
+    pub metadata: MetadataStore,
+    pub producer_ids: ProducerIds,
+    pub checkpoints: Checkpoints,
+    mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
+    /// Shards that have opened their partitions; connections are accepted once all have.
+    shards_ready: AtomicUsize,
+    /// Receivers handed to each shard as it starts.
+    inboxes: Mutex<Vec<Option<mpsc::UnboundedReceiver<ShardMsg>>>>,
+}
+
+impl Broker {
+    pub fn new(
+        config: BrokerConfig,
+        cluster_id: String,
+        metadata: MetadataStore,
+        producer_ids: ProducerIds,
+        checkpoints: Checkpoints,
+    ) -> Broker {
+        let shard_count = config.shard_count();
+        let (mailboxes, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded();
+                (tx, Some(rx))
+            })
+            .unzip();
+        Broker {
+            log_dirs: config.log_dirs.clone(),
+            config,
+            cluster_id,
+            shard_count,
+            metadata,
+            producer_ids,
+            checkpoints,
+            mailboxes,
+            shards_ready: AtomicUsize::new(0),
+            inboxes: Mutex::new(inboxes),
+        }
+    }
+
+    /// Sends a message to shard `to`. Unbounded on purpose: a send never waits, so the
+    /// order in which one connection's requests reach an owner shard is the order they
+    /// were read. Memory stays bounded by the in-flight request limit per connection.
+    pub fn send(&self, to: usize, msg: ShardMsg) {
+        // A closed mailbox means that shard is shutting down; the reply sender inside the
+        // message is dropped with it and the waiting handler sees the shutdown.
+        let _ = self.mailboxes[to].unbounded_send(msg);
+    }
+
+    pub fn take_inbox(&self, shard: usize) -> Option<mpsc::UnboundedReceiver<ShardMsg>> {
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(shard)
+            .and_then(Option::take)
+    }
+
+    pub fn mark_ready(&self) {
+        self.shards_ready.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn all_ready(&self) -> bool {
+        self.shards_ready.load(Ordering::Acquire) >= self.shard_count
+    }
+}

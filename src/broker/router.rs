@@ -1,0 +1,135 @@
+//! Cross-shard messages. A handler groups a request's partitions by owner shard and
+//! sends each owner one message; the owner answers on a oneshot. Partitions owned by the
+//! handler's own shard are served in place, with no message at all.
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+
+/// One partition's records of a Produce request.
+pub struct ProduceItem {
+    pub topic: String,
+    pub partition: i32,
+    pub records: Option<BytesMut>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProduceResult {
+    pub error_code: i16,
+    pub error_message: Option<String>,
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+impl ProduceResult {
+    pub fn error(code: i16, message: Option<String>) -> ProduceResult {
+        ProduceResult {
+            error_code: code,
+            error_message: message,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+/// One partition of a Fetch request.
+#[derive(Debug, Clone)]
+pub struct FetchItem {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub max_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchResult {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub batches: Vec<Bytes>,
+}
+
+impl FetchResult {
+    pub fn error(code: i16) -> FetchResult {
+        FetchResult {
+            error_code: code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            batches: Vec::new(),
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.batches.iter().map(Bytes::len).sum()
+    }
+}
+
+/// One partition of a ListOffsets request.
+#[derive(Debug, Clone)]
+pub struct OffsetQuery {
+    pub topic: String,
+    pub partition: i32,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetAnswer {
+    pub error_code: i16,
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// A partition to open (create) on its owner shard.
+#[derive(Debug, Clone)]
+pub struct PartitionRef {
+    pub topic: String,
+    pub partition: i32,
+    pub dir: usize,
+}
+
+/// The recovery point and log start offset of a closed partition, for the checkpoints.
+#[derive(Debug, Clone)]
+pub struct ClosedPartition {
+    pub dir: usize,
+    pub topic: String,
+    pub partition: i32,
+    pub recovery_point: i64,
+    pub log_start_offset: i64,
+}
+
+pub enum ShardMsg {
+    /// Appended in the order messages arrive; the reply comes when `acks` is satisfied.
+    Produce {
+        acks: i16,
+        items: Vec<ProduceItem>,
+        reply: oneshot::Sender<Vec<ProduceResult>>,
+    },
+    Fetch {
+        items: Vec<FetchItem>,
+        reply: oneshot::Sender<Vec<FetchResult>>,
+    },
+    /// Replies once any of the partitions has data past its offset; dropped by the
+    /// receiver when the fetch's wait ends first.
+    WaitForData {
+        items: Vec<FetchItem>,
+        reply: oneshot::Sender<()>,
+    },
+    ListOffsets {
+        items: Vec<OffsetQuery>,
+        reply: oneshot::Sender<Vec<OffsetAnswer>>,
+    },
+    OpenPartitions {
+        parts: Vec<PartitionRef>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    DeletePartitions {
+        parts: Vec<PartitionRef>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Admin work that only shard 0 (the metadata writer) does.
+    Admin(crate::broker::shard::AdminMsg),
+    Shutdown {
+        reply: oneshot::Sender<Vec<ClosedPartition>>,
+    },
+}

@@ -1,0 +1,500 @@
+//! One shard's own state: the partition logs it owns, and the code that serves the
+//! messages other shards send it.
+//!
+//! Concurrency: a `Shard` lives on one thread behind an `Rc`. The partition map is a
+//! `RefCell` that is never borrowed across an `.await`; a `PartitionLog` is a cheap
+//! handle, cloned out of the map before any await.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::channel::{mpsc, oneshot};
+use futures::future::{join_all, select_all, FutureExt, LocalBoxFuture};
+use futures::StreamExt;
+
+use super::metadata::{validate_topic_name, Placement, Snapshot, TopicMeta};
+use super::router::*;
+use super::Broker;
+use crate::protocol::errors as ec;
+use crate::storage::{LogConfig, PartitionLog, StorageError};
+
+pub type TopicResult = (String, Result<(), (i16, String)>);
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+}
+
+pub enum AdminMsg {
+    CreateTopics {
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+        reply: oneshot::Sender<Vec<TopicResult>>,
+    },
+    DeleteTopics {
+        names: Vec<String>,
+        reply: oneshot::Sender<Vec<TopicResult>>,
+    },
+}
+
+/// The shard that writes metadata.
+pub const METADATA_SHARD: usize = 0;
+
+pub struct Shard {
+    pub id: usize,
+    pub broker: Arc<Broker>,
+    logs: RefCell<HashMap<(String, i32), (usize, PartitionLog)>>,
+    /// Serialises metadata changes on the metadata shard.
+    admin_lock: futures::lock::Mutex<()>,
+}
+
+impl Shard {
+    pub fn new(id: usize, broker: Arc<Broker>) -> Rc<Shard> {
+        Rc::new(Shard {
+            id,
+            broker,
+            logs: RefCell::new(HashMap::new()),
+            admin_lock: futures::lock::Mutex::new(()),
+        })
+    }
+
+    pub fn log_config(&self) -> LogConfig {
+        let c = &self.broker.config;
+        LogConfig {
+            segment_bytes: c.log_segment_bytes,
+            max_message_bytes: c.message_max_bytes,
+            ..LogConfig::default()
+        }
+    }
+
+    fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.logs
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .map(|(_, l)| l.clone())
+    }
+
+    /// Opens every partition the snapshot places on this shard (start-up recovery).
+    pub async fn open_owned(&self, snap: &Snapshot) -> Result<(), String> {
+        let parts: Vec<PartitionRef> = snap
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.shard == self.id)
+                    .map(|(i, p)| PartitionRef {
+                        topic: t.name.clone(),
+                        partition: i as i32,
+                        dir: p.dir,
+                    })
+            })
+            .collect();
+        self.open_partitions(parts).await
+    }
+
+    pub async fn open_partitions(&self, parts: Vec<PartitionRef>) -> Result<(), String> {
+        for p in parts {
+            let key = (p.topic.clone(), p.partition);
+            let cp = &self.broker.checkpoints;
+            let recovery_point = cp.recovery_points.get(&key).copied().unwrap_or(0);
+            let log_start = cp.log_start_offsets.get(&key).copied().unwrap_or(0);
+            let dir = &self.broker.log_dirs[p.dir];
+            let log = PartitionLog::open(
+                dir,
+                &p.topic,
+                p.partition,
+                self.log_config(),
+                recovery_point,
+                log_start,
+            )
+            .await
+            .map_err(|e| format!("cannot open partition {}-{}: {e}", p.topic, p.partition))?;
+            self.logs.borrow_mut().insert(key, (p.dir, log));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_partitions(&self, parts: Vec<PartitionRef>) -> Result<(), String> {
+        for p in parts {
+            let removed = self.logs.borrow_mut().remove(&(p.topic.clone(), p.partition));
+            if let Some((_, log)) = removed {
+                log.delete()
+                    .await
+                    .map_err(|e| format!("cannot delete {}-{}: {e}", p.topic, p.partition))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends now (so the log order is the order of calls) and returns a future that
+    /// resolves when `acks` is satisfied for every partition.
+    pub fn produce_local(
+        &self,
+        acks: i16,
+        items: Vec<ProduceItem>,
+    ) -> LocalBoxFuture<'static, Vec<ProduceResult>> {
+        let appended: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let Some(log) = self.log(&item.topic, item.partition) else {
+                    return Err(ProduceResult::error(ec::UNKNOWN_TOPIC_OR_PARTITION, None));
+                };
+                let Some(records) = item.records else {
+                    return Err(ProduceResult::error(ec::CORRUPT_MESSAGE, Some("no records".into())));
+                };
+                match log.append(records) {
+                    Ok(info) => Ok((log, info)),
+                    Err(e) => Err(storage_error(&item.topic, item.partition, e)),
+                }
+            })
+            .collect();
+        async move {
+            let waits = appended.into_iter().map(|r| async move {
+                let (log, info) = r?;
+                let waited = match acks {
+                    0 => Ok(()),
+                    1 => log.wait_written(info.last_offset).await,
+                    _ => log.wait_durable(info.last_offset).await,
+                };
+                waited.map_err(|e| ProduceResult::error(e.kafka_error_code(), Some(e.to_string())))?;
+                Ok(ProduceResult {
+                    error_code: ec::NONE,
+                    error_message: None,
+                    base_offset: info.base_offset,
+                    log_append_time_ms: info.log_append_time_ms,
+                    log_start_offset: info.log_start_offset,
+                })
+            });
+            join_all(waits)
+                .await
+                .into_iter()
+                .map(|r: Result<ProduceResult, ProduceResult>| r.unwrap_or_else(|e| e))
+                .collect()
+        }
+        .boxed_local()
+    }
+
+    pub async fn fetch_local(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(log) = self.log(&item.topic, item.partition) else {
+                out.push(FetchResult::error(ec::UNKNOWN_TOPIC_OR_PARTITION));
+                continue;
+            };
+            out.push(match log.read(item.offset, item.max_bytes).await {
+                Ok(r) => FetchResult {
+                    error_code: ec::NONE,
+                    high_watermark: r.high_watermark,
+                    log_start_offset: r.log_start_offset,
+                    batches: r.batches,
+                },
+                Err(e) => FetchResult {
+                    error_code: e.kafka_error_code(),
+                    high_watermark: log.high_watermark(),
+                    log_start_offset: log.log_start_offset(),
+                    batches: Vec::new(),
+                },
+            });
+        }
+        out
+    }
+
+    /// Resolves when any listed partition has data past its offset (or is unknown, so
+    /// the caller re-fetches and reports the error).
+    pub fn wait_for_data_local(&self, items: &[FetchItem]) -> LocalBoxFuture<'static, ()> {
+        let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
+        for item in items {
+            match self.log(&item.topic, item.partition) {
+                Some(log) => waits.push(log.wait_for_data(item.offset).boxed_local()),
+                None => return futures::future::ready(()).boxed_local(),
+            }
+        }
+        if waits.is_empty() {
+            return futures::future::pending().boxed_local();
+        }
+        select_all(waits).map(|_| ()).boxed_local()
+    }
+
+    pub fn list_offsets_local(&self, items: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
+        items
+            .into_iter()
+            .map(|q| {
+                let Some(log) = self.log(&q.topic, q.partition) else {
+                    return OffsetAnswer {
+                        error_code: ec::UNKNOWN_TOPIC_OR_PARTITION,
+                        offset: -1,
+                        timestamp: -1,
+                    };
+                };
+                let offset = match q.timestamp {
+                    // -2 earliest, -4 earliest local (no tiering here: the same).
+                    -2 | -4 => log.log_start_offset(),
+                    // -1 latest, -5 latest tiered: the high watermark.
+                    -1 | -5 => log.high_watermark(),
+                    _ => {
+                        return OffsetAnswer {
+                            error_code: ec::UNSUPPORTED_VERSION,
+                            offset: -1,
+                            timestamp: -1,
+                        }
+                    }
+                };
+                OffsetAnswer {
+                    error_code: ec::NONE,
+                    offset,
+                    timestamp: -1,
+                }
+            })
+            .collect()
+    }
+
+    /// Closes every log (finishing in-flight writes) for a clean shutdown.
+    pub async fn close_all(&self) -> Vec<ClosedPartition> {
+        let logs: Vec<_> = self.logs.borrow_mut().drain().collect();
+        let mut out = Vec::with_capacity(logs.len());
+        for ((topic, partition), (dir, log)) in logs {
+            let log_start_offset = log.log_start_offset();
+            match log.close().await {
+                Ok(recovery_point) => out.push(ClosedPartition {
+                    dir,
+                    topic,
+                    partition,
+                    recovery_point,
+                    log_start_offset,
+                }),
+                Err(e) => tracing::error!(%topic, partition, "closing partition failed: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Serves this shard's mailbox until shutdown; returns the closed partitions.
+    pub async fn serve_mailbox(
+        self: Rc<Self>,
+        mut inbox: mpsc::UnboundedReceiver<ShardMsg>,
+    ) -> Option<oneshot::Sender<Vec<ClosedPartition>>> {
+        while let Some(msg) = inbox.next().await {
+            match msg {
+                ShardMsg::Produce { acks, items, reply } => {
+                    // Append here, in mailbox order; only the wait runs as its own task.
+                    let done = self.produce_local(acks, items);
+                    crate::runtime::spawn_local(async move {
+                        let _ = reply.send(done.await);
+                    });
+                }
+                ShardMsg::Shutdown { reply } => return Some(reply),
+                other => {
+                    let me = self.clone();
+                    crate::runtime::spawn_local(async move { me.serve_msg(other).await });
+                }
+            }
+        }
+        None
+    }
+
+    async fn serve_msg(self: Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Fetch { items, reply } => {
+                let _ = reply.send(self.fetch_local(items).await);
+            }
+            ShardMsg::WaitForData { items, mut reply } => {
+                let wait = self.wait_for_data_local(&items);
+                let cancelled = reply.cancellation();
+                futures::pin_mut!(cancelled);
+                if let futures::future::Either::Left(_) = futures::future::select(wait, cancelled).await {
+                    let _ = reply.send(());
+                }
+            }
+            ShardMsg::ListOffsets { items, reply } => {
+                let _ = reply.send(self.list_offsets_local(items));
+            }
+            ShardMsg::OpenPartitions { parts, reply } => {
+                let _ = reply.send(self.open_partitions(parts).await);
+            }
+            ShardMsg::DeletePartitions { parts, reply } => {
+                let _ = reply.send(self.delete_partitions(parts).await);
+            }
+            ShardMsg::Admin(AdminMsg::CreateTopics {
+                topics,
+                validate_only,
+                reply,
+            }) => {
+                let _ = reply.send(self.create_topics_here(topics, validate_only).await);
+            }
+            ShardMsg::Admin(AdminMsg::DeleteTopics { names, reply }) => {
+                let _ = reply.send(self.delete_topics_here(names).await);
+            }
+            ShardMsg::Produce { .. } | ShardMsg::Shutdown { .. } => {
+                unreachable!("handled in serve_mailbox")
+            }
+        }
+    }
+
+    /// Creates topics through the metadata shard.
+    pub async fn create_topics(self: &Rc<Self>, topics: Vec<TopicSpec>, validate_only: bool) -> Vec<TopicResult> {
+        if self.id == METADATA_SHARD {
+            return self.create_topics_here(topics, validate_only).await;
+        }
+        let (reply, rx) = oneshot::channel();
+        let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+        self.broker.send(
+            METADATA_SHARD,
+            ShardMsg::Admin(AdminMsg::CreateTopics {
+                topics,
+                validate_only,
+                reply,
+            }),
+        );
+        rx.await.unwrap_or_else(|_| shutting_down(names))
+    }
+
+    pub async fn delete_topics(self: &Rc<Self>, names: Vec<String>) -> Vec<TopicResult> {
+        if self.id == METADATA_SHARD {
+            return self.delete_topics_here(names).await;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.broker.send(
+            METADATA_SHARD,
+            ShardMsg::Admin(AdminMsg::DeleteTopics {
+                names: names.clone(),
+                reply,
+            }),
+        );
+        rx.await.unwrap_or_else(|_| shutting_down(names))
+    }
+
+    async fn create_topics_here(&self, topics: Vec<TopicSpec>, validate_only: bool) -> Vec<TopicResult> {
+        let _guard = self.admin_lock.lock().await;
+        let mut snap = (*self.broker.metadata.snapshot()).clone();
+        let mut results = Vec::with_capacity(topics.len());
+        let mut created = Vec::new();
+        for spec in topics {
+            let checked = check_new_topic(&snap, &spec);
+            if checked.is_err() || validate_only {
+                results.push((spec.name, checked));
+                continue;
+            }
+            let placements = snap.place(spec.partitions as usize, self.broker.shard_count, self.broker.log_dirs.len());
+            let meta = TopicMeta {
+                name: spec.name.clone(),
+                id: crate::util::random_uuid(),
+                partitions: placements,
+            };
+            match self.open_on_owners(&meta).await {
+                Ok(()) => {
+                    snap = snap.with_topic(meta);
+                    created.push(spec.name.clone());
+                    results.push((spec.name, Ok(())));
+                }
+                Err(e) => results.push((spec.name, Err((ec::KAFKA_STORAGE_ERROR, e)))),
+            }
+        }
+        if !created.is_empty() {
+            if let Err(e) = self.broker.metadata.publish(snap).await {
+                let msg = format!("cannot persist topic metadata: {e}");
+                tracing::error!("{msg}");
+                for r in results.iter_mut().filter(|r| created.contains(&r.0)) {
+                    r.1 = Err((ec::KAFKA_STORAGE_ERROR, msg.clone()));
+                }
+            } else {
+                tracing::info!(topics = ?created, "created topics");
+            }
+        }
+        results
+    }
+
+    async fn open_on_owners(&self, meta: &TopicMeta) -> Result<(), String> {
+        let by_shard = group_parts(meta);
+        let opens = by_shard.into_iter().map(|(shard, parts)| self.on_shard(shard, parts, true));
+        join_all(opens).await.into_iter().collect()
+    }
+
+    async fn on_shard(&self, shard: usize, parts: Vec<PartitionRef>, open: bool) -> Result<(), String> {
+        if shard == self.id {
+            return if open {
+                self.open_partitions(parts).await
+            } else {
+                self.delete_partitions(parts).await
+            };
+        }
+        let (reply, rx) = oneshot::channel();
+        let msg = if open {
+            ShardMsg::OpenPartitions { parts, reply }
+        } else {
+            ShardMsg::DeletePartitions { parts, reply }
+        };
+        self.broker.send(shard, msg);
+        rx.await.unwrap_or_else(|_| Err("shard is shutting down".into()))
+    }
+
+    async fn delete_topics_here(&self, names: Vec<String>) -> Vec<TopicResult> {
+        let _guard = self.admin_lock.lock().await;
+        let mut results = Vec::with_capacity(names.len());
+        for name in names {
+            let snap = self.broker.metadata.snapshot();
+            let Some(meta) = snap.topic(&name).cloned() else {
+                results.push((name, Err((ec::UNKNOWN_TOPIC_OR_PARTITION, "no such topic".into()))));
+                continue;
+            };
+            // Unpublish first, so no new request is routed to partitions being removed.
+            if let Err(e) = self.broker.metadata.publish(snap.without_topic(&name)).await {
+                results.push((name, Err((ec::KAFKA_STORAGE_ERROR, e.to_string()))));
+                continue;
+            }
+            let deletes = group_parts(&meta)
+                .into_iter()
+                .map(|(shard, parts)| self.on_shard(shard, parts, false));
+            let r: Result<(), String> = join_all(deletes).await.into_iter().collect();
+            if let Err(e) = &r {
+                tracing::error!(topic = %name, "deleting partitions failed: {e}");
+            }
+            tracing::info!(topic = %name, "deleted topic");
+            results.push((name, r.map_err(|e| (ec::KAFKA_STORAGE_ERROR, e))));
+        }
+        results
+    }
+}
+
+fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String)> {
+    validate_topic_name(&spec.name).map_err(|e| (ec::INVALID_TOPIC_EXCEPTION, e))?;
+    if snap.topic(&spec.name).is_some() {
+        return Err((ec::TOPIC_ALREADY_EXISTS, format!("Topic '{}' already exists.", spec.name)));
+    }
+    if spec.partitions < 1 {
+        return Err((ec::INVALID_PARTITIONS, "Number of partitions must be larger than 0.".into()));
+    }
+    Ok(())
+}
+
+fn group_parts(meta: &TopicMeta) -> HashMap<usize, Vec<PartitionRef>> {
+    let mut by_shard: HashMap<usize, Vec<PartitionRef>> = HashMap::new();
+    for (i, p) in meta.partitions.iter().enumerate() {
+        let Placement { shard, dir } = *p;
+        by_shard.entry(shard).or_default().push(PartitionRef {
+            topic: meta.name.clone(),
+            partition: i as i32,
+            dir,
+        });
+    }
+    by_shard
+}
+
+fn shutting_down(names: Vec<String>) -> Vec<TopicResult> {
+    names
+        .into_iter()
+        .map(|n| (n, Err((ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into()))))
+        .collect()
+}
+
+fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult {
+    if let StorageError::Io { .. } = e {
+        tracing::error!(%topic, partition, "append failed: {e}");
+    }
+    ProduceResult::error(e.kafka_error_code(), Some(e.to_string()))
+}

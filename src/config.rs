@@ -1,0 +1,436 @@
+//! Broker configuration, read with Kafka's own property names.
+//!
+//! Sources, later ones winning: built-in defaults, `--config server.properties`, then each
+//! `--override key=value` in order (as `kafka-server-start.sh --override` takes them).
+//! Unknown keys are warned about, never silently dropped; an invalid value is a start-up
+//! error that names the key, the value and what is allowed.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// Kafka's default `socket.request.max.bytes` (100 MiB).
+pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
+/// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
+pub const MESSAGE_MAX_BYTES_DEFAULT: usize = 1_048_588;
+/// Kafka's default `log.segment.bytes` (1 GiB).
+pub const LOG_SEGMENT_BYTES_DEFAULT: u64 = 1_073_741_824;
+/// Kafka's minimum for `log.segment.bytes` (the 14-byte header of an empty log, rounded).
+pub const LOG_SEGMENT_BYTES_MIN: u64 = 14;
+/// Kafka's default `log.retention.check.interval.ms` (5 minutes).
+pub const LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Default listener port, as Kafka's.
+pub const PORT_DEFAULT: u16 = 9092;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: expected `key=value`, found {text:?}")]
+    Syntax {
+        file: String,
+        line: usize,
+        text: String,
+    },
+    #[error("--override {0:?}: expected key=value")]
+    Override(String),
+    #[error("invalid value {value:?} for {key}: {why}")]
+    Invalid {
+        key: String,
+        value: String,
+        why: String,
+    },
+}
+
+/// A `PLAINTEXT://host:port` listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    /// The socket address to bind: an empty host means every interface, as in Kafka.
+    pub fn bind_addr(&self) -> Result<SocketAddr, String> {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        (host, self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))
+    }
+}
+
+/// Everything `corelog serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listener: Listener,
+    /// What clients are told to connect to (Metadata, DescribeCluster).
+    pub advertised: Listener,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub auto_create_topics_enable: bool,
+    pub message_max_bytes: usize,
+    pub log_segment_bytes: u64,
+    pub log_retention_check_interval_ms: u64,
+    pub socket_request_max_bytes: usize,
+    /// Number of shards (executors); `None` = one per core.
+    pub smp: Option<usize>,
+    pub cluster_id: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let listener = Listener {
+            host: String::new(),
+            port: PORT_DEFAULT,
+        };
+        BrokerConfig {
+            node_id: 0,
+            advertised: Listener {
+                host: "localhost".into(),
+                port: PORT_DEFAULT,
+            },
+            listener,
+            log_dirs: vec![PathBuf::from("data")],
+            num_partitions: 1,
+            auto_create_topics_enable: true,
+            message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
+            log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
+            log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+            smp: None,
+            cluster_id: String::new(),
+        }
+    }
+}
+
+/// Keys Kafka knows that corelog accepts but does not act on yet: no warning, since a
+/// stock server.properties carries them (ZooKeeper/KRaft settings, thread counts, ...).
+const KNOWN_IGNORED_KEYS: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "log.retention.hours",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.bytes",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "default.replication.factor",
+    "min.insync.replicas",
+];
+
+impl BrokerConfig {
+    /// Builds the configuration from an optional properties file and overrides.
+    /// Returns the config and the warnings to log (unknown keys).
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &[String],
+        smp: Option<usize>,
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut props = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            parse_properties(&text, &path.display().to_string(), &mut props)?;
+        }
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Override(o.clone()))?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let mut config = BrokerConfig::from_properties(&props)?;
+        if let Some(n) = smp {
+            if n == 0 {
+                return Err(invalid("--smp", "0", "at least one shard is needed"));
+            }
+            config.smp = Some(n);
+        }
+        let warnings = props
+            .keys()
+            .filter(|k| !is_known_key(k))
+            .map(|k| format!("unknown configuration key {k:?} is ignored"))
+            .collect();
+        Ok((config, warnings))
+    }
+
+    /// Applies the recognised properties over the defaults.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        let mut c = BrokerConfig::default();
+        let get = |k: &str| props.get(k).map(String::as_str);
+        if let Some(v) = get("node.id").or(get("broker.id")) {
+            c.node_id = parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
+        }
+        if let Some(v) = get("listeners") {
+            c.listener = parse_listener("listeners", v)?;
+        }
+        c.advertised = match get("advertised.listeners") {
+            Some(v) => parse_listener("advertised.listeners", v)?,
+            None => default_advertised(&c.listener),
+        };
+        if let Some(v) = get("log.dirs").or(get("log.dir")) {
+            c.log_dirs = parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?;
+        }
+        if let Some(v) = get("num.partitions") {
+            c.num_partitions = parse_num("num.partitions", v, 1, i32::MAX as i64)? as i32;
+        }
+        if let Some(v) = get("auto.create.topics.enable") {
+            c.auto_create_topics_enable = parse_bool("auto.create.topics.enable", v)?;
+        }
+        if let Some(v) = get("message.max.bytes") {
+            c.message_max_bytes = parse_num("message.max.bytes", v, 0, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get("log.segment.bytes") {
+            c.log_segment_bytes =
+                parse_num("log.segment.bytes", v, LOG_SEGMENT_BYTES_MIN as i64, i32::MAX as i64)?
+                    as u64;
+        }
+        if let Some(v) = get("log.retention.check.interval.ms") {
+            c.log_retention_check_interval_ms =
+                parse_num("log.retention.check.interval.ms", v, 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("socket.request.max.bytes") {
+            c.socket_request_max_bytes =
+                parse_num("socket.request.max.bytes", v, 1, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get("cluster.id") {
+            c.cluster_id = v.to_string();
+        }
+        Ok(c)
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.smp
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+const RECOGNISED_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.dir",
+    "num.partitions",
+    "auto.create.topics.enable",
+    "message.max.bytes",
+    "log.segment.bytes",
+    "log.retention.check.interval.ms",
+    "socket.request.max.bytes",
+    "cluster.id",
+];
+
+fn is_known_key(k: &str) -> bool {
+    RECOGNISED_KEYS.contains(&k) || KNOWN_IGNORED_KEYS.contains(&k)
+}
+
+/// Which of two alias keys was given, for error messages.
+fn key_of<'a>(props: &BTreeMap<String, String>, main: &'a str, alias: &'a str) -> &'a str {
+    if props.contains_key(main) {
+        main
+    } else {
+        alias
+    }
+}
+
+fn invalid(key: &str, value: &str, why: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        why: why.to_string(),
+    }
+}
+
+/// Java properties syntax, the subset server.properties files use: `key=value` or
+/// `key: value`, `#` and `!` comments, blank lines, trailing-backslash continuations.
+pub fn parse_properties(
+    text: &str,
+    file: &str,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    let mut pending = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            pending.push_str(stripped);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        let split = entry.find(['=', ':']).ok_or_else(|| ConfigError::Syntax {
+            file: file.to_string(),
+            line: i + 1,
+            text: entry.clone(),
+        })?;
+        let (k, v) = entry.split_at(split);
+        out.insert(k.trim().to_string(), v[1..].trim().to_string());
+    }
+    Ok(())
+}
+
+fn parse_num(key: &str, v: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| invalid(key, v, "expected an integer"))?;
+    if n < min || n > max {
+        return Err(invalid(key, v, &format!("must be between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, v, "expected true or false")),
+    }
+}
+
+fn parse_dirs(key: &str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    let dirs: Vec<PathBuf> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if dirs.is_empty() {
+        return Err(invalid(key, v, "at least one directory is needed"));
+    }
+    for (i, d) in dirs.iter().enumerate() {
+        if dirs[..i].contains(d) {
+            return Err(invalid(key, v, &format!("{} is listed twice", d.display())));
+        }
+    }
+    Ok(dirs)
+}
+
+/// `PLAINTEXT://host:port` (one listener; corelog serves plaintext only for now).
+/// Kafka's named listeners (`NAME://`) are accepted when they map to plaintext.
+fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
+    let first = v.split(',').next().unwrap_or("").trim();
+    if v.contains(',') {
+        return Err(invalid(key, v, "corelog serves one listener; give exactly one"));
+    }
+    let (scheme, rest) = first
+        .split_once("://")
+        .ok_or_else(|| invalid(key, v, "expected PLAINTEXT://host:port"))?;
+    if scheme.eq_ignore_ascii_case("SSL") || scheme.to_ascii_uppercase().starts_with("SASL") {
+        return Err(invalid(key, v, "only PLAINTEXT listeners are supported"));
+    }
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, v, "expected host:port after ://"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, v, "port must be a number from 0 to 65535"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok(Listener { host, port })
+}
+
+/// With no advertised.listeners, Kafka advertises the listener, and for a wildcard host
+/// the machine's name; `localhost` is what a local client can always reach.
+fn default_advertised(l: &Listener) -> Listener {
+    let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
+        "localhost".to_string()
+    } else {
+        l.host.clone()
+    };
+    Listener { host, port: l.port }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_on_9092_and_advertise_localhost() {
+        let c = BrokerConfig::from_properties(&BTreeMap::new()).unwrap();
+        assert_eq!(c.listener.port, 9092);
+        assert_eq!(c.advertised.host, "localhost");
+        assert_eq!(c.log_dirs, vec![PathBuf::from("data")]);
+        assert!(c.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn parses_server_properties_syntax() {
+        let mut out = BTreeMap::new();
+        let text = "# comment\n\nbroker.id=3\nlog.dirs=/a,\\\n /b\nnum.partitions : 4\n";
+        parse_properties(text, "f", &mut out).unwrap();
+        let c = BrokerConfig::from_properties(&out).unwrap();
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(c.num_partitions, 4);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let e = BrokerConfig::from_properties(&props(&[("num.partitions", "0")])).unwrap_err();
+        assert!(e.to_string().contains("num.partitions"), "{e}");
+        let e = BrokerConfig::from_properties(&props(&[("listeners", "SSL://:9093")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("PLAINTEXT"), "{e}");
+        let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn listener_and_advertised() {
+        let c = BrokerConfig::from_properties(&props(&[(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:19092",
+        )]))
+        .unwrap();
+        assert_eq!(c.listener.host, "127.0.0.1");
+        assert_eq!(c.advertised.port, 19092);
+        assert_eq!(c.advertised.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn overrides_win_and_unknown_keys_warn() {
+        let (c, warnings) = BrokerConfig::load(
+            None,
+            &["num.partitions=2".into(), "num.partitions=5".into(), "bogus.key=1".into()],
+            Some(3),
+        )
+        .unwrap();
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.shard_count(), 3);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("bogus.key"));
+    }
+}

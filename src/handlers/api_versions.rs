@@ -1,0 +1,65 @@
+//! ApiVersions: the table of what we serve, and the handshake every client starts with.
+
+use bytes::BytesMut;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+
+use super::{respond, Outcome, RequestError};
+use crate::protocol::errors as ec;
+
+/// (api, min, max) advertised, Kafka 4.1's ranges for the APIs we serve.
+///
+/// Produce is advertised from v0 although only v3+ (message format v2) is served:
+/// librdkafka turns compression off when a broker's Produce range does not start at v0
+/// (KAFKA-18659, librdkafka #4956). v0-2 requests are refused.
+const ADVERTISED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeCluster, 0, 2),
+];
+
+pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
+    ADVERTISED
+        .iter()
+        .find(|(a, _, _)| *a == api)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// Versions advertised but refused (see `ADVERTISED`).
+pub fn served(api: ApiKey, version: i16) -> bool {
+    !(api == ApiKey::Produce && version < 3)
+}
+
+fn table() -> Vec<ApiVersion> {
+    ADVERTISED
+        .iter()
+        .map(|(api, min, max)| {
+            let mut v = ApiVersion::default();
+            v.api_key = *api as i16;
+            v.min_version = *min;
+            v.max_version = *max;
+            v
+        })
+        .collect()
+}
+
+pub fn handle(version: i16, _body: BytesMut) -> Result<Outcome, RequestError> {
+    // The body is not needed (client software name/version are informational); a
+    // client newer than us sends a version we cannot parse anyway.
+    let mut resp = ApiVersionsResponse::default();
+    resp.api_keys = table();
+    let (min, max) = supported(ApiKey::ApiVersions).unwrap_or((0, 0));
+    if version < min || version > max {
+        // Kafka answers an unknown ApiVersions version with UNSUPPORTED_VERSION in the
+        // v0 format, so that the client can retry with a version from the list.
+        resp.error_code = ec::UNSUPPORTED_VERSION;
+        return respond(ApiKey::ApiVersions, 0, &resp);
+    }
+    respond(ApiKey::ApiVersions, version, &resp)
+}

@@ -1,0 +1,73 @@
+//! CreateTopics. One broker: the replication factor must be 1 (or -1, the default).
+//! Explicit replica assignments must name this broker only.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
+use uuid::Uuid;
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::{Shard, TopicSpec};
+use crate::protocol::errors as ec;
+
+pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+    let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
+    let broker = shard.broker.clone();
+    let mut early: Vec<(String, i16, String)> = Vec::new();
+    let mut specs = Vec::new();
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let partitions = if !t.assignments.is_empty() {
+            t.assignments.len() as i32
+        } else if t.num_partitions == -1 {
+            broker.config.num_partitions
+        } else {
+            t.num_partitions
+        };
+        if t.replication_factor != -1 && t.replication_factor != 1 {
+            early.push((
+                name,
+                ec::INVALID_REPLICATION_FACTOR,
+                format!(
+                    "Replication factor: {} larger than available brokers: 1.",
+                    t.replication_factor
+                ),
+            ));
+        } else if !t.configs.is_empty() {
+            early.push((
+                name,
+                ec::INVALID_CONFIG,
+                "topic configs are not supported yet; create the topic without configs".into(),
+            ));
+        } else {
+            specs.push(TopicSpec { name, partitions });
+        }
+    }
+    let results = shard.create_topics(specs.clone(), req.validate_only).await;
+    let snap = broker.metadata.snapshot();
+    let mut resp = CreateTopicsResponse::default();
+    for (name, code, msg) in early {
+        resp.topics.push(result(&name, code, Some(msg), -1, None));
+    }
+    for ((name, r), spec) in results.into_iter().zip(specs) {
+        let id = snap.topic(&name).map(|t| t.id);
+        resp.topics.push(match r {
+            Ok(()) => result(&name, ec::NONE, None, spec.partitions, id),
+            Err((code, msg)) => result(&name, code, Some(msg), -1, None),
+        });
+    }
+    respond(ApiKey::CreateTopics, version, &resp)
+}
+
+fn result(name: &str, code: i16, msg: Option<String>, partitions: i32, id: Option<[u8; 16]>) -> CreatableTopicResult {
+    let mut r = CreatableTopicResult::default();
+    r.name = super::topic_name(name);
+    r.error_code = code;
+    r.error_message = msg.map(|m| str_bytes(&m));
+    r.num_partitions = partitions;
+    r.replication_factor = if code == ec::NONE { 1 } else { -1 };
+    r.topic_id = id.map(Uuid::from_bytes).unwrap_or(Uuid::nil());
+    r
+}

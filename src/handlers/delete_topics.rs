@@ -1,0 +1,54 @@
+//! DeleteTopics, by name (all versions) or by topic id (v6+).
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse};
+use uuid::Uuid;
+
+use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+
+pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+    let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, version, body)?;
+    let snap = shard.broker.metadata.snapshot();
+    let mut resp = DeleteTopicsResponse::default();
+    let mut names = Vec::new();
+    let mut ids = Vec::new();
+    for n in &req.topic_names {
+        names.push(n.0.to_string());
+        ids.push(Uuid::nil());
+    }
+    for t in &req.topics {
+        match (&t.name, snap.topic_by_id(t.topic_id.as_bytes())) {
+            (Some(n), _) => {
+                names.push(n.0.to_string());
+                ids.push(t.topic_id);
+            }
+            (None, Some(meta)) => {
+                names.push(meta.name.clone());
+                ids.push(t.topic_id);
+            }
+            (None, None) => {
+                let mut r = DeletableTopicResult::default();
+                r.topic_id = t.topic_id;
+                r.error_code = ec::UNKNOWN_TOPIC_ID;
+                resp.responses.push(r);
+            }
+        }
+    }
+    let results = shard.delete_topics(names).await;
+    for ((name, r), id) in results.into_iter().zip(ids) {
+        let mut out = DeletableTopicResult::default();
+        out.name = Some(topic_name(&name));
+        out.topic_id = id;
+        if let Err((code, msg)) = r {
+            out.error_code = code;
+            out.error_message = Some(str_bytes(&msg));
+        }
+        resp.responses.push(out);
+    }
+    respond(ApiKey::DeleteTopics, version, &resp)
+}

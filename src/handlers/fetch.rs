@@ -1,0 +1,224 @@
+//! Fetch with long-polling. Partitions are grouped by owner shard and read there (from
+//! the shard's cache of recent batches, or disk); the record data comes back as `Bytes`
+//! and goes to the socket without a copy. When fewer than `min_bytes` are available the
+//! request waits until an append makes data visible on any of its partitions or
+//! `max_wait_ms` passes, whichever is first.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use futures::future::{join_all, select, select_all, Either, FutureExt, LocalBoxFuture};
+use kafka_protocol::messages::{ApiKey, FetchRequest};
+
+use super::{decode, Outcome, RequestError};
+use crate::broker::router::{FetchItem, FetchResult, ShardMsg};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+use crate::protocol::fetch::{encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut};
+
+/// Upper bound on how long one Fetch may be held, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+/// A partition of the request: where it is owned, or the error to answer with.
+struct Wanted {
+    topic: usize,
+    item: FetchItem,
+    owner: Result<usize, i16>,
+}
+
+pub async fn handle(shard: Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Outcome, RequestError> {
+    let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
+    let started = Instant::now();
+    let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
+    let (mut topics, wanted) = resolve(&shard, version, &req);
+    let mut results = fetch_round(&shard, &wanted).await;
+    loop {
+        let bytes: usize = results.iter().map(FetchResult::bytes).sum();
+        let errors = results.iter().any(|r| r.error_code != ec::NONE);
+        let elapsed = started.elapsed();
+        if bytes >= req.min_bytes.max(0) as usize || errors || elapsed >= max_wait {
+            break;
+        }
+        let wait = wait_for_data(&shard, &wanted);
+        let timer = crate::runtime::sleep(max_wait - elapsed).boxed_local();
+        if let Either::Right(_) = select(wait, timer).await {
+            results = fetch_round(&shard, &wanted).await;
+            break;
+        }
+        results = fetch_round(&shard, &wanted).await;
+    }
+    trim_to(&mut results, req.max_bytes.max(0) as usize);
+    for (w, r) in wanted.iter().zip(results) {
+        topics[w.topic].partitions.push(FetchPartitionOut {
+            partition_index: w.item.partition,
+            error_code: r.error_code,
+            high_watermark: r.high_watermark,
+            last_stable_offset: r.high_watermark,
+            log_start_offset: r.log_start_offset,
+            preferred_read_replica: -1,
+            records: r.batches,
+        });
+    }
+    let parts = FetchResponseParts {
+        throttle_time_ms: 0,
+        error_code: ec::NONE,
+        session_id: 0,
+        topics,
+    };
+    let mut out = Vec::with_capacity(parts.topics.len() * 2 + 1);
+    encode_fetch_response(version, &parts, &mut out).map_err(|e| RequestError::Encode {
+        api: ApiKey::Fetch,
+        version,
+        why: e.to_string(),
+    })?;
+    Ok(Outcome::Respond(out))
+}
+
+/// Maps the request's topics (by name, or by id from v13) and partitions to owners.
+fn resolve(shard: &Shard, version: i16, req: &FetchRequest) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
+    let snap = shard.broker.metadata.snapshot();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    let mut wanted = Vec::new();
+    for t in &req.topics {
+        let meta = if version >= 13 {
+            snap.topic_by_id(t.topic_id.as_bytes())
+        } else {
+            snap.topic(t.topic.0.as_str())
+        };
+        let name = meta.map_or_else(|| t.topic.0.to_string(), |m| m.name.clone());
+        let unknown = if version >= 13 {
+            ec::UNKNOWN_TOPIC_ID
+        } else {
+            ec::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        for p in &t.partitions {
+            let owner = meta
+                .and_then(|m| snap.placement(&m.name, p.partition))
+                .map(|pl| pl.shard)
+                .ok_or(unknown);
+            wanted.push(Wanted {
+                topic: topics.len(),
+                item: FetchItem {
+                    topic: name.clone(),
+                    partition: p.partition,
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                },
+                owner,
+            });
+        }
+        topics.push(FetchTopicOut {
+            name,
+            topic_id: *t.topic_id.as_bytes(),
+            partitions: Vec::with_capacity(t.partitions.len()),
+        });
+    }
+    (topics, wanted)
+}
+
+/// Partitions grouped by owner shard, each with its index in `wanted`.
+fn by_owner(wanted: &[Wanted]) -> HashMap<usize, Vec<(usize, FetchItem)>> {
+    let mut groups: HashMap<usize, Vec<(usize, FetchItem)>> = HashMap::new();
+    for (i, w) in wanted.iter().enumerate() {
+        if let Ok(owner) = w.owner {
+            groups.entry(owner).or_default().push((i, w.item.clone()));
+        }
+    }
+    groups
+}
+
+async fn fetch_round(shard: &Rc<Shard>, wanted: &[Wanted]) -> Vec<FetchResult> {
+    let mut results: Vec<FetchResult> = wanted
+        .iter()
+        .map(|w| FetchResult::error(w.owner.err().unwrap_or(ec::NONE)))
+        .collect();
+    let reads = by_owner(wanted).into_iter().map(|(owner, group)| {
+        let (idx, items): (Vec<usize>, Vec<FetchItem>) = group.into_iter().unzip();
+        let shard = shard.clone();
+        async move {
+            if owner == shard.id {
+                return (idx, Ok(shard.fetch_local(items).await));
+            }
+            let (reply, rx) = oneshot::channel();
+            shard.broker.send(owner, ShardMsg::Fetch { items, reply });
+            (idx, rx.await)
+        }
+    });
+    for (idx, r) in join_all(reads).await {
+        match r {
+            Ok(rs) => idx.into_iter().zip(rs).for_each(|(i, r)| results[i] = r),
+            Err(_) => idx
+                .into_iter()
+                .for_each(|i| results[i] = FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER)),
+        }
+    }
+    results
+}
+
+/// Resolves when any partition of the request gets new data.
+fn wait_for_data(shard: &Rc<Shard>, wanted: &[Wanted]) -> LocalBoxFuture<'static, ()> {
+    let waits: Vec<LocalBoxFuture<'static, ()>> = by_owner(wanted)
+        .into_iter()
+        .map(|(owner, group)| {
+            let items: Vec<FetchItem> = group.into_iter().map(|(_, it)| it).collect();
+            if owner == shard.id {
+                return shard.wait_for_data_local(&items);
+            }
+            let (reply, rx) = oneshot::channel();
+            shard.broker.send(owner, ShardMsg::WaitForData { items, reply });
+            rx.map(|_| ()).boxed_local()
+        })
+        .collect();
+    if waits.is_empty() {
+        return futures::future::pending().boxed_local();
+    }
+    select_all(waits).map(|_| ()).boxed_local()
+}
+
+/// Applies the response-wide `max_bytes`: whole batches in request order until the limit,
+/// except that the first batch found is always returned (Kafka's rule, so a consumer is
+/// never stuck behind a batch larger than its limit).
+fn trim_to(results: &mut [FetchResult], max_bytes: usize) {
+    let mut used = 0usize;
+    let mut first = true;
+    for r in results.iter_mut() {
+        let mut keep = 0;
+        for b in &r.batches {
+            if !first && used + b.len() > max_bytes {
+                break;
+            }
+            used += b.len();
+            first = false;
+            keep += 1;
+        }
+        r.batches.truncate(keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn res(sizes: &[usize]) -> FetchResult {
+        FetchResult {
+            error_code: 0,
+            high_watermark: 0,
+            log_start_offset: 0,
+            batches: sizes.iter().map(|n| Bytes::from(vec![0u8; *n])).collect(),
+        }
+    }
+
+    #[test]
+    fn trim_keeps_first_batch_and_stops_at_limit() {
+        let mut r = vec![res(&[]), res(&[100, 10]), res(&[5])];
+        trim_to(&mut r, 50);
+        assert_eq!(r[1].batches.len(), 1);
+        assert_eq!(r[2].batches.len(), 0);
+        let mut r = vec![res(&[10, 10]), res(&[10])];
+        trim_to(&mut r, 25);
+        assert_eq!((r[0].batches.len(), r[1].batches.len()), (2, 0));
+    }
+}

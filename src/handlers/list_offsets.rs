@@ -1,0 +1,70 @@
+//! ListOffsets: earliest (-2) and latest (-1, the high watermark) per partition, read on
+//! the owner shard. Timestamp look-ups wait for the time index (topic lifecycle work).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use futures::future::join_all;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+
+use super::{decode, respond, Outcome, RequestError};
+use crate::broker::router::{OffsetAnswer, OffsetQuery, ShardMsg};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+
+pub async fn handle(shard: Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Outcome, RequestError> {
+    let req: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
+    let snap = shard.broker.metadata.snapshot();
+    let mut resp = ListOffsetsResponse::default();
+    let mut groups: HashMap<usize, (Vec<OffsetQuery>, Vec<(usize, usize)>)> = HashMap::new();
+    for (ti, t) in req.topics.iter().enumerate() {
+        let mut out = ListOffsetsTopicResponse::default();
+        out.name = t.name.clone();
+        for (pi, p) in t.partitions.iter().enumerate() {
+            let mut r = ListOffsetsPartitionResponse::default();
+            r.partition_index = p.partition_index;
+            r.timestamp = -1;
+            r.offset = -1;
+            r.leader_epoch = 0;
+            match snap.placement(t.name.0.as_str(), p.partition_index) {
+                None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
+                Some(pl) => {
+                    let g = groups.entry(pl.shard).or_default();
+                    g.0.push(OffsetQuery {
+                        topic: t.name.0.to_string(),
+                        partition: p.partition_index,
+                        timestamp: p.timestamp,
+                    });
+                    g.1.push((ti, pi));
+                }
+            }
+            out.partitions.push(r);
+        }
+        resp.topics.push(out);
+    }
+    let asks = groups.into_iter().map(|(owner, (items, slots))| {
+        let shard = shard.clone();
+        async move {
+            if owner == shard.id {
+                return (slots, Ok(shard.list_offsets_local(items)));
+            }
+            let (reply, rx) = oneshot::channel();
+            shard.broker.send(owner, ShardMsg::ListOffsets { items, reply });
+            (slots, rx.await)
+        }
+    });
+    for (slots, answers) in join_all(asks).await {
+        let answers: Vec<OffsetAnswer> = answers.unwrap_or_else(|_| {
+            vec![OffsetAnswer { error_code: ec::NOT_LEADER_OR_FOLLOWER, offset: -1, timestamp: -1 }; slots.len()]
+        });
+        for ((ti, pi), a) in slots.into_iter().zip(answers) {
+            let r = &mut resp.topics[ti].partitions[pi];
+            r.error_code = a.error_code;
+            r.offset = a.offset;
+            r.timestamp = a.timestamp;
+        }
+    }
+    respond(ApiKey::ListOffsets, version, &resp)
+}

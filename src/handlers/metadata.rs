@@ -1,0 +1,102 @@
+//! Metadata: this broker, and the topics asked for (all when none are named). With
+//! auto.create.topics.enable, a named topic that does not exist is created with
+//! num.partitions partitions, as Kafka does.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse};
+use uuid::Uuid;
+
+use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
+use crate::broker::metadata::TopicMeta;
+use crate::broker::shard::{Shard, TopicSpec};
+use crate::protocol::errors as ec;
+
+pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+    let req: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
+    let broker = &shard.broker;
+    // v0 has no null: an empty list means every topic.
+    let wanted = match req.topics {
+        Some(t) if !(version == 0 && t.is_empty()) => Some(t),
+        _ => None,
+    };
+    let allow_create = version < 4 || req.allow_auto_topic_creation;
+    if let (Some(wanted), true) = (&wanted, broker.config.auto_create_topics_enable && allow_create) {
+        let snap = broker.metadata.snapshot();
+        let missing: Vec<TopicSpec> = wanted
+            .iter()
+            .filter_map(|t| t.name.as_ref())
+            .filter(|n| snap.topic(n.0.as_str()).is_none())
+            .map(|n| TopicSpec {
+                name: n.0.to_string(),
+                partitions: broker.config.num_partitions,
+            })
+            .collect();
+        if !missing.is_empty() {
+            // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
+            shard.create_topics(missing, false).await;
+        }
+    }
+    let snap = broker.metadata.snapshot();
+    let node = BrokerId(broker.config.node_id);
+    let topics: Vec<MetadataResponseTopic> = match wanted {
+        None => snap.topics.values().map(|t| topic_entry(t, node)).collect(),
+        Some(wanted) => wanted
+            .iter()
+            .map(|w| {
+                let found = match &w.name {
+                    Some(n) => snap.topic(n.0.as_str()),
+                    None => snap.topic_by_id(w.topic_id.as_bytes()),
+                };
+                match found {
+                    Some(t) => topic_entry(t, node),
+                    None => {
+                        let mut e = MetadataResponseTopic::default();
+                        e.name = w.name.clone();
+                        e.topic_id = w.topic_id;
+                        e.error_code = if w.name.is_some() {
+                            ec::UNKNOWN_TOPIC_OR_PARTITION
+                        } else {
+                            ec::UNKNOWN_TOPIC_ID
+                        };
+                        e
+                    }
+                }
+            })
+            .collect(),
+    };
+    let mut b = MetadataResponseBroker::default();
+    b.node_id = node;
+    b.host = str_bytes(&broker.config.advertised.host);
+    b.port = broker.config.advertised.port as i32;
+    let mut resp = MetadataResponse::default();
+    resp.brokers = vec![b];
+    resp.cluster_id = Some(str_bytes(&broker.cluster_id));
+    resp.controller_id = node;
+    resp.topics = topics;
+    resp.cluster_authorized_operations = i32::MIN;
+    respond(ApiKey::Metadata, version, &resp)
+}
+
+fn topic_entry(t: &TopicMeta, node: BrokerId) -> MetadataResponseTopic {
+    let mut e = MetadataResponseTopic::default();
+    e.name = Some(topic_name(&t.name));
+    e.topic_id = Uuid::from_bytes(t.id);
+    e.topic_authorized_operations = i32::MIN;
+    e.partitions = (0..t.partitions.len() as i32)
+        .map(|i| {
+            let mut p = MetadataResponsePartition::default();
+            p.partition_index = i;
+            p.leader_id = node;
+            p.leader_epoch = 0;
+            p.replica_nodes = vec![node];
+            p.isr_nodes = vec![node];
+            p
+        })
+        .collect();
+    e
+}

@@ -1,0 +1,122 @@
+//! One module per Kafka API. `dispatch` checks the version against what we advertise and
+//! hands the request body to its handler.
+//!
+//! A handler is split in two where order matters: `dispatch` runs synchronously while
+//! the connection reads requests in order (Produce appends, or forwards to the owner
+//! shard, right there), and returns a future that completes the response.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use futures::future::{FutureExt, LocalBoxFuture};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::broker::shard::Shard;
+use crate::protocol::header::RequestHeaderView;
+
+/// What a request produces: a response body (as chunks, written in order), or nothing
+/// (Produce with acks=0).
+pub enum Outcome {
+    Respond(Vec<Bytes>),
+    NoResponse,
+}
+
+/// A request we cannot answer: the connection is closed with this as the log line.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{api:?} v{version} is not supported (supported: v{min}-v{max})")]
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
+    #[error("malformed {api:?} v{version} request: {why}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        why: String,
+    },
+    #[error("cannot encode {api:?} v{version} response: {why}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        why: String,
+    },
+}
+
+pub type Pending = LocalBoxFuture<'static, Result<Outcome, RequestError>>;
+
+/// Starts serving one request. Errors here close the connection.
+pub fn dispatch(shard: &Rc<Shard>, header: &RequestHeaderView, body: BytesMut) -> Result<Pending, RequestError> {
+    let version = header.api_version;
+    let Ok(api) = ApiKey::try_from(header.api_key) else {
+        unreachable!("the header decoder rejects unknown api keys")
+    };
+    if api == ApiKey::ApiVersions {
+        // Answered even for versions we do not know: that is how clients negotiate.
+        return Ok(ready(api_versions::handle(version, body)));
+    }
+    let Some((min, max)) = api_versions::supported(api) else {
+        return Err(RequestError::UnsupportedVersion { api, version, min: 0, max: -1 });
+    };
+    if version < min || version > max || !api_versions::served(api, version) {
+        return Err(RequestError::UnsupportedVersion { api, version, min, max });
+    }
+    let s = shard.clone();
+    Ok(match api {
+        ApiKey::Produce => produce::start(&s, version, body)?,
+        ApiKey::Fetch => fetch::handle(s, version, body).boxed_local(),
+        ApiKey::Metadata => metadata::handle(s, version, body).boxed_local(),
+        ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
+        ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
+        ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
+        ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        _ => return Err(RequestError::UnsupportedVersion { api, version, min, max }),
+    })
+}
+
+fn ready(r: Result<Outcome, RequestError>) -> Pending {
+    futures::future::ready(r).boxed_local()
+}
+
+/// Decodes a control-plane request body with the kafka-protocol crate.
+pub fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: BytesMut) -> Result<T, RequestError> {
+    T::decode(&mut body, version).map_err(|e| RequestError::Malformed {
+        api,
+        version,
+        why: e.to_string(),
+    })
+}
+
+/// Encodes a control-plane response body with the kafka-protocol crate.
+pub fn respond<T: Encodable>(api: ApiKey, version: i16, msg: &T) -> Result<Outcome, RequestError> {
+    let mut out = BytesMut::new();
+    msg.encode(&mut out, version).map_err(|e| RequestError::Encode {
+        api,
+        version,
+        why: e.to_string(),
+    })?;
+    Ok(Outcome::Respond(vec![out.freeze()]))
+}
+
+/// A topic name as the crate wants it.
+pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(name.to_string()))
+}
+
+pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}

@@ -1,0 +1,108 @@
+//! Produce. The request is decoded with our zero-copy decoder (each partition's records
+//! stay a slice of the request buffer), partitions are grouped by owner shard, and each
+//! owner gets one message. Appends happen before `start` returns — locally, or by the
+//! ordered send to the owner's mailbox — so one connection's produces keep their order.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use futures::future::{join_all, FutureExt};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use uuid::Uuid;
+
+use super::{respond, str_bytes, topic_name, Outcome, Pending, RequestError};
+use crate::broker::router::{ProduceItem, ProduceResult, ShardMsg};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+use crate::protocol::produce::decode_produce_request;
+
+/// Where a partition's result goes in the response: (topic index, partition index).
+type Slot = (usize, usize);
+
+pub fn start(shard: &Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Pending, RequestError> {
+    let req = decode_produce_request(version, body).map_err(|e| RequestError::Malformed {
+        api: ApiKey::Produce,
+        version,
+        why: e.to_string(),
+    })?;
+    let acks = req.acks;
+    let snap = shard.broker.metadata.snapshot();
+    let mut resp = ProduceResponse::default();
+    let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
+    let refuse = if req.transactional_id.is_some() {
+        Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !matches!(acks, -1..=1) {
+        Some(ec::INVALID_REQUIRED_ACKS)
+    } else {
+        None
+    };
+    for (ti, topic) in req.topics.into_iter().enumerate() {
+        let meta = if version >= 13 {
+            snap.topic_by_id(&topic.topic_id)
+        } else {
+            snap.topic(&topic.name)
+        };
+        let mut out = TopicProduceResponse::default();
+        out.name = topic_name(meta.map_or(topic.name.as_str(), |m| m.name.as_str()));
+        out.topic_id = Uuid::from_bytes(topic.topic_id);
+        let unknown = if version >= 13 {
+            ec::UNKNOWN_TOPIC_ID
+        } else {
+            ec::UNKNOWN_TOPIC_OR_PARTITION
+        };
+        for (pi, p) in topic.partitions.into_iter().enumerate() {
+            let placement = meta.and_then(|m| snap.placement(&m.name, p.index));
+            let early = refuse.or(if placement.is_none() { Some(unknown) } else { None });
+            out.partition_responses.push(partition_response(p.index, &ProduceResult::error(early.unwrap_or(ec::NONE), None)));
+            if let (None, Some(pl), Some(m)) = (early, placement, meta) {
+                let g = groups.entry(pl.shard).or_default();
+                g.0.push(ProduceItem {
+                    topic: m.name.clone(),
+                    partition: p.index,
+                    records: p.records,
+                });
+                g.1.push((ti, pi));
+            }
+        }
+        resp.responses.push(out);
+    }
+    let mut waits = Vec::with_capacity(groups.len());
+    for (owner, (items, slots)) in groups {
+        if owner == shard.id {
+            waits.push(shard.produce_local(acks, items).map(move |r| (slots, Ok(r))).boxed_local());
+        } else {
+            let (reply, rx) = oneshot::channel();
+            shard.broker.send(owner, ShardMsg::Produce { acks, items, reply });
+            waits.push(rx.map(move |r| (slots, r)).boxed_local());
+        }
+    }
+    Ok(async move {
+        for (slots, results) in join_all(waits).await {
+            let results = results.unwrap_or_else(|_| {
+                vec![ProduceResult::error(ec::NOT_LEADER_OR_FOLLOWER, Some("shard is shutting down".into())); slots.len()]
+            });
+            for ((ti, pi), r) in slots.into_iter().zip(results) {
+                let index = resp.responses[ti].partition_responses[pi].index;
+                resp.responses[ti].partition_responses[pi] = partition_response(index, &r);
+            }
+        }
+        if acks == 0 {
+            return Ok(Outcome::NoResponse);
+        }
+        respond(ApiKey::Produce, version, &resp)
+    }
+    .boxed_local())
+}
+
+fn partition_response(index: i32, r: &ProduceResult) -> PartitionProduceResponse {
+    let mut p = PartitionProduceResponse::default();
+    p.index = index;
+    p.error_code = r.error_code;
+    p.base_offset = r.base_offset;
+    p.log_append_time_ms = r.log_append_time_ms;
+    p.log_start_offset = r.log_start_offset;
+    p.error_message = r.error_message.as_deref().map(str_bytes);
+    p
+}

@@ -1,0 +1,157 @@
+//! `corelog serve`: the boot sequence, the shard threads, and a clean shutdown on
+//! SIGTERM or SIGINT (stop accepting, finish in-flight writes, close every log, write the
+//! checkpoint files).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::channel::oneshot;
+
+use crate::boot;
+use crate::broker::metadata::MetadataStore;
+use crate::broker::producer_ids::ProducerIds;
+use crate::broker::router::{ClosedPartition, ShardMsg};
+use crate::broker::{Broker, Checkpoints};
+use crate::config::BrokerConfig;
+use crate::storage::checkpoint;
+
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
+
+pub fn run(config_file: Option<&Path>, overrides: &[String], smp: Option<usize>) -> Result<(), String> {
+    let (config, warnings) = BrokerConfig::load(config_file, overrides, smp).map_err(|e| e.to_string())?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let shards = config.shard_count();
+    boot::limits::check(shards).map_err(|e| e.to_string())?;
+    let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id).map_err(|e| e.to_string())?;
+    let checkpoints = read_checkpoints(&config.log_dirs)?;
+    let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
+    let producer_ids = ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
+    let broker = Arc::new(Broker::new(config, dirs.cluster_id.clone(), metadata, producer_ids, checkpoints));
+    block_stop_signals();
+    let handles = start_shards(&broker)?;
+    let c = &broker.config;
+    tracing::info!(
+        listener = %format!("{}:{}", c.listener.host, c.listener.port),
+        advertised = %format!("{}:{}", c.advertised.host, c.advertised.port),
+        shards,
+        log_dirs = ?c.log_dirs,
+        cluster_id = %broker.cluster_id,
+        node_id = c.node_id,
+        "corelog is serving"
+    );
+    let signal = wait_stop_signal();
+    tracing::info!("received {signal}, shutting down");
+    let closed = stop_shards(&broker);
+    write_checkpoints(&broker.config.log_dirs, &closed)?;
+    for h in handles {
+        let _ = h.join();
+    }
+    drop(dirs);
+    tracing::info!(partitions = closed.len(), "shut down cleanly");
+    Ok(())
+}
+
+fn start_shards(broker: &Arc<Broker>) -> Result<Vec<crate::runtime::ShardHandle>, String> {
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut handles = Vec::new();
+    for id in 0..broker.shard_count {
+        // Pin when there is a core per shard; more shards than cores run unpinned.
+        let cpu = (broker.shard_count <= cpus.len()).then(|| cpus[id].id);
+        let (b, tx) = (broker.clone(), tx.clone());
+        let h = crate::runtime::spawn_shard(id, cpu, move || crate::server::shard_main::run(id, b, tx))
+            .map_err(|e| format!("cannot start shard {id}: {e}"))?;
+        handles.push(h);
+    }
+    for _ in 0..broker.shard_count {
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a shard stopped during start-up".into()),
+        }
+    }
+    Ok(handles)
+}
+
+fn stop_shards(broker: &Arc<Broker>) -> Vec<ClosedPartition> {
+    let replies: Vec<_> = (0..broker.shard_count)
+        .map(|id| {
+            let (reply, rx) = oneshot::channel();
+            broker.send(id, ShardMsg::Shutdown { reply });
+            rx
+        })
+        .collect();
+    replies
+        .into_iter()
+        .flat_map(|rx| futures::executor::block_on(rx).unwrap_or_default())
+        .collect()
+}
+
+fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> {
+    let mut cp = Checkpoints::default();
+    for d in dirs {
+        for (file, map) in [
+            (RECOVERY_POINT_FILE, &mut cp.recovery_points),
+            (LOG_START_OFFSET_FILE, &mut cp.log_start_offsets),
+        ] {
+            let path = d.join(file);
+            let entries = checkpoint::read_blocking(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            for (topic, partition, offset) in entries {
+                map.insert((topic, partition), offset);
+            }
+        }
+    }
+    Ok(cp)
+}
+
+fn write_checkpoints(dirs: &[std::path::PathBuf], closed: &[ClosedPartition]) -> Result<(), String> {
+    let mut per_dir: HashMap<usize, (Vec<(String, i32, i64)>, Vec<(String, i32, i64)>)> = HashMap::new();
+    for c in closed {
+        let e = per_dir.entry(c.dir).or_default();
+        e.0.push((c.topic.clone(), c.partition, c.recovery_point));
+        e.1.push((c.topic.clone(), c.partition, c.log_start_offset));
+    }
+    for (i, d) in dirs.iter().enumerate() {
+        let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
+        for (file, entries) in [(RECOVERY_POINT_FILE, rp), (LOG_START_OFFSET_FILE, ls)] {
+            let path = d.join(file);
+            checkpoint::write_blocking(&path, &entries).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn stop_signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread before the shards start, so every shard
+/// thread inherits the mask and only `wait_stop_signal` receives them.
+fn block_stop_signals() {
+    let set = stop_signal_set();
+    // SAFETY: changes this thread's signal mask only.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+fn wait_stop_signal() -> &'static str {
+    let set = stop_signal_set();
+    let mut sig: libc::c_int = 0;
+    // SAFETY: sigwait reads the set and writes the signal number.
+    unsafe { libc::sigwait(&set, &mut sig) };
+    if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
+}

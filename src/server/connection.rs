@@ -1,0 +1,151 @@
+//! One client connection. A reader reads frames in order and starts each request
+//! (`handlers::dispatch`); a writer awaits the started requests in the same order and
+//! writes their responses, so responses leave in request order as Kafka requires while
+//! produce appends of later requests are not held up by earlier acks.
+//!
+//! Bounds: a frame larger than socket.request.max.bytes closes the connection; at most
+//! `INFLIGHT_REQUESTS_MAX` requests are started and not yet answered.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::channel::mpsc;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::{SinkExt, StreamExt};
+
+use crate::broker::shard::Shard;
+use crate::handlers::{self, Outcome, Pending};
+use crate::protocol::frame::frame_len;
+use crate::protocol::header::{decode_request_header, encode_response_header, response_header_flexible};
+use crate::runtime::TcpStream;
+
+/// Requests read and started but not yet answered, per connection. librdkafka keeps up
+/// to 5 produce requests in flight per connection; Java's default is 5 as well.
+pub const INFLIGHT_REQUESTS_MAX: usize = 16;
+/// Responses up to this size are gathered into one buffer and written with one send;
+/// larger ones are written chunk by chunk so record data is never copied.
+pub const COALESCE_BYTES_MAX: usize = 64 << 10;
+
+struct Started {
+    correlation_id: i32,
+    flexible: bool,
+    pending: Pending,
+}
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.split();
+    let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
+    let write_task = write_responses(rx, writer, peer);
+    let read_task = read_requests(shard, reader, tx, peer);
+    // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
+    // was started and ends. A write error ends the writer and, with it, the connection.
+    futures::pin_mut!(write_task);
+    futures::pin_mut!(read_task);
+    match futures::future::select(read_task, write_task).await {
+        futures::future::Either::Left((_, write_task)) => write_task.await,
+        futures::future::Either::Right(_) => {}
+    }
+}
+
+async fn read_requests(
+    shard: Rc<Shard>,
+    mut reader: futures::io::ReadHalf<TcpStream>,
+    mut tx: mpsc::Sender<Started>,
+    peer: Option<SocketAddr>,
+) {
+    let max = shard.broker.config.socket_request_max_bytes;
+    loop {
+        let mut prefix = [0u8; 4];
+        if let Err(e) = reader.read_exact(&mut prefix).await {
+            if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                tracing::debug!(?peer, "connection read failed: {e}");
+            }
+            return;
+        }
+        let len = match frame_len(prefix, max) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(?peer, "closing connection: {e}");
+                return;
+            }
+        };
+        let mut body = BytesMut::zeroed(len);
+        if let Err(e) = reader.read_exact(&mut body).await {
+            tracing::warn!(?peer, "closing connection: request truncated ({len}-byte frame): {e}");
+            return;
+        }
+        let header = match decode_request_header(&mut body) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(?peer, "closing connection: {e}");
+                return;
+            }
+        };
+        let flexible = response_header_flexible(header.api_key, header.api_version);
+        let pending = match handlers::dispatch(&shard, &header, body) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(?peer, client_id = ?header.client_id, "closing connection: {e}");
+                return;
+            }
+        };
+        let started = Started {
+            correlation_id: header.correlation_id,
+            flexible,
+            pending,
+        };
+        if tx.send(started).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_responses(
+    mut rx: mpsc::Receiver<Started>,
+    mut writer: futures::io::WriteHalf<TcpStream>,
+    peer: Option<SocketAddr>,
+) {
+    while let Some(s) = rx.next().await {
+        let chunks = match s.pending.await {
+            Ok(Outcome::Respond(chunks)) => chunks,
+            Ok(Outcome::NoResponse) => continue,
+            Err(e) => {
+                tracing::warn!(?peer, "closing connection: {e}");
+                return;
+            }
+        };
+        if let Err(e) = write_response(&mut writer, s.correlation_id, s.flexible, chunks).await {
+            tracing::debug!(?peer, "connection write failed: {e}");
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+}
+
+async fn write_response(
+    writer: &mut futures::io::WriteHalf<TcpStream>,
+    correlation_id: i32,
+    flexible: bool,
+    chunks: Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut head = BytesMut::with_capacity(16);
+    head.put_i32(0);
+    encode_response_header(&mut head, correlation_id, flexible);
+    let body_len: usize = chunks.iter().map(Bytes::len).sum();
+    let total = head.len() - 4 + body_len;
+    head[..4].copy_from_slice(&(total as i32).to_be_bytes());
+    if total <= COALESCE_BYTES_MAX {
+        for c in &chunks {
+            head.extend_from_slice(c);
+        }
+        return writer.write_all(&head).await;
+    }
+    writer.write_all(&head).await?;
+    for c in &chunks {
+        writer.write_all(c).await?;
+    }
+    Ok(())
+}

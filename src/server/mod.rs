@@ -1,0 +1,5 @@
+//! The network side of a shard: accept connections and serve them. The network layer
+//! never touches a file; it hands decoded requests to handlers.
+
+pub mod connection;
+pub mod shard_main;

@@ -1,0 +1,82 @@
+//! What each shard thread runs: open the partitions it owns, serve its mailbox, accept
+//! connections once every shard is ready, and on shutdown close its logs.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+
+use crate::broker::router::ClosedPartition;
+use crate::broker::shard::Shard;
+use crate::broker::Broker;
+use crate::runtime;
+
+/// How often a shard checks whether all shards have finished start-up.
+const READY_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Runs shard `id` until shutdown. `started` reports start-up success or the reason it
+/// failed; `closed` receives the partitions closed at shutdown.
+pub async fn run(id: usize, broker: Arc<Broker>, started: std::sync::mpsc::Sender<Result<(), String>>) {
+    let shard = Shard::new(id, broker.clone());
+    let snap = broker.metadata.snapshot();
+    if let Err(e) = shard.open_owned(&snap).await {
+        let _ = started.send(Err(format!("shard {id}: {e}")));
+        return;
+    }
+    let Some(inbox) = broker.take_inbox(id) else {
+        let _ = started.send(Err(format!("shard {id}: mailbox already taken")));
+        return;
+    };
+    let addr = match broker.config.listener.bind_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = started.send(Err(format!("listeners: {e}")));
+            return;
+        }
+    };
+    let listener = match runtime::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = started.send(Err(format!("cannot listen on {addr}: {e}")));
+            return;
+        }
+    };
+    broker.mark_ready();
+    while !broker.all_ready() {
+        runtime::sleep(READY_POLL_INTERVAL).await;
+    }
+    let _ = started.send(Ok(()));
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let accept = accept_loop(shard.clone(), listener, stop_rx);
+    runtime::spawn_local(accept);
+    let reply = shard.clone().serve_mailbox(inbox).await;
+    let _ = stop_tx.send(());
+    let closed: Vec<ClosedPartition> = shard.close_all().await;
+    tracing::debug!(shard = id, partitions = closed.len(), "shard closed its logs");
+    if let Some(reply) = reply {
+        let _ = reply.send(closed);
+    }
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: runtime::TcpListener, mut stop: oneshot::Receiver<()>) {
+    loop {
+        let accepted = {
+            let accept = listener.accept();
+            futures::pin_mut!(accept);
+            match select(accept, &mut stop).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => return,
+            }
+        };
+        match accepted {
+            Ok(stream) => runtime::spawn_local(crate::server::connection::serve(shard.clone(), stream)),
+            Err(e) => {
+                // Running out of descriptors is the usual cause; back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                runtime::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
