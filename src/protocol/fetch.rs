@@ -1,0 +1,1 @@
+//! FetchResponse encoder (in progress).
