@@ -1,1 +1,314 @@
 //! Kafka wire protocol: frames, headers, and our own codecs for the hot APIs.
+//!
+//! Everything cold (Metadata, CreateTopics, ...) goes through `kafka-protocol`'s generated
+//! types. Produce requests and Fetch responses carry the record data, so they get codecs
+//! of their own that never copy it: `produce` hands each partition's records out as a
+//! `BytesMut` view of the request buffer, and `fetch` passes the log's `Bytes` through to
+//! the socket as separate chunks.
+//!
+//! Decoding never panics and never trusts a length prefix: every length is checked against
+//! the bytes that remain before anything is sliced or allocated.
+
+pub mod errors;
+pub mod fetch;
+pub mod frame;
+pub mod header;
+pub mod produce;
+
+/// A request (or part of one) that does not follow the Kafka schema. The connection layer
+/// answers what it can (it always knows the correlation id once the header is read) and
+/// closes the connection on anything else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error(
+        "request truncated: `{field}` needs {needed_bytes} bytes but only {remaining_bytes} remain"
+    )]
+    Truncated {
+        field: &'static str,
+        needed_bytes: usize,
+        remaining_bytes: usize,
+    },
+    #[error("`{field}` has invalid length {length} (allowed: -1 for null, 0..={max})")]
+    InvalidLength {
+        field: &'static str,
+        length: i64,
+        max: usize,
+    },
+    #[error("`{field}` is null, but the schema does not allow null here")]
+    UnexpectedNull { field: &'static str },
+    #[error(
+        "`{field}` claims {count} entries, but the {remaining_bytes} remaining bytes hold at most \
+         {count_max} (each entry takes at least {entry_bytes_min} bytes)"
+    )]
+    ArrayTooLong {
+        field: &'static str,
+        count: usize,
+        count_max: usize,
+        entry_bytes_min: usize,
+        remaining_bytes: usize,
+    },
+    #[error("unsigned varint in `{field}` is longer than 5 bytes or does not fit in 32 bits")]
+    InvalidVarint { field: &'static str },
+    #[error("`{field}` is not valid UTF-8")]
+    InvalidUtf8 { field: &'static str },
+    #[error("api key {api_key} version {version} is not supported (supported: {min}..={max})")]
+    UnsupportedVersion {
+        api_key: i16,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
+    #[error(
+        "unknown api key {api_key} (correlation id {correlation_id}): the request body cannot be \
+         parsed; close the connection"
+    )]
+    UnknownApiKey { api_key: i16, correlation_id: i32 },
+}
+
+/// A response we were asked to build that the wire format cannot carry. Always a bug in
+/// the caller (a handler), never the client's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("api key {api_key} version {version} is not supported (supported: {min}..={max})")]
+    UnsupportedVersion {
+        api_key: i16,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
+    #[error("`{field}` is {length} long, more than the wire format allows ({max})")]
+    TooLong {
+        field: &'static str,
+        length: usize,
+        max: usize,
+    },
+    #[error("`{field}` holds a non-default value, but version {version} has no such field")]
+    FieldNotInVersion { field: &'static str, version: i16 },
+}
+
+/// Primitive encodings shared by the codecs: fixed-width big-endian integers, unsigned
+/// varints, and the classic (i16/i32 length) and compact (varint length + 1) forms of
+/// strings, bytes and arrays. Field names travel with every read so errors can name them.
+mod wire {
+    use super::{DecodeError, EncodeError};
+    use bytes::{Buf, BufMut, BytesMut};
+
+    /// Kafka caps every string at i16::MAX bytes, in compact form too.
+    pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
+
+    /// A cursor that consumes a request from the front of its buffer. `flexible` selects
+    /// the compact forms of strings, bytes and arrays (KIP-482).
+    pub struct Reader<'a> {
+        buf: &'a mut BytesMut,
+        flexible: bool,
+    }
+
+    impl<'a> Reader<'a> {
+        pub fn new(buf: &'a mut BytesMut, flexible: bool) -> Self {
+            Self { buf, flexible }
+        }
+
+        fn need(&self, field: &'static str, needed_bytes: usize) -> Result<(), DecodeError> {
+            if self.buf.len() < needed_bytes {
+                return Err(DecodeError::Truncated {
+                    field,
+                    needed_bytes,
+                    remaining_bytes: self.buf.len(),
+                });
+            }
+            Ok(())
+        }
+
+        pub fn i16(&mut self, field: &'static str) -> Result<i16, DecodeError> {
+            self.need(field, 2)?;
+            Ok(self.buf.get_i16())
+        }
+
+        pub fn i32(&mut self, field: &'static str) -> Result<i32, DecodeError> {
+            self.need(field, 4)?;
+            Ok(self.buf.get_i32())
+        }
+
+        pub fn uuid(&mut self, field: &'static str) -> Result<[u8; 16], DecodeError> {
+            let mut id = [0u8; 16];
+            self.need(field, id.len())?;
+            self.buf.copy_to_slice(&mut id);
+            Ok(id)
+        }
+
+        fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+            self.need(field, 1)?;
+            Ok(self.buf.get_u8())
+        }
+
+        /// Stricter than Kafka, which silently drops bits past the 32nd: a fifth byte that
+        /// carries more than 4 bits (or a continuation) is rejected.
+        pub fn uvarint(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+            let mut value: u32 = 0;
+            for shift in [0, 7, 14, 21] {
+                let byte = self.u8(field)?;
+                value |= u32::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    return Ok(value);
+                }
+            }
+            let last = self.u8(field)?;
+            if last > 0x0f {
+                return Err(DecodeError::InvalidVarint { field });
+            }
+            Ok(value | (u32::from(last) << 28))
+        }
+
+        /// Length of a nullable string, bytes or array field: None for null. Classic
+        /// strings use an i16 prefix, classic bytes and arrays an i32 one.
+        fn length(
+            &mut self,
+            field: &'static str,
+            classic_prefix_i16: bool,
+        ) -> Result<Option<usize>, DecodeError> {
+            let length = match (self.flexible, classic_prefix_i16) {
+                (true, _) => i64::from(self.uvarint(field)?) - 1,
+                (false, true) => i64::from(self.i16(field)?),
+                (false, false) => i64::from(self.i32(field)?),
+            };
+            match length {
+                -1 => Ok(None),
+                n if n >= 0 => Ok(Some(n as usize)),
+                n => Err(DecodeError::InvalidLength {
+                    field,
+                    length: n,
+                    max: i32::MAX as usize,
+                }),
+            }
+        }
+
+        pub fn nullable_string(
+            &mut self,
+            field: &'static str,
+        ) -> Result<Option<String>, DecodeError> {
+            let Some(length) = self.length(field, true)? else {
+                return Ok(None);
+            };
+            if length > STRING_BYTES_MAX {
+                return Err(DecodeError::InvalidLength {
+                    field,
+                    length: length as i64,
+                    max: STRING_BYTES_MAX,
+                });
+            }
+            self.need(field, length)?;
+            let raw = self.buf.split_to(length);
+            match std::str::from_utf8(&raw) {
+                Ok(s) => Ok(Some(s.to_owned())),
+                Err(_) => Err(DecodeError::InvalidUtf8 { field }),
+            }
+        }
+
+        pub fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+            self.nullable_string(field)?
+                .ok_or(DecodeError::UnexpectedNull { field })
+        }
+
+        /// Nullable bytes, split off the front of the buffer: a view, never a copy.
+        pub fn nullable_bytes(
+            &mut self,
+            field: &'static str,
+        ) -> Result<Option<BytesMut>, DecodeError> {
+            let Some(length) = self.length(field, false)? else {
+                return Ok(None);
+            };
+            self.need(field, length)?;
+            Ok(Some(self.buf.split_to(length)))
+        }
+
+        /// Entry count of a non-nullable array. A count that the remaining bytes cannot
+        /// hold is rejected before the caller allocates anything for it.
+        pub fn array_len(
+            &mut self,
+            field: &'static str,
+            entry_bytes_min: usize,
+        ) -> Result<usize, DecodeError> {
+            let count = self
+                .length(field, false)?
+                .ok_or(DecodeError::UnexpectedNull { field })?;
+            let count_max = self.buf.len() / entry_bytes_min.max(1);
+            if count > count_max {
+                return Err(DecodeError::ArrayTooLong {
+                    field,
+                    count,
+                    count_max,
+                    entry_bytes_min,
+                    remaining_bytes: self.buf.len(),
+                });
+            }
+            Ok(count)
+        }
+
+        /// Skips a tagged-field section. Every field costs at least two bytes (tag and
+        /// size), so the loop ends after at most remaining/2 rounds whatever the count says.
+        pub fn skip_tagged_fields(&mut self, field: &'static str) -> Result<(), DecodeError> {
+            let count = self.uvarint(field)?;
+            for _ in 0..count {
+                self.uvarint(field)?;
+                let size = self.uvarint(field)? as usize;
+                self.need(field, size)?;
+                self.buf.advance(size);
+            }
+            Ok(())
+        }
+    }
+
+    pub fn put_uvarint(out: &mut BytesMut, mut value: u32) {
+        while value >= 0x80 {
+            out.put_u8((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.put_u8(value as u8);
+    }
+
+    /// The prefix of a non-null array or bytes field of `length` entries or bytes.
+    pub fn put_length(
+        out: &mut BytesMut,
+        field: &'static str,
+        length: usize,
+        flexible: bool,
+    ) -> Result<(), EncodeError> {
+        let max = i32::MAX as usize;
+        if length > max {
+            return Err(EncodeError::TooLong { field, length, max });
+        }
+        if flexible {
+            put_uvarint(out, length as u32 + 1);
+        } else {
+            out.put_i32(length as i32);
+        }
+        Ok(())
+    }
+
+    pub fn put_string(
+        out: &mut BytesMut,
+        field: &'static str,
+        value: &str,
+        flexible: bool,
+    ) -> Result<(), EncodeError> {
+        if value.len() > STRING_BYTES_MAX {
+            return Err(EncodeError::TooLong {
+                field,
+                length: value.len(),
+                max: STRING_BYTES_MAX,
+            });
+        }
+        if flexible {
+            put_uvarint(out, value.len() as u32 + 1);
+        } else {
+            out.put_i16(value.len() as i16);
+        }
+        out.put_slice(value.as_bytes());
+        Ok(())
+    }
+
+    /// We never send tagged fields, so every section is the empty one: a count of zero.
+    pub fn put_empty_tagged_fields(out: &mut BytesMut) {
+        out.put_u8(0);
+    }
+}

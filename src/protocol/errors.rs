@@ -1,0 +1,144 @@
+//! Kafka error codes the broker answers with. Each value is checked against
+//! `kafka_protocol::ResponseError` in the tests below; the doc line is Kafka's own message.
+
+/// No error.
+pub const NONE: i16 = 0;
+/// Unexpected server error; also the catch-all for bugs.
+pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+/// The requested offset is not within the range of offsets maintained by the server.
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// This message has failed its CRC checksum, exceeds the valid size, has a null key for a compacted topic, or is otherwise corrupt.
+pub const CORRUPT_MESSAGE: i16 = 2;
+/// This server does not host this topic-partition.
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// The requested fetch size is invalid.
+pub const INVALID_FETCH_SIZE: i16 = 4;
+/// There is no leader for this topic-partition as we are in the middle of a leadership election.
+pub const LEADER_NOT_AVAILABLE: i16 = 5;
+/// For requests intended only for the leader, this error indicates that the broker is not the current leader. For requests intended for any replica, this error indicates that the broker is not a replica of the topic partition.
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// The request timed out.
+pub const REQUEST_TIMED_OUT: i16 = 7;
+/// The request included a message larger than the max message size the server will accept.
+pub const MESSAGE_TOO_LARGE: i16 = 10;
+/// The request attempted to perform an operation on an invalid topic.
+pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+/// The request included message batch larger than the configured segment size on the server.
+pub const RECORD_LIST_TOO_LARGE: i16 = 18;
+/// Messages are rejected since there are fewer in-sync replicas than required.
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+/// Messages are written to the log, but to fewer in-sync replicas than required.
+pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
+/// Produce request specified an invalid value for required acks.
+pub const INVALID_REQUIRED_ACKS: i16 = 21;
+/// Topic authorization failed.
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// Cluster authorization failed.
+pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+/// The timestamp of the message is out of acceptable range.
+pub const INVALID_TIMESTAMP: i16 = 32;
+/// The version of API is not supported.
+pub const UNSUPPORTED_VERSION: i16 = 35;
+/// Topic with this name already exists.
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// Number of partitions is below 1.
+pub const INVALID_PARTITIONS: i16 = 37;
+/// Replication factor is below 1 or larger than the number of available brokers.
+pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+/// Configuration is invalid.
+pub const INVALID_CONFIG: i16 = 40;
+/// This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details.
+pub const INVALID_REQUEST: i16 = 42;
+/// The message format version on the broker does not support the request.
+pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+/// Request parameters do not satisfy the configured policy.
+pub const POLICY_VIOLATION: i16 = 44;
+/// The broker received an out of order sequence number.
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+/// The broker received a duplicate sequence number.
+pub const DUPLICATE_SEQUENCE_NUMBER: i16 = 46;
+/// Producer attempted to produce with an old epoch.
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+/// Disk error when trying to access log file on the disk.
+pub const KAFKA_STORAGE_ERROR: i16 = 56;
+/// This exception is raised by the broker if it could not locate the producer metadata associated with the producerId in question. This could happen if, for instance, the producer's records were deleted because their retention time had elapsed. Once the last records of the producerId are removed, the producer's metadata is removed from the broker, and future appends by the producer will return this exception.
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+/// Topic deletion is disabled.
+pub const TOPIC_DELETION_DISABLED: i16 = 73;
+/// The leader epoch in the request is older than the epoch on the broker.
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+/// The leader epoch in the request is newer than the epoch on the broker.
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// The requesting client does not support the compression type of given partition.
+pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+/// The leader high watermark has not caught up from a recent leader election so the offsets cannot be guaranteed to be monotonically increasing.
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
+/// This record has failed the validation on broker and hence will be rejected.
+pub const INVALID_RECORD: i16 = 87;
+/// There is a newer producer with the same transactionalId which fences the current one.
+pub const PRODUCER_FENCED: i16 = 90;
+/// This server does not host this topic ID.
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// The log's topic ID did not match the topic ID in the request
+pub const INCONSISTENT_TOPIC_ID: i16 = 103;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::ResponseError as E;
+
+    #[test]
+    fn codes_match_kafka_protocol() {
+        let pairs = [
+            (UNKNOWN_SERVER_ERROR, E::UnknownServerError),
+            (OFFSET_OUT_OF_RANGE, E::OffsetOutOfRange),
+            (CORRUPT_MESSAGE, E::CorruptMessage),
+            (UNKNOWN_TOPIC_OR_PARTITION, E::UnknownTopicOrPartition),
+            (INVALID_FETCH_SIZE, E::InvalidFetchSize),
+            (LEADER_NOT_AVAILABLE, E::LeaderNotAvailable),
+            (NOT_LEADER_OR_FOLLOWER, E::NotLeaderOrFollower),
+            (REQUEST_TIMED_OUT, E::RequestTimedOut),
+            (MESSAGE_TOO_LARGE, E::MessageTooLarge),
+            (INVALID_TOPIC_EXCEPTION, E::InvalidTopicException),
+            (RECORD_LIST_TOO_LARGE, E::RecordListTooLarge),
+            (NOT_ENOUGH_REPLICAS, E::NotEnoughReplicas),
+            (
+                NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                E::NotEnoughReplicasAfterAppend,
+            ),
+            (INVALID_REQUIRED_ACKS, E::InvalidRequiredAcks),
+            (TOPIC_AUTHORIZATION_FAILED, E::TopicAuthorizationFailed),
+            (CLUSTER_AUTHORIZATION_FAILED, E::ClusterAuthorizationFailed),
+            (INVALID_TIMESTAMP, E::InvalidTimestamp),
+            (UNSUPPORTED_VERSION, E::UnsupportedVersion),
+            (TOPIC_ALREADY_EXISTS, E::TopicAlreadyExists),
+            (INVALID_PARTITIONS, E::InvalidPartitions),
+            (INVALID_REPLICATION_FACTOR, E::InvalidReplicationFactor),
+            (INVALID_CONFIG, E::InvalidConfig),
+            (INVALID_REQUEST, E::InvalidRequest),
+            (
+                UNSUPPORTED_FOR_MESSAGE_FORMAT,
+                E::UnsupportedForMessageFormat,
+            ),
+            (POLICY_VIOLATION, E::PolicyViolation),
+            (OUT_OF_ORDER_SEQUENCE_NUMBER, E::OutOfOrderSequenceNumber),
+            (DUPLICATE_SEQUENCE_NUMBER, E::DuplicateSequenceNumber),
+            (INVALID_PRODUCER_EPOCH, E::InvalidProducerEpoch),
+            (KAFKA_STORAGE_ERROR, E::KafkaStorageError),
+            (UNKNOWN_PRODUCER_ID, E::UnknownProducerId),
+            (TOPIC_DELETION_DISABLED, E::TopicDeletionDisabled),
+            (FENCED_LEADER_EPOCH, E::FencedLeaderEpoch),
+            (UNKNOWN_LEADER_EPOCH, E::UnknownLeaderEpoch),
+            (UNSUPPORTED_COMPRESSION_TYPE, E::UnsupportedCompressionType),
+            (OFFSET_NOT_AVAILABLE, E::OffsetNotAvailable),
+            (INVALID_RECORD, E::InvalidRecord),
+            (PRODUCER_FENCED, E::ProducerFenced),
+            (UNKNOWN_TOPIC_ID, E::UnknownTopicId),
+            (INCONSISTENT_TOPIC_ID, E::InconsistentTopicId),
+        ];
+        for (ours, theirs) in pairs {
+            assert_eq!(ours, theirs.code(), "{theirs:?}");
+        }
+        assert_eq!(NONE, 0);
+    }
+}
