@@ -183,7 +183,8 @@ impl BrokerConfig {
         let mut c = BrokerConfig::default();
         let get = |k: &str| props.get(k).map(String::as_str);
         if let Some(v) = get("node.id").or(get("broker.id")) {
-            c.node_id = parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
+            c.node_id =
+                parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
         }
         if let Some(v) = get("listeners") {
             c.listener = parse_listener("listeners", v)?;
@@ -205,9 +206,12 @@ impl BrokerConfig {
             c.message_max_bytes = parse_num("message.max.bytes", v, 0, i32::MAX as i64)? as usize;
         }
         if let Some(v) = get("log.segment.bytes") {
-            c.log_segment_bytes =
-                parse_num("log.segment.bytes", v, LOG_SEGMENT_BYTES_MIN as i64, i32::MAX as i64)?
-                    as u64;
+            c.log_segment_bytes = parse_num(
+                "log.segment.bytes",
+                v,
+                LOG_SEGMENT_BYTES_MIN as i64,
+                i32::MAX as i64,
+            )? as u64;
         }
         if let Some(v) = get("log.retention.check.interval.ms") {
             c.log_retention_check_interval_ms =
@@ -276,7 +280,8 @@ pub fn parse_properties(
     let mut pending = String::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
-        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
             continue;
         }
         if let Some(stripped) = line.strip_suffix('\\') {
@@ -337,7 +342,11 @@ fn parse_dirs(key: &str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
 fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
     let first = v.split(',').next().unwrap_or("").trim();
     if v.contains(',') {
-        return Err(invalid(key, v, "corelog serves one listener; give exactly one"));
+        return Err(invalid(
+            key,
+            v,
+            "corelog serves one listener; give exactly one",
+        ));
     }
     let (scheme, rest) = first
         .split_once("://")
@@ -351,7 +360,10 @@ fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
     let port: u16 = port
         .parse()
         .map_err(|_| invalid(key, v, "port must be a number from 0 to 65535"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     Ok(Listener { host, port })
 }
 
@@ -401,8 +413,7 @@ mod tests {
     fn invalid_values_name_the_key() {
         let e = BrokerConfig::from_properties(&props(&[("num.partitions", "0")])).unwrap_err();
         assert!(e.to_string().contains("num.partitions"), "{e}");
-        let e = BrokerConfig::from_properties(&props(&[("listeners", "SSL://:9093")]))
-            .unwrap_err();
+        let e = BrokerConfig::from_properties(&props(&[("listeners", "SSL://:9093")])).unwrap_err();
         assert!(e.to_string().contains("PLAINTEXT"), "{e}");
         let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
@@ -410,11 +421,9 @@ mod tests {
 
     #[test]
     fn listener_and_advertised() {
-        let c = BrokerConfig::from_properties(&props(&[(
-            "listeners",
-            "PLAINTEXT://127.0.0.1:19092",
-        )]))
-        .unwrap();
+        let c =
+            BrokerConfig::from_properties(&props(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]))
+                .unwrap();
         assert_eq!(c.listener.host, "127.0.0.1");
         assert_eq!(c.advertised.port, 19092);
         assert_eq!(c.advertised.host, "127.0.0.1");
@@ -424,7 +433,11 @@ mod tests {
     fn overrides_win_and_unknown_keys_warn() {
         let (c, warnings) = BrokerConfig::load(
             None,
-            &["num.partitions=2".into(), "num.partitions=5".into(), "bogus.key=1".into()],
+            &[
+                "num.partitions=2".into(),
+                "num.partitions=5".into(),
+                "bogus.key=1".into(),
+            ],
             Some(3),
         )
         .unwrap();

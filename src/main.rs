@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "corelog", version, about = "A Kafka-compatible event-streaming broker, thread-per-core on io_uring")]
+#[command(
+    name = "corelog",
+    version,
+    about = "A Kafka-compatible event-streaming broker, thread-per-core on io_uring"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,7 +19,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the broker (Kafka clients connect on :9092 by default; data in ./data).
-    #[command(after_help = "Examples:\n  corelog serve\n  corelog serve --config server.properties --override log.dirs=/d1,/d2\n  corelog serve --smp 2 --override listeners=PLAINTEXT://127.0.0.1:19092")]
+    #[command(
+        after_help = "Examples:\n  corelog serve\n  corelog serve --config server.properties --override log.dirs=/d1,/d2\n  corelog serve --smp 2 --override listeners=PLAINTEXT://127.0.0.1:19092"
+    )]
     Serve {
         /// A Kafka server.properties file.
         #[arg(long)]
@@ -39,7 +45,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, overrides, smp } => match corelog::serve::run(config.as_deref(), &overrides, smp) {
+        Command::Serve {
+            config,
+            overrides,
+            smp,
+        } => match corelog::serve::run(config.as_deref(), &overrides, smp) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e}");

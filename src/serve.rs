@@ -16,21 +16,37 @@ use crate::broker::{Broker, Checkpoints};
 use crate::config::BrokerConfig;
 use crate::storage::checkpoint;
 
+/// A checkpoint file line: topic, partition, offset.
+type Entry = (String, i32, i64);
+
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
 
-pub fn run(config_file: Option<&Path>, overrides: &[String], smp: Option<usize>) -> Result<(), String> {
-    let (config, warnings) = BrokerConfig::load(config_file, overrides, smp).map_err(|e| e.to_string())?;
+pub fn run(
+    config_file: Option<&Path>,
+    overrides: &[String],
+    smp: Option<usize>,
+) -> Result<(), String> {
+    let (config, warnings) =
+        BrokerConfig::load(config_file, overrides, smp).map_err(|e| e.to_string())?;
     for w in warnings {
         tracing::warn!("{w}");
     }
     let shards = config.shard_count();
     boot::limits::check(shards).map_err(|e| e.to_string())?;
-    let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id).map_err(|e| e.to_string())?;
+    let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id)
+        .map_err(|e| e.to_string())?;
     let checkpoints = read_checkpoints(&config.log_dirs)?;
     let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
-    let producer_ids = ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
-    let broker = Arc::new(Broker::new(config, dirs.cluster_id.clone(), metadata, producer_ids, checkpoints));
+    let producer_ids =
+        ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
+    let broker = Arc::new(Broker::new(
+        config,
+        dirs.cluster_id.clone(),
+        metadata,
+        producer_ids,
+        checkpoints,
+    ));
     block_stop_signals();
     let handles = start_shards(&broker)?;
     let c = &broker.config;
@@ -63,8 +79,9 @@ fn start_shards(broker: &Arc<Broker>) -> Result<Vec<crate::runtime::ShardHandle>
         // Pin when there is a core per shard; more shards than cores run unpinned.
         let cpu = (broker.shard_count <= cpus.len()).then(|| cpus[id].id);
         let (b, tx) = (broker.clone(), tx.clone());
-        let h = crate::runtime::spawn_shard(id, cpu, move || crate::server::shard_main::run(id, b, tx))
-            .map_err(|e| format!("cannot start shard {id}: {e}"))?;
+        let h =
+            crate::runtime::spawn_shard(id, cpu, move || crate::server::shard_main::run(id, b, tx))
+                .map_err(|e| format!("cannot start shard {id}: {e}"))?;
         handles.push(h);
     }
     for _ in 0..broker.shard_count {
@@ -99,7 +116,8 @@ fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> 
             (LOG_START_OFFSET_FILE, &mut cp.log_start_offsets),
         ] {
             let path = d.join(file);
-            let entries = checkpoint::read_blocking(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let entries =
+                checkpoint::read_blocking(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             for (topic, partition, offset) in entries {
                 map.insert((topic, partition), offset);
             }
@@ -108,8 +126,11 @@ fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> 
     Ok(cp)
 }
 
-fn write_checkpoints(dirs: &[std::path::PathBuf], closed: &[ClosedPartition]) -> Result<(), String> {
-    let mut per_dir: HashMap<usize, (Vec<(String, i32, i64)>, Vec<(String, i32, i64)>)> = HashMap::new();
+fn write_checkpoints(
+    dirs: &[std::path::PathBuf],
+    closed: &[ClosedPartition],
+) -> Result<(), String> {
+    let mut per_dir: HashMap<usize, (Vec<Entry>, Vec<Entry>)> = HashMap::new();
     for c in closed {
         let e = per_dir.entry(c.dir).or_default();
         e.0.push((c.topic.clone(), c.partition, c.recovery_point));
@@ -119,7 +140,8 @@ fn write_checkpoints(dirs: &[std::path::PathBuf], closed: &[ClosedPartition]) ->
         let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
         for (file, entries) in [(RECOVERY_POINT_FILE, rp), (LOG_START_OFFSET_FILE, ls)] {
             let path = d.join(file);
-            checkpoint::write_blocking(&path, &entries).map_err(|e| format!("{}: {e}", path.display()))?;
+            checkpoint::write_blocking(&path, &entries)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
     Ok(())

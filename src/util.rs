@@ -9,13 +9,7 @@ pub fn random_uuid() -> [u8; 16] {
     let mut filled = 0;
     while filled < b.len() {
         // SAFETY: getrandom writes at most len bytes into the buffer we pass.
-        let n = unsafe {
-            libc::getrandom(
-                b[filled..].as_mut_ptr().cast(),
-                b.len() - filled,
-                0,
-            )
-        };
+        let n = unsafe { libc::getrandom(b[filled..].as_mut_ptr().cast(), b.len() - filled, 0) };
         if n > 0 {
             filled += n as usize;
         }
@@ -33,8 +27,7 @@ pub fn cluster_id() -> String {
 
 /// URL-safe base64 without padding, as Kafka prints UUIDs.
 pub fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk

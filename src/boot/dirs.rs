@@ -23,7 +23,11 @@ pub enum DirError {
         "log dir {dir} belongs to node.id {found}, not {expected}: \
          point log.dirs elsewhere or set node.id={found}"
     )]
-    WrongNode { dir: String, found: i32, expected: i32 },
+    WrongNode {
+        dir: String,
+        found: i32,
+        expected: i32,
+    },
     #[error("log dirs disagree on cluster.id ({a} in one, {b} in another)")]
     ClusterMismatch { a: String, b: String },
 }
@@ -40,10 +44,12 @@ pub fn prepare(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<LogDi
     let mut locks = Vec::new();
     let mut found_cluster: Option<String> = None;
     for d in dirs {
-        let io = |what| move |source| DirError::Io {
-            dir: d.display().to_string(),
-            what,
-            source,
+        let io = |what| {
+            move |source| DirError::Io {
+                dir: d.display().to_string(),
+                what,
+                source,
+            }
         };
         fs::create_dir_all(d).map_err(io("cannot create"))?;
         locks.push(lock(d)?);
@@ -147,14 +153,21 @@ mod tests {
         let cluster = first.cluster_id.clone();
         assert_eq!(cluster.len(), 22);
         // A second broker on the same dir is refused while the first holds it.
-        assert!(matches!(prepare(std::slice::from_ref(&d), 1, ""), Err(DirError::Locked { .. })));
+        assert!(matches!(
+            prepare(std::slice::from_ref(&d), 1, ""),
+            Err(DirError::Locked { .. })
+        ));
         drop(first);
         let again = prepare(std::slice::from_ref(&d), 1, "").unwrap();
         assert_eq!(again.cluster_id, cluster);
         drop(again);
         assert!(matches!(
             prepare(&[d], 2, ""),
-            Err(DirError::WrongNode { found: 1, expected: 2, .. })
+            Err(DirError::WrongNode {
+                found: 1,
+                expected: 2,
+                ..
+            })
         ));
     }
 }

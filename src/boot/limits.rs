@@ -48,7 +48,9 @@ fn check_io_uring() -> Result<(), LimitError> {
     // bytes) and returns a file descriptor we close at once.
     let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
     if fd < 0 {
-        return Err(LimitError::IoUringUnavailable(std::io::Error::last_os_error()));
+        return Err(LimitError::IoUringUnavailable(
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: fd is a descriptor this function owns.
     unsafe { libc::close(fd as i32) };
@@ -74,7 +76,11 @@ fn ensure_memlock(need_bytes: u64, shards: usize) -> Result<(), LimitError> {
             };
             // SAFETY: setrlimit only reads the struct.
             if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &new) } == 0 {
-                tracing::info!(from_bytes = lim.rlim_cur, to_bytes = target, "raised RLIMIT_MEMLOCK");
+                tracing::info!(
+                    from_bytes = lim.rlim_cur,
+                    to_bytes = target,
+                    "raised RLIMIT_MEMLOCK"
+                );
                 return Ok(());
             }
         }

@@ -272,13 +272,19 @@ mod tests {
         let s = Snapshot::default().with_topic(TopicMeta {
             name: "weblogs".into(),
             id: [0xab; 16],
-            partitions: vec![Placement { shard: 0, dir: 0 }, Placement { shard: 3, dir: 1 }],
+            partitions: vec![
+                Placement { shard: 0, dir: 0 },
+                Placement { shard: 3, dir: 1 },
+            ],
         });
         let back = Snapshot::decode(&s.encode(), 4, 2).unwrap();
         assert_eq!(back.topic("weblogs"), s.topic("weblogs"));
         assert_eq!(back.topic_by_id(&[0xab; 16]).unwrap().name, "weblogs");
         let fewer = Snapshot::decode(&s.encode(), 2, 2).unwrap();
-        assert_eq!(fewer.placement("weblogs", 1), Some(Placement { shard: 1, dir: 1 }));
+        assert_eq!(
+            fewer.placement("weblogs", 1),
+            Some(Placement { shard: 1, dir: 1 })
+        );
         assert!(Snapshot::decode(&s.encode(), 4, 1).is_err());
     }
 

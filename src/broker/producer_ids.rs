@@ -25,7 +25,10 @@ impl ProducerIds {
         let path = first_dir.join(PRODUCER_IDS_FILE);
         let next = match std::fs::read_to_string(&path) {
             Ok(t) => t.trim().parse::<i64>().map_err(|_| {
-                std::io::Error::other(format!("{}: expected a number, found {t:?}", path.display()))
+                std::io::Error::other(format!(
+                    "{}: expected a number, found {t:?}",
+                    path.display()
+                ))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),

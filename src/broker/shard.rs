@@ -122,7 +122,10 @@ impl Shard {
 
     pub async fn delete_partitions(&self, parts: Vec<PartitionRef>) -> Result<(), String> {
         for p in parts {
-            let removed = self.logs.borrow_mut().remove(&(p.topic.clone(), p.partition));
+            let removed = self
+                .logs
+                .borrow_mut()
+                .remove(&(p.topic.clone(), p.partition));
             if let Some((_, log)) = removed {
                 log.delete()
                     .await
@@ -146,7 +149,10 @@ impl Shard {
                     return Err(ProduceResult::error(ec::UNKNOWN_TOPIC_OR_PARTITION, None));
                 };
                 let Some(records) = item.records else {
-                    return Err(ProduceResult::error(ec::CORRUPT_MESSAGE, Some("no records".into())));
+                    return Err(ProduceResult::error(
+                        ec::CORRUPT_MESSAGE,
+                        Some("no records".into()),
+                    ));
                 };
                 match log.append(records) {
                     Ok(info) => Ok((log, info)),
@@ -162,7 +168,8 @@ impl Shard {
                     1 => log.wait_written(info.last_offset).await,
                     _ => log.wait_durable(info.last_offset).await,
                 };
-                waited.map_err(|e| ProduceResult::error(e.kafka_error_code(), Some(e.to_string())))?;
+                waited
+                    .map_err(|e| ProduceResult::error(e.kafka_error_code(), Some(e.to_string())))?;
                 Ok(ProduceResult {
                     error_code: ec::NONE,
                     error_message: None,
@@ -307,7 +314,9 @@ impl Shard {
                 let wait = self.wait_for_data_local(&items);
                 let cancelled = reply.cancellation();
                 futures::pin_mut!(cancelled);
-                if let futures::future::Either::Left(_) = futures::future::select(wait, cancelled).await {
+                if let futures::future::Either::Left(_) =
+                    futures::future::select(wait, cancelled).await
+                {
                     let _ = reply.send(());
                 }
             }
@@ -337,7 +346,11 @@ impl Shard {
     }
 
     /// Creates topics through the metadata shard.
-    pub async fn create_topics(self: &Rc<Self>, topics: Vec<TopicSpec>, validate_only: bool) -> Vec<TopicResult> {
+    pub async fn create_topics(
+        self: &Rc<Self>,
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
         if self.id == METADATA_SHARD {
             return self.create_topics_here(topics, validate_only).await;
         }
@@ -369,7 +382,11 @@ impl Shard {
         rx.await.unwrap_or_else(|_| shutting_down(names))
     }
 
-    async fn create_topics_here(&self, topics: Vec<TopicSpec>, validate_only: bool) -> Vec<TopicResult> {
+    async fn create_topics_here(
+        &self,
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
         let _guard = self.admin_lock.lock().await;
         let mut snap = (*self.broker.metadata.snapshot()).clone();
         let mut results = Vec::with_capacity(topics.len());
@@ -380,7 +397,11 @@ impl Shard {
                 results.push((spec.name, checked));
                 continue;
             }
-            let placements = snap.place(spec.partitions as usize, self.broker.shard_count, self.broker.log_dirs.len());
+            let placements = snap.place(
+                spec.partitions as usize,
+                self.broker.shard_count,
+                self.broker.log_dirs.len(),
+            );
             let meta = TopicMeta {
                 name: spec.name.clone(),
                 id: crate::util::random_uuid(),
@@ -411,11 +432,18 @@ impl Shard {
 
     async fn open_on_owners(&self, meta: &TopicMeta) -> Result<(), String> {
         let by_shard = group_parts(meta);
-        let opens = by_shard.into_iter().map(|(shard, parts)| self.on_shard(shard, parts, true));
+        let opens = by_shard
+            .into_iter()
+            .map(|(shard, parts)| self.on_shard(shard, parts, true));
         join_all(opens).await.into_iter().collect()
     }
 
-    async fn on_shard(&self, shard: usize, parts: Vec<PartitionRef>, open: bool) -> Result<(), String> {
+    async fn on_shard(
+        &self,
+        shard: usize,
+        parts: Vec<PartitionRef>,
+        open: bool,
+    ) -> Result<(), String> {
         if shard == self.id {
             return if open {
                 self.open_partitions(parts).await
@@ -430,7 +458,8 @@ impl Shard {
             ShardMsg::DeletePartitions { parts, reply }
         };
         self.broker.send(shard, msg);
-        rx.await.unwrap_or_else(|_| Err("shard is shutting down".into()))
+        rx.await
+            .unwrap_or_else(|_| Err("shard is shutting down".into()))
     }
 
     async fn delete_topics_here(&self, names: Vec<String>) -> Vec<TopicResult> {
@@ -439,11 +468,19 @@ impl Shard {
         for name in names {
             let snap = self.broker.metadata.snapshot();
             let Some(meta) = snap.topic(&name).cloned() else {
-                results.push((name, Err((ec::UNKNOWN_TOPIC_OR_PARTITION, "no such topic".into()))));
+                results.push((
+                    name,
+                    Err((ec::UNKNOWN_TOPIC_OR_PARTITION, "no such topic".into())),
+                ));
                 continue;
             };
             // Unpublish first, so no new request is routed to partitions being removed.
-            if let Err(e) = self.broker.metadata.publish(snap.without_topic(&name)).await {
+            if let Err(e) = self
+                .broker
+                .metadata
+                .publish(snap.without_topic(&name))
+                .await
+            {
                 results.push((name, Err((ec::KAFKA_STORAGE_ERROR, e.to_string()))));
                 continue;
             }
@@ -464,10 +501,16 @@ impl Shard {
 fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String)> {
     validate_topic_name(&spec.name).map_err(|e| (ec::INVALID_TOPIC_EXCEPTION, e))?;
     if snap.topic(&spec.name).is_some() {
-        return Err((ec::TOPIC_ALREADY_EXISTS, format!("Topic '{}' already exists.", spec.name)));
+        return Err((
+            ec::TOPIC_ALREADY_EXISTS,
+            format!("Topic '{}' already exists.", spec.name),
+        ));
     }
     if spec.partitions < 1 {
-        return Err((ec::INVALID_PARTITIONS, "Number of partitions must be larger than 0.".into()));
+        return Err((
+            ec::INVALID_PARTITIONS,
+            "Number of partitions must be larger than 0.".into(),
+        ));
     }
     Ok(())
 }
@@ -488,7 +531,12 @@ fn group_parts(meta: &TopicMeta) -> HashMap<usize, Vec<PartitionRef>> {
 fn shutting_down(names: Vec<String>) -> Vec<TopicResult> {
     names
         .into_iter()
-        .map(|n| (n, Err((ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into()))))
+        .map(|n| {
+            (
+                n,
+                Err((ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into())),
+            )
+        })
         .collect()
 }
 

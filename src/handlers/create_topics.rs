@@ -12,7 +12,11 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker = shard.broker.clone();
     let mut early: Vec<(String, i16, String)> = Vec::new();
@@ -61,7 +65,13 @@ pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Ou
     respond(ApiKey::CreateTopics, version, &resp)
 }
 
-fn result(name: &str, code: i16, msg: Option<String>, partitions: i32, id: Option<[u8; 16]>) -> CreatableTopicResult {
+fn result(
+    name: &str,
+    code: i16,
+    msg: Option<String>,
+    partitions: i32,
+    id: Option<[u8; 16]>,
+) -> CreatableTopicResult {
     let mut r = CreatableTopicResult::default();
     r.name = super::topic_name(name);
     r.error_code = code;

@@ -11,7 +11,11 @@ use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, version, body)?;
     let snap = shard.broker.metadata.snapshot();
     let mut resp = DeleteTopicsResponse::default();

@@ -16,7 +16,9 @@ use super::{decode, Outcome, RequestError};
 use crate::broker::router::{FetchItem, FetchResult, ShardMsg};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
-use crate::protocol::fetch::{encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut};
+use crate::protocol::fetch::{
+    encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
+};
 
 /// Upper bound on how long one Fetch may be held, whatever the client asks.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
@@ -28,7 +30,11 @@ struct Wanted {
     owner: Result<usize, i16>,
 }
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Outcome, RequestError> {
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: bytes::BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
     let started = Instant::now();
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
@@ -167,7 +173,9 @@ fn wait_for_data(shard: &Rc<Shard>, wanted: &[Wanted]) -> LocalBoxFuture<'static
                 return shard.wait_for_data_local(&items);
             }
             let (reply, rx) = oneshot::channel();
-            shard.broker.send(owner, ShardMsg::WaitForData { items, reply });
+            shard
+                .broker
+                .send(owner, ShardMsg::WaitForData { items, reply });
             rx.map(|_| ()).boxed_local()
         })
         .collect();

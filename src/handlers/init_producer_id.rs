@@ -11,7 +11,11 @@ use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: InitProducerIdRequest = decode(ApiKey::InitProducerId, version, body)?;
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);

@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use futures::future::join_all;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{decode, respond, Outcome, RequestError};
@@ -14,11 +16,18 @@ use crate::broker::router::{OffsetAnswer, OffsetQuery, ShardMsg};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Outcome, RequestError> {
+/// The queries for one owner shard and where each answer goes: (topic index, partition index).
+type Group = (Vec<OffsetQuery>, Vec<(usize, usize)>);
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: bytes::BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
     let snap = shard.broker.metadata.snapshot();
     let mut resp = ListOffsetsResponse::default();
-    let mut groups: HashMap<usize, (Vec<OffsetQuery>, Vec<(usize, usize)>)> = HashMap::new();
+    let mut groups: HashMap<usize, Group> = HashMap::new();
     for (ti, t) in req.topics.iter().enumerate() {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
@@ -51,13 +60,22 @@ pub async fn handle(shard: Rc<Shard>, version: i16, body: bytes::BytesMut) -> Re
                 return (slots, Ok(shard.list_offsets_local(items)));
             }
             let (reply, rx) = oneshot::channel();
-            shard.broker.send(owner, ShardMsg::ListOffsets { items, reply });
+            shard
+                .broker
+                .send(owner, ShardMsg::ListOffsets { items, reply });
             (slots, rx.await)
         }
     });
     for (slots, answers) in join_all(asks).await {
         let answers: Vec<OffsetAnswer> = answers.unwrap_or_else(|_| {
-            vec![OffsetAnswer { error_code: ec::NOT_LEADER_OR_FOLLOWER, offset: -1, timestamp: -1 }; slots.len()]
+            vec![
+                OffsetAnswer {
+                    error_code: ec::NOT_LEADER_OR_FOLLOWER,
+                    offset: -1,
+                    timestamp: -1
+                };
+                slots.len()
+            ]
         });
         for ((ti, pi), a) in slots.into_iter().zip(answers) {
             let r = &mut resp.topics[ti].partitions[pi];

@@ -16,7 +16,11 @@ use crate::broker::metadata::TopicMeta;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
 
-pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
     let req: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
     let broker = &shard.broker;
     // v0 has no null: an empty list means every topic.
@@ -25,7 +29,10 @@ pub async fn handle(shard: Rc<Shard>, version: i16, body: BytesMut) -> Result<Ou
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
-    if let (Some(wanted), true) = (&wanted, broker.config.auto_create_topics_enable && allow_create) {
+    if let (Some(wanted), true) = (
+        &wanted,
+        broker.config.auto_create_topics_enable && allow_create,
+    ) {
         let snap = broker.metadata.snapshot();
         let missing: Vec<TopicSpec> = wanted
             .iter()

@@ -59,7 +59,11 @@ pub enum RequestError {
 pub type Pending = LocalBoxFuture<'static, Result<Outcome, RequestError>>;
 
 /// Starts serving one request. Errors here close the connection.
-pub fn dispatch(shard: &Rc<Shard>, header: &RequestHeaderView, body: BytesMut) -> Result<Pending, RequestError> {
+pub fn dispatch(
+    shard: &Rc<Shard>,
+    header: &RequestHeaderView,
+    body: BytesMut,
+) -> Result<Pending, RequestError> {
     let version = header.api_version;
     let Ok(api) = ApiKey::try_from(header.api_key) else {
         unreachable!("the header decoder rejects unknown api keys")
@@ -69,10 +73,20 @@ pub fn dispatch(shard: &Rc<Shard>, header: &RequestHeaderView, body: BytesMut) -
         return Ok(ready(api_versions::handle(version, body)));
     }
     let Some((min, max)) = api_versions::supported(api) else {
-        return Err(RequestError::UnsupportedVersion { api, version, min: 0, max: -1 });
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            min: 0,
+            max: -1,
+        });
     };
     if version < min || version > max || !api_versions::served(api, version) {
-        return Err(RequestError::UnsupportedVersion { api, version, min, max });
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            min,
+            max,
+        });
     }
     let s = shard.clone();
     Ok(match api {
@@ -84,7 +98,14 @@ pub fn dispatch(shard: &Rc<Shard>, header: &RequestHeaderView, body: BytesMut) -
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
         ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
-        _ => return Err(RequestError::UnsupportedVersion { api, version, min, max }),
+        _ => {
+            return Err(RequestError::UnsupportedVersion {
+                api,
+                version,
+                min,
+                max,
+            })
+        }
     })
 }
 
@@ -93,7 +114,11 @@ fn ready(r: Result<Outcome, RequestError>) -> Pending {
 }
 
 /// Decodes a control-plane request body with the kafka-protocol crate.
-pub fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: BytesMut) -> Result<T, RequestError> {
+pub fn decode<T: Decodable>(
+    api: ApiKey,
+    version: i16,
+    mut body: BytesMut,
+) -> Result<T, RequestError> {
     T::decode(&mut body, version).map_err(|e| RequestError::Malformed {
         api,
         version,
@@ -104,17 +129,20 @@ pub fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: BytesMut) -> Re
 /// Encodes a control-plane response body with the kafka-protocol crate.
 pub fn respond<T: Encodable>(api: ApiKey, version: i16, msg: &T) -> Result<Outcome, RequestError> {
     let mut out = BytesMut::new();
-    msg.encode(&mut out, version).map_err(|e| RequestError::Encode {
-        api,
-        version,
-        why: e.to_string(),
-    })?;
+    msg.encode(&mut out, version)
+        .map_err(|e| RequestError::Encode {
+            api,
+            version,
+            why: e.to_string(),
+        })?;
     Ok(Outcome::Respond(vec![out.freeze()]))
 }
 
 /// A topic name as the crate wants it.
 pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
-    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(name.to_string()))
+    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        name.to_string(),
+    ))
 }
 
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {

@@ -21,7 +21,11 @@ use crate::protocol::produce::decode_produce_request;
 /// Where a partition's result goes in the response: (topic index, partition index).
 type Slot = (usize, usize);
 
-pub fn start(shard: &Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<Pending, RequestError> {
+pub fn start(
+    shard: &Rc<Shard>,
+    version: i16,
+    body: bytes::BytesMut,
+) -> Result<Pending, RequestError> {
     let req = decode_produce_request(version, body).map_err(|e| RequestError::Malformed {
         api: ApiKey::Produce,
         version,
@@ -54,8 +58,15 @@ pub fn start(shard: &Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<P
         };
         for (pi, p) in topic.partitions.into_iter().enumerate() {
             let placement = meta.and_then(|m| snap.placement(&m.name, p.index));
-            let early = refuse.or(if placement.is_none() { Some(unknown) } else { None });
-            out.partition_responses.push(partition_response(p.index, &ProduceResult::error(early.unwrap_or(ec::NONE), None)));
+            let early = refuse.or(if placement.is_none() {
+                Some(unknown)
+            } else {
+                None
+            });
+            out.partition_responses.push(partition_response(
+                p.index,
+                &ProduceResult::error(early.unwrap_or(ec::NONE), None),
+            ));
             if let (None, Some(pl), Some(m)) = (early, placement, meta) {
                 let g = groups.entry(pl.shard).or_default();
                 g.0.push(ProduceItem {
@@ -71,17 +82,30 @@ pub fn start(shard: &Rc<Shard>, version: i16, body: bytes::BytesMut) -> Result<P
     let mut waits = Vec::with_capacity(groups.len());
     for (owner, (items, slots)) in groups {
         if owner == shard.id {
-            waits.push(shard.produce_local(acks, items).map(move |r| (slots, Ok(r))).boxed_local());
+            waits.push(
+                shard
+                    .produce_local(acks, items)
+                    .map(move |r| (slots, Ok(r)))
+                    .boxed_local(),
+            );
         } else {
             let (reply, rx) = oneshot::channel();
-            shard.broker.send(owner, ShardMsg::Produce { acks, items, reply });
+            shard
+                .broker
+                .send(owner, ShardMsg::Produce { acks, items, reply });
             waits.push(rx.map(move |r| (slots, r)).boxed_local());
         }
     }
     Ok(async move {
         for (slots, results) in join_all(waits).await {
             let results = results.unwrap_or_else(|_| {
-                vec![ProduceResult::error(ec::NOT_LEADER_OR_FOLLOWER, Some("shard is shutting down".into())); slots.len()]
+                vec![
+                    ProduceResult::error(
+                        ec::NOT_LEADER_OR_FOLLOWER,
+                        Some("shard is shutting down".into())
+                    );
+                    slots.len()
+                ]
             });
             for ((ti, pi), r) in slots.into_iter().zip(results) {
                 let index = resp.responses[ti].partition_responses[pi].index;

@@ -81,6 +81,10 @@ pub const PRODUCER_FENCED: i16 = 90;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 /// The log's topic ID did not match the topic ID in the request
 pub const INCONSISTENT_TOPIC_ID: i16 = 103;
+/// The transactional id is not authorized (corelog answers this while transactions are not served).
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// The coordinator is not available.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 #[cfg(test)]
 mod tests {
@@ -133,6 +137,11 @@ mod tests {
             (OFFSET_NOT_AVAILABLE, E::OffsetNotAvailable),
             (INVALID_RECORD, E::InvalidRecord),
             (PRODUCER_FENCED, E::ProducerFenced),
+            (
+                TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                E::TransactionalIdAuthorizationFailed,
+            ),
+            (COORDINATOR_NOT_AVAILABLE, E::CoordinatorNotAvailable),
             (UNKNOWN_TOPIC_ID, E::UnknownTopicId),
             (INCONSISTENT_TOPIC_ID, E::InconsistentTopicId),
         ];

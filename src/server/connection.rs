@@ -17,7 +17,9 @@ use futures::{SinkExt, StreamExt};
 use crate::broker::shard::Shard;
 use crate::handlers::{self, Outcome, Pending};
 use crate::protocol::frame::frame_len;
-use crate::protocol::header::{decode_request_header, encode_response_header, response_header_flexible};
+use crate::protocol::header::{
+    decode_request_header, encode_response_header, response_header_flexible,
+};
 use crate::runtime::TcpStream;
 
 /// Requests read and started but not yet answered, per connection. librdkafka keeps up
@@ -74,7 +76,10 @@ async fn read_requests(
         };
         let mut body = BytesMut::zeroed(len);
         if let Err(e) = reader.read_exact(&mut body).await {
-            tracing::warn!(?peer, "closing connection: request truncated ({len}-byte frame): {e}");
+            tracing::warn!(
+                ?peer,
+                "closing connection: request truncated ({len}-byte frame): {e}"
+            );
             return;
         }
         let header = match decode_request_header(&mut body) {

@@ -18,7 +18,11 @@ const READY_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Runs shard `id` until shutdown. `started` reports start-up success or the reason it
 /// failed; `closed` receives the partitions closed at shutdown.
-pub async fn run(id: usize, broker: Arc<Broker>, started: std::sync::mpsc::Sender<Result<(), String>>) {
+pub async fn run(
+    id: usize,
+    broker: Arc<Broker>,
+    started: std::sync::mpsc::Sender<Result<(), String>>,
+) {
     let shard = Shard::new(id, broker.clone());
     let snap = broker.metadata.snapshot();
     if let Err(e) = shard.open_owned(&snap).await {
@@ -54,13 +58,21 @@ pub async fn run(id: usize, broker: Arc<Broker>, started: std::sync::mpsc::Sende
     let reply = shard.clone().serve_mailbox(inbox).await;
     let _ = stop_tx.send(());
     let closed: Vec<ClosedPartition> = shard.close_all().await;
-    tracing::debug!(shard = id, partitions = closed.len(), "shard closed its logs");
+    tracing::debug!(
+        shard = id,
+        partitions = closed.len(),
+        "shard closed its logs"
+    );
     if let Some(reply) = reply {
         let _ = reply.send(closed);
     }
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: runtime::TcpListener, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: runtime::TcpListener,
+    mut stop: oneshot::Receiver<()>,
+) {
     loop {
         let accepted = {
             let accept = listener.accept();
@@ -71,7 +83,9 @@ async fn accept_loop(shard: Rc<Shard>, listener: runtime::TcpListener, mut stop:
             }
         };
         match accepted {
-            Ok(stream) => runtime::spawn_local(crate::server::connection::serve(shard.clone(), stream)),
+            Ok(stream) => {
+                runtime::spawn_local(crate::server::connection::serve(shard.clone(), stream))
+            }
             Err(e) => {
                 // Running out of descriptors is the usual cause; back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
