@@ -14,13 +14,11 @@ use crate::broker::producer_ids::ProducerIds;
 use crate::broker::router::{ClosedPartition, ShardMsg};
 use crate::broker::{Broker, Checkpoints};
 use crate::config::BrokerConfig;
-use crate::storage::checkpoint;
+use crate::storage::checkpoint::{
+    self, Checkpoint, LOG_START_OFFSET_CHECKPOINT_FILE as LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_CHECKPOINT_FILE as RECOVERY_POINT_FILE,
+};
 
-/// A checkpoint file line: topic, partition, offset.
-type Entry = (String, i32, i64);
-
-pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
-pub const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
 
 pub fn run(
     config_file: Option<&Path>,
@@ -130,11 +128,11 @@ fn write_checkpoints(
     dirs: &[std::path::PathBuf],
     closed: &[ClosedPartition],
 ) -> Result<(), String> {
-    let mut per_dir: HashMap<usize, (Vec<Entry>, Vec<Entry>)> = HashMap::new();
+    let mut per_dir: HashMap<usize, (Checkpoint, Checkpoint)> = HashMap::new();
     for c in closed {
         let e = per_dir.entry(c.dir).or_default();
-        e.0.push((c.topic.clone(), c.partition, c.recovery_point));
-        e.1.push((c.topic.clone(), c.partition, c.log_start_offset));
+        e.0.insert((c.topic.clone(), c.partition), c.recovery_point);
+        e.1.insert((c.topic.clone(), c.partition), c.log_start_offset);
     }
     for (i, d) in dirs.iter().enumerate() {
         let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
