@@ -19,7 +19,6 @@ use crate::storage::checkpoint::{
     RECOVERY_POINT_CHECKPOINT_FILE as RECOVERY_POINT_FILE,
 };
 
-
 pub fn run(
     config_file: Option<&Path>,
     overrides: &[String],
@@ -114,11 +113,8 @@ fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> 
             (LOG_START_OFFSET_FILE, &mut cp.log_start_offsets),
         ] {
             let path = d.join(file);
-            let entries =
-                checkpoint::read_blocking(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            for (topic, partition, offset) in entries {
-                map.insert((topic, partition), offset);
-            }
+            let entries = checkpoint::read_checkpoint_blocking(&path).map_err(|e| e.to_string())?;
+            map.extend(entries);
         }
     }
     Ok(cp)
@@ -138,8 +134,7 @@ fn write_checkpoints(
         let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
         for (file, entries) in [(RECOVERY_POINT_FILE, rp), (LOG_START_OFFSET_FILE, ls)] {
             let path = d.join(file);
-            checkpoint::write_blocking(&path, &entries)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            checkpoint::write_checkpoint_blocking(&path, &entries).map_err(|e| e.to_string())?;
         }
     }
     Ok(())
