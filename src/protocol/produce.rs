@@ -330,12 +330,16 @@ mod tests {
         );
 
         let mut flexible = request_prefix(true);
-        flexible.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]); // u32::MAX
+        flexible.put_slice(&[0xff, 0xff, 0xff, 0x7f]); // 2^28 - 1, so 2^28 - 2 entries
         flexible.put_slice(&[0; 10]);
         let err = decode_produce_request(9, flexible).unwrap_err();
-        assert!(
-            matches!(err, DecodeError::ArrayTooLong { count, .. } if count == u32::MAX as usize - 1)
-        );
+        assert!(matches!(err, DecodeError::ArrayTooLong { count, .. } if count == (1 << 28) - 2));
+
+        let mut beyond_i32 = request_prefix(true);
+        beyond_i32.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]); // u32::MAX
+        beyond_i32.put_slice(&[0; 10]);
+        let err = decode_produce_request(9, beyond_i32).unwrap_err();
+        assert!(matches!(err, DecodeError::InvalidLength { .. }));
     }
 
     #[test]
