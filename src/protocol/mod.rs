@@ -8,6 +8,11 @@
 //!
 //! Decoding never panics and never trusts a length prefix: every length is checked against
 //! the bytes that remain before anything is sliced or allocated.
+//!
+//! kafka-protocol 0.18's own decoders do not do that: they call `Vec::with_capacity` with
+//! the array count from the wire, so a few corrupt bytes can make them request tens of
+//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). Code
+//! that decodes cold APIs with the crate has to keep that in mind.
 
 pub mod errors;
 pub mod fetch;
