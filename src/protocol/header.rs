@@ -1,10 +1,10 @@
 //! Request and response headers.
 //!
 //! Request header v1: api_key i16, api_version i16, correlation_id i32, client_id as a
-//! classic nullable string (i16 length). v2 adds a tagged-field section after client_id;
-//! client_id stays a classic string in v2 (KIP-482 kept it so that a broker can read it
-//! before it knows whether the request is flexible). No request in kafka-protocol 0.18 uses
-//! header v0 (it was ControlledShutdown v0's only).
+//! classic nullable string (i16 length). v2 adds a tagged-field section after client_id,
+//! but client_id stays a classic string (KIP-482), as kafka-protocol's `RequestHeader`
+//! encodes it too. No request in kafka-protocol 0.18 uses header v0 (ControlledShutdown
+//! v0 was the last), so v0 is not handled.
 //!
 //! Response header v0: correlation_id i32. v1 adds an empty tagged-field section.
 

@@ -8,6 +8,11 @@
 //!
 //! Decoding never panics and never trusts a length prefix: every length is checked against
 //! the bytes that remain before anything is sliced or allocated.
+//!
+//! kafka-protocol 0.18's own decoders do not do that: they call `Vec::with_capacity` with
+//! the array count from the wire, so a few corrupt bytes can make them request tens of
+//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). Code
+//! that decodes cold APIs with the crate has to keep that in mind.
 
 pub mod errors;
 pub mod fetch;
@@ -96,6 +101,13 @@ mod wire {
     /// Kafka caps every string at i16::MAX bytes, in compact form too.
     pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
 
+    #[derive(Clone, Copy)]
+    enum LengthKind {
+        String,
+        /// Bytes and arrays.
+        Other,
+    }
+
     /// A cursor that consumes a request from the front of its buffer. `flexible` selects
     /// the compact forms of strings, bytes and arrays (KIP-482).
     pub struct Reader<'a> {
@@ -159,49 +171,44 @@ mod wire {
             Ok(value | (u32::from(last) << 28))
         }
 
-        /// Length of a nullable string, bytes or array field: None for null. Classic
-        /// strings use an i16 prefix, classic bytes and arrays an i32 one.
+        /// Length of a nullable field: None for null. Classic strings carry an i16
+        /// prefix, classic bytes and arrays an i32 one; compact ones a varint of length + 1.
+        /// Kafka caps strings at i16::MAX bytes in both forms, everything else at i32::MAX.
         fn length(
             &mut self,
             field: &'static str,
-            classic_prefix_i16: bool,
+            kind: LengthKind,
         ) -> Result<Option<usize>, DecodeError> {
-            let length = match (self.flexible, classic_prefix_i16) {
-                (true, _) => i64::from(self.uvarint(field)?) - 1,
-                (false, true) => i64::from(self.i16(field)?),
-                (false, false) => i64::from(self.i32(field)?),
+            let (length, max) = match (self.flexible, kind) {
+                (true, LengthKind::String) => (self.compact_length(field)?, STRING_BYTES_MAX),
+                (true, LengthKind::Other) => (self.compact_length(field)?, i32::MAX as usize),
+                (false, LengthKind::String) => (i64::from(self.i16(field)?), STRING_BYTES_MAX),
+                (false, LengthKind::Other) => (i64::from(self.i32(field)?), i32::MAX as usize),
             };
-            match length {
-                -1 => Ok(None),
-                n if n >= 0 => Ok(Some(n as usize)),
-                n => Err(DecodeError::InvalidLength {
-                    field,
-                    length: n,
-                    max: i32::MAX as usize,
-                }),
+            match usize::try_from(length) {
+                Ok(n) if n <= max => Ok(Some(n)),
+                _ if length == -1 => Ok(None),
+                _ => Err(DecodeError::InvalidLength { field, length, max }),
             }
+        }
+
+        fn compact_length(&mut self, field: &'static str) -> Result<i64, DecodeError> {
+            Ok(i64::from(self.uvarint(field)?) - 1)
         }
 
         pub fn nullable_string(
             &mut self,
             field: &'static str,
         ) -> Result<Option<String>, DecodeError> {
-            let Some(length) = self.length(field, true)? else {
+            let Some(length) = self.length(field, LengthKind::String)? else {
                 return Ok(None);
             };
-            if length > STRING_BYTES_MAX {
-                return Err(DecodeError::InvalidLength {
-                    field,
-                    length: length as i64,
-                    max: STRING_BYTES_MAX,
-                });
-            }
             self.need(field, length)?;
-            let raw = self.buf.split_to(length);
-            match std::str::from_utf8(&raw) {
-                Ok(s) => Ok(Some(s.to_owned())),
-                Err(_) => Err(DecodeError::InvalidUtf8 { field }),
-            }
+            let text = std::str::from_utf8(&self.buf[..length])
+                .map_err(|_| DecodeError::InvalidUtf8 { field })?
+                .to_owned();
+            self.buf.advance(length);
+            Ok(Some(text))
         }
 
         pub fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
@@ -214,7 +221,7 @@ mod wire {
             &mut self,
             field: &'static str,
         ) -> Result<Option<BytesMut>, DecodeError> {
-            let Some(length) = self.length(field, false)? else {
+            let Some(length) = self.length(field, LengthKind::Other)? else {
                 return Ok(None);
             };
             self.need(field, length)?;
@@ -229,7 +236,7 @@ mod wire {
             entry_bytes_min: usize,
         ) -> Result<usize, DecodeError> {
             let count = self
-                .length(field, false)?
+                .length(field, LengthKind::Other)?
                 .ok_or(DecodeError::UnexpectedNull { field })?;
             let count_max = self.buf.len() / entry_bytes_min.max(1);
             if count > count_max {
@@ -310,5 +317,66 @@ mod wire {
     /// We never send tagged fields, so every section is the empty one: a count of zero.
     pub fn put_empty_tagged_fields(out: &mut BytesMut) {
         out.put_u8(0);
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn uvarints_round_trip_at_every_width_boundary() {
+            let cases: [(u32, &[u8]); 6] = [
+                (0, &[0]),
+                (0x7f, &[0x7f]),
+                (300, &[0xac, 0x02]),
+                (0x3fff, &[0xff, 0x7f]),
+                (0x0fff_ffff, &[0xff, 0xff, 0xff, 0x7f]),
+                (u32::MAX, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            ];
+            for (value, wire) in cases {
+                let mut out = BytesMut::new();
+                put_uvarint(&mut out, value);
+                assert_eq!(&out[..], wire, "{value}");
+                assert_eq!(Reader::new(&mut out, true).uvarint("v"), Ok(value));
+                assert!(out.is_empty());
+            }
+        }
+
+        #[test]
+        fn uvarints_past_32_bits_are_rejected() {
+            for wire in [&[0xff, 0xff, 0xff, 0xff, 0x10][..], &[0x80; 6][..]] {
+                let mut buf = BytesMut::from(wire);
+                let err = Reader::new(&mut buf, true).uvarint("v");
+                assert_eq!(err, Err(DecodeError::InvalidVarint { field: "v" }));
+            }
+        }
+
+        #[test]
+        fn compact_strings_are_capped_at_i16_max_like_kafka() {
+            let mut buf = BytesMut::new();
+            put_uvarint(&mut buf, STRING_BYTES_MAX as u32 + 2);
+            buf.extend_from_slice(&vec![b'a'; STRING_BYTES_MAX + 1]);
+            let err = Reader::new(&mut buf, true)
+                .nullable_string("s")
+                .unwrap_err();
+            assert!(matches!(
+                err,
+                DecodeError::InvalidLength { length: 32768, .. }
+            ));
+
+            let mut buf = BytesMut::new();
+            put_string(&mut buf, "s", &"a".repeat(STRING_BYTES_MAX), true).unwrap();
+            let text = Reader::new(&mut buf, true).string("s").unwrap();
+            assert_eq!(text.len(), STRING_BYTES_MAX);
+        }
+
+        #[test]
+        fn a_huge_tagged_field_count_stops_at_the_end_of_the_data() {
+            let mut buf = BytesMut::new();
+            put_uvarint(&mut buf, u32::MAX);
+            buf.extend_from_slice(&[0; 100]); // 50 empty fields, then nothing
+            let err = Reader::new(&mut buf, true).skip_tagged_fields("tags");
+            assert!(matches!(err, Err(DecodeError::Truncated { .. })));
+        }
     }
 }
