@@ -82,6 +82,10 @@ impl LogFile {
     ) -> Result<(), StorageError> {
         assert_eq!(pos % PAGE_BYTES, 0, "unaligned write position {pos}");
         assert_eq!(len as u64 % PAGE_BYTES, 0, "unaligned write length {len}");
+        #[cfg(test)]
+        if faults::take_write_error() {
+            return Err(self.err(std::io::Error::from_raw_os_error(libc::EIO)));
+        }
         let mut buf = self.file.alloc_dma_buffer(len);
         fill(buf.as_bytes_mut());
         let written = self
@@ -261,4 +265,22 @@ pub async fn remove_dir_all(dir: &Path) -> Result<(), StorageError> {
         sync_dir_blocking(dir.parent().unwrap_or(Path::new(".")))
     })
     .await
+}
+
+/// Fault injection for tests: make the next DMA write on this thread fail with EIO.
+#[cfg(test)]
+pub mod faults {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FAIL_NEXT_WRITE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn fail_next_write() {
+        FAIL_NEXT_WRITE.with(|f| f.set(true));
+    }
+
+    pub(super) fn take_write_error() -> bool {
+        FAIL_NEXT_WRITE.with(|f| f.replace(false))
+    }
 }

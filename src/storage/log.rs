@@ -104,6 +104,19 @@ pub struct ReadResult {
     pub log_start_offset: i64,
 }
 
+/// Counters of one partition's writer, for metrics and for tests that check grouping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// DMA writes issued (each carries every batch pending when it started).
+    pub writes: u64,
+    /// Batch bytes written (not counting rewritten tail pages and padding).
+    pub write_bytes: u64,
+    /// fdatasync calls made for acks=all waiters.
+    pub fdatasyncs: u64,
+    /// Segments finished and replaced by a new one.
+    pub rolls: u64,
+}
+
 /// The I/O error that failed the log, kept to fail every later call the same way.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -161,6 +174,7 @@ struct State {
     durable_waiters: Vec<oneshot::Sender<()>>,
     data_waiters: Vec<oneshot::Sender<()>>,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    stats: LogStats,
 }
 
 impl State {
@@ -268,6 +282,7 @@ impl PartitionLog {
             durable_waiters: Vec::new(),
             data_waiters: Vec::new(),
             idle_waiters: Vec::new(),
+            stats: LogStats::default(),
         };
         Ok(PartitionLog {
             inner: Rc::new(Inner {
@@ -390,6 +405,10 @@ impl PartitionLog {
 
     pub fn log_end_offset(&self) -> i64 {
         self.inner.state.borrow().log_end_offset
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.inner.state.borrow().stats
     }
 
     /// End of the last completed write: Fetch never returns data at or past it.
@@ -621,6 +640,8 @@ impl PartitionLog {
             + 1;
         assert!(written > st.written_offset, "the high watermark only grows");
         st.written_offset = written;
+        st.stats.writes += 1;
+        st.stats.write_bytes += plan.new_size - (plan.pos + plan.tail_len() as u64);
         wake_all(&mut st.written_waiters);
         wake_all(&mut st.data_waiters);
         Ok(())
@@ -630,6 +651,7 @@ impl PartitionLog {
         file.fdatasync().await?;
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = st.durable_offset.max(upto);
+        st.stats.fdatasyncs += 1;
         wake_all(&mut st.durable_waiters);
         Ok(())
     }
@@ -661,6 +683,7 @@ impl PartitionLog {
             "a new segment starts after the old one"
         );
         st.segments.push(segment);
+        st.stats.rolls += 1;
         st.durable_offset = st.durable_offset.max(finished_end);
         wake_all(&mut st.durable_waiters);
         Ok(())
@@ -983,6 +1006,129 @@ mod tests {
             assert_eq!(log.log_end_offset(), 0);
             log.delete().await.unwrap();
             assert!(!tmp.path().join("orders-3").exists());
+        });
+    }
+
+    #[test]
+    fn appends_during_a_write_are_grouped_and_acks_all_share_fdatasyncs() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 30, 1 << 20)).await;
+            let mut last_offset = 0;
+            let mut bytes = 0;
+            for _ in 0..100 {
+                let data = plain(2, 100);
+                bytes += data.len() as u64;
+                last_offset = log.append(data).unwrap().last_offset;
+            }
+            log.wait_written(last_offset).await.unwrap();
+            let stats = log.stats();
+            assert!(stats.writes <= 3, "100 appends in one go took {stats:?}");
+            assert_eq!(stats.write_bytes, bytes);
+            assert_eq!(stats.fdatasyncs, 0, "acks=1 needs no fdatasync");
+            assert_eq!(stats.rolls, 0);
+
+            let mut waiters = Vec::new();
+            for _ in 0..20 {
+                let info = log.append(plain(1, 10)).unwrap();
+                let log = log.clone();
+                waiters.push(glommio::spawn_local(async move {
+                    log.wait_durable(info.last_offset).await
+                }));
+            }
+            for waiter in waiters {
+                waiter.await.unwrap();
+            }
+            let stats = log.stats();
+            assert!(
+                (1..=3).contains(&stats.fdatasyncs),
+                "20 acks=all waiters took {stats:?}"
+            );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn io_error_takes_the_log_offline() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
+            fill(&log, 2, 10).await;
+            crate::storage::io::faults::fail_next_write();
+            let info = log.append(plain(1, 10)).unwrap();
+            let error = log.wait_written(info.last_offset).await.unwrap_err();
+            assert_eq!(error.kafka_error_code(), 56);
+            assert!(
+                error.to_string().contains("00000000000000000000.log"),
+                "{error}"
+            );
+            assert_eq!(log.append(plain(1, 10)).unwrap_err().kafka_error_code(), 56);
+            assert_eq!(log.read(0, 100).await.unwrap_err().kafka_error_code(), 56);
+            assert_eq!(
+                log.wait_durable(0).await.unwrap_err().kafka_error_code(),
+                56
+            );
+            log.wait_for_data(100).await;
+            assert!(log.close().await.is_err());
+        });
+    }
+
+    #[test]
+    fn batches_larger_than_a_read_chunk_are_read_whole() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let mut stored = fill(&log, 1, 10).await;
+            let big = plain(1, 300_000);
+            let info = log.append(big.clone()).unwrap();
+            stored.push(patched(big, info.base_offset));
+            stored.extend(fill(&log, 2, 10).await);
+            assert_eq!(read_all(&log).await, stored);
+            assert_eq!(
+                log.read(3, 1).await.unwrap().batches,
+                vec![stored[1].clone()]
+            );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn corruption_in_a_middle_segment_drops_it_from_there_unless_trusted() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill(&log, 20, 300).await;
+            let leo = log.close().await.unwrap();
+            let logs = log_files(log.dir());
+            assert!(logs.len() >= 4);
+            // Flip the last byte of the second batch of segment 1 (inside the CRC).
+            let mut data = std::fs::read(&logs[1]).unwrap();
+            let first = BatchHeader::parse(&data).unwrap();
+            let second = BatchHeader::parse(&data[first.size()..]).unwrap();
+            let at = first.size() + second.size() - 1;
+            data[at] ^= 0x55;
+            std::fs::write(&logs[1], &data).unwrap();
+
+            // Recovery point at the end: the data is trusted, the CRC is not checked.
+            let config_ = config(3000, 0);
+            let log = PartitionLog::open(tmp.path(), "orders", 3, config_.clone(), leo, 0)
+                .await
+                .unwrap();
+            assert_eq!(log.log_end_offset(), leo);
+            log.close().await.unwrap();
+
+            // From recovery point 0 the bad batch is found: segment 1 keeps one batch,
+            // later segments are deleted.
+            let log = open(tmp.path(), config_).await;
+            assert_eq!(log.log_end_offset(), second.base_offset);
+            assert_eq!(log_files(log.dir()), logs[..2]);
+            let kept = read_all(&log).await;
+            assert_eq!(kept[..], stored[..kept.len()]);
+            assert_eq!(
+                std::fs::metadata(&logs[1]).unwrap().len(),
+                first.size() as u64
+            );
+            log.close().await.unwrap();
         });
     }
 }

@@ -22,7 +22,7 @@ pub mod producer_state;
 pub mod recovery;
 pub mod segment;
 
-pub use log::{AppendInfo, LogConfig, PartitionLog, ReadResult};
+pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadResult};
 
 use std::path::Path;
 

@@ -68,6 +68,11 @@ pub struct WritePlan {
 }
 
 impl WritePlan {
+    /// Bytes of the rewritten tail page in front of the new batches.
+    pub fn tail_len(&self) -> usize {
+        self.tail.len()
+    }
+
     /// Copies the tail page and the batches into the DMA buffer, zero-pads the rest, and
     /// returns the new tail page content.
     pub fn fill(&self, buf: &mut [u8]) -> Vec<u8> {
