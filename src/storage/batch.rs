@@ -256,19 +256,26 @@ pub fn patch_leader_epoch(batch: &mut [u8], leader_epoch: i32) {
 /// first incomplete or invalid one. Afterwards `valid_len()` is the length of the valid
 /// prefix and `stop()` says why the walk ended (`None`: the slice ended exactly on a
 /// batch boundary).
+///
+/// The CRC is checked for batches whose last offset is at or past `verify_crc_from`:
+/// recovery trusts what precedes the recovery point; the read path passes
+/// [`VERIFY_CRC_NEVER`] since everything in a segment was validated before.
 pub struct BatchWalker<'a> {
     buf: &'a [u8],
     pos: usize,
-    verify_crc: bool,
+    verify_crc_from: i64,
     stop: Option<BatchProblem>,
 }
 
+pub const VERIFY_CRC_NEVER: i64 = i64::MAX;
+pub const VERIFY_CRC_ALWAYS: i64 = i64::MIN;
+
 impl<'a> BatchWalker<'a> {
-    pub fn new(buf: &'a [u8], verify_crc: bool) -> Self {
+    pub fn new(buf: &'a [u8], verify_crc_from: i64) -> Self {
         BatchWalker {
             buf,
             pos: 0,
-            verify_crc,
+            verify_crc_from,
             stop: None,
         }
     }
@@ -290,7 +297,10 @@ impl Iterator for BatchWalker<'_> {
         if self.stop.is_some() || self.pos >= self.buf.len() {
             return None;
         }
-        match check_batch(&self.buf[self.pos..], self.verify_crc) {
+        let rest = &self.buf[self.pos..];
+        let verify_crc =
+            BatchHeader::parse(rest).is_none_or(|h| h.last_offset() >= self.verify_crc_from);
+        match check_batch(rest, verify_crc) {
             Ok(header) => {
                 let at = self.pos;
                 self.pos += header.size();
@@ -415,18 +425,31 @@ mod tests {
         blob.extend_from_slice(&plain(1, 10));
         let good = blob.len();
         blob.extend_from_slice(&[0u8; 4096]);
-        let mut walker = BatchWalker::new(&blob, true);
+        let mut walker = BatchWalker::new(&blob, VERIFY_CRC_ALWAYS);
         let found: Vec<_> = walker.by_ref().map(|(at, _)| at).collect();
         assert_eq!(found.len(), 2);
         assert_eq!(walker.valid_len(), good);
         assert_eq!(walker.stop(), Some(&BatchProblem::BadLength(0)));
 
-        let mut walker = BatchWalker::new(&blob[..good - 1], true);
+        let mut walker = BatchWalker::new(&blob[..good - 1], VERIFY_CRC_ALWAYS);
         assert_eq!(walker.by_ref().count(), 1);
         assert!(matches!(
             walker.stop(),
             Some(BatchProblem::Incomplete { .. })
         ));
+    }
+
+    #[test]
+    fn walker_checks_crc_only_from_the_given_offset() {
+        let mut blob = plain(2, 10);
+        patch_base_offset(&mut blob, 100);
+        let last = blob.len() - 1;
+        blob[last] ^= 1;
+        assert_eq!(BatchWalker::new(&blob, 102).count(), 1);
+        assert_eq!(BatchWalker::new(&blob, VERIFY_CRC_NEVER).count(), 1);
+        let mut walker = BatchWalker::new(&blob, 101);
+        assert_eq!(walker.by_ref().count(), 0);
+        assert!(matches!(walker.stop(), Some(BatchProblem::BadCrc { .. })));
     }
 
     #[test]

@@ -103,8 +103,9 @@ impl LogFile {
     }
 
     /// Reads `[pos, pos + len)` with one aligned DMA read of the covering pages and
-    /// returns exactly that range (shorter if the file ends first). One copy: glommio's
-    /// read buffer is not `Send`, `Bytes` must be.
+    /// returns exactly that range; a range the file does not fully cover is an error
+    /// (callers only read below a logical end they know). One copy: glommio's read
+    /// buffer is not `Send`, `Bytes` must be.
     pub async fn read(&self, pos: u64, len: usize) -> Result<Bytes, StorageError> {
         let start = align_down(pos);
         let end = align_up(pos + len as u64);
@@ -114,11 +115,13 @@ impl LogFile {
             .await
             .map_err(|e| self.err(e))?;
         let skip = (pos - start) as usize;
-        if result.len() <= skip {
-            return Ok(Bytes::new());
+        if result.len() < skip + len {
+            return Err(self.err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read {len} bytes at {pos}: the file is shorter"),
+            )));
         }
-        let take = len.min(result.len() - skip);
-        Ok(Bytes::copy_from_slice(&result[skip..skip + take]))
+        Ok(Bytes::copy_from_slice(&result[skip..skip + len]))
     }
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::batch::{check_batch, BatchHeader, BatchProblem};
+use super::batch::{BatchProblem, BatchWalker};
 use super::index::SegmentIndex;
 use super::io::{self, align_down, LogFile};
 use super::producer_state::ProducerState;
@@ -199,37 +199,30 @@ async fn scan_segment(
     'scan: while pos < file_len {
         let want = (chunk as u64).min(file_len - pos) as usize;
         let buf = file.read(pos, want).await?;
-        let mut at = 0usize;
-        while at < buf.len() {
-            let rest = &buf[at..];
-            let verify_crc =
-                BatchHeader::parse(rest).is_none_or(|h| h.last_offset() >= recovery_point);
-            match check_batch(rest, verify_crc) {
-                Ok(header) if header.base_offset < next_offset => {
-                    went_back = Some(header.base_offset);
-                    pos += at as u64;
-                    break 'scan;
-                }
-                Ok(header) => {
-                    index.on_batch(&header, (pos + at as u64) as u32);
-                    producers.record(&header, header.base_offset);
-                    next_offset = header.last_offset() + 1;
-                    at += header.size();
-                }
-                Err(BatchProblem::Incomplete { needed })
-                    if pos + (at + needed) as u64 <= file_len =>
-                {
-                    chunk = chunk.max(needed);
-                    break;
-                }
-                Err(problem) => {
-                    stop = Some(problem);
-                    pos += at as u64;
-                    break 'scan;
-                }
+        let mut walker = BatchWalker::new(&buf, recovery_point);
+        for (at, header) in walker.by_ref() {
+            if header.base_offset < next_offset {
+                went_back = Some(header.base_offset);
+                pos += at as u64;
+                break 'scan;
+            }
+            index.on_batch(&header, (pos + at as u64) as u32);
+            producers.record(&header, header.base_offset);
+            next_offset = header.last_offset() + 1;
+        }
+        let at = walker.valid_len() as u64;
+        match walker.stop() {
+            None => {}
+            Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= file_len => {
+                chunk = chunk.max(needed);
+            }
+            Some(problem) => {
+                stop = Some(problem.clone());
+                pos += at;
+                break 'scan;
             }
         }
-        pos += at as u64;
+        pos += at;
     }
     let padding = matches!(stop, Some(BatchProblem::BadLength(0)));
     let problem = match (went_back, stop) {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::batch::{BatchHeader, BATCH_HEADER_LEN};
+use super::batch::{BatchHeader, BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
 use super::index::SegmentIndex;
 use super::io::{align_down, align_up, LogFile, PAGE_BYTES};
 use super::StorageError;
@@ -290,55 +290,37 @@ pub async fn read_batches(
     while pos < end {
         let want = chunk.min((end - pos) as usize);
         let buf = file.read(pos, want).await?;
-        let mut at = 0usize;
-        let mut needed = 0usize;
-        while let Some(header) = BatchHeader::parse(&buf[at..]) {
+        let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
+        for (at, header) in walker.by_ref() {
             let size = header.size();
-            if header.batch_length < super::batch::BATCH_LENGTH_MIN {
-                return Err(corrupt_on_disk(file, pos + at as u64, &header));
+            if header.last_offset() < offset {
+                continue;
             }
-            if buf.len() - at < size {
-                needed = size;
-                break;
+            if header.base_offset >= end_offset || (!out.is_empty() && bytes + size > max_bytes) {
+                return Ok(out);
             }
-            if header.last_offset() >= offset {
-                if header.base_offset >= end_offset || (!out.is_empty() && bytes + size > max_bytes)
-                {
-                    return Ok(out);
-                }
-                bytes += size;
-                out.push(buf.slice(at..at + size));
-            }
-            at += size;
+            bytes += size;
+            out.push(buf.slice(at..at + size));
         }
-        if at == 0 {
-            needed = needed.max(BATCH_HEADER_LEN);
-            if buf.len() >= needed || buf.len() < want {
-                return Err(StorageError::io(
-                    file.path(),
-                    std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("segment ends inside a batch at byte {pos}"),
-                    ),
-                ));
+        let at = walker.valid_len() as u64;
+        match walker.stop() {
+            None => {}
+            Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= end => {
+                chunk = chunk.max(needed);
             }
-            chunk = chunk.max(needed);
-            continue;
+            Some(problem) => return Err(corrupt_on_disk(file, pos + at, problem)),
         }
-        pos += at as u64;
+        pos += at;
     }
     Ok(out)
 }
 
-fn corrupt_on_disk(file: &LogFile, pos: u64, header: &BatchHeader) -> StorageError {
+fn corrupt_on_disk(file: &LogFile, pos: u64, problem: &BatchProblem) -> StorageError {
     StorageError::io(
         file.path(),
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "invalid batch length {} at byte {pos} of a validated segment",
-                header.batch_length
-            ),
+            format!("invalid batch at byte {pos} of a validated segment: {problem}"),
         ),
     )
 }
