@@ -1131,4 +1131,72 @@ mod tests {
             log.close().await.unwrap();
         });
     }
+
+    #[test]
+    fn padding_after_a_middle_segment_loses_nothing() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill(&log, 20, 300).await;
+            let leo = log.close().await.unwrap();
+            let logs = log_files(log.dir());
+            let len = std::fs::metadata(&logs[1]).unwrap().len();
+            {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&logs[1])
+                    .unwrap();
+                file.write_all(&[0u8; 5000]).unwrap();
+            }
+            let log = open(tmp.path(), config(3000, 0)).await;
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(log_files(log.dir()), logs);
+            assert_eq!(std::fs::metadata(&logs[1]).unwrap().len(), len);
+            assert_eq!(read_all(&log).await, stored);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn tailing_consumer_sees_every_batch_once_and_never_past_the_hw() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            // A small cache and segments: the consumer hits the cache, the disk and rolls.
+            let log = open(tmp.path(), config(20_000, 2_000)).await;
+            let consumer = {
+                let log = log.clone();
+                glommio::spawn_local(async move {
+                    let mut next = 0i64;
+                    let mut seen = Vec::new();
+                    while next < 600 {
+                        log.wait_for_data(next).await;
+                        let result = log.read(next, 3_000).await.unwrap();
+                        assert!(!result.batches.is_empty());
+                        for data in result.batches {
+                            let header = BatchHeader::parse(&data).unwrap();
+                            assert!(header.base_offset <= next && next <= header.last_offset());
+                            assert!(header.last_offset() < result.high_watermark);
+                            next = header.last_offset() + 1;
+                            seen.push(data);
+                        }
+                    }
+                    seen
+                })
+            };
+            let mut stored = Vec::new();
+            for i in 0..200 {
+                let data = plain(3, 50 + i % 7);
+                let info = log.append(data.clone()).unwrap();
+                stored.push(patched(data, info.base_offset));
+                if i % 10 == 0 {
+                    glommio::yield_if_needed().await;
+                    glommio::timer::sleep(Duration::from_micros(200)).await;
+                }
+            }
+            assert_eq!(consumer.await, stored);
+            assert!(log.stats().rolls > 0);
+            log.close().await.unwrap();
+        });
+    }
 }

@@ -10,8 +10,9 @@
 //! At the first invalid batch (bad CRC, a zero length as O_DIRECT padding leaves after a
 //! crash, a truncated batch, offsets going back) the segment is truncated there and the
 //! later segments are deleted, both with a warning naming the files and byte counts.
-//! The one exception: a segment that ends in zero padding, followed by a segment that
-//! starts exactly where it ends, only loses the padding.
+//! The one exception: when the valid part of a segment ends exactly at the next
+//! segment's base offset (only padding or garbage without offsets was cut), no offset
+//! is lost and the later segments stay.
 
 use std::path::Path;
 
@@ -50,8 +51,6 @@ struct Scan {
     index: SegmentIndex,
     /// Why the scan stopped before `file_len`.
     problem: Option<String>,
-    /// The stop was a zero batch length: padding rather than damage.
-    padding: bool,
 }
 
 pub async fn recover(
@@ -84,7 +83,7 @@ pub async fn recover(
         let path = dir.join(file_name(base, "log"));
         let file = LogFile::open(&path, false).await?;
         let scan = scan_segment(&file, base, recovery_point, geometry, &mut producers).await?;
-        let damaged = scan.problem.is_some() && !scan.padding;
+        let damaged = scan.problem.is_some();
         if let Some(problem) = &scan.problem {
             warn!(
                 path = %path.display(),
@@ -224,7 +223,6 @@ async fn scan_segment(
         }
         pos += at;
     }
-    let padding = matches!(stop, Some(BatchProblem::BadLength(0)));
     let problem = match (went_back, stop) {
         (Some(offset), _) => Some(format!(
             "batch at offset {offset} is below the expected {next_offset}"
@@ -238,6 +236,5 @@ async fn scan_segment(
         next_offset,
         index,
         problem,
-        padding,
     })
 }
