@@ -17,8 +17,9 @@
 //! during a write are grouped into the next one (group commit).
 //!
 //! Waiters (`wait_written`, `wait_durable`, `wait_for_data`, close) park on oneshot
-//! channels that the writer completes; a waiter whose future was dropped is pruned the
-//! next time anyone registers, so abandoned long-polls do not pile up.
+//! channels with the offset they need; the writer completes only those it satisfied.
+//! Waiters whose future was dropped are pruned as the list grows (see `Waiters`), so
+//! abandoned long-polls do not pile up.
 //!
 //! After an I/O error the log is failed: the error is kept and every later append, read
 //! and wait returns it (the log dir is offline; recovery is for a later issue).
@@ -170,10 +171,11 @@ struct State {
     failure: Option<Failure>,
     closed: bool,
     writer_running: bool,
-    written_waiters: Vec<oneshot::Sender<()>>,
-    durable_waiters: Vec<oneshot::Sender<()>>,
-    data_waiters: Vec<oneshot::Sender<()>>,
-    idle_waiters: Vec<oneshot::Sender<()>>,
+    written_waiters: Waiters,
+    durable_waiters: Waiters,
+    data_waiters: Waiters,
+    /// Woken when the writer task ends (`close` waits for it).
+    idle_waiters: Waiters,
     stats: LogStats,
 }
 
@@ -204,18 +206,48 @@ impl State {
     }
 }
 
-/// Registers a waiter on `list`, pruning the ones whose receiver was dropped.
-fn register(list: &mut Vec<oneshot::Sender<()>>) -> oneshot::Receiver<()> {
-    list.retain(|tx| !tx.is_canceled());
-    let (tx, rx) = oneshot::channel();
-    list.push(tx);
-    rx
+/// Below this many waiters, registering does not bother pruning abandoned ones.
+const WAITERS_PRUNE_MIN: usize = 64;
+
+/// Tasks parked until some offset is reached. Each waiter keeps the offset it needs
+/// passed, and is woken only once that happens (or on failure and close). A waiter
+/// whose future was dropped is pruned when the list has doubled since the last prune,
+/// so abandoned long-polls cost amortised O(1) and never accumulate.
+#[derive(Default)]
+struct Waiters {
+    list: Vec<(i64, oneshot::Sender<()>)>,
+    prune_at_len: usize,
 }
 
-/// Wakes every waiter of `list`; each re-checks the state it waits on.
-fn wake_all(list: &mut Vec<oneshot::Sender<()>>) {
-    for tx in list.drain(..) {
-        let _ = tx.send(());
+impl Waiters {
+    /// Parks a waiter until an offset greater than `offset` is reached.
+    fn register(&mut self, offset: i64) -> oneshot::Receiver<()> {
+        if self.list.len() >= self.prune_at_len.max(WAITERS_PRUNE_MIN) {
+            self.list.retain(|(_, tx)| !tx.is_canceled());
+            self.prune_at_len = 2 * self.list.len();
+        }
+        let (tx, rx) = oneshot::channel();
+        self.list.push((offset, tx));
+        rx
+    }
+
+    /// Wakes the waiters whose offset is below `end`.
+    fn wake_below(&mut self, end: i64) {
+        for (_, tx) in self.list.extract_if(.., |(offset, _)| *offset < end) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Wakes everyone; each re-checks the state it waits on.
+    fn wake_all(&mut self) {
+        for (_, tx) in self.list.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.list.len()
     }
 }
 
@@ -278,10 +310,10 @@ impl PartitionLog {
             failure: None,
             closed: false,
             writer_running: false,
-            written_waiters: Vec::new(),
-            durable_waiters: Vec::new(),
-            data_waiters: Vec::new(),
-            idle_waiters: Vec::new(),
+            written_waiters: Waiters::default(),
+            durable_waiters: Waiters::default(),
+            data_waiters: Waiters::default(),
+            idle_waiters: Waiters::default(),
             stats: LogStats::default(),
         };
         Ok(PartitionLog {
@@ -367,7 +399,7 @@ impl PartitionLog {
                     return Ok(());
                 }
                 st.check_usable(&self.inner.dir)?;
-                register(&mut st.written_waiters)
+                st.written_waiters.register(offset)
             };
             let _ = rx.await;
         }
@@ -388,7 +420,7 @@ impl PartitionLog {
                 st.check_usable(&self.inner.dir)?;
                 st.durable_wanted = st.durable_wanted.max(offset + 1);
                 let spawn = self.claim_writer(&mut st);
-                let rx = register(&mut st.durable_waiters);
+                let rx = st.durable_waiters.register(offset);
                 drop(st);
                 if spawn {
                     self.spawn_writer();
@@ -499,7 +531,7 @@ impl PartitionLog {
                     if st.written_offset > offset || st.failure.is_some() || st.closed {
                         return;
                     }
-                    register(&mut st.data_waiters)
+                    st.data_waiters.register(offset)
                 };
                 let _ = rx.await;
             }
@@ -521,7 +553,7 @@ impl PartitionLog {
                 if !st.writer_running {
                     break;
                 }
-                register(&mut st.idle_waiters)
+                st.idle_waiters.register(i64::MAX)
             };
             let _ = rx.await;
         }
@@ -536,9 +568,9 @@ impl PartitionLog {
         finish.run().await.map_err(|e| self.fail(e))?;
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = leo;
-        wake_all(&mut st.written_waiters);
-        wake_all(&mut st.durable_waiters);
-        wake_all(&mut st.data_waiters);
+        st.written_waiters.wake_all();
+        st.durable_waiters.wake_all();
+        st.data_waiters.wake_all();
         Ok(leo)
     }
 
@@ -593,7 +625,7 @@ impl PartitionLog {
             && (st.durable_wanted <= st.written_offset || st.pending.is_empty());
         if st.failure.is_some() || (st.pending.is_empty() && !want_sync) {
             st.writer_running = false;
-            wake_all(&mut st.idle_waiters);
+            st.idle_waiters.wake_all();
             return Step::Idle;
         }
         if want_sync {
@@ -642,8 +674,8 @@ impl PartitionLog {
         st.written_offset = written;
         st.stats.writes += 1;
         st.stats.write_bytes += plan.new_size - (plan.pos + plan.tail_len() as u64);
-        wake_all(&mut st.written_waiters);
-        wake_all(&mut st.data_waiters);
+        st.written_waiters.wake_below(written);
+        st.data_waiters.wake_below(written);
         Ok(())
     }
 
@@ -652,7 +684,8 @@ impl PartitionLog {
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = st.durable_offset.max(upto);
         st.stats.fdatasyncs += 1;
-        wake_all(&mut st.durable_waiters);
+        let durable = st.durable_offset;
+        st.durable_waiters.wake_below(durable);
         Ok(())
     }
 
@@ -685,7 +718,8 @@ impl PartitionLog {
         st.segments.push(segment);
         st.stats.rolls += 1;
         st.durable_offset = st.durable_offset.max(finished_end);
-        wake_all(&mut st.durable_waiters);
+        let durable = st.durable_offset;
+        st.durable_waiters.wake_below(durable);
         Ok(())
     }
 
@@ -703,10 +737,10 @@ impl PartitionLog {
         }
         st.pending.clear();
         st.writer_running = false;
-        wake_all(&mut st.written_waiters);
-        wake_all(&mut st.durable_waiters);
-        wake_all(&mut st.data_waiters);
-        wake_all(&mut st.idle_waiters);
+        st.written_waiters.wake_all();
+        st.durable_waiters.wake_all();
+        st.data_waiters.wake_all();
+        st.idle_waiters.wake_all();
         error
     }
 }
@@ -970,8 +1004,8 @@ mod tests {
         run(async {
             let tmp = tempfile::tempdir().unwrap();
             let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
-            // Abandoned long-polls leave no waiters behind once someone registers.
-            for _ in 0..10 {
+            // Abandoned long-polls are pruned as the list grows.
+            for _ in 0..200 {
                 let wait = log.wait_for_data(0);
                 let timeout = glommio::timer::sleep(Duration::from_millis(1));
                 futures::pin_mut!(wait, timeout);
@@ -979,7 +1013,8 @@ mod tests {
             }
             let waiter = glommio::spawn_local(log.wait_for_data(0));
             glommio::timer::sleep(Duration::from_millis(5)).await;
-            assert_eq!(log.inner.state.borrow().data_waiters.len(), 1);
+            let parked = log.inner.state.borrow().data_waiters.len();
+            assert!(parked <= 2 * WAITERS_PRUNE_MIN, "{parked} waiters parked");
             log.append(plain(1, 10)).unwrap();
             waiter.await;
             assert_eq!(log.high_watermark(), 1);
