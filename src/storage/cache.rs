@@ -1,0 +1,139 @@
+//! Recent batches of one partition as `Bytes`, so a tailing consumer is served from
+//! memory without a copy or a disk read.
+//!
+//! ```text
+//!   front (oldest)                                   back (newest, ends at the HW)
+//!   [b0 .. l0][b1 .. l1][b2 .. l2] ... [bn .. ln]    bytes() <= bytes_max
+//! ```
+//!
+//! Entries are contiguous in log order: the writer pushes batches once they are written
+//! (so everything cached is below the high watermark) and eviction drops from the front.
+//! The bound is per partition (`LogConfig::cache_bytes_max`); a shard-wide budget would
+//! need cross-partition eviction and is left for later.
+//! Not shared across threads; owned by the partition's `RefCell`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+/// Default of `LogConfig::cache_bytes_max`.
+pub const CACHE_BYTES_MAX_DEFAULT: usize = 8 << 20;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    base_offset: i64,
+    last_offset: i64,
+    data: Bytes,
+}
+
+#[derive(Debug)]
+pub struct BatchCache {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    bytes_max: usize,
+}
+
+impl BatchCache {
+    pub fn new(bytes_max: usize) -> Self {
+        BatchCache {
+            entries: VecDeque::new(),
+            bytes: 0,
+            bytes_max,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Adds the next batch in log order, evicting the oldest ones to stay in budget. A
+    /// batch larger than the whole budget empties the cache and is not kept.
+    pub fn push(&mut self, base_offset: i64, last_offset: i64, data: Bytes) {
+        if let Some(last) = self.entries.back() {
+            assert!(
+                base_offset > last.last_offset,
+                "cache push of {base_offset} after {}",
+                last.last_offset
+            );
+        }
+        if data.len() > self.bytes_max {
+            self.clear();
+            return;
+        }
+        while self.bytes + data.len() > self.bytes_max {
+            let evicted = self.entries.pop_front().expect("bytes > 0 means entries");
+            self.bytes -= evicted.data.len();
+        }
+        self.bytes += data.len();
+        self.entries.push_back(Entry {
+            base_offset,
+            last_offset,
+            data,
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Whole batches starting with the one containing `offset`, up to `max_bytes` but at
+    /// least one; `None` if the cache does not reach back to `offset` or ends before it.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Option<Vec<Bytes>> {
+        let first = self.entries.front()?;
+        if offset < first.base_offset {
+            return None;
+        }
+        let start = self.entries.partition_point(|e| e.last_offset < offset);
+        if start == self.entries.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for entry in self.entries.range(start..) {
+            if !out.is_empty() && bytes + entry.data.len() > max_bytes {
+                break;
+            }
+            bytes += entry.data.len();
+            out.push(entry.data.clone());
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(bytes_max: usize) -> BatchCache {
+        let mut cache = BatchCache::new(bytes_max);
+        // Batches of 100 bytes with 10 offsets each: [0,9], [10,19], ...
+        for i in 0..10 {
+            cache.push(i * 10, i * 10 + 9, Bytes::from(vec![i as u8; 100]));
+        }
+        cache
+    }
+
+    #[test]
+    fn reads_whole_batches_at_least_one() {
+        let cache = filled(10_000);
+        let got = cache.read(15, 250).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0][0], 1);
+        assert_eq!(cache.read(15, 1).unwrap().len(), 1);
+        assert_eq!(cache.read(0, usize::MAX).unwrap().len(), 10);
+        assert!(cache.read(100, 1000).is_none());
+    }
+
+    #[test]
+    fn evicts_oldest_within_budget() {
+        let cache = filled(350);
+        assert_eq!(cache.bytes(), 300);
+        assert!(cache.read(69, 1000).is_none());
+        assert_eq!(cache.read(70, 1000).unwrap().len(), 3);
+        let mut cache = filled(350);
+        cache.push(100, 100, Bytes::from(vec![0; 1000]));
+        assert_eq!(cache.bytes(), 0);
+        assert!(cache.read(100, 1000).is_none());
+    }
+}

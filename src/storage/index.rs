@@ -1,0 +1,244 @@
+//! Kafka's sparse indexes of one segment, kept in memory and written as files.
+//!
+//! `.index`: 8-byte entries (offset relative to the segment base u32 BE, byte position
+//! u32 BE). An entry `(o, p)` says: the batch whose last offset is `o` starts at `p`. A
+//! new entry is added when more than `index.interval.bytes` were appended since the last
+//! one (Kafka's rule, so the files match what Kafka writes for the same batches).
+//!
+//! `.timeindex`: 12-byte entries (timestamp i64 BE, relative offset u32 BE), added at the
+//! same moments with the largest timestamp seen so far in the segment and the last
+//! offset of the batch that carried it, only when that timestamp grew.
+//!
+//! The entries are a pure function of the segment's batches, so recovery recomputes
+//! them while it scans and rewrites a file only when it is missing or differs.
+
+use super::batch::BatchHeader;
+
+pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
+pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
+/// Default of `index.interval.bytes`.
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetIndex {
+    base_offset: i64,
+    /// (relative offset, position), both strictly increasing.
+    entries: Vec<(u32, u32)>,
+}
+
+impl OffsetIndex {
+    pub fn new(base_offset: i64) -> Self {
+        OffsetIndex {
+            base_offset,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn entries(&self) -> &[(u32, u32)] {
+        &self.entries
+    }
+
+    pub fn append(&mut self, offset: i64, position: u32) {
+        let relative = offset - self.base_offset;
+        assert!(
+            (0..=u32::MAX as i64).contains(&relative),
+            "offset {offset} outside segment based at {}",
+            self.base_offset
+        );
+        let relative = relative as u32;
+        if let Some(&(last_rel, last_pos)) = self.entries.last() {
+            assert!(
+                relative > last_rel && position > last_pos,
+                "index entry ({relative}, {position}) after ({last_rel}, {last_pos})"
+            );
+        }
+        self.entries.push((relative, position));
+    }
+
+    /// The largest entry whose offset is <= `target`, as (absolute offset, position);
+    /// `(base_offset, 0)` if there is none. Scanning the log from that position finds the
+    /// batch containing `target`.
+    pub fn lookup(&self, target: i64) -> (i64, u32) {
+        let n = self
+            .entries
+            .partition_point(|&(rel, _)| self.base_offset + rel as i64 <= target);
+        match n {
+            0 => (self.base_offset, 0),
+            n => {
+                let (rel, pos) = self.entries[n - 1];
+                (self.base_offset + rel as i64, pos)
+            }
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * OFFSET_INDEX_ENTRY_BYTES);
+        for &(rel, pos) in &self.entries {
+            out.extend_from_slice(&rel.to_be_bytes());
+            out.extend_from_slice(&pos.to_be_bytes());
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeIndex {
+    base_offset: i64,
+    /// (timestamp, relative offset), timestamps strictly increasing.
+    entries: Vec<(i64, u32)>,
+}
+
+impl TimeIndex {
+    pub fn new(base_offset: i64) -> Self {
+        TimeIndex {
+            base_offset,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn entries(&self) -> &[(i64, u32)] {
+        &self.entries
+    }
+
+    /// Appends unless `timestamp` is not larger than the last entry's.
+    pub fn maybe_append(&mut self, timestamp: i64, offset: i64) {
+        if self.entries.last().is_some_and(|&(ts, _)| timestamp <= ts) {
+            return;
+        }
+        let relative = offset - self.base_offset;
+        assert!(
+            (0..=u32::MAX as i64).contains(&relative),
+            "offset {offset} outside segment based at {}",
+            self.base_offset
+        );
+        if let Some(&(_, last_rel)) = self.entries.last() {
+            assert!(relative as u32 >= last_rel, "time index offsets went back");
+        }
+        self.entries.push((timestamp, relative as u32));
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_BYTES);
+        for &(ts, rel) in &self.entries {
+            out.extend_from_slice(&ts.to_be_bytes());
+            out.extend_from_slice(&rel.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// Both indexes of a segment and the state that decides when to add entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentIndex {
+    pub offsets: OffsetIndex,
+    pub times: TimeIndex,
+    interval_bytes: u32,
+    bytes_since_entry: u64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+}
+
+impl SegmentIndex {
+    pub fn new(base_offset: i64, interval_bytes: u32) -> Self {
+        SegmentIndex {
+            offsets: OffsetIndex::new(base_offset),
+            times: TimeIndex::new(base_offset),
+            interval_bytes,
+            bytes_since_entry: 0,
+            max_timestamp: i64::MIN,
+            offset_of_max_timestamp: base_offset,
+        }
+    }
+
+    /// Records a batch appended to the segment at `position`. Batches come in log order.
+    pub fn on_batch(&mut self, header: &BatchHeader, position: u32) {
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = header.last_offset();
+        }
+        if self.bytes_since_entry > self.interval_bytes as u64 {
+            self.offsets.append(header.last_offset(), position);
+            self.times
+                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+            self.bytes_since_entry = 0;
+        }
+        self.bytes_since_entry += header.size() as u64;
+    }
+
+    /// The largest batch max timestamp in the segment, if any batch was seen.
+    pub fn max_timestamp(&self) -> Option<i64> {
+        (self.max_timestamp != i64::MIN).then_some(self.max_timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(base_offset: i64, last_offset_delta: i32, size: usize, max_ts: i64) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            batch_length: (size - 12) as i32,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta,
+            base_timestamp: max_ts,
+            max_timestamp: max_ts,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            records_count: last_offset_delta + 1,
+        }
+    }
+
+    #[test]
+    fn lookup_finds_largest_entry_at_or_below_target() {
+        let mut index = OffsetIndex::new(100);
+        assert_eq!(index.lookup(150), (100, 0));
+        index.append(109, 4200);
+        index.append(119, 8400);
+        index.append(129, 12600);
+        assert_eq!(index.lookup(100), (100, 0));
+        assert_eq!(index.lookup(108), (100, 0));
+        assert_eq!(index.lookup(109), (109, 4200));
+        assert_eq!(index.lookup(118), (109, 4200));
+        assert_eq!(index.lookup(119), (119, 8400));
+        assert_eq!(index.lookup(1_000_000), (129, 12600));
+        assert_eq!(
+            index.to_bytes(),
+            [
+                0, 0, 0, 9, 0, 0, 0x10, 0x68, 0, 0, 0, 19, 0, 0, 0x20, 0xd0, 0, 0, 0, 29, 0, 0,
+                0x31, 0x38
+            ]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "index entry")]
+    fn non_monotonic_entry_is_a_bug() {
+        let mut index = OffsetIndex::new(0);
+        index.append(10, 100);
+        index.append(10, 200);
+    }
+
+    #[test]
+    fn entries_follow_the_interval_rule() {
+        let mut index = SegmentIndex::new(0, 4096);
+        let mut position = 0u32;
+        // 10 batches of 1000 bytes, 10 records each, timestamps growing except batch 5.
+        for i in 0..10i64 {
+            let ts = if i == 5 { 1 } else { 1000 + i };
+            let h = header(i * 10, 9, 1000, ts);
+            index.on_batch(&h, position);
+            position += 1000;
+        }
+        // More than 4096 bytes accumulated before batches 5 and 10 -> entry at batch 5 only
+        // (after 5 batches = 5000 bytes > 4096).
+        assert_eq!(index.offsets.entries(), &[(59, 5000)]);
+        assert_eq!(index.times.entries(), &[(1004, 49)]);
+        assert_eq!(index.max_timestamp(), Some(1009));
+        assert_eq!(index.times.to_bytes().len(), TIME_INDEX_ENTRY_BYTES);
+    }
+}

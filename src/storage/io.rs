@@ -1,0 +1,289 @@
+//! Platform I/O for storage, in one place: the only module that names glommio's
+//! `DmaFile`. Every error leaves here as `StorageError::Io` naming the file.
+//!
+//! `DmaFile` is opened with O_DIRECT: positions and lengths of reads and writes are
+//! multiples of [`PAGE_BYTES`], and buffers come from glommio's DMA allocator.
+//! Operations with no io_uring equivalent (listing or removing a directory, small index
+//! and checkpoint files) go through [`blocking`], which runs `std::fs` on glommio's
+//! blocking thread pool: the shard thread itself never blocks.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use glommio::io::{DmaFile, OpenOptions};
+
+use super::StorageError;
+
+/// O_DIRECT alignment we use for every position and length (also the page we keep in
+/// memory for the tail of the active segment).
+pub const PAGE_BYTES: u64 = 4096;
+
+pub fn align_down(v: u64) -> u64 {
+    v & !(PAGE_BYTES - 1)
+}
+
+pub fn align_up(v: u64) -> u64 {
+    align_down(v + PAGE_BYTES - 1)
+}
+
+/// Runs `f` on glommio's blocking thread pool and awaits its result.
+pub async fn blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    glommio::executor().spawn_blocking(f).await
+}
+
+/// A segment's `.log` file: an O_DIRECT `DmaFile` and its path for error messages.
+/// Cheap to clone; reads may run while the writer task writes.
+#[derive(Clone)]
+pub struct LogFile {
+    file: Rc<DmaFile>,
+    path: Rc<PathBuf>,
+}
+
+impl LogFile {
+    /// Opens `path` for reading and writing, creating it if `create`.
+    pub async fn open(path: &Path, create: bool) -> Result<LogFile, StorageError> {
+        prime_iopoll_probe(path.parent().unwrap_or(Path::new("."))).await?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(path)
+            .await
+            .map_err(|e| StorageError::io(path, e))?;
+        Ok(LogFile {
+            file: Rc::new(file),
+            path: Rc::new(path.to_owned()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: impl Into<std::io::Error>) -> StorageError {
+        StorageError::io(&self.path, e)
+    }
+
+    /// Writes `len` bytes at the page-aligned `pos` with one DMA write; `fill` fills the
+    /// DMA buffer (so callers copy their data once, straight into it). `len` must be a
+    /// multiple of [`PAGE_BYTES`]. A short write is an error.
+    pub async fn write_aligned(
+        &self,
+        pos: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), StorageError> {
+        assert_eq!(pos % PAGE_BYTES, 0, "unaligned write position {pos}");
+        assert_eq!(len as u64 % PAGE_BYTES, 0, "unaligned write length {len}");
+        #[cfg(test)]
+        if faults::take_write_error() {
+            return Err(self.err(std::io::Error::from_raw_os_error(libc::EIO)));
+        }
+        let mut buf = self.file.alloc_dma_buffer(len);
+        fill(buf.as_bytes_mut());
+        let written = self
+            .file
+            .write_at(buf, pos)
+            .await
+            .map_err(|e| self.err(e))?;
+        if written != len {
+            return Err(self.err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write: {written} of {len} bytes at {pos}"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads `[pos, pos + len)` with one aligned DMA read of the covering pages and
+    /// returns exactly that range; a range the file does not fully cover is an error
+    /// (callers only read below a logical end they know). One copy: glommio's read
+    /// buffer is not `Send`, `Bytes` must be.
+    pub async fn read(&self, pos: u64, len: usize) -> Result<Bytes, StorageError> {
+        let start = align_down(pos);
+        let end = align_up(pos + len as u64);
+        let result = self
+            .file
+            .read_at_aligned(start, (end - start) as usize)
+            .await
+            .map_err(|e| self.err(e))?;
+        let skip = (pos - start) as usize;
+        if result.len() < skip + len {
+            return Err(self.err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read {len} bytes at {pos}: the file is shorter"),
+            )));
+        }
+        Ok(Bytes::copy_from_slice(&result[skip..skip + len]))
+    }
+
+    pub async fn fdatasync(&self) -> Result<(), StorageError> {
+        self.file.fdatasync().await.map_err(|e| self.err(e))
+    }
+
+    pub async fn truncate(&self, size: u64) -> Result<(), StorageError> {
+        self.file.truncate(size).await.map_err(|e| self.err(e))
+    }
+
+    /// Reserves blocks up to `size` and makes the file that long (zeros past the data),
+    /// so appends inside it need no size change.
+    pub async fn pre_allocate(&self, size: u64) -> Result<(), StorageError> {
+        self.file
+            .pre_allocate(size, false)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        self.file.file_size().await.map_err(|e| self.err(e))
+    }
+}
+
+thread_local! {
+    /// Devices (st_dev) whose io_uring poll support this thread's glommio has probed.
+    static PROBED_DEVICES: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+}
+
+/// glommio 0.9 decides once per thread and device whether O_DIRECT reads may use the
+/// io_uring poll ring, by reading the first page of the first `DmaFile` opened there.
+/// If that file is empty (a new segment), the read succeeds trivially, glommio wrongly
+/// concludes the device supports polling, and every later read fails with EOPNOTSUPP
+/// on devices without poll queues (virtio, most VMs). So before the first `DmaFile` on
+/// a device, open one with a page of data to make the probe meaningful.
+async fn prime_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
+    let probe_dir = dir.to_owned();
+    let device = blocking(move || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&probe_dir)
+            .map(|m| m.dev())
+            .map_err(|e| StorageError::io(&probe_dir, e))
+    })
+    .await?;
+    if PROBED_DEVICES.with(|p| p.borrow().contains(&device)) {
+        return Ok(());
+    }
+    let path = dir.join(".corelog-iopoll-probe");
+    let probe_path = path.clone();
+    blocking(move || std::fs::write(&probe_path, vec![0u8; PAGE_BYTES as usize]))
+        .await
+        .map_err(|e| StorageError::io(&path, e))?;
+    let file = DmaFile::open(&path)
+        .await
+        .map_err(|e| StorageError::io(&path, e))?;
+    let _ = file.close().await;
+    remove_file(&path).await?;
+    PROBED_DEVICES.with(|p| p.borrow_mut().insert(device));
+    Ok(())
+}
+
+/// Reads a whole small file (an index); `None` if it does not exist.
+pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    let path = path.to_owned();
+    blocking(move || match std::fs::read(&path) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::io(&path, e)),
+    })
+    .await
+}
+
+/// Replaces a small file (an index) atomically: temp file, fsync, rename.
+pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
+    let path = path.to_owned();
+    blocking(move || {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&data)?;
+            file.sync_all()
+        };
+        write().map_err(|e| StorageError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))
+    })
+    .await
+}
+
+/// Removes a file; a missing file is fine.
+pub async fn remove_file(path: &Path) -> Result<(), StorageError> {
+    let path = path.to_owned();
+    blocking(move || match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::io(&path, e)),
+        _ => Ok(()),
+    })
+    .await
+}
+
+/// Creates `dir` (and missing parents) and fsyncs its parent so the entry is durable.
+pub async fn create_dir(dir: &Path) -> Result<(), StorageError> {
+    let dir = dir.to_owned();
+    blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        sync_dir_blocking(dir.parent().unwrap_or(Path::new(".")))
+    })
+    .await
+}
+
+/// Fsyncs a directory, making created, renamed or removed entries durable.
+pub async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    let dir = dir.to_owned();
+    blocking(move || sync_dir_blocking(&dir)).await
+}
+
+fn sync_dir_blocking(dir: &Path) -> Result<(), StorageError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
+}
+
+/// Names of the entries of `dir`.
+pub async fn list_dir(dir: &Path) -> Result<Vec<String>, StorageError> {
+    let dir = dir.to_owned();
+    blocking(move || {
+        let entries = std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    })
+    .await
+}
+
+/// Removes `dir` and everything in it.
+pub async fn remove_dir_all(dir: &Path) -> Result<(), StorageError> {
+    let dir = dir.to_owned();
+    blocking(move || {
+        std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        sync_dir_blocking(dir.parent().unwrap_or(Path::new(".")))
+    })
+    .await
+}
+
+/// Fault injection for tests: make the next DMA write on this thread fail with EIO.
+#[cfg(test)]
+pub mod faults {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FAIL_NEXT_WRITE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn fail_next_write() {
+        FAIL_NEXT_WRITE.with(|f| f.set(true));
+    }
+
+    pub(super) fn take_write_error() -> bool {
+        FAIL_NEXT_WRITE.with(|f| f.replace(false))
+    }
+}

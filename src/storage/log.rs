@@ -1,0 +1,1237 @@
+//! `PartitionLog`: one partition's log, owned by one shard.
+//!
+//! ```text
+//!  append() ──patch offsets──▶ pending ──writer task──▶ active segment (.log, O_DIRECT)
+//!   (sync, no I/O)             (VecDeque)  one DMA write per   │  then cache.push()
+//!                                          round, fdatasync    ▼
+//!                                          if asked     written_offset = high watermark
+//!  read() ◀── cache (no copy) or segment DMA read (index lookup) ── never past the HW
+//! ```
+//!
+//! Concurrency rules: the handle is `Rc<Inner>` (cheap to clone, `!Send`), used by many
+//! tasks of the owning shard. All state is in one `RefCell`, borrowed only between
+//! awaits, never across one. Offsets are assigned in `append`, so the order of `append`
+//! calls is the log order. One writer task per partition at a time (`writer_running`),
+//! spawned on demand; it is the only code that mutates segments. Each round it takes
+//! everything pending (up to [`WRITE_BYTES_MAX`]) into one write, so appends arriving
+//! during a write are grouped into the next one (group commit).
+//!
+//! Waiters (`wait_written`, `wait_durable`, `wait_for_data`, close) park on oneshot
+//! channels with the offset they need; the writer completes only those it satisfied.
+//! Waiters whose future was dropped are pruned as the list grows (see `Waiters`), so
+//! abandoned long-polls do not pile up.
+//!
+//! After an I/O error the log is failed: the error is kept and every later append, read
+//! and wait returns it (the log dir is offline; recovery is for a later issue).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+
+use super::batch::{patch_base_offset, patch_leader_epoch, split_and_validate, BatchHeader};
+use super::cache::{BatchCache, CACHE_BYTES_MAX_DEFAULT};
+use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
+use super::producer_state::{Check, ProducerState};
+use super::recovery::{self, Geometry};
+use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
+use super::{io, StorageError};
+
+/// Bound on the batch bytes of one DMA write (one batch larger than this still goes
+/// alone in one write).
+pub const WRITE_BYTES_MAX: usize = 4 << 20;
+
+/// Per-partition settings (Kafka topic config names in the comments).
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment before the active one grows past this.
+    pub segment_bytes: u64,
+    /// `index.interval.bytes`: log bytes between two offset index entries.
+    pub index_interval_bytes: u32,
+    /// `message.max.bytes`: the largest record batch accepted.
+    pub max_message_bytes: usize,
+    /// Bytes of recent batches this partition keeps in memory for tail reads.
+    pub cache_bytes_max: usize,
+    /// Written into each batch's partitionLeaderEpoch (a single broker: fixed).
+    pub leader_epoch: i32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
+            max_message_bytes: 1_048_588,
+            cache_bytes_max: CACHE_BYTES_MAX_DEFAULT,
+            leader_epoch: 0,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Kafka's bounds: segment.bytes >= 14 and, like every position in an index entry,
+    /// below 2 GiB.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(14..=i32::MAX as u64).contains(&self.segment_bytes) {
+            return Err(format!(
+                "segment.bytes {} is outside [14, {}]",
+                self.segment_bytes,
+                i32::MAX
+            ));
+        }
+        if self.max_message_bytes == 0 {
+            return Err("message.max.bytes must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// -1 unless the topic uses LogAppendTime (not supported yet: always -1).
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadResult {
+    pub batches: Vec<Bytes>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// Counters of one partition's writer, for metrics and for tests that check grouping.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// DMA writes issued (each carries every batch pending when it started).
+    pub writes: u64,
+    /// Batch bytes written (not counting rewritten tail pages and padding).
+    pub write_bytes: u64,
+    /// fdatasync calls made for acks=all waiters.
+    pub fdatasyncs: u64,
+    /// Segments finished and replaced by a new one.
+    pub rolls: u64,
+}
+
+/// The I/O error that failed the log, kept to fail every later call the same way.
+#[derive(Debug, Clone)]
+struct Failure {
+    path: String,
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn from_error(dir: &Path, error: &StorageError) -> Failure {
+        match error {
+            StorageError::Io { path, source } => Failure {
+                path: path.clone(),
+                kind: source.kind(),
+                message: source.to_string(),
+            },
+            other => Failure {
+                path: dir.display().to_string(),
+                kind: std::io::ErrorKind::Other,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn to_error(&self) -> StorageError {
+        StorageError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::new(
+                self.kind,
+                format!("{}; the log is offline after this error", self.message),
+            ),
+        }
+    }
+}
+
+struct State {
+    /// In base-offset order; the last one is active. Never empty.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    /// Next offset `append` assigns.
+    log_end_offset: i64,
+    /// Offsets below are written: the high watermark.
+    written_offset: i64,
+    /// Offsets below are written and fdatasync'd.
+    durable_offset: i64,
+    /// Offsets below are wanted durable by some waiter.
+    durable_wanted: i64,
+    pending: VecDeque<PendingBatch>,
+    producers: ProducerState,
+    cache: BatchCache,
+    failure: Option<Failure>,
+    closed: bool,
+    writer_running: bool,
+    written_waiters: Waiters,
+    durable_waiters: Waiters,
+    data_waiters: Waiters,
+    /// Woken when the writer task ends (`close` waits for it).
+    idle_waiters: Waiters,
+    stats: LogStats,
+}
+
+impl State {
+    fn active(&self) -> &Segment {
+        self.segments
+            .last()
+            .expect("a log has at least one segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log has at least one segment")
+    }
+
+    fn check_usable(&self, dir: &Path) -> Result<(), StorageError> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.to_error());
+        }
+        if self.closed {
+            return Err(StorageError::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "the log is closed"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Below this many waiters, registering does not bother pruning abandoned ones.
+const WAITERS_PRUNE_MIN: usize = 64;
+
+/// Tasks parked until some offset is reached. Each waiter keeps the offset it needs
+/// passed, and is woken only once that happens (or on failure and close). A waiter
+/// whose future was dropped is pruned when the list has doubled since the last prune,
+/// so abandoned long-polls cost amortised O(1) and never accumulate.
+#[derive(Default)]
+struct Waiters {
+    list: Vec<(i64, oneshot::Sender<()>)>,
+    prune_at_len: usize,
+}
+
+impl Waiters {
+    /// Parks a waiter until an offset greater than `offset` is reached.
+    fn register(&mut self, offset: i64) -> oneshot::Receiver<()> {
+        if self.list.len() >= self.prune_at_len.max(WAITERS_PRUNE_MIN) {
+            self.list.retain(|(_, tx)| !tx.is_canceled());
+            self.prune_at_len = 2 * self.list.len();
+        }
+        let (tx, rx) = oneshot::channel();
+        self.list.push((offset, tx));
+        rx
+    }
+
+    /// Wakes the waiters whose offset is below `end`.
+    fn wake_below(&mut self, end: i64) {
+        for (_, tx) in self.list.extract_if(.., |(offset, _)| *offset < end) {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Wakes everyone; each re-checks the state it waits on.
+    fn wake_all(&mut self) {
+        for (_, tx) in self.list.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+struct Inner {
+    dir: PathBuf,
+    config: LogConfig,
+    state: RefCell<State>,
+}
+
+/// A cheap-clone handle to one partition's log; see the module comment.
+#[derive(Clone)]
+pub struct PartitionLog {
+    inner: Rc<Inner>,
+}
+
+/// One unit of writer work, decided under the borrow.
+enum Step {
+    Idle,
+    Roll,
+    Write(WritePlan),
+    Sync(io::LogFile, i64),
+}
+
+impl PartitionLog {
+    /// Opens (creating if missing) the partition dir `<log_dir>/<topic>-<partition>`,
+    /// runs recovery from `recovery_point`.
+    pub async fn open(
+        log_dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        recovery_point: i64,
+        log_start_offset: i64,
+    ) -> Result<PartitionLog, StorageError> {
+        let dir = log_dir.join(format!("{topic}-{partition}"));
+        config.validate().map_err(|message| {
+            StorageError::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
+            )
+        })?;
+        io::create_dir(&dir).await?;
+        let geometry = Geometry {
+            segment_bytes: config.segment_bytes,
+            index_interval_bytes: config.index_interval_bytes,
+        };
+        let recovered = recovery::recover(&dir, geometry, recovery_point, log_start_offset).await?;
+        let leo = recovered.log_end_offset;
+        let first_base = recovered.segments[0].base_offset;
+        let state = State {
+            segments: recovered.segments,
+            log_start_offset: log_start_offset.max(first_base).min(leo),
+            log_end_offset: leo,
+            written_offset: leo,
+            durable_offset: leo,
+            durable_wanted: leo,
+            pending: VecDeque::new(),
+            producers: recovered.producers,
+            cache: BatchCache::new(config.cache_bytes_max),
+            failure: None,
+            closed: false,
+            writer_running: false,
+            written_waiters: Waiters::default(),
+            durable_waiters: Waiters::default(),
+            data_waiters: Waiters::default(),
+            idle_waiters: Waiters::default(),
+            stats: LogStats::default(),
+        };
+        Ok(PartitionLog {
+            inner: Rc::new(Inner {
+                dir,
+                config,
+                state: RefCell::new(state),
+            }),
+        })
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Validates and idempotence-checks the batches of one Produce partition entry,
+    /// patches their offsets in place and queues them for the writer. Synchronous, no
+    /// I/O; the order of calls is the log order. A retry of one of a producer's last 5
+    /// batches returns the original offsets and queues nothing.
+    pub fn append(&self, mut records: BytesMut) -> Result<AppendInfo, StorageError> {
+        let batches = split_and_validate(&records, self.inner.config.max_message_bytes)?;
+        let mut st = self.inner.state.borrow_mut();
+        st.check_usable(&self.inner.dir)?;
+        let mut accepted: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
+        let mut next_offset = st.log_end_offset;
+        for batch in &batches {
+            match st.producers.check(&batch.header, &accepted)? {
+                Check::Duplicate(original) => {
+                    return Ok(AppendInfo {
+                        base_offset: original.base_offset,
+                        last_offset: original.last_offset,
+                        log_append_time_ms: -1,
+                        log_start_offset: st.log_start_offset,
+                    })
+                }
+                Check::Append => {
+                    accepted.push((batch.header, next_offset));
+                    next_offset += batch.header.last_offset_delta as i64 + 1;
+                }
+            }
+        }
+        let leader_epoch = self.inner.config.leader_epoch;
+        for (batch, &(_, base_offset)) in batches.iter().zip(&accepted) {
+            patch_base_offset(&mut records[batch.range.clone()], base_offset);
+            patch_leader_epoch(&mut records[batch.range.clone()], leader_epoch);
+        }
+        let data = records.freeze();
+        let first_offset = st.log_end_offset;
+        for (batch, &(mut header, base_offset)) in batches.iter().zip(&accepted) {
+            assert_eq!(base_offset, st.log_end_offset, "offsets must be contiguous");
+            header.base_offset = base_offset;
+            header.partition_leader_epoch = leader_epoch;
+            st.producers.record(&header, base_offset);
+            st.log_end_offset = header.last_offset() + 1;
+            st.pending.push_back(PendingBatch {
+                header,
+                data: data.slice(batch.range.clone()),
+            });
+        }
+        let info = AppendInfo {
+            base_offset: first_offset,
+            last_offset: st.log_end_offset - 1,
+            log_append_time_ms: -1,
+            log_start_offset: st.log_start_offset,
+        };
+        if self.claim_writer(&mut st) {
+            drop(st);
+            self.spawn_writer();
+        }
+        Ok(info)
+    }
+
+    /// Resolves when everything up to and including `offset` is written (acks=1).
+    pub async fn wait_written(&self, offset: i64) -> Result<(), StorageError> {
+        loop {
+            let rx = {
+                let mut st = self.inner.state.borrow_mut();
+                if let Some(failure) = &st.failure {
+                    return Err(failure.to_error());
+                }
+                if st.written_offset > offset {
+                    return Ok(());
+                }
+                st.check_usable(&self.inner.dir)?;
+                st.written_waiters.register(offset)
+            };
+            let _ = rx.await;
+        }
+    }
+
+    /// Resolves when everything up to and including `offset` is written and
+    /// fdatasync'd (acks=all).
+    pub async fn wait_durable(&self, offset: i64) -> Result<(), StorageError> {
+        loop {
+            let rx = {
+                let mut st = self.inner.state.borrow_mut();
+                if let Some(failure) = &st.failure {
+                    return Err(failure.to_error());
+                }
+                if st.durable_offset > offset {
+                    return Ok(());
+                }
+                st.check_usable(&self.inner.dir)?;
+                st.durable_wanted = st.durable_wanted.max(offset + 1);
+                let spawn = self.claim_writer(&mut st);
+                let rx = st.durable_waiters.register(offset);
+                drop(st);
+                if spawn {
+                    self.spawn_writer();
+                }
+                rx
+            };
+            let _ = rx.await;
+        }
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.inner.state.borrow().log_start_offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner.state.borrow().log_end_offset
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.inner.state.borrow().stats
+    }
+
+    /// End of the last completed write: Fetch never returns data at or past it.
+    pub fn high_watermark(&self) -> i64 {
+        self.inner.state.borrow().written_offset
+    }
+
+    /// Batches starting with the one containing `offset`, whole batches only, up to
+    /// `max_bytes` but at least one if any exists at `offset`, never past the high
+    /// watermark. From the cache when possible (no copy), else from the segment.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        let (high_watermark, log_start_offset) = {
+            let st = self.inner.state.borrow();
+            st.check_usable(&self.inner.dir)?;
+            (st.written_offset, st.log_start_offset)
+        };
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                start: log_start_offset,
+                end: high_watermark,
+            });
+        }
+        let mut result = ReadResult {
+            batches: Vec::new(),
+            high_watermark,
+            log_start_offset,
+        };
+        if offset == high_watermark {
+            return Ok(result);
+        }
+        if let Some(batches) = self.inner.state.borrow().cache.read(offset, max_bytes) {
+            result.batches = batches;
+            return Ok(result);
+        }
+        result.batches = self
+            .read_segments(offset, high_watermark, max_bytes)
+            .await?;
+        Ok(result)
+    }
+
+    /// Reads from the segment holding `offset`, or the next ones if it ends before it
+    /// (a gap left by recovery).
+    async fn read_segments(
+        &self,
+        offset: i64,
+        high_watermark: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let mut after_base: Option<i64> = None;
+        loop {
+            let (file, pos, end) = {
+                let st = self.inner.state.borrow();
+                let segment = match after_base {
+                    None => {
+                        let n = st.segments.partition_point(|s| s.base_offset <= offset);
+                        &st.segments[n.saturating_sub(1)]
+                    }
+                    Some(base) => match st.segments.iter().find(|s| s.base_offset > base) {
+                        Some(segment) => segment,
+                        None => return Ok(Vec::new()),
+                    },
+                };
+                if segment.base_offset >= high_watermark {
+                    return Ok(Vec::new());
+                }
+                after_base = Some(segment.base_offset);
+                let (_, pos) = segment.index.offsets.lookup(offset);
+                (segment.file().clone(), pos as u64, segment.size())
+            };
+            let read = read_batches(&file, pos, end, offset, high_watermark, max_bytes).await;
+            match read {
+                Ok(batches) if batches.is_empty() => continue,
+                Ok(batches) => return Ok(batches),
+                Err(error) => return Err(self.fail(error)),
+            }
+        }
+    }
+
+    /// Resolves when `high_watermark() > offset`, or the log fails or closes. Dropping
+    /// the future is fine (Fetch long-poll timeouts): its waiter is pruned.
+    pub fn wait_for_data(&self, offset: i64) -> impl std::future::Future<Output = ()> + 'static {
+        let inner = self.inner.clone();
+        async move {
+            loop {
+                let rx = {
+                    let mut st = inner.state.borrow_mut();
+                    if st.written_offset > offset || st.failure.is_some() || st.closed {
+                        return;
+                    }
+                    st.data_waiters.register(offset)
+                };
+                let _ = rx.await;
+            }
+        }
+    }
+
+    /// Flushes, truncates the active segment to its logical size, writes its index
+    /// files and lets the writer task end. Returns the recovery point (= log end
+    /// offset) for the checkpoint file.
+    pub async fn close(&self) -> Result<i64, StorageError> {
+        let leo = {
+            let mut st = self.inner.state.borrow_mut();
+            st.closed = true;
+            st.log_end_offset
+        };
+        loop {
+            let rx = {
+                let mut st = self.inner.state.borrow_mut();
+                if !st.writer_running {
+                    break;
+                }
+                st.idle_waiters.register(i64::MAX)
+            };
+            let _ = rx.await;
+        }
+        let finish = {
+            let st = self.inner.state.borrow();
+            if let Some(failure) = &st.failure {
+                return Err(failure.to_error());
+            }
+            assert_eq!(st.written_offset, leo, "writer idle with data pending");
+            st.active().finish_plan()
+        };
+        finish.run().await.map_err(|e| self.fail(e))?;
+        let mut st = self.inner.state.borrow_mut();
+        st.durable_offset = leo;
+        st.written_waiters.wake_all();
+        st.durable_waiters.wake_all();
+        st.data_waiters.wake_all();
+        Ok(leo)
+    }
+
+    /// Closes the log and deletes the partition's directory (DeleteTopics).
+    pub async fn delete(self) -> Result<(), StorageError> {
+        if let Err(error) = self.close().await {
+            tracing::warn!(dir = %self.inner.dir.display(), %error, "deleting a failed log");
+        }
+        io::remove_dir_all(&self.inner.dir).await
+    }
+
+    /// Marks the writer as running if there is work and none is running; the caller
+    /// then releases its borrow and calls [`Self::spawn_writer`] (glommio runs a new
+    /// task right away, which would find the state still borrowed).
+    fn claim_writer(&self, st: &mut State) -> bool {
+        let work = !st.pending.is_empty()
+            || (st.durable_wanted > st.durable_offset && st.written_offset > st.durable_offset);
+        if work && !st.writer_running && st.failure.is_none() {
+            st.writer_running = true;
+            return true;
+        }
+        false
+    }
+
+    fn spawn_writer(&self) {
+        let log = self.clone();
+        glommio::spawn_local(async move { log.writer_loop().await }).detach();
+    }
+
+    async fn writer_loop(&self) {
+        loop {
+            let step = self.next_step();
+            let result = match step {
+                Step::Idle => return,
+                Step::Roll => self.roll().await,
+                Step::Write(plan) => self.write(plan).await,
+                Step::Sync(file, upto) => self.sync(file, upto).await,
+            };
+            if let Err(error) = result {
+                self.fail(error);
+                return;
+            }
+        }
+    }
+
+    /// Decides the writer's next step. Durability first when a waiter wants only
+    /// written data durable; otherwise write, then sync what that wrote.
+    fn next_step(&self) -> Step {
+        let mut st = self.inner.state.borrow_mut();
+        let want_sync = st.durable_wanted > st.durable_offset
+            && st.written_offset > st.durable_offset
+            && (st.durable_wanted <= st.written_offset || st.pending.is_empty());
+        if st.failure.is_some() || (st.pending.is_empty() && !want_sync) {
+            st.writer_running = false;
+            st.idle_waiters.wake_all();
+            return Step::Idle;
+        }
+        if want_sync {
+            return Step::Sync(st.active().file().clone(), st.written_offset);
+        }
+        let front = &st.pending.front().expect("pending is not empty").header;
+        if st.active().must_roll_for(0, front) {
+            return Step::Roll;
+        }
+        let mut batches = Vec::new();
+        let mut bytes = 0u64;
+        while let Some(next) = st.pending.front() {
+            let fits = bytes == 0 || bytes + next.data.len() as u64 <= WRITE_BYTES_MAX as u64;
+            if !fits || st.active().must_roll_for(bytes, &next.header) {
+                break;
+            }
+            bytes += next.data.len() as u64;
+            batches.push(st.pending.pop_front().expect("front exists"));
+        }
+        Step::Write(st.active().plan_write(batches))
+    }
+
+    async fn write(&self, plan: WritePlan) -> Result<(), StorageError> {
+        if let Some(size) = plan.allocate_to {
+            plan.file.pre_allocate(size).await?;
+        }
+        let mut tail = Vec::new();
+        plan.file
+            .write_aligned(plan.pos, plan.len, |buf| tail = plan.fill(buf))
+            .await?;
+        let mut st = self.inner.state.borrow_mut();
+        st.active_mut().apply_write(&plan, tail);
+        for batch in &plan.batches {
+            let header = &batch.header;
+            st.cache
+                .push(header.base_offset, header.last_offset(), batch.data.clone());
+        }
+        let written = plan
+            .batches
+            .last()
+            .expect("a write has batches")
+            .header
+            .last_offset()
+            + 1;
+        assert!(written > st.written_offset, "the high watermark only grows");
+        st.written_offset = written;
+        st.stats.writes += 1;
+        st.stats.write_bytes += plan.new_size - (plan.pos + plan.tail_len() as u64);
+        st.written_waiters.wake_below(written);
+        st.data_waiters.wake_below(written);
+        Ok(())
+    }
+
+    async fn sync(&self, file: io::LogFile, upto: i64) -> Result<(), StorageError> {
+        file.fdatasync().await?;
+        let mut st = self.inner.state.borrow_mut();
+        st.durable_offset = st.durable_offset.max(upto);
+        st.stats.fdatasyncs += 1;
+        let durable = st.durable_offset;
+        st.durable_waiters.wake_below(durable);
+        Ok(())
+    }
+
+    /// Finishes the active segment (truncate, fdatasync, index files) and starts a new
+    /// one at the first pending offset.
+    async fn roll(&self) -> Result<(), StorageError> {
+        let (finish, finished_end, next_base) = {
+            let st = self.inner.state.borrow();
+            let front = st.pending.front().expect("roll with pending data");
+            (
+                st.active().finish_plan(),
+                st.active().next_offset(),
+                front.header.base_offset,
+            )
+        };
+        finish.run().await?;
+        let config = &self.inner.config;
+        let segment = Segment::create(
+            &self.inner.dir,
+            next_base,
+            config.index_interval_bytes,
+            config.segment_bytes,
+        )
+        .await?;
+        let mut st = self.inner.state.borrow_mut();
+        assert!(
+            next_base >= finished_end,
+            "a new segment starts after the old one"
+        );
+        st.segments.push(segment);
+        st.stats.rolls += 1;
+        st.durable_offset = st.durable_offset.max(finished_end);
+        let durable = st.durable_offset;
+        st.durable_waiters.wake_below(durable);
+        Ok(())
+    }
+
+    /// Takes the log offline after an I/O error: keeps the error, drops pending
+    /// batches, wakes every waiter. Returns the error for the caller to report.
+    fn fail(&self, error: StorageError) -> StorageError {
+        let mut st = self.inner.state.borrow_mut();
+        if st.failure.is_none() {
+            tracing::error!(
+                dir = %self.inner.dir.display(),
+                %error,
+                "partition log failed; it answers KAFKA_STORAGE_ERROR from now on"
+            );
+            st.failure = Some(Failure::from_error(&self.inner.dir, &error));
+        }
+        st.pending.clear();
+        st.writer_running = false;
+        st.written_waiters.wake_all();
+        st.durable_waiters.wake_all();
+        st.data_waiters.wake_all();
+        st.idle_waiters.wake_all();
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testutil::{batch, plain, run};
+    use std::time::Duration;
+
+    fn config(segment_bytes: u64, cache_bytes_max: usize) -> LogConfig {
+        LogConfig {
+            segment_bytes,
+            index_interval_bytes: 1024,
+            cache_bytes_max,
+            ..LogConfig::default()
+        }
+    }
+
+    async fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+        PartitionLog::open(dir, "orders", 3, config, 0, 0)
+            .await
+            .unwrap()
+    }
+
+    /// What a batch looks like in the log once appended at `base_offset`.
+    fn patched(mut data: BytesMut, base_offset: i64) -> Bytes {
+        patch_base_offset(&mut data, base_offset);
+        patch_leader_epoch(&mut data, 0);
+        data.freeze()
+    }
+
+    /// Appends `n` plain batches of 3 records, returns them as stored.
+    async fn fill(log: &PartitionLog, n: usize, value_len: usize) -> Vec<Bytes> {
+        let mut stored = Vec::new();
+        for i in 0..n {
+            let data = plain(3, value_len + i);
+            let info = log.append(data.clone()).unwrap();
+            assert_eq!(info.last_offset, info.base_offset + 2);
+            stored.push(patched(data, info.base_offset));
+        }
+        log.wait_written(log.log_end_offset() - 1).await.unwrap();
+        stored
+    }
+
+    async fn read_all(log: &PartitionLog) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.high_watermark() {
+            let result = log.read(offset, 1).await.unwrap();
+            assert_eq!(result.batches.len(), 1);
+            let header = BatchHeader::parse(&result.batches[0]).unwrap();
+            assert!(header.base_offset <= offset && offset <= header.last_offset());
+            offset = header.last_offset() + 1;
+            out.push(result.batches[0].clone());
+        }
+        out
+    }
+
+    fn log_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn append_read_round_trip_across_rolls_from_disk_and_cache() {
+        run(async {
+            for cache_bytes_max in [0, 1 << 20] {
+                let tmp = tempfile::tempdir().unwrap();
+                let log = open(tmp.path(), config(3000, cache_bytes_max)).await;
+                let stored = fill(&log, 20, 300).await;
+                assert_eq!(log.log_end_offset(), 60);
+                assert_eq!(log.high_watermark(), 60);
+                assert!(log_files(log.dir()).len() >= 5, "segments rolled");
+                assert_eq!(read_all(&log).await, stored);
+                // All at once, and bounded by max_bytes (but at least one batch).
+                let all = log.read(0, usize::MAX).await.unwrap();
+                assert_eq!(all.batches, stored[..all.batches.len()]);
+                assert_eq!(all.high_watermark, 60);
+                assert_eq!(
+                    log.read(4, 0).await.unwrap().batches,
+                    vec![stored[1].clone()]
+                );
+                // Mid-batch offset returns the whole batch containing it.
+                for offset in [31, 32] {
+                    let got = log.read(offset, 1).await.unwrap();
+                    assert_eq!(got.batches, vec![stored[10].clone()]);
+                }
+                assert!(log.read(60, 100).await.unwrap().batches.is_empty());
+                assert!(matches!(
+                    log.read(61, 100).await,
+                    Err(StorageError::OffsetOutOfRange {
+                        offset: 61,
+                        start: 0,
+                        end: 60
+                    })
+                ));
+                assert_eq!(log.close().await.unwrap(), 60);
+            }
+        });
+    }
+
+    #[test]
+    fn durable_wait_and_reopen_keep_identical_bytes() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let stored = fill(&log, 10, 500).await;
+            let info = log.append(plain(2, 10)).unwrap();
+            log.wait_durable(info.last_offset).await.unwrap();
+            assert_eq!(log.high_watermark(), info.last_offset + 1);
+            let before = read_all(&log).await;
+            assert_eq!(before[..10], stored[..]);
+            let leo = log.close().await.unwrap();
+            let size = std::fs::metadata(&log_files(log.dir())[0]).unwrap().len();
+            let expected: usize = before.iter().map(|b| b.len()).sum();
+            assert_eq!(
+                size as usize, expected,
+                "close truncates to the logical size"
+            );
+            assert!(
+                log.append(plain(1, 1)).is_err(),
+                "closed logs refuse appends"
+            );
+
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(log.high_watermark(), leo);
+            assert_eq!(read_all(&log).await, before);
+            // Appends continue after the recovered tail page.
+            let more = fill(&log, 3, 100).await;
+            let after = read_all(&log).await;
+            assert_eq!(after[..before.len()], before[..]);
+            assert_eq!(after[before.len()..], more[..]);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_to_the_last_good_batch() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let stored = fill(&log, 5, 200).await;
+            log.close().await.unwrap();
+            let path = log_files(log.dir())[0].clone();
+            let good_len = std::fs::metadata(&path).unwrap().len();
+            for garbage in [vec![0u8; 10_000], plain(4, 50)[..100].to_vec(), {
+                let mut bad_crc = plain(2, 50).to_vec();
+                let last = bad_crc.len() - 1;
+                bad_crc[last] ^= 1;
+                bad_crc
+            }] {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                file.write_all(&garbage).unwrap();
+                drop(file);
+                let log = open(tmp.path(), config(1 << 20, 0)).await;
+                assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
+                assert_eq!(log.log_end_offset(), 15);
+                assert_eq!(read_all(&log).await, stored);
+                log.close().await.unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn crash_without_close_recovers_acknowledged_writes() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let stored = fill(&log, 7, 333).await;
+            let path = log_files(log.dir())[0].clone();
+            // No close: the file is still preallocated and zero-padded past the data.
+            assert!(std::fs::metadata(&path).unwrap().len() > 7 * 333);
+            drop(log);
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            assert_eq!(log.log_end_offset(), 21);
+            assert_eq!(read_all(&log).await, stored);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn missing_or_wrong_index_is_rebuilt() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(8000, 0)).await;
+            let stored = fill(&log, 30, 400).await;
+            log.close().await.unwrap();
+            let logs = log_files(log.dir());
+            assert!(logs.len() >= 3);
+            let first_index = logs[0].with_extension("index");
+            let original = std::fs::read(&first_index).unwrap();
+            assert!(!original.is_empty(), "the test needs index entries");
+            std::fs::remove_file(&first_index).unwrap();
+            std::fs::remove_file(logs[1].with_extension("timeindex")).unwrap();
+            std::fs::write(logs[2].with_extension("index"), [0xff; 16]).unwrap();
+
+            let log = open(tmp.path(), config(8000, 0)).await;
+            assert_eq!(std::fs::read(&first_index).unwrap(), original);
+            assert!(logs[1].with_extension("timeindex").exists());
+            assert_ne!(
+                std::fs::read(logs[2].with_extension("index")).unwrap(),
+                [0xff; 16]
+            );
+            assert_eq!(read_all(&log).await, stored);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn idempotent_producer_duplicates_gaps_and_restart() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
+            log.append(plain(2, 10)).unwrap();
+            let first = log.append(batch(3, 10, 42, 0, 0)).unwrap();
+            assert_eq!((first.base_offset, first.last_offset), (2, 4));
+            let second = log.append(batch(2, 10, 42, 0, 3)).unwrap();
+            assert_eq!(second.base_offset, 5);
+            // A retry of the first batch: original offsets, nothing written.
+            let retry = log.append(batch(3, 10, 42, 0, 0)).unwrap();
+            assert_eq!((retry.base_offset, retry.last_offset), (2, 4));
+            assert_eq!(log.log_end_offset(), 7);
+            assert!(matches!(
+                log.append(batch(1, 10, 42, 0, 9)),
+                Err(StorageError::OutOfOrderSequence(_))
+            ));
+            assert!(matches!(
+                log.append(batch(1, 10, 42, -1, 0)),
+                Err(StorageError::InvalidProducerEpoch(_))
+            ));
+            log.wait_written(6).await.unwrap();
+            assert_eq!(read_all(&log).await.len(), 3);
+            log.close().await.unwrap();
+
+            let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
+            let retry = log.append(batch(2, 10, 42, 0, 3)).unwrap();
+            assert_eq!((retry.base_offset, retry.last_offset), (5, 6));
+            assert!(matches!(
+                log.append(batch(1, 10, 42, 0, 6)),
+                Err(StorageError::OutOfOrderSequence(_))
+            ));
+            let next = log.append(batch(1, 10, 42, 0, 5)).unwrap();
+            assert_eq!(next.base_offset, 7);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn wait_for_data_wakes_on_append_and_drops_cleanly() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
+            // Abandoned long-polls are pruned as the list grows.
+            for _ in 0..200 {
+                let wait = log.wait_for_data(0);
+                let timeout = glommio::timer::sleep(Duration::from_millis(1));
+                futures::pin_mut!(wait, timeout);
+                futures::future::select(wait, timeout).await;
+            }
+            let waiter = glommio::spawn_local(log.wait_for_data(0));
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+            let parked = log.inner.state.borrow().data_waiters.len();
+            assert!(parked <= 2 * WAITERS_PRUNE_MIN, "{parked} waiters parked");
+            log.append(plain(1, 10)).unwrap();
+            waiter.await;
+            assert_eq!(log.high_watermark(), 1);
+            log.wait_for_data(0).await;
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn rejects_bad_input_without_side_effects() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let mut corrupt = plain(2, 10);
+            let last = corrupt.len() - 1;
+            corrupt[last] ^= 1;
+            assert_eq!(log.append(corrupt).unwrap_err().kafka_error_code(), 2);
+            let mut too_large = LogConfig::default().max_message_bytes;
+            too_large += 1;
+            assert!(matches!(
+                log.append(plain(1, too_large)),
+                Err(StorageError::TooLarge { .. })
+            ));
+            assert_eq!(log.log_end_offset(), 0);
+            log.delete().await.unwrap();
+            assert!(!tmp.path().join("orders-3").exists());
+        });
+    }
+
+    #[test]
+    fn appends_during_a_write_are_grouped_and_acks_all_share_fdatasyncs() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 30, 1 << 20)).await;
+            let mut last_offset = 0;
+            let mut bytes = 0;
+            for _ in 0..100 {
+                let data = plain(2, 100);
+                bytes += data.len() as u64;
+                last_offset = log.append(data).unwrap().last_offset;
+            }
+            log.wait_written(last_offset).await.unwrap();
+            let stats = log.stats();
+            assert!(stats.writes <= 3, "100 appends in one go took {stats:?}");
+            assert_eq!(stats.write_bytes, bytes);
+            assert_eq!(stats.fdatasyncs, 0, "acks=1 needs no fdatasync");
+            assert_eq!(stats.rolls, 0);
+
+            let mut waiters = Vec::new();
+            for _ in 0..20 {
+                let info = log.append(plain(1, 10)).unwrap();
+                let log = log.clone();
+                waiters.push(glommio::spawn_local(async move {
+                    log.wait_durable(info.last_offset).await
+                }));
+            }
+            for waiter in waiters {
+                waiter.await.unwrap();
+            }
+            let stats = log.stats();
+            assert!(
+                (1..=3).contains(&stats.fdatasyncs),
+                "20 acks=all waiters took {stats:?}"
+            );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn io_error_takes_the_log_offline() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 1 << 20)).await;
+            fill(&log, 2, 10).await;
+            crate::storage::io::faults::fail_next_write();
+            let info = log.append(plain(1, 10)).unwrap();
+            let error = log.wait_written(info.last_offset).await.unwrap_err();
+            assert_eq!(error.kafka_error_code(), 56);
+            assert!(
+                error.to_string().contains("00000000000000000000.log"),
+                "{error}"
+            );
+            assert_eq!(log.append(plain(1, 10)).unwrap_err().kafka_error_code(), 56);
+            assert_eq!(log.read(0, 100).await.unwrap_err().kafka_error_code(), 56);
+            assert_eq!(
+                log.wait_durable(0).await.unwrap_err().kafka_error_code(),
+                56
+            );
+            log.wait_for_data(100).await;
+            assert!(log.close().await.is_err());
+        });
+    }
+
+    #[test]
+    fn batches_larger_than_a_read_chunk_are_read_whole() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(1 << 20, 0)).await;
+            let mut stored = fill(&log, 1, 10).await;
+            let big = plain(1, 300_000);
+            let info = log.append(big.clone()).unwrap();
+            stored.push(patched(big, info.base_offset));
+            stored.extend(fill(&log, 2, 10).await);
+            assert_eq!(read_all(&log).await, stored);
+            assert_eq!(
+                log.read(3, 1).await.unwrap().batches,
+                vec![stored[1].clone()]
+            );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn corruption_in_a_middle_segment_drops_it_from_there_unless_trusted() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill(&log, 20, 300).await;
+            let leo = log.close().await.unwrap();
+            let logs = log_files(log.dir());
+            assert!(logs.len() >= 4);
+            // Flip the last byte of the second batch of segment 1 (inside the CRC).
+            let mut data = std::fs::read(&logs[1]).unwrap();
+            let first = BatchHeader::parse(&data).unwrap();
+            let second = BatchHeader::parse(&data[first.size()..]).unwrap();
+            let at = first.size() + second.size() - 1;
+            data[at] ^= 0x55;
+            std::fs::write(&logs[1], &data).unwrap();
+
+            // Recovery point at the end: the data is trusted, the CRC is not checked.
+            let config_ = config(3000, 0);
+            let log = PartitionLog::open(tmp.path(), "orders", 3, config_.clone(), leo, 0)
+                .await
+                .unwrap();
+            assert_eq!(log.log_end_offset(), leo);
+            log.close().await.unwrap();
+
+            // From recovery point 0 the bad batch is found: segment 1 keeps one batch,
+            // later segments are deleted.
+            let log = open(tmp.path(), config_).await;
+            assert_eq!(log.log_end_offset(), second.base_offset);
+            assert_eq!(log_files(log.dir()), logs[..2]);
+            let kept = read_all(&log).await;
+            assert_eq!(kept[..], stored[..kept.len()]);
+            assert_eq!(
+                std::fs::metadata(&logs[1]).unwrap().len(),
+                first.size() as u64
+            );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn padding_after_a_middle_segment_loses_nothing() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill(&log, 20, 300).await;
+            let leo = log.close().await.unwrap();
+            let logs = log_files(log.dir());
+            let len = std::fs::metadata(&logs[1]).unwrap().len();
+            {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&logs[1])
+                    .unwrap();
+                file.write_all(&[0u8; 5000]).unwrap();
+            }
+            let log = open(tmp.path(), config(3000, 0)).await;
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(log_files(log.dir()), logs);
+            assert_eq!(std::fs::metadata(&logs[1]).unwrap().len(), len);
+            assert_eq!(read_all(&log).await, stored);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn tailing_consumer_sees_every_batch_once_and_never_past_the_hw() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            // A small cache and segments: the consumer hits the cache, the disk and rolls.
+            let log = open(tmp.path(), config(20_000, 2_000)).await;
+            let consumer = {
+                let log = log.clone();
+                glommio::spawn_local(async move {
+                    let mut next = 0i64;
+                    let mut seen = Vec::new();
+                    while next < 600 {
+                        log.wait_for_data(next).await;
+                        let result = log.read(next, 3_000).await.unwrap();
+                        assert!(!result.batches.is_empty());
+                        for data in result.batches {
+                            let header = BatchHeader::parse(&data).unwrap();
+                            assert!(header.base_offset <= next && next <= header.last_offset());
+                            assert!(header.last_offset() < result.high_watermark);
+                            next = header.last_offset() + 1;
+                            seen.push(data);
+                        }
+                    }
+                    seen
+                })
+            };
+            let mut stored = Vec::new();
+            for i in 0..200 {
+                let data = plain(3, 50 + i % 7);
+                let info = log.append(data.clone()).unwrap();
+                stored.push(patched(data, info.base_offset));
+                if i % 10 == 0 {
+                    glommio::yield_if_needed().await;
+                    glommio::timer::sleep(Duration::from_micros(200)).await;
+                }
+            }
+            assert_eq!(consumer.await, stored);
+            assert!(log.stats().rolls > 0);
+            log.close().await.unwrap();
+        });
+    }
+}

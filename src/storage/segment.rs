@@ -1,0 +1,402 @@
+//! One segment: `<20-digit base offset>.log` with its `.index` and `.timeindex`.
+//!
+//! ```text
+//!  file:  | page | page | page |tail..|000000 preallocated 000000|
+//!                              ^      ^ size (logical end)      ^ allocated
+//!                              align_down(size): the tail page, also kept in memory
+//! ```
+//!
+//! Appends are O_DIRECT writes of whole pages: each write starts at the page holding the
+//! logical end (rewriting the tail page from the in-memory copy) and ends at the next
+//! page boundary after the new data, zero-padded. The file is preallocated ahead in
+//! [`PREALLOCATE_STEP_BYTES`] steps and truncated to `size` when the segment is finished
+//! (roll or close); after a crash the zeros past the end are cut off by recovery.
+//!
+//! Concurrency: a `Segment` lives in the partition's `RefCell`. Only the partition's
+//! writer task mutates it, in three steps that never hold the borrow across an await:
+//! [`Segment::plan_write`] (borrowed), the DMA write on a cloned [`LogFile`] (not
+//! borrowed), [`Segment::apply_write`] (borrowed). Readers clone the `LogFile`, note
+//! `size` and an index position, and read without the borrow.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::batch::{BatchHeader, BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
+use super::index::SegmentIndex;
+use super::io::{align_down, align_up, LogFile, PAGE_BYTES};
+use super::StorageError;
+
+/// How far ahead of the data the `.log` file is allocated (capped at the segment size).
+pub const PREALLOCATE_STEP_BYTES: u64 = 32 << 20;
+/// Smallest DMA read issued by the read path and by recovery.
+pub const READ_CHUNK_BYTES: usize = 64 << 10;
+/// Largest DMA read issued for one `read_batches` step (a larger batch is still read
+/// whole, with one read of its size).
+pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
+
+pub fn file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// Parses `00000000000000001234.log` into 1234.
+pub fn parse_log_file_name(name: &str) -> Option<i64> {
+    let stem = name.strip_suffix(".log")?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// A batch accepted by `append` and waiting for the writer: patched bytes and header.
+#[derive(Debug, Clone)]
+pub struct PendingBatch {
+    pub header: BatchHeader,
+    pub data: Bytes,
+}
+
+/// One DMA write, planned under the partition borrow and executed outside it.
+pub struct WritePlan {
+    pub file: LogFile,
+    pub pos: u64,
+    pub len: usize,
+    tail: Vec<u8>,
+    pub batches: Vec<PendingBatch>,
+    pub new_size: u64,
+    /// `Some(n)`: preallocate the file to `n` bytes before writing.
+    pub allocate_to: Option<u64>,
+}
+
+impl WritePlan {
+    /// Bytes of the rewritten tail page in front of the new batches.
+    pub fn tail_len(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Copies the tail page and the batches into the DMA buffer, zero-pads the rest, and
+    /// returns the new tail page content.
+    pub fn fill(&self, buf: &mut [u8]) -> Vec<u8> {
+        debug_assert_eq!(buf.len(), self.len);
+        buf[..self.tail.len()].copy_from_slice(&self.tail);
+        let mut at = self.tail.len();
+        for batch in &self.batches {
+            buf[at..at + batch.data.len()].copy_from_slice(&batch.data);
+            at += batch.data.len();
+        }
+        debug_assert_eq!(self.pos + at as u64, self.new_size);
+        buf[at..].fill(0);
+        let tail_start = (align_down(self.new_size) - self.pos) as usize;
+        buf[tail_start..at].to_vec()
+    }
+}
+
+pub struct Segment {
+    pub base_offset: i64,
+    log_path: PathBuf,
+    file: LogFile,
+    /// Logical end: bytes of whole, written batches.
+    size: u64,
+    /// File length reserved by preallocation (or the file size found at open).
+    allocated: u64,
+    /// Bytes `[align_down(size), size)`, rewritten in front of the next append.
+    tail: Vec<u8>,
+    pub index: SegmentIndex,
+    /// One past the last offset in the segment; `base_offset` while empty.
+    next_offset: i64,
+    /// Bound on `allocated` (the partition's segment.bytes).
+    segment_bytes: u64,
+}
+
+impl Segment {
+    /// Creates an empty segment file in `dir` and makes its directory entry durable.
+    pub async fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u32,
+        segment_bytes: u64,
+    ) -> Result<Segment, StorageError> {
+        let log_path = dir.join(file_name(base_offset, "log"));
+        let file = LogFile::open(&log_path, true).await?;
+        super::io::sync_dir(dir).await?;
+        Ok(Segment {
+            base_offset,
+            log_path,
+            file,
+            size: 0,
+            allocated: 0,
+            tail: Vec::new(),
+            index: SegmentIndex::new(base_offset, index_interval_bytes),
+            next_offset: base_offset,
+            segment_bytes,
+        })
+    }
+
+    /// A segment whose content recovery validated: `size` bytes of whole batches ending
+    /// at `next_offset`, `tail` the content of its partial last page, `index` rebuilt.
+    pub fn recovered(
+        file: LogFile,
+        base_offset: i64,
+        size: u64,
+        tail: Vec<u8>,
+        index: SegmentIndex,
+        next_offset: i64,
+        segment_bytes: u64,
+    ) -> Segment {
+        assert_eq!(tail.len() as u64, size - align_down(size));
+        Segment {
+            base_offset,
+            log_path: file.path().to_owned(),
+            file,
+            size,
+            allocated: size,
+            tail,
+            index,
+            next_offset,
+            segment_bytes,
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn file(&self) -> &LogFile {
+        &self.file
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.log_path.with_extension("index")
+    }
+
+    pub fn time_index_path(&self) -> PathBuf {
+        self.log_path.with_extension("timeindex")
+    }
+
+    /// Whether `batch` must go to a new segment when `planned_bytes` are already planned
+    /// after the logical end: the segment is not empty and would grow past
+    /// `segment_bytes`, or the batch's offsets would not fit the index's relative form.
+    pub fn must_roll_for(&self, planned_bytes: u64, batch: &BatchHeader) -> bool {
+        let size = self.size + planned_bytes;
+        size > 0
+            && (size + batch.size() as u64 > self.segment_bytes
+                || batch.last_offset() - self.base_offset > i32::MAX as i64)
+    }
+
+    /// Plans writing `batches` (contiguous, starting at `next_offset`) after the logical end.
+    pub fn plan_write(&self, batches: Vec<PendingBatch>) -> WritePlan {
+        let pos = align_down(self.size);
+        debug_assert_eq!(pos + self.tail.len() as u64, self.size);
+        let data_bytes: u64 = batches.iter().map(|b| b.data.len() as u64).sum();
+        let new_size = self.size + data_bytes;
+        let end = align_up(new_size);
+        let allocate_to = (end > self.allocated).then(|| {
+            let stepped = end.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES;
+            stepped.min(align_up(self.segment_bytes).max(end))
+        });
+        WritePlan {
+            file: self.file.clone(),
+            pos,
+            len: (end - pos) as usize,
+            tail: self.tail.clone(),
+            batches,
+            new_size,
+            allocate_to,
+        }
+    }
+
+    /// Records a completed write: new logical end, tail page, index entries.
+    pub fn apply_write(&mut self, plan: &WritePlan, new_tail: Vec<u8>) {
+        assert_eq!(plan.pos, align_down(self.size), "concurrent segment writes");
+        if let Some(allocated) = plan.allocate_to {
+            self.allocated = allocated;
+        }
+        let mut position = self.size;
+        for batch in &plan.batches {
+            assert_eq!(
+                batch.header.base_offset, self.next_offset,
+                "segment {} got batch {} at end offset {}",
+                self.base_offset, batch.header.base_offset, self.next_offset
+            );
+            self.index.on_batch(&batch.header, position as u32);
+            position += batch.data.len() as u64;
+            self.next_offset = batch.header.last_offset() + 1;
+        }
+        assert_eq!(position, plan.new_size);
+        self.size = plan.new_size;
+        self.tail = new_tail;
+        if let Some(&(_, last_position)) = self.index.offsets.entries().last() {
+            assert!(
+                (last_position as u64) < self.size,
+                "index points past the log end"
+            );
+        }
+    }
+
+    /// Everything needed to finish the segment (roll or close) without the borrow.
+    pub fn finish_plan(&self) -> FinishPlan {
+        FinishPlan {
+            file: self.file.clone(),
+            size: self.size,
+            index_path: self.index_path(),
+            index: self.index.offsets.to_bytes(),
+            time_index_path: self.time_index_path(),
+            time_index: self.index.times.to_bytes(),
+        }
+    }
+}
+
+/// Truncate to the logical size, fdatasync, and write both index files.
+pub struct FinishPlan {
+    file: LogFile,
+    size: u64,
+    index_path: PathBuf,
+    index: Vec<u8>,
+    time_index_path: PathBuf,
+    time_index: Vec<u8>,
+}
+
+impl FinishPlan {
+    pub async fn run(self) -> Result<(), StorageError> {
+        self.file.truncate(self.size).await?;
+        self.file.fdatasync().await?;
+        super::io::write_small_file(&self.index_path, self.index).await?;
+        super::io::write_small_file(&self.time_index_path, self.time_index).await
+    }
+}
+
+/// Reads whole batches from `file`, starting the scan at byte `pos` (a batch boundary at
+/// or before the batch containing `offset`, from the index) and never reading at or past
+/// byte `end` or returning a batch at or past `end_offset` (the high watermark). Returns
+/// the batches from the one containing `offset`, up to `max_bytes` but at least one.
+pub async fn read_batches(
+    file: &LogFile,
+    mut pos: u64,
+    end: u64,
+    offset: i64,
+    end_offset: i64,
+    max_bytes: usize,
+) -> Result<Vec<Bytes>, StorageError> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut chunk = max_bytes.clamp(READ_CHUNK_BYTES, READ_CHUNK_BYTES_MAX);
+    while pos < end {
+        let want = chunk.min((end - pos) as usize);
+        let buf = file.read(pos, want).await?;
+        let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
+        for (at, header) in walker.by_ref() {
+            let size = header.size();
+            if header.last_offset() < offset {
+                continue;
+            }
+            if header.base_offset >= end_offset || (!out.is_empty() && bytes + size > max_bytes) {
+                return Ok(out);
+            }
+            bytes += size;
+            out.push(buf.slice(at..at + size));
+        }
+        let at = walker.valid_len() as u64;
+        match walker.stop() {
+            None => {}
+            Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= end => {
+                chunk = chunk.max(needed);
+            }
+            Some(problem) => return Err(corrupt_on_disk(file, pos + at, problem)),
+        }
+        pos += at;
+    }
+    Ok(out)
+}
+
+fn corrupt_on_disk(file: &LogFile, pos: u64, problem: &BatchProblem) -> StorageError {
+    StorageError::io(
+        file.path(),
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("invalid batch at byte {pos} of a validated segment: {problem}"),
+        ),
+    )
+}
+
+const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(PAGE_BYTES));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::{patch_base_offset, split_and_validate};
+    use crate::storage::testutil::{plain, run};
+
+    fn pending(base_offset: i64, count: i32, value_len: usize) -> PendingBatch {
+        let mut data = plain(count, value_len);
+        patch_base_offset(&mut data, base_offset);
+        let header = split_and_validate(&data, usize::MAX).unwrap()[0].header;
+        PendingBatch {
+            header,
+            data: data.freeze(),
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(file_name(1234, "log"), "00000000000000001234.log");
+        assert_eq!(parse_log_file_name("00000000000000001234.log"), Some(1234));
+        assert_eq!(parse_log_file_name("00000000000000001234.index"), None);
+        assert_eq!(parse_log_file_name("1234.log"), None);
+    }
+
+    #[test]
+    fn aligned_appends_and_reads() {
+        run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let mut seg = Segment::create(dir.path(), 0, 4096, 1 << 20).await.unwrap();
+            let mut expected = Vec::new();
+            let mut offset = 0;
+            for round in 0..20 {
+                let batch = pending(offset, 3, 100 + round * 37);
+                offset = batch.header.last_offset() + 1;
+                expected.push(batch.data.clone());
+                let plan = seg.plan_write(vec![batch]);
+                assert_eq!(plan.pos % PAGE_BYTES, 0);
+                assert_eq!(plan.len as u64 % PAGE_BYTES, 0);
+                if let Some(n) = plan.allocate_to {
+                    plan.file.pre_allocate(n).await.unwrap();
+                }
+                let mut tail = Vec::new();
+                plan.file
+                    .write_aligned(plan.pos, plan.len, |buf| tail = plan.fill(buf))
+                    .await
+                    .unwrap();
+                seg.apply_write(&plan, tail);
+            }
+            assert_eq!(seg.next_offset(), 60);
+            assert!(!seg.index.offsets.entries().is_empty());
+            for target in [0, 1, 30, 31, 59] {
+                let (_, pos) = seg.index.offsets.lookup(target);
+                let got = read_batches(seg.file(), pos as u64, seg.size(), target, 60, 1)
+                    .await
+                    .unwrap();
+                assert_eq!(got, vec![expected[target as usize / 3].clone()], "{target}");
+            }
+            let all = read_batches(seg.file(), 0, seg.size(), 0, 60, usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(all, expected);
+            // The high watermark bounds reads.
+            let upto = read_batches(seg.file(), 0, seg.size(), 0, 30, usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(upto.len(), 10);
+            let size = seg.size();
+            seg.finish_plan().run().await.unwrap();
+            assert_eq!(std::fs::metadata(seg.log_path()).unwrap().len(), size);
+            assert!(seg.index_path().exists() && seg.time_index_path().exists());
+        });
+    }
+}
