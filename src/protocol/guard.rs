@@ -1,18 +1,24 @@
 //! A shape check for request bodies that we decode with `kafka-protocol`.
 //!
 //! The crate's generated decoders trust the wire: an array count goes straight into
-//! `Vec::with_capacity`, so a 9-byte request claiming 2^31-1 topics makes the broker ask
-//! for tens of gigabytes, and a failed allocation aborts the process. Before the crate
-//! sees a body, `check_request_shape` walks it with the bounded `Reader`, following the
-//! same schema the crate follows (field order per version, compact forms in flexible
-//! versions, tagged fields), and allocates nothing. It rejects every count or length that
-//! the bytes after it cannot hold, and every body the crate would run off the end of.
+//! `Vec::with_capacity`, so a few bytes claiming 2^31-1 topics make the broker ask for
+//! tens of gigabytes, and a failed allocation aborts the process. Before the crate sees a
+//! body, `check_request_shape` walks it with the bounded `Reader`, following the schema
+//! exactly as the crate does (field order per version, compact forms in flexible
+//! versions, tagged fields: known tags decoded in place, unknown ones skipped by size),
+//! and allocates nothing. It rejects every count or length that the bytes after it cannot
+//! hold, and every body the crate would run off the end of or refuse (nulls where the
+//! crate's type is not an `Option`, bad UTF-8, known tags in the wrong version). It is
+//! stricter than the crate only where Kafka is: varints past 32 bits, strings longer than
+//! i16::MAX in compact form.
 //!
 //! It also adds up what the crate will allocate for the body (each array's count times
 //! the size of the crate's Rust type, plus a map per tagged-field section with unknown
 //! tags), and rejects bodies whose decode would take more than
 //! `DECODE_BYTES_PER_BODY_BYTE_MAX` bytes per body byte, past a small allowance. A body
-//! that passes therefore decodes (or fails to) within that budget.
+//! that passes therefore decodes (or fails to) within that budget. The budget is relative:
+//! a hostile body as large as `socket.request.max.bytes` (100 MiB) can still cost a few
+//! GB, because that is what the crate's types take for that many empty entries.
 //!
 //! Each API's schema is a small table below, transcribed from the crate's
 //! `messages/*_request.rs` decoders (kafka-protocol 0.18). Adding an API means adding its

@@ -11,8 +11,8 @@
 //!
 //! kafka-protocol 0.18's own decoders do not do that: they call `Vec::with_capacity` with
 //! the array count from the wire, so a few corrupt bytes can make them request tens of
-//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). Code
-//! that decodes cold APIs with the crate has to keep that in mind.
+//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). So no
+//! body reaches the crate before `guard::check_request_shape` has walked it.
 
 pub mod errors;
 pub mod fetch;
