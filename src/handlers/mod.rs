@@ -113,17 +113,18 @@ fn ready(r: Result<Outcome, RequestError>) -> Pending {
     futures::future::ready(r).boxed_local()
 }
 
-/// Decodes a control-plane request body with the kafka-protocol crate.
+/// Decodes a control-plane request body with the kafka-protocol crate, after checking its
+/// shape: the crate sizes allocations by counts from the wire, and a failed allocation
+/// aborts the process (see `protocol::guard`).
 pub fn decode<T: Decodable>(
     api: ApiKey,
     version: i16,
     mut body: BytesMut,
 ) -> Result<T, RequestError> {
-    T::decode(&mut body, version).map_err(|e| RequestError::Malformed {
-        api,
-        version,
-        why: e.to_string(),
-    })
+    let malformed = |why: String| RequestError::Malformed { api, version, why };
+    crate::protocol::guard::check_request_shape(api as i16, version, &body)
+        .map_err(|e| malformed(e.to_string()))?;
+    T::decode(&mut body, version).map_err(|e| malformed(e.to_string()))
 }
 
 /// Encodes a control-plane response body with the kafka-protocol crate.

@@ -11,12 +11,13 @@
 //!
 //! kafka-protocol 0.18's own decoders do not do that: they call `Vec::with_capacity` with
 //! the array count from the wire, so a few corrupt bytes can make them request tens of
-//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). Code
-//! that decodes cold APIs with the crate has to keep that in mind.
+//! gigabytes, and a failed allocation aborts the whole process (seen in our tests). So no
+//! body reaches the crate before `guard::check_request_shape` has walked it.
 
 pub mod errors;
 pub mod fetch;
 pub mod frame;
+pub mod guard;
 pub mod header;
 pub mod produce;
 
@@ -68,6 +69,26 @@ pub enum DecodeError {
          parsed; close the connection"
     )]
     UnknownApiKey { api_key: i16, correlation_id: i32 },
+    #[error("tagged field {tag} (`{field}`) is not valid in version {version}")]
+    TagNotInVersion {
+        field: &'static str,
+        tag: u32,
+        version: i16,
+    },
+    #[error(
+        "decoding this {body_bytes}-byte request would allocate up to {decode_bytes} bytes, more \
+         than the {decode_bytes_max} allowed (mostly unknown tagged fields?)"
+    )]
+    DecodeTooLarge {
+        decode_bytes: usize,
+        body_bytes: usize,
+        decode_bytes_max: usize,
+    },
+    #[error(
+        "api key {api_key} has no request schema in protocol::guard, so its body cannot be \
+         checked before kafka-protocol decodes it; add one"
+    )]
+    NoRequestSchema { api_key: i16 },
 }
 
 /// A response we were asked to build that the wire format cannot carry. Always a bug in
@@ -97,9 +118,13 @@ pub enum EncodeError {
 mod wire {
     use super::{DecodeError, EncodeError};
     use bytes::{Buf, BufMut, BytesMut};
+    use std::ops::Deref;
 
     /// Kafka caps every string at i16::MAX bytes, in compact form too.
     pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
+
+    /// The smallest tagged field: a one-byte tag and a one-byte size of zero.
+    pub const TAGGED_FIELD_BYTES_MIN: usize = 2;
 
     #[derive(Clone, Copy)]
     enum LengthKind {
@@ -109,25 +134,33 @@ mod wire {
     }
 
     /// A cursor that consumes a request from the front of its buffer. `flexible` selects
-    /// the compact forms of strings, bytes and arrays (KIP-482).
-    pub struct Reader<'a> {
-        buf: &'a mut BytesMut,
+    /// the compact forms of strings, bytes and arrays (KIP-482). The buffer is a `BytesMut`
+    /// for decoders that hand out views of it, or a plain `&[u8]` for checks that only walk.
+    pub struct Reader<'a, B = BytesMut> {
+        buf: &'a mut B,
         flexible: bool,
     }
 
-    impl<'a> Reader<'a> {
-        pub fn new(buf: &'a mut BytesMut, flexible: bool) -> Self {
+    impl<'a, B: Buf + Deref<Target = [u8]>> Reader<'a, B> {
+        pub fn new(buf: &'a mut B, flexible: bool) -> Self {
             Self { buf, flexible }
         }
 
         fn need(&self, field: &'static str, needed_bytes: usize) -> Result<(), DecodeError> {
-            if self.buf.len() < needed_bytes {
+            if self.buf.remaining() < needed_bytes {
                 return Err(DecodeError::Truncated {
                     field,
                     needed_bytes,
-                    remaining_bytes: self.buf.len(),
+                    remaining_bytes: self.buf.remaining(),
                 });
             }
+            Ok(())
+        }
+
+        /// Steps over a fixed-width field (integers, booleans, uuids).
+        pub fn skip(&mut self, field: &'static str, width_bytes: usize) -> Result<(), DecodeError> {
+            self.need(field, width_bytes)?;
+            self.buf.advance(width_bytes);
             Ok(())
         }
 
@@ -203,29 +236,37 @@ mod wire {
             let Some(length) = self.length(field, LengthKind::String)? else {
                 return Ok(None);
             };
-            self.need(field, length)?;
-            let text = std::str::from_utf8(&self.buf[..length])
-                .map_err(|_| DecodeError::InvalidUtf8 { field })?
-                .to_owned();
+            let text = self.utf8(field, length)?.to_owned();
             self.buf.advance(length);
             Ok(Some(text))
+        }
+
+        /// The next `length` bytes as text, not consumed.
+        fn utf8(&self, field: &'static str, length: usize) -> Result<&str, DecodeError> {
+            self.need(field, length)?;
+            std::str::from_utf8(&self.buf[..length]).map_err(|_| DecodeError::InvalidUtf8 { field })
+        }
+
+        /// Steps over a string, checking its length and UTF-8 without copying it.
+        pub fn skip_string(
+            &mut self,
+            field: &'static str,
+            nullable: bool,
+        ) -> Result<(), DecodeError> {
+            match self.length(field, LengthKind::String)? {
+                None if nullable => Ok(()),
+                None => Err(DecodeError::UnexpectedNull { field }),
+                Some(length) => {
+                    self.utf8(field, length)?;
+                    self.buf.advance(length);
+                    Ok(())
+                }
+            }
         }
 
         pub fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
             self.nullable_string(field)?
                 .ok_or(DecodeError::UnexpectedNull { field })
-        }
-
-        /// Nullable bytes, split off the front of the buffer: a view, never a copy.
-        pub fn nullable_bytes(
-            &mut self,
-            field: &'static str,
-        ) -> Result<Option<BytesMut>, DecodeError> {
-            let Some(length) = self.length(field, LengthKind::Other)? else {
-                return Ok(None);
-            };
-            self.need(field, length)?;
-            Ok(Some(self.buf.split_to(length)))
         }
 
         /// Entry count of a non-nullable array. A count that the remaining bytes cannot
@@ -235,19 +276,47 @@ mod wire {
             field: &'static str,
             entry_bytes_min: usize,
         ) -> Result<usize, DecodeError> {
-            let count = self
-                .length(field, LengthKind::Other)?
-                .ok_or(DecodeError::UnexpectedNull { field })?;
-            let count_max = self.buf.len() / entry_bytes_min.max(1);
+            self.nullable_array_len(field, entry_bytes_min)?
+                .ok_or(DecodeError::UnexpectedNull { field })
+        }
+
+        /// Entry count of a nullable array (None for null), bounded like `array_len`.
+        pub fn nullable_array_len(
+            &mut self,
+            field: &'static str,
+            entry_bytes_min: usize,
+        ) -> Result<Option<usize>, DecodeError> {
+            let Some(count) = self.length(field, LengthKind::Other)? else {
+                return Ok(None);
+            };
+            self.check_count(field, count, entry_bytes_min)?;
+            Ok(Some(count))
+        }
+
+        fn check_count(
+            &self,
+            field: &'static str,
+            count: usize,
+            entry_bytes_min: usize,
+        ) -> Result<(), DecodeError> {
+            let count_max = self.buf.remaining() / entry_bytes_min.max(1);
             if count > count_max {
                 return Err(DecodeError::ArrayTooLong {
                     field,
                     count,
                     count_max,
                     entry_bytes_min,
-                    remaining_bytes: self.buf.len(),
+                    remaining_bytes: self.buf.remaining(),
                 });
             }
+            Ok(())
+        }
+
+        /// Number of fields in a tagged-field section. Each takes at least two bytes (a tag
+        /// and a size), so a count the remaining bytes cannot hold is rejected up front.
+        pub fn tagged_fields_len(&mut self, field: &'static str) -> Result<usize, DecodeError> {
+            let count = self.uvarint(field)? as usize;
+            self.check_count(field, count, TAGGED_FIELD_BYTES_MIN)?;
             Ok(count)
         }
 
@@ -258,10 +327,23 @@ mod wire {
             for _ in 0..count {
                 self.uvarint(field)?;
                 let size = self.uvarint(field)? as usize;
-                self.need(field, size)?;
-                self.buf.advance(size);
+                self.skip(field, size)?;
             }
             Ok(())
+        }
+    }
+
+    impl Reader<'_, BytesMut> {
+        /// Nullable bytes, split off the front of the buffer: a view, never a copy.
+        pub fn nullable_bytes(
+            &mut self,
+            field: &'static str,
+        ) -> Result<Option<BytesMut>, DecodeError> {
+            let Some(length) = self.length(field, LengthKind::Other)? else {
+                return Ok(None);
+            };
+            self.need(field, length)?;
+            Ok(Some(self.buf.split_to(length)))
         }
     }
 

@@ -1,0 +1,612 @@
+//! A shape check for request bodies that we decode with `kafka-protocol`.
+//!
+//! The crate's generated decoders trust the wire: an array count goes straight into
+//! `Vec::with_capacity`, so a few bytes claiming 2^31-1 topics make the broker ask for
+//! tens of gigabytes, and a failed allocation aborts the process. Before the crate sees a
+//! body, `check_request_shape` walks it with the bounded `Reader`, following the schema
+//! exactly as the crate does (field order per version, compact forms in flexible
+//! versions, tagged fields: known tags decoded in place, unknown ones skipped by size),
+//! and allocates nothing. It rejects every count or length that the bytes after it cannot
+//! hold, and every body the crate would run off the end of or refuse (nulls where the
+//! crate's type is not an `Option`, bad UTF-8, known tags in the wrong version). It is
+//! stricter than the crate only where Kafka is: varints past 32 bits, strings longer than
+//! i16::MAX in compact form.
+//!
+//! It also adds up what the crate will allocate for the body (each array's count times
+//! the size of the crate's Rust type, plus a map per tagged-field section with unknown
+//! tags), and rejects bodies whose decode would take more than
+//! `DECODE_BYTES_PER_BODY_BYTE_MAX` bytes per body byte, past a small allowance. A body
+//! that passes therefore decodes (or fails to) within that budget. The budget is relative:
+//! a hostile body as large as `socket.request.max.bytes` (100 MiB) can still cost a few
+//! GB, because that is what the crate's types take for that many empty entries.
+//!
+//! Each API's schema is a small table below, transcribed from the crate's
+//! `messages/*_request.rs` decoders (kafka-protocol 0.18). Adding an API means adding its
+//! `Struct`s and a line in `APIS`; an API without a line is refused, so a new handler
+//! cannot decode unchecked by accident.
+
+use std::mem::size_of;
+
+use kafka_protocol::messages::{
+    create_topics_request, delete_topics_request, fetch_request, list_offsets_request,
+    metadata_request, ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::wire::Reader;
+use super::DecodeError;
+
+#[cfg(test)]
+mod tests;
+
+/// What the crate's decode of an accepted body may allocate, per byte of body. The
+/// largest ratio the schemas allow without unknown tagged fields is 36 (a v9 Metadata
+/// topic: 2 bytes on the wire, 72 in memory; see the test
+/// `arrays_alone_stay_within_the_decode_budget`), so this only bites on bodies stuffed
+/// with unknown tagged fields, which cost a map node each.
+pub const DECODE_BYTES_PER_BODY_BYTE_MAX: usize = 48;
+
+/// Decode bytes every body may use whatever its size, so that small requests with a few
+/// unknown tagged fields pass.
+pub const DECODE_BYTES_ALLOWANCE: usize = 64 * 1024;
+
+/// Upper bounds on what the crate's `BTreeMap<i32, Bytes>` of unknown tagged fields
+/// allocates: the first node, and each further field (nodes hold at least 5 entries
+/// once they split; a node is about 500 bytes).
+const UNKNOWN_TAGS_MAP_BYTES: usize = 512;
+const UNKNOWN_TAG_BYTES: usize = 128;
+
+/// Checks that `body` (a request body, after the header) has the shape of request
+/// `api_key` at `version`, and that the crate's decode of it stays within the budget
+/// above. Trailing bytes after the schema are allowed, as the crate allows them.
+pub fn check_request_shape(api_key: i16, version: i16, body: &[u8]) -> Result<(), DecodeError> {
+    let decode_bytes = walk_body(api_key, version, &mut &body[..])?;
+    let decode_bytes_max = DECODE_BYTES_PER_BODY_BYTE_MAX
+        .saturating_mul(body.len())
+        .saturating_add(DECODE_BYTES_ALLOWANCE);
+    if decode_bytes > decode_bytes_max {
+        return Err(DecodeError::DecodeTooLarge {
+            decode_bytes,
+            body_bytes: body.len(),
+            decode_bytes_max,
+        });
+    }
+    Ok(())
+}
+
+/// Walks a body from the front of `body`, leaving behind the bytes past the schema (the
+/// crate does not read them either), and returns an upper bound on what the crate
+/// allocates to decode it.
+fn walk_body(api_key: i16, version: i16, body: &mut &[u8]) -> Result<usize, DecodeError> {
+    let api = APIS
+        .iter()
+        .find(|api| api.key as i16 == api_key)
+        .ok_or(DecodeError::NoRequestSchema { api_key })?;
+    if !api.versions.contains(version) {
+        return Err(DecodeError::UnsupportedVersion {
+            api_key,
+            version,
+            min: api.versions.min,
+            max: api.versions.max,
+        });
+    }
+    let flexible = api.flexible.contains(version);
+    let mut walk = Walk {
+        reader: Reader::new(body, flexible),
+        flexible,
+        version,
+        decode_bytes: 0,
+    };
+    walk.walk_struct(api.body)?;
+    Ok(walk.decode_bytes)
+}
+
+/// Versions `min..=max`.
+#[derive(Clone, Copy)]
+struct Versions {
+    min: i16,
+    max: i16,
+}
+
+impl Versions {
+    fn contains(self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+const ALL: Versions = since(0);
+
+const fn since(min: i16) -> Versions {
+    Versions { min, max: i16::MAX }
+}
+
+const fn until(max: i16) -> Versions {
+    Versions { min: 0, max }
+}
+
+const fn range(min: i16, max: i16) -> Versions {
+    Versions { min, max }
+}
+
+/// The wire type of a field, as the crate decodes it. Nullability follows the crate's
+/// Rust types (`Option<...>`), which is what its decoder enforces.
+#[derive(Clone, Copy)]
+enum Ty {
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Bool,
+    Uuid,
+    String { nullable: bool },
+    Array { of: Elem, nullable: bool },
+    Struct(&'static Struct),
+}
+
+/// The entry type of an array.
+#[derive(Clone, Copy)]
+enum Elem {
+    Int32,
+    String,
+    Struct(&'static Struct),
+}
+
+const STRING: Ty = Ty::String { nullable: false };
+const NULLABLE_STRING: Ty = Ty::String { nullable: true };
+
+const fn array(of: Elem) -> Ty {
+    Ty::Array {
+        of,
+        nullable: false,
+    }
+}
+
+const fn nullable_array(of: Elem) -> Ty {
+    Ty::Array { of, nullable: true }
+}
+
+struct Field {
+    name: &'static str,
+    versions: Versions,
+    ty: Ty,
+}
+
+const fn field(name: &'static str, versions: Versions, ty: Ty) -> Field {
+    Field { name, versions, ty }
+}
+
+/// A tagged field the crate decodes itself (it keeps the others as raw bytes). In a
+/// version outside `versions` the crate rejects the tag.
+struct Tagged {
+    tag: u32,
+    field: Field,
+}
+
+const fn tagged(tag: u32, name: &'static str, versions: Versions, ty: Ty) -> Tagged {
+    Tagged {
+        tag,
+        field: field(name, versions, ty),
+    }
+}
+
+/// A message or one of its nested structures. In flexible versions every struct ends
+/// with a tagged-field section.
+struct Struct {
+    /// Size of the crate's Rust type: what one array entry costs once decoded.
+    decoded_bytes: usize,
+    fields: &'static [Field],
+    tagged: &'static [Tagged],
+}
+
+struct Api {
+    key: ApiKey,
+    versions: Versions,
+    /// Versions that use compact strings, bytes and arrays and tagged fields.
+    flexible: Versions,
+    body: &'static Struct,
+}
+
+static APIS: [Api; 8] = [
+    Api {
+        key: ApiKey::Metadata,
+        versions: range(0, 13),
+        flexible: since(9),
+        body: &METADATA,
+    },
+    Api {
+        key: ApiKey::CreateTopics,
+        versions: range(2, 7),
+        flexible: since(5),
+        body: &CREATE_TOPICS,
+    },
+    Api {
+        key: ApiKey::DeleteTopics,
+        versions: range(1, 6),
+        flexible: since(4),
+        body: &DELETE_TOPICS,
+    },
+    Api {
+        key: ApiKey::ListOffsets,
+        versions: range(1, 10),
+        flexible: since(6),
+        body: &LIST_OFFSETS,
+    },
+    Api {
+        key: ApiKey::Fetch,
+        versions: range(4, 18),
+        flexible: since(12),
+        body: &FETCH,
+    },
+    Api {
+        key: ApiKey::InitProducerId,
+        versions: range(0, 5),
+        flexible: since(2),
+        body: &INIT_PRODUCER_ID,
+    },
+    Api {
+        key: ApiKey::DescribeCluster,
+        versions: range(0, 2),
+        flexible: ALL,
+        body: &DESCRIBE_CLUSTER,
+    },
+    Api {
+        key: ApiKey::ApiVersions,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &API_VERSIONS,
+    },
+];
+
+static METADATA: Struct = Struct {
+    decoded_bytes: size_of::<MetadataRequest>(),
+    fields: &[
+        field("topics", ALL, nullable_array(Elem::Struct(&METADATA_TOPIC))),
+        field("allow_auto_topic_creation", since(4), Ty::Bool),
+        field(
+            "include_cluster_authorized_operations",
+            range(8, 10),
+            Ty::Bool,
+        ),
+        field("include_topic_authorized_operations", since(8), Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static METADATA_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<metadata_request::MetadataRequestTopic>(),
+    fields: &[
+        field("topic_id", since(10), Ty::Uuid),
+        field("name", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static CREATE_TOPICS: Struct = Struct {
+    decoded_bytes: size_of::<CreateTopicsRequest>(),
+    fields: &[
+        field("topics", ALL, array(Elem::Struct(&CREATABLE_TOPIC))),
+        field("timeout_ms", ALL, Ty::Int32),
+        field("validate_only", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static CREATABLE_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<create_topics_request::CreatableTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("num_partitions", ALL, Ty::Int32),
+        field("replication_factor", ALL, Ty::Int16),
+        field("assignments", ALL, array(Elem::Struct(&REPLICA_ASSIGNMENT))),
+        field("configs", ALL, array(Elem::Struct(&CREATABLE_TOPIC_CONFIG))),
+    ],
+    tagged: &[],
+};
+
+static REPLICA_ASSIGNMENT: Struct = Struct {
+    decoded_bytes: size_of::<create_topics_request::CreatableReplicaAssignment>(),
+    fields: &[
+        field("partition_index", ALL, Ty::Int32),
+        field("broker_ids", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static CREATABLE_TOPIC_CONFIG: Struct = Struct {
+    decoded_bytes: size_of::<create_topics_request::CreatableTopicConfig>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("value", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static DELETE_TOPICS: Struct = Struct {
+    decoded_bytes: size_of::<DeleteTopicsRequest>(),
+    fields: &[
+        field("topics", since(6), array(Elem::Struct(&DELETE_TOPIC_STATE))),
+        field("topic_names", until(5), array(Elem::String)),
+        field("timeout_ms", ALL, Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+static DELETE_TOPIC_STATE: Struct = Struct {
+    decoded_bytes: size_of::<delete_topics_request::DeleteTopicState>(),
+    fields: &[
+        field("name", ALL, NULLABLE_STRING),
+        field("topic_id", ALL, Ty::Uuid),
+    ],
+    tagged: &[],
+};
+
+static LIST_OFFSETS: Struct = Struct {
+    decoded_bytes: size_of::<ListOffsetsRequest>(),
+    fields: &[
+        field("replica_id", ALL, Ty::Int32),
+        field("isolation_level", since(2), Ty::Int8),
+        field("topics", ALL, array(Elem::Struct(&LIST_OFFSETS_TOPIC))),
+        field("timeout_ms", since(10), Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+static LIST_OFFSETS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<list_offsets_request::ListOffsetsTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&LIST_OFFSETS_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static LIST_OFFSETS_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<list_offsets_request::ListOffsetsPartition>(),
+    fields: &[
+        field("partition_index", ALL, Ty::Int32),
+        field("current_leader_epoch", since(4), Ty::Int32),
+        field("timestamp", ALL, Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static FETCH: Struct = Struct {
+    decoded_bytes: size_of::<FetchRequest>(),
+    fields: &[
+        field("replica_id", until(14), Ty::Int32),
+        field("max_wait_ms", ALL, Ty::Int32),
+        field("min_bytes", ALL, Ty::Int32),
+        field("max_bytes", ALL, Ty::Int32),
+        field("isolation_level", ALL, Ty::Int8),
+        field("session_id", since(7), Ty::Int32),
+        field("session_epoch", since(7), Ty::Int32),
+        field("topics", ALL, array(Elem::Struct(&FETCH_TOPIC))),
+        field(
+            "forgotten_topics_data",
+            since(7),
+            array(Elem::Struct(&FORGOTTEN_TOPIC)),
+        ),
+        field("rack_id", since(11), STRING),
+    ],
+    tagged: &[
+        tagged(0, "cluster_id", ALL, NULLABLE_STRING),
+        tagged(1, "replica_state", since(15), Ty::Struct(&REPLICA_STATE)),
+    ],
+};
+
+static FETCH_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<fetch_request::FetchTopic>(),
+    fields: &[
+        field("topic", until(12), STRING),
+        field("topic_id", since(13), Ty::Uuid),
+        field("partitions", ALL, array(Elem::Struct(&FETCH_PARTITION))),
+    ],
+    tagged: &[],
+};
+
+static FETCH_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<fetch_request::FetchPartition>(),
+    fields: &[
+        field("partition", ALL, Ty::Int32),
+        field("current_leader_epoch", since(9), Ty::Int32),
+        field("fetch_offset", ALL, Ty::Int64),
+        field("last_fetched_epoch", since(12), Ty::Int32),
+        field("log_start_offset", since(5), Ty::Int64),
+        field("partition_max_bytes", ALL, Ty::Int32),
+    ],
+    tagged: &[
+        tagged(0, "replica_directory_id", since(17), Ty::Uuid),
+        tagged(1, "high_watermark", since(18), Ty::Int64),
+    ],
+};
+
+static FORGOTTEN_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<fetch_request::ForgottenTopic>(),
+    fields: &[
+        field("topic", until(12), STRING),
+        field("topic_id", since(13), Ty::Uuid),
+        field("partitions", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static REPLICA_STATE: Struct = Struct {
+    decoded_bytes: size_of::<fetch_request::ReplicaState>(),
+    fields: &[
+        field("replica_id", ALL, Ty::Int32),
+        field("replica_epoch", ALL, Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static INIT_PRODUCER_ID: Struct = Struct {
+    decoded_bytes: size_of::<InitProducerIdRequest>(),
+    fields: &[
+        field("transactional_id", ALL, NULLABLE_STRING),
+        field("transaction_timeout_ms", ALL, Ty::Int32),
+        field("producer_id", since(3), Ty::Int64),
+        field("producer_epoch", since(3), Ty::Int16),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_CLUSTER: Struct = Struct {
+    decoded_bytes: size_of::<DescribeClusterRequest>(),
+    fields: &[
+        field("include_cluster_authorized_operations", ALL, Ty::Bool),
+        field("endpoint_type", since(1), Ty::Int8),
+        field("include_fenced_brokers", since(2), Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static API_VERSIONS: Struct = Struct {
+    decoded_bytes: size_of::<ApiVersionsRequest>(),
+    fields: &[
+        field("client_software_name", since(3), STRING),
+        field("client_software_version", since(3), STRING),
+    ],
+    tagged: &[],
+};
+
+/// One pass over a body. Recursion follows the static schemas (at most four levels deep),
+/// never the data; loops run once per entry, and the reader has checked that the
+/// remaining bytes can hold every entry.
+struct Walk<'a, 'b> {
+    reader: Reader<'a, &'b [u8]>,
+    flexible: bool,
+    version: i16,
+    /// Upper bound on the crate's allocations for what has been walked so far.
+    decode_bytes: usize,
+}
+
+impl Walk<'_, '_> {
+    fn walk_struct(&mut self, schema: &Struct) -> Result<(), DecodeError> {
+        for field in schema.fields {
+            if field.versions.contains(self.version) {
+                self.walk_field(field.name, field.ty)?;
+            }
+        }
+        if self.flexible {
+            self.walk_tagged_fields(schema.tagged)?;
+        }
+        Ok(())
+    }
+
+    fn walk_field(&mut self, name: &'static str, ty: Ty) -> Result<(), DecodeError> {
+        match ty {
+            Ty::String { nullable } => self.reader.skip_string(name, nullable),
+            Ty::Array { of, nullable } => self.walk_array(name, of, nullable),
+            Ty::Struct(schema) => self.walk_struct(schema),
+            fixed => self.reader.skip(name, self.encoded_bytes_min(fixed)),
+        }
+    }
+
+    fn walk_array(
+        &mut self,
+        name: &'static str,
+        of: Elem,
+        nullable: bool,
+    ) -> Result<(), DecodeError> {
+        let entry = of.ty();
+        let entry_bytes_min = self.encoded_bytes_min(entry);
+        let count = if nullable {
+            self.reader.nullable_array_len(name, entry_bytes_min)?
+        } else {
+            Some(self.reader.array_len(name, entry_bytes_min)?)
+        };
+        let Some(count) = count else {
+            return Ok(());
+        };
+        self.charge(count.saturating_mul(of.decoded_bytes()));
+        for _ in 0..count {
+            self.walk_field(name, entry)?;
+        }
+        Ok(())
+    }
+
+    /// Known tags are decoded in place, as the crate does (it ignores their size prefix);
+    /// unknown ones are skipped by their size and kept by the crate in a map.
+    fn walk_tagged_fields(&mut self, known: &[Tagged]) -> Result<(), DecodeError> {
+        let count = self.reader.tagged_fields_len("tagged fields")?;
+        let mut unknown = 0;
+        for _ in 0..count {
+            let tag = self.reader.uvarint("tag")?;
+            let size_bytes = self.reader.uvarint("tagged field size")? as usize;
+            match known.iter().find(|t| t.tag == tag) {
+                Some(t) if t.field.versions.contains(self.version) => {
+                    self.walk_field(t.field.name, t.field.ty)?
+                }
+                Some(t) => {
+                    return Err(DecodeError::TagNotInVersion {
+                        field: t.field.name,
+                        tag,
+                        version: self.version,
+                    })
+                }
+                None => {
+                    self.reader.skip("unknown tagged field", size_bytes)?;
+                    unknown += 1;
+                }
+            }
+        }
+        if unknown > 0 {
+            self.charge(UNKNOWN_TAGS_MAP_BYTES + unknown * UNKNOWN_TAG_BYTES);
+        }
+        Ok(())
+    }
+
+    fn charge(&mut self, bytes: usize) {
+        self.decode_bytes = self.decode_bytes.saturating_add(bytes);
+    }
+
+    /// The fewest bytes a value of `ty` takes on the wire in this version: empty strings
+    /// and arrays, empty tagged-field sections.
+    fn encoded_bytes_min(&self, ty: Ty) -> usize {
+        match ty {
+            Ty::Int8 | Ty::Bool => 1,
+            Ty::Int16 => 2,
+            Ty::Int32 => 4,
+            Ty::Int64 => 8,
+            Ty::Uuid => 16,
+            Ty::String { .. } if self.flexible => 1,
+            Ty::String { .. } => 2,
+            Ty::Array { .. } if self.flexible => 1,
+            Ty::Array { .. } => 4,
+            Ty::Struct(schema) => {
+                let fields: usize = schema
+                    .fields
+                    .iter()
+                    .filter(|f| f.versions.contains(self.version))
+                    .map(|f| self.encoded_bytes_min(f.ty))
+                    .sum();
+                fields + usize::from(self.flexible)
+            }
+        }
+    }
+}
+
+impl Elem {
+    fn ty(self) -> Ty {
+        match self {
+            Elem::Int32 => Ty::Int32,
+            Elem::String => STRING,
+            Elem::Struct(schema) => Ty::Struct(schema),
+        }
+    }
+
+    /// What one entry takes in the `Vec` the crate decodes the array into.
+    fn decoded_bytes(self) -> usize {
+        match self {
+            Elem::Int32 => size_of::<i32>(),
+            Elem::String => size_of::<StrBytes>(),
+            Elem::Struct(schema) => schema.decoded_bytes,
+        }
+    }
+}
