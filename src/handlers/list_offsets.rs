@@ -36,7 +36,6 @@ pub async fn handle(
             r.partition_index = p.partition_index;
             r.timestamp = -1;
             r.offset = -1;
-            r.leader_epoch = 0;
             match snap.placement(t.name.0.as_str(), p.partition_index) {
                 None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
                 Some(pl) => {

@@ -56,6 +56,11 @@ pub enum RequestError {
     },
 }
 
+/// Largest body accepted for any API but Produce. Control-plane requests are small (a
+/// Fetch for 10,000 partitions is about 300 KiB); the cap bounds what a hostile request
+/// can make the kafka-protocol decoders allocate.
+pub const CONTROL_REQUEST_BYTES_MAX: usize = 4 << 20;
+
 pub type Pending = LocalBoxFuture<'static, Result<Outcome, RequestError>>;
 
 /// Starts serving one request. Errors here close the connection.
@@ -86,6 +91,17 @@ pub fn dispatch(
             version,
             min,
             max,
+        });
+    }
+    if api != ApiKey::Produce && body.len() > CONTROL_REQUEST_BYTES_MAX {
+        // The crate's decoders allocate a multiple of the body size; cap what they see.
+        return Err(RequestError::Malformed {
+            api,
+            version,
+            why: format!(
+                "{} bytes is over the {CONTROL_REQUEST_BYTES_MAX}-byte limit for this API",
+                body.len()
+            ),
         });
     }
     let s = shard.clone();
