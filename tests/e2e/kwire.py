@@ -159,9 +159,29 @@ class Reader:
 
 # --- framing and connections ----------------------------------------------------------
 
-def request_frame(api_key, api_version, correlation_id, body, client_id=CLIENT_ID):
-    """Length prefix + request header v1 + body."""
-    payload = int16(api_key) + int16(api_version) + int32(correlation_id) + nullable_string(client_id) + body
+def compact_string(s):
+    raw = s.encode()
+    return varint_unsigned(len(raw) + 1) + raw
+
+
+def varint_unsigned(v):
+    out = bytearray()
+    while v & ~0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+EMPTY_TAGGED_FIELDS = b"\x00"
+
+
+def request_frame(api_key, api_version, correlation_id, body, client_id=CLIENT_ID, flexible_header=False):
+    """Length prefix + request header (v1, or v2 with its empty tagged fields) + body."""
+    payload = int16(api_key) + int16(api_version) + int32(correlation_id) + nullable_string(client_id)
+    if flexible_header:
+        payload += EMPTY_TAGGED_FIELDS
+    payload += body
     return int32(len(payload)) + payload
 
 
@@ -210,11 +230,11 @@ class Conn:
         frame = self._recv_exact(size, deadline)
         return struct.unpack(">i", frame[:4])[0], frame[4:]
 
-    def request(self, api_key, api_version, body, timeout_s=None):
+    def request(self, api_key, api_version, body, timeout_s=None, flexible_header=False):
         """Send one request and return the body of its response (header v0 stripped)."""
         correlation_id = self.next_correlation_id
         self.next_correlation_id += 1
-        self.send(request_frame(api_key, api_version, correlation_id, body))
+        self.send(request_frame(api_key, api_version, correlation_id, body, flexible_header=flexible_header))
         got_id, resp = self.recv_frame(timeout_s)
         if got_id != correlation_id:
             raise ValueError(f"response correlation id {got_id}, expected {correlation_id}")
