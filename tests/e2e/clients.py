@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 KCAT_TIMEOUT_S = 60
@@ -75,12 +75,29 @@ def flush(prod, timeout_s=FLUSH_TIMEOUT_S):
     assert left == 0, f"{left} messages still undelivered after {timeout_s} s"
 
 
+def admin_results(broker, method, *args, timeout_s=ADMIN_TIMEOUT_S, **kwargs):
+    """Calls AdminClient.<method> and waits for all its futures: {key: result, or the KafkaError}.
+
+    The AdminClient is held here until every future is done: a client that is garbage
+    collected early fails its futures with _DESTROY.
+    """
+    client = admin(broker)
+    futures = getattr(client, method)(*args, request_timeout=timeout_s, **kwargs)
+    out = {}
+    for key, future in futures.items():
+        try:
+            out[key] = future.result(timeout=timeout_s)
+        except KafkaException as e:
+            out[key] = e.args[0]
+    return out
+
+
 def create_topics(broker, partitions_by_topic, timeout_s=ADMIN_TIMEOUT_S):
-    futures = admin(broker).create_topics(
-        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in partitions_by_topic.items()],
-        operation_timeout=timeout_s, request_timeout=timeout_s)
-    for name, future in futures.items():
-        future.result(timeout=timeout_s)
+    results = admin_results(broker, "create_topics",
+                            [NewTopic(name, num_partitions=n, replication_factor=1)
+                             for name, n in partitions_by_topic.items()],
+                            operation_timeout=timeout_s, timeout_s=timeout_s)
+    assert results == {name: None for name in partitions_by_topic}, results
 
 
 def create_topic(broker, name, partitions):
@@ -88,11 +105,10 @@ def create_topic(broker, name, partitions):
     return name
 
 
-def kafka_error_of(excinfo):
-    """The KafkaError inside a KafkaException raised by an admin future."""
-    err = excinfo.value.args[0]
-    assert isinstance(err, KafkaError), f"expected a KafkaError, got {err!r}"
-    return err
+def delete_topics(broker, names, timeout_s=ADMIN_TIMEOUT_S):
+    results = admin_results(broker, "delete_topics", list(names), operation_timeout=timeout_s,
+                            timeout_s=timeout_s)
+    assert results == {name: None for name in names}, results
 
 
 def metadata(broker, timeout_s=ADMIN_TIMEOUT_S):

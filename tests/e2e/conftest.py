@@ -136,8 +136,9 @@ class Broker:
         self.wait_ready()
         return self
 
-    def wait_ready(self, timeout_s=READY_TIMEOUT_S):
+    def wait_ready(self, timeout_s=None):
         """Port accepts, ApiVersions answers with no error, and a librdkafka client sees this broker."""
+        timeout_s = READY_TIMEOUT_S if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         last_error = None
         while time.monotonic() < deadline:
@@ -165,12 +166,12 @@ class Broker:
     def is_running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout_s=STOP_TIMEOUT_S):
+    def stop(self, timeout_s=None):
         """Clean shutdown; raises BrokerError unless it exits 0 within timeout_s."""
         if self.proc is None:
             return
         try:
-            stop_process(self.proc, timeout_s)
+            stop_process(self.proc, STOP_TIMEOUT_S if timeout_s is None else timeout_s)
         finally:
             _RUNNING.discard(self.proc)
             self._note(f"stopped: {describe_exit(self.proc.returncode)}")
@@ -180,6 +181,7 @@ class Broker:
         self.proc.kill()
         self.proc.wait(timeout=STOP_TIMEOUT_S)
         _RUNNING.discard(self.proc)
+        self.proc = None  # its exit status says nothing about the broker: teardown skips it
         self._note("killed with SIGKILL")
 
     def restart(self):

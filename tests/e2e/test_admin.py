@@ -1,11 +1,10 @@
 """Topic administration with confluent-kafka's AdminClient."""
 
-import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import NewTopic
 
 import kwire
-from clients import (Deliveries, admin, create_topic, create_topics, kafka_error_of, metadata,
+from clients import (Deliveries, admin_results, create_topic, create_topics, delete_topics, metadata,
                      producer, wait_until)
 from conftest import fresh_topic
 
@@ -28,21 +27,17 @@ def test_create_topics_with_exact_partition_counts(broker):
 
 def test_create_existing_topic_fails(broker):
     name = create_topic(broker, fresh_topic("dup"), 3)
-    futures = admin(broker).create_topics([NewTopic(name, num_partitions=3, replication_factor=1)],
-                                          request_timeout=ADMIN_TIMEOUT_S)
-    with pytest.raises(KafkaException) as excinfo:
-        futures[name].result(timeout=ADMIN_TIMEOUT_S)
-    assert kafka_error_of(excinfo).code() == KafkaError.TOPIC_ALREADY_EXISTS
+    results = admin_results(broker, "create_topics", [NewTopic(name, num_partitions=3, replication_factor=1)])
+    assert isinstance(results[name], KafkaError), results
+    assert results[name].code() == KafkaError.TOPIC_ALREADY_EXISTS
     assert len(metadata(broker).topics[name].partitions) == 3
 
 
 def test_replication_factor_above_broker_count_fails(broker):
     name = fresh_topic("rf2")
-    futures = admin(broker).create_topics([NewTopic(name, num_partitions=1, replication_factor=2)],
-                                          request_timeout=ADMIN_TIMEOUT_S)
-    with pytest.raises(KafkaException) as excinfo:
-        futures[name].result(timeout=ADMIN_TIMEOUT_S)
-    assert kafka_error_of(excinfo).code() == KafkaError.INVALID_REPLICATION_FACTOR
+    results = admin_results(broker, "create_topics", [NewTopic(name, num_partitions=1, replication_factor=2)])
+    assert isinstance(results[name], KafkaError), results
+    assert results[name].code() == KafkaError.INVALID_REPLICATION_FACTOR
     assert name not in metadata(broker).topics
 
 
@@ -51,8 +46,7 @@ def test_delete_topic_then_produce_fails(broker_factory):
     doomed = create_topic(broker, fresh_topic("doomed"), 2)
     kept = create_topic(broker, fresh_topic("kept"), 1)
 
-    futures = admin(broker).delete_topics([doomed], request_timeout=ADMIN_TIMEOUT_S)
-    futures[doomed].result(timeout=ADMIN_TIMEOUT_S)
+    delete_topics(broker, [doomed])
     wait_until(lambda: doomed not in metadata(broker).topics, DELETE_VISIBLE_TIMEOUT_S,
                f"{doomed} to leave metadata")
     assert kept in metadata(broker).topics
@@ -80,7 +74,7 @@ def test_deleted_topic_name_can_be_reused_without_old_data(broker):
     with kwire.Conn(broker.port) as conn:
         batch = kwire.record_batch([(None, b"old", [], 0)] * 3, 1)
         assert kwire.produce(conn, 7, name, 0, batch) == (kwire.ERR_NONE, 0)
-    admin(broker).delete_topics([name], request_timeout=ADMIN_TIMEOUT_S)[name].result(timeout=ADMIN_TIMEOUT_S)
+    delete_topics(broker, [name])
     wait_until(lambda: name not in metadata(broker).topics, DELETE_VISIBLE_TIMEOUT_S, f"{name} to leave metadata")
     create_topic(broker, name, 2)
     assert sorted(metadata(broker).topics[name].partitions) == [0, 1]

@@ -4,11 +4,10 @@ from confluent_kafka import TopicPartition as CkTopicPartition
 from confluent_kafka.admin import OffsetSpec
 from kafka import KafkaConsumer, TopicPartition
 
-from clients import admin, create_topic, flush, producer, watermarks
+from clients import admin_results, create_topic, flush, producer, watermarks
 from conftest import fresh_topic
 
 PARTITIONS = 3
-ADMIN_TIMEOUT_S = 15
 
 
 def produce_counts(broker, topic, counts):
@@ -20,9 +19,8 @@ def produce_counts(broker, topic, counts):
 
 
 def admin_offsets(broker, topic, spec):
-    futures = admin(broker).list_offsets({CkTopicPartition(topic, p): spec for p in range(PARTITIONS)},
-                                         request_timeout=ADMIN_TIMEOUT_S)
-    return {tp.partition: f.result(timeout=ADMIN_TIMEOUT_S).offset for tp, f in futures.items()}
+    results = admin_results(broker, "list_offsets", {CkTopicPartition(topic, p): spec for p in range(PARTITIONS)})
+    return {tp.partition: info.offset for tp, info in results.items()}
 
 
 def test_empty_partitions_start_and_end_at_zero(broker):

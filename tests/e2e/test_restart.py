@@ -1,20 +1,18 @@
 """Restarts on the same dirs keep topics, partition counts, topic ids and data."""
 
-from confluent_kafka import TopicCollection
+from confluent_kafka import KafkaError, TopicCollection
 
-from clients import (Deliveries, admin, consume, create_topics, flush, metadata, producer, wait_until,
-                     watermarks)
+from clients import (Deliveries, admin_results, consume, create_topics, delete_topics, flush, metadata,
+                     producer, wait_until, watermarks)
 from conftest import fresh_topic
 
-ADMIN_TIMEOUT_S = 15
 
 
 def topic_snapshot(broker, names):
     """{name: (topic id, [(partition, leader, replicas, isr)])} as clients see it."""
-    futures = admin(broker).describe_topics(TopicCollection(list(names)), request_timeout=ADMIN_TIMEOUT_S)
     out = {}
-    for name, future in futures.items():
-        desc = future.result(timeout=ADMIN_TIMEOUT_S)
+    for name, desc in admin_results(broker, "describe_topics", TopicCollection(list(names))).items():
+        assert not isinstance(desc, KafkaError), (name, desc)
         parts = sorted((p.id, p.leader.id, [n.id for n in p.replicas], [n.id for n in p.isr])
                        for p in desc.partitions)
         out[name] = (str(desc.topic_id), parts)
@@ -56,7 +54,7 @@ def test_restart_keeps_topics_ids_and_metadata(broker):
     create_topics(broker, counts)
     deleted = fresh_topic("gone")
     create_topics(broker, {deleted: 3})
-    admin(broker).delete_topics([deleted], request_timeout=ADMIN_TIMEOUT_S)[deleted].result(timeout=ADMIN_TIMEOUT_S)
+    delete_topics(broker, [deleted])
     wait_until(lambda: deleted not in metadata(broker).topics, 5, f"{deleted} to leave metadata")
     data = {name: produce_values(broker, name, 20, n, name) for name, n in counts.items()}
     snapshot = topic_snapshot(broker, counts)
