@@ -28,7 +28,7 @@ BACKGROUND_MESSAGES_MAX = 100000
 BACKGROUND_RUN_MAX_S = 600
 PRODUCE_VERSION = 7
 # A close line names the peer and says something went wrong (not just "accepted").
-CLOSE_WORDS = r"(?i)(clos|drop|disconnect|reject|invalid|malformed|exceed|too large|too big|unknown|unsupported|corrupt|bad|error|truncat)"
+CLOSE_WORDS = r"(?i:clos|drop|disconnect|reject|invalid|malformed|exceed|too large|too big|unknown|unsupported|corrupt|bad|error|truncat)"
 
 
 class BackgroundProducer(threading.Thread):
@@ -120,19 +120,22 @@ def garbage_frame(seed, size, header):
     return kwire.int32(size) + bytes(payload)
 
 
-@pytest.mark.parametrize("name,header", [
+GARBAGE_HEADERS = {
     # Metadata v1 whose client_id claims 32767 bytes in a 64-byte frame.
-    ("client-id-overruns-frame", kwire.int16(3) + kwire.int16(1) + kwire.int32(7) + kwire.int16(0x7FFF)),
+    "client-id-overruns-frame": kwire.int16(3) + kwire.int16(1) + kwire.int32(7) + kwire.int16(0x7FFF),
     # Metadata v1, empty client_id, then a topics array of 2^31-1 entries.
-    ("array-count-overruns-frame", kwire.int16(3) + kwire.int16(1) + kwire.int32(7) + kwire.int16(0)
-     + kwire.int32(0x7FFFFFFF)),
+    "array-count-overruns-frame": kwire.int16(3) + kwire.int16(1) + kwire.int32(7) + kwire.int16(0)
+     + kwire.int32(0x7FFFFFFF),
     # Produce v7 whose transactional id length points past the frame.
-    ("produce-string-overruns-frame", kwire.int16(0) + kwire.int16(7) + kwire.int32(7) + kwire.int16(0)
-     + kwire.int16(30000)),
-])
-def test_garbage_frame_closes_connection(env, name, header):
+    "produce-string-overruns-frame": kwire.int16(0) + kwire.int16(7) + kwire.int32(7) + kwire.int16(0)
+     + kwire.int16(30000),
+}
+
+
+@pytest.mark.parametrize("name", list(GARBAGE_HEADERS))
+def test_garbage_frame_closes_connection(env, name):
     broker, bg = env
-    send_and_expect_close(broker, garbage_frame(len(name), 64, header))
+    send_and_expect_close(broker, garbage_frame(len(name), 64, GARBAGE_HEADERS[name]))
     assert_healthy(broker, bg)
 
 
