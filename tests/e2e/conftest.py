@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 import kwire
@@ -147,7 +148,7 @@ class Broker:
             try:
                 self._probe(deadline)
                 return
-            except (OSError, ValueError, BrokerError) as e:
+            except (OSError, ValueError, BrokerError, KafkaException) as e:
                 last_error = e
             time.sleep(POLL_INTERVAL_S * 4)
         raise BrokerError(f"corelog not ready within {timeout_s:.0f} s; last error: {last_error!r}")

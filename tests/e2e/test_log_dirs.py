@@ -1,5 +1,7 @@
 """Two log dirs: each partition lives in exactly one, spread evenly, Kafka's layout."""
 
+import re
+
 from clients import consume, create_topic, flush, producer
 from conftest import fresh_topic
 
@@ -9,8 +11,9 @@ FIRST_SEGMENT = "00000000000000000000.log"
 
 
 def partition_dirs(log_dir, topic):
-    return {int(p.name.rsplit("-", 1)[1]) for p in log_dir.iterdir()
-            if p.is_dir() and p.name.rsplit("-", 1)[0] == topic}
+    """Partition numbers that have a <topic>-<n> directory in log_dir."""
+    pattern = re.compile(rf"{re.escape(topic)}-(\d+)")
+    return {int(m.group(1)) for p in log_dir.iterdir() if p.is_dir() and (m := pattern.fullmatch(p.name))}
 
 
 def test_partitions_spread_over_two_dirs_and_survive_restart(broker_factory, tmp_path):
