@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, builds the broker, runs the unit
+# tests and then the end-to-end suite against the release binary.
+#
+#   scripts/test.sh                  everything
+#   scripts/test.sh --install-only   only the system packages and .venv
+#   scripts/test.sh -k durability    extra arguments go to pytest
+#
+# Idempotent: a second run installs nothing when everything is already there.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+venv_dir=.venv
+requirements=tests/e2e/requirements.txt
+pytest_timeout_s=120
+
+install_only=false
+if [[ "${1:-}" == "--install-only" ]]; then
+    install_only=true
+    shift
+fi
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+install_system_packages() {
+    local missing=()
+    command -v kcat >/dev/null || missing+=(kcat)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    if ((${#missing[@]} == 0)); then
+        return
+    fi
+    log "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q
+    as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# The venv is rebuilt when requirements.txt changes; its hash is kept beside it.
+install_venv() {
+    local stamp="$venv_dir/.requirements.sha256"
+    local want
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [[ -x "$venv_dir/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return
+    fi
+    log "creating $venv_dir from $requirements"
+    rm -rf "$venv_dir"
+    python3 -m venv "$venv_dir"
+    "$venv_dir/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
+    echo "$want" >"$stamp"
+}
+
+check_clients() {
+    kcat -V
+    "$venv_dir/bin/python" -c '
+import confluent_kafka, kafka, pytest
+print("confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0])
+print("kafka-python", kafka.__version__, "pytest", pytest.__version__)'
+}
+
+install_system_packages
+install_venv
+check_clients
+if $install_only; then
+    exit 0
+fi
+
+# cargo may be missing from PATH in a non-login shell (rustup installs it under ~/.cargo).
+if ! command -v cargo >/dev/null && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck disable=SC1091
+    source "$HOME/.cargo/env"
+fi
+
+log "cargo build --release"
+cargo build --release
+log "cargo test --release"
+cargo test --release
+
+log "end-to-end suite"
+status=0
+CORELOG_BIN="$repo_root/target/release/corelog" "$venv_dir/bin/python" -m pytest tests/e2e \
+    -p no:cacheprovider --timeout="$pytest_timeout_s" -v "$@" || status=$?
+if ((status == 5)); then
+    log "pytest collected no tests: that is a failure"
+    exit 1
+fi
+exit "$status"
