@@ -22,6 +22,8 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeCluster, 0, 2),
+    // See handlers::find_coordinator for why this is advertised before groups exist.
+    (ApiKey::FindCoordinator, 0, 6),
 ];
 
 pub fn supported(api: ApiKey) -> Option<(i16, i16)> {

@@ -10,7 +10,7 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 
 pub fn handle(shard: &Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
-    let _req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, version, body)?;
+    let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, version, body)?;
     let c = &shard.broker.config;
     let mut b = DescribeClusterBroker::default();
     b.broker_id = BrokerId(c.node_id);
@@ -20,6 +20,10 @@ pub fn handle(shard: &Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome
     resp.cluster_id = str_bytes(&shard.broker.cluster_id);
     resp.controller_id = BrokerId(c.node_id);
     resp.brokers = vec![b];
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        super::metadata::CLUSTER_OPERATIONS_ALL
+    } else {
+        super::metadata::OPERATIONS_NOT_REQUESTED
+    };
     respond(ApiKey::DescribeCluster, version, &resp)
 }

@@ -50,8 +50,17 @@ pub async fn handle(
     }
     let snap = broker.metadata.snapshot();
     let node = BrokerId(broker.config.node_id);
+    let topic_ops = if req.include_topic_authorized_operations {
+        TOPIC_OPERATIONS_ALL
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => snap.topics.values().map(|t| topic_entry(t, node)).collect(),
+        None => snap
+            .topics
+            .values()
+            .map(|t| topic_entry(t, node, topic_ops))
+            .collect(),
         Some(wanted) => wanted
             .iter()
             .map(|w| {
@@ -60,7 +69,7 @@ pub async fn handle(
                     None => snap.topic_by_id(w.topic_id.as_bytes()),
                 };
                 match found {
-                    Some(t) => topic_entry(t, node),
+                    Some(t) => topic_entry(t, node, topic_ops),
                     None => {
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
@@ -85,15 +94,30 @@ pub async fn handle(
     resp.cluster_id = Some(str_bytes(&broker.cluster_id));
     resp.controller_id = node;
     resp.topics = topics;
-    resp.cluster_authorized_operations = i32::MIN;
+    resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS_ALL
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
     respond(ApiKey::Metadata, version, &resp)
 }
 
-fn topic_entry(t: &TopicMeta, node: BrokerId) -> MetadataResponseTopic {
+/// Kafka's "authorized operations were not asked for".
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+/// No ACLs yet, so every topic operation is allowed: READ(3), WRITE(4), CREATE(5),
+/// DELETE(6), ALTER(7), DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
+pub const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Every cluster operation: CREATE(5), ALTER(7), DESCRIBE(8), CLUSTER_ACTION(9),
+/// DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11), IDEMPOTENT_WRITE(12).
+pub const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+fn topic_entry(t: &TopicMeta, node: BrokerId, ops: i32) -> MetadataResponseTopic {
     let mut e = MetadataResponseTopic::default();
     e.name = Some(topic_name(&t.name));
     e.topic_id = Uuid::from_bytes(t.id);
-    e.topic_authorized_operations = i32::MIN;
+    e.topic_authorized_operations = ops;
     e.partitions = (0..t.partitions.len() as i32)
         .map(|i| {
             let mut p = MetadataResponsePartition::default();

@@ -10,6 +10,7 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -113,6 +114,7 @@ pub fn dispatch(
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
         ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
+        ApiKey::FindCoordinator => ready(find_coordinator::handle(version, body)),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {

@@ -30,8 +30,8 @@ use std::mem::size_of;
 use kafka_protocol::messages::{
     create_topics_request, delete_topics_request, fetch_request, list_offsets_request,
     metadata_request, ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest,
+    DescribeClusterRequest, FetchRequest, FindCoordinatorRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -208,7 +208,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 8] = [
+static APIS: [Api; 9] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -250,6 +250,12 @@ static APIS: [Api; 8] = [
         versions: range(0, 2),
         flexible: ALL,
         body: &DESCRIBE_CLUSTER,
+    },
+    Api {
+        key: ApiKey::FindCoordinator,
+        versions: range(0, 6),
+        flexible: since(3),
+        body: &FIND_COORDINATOR,
     },
     Api {
         key: ApiKey::ApiVersions,
@@ -452,6 +458,16 @@ static INIT_PRODUCER_ID: Struct = Struct {
         field("transaction_timeout_ms", ALL, Ty::Int32),
         field("producer_id", since(3), Ty::Int64),
         field("producer_epoch", since(3), Ty::Int16),
+    ],
+    tagged: &[],
+};
+
+static FIND_COORDINATOR: Struct = Struct {
+    decoded_bytes: size_of::<FindCoordinatorRequest>(),
+    fields: &[
+        field("key", range(0, 3), STRING),
+        field("key_type", since(1), Ty::Int8),
+        field("coordinator_keys", since(4), array(Elem::String)),
     ],
     tagged: &[],
 };

@@ -91,7 +91,9 @@ def test_rolled_segments_are_read_back_after_restart(broker_factory, tmp_path):
     topic = fresh_topic("segments")
     create_topics(broker, {topic: 1})
     values = [f"{i:06d} ".encode() + b"s" * (150 + i % 100) for i in range(messages)]
-    prod = producer(broker, {"acks": "all", "linger.ms": 5})
+    # Small batches: a segment rolls only between batches, as in Kafka, so one large
+    # batch would fill a single segment however small log.segment.bytes is.
+    prod = producer(broker, {"acks": "all", "linger.ms": 5, "batch.size": 16384})
     for v in values:
         prod.produce(topic, value=v, partition=0)
     flush(prod)
