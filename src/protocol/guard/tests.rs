@@ -148,6 +148,7 @@ fn codec(api: ApiKey) -> Codec {
         ApiKey::Fetch => codec_of::<FetchRequest>(),
         ApiKey::InitProducerId => codec_of::<InitProducerIdRequest>(),
         ApiKey::DescribeCluster => codec_of::<DescribeClusterRequest>(),
+        ApiKey::FindCoordinator => codec_of::<FindCoordinatorRequest>(),
         ApiKey::ApiVersions => codec_of::<ApiVersionsRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
@@ -188,6 +189,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::Fetch => fetch_samples(version),
         ApiKey::InitProducerId => init_producer_id_samples(version),
         ApiKey::DescribeCluster => describe_cluster_samples(version),
+        ApiKey::FindCoordinator => find_coordinator_samples(version),
         ApiKey::ApiVersions => api_versions_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
@@ -435,6 +437,26 @@ fn describe_cluster_samples(v: i16) -> Vec<BytesMut> {
     vec![
         encode(&full, v),
         encode(&DescribeClusterRequest::default(), v),
+    ]
+}
+
+fn find_coordinator_samples(v: i16) -> Vec<BytesMut> {
+    let mut full = FindCoordinatorRequest::default();
+    if v <= 3 {
+        full.key = s("group-ü");
+    }
+    if v >= 1 {
+        full.key_type = 1;
+    }
+    if v >= 4 {
+        full.coordinator_keys = vec![s("g1"), s(""), s("a-much-longer-group-name")];
+    }
+    if v >= 3 {
+        full = full.with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    }
+    vec![
+        encode(&full, v),
+        encode(&FindCoordinatorRequest::default(), v),
     ]
 }
 
