@@ -44,6 +44,7 @@ pub fn run(
         producer_ids,
         checkpoints,
     ));
+    probe_listener(&broker.config.listener)?;
     block_stop_signals();
     let handles = start_shards(&broker)?;
     let c = &broker.config;
@@ -66,6 +67,16 @@ pub fn run(
     drop(dirs);
     tracing::info!(partitions = closed.len(), "shut down cleanly");
     Ok(())
+}
+
+/// Every shard binds the listener with SO_REUSEPORT, which would let this broker share a
+/// port with another process that also uses it (another corelog) and split the clients
+/// between the two. A plain bind first fails if anything holds the port.
+fn probe_listener(l: &crate::config::Listener) -> Result<(), String> {
+    let addr = l.bind_addr().map_err(|e| format!("listeners: {e}"))?;
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|e| format!("cannot listen on {addr}: {e} (is another broker running there?)"))
 }
 
 fn start_shards(broker: &Arc<Broker>) -> Result<Vec<crate::runtime::ShardHandle>, String> {
