@@ -55,14 +55,16 @@ class BrokerError(AssertionError):
 def stop_process(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> int:
     """SIGTERM, then wait up to timeout_s. Returns the exit code; raises BrokerError
     (after a SIGKILL) if the process is still running, or if it exited non-zero."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=timeout_s)
-            raise BrokerError(f"pid {proc.pid} still running {timeout_s:.0f} s after SIGTERM; killed it")
+    if proc.poll() is not None:
+        raise BrokerError(f"pid {proc.pid} had already exited with {describe_exit(proc.returncode)} "
+                          "before it was asked to stop")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
+        raise BrokerError(f"pid {proc.pid} still running {timeout_s:g} s after SIGTERM; killed it")
     if proc.returncode != 0:
         raise BrokerError(f"pid {proc.pid} exited with {describe_exit(proc.returncode)} after SIGTERM, expected 0")
     return proc.returncode

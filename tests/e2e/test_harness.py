@@ -141,6 +141,14 @@ def test_stop_kills_and_fails_when_sigterm_is_ignored():
     assert proc.returncode == -9
 
 
+def test_stop_fails_when_already_dead():
+    proc = python_process(TRAPS_TERM.format(rc=0))
+    proc.kill()
+    proc.wait(timeout=5)
+    with pytest.raises(conftest.BrokerError, match="had already exited with signal SIGKILL"):
+        conftest.stop_process(proc, timeout_s=5)
+
+
 def fake_binary(tmp_path, script):
     path = tmp_path / "fake-corelog"
     path.write_text("#!/bin/sh\n" + script)

@@ -3,6 +3,7 @@
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
+import kwire
 from clients import Deliveries, consume, create_topic, flush, producer
 from conftest import fresh_topic
 
@@ -75,6 +76,16 @@ def test_round_trip(shared_broker, acks, codec):
 
     from_start = consume(shared_broker, topic, {p: 0 for p in range(PARTITIONS)}, MESSAGES)
     assert actual_tuples(from_start) == expected
+
+    # Stored as the producer sent it: compressed with the codec asked for, CRC intact.
+    # (librdkafka quietly sends a codec uncompressed when the broker's ApiVersions
+    # make it think the broker cannot read it.)
+    with kwire.Conn(shared_broker.port) as conn:
+        _, _, records = kwire.fetch(conn, topic, 0, 0)
+    batches = kwire.batch_headers(records)
+    assert batches and batches[0][0] == 0
+    assert {(attributes & 0x7, crc_ok) for _, attributes, _, crc_ok in batches} == {
+        (kwire.COMPRESSION_CODECS[codec], True)}
 
     per_partition = MESSAGES // PARTITIONS
     middle = per_partition // 2 + 1
