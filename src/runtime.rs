@@ -33,9 +33,6 @@ where
     glommio::LocalExecutorBuilder::new(placement)
         .name(&format!("shard-{id}"))
         .io_memory(SHARD_IO_MEMORY_BYTES)
-        // Wake latency matters more than an idle core's power: spin briefly before
-        // parking so a cross-shard hand-off finds the executor awake.
-        .spin_before_park(Duration::from_micros(50))
         .spawn(main)
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
