@@ -69,3 +69,28 @@ pub async fn deadline(dur: Option<Duration>) {
         None => futures::future::pending::<()>().await,
     }
 }
+
+/// Most iovecs handed to one `sendmsg` (Linux's IOV_MAX).
+pub const IOVECS_MAX: usize = 1024;
+
+/// One non-blocking gathering send of `bufs` on socket `fd`: the response header and the
+/// record `Bytes` leave in one syscall without being copied into one buffer. Returns the
+/// bytes sent, or `WouldBlock` when the socket buffer is full (then wait with an ordinary
+/// async write, which parks until the socket is writable).
+pub fn try_send_vectored(
+    fd: std::os::fd::RawFd,
+    bufs: &[std::io::IoSlice<'_>],
+) -> std::io::Result<usize> {
+    let count = bufs.len().min(IOVECS_MAX);
+    // SAFETY: msghdr is plain data; every field we do not set is zero.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is ABI-compatible with iovec on Unix (guaranteed by std).
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = count as _;
+    // SAFETY: the iovecs point into `bufs`, which outlive the call; the kernel only reads them.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}

@@ -31,6 +31,7 @@ pub fn run(
     }
     let shards = config.shard_count();
     boot::limits::check(shards).map_err(|e| e.to_string())?;
+    boot::limits::tune_allocator();
     let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id)
         .map_err(|e| e.to_string())?;
     let checkpoints = read_checkpoints(&config.log_dirs)?;

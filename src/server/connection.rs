@@ -6,7 +6,9 @@
 //! Bounds: a frame larger than socket.request.max.bytes closes the connection; at most
 //! `INFLIGHT_REQUESTS_MAX` requests are started and not yet answered.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,7 +22,7 @@ use crate::protocol::frame::frame_len;
 use crate::protocol::header::{
     decode_request_header, encode_response_header, response_header_flexible,
 };
-use crate::runtime::TcpStream;
+use crate::runtime::{self, TcpStream};
 
 /// Requests read and started but not yet answered, per connection. librdkafka keeps up
 /// to 5 produce requests in flight per connection; Java's default is 5 as well.
@@ -38,9 +40,10 @@ struct Started {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
     let (reader, writer) = stream.split();
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
-    let write_task = write_responses(rx, writer, peer);
+    let write_task = write_responses(rx, Writer { half: writer, fd }, peer);
     let read_task = read_requests(shard, reader, tx, peer);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
@@ -108,9 +111,16 @@ async fn read_requests(
     }
 }
 
+/// The write side of a connection: the async half (for waiting until the socket is
+/// writable) and the descriptor (for gathering sends).
+struct Writer {
+    half: futures::io::WriteHalf<TcpStream>,
+    fd: RawFd,
+}
+
 async fn write_responses(
     mut rx: mpsc::Receiver<Started>,
-    mut writer: futures::io::WriteHalf<TcpStream>,
+    mut writer: Writer,
     peer: Option<SocketAddr>,
 ) {
     while let Some(s) = rx.next().await {
@@ -127,11 +137,11 @@ async fn write_responses(
             return;
         }
     }
-    let _ = writer.flush().await;
+    let _ = writer.half.flush().await;
 }
 
 async fn write_response(
-    writer: &mut futures::io::WriteHalf<TcpStream>,
+    writer: &mut Writer,
     correlation_id: i32,
     flexible: bool,
     chunks: Vec<Bytes>,
@@ -146,11 +156,66 @@ async fn write_response(
         for c in &chunks {
             head.extend_from_slice(c);
         }
-        return writer.write_all(&head).await;
+        return writer.half.write_all(&head).await;
     }
-    writer.write_all(&head).await?;
-    for c in &chunks {
-        writer.write_all(c).await?;
+    let mut parts: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
+    parts.push(head.freeze());
+    parts.extend(chunks.into_iter().filter(|c| !c.is_empty()));
+    send_all(writer, parts).await
+}
+
+/// Sends every part, gathering as many as the kernel takes per syscall; when the socket
+/// buffer is full, waits for it with an ordinary async write of the next part.
+async fn send_all(writer: &mut Writer, mut parts: Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < parts.len() {
+        let slices: Vec<IoSlice<'_>> = parts[first..]
+            .iter()
+            .take(runtime::IOVECS_MAX)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let sent = match runtime::try_send_vectored(writer.fd, &slices) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                writer.half.write(&parts[first]).await?
+            }
+            Err(e) => return Err(e),
+        };
+        drop(slices);
+        advance(&mut parts, &mut first, sent);
     }
     Ok(())
+}
+
+/// Drops `sent` bytes from the front of `parts[first..]`.
+fn advance(parts: &mut [Bytes], first: &mut usize, mut sent: usize) {
+    while sent > 0 && *first < parts.len() {
+        let len = parts[*first].len();
+        if sent >= len {
+            sent -= len;
+            *first += 1;
+        } else {
+            let _ = parts[*first].split_to(sent);
+            sent = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_drops_whole_and_partial_parts() {
+        let mut parts = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"defg"),
+            Bytes::from_static(b"h"),
+        ];
+        let mut first = 0;
+        advance(&mut parts, &mut first, 5);
+        assert_eq!((first, &parts[1][..]), (1, &b"fg"[..]));
+        advance(&mut parts, &mut first, 3);
+        assert_eq!(first, 3);
+    }
 }
