@@ -163,9 +163,11 @@ impl Shard {
         async move {
             let waits = appended.into_iter().map(|r| async move {
                 let (log, info) = r?;
+                // acks=0 gets no answer, but still waits for its write: that wait is what
+                // bounds a connection's queued bytes (INFLIGHT_REQUESTS_MAX requests), as
+                // Kafka mutes a connection until its request is appended.
                 let waited = match acks {
-                    0 => Ok(()),
-                    1 => log.wait_written(info.last_offset).await,
+                    0 | 1 => log.wait_written(info.last_offset).await,
                     _ => log.wait_durable(info.last_offset).await,
                 };
                 waited
