@@ -51,6 +51,9 @@ struct Scan {
     index: SegmentIndex,
     /// Why the scan stopped before `file_len`.
     problem: Option<String>,
+    /// The scan stopped at a zero batch length: what follows was never written (space
+    /// fallocated ahead, or the zero padding of the last O_DIRECT write) rather than damaged.
+    unwritten_tail: bool,
 }
 
 pub async fn recover(
@@ -84,7 +87,17 @@ pub async fn recover(
         let file = LogFile::open(&path, false).await?;
         let scan = scan_segment(&file, base, recovery_point, geometry, &mut producers).await?;
         let damaged = scan.problem.is_some();
-        if let Some(problem) = &scan.problem {
+        if scan.unwritten_tail {
+            // The normal state after a crash: fallocated space and write padding.
+            tracing::info!(
+                path = %path.display(),
+                trimmed_bytes = scan.file_len - scan.valid_len,
+                kept_bytes = scan.valid_len,
+                "trimming never-written (zero) space after the last complete batch"
+            );
+            file.truncate(scan.valid_len).await?;
+            file.fdatasync().await?;
+        } else if let Some(problem) = &scan.problem {
             warn!(
                 path = %path.display(),
                 dropped_bytes = scan.file_len - scan.valid_len,
@@ -223,6 +236,7 @@ async fn scan_segment(
         }
         pos += at;
     }
+    let unwritten_tail = went_back.is_none() && matches!(stop, Some(BatchProblem::BadLength(0)));
     let problem = match (went_back, stop) {
         (Some(offset), _) => Some(format!(
             "batch at offset {offset} is below the expected {next_offset}"
@@ -236,5 +250,6 @@ async fn scan_segment(
         next_offset,
         index,
         problem,
+        unwritten_tail,
     })
 }
