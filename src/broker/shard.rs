@@ -5,7 +5,7 @@
 //! `RefCell` that is never borrowed across an `.await`; a `PartitionLog` is a cheap
 //! handle, cloned out of the map before any await.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -44,12 +44,30 @@ pub enum AdminMsg {
 /// The shard that writes metadata.
 pub const METADATA_SHARD: usize = 0;
 
+/// Memory a shard spends on caching recent batches for tailing consumers, shared evenly
+/// by the partitions it owns.
+pub const SHARD_CACHE_BYTES_MAX: usize = 512 << 20;
+/// A partition's share never drops below this (a few large batches), so with very many
+/// partitions the total is `partitions * PARTITION_CACHE_BYTES_MIN` at most.
+pub const PARTITION_CACHE_BYTES_MIN: usize = 256 << 10;
+/// Nor rises above this: one partition cannot take the whole budget.
+pub const PARTITION_CACHE_BYTES_MAX: usize = 8 << 20;
+
+/// The per-partition share of the shard's cache budget, read by every log of the shard
+/// before it caches a write.
+fn cache_share_bytes(partitions: usize) -> usize {
+    (SHARD_CACHE_BYTES_MAX / partitions.max(1))
+        .clamp(PARTITION_CACHE_BYTES_MIN, PARTITION_CACHE_BYTES_MAX)
+}
+
 pub struct Shard {
     pub id: usize,
     pub broker: Arc<Broker>,
     logs: RefCell<HashMap<(String, i32), (usize, PartitionLog)>>,
     /// Serialises metadata changes on the metadata shard.
     admin_lock: futures::lock::Mutex<()>,
+    /// This shard's current per-partition cache share (`cache_share_bytes`).
+    cache_share: Rc<Cell<usize>>,
 }
 
 impl Shard {
@@ -59,6 +77,7 @@ impl Shard {
             broker,
             logs: RefCell::new(HashMap::new()),
             admin_lock: futures::lock::Mutex::new(()),
+            cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
         })
     }
 
@@ -67,8 +86,15 @@ impl Shard {
         LogConfig {
             segment_bytes: c.log_segment_bytes,
             max_message_bytes: c.message_max_bytes,
+            cache_bytes_max: self.cache_share.get(),
+            cache_share: Some(self.cache_share.clone()),
             ..LogConfig::default()
         }
+    }
+
+    fn rebalance_cache(&self) {
+        self.cache_share
+            .set(cache_share_bytes(self.logs.borrow().len()));
     }
 
     fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
@@ -116,6 +142,7 @@ impl Shard {
             .await
             .map_err(|e| format!("cannot open partition {}-{}: {e}", p.topic, p.partition))?;
             self.logs.borrow_mut().insert(key, (p.dir, log));
+            self.rebalance_cache();
         }
         Ok(())
     }
@@ -547,4 +574,23 @@ fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult 
         tracing::error!(%topic, partition, "append failed: {e}");
     }
     ProduceResult::error(e.kafka_error_code(), Some(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_share_keeps_the_shard_total_bounded() {
+        assert_eq!(cache_share_bytes(0), PARTITION_CACHE_BYTES_MAX);
+        assert_eq!(cache_share_bytes(1), PARTITION_CACHE_BYTES_MAX);
+        assert_eq!(cache_share_bytes(128), SHARD_CACHE_BYTES_MAX / 128);
+        assert_eq!(cache_share_bytes(1 << 20), PARTITION_CACHE_BYTES_MIN);
+        for n in [1, 7, 64, 100, 2048] {
+            assert!(
+                n * cache_share_bytes(n)
+                    <= SHARD_CACHE_BYTES_MAX.max(n * PARTITION_CACHE_BYTES_MIN)
+            );
+        }
+    }
 }

@@ -8,8 +8,9 @@
 //!
 //! Entries are contiguous in log order: the writer pushes batches once they are written
 //! (so everything cached is below the high watermark) and eviction drops from the front.
-//! The bound is per partition (`LogConfig::cache_bytes_max`); a shard-wide budget would
-//! need cross-partition eviction and is left for later.
+//! The bound is per partition: `LogConfig::cache_bytes_max`, or the shard's current
+//! share of its budget (`LogConfig::cache_share`), which the writer applies before each
+//! push. There is no cross-partition eviction: an idle partition keeps its share.
 //! Not shared across threads; owned by the partition's `RefCell`.
 
 use std::collections::VecDeque;
@@ -72,6 +73,15 @@ impl BatchCache {
         });
     }
 
+    /// Changes the bound, evicting the oldest batches if the cache is now over it.
+    pub fn set_bytes_max(&mut self, bytes_max: usize) {
+        self.bytes_max = bytes_max;
+        while self.bytes > self.bytes_max {
+            let evicted = self.entries.pop_front().expect("bytes > 0 means entries");
+            self.bytes -= evicted.data.len();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;
@@ -112,6 +122,17 @@ mod tests {
             cache.push(i * 10, i * 10 + 9, Bytes::from(vec![i as u8; 100]));
         }
         cache
+    }
+
+    #[test]
+    fn shrinking_the_bound_evicts_oldest() {
+        let mut cache = filled(10_000);
+        cache.set_bytes_max(250);
+        assert_eq!(cache.bytes(), 200);
+        assert!(cache.read(79, 1000).is_none());
+        assert_eq!(cache.read(80, 1000).unwrap().len(), 2);
+        cache.set_bytes_max(0);
+        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// Bytes of recent batches this partition keeps in memory for tail reads.
     pub cache_bytes_max: usize,
+    /// When set, the shard's current per-partition share of its cache budget; it
+    /// replaces `cache_bytes_max` at every push, so the shard's total stays bounded as
+    /// partitions come and go (see `broker::shard::CacheBudget`).
+    pub cache_share: Option<std::rc::Rc<std::cell::Cell<usize>>>,
     /// Written into each batch's partitionLeaderEpoch (a single broker: fixed).
     pub leader_epoch: i32,
 }
@@ -66,6 +70,7 @@ impl Default for LogConfig {
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: 1_048_588,
             cache_bytes_max: CACHE_BYTES_MAX_DEFAULT,
+            cache_share: None,
             leader_epoch: 0,
         }
     }
@@ -658,6 +663,9 @@ impl PartitionLog {
             .await?;
         let mut st = self.inner.state.borrow_mut();
         st.active_mut().apply_write(&plan, tail);
+        if let Some(share) = &self.inner.config.cache_share {
+            st.cache.set_bytes_max(share.get());
+        }
         for batch in &plan.batches {
             let header = &batch.header;
             st.cache
