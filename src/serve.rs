@@ -70,14 +70,38 @@ pub fn run(
     Ok(())
 }
 
+/// How long the start-up probe waits for an answer on the listener address.
+const LISTENER_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long the probe keeps finding a listener before it gives up. A broker killed a
+/// moment ago can keep accepting briefly: the kernel tears its io_uring (which holds the
+/// listening socket) down after the process has exited.
+const LISTENER_PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Every shard binds the listener with SO_REUSEPORT, which would let this broker share a
-/// port with another process that also uses it (another corelog) and split the clients
-/// between the two. A plain bind first fails if anything holds the port.
+/// port with another process that also uses it (another corelog) and silently split the
+/// clients between the two. So first try to connect: if something accepts, refuse to
+/// start. (A plain bind would be refused by the dying connections of a broker that just
+/// stopped on this port, which are no reason to fail a restart.)
 fn probe_listener(l: &crate::config::Listener) -> Result<(), String> {
     let addr = l.bind_addr().map_err(|e| format!("listeners: {e}"))?;
-    std::net::TcpListener::bind(addr)
-        .map(drop)
-        .map_err(|e| format!("cannot listen on {addr}: {e} (is another broker running there?)"))
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect_timeout(&target, LISTENER_PROBE_TIMEOUT).is_ok() {
+        if started.elapsed() >= LISTENER_PROBE_PATIENCE {
+            return Err(format!(
+                "cannot listen on {addr}: another process is already listening there \
+                 (another broker?); stop it or choose another port in listeners"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn start_shards(broker: &Arc<Broker>) -> Result<Vec<crate::runtime::ShardHandle>, String> {

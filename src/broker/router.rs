@@ -40,6 +40,10 @@ pub struct FetchItem {
     pub partition: i32,
     pub offset: i64,
     pub max_bytes: usize,
+    /// A waiting read waits for data past this offset: the fetch offset, or the high
+    /// watermark already seen when what is there is fewer than the request's min_bytes
+    /// (waiting past the fetch offset would then return at once, again and again).
+    pub wait_past: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -105,15 +109,13 @@ pub enum ShardMsg {
         items: Vec<ProduceItem>,
         reply: oneshot::Sender<Vec<ProduceResult>>,
     },
+    /// Reads the partitions. With `wait`, first waits (at most that long) until any of
+    /// them has data past its offset, so a long-poll costs one hop there and one back;
+    /// the wait ends early when the receiver is dropped.
     Fetch {
         items: Vec<FetchItem>,
+        wait: Option<std::time::Duration>,
         reply: oneshot::Sender<Vec<FetchResult>>,
-    },
-    /// Replies once any of the partitions has data past its offset; dropped by the
-    /// receiver when the fetch's wait ends first.
-    WaitForData {
-        items: Vec<FetchItem>,
-        reply: oneshot::Sender<()>,
     },
     ListOffsets {
         items: Vec<OffsetQuery>,

@@ -247,7 +247,7 @@ impl Shard {
         let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
         for item in items {
             match self.log(&item.topic, item.partition) {
-                Some(log) => waits.push(log.wait_for_data(item.offset).boxed_local()),
+                Some(log) => waits.push(log.wait_for_data(item.wait_past).boxed_local()),
                 None => return futures::future::ready(()).boxed_local(),
             }
         }
@@ -255,6 +255,19 @@ impl Shard {
             return futures::future::pending().boxed_local();
         }
         select_all(waits).map(|_| ()).boxed_local()
+    }
+
+    /// Resolves when any listed partition has data past its offset, or after `wait`.
+    pub fn wait_for_data_until(
+        &self,
+        items: &[FetchItem],
+        wait: std::time::Duration,
+    ) -> LocalBoxFuture<'static, ()> {
+        let data = self.wait_for_data_local(items);
+        let timer = crate::runtime::sleep(wait).boxed_local();
+        futures::future::select(data, timer)
+            .map(|_| ())
+            .boxed_local()
     }
 
     pub fn list_offsets_local(&self, items: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
@@ -336,18 +349,22 @@ impl Shard {
 
     async fn serve_msg(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Fetch { items, reply } => {
-                let _ = reply.send(self.fetch_local(items).await);
-            }
-            ShardMsg::WaitForData { items, mut reply } => {
-                let wait = self.wait_for_data_local(&items);
-                let cancelled = reply.cancellation();
-                futures::pin_mut!(cancelled);
-                if let futures::future::Either::Left(_) =
-                    futures::future::select(wait, cancelled).await
-                {
-                    let _ = reply.send(());
+            ShardMsg::Fetch {
+                items,
+                wait,
+                mut reply,
+            } => {
+                if let Some(wait) = wait {
+                    let cancelled = reply.cancellation();
+                    futures::pin_mut!(cancelled);
+                    let waited =
+                        futures::future::select(self.wait_for_data_until(&items, wait), cancelled)
+                            .await;
+                    if let futures::future::Either::Right(_) = waited {
+                        return;
+                    }
                 }
+                let _ = reply.send(self.fetch_local(items).await);
             }
             ShardMsg::ListOffsets { items, reply } => {
                 let _ = reply.send(self.list_offsets_local(items));

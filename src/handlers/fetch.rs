@@ -2,14 +2,17 @@
 //! the shard's cache of recent batches, or disk); the record data comes back as `Bytes`
 //! and goes to the socket without a copy. When fewer than `min_bytes` are available the
 //! request waits until an append makes data visible on any of its partitions or
-//! `max_wait_ms` passes, whichever is first.
+//! `max_wait_ms` passes, whichever is first. The wait happens on the owner shards: each
+//! gets one waiting read, and the first to answer ends the wait, so a woken long-poll
+//! costs one hop to the owner and one back. Partitions of the other owners keep the
+//! results of the first, immediate read (no data, and that read's high watermark).
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use futures::future::{join_all, select, select_all, Either, FutureExt, LocalBoxFuture};
+use futures::future::{join_all, select_all, FutureExt, LocalBoxFuture};
 use kafka_protocol::messages::{ApiKey, FetchRequest};
 
 use super::{decode, Outcome, RequestError};
@@ -38,22 +41,23 @@ pub async fn handle(
     let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
     let started = Instant::now();
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
-    let (mut topics, wanted) = resolve(&shard, version, &req);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let (mut topics, mut wanted) = resolve(&shard, version, &req);
     let mut results = fetch_round(&shard, &wanted).await;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
         let errors = results.iter().any(|r| r.error_code != ec::NONE);
         let elapsed = started.elapsed();
-        if bytes >= req.min_bytes.max(0) as usize || errors || elapsed >= max_wait {
+        if bytes >= min_bytes || errors || elapsed >= max_wait {
             break;
         }
-        let wait = wait_for_data(&shard, &wanted);
-        let timer = crate::runtime::sleep(max_wait - elapsed).boxed_local();
-        if let Either::Right(_) = select(wait, timer).await {
-            results = fetch_round(&shard, &wanted).await;
-            break;
+        // Park on the owners; the first to see new data (or the deadline) answers.
+        for (w, r) in wanted.iter_mut().zip(&results) {
+            w.item.wait_past = w.item.offset.max(r.high_watermark);
         }
-        results = fetch_round(&shard, &wanted).await;
+        for (i, r) in wait_round(&shard, &wanted, max_wait - elapsed).await {
+            results[i] = r;
+        }
     }
     trim_to(&mut results, req.max_bytes.max(0) as usize);
     for (w, r) in wanted.iter().zip(results) {
@@ -111,6 +115,7 @@ fn resolve(shard: &Shard, version: i16, req: &FetchRequest) -> (Vec<FetchTopicOu
                     partition: p.partition,
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes.max(0) as usize,
+                    wait_past: p.fetch_offset,
                 },
                 owner,
             });
@@ -142,47 +147,57 @@ async fn fetch_round(shard: &Rc<Shard>, wanted: &[Wanted]) -> Vec<FetchResult> {
         .collect();
     let reads = by_owner(wanted).into_iter().map(|(owner, group)| {
         let (idx, items): (Vec<usize>, Vec<FetchItem>) = group.into_iter().unzip();
-        let shard = shard.clone();
-        async move {
-            if owner == shard.id {
-                return (idx, Ok(shard.fetch_local(items).await));
-            }
-            let (reply, rx) = oneshot::channel();
-            shard.broker.send(owner, ShardMsg::Fetch { items, reply });
-            (idx, rx.await)
-        }
+        read_on(shard.clone(), owner, items, None).map(move |r| (idx, r))
     });
-    for (idx, r) in join_all(reads).await {
-        match r {
-            Ok(rs) => idx.into_iter().zip(rs).for_each(|(i, r)| results[i] = r),
-            Err(_) => idx
-                .into_iter()
-                .for_each(|i| results[i] = FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER)),
-        }
+    for (idx, rs) in join_all(reads).await {
+        idx.into_iter().zip(rs).for_each(|(i, r)| results[i] = r);
     }
     results
 }
 
-/// Resolves when any partition of the request gets new data.
-fn wait_for_data(shard: &Rc<Shard>, wanted: &[Wanted]) -> LocalBoxFuture<'static, ()> {
-    let waits: Vec<LocalBoxFuture<'static, ()>> = by_owner(wanted)
+/// Sends each owner a waiting read and returns the results of the first owner to
+/// answer, by index in `wanted`; the other owners' waits are dropped (and end).
+async fn wait_round(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    wait: Duration,
+) -> Vec<(usize, FetchResult)> {
+    let reads: Vec<LocalBoxFuture<'static, Vec<(usize, FetchResult)>>> = by_owner(wanted)
         .into_iter()
         .map(|(owner, group)| {
-            let items: Vec<FetchItem> = group.into_iter().map(|(_, it)| it).collect();
-            if owner == shard.id {
-                return shard.wait_for_data_local(&items);
-            }
-            let (reply, rx) = oneshot::channel();
-            shard
-                .broker
-                .send(owner, ShardMsg::WaitForData { items, reply });
-            rx.map(|_| ()).boxed_local()
+            let (idx, items): (Vec<usize>, Vec<FetchItem>) = group.into_iter().unzip();
+            read_on(shard.clone(), owner, items, Some(wait))
+                .map(move |r| idx.into_iter().zip(r).collect())
+                .boxed_local()
         })
         .collect();
-    if waits.is_empty() {
-        return futures::future::pending().boxed_local();
+    if reads.is_empty() {
+        crate::runtime::sleep(wait).await;
+        return Vec::new();
     }
-    select_all(waits).map(|_| ()).boxed_local()
+    select_all(reads).await.0
+}
+
+/// Reads `items` on their owner shard, in place when that is this shard.
+async fn read_on(
+    shard: Rc<Shard>,
+    owner: usize,
+    items: Vec<FetchItem>,
+    wait: Option<Duration>,
+) -> Vec<FetchResult> {
+    if owner == shard.id {
+        if let Some(wait) = wait {
+            shard.wait_for_data_until(&items, wait).await;
+        }
+        return shard.fetch_local(items).await;
+    }
+    let count = items.len();
+    let (reply, rx) = oneshot::channel();
+    shard
+        .broker
+        .send(owner, ShardMsg::Fetch { items, wait, reply });
+    rx.await
+        .unwrap_or_else(|_| vec![FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER); count])
 }
 
 /// Applies the response-wide `max_bytes`: whole batches in request order until the limit,
