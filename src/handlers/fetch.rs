@@ -155,27 +155,48 @@ async fn fetch_round(shard: &Rc<Shard>, wanted: &[Wanted]) -> Vec<FetchResult> {
     results
 }
 
-/// Sends each owner a waiting read and returns the results of the first owner to
-/// answer, by index in `wanted`; the other owners' waits are dropped (and end).
+/// Sends each owner a waiting read. When the first answers, the other owners' waits are
+/// dropped (and end) and those owners get an immediate read instead, so data that
+/// arrived there meanwhile goes out in the same response. Results come by index in
+/// `wanted`.
 async fn wait_round(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     wait: Duration,
 ) -> Vec<(usize, FetchResult)> {
-    let reads: Vec<LocalBoxFuture<'static, Vec<(usize, FetchResult)>>> = by_owner(wanted)
+    let groups: Vec<(usize, Vec<usize>, Vec<FetchItem>)> = by_owner(wanted)
         .into_iter()
         .map(|(owner, group)| {
-            let (idx, items): (Vec<usize>, Vec<FetchItem>) = group.into_iter().unzip();
-            read_on(shard.clone(), owner, items, Some(wait))
-                .map(move |r| idx.into_iter().zip(r).collect())
-                .boxed_local()
+            let (idx, items) = group.into_iter().unzip();
+            (owner, idx, items)
         })
         .collect();
-    if reads.is_empty() {
+    if groups.is_empty() {
         crate::runtime::sleep(wait).await;
         return Vec::new();
     }
-    select_all(reads).await.0
+    let waits: Vec<LocalBoxFuture<'static, Vec<FetchResult>>> = groups
+        .iter()
+        .map(|(owner, _, items)| {
+            read_on(shard.clone(), *owner, items.clone(), Some(wait)).boxed_local()
+        })
+        .collect();
+    let (first, woken, rest) = select_all(waits).await;
+    drop(rest);
+    let others =
+        groups
+            .iter()
+            .enumerate()
+            .filter(|(g, _)| *g != woken)
+            .map(|(_, (owner, idx, items))| {
+                let idx = idx.clone();
+                read_on(shard.clone(), *owner, items.clone(), None).map(move |r| (idx, r))
+            });
+    let mut out: Vec<(usize, FetchResult)> = groups[woken].1.iter().copied().zip(first).collect();
+    for (idx, rs) in join_all(others).await {
+        out.extend(idx.into_iter().zip(rs));
+    }
+    out
 }
 
 /// Reads `items` on their owner shard, in place when that is this shard.
