@@ -63,6 +63,13 @@ def test_compressed_batches_are_stored_as_sent(broker):
         batches = kwire.batch_headers(records)
         assert batches, f"{codec}: Fetch from offset 0 returned no whole batch"
         assert batches[0][0] == 0, codec
+        # librdkafka sends a batch uncompressed when compressing would not shrink it (a
+        # lone short line, say), so a batch may carry codec 0 -- but never another codec,
+        # and the compressed ones must hold most of the records.
+        compressed = 0
         for base_offset, attributes, count, crc_ok in batches:
-            assert attributes & 0x7 == kwire.COMPRESSION_CODECS[codec], (codec, base_offset, attributes)
+            assert attributes & 0x7 in (0, kwire.COMPRESSION_CODECS[codec]), (codec, base_offset, attributes)
             assert crc_ok, (codec, base_offset)
+            if attributes & 0x7:
+                compressed += count
+        assert compressed >= 0.9 * sum(b[2] for b in batches), (codec, batches)

@@ -84,8 +84,12 @@ def test_round_trip(shared_broker, acks, codec):
         _, _, records = kwire.fetch(conn, topic, 0, 0)
     batches = kwire.batch_headers(records)
     assert batches and batches[0][0] == 0
-    assert {(attributes & 0x7, crc_ok) for _, attributes, _, crc_ok in batches} == {
-        (kwire.COMPRESSION_CODECS[codec], True)}
+    # A batch that compression would not shrink goes uncompressed (librdkafka's rule),
+    # so codec 0 may appear -- never another codec, and most records are compressed.
+    wanted = kwire.COMPRESSION_CODECS[codec]
+    assert all(crc_ok and attributes & 0x7 in (0, wanted) for _, attributes, _, crc_ok in batches), batches
+    compressed = sum(count for _, attributes, count, _ in batches if attributes & 0x7 == wanted)
+    assert compressed >= 0.9 * sum(count for _, _, count, _ in batches), batches
 
     per_partition = MESSAGES // PARTITIONS
     middle = per_partition // 2 + 1
