@@ -113,14 +113,28 @@ impl Default for BrokerConfig {
     }
 }
 
-/// Keys Kafka knows that corelog accepts but does not act on yet: no warning, since a
-/// stock server.properties carries them (ZooKeeper/KRaft settings, thread counts, ...).
-const KNOWN_IGNORED_KEYS: &[&str] = &[
+/// Kafka keys that have no meaning for corelog by design (thread pools that
+/// thread-per-core replaces, ZooKeeper and KRaft quorum settings of a multi-node
+/// cluster). A stock server.properties carries them, so they are accepted quietly.
+const MEANINGLESS_KEYS: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+];
+
+/// Kafka keys corelog will honour but does not yet: warned about at start-up with their
+/// own message, so an operator knows the setting has no effect.
+const NOT_YET_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "num.recovery.threads.per.data.dir",
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
@@ -128,15 +142,7 @@ const KNOWN_IGNORED_KEYS: &[&str] = &[
     "log.retention.ms",
     "log.retention.minutes",
     "log.retention.bytes",
-    "zookeeper.connect",
-    "zookeeper.connection.timeout.ms",
     "group.initial.rebalance.delay.ms",
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "default.replication.factor",
     "min.insync.replicas",
 ];
@@ -170,11 +176,7 @@ impl BrokerConfig {
             }
             config.smp = Some(n);
         }
-        let warnings = props
-            .keys()
-            .filter(|k| !is_known_key(k))
-            .map(|k| format!("unknown configuration key {k:?} is ignored"))
-            .collect();
+        let warnings = props.keys().filter_map(|k| key_warning(k)).collect();
         Ok((config, warnings))
     }
 
@@ -249,8 +251,17 @@ const RECOGNISED_KEYS: &[&str] = &[
     "cluster.id",
 ];
 
-fn is_known_key(k: &str) -> bool {
-    RECOGNISED_KEYS.contains(&k) || KNOWN_IGNORED_KEYS.contains(&k)
+/// The start-up warning a key deserves, if any.
+fn key_warning(k: &str) -> Option<String> {
+    if RECOGNISED_KEYS.contains(&k) || MEANINGLESS_KEYS.contains(&k) {
+        None
+    } else if NOT_YET_KEYS.contains(&k) {
+        Some(format!(
+            "configuration key {k:?} is not supported yet and has no effect"
+        ))
+    } else {
+        Some(format!("unknown configuration key {k:?} is ignored"))
+    }
 }
 
 /// Which of two alias keys was given, for error messages.
@@ -437,13 +448,19 @@ mod tests {
                 "num.partitions=2".into(),
                 "num.partitions=5".into(),
                 "bogus.key=1".into(),
+                "num.io.threads=8".into(),
+                "log.retention.hours=168".into(),
             ],
             Some(3),
         )
         .unwrap();
         assert_eq!(c.num_partitions, 5);
         assert_eq!(c.shard_count(), 3);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("bogus.key"));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("bogus.key") && warnings[0].contains("unknown"));
+        assert!(
+            warnings[1].contains("log.retention.hours")
+                && warnings[1].contains("not supported yet")
+        );
     }
 }
