@@ -21,6 +21,11 @@
 //! Waiters whose future was dropped are pruned as the list grows (see `Waiters`), so
 //! abandoned long-polls do not pile up.
 //!
+//! Producer state is kept twice: `producers` includes batches accepted but not yet
+//! written (append checks against it), `written_producers` only written ones. The
+//! latter is what a snapshot file records at a segment roll (at the new segment's base)
+//! and at close (at the log end), so recovery replays only the log after the snapshot.
+//!
 //! After an I/O error the log is failed: the error is kept and every later append, read
 //! and wait returns it (the log dir is offline; recovery is for a later issue).
 
@@ -38,7 +43,7 @@ use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
 use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
-use super::{io, StorageError};
+use super::{io, snapshot, StorageError};
 
 /// Bound on the batch bytes of one DMA write (one batch larger than this still goes
 /// alone in one write).
@@ -171,7 +176,10 @@ struct State {
     /// Offsets below are wanted durable by some waiter.
     durable_wanted: i64,
     pending: VecDeque<PendingBatch>,
+    /// Checked and updated by `append`: includes pending batches.
     producers: ProducerState,
+    /// The state after the batches below `written_offset`; snapshots are taken of it.
+    written_producers: ProducerState,
     cache: BatchCache,
     failure: Option<Failure>,
     closed: bool,
@@ -310,6 +318,7 @@ impl PartitionLog {
             durable_offset: leo,
             durable_wanted: leo,
             pending: VecDeque::new(),
+            written_producers: recovered.producers.clone(),
             producers: recovered.producers,
             cache: BatchCache::new(config.cache_bytes_max),
             failure: None,
@@ -444,6 +453,22 @@ impl PartitionLog {
         self.inner.state.borrow().log_end_offset
     }
 
+    /// Offsets below are written and fdatasync'd, and every segment wholly below has its
+    /// index files written: what the broker checkpoints as the recovery point (open
+    /// trusts the segments below it without reading them).
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.state.borrow().durable_offset
+    }
+
+    /// Fdatasyncs everything written so far (the high watermark) and returns the new
+    /// recovery point; for the periodic checkpoint, so a restart after acks=1 traffic
+    /// is cheap too. Appends still pending are not waited for.
+    pub async fn flush(&self) -> Result<i64, StorageError> {
+        let written = self.high_watermark();
+        self.wait_durable(written - 1).await?;
+        Ok(self.recovery_point())
+    }
+
     pub fn stats(&self) -> LogStats {
         self.inner.state.borrow().stats
     }
@@ -571,6 +596,10 @@ impl PartitionLog {
             st.active().finish_plan()
         };
         finish.run().await.map_err(|e| self.fail(e))?;
+        self.write_snapshot(leo).await;
+        io::sync_dir(&self.inner.dir)
+            .await
+            .map_err(|e| self.fail(e))?;
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = leo;
         st.written_waiters.wake_all();
@@ -668,6 +697,7 @@ impl PartitionLog {
         }
         for batch in &plan.batches {
             let header = &batch.header;
+            st.written_producers.record(header, header.base_offset);
             st.cache
                 .push(header.base_offset, header.last_offset(), batch.data.clone());
         }
@@ -710,6 +740,7 @@ impl PartitionLog {
             )
         };
         finish.run().await?;
+        self.write_snapshot(next_base).await;
         let config = &self.inner.config;
         let segment = Segment::create(
             &self.inner.dir,
@@ -729,6 +760,28 @@ impl PartitionLog {
         let durable = st.durable_offset;
         st.durable_waiters.wake_below(durable);
         Ok(())
+    }
+
+    /// Writes the producer snapshot valid at `offset`, which must be the written end
+    /// (roll: the new segment's base; close: the log end). A failure is only logged: a
+    /// missing snapshot makes the next open replay more of the log, nothing worse.
+    async fn write_snapshot(&self, offset: i64) {
+        let encoded = {
+            let st = self.inner.state.borrow();
+            assert_eq!(
+                st.written_offset, offset,
+                "a snapshot is taken at the written end"
+            );
+            snapshot::encode(offset, &st.written_producers)
+        };
+        if let Err(error) = snapshot::write(&self.inner.dir, offset, encoded).await {
+            tracing::warn!(
+                dir = %self.inner.dir.display(),
+                offset,
+                %error,
+                "could not write the producer snapshot; the next open replays more of the log"
+            );
+        }
     }
 
     /// Takes the log offline after an I/O error: keeps the error, drops pending
@@ -816,6 +869,88 @@ mod tests {
             .collect();
         files.sort();
         files
+    }
+
+    /// Open-time benchmark (not run by default):
+    /// `CORELOG_BENCH_SEGMENTS=8 cargo test --release --lib bench_open -- --ignored --nocapture`.
+    /// Writes `CORELOG_BENCH_SEGMENTS` segments of 256 MiB of 1 KiB batches, then times
+    /// open() after a clean close, and after a crash with the recovery point at the base
+    /// of the last segment.
+    #[test]
+    #[ignore]
+    fn bench_open() {
+        run(async {
+            let segments: u64 = std::env::var("CORELOG_BENCH_SEGMENTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8);
+            let tmp = tempfile::tempdir().unwrap();
+            let config = LogConfig {
+                segment_bytes: 256 << 20,
+                cache_bytes_max: 0,
+                ..LogConfig::default()
+            };
+            let reopen = |recovery_point: i64| {
+                PartitionLog::open(tmp.path(), "bench", 0, config.clone(), recovery_point, 0)
+            };
+            let template = plain(1, 950);
+            let batch_bytes = template.len() as u64;
+            let total = segments * (256 << 20) - (4 << 20);
+            let started = std::time::Instant::now();
+            let log = reopen(0).await.unwrap();
+            let mut written = 0u64;
+            while written < total {
+                let mut last = 0;
+                for _ in 0..4096 {
+                    last = log
+                        .append(BytesMut::from(&template[..]))
+                        .unwrap()
+                        .last_offset;
+                    written += batch_bytes;
+                }
+                log.wait_written(last).await.unwrap();
+            }
+            let leo = log.close().await.unwrap();
+            eprintln!(
+                "bench_open: wrote {} MiB, {} batches of {} bytes, {} segments in {:?}",
+                written >> 20,
+                leo,
+                batch_bytes,
+                log_files(log.dir()).len(),
+                started.elapsed()
+            );
+            let started = std::time::Instant::now();
+            let log = reopen(leo).await.unwrap();
+            eprintln!("bench_open: clean open took {:?}", started.elapsed());
+            assert_eq!(log.log_end_offset(), leo);
+            let mut last = 0;
+            for _ in 0..2048 {
+                last = log
+                    .append(BytesMut::from(&template[..]))
+                    .unwrap()
+                    .last_offset;
+            }
+            log.wait_written(last).await.unwrap();
+            let files = log_files(log.dir());
+            let last_base: i64 = files
+                .last()
+                .unwrap()
+                .file_stem()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            drop(log);
+            let started = std::time::Instant::now();
+            let log = reopen(last_base).await.unwrap();
+            eprintln!(
+                "bench_open: open after a crash, recovery point at the last segment's base {last_base}, took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(log.log_end_offset(), last + 1);
+            log.close().await.unwrap();
+        });
     }
 
     #[test]

@@ -156,6 +156,32 @@ impl Segment {
         }
     }
 
+    /// A finished segment below the recovery point that recovery did not read: `size`
+    /// is the file's length (truncated to its logical size when it was finished) and
+    /// `index` was loaded from its files. It is never appended to, so it keeps no tail
+    /// page.
+    pub fn sealed(
+        file: LogFile,
+        base_offset: i64,
+        size: u64,
+        index: SegmentIndex,
+        next_offset: i64,
+        segment_bytes: u64,
+    ) -> Segment {
+        assert!(next_offset >= base_offset, "segment ends before it starts");
+        Segment {
+            base_offset,
+            log_path: file.path().to_owned(),
+            file,
+            size,
+            allocated: size,
+            tail: Vec::new(),
+            index,
+            next_offset,
+            segment_bytes,
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -193,7 +219,11 @@ impl Segment {
     /// Plans writing `batches` (contiguous, starting at `next_offset`) after the logical end.
     pub fn plan_write(&self, batches: Vec<PendingBatch>) -> WritePlan {
         let pos = align_down(self.size);
-        debug_assert_eq!(pos + self.tail.len() as u64, self.size);
+        assert_eq!(
+            pos + self.tail.len() as u64,
+            self.size,
+            "append to a sealed segment"
+        );
         let data_bytes: u64 = batches.iter().map(|b| b.data.len() as u64).sum();
         let new_size = self.size + data_bytes;
         let end = align_up(new_size);
