@@ -871,6 +871,283 @@ mod tests {
         files
     }
 
+    fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Appends `n` batches of 3 records of producer 7 (epoch 0) from sequence `seq`,
+    /// waits until written; returns them as stored.
+    async fn fill_idempotent(log: &PartitionLog, n: usize, seq: i32) -> Vec<Bytes> {
+        let mut stored = Vec::new();
+        for i in 0..n {
+            let data = batch(3, 300, 7, 0, seq + 3 * i as i32);
+            let info = log.append(data.clone()).unwrap();
+            stored.push(patched(data, info.base_offset));
+        }
+        log.wait_written(log.log_end_offset() - 1).await.unwrap();
+        stored
+    }
+
+    /// The producer state after `next_seq`: the last batch is a duplicate with its
+    /// original offsets, a gap is refused, the next sequence is accepted (and appended).
+    async fn assert_producer_continues(log: &PartitionLog, next_seq: i32, last_base: i64) {
+        let retry = log.append(batch(3, 300, 7, 0, next_seq - 3)).unwrap();
+        assert_eq!(retry.base_offset, last_base, "duplicate detected");
+        assert!(matches!(
+            log.append(batch(1, 10, 7, 0, next_seq + 1)),
+            Err(StorageError::OutOfOrderSequence(_))
+        ));
+        let leo = log.log_end_offset();
+        let next = log.append(batch(1, 10, 7, 0, next_seq)).unwrap();
+        assert_eq!(next.base_offset, leo);
+        log.wait_written(leo).await.unwrap();
+    }
+
+    async fn open_at(dir: &Path, config: LogConfig, recovery_point: i64) -> PartitionLog {
+        PartitionLog::open(dir, "orders", 3, config, recovery_point, 0)
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn clean_reopen_reads_no_segment_data_and_keeps_producer_state() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 30, 0).await;
+            let leo = log.close().await.unwrap();
+            let segments = log_files(log.dir()).len();
+            assert!(segments >= 8, "{segments} segments");
+            let indexes_on_disk: Vec<Vec<u8>> = files_with(log.dir(), "index")
+                .iter()
+                .map(|p| std::fs::read(p).unwrap())
+                .collect();
+
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            // The active segment's end from its last index entry, and its tail page.
+            assert!(open_reads <= 2, "a clean open made {open_reads} DMA reads");
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(log.recovery_point(), leo);
+            // Loaded indexes equal rebuilt ones, the active one down to its state.
+            let loaded: Vec<SegmentIndexParts> = index_parts(&log);
+            let active_loaded = log.inner.state.borrow().active().index.clone();
+            log.close().await.unwrap();
+            let rebuilt = open_at(tmp.path(), config(3000, 0), 0).await;
+            assert_eq!(index_parts(&rebuilt), loaded);
+            assert_eq!(rebuilt.inner.state.borrow().active().index, active_loaded);
+            rebuilt.close().await.unwrap();
+            let indexes_after: Vec<Vec<u8>> = files_with(log.dir(), "index")
+                .iter()
+                .map(|p| std::fs::read(p).unwrap())
+                .collect();
+            assert_eq!(indexes_after, indexes_on_disk);
+
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 90, leo - 3).await;
+            // An older batch among the last five is still a duplicate too.
+            let retry = log.append(batch(3, 300, 7, 0, 81)).unwrap();
+            assert_eq!(retry.base_offset, leo - 9);
+            log.close().await.unwrap();
+        });
+    }
+
+    type SegmentIndexParts = (i64, Vec<(u32, u32)>, Vec<(i64, u32)>);
+
+    fn index_parts(log: &PartitionLog) -> Vec<SegmentIndexParts> {
+        let st = log.inner.state.borrow();
+        st.segments
+            .iter()
+            .map(|s| {
+                (
+                    s.base_offset,
+                    s.index.offsets.entries().to_vec(),
+                    s.index.times.entries().to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crash_with_a_mid_log_recovery_point_scans_only_after_it() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let mut stored = fill_idempotent(&log, 12, 0).await;
+            let recovery_point = log.flush().await.unwrap();
+            assert_eq!(recovery_point, log.log_end_offset());
+            assert_eq!(log.recovery_point(), recovery_point);
+            stored.extend(fill_idempotent(&log, 12, 36).await);
+            assert!(log.recovery_point() >= recovery_point, "rolls move it on");
+            let leo = log.log_end_offset();
+            let logs = log_files(log.dir());
+            drop(log);
+            let bases: Vec<i64> = logs
+                .iter()
+                .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
+                .collect();
+            let trusted = bases
+                .iter()
+                .skip(1)
+                .filter(|&&b| b <= recovery_point)
+                .count();
+            assert!(trusted >= 2 && trusted + 2 <= logs.len(), "{bases:?}");
+
+            // A zero batchLength in a trusted segment: a scan would cut it there.
+            let victim = &logs[1];
+            let original = std::fs::read(victim).unwrap();
+            let mut damaged = original.clone();
+            damaged[8..12].copy_from_slice(&[0; 4]);
+            std::fs::write(victim, &damaged).unwrap();
+            // A torn last write: half a batch after the active segment's data.
+            let active = logs.last().unwrap();
+            let mut data = std::fs::read(active).unwrap();
+            let mut end = 0;
+            while let Some(h) = BatchHeader::parse(&data[end..]).filter(|h| h.batch_length > 0) {
+                end += h.size();
+            }
+            let mut torn = batch(3, 300, 7, 0, 72);
+            patch_base_offset(&mut torn, leo);
+            data[end..end + torn.len() / 2].copy_from_slice(&torn[..torn.len() / 2]);
+            std::fs::write(active, &data).unwrap();
+
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), recovery_point).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            assert!(
+                open_reads >= (logs.len() - trusted) as u64,
+                "{open_reads} reads for {} segments past the recovery point",
+                logs.len() - trusted
+            );
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(
+                std::fs::read(victim).unwrap(),
+                damaged,
+                "trusted: not scanned"
+            );
+            assert_eq!(std::fs::metadata(active).unwrap().len(), end as u64);
+            std::fs::write(victim, &original).unwrap();
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 72, leo - 3).await;
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn corrupt_or_stale_snapshots_fall_back_and_state_stays_right() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 20, 0).await;
+            let leo = log.close().await.unwrap();
+            let snapshots = files_with(log.dir(), "snapshot");
+            assert_eq!(snapshots.len(), 2);
+            assert_eq!(
+                snapshots[1],
+                log.dir().join(snapshot::snapshot_file_name(leo))
+            );
+
+            // The newest is corrupt: the older one plus a replay of the rest.
+            let mut data = std::fs::read(&snapshots[1]).unwrap();
+            let last = data.len() - 1;
+            data[last] ^= 1;
+            std::fs::write(&snapshots[1], &data).unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_eq!(read_all(&log).await, stored);
+            let retry = log.append(batch(3, 300, 7, 0, 57)).unwrap();
+            assert_eq!(retry.base_offset, leo - 3);
+            log.close().await.unwrap();
+
+            // Both corrupt (a bad version, a bad crc): a full header scan.
+            for path in files_with(log.dir(), "snapshot") {
+                let mut data = std::fs::read(&path).unwrap();
+                data[5] = 9;
+                std::fs::write(&path, &data).unwrap();
+            }
+            std::fs::write(
+                tmp.path()
+                    .join("orders-3")
+                    .join(snapshot::snapshot_file_name(3)),
+                b"junk",
+            )
+            .unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_producer_continues(&log, 60, leo - 3).await;
+            let leo = log.close().await.unwrap();
+            assert_eq!(files_with(log.dir(), "snapshot").len(), 2, "retention");
+
+            // The log lost its last batch behind the snapshot's back: the snapshot at the
+            // old end is past the log end, so it is deleted and an older one is replayed.
+            let active = log_files(log.dir()).pop().unwrap();
+            let data = std::fs::read(&active).unwrap();
+            let mut end = 0;
+            let mut last_size = 0;
+            while let Some(h) = BatchHeader::parse(&data[end..]) {
+                last_size = h.size();
+                end += last_size;
+            }
+            std::fs::write(&active, &data[..end - last_size]).unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo - 1).await;
+            assert_eq!(log.log_end_offset(), leo - 1);
+            assert!(!log.dir().join(snapshot::snapshot_file_name(leo)).exists());
+            // Sequence 60 (the lost batch) is expected again, not a duplicate.
+            let again = log.append(batch(1, 10, 7, 0, 60)).unwrap();
+            assert_eq!(again.base_offset, leo - 1);
+            let before = log.append(batch(3, 300, 7, 0, 57)).unwrap();
+            assert_eq!(before.base_offset, leo - 4, "duplicate detected");
+            let next = log.append(batch(1, 10, 7, 0, 61)).unwrap();
+            assert_eq!(next.base_offset, leo);
+            log.wait_written(leo).await.unwrap();
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn missing_index_of_a_trusted_segment_is_rebuilt_from_that_segment_alone() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 30, 0).await;
+            let leo = log.close().await.unwrap();
+            let reads = io::faults::dma_reads();
+            open_at(tmp.path(), config(3000, 0), leo)
+                .await
+                .close()
+                .await
+                .unwrap();
+            let clean_reads = io::faults::dma_reads() - reads;
+
+            let logs = log_files(log.dir());
+            let index = logs[2].with_extension("index");
+            let original = std::fs::read(&index).unwrap();
+            std::fs::remove_file(&index).unwrap();
+            std::fs::write(logs[4].with_extension("timeindex"), [1u8; 5]).unwrap();
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            assert_eq!(open_reads, clean_reads + 2, "one read per damaged segment");
+            assert_eq!(std::fs::read(&index).unwrap(), original);
+            assert_eq!(
+                std::fs::metadata(logs[4].with_extension("timeindex"))
+                    .unwrap()
+                    .len()
+                    % 12,
+                0
+            );
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 90, leo - 3).await;
+            log.close().await.unwrap();
+        });
+    }
+
     /// Open-time benchmark (not run by default):
     /// `CORELOG_BENCH_SEGMENTS=8 cargo test --release --lib bench_open -- --ignored --nocapture`.
     /// Writes `CORELOG_BENCH_SEGMENTS` segments of 256 MiB of 1 KiB batches, then times

@@ -137,7 +137,13 @@ pub async fn recover(
         .await?;
         segments.push(segment);
     }
-    let active = segments.last().expect("at least one segment");
+    let active = segments.last_mut().expect("at least one segment");
+    let size = active.size();
+    let tail_len = (size - align_down(size)) as usize;
+    if tail_len > 0 {
+        let tail = active.file().read(align_down(size), tail_len).await?;
+        active.set_tail(tail.to_vec());
+    }
     active.file().fdatasync().await?;
     let log_end_offset = active.next_offset();
     let mut producers = pass.producers;
@@ -324,19 +330,10 @@ async fn recovered_segment(
     scan: Scan,
     geometry: Geometry,
 ) -> Result<Segment, StorageError> {
-    let tail_len = (scan.valid_len - align_down(scan.valid_len)) as usize;
-    let tail = if tail_len == 0 {
-        Vec::new()
-    } else {
-        file.read(align_down(scan.valid_len), tail_len)
-            .await?
-            .to_vec()
-    };
-    let segment = Segment::recovered(
+    let segment = Segment::sealed(
         file,
         base,
         scan.valid_len,
-        tail,
         scan.index,
         scan.next_offset,
         geometry.segment_bytes,

@@ -131,35 +131,11 @@ impl Segment {
         })
     }
 
-    /// A segment whose content recovery validated: `size` bytes of whole batches ending
-    /// at `next_offset`, `tail` the content of its partial last page, `index` rebuilt.
-    pub fn recovered(
-        file: LogFile,
-        base_offset: i64,
-        size: u64,
-        tail: Vec<u8>,
-        index: SegmentIndex,
-        next_offset: i64,
-        segment_bytes: u64,
-    ) -> Segment {
-        assert_eq!(tail.len() as u64, size - align_down(size));
-        Segment {
-            base_offset,
-            log_path: file.path().to_owned(),
-            file,
-            size,
-            allocated: size,
-            tail,
-            index,
-            next_offset,
-            segment_bytes,
-        }
-    }
-
-    /// A finished segment below the recovery point that recovery did not read: `size`
-    /// is the file's length (truncated to its logical size when it was finished) and
-    /// `index` was loaded from its files. It is never appended to, so it keeps no tail
-    /// page.
+    /// A segment as recovery found it: `size` bytes of whole batches ending at
+    /// `next_offset` (for a segment it did not read, the file's length, truncated to
+    /// the logical size when it was finished), `index` rebuilt or loaded from its files.
+    /// It keeps no tail page, so it cannot be appended to until
+    /// [`Segment::set_tail`] gives it one (recovery does, for the active segment only).
     pub fn sealed(
         file: LogFile,
         base_offset: i64,
@@ -180,6 +156,13 @@ impl Segment {
             next_offset,
             segment_bytes,
         }
+    }
+
+    /// Gives a recovered segment the content of its partial last page, which the next
+    /// append rewrites, making it appendable.
+    pub fn set_tail(&mut self, tail: Vec<u8>) {
+        assert_eq!(tail.len() as u64, self.size - align_down(self.size));
+        self.tail = tail;
     }
 
     pub fn size(&self) -> u64 {
