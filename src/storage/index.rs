@@ -314,6 +314,46 @@ mod tests {
     }
 
     #[test]
+    fn resuming_from_the_files_at_any_entry_equals_a_full_rebuild() {
+        // Batches of varying sizes with timestamps that sometimes go back or repeat.
+        let mut batches = Vec::new();
+        let mut position = 0u32;
+        for i in 0..200i64 {
+            let size = 300 + (i as usize * 37) % 900;
+            let ts = 1000 + (i * 7) % 50 + i / 3;
+            batches.push((header(i * 4, 3, size, ts), position));
+            position += size as u32;
+        }
+        let mut full = SegmentIndex::new(0, 1024);
+        for (h, pos) in &batches {
+            full.on_batch(h, *pos);
+        }
+        let entries = full.offsets.entries().len();
+        assert!(entries > 20 && full.times.entries().len() < entries);
+        let offsets = OffsetIndex::from_bytes(0, &full.offsets.to_bytes()).unwrap();
+        let times = TimeIndex::from_bytes(0, &full.times.to_bytes()).unwrap();
+        assert_eq!((&offsets, &times), (&full.offsets, &full.times));
+        for target in [-1, 0, 5, 100, 101, 402, 555, 799, 10_000] {
+            let (mut index, pos, expect) =
+                SegmentIndex::resume(offsets.clone(), times.clone(), 1024, target).unwrap();
+            let at = batches.partition_point(|(_, p)| *p < pos);
+            assert_eq!(batches[at].1, pos, "target {target}");
+            assert_eq!(expect.map(|e| e <= target), (pos > 0).then_some(true));
+            assert_eq!(expect, (pos > 0).then(|| batches[at].0.last_offset()));
+            for (h, p) in &batches[at..] {
+                index.on_batch(h, *p);
+            }
+            assert_eq!(index, full, "target {target}");
+        }
+        // Malformed files are refused.
+        assert!(OffsetIndex::from_bytes(0, &[0; 7]).is_none());
+        let mut swapped = full.offsets.to_bytes();
+        swapped.rotate_left(OFFSET_INDEX_ENTRY_BYTES);
+        assert!(OffsetIndex::from_bytes(0, &swapped).is_none());
+        assert!(TimeIndex::from_bytes(0, &[0; 13]).is_none());
+    }
+
+    #[test]
     fn entries_follow_the_interval_rule() {
         let mut index = SegmentIndex::new(0, 4096);
         let mut position = 0u32;
