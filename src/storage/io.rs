@@ -3,9 +3,9 @@
 //!
 //! `DmaFile` is opened with O_DIRECT: positions and lengths of reads and writes are
 //! multiples of [`PAGE_BYTES`], and buffers come from glommio's DMA allocator.
-//! Operations with no io_uring equivalent (listing or removing a directory, small index
-//! and checkpoint files) go through [`blocking`], which runs `std::fs` on glommio's
-//! blocking thread pool: the shard thread itself never blocks.
+//! Operations with no io_uring equivalent (listing or removing a directory, small index,
+//! snapshot and checkpoint files) go through [`blocking`], which runs `std::fs` on
+//! glommio's blocking thread pool: the shard thread itself never blocks.
 
 use std::cell::RefCell;
 use std::collections::HashSet;

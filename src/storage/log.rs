@@ -569,8 +569,9 @@ impl PartitionLog {
     }
 
     /// Flushes, truncates the active segment to its logical size, writes its index
-    /// files and lets the writer task end. Returns the recovery point (= log end
-    /// offset) for the checkpoint file.
+    /// files and the producer snapshot at the log end, and lets the writer task end.
+    /// Returns the recovery point (= log end offset) for the checkpoint file; opening
+    /// with it reads no segment data beyond the active segment's last index interval.
     pub async fn close(&self) -> Result<i64, StorageError> {
         let leo = {
             let mut st = self.inner.state.borrow_mut();
