@@ -10,7 +10,9 @@
 //! offset of the batch that carried it, only when that timestamp grew.
 //!
 //! The entries are a pure function of the segment's batches, so recovery recomputes
-//! them while it scans and rewrites a file only when it is missing or differs.
+//! them while it scans and rewrites a file only when it is missing or differs. Below the
+//! recovery point recovery loads them from the files instead ([`OffsetIndex::from_bytes`],
+//! [`SegmentIndex::resume`]) after a sanity check, and reads no batch at all.
 
 use super::batch::BatchHeader;
 
@@ -71,6 +73,25 @@ impl OffsetIndex {
         }
     }
 
+    /// Parses a `.index` file; `None` unless it is whole entries, strictly increasing in
+    /// offset and position.
+    pub fn from_bytes(base_offset: i64, data: &[u8]) -> Option<OffsetIndex> {
+        if !data.len().is_multiple_of(OFFSET_INDEX_ENTRY_BYTES) {
+            return None;
+        }
+        let entries: Vec<(u32, u32)> = data
+            .chunks_exact(OFFSET_INDEX_ENTRY_BYTES)
+            .map(|e| (be_u32(&e[0..4]), be_u32(&e[4..8])))
+            .collect();
+        let increasing = entries
+            .windows(2)
+            .all(|w| w[1].0 > w[0].0 && w[1].1 > w[0].1);
+        increasing.then_some(OffsetIndex {
+            base_offset,
+            entries,
+        })
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.entries.len() * OFFSET_INDEX_ENTRY_BYTES);
         for &(rel, pos) in &self.entries {
@@ -117,6 +138,28 @@ impl TimeIndex {
         self.entries.push((timestamp, relative as u32));
     }
 
+    /// Parses a `.timeindex` file; `None` unless it is whole entries with strictly
+    /// increasing timestamps and non-decreasing offsets.
+    pub fn from_bytes(base_offset: i64, data: &[u8]) -> Option<TimeIndex> {
+        if !data.len().is_multiple_of(TIME_INDEX_ENTRY_BYTES) {
+            return None;
+        }
+        let entries: Vec<(i64, u32)> = data
+            .chunks_exact(TIME_INDEX_ENTRY_BYTES)
+            .map(|e| {
+                let ts = i64::from_be_bytes(e[0..8].try_into().expect("8 bytes"));
+                (ts, be_u32(&e[8..12]))
+            })
+            .collect();
+        let increasing = entries
+            .windows(2)
+            .all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1);
+        increasing.then_some(TimeIndex {
+            base_offset,
+            entries,
+        })
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_BYTES);
         for &(ts, rel) in &self.entries {
@@ -150,6 +193,49 @@ impl SegmentIndex {
         }
     }
 
+    /// Indexes loaded from a segment's files, cut back to the last offset entry at or
+    /// below `target`, and set up to go on indexing from there. Returns the index, the
+    /// position of that entry's batch and the entry's (= that batch's last) offset, or
+    /// position 0 and `None` when no entry is kept. The caller walks the segment from the
+    /// returned position, calling [`Self::on_batch`] for every batch including the one
+    /// at that position (which adds no entry): the result equals a rebuild from byte 0.
+    ///
+    /// Why that holds: right after an offset entry is added, `bytes_since_entry` is 0
+    /// before its batch is counted, and the last time entry holds the running maximum
+    /// timestamp and its offset (a time entry is skipped only when that maximum did not
+    /// grow). Time entries added later carry offsets past the entry's batch, so the time
+    /// entries at or below the entry's offset are exactly those that existed then.
+    ///
+    /// `None` when the files are inconsistent with each other (offset entries but no
+    /// time entry).
+    pub fn resume(
+        mut offsets: OffsetIndex,
+        mut times: TimeIndex,
+        interval_bytes: u32,
+        target: i64,
+    ) -> Option<(SegmentIndex, u32, Option<i64>)> {
+        let base_offset = offsets.base_offset;
+        let kept = offsets
+            .entries
+            .partition_point(|&(rel, _)| base_offset + rel as i64 <= target);
+        offsets.entries.truncate(kept);
+        let Some(&(entry_rel, position)) = offsets.entries.last() else {
+            return Some((SegmentIndex::new(base_offset, interval_bytes), 0, None));
+        };
+        let kept_times = times.entries.partition_point(|&(_, rel)| rel <= entry_rel);
+        times.entries.truncate(kept_times);
+        let &(max_timestamp, max_rel) = times.entries.last()?;
+        let index = SegmentIndex {
+            offsets,
+            times,
+            interval_bytes,
+            bytes_since_entry: 0,
+            max_timestamp,
+            offset_of_max_timestamp: base_offset + max_rel as i64,
+        };
+        Some((index, position, Some(base_offset + entry_rel as i64)))
+    }
+
     /// Records a batch appended to the segment at `position`. Batches come in log order.
     pub fn on_batch(&mut self, header: &BatchHeader, position: u32) {
         if header.max_timestamp > self.max_timestamp {
@@ -169,6 +255,10 @@ impl SegmentIndex {
     pub fn max_timestamp(&self) -> Option<i64> {
         (self.max_timestamp != i64::MIN).then_some(self.max_timestamp)
     }
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes(b.try_into().expect("4 bytes"))
 }
 
 #[cfg(test)]
@@ -221,6 +311,46 @@ mod tests {
         let mut index = OffsetIndex::new(0);
         index.append(10, 100);
         index.append(10, 200);
+    }
+
+    #[test]
+    fn resuming_from_the_files_at_any_entry_equals_a_full_rebuild() {
+        // Batches of varying sizes with timestamps that sometimes go back or repeat.
+        let mut batches = Vec::new();
+        let mut position = 0u32;
+        for i in 0..200i64 {
+            let size = 300 + (i as usize * 37) % 900;
+            let ts = 1000 + (i * 7) % 50 + i / 3;
+            batches.push((header(i * 4, 3, size, ts), position));
+            position += size as u32;
+        }
+        let mut full = SegmentIndex::new(0, 1024);
+        for (h, pos) in &batches {
+            full.on_batch(h, *pos);
+        }
+        let entries = full.offsets.entries().len();
+        assert!(entries > 20 && full.times.entries().len() < entries);
+        let offsets = OffsetIndex::from_bytes(0, &full.offsets.to_bytes()).unwrap();
+        let times = TimeIndex::from_bytes(0, &full.times.to_bytes()).unwrap();
+        assert_eq!((&offsets, &times), (&full.offsets, &full.times));
+        for target in [-1, 0, 5, 100, 101, 402, 555, 799, 10_000] {
+            let (mut index, pos, expect) =
+                SegmentIndex::resume(offsets.clone(), times.clone(), 1024, target).unwrap();
+            let at = batches.partition_point(|(_, p)| *p < pos);
+            assert_eq!(batches[at].1, pos, "target {target}");
+            assert_eq!(expect.map(|e| e <= target), (pos > 0).then_some(true));
+            assert_eq!(expect, (pos > 0).then(|| batches[at].0.last_offset()));
+            for (h, p) in &batches[at..] {
+                index.on_batch(h, *p);
+            }
+            assert_eq!(index, full, "target {target}");
+        }
+        // Malformed files are refused.
+        assert!(OffsetIndex::from_bytes(0, &[0; 7]).is_none());
+        let mut swapped = full.offsets.to_bytes();
+        swapped.rotate_left(OFFSET_INDEX_ENTRY_BYTES);
+        assert!(OffsetIndex::from_bytes(0, &swapped).is_none());
+        assert!(TimeIndex::from_bytes(0, &[0; 13]).is_none());
     }
 
     #[test]

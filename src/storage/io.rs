@@ -3,9 +3,9 @@
 //!
 //! `DmaFile` is opened with O_DIRECT: positions and lengths of reads and writes are
 //! multiples of [`PAGE_BYTES`], and buffers come from glommio's DMA allocator.
-//! Operations with no io_uring equivalent (listing or removing a directory, small index
-//! and checkpoint files) go through [`blocking`], which runs `std::fs` on glommio's
-//! blocking thread pool: the shard thread itself never blocks.
+//! Operations with no io_uring equivalent (listing or removing a directory, small index,
+//! snapshot and checkpoint files) go through [`blocking`], which runs `std::fs` on
+//! glommio's blocking thread pool: the shard thread itself never blocks.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -107,6 +107,8 @@ impl LogFile {
     /// (callers only read below a logical end they know). One copy: glommio's read
     /// buffer is not `Send`, `Bytes` must be.
     pub async fn read(&self, pos: u64, len: usize) -> Result<Bytes, StorageError> {
+        #[cfg(test)]
+        faults::count_read();
         let start = align_down(pos);
         let end = align_up(pos + len as u64);
         let result = self
@@ -271,12 +273,23 @@ pub async fn remove_dir_all(dir: &Path) -> Result<(), StorageError> {
 }
 
 /// Fault injection for tests: make the next DMA write on this thread fail with EIO.
+/// Also counts this thread's DMA reads, so tests can prove what recovery did not read.
 #[cfg(test)]
 pub mod faults {
     use std::cell::Cell;
 
     thread_local! {
         static FAIL_NEXT_WRITE: Cell<bool> = const { Cell::new(false) };
+        static DMA_READS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// `LogFile::read` calls made on this thread so far.
+    pub fn dma_reads() -> u64 {
+        DMA_READS.with(|r| r.get())
+    }
+
+    pub(super) fn count_read() {
+        DMA_READS.with(|r| r.set(r.get() + 1));
     }
 
     pub fn fail_next_write() {

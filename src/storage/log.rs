@@ -21,6 +21,11 @@
 //! Waiters whose future was dropped are pruned as the list grows (see `Waiters`), so
 //! abandoned long-polls do not pile up.
 //!
+//! Producer state is kept twice: `producers` includes batches accepted but not yet
+//! written (append checks against it), `written_producers` only written ones. The
+//! latter is what a snapshot file records at a segment roll (at the new segment's base)
+//! and at close (at the log end), so recovery replays only the log after the snapshot.
+//!
 //! After an I/O error the log is failed: the error is kept and every later append, read
 //! and wait returns it (the log dir is offline; recovery is for a later issue).
 
@@ -38,7 +43,7 @@ use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
 use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
-use super::{io, StorageError};
+use super::{io, snapshot, StorageError};
 
 /// Bound on the batch bytes of one DMA write (one batch larger than this still goes
 /// alone in one write).
@@ -171,7 +176,10 @@ struct State {
     /// Offsets below are wanted durable by some waiter.
     durable_wanted: i64,
     pending: VecDeque<PendingBatch>,
+    /// Checked and updated by `append`: includes pending batches.
     producers: ProducerState,
+    /// The state after the batches below `written_offset`; snapshots are taken of it.
+    written_producers: ProducerState,
     cache: BatchCache,
     failure: Option<Failure>,
     closed: bool,
@@ -310,6 +318,7 @@ impl PartitionLog {
             durable_offset: leo,
             durable_wanted: leo,
             pending: VecDeque::new(),
+            written_producers: recovered.producers.clone(),
             producers: recovered.producers,
             cache: BatchCache::new(config.cache_bytes_max),
             failure: None,
@@ -444,6 +453,22 @@ impl PartitionLog {
         self.inner.state.borrow().log_end_offset
     }
 
+    /// Offsets below are written and fdatasync'd, and every segment wholly below has its
+    /// index files written: what the broker checkpoints as the recovery point (open
+    /// trusts the segments below it without reading them).
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.state.borrow().durable_offset
+    }
+
+    /// Fdatasyncs everything written so far (the high watermark) and returns the new
+    /// recovery point; for the periodic checkpoint, so a restart after acks=1 traffic
+    /// is cheap too. Appends still pending are not waited for.
+    pub async fn flush(&self) -> Result<i64, StorageError> {
+        let written = self.high_watermark();
+        self.wait_durable(written - 1).await?;
+        Ok(self.recovery_point())
+    }
+
     pub fn stats(&self) -> LogStats {
         self.inner.state.borrow().stats
     }
@@ -544,8 +569,9 @@ impl PartitionLog {
     }
 
     /// Flushes, truncates the active segment to its logical size, writes its index
-    /// files and lets the writer task end. Returns the recovery point (= log end
-    /// offset) for the checkpoint file.
+    /// files and the producer snapshot at the log end, and lets the writer task end.
+    /// Returns the recovery point (= log end offset) for the checkpoint file; opening
+    /// with it reads no segment data beyond the active segment's last index interval.
     pub async fn close(&self) -> Result<i64, StorageError> {
         let leo = {
             let mut st = self.inner.state.borrow_mut();
@@ -571,6 +597,10 @@ impl PartitionLog {
             st.active().finish_plan()
         };
         finish.run().await.map_err(|e| self.fail(e))?;
+        self.write_snapshot(leo).await;
+        io::sync_dir(&self.inner.dir)
+            .await
+            .map_err(|e| self.fail(e))?;
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = leo;
         st.written_waiters.wake_all();
@@ -668,6 +698,7 @@ impl PartitionLog {
         }
         for batch in &plan.batches {
             let header = &batch.header;
+            st.written_producers.record(header, header.base_offset);
             st.cache
                 .push(header.base_offset, header.last_offset(), batch.data.clone());
         }
@@ -710,6 +741,7 @@ impl PartitionLog {
             )
         };
         finish.run().await?;
+        self.write_snapshot(next_base).await;
         let config = &self.inner.config;
         let segment = Segment::create(
             &self.inner.dir,
@@ -729,6 +761,28 @@ impl PartitionLog {
         let durable = st.durable_offset;
         st.durable_waiters.wake_below(durable);
         Ok(())
+    }
+
+    /// Writes the producer snapshot valid at `offset`, which must be the written end
+    /// (roll: the new segment's base; close: the log end). A failure is only logged: a
+    /// missing snapshot makes the next open replay more of the log, nothing worse.
+    async fn write_snapshot(&self, offset: i64) {
+        let encoded = {
+            let st = self.inner.state.borrow();
+            assert_eq!(
+                st.written_offset, offset,
+                "a snapshot is taken at the written end"
+            );
+            snapshot::encode(offset, &st.written_producers)
+        };
+        if let Err(error) = snapshot::write(&self.inner.dir, offset, encoded).await {
+            tracing::warn!(
+                dir = %self.inner.dir.display(),
+                offset,
+                %error,
+                "could not write the producer snapshot; the next open replays more of the log"
+            );
+        }
     }
 
     /// Takes the log offline after an I/O error: keeps the error, drops pending
@@ -816,6 +870,365 @@ mod tests {
             .collect();
         files.sort();
         files
+    }
+
+    fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Appends `n` batches of 3 records of producer 7 (epoch 0) from sequence `seq`,
+    /// waits until written; returns them as stored.
+    async fn fill_idempotent(log: &PartitionLog, n: usize, seq: i32) -> Vec<Bytes> {
+        let mut stored = Vec::new();
+        for i in 0..n {
+            let data = batch(3, 300, 7, 0, seq + 3 * i as i32);
+            let info = log.append(data.clone()).unwrap();
+            stored.push(patched(data, info.base_offset));
+        }
+        log.wait_written(log.log_end_offset() - 1).await.unwrap();
+        stored
+    }
+
+    /// The producer state after `next_seq`: the last batch is a duplicate with its
+    /// original offsets, a gap is refused, the next sequence is accepted (and appended).
+    async fn assert_producer_continues(log: &PartitionLog, next_seq: i32, last_base: i64) {
+        let retry = log.append(batch(3, 300, 7, 0, next_seq - 3)).unwrap();
+        assert_eq!(retry.base_offset, last_base, "duplicate detected");
+        assert!(matches!(
+            log.append(batch(1, 10, 7, 0, next_seq + 1)),
+            Err(StorageError::OutOfOrderSequence(_))
+        ));
+        let leo = log.log_end_offset();
+        let next = log.append(batch(1, 10, 7, 0, next_seq)).unwrap();
+        assert_eq!(next.base_offset, leo);
+        log.wait_written(leo).await.unwrap();
+    }
+
+    async fn open_at(dir: &Path, config: LogConfig, recovery_point: i64) -> PartitionLog {
+        PartitionLog::open(dir, "orders", 3, config, recovery_point, 0)
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn clean_reopen_reads_no_segment_data_and_keeps_producer_state() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 30, 0).await;
+            let leo = log.close().await.unwrap();
+            let segments = log_files(log.dir()).len();
+            assert!(segments >= 8, "{segments} segments");
+            let indexes_on_disk: Vec<Vec<u8>> = files_with(log.dir(), "index")
+                .iter()
+                .map(|p| std::fs::read(p).unwrap())
+                .collect();
+
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            // The active segment's end from its last index entry, and its tail page.
+            assert!(open_reads <= 2, "a clean open made {open_reads} DMA reads");
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(log.recovery_point(), leo);
+            // Loaded indexes equal rebuilt ones, the active one down to its state.
+            let loaded: Vec<SegmentIndexParts> = index_parts(&log);
+            let active_loaded = log.inner.state.borrow().active().index.clone();
+            log.close().await.unwrap();
+            let rebuilt = open_at(tmp.path(), config(3000, 0), 0).await;
+            assert_eq!(index_parts(&rebuilt), loaded);
+            assert_eq!(rebuilt.inner.state.borrow().active().index, active_loaded);
+            rebuilt.close().await.unwrap();
+            let indexes_after: Vec<Vec<u8>> = files_with(log.dir(), "index")
+                .iter()
+                .map(|p| std::fs::read(p).unwrap())
+                .collect();
+            assert_eq!(indexes_after, indexes_on_disk);
+
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 90, leo - 3).await;
+            // An older batch among the last five is still a duplicate too.
+            let retry = log.append(batch(3, 300, 7, 0, 81)).unwrap();
+            assert_eq!(retry.base_offset, leo - 9);
+            log.close().await.unwrap();
+        });
+    }
+
+    type SegmentIndexParts = (i64, Vec<(u32, u32)>, Vec<(i64, u32)>);
+
+    fn index_parts(log: &PartitionLog) -> Vec<SegmentIndexParts> {
+        let st = log.inner.state.borrow();
+        st.segments
+            .iter()
+            .map(|s| {
+                (
+                    s.base_offset,
+                    s.index.offsets.entries().to_vec(),
+                    s.index.times.entries().to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crash_with_a_mid_log_recovery_point_scans_only_after_it() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let mut stored = fill_idempotent(&log, 12, 0).await;
+            let recovery_point = log.flush().await.unwrap();
+            assert_eq!(recovery_point, log.log_end_offset());
+            assert_eq!(log.recovery_point(), recovery_point);
+            stored.extend(fill_idempotent(&log, 12, 36).await);
+            assert!(log.recovery_point() >= recovery_point, "rolls move it on");
+            let leo = log.log_end_offset();
+            let logs = log_files(log.dir());
+            drop(log);
+            let bases: Vec<i64> = logs
+                .iter()
+                .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
+                .collect();
+            let trusted = bases
+                .iter()
+                .skip(1)
+                .filter(|&&b| b <= recovery_point)
+                .count();
+            assert!(trusted >= 2 && trusted + 2 <= logs.len(), "{bases:?}");
+
+            // A zero batchLength in a trusted segment: a scan would cut it there.
+            let victim = &logs[1];
+            let original = std::fs::read(victim).unwrap();
+            let mut damaged = original.clone();
+            damaged[8..12].copy_from_slice(&[0; 4]);
+            std::fs::write(victim, &damaged).unwrap();
+            // A torn last write: half a batch after the active segment's data.
+            let active = logs.last().unwrap();
+            let mut data = std::fs::read(active).unwrap();
+            let mut end = 0;
+            while let Some(h) = BatchHeader::parse(&data[end..]).filter(|h| h.batch_length > 0) {
+                end += h.size();
+            }
+            let mut torn = batch(3, 300, 7, 0, 72);
+            patch_base_offset(&mut torn, leo);
+            data[end..end + torn.len() / 2].copy_from_slice(&torn[..torn.len() / 2]);
+            std::fs::write(active, &data).unwrap();
+
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), recovery_point).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            assert!(
+                open_reads >= (logs.len() - trusted) as u64,
+                "{open_reads} reads for {} segments past the recovery point",
+                logs.len() - trusted
+            );
+            assert_eq!(log.log_end_offset(), leo);
+            assert_eq!(
+                std::fs::read(victim).unwrap(),
+                damaged,
+                "trusted: not scanned"
+            );
+            assert_eq!(std::fs::metadata(active).unwrap().len(), end as u64);
+            std::fs::write(victim, &original).unwrap();
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 72, leo - 3).await;
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn corrupt_or_stale_snapshots_fall_back_and_state_stays_right() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 20, 0).await;
+            let leo = log.close().await.unwrap();
+            let snapshots = files_with(log.dir(), "snapshot");
+            assert_eq!(snapshots.len(), 2);
+            assert_eq!(
+                snapshots[1],
+                log.dir().join(snapshot::snapshot_file_name(leo))
+            );
+
+            // The newest is corrupt: the older one plus a replay of the rest.
+            let mut data = std::fs::read(&snapshots[1]).unwrap();
+            let last = data.len() - 1;
+            data[last] ^= 1;
+            std::fs::write(&snapshots[1], &data).unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_eq!(read_all(&log).await, stored);
+            let retry = log.append(batch(3, 300, 7, 0, 57)).unwrap();
+            assert_eq!(retry.base_offset, leo - 3);
+            log.close().await.unwrap();
+
+            // Both corrupt (a bad version, a bad crc): a full header scan.
+            for path in files_with(log.dir(), "snapshot") {
+                let mut data = std::fs::read(&path).unwrap();
+                data[5] = 9;
+                std::fs::write(&path, &data).unwrap();
+            }
+            std::fs::write(
+                tmp.path()
+                    .join("orders-3")
+                    .join(snapshot::snapshot_file_name(3)),
+                b"junk",
+            )
+            .unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            assert_producer_continues(&log, 60, leo - 3).await;
+            let leo = log.close().await.unwrap();
+            assert_eq!(files_with(log.dir(), "snapshot").len(), 2, "retention");
+
+            // The log lost its last batch behind the snapshot's back: the snapshot at the
+            // old end is past the log end, so it is deleted and an older one is replayed.
+            let active = log_files(log.dir()).pop().unwrap();
+            let data = std::fs::read(&active).unwrap();
+            let mut end = 0;
+            let mut last_size = 0;
+            while let Some(h) = BatchHeader::parse(&data[end..]) {
+                last_size = h.size();
+                end += last_size;
+            }
+            std::fs::write(&active, &data[..end - last_size]).unwrap();
+            let log = open_at(tmp.path(), config(3000, 0), leo - 1).await;
+            assert_eq!(log.log_end_offset(), leo - 1);
+            assert!(!log.dir().join(snapshot::snapshot_file_name(leo)).exists());
+            // Sequence 60 (the lost batch) is expected again, not a duplicate.
+            let again = log.append(batch(1, 10, 7, 0, 60)).unwrap();
+            assert_eq!(again.base_offset, leo - 1);
+            let before = log.append(batch(3, 300, 7, 0, 57)).unwrap();
+            assert_eq!(before.base_offset, leo - 4, "duplicate detected");
+            let next = log.append(batch(1, 10, 7, 0, 61)).unwrap();
+            assert_eq!(next.base_offset, leo);
+            log.wait_written(leo).await.unwrap();
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn missing_index_of_a_trusted_segment_is_rebuilt_from_that_segment_alone() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = open(tmp.path(), config(3000, 0)).await;
+            let stored = fill_idempotent(&log, 30, 0).await;
+            let leo = log.close().await.unwrap();
+            let reads = io::faults::dma_reads();
+            open_at(tmp.path(), config(3000, 0), leo)
+                .await
+                .close()
+                .await
+                .unwrap();
+            let clean_reads = io::faults::dma_reads() - reads;
+
+            let logs = log_files(log.dir());
+            let index = logs[2].with_extension("index");
+            let original = std::fs::read(&index).unwrap();
+            std::fs::remove_file(&index).unwrap();
+            std::fs::write(logs[4].with_extension("timeindex"), [1u8; 5]).unwrap();
+            let reads = io::faults::dma_reads();
+            let log = open_at(tmp.path(), config(3000, 0), leo).await;
+            let open_reads = io::faults::dma_reads() - reads;
+            assert_eq!(open_reads, clean_reads + 2, "one read per damaged segment");
+            assert_eq!(std::fs::read(&index).unwrap(), original);
+            assert_eq!(
+                std::fs::metadata(logs[4].with_extension("timeindex"))
+                    .unwrap()
+                    .len()
+                    % 12,
+                0
+            );
+            assert_eq!(read_all(&log).await, stored);
+            assert_producer_continues(&log, 90, leo - 3).await;
+            log.close().await.unwrap();
+        });
+    }
+
+    /// Open-time benchmark (not run by default):
+    /// `CORELOG_BENCH_SEGMENTS=8 cargo test --release --lib bench_open -- --ignored --nocapture`.
+    /// Writes `CORELOG_BENCH_SEGMENTS` segments of 256 MiB of 1 KiB batches, then times
+    /// open() after a clean close, and after a crash with the recovery point at the base
+    /// of the last segment.
+    #[test]
+    #[ignore]
+    fn bench_open() {
+        run(async {
+            let segments: u64 = std::env::var("CORELOG_BENCH_SEGMENTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(8);
+            let tmp = tempfile::tempdir().unwrap();
+            let config = LogConfig {
+                segment_bytes: 256 << 20,
+                cache_bytes_max: 0,
+                ..LogConfig::default()
+            };
+            let reopen = |recovery_point: i64| {
+                PartitionLog::open(tmp.path(), "bench", 0, config.clone(), recovery_point, 0)
+            };
+            let template = plain(1, 950);
+            let batch_bytes = template.len() as u64;
+            let total = segments * (256 << 20) - (4 << 20);
+            let started = std::time::Instant::now();
+            let log = reopen(0).await.unwrap();
+            let mut written = 0u64;
+            while written < total {
+                let mut last = 0;
+                for _ in 0..4096 {
+                    last = log
+                        .append(BytesMut::from(&template[..]))
+                        .unwrap()
+                        .last_offset;
+                    written += batch_bytes;
+                }
+                log.wait_written(last).await.unwrap();
+            }
+            let leo = log.close().await.unwrap();
+            eprintln!(
+                "bench_open: wrote {} MiB, {} batches of {} bytes, {} segments in {:?}",
+                written >> 20,
+                leo,
+                batch_bytes,
+                log_files(log.dir()).len(),
+                started.elapsed()
+            );
+            let started = std::time::Instant::now();
+            let log = reopen(leo).await.unwrap();
+            eprintln!("bench_open: clean open took {:?}", started.elapsed());
+            assert_eq!(log.log_end_offset(), leo);
+            let mut last = 0;
+            for _ in 0..2048 {
+                last = log
+                    .append(BytesMut::from(&template[..]))
+                    .unwrap()
+                    .last_offset;
+            }
+            log.wait_written(last).await.unwrap();
+            let files = log_files(log.dir());
+            let last_base: i64 = files
+                .last()
+                .unwrap()
+                .file_stem()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            drop(log);
+            let started = std::time::Instant::now();
+            let log = reopen(last_base).await.unwrap();
+            eprintln!(
+                "bench_open: open after a crash, recovery point at the last segment's base {last_base}, took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(log.log_end_offset(), last + 1);
+            log.close().await.unwrap();
+        });
     }
 
     #[test]

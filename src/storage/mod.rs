@@ -9,7 +9,10 @@
 //! - `log`: `PartitionLog`, the per-partition handle: append, group-committed writer, read.
 //! - `cache`: recent batches as `Bytes`, so tailing consumers are served without a copy.
 //! - `producer_state`: idempotent producer sequence checks.
-//! - `recovery`: open-time scan that truncates torn tails and rebuilds indexes.
+//! - `snapshot`: producer state snapshot files (`<offset>.snapshot`), so recovery replays
+//!   only the log after the newest one.
+//! - `recovery`: open-time recovery: trusts segments below the recovery point (indexes
+//!   loaded from their files, no read), scans the rest, truncates torn tails.
 //! - `checkpoint`: Kafka's `recovery-point-offset-checkpoint` file format.
 
 pub mod batch;
@@ -21,6 +24,7 @@ pub mod log;
 pub mod producer_state;
 pub mod recovery;
 pub mod segment;
+pub mod snapshot;
 
 pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadResult};
 

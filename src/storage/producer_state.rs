@@ -7,9 +7,9 @@
 //! a duplicate, otherwise it must continue right after the last one (sequences wrap
 //! from i32::MAX to 0). A producer never seen before may start at any sequence.
 //!
-//! The state lives only in memory: recovery rebuilds it by loading every batch header of
-//! the log (cost: one sequential read of the whole partition at open; a snapshot file
-//! like Kafka's `.snapshot` would bound that).
+//! The state lives in memory. `PartitionLog` writes it to a snapshot file (see
+//! `snapshot`) at each segment roll and at close; recovery loads the newest valid
+//! snapshot and replays only the batch headers after its offset.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -54,7 +54,7 @@ pub enum Check {
     Duplicate(BatchMeta),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
 }
@@ -74,6 +74,20 @@ impl ProducerState {
 
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
+    }
+
+    /// Every producer, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(&id, entry)| (id, entry))
+    }
+
+    /// Sets a producer's entry, as loaded from a snapshot. At most
+    /// [`BATCHES_PER_PRODUCER_MAX`] batches are kept (the newest).
+    pub fn insert(&mut self, producer_id: i64, mut entry: ProducerEntry) {
+        while entry.batches.len() > BATCHES_PER_PRODUCER_MAX {
+            entry.batches.pop_front();
+        }
+        self.producers.insert(producer_id, entry);
     }
 
     /// Checks `header` against the state, treating `pending` (batches of the same

@@ -1,28 +1,46 @@
 //! Open-time recovery of one partition directory.
 //!
-//! Every segment is scanned once, in base-offset order, batch header by batch header:
+//! Segments are visited in base-offset order. Two offsets decide how much is read:
+//! the recovery point (everything below it was fdatasync'd, with the index files of the
+//! segments it passed) and the offset of the newest valid producer snapshot (the
+//! producer state is known up to there; see `snapshot`). Below the smaller of the two,
+//! `trusted_below`:
+//! - a segment that ends there (the next segment's base <= `trusted_below`) is not read
+//!   at all when its `.index` and `.timeindex` pass a sanity check (whole, monotonic
+//!   entries inside the file and the offset range): its indexes are loaded from the
+//!   files, its size is the file's length and its end the next segment's base;
+//! - in the segment containing `trusted_below`, and in later ones, the walk starts at
+//!   the last index entry at or below it (whose batch must be where the entry says), so
+//!   only what follows is read: after a clean close, one short read of the active
+//!   segment's end.
+//!
+//! A segment whose index files are missing or fail the check is walked from its first
+//! byte, like every segment when there is no snapshot. The walk reads batch headers:
 //! - batches whose last offset is at or past the recovery point also get their CRC
-//!   checked; earlier ones were synced before the last clean checkpoint and are trusted;
-//! - the scan rebuilds the segment's indexes in memory (they are a pure function of the
+//!   checked; earlier ones are trusted;
+//! - it rebuilds the segment's indexes in memory (they are a pure function of the
 //!   batches) and rewrites an index file that is missing or differs;
-//! - the scan loads producer state from the batch headers (see `producer_state`).
+//! - batches at or past the snapshot's offset are replayed into the producer state.
 //!
 //! At the first invalid batch (bad CRC, a zero length as O_DIRECT padding leaves after a
 //! crash, a truncated batch, offsets going back) the segment is truncated there and the
 //! later segments are deleted, both with a warning naming the files and byte counts.
 //! The one exception: when the valid part of a segment ends exactly at the next
 //! segment's base offset (only padding or garbage without offsets was cut), no offset
-//! is lost and the later segments stay.
+//! is lost and the later segments stay. Snapshots past the recovered log end are then
+//! deleted, and if the one used was among them the producer state is rebuilt from an
+//! older one (or the whole log).
 
 use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::batch::{BatchProblem, BatchWalker};
-use super::index::SegmentIndex;
+use super::batch::{BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
+use super::index::{OffsetIndex, SegmentIndex, TimeIndex};
 use super::io::{self, align_down, LogFile};
 use super::producer_state::ProducerState;
 use super::segment::{file_name, parse_log_file_name, Segment};
+use super::snapshot;
 use super::StorageError;
 
 /// Size of the DMA reads of the recovery scan (a larger batch is read whole).
@@ -56,6 +74,31 @@ struct Scan {
     unwritten_tail: bool,
 }
 
+/// Where a scan starts: byte `pos`, with `index` holding the entries before it.
+struct ScanFrom {
+    pos: u64,
+    index: SegmentIndex,
+    /// The last offset the batch at `pos` must have (from the index entry pointing at it).
+    expect_last_offset: Option<i64>,
+}
+
+/// What one recovery pass knows and builds.
+struct Pass<'a> {
+    dir: &'a Path,
+    geometry: Geometry,
+    recovery_point: i64,
+    /// Batches at or past this offset are replayed into `producers`.
+    replay_from: i64,
+    producers: ProducerState,
+}
+
+impl Pass<'_> {
+    /// Below this, segments need neither validation nor producer replay.
+    fn trusted_below(&self) -> i64 {
+        self.recovery_point.min(self.replay_from)
+    }
+}
+
 pub async fn recover(
     dir: &Path,
     geometry: Geometry,
@@ -71,7 +114,66 @@ pub async fn recover(
         .filter_map(|n| parse_log_file_name(n))
         .collect();
     bases.sort_unstable();
-    let mut producers = ProducerState::new();
+    let snapshots = snapshot::snapshot_offsets(&names);
+    let (replay_from, producers) = snapshot::load_newest(dir, &snapshots, i64::MAX)
+        .await?
+        .unwrap_or((i64::MIN, ProducerState::new()));
+    let mut pass = Pass {
+        dir,
+        geometry,
+        recovery_point,
+        replay_from,
+        producers,
+    };
+    let mut segments = recover_segments(&mut pass, &bases).await?;
+    if segments.is_empty() {
+        let base = log_start_offset.max(0);
+        let segment = Segment::create(
+            dir,
+            base,
+            geometry.index_interval_bytes,
+            geometry.segment_bytes,
+        )
+        .await?;
+        segments.push(segment);
+    }
+    let active = segments.last_mut().expect("at least one segment");
+    let size = active.size();
+    let tail_len = (size - align_down(size)) as usize;
+    if tail_len > 0 {
+        let tail = active.file().read(align_down(size), tail_len).await?;
+        active.set_tail(tail.to_vec());
+    }
+    active.file().fdatasync().await?;
+    let log_end_offset = active.next_offset();
+    let mut producers = pass.producers;
+    if replay_from > log_end_offset {
+        warn!(
+            dir = %dir.display(),
+            snapshot_offset = replay_from,
+            log_end_offset,
+            "producer snapshot is past the recovered log end; rebuilding from an older one"
+        );
+        let (from, older) = snapshot::load_newest(dir, &snapshots, log_end_offset)
+            .await?
+            .unwrap_or((i64::MIN, ProducerState::new()));
+        producers = older;
+        replay_producers(&segments, from, &mut producers).await?;
+    }
+    snapshot::remove_above(dir, &snapshots, log_end_offset).await?;
+    Ok(Recovered {
+        segments,
+        producers,
+        log_end_offset,
+    })
+}
+
+/// Opens, checks and (where needed) scans the segments based at `bases`, ascending.
+async fn recover_segments(
+    pass: &mut Pass<'_>,
+    bases: &[i64],
+) -> Result<Vec<Segment>, StorageError> {
+    let dir = pass.dir;
     let mut segments: Vec<Segment> = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
         let expected = segments.last().map_or(base, |s| s.next_offset());
@@ -85,11 +187,33 @@ pub async fn recover(
         }
         let path = dir.join(file_name(base, "log"));
         let file = LogFile::open(&path, false).await?;
-        let scan = scan_segment(&file, base, recovery_point, geometry, &mut producers).await?;
+        let file_len = file.size().await?;
+        let next_base = bases.get(i + 1).copied();
+        let indexes = load_indexes(dir, base, file_len, next_base).await?;
+        let interval = pass.geometry.index_interval_bytes;
+        if let (Some(next), Some((offsets, times))) = (next_base, &indexes) {
+            if next <= pass.trusted_below() {
+                if let Some((index, _, _)) =
+                    SegmentIndex::resume(offsets.clone(), times.clone(), interval, i64::MAX)
+                {
+                    let segment = Segment::sealed(
+                        file,
+                        base,
+                        file_len,
+                        index,
+                        next,
+                        pass.geometry.segment_bytes,
+                    );
+                    segments.push(segment);
+                    continue;
+                }
+            }
+        }
+        let scan = scan_resuming(pass, &file, file_len, base, indexes).await?;
         let damaged = scan.problem.is_some();
         if scan.unwritten_tail {
             // The normal state after a crash: fallocated space and write padding.
-            tracing::info!(
+            info!(
                 path = %path.display(),
                 trimmed_bytes = scan.file_len - scan.valid_len,
                 kept_bytes = scan.valid_len,
@@ -108,8 +232,7 @@ pub async fn recover(
             file.truncate(scan.valid_len).await?;
             file.fdatasync().await?;
         }
-        let segment = recovered_segment(file, base, scan, geometry).await?;
-        let next_base = bases.get(i + 1).copied();
+        let segment = recovered_segment(file, base, scan, pass.geometry).await?;
         let keep_later = !damaged || next_base == Some(segment.next_offset());
         segments.push(segment);
         if !keep_later && i + 1 < bases.len() {
@@ -117,25 +240,88 @@ pub async fn recover(
             break;
         }
     }
-    if segments.is_empty() {
-        let base = log_start_offset.max(0);
-        let segment = Segment::create(
-            dir,
-            base,
-            geometry.index_interval_bytes,
-            geometry.segment_bytes,
-        )
-        .await?;
-        segments.push(segment);
+    Ok(segments)
+}
+
+/// Scans a segment from its last index entry at or below `trusted_below`, or from its
+/// first byte when the index files are unusable or that entry does not match the log.
+async fn scan_resuming(
+    pass: &mut Pass<'_>,
+    file: &LogFile,
+    file_len: u64,
+    base: i64,
+    indexes: Option<(OffsetIndex, TimeIndex)>,
+) -> Result<Scan, StorageError> {
+    let interval = pass.geometry.index_interval_bytes;
+    let resume = indexes.and_then(|(offsets, times)| {
+        SegmentIndex::resume(offsets, times, interval, pass.trusted_below())
+    });
+    if let Some((index, pos, expect_last_offset)) = resume {
+        let from = ScanFrom {
+            pos: pos as u64,
+            index,
+            expect_last_offset,
+        };
+        if let Some(scan) = scan_segment(pass, file, file_len, base, from).await? {
+            return Ok(scan);
+        }
+        warn!(
+            path = %file.path().display(),
+            position = pos,
+            "index entry does not match the batch it points at; scanning the whole segment"
+        );
     }
-    let active = segments.last().expect("at least one segment");
-    active.file().fdatasync().await?;
-    let log_end_offset = active.next_offset();
-    Ok(Recovered {
-        segments,
-        producers,
-        log_end_offset,
-    })
+    let from = ScanFrom {
+        pos: 0,
+        index: SegmentIndex::new(base, interval),
+        expect_last_offset: None,
+    };
+    let scan = scan_segment(pass, file, file_len, base, from).await?;
+    Ok(scan.expect("a scan from byte 0 has no index entry to contradict"))
+}
+
+/// A segment's index files, if both exist and pass the sanity check: whole monotonic
+/// entries, offsets inside the segment (below `next_base` when known), positions inside
+/// the `.log` file, and a time entry whenever there is an offset entry.
+async fn load_indexes(
+    dir: &Path,
+    base: i64,
+    file_len: u64,
+    next_base: Option<i64>,
+) -> Result<Option<(OffsetIndex, TimeIndex)>, StorageError> {
+    let index_path = dir.join(file_name(base, "index"));
+    let time_index_path = dir.join(file_name(base, "timeindex"));
+    let Some(index_bytes) = io::read_small_file(&index_path).await? else {
+        return Ok(None);
+    };
+    let Some(time_bytes) = io::read_small_file(&time_index_path).await? else {
+        return Ok(None);
+    };
+    let offsets = OffsetIndex::from_bytes(base, &index_bytes);
+    let times = TimeIndex::from_bytes(base, &time_bytes);
+    let (Some(offsets), Some(times)) = (offsets, times) else {
+        warn!(path = %index_path.display(), "index files are not well-formed; scanning the segment");
+        return Ok(None);
+    };
+    let rel_end = next_base.map_or(u32::MAX as i64 + 1, |next| next - base);
+    let last_offset = offsets.entries().last().copied();
+    let last_time = times.entries().last().copied();
+    let sane = match (last_offset, last_time) {
+        (None, None) => true,
+        (None, Some(_)) | (Some(_), None) => false,
+        (Some((rel, pos)), Some((_, time_rel))) => {
+            (pos as u64) < file_len && (rel as i64) < rel_end && (time_rel as i64) < rel_end
+        }
+    };
+    if !sane {
+        warn!(
+            path = %index_path.display(),
+            log_bytes = file_len,
+            "index files point outside their segment; scanning the segment"
+        );
+        return Ok(None);
+    }
+    Ok(Some((offsets, times)))
 }
 
 async fn recovered_segment(
@@ -144,19 +330,10 @@ async fn recovered_segment(
     scan: Scan,
     geometry: Geometry,
 ) -> Result<Segment, StorageError> {
-    let tail_len = (scan.valid_len - align_down(scan.valid_len)) as usize;
-    let tail = if tail_len == 0 {
-        Vec::new()
-    } else {
-        file.read(align_down(scan.valid_len), tail_len)
-            .await?
-            .to_vec()
-    };
-    let segment = Segment::recovered(
+    let segment = Segment::sealed(
         file,
         base,
         scan.valid_len,
-        tail,
         scan.index,
         scan.next_offset,
         geometry.segment_bytes,
@@ -193,33 +370,43 @@ async fn delete_segments(dir: &Path, bases: &[i64]) -> Result<(), StorageError> 
     io::sync_dir(dir).await
 }
 
-/// Scans the batches of one segment file; see the module comment.
+/// Scans the batches of one segment file from `from.pos`; see the module comment.
+/// `None` when the batch at `from.pos` is not the one the index entry promised.
 async fn scan_segment(
+    pass: &mut Pass<'_>,
     file: &LogFile,
+    file_len: u64,
     base: i64,
-    recovery_point: i64,
-    geometry: Geometry,
-    producers: &mut ProducerState,
-) -> Result<Scan, StorageError> {
-    let file_len = file.size().await?;
-    let mut index = SegmentIndex::new(base, geometry.index_interval_bytes);
+    from: ScanFrom,
+) -> Result<Option<Scan>, StorageError> {
+    let ScanFrom {
+        mut pos,
+        mut index,
+        mut expect_last_offset,
+    } = from;
     let mut next_offset = base;
-    let mut pos = 0u64;
     let mut chunk = RECOVERY_READ_BYTES;
     let mut stop: Option<BatchProblem> = None;
     let mut went_back: Option<i64> = None;
     'scan: while pos < file_len {
         let want = (chunk as u64).min(file_len - pos) as usize;
         let buf = file.read(pos, want).await?;
-        let mut walker = BatchWalker::new(&buf, recovery_point);
+        let mut walker = BatchWalker::new(&buf, pass.recovery_point);
         for (at, header) in walker.by_ref() {
+            if let Some(expected) = expect_last_offset.take() {
+                if header.last_offset() != expected {
+                    return Ok(None);
+                }
+            }
             if header.base_offset < next_offset {
                 went_back = Some(header.base_offset);
                 pos += at as u64;
                 break 'scan;
             }
             index.on_batch(&header, (pos + at as u64) as u32);
-            producers.record(&header, header.base_offset);
+            if header.base_offset >= pass.replay_from {
+                pass.producers.record(&header, header.base_offset);
+            }
             next_offset = header.last_offset() + 1;
         }
         let at = walker.valid_len() as u64;
@@ -236,6 +423,9 @@ async fn scan_segment(
         }
         pos += at;
     }
+    if expect_last_offset.is_some() {
+        return Ok(None);
+    }
     let unwritten_tail = went_back.is_none() && matches!(stop, Some(BatchProblem::BadLength(0)));
     let problem = match (went_back, stop) {
         (Some(offset), _) => Some(format!(
@@ -244,12 +434,60 @@ async fn scan_segment(
         (None, Some(problem)) => Some(problem.to_string()),
         (None, None) => None,
     };
-    Ok(Scan {
+    Ok(Some(Scan {
         file_len,
         valid_len: pos,
         next_offset,
         index,
         problem,
         unwritten_tail,
-    })
+    }))
+}
+
+/// Rebuilds producer state from batch headers at or past `from` in recovered
+/// `segments` (which hold only valid batches), on top of the state of a snapshot at
+/// `from`. Used when the snapshot the main pass used turned out to be past the log end.
+async fn replay_producers(
+    segments: &[Segment],
+    from: i64,
+    producers: &mut ProducerState,
+) -> Result<(), StorageError> {
+    for segment in segments.iter().filter(|s| s.next_offset() > from) {
+        let file = segment.file();
+        let end = segment.size();
+        let (_, start) = segment.index.offsets.lookup(from);
+        let mut pos = start as u64;
+        let mut chunk = RECOVERY_READ_BYTES;
+        while pos < end {
+            let want = (chunk as u64).min(end - pos) as usize;
+            let buf = file.read(pos, want).await?;
+            let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
+            for (_, header) in walker.by_ref() {
+                if header.base_offset >= from {
+                    producers.record(&header, header.base_offset);
+                }
+            }
+            let at = walker.valid_len() as u64;
+            match walker.stop() {
+                None => {}
+                Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= end => {
+                    chunk = chunk.max(needed);
+                }
+                Some(problem) => {
+                    return Err(StorageError::io(
+                        file.path(),
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "invalid batch at byte {} of a recovered segment: {problem}",
+                                pos + at
+                            ),
+                        ),
+                    ))
+                }
+            }
+            pos += at;
+        }
+    }
+    Ok(())
 }

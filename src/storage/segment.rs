@@ -131,29 +131,38 @@ impl Segment {
         })
     }
 
-    /// A segment whose content recovery validated: `size` bytes of whole batches ending
-    /// at `next_offset`, `tail` the content of its partial last page, `index` rebuilt.
-    pub fn recovered(
+    /// A segment as recovery found it: `size` bytes of whole batches ending at
+    /// `next_offset` (for a segment it did not read, the file's length, truncated to
+    /// the logical size when it was finished), `index` rebuilt or loaded from its files.
+    /// It keeps no tail page, so it cannot be appended to until
+    /// [`Segment::set_tail`] gives it one (recovery does, for the active segment only).
+    pub fn sealed(
         file: LogFile,
         base_offset: i64,
         size: u64,
-        tail: Vec<u8>,
         index: SegmentIndex,
         next_offset: i64,
         segment_bytes: u64,
     ) -> Segment {
-        assert_eq!(tail.len() as u64, size - align_down(size));
+        assert!(next_offset >= base_offset, "segment ends before it starts");
         Segment {
             base_offset,
             log_path: file.path().to_owned(),
             file,
             size,
             allocated: size,
-            tail,
+            tail: Vec::new(),
             index,
             next_offset,
             segment_bytes,
         }
+    }
+
+    /// Gives a recovered segment the content of its partial last page, which the next
+    /// append rewrites, making it appendable.
+    pub fn set_tail(&mut self, tail: Vec<u8>) {
+        assert_eq!(tail.len() as u64, self.size - align_down(self.size));
+        self.tail = tail;
     }
 
     pub fn size(&self) -> u64 {
@@ -193,7 +202,11 @@ impl Segment {
     /// Plans writing `batches` (contiguous, starting at `next_offset`) after the logical end.
     pub fn plan_write(&self, batches: Vec<PendingBatch>) -> WritePlan {
         let pos = align_down(self.size);
-        debug_assert_eq!(pos + self.tail.len() as u64, self.size);
+        assert_eq!(
+            pos + self.tail.len() as u64,
+            self.size,
+            "append to a sealed segment"
+        );
         let data_bytes: u64 = batches.iter().map(|b| b.data.len() as u64).sum();
         let new_size = self.size + data_bytes;
         let end = align_up(new_size);
