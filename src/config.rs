@@ -19,6 +19,8 @@ pub const LOG_SEGMENT_BYTES_DEFAULT: u64 = 1_073_741_824;
 pub const LOG_SEGMENT_BYTES_MIN: u64 = 14;
 /// Kafka's default `log.retention.check.interval.ms` (5 minutes).
 pub const LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
+/// Kafka's default `log.flush.offset.checkpoint.interval.ms` (1 minute).
+pub const LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 60_000;
 /// Default listener port, as Kafka's.
 pub const PORT_DEFAULT: u16 = 9092;
 
@@ -81,6 +83,9 @@ pub struct BrokerConfig {
     pub message_max_bytes: usize,
     pub log_segment_bytes: u64,
     pub log_retention_check_interval_ms: u64,
+    /// How often every partition is flushed and its recovery point checkpointed, which
+    /// bounds how much log a restart after a crash re-validates.
+    pub log_flush_offset_checkpoint_interval_ms: u64,
     pub socket_request_max_bytes: usize,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
@@ -106,6 +111,8 @@ impl Default for BrokerConfig {
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
             log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
             log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            log_flush_offset_checkpoint_interval_ms:
+                LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT,
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
             smp: None,
             cluster_id: String::new(),
@@ -219,6 +226,14 @@ impl BrokerConfig {
             c.log_retention_check_interval_ms =
                 parse_num("log.retention.check.interval.ms", v, 1, i64::MAX)? as u64;
         }
+        if let Some(v) = get("log.flush.offset.checkpoint.interval.ms") {
+            c.log_flush_offset_checkpoint_interval_ms = parse_num(
+                "log.flush.offset.checkpoint.interval.ms",
+                v,
+                1,
+                i32::MAX as i64,
+            )? as u64;
+        }
         if let Some(v) = get("socket.request.max.bytes") {
             c.socket_request_max_bytes =
                 parse_num("socket.request.max.bytes", v, 1, i32::MAX as i64)? as usize;
@@ -247,6 +262,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "message.max.bytes",
     "log.segment.bytes",
     "log.retention.check.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
     "socket.request.max.bytes",
     "cluster.id",
 ];

@@ -2,7 +2,6 @@
 //! SIGTERM or SIGINT (stop accepting, finish in-flight writes, close every log, write the
 //! checkpoint files).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,11 +10,11 @@ use futures::channel::oneshot;
 use crate::boot;
 use crate::broker::metadata::MetadataStore;
 use crate::broker::producer_ids::ProducerIds;
-use crate::broker::router::{ClosedPartition, ShardMsg};
+use crate::broker::router::{PartitionCheckpoint, ShardMsg};
 use crate::broker::{Broker, Checkpoints};
 use crate::config::BrokerConfig;
 use crate::storage::checkpoint::{
-    self, Checkpoint, LOG_START_OFFSET_CHECKPOINT_FILE as LOG_START_OFFSET_FILE,
+    self, LOG_START_OFFSET_CHECKPOINT_FILE as LOG_START_OFFSET_FILE,
     RECOVERY_POINT_CHECKPOINT_FILE as RECOVERY_POINT_FILE,
 };
 
@@ -61,7 +60,7 @@ pub fn run(
     let signal = wait_stop_signal();
     tracing::info!("received {signal}, shutting down");
     let closed = stop_shards(&broker);
-    write_checkpoints(&broker.config.log_dirs, &closed)?;
+    broker.write_checkpoints_blocking(&closed)?;
     for h in handles {
         let _ = h.join();
     }
@@ -127,7 +126,7 @@ fn start_shards(broker: &Arc<Broker>) -> Result<Vec<crate::runtime::ShardHandle>
     Ok(handles)
 }
 
-fn stop_shards(broker: &Arc<Broker>) -> Vec<ClosedPartition> {
+fn stop_shards(broker: &Arc<Broker>) -> Vec<PartitionCheckpoint> {
     let replies: Vec<_> = (0..broker.shard_count)
         .map(|id| {
             let (reply, rx) = oneshot::channel();
@@ -154,26 +153,6 @@ fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> 
         }
     }
     Ok(cp)
-}
-
-fn write_checkpoints(
-    dirs: &[std::path::PathBuf],
-    closed: &[ClosedPartition],
-) -> Result<(), String> {
-    let mut per_dir: HashMap<usize, (Checkpoint, Checkpoint)> = HashMap::new();
-    for c in closed {
-        let e = per_dir.entry(c.dir).or_default();
-        e.0.insert((c.topic.clone(), c.partition), c.recovery_point);
-        e.1.insert((c.topic.clone(), c.partition), c.log_start_offset);
-    }
-    for (i, d) in dirs.iter().enumerate() {
-        let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
-        for (file, entries) in [(RECOVERY_POINT_FILE, rp), (LOG_START_OFFSET_FILE, ls)] {
-            let path = d.join(file);
-            checkpoint::write_checkpoint_blocking(&path, &entries).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
 }
 
 fn stop_signal_set() -> libc::sigset_t {

@@ -14,8 +14,12 @@ use std::sync::Mutex;
 use futures::channel::mpsc;
 
 use crate::config::BrokerConfig;
+use crate::storage::checkpoint::{
+    self, Checkpoint, LOG_START_OFFSET_CHECKPOINT_FILE, RECOVERY_POINT_CHECKPOINT_FILE,
+};
 use metadata::MetadataStore;
 use producer_ids::ProducerIds;
+use router::PartitionCheckpoint;
 use router::ShardMsg;
 
 /// Offsets read from the checkpoint files at start-up, per (topic, partition).
@@ -40,6 +44,9 @@ pub struct Broker {
     shards_ready: AtomicUsize,
     /// Receivers handed to each shard as it starts.
     inboxes: Mutex<Vec<Option<mpsc::UnboundedReceiver<ShardMsg>>>>,
+    /// Held while checkpoint files are written: the periodic writer (on a blocking
+    /// thread) and the shutdown writer must not interleave on the same temp files.
+    checkpoint_files: Mutex<()>,
 }
 
 impl Broker {
@@ -68,6 +75,7 @@ impl Broker {
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),
+            checkpoint_files: Mutex::new(()),
         }
     }
 
@@ -86,6 +94,33 @@ impl Broker {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(shard)
             .and_then(Option::take)
+    }
+
+    /// Writes `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` in
+    /// every log dir from `points` (each dir's file lists that dir's partitions).
+    /// Blocking: call from start-up/shutdown code or through `runtime::blocking`.
+    pub fn write_checkpoints_blocking(&self, points: &[PartitionCheckpoint]) -> Result<(), String> {
+        let _guard = self
+            .checkpoint_files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut per_dir: HashMap<usize, (Checkpoint, Checkpoint)> = HashMap::new();
+        for c in points {
+            let e = per_dir.entry(c.dir).or_default();
+            e.0.insert((c.topic.clone(), c.partition), c.recovery_point);
+            e.1.insert((c.topic.clone(), c.partition), c.log_start_offset);
+        }
+        for (i, d) in self.log_dirs.iter().enumerate() {
+            let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
+            for (file, entries) in [
+                (RECOVERY_POINT_CHECKPOINT_FILE, rp),
+                (LOG_START_OFFSET_CHECKPOINT_FILE, ls),
+            ] {
+                checkpoint::write_checkpoint_blocking(&d.join(file), &entries)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     pub fn mark_ready(&self) {

@@ -92,9 +92,10 @@ pub struct PartitionRef {
     pub dir: usize,
 }
 
-/// The recovery point and log start offset of a closed partition, for the checkpoints.
+/// A partition's recovery point (everything below it is on disk) and log start offset,
+/// as written to the checkpoint files periodically and at shutdown.
 #[derive(Debug, Clone)]
-pub struct ClosedPartition {
+pub struct PartitionCheckpoint {
     pub dir: usize,
     pub topic: String,
     pub partition: i32,
@@ -131,7 +132,11 @@ pub enum ShardMsg {
     },
     /// Admin work that only shard 0 (the metadata writer) does.
     Admin(crate::broker::shard::AdminMsg),
+    /// Flush every partition and report its recovery point (periodic checkpoint).
+    Checkpoint {
+        reply: oneshot::Sender<Vec<PartitionCheckpoint>>,
+    },
     Shutdown {
-        reply: oneshot::Sender<Vec<ClosedPartition>>,
+        reply: oneshot::Sender<Vec<PartitionCheckpoint>>,
     },
 }

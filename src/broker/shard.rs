@@ -304,13 +304,13 @@ impl Shard {
     }
 
     /// Closes every log (finishing in-flight writes) for a clean shutdown.
-    pub async fn close_all(&self) -> Vec<ClosedPartition> {
+    pub async fn close_all(&self) -> Vec<PartitionCheckpoint> {
         let logs: Vec<_> = self.logs.borrow_mut().drain().collect();
         let mut out = Vec::with_capacity(logs.len());
         for ((topic, partition), (dir, log)) in logs {
             let log_start_offset = log.log_start_offset();
             match log.close().await {
-                Ok(recovery_point) => out.push(ClosedPartition {
+                Ok(recovery_point) => out.push(PartitionCheckpoint {
                     dir,
                     topic,
                     partition,
@@ -323,11 +323,58 @@ impl Shard {
         out
     }
 
+    /// Flushes every log and reports the recovery points for the periodic checkpoint.
+    pub async fn checkpoint_local(&self) -> Vec<PartitionCheckpoint> {
+        let logs: Vec<_> = self
+            .logs
+            .borrow()
+            .iter()
+            .map(|(k, (dir, log))| (k.clone(), *dir, log.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(logs.len());
+        for ((topic, partition), dir, log) in logs {
+            match log.flush().await {
+                Ok(recovery_point) => out.push(PartitionCheckpoint {
+                    dir,
+                    topic,
+                    partition,
+                    recovery_point,
+                    log_start_offset: log.log_start_offset(),
+                }),
+                Err(e) => tracing::error!(%topic, partition, "flush for checkpoint failed: {e}"),
+            }
+        }
+        out
+    }
+
+    /// Gathers every shard's recovery points and writes the checkpoint files; run by
+    /// the metadata shard every `log.flush.offset.checkpoint.interval.ms`.
+    pub async fn write_checkpoints(self: &Rc<Self>) {
+        let asks = (0..self.broker.shard_count).map(|id| {
+            let me = self.clone();
+            async move {
+                if id == me.id {
+                    return me.checkpoint_local().await;
+                }
+                let (reply, rx) = oneshot::channel();
+                me.broker.send(id, ShardMsg::Checkpoint { reply });
+                rx.await.unwrap_or_default()
+            }
+        });
+        let points: Vec<PartitionCheckpoint> = join_all(asks).await.into_iter().flatten().collect();
+        let broker = self.broker.clone();
+        let written =
+            crate::runtime::blocking(move || broker.write_checkpoints_blocking(&points)).await;
+        if let Err(e) = written {
+            tracing::error!("periodic checkpoint failed: {e}");
+        }
+    }
+
     /// Serves this shard's mailbox until shutdown; returns the closed partitions.
     pub async fn serve_mailbox(
         self: Rc<Self>,
         mut inbox: mpsc::UnboundedReceiver<ShardMsg>,
-    ) -> Option<oneshot::Sender<Vec<ClosedPartition>>> {
+    ) -> Option<oneshot::Sender<Vec<PartitionCheckpoint>>> {
         while let Some(msg) = inbox.next().await {
             match msg {
                 ShardMsg::Produce { acks, items, reply } => {
@@ -365,6 +412,9 @@ impl Shard {
                     }
                 }
                 let _ = reply.send(self.fetch_local(items).await);
+            }
+            ShardMsg::Checkpoint { reply } => {
+                let _ = reply.send(self.checkpoint_local().await);
             }
             ShardMsg::ListOffsets { items, reply } => {
                 let _ = reply.send(self.list_offsets_local(items));

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 
-use crate::broker::router::ClosedPartition;
-use crate::broker::shard::Shard;
+use crate::broker::router::PartitionCheckpoint;
+use crate::broker::shard::{Shard, METADATA_SHARD};
 use crate::broker::Broker;
 use crate::runtime;
 
@@ -55,9 +55,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let accept = accept_loop(shard.clone(), listener, stop_rx);
     runtime::spawn_local(accept);
+    if id == METADATA_SHARD {
+        runtime::spawn_local(checkpoint_loop(shard.clone()));
+    }
     let reply = shard.clone().serve_mailbox(inbox).await;
     let _ = stop_tx.send(());
-    let closed: Vec<ClosedPartition> = shard.close_all().await;
+    let closed: Vec<PartitionCheckpoint> = shard.close_all().await;
     tracing::debug!(
         shard = id,
         partitions = closed.len(),
@@ -65,6 +68,17 @@ pub async fn run(
     );
     if let Some(reply) = reply {
         let _ = reply.send(closed);
+    }
+}
+
+/// Flushes every partition and writes the checkpoint files at Kafka's
+/// `log.flush.offset.checkpoint.interval.ms`, so a restart after a crash re-validates
+/// at most that interval's worth of log. Ends with the shard.
+async fn checkpoint_loop(shard: Rc<Shard>) {
+    let every = Duration::from_millis(shard.broker.config.log_flush_offset_checkpoint_interval_ms);
+    loop {
+        runtime::sleep(every).await;
+        shard.write_checkpoints().await;
     }
 }
 

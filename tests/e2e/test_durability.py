@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from clients import Deliveries, consume, create_topic, flush, producer, watermarks
+from clients import Deliveries, consume, create_topic, flush, producer, wait_until, watermarks
 from conftest import fresh_topic
 
 PARTITIONS = 4
@@ -81,3 +81,35 @@ def test_acks_all_survives_kill9(broker):
     lost = {k: v for k, v in acked.items() if found.get(k) != v}
     assert not lost, f"{len(lost)} acknowledged messages missing or changed, e.g. {sorted(lost.items())[:5]}"
     assert {f"durable-{i}".encode() for i in range(MESSAGES)} <= set(found.values())
+
+
+CHECKPOINT_INTERVAL_MS = 300
+CHECKPOINT_WAIT_S = 10
+
+
+def read_checkpoint(path):
+    """Kafka's checkpoint file: version, count, then `topic partition offset` lines."""
+    lines = path.read_text().splitlines()
+    assert lines[0] == "0", lines
+    assert int(lines[1]) == len(lines) - 2, lines
+    return {(t, int(p)): int(o) for t, p, o in (line.split() for line in lines[2:])}
+
+
+def test_periodic_checkpoint_records_flushed_offsets(broker_factory):
+    """Every log.flush.offset.checkpoint.interval.ms the broker flushes and checkpoints
+    each partition's recovery point, so a kill -9 restart starts from there."""
+    broker = broker_factory({"log.flush.offset.checkpoint.interval.ms": str(CHECKPOINT_INTERVAL_MS)})
+    topic = create_topic(broker, fresh_topic("ckpt"), 2)
+    prod = producer(broker, {"acks": "1"})
+    for i in range(1000):
+        prod.produce(topic, value=f"v{i}".encode(), partition=i % 2)
+    flush(prod)
+    path = broker.log_dirs[0] / "recovery-point-offset-checkpoint"
+    wait_until(lambda: path.exists() and read_checkpoint(path).get((topic, 0)) == 500
+               and read_checkpoint(path).get((topic, 1)) == 500,
+               CHECKPOINT_WAIT_S, "recovery points of 500 in the checkpoint file")
+    broker.kill9()
+    broker.start()
+    assert watermarks(broker, topic, 0) == (0, 500)
+    got = consume(broker, topic, {0: 0, 1: 0}, 1000)
+    assert sorted(m.value() for m in got) == sorted(f"v{i}".encode() for i in range(1000))
