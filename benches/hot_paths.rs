@@ -1,0 +1,167 @@
+//! Microbenchmarks of the broker's hot paths, so a change can show its effect:
+//! `cargo bench --bench hot_paths` (add `-- <filter>` for one group).
+//!
+//! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
+//! of 1 KiB records, Produce requests carrying them, Fetch responses returning them.
+
+use bytes::{Bytes, BytesMut};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use corelog::protocol::fetch::{
+    encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
+};
+use corelog::protocol::produce::decode_produce_request;
+use corelog::storage::batch::split_and_validate;
+use corelog::storage::index::OffsetIndex;
+
+const RECORD_BYTES: usize = 1024;
+
+/// One record batch v2 of `records` records of RECORD_BYTES each.
+fn batch(records: i32) -> BytesMut {
+    let records: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; RECORD_BYTES])),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut out, &records, &options).expect("batch encodes");
+    out
+}
+
+fn batch_validation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("batch_validation");
+    for records in [1, 16, 256] {
+        let data = batch(records);
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(records), &data, |b, data| {
+            b.iter(|| split_and_validate(data, usize::MAX).expect("valid"))
+        });
+    }
+    g.finish();
+}
+
+fn produce_decode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("produce_decode");
+    let records = batch(16).freeze();
+    for partitions in [1, 16] {
+        let mut topic = TopicProduceData::default();
+        topic.name = TopicName(StrBytes::from_static_str("bench"));
+        topic.partition_data = (0..partitions)
+            .map(|i| {
+                let mut p = PartitionProduceData::default();
+                p.index = i;
+                p.records = Some(records.clone());
+                p
+            })
+            .collect();
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 30_000;
+        req.topic_data = vec![topic];
+        for version in [9i16, 12] {
+            let mut body = BytesMut::new();
+            req.encode(&mut body, version).expect("request encodes");
+            g.throughput(Throughput::Bytes(body.len() as u64));
+            let id = BenchmarkId::new(format!("v{version}"), partitions);
+            // The decoder takes the buffer by value (it splits record slices off it);
+            // copying it is setup, not measured.
+            g.bench_with_input(id, &body, |b, body| {
+                b.iter_batched(
+                    || body.clone(),
+                    |body| decode_produce_request(version, body).expect("decodes"),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    g.finish();
+}
+
+fn fetch_encode(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fetch_encode");
+    let records = batch(16).freeze();
+    for partitions in [1, 16] {
+        let parts = FetchResponseParts {
+            throttle_time_ms: 0,
+            error_code: 0,
+            session_id: 0,
+            topics: vec![FetchTopicOut {
+                name: "bench".into(),
+                topic_id: [7; 16],
+                partitions: (0..partitions)
+                    .map(|i| FetchPartitionOut {
+                        partition_index: i,
+                        error_code: 0,
+                        high_watermark: 1_000_000,
+                        last_stable_offset: 1_000_000,
+                        log_start_offset: 0,
+                        preferred_read_replica: -1,
+                        records: vec![records.clone(), records.clone()],
+                    })
+                    .collect(),
+            }],
+        };
+        for version in [11i16, 16] {
+            let id = BenchmarkId::new(format!("v{version}"), partitions);
+            g.bench_function(id, |b| {
+                let mut out = Vec::new();
+                b.iter(|| {
+                    out.clear();
+                    encode_fetch_response(version, &parts, &mut out).expect("encodes")
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn index_lookup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("index_lookup");
+    for entries in [1_000u32, 100_000] {
+        let mut index = OffsetIndex::new(0);
+        for i in 1..=entries {
+            index.append(i as i64 * 16, i * 4096);
+        }
+        let last = entries as i64 * 16;
+        g.bench_with_input(BenchmarkId::from_parameter(entries), &index, |b, index| {
+            let mut target = 0i64;
+            b.iter(|| {
+                target = (target + 7919) % last;
+                index.lookup(target)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    batch_validation,
+    produce_decode,
+    fetch_encode,
+    index_lookup
+);
+criterion_main!(benches);
