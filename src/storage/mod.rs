@@ -133,6 +133,30 @@ pub(crate) mod testutil {
         buf
     }
 
+    /// A batch header of an idempotent producer's batch, for producer-state tests.
+    pub fn header(
+        pid: i64,
+        epoch: i16,
+        seq: i32,
+        count: i32,
+    ) -> crate::storage::batch::BatchHeader {
+        crate::storage::batch::BatchHeader {
+            base_offset: 0,
+            batch_length: 100,
+            partition_leader_epoch: 0,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: count - 1,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            records_count: count,
+        }
+    }
+
     /// A plain (non-idempotent) batch.
     pub fn plain(count: i32, value_len: usize) -> BytesMut {
         batch(count, value_len, -1, -1, -1)

@@ -186,23 +186,7 @@ fn check_entry(entry: &ProducerEntry, header: &BatchHeader) -> Result<Check, Sto
 mod tests {
     use super::*;
 
-    fn h(pid: i64, epoch: i16, seq: i32, count: i32) -> BatchHeader {
-        BatchHeader {
-            base_offset: 0,
-            batch_length: 100,
-            partition_leader_epoch: 0,
-            magic: 2,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: count - 1,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id: pid,
-            producer_epoch: epoch,
-            base_sequence: seq,
-            records_count: count,
-        }
-    }
+    use crate::storage::testutil::header as h;
 
     #[test]
     fn sequences_duplicates_and_epochs() {

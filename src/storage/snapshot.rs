@@ -247,25 +247,8 @@ pub async fn remove_above(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::batch::BatchHeader;
 
-    fn header(pid: i64, epoch: i16, seq: i32, count: i32) -> BatchHeader {
-        BatchHeader {
-            base_offset: 0,
-            batch_length: 100,
-            partition_leader_epoch: 0,
-            magic: 2,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: count - 1,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id: pid,
-            producer_epoch: epoch,
-            base_sequence: seq,
-            records_count: count,
-        }
-    }
+    use crate::storage::testutil::header;
 
     fn state() -> ProducerState {
         let mut state = ProducerState::new();
