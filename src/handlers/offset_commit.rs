@@ -16,6 +16,10 @@ use crate::groups::coordinator::OFFSET_METADATA_BYTES_MAX;
 use crate::groups::{service, Committed, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
 
+/// A topic's partitions, each with an error decided here or `None` when it goes to the
+/// group's home shard.
+type Verdicts = Vec<(String, Vec<(i32, Option<i16>)>)>;
+
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
@@ -25,8 +29,7 @@ pub async fn handle(
     let group = req.group_id.to_string();
     let snap = shard.broker.metadata.snapshot();
     let now_ms = crate::util::now_ms();
-    // Per (topic, partition): an error decided here, or None when it goes to the group.
-    let mut verdicts: Vec<(String, Vec<(i32, Option<i16>)>)> = Vec::new();
+    let mut verdicts: Verdicts = Vec::new();
     let mut offsets = Vec::new();
     for t in &req.topics {
         let name = t.name.to_string();
