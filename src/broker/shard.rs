@@ -575,6 +575,11 @@ impl Shard {
         let _guard = self.admin_lock.lock().await;
         let mut results = Vec::with_capacity(names.len());
         for name in names {
+            if name == crate::groups::offsets::OFFSETS_TOPIC {
+                let why = format!("{name} is internal: committed offsets live there");
+                results.push((name, Err((ec::INVALID_TOPIC_EXCEPTION, why))));
+                continue;
+            }
             let snap = self.broker.metadata.snapshot();
             let Some(meta) = snap.topic(&name).cloned() else {
                 results.push((

@@ -29,10 +29,23 @@ pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
 /// Bytes read per step when replaying `__consumer_offsets` at start-up.
 const REPLAY_READ_BYTES_MAX: usize = 1 << 20;
 
+/// `group`'s partition of `__consumer_offsets`. The topic's own partition count counts,
+/// not the configured one: `offsets.topic.num.partitions` only applies at creation.
+fn group_partition(shard: &Shard, group: &str) -> i32 {
+    let partitions = shard
+        .broker
+        .metadata
+        .snapshot()
+        .topic(OFFSETS_TOPIC)
+        .map_or(shard.broker.config.offsets_topic_num_partitions, |t| {
+            t.partitions.len() as i32
+        });
+    offsets_partition(group, partitions)
+}
+
 /// The shard that is home to `group`: the owner of its `__consumer_offsets` partition.
 pub fn home_shard(shard: &Shard, group: &str) -> usize {
-    let partitions = shard.broker.config.offsets_topic_num_partitions;
-    let p = offsets_partition(group, partitions);
+    let p = group_partition(shard, group);
     shard
         .broker
         .metadata
@@ -143,7 +156,7 @@ async fn commit(
 /// Appends offset records to the group's `__consumer_offsets` partition and waits until
 /// they are on disk.
 async fn persist(shard: &Rc<Shard>, group: &str, records: &[OffsetRecord]) -> Result<(), i16> {
-    let p = offsets_partition(group, shard.broker.config.offsets_topic_num_partitions);
+    let p = group_partition(shard, group);
     let Some(log) = shard.partition_log(OFFSETS_TOPIC, p) else {
         tracing::error!(%group, partition = p, "{OFFSETS_TOPIC} partition is not on the group's home shard");
         return Err(ec::COORDINATOR_NOT_AVAILABLE);

@@ -6,6 +6,7 @@ Every broker here runs with group.initial.rebalance.delay.ms=0 (Kafka's 3 s defa
 only slow the tests down). Every wait is bounded.
 """
 
+import struct
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
-from clients import admin, base_config, create_topic, flush, kcat, producer, wait_until
+from clients import admin, admin_results, base_config, create_topic, flush, kcat, producer, wait_until
 from conftest import fresh_topic
 
 GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": "0"}
@@ -390,3 +391,65 @@ def test_admin_lists_describes_and_deletes_groups(gbroker):
     assert err.value.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND
     listed = a.list_consumer_groups(request_timeout=10).result(timeout=15)
     assert group not in {g.group_id for g in listed.valid}
+
+
+OFFSETS_TOPIC = "__consumer_offsets"
+OFFSETS_PARTITIONS = 50
+
+
+def fnv1a(text):
+    h = 0x811C9DC5
+    for b in text.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def kafka_string(text):
+    raw = text.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def test_consumer_offsets_holds_kafka_format_records_and_is_internal(gbroker):
+    topic = create_topic(gbroker, fresh_topic("grp-fmt"), 1)
+    group = fresh_group("fmt")
+    before_ms = int(time.time() * 1000)
+    c = group_consumer(gbroker, group)
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 7, metadata="meta")], asynchronous=False)
+    finally:
+        c.close()
+    partition = fnv1a(group) % OFFSETS_PARTITIONS
+    reader = Consumer({**base_config(gbroker), "group.id": fresh_group("reader"),
+                       "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        reader.assign([TopicPartition(OFFSETS_TOPIC, partition, 0)])
+        key = struct.pack(">h", 1) + kafka_string(group) + kafka_string(topic) + struct.pack(">i", 0)
+        records = []
+        deadline = time.monotonic() + CONSUME_TIMEOUT_S
+        while not records:
+            assert time.monotonic() < deadline, f"no record for {group} in {OFFSETS_TOPIC}-{partition}"
+            msg = reader.poll(POLL_S)
+            if msg is not None and msg.error() is None and msg.key() == key:
+                records.append(msg.value())
+    finally:
+        reader.close()
+    value = records[0]
+    version, offset, leader_epoch = struct.unpack(">hqi", value[:14])
+    assert (version, offset, leader_epoch) == (3, 7, -1)
+    (meta_len,) = struct.unpack(">h", value[14:16])
+    metadata = value[16:16 + meta_len]
+    # confluent-kafka sends the metadata string with its C terminator.
+    assert metadata.rstrip(b"\0") == b"meta", metadata
+    (timestamp_ms,) = struct.unpack(">q", value[16 + meta_len:])
+    assert before_ms - 1000 <= timestamp_ms <= time.time() * 1000 + 1000
+
+    md = admin(gbroker).list_topics(timeout=10)
+    assert len(md.topics[OFFSETS_TOPIC].partitions) == OFFSETS_PARTITIONS
+    p = producer(gbroker, {"message.timeout.ms": 5000})
+    errors = []
+    p.produce(OFFSETS_TOPIC, value=b"x", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert errors and errors[0] is not None, "clients cannot append to the internal topic"
+    refused = admin_results(gbroker, "delete_topics", [OFFSETS_TOPIC], operation_timeout=10)
+    assert refused[OFFSETS_TOPIC].code() == KafkaError.TOPIC_EXCEPTION, refused
+    assert OFFSETS_TOPIC in admin(gbroker).list_topics(timeout=10).topics
