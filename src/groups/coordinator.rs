@@ -82,6 +82,7 @@ pub struct SyncArgs {
     pub group: String,
     pub generation: i32,
     pub member_id: String,
+    pub instance_id: Option<String>,
     pub protocol_type: Option<String>,
     pub protocol: Option<String>,
     pub assignments: Vec<(String, Bytes)>,
@@ -98,6 +99,8 @@ pub struct Group {
     pub members: Vec<Member>,
     /// Member ids handed out with MEMBER_ID_REQUIRED, until their join or expiry.
     pending: Vec<(String, Instant)>,
+    /// Static members (KIP-345): group.instance.id to its current member id.
+    static_members: HashMap<String, String>,
     rebalance_deadline: Option<Instant>,
     /// While the initial rebalance delay runs, the join does not complete before this.
     join_not_before: Option<Instant>,
@@ -115,6 +118,7 @@ impl Group {
             leader: None,
             members: Vec::new(),
             pending: Vec::new(),
+            static_members: HashMap::new(),
             rebalance_deadline: None,
             join_not_before: None,
             offsets: BTreeMap::new(),
@@ -127,6 +131,21 @@ impl Group {
 
     pub fn has_member(&self, id: &str) -> bool {
         self.members.iter().any(|m| m.id == id)
+    }
+
+    /// A request naming a group.instance.id must come from that instance's current
+    /// member id; an older one has been replaced and is fenced.
+    fn check_instance(&self, instance: Option<&str>, member: &str) -> Result<(), i16> {
+        match instance.and_then(|i| self.static_members.get(i)) {
+            Some(current) if current != member => Err(ec::FENCED_INSTANCE_ID),
+            _ => Ok(()),
+        }
+    }
+
+    fn forget_static_members_gone(&mut self) {
+        let members = &self.members;
+        self.static_members
+            .retain(|_, id| members.iter().any(|m| &m.id == id));
     }
 
     /// Protocols every member supports, in the leader's order of preference; each member
@@ -237,6 +256,7 @@ impl Group {
     /// advances, and every waiting member gets its JoinGroup answer.
     fn complete_join(&mut self, now: Instant) {
         self.members.retain(|m| m.join_waiter.is_some());
+        self.forget_static_members_gone();
         if !self
             .leader
             .as_ref()
@@ -268,6 +288,7 @@ impl Group {
             return;
         };
         drop(self.members.remove(i));
+        self.forget_static_members_gone();
         if self.leader.as_deref() == Some(id) {
             self.leader = self.members.first().map(|m| m.id.clone());
         }
@@ -342,6 +363,26 @@ impl Coordinator {
             fail(tx, ec::INCONSISTENT_GROUP_PROTOCOL, &args.member_id);
             return rx;
         }
+        if let Some(instance) = args.instance_id.clone() {
+            let known = group.static_members.get(&instance).cloned();
+            match known {
+                Some(old) if args.member_id.is_empty() => {
+                    replace_static_member(group, now, &old, args, tx, delay);
+                    return rx;
+                }
+                Some(current) if current != args.member_id => {
+                    fail(tx, ec::FENCED_INSTANCE_ID, &args.member_id);
+                    return rx;
+                }
+                // A static member needs no MEMBER_ID_REQUIRED round (KIP-345).
+                None if args.member_id.is_empty() => {
+                    let id = format!("{}-{}", args.client_id, uuid_text());
+                    add_member(group, now, id, args, tx, delay);
+                    return rx;
+                }
+                _ => {}
+            }
+        }
         if args.member_id.is_empty() {
             let id = format!("{}-{}", args.client_id, uuid_text());
             if args.require_known_member_id {
@@ -386,10 +427,20 @@ impl Coordinator {
         rx
     }
 
-    pub fn heartbeat(&mut self, now: Instant, group: &str, generation: i32, member: &str) -> i16 {
+    pub fn heartbeat(
+        &mut self,
+        now: Instant,
+        group: &str,
+        generation: i32,
+        member: &str,
+        instance: Option<&str>,
+    ) -> i16 {
         let Some(g) = self.groups.get_mut(group) else {
             return ec::UNKNOWN_MEMBER_ID;
         };
+        if let Err(code) = g.check_instance(instance, member) {
+            return code;
+        }
         let state = g.state;
         let current = g.generation;
         if state == GroupState::Dead {
@@ -408,15 +459,29 @@ impl Coordinator {
         }
     }
 
-    /// Removes members (LeaveGroup); one error code per member id.
-    pub fn leave(&mut self, now: Instant, group: &str, members: &[String]) -> Vec<i16> {
+    /// Removes members (LeaveGroup): (member id, group.instance.id) each, where a static
+    /// member may leave by its instance id alone. One error code per member.
+    pub fn leave(
+        &mut self,
+        now: Instant,
+        group: &str,
+        members: &[(String, Option<String>)],
+    ) -> Vec<i16> {
         let delay = self.initial_delay;
         let Some(g) = self.groups.get_mut(group) else {
             return vec![ec::UNKNOWN_MEMBER_ID; members.len()];
         };
         members
             .iter()
-            .map(|id| {
+            .map(|(id, instance)| {
+                let id = match instance.as_ref().and_then(|i| g.static_members.get(i)) {
+                    Some(current) if !id.is_empty() && current != id => {
+                        return ec::FENCED_INSTANCE_ID
+                    }
+                    Some(current) => current.clone(),
+                    None => id.clone(),
+                };
+                let id = &id;
                 if let Some(i) = g.pending.iter().position(|(p, _)| p == id) {
                     g.pending.remove(i);
                     g.maybe_complete_join(now);
@@ -470,6 +535,7 @@ impl Coordinator {
         group: &str,
         generation: i32,
         member: &str,
+        instance: Option<&str>,
     ) -> CommitCheck {
         let Some(g) = self.groups.get_mut(group) else {
             if generation < 0 {
@@ -477,6 +543,9 @@ impl Coordinator {
             }
             return CommitCheck::Refused(ec::ILLEGAL_GENERATION);
         };
+        if let Err(code) = g.check_instance(instance, member) {
+            return CommitCheck::Refused(code);
+        }
         if g.state == GroupState::Dead {
             return CommitCheck::Refused(ec::COORDINATOR_NOT_AVAILABLE);
         }
@@ -550,6 +619,9 @@ fn add_member(
     if group.members.is_empty() {
         group.protocol_type = Some(args.protocol_type.clone());
     }
+    if let Some(instance) = &args.instance_id {
+        group.static_members.insert(instance.clone(), id.clone());
+    }
     let mut member = Member {
         id: id.clone(),
         instance_id: args.instance_id,
@@ -582,6 +654,65 @@ fn add_member(
         _ => group.prepare_rebalance(now, delay),
     }
     group.maybe_complete_join(now);
+}
+
+/// A static member rejoining with no member id (its process restarted): it takes a new
+/// member id and the old one is fenced. In a Stable group whose protocol stays the same
+/// it keeps its assignment with no rebalance; the answer names the old leader id, so a
+/// restarted leader does not compute assignments a Stable group would not send out.
+fn replace_static_member(
+    group: &mut Group,
+    now: Instant,
+    old: &str,
+    args: JoinArgs,
+    tx: oneshot::Sender<JoinReply>,
+    delay: Duration,
+) {
+    let new_id = format!("{}-{}", args.client_id, uuid_text());
+    let reported_leader = group.leader.clone().unwrap_or_default();
+    if group.leader.as_deref() == Some(old) {
+        group.leader = Some(new_id.clone());
+    }
+    if let Some(instance) = &args.instance_id {
+        group
+            .static_members
+            .insert(instance.clone(), new_id.clone());
+    }
+    let Some(m) = group.member_mut(old) else {
+        return;
+    };
+    m.fail_waiters(ec::FENCED_INSTANCE_ID);
+    m.id = new_id.clone();
+    m.client_id = args.client_id;
+    m.client_host = args.client_host;
+    m.session_timeout = Duration::from_millis(args.session_timeout_ms as u64);
+    m.rebalance_timeout = Duration::from_millis(args.rebalance_timeout_ms.max(0) as u64);
+    m.protocols = args.protocols;
+    m.touch(now);
+    m.join_waiter = Some(tx);
+    match group.state {
+        GroupState::Stable if group.select_protocol() == group.protocol => {
+            let m = group.member_mut(&new_id).expect("renamed above");
+            let waiter = m.join_waiter.take();
+            let reply = JoinReply {
+                error_code: ec::NONE,
+                generation: group.generation,
+                protocol_type: group.protocol_type.clone(),
+                protocol: group.protocol.clone(),
+                leader: reported_leader,
+                member_id: new_id,
+                members: Vec::new(),
+            };
+            if let Some(w) = waiter {
+                let _ = w.send(reply);
+            }
+        }
+        GroupState::PreparingRebalance => group.maybe_complete_join(now),
+        _ => {
+            group.prepare_rebalance(now, delay);
+            group.maybe_complete_join(now);
+        }
+    }
 }
 
 /// A JoinGroup from a known member.
@@ -636,6 +767,9 @@ fn sync_member(
     args: SyncArgs,
     tx: oneshot::Sender<SyncReply>,
 ) -> Result<(), (i16, oneshot::Sender<SyncReply>)> {
+    if let Err(code) = g.check_instance(args.instance_id.as_deref(), &args.member_id) {
+        return Err((code, tx));
+    }
     if !g.has_member(&args.member_id) {
         return Err((ec::UNKNOWN_MEMBER_ID, tx));
     }

@@ -56,6 +56,7 @@ fn sync(
             group: "g".into(),
             generation: gen,
             member_id: id.into(),
+            instance_id: None,
             protocol_type: None,
             protocol: None,
             assignments: given
@@ -86,9 +87,12 @@ fn a_single_member_joins_syncs_and_is_stable() {
     let s = ready(sync(&mut c, now, 1, &a, &[(&a, "all")]));
     assert_eq!((s.error_code, &s.assignment[..]), (0, &b"all"[..]));
     assert_eq!(state(&c), GroupState::Stable);
-    assert_eq!(c.heartbeat(now, "g", 1, &a), ec::NONE);
-    assert_eq!(c.heartbeat(now, "g", 0, &a), ec::ILLEGAL_GENERATION);
-    assert_eq!(c.heartbeat(now, "g", 1, "nobody"), ec::UNKNOWN_MEMBER_ID);
+    assert_eq!(c.heartbeat(now, "g", 1, &a, None), ec::NONE);
+    assert_eq!(c.heartbeat(now, "g", 0, &a, None), ec::ILLEGAL_GENERATION);
+    assert_eq!(
+        c.heartbeat(now, "g", 1, "nobody", None),
+        ec::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -100,7 +104,10 @@ fn a_second_member_triggers_a_rebalance_that_waits_for_the_first() {
     ready(sync(&mut c, now, 1, &a, &[]));
     let (b, rx_b) = join_new(&mut c, now, &["range", "roundrobin"]);
     assert_eq!(state(&c), GroupState::PreparingRebalance);
-    assert_eq!(c.heartbeat(now, "g", 1, &a), ec::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        c.heartbeat(now, "g", 1, &a, None),
+        ec::REBALANCE_IN_PROGRESS
+    );
     let rx_a = c.join(now, join_args(&a, &["roundrobin", "range"]));
     let (ja, jb) = (ready(rx_a), ready(rx_b));
     assert_eq!((ja.generation, jb.generation), (2, 2));
@@ -126,7 +133,7 @@ fn members_that_do_not_rejoin_are_removed_at_the_rebalance_timeout() {
     // a heartbeats (so its session does not expire) but never rejoins.
     for secs in [8, 16, 24] {
         let t = t0 + Duration::from_secs(secs);
-        assert_eq!(c.heartbeat(t, "g", 1, &a), ec::REBALANCE_IN_PROGRESS);
+        assert_eq!(c.heartbeat(t, "g", 1, &a, None), ec::REBALANCE_IN_PROGRESS);
         c.tick(t);
         assert!(rx_b.try_recv().unwrap().is_none(), "still waiting for {a}");
     }
@@ -151,7 +158,7 @@ fn a_member_that_stops_heartbeating_is_evicted_after_its_session_timeout() {
     ready(sync(&mut c, t0, 2, &a, &[]));
     ready(rx_b);
     let later = t0 + SESSION - Duration::from_millis(1);
-    assert_eq!(c.heartbeat(later, "g", 2, &a), ec::NONE);
+    assert_eq!(c.heartbeat(later, "g", 2, &a, None), ec::NONE);
     c.tick(t0 + SESSION);
     assert!(!c.group("g").unwrap().has_member(&b));
     assert_eq!(state(&c), GroupState::PreparingRebalance);
@@ -167,22 +174,25 @@ fn leaving_the_last_member_empties_the_group_and_allows_simple_commits() {
     ready(rx);
     ready(sync(&mut c, now, 1, &a, &[]));
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, ""),
+        c.offset_commit_check(now, "g", -1, "", None),
         CommitCheck::Refused(ec::UNKNOWN_MEMBER_ID)
     );
-    assert_eq!(c.offset_commit_check(now, "g", 1, &a), CommitCheck::Allowed);
     assert_eq!(
-        c.offset_commit_check(now, "g", 0, &a),
+        c.offset_commit_check(now, "g", 1, &a, None),
+        CommitCheck::Allowed
+    );
+    assert_eq!(
+        c.offset_commit_check(now, "g", 0, &a, None),
         CommitCheck::Refused(ec::ILLEGAL_GENERATION)
     );
     assert_eq!(
-        c.leave(now, "g", &[a.clone(), "x".into()]),
+        c.leave(now, "g", &[(a.clone(), None), ("x".into(), None)]),
         vec![ec::NONE, ec::UNKNOWN_MEMBER_ID]
     );
     assert_eq!(state(&c), GroupState::Empty);
     assert_eq!(c.group("g").unwrap().generation, 2);
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, ""),
+        c.offset_commit_check(now, "g", -1, "", None),
         CommitCheck::Allowed
     );
     assert_eq!(c.delete("g"), Ok(vec![]));
@@ -240,7 +250,7 @@ fn a_rejoin_during_completing_rebalance_fails_pending_syncs() {
     ready(rx_b);
     let rx_sync_b = sync(&mut c, now, 2, &b, &[]);
     // b leaves before the leader syncs: the rebalance restarts.
-    assert_eq!(c.leave(now, "g", std::slice::from_ref(&b)), vec![ec::NONE]);
+    assert_eq!(c.leave(now, "g", &[(b.clone(), None)]), vec![ec::NONE]);
     assert_eq!(ready(rx_sync_b).error_code, ec::UNKNOWN_MEMBER_ID);
     let j = ready(c.join(now, join_args(&a, &["range"])));
     assert_eq!((j.error_code, j.generation), (ec::NONE, 3));
@@ -265,4 +275,49 @@ fn offsets_are_stored_fetched_and_deleted() {
         c.group("g").is_none(),
         "an empty group with no offsets is forgotten"
     );
+}
+
+fn static_args(member: &str, instance: &str) -> JoinArgs {
+    JoinArgs {
+        instance_id: Some(instance.into()),
+        ..join_args(member, &["range"])
+    }
+}
+
+#[test]
+fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    // Static members get their id at once: no MEMBER_ID_REQUIRED round.
+    let a = ready(c.join(now, static_args("", "inst-a")));
+    assert_eq!((a.error_code, a.generation), (ec::NONE, 1));
+    ready(sync(&mut c, now, 1, &a.member_id, &[(&a.member_id, "pa")]));
+    let rx_b = c.join(now, static_args("", "inst-b"));
+    let rx_a = c.join(now, static_args(&a.member_id, "inst-a"));
+    let (ja, jb) = (ready(rx_a), ready(rx_b));
+    assert_eq!((ja.generation, jb.generation), (2, 2));
+    let rx_b = sync(&mut c, now, 2, &jb.member_id, &[]);
+    let given = [(ja.member_id.as_str(), "pa"), (jb.member_id.as_str(), "pb")];
+    ready(sync(&mut c, now, 2, &ja.member_id, &given));
+    ready(rx_b);
+
+    // b's process restarts: same instance id, no member id.
+    let again = ready(c.join(now, static_args("", "inst-b")));
+    assert_eq!(again.error_code, ec::NONE);
+    assert_eq!(again.generation, 2, "no rebalance");
+    assert_ne!(again.member_id, jb.member_id);
+    assert_eq!(again.leader, ja.member_id);
+    assert_eq!(state(&c), GroupState::Stable);
+    let s = ready(sync(&mut c, now, 2, &again.member_id, &[]));
+    assert_eq!(&s.assignment[..], b"pb");
+    // The old member id is fenced.
+    let old = c.heartbeat(now, "g", 2, &jb.member_id, Some("inst-b"));
+    assert_eq!(old, ec::FENCED_INSTANCE_ID);
+    let stale = ready(c.join(now, static_args(&jb.member_id, "inst-b")));
+    assert_eq!(stale.error_code, ec::FENCED_INSTANCE_ID);
+    // Leaving by instance id alone removes the current member and rebalances.
+    let left = c.leave(now, "g", &[(String::new(), Some("inst-b".into()))]);
+    assert_eq!(left, vec![ec::NONE]);
+    assert_eq!(state(&c), GroupState::PreparingRebalance);
+    assert_eq!(c.group("g").unwrap().members.len(), 1);
 }

@@ -40,16 +40,19 @@ pub enum GroupOp {
         group: String,
         generation: i32,
         member: String,
+        instance: Option<String>,
     },
+    /// (member id, group.instance.id) per leaving member.
     Leave {
         group: String,
-        members: Vec<String>,
+        members: Vec<(String, Option<String>)>,
     },
     /// Offsets already checked by the handler (topic exists, metadata size).
     Commit {
         group: String,
         generation: i32,
         member: String,
+        instance: Option<String>,
         offsets: Vec<((String, i32), Committed)>,
     },
     /// `None`: every committed offset of the group.

@@ -90,12 +90,14 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             group,
             generation,
             member,
-        } => GroupReply::Code(
-            shard
-                .groups
-                .borrow_mut()
-                .heartbeat(now, &group, generation, &member),
-        ),
+            instance,
+        } => GroupReply::Code(shard.groups.borrow_mut().heartbeat(
+            now,
+            &group,
+            generation,
+            &member,
+            instance.as_deref(),
+        )),
         GroupOp::Leave { group, members } => {
             GroupReply::Codes(shard.groups.borrow_mut().leave(now, &group, &members))
         }
@@ -103,8 +105,21 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             group,
             generation,
             member,
+            instance,
             offsets,
-        } => GroupReply::Code(commit(shard, now, group, generation, member, offsets).await),
+        } => {
+            let check = shard.groups.borrow_mut().offset_commit_check(
+                now,
+                &group,
+                generation,
+                &member,
+                instance.as_deref(),
+            );
+            match check {
+                CommitCheck::Refused(code) => GroupReply::Code(code),
+                CommitCheck::Allowed => GroupReply::Code(commit(shard, group, offsets).await),
+            }
+        }
         GroupOp::Fetch { group, partitions } => GroupReply::Fetch(fetch(shard, &group, partitions)),
         GroupOp::Describe { group } => {
             GroupReply::Describe(describe(&shard.groups.borrow(), &group))
@@ -118,21 +133,8 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
     }
 }
 
-async fn commit(
-    shard: &Rc<Shard>,
-    now: Instant,
-    group: String,
-    generation: i32,
-    member: String,
-    offsets: Vec<((String, i32), Committed)>,
-) -> i16 {
-    let check = shard
-        .groups
-        .borrow_mut()
-        .offset_commit_check(now, &group, generation, &member);
-    if let CommitCheck::Refused(code) = check {
-        return code;
-    }
+/// Writes allowed offsets durably, then applies them in memory.
+async fn commit(shard: &Rc<Shard>, group: String, offsets: Vec<((String, i32), Committed)>) -> i16 {
     if offsets.is_empty() {
         return ec::NONE;
     }

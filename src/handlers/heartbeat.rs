@@ -21,6 +21,7 @@ pub async fn handle(
         group: group.clone(),
         generation: req.generation_id,
         member: req.member_id.to_string(),
+        instance: req.group_instance_id.as_ref().map(|s| s.to_string()),
     };
     let mut resp = HeartbeatResponse::default();
     resp.error_code = match service::call(&shard, &group, op).await {

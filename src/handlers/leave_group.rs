@@ -31,7 +31,7 @@ pub async fn handle(
     };
     let op = GroupOp::Leave {
         group: group.clone(),
-        members: members.iter().map(|(id, _)| id.clone()).collect(),
+        members: members.clone(),
     };
     let codes = match service::call(&shard, &group, op).await {
         GroupReply::Codes(codes) => codes,

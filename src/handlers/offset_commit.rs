@@ -66,6 +66,7 @@ pub async fn handle(
             group: group.clone(),
             generation: req.generation_id_or_member_epoch,
             member: req.member_id.to_string(),
+            instance: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets,
         };
         match service::call(&shard, &group, op).await {

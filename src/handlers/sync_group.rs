@@ -21,6 +21,7 @@ pub async fn handle(
         group: group.clone(),
         generation: req.generation_id,
         member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         protocol_type: req.protocol_type.as_ref().map(|s| s.to_string()),
         protocol: req.protocol_name.as_ref().map(|s| s.to_string()),
         assignments: req

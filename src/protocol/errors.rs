@@ -105,6 +105,8 @@ pub const NON_EMPTY_GROUP: i16 = 68;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
 /// The group member needs to have a valid member id before actually entering a consumer group.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// Another consumer with the same group.instance.id has registered with a different member.id.
+pub const FENCED_INSTANCE_ID: i16 = 82;
 
 #[cfg(test)]
 mod tests {
@@ -172,6 +174,7 @@ mod tests {
             (NON_EMPTY_GROUP, E::NonEmptyGroup),
             (GROUP_ID_NOT_FOUND, E::GroupIdNotFound),
             (MEMBER_ID_REQUIRED, E::MemberIdRequired),
+            (FENCED_INSTANCE_ID, E::FencedInstanceId),
             (UNKNOWN_TOPIC_ID, E::UnknownTopicId),
             (INCONSISTENT_TOPIC_ID, E::InconsistentTopicId),
         ];

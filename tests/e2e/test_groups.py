@@ -453,3 +453,35 @@ def test_consumer_offsets_holds_kafka_format_records_and_is_internal(gbroker):
     refused = admin_results(gbroker, "delete_topics", [OFFSETS_TOPIC], operation_timeout=10)
     assert refused[OFFSETS_TOPIC].code() == KafkaError.TOPIC_EXCEPTION, refused
     assert OFFSETS_TOPIC in admin(gbroker).list_topics(timeout=10).topics
+
+
+def test_a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(gbroker):
+    topic = create_topic(gbroker, fresh_topic("grp-static"), PARTITIONS)
+    group = fresh_group("static")
+    b_events = []
+    a = group_consumer(gbroker, group, {"group.instance.id": "static-a"})
+    b = group_consumer(gbroker, group, {"group.instance.id": "static-b"})
+    a2 = None
+    try:
+        a.subscribe([topic])
+        b.subscribe([topic], on_assign=lambda c, ps: b_events.append("assign"),
+                    on_revoke=lambda c, ps: b_events.append("revoke"))
+        assert wait_stable([a, b], topic) == []
+        a_parts, b_parts = partitions_of(a), partitions_of(b)
+        events_before = list(b_events)
+        # A static member leaves no LeaveGroup behind on close: the group keeps its place.
+        a.close()
+        a = None
+        a2 = group_consumer(gbroker, group, {"group.instance.id": "static-a"})
+        a2.subscribe([topic])
+        wait_until(lambda: (a2.poll(POLL_S), b.poll(POLL_S)) and partitions_of(a2) == a_parts,
+                   STABLE_TIMEOUT_S, "the restarted member to get its partitions back", interval_s=0)
+        assert partitions_of(b) == b_parts
+        assert b_events == events_before, "the other member saw no rebalance"
+        values = produce(gbroker, topic, 20)
+        got = consume_all([a2, b], values)
+        assert_exactly_once(got, values, [a2, b])
+    finally:
+        for c in (a, a2, b):
+            if c is not None:
+                c.close()
