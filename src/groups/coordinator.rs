@@ -30,8 +30,6 @@ pub const SESSION_TIMEOUT_MIN: Duration = Duration::from_millis(6_000);
 pub const SESSION_TIMEOUT_MAX: Duration = Duration::from_millis(1_800_000);
 /// Kafka's `offset.metadata.max.bytes` default.
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
-/// Kafka's `group.max.size` default.
-pub const GROUP_MEMBERS_MAX: usize = i32::MAX as usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
