@@ -412,6 +412,7 @@ impl Coordinator {
     pub fn sync(&mut self, now: Instant, args: SyncArgs) -> oneshot::Receiver<SyncReply> {
         let (tx, rx) = oneshot::channel();
         let code = match self.groups.get_mut(&args.group) {
+            None if args.group.is_empty() => ec::INVALID_GROUP_ID,
             None => ec::UNKNOWN_MEMBER_ID,
             Some(g) => match sync_member(g, now, args, tx) {
                 Ok(()) => return rx,
@@ -434,7 +435,11 @@ impl Coordinator {
         instance: Option<&str>,
     ) -> i16 {
         let Some(g) = self.groups.get_mut(group) else {
-            return ec::UNKNOWN_MEMBER_ID;
+            return if group.is_empty() {
+                ec::INVALID_GROUP_ID
+            } else {
+                ec::UNKNOWN_MEMBER_ID
+            };
         };
         if let Err(code) = g.check_instance(instance, member) {
             return code;
@@ -467,7 +472,12 @@ impl Coordinator {
     ) -> Vec<i16> {
         let delay = self.initial_delay;
         let Some(g) = self.groups.get_mut(group) else {
-            return vec![ec::UNKNOWN_MEMBER_ID; members.len()];
+            let code = if group.is_empty() {
+                ec::INVALID_GROUP_ID
+            } else {
+                ec::UNKNOWN_MEMBER_ID
+            };
+            return vec![code; members.len()];
         };
         members
             .iter()

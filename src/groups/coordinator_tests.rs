@@ -218,6 +218,17 @@ fn a_group_with_members_cannot_be_deleted_and_protocols_must_match() {
         ready(c.join(now, join_args("ghost", &["range"]))).error_code,
         ec::UNKNOWN_MEMBER_ID
     );
+    let mut nameless = join_args("", &["range"]);
+    nameless.group = String::new();
+    assert_eq!(
+        ready(c.join(now, nameless)).error_code,
+        ec::INVALID_GROUP_ID
+    );
+    assert_eq!(c.heartbeat(now, "", 1, "m", None), ec::INVALID_GROUP_ID);
+    assert_eq!(
+        c.leave(now, "", &[("m".into(), None)]),
+        vec![ec::INVALID_GROUP_ID]
+    );
 }
 
 #[test]

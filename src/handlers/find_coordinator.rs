@@ -15,34 +15,35 @@ use crate::protocol::errors as ec;
 const KEY_TYPE_GROUP: i8 = 0;
 const NO_TRANSACTIONS: &str = "corelog does not coordinate transactions yet";
 
-/// (error, message, node id, host, port) for one key.
-fn answer(shard: &Shard, key_type: i8, key: &str) -> (i16, Option<&'static str>, i32, String, i32) {
-    let c = &shard.broker.config;
+/// The answer for one key.
+struct Answer {
+    error_code: i16,
+    error_message: Option<&'static str>,
+    node_id: i32,
+    host: String,
+    port: i32,
+}
+
+/// Any group id gets this broker, an empty one too (as Kafka: JoinGroup then refuses it
+/// with INVALID_GROUP_ID).
+fn answer(shard: &Shard, key_type: i8) -> Answer {
     if key_type != KEY_TYPE_GROUP {
-        return (
-            ec::COORDINATOR_NOT_AVAILABLE,
-            Some(NO_TRANSACTIONS),
-            -1,
-            String::new(),
-            -1,
-        );
+        return Answer {
+            error_code: ec::COORDINATOR_NOT_AVAILABLE,
+            error_message: Some(NO_TRANSACTIONS),
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        };
     }
-    if key.is_empty() {
-        return (
-            ec::INVALID_REQUEST,
-            Some("empty group id"),
-            -1,
-            String::new(),
-            -1,
-        );
+    let c = &shard.broker.config;
+    Answer {
+        error_code: ec::NONE,
+        error_message: None,
+        node_id: c.node_id,
+        host: c.advertised.host.clone(),
+        port: i32::from(c.advertised.port),
     }
-    (
-        ec::NONE,
-        None,
-        c.node_id,
-        c.advertised.host.clone(),
-        i32::from(c.advertised.port),
-    )
 }
 
 pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
@@ -52,31 +53,30 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
     } else {
         KEY_TYPE_GROUP
     };
+    let a = answer(shard, key_type);
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
             .coordinator_keys
             .iter()
             .map(|k| {
-                let (error, message, node, host, port) = answer(shard, key_type, k);
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                c.node_id = BrokerId(node);
-                c.host = str_bytes(&host);
-                c.port = port;
-                c.error_code = error;
-                c.error_message = message.map(str_bytes);
+                c.node_id = BrokerId(a.node_id);
+                c.host = str_bytes(&a.host);
+                c.port = a.port;
+                c.error_code = a.error_code;
+                c.error_message = a.error_message.map(str_bytes);
                 c
             })
             .collect();
     } else {
-        let (error, message, node, host, port) = answer(shard, key_type, &req.key);
-        resp.error_code = error;
-        resp.node_id = BrokerId(node);
-        resp.host = str_bytes(&host);
-        resp.port = port;
+        resp.error_code = a.error_code;
+        resp.node_id = BrokerId(a.node_id);
+        resp.host = str_bytes(&a.host);
+        resp.port = a.port;
         if version >= 1 {
-            resp.error_message = message.map(str_bytes);
+            resp.error_message = a.error_message.map(str_bytes);
         }
     }
     respond(ApiKey::FindCoordinator, version, &resp)
