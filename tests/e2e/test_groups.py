@@ -485,3 +485,18 @@ def test_a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
         for c in (a, a2, b):
             if c is not None:
                 c.close()
+
+
+def test_the_first_rebalance_waits_for_the_initial_delay_by_default(broker_factory):
+    broker = broker_factory()  # group.initial.rebalance.delay.ms left at Kafka's 3000
+    topic = create_topic(broker, fresh_topic("grp-delay"), PARTITIONS)
+    c = group_consumer(broker, fresh_group("delay"))
+    try:
+        started = time.monotonic()
+        c.subscribe([topic])
+        wait_until(lambda: c.poll(POLL_S) is None and partitions_of(c), STABLE_TIMEOUT_S,
+                   "the first assignment", interval_s=0)
+        waited_s = time.monotonic() - started
+        assert 3.0 <= waited_s < 3.0 + 5, waited_s
+    finally:
+        c.close()
