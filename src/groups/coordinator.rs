@@ -28,6 +28,10 @@ use crate::protocol::errors as ec;
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` defaults.
 pub const SESSION_TIMEOUT_MIN: Duration = Duration::from_millis(6_000);
 pub const SESSION_TIMEOUT_MAX: Duration = Duration::from_millis(1_800_000);
+/// How long an Empty group with no committed offsets stays listed before it is
+/// forgotten: Kafka's `offsets.retention.check.interval.ms` default, the period of its
+/// cleanup of such groups.
+pub const EMPTY_GROUP_RETENTION: Duration = Duration::from_millis(600_000);
 /// Kafka's `offset.metadata.max.bytes` default.
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 
@@ -102,6 +106,8 @@ pub struct Group {
     rebalance_deadline: Option<Instant>,
     /// While the initial rebalance delay runs, the join does not complete before this.
     join_not_before: Option<Instant>,
+    /// Since when the group has been Empty with no offsets (see `EMPTY_GROUP_RETENTION`).
+    idle_since: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), Committed>,
 }
 
@@ -119,6 +125,7 @@ impl Group {
             static_members: HashMap::new(),
             rebalance_deadline: None,
             join_not_before: None,
+            idle_since: None,
             offsets: BTreeMap::new(),
         }
     }
@@ -527,10 +534,16 @@ impl Coordinator {
             g.maybe_complete_join(now);
         }
         self.groups.retain(|_, g| {
-            !(g.state == GroupState::Empty
+            let idle = g.state == GroupState::Empty
                 && g.members.is_empty()
                 && g.pending.is_empty()
-                && g.offsets.is_empty())
+                && g.offsets.is_empty();
+            if !idle {
+                g.idle_since = None;
+                return true;
+            }
+            let since = *g.idle_since.get_or_insert(now);
+            now.duration_since(since) < EMPTY_GROUP_RETENTION
         });
     }
 

@@ -281,7 +281,10 @@ fn offsets_are_stored_fetched_and_deleted() {
     assert_eq!(c.committed("g", "t", 0), Some(&committed));
     c.store_offsets("g", vec![(("t".into(), 0), None)]);
     assert_eq!(c.committed("g", "t", 0), None);
-    c.tick(Instant::now());
+    let t0 = Instant::now();
+    c.tick(t0);
+    assert_eq!(state(&c), GroupState::Empty, "still listed for a while");
+    c.tick(t0 + EMPTY_GROUP_RETENTION);
     assert!(
         c.group("g").is_none(),
         "an empty group with no offsets is forgotten"
