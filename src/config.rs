@@ -23,6 +23,10 @@ pub const LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
 pub const LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 60_000;
 /// Default listener port, as Kafka's.
 pub const PORT_DEFAULT: u16 = 9092;
+/// Kafka's default: an empty group's first rebalance waits 3 s for more members.
+pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
+/// Kafka's default partition count of `__consumer_offsets`.
+pub const OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT: i32 = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -87,6 +91,10 @@ pub struct BrokerConfig {
     /// bounds how much log a restart after a crash re-validates.
     pub log_flush_offset_checkpoint_interval_ms: u64,
     pub socket_request_max_bytes: usize,
+    /// How long the first rebalance of an empty group waits for more members to join.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// Partitions of `__consumer_offsets`, fixed when the topic is first created.
+    pub offsets_topic_num_partitions: i32,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
     pub cluster_id: String,
@@ -114,6 +122,8 @@ impl Default for BrokerConfig {
             log_flush_offset_checkpoint_interval_ms:
                 LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT,
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+            group_initial_rebalance_delay_ms: GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
+            offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
             smp: None,
             cluster_id: String::new(),
         }
@@ -149,7 +159,6 @@ const NOT_YET_KEYS: &[&str] = &[
     "log.retention.ms",
     "log.retention.minutes",
     "log.retention.bytes",
-    "group.initial.rebalance.delay.ms",
     "default.replication.factor",
     "min.insync.replicas",
 ];
@@ -238,6 +247,14 @@ impl BrokerConfig {
             c.socket_request_max_bytes =
                 parse_num("socket.request.max.bytes", v, 1, i32::MAX as i64)? as usize;
         }
+        if let Some(v) = get("group.initial.rebalance.delay.ms") {
+            c.group_initial_rebalance_delay_ms =
+                parse_num("group.initial.rebalance.delay.ms", v, 0, i32::MAX as i64)? as u64;
+        }
+        if let Some(v) = get("offsets.topic.num.partitions") {
+            c.offsets_topic_num_partitions =
+                parse_num("offsets.topic.num.partitions", v, 1, 10_000)? as i32;
+        }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
@@ -265,6 +282,8 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.flush.offset.checkpoint.interval.ms",
     "socket.request.max.bytes",
     "cluster.id",
+    "group.initial.rebalance.delay.ms",
+    "offsets.topic.num.partitions",
 ];
 
 /// The start-up warning a key deserves, if any.

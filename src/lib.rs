@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod broker;
 pub mod config;
+pub mod groups;
 pub mod handlers;
 pub mod protocol;
 pub mod runtime;

@@ -35,6 +35,12 @@ pub fn run(
         .map_err(|e| e.to_string())?;
     let checkpoints = read_checkpoints(&config.log_dirs)?;
     let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
+    metadata.ensure_topic_blocking(
+        crate::groups::offsets::OFFSETS_TOPIC,
+        config.offsets_topic_num_partitions,
+        shards,
+        config.log_dirs.len(),
+    )?;
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let broker = Arc::new(Broker::new(

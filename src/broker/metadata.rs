@@ -226,6 +226,42 @@ impl MetadataStore {
         })
     }
 
+    /// Creates an internal topic at start-up (blocking) if it does not exist, placing
+    /// partition p on shard `p % shards`: `__consumer_offsets` spreads group homes over
+    /// every shard that way. An existing topic keeps its placement.
+    pub fn ensure_topic_blocking(
+        &self,
+        name: &str,
+        partitions: i32,
+        shards: usize,
+        dirs: usize,
+    ) -> Result<(), String> {
+        let snap = self.snapshot();
+        if snap.topic(name).is_some() {
+            return Ok(());
+        }
+        let (_, mut per_dir) = snap.load(shards, dirs);
+        let placements = (0..partitions.max(1) as usize)
+            .map(|p| {
+                let dir = argmin(&per_dir);
+                per_dir[dir] += 1;
+                Placement {
+                    shard: p % shards,
+                    dir,
+                }
+            })
+            .collect();
+        let next = snap.with_topic(TopicMeta {
+            name: name.to_string(),
+            id: crate::util::random_uuid(),
+            partitions: placements,
+        });
+        crate::util::write_file_atomic_blocking(&self.path, next.encode().as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current
             .read()

@@ -132,6 +132,11 @@ pub enum ShardMsg {
     },
     /// Admin work that only shard 0 (the metadata writer) does.
     Admin(crate::broker::shard::AdminMsg),
+    /// A group operation, sent to the group's home shard.
+    Group {
+        op: crate::groups::GroupOp,
+        reply: oneshot::Sender<crate::groups::GroupReply>,
+    },
     /// Flush every partition and report its recovery point (periodic checkpoint).
     Checkpoint {
         reply: oneshot::Sender<Vec<PartitionCheckpoint>>,

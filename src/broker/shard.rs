@@ -68,16 +68,21 @@ pub struct Shard {
     admin_lock: futures::lock::Mutex<()>,
     /// This shard's current per-partition cache share (`cache_share_bytes`).
     cache_share: Rc<Cell<usize>>,
+    /// The groups whose home is this shard (`groups::service::home_shard`).
+    pub groups: RefCell<crate::groups::coordinator::Coordinator>,
 }
 
 impl Shard {
     pub fn new(id: usize, broker: Arc<Broker>) -> Rc<Shard> {
         Rc::new(Shard {
             id,
-            broker,
             logs: RefCell::new(HashMap::new()),
             admin_lock: futures::lock::Mutex::new(()),
             cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
+            groups: RefCell::new(crate::groups::coordinator::Coordinator::new(
+                std::time::Duration::from_millis(broker.config.group_initial_rebalance_delay_ms),
+            )),
+            broker,
         })
     }
 
@@ -95,6 +100,11 @@ impl Shard {
     fn rebalance_cache(&self) {
         self.cache_share
             .set(cache_share_bytes(self.logs.borrow().len()));
+    }
+
+    /// The log of a partition this shard owns.
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
+        self.log(topic, partition)
     }
 
     fn log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
@@ -435,6 +445,9 @@ impl Shard {
             ShardMsg::Admin(AdminMsg::DeleteTopics { names, reply }) => {
                 let _ = reply.send(self.delete_topics_here(names).await);
             }
+            ShardMsg::Group { op, reply } => {
+                let _ = reply.send(crate::groups::service::serve(&self, op).await);
+            }
             ShardMsg::Produce { .. } | ShardMsg::Shutdown { .. } => {
                 unreachable!("handled in serve_mailbox")
             }
@@ -562,6 +575,11 @@ impl Shard {
         let _guard = self.admin_lock.lock().await;
         let mut results = Vec::with_capacity(names.len());
         for name in names {
+            if name == crate::groups::offsets::OFFSETS_TOPIC {
+                let why = format!("{name} is internal: committed offsets live there");
+                results.push((name, Err((ec::INVALID_TOPIC_EXCEPTION, why))));
+                continue;
+            }
             let snap = self.broker.metadata.snapshot();
             let Some(meta) = snap.topic(&name).cloned() else {
                 results.push((

@@ -1,20 +1,59 @@
-//! FindCoordinator. Advertised because librdkafka enables LZ4 only when a broker's
-//! FindCoordinator range includes v0 (its proxy for "Kafka 0.8.2 or later"). corelog does
-//! not coordinate groups or transactions yet, so every key is answered with
-//! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable; assign-mode consumers and
-//! producers never need a coordinator.
+//! FindCoordinator (v0-6, batched keys from v4). This broker coordinates every group
+//! (key type 0), so it answers with its own node id and advertised address; within the
+//! broker, the group's home shard is found per request (`groups::service::home_shard`).
+//! Transactions (key type 1) are not coordinated yet and answer
+//! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable.
 
 use bytes::BytesMut;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
-const NOT_YET: &str = "corelog does not coordinate consumer groups or transactions yet";
+const KEY_TYPE_GROUP: i8 = 0;
+const NO_TRANSACTIONS: &str = "corelog does not coordinate transactions yet";
 
-pub fn handle(version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+/// The answer for one key.
+struct Answer {
+    error_code: i16,
+    error_message: Option<&'static str>,
+    node_id: i32,
+    host: String,
+    port: i32,
+}
+
+/// Any group id gets this broker, an empty one too (as Kafka: JoinGroup then refuses it
+/// with INVALID_GROUP_ID).
+fn answer(shard: &Shard, key_type: i8) -> Answer {
+    if key_type != KEY_TYPE_GROUP {
+        return Answer {
+            error_code: ec::COORDINATOR_NOT_AVAILABLE,
+            error_message: Some(NO_TRANSACTIONS),
+            node_id: -1,
+            host: String::new(),
+            port: -1,
+        };
+    }
+    let c = &shard.broker.config;
+    Answer {
+        error_code: ec::NONE,
+        error_message: None,
+        node_id: c.node_id,
+        host: c.advertised.host.clone(),
+        port: i32::from(c.advertised.port),
+    }
+}
+
+pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
     let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, version, body)?;
+    let key_type = if version >= 1 {
+        req.key_type
+    } else {
+        KEY_TYPE_GROUP
+    };
+    let a = answer(shard, key_type);
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
@@ -23,19 +62,21 @@ pub fn handle(version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
             .map(|k| {
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                c.node_id = BrokerId(-1);
-                c.port = -1;
-                c.error_code = ec::COORDINATOR_NOT_AVAILABLE;
-                c.error_message = Some(str_bytes(NOT_YET));
+                c.node_id = BrokerId(a.node_id);
+                c.host = str_bytes(&a.host);
+                c.port = a.port;
+                c.error_code = a.error_code;
+                c.error_message = a.error_message.map(str_bytes);
                 c
             })
             .collect();
     } else {
-        resp.error_code = ec::COORDINATOR_NOT_AVAILABLE;
-        resp.node_id = BrokerId(-1);
-        resp.port = -1;
+        resp.error_code = a.error_code;
+        resp.node_id = BrokerId(a.node_id);
+        resp.host = str_bytes(&a.host);
+        resp.port = a.port;
         if version >= 1 {
-            resp.error_message = Some(str_bytes(NOT_YET));
+            resp.error_message = a.error_message.map(str_bytes);
         }
     }
     respond(ApiKey::FindCoordinator, version, &resp)

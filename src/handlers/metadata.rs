@@ -117,6 +117,7 @@ fn topic_entry(t: &TopicMeta, node: BrokerId, ops: i32) -> MetadataResponseTopic
     let mut e = MetadataResponseTopic::default();
     e.name = Some(topic_name(&t.name));
     e.topic_id = Uuid::from_bytes(t.id);
+    e.is_internal = t.name == crate::groups::offsets::OFFSETS_TOPIC;
     e.topic_authorized_operations = ops;
     e.partitions = (0..t.partitions.len() as i32)
         .map(|i| {

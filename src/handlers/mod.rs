@@ -7,14 +7,23 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::rc::Rc;
 
@@ -62,6 +71,14 @@ pub enum RequestError {
 /// can make the kafka-protocol decoders allocate.
 pub const CONTROL_REQUEST_BYTES_MAX: usize = 4 << 20;
 
+/// Who sent a request, as DescribeGroups shows members.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub id: String,
+    /// Kafka's form: "/" and the peer's IP address.
+    pub host: String,
+}
+
 pub type Pending = LocalBoxFuture<'static, Result<Outcome, RequestError>>;
 
 /// Starts serving one request. Errors here close the connection.
@@ -69,6 +86,7 @@ pub fn dispatch(
     shard: &Rc<Shard>,
     header: &RequestHeaderView,
     body: BytesMut,
+    peer: Option<std::net::SocketAddr>,
 ) -> Result<Pending, RequestError> {
     let version = header.api_version;
     let Ok(api) = ApiKey::try_from(header.api_key) else {
@@ -114,7 +132,22 @@ pub fn dispatch(
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
         ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
-        ApiKey::FindCoordinator => ready(find_coordinator::handle(version, body)),
+        ApiKey::FindCoordinator => ready(find_coordinator::handle(&s, version, body)),
+        ApiKey::JoinGroup => {
+            let client = Client {
+                id: header.client_id.clone().unwrap_or_default(),
+                host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
+            };
+            join_group::handle(s, version, body, client).boxed_local()
+        }
+        ApiKey::SyncGroup => sync_group::handle(s, version, body).boxed_local(),
+        ApiKey::Heartbeat => heartbeat::handle(s, version, body).boxed_local(),
+        ApiKey::LeaveGroup => leave_group::handle(s, version, body).boxed_local(),
+        ApiKey::OffsetCommit => offset_commit::handle(s, version, body).boxed_local(),
+        ApiKey::OffsetFetch => offset_fetch::handle(s, version, body).boxed_local(),
+        ApiKey::ListGroups => list_groups::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeGroups => describe_groups::handle(s, version, body).boxed_local(),
+        ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {

@@ -56,10 +56,15 @@ pub fn start(
         } else {
             ec::UNKNOWN_TOPIC_OR_PARTITION
         };
+        // As Kafka: clients cannot append to internal topics; only the group
+        // coordinator writes __consumer_offsets.
+        let internal = meta.is_some_and(|m| m.name == crate::groups::offsets::OFFSETS_TOPIC);
         for (pi, p) in topic.partitions.into_iter().enumerate() {
             let placement = meta.and_then(|m| snap.placement(&m.name, p.index));
             let early = refuse.or(if placement.is_none() {
                 Some(unknown)
+            } else if internal {
+                Some(ec::INVALID_TOPIC_EXCEPTION)
             } else {
                 None
             });

@@ -85,6 +85,28 @@ pub const INCONSISTENT_TOPIC_ID: i16 = 103;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The coordinator is not available.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// The committing client's metadata string is too large.
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+/// Specified group generation id is not valid.
+pub const ILLEGAL_GENERATION: i16 = 22;
+/// The group member's supported protocols are incompatible with those of existing members or first group member tried to join with empty protocol type or empty protocol list.
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+/// The group id is invalid.
+pub const INVALID_GROUP_ID: i16 = 24;
+/// The coordinator is not aware of this member.
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+/// The session timeout is not within the range allowed by the broker.
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+/// The group is rebalancing, so a rejoin is needed.
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// The group is not empty.
+pub const NON_EMPTY_GROUP: i16 = 68;
+/// The group id does not exist.
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+/// The group member needs to have a valid member id before actually entering a consumer group.
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// Another consumer with the same group.instance.id has registered with a different member.id.
+pub const FENCED_INSTANCE_ID: i16 = 82;
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +164,17 @@ mod tests {
                 E::TransactionalIdAuthorizationFailed,
             ),
             (COORDINATOR_NOT_AVAILABLE, E::CoordinatorNotAvailable),
+            (OFFSET_METADATA_TOO_LARGE, E::OffsetMetadataTooLarge),
+            (ILLEGAL_GENERATION, E::IllegalGeneration),
+            (INCONSISTENT_GROUP_PROTOCOL, E::InconsistentGroupProtocol),
+            (INVALID_GROUP_ID, E::InvalidGroupId),
+            (UNKNOWN_MEMBER_ID, E::UnknownMemberId),
+            (INVALID_SESSION_TIMEOUT, E::InvalidSessionTimeout),
+            (REBALANCE_IN_PROGRESS, E::RebalanceInProgress),
+            (NON_EMPTY_GROUP, E::NonEmptyGroup),
+            (GROUP_ID_NOT_FOUND, E::GroupIdNotFound),
+            (MEMBER_ID_REQUIRED, E::MemberIdRequired),
+            (FENCED_INSTANCE_ID, E::FencedInstanceId),
             (UNKNOWN_TOPIC_ID, E::UnknownTopicId),
             (INCONSISTENT_TOPIC_ID, E::InconsistentTopicId),
         ];

@@ -264,6 +264,14 @@ mod wire {
             }
         }
 
+        /// Steps over a non-nullable bytes field, checking its length.
+        pub fn skip_bytes(&mut self, field: &'static str) -> Result<(), DecodeError> {
+            let length = self
+                .length(field, LengthKind::Other)?
+                .ok_or(DecodeError::UnexpectedNull { field })?;
+            self.skip(field, length)
+        }
+
         pub fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
             self.nullable_string(field)?
                 .ok_or(DecodeError::UnexpectedNull { field })

@@ -93,7 +93,7 @@ async fn read_requests(
             }
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
-        let pending = match handlers::dispatch(&shard, &header, body) {
+        let pending = match handlers::dispatch(&shard, &header, body, peer) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(?peer, client_id = ?header.client_id, "closing connection: {e}");

@@ -29,6 +29,14 @@ pub async fn run(
         let _ = started.send(Err(format!("shard {id}: {e}")));
         return;
     }
+    match crate::groups::service::replay(&shard).await {
+        Ok(n) if n > 0 => tracing::info!(shard = id, records = n, "replayed committed offsets"),
+        Ok(_) => {}
+        Err(e) => {
+            let _ = started.send(Err(format!("shard {id}: {e}")));
+            return;
+        }
+    }
     let Some(inbox) = broker.take_inbox(id) else {
         let _ = started.send(Err(format!("shard {id}: mailbox already taken")));
         return;
@@ -55,6 +63,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let accept = accept_loop(shard.clone(), listener, stop_rx);
     runtime::spawn_local(accept);
+    runtime::spawn_local(crate::groups::service::tick_loop(shard.clone()));
     if id == METADATA_SHARD {
         runtime::spawn_local(checkpoint_loop(shard.clone()));
     }

@@ -116,8 +116,14 @@ def metadata(broker, timeout_s=ADMIN_TIMEOUT_S):
     return admin(broker).list_topics(timeout=timeout_s)
 
 
+# Kafka's internal topics (__consumer_offsets), which every broker lists from start-up.
+INTERNAL_TOPIC_PREFIX = "__"
+
+
 def partition_counts(broker):
-    return {name: len(t.partitions) for name, t in metadata(broker).topics.items()}
+    """Partitions per topic, internal topics left out."""
+    return {name: len(t.partitions) for name, t in metadata(broker).topics.items()
+            if not name.startswith(INTERNAL_TOPIC_PREFIX)}
 
 
 def wait_until(predicate, timeout_s, what, interval_s=0.1):

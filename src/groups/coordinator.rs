@@ -1,0 +1,852 @@
+//! The classic group protocol's state machine (Kafka's `GroupCoordinator` /
+//! `GroupMetadata`), with no network and no timers of its own: every call takes `now`,
+//! and `tick` applies the deadlines that have passed (session expiry, rebalance timeout,
+//! initial rebalance delay). A shard calls `tick` on a short interval.
+//!
+//! ```text
+//!            join                   all joined / timeout          leader syncs
+//!   Empty ─────────▶ PreparingRebalance ─────────▶ CompletingRebalance ─────▶ Stable
+//!     ▲                 ▲      │ last member left          │ member joins/leaves  │
+//!     └─────────────────┼──────┘                           ▼                      │
+//!                       └────────────── member joins, leaves, expires ◀───────────┘
+//! ```
+//! Dead is where DeleteGroups takes an Empty group; it is then forgotten.
+//!
+//! Concurrency: one `Coordinator` per shard, owned by that shard alone; a group lives on
+//! the shard `groups::group_shard` names. Waiting requests hold a oneshot receiver; the
+//! state machine keeps the sender in the `Member`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+
+use super::member::{JoinReply, Member, SyncReply};
+use crate::protocol::errors as ec;
+
+/// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` defaults.
+pub const SESSION_TIMEOUT_MIN: Duration = Duration::from_millis(6_000);
+pub const SESSION_TIMEOUT_MAX: Duration = Duration::from_millis(1_800_000);
+/// How long an Empty group with no committed offsets stays listed before it is
+/// forgotten: Kafka's `offsets.retention.check.interval.ms` default, the period of its
+/// cleanup of such groups.
+pub const EMPTY_GROUP_RETENTION: Duration = Duration::from_millis(600_000);
+/// Kafka's `offset.metadata.max.bytes` default.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    /// The names Kafka uses in DescribeGroups and ListGroups.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// A committed offset, as kept in memory and in `__consumer_offsets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+pub struct JoinArgs {
+    pub group: String,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: an unknown member first gets an id (KIP-394).
+    pub require_known_member_id: bool,
+}
+
+pub struct SyncArgs {
+    pub group: String,
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+pub struct Group {
+    pub id: String,
+    pub state: GroupState,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    /// In join order: the first is the leader when a new one is needed.
+    pub members: Vec<Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, until their join or expiry.
+    pending: Vec<(String, Instant)>,
+    /// Static members (KIP-345): group.instance.id to its current member id.
+    static_members: HashMap<String, String>,
+    rebalance_deadline: Option<Instant>,
+    /// While the initial rebalance delay runs, the join does not complete before this.
+    join_not_before: Option<Instant>,
+    /// Since when the group has been Empty with no offsets (see `EMPTY_GROUP_RETENTION`).
+    idle_since: Option<Instant>,
+    pub offsets: BTreeMap<(String, i32), Committed>,
+}
+
+impl Group {
+    fn new(id: &str) -> Group {
+        Group {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: Vec::new(),
+            pending: Vec::new(),
+            static_members: HashMap::new(),
+            rebalance_deadline: None,
+            join_not_before: None,
+            idle_since: None,
+            offsets: BTreeMap::new(),
+        }
+    }
+
+    fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.id == id)
+    }
+
+    pub fn has_member(&self, id: &str) -> bool {
+        self.members.iter().any(|m| m.id == id)
+    }
+
+    /// A request naming a group.instance.id must come from that instance's current
+    /// member id; an older one has been replaced and is fenced.
+    fn check_instance(&self, instance: Option<&str>, member: &str) -> Result<(), i16> {
+        match instance.and_then(|i| self.static_members.get(i)) {
+            Some(current) if current != member => Err(ec::FENCED_INSTANCE_ID),
+            _ => Ok(()),
+        }
+    }
+
+    fn forget_static_members_gone(&mut self) {
+        let members = &self.members;
+        self.static_members
+            .retain(|_, id| members.iter().any(|m| &m.id == id));
+    }
+
+    /// Protocols every member supports, in the leader's order of preference; each member
+    /// votes for its first such protocol and the most votes win (ties: leader's order).
+    fn select_protocol(&self) -> Option<String> {
+        let first = self.members.first()?;
+        let candidates: Vec<&str> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|p| self.members.iter().all(|m| m.supports(p)))
+            .collect();
+        let votes = |p: &str| {
+            self.members
+                .iter()
+                .filter(|m| {
+                    m.protocols
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .find(|n| candidates.contains(n))
+                        == Some(p)
+                })
+                .count()
+        };
+        let mut best: Option<(&str, usize)> = None;
+        for p in &candidates {
+            let v = votes(p);
+            if best.is_none_or(|(_, bv)| v > bv) {
+                best = Some((p, v));
+            }
+        }
+        best.map(|(p, _)| p.to_string())
+    }
+
+    /// Whether a joining member's protocols fit the group.
+    fn accepts(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if protocol_type.is_empty() || protocols.is_empty() {
+            return false;
+        }
+        if self.members.is_empty() {
+            return true;
+        }
+        self.protocol_type.as_deref() == Some(protocol_type)
+            && protocols
+                .iter()
+                .any(|(p, _)| self.members.iter().all(|m| m.supports(p)))
+    }
+
+    fn join_reply(&self, member: &Member) -> JoinReply {
+        let leader = self.leader.clone().unwrap_or_default();
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let members = if member.id == leader {
+            self.members
+                .iter()
+                .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinReply {
+            error_code: ec::NONE,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader,
+            member_id: member.id.clone(),
+            members,
+        }
+    }
+
+    fn prepare_rebalance(&mut self, now: Instant, initial_delay: Duration) {
+        if self.state == GroupState::CompletingRebalance {
+            for m in &mut self.members {
+                m.assignment = Bytes::new();
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncReply::error(ec::REBALANCE_IN_PROGRESS));
+                }
+            }
+        }
+        let was_empty = self.state == GroupState::Empty;
+        self.state = GroupState::PreparingRebalance;
+        let timeout = self
+            .members
+            .iter()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.rebalance_deadline = Some(now + timeout);
+        self.join_not_before = (was_empty && !initial_delay.is_zero()).then(|| now + initial_delay);
+    }
+
+    fn all_joined(&self) -> bool {
+        self.pending.is_empty() && self.members.iter().all(|m| m.join_waiter.is_some())
+    }
+
+    fn maybe_complete_join(&mut self, now: Instant) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let timed_out = self.rebalance_deadline.is_some_and(|d| now >= d);
+        let delayed = self.join_not_before.is_some_and(|d| now < d);
+        if timed_out || (self.all_joined() && !delayed) {
+            self.complete_join(now);
+        }
+    }
+
+    /// Ends the join phase: members that did not rejoin are removed, the generation
+    /// advances, and every waiting member gets its JoinGroup answer.
+    fn complete_join(&mut self, now: Instant) {
+        self.members.retain(|m| m.join_waiter.is_some());
+        self.forget_static_members_gone();
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.iter().any(|m| &m.id == l))
+        {
+            self.leader = self.members.first().map(|m| m.id.clone());
+        }
+        self.generation += 1;
+        self.rebalance_deadline = None;
+        self.join_not_before = None;
+        if self.members.is_empty() {
+            self.state = GroupState::Empty;
+            self.protocol = None;
+            return;
+        }
+        self.protocol = self.select_protocol();
+        self.state = GroupState::CompletingRebalance;
+        let replies: Vec<JoinReply> = self.members.iter().map(|m| self.join_reply(m)).collect();
+        for (m, reply) in self.members.iter_mut().zip(replies) {
+            m.touch(now);
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(reply);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, now: Instant, id: &str, initial_delay: Duration) {
+        let Some(i) = self.members.iter().position(|m| m.id == id) else {
+            return;
+        };
+        drop(self.members.remove(i));
+        self.forget_static_members_gone();
+        if self.leader.as_deref() == Some(id) {
+            self.leader = self.members.first().map(|m| m.id.clone());
+        }
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now, initial_delay);
+                self.maybe_complete_join(now);
+            }
+            GroupState::PreparingRebalance => self.maybe_complete_join(now),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+}
+
+/// Every group whose home is this shard.
+pub struct Coordinator {
+    groups: HashMap<String, Group>,
+    initial_delay: Duration,
+}
+
+/// What `offset_commit_check` decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CommitCheck {
+    Allowed,
+    Refused(i16),
+}
+
+impl Coordinator {
+    pub fn new(initial_delay: Duration) -> Coordinator {
+        Coordinator {
+            groups: HashMap::new(),
+            initial_delay,
+        }
+    }
+
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    pub fn join(&mut self, now: Instant, args: JoinArgs) -> oneshot::Receiver<JoinReply> {
+        let (tx, rx) = oneshot::channel();
+        let fail = |tx: oneshot::Sender<JoinReply>, code: i16, id: &str| {
+            let _ = tx.send(JoinReply::error(code, id));
+        };
+        let session = Duration::from_millis(args.session_timeout_ms.max(0) as u64);
+        if args.group.is_empty() {
+            fail(tx, ec::INVALID_GROUP_ID, &args.member_id);
+            return rx;
+        }
+        if !(SESSION_TIMEOUT_MIN..=SESSION_TIMEOUT_MAX).contains(&session) {
+            fail(tx, ec::INVALID_SESSION_TIMEOUT, &args.member_id);
+            return rx;
+        }
+        if !args.member_id.is_empty() && !self.groups.contains_key(&args.group) {
+            fail(tx, ec::UNKNOWN_MEMBER_ID, &args.member_id);
+            return rx;
+        }
+        let delay = self.initial_delay;
+        let group = self
+            .groups
+            .entry(args.group.clone())
+            .or_insert_with(|| Group::new(&args.group));
+        if group.state == GroupState::Dead {
+            fail(tx, ec::COORDINATOR_NOT_AVAILABLE, &args.member_id);
+            return rx;
+        }
+        if !group.accepts(&args.protocol_type, &args.protocols) {
+            fail(tx, ec::INCONSISTENT_GROUP_PROTOCOL, &args.member_id);
+            return rx;
+        }
+        if let Some(instance) = args.instance_id.clone() {
+            let known = group.static_members.get(&instance).cloned();
+            match known {
+                Some(old) if args.member_id.is_empty() => {
+                    replace_static_member(group, now, &old, args, tx, delay);
+                    return rx;
+                }
+                Some(current) if current != args.member_id => {
+                    fail(tx, ec::FENCED_INSTANCE_ID, &args.member_id);
+                    return rx;
+                }
+                // A static member needs no MEMBER_ID_REQUIRED round (KIP-345).
+                None if args.member_id.is_empty() => {
+                    let id = format!("{}-{}", args.client_id, uuid_text());
+                    add_member(group, now, id, args, tx, delay);
+                    return rx;
+                }
+                _ => {}
+            }
+        }
+        if args.member_id.is_empty() {
+            let id = format!("{}-{}", args.client_id, uuid_text());
+            if args.require_known_member_id {
+                group.pending.push((id.clone(), now + session));
+                let _ = tx.send(JoinReply::error(ec::MEMBER_ID_REQUIRED, &id));
+                return rx;
+            }
+            add_member(group, now, id, args, tx, delay);
+            return rx;
+        }
+        if let Some(i) = group
+            .pending
+            .iter()
+            .position(|(id, _)| *id == args.member_id)
+        {
+            group.pending.remove(i);
+            let id = args.member_id.clone();
+            add_member(group, now, id, args, tx, delay);
+            return rx;
+        }
+        if !group.has_member(&args.member_id) {
+            fail(tx, ec::UNKNOWN_MEMBER_ID, &args.member_id);
+            return rx;
+        }
+        rejoin(group, now, args, tx, delay);
+        rx
+    }
+
+    pub fn sync(&mut self, now: Instant, args: SyncArgs) -> oneshot::Receiver<SyncReply> {
+        let (tx, rx) = oneshot::channel();
+        let code = match self.groups.get_mut(&args.group) {
+            None if args.group.is_empty() => ec::INVALID_GROUP_ID,
+            None => ec::UNKNOWN_MEMBER_ID,
+            Some(g) => match sync_member(g, now, args, tx) {
+                Ok(()) => return rx,
+                Err((code, tx)) => {
+                    let _ = tx.send(SyncReply::error(code));
+                    return rx;
+                }
+            },
+        };
+        let _ = tx.send(SyncReply::error(code));
+        rx
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        now: Instant,
+        group: &str,
+        generation: i32,
+        member: &str,
+        instance: Option<&str>,
+    ) -> i16 {
+        let Some(g) = self.groups.get_mut(group) else {
+            return if group.is_empty() {
+                ec::INVALID_GROUP_ID
+            } else {
+                ec::UNKNOWN_MEMBER_ID
+            };
+        };
+        if let Err(code) = g.check_instance(instance, member) {
+            return code;
+        }
+        let state = g.state;
+        let current = g.generation;
+        if state == GroupState::Dead {
+            return ec::COORDINATOR_NOT_AVAILABLE;
+        }
+        let Some(m) = g.member_mut(member) else {
+            return ec::UNKNOWN_MEMBER_ID;
+        };
+        if generation != current {
+            return ec::ILLEGAL_GENERATION;
+        }
+        m.touch(now);
+        match state {
+            GroupState::PreparingRebalance => ec::REBALANCE_IN_PROGRESS,
+            _ => ec::NONE,
+        }
+    }
+
+    /// Removes members (LeaveGroup): (member id, group.instance.id) each, where a static
+    /// member may leave by its instance id alone. One error code per member.
+    pub fn leave(
+        &mut self,
+        now: Instant,
+        group: &str,
+        members: &[(String, Option<String>)],
+    ) -> Vec<i16> {
+        let delay = self.initial_delay;
+        let Some(g) = self.groups.get_mut(group) else {
+            let code = if group.is_empty() {
+                ec::INVALID_GROUP_ID
+            } else {
+                ec::UNKNOWN_MEMBER_ID
+            };
+            return vec![code; members.len()];
+        };
+        members
+            .iter()
+            .map(|(id, instance)| {
+                let id = match instance.as_ref().and_then(|i| g.static_members.get(i)) {
+                    Some(current) if !id.is_empty() && current != id => {
+                        return ec::FENCED_INSTANCE_ID
+                    }
+                    Some(current) => current.clone(),
+                    None => id.clone(),
+                };
+                let id = &id;
+                if let Some(i) = g.pending.iter().position(|(p, _)| p == id) {
+                    g.pending.remove(i);
+                    g.maybe_complete_join(now);
+                    return ec::NONE;
+                }
+                if !g.has_member(id) {
+                    return ec::UNKNOWN_MEMBER_ID;
+                }
+                g.remove_member(now, id, delay);
+                ec::NONE
+            })
+            .collect()
+    }
+
+    /// Applies the deadlines that have passed: pending ids and members whose session
+    /// expired, rebalances whose timeout or initial delay ended.
+    pub fn tick(&mut self, now: Instant) {
+        let delay = self.initial_delay;
+        for g in self.groups.values_mut() {
+            let before = g.pending.len();
+            g.pending.retain(|(_, until)| *until > now);
+            if g.pending.len() != before {
+                g.maybe_complete_join(now);
+            }
+            let expired: Vec<String> = g
+                .members
+                .iter()
+                .filter(|m| !m.waiting() && m.expires_at <= now)
+                .map(|m| m.id.clone())
+                .collect();
+            for id in expired {
+                tracing::info!(group = %g.id, member = %id, "member session expired");
+                g.remove_member(now, &id, delay);
+            }
+            g.maybe_complete_join(now);
+        }
+        self.groups.retain(|_, g| {
+            let idle = g.state == GroupState::Empty
+                && g.members.is_empty()
+                && g.pending.is_empty()
+                && g.offsets.is_empty();
+            if !idle {
+                g.idle_since = None;
+                return true;
+            }
+            let since = *g.idle_since.get_or_insert(now);
+            now.duration_since(since) < EMPTY_GROUP_RETENTION
+        });
+    }
+
+    /// Kafka's rules for a group's OffsetCommit: generation -1 with no member is a simple
+    /// commit, allowed while the group has no members; otherwise the member and
+    /// generation must be current.
+    pub fn offset_commit_check(
+        &mut self,
+        now: Instant,
+        group: &str,
+        generation: i32,
+        member: &str,
+        instance: Option<&str>,
+    ) -> CommitCheck {
+        let Some(g) = self.groups.get_mut(group) else {
+            if generation < 0 {
+                return CommitCheck::Allowed;
+            }
+            return CommitCheck::Refused(ec::ILLEGAL_GENERATION);
+        };
+        if let Err(code) = g.check_instance(instance, member) {
+            return CommitCheck::Refused(code);
+        }
+        if g.state == GroupState::Dead {
+            return CommitCheck::Refused(ec::COORDINATOR_NOT_AVAILABLE);
+        }
+        if generation < 0 && g.state == GroupState::Empty {
+            return CommitCheck::Allowed;
+        }
+        if g.state == GroupState::CompletingRebalance {
+            return CommitCheck::Refused(ec::REBALANCE_IN_PROGRESS);
+        }
+        let current = g.generation;
+        let Some(m) = g.member_mut(member) else {
+            return CommitCheck::Refused(ec::UNKNOWN_MEMBER_ID);
+        };
+        if generation != current {
+            return CommitCheck::Refused(ec::ILLEGAL_GENERATION);
+        }
+        m.touch(now);
+        CommitCheck::Allowed
+    }
+
+    /// Records committed offsets (after they are durable); `None` deletes.
+    pub fn store_offsets(&mut self, group: &str, offsets: Vec<((String, i32), Option<Committed>)>) {
+        let g = self
+            .groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group::new(group));
+        for (key, value) in offsets {
+            match value {
+                Some(c) => {
+                    g.offsets.insert(key, c);
+                }
+                None => {
+                    g.offsets.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<&Committed> {
+        self.groups
+            .get(group)?
+            .offsets
+            .get(&(topic.to_string(), partition))
+    }
+
+    /// DeleteGroups: only an Empty group goes. Returns its offsets' keys, for tombstones.
+    pub fn delete(&mut self, group: &str) -> Result<Vec<(String, i32)>, i16> {
+        let Some(g) = self.groups.get_mut(group) else {
+            return Err(ec::GROUP_ID_NOT_FOUND);
+        };
+        match g.state {
+            GroupState::Dead => return Err(ec::GROUP_ID_NOT_FOUND),
+            GroupState::Empty if g.pending.is_empty() => {}
+            _ => return Err(ec::NON_EMPTY_GROUP),
+        }
+        g.state = GroupState::Dead;
+        let keys = g.offsets.keys().cloned().collect();
+        self.groups.remove(group);
+        Ok(keys)
+    }
+}
+
+fn add_member(
+    group: &mut Group,
+    now: Instant,
+    id: String,
+    args: JoinArgs,
+    tx: oneshot::Sender<JoinReply>,
+    delay: Duration,
+) {
+    if group.members.is_empty() {
+        group.protocol_type = Some(args.protocol_type.clone());
+    }
+    if let Some(instance) = &args.instance_id {
+        group.static_members.insert(instance.clone(), id.clone());
+    }
+    let mut member = Member {
+        id: id.clone(),
+        instance_id: args.instance_id,
+        client_id: args.client_id,
+        client_host: args.client_host,
+        session_timeout: Duration::from_millis(args.session_timeout_ms as u64),
+        rebalance_timeout: Duration::from_millis(args.rebalance_timeout_ms.max(0) as u64),
+        protocols: args.protocols,
+        assignment: Bytes::new(),
+        join_waiter: Some(tx),
+        sync_waiter: None,
+        expires_at: now,
+    };
+    member.touch(now);
+    if group.leader.is_none() {
+        group.leader = Some(id);
+    }
+    group.members.push(member);
+    match group.state {
+        GroupState::PreparingRebalance => {
+            // New members keep the initial delay running, up to the rebalance timeout.
+            if let (Some(nb), Some(deadline)) = (group.join_not_before, group.rebalance_deadline) {
+                group.join_not_before = Some((now + delay).min(deadline).max(nb));
+            }
+            let timeout = group.members.last().map(|m| m.rebalance_timeout);
+            if let (Some(t), Some(d)) = (timeout, group.rebalance_deadline) {
+                group.rebalance_deadline = Some(d.max(now + t));
+            }
+        }
+        _ => group.prepare_rebalance(now, delay),
+    }
+    group.maybe_complete_join(now);
+}
+
+/// A static member rejoining with no member id (its process restarted): it takes a new
+/// member id and the old one is fenced. In a Stable group whose protocol stays the same
+/// it keeps its assignment with no rebalance; the answer names the old leader id, so a
+/// restarted leader does not compute assignments a Stable group would not send out.
+fn replace_static_member(
+    group: &mut Group,
+    now: Instant,
+    old: &str,
+    args: JoinArgs,
+    tx: oneshot::Sender<JoinReply>,
+    delay: Duration,
+) {
+    let new_id = format!("{}-{}", args.client_id, uuid_text());
+    let reported_leader = group.leader.clone().unwrap_or_default();
+    if group.leader.as_deref() == Some(old) {
+        group.leader = Some(new_id.clone());
+    }
+    if let Some(instance) = &args.instance_id {
+        group
+            .static_members
+            .insert(instance.clone(), new_id.clone());
+    }
+    let Some(m) = group.member_mut(old) else {
+        return;
+    };
+    m.fail_waiters(ec::FENCED_INSTANCE_ID);
+    m.id = new_id.clone();
+    m.client_id = args.client_id;
+    m.client_host = args.client_host;
+    m.session_timeout = Duration::from_millis(args.session_timeout_ms as u64);
+    m.rebalance_timeout = Duration::from_millis(args.rebalance_timeout_ms.max(0) as u64);
+    m.protocols = args.protocols;
+    m.touch(now);
+    m.join_waiter = Some(tx);
+    match group.state {
+        GroupState::Stable if group.select_protocol() == group.protocol => {
+            let m = group.member_mut(&new_id).expect("renamed above");
+            let waiter = m.join_waiter.take();
+            let reply = JoinReply {
+                error_code: ec::NONE,
+                generation: group.generation,
+                protocol_type: group.protocol_type.clone(),
+                protocol: group.protocol.clone(),
+                leader: reported_leader,
+                member_id: new_id,
+                members: Vec::new(),
+            };
+            if let Some(w) = waiter {
+                let _ = w.send(reply);
+            }
+        }
+        GroupState::PreparingRebalance => group.maybe_complete_join(now),
+        _ => {
+            group.prepare_rebalance(now, delay);
+            group.maybe_complete_join(now);
+        }
+    }
+}
+
+/// A JoinGroup from a known member.
+fn rejoin(
+    group: &mut Group,
+    now: Instant,
+    args: JoinArgs,
+    tx: oneshot::Sender<JoinReply>,
+    delay: Duration,
+) {
+    let state = group.state;
+    let is_leader = group.leader.as_deref() == Some(args.member_id.as_str());
+    let Some(m) = group.member_mut(&args.member_id) else {
+        return;
+    };
+    let same_protocols = m.protocols == args.protocols;
+    m.touch(now);
+    m.session_timeout = Duration::from_millis(args.session_timeout_ms as u64);
+    m.rebalance_timeout = Duration::from_millis(args.rebalance_timeout_ms.max(0) as u64);
+    m.protocols = args.protocols;
+    if let Some(old) = m.join_waiter.replace(tx) {
+        let _ = old.send(JoinReply::error(ec::UNKNOWN_MEMBER_ID, &args.member_id));
+    }
+    match state {
+        GroupState::PreparingRebalance => group.maybe_complete_join(now),
+        GroupState::CompletingRebalance | GroupState::Stable
+            if same_protocols && !(state == GroupState::Stable && is_leader) =>
+        {
+            // Nothing changed: answer with the current generation.
+            let m = group.member_mut(&args.member_id).expect("checked above");
+            let waiter = m.join_waiter.take();
+            let m = group
+                .members
+                .iter()
+                .find(|m| m.id == args.member_id)
+                .expect("checked above");
+            let reply = group.join_reply(m);
+            if let Some(w) = waiter {
+                let _ = w.send(reply);
+            }
+        }
+        _ => {
+            group.prepare_rebalance(now, delay);
+            group.maybe_complete_join(now);
+        }
+    }
+}
+
+fn sync_member(
+    g: &mut Group,
+    now: Instant,
+    args: SyncArgs,
+    tx: oneshot::Sender<SyncReply>,
+) -> Result<(), (i16, oneshot::Sender<SyncReply>)> {
+    if let Err(code) = g.check_instance(args.instance_id.as_deref(), &args.member_id) {
+        return Err((code, tx));
+    }
+    if !g.has_member(&args.member_id) {
+        return Err((ec::UNKNOWN_MEMBER_ID, tx));
+    }
+    if args.generation != g.generation {
+        return Err((ec::ILLEGAL_GENERATION, tx));
+    }
+    let type_ok = args.protocol_type.is_none() || args.protocol_type == g.protocol_type;
+    let proto_ok = args.protocol.is_none() || args.protocol == g.protocol;
+    if !type_ok || !proto_ok {
+        return Err((ec::INCONSISTENT_GROUP_PROTOCOL, tx));
+    }
+    match g.state {
+        GroupState::Empty | GroupState::Dead => Err((ec::UNKNOWN_MEMBER_ID, tx)),
+        GroupState::PreparingRebalance => Err((ec::REBALANCE_IN_PROGRESS, tx)),
+        GroupState::Stable => {
+            let (pt, p) = (g.protocol_type.clone(), g.protocol.clone());
+            let m = g.member_mut(&args.member_id).expect("checked above");
+            m.touch(now);
+            let _ = tx.send(SyncReply {
+                error_code: ec::NONE,
+                protocol_type: pt,
+                protocol: p,
+                assignment: m.assignment.clone(),
+            });
+            Ok(())
+        }
+        GroupState::CompletingRebalance => {
+            let is_leader = g.leader.as_deref() == Some(args.member_id.as_str());
+            let m = g.member_mut(&args.member_id).expect("checked above");
+            m.touch(now);
+            m.sync_waiter = Some(tx);
+            if is_leader {
+                let mut given: HashMap<String, Bytes> = args.assignments.into_iter().collect();
+                let (pt, p) = (g.protocol_type.clone(), g.protocol.clone());
+                for m in &mut g.members {
+                    m.assignment = given.remove(&m.id).unwrap_or_default();
+                    if let Some(w) = m.sync_waiter.take() {
+                        let _ = w.send(SyncReply {
+                            error_code: ec::NONE,
+                            protocol_type: pt.clone(),
+                            protocol: p.clone(),
+                            assignment: m.assignment.clone(),
+                        });
+                    }
+                }
+                g.state = GroupState::Stable;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn uuid_text() -> String {
+    uuid::Uuid::from_bytes(crate::util::random_uuid()).to_string()
+}
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;

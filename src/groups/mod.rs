@@ -1,0 +1,123 @@
+//! Consumer groups (Kafka's classic group protocol) and committed offsets.
+//!
+//! - `coordinator`: the group state machine, no I/O (`Coordinator`, one per shard).
+//! - `member`: a member and the answers its waiting requests get.
+//! - `offsets`: `__consumer_offsets` record formats (Kafka's own).
+//! - `service`: runs group operations on a group's home shard, with persistence.
+//!
+//! Every group has one home shard: the owner of its `__consumer_offsets` partition
+//! (`offsets_partition`), so a group's state and its durable offsets sit together.
+//! Requests for a group that arrive elsewhere are forwarded there with one
+//! `ShardMsg::Group`.
+
+pub mod coordinator;
+pub mod member;
+pub mod offsets;
+pub mod service;
+
+use bytes::Bytes;
+
+pub use coordinator::{Committed, JoinArgs, SyncArgs};
+pub use member::{JoinReply, SyncReply};
+
+/// 32-bit FNV-1a: stable across processes and versions, unlike std's hasher.
+pub fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The `__consumer_offsets` partition holding `group`'s offsets.
+pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    (fnv1a(group) % partitions.max(1) as u32) as i32
+}
+
+/// A group operation, run on the group's home shard.
+pub enum GroupOp {
+    Join(JoinArgs),
+    Sync(SyncArgs),
+    Heartbeat {
+        group: String,
+        generation: i32,
+        member: String,
+        instance: Option<String>,
+    },
+    /// (member id, group.instance.id) per leaving member.
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+    },
+    /// Offsets already checked by the handler (topic exists, metadata size).
+    Commit {
+        group: String,
+        generation: i32,
+        member: String,
+        instance: Option<String>,
+        offsets: Vec<((String, i32), Committed)>,
+    },
+    /// `None`: every committed offset of the group.
+    Fetch {
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    Describe {
+        group: String,
+    },
+    Delete {
+        group: String,
+    },
+    /// The groups whose home is this shard.
+    List,
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub struct MemberSummary {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub id: String,
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberSummary>,
+}
+
+pub enum GroupReply {
+    Join(JoinReply),
+    Sync(SyncReply),
+    Code(i16),
+    Codes(Vec<i16>),
+    Fetch(Vec<((String, i32), Option<Committed>)>),
+    Describe(Option<GroupSummary>),
+    List(Vec<GroupSummary>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(fnv1a(""), 0x811c_9dc5);
+        assert_eq!(fnv1a("a"), 0xe40c_292c);
+        assert_eq!(fnv1a("foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn offsets_partition_is_in_range() {
+        for g in ["", "g", "consumers-ü", "a-much-longer-group-name"] {
+            let p = offsets_partition(g, 50);
+            assert!((0..50).contains(&p));
+            assert_eq!(p, offsets_partition(g, 50));
+        }
+        assert_eq!(offsets_partition("g", 1), 0);
+    }
+}

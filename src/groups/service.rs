@@ -1,0 +1,299 @@
+//! Runs group operations on a group's home shard: the state machine in memory, committed
+//! offsets made durable in `__consumer_offsets` before they are acknowledged, and their
+//! replay at start-up.
+//!
+//! The `Coordinator` sits in a `RefCell` on the shard and is never borrowed across an
+//! `.await`: an operation takes what it needs (a oneshot receiver, the offsets to write)
+//! and then waits with the borrow released.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+
+use super::coordinator::{CommitCheck, Coordinator, GroupState};
+use super::offsets::{self, OffsetRecord, OFFSETS_TOPIC};
+use super::{
+    offsets_partition, Committed, GroupOp, GroupReply, GroupSummary, JoinReply, MemberSummary,
+    SyncReply,
+};
+use crate::broker::router::ShardMsg;
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+use crate::storage::batch::BatchHeader;
+
+/// How often a shard applies group deadlines (sessions, rebalance timeouts). Session
+/// timeouts are at least 6 s, so expiry is late by at most this much.
+pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Bytes read per step when replaying `__consumer_offsets` at start-up.
+const REPLAY_READ_BYTES_MAX: usize = 1 << 20;
+
+/// `group`'s partition of `__consumer_offsets`. The topic's own partition count counts,
+/// not the configured one: `offsets.topic.num.partitions` only applies at creation.
+fn group_partition(shard: &Shard, group: &str) -> i32 {
+    let partitions = shard
+        .broker
+        .metadata
+        .snapshot()
+        .topic(OFFSETS_TOPIC)
+        .map_or(shard.broker.config.offsets_topic_num_partitions, |t| {
+            t.partitions.len() as i32
+        });
+    offsets_partition(group, partitions)
+}
+
+/// The shard that is home to `group`: the owner of its `__consumer_offsets` partition.
+pub fn home_shard(shard: &Shard, group: &str) -> usize {
+    let p = group_partition(shard, group);
+    shard
+        .broker
+        .metadata
+        .snapshot()
+        .placement(OFFSETS_TOPIC, p)
+        .map_or(p as usize % shard.broker.shard_count, |pl| pl.shard)
+}
+
+/// Runs `op` for `group` on its home shard (here, or one message away).
+pub async fn call(shard: &Rc<Shard>, group: &str, op: GroupOp) -> GroupReply {
+    call_on(shard, home_shard(shard, group), op).await
+}
+
+pub async fn call_on(shard: &Rc<Shard>, to: usize, op: GroupOp) -> GroupReply {
+    if to == shard.id {
+        return serve(shard, op).await;
+    }
+    let (reply, rx) = oneshot::channel();
+    shard.broker.send(to, ShardMsg::Group { op, reply });
+    rx.await
+        .unwrap_or(GroupReply::Code(ec::COORDINATOR_NOT_AVAILABLE))
+}
+
+/// Serves one operation on this (home) shard.
+pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
+    let now = Instant::now();
+    match op {
+        GroupOp::Join(args) => {
+            let member = args.member_id.clone();
+            let rx = shard.groups.borrow_mut().join(now, args);
+            let reply = rx.await;
+            GroupReply::Join(
+                reply.unwrap_or_else(|_| JoinReply::error(ec::UNKNOWN_MEMBER_ID, &member)),
+            )
+        }
+        GroupOp::Sync(args) => {
+            let rx = shard.groups.borrow_mut().sync(now, args);
+            let reply = rx.await;
+            GroupReply::Sync(reply.unwrap_or_else(|_| SyncReply::error(ec::UNKNOWN_MEMBER_ID)))
+        }
+        GroupOp::Heartbeat {
+            group,
+            generation,
+            member,
+            instance,
+        } => GroupReply::Code(shard.groups.borrow_mut().heartbeat(
+            now,
+            &group,
+            generation,
+            &member,
+            instance.as_deref(),
+        )),
+        GroupOp::Leave { group, members } => {
+            GroupReply::Codes(shard.groups.borrow_mut().leave(now, &group, &members))
+        }
+        GroupOp::Commit {
+            group,
+            generation,
+            member,
+            instance,
+            offsets,
+        } => {
+            let check = shard.groups.borrow_mut().offset_commit_check(
+                now,
+                &group,
+                generation,
+                &member,
+                instance.as_deref(),
+            );
+            match check {
+                CommitCheck::Refused(code) => GroupReply::Code(code),
+                CommitCheck::Allowed => GroupReply::Code(commit(shard, group, offsets).await),
+            }
+        }
+        GroupOp::Fetch { group, partitions } => GroupReply::Fetch(fetch(shard, &group, partitions)),
+        GroupOp::Describe { group } => {
+            GroupReply::Describe(describe(&shard.groups.borrow(), &group))
+        }
+        GroupOp::Delete { group } => GroupReply::Code(delete(shard, group).await),
+        GroupOp::List => {
+            let coord = shard.groups.borrow();
+            let ids: Vec<String> = coord.groups().map(|g| g.id.clone()).collect();
+            GroupReply::List(ids.iter().filter_map(|id| describe(&coord, id)).collect())
+        }
+    }
+}
+
+/// Writes allowed offsets durably, then applies them in memory.
+async fn commit(shard: &Rc<Shard>, group: String, offsets: Vec<((String, i32), Committed)>) -> i16 {
+    if offsets.is_empty() {
+        return ec::NONE;
+    }
+    let records: Vec<OffsetRecord> = offsets
+        .iter()
+        .map(|((topic, partition), c)| OffsetRecord {
+            group: group.clone(),
+            topic: topic.clone(),
+            partition: *partition,
+            value: Some(c.clone()),
+        })
+        .collect();
+    if let Err(code) = persist(shard, &group, &records).await {
+        return code;
+    }
+    let stored = offsets.into_iter().map(|(k, c)| (k, Some(c))).collect();
+    shard.groups.borrow_mut().store_offsets(&group, stored);
+    ec::NONE
+}
+
+/// Appends offset records to the group's `__consumer_offsets` partition and waits until
+/// they are on disk.
+async fn persist(shard: &Rc<Shard>, group: &str, records: &[OffsetRecord]) -> Result<(), i16> {
+    let p = group_partition(shard, group);
+    let Some(log) = shard.partition_log(OFFSETS_TOPIC, p) else {
+        tracing::error!(%group, partition = p, "{OFFSETS_TOPIC} partition is not on the group's home shard");
+        return Err(ec::COORDINATOR_NOT_AVAILABLE);
+    };
+    let batch = offsets::encode_batch(records, crate::util::now_ms());
+    let appended = log.append(batch).map_err(|e| e.kafka_error_code())?;
+    log.wait_durable(appended.last_offset).await.map_err(|e| {
+        tracing::error!(%group, "committing offsets failed: {e}");
+        e.kafka_error_code()
+    })
+}
+
+fn fetch(
+    shard: &Shard,
+    group: &str,
+    partitions: Option<Vec<(String, i32)>>,
+) -> Vec<((String, i32), Option<Committed>)> {
+    let coord = shard.groups.borrow();
+    match partitions {
+        Some(parts) => parts
+            .into_iter()
+            .map(|(t, p)| {
+                let c = coord.committed(group, &t, p).cloned();
+                ((t, p), c)
+            })
+            .collect(),
+        None => coord
+            .group(group)
+            .map(|g| {
+                g.offsets
+                    .iter()
+                    .map(|(k, c)| (k.clone(), Some(c.clone())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn describe(coord: &Coordinator, group: &str) -> Option<GroupSummary> {
+    let g = coord.group(group)?;
+    let protocol = g.protocol.clone().unwrap_or_default();
+    let stable = matches!(g.state, GroupState::Stable);
+    Some(GroupSummary {
+        id: g.id.clone(),
+        state: g.state.name(),
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        protocol: protocol.clone(),
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberSummary {
+                id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: m.metadata(&protocol),
+                // Kafka shows assignments only once they are all known.
+                assignment: if stable {
+                    m.assignment.clone()
+                } else {
+                    Default::default()
+                },
+            })
+            .collect(),
+    })
+}
+
+async fn delete(shard: &Rc<Shard>, group: String) -> i16 {
+    let keys = match shard.groups.borrow_mut().delete(&group) {
+        Ok(keys) => keys,
+        Err(code) => return code,
+    };
+    if keys.is_empty() {
+        return ec::NONE;
+    }
+    let tombstones: Vec<OffsetRecord> = keys
+        .into_iter()
+        .map(|(topic, partition)| OffsetRecord {
+            group: group.clone(),
+            topic,
+            partition,
+            value: None,
+        })
+        .collect();
+    match persist(shard, &group, &tombstones).await {
+        Ok(()) => ec::NONE,
+        Err(code) => code,
+    }
+}
+
+/// Rebuilds committed offsets from this shard's `__consumer_offsets` partitions (start-up).
+pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
+    let snap = shard.broker.metadata.snapshot();
+    let Some(topic) = snap.topic(OFFSETS_TOPIC) else {
+        return Ok(0);
+    };
+    let mut replayed = 0;
+    for (p, placement) in topic.partitions.iter().enumerate() {
+        if placement.shard != shard.id {
+            continue;
+        }
+        let Some(log) = shard.partition_log(OFFSETS_TOPIC, p as i32) else {
+            continue;
+        };
+        let mut offset = log.log_start_offset();
+        while offset < log.high_watermark() {
+            let read = log
+                .read(offset, REPLAY_READ_BYTES_MAX)
+                .await
+                .map_err(|e| format!("cannot read {OFFSETS_TOPIC}-{p}: {e}"))?;
+            if read.batches.is_empty() {
+                break;
+            }
+            for batch in read.batches {
+                let header = BatchHeader::parse(&batch)
+                    .ok_or_else(|| format!("{OFFSETS_TOPIC}-{p}: bad batch at {offset}"))?;
+                offset = header.last_offset() + 1;
+                let records = offsets::decode_batches(batch)
+                    .map_err(|e| format!("{OFFSETS_TOPIC}-{p}: {e}"))?;
+                let mut coord = shard.groups.borrow_mut();
+                for r in records {
+                    replayed += 1;
+                    coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)]);
+                }
+            }
+        }
+    }
+    shard.groups.borrow_mut().tick(Instant::now());
+    Ok(replayed)
+}
+
+/// Applies group deadlines every `TICK_INTERVAL`, for the life of the shard.
+pub async fn tick_loop(shard: Rc<Shard>) {
+    loop {
+        crate::runtime::sleep(TICK_INTERVAL).await;
+        shard.groups.borrow_mut().tick(Instant::now());
+    }
+}

@@ -1,0 +1,59 @@
+//! DescribeGroups (v0-5): state, protocol and members of each group, from its home shard.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::groups::{service, GroupOp, GroupReply};
+use crate::protocol::errors as ec;
+
+/// Kafka's "authorized operations not requested" marker.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, version, body)?;
+    let mut resp = DescribeGroupsResponse::default();
+    for id in &req.groups {
+        let op = GroupOp::Describe {
+            group: id.to_string(),
+        };
+        let mut d = DescribedGroup::default();
+        d.group_id = id.clone();
+        d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+        match service::call(&shard, id, op).await {
+            GroupReply::Describe(Some(g)) => {
+                d.group_state = str_bytes(g.state);
+                d.protocol_type = str_bytes(&g.protocol_type);
+                d.protocol_data = str_bytes(&g.protocol);
+                d.members = g
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        let mut out = DescribedGroupMember::default();
+                        out.member_id = str_bytes(&m.id);
+                        out.group_instance_id = m.instance_id.as_deref().map(str_bytes);
+                        out.client_id = str_bytes(&m.client_id);
+                        out.client_host = str_bytes(&m.client_host);
+                        out.member_metadata = m.metadata;
+                        out.member_assignment = m.assignment;
+                        out
+                    })
+                    .collect();
+            }
+            // Kafka describes an unknown group as Dead, with no error (v0-5).
+            GroupReply::Describe(None) => d.group_state = str_bytes("Dead"),
+            GroupReply::Code(code) => d.error_code = code,
+            _ => d.error_code = ec::UNKNOWN_SERVER_ERROR,
+        }
+        resp.groups.push(d);
+    }
+    respond(ApiKey::DescribeGroups, version, &resp)
+}

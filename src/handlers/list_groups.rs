@@ -1,0 +1,46 @@
+//! ListGroups (v0-5): every shard's groups, optionally filtered by state (v4+) and type
+//! (v5+).
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use futures::future::join_all;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::groups::{service, GroupOp, GroupReply};
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: ListGroupsRequest = decode(ApiKey::ListGroups, version, body)?;
+    let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    let asks = (0..shard.broker.shard_count).map(|to| service::call_on(&shard, to, GroupOp::List));
+    let mut resp = ListGroupsResponse::default();
+    for reply in join_all(asks).await {
+        let GroupReply::List(groups) = reply else {
+            continue;
+        };
+        for g in groups {
+            if !states.is_empty() && !states.contains(&g.state.to_lowercase()) {
+                continue;
+            }
+            // Every group here is a classic group.
+            if !types.is_empty() && !types.iter().any(|t| t == "classic") {
+                continue;
+            }
+            let mut l = ListedGroup::default();
+            l.group_id = GroupId(str_bytes(&g.id));
+            l.protocol_type = str_bytes(&g.protocol_type);
+            l.group_state = str_bytes(g.state);
+            l.group_type = str_bytes("classic");
+            resp.groups.push(l);
+        }
+    }
+    respond(ApiKey::ListGroups, version, &resp)
+}

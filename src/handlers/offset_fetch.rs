@@ -1,0 +1,114 @@
+//! OffsetFetch (v1-9): committed offsets of one group (v1-7) or several (v8+), from
+//! each group's home shard. A partition with no commit answers offset -1.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{ApiKey, GroupId, OffsetFetchRequest, OffsetFetchResponse};
+
+use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::groups::{service, Committed, GroupOp, GroupReply};
+
+type Fetched = BTreeMap<String, Vec<(i32, Option<Committed>)>>;
+
+async fn fetch_group(
+    shard: &Rc<Shard>,
+    group: &str,
+    partitions: Option<Vec<(String, i32)>>,
+) -> Fetched {
+    let op = GroupOp::Fetch {
+        group: group.to_string(),
+        partitions,
+    };
+    let mut out = Fetched::new();
+    if let GroupReply::Fetch(entries) = service::call(shard, group, op).await {
+        for ((topic, partition), c) in entries {
+            out.entry(topic).or_default().push((partition, c));
+        }
+    }
+    out
+}
+
+/// (offset, leader epoch, metadata) as the response shows them.
+fn shown(c: Option<Committed>) -> (i64, i32, String) {
+    match c {
+        Some(c) => (c.offset, c.leader_epoch, c.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: OffsetFetchRequest = decode(ApiKey::OffsetFetch, version, body)?;
+    let mut resp = OffsetFetchResponse::default();
+    if version >= 8 {
+        for g in &req.groups {
+            let wanted = g.topics.as_ref().map(|ts| {
+                ts.iter()
+                    .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+                    .collect()
+            });
+            let fetched = fetch_group(&shard, &g.group_id, wanted).await;
+            let mut out = OffsetFetchResponseGroup::default();
+            out.group_id = GroupId(str_bytes(&g.group_id));
+            out.topics = fetched
+                .into_iter()
+                .map(|(name, parts)| {
+                    let mut t = OffsetFetchResponseTopics::default();
+                    t.name = topic_name(&name);
+                    t.partitions = parts
+                        .into_iter()
+                        .map(|(index, c)| {
+                            let (offset, epoch, metadata) = shown(c);
+                            let mut p = OffsetFetchResponsePartitions::default();
+                            p.partition_index = index;
+                            p.committed_offset = offset;
+                            p.committed_leader_epoch = epoch;
+                            p.metadata = Some(str_bytes(&metadata));
+                            p
+                        })
+                        .collect();
+                    t
+                })
+                .collect();
+            resp.groups.push(out);
+        }
+        return respond(ApiKey::OffsetFetch, version, &resp);
+    }
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+            .collect()
+    });
+    let fetched = fetch_group(&shard, &req.group_id, wanted).await;
+    resp.topics = fetched
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = OffsetFetchResponseTopic::default();
+            t.name = topic_name(&name);
+            t.partitions = parts
+                .into_iter()
+                .map(|(index, c)| {
+                    let (offset, epoch, metadata) = shown(c);
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = index;
+                    p.committed_offset = offset;
+                    p.committed_leader_epoch = epoch;
+                    p.metadata = Some(str_bytes(&metadata));
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    respond(ApiKey::OffsetFetch, version, &resp)
+}
