@@ -27,6 +27,10 @@ pub const PORT_DEFAULT: u16 = 9092;
 pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
 /// Kafka's default partition count of `__consumer_offsets`.
 pub const OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT: i32 = 50;
+/// Kafka's `offsets.retention.minutes` default: 7 days.
+pub const OFFSETS_RETENTION_MINUTES_DEFAULT: u64 = 10_080;
+/// Kafka's `offsets.retention.check.interval.ms` default: 10 minutes.
+pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -95,6 +99,11 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: u64,
     /// Partitions of `__consumer_offsets`, fixed when the topic is first created.
     pub offsets_topic_num_partitions: i32,
+    /// How long committed offsets outlive their group's last member (or, for commits
+    /// outside any membership, their commit); Kafka's `offsets.retention.minutes`.
+    pub offsets_retention_minutes: u64,
+    /// How often expired offsets are looked for.
+    pub offsets_retention_check_interval_ms: u64,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
     pub cluster_id: String,
@@ -124,6 +133,8 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
             group_initial_rebalance_delay_ms: GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
+            offsets_retention_minutes: OFFSETS_RETENTION_MINUTES_DEFAULT,
+            offsets_retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             smp: None,
             cluster_id: String::new(),
         }
@@ -255,6 +266,14 @@ impl BrokerConfig {
             c.offsets_topic_num_partitions =
                 parse_num("offsets.topic.num.partitions", v, 1, 10_000)? as i32;
         }
+        if let Some(v) = get("offsets.retention.minutes") {
+            c.offsets_retention_minutes =
+                parse_num("offsets.retention.minutes", v, 1, i32::MAX as i64)? as u64;
+        }
+        if let Some(v) = get("offsets.retention.check.interval.ms") {
+            c.offsets_retention_check_interval_ms =
+                parse_num("offsets.retention.check.interval.ms", v, 1, i64::MAX)? as u64;
+        }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
@@ -284,6 +303,8 @@ const RECOGNISED_KEYS: &[&str] = &[
     "cluster.id",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
 ];
 
 /// The start-up warning a key deserves, if any.
@@ -463,6 +484,29 @@ mod tests {
         assert!(e.to_string().contains("PLAINTEXT"), "{e}");
         let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn offsets_retention_keys_are_recognised_and_checked() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.offsets_retention_minutes, 10_080);
+        assert_eq!(c.offsets_retention_check_interval_ms, 600_000);
+        let c = BrokerConfig::from_properties(&props(&[
+            ("offsets.retention.minutes", "1"),
+            ("offsets.retention.check.interval.ms", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(c.offsets_retention_minutes, 1);
+        assert_eq!(c.offsets_retention_check_interval_ms, 250);
+        for (k, v) in [
+            ("offsets.retention.minutes", "0"),
+            ("offsets.retention.check.interval.ms", "0"),
+        ] {
+            let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        assert_eq!(key_warning("offsets.retention.minutes"), None);
+        assert_eq!(key_warning("offsets.retention.check.interval.ms"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! the shard `groups::group_shard` names. Waiting requests hold a oneshot receiver; the
 //! state machine keeps the sender in the `Member`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,6 +32,8 @@ pub const SESSION_TIMEOUT_MAX: Duration = Duration::from_millis(1_800_000);
 /// forgotten: Kafka's `offsets.retention.check.interval.ms` default, the period of its
 /// cleanup of such groups.
 pub const EMPTY_GROUP_RETENTION: Duration = Duration::from_millis(600_000);
+/// The protocol type of Kafka's consumers, whose subscriptions corelog can read.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 /// Kafka's `offset.metadata.max.bytes` default.
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 
@@ -108,6 +110,9 @@ pub struct Group {
     join_not_before: Option<Instant>,
     /// Since when the group has been Empty with no offsets (see `EMPTY_GROUP_RETENTION`).
     idle_since: Option<Instant>,
+    /// Since when the group has been Empty after having members: the start of its
+    /// offsets' retention clock (Kafka 2.1+, KIP-211).
+    empty_since: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), Committed>,
 }
 
@@ -126,6 +131,7 @@ impl Group {
             rebalance_deadline: None,
             join_not_before: None,
             idle_since: None,
+            empty_since: None,
             offsets: BTreeMap::new(),
         }
     }
@@ -232,6 +238,7 @@ impl Group {
         }
         let was_empty = self.state == GroupState::Empty;
         self.state = GroupState::PreparingRebalance;
+        self.empty_since = None;
         let timeout = self
             .members
             .iter()
@@ -274,6 +281,7 @@ impl Group {
         self.join_not_before = None;
         if self.members.is_empty() {
             self.state = GroupState::Empty;
+            self.empty_since = Some(now);
             self.protocol = None;
             return;
         }
@@ -286,6 +294,28 @@ impl Group {
                 let _ = w.send(reply);
             }
         }
+    }
+
+    /// The topics a consumer group's members subscribe to, read from each member's
+    /// ConsumerProtocolSubscription (int16 version, then an array of topic names; later
+    /// fields are not needed) for the group's protocol, or for every protocol it offers
+    /// while none is chosen. `None` when the group is not a consumer group or a
+    /// subscription does not decode: then, as in Kafka, no topic can be said to be
+    /// unsubscribed.
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
+            return None;
+        }
+        let mut topics = HashSet::new();
+        for m in &self.members {
+            for (name, metadata) in &m.protocols {
+                if self.protocol.as_ref().is_some_and(|p| p != name) {
+                    continue;
+                }
+                topics.extend(subscription_topics(metadata)?);
+            }
+        }
+        Some(topics)
     }
 
     fn remove_member(&mut self, now: Instant, id: &str, initial_delay: Duration) {
@@ -313,6 +343,9 @@ pub struct Coordinator {
     groups: HashMap<String, Group>,
     initial_delay: Duration,
 }
+
+/// What OffsetDelete did: a code per requested partition, and the offsets removed.
+pub type OffsetDeletion = (Vec<i16>, Vec<(String, i32)>);
 
 /// What `offset_commit_check` decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -612,6 +645,105 @@ impl Coordinator {
             .get(&(topic.to_string(), partition))
     }
 
+    /// OffsetDelete: removes the committed offsets of `partitions` that may go, and
+    /// returns an error code per partition and the keys removed (for tombstones). As in
+    /// Kafka: an Empty group loses any of them; a consumer group with members keeps the
+    /// partitions of topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC), judged from the
+    /// members' subscriptions in their protocol metadata; any other group with members
+    /// refuses with NON_EMPTY_GROUP. A partition with no commit answers no error.
+    pub fn delete_offsets(
+        &mut self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<OffsetDeletion, i16> {
+        let Some(g) = self.groups.get_mut(group) else {
+            return Err(ec::GROUP_ID_NOT_FOUND);
+        };
+        let subscribed = match g.state {
+            GroupState::Dead => return Err(ec::GROUP_ID_NOT_FOUND),
+            GroupState::Empty => HashSet::new(),
+            _ if g.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) => {
+                match g.subscribed_topics() {
+                    Some(topics) => topics,
+                    // Unreadable subscriptions: every topic counts as subscribed.
+                    None => partitions.iter().map(|(t, _)| t.clone()).collect(),
+                }
+            }
+            _ => return Err(ec::NON_EMPTY_GROUP),
+        };
+        let mut codes = Vec::with_capacity(partitions.len());
+        let mut removed = Vec::new();
+        for (topic, partition) in partitions {
+            if subscribed.contains(topic) {
+                codes.push(ec::GROUP_SUBSCRIBED_TO_TOPIC);
+                continue;
+            }
+            let key = (topic.clone(), *partition);
+            if g.offsets.remove(&key).is_some() {
+                removed.push(key);
+            }
+            codes.push(ec::NONE);
+        }
+        Ok((codes, removed))
+    }
+
+    /// `offsets.retention.minutes` (Kafka 2.1+ semantics, KIP-211): removes the offsets
+    /// whose retention has run out and returns their keys per group, for tombstones.
+    /// - An Empty group that had members: all its offsets, `retention` after it became
+    ///   Empty (`now`).
+    /// - An Empty group with no membership since start-up (simple commits, or a group
+    ///   replayed after a restart, whose Empty time is not persisted): each offset
+    ///   `retention` after its commit timestamp (`now_ms`, wall clock).
+    /// - A Stable consumer group: offsets of topics no member subscribes to, by commit
+    ///   timestamp. Nothing else expires.
+    pub fn expire_offsets(
+        &mut self,
+        now: Instant,
+        now_ms: i64,
+        retention: Duration,
+    ) -> Vec<(String, Vec<(String, i32)>)> {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let old = |c: &Committed| now_ms.saturating_sub(c.commit_timestamp_ms) >= retention_ms;
+        let mut out = Vec::new();
+        for g in self.groups.values_mut() {
+            if g.offsets.is_empty() {
+                continue;
+            }
+            let expired: Vec<(String, i32)> = match g.state {
+                GroupState::Empty if g.members.is_empty() => match g.empty_since {
+                    Some(since) if now.saturating_duration_since(since) >= retention => {
+                        g.offsets.keys().cloned().collect()
+                    }
+                    Some(_) => Vec::new(),
+                    None => g
+                        .offsets
+                        .iter()
+                        .filter(|(_, c)| old(c))
+                        .map(|(k, _)| k.clone())
+                        .collect(),
+                },
+                GroupState::Stable => match g.subscribed_topics() {
+                    Some(topics) => g
+                        .offsets
+                        .iter()
+                        .filter(|((t, _), c)| !topics.contains(t) && old(c))
+                        .map(|(k, _)| k.clone())
+                        .collect(),
+                    None => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            if expired.is_empty() {
+                continue;
+            }
+            for k in &expired {
+                g.offsets.remove(k);
+            }
+            out.push((g.id.clone(), expired));
+        }
+        out
+    }
+
     /// DeleteGroups: only an Empty group goes. Returns its offsets' keys, for tombstones.
     pub fn delete(&mut self, group: &str) -> Result<Vec<(String, i32)>, i16> {
         let Some(g) = self.groups.get_mut(group) else {
@@ -841,6 +973,33 @@ fn sync_member(
             Ok(())
         }
     }
+}
+
+/// The topic names of a ConsumerProtocolSubscription (every version starts with int16
+/// version, then a non-flexible array of int16-length strings).
+fn subscription_topics(metadata: &[u8]) -> Option<Vec<String>> {
+    let mut buf = metadata;
+    let take = |buf: &mut &[u8], n: usize| -> Option<Vec<u8>> {
+        if buf.len() < n {
+            return None;
+        }
+        let (head, rest) = buf.split_at(n);
+        *buf = rest;
+        Some(head.to_vec())
+    };
+    take(&mut buf, 2)?;
+    let count = i32::from_be_bytes(take(&mut buf, 4)?.try_into().ok()?);
+    let count = usize::try_from(count).ok()?;
+    if count > buf.len() / 2 {
+        return None;
+    }
+    let mut topics = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = i16::from_be_bytes(take(&mut buf, 2)?.try_into().ok()?);
+        let len = usize::try_from(len).ok()?;
+        topics.push(String::from_utf8(take(&mut buf, len)?).ok()?);
+    }
+    Some(topics)
 }
 
 fn uuid_text() -> String {

@@ -335,3 +335,176 @@ fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
     assert_eq!(state(&c), GroupState::PreparingRebalance);
     assert_eq!(c.group("g").unwrap().members.len(), 1);
 }
+
+/// A ConsumerProtocolSubscription v1 (version, topics, user data) for `topics`.
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut out = Vec::new();
+    out.extend_from_slice(&1i16.to_be_bytes());
+    out.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+    for t in topics {
+        out.extend_from_slice(&(t.len() as i16).to_be_bytes());
+        out.extend_from_slice(t.as_bytes());
+    }
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    Bytes::from(out)
+}
+
+/// A Stable one-member consumer group "g" subscribed to `topics`; returns the member id.
+fn stable_consumer(c: &mut Coordinator, now: Instant, topics: &[&str]) -> String {
+    let mut args = join_args("", &["range"]);
+    args.require_known_member_id = false;
+    args.protocols = vec![("range".into(), subscription(topics))];
+    let j = ready(c.join(now, args));
+    assert_eq!(j.error_code, ec::NONE);
+    let s = ready(sync(c, now, j.generation, &j.member_id, &[]));
+    assert_eq!(s.error_code, ec::NONE);
+    assert_eq!(state(c), GroupState::Stable);
+    j.member_id
+}
+
+fn commit_at(c: &mut Coordinator, group: &str, topic: &str, partition: i32, at_ms: i64) {
+    let value = Committed {
+        offset: 5,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp_ms: at_ms,
+    };
+    c.store_offsets(group, vec![((topic.to_string(), partition), Some(value))]);
+}
+
+fn keys(c: &Coordinator, group: &str) -> Vec<(String, i32)> {
+    c.group(group)
+        .map(|g| g.offsets.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn tp(topic: &str, partition: i32) -> (String, i32) {
+    (topic.to_string(), partition)
+}
+
+#[test]
+fn offset_delete_needs_a_group_and_spares_subscribed_topics() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    assert_eq!(
+        c.delete_offsets("g", &[tp("a", 0)]),
+        Err(ec::GROUP_ID_NOT_FOUND)
+    );
+    commit_at(&mut c, "g", "a", 0, 0);
+    commit_at(&mut c, "g", "b", 0, 0);
+    commit_at(&mut c, "g", "b", 1, 0);
+    stable_consumer(&mut c, now, &["a"]);
+    let (codes, removed) = c
+        .delete_offsets("g", &[tp("a", 0), tp("b", 0), tp("c", 0)])
+        .unwrap();
+    assert_eq!(
+        codes,
+        vec![ec::GROUP_SUBSCRIBED_TO_TOPIC, ec::NONE, ec::NONE]
+    );
+    assert_eq!(removed, vec![tp("b", 0)]);
+    assert_eq!(keys(&c, "g"), vec![tp("a", 0), tp("b", 1)]);
+}
+
+#[test]
+fn offset_delete_in_an_empty_group_removes_any_and_other_groups_with_members_refuse() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    commit_at(&mut c, "g", "a", 0, 0);
+    let (codes, removed) = c.delete_offsets("g", &[tp("a", 0), tp("a", 1)]).unwrap();
+    assert_eq!((codes, removed), (vec![0, 0], vec![tp("a", 0)]));
+    // A non-consumer protocol with members: its subscriptions mean nothing to us.
+    let mut args = join_args("", &["x"]);
+    args.require_known_member_id = false;
+    args.protocol_type = "connect".into();
+    ready(c.join(now, args));
+    assert_eq!(
+        c.delete_offsets("g", &[tp("a", 0)]),
+        Err(ec::NON_EMPTY_GROUP)
+    );
+}
+
+#[test]
+fn unreadable_subscriptions_count_as_subscribed_to_everything() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    commit_at(&mut c, "g", "a", 0, 0);
+    // join_args' metadata ("meta-range") is no subscription.
+    let mut args = join_args("", &["range"]);
+    args.require_known_member_id = false;
+    ready(c.join(now, args));
+    let (codes, removed) = c.delete_offsets("g", &[tp("a", 0)]).unwrap();
+    assert_eq!(
+        (codes, removed),
+        (vec![ec::GROUP_SUBSCRIBED_TO_TOPIC], vec![])
+    );
+    assert_eq!(
+        subscription_topics(&subscription(&["x", "yz"])),
+        Some(vec!["x".into(), "yz".into()])
+    );
+    assert_eq!(subscription_topics(&[0, 1, 0, 0, 0, 9]), None);
+}
+
+const RETENTION: Duration = Duration::from_secs(60);
+const MS: i64 = 1_700_000_000_000;
+
+#[test]
+fn simple_commits_expire_by_commit_timestamp() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    commit_at(&mut c, "g", "a", 0, MS);
+    commit_at(&mut c, "g", "a", 1, MS + 30_000);
+    assert!(c.expire_offsets(now, MS + 59_999, RETENTION).is_empty());
+    assert_eq!(
+        c.expire_offsets(now, MS + 60_000, RETENTION),
+        vec![("g".to_string(), vec![tp("a", 0)])]
+    );
+    assert_eq!(keys(&c, "g"), vec![tp("a", 1)]);
+    assert_eq!(
+        c.expire_offsets(now, MS + 90_000, RETENTION),
+        vec![("g".to_string(), vec![tp("a", 1)])]
+    );
+    assert!(keys(&c, "g").is_empty());
+}
+
+#[test]
+fn a_consumer_groups_offsets_expire_from_when_it_became_empty() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let t0 = Instant::now();
+    let id = stable_consumer(&mut c, t0, &["a"]);
+    commit_at(&mut c, "g", "a", 0, MS);
+    commit_at(&mut c, "g", "gone", 0, MS);
+    // Stable: the subscribed topic's offset stays however old; an unsubscribed one goes.
+    let later = t0 + RETENTION * 10;
+    assert_eq!(
+        c.expire_offsets(later, MS + 600_000, RETENTION),
+        vec![("g".to_string(), vec![tp("gone", 0)])]
+    );
+    assert_eq!(keys(&c, "g"), vec![tp("a", 0)]);
+    // The member leaves: the clock starts now, not at the (old) commit.
+    assert_eq!(c.leave(later, "g", &[(id, None)]), vec![ec::NONE]);
+    assert_eq!(state(&c), GroupState::Empty);
+    let almost = later + RETENTION - Duration::from_millis(1);
+    assert!(c
+        .expire_offsets(almost, MS + 10_000_000, RETENTION)
+        .is_empty());
+    assert_eq!(
+        c.expire_offsets(later + RETENTION, MS + 10_000_000, RETENTION),
+        vec![("g".to_string(), vec![tp("a", 0)])]
+    );
+    assert!(keys(&c, "g").is_empty());
+}
+
+#[test]
+fn a_rejoin_stops_the_expiry_clock() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    let t0 = Instant::now();
+    let id = stable_consumer(&mut c, t0, &["a"]);
+    commit_at(&mut c, "g", "a", 0, MS);
+    c.leave(t0, "g", &[(id, None)]);
+    stable_consumer(&mut c, t0 + RETENTION / 2, &["a"]);
+    assert!(c
+        .expire_offsets(t0 + RETENTION * 2, MS + 10_000_000, RETENTION)
+        .is_empty());
+    assert_eq!(keys(&c, "g"), vec![tp("a", 0)]);
+}

@@ -66,6 +66,11 @@ pub enum GroupOp {
     Delete {
         group: String,
     },
+    /// OffsetDelete: partitions of topics the handler found.
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+    },
     /// The groups whose home is this shard.
     List,
 }
@@ -98,6 +103,8 @@ pub enum GroupReply {
     Fetch(Vec<((String, i32), Option<Committed>)>),
     Describe(Option<GroupSummary>),
     List(Vec<GroupSummary>),
+    /// OffsetDelete: a code per partition, or the group's error.
+    DeleteOffsets(Result<Vec<i16>, i16>),
 }
 
 #[cfg(test)]

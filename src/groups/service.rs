@@ -125,6 +125,9 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             GroupReply::Describe(describe(&shard.groups.borrow(), &group))
         }
         GroupOp::Delete { group } => GroupReply::Code(delete(shard, group).await),
+        GroupOp::DeleteOffsets { group, partitions } => {
+            GroupReply::DeleteOffsets(delete_offsets(shard, group, &partitions).await)
+        }
         GroupOp::List => {
             let coord = shard.groups.borrow();
             let ids: Vec<String> = coord.groups().map(|g| g.id.clone()).collect();
@@ -231,22 +234,47 @@ async fn delete(shard: &Rc<Shard>, group: String) -> i16 {
         Ok(keys) => keys,
         Err(code) => return code,
     };
+    match write_tombstones(shard, &group, keys).await {
+        Ok(()) => ec::NONE,
+        Err(code) => code,
+    }
+}
+
+/// OffsetDelete: the offsets leave memory first and their tombstones are appended in
+/// the same step (no `.await` between), so a commit that follows lands after them in
+/// the log too; the answer waits until the tombstones are durable.
+async fn delete_offsets(
+    shard: &Rc<Shard>,
+    group: String,
+    partitions: &[(String, i32)],
+) -> Result<Vec<i16>, i16> {
+    let (codes, keys) = shard
+        .groups
+        .borrow_mut()
+        .delete_offsets(&group, partitions)?;
+    write_tombstones(shard, &group, keys).await?;
+    Ok(codes)
+}
+
+/// Deletes `keys` of `group` in `__consumer_offsets` (durably).
+async fn write_tombstones(
+    shard: &Rc<Shard>,
+    group: &str,
+    keys: Vec<(String, i32)>,
+) -> Result<(), i16> {
     if keys.is_empty() {
-        return ec::NONE;
+        return Ok(());
     }
     let tombstones: Vec<OffsetRecord> = keys
         .into_iter()
         .map(|(topic, partition)| OffsetRecord {
-            group: group.clone(),
+            group: group.to_string(),
             topic,
             partition,
             value: None,
         })
         .collect();
-    match persist(shard, &group, &tombstones).await {
-        Ok(()) => ec::NONE,
-        Err(code) => code,
-    }
+    persist(shard, group, &tombstones).await
 }
 
 /// Rebuilds committed offsets from this shard's `__consumer_offsets` partitions (start-up).
@@ -290,10 +318,37 @@ pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
     Ok(replayed)
 }
 
-/// Applies group deadlines every `TICK_INTERVAL`, for the life of the shard.
+/// Applies group deadlines every `TICK_INTERVAL`, and `offsets.retention.minutes` every
+/// `offsets.retention.check.interval.ms`, for the life of the shard.
 pub async fn tick_loop(shard: Rc<Shard>) {
+    let config = &shard.broker.config;
+    let retention = Duration::from_secs(config.offsets_retention_minutes.saturating_mul(60));
+    let check_every = Duration::from_millis(config.offsets_retention_check_interval_ms);
+    let mut next_check = Instant::now() + check_every;
     loop {
         crate::runtime::sleep(TICK_INTERVAL).await;
-        shard.groups.borrow_mut().tick(Instant::now());
+        let now = Instant::now();
+        shard.groups.borrow_mut().tick(now);
+        if now >= next_check {
+            next_check = now + check_every;
+            expire_offsets(&shard, now, retention).await;
+        }
+    }
+}
+
+/// Removes offsets past their retention and writes their tombstones.
+async fn expire_offsets(shard: &Rc<Shard>, now: Instant, retention: Duration) {
+    let expired = shard
+        .groups
+        .borrow_mut()
+        .expire_offsets(now, crate::util::now_ms(), retention);
+    for (group, keys) in expired {
+        let count = keys.len();
+        match write_tombstones(shard, &group, keys).await {
+            Ok(()) => tracing::info!(%group, count, "expired committed offsets"),
+            Err(code) => {
+                tracing::warn!(%group, count, code, "writing expired offsets' tombstones failed")
+            }
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
@@ -148,6 +149,7 @@ pub fn dispatch(
         ApiKey::ListGroups => list_groups::handle(s, version, body).boxed_local(),
         ApiKey::DescribeGroups => describe_groups::handle(s, version, body).boxed_local(),
         ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
+        ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {

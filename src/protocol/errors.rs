@@ -107,6 +107,8 @@ pub const GROUP_ID_NOT_FOUND: i16 = 69;
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// Another consumer with the same group.instance.id has registered with a different member.id.
 pub const FENCED_INSTANCE_ID: i16 = 82;
+/// The consumer group is actively subscribed to the topic.
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 #[cfg(test)]
 mod tests {
@@ -173,6 +175,7 @@ mod tests {
             (REBALANCE_IN_PROGRESS, E::RebalanceInProgress),
             (NON_EMPTY_GROUP, E::NonEmptyGroup),
             (GROUP_ID_NOT_FOUND, E::GroupIdNotFound),
+            (GROUP_SUBSCRIBED_TO_TOPIC, E::GroupSubscribedToTopic),
             (MEMBER_ID_REQUIRED, E::MemberIdRequired),
             (FENCED_INSTANCE_ID, E::FencedInstanceId),
             (UNKNOWN_TOPIC_ID, E::UnknownTopicId),

@@ -30,11 +30,12 @@ use std::mem::size_of;
 use kafka_protocol::messages::{
     create_topics_request, delete_topics_request, fetch_request, join_group_request,
     leave_group_request, list_offsets_request, metadata_request, offset_commit_request,
-    offset_fetch_request, sync_group_request, ApiKey, ApiVersionsRequest, CreateTopicsRequest,
-    DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    offset_delete_request, offset_fetch_request, sync_group_request, ApiKey, ApiVersionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -218,7 +219,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 18] = [
+static APIS: [Api; 19] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -326,6 +327,13 @@ static APIS: [Api; 18] = [
         versions: range(0, 2),
         flexible: since(2),
         body: &DELETE_GROUPS,
+    },
+    Api {
+        key: ApiKey::OffsetDelete,
+        versions: range(0, 0),
+        // No flexible version.
+        flexible: since(1),
+        body: &OFFSET_DELETE,
     },
 ];
 
@@ -747,6 +755,34 @@ static DESCRIBE_GROUPS: Struct = Struct {
 static DELETE_GROUPS: Struct = Struct {
     decoded_bytes: size_of::<DeleteGroupsRequest>(),
     fields: &[field("groups_names", ALL, array(Elem::String))],
+    tagged: &[],
+};
+
+static OFFSET_DELETE: Struct = Struct {
+    decoded_bytes: size_of::<OffsetDeleteRequest>(),
+    fields: &[
+        field("group_id", ALL, STRING),
+        field("topics", ALL, array(Elem::Struct(&OFFSET_DELETE_TOPIC))),
+    ],
+    tagged: &[],
+};
+
+static OFFSET_DELETE_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<offset_delete_request::OffsetDeleteRequestTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&OFFSET_DELETE_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static OFFSET_DELETE_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<offset_delete_request::OffsetDeleteRequestPartition>(),
+    fields: &[field("partition_index", ALL, Ty::Int32)],
     tagged: &[],
 };
 

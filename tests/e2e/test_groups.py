@@ -14,11 +14,12 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, ConsumerGroupState, KafkaError, TopicPartition
 from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
+import kwire
 from clients import admin, admin_results, base_config, create_topic, flush, kcat, producer, wait_until
 from conftest import fresh_topic
 
@@ -500,3 +501,78 @@ def test_the_first_rebalance_waits_for_the_initial_delay_by_default(broker_facto
         assert 3.0 <= waited_s < 3.0 + 5, waited_s
     finally:
         c.close()
+
+
+API_OFFSET_DELETE = 47
+
+
+def delete_offsets(broker, group, tps):
+    """OffsetDelete v0 on the wire (neither confluent-kafka nor kafka-python has it):
+    ({(topic, partition): error code}, group error code)."""
+    by_topic = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    body = kwire.string(group) + kwire.array([
+        kwire.string(t) + kwire.array([kwire.int32(p) for p in ps]) for t, ps in by_topic.items()
+    ])
+    with kwire.Conn(broker.port) as conn:
+        r = kwire.Reader(conn.request(API_OFFSET_DELETE, 0, body))
+    group_error = r.int16()
+    r.int32()  # throttle_time_ms
+    codes = {}
+    for topic, parts in r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16())))):
+        for partition, code in parts:
+            codes[(topic, partition)] = code
+    r.expect_end()
+    return codes, group_error
+
+
+def committed_offsets(broker, group, topic, partitions):
+    c = group_consumer(broker, group)
+    try:
+        got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return [tp.offset for tp in got]
+    finally:
+        c.close()
+
+
+def test_offset_delete_removes_offsets_durably_and_spares_subscribed_topics(broker_factory):
+    broker = broker_factory(GROUP_OVERRIDES)
+    topic = create_topic(broker, fresh_topic("grp-offdel"), 2)
+    other = create_topic(broker, fresh_topic("grp-offdel-other"), 1)
+    group = fresh_group("offdel")
+    produce(broker, topic, 20, partitions=2)
+    c = group_consumer(broker, group)
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 5),
+                          TopicPartition(other, 0, 0)], asynchronous=False)
+    finally:
+        c.close()
+    assert committed_offsets(broker, group, topic, 2) == [3, 5]
+
+    codes, err = delete_offsets(broker, fresh_group("missing"), [TopicPartition(topic, 0)])
+    assert (codes, err) == ({}, KafkaError.GROUP_ID_NOT_FOUND)
+
+    codes, err = delete_offsets(broker, group, [TopicPartition(topic, 0), TopicPartition("no-such", 0)])
+    assert err == 0 and codes == {(topic, 0): 0, ("no-such", 0): KafkaError.UNKNOWN_TOPIC_OR_PART}, codes
+    # No commit any more: OffsetFetch answers -1, which librdkafka shows as OFFSET_INVALID.
+    assert committed_offsets(broker, group, topic, 2) == [OFFSET_INVALID, 5]
+
+    # A member subscribed to `topic`: its offsets stay, the other topic's may go.
+    member = group_consumer(broker, group)
+    try:
+        member.subscribe([topic])
+        wait_stable([member], topic, partitions=2)
+        codes, err = delete_offsets(broker, group, [TopicPartition(topic, 1), TopicPartition(other, 0)])
+        assert err == 0, err
+        assert codes == {(topic, 1): KafkaError.GROUP_SUBSCRIBED_TO_TOPIC, (other, 0): 0}, codes
+    finally:
+        member.close()
+    assert committed_offsets(broker, group, topic, 2)[1] >= 5
+    assert committed_offsets(broker, group, other, 1) == [OFFSET_INVALID]
+
+    broker.kill9()
+    broker.start()
+    after = committed_offsets(broker, group, topic, 2)
+    assert after[0] == OFFSET_INVALID and after[1] >= 5, after
+    assert committed_offsets(broker, group, other, 1) == [OFFSET_INVALID]

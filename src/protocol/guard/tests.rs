@@ -18,6 +18,9 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
@@ -168,6 +171,7 @@ fn codec(api: ApiKey) -> Codec {
         ApiKey::ListGroups => codec_of::<ListGroupsRequest>(),
         ApiKey::DescribeGroups => codec_of::<DescribeGroupsRequest>(),
         ApiKey::DeleteGroups => codec_of::<DeleteGroupsRequest>(),
+        ApiKey::OffsetDelete => codec_of::<OffsetDeleteRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -218,6 +222,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::ListGroups => list_groups_samples(version),
         ApiKey::DescribeGroups => describe_groups_samples(version),
         ApiKey::DeleteGroups => delete_groups_samples(version),
+        ApiKey::OffsetDelete => offset_delete_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -741,6 +746,26 @@ fn delete_groups_samples(v: i16) -> Vec<BytesMut> {
     vec![encode(&full, v), encode(&DeleteGroupsRequest::default(), v)]
 }
 
+fn offset_delete_samples(v: i16) -> Vec<BytesMut> {
+    let partitions = |ids: &[i32]| {
+        ids.iter()
+            .map(|&i| OffsetDeleteRequestPartition::default().with_partition_index(i))
+            .collect::<Vec<_>>()
+    };
+    let full = OffsetDeleteRequest::default()
+        .with_group_id(group("g1"))
+        .with_topics(vec![
+            OffsetDeleteRequestTopic::default()
+                .with_name(topic("t1"))
+                .with_partitions(partitions(&[0, 1, 7])),
+            OffsetDeleteRequestTopic::default().with_name(topic("empty")),
+            OffsetDeleteRequestTopic::default()
+                .with_name(topic("t2"))
+                .with_partitions(partitions(&[-1])),
+        ]);
+    vec![encode(&full, v), encode(&OffsetDeleteRequest::default(), v)]
+}
+
 /// Requests whose arrays hold `n` of the smallest entries the schema allows (empty
 /// strings, nulls, empty arrays), with little after them: if the guard overestimated an
 /// entry's smallest size, it would reject these.
@@ -834,6 +859,15 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
             &DeleteGroupsRequest::default().with_groups_names(vec![Default::default(); n]),
             v,
         ),
+        ApiKey::OffsetDelete => {
+            let mut topics = vec![OffsetDeleteRequestTopic::default(); n];
+            topics.push(OffsetDeleteRequestTopic::default().with_partitions(vec![
+                Default::default(
+                );
+                n
+            ]));
+            encode(&OffsetDeleteRequest::default().with_topics(topics), v)
+        }
         _ => return vec![],
     };
     vec![request]
