@@ -1,6 +1,7 @@
 //! The broker's state: what all shards share (`Broker`, behind an `Arc`) and what each
 //! shard owns alone (`shard::Shard`, behind an `Rc` on its own thread).
 
+pub mod admin;
 pub mod metadata;
 pub mod producer_ids;
 pub mod router;
