@@ -1,0 +1,88 @@
+"""`corelog serve --config server.properties`: Kafka's property names, a stock file's
+extra keys accepted, unknown and not-yet-supported keys warned about, invalid values a
+clear start-up error."""
+
+import signal
+import socket
+import subprocess
+import time
+
+from confluent_kafka.admin import AdminClient
+
+from conftest import corelog_bin, free_port, fresh_topic, stop_process
+
+START_TIMEOUT_S = 20
+EXIT_TIMEOUT_S = 10
+METADATA_TIMEOUT_S = 10
+
+
+def serve_with_config(tmp_path, text):
+    config = tmp_path / "server.properties"
+    config.write_text(text)
+    log = tmp_path / "corelog.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(corelog_bin()), "serve", "--smp", "2", "--config", str(config)],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def wait_port(port, proc):
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"corelog exited with {proc.returncode}"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listening on {port} after {START_TIMEOUT_S} s")
+
+
+def test_stock_server_properties(tmp_path):
+    port = free_port()
+    proc, log = serve_with_config(tmp_path, f"""
+# A Kafka-style server.properties
+broker.id=3
+listeners=PLAINTEXT://127.0.0.1:{port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+log.dirs={tmp_path / "kafka-logs"}
+num.partitions=3
+num.network.threads=3
+zookeeper.connect=localhost:2181
+log.retention.hours=168
+some.made.up.key=1
+""")
+    try:
+        wait_port(port, proc)
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+        topic = fresh_topic("cfg")
+        md = admin.list_topics(topic=topic, timeout=METADATA_TIMEOUT_S)  # auto-creates it
+        assert [b.id for b in md.brokers.values()] == [3]
+        assert md.controller_id == 3
+        deadline = time.monotonic() + METADATA_TIMEOUT_S
+        while len(md.topics[topic].partitions) != 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            md = admin.list_topics(topic=topic, timeout=METADATA_TIMEOUT_S)
+        assert len(md.topics[topic].partitions) == 3
+        assert (tmp_path / "kafka-logs" / "meta.properties").is_file()
+    finally:
+        assert stop_process(proc) == 0
+    text = log.read_text()
+    assert "log.retention.hours" in text and "not supported yet" in text, text
+    assert "some.made.up.key" in text and "unknown configuration key" in text, text
+    assert "zookeeper.connect" not in text and "num.network.threads" not in text, text
+
+
+def test_invalid_value_is_a_clear_start_up_error(tmp_path):
+    port = free_port()
+    proc, log = serve_with_config(tmp_path, f"listeners=PLAINTEXT://127.0.0.1:{port}\n"
+                                            f"log.dirs={tmp_path / 'd'}\nnum.partitions=0\n")
+    try:
+        code = proc.wait(timeout=EXIT_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=EXIT_TIMEOUT_S)
+    assert code == 2
+    text = log.read_text()
+    assert "num.partitions" in text and "must be between 1 and" in text, text
