@@ -11,4 +11,5 @@ pub mod runtime;
 pub mod serve;
 pub mod server;
 pub mod storage;
+pub mod tune;
 pub mod util;

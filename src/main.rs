@@ -33,6 +33,36 @@ enum Command {
         #[arg(long)]
         smp: Option<usize>,
     },
+    /// Check (read-only) the host settings that matter to a broker.
+    Tune {
+        #[command(subcommand)]
+        action: TuneAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TuneAction {
+    /// Say, for each setting, what it is, what it should be and why. Changes nothing,
+    /// needs no root. Exit code 1 when a check fails, 0 otherwise.
+    #[command(
+        after_help = "Examples:\n  corelog tune check\n  corelog tune check --log-dirs /mnt/d1,/mnt/d2 --output json"
+    )]
+    Check {
+        /// Log dirs whose file system and disk scheduler to check (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "data")]
+        log_dirs: Vec<PathBuf>,
+        /// Shards the broker will run (for the locked-memory check); default one per core.
+        #[arg(long)]
+        smp: Option<usize>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +75,30 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Tune {
+            action:
+                TuneAction::Check {
+                    log_dirs,
+                    smp,
+                    output,
+                },
+        } => {
+            let shards =
+                smp.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let checks = corelog::tune::run_checks(shards, &log_dirs);
+            match output {
+                Output::Text => print!("{}", corelog::tune::render_text(&checks)),
+                Output::Json => println!("{}", corelog::tune::render_json(&checks)),
+            }
+            if checks
+                .iter()
+                .any(|c| c.status == corelog::tune::Status::Fail)
+            {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Command::Serve {
             config,
             overrides,

@@ -51,7 +51,7 @@ pub fn check(shards: usize) -> Result<(), LimitError> {
     ensure_memlock(shards as u64 * SHARD_LOCKED_BYTES as u64, shards)
 }
 
-fn check_io_uring() -> Result<(), LimitError> {
+pub fn check_io_uring() -> Result<(), LimitError> {
     if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
         let v = v.trim();
         if v != "0" {
