@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod groups;
 pub mod handlers;

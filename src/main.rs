@@ -33,6 +33,19 @@ enum Command {
         #[arg(long)]
         smp: Option<usize>,
     },
+    /// Create, list, describe and delete topics on any Kafka-compatible broker.
+    #[command(
+        after_help = "Examples:\n  corelog topic create weblogs --partitions 3\n  corelog topic list\n  corelog topic describe weblogs --output json\n  corelog topic delete weblogs"
+    )]
+    Topic {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[arg(long, value_enum, default_value = "text", global = true)]
+        output: Output,
+        #[command(subcommand)]
+        action: TopicAction,
+    },
     /// Check (read-only) the host settings that matter to a broker.
     Tune {
         #[command(subcommand)]
@@ -59,6 +72,24 @@ enum TuneAction {
     },
 }
 
+#[derive(Subcommand)]
+enum TopicAction {
+    /// Every topic with its partition count.
+    List,
+    /// One topic, partition by partition (leader, replicas, in-sync replicas).
+    Describe { name: String },
+    /// Create a topic.
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i16,
+    },
+    /// Delete a topic and its data.
+    Delete { name: String },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Output {
     Text,
@@ -75,6 +106,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Topic {
+            bootstrap,
+            output,
+            action,
+        } => run_topic(&bootstrap, output, action),
         Command::Tune {
             action:
                 TuneAction::Check {
@@ -111,5 +147,45 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Exit codes scripts can trust: 0 done, 1 the broker refused (error code printed),
+/// 2 no broker reached or an unreadable answer.
+fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
+    use corelog::cli::topic::{self, TopicError};
+    let result = corelog::cli::client::Client::connect(bootstrap)
+        .map_err(TopicError::from)
+        .and_then(|mut client| match action {
+            TopicAction::List => topic::list(&mut client).map(|t| (t, false)),
+            TopicAction::Describe { name } => {
+                topic::describe(&mut client, &name).map(|t| (vec![t], true))
+            }
+            TopicAction::Create {
+                name,
+                partitions,
+                replication_factor,
+            } => topic::create(&mut client, &name, partitions, replication_factor)
+                .map(|()| (vec![], false)),
+            TopicAction::Delete { name } => {
+                topic::delete(&mut client, &name).map(|()| (vec![], false))
+            }
+        });
+    match result {
+        Ok((topics, per_partition)) => {
+            match output {
+                Output::Text => print!("{}", topic::render_text(&topics, per_partition)),
+                Output::Json => println!("{}", topic::render_json(&topics)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e @ TopicError::Broker { .. }) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -1,0 +1,139 @@
+//! A small blocking Kafka client for the command-line tools: one connection, one request
+//! at a time, requests and responses encoded with the kafka-protocol crate. It runs on
+//! the CLI's own thread, never on a broker shard.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// Default broker list: `$CORELOG_BROKERS`, else localhost:9092.
+pub const BROKERS_ENV: &str = "CORELOG_BROKERS";
+pub const BROKERS_DEFAULT: &str = "localhost:9092";
+/// How long to wait for a connection and for each response.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response the tools accept.
+pub const RESPONSE_BYTES_MAX: usize = 100 << 20;
+const CLIENT_ID: &str = "corelog-cli";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {bootstrap}: {source} (is a broker running there? set -b or {BROKERS_ENV})")]
+    Connect {
+        bootstrap: String,
+        source: std::io::Error,
+    },
+    #[error("talking to {broker}: {source}")]
+    Io {
+        broker: String,
+        source: std::io::Error,
+    },
+    #[error("{broker} sent a response we cannot read: {why}")]
+    Protocol { broker: String, why: String },
+}
+
+pub struct Client {
+    stream: TcpStream,
+    broker: String,
+    correlation_id: i32,
+}
+
+impl Client {
+    /// Connects to the first address of the comma-separated `bootstrap` list that answers.
+    pub fn connect(bootstrap: &str) -> Result<Client, ClientError> {
+        let mut last = std::io::Error::other("empty broker list");
+        for broker in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+        {
+            let addrs = match broker.to_socket_addrs() {
+                Ok(a) => a,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+                    Ok(stream) => {
+                        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+                        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+                        let _ = stream.set_nodelay(true);
+                        return Ok(Client {
+                            stream,
+                            broker: broker.to_string(),
+                            correlation_id: 0,
+                        });
+                    }
+                    Err(e) => last = e,
+                }
+            }
+        }
+        Err(ClientError::Connect {
+            bootstrap: bootstrap.to_string(),
+            source: last,
+        })
+    }
+
+    /// Sends `request` as `api` version `version` and decodes the response.
+    pub fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> Result<Resp, ClientError> {
+        self.correlation_id += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = api as i16;
+        header.request_api_version = version;
+        header.correlation_id = self.correlation_id;
+        header.client_id = Some(StrBytes::from_static_str(CLIENT_ID));
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&[0; 4]);
+        let protocol = |why: String| ClientError::Protocol {
+            broker: self.broker.clone(),
+            why,
+        };
+        header
+            .encode(&mut frame, api.request_header_version(version))
+            .map_err(|e| protocol(e.to_string()))?;
+        request
+            .encode(&mut frame, version)
+            .map_err(|e| protocol(e.to_string()))?;
+        let len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        let io = |source| ClientError::Io {
+            broker: self.broker.clone(),
+            source,
+        };
+        self.stream.write_all(&frame).map_err(io)?;
+        let mut prefix = [0u8; 4];
+        self.stream.read_exact(&mut prefix).map_err(io)?;
+        let size = i32::from_be_bytes(prefix);
+        if size < 0 || size as usize > RESPONSE_BYTES_MAX {
+            return Err(protocol(format!("response size {size}")));
+        }
+        let mut body = BytesMut::zeroed(size as usize);
+        self.stream.read_exact(&mut body).map_err(io)?;
+        let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
+            .map_err(|e| protocol(e.to_string()))?;
+        if header.correlation_id != self.correlation_id {
+            return Err(protocol(format!(
+                "correlation id {} for request {}",
+                header.correlation_id, self.correlation_id
+            )));
+        }
+        let resp = Resp::decode(&mut body, version).map_err(|e| protocol(e.to_string()))?;
+        if body.has_remaining() {
+            return Err(protocol(format!(
+                "{} bytes left after the response",
+                body.remaining()
+            )));
+        }
+        Ok(resp)
+    }
+}

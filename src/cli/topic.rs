@@ -1,0 +1,197 @@
+//! `corelog topic list | describe NAME | create NAME | delete NAME`, like
+//! kafka-topics.sh, over the wire protocol against any Kafka-compatible broker.
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::client::{Client, ClientError};
+
+/// Versions the tools speak: old enough for any broker since Kafka 2.4, new enough for
+/// topic ids and flexible encoding.
+const METADATA_VERSION: i16 = 9;
+const CREATE_TOPICS_VERSION: i16 = 5;
+const DELETE_TOPICS_VERSION: i16 = 4;
+/// How long the broker may take to create or delete topics.
+const ADMIN_TIMEOUT_MS: i32 = 30_000;
+
+/// A failure the user should see: a broker error code, or no connection.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{topic}: {code_name} (error code {code}){detail}")]
+    Broker {
+        topic: String,
+        code: i16,
+        code_name: String,
+        detail: String,
+    },
+}
+
+fn broker_error(topic: &str, code: i16, message: Option<&StrBytes>) -> TopicError {
+    let code_name = kafka_protocol::ResponseError::try_from_code(code)
+        .map_or_else(|| "UNKNOWN".to_string(), |e| format!("{e:?}"));
+    TopicError::Broker {
+        topic: topic.to_string(),
+        code,
+        code_name,
+        detail: message.map_or_else(String::new, |m| format!(": {}", m.as_str())),
+    }
+}
+
+/// One topic as the tools print it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub internal: bool,
+    /// (partition, leader, replicas, isr)
+    pub partitions: Vec<(i32, i32, Vec<i32>, Vec<i32>)>,
+}
+
+fn metadata(client: &mut Client, names: Option<&[String]>) -> Result<MetadataResponse, TopicError> {
+    let mut req = MetadataRequest::default();
+    req.allow_auto_topic_creation = false;
+    req.topics = names.map(|ns| {
+        ns.iter()
+            .map(|n| {
+                let mut t = MetadataRequestTopic::default();
+                t.name = Some(TopicName(StrBytes::from_string(n.clone())));
+                t
+            })
+            .collect()
+    });
+    Ok(client.call(ApiKey::Metadata, METADATA_VERSION, &req)?)
+}
+
+fn info(t: &MetadataResponseTopic) -> TopicInfo {
+    let mut partitions: Vec<_> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.leader_id.0,
+                p.replica_nodes.iter().map(|b| b.0).collect(),
+                p.isr_nodes.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    partitions.sort_by_key(|p| p.0);
+    TopicInfo {
+        name: t
+            .name
+            .as_ref()
+            .map_or_else(String::new, |n| n.0.to_string()),
+        internal: t.is_internal,
+        partitions,
+    }
+}
+
+pub fn list(client: &mut Client) -> Result<Vec<TopicInfo>, TopicError> {
+    let md = metadata(client, None)?;
+    let mut topics: Vec<TopicInfo> = md.topics.iter().map(info).collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+pub fn describe(client: &mut Client, name: &str) -> Result<TopicInfo, TopicError> {
+    let md = metadata(client, Some(&[name.to_string()]))?;
+    let t = md
+        .topics
+        .first()
+        .ok_or_else(|| broker_error(name, 3, None))?;
+    if t.error_code != 0 {
+        return Err(broker_error(name, t.error_code, None));
+    }
+    Ok(info(t))
+}
+
+pub fn create(
+    client: &mut Client,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<(), TopicError> {
+    let mut t = CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_string(name.to_string()));
+    t.num_partitions = partitions;
+    t.replication_factor = replication_factor;
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = ADMIN_TIMEOUT_MS;
+    let resp: CreateTopicsResponse =
+        client.call(ApiKey::CreateTopics, CREATE_TOPICS_VERSION, &req)?;
+    match resp.topics.first() {
+        Some(r) if r.error_code != 0 => {
+            Err(broker_error(name, r.error_code, r.error_message.as_ref()))
+        }
+        Some(_) => Ok(()),
+        None => Err(broker_error(name, -1, None)),
+    }
+}
+
+pub fn delete(client: &mut Client, name: &str) -> Result<(), TopicError> {
+    let mut req = DeleteTopicsRequest::default();
+    req.topic_names = vec![TopicName(StrBytes::from_string(name.to_string()))];
+    req.timeout_ms = ADMIN_TIMEOUT_MS;
+    let resp: DeleteTopicsResponse =
+        client.call(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, &req)?;
+    match resp.responses.first() {
+        Some(r) if r.error_code != 0 => {
+            Err(broker_error(name, r.error_code, r.error_message.as_ref()))
+        }
+        Some(_) => Ok(()),
+        None => Err(broker_error(name, -1, None)),
+    }
+}
+
+/// `name  partitions=N  replication=R` lines, or one per partition for describe.
+pub fn render_text(topics: &[TopicInfo], per_partition: bool) -> String {
+    let mut out = String::new();
+    for t in topics {
+        let rf = t.partitions.first().map_or(0, |p| p.2.len());
+        out += &format!(
+            "{}\tpartitions={}\treplication={}{}\n",
+            t.name,
+            t.partitions.len(),
+            rf,
+            if t.internal { "\tinternal" } else { "" }
+        );
+        if per_partition {
+            for (p, leader, replicas, isr) in &t.partitions {
+                out += &format!(
+                    "\tpartition={p}\tleader={leader}\treplicas={replicas:?}\tisr={isr:?}\n"
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn render_json(topics: &[TopicInfo]) -> String {
+    let items: Vec<String> = topics
+        .iter()
+        .map(|t| {
+            let parts: Vec<String> = t
+                .partitions
+                .iter()
+                .map(|(p, leader, replicas, isr)| {
+                    format!("{{\"partition\":{p},\"leader\":{leader},\"replicas\":{replicas:?},\"isr\":{isr:?}}}")
+                })
+                .collect();
+            format!(
+                "{{\"name\":{:?},\"internal\":{},\"partitions\":[{}]}}",
+                t.name,
+                t.internal,
+                parts.join(",")
+            )
+        })
+        .collect();
+    format!("{{\"topics\":[{}]}}", items.join(","))
+}
