@@ -46,6 +46,19 @@ enum Command {
         #[command(subcommand)]
         action: TopicAction,
     },
+    /// List consumer groups, or describe one with its members and lag.
+    #[command(
+        after_help = "Examples:\n  corelog group list\n  corelog group describe billing --output json"
+    )]
+    Group {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[arg(long, value_enum, default_value = "text", global = true)]
+        output: Output,
+        #[command(subcommand)]
+        action: GroupAction,
+    },
     /// Check (read-only) the host settings that matter to a broker.
     Tune {
         #[command(subcommand)]
@@ -90,6 +103,14 @@ enum TopicAction {
     Delete { name: String },
 }
 
+#[derive(Subcommand)]
+enum GroupAction {
+    /// Every group with its state.
+    List,
+    /// One group: state, members, and per partition its committed offset, log end and lag.
+    Describe { group: String },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Output {
     Text,
@@ -111,6 +132,11 @@ fn main() -> ExitCode {
             output,
             action,
         } => run_topic(&bootstrap, output, action),
+        Command::Group {
+            bootstrap,
+            output,
+            action,
+        } => run_group(&bootstrap, output, action),
         Command::Tune {
             action:
                 TuneAction::Check {
@@ -177,6 +203,40 @@ fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
                 Output::Text => print!("{}", topic::render_text(&topics, per_partition)),
                 Output::Json => println!("{}", topic::render_json(&topics)),
             }
+            ExitCode::SUCCESS
+        }
+        Err(e @ TopicError::Broker { .. }) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes as for `topic`: 0 done, 1 the broker refused, 2 no broker reached.
+fn run_group(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
+    use corelog::cli::group;
+    use corelog::cli::topic::TopicError;
+    let result = corelog::cli::client::Client::connect(bootstrap)
+        .map_err(TopicError::from)
+        .and_then(|mut client| match action {
+            GroupAction::List => group::list(&mut client).map(|g| match output {
+                Output::Text => group::render_list_text(&g),
+                Output::Json => group::render_list_json(&g) + "\n",
+            }),
+            GroupAction::Describe { group: name } => {
+                group::describe(&mut client, &name).map(|d| match output {
+                    Output::Text => group::render_describe_text(&d),
+                    Output::Json => group::render_describe_json(&d) + "\n",
+                })
+            }
+        });
+    match result {
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e @ TopicError::Broker { .. }) => {

@@ -2,4 +2,5 @@
 //! broker over the wire protocol (never through its files).
 
 pub mod client;
+pub mod group;
 pub mod topic;

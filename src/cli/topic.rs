@@ -34,7 +34,7 @@ pub enum TopicError {
     },
 }
 
-fn broker_error(topic: &str, code: i16, message: Option<&StrBytes>) -> TopicError {
+pub fn broker_error(topic: &str, code: i16, message: Option<&StrBytes>) -> TopicError {
     let code_name = kafka_protocol::ResponseError::try_from_code(code)
         .map_or_else(|| "UNKNOWN".to_string(), |e| format!("{e:?}"));
     TopicError::Broker {

@@ -1,0 +1,256 @@
+//! `corelog group list | describe G`, like kafka-consumer-groups.sh: groups with their
+//! state, and for one group its members and, per partition, committed offset, log end
+//! and lag. Group requests go to the group's coordinator, found with FindCoordinator.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
+    ListOffsetsResponse, OffsetFetchRequest, OffsetFetchResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::client::Client;
+use super::topic::{broker_error, TopicError};
+
+const LIST_GROUPS_VERSION: i16 = 4;
+const DESCRIBE_GROUPS_VERSION: i16 = 5;
+const FIND_COORDINATOR_VERSION: i16 = 3;
+const OFFSET_FETCH_VERSION: i16 = 7;
+const LIST_OFFSETS_VERSION: i16 = 5;
+/// ListOffsets timestamp meaning "the log end".
+const LATEST_TIMESTAMP: i64 = -1;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSummary {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDetail {
+    pub group: String,
+    pub state: String,
+    /// (member id, client id, host)
+    pub members: Vec<(String, String, String)>,
+    /// (topic, partition, committed offset, log end offset, lag)
+    pub offsets: Vec<(String, i32, i64, i64, i64)>,
+}
+
+pub fn list(client: &mut Client) -> Result<Vec<GroupSummary>, TopicError> {
+    let resp: ListGroupsResponse = client.call(
+        ApiKey::ListGroups,
+        LIST_GROUPS_VERSION,
+        &ListGroupsRequest::default(),
+    )?;
+    if resp.error_code != 0 {
+        return Err(broker_error("ListGroups", resp.error_code, None));
+    }
+    let mut groups: Vec<GroupSummary> = resp
+        .groups
+        .iter()
+        .map(|g| GroupSummary {
+            group: g.group_id.0.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+        })
+        .collect();
+    groups.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(groups)
+}
+
+/// Connects to the group's coordinator (which is `bootstrap` itself on corelog).
+fn coordinator(client: &mut Client, group: &str) -> Result<Option<Client>, TopicError> {
+    let mut req = FindCoordinatorRequest::default();
+    req.key = StrBytes::from_string(group.to_string());
+    let resp: FindCoordinatorResponse =
+        client.call(ApiKey::FindCoordinator, FIND_COORDINATOR_VERSION, &req)?;
+    if resp.error_code != 0 {
+        return Err(broker_error(
+            group,
+            resp.error_code,
+            resp.error_message.as_ref(),
+        ));
+    }
+    if resp.node_id == BrokerId(-1) {
+        return Ok(None);
+    }
+    Ok(Some(Client::connect(&format!(
+        "{}:{}",
+        resp.host.as_str(),
+        resp.port
+    ))?))
+}
+
+pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicError> {
+    let mut coord = coordinator(client, group)?;
+    let c = coord.as_mut().unwrap_or(client);
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: DescribeGroupsResponse =
+        c.call(ApiKey::DescribeGroups, DESCRIBE_GROUPS_VERSION, &req)?;
+    let g = resp
+        .groups
+        .first()
+        .ok_or_else(|| broker_error(group, -1, None))?;
+    if g.error_code != 0 {
+        return Err(broker_error(group, g.error_code, g.error_message.as_ref()));
+    }
+    let members = g
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.client_id.to_string(),
+                m.client_host.to_string(),
+            )
+        })
+        .collect();
+    let mut fetch = OffsetFetchRequest::default();
+    fetch.group_id = GroupId(StrBytes::from_string(group.to_string()));
+    fetch.topics = None;
+    let committed: OffsetFetchResponse =
+        c.call(ApiKey::OffsetFetch, OFFSET_FETCH_VERSION, &fetch)?;
+    if committed.error_code != 0 {
+        return Err(broker_error(group, committed.error_code, None));
+    }
+    let mut by_topic: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+    for t in &committed.topics {
+        for p in t
+            .partitions
+            .iter()
+            .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+        {
+            by_topic
+                .entry(t.name.0.to_string())
+                .or_default()
+                .push((p.partition_index, p.committed_offset));
+        }
+    }
+    let ends = log_ends(client, &by_topic)?;
+    let mut offsets = Vec::new();
+    for (topic, parts) in by_topic {
+        for (p, committed) in parts {
+            let end = ends.get(&(topic.clone(), p)).copied().unwrap_or(-1);
+            let lag = if end >= 0 {
+                (end - committed).max(0)
+            } else {
+                -1
+            };
+            offsets.push((topic.clone(), p, committed, end, lag));
+        }
+    }
+    offsets.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    Ok(GroupDetail {
+        group: group.to_string(),
+        state: g.group_state.to_string(),
+        members,
+        offsets,
+    })
+}
+
+/// The log end offset of every partition that has a committed offset.
+fn log_ends(
+    client: &mut Client,
+    by_topic: &BTreeMap<String, Vec<(i32, i64)>>,
+) -> Result<BTreeMap<(String, i32), i64>, TopicError> {
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.topics = by_topic
+        .iter()
+        .map(|(name, parts)| {
+            let mut t = ListOffsetsTopic::default();
+            t.name = kafka_protocol::messages::TopicName(StrBytes::from_string(name.clone()));
+            t.partitions = parts
+                .iter()
+                .map(|(p, _)| {
+                    let mut lp = ListOffsetsPartition::default();
+                    lp.partition_index = *p;
+                    lp.timestamp = LATEST_TIMESTAMP;
+                    lp
+                })
+                .collect();
+            t
+        })
+        .collect();
+    if req.topics.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let resp: ListOffsetsResponse = client.call(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &req)?;
+    let mut ends = BTreeMap::new();
+    for t in &resp.topics {
+        for p in t.partitions.iter().filter(|p| p.error_code == 0) {
+            ends.insert((t.name.0.to_string(), p.partition_index), p.offset);
+        }
+    }
+    Ok(ends)
+}
+
+pub fn render_list_text(groups: &[GroupSummary]) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{}\tstate={}\tprotocol_type={}\n",
+                g.group, g.state, g.protocol_type
+            )
+        })
+        .collect()
+}
+
+pub fn render_list_json(groups: &[GroupSummary]) -> String {
+    let items: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{{\"group\":{:?},\"state\":{:?},\"protocol_type\":{:?}}}",
+                g.group, g.state, g.protocol_type
+            )
+        })
+        .collect();
+    format!("{{\"groups\":[{}]}}", items.join(","))
+}
+
+pub fn render_describe_text(d: &GroupDetail) -> String {
+    let mut out = format!(
+        "{}\tstate={}\tmembers={}\n",
+        d.group,
+        d.state,
+        d.members.len()
+    );
+    for (member, client, host) in &d.members {
+        out += &format!("\tmember={member}\tclient_id={client}\thost={host}\n");
+    }
+    for (topic, p, committed, end, lag) in &d.offsets {
+        out += &format!(
+            "\ttopic={topic}\tpartition={p}\tcommitted={committed}\tlog_end={end}\tlag={lag}\n"
+        );
+    }
+    out
+}
+
+pub fn render_describe_json(d: &GroupDetail) -> String {
+    let members: Vec<String> = d
+        .members
+        .iter()
+        .map(|(m, c, h)| format!("{{\"member_id\":{m:?},\"client_id\":{c:?},\"host\":{h:?}}}"))
+        .collect();
+    let offsets: Vec<String> = d
+        .offsets
+        .iter()
+        .map(|(t, p, c, e, l)| {
+            format!("{{\"topic\":{t:?},\"partition\":{p},\"committed\":{c},\"log_end\":{e},\"lag\":{l}}}")
+        })
+        .collect();
+    format!(
+        "{{\"group\":{:?},\"state\":{:?},\"members\":[{}],\"offsets\":[{}]}}",
+        d.group,
+        d.state,
+        members.join(","),
+        offsets.join(",")
+    )
+}
