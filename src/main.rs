@@ -197,15 +197,21 @@ fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
                 topic::delete(&mut client, &name).map(|()| (vec![], false))
             }
         });
+    finish(result.map(|(topics, per_partition)| match output {
+        Output::Text => topic::render_text(&topics, per_partition),
+        Output::Json => topic::render_json(&topics) + "\n",
+    }))
+}
+
+/// Prints a tool's output or error and picks the exit code scripts rely on: 0 done,
+/// 1 the broker refused (its error code is in the message), 2 no broker reached.
+fn finish(result: Result<String, corelog::cli::topic::TopicError>) -> ExitCode {
     match result {
-        Ok((topics, per_partition)) => {
-            match output {
-                Output::Text => print!("{}", topic::render_text(&topics, per_partition)),
-                Output::Json => println!("{}", topic::render_json(&topics)),
-            }
+        Ok(text) => {
+            print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e @ TopicError::Broker { .. }) => {
+        Err(e @ corelog::cli::topic::TopicError::Broker { .. }) => {
             eprintln!("corelog: {e}");
             ExitCode::from(1)
         }
@@ -234,18 +240,5 @@ fn run_group(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
                 })
             }
         });
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e @ TopicError::Broker { .. }) => {
-            eprintln!("corelog: {e}");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("corelog: {e}");
-            ExitCode::from(2)
-        }
-    }
+    finish(result)
 }
