@@ -47,6 +47,10 @@ pub enum ConfigError {
     },
     #[error("--override {0:?}: expected key=value")]
     Override(String),
+    /// A topic-default property (`log.retention.ms`...) with a bad value; the message
+    /// names the key and what is allowed.
+    #[error("{0}")]
+    TopicDefault(String),
     #[error("invalid value {value:?} for {key}: {why}")]
     Invalid {
         key: String,
@@ -107,6 +111,10 @@ pub struct BrokerConfig {
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
     pub cluster_id: String,
+    /// Every property given (file, then overrides): the static layer topic configs
+    /// resolve through (`topic_config::BrokerLayers`), and what DescribeConfigs shows
+    /// for the broker.
+    pub props: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -137,6 +145,7 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             smp: None,
             cluster_id: String::new(),
+            props: BTreeMap::new(),
         }
     }
 }
@@ -166,12 +175,7 @@ const NOT_YET_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "log.retention.hours",
-    "log.retention.ms",
-    "log.retention.minutes",
-    "log.retention.bytes",
     "default.replication.factor",
-    "min.insync.replicas",
 ];
 
 impl BrokerConfig {
@@ -277,7 +281,75 @@ impl BrokerConfig {
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
+        crate::topic_config::validate_broker_props(props).map_err(ConfigError::TopicDefault)?;
+        c.props = props.clone();
         Ok(c)
+    }
+
+    /// The broker-only properties as DescribeConfigs shows them (read-only): name,
+    /// value in effect, and whether it was set rather than defaulted. Topic defaults
+    /// (`log.retention.ms`...) are described through `topic_config` instead.
+    pub fn static_view(&self) -> Vec<(&'static str, String, bool)> {
+        let listener = |l: &Listener| format!("PLAINTEXT://{}:{}", l.host, l.port);
+        let dirs = self
+            .log_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let values: [(&'static str, String); 15] = [
+            ("node.id", self.node_id.to_string()),
+            ("listeners", listener(&self.listener)),
+            ("advertised.listeners", listener(&self.advertised)),
+            ("log.dirs", dirs),
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics_enable.to_string(),
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
+            (
+                "log.flush.offset.checkpoint.interval.ms",
+                self.log_flush_offset_checkpoint_interval_ms.to_string(),
+            ),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                self.offsets_retention_minutes.to_string(),
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                self.offsets_retention_check_interval_ms.to_string(),
+            ),
+            ("cluster.id", self.cluster_id.clone()),
+            ("num.shards", self.shard_count().to_string()),
+        ];
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let set = match k {
+                    "node.id" => self.props.contains_key(k) || self.props.contains_key("broker.id"),
+                    "log.dirs" => self.props.contains_key(k) || self.props.contains_key("log.dir"),
+                    "num.shards" => self.smp.is_some(),
+                    _ => self.props.contains_key(k),
+                };
+                (k, v, set)
+            })
+            .collect()
     }
 
     pub fn shard_count(&self) -> usize {
@@ -309,7 +381,10 @@ const RECOGNISED_KEYS: &[&str] = &[
 
 /// The start-up warning a key deserves, if any.
 fn key_warning(k: &str) -> Option<String> {
-    if RECOGNISED_KEYS.contains(&k) || MEANINGLESS_KEYS.contains(&k) {
+    if RECOGNISED_KEYS.contains(&k)
+        || MEANINGLESS_KEYS.contains(&k)
+        || crate::topic_config::def_of_broker_key(k).is_some()
+    {
         None
     } else if NOT_YET_KEYS.contains(&k) {
         Some(format!(

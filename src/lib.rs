@@ -12,5 +12,6 @@ pub mod runtime;
 pub mod serve;
 pub mod server;
 pub mod storage;
+pub mod topic_config;
 pub mod tune;
 pub mod util;

@@ -1,13 +1,16 @@
-//! Topic administration on the metadata shard: CreateTopics and DeleteTopics from any
-//! shard are forwarded to shard 0 (`METADATA_SHARD`), which places new partitions, has
-//! their owner shards open or delete them, and publishes the new metadata snapshot.
-//! `Shard::admin_lock` serialises these changes.
+//! Topic administration on the metadata shard: CreateTopics, DeleteTopics,
+//! CreatePartitions and config changes from any shard are forwarded to shard 0
+//! (`METADATA_SHARD`), which places new partitions, has their owner shards open or
+//! delete them, and publishes the new metadata snapshot. `Shard::admin_lock` serialises
+//! these changes. A config change is applied live: after publishing, every shard owning
+//! an affected partition replaces that log's settings (`Shard::reconfigure`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures::channel::oneshot;
-use futures::future::join_all;
+use futures::future::{join_all, FutureExt};
 
 use super::metadata::{validate_topic_name, Placement, Snapshot, TopicMeta};
 use super::router::{PartitionRef, ShardMsg};
@@ -21,6 +24,8 @@ pub type TopicResult = (String, Result<(), (i16, String)>);
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
+    /// Config overrides, validated by the metadata shard.
+    pub configs: Vec<(String, Option<String>)>,
 }
 
 pub enum AdminMsg {
@@ -84,8 +89,15 @@ impl Shard {
         let mut created = Vec::new();
         for spec in topics {
             let checked = check_new_topic(&snap, &spec);
-            if checked.is_err() || validate_only {
-                results.push((spec.name, checked));
+            let configs = match checked.and_then(|()| topic_overrides(&spec.configs)) {
+                Ok(configs) => configs,
+                Err(e) => {
+                    results.push((spec.name, Err(e)));
+                    continue;
+                }
+            };
+            if validate_only {
+                results.push((spec.name, Ok(())));
                 continue;
             }
             let placements = snap.place(
@@ -97,10 +109,12 @@ impl Shard {
                 name: spec.name.clone(),
                 id: crate::util::random_uuid(),
                 partitions: placements,
+                configs,
             };
-            match self.open_on_owners(&meta).await {
+            let next = snap.with_topic(meta.clone());
+            match self.open_on_owners(&meta, 0, &Arc::new(next.clone())).await {
                 Ok(()) => {
-                    snap = snap.with_topic(meta);
+                    snap = next;
                     created.push(spec.name.clone());
                     results.push((spec.name, Ok(())));
                 }
@@ -121,32 +135,38 @@ impl Shard {
         results
     }
 
-    async fn open_on_owners(&self, meta: &TopicMeta) -> Result<(), String> {
-        let by_shard = group_parts(meta);
+    /// Opens the partitions of `meta` from index `from` on, on their owner shards,
+    /// with the configs of `snap` (the snapshot to be published).
+    async fn open_on_owners(
+        &self,
+        meta: &TopicMeta,
+        from: usize,
+        snap: &Arc<Snapshot>,
+    ) -> Result<(), String> {
+        let by_shard = group_parts(meta, from);
         let opens = by_shard
             .into_iter()
-            .map(|(shard, parts)| self.on_shard(shard, parts, true));
+            .map(|(shard, parts)| self.on_shard(shard, parts, Some(snap.clone())));
         join_all(opens).await.into_iter().collect()
     }
 
+    /// Opens `parts` on `shard` with the configs of `open`, or deletes them when `None`.
     async fn on_shard(
         &self,
         shard: usize,
         parts: Vec<PartitionRef>,
-        open: bool,
+        open: Option<Arc<Snapshot>>,
     ) -> Result<(), String> {
         if shard == self.id {
-            return if open {
-                self.open_partitions(parts).await
-            } else {
-                self.delete_partitions(parts).await
+            return match open {
+                Some(snap) => self.open_partitions(parts, &snap).await,
+                None => self.delete_partitions(parts).await,
             };
         }
         let (reply, rx) = oneshot::channel();
-        let msg = if open {
-            ShardMsg::OpenPartitions { parts, reply }
-        } else {
-            ShardMsg::DeletePartitions { parts, reply }
+        let msg = match open {
+            Some(snap) => ShardMsg::OpenPartitions { parts, snap, reply },
+            None => ShardMsg::DeletePartitions { parts, reply },
         };
         self.broker.send(shard, msg);
         rx.await
@@ -180,9 +200,9 @@ impl Shard {
                 results.push((name, Err((ec::KAFKA_STORAGE_ERROR, e.to_string()))));
                 continue;
             }
-            let deletes = group_parts(&meta)
+            let deletes = group_parts(&meta, 0)
                 .into_iter()
-                .map(|(shard, parts)| self.on_shard(shard, parts, false));
+                .map(|(shard, parts)| self.on_shard(shard, parts, None));
             let r: Result<(), String> = join_all(deletes).await.into_iter().collect();
             if let Err(e) = &r {
                 tracing::error!(topic = %name, "deleting partitions failed: {e}");
@@ -192,6 +212,340 @@ impl Shard {
         }
         results
     }
+}
+
+/// A resource the config APIs name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigResource {
+    Topic(String),
+    /// This node's BROKER resource, or (`default`) the cluster-wide default one.
+    Broker {
+        default: bool,
+    },
+}
+
+/// One change to a resource's configs (IncrementalAlterConfigs' operations; AlterConfigs
+/// is a `replace` of the whole set with `Set`s).
+#[derive(Debug, Clone)]
+pub enum ConfigOp {
+    Set(String, String),
+    Delete(String),
+    Append(String, String),
+    Subtract(String, String),
+}
+
+/// The config changes of one resource.
+#[derive(Debug, Clone)]
+pub struct Alteration {
+    pub resource: ConfigResource,
+    /// AlterConfigs: the ops replace every existing override of the resource.
+    pub replace: bool,
+    pub ops: Vec<ConfigOp>,
+}
+
+pub type AdminResult = Result<(), (i16, String)>;
+
+impl Shard {
+    /// Changes topic or broker configs through the metadata shard; the new values are
+    /// persisted, published, and in effect on every partition when this returns.
+    pub async fn alter_configs(
+        self: &Rc<Self>,
+        alterations: Vec<Alteration>,
+        validate_only: bool,
+    ) -> Vec<AdminResult> {
+        let n = alterations.len();
+        self.run_on(METADATA_SHARD, move |s| {
+            async move { s.alter_configs_here(alterations, validate_only).await }.boxed_local()
+        })
+        .await
+        .unwrap_or_else(|| vec![Err(shutting_down_error()); n])
+    }
+
+    async fn alter_configs_here(
+        self: &Rc<Self>,
+        alterations: Vec<Alteration>,
+        validate_only: bool,
+    ) -> Vec<AdminResult> {
+        let _guard = self.admin_lock.lock().await;
+        let mut snap = (*self.broker.metadata.snapshot()).clone();
+        let mut results = Vec::with_capacity(alterations.len());
+        let mut touched_topics: Vec<String> = Vec::new();
+        let mut touched_broker = false;
+        for a in alterations {
+            let changed = match &a.resource {
+                ConfigResource::Topic(name) => match snap.topic(name) {
+                    None => Err((
+                        ec::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("Topic {name} does not exist."),
+                    )),
+                    Some(meta) => {
+                        let base = if a.replace {
+                            BTreeMap::new()
+                        } else {
+                            meta.configs.clone()
+                        };
+                        let effective = |k: &str| {
+                            let settings_layers = self.broker.config_layers(&snap);
+                            crate::topic_config::def(k).and_then(|d| {
+                                settings_layers
+                                    .topic_synonyms(d, &meta.configs)
+                                    .into_iter()
+                                    .next()
+                                    .map(|s| s.value)
+                            })
+                        };
+                        apply_topic_ops(base, &a.ops, effective).map(|configs| {
+                            let mut meta = (**meta).clone();
+                            meta.configs = configs;
+                            meta
+                        })
+                    }
+                }
+                .map(|meta| {
+                    touched_topics.push(meta.name.clone());
+                    snap = snap.with_topic(meta);
+                }),
+                ConfigResource::Broker { default } => {
+                    let current = if *default {
+                        &snap.default_broker_configs
+                    } else {
+                        &snap.broker_configs
+                    };
+                    let base = if a.replace {
+                        BTreeMap::new()
+                    } else {
+                        current.clone()
+                    };
+                    apply_broker_ops(base, &a.ops).map(|configs| {
+                        touched_broker = true;
+                        if *default {
+                            snap.default_broker_configs = configs;
+                        } else {
+                            snap.broker_configs = configs;
+                        }
+                    })
+                }
+            };
+            results.push(changed);
+        }
+        if validate_only || (touched_topics.is_empty() && !touched_broker) {
+            return results;
+        }
+        if let Err(e) = self.broker.metadata.publish(snap).await {
+            let msg = format!("cannot persist the config change: {e}");
+            tracing::error!("{msg}");
+            return results
+                .into_iter()
+                .map(|r| r.and(Err((ec::KAFKA_STORAGE_ERROR, msg.clone()))))
+                .collect();
+        }
+        tracing::info!(topics = ?touched_topics, broker = touched_broker, "configs changed");
+        let topics: Option<Vec<String>> = (!touched_broker).then_some(touched_topics);
+        let applies = (0..self.broker.shard_count).map(|id| {
+            let topics = topics.clone();
+            self.run_on(id, move |s| {
+                async move { s.reconfigure(topics.as_deref()) }.boxed_local()
+            })
+        });
+        join_all(applies).await;
+        results
+    }
+
+    /// Grows topics to the given partition counts (CreatePartitions).
+    pub async fn create_partitions(
+        self: &Rc<Self>,
+        requests: Vec<(String, i32)>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
+        let names: Vec<String> = requests.iter().map(|r| r.0.clone()).collect();
+        self.run_on(METADATA_SHARD, move |s| {
+            async move { s.create_partitions_here(requests, validate_only).await }.boxed_local()
+        })
+        .await
+        .unwrap_or_else(|| shutting_down(names))
+    }
+
+    async fn create_partitions_here(
+        &self,
+        requests: Vec<(String, i32)>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
+        let _guard = self.admin_lock.lock().await;
+        let mut results = Vec::with_capacity(requests.len());
+        for (name, count) in requests {
+            let snap = self.broker.metadata.snapshot();
+            let checked = check_growth(&snap, &name, count);
+            let meta = match checked {
+                Ok(meta) if !validate_only => meta,
+                other => {
+                    results.push((name, other.map(|_| ())));
+                    continue;
+                }
+            };
+            let old = meta.partitions.len();
+            let mut grown = (*meta).clone();
+            grown.partitions.extend(snap.place(
+                count as usize - old,
+                self.broker.shard_count,
+                self.broker.log_dirs.len(),
+            ));
+            let next = snap.with_topic(grown.clone());
+            if let Err(e) = self
+                .open_on_owners(&grown, old, &Arc::new(next.clone()))
+                .await
+            {
+                results.push((name, Err((ec::KAFKA_STORAGE_ERROR, e))));
+                continue;
+            }
+            match self.broker.metadata.publish(next).await {
+                Ok(()) => {
+                    tracing::info!(topic = %name, from = old, to = count, "added partitions");
+                    results.push((name, Ok(())));
+                }
+                Err(e) => results.push((
+                    name,
+                    Err((ec::KAFKA_STORAGE_ERROR, format!("cannot persist: {e}"))),
+                )),
+            }
+        }
+        results
+    }
+}
+
+/// Kafka's checks for CreatePartitions: the topic exists, is not internal, and grows.
+fn check_growth(snap: &Snapshot, name: &str, count: i32) -> Result<Arc<TopicMeta>, (i16, String)> {
+    let meta = snap.topic(name).ok_or_else(|| {
+        (
+            ec::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("The topic '{name}' does not exist."),
+        )
+    })?;
+    if name == crate::groups::offsets::OFFSETS_TOPIC {
+        return Err((
+            ec::INVALID_REQUEST,
+            format!("{name} is internal: its partition count places groups"),
+        ));
+    }
+    let old = meta.partitions.len() as i32;
+    if count < old {
+        return Err((
+            ec::INVALID_PARTITIONS,
+            format!(
+                "Topic currently has {old} partitions, which is higher than the requested {count}."
+            ),
+        ));
+    }
+    if count == old {
+        return Err((
+            ec::INVALID_PARTITIONS,
+            format!("Topic already has {old} partitions."),
+        ));
+    }
+    Ok(meta.clone())
+}
+
+/// Applies config ops to a topic's overrides. `effective` gives a config's current
+/// value, which APPEND and SUBTRACT start from when there is no override.
+fn apply_topic_ops(
+    mut configs: BTreeMap<String, String>,
+    ops: &[ConfigOp],
+    effective: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, (i16, String)> {
+    use crate::topic_config::{def, validate_topic_override, Kind};
+    let invalid = |e: String| (ec::INVALID_CONFIG, e);
+    for op in ops {
+        match op {
+            ConfigOp::Set(k, v) => {
+                let v = validate_topic_override(k, v).map_err(invalid)?;
+                configs.insert(k.clone(), v);
+            }
+            ConfigOp::Delete(k) => {
+                def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
+                configs.remove(k);
+            }
+            ConfigOp::Append(k, v) | ConfigOp::Subtract(k, v) => {
+                let d = def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
+                let append = matches!(op, ConfigOp::Append(..));
+                if !matches!(d.kind, Kind::List(_)) {
+                    let what = if append { "append" } else { "subtract" };
+                    return Err(invalid(format!(
+                        "Config value {what} is not allowed for config key: {k}"
+                    )));
+                }
+                let current = configs
+                    .get(k)
+                    .cloned()
+                    .or_else(|| effective(k))
+                    .unwrap_or_default();
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if append {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                let v = validate_topic_override(k, &items.join(",")).map_err(invalid)?;
+                configs.insert(k.clone(), v);
+            }
+        }
+    }
+    Ok(configs)
+}
+
+/// Applies config ops to a BROKER resource's dynamic configs. Only the broker
+/// properties that are topic defaults may change at run time (each topic config's
+/// first broker key); other known keys are read-only, as Kafka's static configs.
+fn apply_broker_ops(
+    mut configs: BTreeMap<String, String>,
+    ops: &[ConfigOp],
+) -> Result<BTreeMap<String, String>, (i16, String)> {
+    use crate::topic_config::{def_of_broker_key, validate};
+    for op in ops {
+        let k = match op {
+            ConfigOp::Set(k, _)
+            | ConfigOp::Delete(k)
+            | ConfigOp::Append(k, _)
+            | ConfigOp::Subtract(k, _) => k,
+        };
+        let Some((def, bk)) = def_of_broker_key(k).filter(|(d, _)| d.broker_keys[0].name == k)
+        else {
+            return Err((
+                ec::INVALID_REQUEST,
+                format!("Cannot update these configs dynamically: [{k}]; corelog changes only topic defaults at run time"),
+            ));
+        };
+        debug_assert_eq!(bk.factor, 1);
+        match op {
+            ConfigOp::Set(k, v) => {
+                let v = validate(k, def.kind, v).map_err(|e| (ec::INVALID_CONFIG, e))?;
+                configs.insert(k.clone(), v);
+            }
+            ConfigOp::Delete(k) => {
+                configs.remove(k);
+            }
+            ConfigOp::Append(..) | ConfigOp::Subtract(..) => {
+                return Err((
+                    ec::INVALID_CONFIG,
+                    format!(
+                        "Config value append/subtract is not supported for broker config key: {k}"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(configs)
+}
+
+fn shutting_down_error() -> (i16, String) {
+    (ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into())
 }
 
 fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String)> {
@@ -211,9 +565,24 @@ fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String
     Ok(())
 }
 
-fn group_parts(meta: &TopicMeta) -> HashMap<usize, Vec<PartitionRef>> {
+/// Validates a new topic's config overrides (null values are ignored, as Kafka does).
+fn topic_overrides(
+    configs: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, String>, (i16, String)> {
+    let mut out = BTreeMap::new();
+    for (k, v) in configs {
+        let Some(v) = v else { continue };
+        let v = crate::topic_config::validate_topic_override(k, v)
+            .map_err(|e| (ec::INVALID_CONFIG, e))?;
+        out.insert(k.clone(), v);
+    }
+    Ok(out)
+}
+
+/// The partitions of `meta` from index `from` on, by owner shard.
+fn group_parts(meta: &TopicMeta, from: usize) -> HashMap<usize, Vec<PartitionRef>> {
     let mut by_shard: HashMap<usize, Vec<PartitionRef>> = HashMap::new();
-    for (i, p) in meta.partitions.iter().enumerate() {
+    for (i, p) in meta.partitions.iter().enumerate().skip(from) {
         let Placement { shard, dir } = *p;
         by_shard.entry(shard).or_default().push(PartitionRef {
             topic: meta.name.clone(),
@@ -227,11 +596,6 @@ fn group_parts(meta: &TopicMeta) -> HashMap<usize, Vec<PartitionRef>> {
 fn shutting_down(names: Vec<String>) -> Vec<TopicResult> {
     names
         .into_iter()
-        .map(|n| {
-            (
-                n,
-                Err((ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into())),
-            )
-        })
+        .map(|n| (n, Err(shutting_down_error())))
         .collect()
 }

@@ -5,10 +5,16 @@
 //! half-made change. The table is persisted in `<first log dir>/corelog-topics`:
 //!
 //! ```text
-//! version 1
+//! version 2
 //! topic <name> <topic id, 32 hex digits> <partition count>
 //! partition <name> <partition> <shard> <log dir index>
+//! config <name> <key> <value>            a topic config override
+//! broker-config <key> <value>            AlterConfigs on this node's BROKER resource
+//! default-broker-config <key> <value>    AlterConfigs on the default BROKER resource
 //! ```
+//!
+//! Values are escaped (`%25` `%0A` `%0D`) so that each entry is one line; version 1
+//! files (no configs) are read too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -30,6 +36,8 @@ pub struct TopicMeta {
     pub name: String,
     pub id: [u8; 16],
     pub partitions: Vec<Placement>,
+    /// Topic config overrides, validated (`topic_config`).
+    pub configs: BTreeMap<String, String>,
 }
 
 /// An immutable view of every topic.
@@ -37,6 +45,10 @@ pub struct TopicMeta {
 pub struct Snapshot {
     pub topics: BTreeMap<String, Arc<TopicMeta>>,
     pub by_id: HashMap<[u8; 16], String>,
+    /// Dynamic configs of this node's BROKER resource.
+    pub broker_configs: BTreeMap<String, String>,
+    /// Dynamic configs of the default (cluster-wide) BROKER resource.
+    pub default_broker_configs: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -98,12 +110,21 @@ impl Snapshot {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::from("version 1\n");
+        let mut out = String::from("version 2\n");
         for t in self.topics.values() {
             out += &format!("topic {} {} {}\n", t.name, hex(&t.id), t.partitions.len());
             for (i, p) in t.partitions.iter().enumerate() {
                 out += &format!("partition {} {} {} {}\n", t.name, i, p.shard, p.dir);
             }
+            for (k, v) in &t.configs {
+                out += &format!("config {} {} {}\n", t.name, k, escape(v));
+            }
+        }
+        for (k, v) in &self.broker_configs {
+            out += &format!("broker-config {k} {}\n", escape(v));
+        }
+        for (k, v) in &self.default_broker_configs {
+            out += &format!("default-broker-config {k} {}\n", escape(v));
         }
         out
     }
@@ -114,13 +135,35 @@ impl Snapshot {
     pub fn decode(text: &str, shards: usize, dirs: usize) -> Result<Snapshot, String> {
         let mut s = Snapshot::default();
         let mut lines = text.lines();
-        if lines.next() != Some("version 1") {
+        if !matches!(lines.next(), Some("version 1" | "version 2")) {
             return Err("unknown version line".into());
         }
         let mut pending: Vec<TopicMeta> = Vec::new();
         for (n, line) in lines.enumerate() {
-            let f: Vec<&str> = line.split(' ').collect();
             let bad = || format!("line {}: cannot parse {line:?}", n + 2);
+            if let Some(rest) = line.strip_prefix("config ") {
+                let mut f = rest.splitn(3, ' ');
+                let (Some(name), Some(k), Some(v)) = (f.next(), f.next(), f.next()) else {
+                    return Err(bad());
+                };
+                let t = pending
+                    .iter_mut()
+                    .find(|t| t.name == name)
+                    .ok_or_else(bad)?;
+                t.configs.insert(k.to_string(), unescape(v));
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("broker-config ") {
+                let (k, v) = rest.split_once(' ').ok_or_else(bad)?;
+                s.broker_configs.insert(k.to_string(), unescape(v));
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("default-broker-config ") {
+                let (k, v) = rest.split_once(' ').ok_or_else(bad)?;
+                s.default_broker_configs.insert(k.to_string(), unescape(v));
+                continue;
+            }
+            let f: Vec<&str> = line.split(' ').collect();
             match f.as_slice() {
                 ["topic", name, id, count] => {
                     let count: usize = count.parse().map_err(|_| bad())?;
@@ -128,6 +171,7 @@ impl Snapshot {
                         name: name.to_string(),
                         id: unhex(id).ok_or_else(bad)?,
                         partitions: vec![Placement { shard: 0, dir: 0 }; count],
+                        configs: BTreeMap::new(),
                     });
                 }
                 ["partition", name, p, shard, dir] => {
@@ -159,6 +203,19 @@ impl Snapshot {
         }
         Ok(s)
     }
+}
+
+/// One line per value: `%`, newline and carriage return are percent-escaped.
+fn escape(v: &str) -> String {
+    v.replace('%', "%25")
+        .replace('\n', "%0A")
+        .replace('\r', "%0D")
+}
+
+fn unescape(v: &str) -> String {
+    v.replace("%0A", "\n")
+        .replace("%0D", "\r")
+        .replace("%25", "%")
 }
 
 fn argmin(v: &[usize]) -> usize {
@@ -255,6 +312,7 @@ impl MetadataStore {
             name: name.to_string(),
             id: crate::util::random_uuid(),
             partitions: placements,
+            configs: BTreeMap::new(),
         });
         crate::util::write_file_atomic_blocking(&self.path, next.encode().as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
@@ -298,6 +356,7 @@ mod tests {
             name: "a".into(),
             id: [1; 16],
             partitions: vec![Placement { shard: 0, dir: 1 }],
+            configs: BTreeMap::new(),
         });
         let p = s.place(1, 2, 2);
         assert_eq!(p[0], Placement { shard: 1, dir: 0 });
@@ -312,10 +371,29 @@ mod tests {
                 Placement { shard: 0, dir: 0 },
                 Placement { shard: 3, dir: 1 },
             ],
+            configs: [
+                ("retention.ms".to_string(), "1000".to_string()),
+                ("odd".to_string(), "a b%\nc".to_string()),
+            ]
+            .into(),
         });
+        let mut s = s;
+        s.default_broker_configs
+            .insert("log.retention.ms".into(), "5".into());
         let back = Snapshot::decode(&s.encode(), 4, 2).unwrap();
         assert_eq!(back.topic("weblogs"), s.topic("weblogs"));
         assert_eq!(back.topic_by_id(&[0xab; 16]).unwrap().name, "weblogs");
+        assert_eq!(back.default_broker_configs, s.default_broker_configs);
+        let v1 = "version 1\ntopic t 0123456789abcdef0123456789abcdef 1\npartition t 0 0 0\n";
+        assert_eq!(
+            Snapshot::decode(v1, 1, 1)
+                .unwrap()
+                .topic("t")
+                .unwrap()
+                .partitions
+                .len(),
+            1
+        );
         let fewer = Snapshot::decode(&s.encode(), 2, 2).unwrap();
         assert_eq!(
             fewer.placement("weblogs", 1),

@@ -80,6 +80,29 @@ impl Broker {
         }
     }
 
+    /// The broker-level layers topic configs resolve through, for a snapshot.
+    pub fn config_layers<'a>(
+        &'a self,
+        snap: &'a metadata::Snapshot,
+    ) -> crate::topic_config::BrokerLayers<'a> {
+        crate::topic_config::BrokerLayers {
+            dynamic_broker: &snap.broker_configs,
+            dynamic_default: &snap.default_broker_configs,
+            static_props: &self.config.props,
+        }
+    }
+
+    /// A topic's effective configs (Kafka's defaults for a topic not in `snap`).
+    pub fn topic_settings(
+        &self,
+        snap: &metadata::Snapshot,
+        topic: &str,
+    ) -> crate::topic_config::TopicSettings {
+        let empty = std::collections::BTreeMap::new();
+        let overrides = snap.topic(topic).map_or(&empty, |t| &t.configs);
+        self.config_layers(snap).settings(overrides)
+    }
+
     /// Sends a message to shard `to`. Unbounded on purpose: a send never waits, so the
     /// order in which one connection's requests reach an owner shard is the order they
     /// were read. Memory stays bounded by the in-flight request limit per connection.

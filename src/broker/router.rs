@@ -103,7 +103,18 @@ pub struct PartitionCheckpoint {
     pub log_start_offset: i64,
 }
 
+/// Work run on another shard: a closure that starts a task there. For rare control-plane
+/// steps (config changes, partition growth) that need no message type of their own.
+pub type ShardTask = Box<
+    dyn FnOnce(
+            std::rc::Rc<crate::broker::shard::Shard>,
+        ) -> futures::future::LocalBoxFuture<'static, ()>
+        + Send,
+>;
+
 pub enum ShardMsg {
+    /// Runs the closure on the receiving shard (see `Shard::run_on`).
+    Run(ShardTask),
     /// Appended in the order messages arrive; the reply comes when `acks` is satisfied.
     Produce {
         acks: i16,
@@ -122,8 +133,11 @@ pub enum ShardMsg {
         items: Vec<OffsetQuery>,
         reply: oneshot::Sender<Vec<OffsetAnswer>>,
     },
+    /// Opens (creates) partitions with the configs of `snap`, the snapshot about to be
+    /// published with them.
     OpenPartitions {
         parts: Vec<PartitionRef>,
+        snap: std::sync::Arc<crate::broker::metadata::Snapshot>,
         reply: oneshot::Sender<Result<(), String>>,
     },
     DeletePartitions {

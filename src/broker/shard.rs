@@ -66,14 +66,67 @@ impl Shard {
         })
     }
 
-    pub fn log_config(&self) -> LogConfig {
-        let c = &self.broker.config;
+    /// The settings a partition of `topic` runs with: the topic's effective configs
+    /// and this shard's cache share.
+    pub fn log_config(&self, snap: &Snapshot, topic: &str) -> LogConfig {
+        let s = self.broker.topic_settings(snap, topic);
         LogConfig {
-            segment_bytes: c.log_segment_bytes,
-            max_message_bytes: c.message_max_bytes,
+            segment_bytes: s.segment_bytes,
+            segment_ms: segment_ms_with_jitter(s.segment_ms, s.segment_jitter_ms),
+            index_entries_max: (s.segment_index_bytes / 8).max(1) as usize,
+            index_interval_bytes: s.index_interval_bytes,
+            max_message_bytes: s.max_message_bytes,
+            retention_ms: s.retention_ms,
+            retention_bytes: s.retention_bytes,
+            cleanup_delete: s.cleanup_delete,
+            cleanup_compact: s.cleanup_compact,
+            log_append_time: s.log_append_time,
+            timestamp_before_max_ms: s.timestamp_before_max_ms,
+            timestamp_after_max_ms: s.timestamp_after_max_ms,
+            flush_messages: s.flush_messages,
             cache_bytes_max: self.cache_share.get(),
             cache_share: Some(self.cache_share.clone()),
-            ..LogConfig::default()
+            leader_epoch: 0,
+        }
+    }
+
+    /// Runs `f` on shard `id` (here, without a hop, when it is this shard) and returns
+    /// its result; `None` if that shard is shutting down.
+    pub async fn run_on<T, F>(self: &Rc<Self>, id: usize, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> LocalBoxFuture<'static, T> + Send + 'static,
+    {
+        if id == self.id {
+            return Some(f(self.clone()).await);
+        }
+        let (reply, rx) = oneshot::channel();
+        let task: ShardTask = Box::new(move |shard| {
+            async move {
+                let _ = reply.send(f(shard).await);
+            }
+            .boxed_local()
+        });
+        self.broker.send(id, ShardMsg::Run(task));
+        rx.await.ok()
+    }
+
+    /// Applies the current snapshot's configs to the partitions of `topics` this shard
+    /// owns (every partition when `None`): a config change takes effect without a
+    /// restart.
+    pub fn reconfigure(&self, topics: Option<&[String]>) {
+        let snap = self.broker.metadata.snapshot();
+        let logs: Vec<(String, PartitionLog)> = self
+            .logs
+            .borrow()
+            .iter()
+            .filter(|((t, _), _)| topics.is_none_or(|ts| ts.contains(t)))
+            .map(|((t, _), (_, log))| (t.clone(), log.clone()))
+            .collect();
+        for (topic, log) in logs {
+            if let Err(e) = log.set_config(self.log_config(&snap, &topic)) {
+                tracing::error!(%topic, "cannot apply the new topic config: {e}");
+            }
         }
     }
 
@@ -111,10 +164,15 @@ impl Shard {
                     })
             })
             .collect();
-        self.open_partitions(parts).await
+        self.open_partitions(parts, snap).await
     }
 
-    pub async fn open_partitions(&self, parts: Vec<PartitionRef>) -> Result<(), String> {
+    /// Opens partitions with the topic configs of `snap`.
+    pub async fn open_partitions(
+        &self,
+        parts: Vec<PartitionRef>,
+        snap: &Snapshot,
+    ) -> Result<(), String> {
         for p in parts {
             let key = (p.topic.clone(), p.partition);
             let cp = &self.broker.checkpoints;
@@ -125,7 +183,7 @@ impl Shard {
                 dir,
                 &p.topic,
                 p.partition,
-                self.log_config(),
+                self.log_config(snap, &p.topic),
                 recovery_point,
                 log_start,
             )
@@ -409,8 +467,8 @@ impl Shard {
             ShardMsg::ListOffsets { items, reply } => {
                 let _ = reply.send(self.list_offsets_local(items));
             }
-            ShardMsg::OpenPartitions { parts, reply } => {
-                let _ = reply.send(self.open_partitions(parts).await);
+            ShardMsg::OpenPartitions { parts, snap, reply } => {
+                let _ = reply.send(self.open_partitions(parts, &snap).await);
             }
             ShardMsg::DeletePartitions { parts, reply } => {
                 let _ = reply.send(self.delete_partitions(parts).await);
@@ -428,11 +486,23 @@ impl Shard {
             ShardMsg::Group { op, reply } => {
                 let _ = reply.send(crate::groups::service::serve(&self, op).await);
             }
+            ShardMsg::Run(task) => task(self.clone()).await,
             ShardMsg::Produce { .. } | ShardMsg::Shutdown { .. } => {
                 unreachable!("handled in serve_mailbox")
             }
         }
     }
+}
+
+/// `segment.ms` less a random share of `segment.jitter.ms`, drawn once per partition
+/// open or config change, so partitions created together do not all roll together.
+fn segment_ms_with_jitter(segment_ms: i64, jitter_ms: i64) -> i64 {
+    if jitter_ms <= 0 {
+        return segment_ms;
+    }
+    let r = u64::from_le_bytes(crate::util::random_uuid()[..8].try_into().expect("8 bytes"));
+    let jitter = (r % jitter_ms.min(segment_ms) as u64) as i64;
+    segment_ms - jitter
 }
 
 fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult {

@@ -39,14 +39,17 @@ pub async fn handle(
                     t.replication_factor
                 ),
             ));
-        } else if !t.configs.is_empty() {
-            early.push((
-                name,
-                ec::INVALID_CONFIG,
-                "topic configs are not supported yet; create the topic without configs".into(),
-            ));
         } else {
-            specs.push(TopicSpec { name, partitions });
+            let configs = t
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect();
+            specs.push(TopicSpec {
+                name,
+                partitions,
+                configs,
+            });
         }
     }
     let results = shard.create_topics(specs.clone(), req.validate_only).await;

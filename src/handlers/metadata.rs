@@ -41,6 +41,7 @@ pub async fn handle(
             .map(|n| TopicSpec {
                 name: n.0.to_string(),
                 partitions: broker.config.num_partitions,
+                configs: Vec::new(),
             })
             .collect();
         if !missing.is_empty() {

@@ -5,11 +5,14 @@
 //! the connection reads requests in order (Produce appends, or forwards to the owner
 //! shard, right there), and returns a future that completes the response.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -132,6 +135,12 @@ pub fn dispatch(
         ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
+        ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),
+        ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),
+        ApiKey::IncrementalAlterConfigs => {
+            alter_configs::handle_incremental(s, version, body).boxed_local()
+        }
         ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
         ApiKey::FindCoordinator => ready(find_coordinator::handle(&s, version, body)),
         ApiKey::JoinGroup => {

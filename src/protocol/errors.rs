@@ -45,6 +45,8 @@ pub const TOPIC_ALREADY_EXISTS: i16 = 36;
 pub const INVALID_PARTITIONS: i16 = 37;
 /// Replication factor is below 1 or larger than the number of available brokers.
 pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+/// Replica assignment is invalid.
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// Configuration is invalid.
 pub const INVALID_CONFIG: i16 = 40;
 /// This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details.
@@ -142,6 +144,7 @@ mod tests {
             (TOPIC_ALREADY_EXISTS, E::TopicAlreadyExists),
             (INVALID_PARTITIONS, E::InvalidPartitions),
             (INVALID_REPLICATION_FACTOR, E::InvalidReplicationFactor),
+            (INVALID_REPLICA_ASSIGNMENT, E::InvalidReplicaAssignment),
             (INVALID_CONFIG, E::InvalidConfig),
             (INVALID_REQUEST, E::InvalidRequest),
             (

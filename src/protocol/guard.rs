@@ -28,6 +28,12 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
+    alter_configs_request, create_partitions_request, delete_records_request,
+    describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
+    AlterConfigsRequest, CreatePartitionsRequest, DeleteRecordsRequest, DescribeConfigsRequest,
+    DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+};
+use kafka_protocol::messages::{
     create_topics_request, delete_topics_request, fetch_request, join_group_request,
     leave_group_request, list_offsets_request, metadata_request, offset_commit_request,
     offset_delete_request, offset_fetch_request, sync_group_request, ApiKey, ApiVersionsRequest,
@@ -219,7 +225,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 19] = [
+static APIS: [Api; 25] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -327,6 +333,42 @@ static APIS: [Api; 19] = [
         versions: range(0, 2),
         flexible: since(2),
         body: &DELETE_GROUPS,
+    },
+    Api {
+        key: ApiKey::CreatePartitions,
+        versions: range(0, 3),
+        flexible: since(2),
+        body: &CREATE_PARTITIONS,
+    },
+    Api {
+        key: ApiKey::DescribeConfigs,
+        versions: range(1, 4),
+        flexible: since(4),
+        body: &DESCRIBE_CONFIGS,
+    },
+    Api {
+        key: ApiKey::AlterConfigs,
+        versions: range(0, 2),
+        flexible: since(2),
+        body: &ALTER_CONFIGS,
+    },
+    Api {
+        key: ApiKey::IncrementalAlterConfigs,
+        versions: range(0, 1),
+        flexible: since(1),
+        body: &INCREMENTAL_ALTER_CONFIGS,
+    },
+    Api {
+        key: ApiKey::DeleteRecords,
+        versions: range(0, 2),
+        flexible: since(2),
+        body: &DELETE_RECORDS,
+    },
+    Api {
+        key: ApiKey::DescribeLogDirs,
+        versions: range(1, 4),
+        flexible: since(2),
+        body: &DESCRIBE_LOG_DIRS,
     },
     Api {
         key: ApiKey::OffsetDelete,
@@ -748,6 +790,179 @@ static DESCRIBE_GROUPS: Struct = Struct {
     fields: &[
         field("groups", ALL, array(Elem::String)),
         field("include_authorized_operations", since(3), Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static CREATE_PARTITIONS: Struct = Struct {
+    decoded_bytes: size_of::<CreatePartitionsRequest>(),
+    fields: &[
+        field("topics", ALL, array(Elem::Struct(&CREATE_PARTITIONS_TOPIC))),
+        field("timeout_ms", ALL, Ty::Int32),
+        field("validate_only", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static CREATE_PARTITIONS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<create_partitions_request::CreatePartitionsTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("count", ALL, Ty::Int32),
+        field(
+            "assignments",
+            ALL,
+            nullable_array(Elem::Struct(&CREATE_PARTITIONS_ASSIGNMENT)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static CREATE_PARTITIONS_ASSIGNMENT: Struct = Struct {
+    decoded_bytes: size_of::<create_partitions_request::CreatePartitionsAssignment>(),
+    fields: &[field("broker_ids", ALL, array(Elem::Int32))],
+    tagged: &[],
+};
+
+static DESCRIBE_CONFIGS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeConfigsRequest>(),
+    fields: &[
+        field(
+            "resources",
+            ALL,
+            array(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)),
+        ),
+        field("include_synonyms", ALL, Ty::Bool),
+        field("include_documentation", since(3), Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_CONFIGS_RESOURCE: Struct = Struct {
+    decoded_bytes: size_of::<describe_configs_request::DescribeConfigsResource>(),
+    fields: &[
+        field("resource_type", ALL, Ty::Int8),
+        field("resource_name", ALL, STRING),
+        field("configuration_keys", ALL, nullable_array(Elem::String)),
+    ],
+    tagged: &[],
+};
+
+static ALTER_CONFIGS: Struct = Struct {
+    decoded_bytes: size_of::<AlterConfigsRequest>(),
+    fields: &[
+        field(
+            "resources",
+            ALL,
+            array(Elem::Struct(&ALTER_CONFIGS_RESOURCE)),
+        ),
+        field("validate_only", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static ALTER_CONFIGS_RESOURCE: Struct = Struct {
+    decoded_bytes: size_of::<alter_configs_request::AlterConfigsResource>(),
+    fields: &[
+        field("resource_type", ALL, Ty::Int8),
+        field("resource_name", ALL, STRING),
+        field("configs", ALL, array(Elem::Struct(&ALTERABLE_CONFIG))),
+    ],
+    tagged: &[],
+};
+
+static ALTERABLE_CONFIG: Struct = Struct {
+    decoded_bytes: size_of::<alter_configs_request::AlterableConfig>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("value", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static INCREMENTAL_ALTER_CONFIGS: Struct = Struct {
+    decoded_bytes: size_of::<IncrementalAlterConfigsRequest>(),
+    fields: &[
+        field(
+            "resources",
+            ALL,
+            array(Elem::Struct(&INCREMENTAL_ALTER_CONFIGS_RESOURCE)),
+        ),
+        field("validate_only", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static INCREMENTAL_ALTER_CONFIGS_RESOURCE: Struct = Struct {
+    decoded_bytes: size_of::<incremental_alter_configs_request::AlterConfigsResource>(),
+    fields: &[
+        field("resource_type", ALL, Ty::Int8),
+        field("resource_name", ALL, STRING),
+        field(
+            "configs",
+            ALL,
+            array(Elem::Struct(&INCREMENTAL_ALTERABLE_CONFIG)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static INCREMENTAL_ALTERABLE_CONFIG: Struct = Struct {
+    decoded_bytes: size_of::<incremental_alter_configs_request::AlterableConfig>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("config_operation", ALL, Ty::Int8),
+        field("value", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static DELETE_RECORDS: Struct = Struct {
+    decoded_bytes: size_of::<DeleteRecordsRequest>(),
+    fields: &[
+        field("topics", ALL, array(Elem::Struct(&DELETE_RECORDS_TOPIC))),
+        field("timeout_ms", ALL, Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+static DELETE_RECORDS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<delete_records_request::DeleteRecordsTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&DELETE_RECORDS_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static DELETE_RECORDS_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<delete_records_request::DeleteRecordsPartition>(),
+    fields: &[
+        field("partition_index", ALL, Ty::Int32),
+        field("offset", ALL, Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_LOG_DIRS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeLogDirsRequest>(),
+    fields: &[field(
+        "topics",
+        ALL,
+        nullable_array(Elem::Struct(&DESCRIBABLE_LOG_DIR_TOPIC)),
+    )],
+    tagged: &[],
+};
+
+static DESCRIBABLE_LOG_DIR_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<describe_log_dirs_request::DescribableLogDirTopic>(),
+    fields: &[
+        field("topic", ALL, STRING),
+        field("partitions", ALL, array(Elem::Int32)),
     ],
     tagged: &[],
 };

@@ -169,6 +169,11 @@ impl Segment {
         self.size
     }
 
+    /// A new segment.bytes (topic config change) for the roll decision.
+    pub fn set_segment_bytes(&mut self, segment_bytes: u64) {
+        self.segment_bytes = segment_bytes;
+    }
+
     pub fn next_offset(&self) -> i64 {
         self.next_offset
     }

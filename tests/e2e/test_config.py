@@ -50,6 +50,7 @@ num.partitions=3
 num.network.threads=3
 zookeeper.connect=localhost:2181
 log.retention.hours=168
+socket.send.buffer.bytes=102400
 some.made.up.key=1
 """)
     try:
@@ -68,7 +69,8 @@ some.made.up.key=1
     finally:
         assert stop_process(proc) == 0
     text = log.read_text()
-    assert "log.retention.hours" in text and "not supported yet" in text, text
+    assert "socket.send.buffer.bytes" in text and "not supported yet" in text, text
+    assert "log.retention.hours" not in text, text
     assert "some.made.up.key" in text and "unknown configuration key" in text, text
     assert "zookeeper.connect" not in text and "num.network.threads" not in text, text
 

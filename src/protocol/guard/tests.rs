@@ -25,6 +25,10 @@ use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    alter_configs_request, create_partitions_request, delete_records_request,
+    describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
+};
 use kafka_protocol::messages::{BrokerId, GroupId, ProducerId, TopicName, TransactionalId};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -172,6 +176,12 @@ fn codec(api: ApiKey) -> Codec {
         ApiKey::DescribeGroups => codec_of::<DescribeGroupsRequest>(),
         ApiKey::DeleteGroups => codec_of::<DeleteGroupsRequest>(),
         ApiKey::OffsetDelete => codec_of::<OffsetDeleteRequest>(),
+        ApiKey::CreatePartitions => codec_of::<CreatePartitionsRequest>(),
+        ApiKey::DescribeConfigs => codec_of::<DescribeConfigsRequest>(),
+        ApiKey::AlterConfigs => codec_of::<AlterConfigsRequest>(),
+        ApiKey::IncrementalAlterConfigs => codec_of::<IncrementalAlterConfigsRequest>(),
+        ApiKey::DeleteRecords => codec_of::<DeleteRecordsRequest>(),
+        ApiKey::DescribeLogDirs => codec_of::<DescribeLogDirsRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -223,6 +233,12 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::DescribeGroups => describe_groups_samples(version),
         ApiKey::DeleteGroups => delete_groups_samples(version),
         ApiKey::OffsetDelete => offset_delete_samples(version),
+        ApiKey::CreatePartitions => create_partitions_samples(version),
+        ApiKey::DescribeConfigs => describe_configs_samples(version),
+        ApiKey::AlterConfigs => alter_configs_samples(version),
+        ApiKey::IncrementalAlterConfigs => incremental_alter_configs_samples(version),
+        ApiKey::DeleteRecords => delete_records_samples(version),
+        ApiKey::DescribeLogDirs => describe_log_dirs_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -766,6 +782,152 @@ fn offset_delete_samples(v: i16) -> Vec<BytesMut> {
     vec![encode(&full, v), encode(&OffsetDeleteRequest::default(), v)]
 }
 
+fn create_partitions_samples(v: i16) -> Vec<BytesMut> {
+    use create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
+    let assignment = |ids: &[i32]| {
+        CreatePartitionsAssignment::default()
+            .with_broker_ids(ids.iter().map(|&i| BrokerId(i)).collect())
+    };
+    let mut full = CreatePartitionsRequest::default()
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(topic("t1"))
+                .with_count(11)
+                .with_assignments(Some(vec![assignment(&[0]), assignment(&[0, 1])])),
+            CreatePartitionsTopic::default()
+                .with_name(topic("t2"))
+                .with_count(3)
+                .with_assignments(None),
+        ])
+        .with_timeout_ms(30_000)
+        .with_validate_only(true);
+    if let Some((tag, value)) = extra(v >= 2) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&CreatePartitionsRequest::default(), v),
+    ]
+}
+
+fn describe_configs_samples(v: i16) -> Vec<BytesMut> {
+    use describe_configs_request::DescribeConfigsResource;
+    let mut full = DescribeConfigsRequest::default()
+        .with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t1"))
+                .with_configuration_keys(Some(vec![s("retention.ms"), s("")])),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(s("0"))
+                .with_configuration_keys(None),
+        ])
+        .with_include_synonyms(true)
+        .with_include_documentation(v >= 3);
+    if let Some((tag, value)) = extra(v >= 4) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&DescribeConfigsRequest::default(), v),
+    ]
+}
+
+fn alter_configs_samples(v: i16) -> Vec<BytesMut> {
+    use alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut full = AlterConfigsRequest::default()
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t1"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_value(Some(s("1000"))),
+                    AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_value(None),
+                ]),
+            AlterConfigsResource::default().with_resource_type(4),
+        ])
+        .with_validate_only(true);
+    if let Some((tag, value)) = extra(v >= 2) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![encode(&full, v), encode(&AlterConfigsRequest::default(), v)]
+}
+
+fn incremental_alter_configs_samples(v: i16) -> Vec<BytesMut> {
+    use incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let mut full = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t1"))
+                .with_configs(vec![
+                    AlterableConfig::default()
+                        .with_name(s("retention.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(s("1000"))),
+                    AlterableConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_config_operation(1)
+                        .with_value(None),
+                ]),
+            AlterConfigsResource::default().with_resource_type(4),
+        ])
+        .with_validate_only(false);
+    if let Some((tag, value)) = extra(v >= 1) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&IncrementalAlterConfigsRequest::default(), v),
+    ]
+}
+
+fn delete_records_samples(v: i16) -> Vec<BytesMut> {
+    use delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    let partition = |i: i32, offset: i64| {
+        DeleteRecordsPartition::default()
+            .with_partition_index(i)
+            .with_offset(offset)
+    };
+    let mut full = DeleteRecordsRequest::default()
+        .with_topics(vec![
+            DeleteRecordsTopic::default()
+                .with_name(topic("t1"))
+                .with_partitions(vec![partition(0, 10), partition(3, -1)]),
+            DeleteRecordsTopic::default().with_name(topic("empty")),
+        ])
+        .with_timeout_ms(30_000);
+    if let Some((tag, value)) = extra(v >= 2) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&DeleteRecordsRequest::default(), v),
+    ]
+}
+
+fn describe_log_dirs_samples(v: i16) -> Vec<BytesMut> {
+    use describe_log_dirs_request::DescribableLogDirTopic;
+    let mut full = DescribeLogDirsRequest::default().with_topics(Some(vec![
+        DescribableLogDirTopic::default()
+            .with_topic(topic("t1"))
+            .with_partitions(vec![0, 1, 7]),
+        DescribableLogDirTopic::default().with_topic(topic("")),
+    ]));
+    if let Some((tag, value)) = extra(v >= 2) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&DescribeLogDirsRequest::default().with_topics(None), v),
+    ]
+}
+
 /// Requests whose arrays hold `n` of the smallest entries the schema allows (empty
 /// strings, nulls, empty arrays), with little after them: if the guard overestimated an
 /// entry's smallest size, it would reject these.
@@ -867,6 +1029,57 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
                 n
             ]));
             encode(&OffsetDeleteRequest::default().with_topics(topics), v)
+        }
+        ApiKey::CreatePartitions => {
+            let mut topics = vec![create_partitions_request::CreatePartitionsTopic::default(); n];
+            topics.push(
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_assignments(Some(vec![Default::default(); n])),
+            );
+            encode(&CreatePartitionsRequest::default().with_topics(topics), v)
+        }
+        ApiKey::DescribeConfigs => encode(
+            &DescribeConfigsRequest::default().with_resources(vec![Default::default(); n]),
+            v,
+        ),
+        ApiKey::AlterConfigs => {
+            let mut resources = vec![alter_configs_request::AlterConfigsResource::default(); n];
+            resources.push(
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_configs(vec![Default::default(); n]),
+            );
+            encode(&AlterConfigsRequest::default().with_resources(resources), v)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let mut resources =
+                vec![incremental_alter_configs_request::AlterConfigsResource::default(); n];
+            resources.push(
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_configs(vec![Default::default(); n]),
+            );
+            encode(
+                &IncrementalAlterConfigsRequest::default().with_resources(resources),
+                v,
+            )
+        }
+        ApiKey::DeleteRecords => {
+            let mut topics = vec![delete_records_request::DeleteRecordsTopic::default(); n];
+            topics.push(
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_partitions(vec![Default::default(); n]),
+            );
+            encode(&DeleteRecordsRequest::default().with_topics(topics), v)
+        }
+        ApiKey::DescribeLogDirs => {
+            let mut topics = vec![describe_log_dirs_request::DescribableLogDirTopic::default(); n];
+            topics.push(
+                describe_log_dirs_request::DescribableLogDirTopic::default()
+                    .with_partitions(vec![0; n]),
+            );
+            encode(
+                &DescribeLogDirsRequest::default().with_topics(Some(topics)),
+                v,
+            )
         }
         _ => return vec![],
     };

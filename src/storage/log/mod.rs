@@ -49,15 +49,37 @@ use super::{io, snapshot, StorageError};
 /// alone in one write).
 pub const WRITE_BYTES_MAX: usize = 4 << 20;
 
-/// Per-partition settings (Kafka topic config names in the comments).
+/// Per-partition settings (Kafka topic config names in the comments). The broker builds
+/// it from the topic's effective configs (`topic_config::TopicSettings`) and replaces it
+/// live with [`PartitionLog::set_config`] when they change.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment before the active one grows past this.
     pub segment_bytes: u64,
+    /// `segment.ms` less this segment's share of `segment.jitter.ms`: roll the active
+    /// segment once its first write is this old.
+    pub segment_ms: i64,
+    /// `segment.index.bytes` / 8: offset index entries per segment before a roll.
+    pub index_entries_max: usize,
     /// `index.interval.bytes`: log bytes between two offset index entries.
     pub index_interval_bytes: u32,
     /// `message.max.bytes`: the largest record batch accepted.
     pub max_message_bytes: usize,
+    /// `retention.ms` (-1: none): delete segments whose newest record is older.
+    pub retention_ms: i64,
+    /// `retention.bytes` (-1: none): delete the oldest segments while larger.
+    pub retention_bytes: i64,
+    /// `cleanup.policy` contains delete: retention applies.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains compact.
+    pub cleanup_compact: bool,
+    /// `message.timestamp.type=LogAppendTime`: batches are stamped at append.
+    pub log_append_time: bool,
+    /// `message.timestamp.before.max.ms` / `after.max.ms` (CreateTime only).
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
+    /// `flush.messages`: fdatasync once this many messages are written but not synced.
+    pub flush_messages: i64,
     /// Bytes of recent batches this partition keeps in memory for tail reads.
     pub cache_bytes_max: usize,
     /// When set, the shard's current per-partition share of its cache budget; it
@@ -72,8 +94,18 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             segment_bytes: 1 << 30,
+            segment_ms: 604_800_000,
+            index_entries_max: 10 << 20 >> 3,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             max_message_bytes: 1_048_588,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            log_append_time: false,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
+            flush_messages: i64::MAX,
             cache_bytes_max: CACHE_BYTES_MAX_DEFAULT,
             cache_share: None,
             leader_epoch: 0,
@@ -91,9 +123,6 @@ impl LogConfig {
                 self.segment_bytes,
                 i32::MAX
             ));
-        }
-        if self.max_message_bytes == 0 {
-            return Err("message.max.bytes must be positive".into());
         }
         Ok(())
     }
@@ -266,7 +295,8 @@ impl Waiters {
 
 struct Inner {
     dir: PathBuf,
-    config: LogConfig,
+    /// Replaced whole by `set_config`; read by cloning out, never borrowed across an await.
+    config: RefCell<LogConfig>,
     state: RefCell<State>,
 }
 
@@ -333,7 +363,7 @@ impl PartitionLog {
         Ok(PartitionLog {
             inner: Rc::new(Inner {
                 dir,
-                config,
+                config: RefCell::new(config),
                 state: RefCell::new(state),
             }),
         })
@@ -344,12 +374,31 @@ impl PartitionLog {
         &self.inner.dir
     }
 
+    /// The settings the log runs with now.
+    pub fn config(&self) -> LogConfig {
+        self.inner.config.borrow().clone()
+    }
+
+    /// Replaces the settings (a topic config changed): later appends, rolls and
+    /// retention checks use them; the active segment takes the new segment.bytes.
+    pub fn set_config(&self, config: LogConfig) -> Result<(), String> {
+        config.validate()?;
+        self.inner
+            .state
+            .borrow_mut()
+            .active_mut()
+            .set_segment_bytes(config.segment_bytes);
+        *self.inner.config.borrow_mut() = config;
+        Ok(())
+    }
+
     /// Validates and idempotence-checks the batches of one Produce partition entry,
     /// patches their offsets in place and queues them for the writer. Synchronous, no
     /// I/O; the order of calls is the log order. A retry of one of a producer's last 5
     /// batches returns the original offsets and queues nothing.
     pub fn append(&self, mut records: BytesMut) -> Result<AppendInfo, StorageError> {
-        let batches = split_and_validate(&records, self.inner.config.max_message_bytes)?;
+        let config = self.config();
+        let batches = split_and_validate(&records, config.max_message_bytes)?;
         let mut st = self.inner.state.borrow_mut();
         st.check_usable(&self.inner.dir)?;
         let mut accepted: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
@@ -370,7 +419,7 @@ impl PartitionLog {
                 }
             }
         }
-        let leader_epoch = self.inner.config.leader_epoch;
+        let leader_epoch = config.leader_epoch;
         for (batch, &(_, base_offset)) in batches.iter().zip(&accepted) {
             patch_base_offset(&mut records[batch.range.clone()], base_offset);
             patch_leader_epoch(&mut records[batch.range.clone()], leader_epoch);
@@ -693,7 +742,7 @@ impl PartitionLog {
             .await?;
         let mut st = self.inner.state.borrow_mut();
         st.active_mut().apply_write(&plan, tail);
-        if let Some(share) = &self.inner.config.cache_share {
+        if let Some(share) = &self.inner.config.borrow().cache_share {
             st.cache.set_bytes_max(share.get());
         }
         for batch in &plan.batches {
@@ -742,7 +791,7 @@ impl PartitionLog {
         };
         finish.run().await?;
         self.write_snapshot(next_base).await;
-        let config = &self.inner.config;
+        let config = self.config();
         let segment = Segment::create(
             &self.inner.dir,
             next_base,

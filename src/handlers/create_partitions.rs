@@ -1,0 +1,60 @@
+//! CreatePartitions: grows a topic. New partitions are placed like new topics' (least
+//! loaded shard and log dir); explicit assignments must name this broker only.
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, version, body)?;
+    let node_id = shard.broker.config.node_id;
+    let mut early: Vec<Option<(i16, String)>> = Vec::with_capacity(req.topics.len());
+    let mut requests = Vec::new();
+    for t in &req.topics {
+        let foreign = t
+            .assignments
+            .iter()
+            .flatten()
+            .any(|a| a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != node_id));
+        if foreign {
+            early.push(Some((
+                ec::INVALID_REPLICA_ASSIGNMENT,
+                format!("each new partition must be assigned to broker {node_id} alone"),
+            )));
+        } else {
+            early.push(None);
+            requests.push((t.name.to_string(), t.count));
+        }
+    }
+    let mut results = shard
+        .create_partitions(requests, req.validate_only)
+        .await
+        .into_iter();
+    let mut resp = CreatePartitionsResponse::default();
+    for (t, early) in req.topics.iter().zip(early) {
+        let outcome = match early {
+            Some(e) => Err(e),
+            None => results
+                .next()
+                .map_or(Err((ec::UNKNOWN_SERVER_ERROR, "no result".into())), |r| r.1),
+        };
+        let mut r = CreatePartitionsTopicResult::default();
+        r.name = t.name.clone();
+        if let Err((code, msg)) = outcome {
+            r.error_code = code;
+            r.error_message = Some(str_bytes(&msg));
+        }
+        resp.results.push(r);
+    }
+    respond(ApiKey::CreatePartitions, version, &resp)
+}

@@ -1,0 +1,218 @@
+//! DescribeConfigs: a topic's effective configs with their sources and synonyms, and
+//! the broker's (static properties read-only, topic defaults dynamic).
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::metadata::Snapshot;
+use crate::broker::Broker;
+use crate::protocol::errors as ec;
+use crate::topic_config::{self, ConfigType, Source, Synonym, DEFS};
+
+/// Kafka's `ConfigResource.Type` values.
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// One described config, before it is put in the crate's types.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub name: String,
+    pub value: Option<String>,
+    pub read_only: bool,
+    pub source: Source,
+    pub synonyms: Vec<Synonym>,
+    pub config_type: ConfigType,
+    pub doc: &'static str,
+}
+
+pub async fn handle(
+    shard: Rc<crate::broker::shard::Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: DescribeConfigsRequest = decode(ApiKey::DescribeConfigs, version, body)?;
+    let broker = &shard.broker;
+    let snap = broker.metadata.snapshot();
+    let mut resp = DescribeConfigsResponse::default();
+    for r in &req.resources {
+        let name = r.resource_name.to_string();
+        let keys: Option<Vec<String>> = r
+            .configuration_keys
+            .as_ref()
+            .map(|ks| ks.iter().map(|k| k.to_string()).collect());
+        let described = match r.resource_type {
+            RESOURCE_TOPIC => topic_configs(broker, &snap, &name),
+            RESOURCE_BROKER => broker_configs(broker, &snap, &name),
+            other => Err((
+                ec::INVALID_REQUEST,
+                format!(
+                    "resource type {other} is not supported; describe a TOPIC (2) or BROKER (4)"
+                ),
+            )),
+        };
+        let mut result = DescribeConfigsResult::default();
+        result.resource_type = r.resource_type;
+        result.resource_name = r.resource_name.clone();
+        match described {
+            Ok(configs) => {
+                result.configs = configs
+                    .into_iter()
+                    .filter(|d| keys.as_ref().is_none_or(|ks| ks.contains(&d.name)))
+                    .map(|d| entry(d, req.include_synonyms, req.include_documentation))
+                    .collect();
+            }
+            Err((code, msg)) => {
+                result.error_code = code;
+                result.error_message = Some(str_bytes(&msg));
+            }
+        }
+        resp.results.push(result);
+    }
+    respond(ApiKey::DescribeConfigs, version, &resp)
+}
+
+/// Every topic config of `name` with its effective value and where it comes from.
+pub fn topic_configs(
+    broker: &Broker,
+    snap: &Snapshot,
+    name: &str,
+) -> Result<Vec<Described>, (i16, String)> {
+    let meta = snap.topic(name).ok_or_else(|| {
+        (
+            ec::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("Topic {name} does not exist."),
+        )
+    })?;
+    let layers = broker.config_layers(snap);
+    Ok(DEFS
+        .iter()
+        .map(|def| {
+            let synonyms = layers.topic_synonyms(def, &meta.configs);
+            let first = synonyms.first().cloned().expect("a default at least");
+            Described {
+                name: def.name.to_string(),
+                value: Some(first.value),
+                read_only: false,
+                source: first.source,
+                synonyms,
+                config_type: def.kind.config_type(),
+                doc: def.doc,
+            }
+        })
+        .collect())
+}
+
+/// The broker's configs: its node resource (`name` = node id) lists the topic defaults
+/// (alterable) and the static properties (read-only); the default resource (empty name)
+/// lists the dynamic cluster-wide defaults that are set.
+pub fn broker_configs(
+    broker: &Broker,
+    snap: &Snapshot,
+    name: &str,
+) -> Result<Vec<Described>, (i16, String)> {
+    let layers = broker.config_layers(snap);
+    if name.is_empty() {
+        return Ok(snap
+            .default_broker_configs
+            .iter()
+            .map(|(k, v)| {
+                let (def, _) = topic_config::def_of_broker_key(k).expect("validated key");
+                let synonym = Synonym {
+                    name: k.clone(),
+                    value: v.clone(),
+                    source: Source::DynamicDefaultBroker,
+                };
+                Described {
+                    name: k.clone(),
+                    value: Some(v.clone()),
+                    read_only: false,
+                    source: Source::DynamicDefaultBroker,
+                    synonyms: vec![synonym],
+                    config_type: def.kind.config_type(),
+                    doc: def.doc,
+                }
+            })
+            .collect());
+    }
+    if name != broker.config.node_id.to_string() {
+        return Err((
+            ec::INVALID_REQUEST,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                broker.config.node_id
+            ),
+        ));
+    }
+    let mut out: Vec<Described> = DEFS
+        .iter()
+        .map(|def| {
+            let key = def.broker_keys[0].name;
+            let synonyms = layers.synonyms(def);
+            let first = synonyms.first().cloned().expect("a default at least");
+            Described {
+                name: key.to_string(),
+                value: Some(first.value),
+                read_only: false,
+                source: first.source,
+                synonyms,
+                config_type: def.kind.config_type(),
+                doc: def.doc,
+            }
+        })
+        .collect();
+    for (key, value, set) in broker.config.static_view() {
+        let source = if set {
+            Source::StaticBroker
+        } else {
+            Source::Default
+        };
+        out.push(Described {
+            name: key.to_string(),
+            value: Some(value.clone()),
+            read_only: true,
+            source,
+            synonyms: vec![Synonym {
+                name: key.to_string(),
+                value,
+                source,
+            }],
+            config_type: ConfigType::String,
+            doc: "",
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn entry(d: Described, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {
+    let mut e = DescribeConfigsResourceResult::default();
+    e.name = str_bytes(&d.name);
+    e.value = d.value.as_deref().map(str_bytes);
+    e.read_only = d.read_only;
+    e.config_source = d.source as i8;
+    e.is_sensitive = false;
+    e.config_type = d.config_type as i8;
+    if documentation && !d.doc.is_empty() {
+        e.documentation = Some(str_bytes(d.doc));
+    }
+    if synonyms {
+        e.synonyms = d
+            .synonyms
+            .iter()
+            .map(|s| {
+                let mut y = DescribeConfigsSynonym::default();
+                y.name = str_bytes(&s.name);
+                y.value = Some(str_bytes(&s.value));
+                y.source = s.source as i8;
+                y
+            })
+            .collect();
+    }
+    e
+}
