@@ -604,6 +604,7 @@ mod tests {
                 "bogus.key=1".into(),
                 "num.io.threads=8".into(),
                 "log.retention.hours=168".into(),
+                "socket.send.buffer.bytes=1".into(),
             ],
             Some(3),
         )
@@ -613,8 +614,9 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("bogus.key") && warnings[0].contains("unknown"));
         assert!(
-            warnings[1].contains("log.retention.hours")
+            warnings[1].contains("socket.send.buffer.bytes")
                 && warnings[1].contains("not supported yet")
         );
+        assert_eq!(c.props["log.retention.hours"], "168");
     }
 }
