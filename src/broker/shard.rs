@@ -84,6 +84,8 @@ impl Shard {
             timestamp_before_max_ms: s.timestamp_before_max_ms,
             timestamp_after_max_ms: s.timestamp_after_max_ms,
             flush_messages: s.flush_messages,
+            flush_ms: s.flush_ms,
+            min_insync_replicas: s.min_insync_replicas,
             cache_bytes_max: self.cache_share.get(),
             cache_share: Some(self.cache_share.clone()),
             leader_epoch: 0,
@@ -133,6 +135,24 @@ impl Shard {
     fn rebalance_cache(&self) {
         self.cache_share
             .set(cache_share_bytes(self.logs.borrow().len()));
+    }
+
+    /// Every partition this shard owns: (topic, partition, log).
+    pub fn owned_logs(&self) -> Vec<(String, i32, PartitionLog)> {
+        self.logs
+            .borrow()
+            .iter()
+            .map(|((t, p), (_, log))| (t.clone(), *p, log.clone()))
+            .collect()
+    }
+
+    /// Every partition this shard owns with its log dir index.
+    pub fn owned_logs_with_dirs(&self) -> Vec<(String, i32, usize, PartitionLog)> {
+        self.logs
+            .borrow()
+            .iter()
+            .map(|((t, p), (d, log))| (t.clone(), *p, *d, log.clone()))
+            .collect()
     }
 
     /// The log of a partition this shard owns.
@@ -229,6 +249,15 @@ impl Shard {
                         Some("no records".into()),
                     ));
                 };
+                let min_insync = log.min_insync_replicas();
+                if acks == -1 && min_insync > 1 {
+                    return Err(ProduceResult::error(
+                        ec::NOT_ENOUGH_REPLICAS,
+                        Some(format!(
+                            "min.insync.replicas is {min_insync} but this partition has 1 in-sync replica"
+                        )),
+                    ));
+                }
                 match log.append(records) {
                     Ok(info) => Ok((log, info)),
                     Err(e) => Err(storage_error(&item.topic, item.partition, e)),
@@ -318,37 +347,51 @@ impl Shard {
             .boxed_local()
     }
 
-    pub fn list_offsets_local(&self, items: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
-        items
-            .into_iter()
-            .map(|q| {
-                let Some(log) = self.log(&q.topic, q.partition) else {
-                    return OffsetAnswer {
-                        error_code: ec::UNKNOWN_TOPIC_OR_PARTITION,
+    /// Answers ListOffsets for partitions this shard owns: earliest (-2, -4), latest
+    /// (-1, -5), the record with the largest timestamp (-3), or the first record at or
+    /// after a timestamp (offset -1 when there is none, as Kafka answers).
+    pub async fn list_offsets_local(&self, items: Vec<OffsetQuery>) -> Vec<OffsetAnswer> {
+        let mut out = Vec::with_capacity(items.len());
+        for q in items {
+            let answer = |offset: i64, timestamp: i64| OffsetAnswer {
+                error_code: ec::NONE,
+                offset,
+                timestamp,
+            };
+            let Some(log) = self.log(&q.topic, q.partition) else {
+                out.push(OffsetAnswer {
+                    error_code: ec::UNKNOWN_TOPIC_OR_PARTITION,
+                    offset: -1,
+                    timestamp: -1,
+                });
+                continue;
+            };
+            let found = match q.timestamp {
+                // No tiered storage: earliest local is earliest, latest tiered is latest.
+                -2 | -4 => Ok(Some((log.log_start_offset(), -1))),
+                -1 | -5 => Ok(Some((log.high_watermark(), -1))),
+                -3 => log.offset_of_max_timestamp().await,
+                ts if ts >= 0 => log.offset_for_timestamp(ts).await,
+                _ => {
+                    out.push(OffsetAnswer {
+                        error_code: ec::UNSUPPORTED_VERSION,
                         offset: -1,
                         timestamp: -1,
-                    };
-                };
-                let offset = match q.timestamp {
-                    // -2 earliest, -4 earliest local (no tiering here: the same).
-                    -2 | -4 => log.log_start_offset(),
-                    // -1 latest, -5 latest tiered: the high watermark.
-                    -1 | -5 => log.high_watermark(),
-                    _ => {
-                        return OffsetAnswer {
-                            error_code: ec::UNSUPPORTED_VERSION,
-                            offset: -1,
-                            timestamp: -1,
-                        }
-                    }
-                };
-                OffsetAnswer {
-                    error_code: ec::NONE,
-                    offset,
-                    timestamp: -1,
+                    });
+                    continue;
                 }
-            })
-            .collect()
+            };
+            out.push(match found {
+                Ok(Some((offset, ts))) => answer(offset, ts),
+                Ok(None) => answer(-1, -1),
+                Err(e) => OffsetAnswer {
+                    error_code: e.kafka_error_code(),
+                    offset: -1,
+                    timestamp: -1,
+                },
+            });
+        }
+        out
     }
 
     /// Closes every log (finishing in-flight writes) for a clean shutdown.
@@ -465,7 +508,7 @@ impl Shard {
                 let _ = reply.send(self.checkpoint_local().await);
             }
             ShardMsg::ListOffsets { items, reply } => {
-                let _ = reply.send(self.list_offsets_local(items));
+                let _ = reply.send(self.list_offsets_local(items).await);
             }
             ShardMsg::OpenPartitions { parts, snap, reply } => {
                 let _ = reply.send(self.open_partitions(parts, &snap).await);

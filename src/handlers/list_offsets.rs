@@ -1,5 +1,6 @@
-//! ListOffsets: earliest (-2) and latest (-1, the high watermark) per partition, read on
-//! the owner shard. Timestamp look-ups wait for the time index (topic lifecycle work).
+//! ListOffsets: earliest (-2), latest (-1, the high watermark), the record with the
+//! largest timestamp (-3) and offsets by timestamp, per partition, answered by the owner
+//! shard (`Shard::list_offsets_local`).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -56,7 +57,7 @@ pub async fn handle(
         let shard = shard.clone();
         async move {
             if owner == shard.id {
-                return (slots, Ok(shard.list_offsets_local(items)));
+                return (slots, Ok(shard.list_offsets_local(items).await));
             }
             let (reply, rx) = oneshot::channel();
             shard

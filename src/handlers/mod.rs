@@ -10,6 +10,7 @@ pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -135,6 +136,7 @@ pub fn dispatch(
         ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
+        ApiKey::DeleteRecords => delete_records::handle(s, version, body).boxed_local(),
         ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
         ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),
         ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),

@@ -64,6 +64,7 @@ pub async fn run(
     let accept = accept_loop(shard.clone(), listener, stop_rx);
     runtime::spawn_local(accept);
     runtime::spawn_local(crate::groups::service::tick_loop(shard.clone()));
+    runtime::spawn_local(crate::broker::maintenance::maintenance_loop(shard.clone()));
     if id == METADATA_SHARD {
         runtime::spawn_local(checkpoint_loop(shard.clone()));
     }

@@ -252,6 +252,26 @@ pub fn patch_leader_epoch(batch: &mut [u8], leader_epoch: i32) {
         .copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+const OFFSET_MAX_TIMESTAMP: usize = 35;
+
+/// Stamps the batch at the start of `batch` with log append time `now_ms` (Kafka's
+/// `message.timestamp.type=LogAppendTime`): sets the timestamp-type attribute and
+/// maxTimestamp, and recomputes the CRC, which covers both. Returns the new header.
+pub fn stamp_log_append_time(batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> BatchHeader {
+    let size = header.size();
+    let attributes = header.attributes | ATTRIBUTE_TIMESTAMP_TYPE_MASK;
+    batch[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[OFFSET_ATTRIBUTES..size]);
+    batch[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    BatchHeader {
+        attributes,
+        max_timestamp: now_ms,
+        crc,
+        ..*header
+    }
+}
+
 /// Iterates the valid batches of a byte slice read from a segment, stopping at the
 /// first incomplete or invalid one. Afterwards `valid_len()` is the length of the valid
 /// prefix and `stop()` says why the walk ended (`None`: the slice ended exactly on a

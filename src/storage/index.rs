@@ -255,6 +255,46 @@ impl SegmentIndex {
     pub fn max_timestamp(&self) -> Option<i64> {
         (self.max_timestamp != i64::MIN).then_some(self.max_timestamp)
     }
+
+    /// The last offset of the first batch holding `max_timestamp`.
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+
+    /// The time index as written when the segment is finished (roll or close): with a
+    /// last entry for the newest maximum (Kafka adds one when a segment becomes
+    /// inactive), so that a reopened sealed segment knows its largest timestamp, which
+    /// time-based retention and timestamp lookups need, without reading its data.
+    pub fn finished_times(&self) -> TimeIndex {
+        let mut times = self.times.clone();
+        if let Some(max) = self.max_timestamp() {
+            times.maybe_append(max, self.offset_of_max_timestamp);
+        }
+        times
+    }
+
+    /// For a sealed segment loaded from its files: takes its whole time index, whose
+    /// last entry is the segment's largest timestamp (see `finished_times`).
+    pub fn absorb_sealed_times(&mut self, times: TimeIndex) {
+        if let Some(&(ts, rel)) = times.entries.last() {
+            if ts > self.max_timestamp {
+                self.max_timestamp = ts;
+                self.offset_of_max_timestamp = times.base_offset + rel as i64;
+            }
+        }
+        self.times = times;
+    }
+
+    /// The offset to start a search for the first record with a timestamp at or after
+    /// `target`: the offset of the newest time entry whose timestamp is below it (every
+    /// record up to that offset is older than `target`), or the segment's base.
+    pub fn search_start_for(&self, target: i64) -> i64 {
+        let n = self.times.entries.partition_point(|&(ts, _)| ts < target);
+        match n.checked_sub(1) {
+            Some(i) => self.times.base_offset + self.times.entries[i].1 as i64,
+            None => self.times.base_offset,
+        }
+    }
 }
 
 fn be_u32(b: &[u8]) -> u32 {

@@ -46,6 +46,8 @@ pub enum StorageError {
     InvalidProducerEpoch(String),
     #[error("unsupported message format: {0}")]
     UnsupportedFormat(String),
+    #[error("invalid timestamp: {0}")]
+    InvalidTimestamp(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -62,6 +64,7 @@ impl StorageError {
             StorageError::OutOfOrderSequence(_) => 45,
             StorageError::InvalidProducerEpoch(_) => 47,
             StorageError::UnsupportedFormat(_) => 43,
+            StorageError::InvalidTimestamp(_) => 32,
             StorageError::Io { .. } => 56,
         }
     }

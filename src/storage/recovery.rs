@@ -193,9 +193,10 @@ async fn recover_segments(
         let interval = pass.geometry.index_interval_bytes;
         if let (Some(next), Some((offsets, times))) = (next_base, &indexes) {
             if next <= pass.trusted_below() {
-                if let Some((index, _, _)) =
+                if let Some((mut index, _, _)) =
                     SegmentIndex::resume(offsets.clone(), times.clone(), interval, i64::MAX)
                 {
+                    index.absorb_sealed_times(times.clone());
                     let segment = Segment::sealed(
                         file,
                         base,
@@ -308,7 +309,9 @@ async fn load_indexes(
     let last_time = times.entries().last().copied();
     let sane = match (last_offset, last_time) {
         (None, None) => true,
-        (None, Some(_)) | (Some(_), None) => false,
+        // A finished segment too small for an offset entry still has its final time entry.
+        (None, Some((_, time_rel))) => (time_rel as i64) < rel_end,
+        (Some(_), None) => false,
         (Some((rel, pos)), Some((_, time_rel))) => {
             (pos as u64) < file_len && (rel as i64) < rel_end && (time_rel as i64) < rel_end
         }

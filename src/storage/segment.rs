@@ -105,6 +105,9 @@ pub struct Segment {
     next_offset: i64,
     /// Bound on `allocated` (the partition's segment.bytes).
     segment_bytes: u64,
+    /// Wall-clock ms of the first write into this segment (or of the open that found it
+    /// active with data): `segment.ms` counts from here.
+    first_write_ms: Option<i64>,
 }
 
 impl Segment {
@@ -128,6 +131,7 @@ impl Segment {
             index: SegmentIndex::new(base_offset, index_interval_bytes),
             next_offset: base_offset,
             segment_bytes,
+            first_write_ms: None,
         })
     }
 
@@ -155,6 +159,7 @@ impl Segment {
             index,
             next_offset,
             segment_bytes,
+            first_write_ms: None,
         }
     }
 
@@ -167,6 +172,18 @@ impl Segment {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// When `segment.ms` started counting for this segment, if it has data.
+    pub fn first_write_ms(&self) -> Option<i64> {
+        self.first_write_ms
+    }
+
+    /// Starts the `segment.ms` clock of a segment found active with data at open.
+    pub fn start_age_clock(&mut self, now_ms: i64) {
+        if self.size > 0 && self.first_write_ms.is_none() {
+            self.first_write_ms = Some(now_ms);
+        }
     }
 
     /// A new segment.bytes (topic config change) for the roll decision.
@@ -248,6 +265,9 @@ impl Segment {
             self.next_offset = batch.header.last_offset() + 1;
         }
         assert_eq!(position, plan.new_size);
+        if self.first_write_ms.is_none() {
+            self.first_write_ms = Some(crate::util::now_ms());
+        }
         self.size = plan.new_size;
         self.tail = new_tail;
         if let Some(&(_, last_position)) = self.index.offsets.entries().last() {
@@ -266,7 +286,7 @@ impl Segment {
             index_path: self.index_path(),
             index: self.index.offsets.to_bytes(),
             time_index_path: self.time_index_path(),
-            time_index: self.index.times.to_bytes(),
+            time_index: self.index.finished_times().to_bytes(),
         }
     }
 }

@@ -37,13 +37,20 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 
-use super::batch::{patch_base_offset, patch_leader_epoch, split_and_validate, BatchHeader};
+use super::batch::{
+    patch_base_offset, patch_leader_epoch, split_and_validate, stamp_log_append_time,
+    BatchHeader,
+};
 use super::cache::{BatchCache, CACHE_BYTES_MAX_DEFAULT};
 use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
 use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
 use super::{io, snapshot, StorageError};
+
+mod retention;
+mod timestamps;
+pub use retention::Retained;
 
 /// Bound on the batch bytes of one DMA write (one batch larger than this still goes
 /// alone in one write).
@@ -80,6 +87,11 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     /// `flush.messages`: fdatasync once this many messages are written but not synced.
     pub flush_messages: i64,
+    /// `flush.ms`: the shard's maintenance tick fdatasyncs a log this often.
+    pub flush_ms: i64,
+    /// `min.insync.replicas`: one broker holds one replica, so above 1 every acks=all
+    /// produce is refused with NOT_ENOUGH_REPLICAS (checked by the broker, not here).
+    pub min_insync_replicas: i32,
     /// Bytes of recent batches this partition keeps in memory for tail reads.
     pub cache_bytes_max: usize,
     /// When set, the shard's current per-partition share of its cache budget; it
@@ -106,6 +118,8 @@ impl Default for LogConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: i64::MAX,
             flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            min_insync_replicas: 1,
             cache_bytes_max: CACHE_BYTES_MAX_DEFAULT,
             cache_share: None,
             leader_epoch: 0,
@@ -218,6 +232,9 @@ struct State {
     data_waiters: Waiters,
     /// Woken when the writer task ends (`close` waits for it).
     idle_waiters: Waiters,
+    /// Retention asked the writer to roll the active segment although nothing is
+    /// pending, so that the expired data in it can be deleted.
+    roll_requested: bool,
     stats: LogStats,
 }
 
@@ -246,6 +263,35 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// Whether the active segment must roll before more data goes in although it has
+/// room: it is older than `segment.ms`, or its offset index is full
+/// (`segment.index.bytes`).
+fn roll_due(active: &Segment, config: &LogConfig) -> bool {
+    if active.size() == 0 {
+        return false;
+    }
+    let aged = active
+        .first_write_ms()
+        .is_some_and(|t| crate::util::now_ms().saturating_sub(t) >= config.segment_ms);
+    aged || active.index.offsets.entries().len() >= config.index_entries_max
+}
+
+/// Kafka's CreateTime bounds (`message.timestamp.before.max.ms` / `after.max.ms`),
+/// checked on the batch's first (base) and largest timestamps without decompressing.
+fn check_create_time(header: &BatchHeader, now_ms: i64, config: &LogConfig) -> Result<(), StorageError> {
+    let earliest = now_ms.saturating_sub(config.timestamp_before_max_ms);
+    let latest = now_ms.saturating_add(config.timestamp_after_max_ms);
+    for ts in [header.base_timestamp, header.max_timestamp] {
+        // -1 is "no timestamp"; Kafka does not bound it.
+        if ts != -1 && (ts < earliest || ts > latest) {
+            return Err(StorageError::InvalidTimestamp(format!(
+                "Timestamp {ts} of a record batch is out of range. The timestamp should be within [{earliest}, {latest}]"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Below this many waiters, registering does not bother pruning abandoned ones.
@@ -337,7 +383,11 @@ impl PartitionLog {
             segment_bytes: config.segment_bytes,
             index_interval_bytes: config.index_interval_bytes,
         };
-        let recovered = recovery::recover(&dir, geometry, recovery_point, log_start_offset).await?;
+        let mut recovered =
+            recovery::recover(&dir, geometry, recovery_point, log_start_offset).await?;
+        if let Some(active) = recovered.segments.last_mut() {
+            active.start_age_clock(crate::util::now_ms());
+        }
         let leo = recovered.log_end_offset;
         let first_base = recovered.segments[0].base_offset;
         let state = State {
@@ -358,6 +408,7 @@ impl PartitionLog {
             durable_waiters: Waiters::default(),
             data_waiters: Waiters::default(),
             idle_waiters: Waiters::default(),
+            roll_requested: false,
             stats: LogStats::default(),
         };
         Ok(PartitionLog {
@@ -397,8 +448,14 @@ impl PartitionLog {
     /// I/O; the order of calls is the log order. A retry of one of a producer's last 5
     /// batches returns the original offsets and queues nothing.
     pub fn append(&self, mut records: BytesMut) -> Result<AppendInfo, StorageError> {
-        let config = self.config();
+        let config = self.inner.config.borrow();
         let batches = split_and_validate(&records, config.max_message_bytes)?;
+        let now_ms = crate::util::now_ms();
+        if !config.log_append_time {
+            for batch in &batches {
+                check_create_time(&batch.header, now_ms, &config)?;
+            }
+        }
         let mut st = self.inner.state.borrow_mut();
         st.check_usable(&self.inner.dir)?;
         let mut accepted: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
@@ -420,10 +477,15 @@ impl PartitionLog {
             }
         }
         let leader_epoch = config.leader_epoch;
-        for (batch, &(_, base_offset)) in batches.iter().zip(&accepted) {
-            patch_base_offset(&mut records[batch.range.clone()], base_offset);
-            patch_leader_epoch(&mut records[batch.range.clone()], leader_epoch);
+        for (batch, (header, base_offset)) in batches.iter().zip(accepted.iter_mut()) {
+            let bytes = &mut records[batch.range.clone()];
+            patch_base_offset(bytes, *base_offset);
+            patch_leader_epoch(bytes, leader_epoch);
+            if config.log_append_time {
+                *header = stamp_log_append_time(bytes, header, now_ms);
+            }
         }
+        let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
         let data = records.freeze();
         let first_offset = st.log_end_offset;
         for (batch, &(mut header, base_offset)) in batches.iter().zip(&accepted) {
@@ -440,9 +502,10 @@ impl PartitionLog {
         let info = AppendInfo {
             base_offset: first_offset,
             last_offset: st.log_end_offset - 1,
-            log_append_time_ms: -1,
+            log_append_time_ms,
             log_start_offset: st.log_start_offset,
         };
+        drop(config);
         if self.claim_writer(&mut st) {
             drop(st);
             self.spawn_writer();
@@ -516,6 +579,22 @@ impl PartitionLog {
         let written = self.high_watermark();
         self.wait_durable(written - 1).await?;
         Ok(self.recovery_point())
+    }
+
+    /// `min.insync.replicas` of the topic, without cloning the config (produce path).
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.inner.config.borrow().min_insync_replicas
+    }
+
+    /// Bytes in the partition's segments (DescribeLogDirs, retention.bytes).
+    pub fn size_bytes(&self) -> u64 {
+        self.inner
+            .state
+            .borrow()
+            .segments
+            .iter()
+            .map(Segment::size)
+            .sum()
     }
 
     pub fn stats(&self) -> LogStats {
@@ -671,6 +750,7 @@ impl PartitionLog {
     /// task right away, which would find the state still borrowed).
     fn claim_writer(&self, st: &mut State) -> bool {
         let work = !st.pending.is_empty()
+            || st.roll_requested
             || (st.durable_wanted > st.durable_offset && st.written_offset > st.durable_offset);
         if work && !st.writer_running && st.failure.is_none() {
             st.writer_running = true;
@@ -707,6 +787,12 @@ impl PartitionLog {
         let want_sync = st.durable_wanted > st.durable_offset
             && st.written_offset > st.durable_offset
             && (st.durable_wanted <= st.written_offset || st.pending.is_empty());
+        if st.roll_requested && st.pending.is_empty() && !want_sync && st.failure.is_none() {
+            if st.active().size() > 0 {
+                return Step::Roll;
+            }
+            st.roll_requested = false;
+        }
         if st.failure.is_some() || (st.pending.is_empty() && !want_sync) {
             st.writer_running = false;
             st.idle_waiters.wake_all();
@@ -716,9 +802,11 @@ impl PartitionLog {
             return Step::Sync(st.active().file().clone(), st.written_offset);
         }
         let front = &st.pending.front().expect("pending is not empty").header;
-        if st.active().must_roll_for(0, front) {
+        let config = self.inner.config.borrow();
+        if st.active().must_roll_for(0, front) || roll_due(st.active(), &config) {
             return Step::Roll;
         }
+        drop(config);
         let mut batches = Vec::new();
         let mut bytes = 0u64;
         while let Some(next) = st.pending.front() {
@@ -760,6 +848,11 @@ impl PartitionLog {
             + 1;
         assert!(written > st.written_offset, "the high watermark only grows");
         st.written_offset = written;
+        let flush_messages = self.inner.config.borrow().flush_messages;
+        if written - st.durable_offset >= flush_messages {
+            // flush.messages: make this much durable without an acks=all waiter.
+            st.durable_wanted = st.durable_wanted.max(written);
+        }
         st.stats.writes += 1;
         st.stats.write_bytes += plan.new_size - (plan.pos + plan.tail_len() as u64);
         st.written_waiters.wake_below(written);
@@ -778,15 +871,18 @@ impl PartitionLog {
     }
 
     /// Finishes the active segment (truncate, fdatasync, index files) and starts a new
-    /// one at the first pending offset.
+    /// one at the first pending offset (or the log end, for a roll retention asked for).
     async fn roll(&self) -> Result<(), StorageError> {
         let (finish, finished_end, next_base) = {
             let st = self.inner.state.borrow();
-            let front = st.pending.front().expect("roll with pending data");
+            let next_base = st
+                .pending
+                .front()
+                .map_or(st.log_end_offset, |front| front.header.base_offset);
             (
                 st.active().finish_plan(),
                 st.active().next_offset(),
-                front.header.base_offset,
+                next_base,
             )
         };
         finish.run().await?;
@@ -805,6 +901,7 @@ impl PartitionLog {
             "a new segment starts after the old one"
         );
         st.segments.push(segment);
+        st.roll_requested = false;
         st.stats.rolls += 1;
         st.durable_offset = st.durable_offset.max(finished_end);
         let durable = st.durable_offset;
