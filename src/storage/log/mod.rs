@@ -38,8 +38,7 @@ use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 
 use super::batch::{
-    patch_base_offset, patch_leader_epoch, split_and_validate, stamp_log_append_time,
-    BatchHeader,
+    patch_base_offset, patch_leader_epoch, split_and_validate, stamp_log_append_time, BatchHeader,
 };
 use super::cache::{BatchCache, CACHE_BYTES_MAX_DEFAULT};
 use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
@@ -280,7 +279,11 @@ fn roll_due(active: &Segment, config: &LogConfig) -> bool {
 
 /// Kafka's CreateTime bounds (`message.timestamp.before.max.ms` / `after.max.ms`),
 /// checked on the batch's first (base) and largest timestamps without decompressing.
-fn check_create_time(header: &BatchHeader, now_ms: i64, config: &LogConfig) -> Result<(), StorageError> {
+fn check_create_time(
+    header: &BatchHeader,
+    now_ms: i64,
+    config: &LogConfig,
+) -> Result<(), StorageError> {
     let earliest = now_ms.saturating_sub(config.timestamp_before_max_ms);
     let latest = now_ms.saturating_add(config.timestamp_after_max_ms);
     for ts in [header.base_timestamp, header.max_timestamp] {

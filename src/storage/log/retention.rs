@@ -129,9 +129,7 @@ impl PartitionLog {
         let st = self.inner.state.borrow();
         let config = self.inner.config.borrow();
         let active = st.active();
-        active.size() > 0
-            && st.pending.is_empty()
-            && expired(active, now_ms, config.retention_ms)
+        active.size() > 0 && st.pending.is_empty() && expired(active, now_ms, config.retention_ms)
     }
 
     /// Has the writer roll the active segment, and waits until it has.
