@@ -31,9 +31,11 @@ pub fn run(
     let shards = config.shard_count();
     boot::limits::check(shards).map_err(|e| e.to_string())?;
     boot::limits::tune_allocator();
+    crate::storage::fault::arm_from_env();
     let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id)
         .map_err(|e| e.to_string())?;
-    let checkpoints = read_checkpoints(&config.log_dirs)?;
+    let mut offline = dirs.offline.clone();
+    let checkpoints = read_checkpoints(&config.log_dirs, &mut offline)?;
     let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
     metadata.ensure_topic_blocking(
         crate::groups::offsets::OFFSETS_TOPIC,
@@ -49,6 +51,7 @@ pub fn run(
         metadata,
         producer_ids,
         checkpoints,
+        offline,
     ));
     probe_listener(&broker.config.listener)?;
     block_stop_signals();
@@ -146,16 +149,34 @@ fn stop_shards(broker: &Arc<Broker>) -> Vec<PartitionCheckpoint> {
         .collect()
 }
 
-fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> {
+/// Reads every usable dir's checkpoint files. A dir whose files cannot be read is taken
+/// offline (`offline[i]` gets the reason), except the first, which must be usable.
+fn read_checkpoints(
+    dirs: &[std::path::PathBuf],
+    offline: &mut [Option<String>],
+) -> Result<Checkpoints, String> {
     let mut cp = Checkpoints::default();
-    for d in dirs {
+    for (i, d) in dirs.iter().enumerate() {
+        if offline[i].is_some() {
+            continue;
+        }
         for (file, map) in [
             (RECOVERY_POINT_FILE, &mut cp.recovery_points),
             (LOG_START_OFFSET_FILE, &mut cp.log_start_offsets),
         ] {
             let path = d.join(file);
-            let entries = checkpoint::read_checkpoint_blocking(&path).map_err(|e| e.to_string())?;
-            map.extend(entries);
+            match checkpoint::read_checkpoint_blocking(&path) {
+                Ok(entries) => map.extend(entries),
+                Err(e) if i > 0 => {
+                    tracing::error!(
+                        "{e}; starting without log dir {} (its partitions are offline)",
+                        d.display()
+                    );
+                    offline[i] = Some(e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         }
     }
     Ok(cp)

@@ -36,14 +36,22 @@ pub enum DirError {
 pub struct LogDirs {
     pub dirs: Vec<PathBuf>,
     pub cluster_id: String,
+    /// Per dir: why it is unusable (an I/O error at start-up), if it is. The broker
+    /// starts without it, as Kafka does (KIP-112); the first dir, which holds the
+    /// topic metadata, must be usable.
+    pub offline: Vec<Option<String>>,
     _locks: Vec<File>,
 }
 
 /// Prepares every log dir. `cluster_id` from the config wins when the dirs have none.
+/// A dir that fails with an I/O error is reported offline (not fatal) unless it is
+/// the first one; a dir of another node or cluster, or locked by another broker, is a
+/// configuration error and stops the start.
 pub fn prepare(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<LogDirs, DirError> {
     let mut locks = Vec::new();
+    let mut offline: Vec<Option<String>> = vec![None; dirs.len()];
     let mut found_cluster: Option<String> = None;
-    for d in dirs {
+    for (i, d) in dirs.iter().enumerate() {
         let io = |what| {
             move |source| DirError::Io {
                 dir: d.display().to_string(),
@@ -51,9 +59,26 @@ pub fn prepare(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<LogDi
                 source,
             }
         };
-        fs::create_dir_all(d).map_err(io("cannot create"))?;
-        locks.push(lock(d)?);
-        if let Some((node, cluster)) = read_meta(d).map_err(io("cannot read meta.properties"))? {
+        let checked = fs::create_dir_all(d)
+            .map_err(io("cannot create"))
+            .and_then(|()| crate::storage::fault::check_blocking(d).map_err(io("cannot use")))
+            .and_then(|()| lock(d))
+            .and_then(|l| {
+                read_meta(d)
+                    .map_err(io("cannot read meta.properties"))
+                    .map(|m| (l, m))
+            });
+        let (lock_file, meta) = match checked {
+            Ok(ok) => ok,
+            Err(e @ DirError::Io { .. }) if i > 0 => {
+                tracing::error!("{e}; starting without this log dir (its partitions are offline)");
+                offline[i] = Some(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        locks.push(lock_file);
+        if let Some((node, cluster)) = meta {
             if node != node_id {
                 return Err(DirError::WrongNode {
                     dir: d.display().to_string(),
@@ -79,16 +104,27 @@ pub fn prepare(dirs: &[PathBuf], node_id: i32, cluster_id: &str) -> Result<LogDi
             cluster_id.to_string()
         }
     });
-    for d in dirs {
-        write_meta(d, node_id, &cluster_id).map_err(|source| DirError::Io {
+    for (i, d) in dirs.iter().enumerate() {
+        if offline[i].is_some() {
+            continue;
+        }
+        let written = write_meta(d, node_id, &cluster_id).map_err(|source| DirError::Io {
             dir: d.display().to_string(),
             what: "cannot write meta.properties",
             source,
-        })?;
+        });
+        match written {
+            Err(e) if i > 0 => {
+                tracing::error!("{e}; starting without this log dir (its partitions are offline)");
+                offline[i] = Some(e.to_string());
+            }
+            other => other?,
+        }
     }
     Ok(LogDirs {
         dirs: dirs.to_vec(),
         cluster_id,
+        offline,
         _locks: locks,
     })
 }

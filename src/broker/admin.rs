@@ -100,11 +100,14 @@ impl Shard {
                 results.push((spec.name, Ok(())));
                 continue;
             }
-            let placements = snap.place(
+            let Some(placements) = snap.place(
                 spec.partitions as usize,
                 self.broker.shard_count,
-                self.broker.log_dirs.len(),
-            );
+                &self.broker.dirs.online_mask(),
+            ) else {
+                results.push((spec.name, Err(no_online_dir())));
+                continue;
+            };
             let meta = TopicMeta {
                 name: spec.name.clone(),
                 id: crate::util::random_uuid(),
@@ -383,12 +386,16 @@ impl Shard {
                 }
             };
             let old = meta.partitions.len();
-            let mut grown = (*meta).clone();
-            grown.partitions.extend(snap.place(
+            let Some(placed) = snap.place(
                 count as usize - old,
                 self.broker.shard_count,
-                self.broker.log_dirs.len(),
-            ));
+                &self.broker.dirs.online_mask(),
+            ) else {
+                results.push((name, Err(no_online_dir())));
+                continue;
+            };
+            let mut grown = (*meta).clone();
+            grown.partitions.extend(placed);
             let next = snap.with_topic(grown.clone());
             if let Err(e) = self
                 .open_on_owners(&grown, old, &Arc::new(next.clone()))
@@ -542,6 +549,13 @@ fn apply_broker_ops(
         }
     }
     Ok(configs)
+}
+
+fn no_online_dir() -> (i16, String) {
+    (
+        ec::KAFKA_STORAGE_ERROR,
+        "every log dir is offline; no partition can be placed".into(),
+    )
 }
 
 fn shutting_down_error() -> (i16, String) {

@@ -21,8 +21,13 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
     loop {
         runtime::sleep(MAINTENANCE_TICK.min(Duration::from_millis(retention_every_ms as u64)))
             .await;
+        shard.fail_offline_dirs();
         let now = crate::util::now_ms();
-        let logs = shard.owned_logs();
+        let logs: Vec<_> = shard
+            .owned_logs()
+            .into_iter()
+            .filter(|(_, _, log)| !log.is_failed())
+            .collect();
         if now - last_retention_ms >= retention_every_ms {
             last_retention_ms = now;
             for (topic, partition, log) in &logs {

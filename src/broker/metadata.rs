@@ -79,19 +79,28 @@ impl Snapshot {
     }
 
     /// Places `count` new partitions: each goes to the shard with the fewest partitions
-    /// and the log dir with the fewest partitions (Kafka's rule for dirs), ties to the
-    /// lowest index.
-    pub fn place(&self, count: usize, shards: usize, dirs: usize) -> Vec<Placement> {
-        let (mut per_shard, mut per_dir) = self.load(shards, dirs);
-        (0..count)
+    /// and the online log dir (`online[d]`) with the fewest partitions (Kafka's rule for
+    /// dirs), ties to the lowest index. `None` when no dir is online.
+    pub fn place(&self, count: usize, shards: usize, online: &[bool]) -> Option<Vec<Placement>> {
+        if !online.iter().any(|&o| o) {
+            return None;
+        }
+        let (mut per_shard, mut per_dir) = self.load(shards, online.len());
+        for (d, n) in per_dir.iter_mut().enumerate() {
+            if !online[d] {
+                *n = usize::MAX;
+            }
+        }
+        let placed = (0..count)
             .map(|_| {
                 let shard = argmin(&per_shard);
                 let dir = argmin(&per_dir);
                 per_shard[shard] += 1;
-                per_dir[dir] += 1;
+                per_dir[dir] = per_dir[dir].saturating_add(1);
                 Placement { shard, dir }
             })
-            .collect()
+            .collect();
+        Some(placed)
     }
 
     pub fn with_topic(&self, t: TopicMeta) -> Snapshot {
@@ -347,7 +356,7 @@ mod tests {
     #[test]
     fn placement_balances_shards_and_dirs() {
         let s = Snapshot::default();
-        let p = s.place(4, 2, 2);
+        let p = s.place(4, 2, &[true, true]).unwrap();
         assert_eq!(
             p.iter().map(|x| (x.shard, x.dir)).collect::<Vec<_>>(),
             vec![(0, 0), (1, 1), (0, 0), (1, 1)]
@@ -358,8 +367,11 @@ mod tests {
             partitions: vec![Placement { shard: 0, dir: 1 }],
             configs: BTreeMap::new(),
         });
-        let p = s.place(1, 2, 2);
+        let p = s.place(1, 2, &[true, true]).unwrap();
         assert_eq!(p[0], Placement { shard: 1, dir: 0 });
+        let p = s.place(2, 2, &[false, true]).unwrap();
+        assert!(p.iter().all(|x| x.dir == 1));
+        assert!(s.place(1, 2, &[false, false]).is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! shard owns alone (`shard::Shard`, behind an `Rc` on its own thread).
 
 pub mod admin;
+pub mod log_dirs;
 pub mod maintenance;
 pub mod metadata;
 pub mod producer_ids;
@@ -41,6 +42,8 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub producer_ids: ProducerIds,
     pub checkpoints: Checkpoints,
+    /// Which log dirs are online (KIP-112).
+    pub dirs: log_dirs::LogDirStates,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -58,6 +61,7 @@ impl Broker {
         metadata: MetadataStore,
         producer_ids: ProducerIds,
         checkpoints: Checkpoints,
+        offline_dirs: Vec<Option<String>>,
     ) -> Broker {
         let shard_count = config.shard_count();
         let (mailboxes, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
@@ -74,6 +78,7 @@ impl Broker {
             metadata,
             producer_ids,
             checkpoints,
+            dirs: log_dirs::LogDirStates::new(offline_dirs),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),
@@ -137,12 +142,26 @@ impl Broker {
         }
         for (i, d) in self.log_dirs.iter().enumerate() {
             let (rp, ls) = per_dir.remove(&i).unwrap_or_default();
-            for (file, entries) in [
+            if self.dirs.is_offline(i) {
+                // Its partitions are not reported; writing would erase their entries.
+                continue;
+            }
+            let written = [
                 (RECOVERY_POINT_CHECKPOINT_FILE, rp),
                 (LOG_START_OFFSET_CHECKPOINT_FILE, ls),
-            ] {
-                checkpoint::write_checkpoint_blocking(&d.join(file), &entries)
-                    .map_err(|e| e.to_string())?;
+            ]
+            .into_iter()
+            .try_for_each(|(file, entries)| {
+                let path = d.join(file);
+                crate::storage::fault::check(&path)?;
+                checkpoint::write_checkpoint_blocking(&path, &entries)
+            });
+            if let Err(e) = written {
+                // An I/O error writing a dir's checkpoints takes that dir offline.
+                self.dirs.take_offline(i, d, &e.to_string());
+                if i == 0 {
+                    return Err(e.to_string());
+                }
             }
         }
         Ok(())

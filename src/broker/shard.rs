@@ -155,6 +155,45 @@ impl Shard {
             .collect()
     }
 
+    /// The log of a partition this shard owns, or the error to answer:
+    /// KAFKA_STORAGE_ERROR when its log dir is offline, UNKNOWN_TOPIC_OR_PARTITION when
+    /// there is no such partition here.
+    pub fn log_checked(&self, topic: &str, partition: i32) -> Result<PartitionLog, i16> {
+        let found = self
+            .logs
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .map(|(dir, log)| (*dir, log.clone()));
+        match found {
+            Some((dir, _)) if self.broker.dirs.is_offline(dir) => Err(ec::KAFKA_STORAGE_ERROR),
+            Some((_, log)) => Ok(log),
+            None => {
+                let snap = self.broker.metadata.snapshot();
+                match snap.placement(topic, partition) {
+                    Some(p) if self.broker.dirs.is_offline(p.dir) => Err(ec::KAFKA_STORAGE_ERROR),
+                    _ => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                }
+            }
+        }
+    }
+
+    /// Fails every log of this shard in an offline dir (another partition there hit an
+    /// I/O error), so their waiters and writers stop at once.
+    pub fn fail_offline_dirs(&self) {
+        let logs: Vec<(usize, PartitionLog)> = self
+            .logs
+            .borrow()
+            .values()
+            .map(|(d, l)| (*d, l.clone()))
+            .collect();
+        for (dir, log) in logs {
+            if self.broker.dirs.is_offline(dir) && !log.is_failed() {
+                let why = self.broker.dirs.reason(dir).unwrap_or_default();
+                log.take_offline(&format!("log dir is offline: {why}"));
+            }
+        }
+    }
+
     /// The log of a partition this shard owns.
     pub fn partition_log(&self, topic: &str, partition: i32) -> Option<PartitionLog> {
         self.log(topic, partition)
@@ -184,7 +223,20 @@ impl Shard {
                     })
             })
             .collect();
-        self.open_partitions(parts, snap).await
+        // A partition that cannot be opened takes its dir offline (KIP-112) instead of
+        // stopping the broker; the dir's other partitions are skipped.
+        for p in parts {
+            if self.broker.dirs.is_offline(p.dir) {
+                continue;
+            }
+            let dir = p.dir;
+            if let Err(e) = self.open_partitions(vec![p], snap).await {
+                self.broker
+                    .dirs
+                    .take_offline(dir, &self.broker.log_dirs[dir], &e);
+            }
+        }
+        Ok(())
     }
 
     /// Opens partitions with the topic configs of `snap`.
@@ -194,6 +246,12 @@ impl Shard {
         snap: &Snapshot,
     ) -> Result<(), String> {
         for p in parts {
+            if self.broker.dirs.is_offline(p.dir) {
+                return Err(format!(
+                    "log dir {} is offline",
+                    self.broker.log_dirs[p.dir].display()
+                ));
+            }
             let key = (p.topic.clone(), p.partition);
             let cp = &self.broker.checkpoints;
             let recovery_point = cp.recovery_points.get(&key).copied().unwrap_or(0);
@@ -209,6 +267,13 @@ impl Shard {
             )
             .await
             .map_err(|e| format!("cannot open partition {}-{}: {e}", p.topic, p.partition))?;
+            let broker = self.broker.clone();
+            let dir_index = p.dir;
+            log.set_failure_hook(Box::new(move |why| {
+                broker
+                    .dirs
+                    .take_offline(dir_index, &broker.log_dirs[dir_index], why);
+            }));
             self.logs.borrow_mut().insert(key, (p.dir, log));
             self.rebalance_cache();
         }
@@ -240,9 +305,9 @@ impl Shard {
         let appended: Vec<_> = items
             .into_iter()
             .map(|item| {
-                let Some(log) = self.log(&item.topic, item.partition) else {
-                    return Err(ProduceResult::error(ec::UNKNOWN_TOPIC_OR_PARTITION, None));
-                };
+                let log = self
+                    .log_checked(&item.topic, item.partition)
+                    .map_err(|code| ProduceResult::error(code, None))?;
                 let Some(records) = item.records else {
                     return Err(ProduceResult::error(
                         ec::CORRUPT_MESSAGE,
@@ -296,9 +361,12 @@ impl Shard {
     pub async fn fetch_local(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let Some(log) = self.log(&item.topic, item.partition) else {
-                out.push(FetchResult::error(ec::UNKNOWN_TOPIC_OR_PARTITION));
-                continue;
+            let log = match self.log_checked(&item.topic, item.partition) {
+                Ok(log) => log,
+                Err(code) => {
+                    out.push(FetchResult::error(code));
+                    continue;
+                }
             };
             out.push(match log.read(item.offset, item.max_bytes).await {
                 Ok(r) => FetchResult {
@@ -323,9 +391,9 @@ impl Shard {
     pub fn wait_for_data_local(&self, items: &[FetchItem]) -> LocalBoxFuture<'static, ()> {
         let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
         for item in items {
-            match self.log(&item.topic, item.partition) {
-                Some(log) => waits.push(log.wait_for_data(item.wait_past).boxed_local()),
-                None => return futures::future::ready(()).boxed_local(),
+            match self.log_checked(&item.topic, item.partition) {
+                Ok(log) => waits.push(log.wait_for_data(item.wait_past).boxed_local()),
+                Err(_) => return futures::future::ready(()).boxed_local(),
             }
         }
         if waits.is_empty() {
@@ -358,13 +426,16 @@ impl Shard {
                 offset,
                 timestamp,
             };
-            let Some(log) = self.log(&q.topic, q.partition) else {
-                out.push(OffsetAnswer {
-                    error_code: ec::UNKNOWN_TOPIC_OR_PARTITION,
-                    offset: -1,
-                    timestamp: -1,
-                });
-                continue;
+            let log = match self.log_checked(&q.topic, q.partition) {
+                Ok(log) => log,
+                Err(code) => {
+                    out.push(OffsetAnswer {
+                        error_code: code,
+                        offset: -1,
+                        timestamp: -1,
+                    });
+                    continue;
+                }
             };
             let found = match q.timestamp {
                 // No tiered storage: earliest local is earliest, latest tiered is latest.

@@ -56,9 +56,9 @@ pub async fn handle(
                     async move {
                         let mut out = Vec::with_capacity(items.len());
                         for (topic, partition, offset) in items {
-                            out.push(match s.partition_log(&topic, partition) {
-                                None => Err(ec::UNKNOWN_TOPIC_OR_PARTITION),
-                                Some(log) => log
+                            out.push(match s.log_checked(&topic, partition) {
+                                Err(code) => Err(code),
+                                Ok(log) => log
                                     .delete_records_before(offset)
                                     .await
                                     .map_err(|e| e.kafka_error_code()),

@@ -60,7 +60,7 @@ pub async fn handle(
         None => snap
             .topics
             .values()
-            .map(|t| topic_entry(t, node, topic_ops))
+            .map(|t| topic_entry(t, node, topic_ops, &broker.dirs))
             .collect(),
         Some(wanted) => wanted
             .iter()
@@ -70,7 +70,7 @@ pub async fn handle(
                     None => snap.topic_by_id(w.topic_id.as_bytes()),
                 };
                 match found {
-                    Some(t) => topic_entry(t, node, topic_ops),
+                    Some(t) => topic_entry(t, node, topic_ops, &broker.dirs),
                     None => {
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
@@ -114,20 +114,37 @@ pub const TOPIC_OPERATIONS_ALL: i32 =
 pub const CLUSTER_OPERATIONS_ALL: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
-fn topic_entry(t: &TopicMeta, node: BrokerId, ops: i32) -> MetadataResponseTopic {
+/// A topic's entry. A partition in an offline log dir (KIP-112) has no leader, its one
+/// replica is listed offline and the error is KAFKA_STORAGE_ERROR, as Kafka shows a
+/// partition whose only replica is on a failed disk; clients stop sending to it.
+fn topic_entry(
+    t: &TopicMeta,
+    node: BrokerId,
+    ops: i32,
+    dirs: &crate::broker::log_dirs::LogDirStates,
+) -> MetadataResponseTopic {
     let mut e = MetadataResponseTopic::default();
     e.name = Some(topic_name(&t.name));
     e.topic_id = Uuid::from_bytes(t.id);
     e.is_internal = t.name == crate::groups::offsets::OFFSETS_TOPIC;
     e.topic_authorized_operations = ops;
-    e.partitions = (0..t.partitions.len() as i32)
-        .map(|i| {
+    e.partitions = t
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, placement)| {
             let mut p = MetadataResponsePartition::default();
-            p.partition_index = i;
-            p.leader_id = node;
+            p.partition_index = i as i32;
             p.leader_epoch = 0;
             p.replica_nodes = vec![node];
-            p.isr_nodes = vec![node];
+            if dirs.is_offline(placement.dir) {
+                p.error_code = ec::KAFKA_STORAGE_ERROR;
+                p.leader_id = BrokerId(-1);
+                p.offline_replicas = vec![node];
+            } else {
+                p.leader_id = node;
+                p.isr_nodes = vec![node];
+            }
             p
         })
         .collect();

@@ -15,6 +15,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -136,6 +137,7 @@ pub fn dispatch(
         ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeLogDirs => describe_log_dirs::handle(s, version, body).boxed_local(),
         ApiKey::DeleteRecords => delete_records::handle(s, version, body).boxed_local(),
         ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
         ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),

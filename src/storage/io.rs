@@ -49,6 +49,7 @@ pub struct LogFile {
 impl LogFile {
     /// Opens `path` for reading and writing, creating it if `create`.
     pub async fn open(path: &Path, create: bool) -> Result<LogFile, StorageError> {
+        super::fault::check(path)?;
         prime_iopoll_probe(path.parent().unwrap_or(Path::new("."))).await?;
         let file = OpenOptions::new()
             .read(true)
@@ -82,6 +83,7 @@ impl LogFile {
     ) -> Result<(), StorageError> {
         assert_eq!(pos % PAGE_BYTES, 0, "unaligned write position {pos}");
         assert_eq!(len as u64 % PAGE_BYTES, 0, "unaligned write length {len}");
+        super::fault::check(&self.path)?;
         #[cfg(test)]
         if faults::take_write_error() {
             return Err(self.err(std::io::Error::from_raw_os_error(libc::EIO)));
@@ -107,6 +109,7 @@ impl LogFile {
     /// (callers only read below a logical end they know). One copy: glommio's read
     /// buffer is not `Send`, `Bytes` must be.
     pub async fn read(&self, pos: u64, len: usize) -> Result<Bytes, StorageError> {
+        super::fault::check(&self.path)?;
         #[cfg(test)]
         faults::count_read();
         let start = align_down(pos);
@@ -127,16 +130,19 @@ impl LogFile {
     }
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
+        super::fault::check(&self.path)?;
         self.file.fdatasync().await.map_err(|e| self.err(e))
     }
 
     pub async fn truncate(&self, size: u64) -> Result<(), StorageError> {
+        super::fault::check(&self.path)?;
         self.file.truncate(size).await.map_err(|e| self.err(e))
     }
 
     /// Reserves blocks up to `size` and makes the file that long (zeros past the data),
     /// so appends inside it need no size change.
     pub async fn pre_allocate(&self, size: u64) -> Result<(), StorageError> {
+        super::fault::check(&self.path)?;
         self.file
             .pre_allocate(size, false)
             .await
@@ -187,6 +193,7 @@ async fn prime_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
 
 /// Reads a whole small file (an index); `None` if it does not exist.
 pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    super::fault::check(path)?;
     let path = path.to_owned();
     blocking(move || match std::fs::read(&path) {
         Ok(data) => Ok(Some(data)),
@@ -198,6 +205,7 @@ pub async fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, StorageErro
 
 /// Replaces a small file (an index) atomically: temp file, fsync, rename.
 pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
+    super::fault::check(path)?;
     let path = path.to_owned();
     blocking(move || {
         let mut tmp = path.as_os_str().to_owned();
@@ -227,6 +235,7 @@ pub async fn remove_file(path: &Path) -> Result<(), StorageError> {
 
 /// Creates `dir` (and missing parents) and fsyncs its parent so the entry is durable.
 pub async fn create_dir(dir: &Path) -> Result<(), StorageError> {
+    super::fault::check(dir)?;
     let dir = dir.to_owned();
     blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
@@ -249,6 +258,7 @@ fn sync_dir_blocking(dir: &Path) -> Result<(), StorageError> {
 
 /// Names of the entries of `dir`.
 pub async fn list_dir(dir: &Path) -> Result<Vec<String>, StorageError> {
+    super::fault::check(dir)?;
     let dir = dir.to_owned();
     blocking(move || {
         let entries = std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;

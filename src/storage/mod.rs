@@ -18,6 +18,7 @@
 pub mod batch;
 pub mod cache;
 pub mod checkpoint;
+pub mod fault;
 pub mod index;
 pub mod io;
 pub mod log;

@@ -233,7 +233,8 @@ async fn recover_segments(
             file.truncate(scan.valid_len).await?;
             file.fdatasync().await?;
         }
-        let segment = recovered_segment(file, base, scan, pass.geometry).await?;
+        let sealed = next_base.is_some();
+        let segment = recovered_segment(file, base, scan, pass.geometry, sealed).await?;
         let keep_later = !damaged || next_base == Some(segment.next_offset());
         segments.push(segment);
         if !keep_later && i + 1 < bases.len() {
@@ -332,8 +333,9 @@ async fn recovered_segment(
     base: i64,
     scan: Scan,
     geometry: Geometry,
+    sealed: bool,
 ) -> Result<Segment, StorageError> {
-    let segment = Segment::sealed(
+    let mut segment = Segment::sealed(
         file,
         base,
         scan.valid_len,
@@ -341,14 +343,36 @@ async fn recovered_segment(
         scan.next_offset,
         geometry.segment_bytes,
     );
-    rewrite_index_if_stale(&segment.index_path(), segment.index.offsets.to_bytes()).await?;
-    rewrite_index_if_stale(&segment.time_index_path(), segment.index.times.to_bytes()).await?;
+    // A finished segment's time index ends with its largest timestamp (see
+    // `SegmentIndex::finished_times`); the active one may have that entry on disk from
+    // its last close, which is as good as the rebuilt form.
+    let finished = segment.index.finished_times();
+    let times = if sealed {
+        segment.index.absorb_sealed_times(finished.clone());
+        finished.to_bytes()
+    } else {
+        segment.index.times.to_bytes()
+    };
+    rewrite_index_if_stale(
+        &segment.index_path(),
+        segment.index.offsets.to_bytes(),
+        None,
+    )
+    .await?;
+    rewrite_index_if_stale(&segment.time_index_path(), times, Some(finished.to_bytes())).await?;
     Ok(segment)
 }
 
-async fn rewrite_index_if_stale(path: &Path, rebuilt: Vec<u8>) -> Result<(), StorageError> {
+/// Rewrites an index file unless it holds `rebuilt` (or `also_fine`).
+async fn rewrite_index_if_stale(
+    path: &Path,
+    rebuilt: Vec<u8>,
+    also_fine: Option<Vec<u8>>,
+) -> Result<(), StorageError> {
     match io::read_small_file(path).await? {
-        Some(on_disk) if on_disk == rebuilt => return Ok(()),
+        Some(on_disk) if on_disk == rebuilt || Some(&on_disk) == also_fine.as_ref() => {
+            return Ok(())
+        }
         Some(on_disk) => warn!(
             path = %path.display(),
             bytes_on_disk = on_disk.len(),

@@ -347,7 +347,13 @@ struct Inner {
     /// Replaced whole by `set_config`; read by cloning out, never borrowed across an await.
     config: RefCell<LogConfig>,
     state: RefCell<State>,
+    /// Told once when the log fails, with the error (the broker takes the log dir
+    /// offline). Called with no borrow held.
+    on_failure: RefCell<Option<FailureHook>>,
 }
+
+/// What a log calls once when it fails, with the error text.
+pub type FailureHook = Box<dyn Fn(&str)>;
 
 /// A cheap-clone handle to one partition's log; see the module comment.
 #[derive(Clone)]
@@ -419,6 +425,7 @@ impl PartitionLog {
                 dir,
                 config: RefCell::new(config),
                 state: RefCell::new(state),
+                on_failure: RefCell::new(None),
             }),
         })
     }
@@ -935,24 +942,64 @@ impl PartitionLog {
     }
 
     /// Takes the log offline after an I/O error: keeps the error, drops pending
-    /// batches, wakes every waiter. Returns the error for the caller to report.
+    /// batches, wakes every waiter, and tells the failure hook (first time only).
+    /// Returns the error for the caller to report.
     fn fail(&self, error: StorageError) -> StorageError {
-        let mut st = self.inner.state.borrow_mut();
-        if st.failure.is_none() {
-            tracing::error!(
-                dir = %self.inner.dir.display(),
-                %error,
-                "partition log failed; it answers KAFKA_STORAGE_ERROR from now on"
-            );
-            st.failure = Some(Failure::from_error(&self.inner.dir, &error));
+        self.fail_logged(error, true)
+    }
+
+    fn fail_logged(&self, error: StorageError, log: bool) -> StorageError {
+        let first = {
+            let mut st = self.inner.state.borrow_mut();
+            let first = st.failure.is_none();
+            if first && log {
+                tracing::error!(
+                    dir = %self.inner.dir.display(),
+                    %error,
+                    "partition log failed; it answers KAFKA_STORAGE_ERROR from now on"
+                );
+            }
+            if first {
+                st.failure = Some(Failure::from_error(&self.inner.dir, &error));
+            }
+            st.pending.clear();
+            st.writer_running = false;
+            st.written_waiters.wake_all();
+            st.durable_waiters.wake_all();
+            st.data_waiters.wake_all();
+            st.idle_waiters.wake_all();
+            first
+        };
+        if first {
+            if let Some(hook) = self.inner.on_failure.borrow().as_ref() {
+                hook(&error.to_string());
+            }
         }
-        st.pending.clear();
-        st.writer_running = false;
-        st.written_waiters.wake_all();
-        st.durable_waiters.wake_all();
-        st.data_waiters.wake_all();
-        st.idle_waiters.wake_all();
         error
+    }
+
+    /// Sets what to call when the log fails (see `fail`).
+    pub fn set_failure_hook(&self, hook: FailureHook) {
+        *self.inner.on_failure.borrow_mut() = Some(hook);
+    }
+
+    /// Fails the log because its dir went offline through another partition: every
+    /// later call answers the storage error.
+    pub fn take_offline(&self, why: &str) {
+        if self.inner.state.borrow().failure.is_some() {
+            return;
+        }
+        // The dir's failure was logged once; each partition only at debug level.
+        tracing::debug!(dir = %self.inner.dir.display(), "partition offline with its log dir");
+        self.fail_logged(
+            StorageError::io(&self.inner.dir, std::io::Error::other(why.to_string())),
+            false,
+        );
+    }
+
+    /// Whether the log has failed (or was taken offline).
+    pub fn is_failed(&self) -> bool {
+        self.inner.state.borrow().failure.is_some()
     }
 }
 

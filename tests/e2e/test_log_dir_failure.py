@@ -1,0 +1,135 @@
+"""A failing log dir (Kafka's KIP-112) and DescribeLogDirs.
+
+The broker's storage fault injection (CORELOG_FAULT_INJECTION=<control file>, testing
+only) makes every I/O on a listed directory fail with EIO, as a dying disk would. The
+dir must go offline, its partitions answer KAFKA_STORAGE_ERROR, and producers and
+consumers of partitions in the healthy dir never see an error."""
+
+import re
+import threading
+import time
+
+from confluent_kafka import KafkaError
+
+import kwire
+from clients import Deliveries, consume, create_topic, flush, metadata, producer, wait_until
+from conftest import fresh_topic
+
+PARTITIONS = 4
+OFFLINE_TIMEOUT_S = 15
+API_DESCRIBE_LOG_DIRS = 35
+
+
+def partition_dirs(log_dir, topic):
+    pattern = re.compile(rf"{re.escape(topic)}-(\d+)")
+    return {int(m.group(1)) for p in log_dir.iterdir() if p.is_dir() and (m := pattern.fullmatch(p.name))}
+
+
+def describe_log_dirs(broker):
+    """{dir path: (error code, {(topic, partition): size})} from DescribeLogDirs v1."""
+    with kwire.Conn(broker.port) as conn:
+        body = conn.request(API_DESCRIBE_LOG_DIRS, 1, kwire.int32(-1))
+    r = kwire.Reader(body)
+    r.int32()  # throttle
+
+    def partition():
+        index, size, _lag, _future = r.int32(), r.int64(), r.int64(), r.int8()
+        return index, size
+
+    def topic():
+        name = r.string()
+        return name, r.array(partition)
+
+    def result():
+        code, path = r.int16(), r.string()
+        topics = r.array(topic)
+        return path, (code, {(t, p): size for t, parts in topics for p, size in parts})
+
+    results = dict(r.array(result))
+    r.expect_end()
+    return results
+
+
+def produce_to(broker, topic, partition, count, config=None):
+    deliveries = Deliveries()
+    prod = producer(broker, {"linger.ms": 0, **(config or {})})
+    for i in range(count):
+        prod.produce(topic, value=b"p%d-%d" % (partition, i), partition=partition, on_delivery=deliveries)
+    flush(prod)
+    return deliveries
+
+
+def test_failing_dir_goes_offline_and_the_healthy_dir_keeps_serving(broker_factory, tmp_path, monkeypatch):
+    control = tmp_path / "faults"
+    control.write_text("")
+    monkeypatch.setenv("CORELOG_FAULT_INJECTION", str(control))
+    good_dir, bad_dir = tmp_path / "good", tmp_path / "bad"
+    broker = broker_factory({"log.dirs": f"{good_dir},{bad_dir}"})
+    topic = create_topic(broker, fresh_topic("faildir"), PARTITIONS)
+    good, bad = sorted(partition_dirs(good_dir, topic)), sorted(partition_dirs(bad_dir, topic))
+    assert good and bad and set(good) | set(bad) == set(range(PARTITIONS)), (good, bad)
+    for p in range(PARTITIONS):
+        assert produce_to(broker, topic, p, 10).errors == []
+
+    dirs = describe_log_dirs(broker)
+    assert set(dirs) == {str(good_dir), str(bad_dir)}
+    assert dirs[str(good_dir)][0] == 0 and dirs[str(bad_dir)][0] == 0
+    assert {p for (t, p) in dirs[str(good_dir)][1] if t == topic} == set(good)
+    assert all(dirs[str(bad_dir)][1][(topic, p)] > 0 for p in bad)
+
+    # A producer to the healthy dir runs all along, acks=all.
+    stop = threading.Event()
+    healthy = Deliveries()
+    sent = []
+
+    def keep_producing():
+        prod = producer(broker, {"acks": "all", "linger.ms": 1})
+        i = 0
+        while not stop.is_set():
+            value = b"h-%d" % i
+            prod.produce(topic, value=value, partition=good[0], on_delivery=healthy)
+            sent.append(value)
+            prod.poll(0.005)
+            i += 1
+        flush(prod)
+
+    worker = threading.Thread(target=keep_producing)
+    worker.start()
+    try:
+        time.sleep(0.5)
+        control.write_text(f"{bad_dir}\n")
+        time.sleep(0.3)
+        # A write to the failing dir hits EIO: the dir goes offline.
+        failed = produce_to(broker, topic, bad[0], 1, {"message.timeout.ms": 3000, "retries": 0})
+        assert len(failed.errors) == 1, failed.ok
+        broker.wait_for_log(r"log dir is offline", timeout_s=OFFLINE_TIMEOUT_S)
+
+        def bad_partitions_offline():
+            parts = metadata(broker).topics[topic].partitions
+            return all(parts[p].error is not None and parts[p].error.code() == KafkaError.KAFKA_STORAGE_ERROR
+                       for p in bad)
+        wait_until(bad_partitions_offline, OFFLINE_TIMEOUT_S, "bad dir partitions offline in metadata")
+        md = metadata(broker).topics[topic].partitions
+        assert all(md[p].error is None and md[p].leader == 0 for p in good)
+        dirs = describe_log_dirs(broker)
+        assert dirs[str(bad_dir)] == (56, {})  # KAFKA_STORAGE_ERROR
+        assert dirs[str(good_dir)][0] == 0
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert healthy.errors == [], healthy.errors[:3]
+    got = consume(broker, topic, {good[0]: 10}, len(sent))
+    assert [m.value() for m in got] == sent
+
+    # Restart with the dir still failing: reported at start-up, the rest serves.
+    broker.restart()
+    assert "starting without" in broker.log_text() or "log dir is offline" in broker.log_tail()
+    assert [m.value() for m in consume(broker, topic, {good[0]: 10}, len(sent))] == sent
+    parts = metadata(broker).topics[topic].partitions
+    assert all(parts[p].error is not None for p in bad)
+    # The disk is replaced: everything that was written before the failure is back.
+    control.write_text("")
+    broker.restart()
+    for p in bad:
+        assert [m.value() for m in consume(broker, topic, {p: 0}, 10)] == [b"p%d-%d" % (p, i) for i in range(10)]
