@@ -67,7 +67,7 @@ enum Command {
     },
     /// Write one record per input line (stdin or --file), like kafka-console-producer.
     #[command(
-        after_help = "Examples:\n  echo hello | corelog produce weblogs\n  printf 'user1:clicked\\nuser2:bought\\n' | corelog produce weblogs --key-separator :\n  corelog produce weblogs --file events.txt --compression zstd --acks all --output json\n  corelog produce weblogs --header source=cli --header v=2 --partition 0 < lines.txt\n\nKeyed records go to murmur2(key) % partitions, the partition the Java client and\nlibrdkafka's murmur2_random choose; keyless ones stick to one partition per batch.\nExit codes: 0 every record acknowledged, 1 the broker refused (error named),\n2 bad input or command line, or no broker reached."
+        after_help = "Examples:\n  corelog produce weblogs < lines.txt\n  echo hello | corelog produce weblogs\n  printf 'user1:clicked\\nuser2:bought\\n' | corelog produce weblogs --key-separator :\n  corelog produce weblogs --file events.txt --compression zstd --acks all --output json\n  corelog produce weblogs --header source=cli --header v=2 --partition 0 < more.txt\n\nKeyed records go to murmur2(key) % partitions, the partition the Java client and\nlibrdkafka's murmur2_random choose; keyless ones stick to one partition per batch.\nExit codes: 0 every record acknowledged, 1 the broker refused (error named),\n2 bad input or command line, or no broker reached."
     )]
     Produce {
         topic: String,

@@ -107,6 +107,8 @@ pub fn run(cluster: &mut Cluster, opts: &ConsumeOptions) -> Result<u64, TopicErr
         None => None,
     };
     start_positions(cluster, opts, &mut state, member.as_ref())?;
+    // --timeout-ms counts from when records can flow, not from before the group join.
+    state.last_data = Instant::now();
     let result = consume_loop(cluster, opts, &mut state, &mut member, &stop);
     if let Some(m) = member {
         // Commit what was printed and leave even when the loop failed.
@@ -138,6 +140,7 @@ fn consume_loop(
             if m.tick(cluster, &state.positions)? {
                 state.positions.clear();
                 start_positions(cluster, opts, state, Some(m))?;
+                state.last_data = Instant::now();
             }
         }
         if state.positions.is_empty() {
