@@ -112,7 +112,9 @@ pub fn run(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
-                next_partition = (next_partition + 1) % partitions;
+                if opts.partitioner == Partitioner::Murmur2 {
+                    next_partition = (next_partition + 1) % partitions;
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

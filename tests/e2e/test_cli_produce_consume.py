@@ -61,6 +61,11 @@ def test_json_summary_headers_and_partition(broker):
     r = produce_lines(broker, topic, ["d"], "--partition", "1", "--output", "json", "--acks", "1")
     assert json.loads(r.stdout)["partitions"] == [{"partition": 1, "records": 1, "first_offset": 3,
                                                    "last_offset": 3}]
+    # acks=0: no answer, so no offsets to report.
+    r = produce_lines(broker, topic, ["e"], "--partition", "2", "--output", "json", "--acks", "0")
+    assert json.loads(r.stdout)["partitions"] == [{"partition": 2, "records": 1, "first_offset": -1,
+                                                   "last_offset": -1}]
+    assert [m.value() for m in consume(broker, topic, {2: 0}, 1)] == [b"e"]
     got = consume(broker, topic, {1: 0}, 4)
     assert [(m.offset(), m.key(), m.value(), m.headers()) for m in got] == [
         (0, None, b"a", [("src", b"cli"), ("n", b"2")]),
