@@ -221,9 +221,17 @@ impl Cluster {
             self.brokers
                 .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
         }
-        // The bootstrap connection becomes the connection of the broker it reached.
+        // The bootstrap connection becomes the connection of the broker it reached
+        // (matched by socket address, so localhost and 127.0.0.1 are one broker).
         if let Some(boot) = self.boot.take() {
-            match self.brokers.iter().find(|(_, addr)| **addr == boot.broker) {
+            let peer = boot.stream.peer_addr().ok();
+            let reached = |addr: &String| {
+                *addr == boot.broker
+                    || addr
+                        .to_socket_addrs()
+                        .is_ok_and(|mut a| a.any(|a| Some(a) == peer))
+            };
+            match self.brokers.iter().find(|(_, addr)| reached(addr)) {
                 Some((node, _)) if !self.conns.contains_key(node) => {
                     self.conns.insert(*node, boot);
                 }

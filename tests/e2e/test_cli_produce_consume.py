@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from clients import Deliveries, base_config, consume, create_topic, flush, kcat, producer, wait_until
 from conftest import corelog_bin, fresh_topic
@@ -208,40 +208,87 @@ def group_members(broker, group):
     return d["state"], len(d["members"])
 
 
-def test_corelog_and_confluent_members_split_partitions(broker):
+class ConfluentMember:
+    def __init__(self, broker, group, topic):
+        self.c = Consumer({**base_config(broker), "group.id": group, "auto.offset.reset": "earliest",
+                           "partition.assignment.strategy": "range", "enable.auto.commit": True})
+        self.c.subscribe([topic])
+
+    def poll(self):
+        m = self.c.poll(0.2)
+        return [] if m is None or m.error() is not None else [(m.partition(), m.offset())]
+
+    def partitions(self):
+        return sorted(tp.partition for tp in self.c.assignment())
+
+    def close(self):
+        self.c.close()
+
+
+class KafkaPythonMember:
+    def __init__(self, broker, group, topic):
+        from kafka import KafkaConsumer
+        from kafka.coordinator.assignors.range import RangePartitionAssignor
+        self.c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest",
+                               partition_assignment_strategy=[RangePartitionAssignor])
+        self.c.subscribe([topic])
+
+    def poll(self):
+        batches = self.c.poll(timeout_ms=200)
+        return [(r.partition, r.offset) for records in batches.values() for r in records]
+
+    def partitions(self):
+        return sorted(tp.partition for tp in self.c.assignment())
+
+    def close(self):
+        self.c.close()
+
+
+@pytest.mark.parametrize("corelog_first", [True, False], ids=["corelog-leads", "other-leads"])
+@pytest.mark.parametrize("other", [ConfluentMember, KafkaPythonMember], ids=["confluent", "kafka-python"])
+def test_corelog_and_another_client_split_partitions(broker, other, corelog_first):
+    """A corelog member and a librdkafka or kafka-python member in one group: the range
+    assignment, computed by the leader (normally whoever joined first), gives each two of four
+    partitions, and each reads only its own."""
     topic = create_topic(broker, fresh_topic("cli-split"), 4)
     group = fresh_topic("g")
-    proc = subprocess.Popen([str(corelog_bin()), "consume", topic, "--group", group, "--from-beginning",
-                             "--format", "json", "-b", broker.bootstrap],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    c = Consumer({**base_config(broker), "group.id": group, "auto.offset.reset": "earliest",
-                  "partition.assignment.strategy": "range", "enable.auto.commit": True})
+    member = None
+    proc = None
+    got = []
     try:
-        wait_until(lambda: group_members(broker, group) == ("Stable", 1), 30, "corelog to join")
-        c.subscribe([topic])
+        if not corelog_first:
+            member = other(broker, group, topic)
+            deadline = time.monotonic() + 30
+            while len(member.partitions()) != 4:
+                assert time.monotonic() < deadline, "the other client did not get the partitions"
+                got += member.poll()
+        proc = subprocess.Popen([str(corelog_bin()), "consume", topic, "--group", group, "--from-beginning",
+                                 "--format", "json", "-b", broker.bootstrap],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if corelog_first:
+            wait_until(lambda: group_members(broker, group) == ("Stable", 1), 30, "corelog to join")
+            member = other(broker, group, topic)
         deadline = time.monotonic() + 40
-        while not (c.assignment() and group_members(broker, group) == ("Stable", 2)):
+        while not (len(member.partitions()) == 2 and group_members(broker, group) == ("Stable", 2)):
             assert time.monotonic() < deadline, f"no shared group: {group_members(broker, group)}"
-            c.poll(0.2)
-        mine = sorted(tp.partition for tp in c.assignment())
+            got += member.poll()
+        mine = member.partitions()
         assert len(mine) == 2, mine
 
         prod = producer(broker)
         for i in range(40):
             prod.produce(topic, value=f"p{i % 4}-{i // 4}".encode(), partition=i % 4)
         flush(prod)
-        got = []
         deadline = time.monotonic() + 30
         while len(got) < 20 and time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is not None and m.error() is None:
-                got.append((m.partition(), m.offset()))
+            got += member.poll()
         time.sleep(2)  # corelog prints its half meanwhile
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     finally:
-        c.close()
-        if proc.poll() is None:
+        if member is not None:
+            member.close()
+        if proc is not None and proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
     theirs = [(r["partition"], r["offset"]) for r in map(json.loads, out.splitlines())]
@@ -269,3 +316,32 @@ def test_help_has_examples(cmd):
     r = subprocess.run([str(corelog_bin()), *cmd, "--help"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert r.returncode == 0, r.stderr
     assert "Examples:\n  corelog " in r.stdout
+
+
+def test_offset_inside_a_compressed_batch(broker):
+    """A fetch at an offset in the middle of a batch returns the whole batch: the records
+    before the offset are not printed."""
+    topic = create_topic(broker, fresh_topic("cli-mid"), 1)
+    r = produce_lines(broker, topic, [f"r{i}" for i in range(10)], "--compression", "lz4",
+                      "--linger-ms", "1000", "--output", "json")
+    assert json.loads(r.stdout)["partitions"] == [{"partition": 0, "records": 10, "first_offset": 0,
+                                                   "last_offset": 9}]
+    r = corelog(broker, "consume", topic, "--offset", "6", "--max-messages", "4", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert [(m["offset"], m["value"]) for m in map(json.loads, r.stdout.splitlines())] == [
+        (o, f"r{o}") for o in range(6, 10)]
+
+
+def test_committed_offset_out_of_range_resets_per_flag(broker):
+    topic = create_topic(broker, fresh_topic("cli-oor"), 1)
+    produce_lines(broker, topic, ["a", "b", "c"])
+    group = fresh_topic("g")
+    c = Consumer({**base_config(broker), "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 100)], asynchronous=False)
+    finally:
+        c.close()
+    # Committed 100 is past the log end: the fetch answers OFFSET_OUT_OF_RANGE and the
+    # member starts over from the earliest offset, as --from-beginning asks.
+    r = corelog(broker, "consume", topic, "--group", group, "--from-beginning", "--timeout-ms", "2000")
+    assert (r.returncode, r.stdout) == (0, "a\nb\nc\n"), r.stderr
