@@ -224,7 +224,6 @@ fn resolve(
 }
 
 /// One Fetch to `leader`; prints what came. Returns true once the loop should end.
-#[allow(clippy::too_many_arguments)]
 fn fetch_from(
     cluster: &mut Cluster,
     opts: &ConsumeOptions,
@@ -234,27 +233,7 @@ fn fetch_from(
     wait_ms: i32,
     out: &mut impl Write,
 ) -> Result<bool, TopicError> {
-    let mut t = FetchTopic::default();
-    t.topic = TopicName(StrBytes::from_string(opts.topic.clone()));
-    t.partitions = parts
-        .iter()
-        .map(|(p, o)| {
-            let mut fp = FetchPartition::default();
-            fp.partition = *p;
-            fp.fetch_offset = *o;
-            fp.current_leader_epoch = -1;
-            fp.log_start_offset = -1;
-            fp.partition_max_bytes = PARTITION_FETCH_BYTES_MAX;
-            fp
-        })
-        .collect();
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = wait_ms;
-    req.min_bytes = 1;
-    req.max_bytes = FETCH_BYTES_MAX;
-    req.session_epoch = -1;
-    req.topics = vec![t];
+    let req = fetch_request(opts, parts, wait_ms);
     let resp: FetchResponse = cluster
         .broker(leader)?
         .call(ApiKey::Fetch, FETCH_VERSION, &req)?;
@@ -312,6 +291,32 @@ fn fetch_from(
         }
     }
     Ok(out.flush().is_err())
+}
+
+/// A Fetch outside any fetch session for `parts` (partition, offset) of the topic.
+fn fetch_request(opts: &ConsumeOptions, parts: &[(i32, i64)], wait_ms: i32) -> FetchRequest {
+    let mut t = FetchTopic::default();
+    t.topic = TopicName(StrBytes::from_string(opts.topic.clone()));
+    t.partitions = parts
+        .iter()
+        .map(|(p, o)| {
+            let mut fp = FetchPartition::default();
+            fp.partition = *p;
+            fp.fetch_offset = *o;
+            fp.current_leader_epoch = -1;
+            fp.log_start_offset = -1;
+            fp.partition_max_bytes = PARTITION_FETCH_BYTES_MAX;
+            fp
+        })
+        .collect();
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.max_wait_ms = wait_ms;
+    req.min_bytes = 1;
+    req.max_bytes = FETCH_BYTES_MAX;
+    req.session_epoch = -1;
+    req.topics = vec![t];
+    req
 }
 
 fn print(

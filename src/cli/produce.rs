@@ -30,6 +30,9 @@ const RECORD_OVERHEAD_BYTES: usize = 16;
 /// Retries of a batch whose leader moved or was not ready.
 const SEND_RETRIES_MAX: u32 = 5;
 const SEND_RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NETWORK_EXCEPTION,
+/// UNKNOWN_LEADER_EPOCH: the batch is sent again (to the new leader) after Metadata.
+const RETRIABLE_CODES: [i16; 5] = [5, 6, 7, 13, 75];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Partitioner {
@@ -72,6 +75,53 @@ struct Pending {
     since: Option<Instant>,
 }
 
+impl Pending {
+    /// Adds `message` to its partition's batch; returns that batch's size in bytes.
+    fn add(&mut self, partition: i32, message: Message) -> usize {
+        let size = RECORD_OVERHEAD_BYTES
+            + message.key.as_ref().map_or(0, Bytes::len)
+            + message.value.as_ref().map_or(0, Bytes::len)
+            + message
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
+                .sum::<usize>();
+        let slot = self.by_partition.entry(partition).or_default();
+        slot.0.push(message);
+        slot.1 += size;
+        self.since.get_or_insert_with(Instant::now);
+        slot.1
+    }
+}
+
+/// Picks each record's partition.
+struct Router {
+    partitions: i32,
+    /// The sticky partition of keyless records, or the last round-robin one.
+    next: i32,
+}
+
+impl Router {
+    fn route(&mut self, opts: &ProduceOptions, key: Option<&Bytes>) -> i32 {
+        match (opts.partition, opts.partitioner, key) {
+            (Some(p), _, _) => p,
+            (None, Partitioner::Murmur2, Some(key)) => partition_for_key(key, self.partitions),
+            (None, Partitioner::Murmur2, None) => self.next,
+            (None, Partitioner::Roundrobin, _) => {
+                self.next = (self.next + 1) % self.partitions;
+                self.next
+            }
+        }
+    }
+
+    /// Sticky: after a batch leaves, keyless records move on to the next partition.
+    fn batch_sent(&mut self, opts: &ProduceOptions) {
+        if opts.partitioner == Partitioner::Murmur2 {
+            self.next = (self.next + 1) % self.partitions;
+        }
+    }
+}
+
 /// Reads `input` line by line and produces every line; on a broker error returns it after
 /// the batches already acknowledged are in the summary.
 pub fn run(
@@ -80,14 +130,15 @@ pub fn run(
     input: Box<dyn BufRead + Send>,
 ) -> Result<ProduceSummary, TopicError> {
     let mut leader_of = leaders(cluster, &opts.topic, true)?;
-    let partitions = leader_of.len() as i32;
-    if let Some(p) = opts.partition {
-        if !leader_of.contains_key(&p) {
-            return Err(TopicError::Usage(format!(
-                "{}: no partition {p} (the topic has {partitions})",
-                opts.topic
-            )));
-        }
+    let mut router = Router {
+        partitions: leader_of.len() as i32,
+        next: 0,
+    };
+    if let Some(p) = opts.partition.filter(|p| !leader_of.contains_key(p)) {
+        return Err(TopicError::Usage(format!(
+            "{}: no partition {p} (the topic has {})",
+            opts.topic, router.partitions
+        )));
     }
     let lines = spawn_reader(input);
     let mut summary = ProduceSummary {
@@ -98,62 +149,36 @@ pub fn run(
         by_partition: BTreeMap::new(),
         since: None,
     };
-    let mut next_partition = 0i32;
     let mut line_no = 0u64;
     loop {
         let wait = pending.since.map_or(Duration::from_secs(3600), |t| {
             (t + opts.linger).saturating_duration_since(Instant::now())
         });
-        let line = match lines.recv_timeout(wait) {
-            Ok(Ok(line)) => line,
-            Ok(Err(e)) => {
-                flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
-                return Err(TopicError::Usage(format!("reading input: {e}")));
+        let parsed = match lines.recv_timeout(wait) {
+            Ok(Ok(line)) => {
+                line_no += 1;
+                parse_line(line, opts, line_no)
             }
+            Ok(Err(e)) => Err(TopicError::Usage(format!("reading input: {e}"))),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
-                if opts.partitioner == Partitioner::Murmur2 {
-                    next_partition = (next_partition + 1) % partitions;
-                }
+                router.batch_sent(opts);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        line_no += 1;
-        let message = match parse_line(line, opts, line_no) {
+        let message = match parsed {
             Ok(m) => m,
             Err(e) => {
+                // What came before the bad line is sent, as kafka-console-producer does.
                 flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
                 return Err(e);
             }
         };
-        let partition = match (opts.partition, opts.partitioner, &message.key) {
-            (Some(p), _, _) => p,
-            (None, Partitioner::Murmur2, Some(key)) => partition_for_key(key, partitions),
-            (None, Partitioner::Murmur2, None) => next_partition,
-            (None, Partitioner::Roundrobin, _) => {
-                next_partition = (next_partition + 1) % partitions;
-                next_partition
-            }
-        };
-        let size = RECORD_OVERHEAD_BYTES
-            + message.key.as_ref().map_or(0, Bytes::len)
-            + message.value.as_ref().map_or(0, Bytes::len)
-            + message
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
-                .sum::<usize>();
-        let slot = pending.by_partition.entry(partition).or_default();
-        slot.0.push(message);
-        slot.1 += size;
-        pending.since.get_or_insert_with(Instant::now);
-        if slot.1 >= opts.batch_bytes {
+        let partition = router.route(opts, message.key.as_ref());
+        if pending.add(partition, message) >= opts.batch_bytes {
             flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
-            if opts.partitioner == Partitioner::Murmur2 {
-                // Sticky: the next keyless batch goes to the next partition.
-                next_partition = (next_partition + 1) % partitions;
-            }
+            router.batch_sent(opts);
         }
     }
     flush(cluster, opts, &mut leader_of, &mut pending, &mut summary)?;
@@ -246,7 +271,7 @@ fn flush(
         let mut retry = None;
         for (leader, parts) in by_leader {
             for (p, code) in send(cluster, opts, leader, &parts, &mut batches, summary)? {
-                if attempt >= SEND_RETRIES_MAX || !matches!(code, 5 | 6 | 7 | 13 | 75) {
+                if attempt >= SEND_RETRIES_MAX || !RETRIABLE_CODES.contains(&code) {
                     return Err(broker_error(&format!("{}-{p}", opts.topic), code, None));
                 }
                 retry = Some(code);
@@ -298,7 +323,7 @@ fn send(
     let mut failed = Vec::new();
     for r in resp.responses.iter().flat_map(|t| &t.partition_responses) {
         if r.error_code != 0 {
-            if !matches!(r.error_code, 5 | 6 | 7 | 13 | 75) {
+            if !RETRIABLE_CODES.contains(&r.error_code) {
                 let what = format!("{}-{}", opts.topic, r.index);
                 return Err(broker_error(&what, r.error_code, r.error_message.as_ref()));
             }
