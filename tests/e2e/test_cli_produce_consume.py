@@ -345,3 +345,17 @@ def test_committed_offset_out_of_range_resets_per_flag(broker):
     # member starts over from the earliest offset, as --from-beginning asks.
     r = corelog(broker, "consume", topic, "--group", group, "--from-beginning", "--timeout-ms", "2000")
     assert (r.returncode, r.stdout) == (0, "a\nb\nc\n"), r.stderr
+
+
+def test_usage_and_connection_errors_are_exit_2():
+    for args in (["produce", "t", "--acks", "2"], ["produce", "t", "--compression", "brotli"],
+                 ["consume", "t", "--offset", "soon"], ["consume", "t", "--from-beginning", "--offset", "3"]):
+        r = subprocess.run([str(corelog_bin()), *args], capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stdout == ""
+    for cmd in (["produce", "t"], ["consume", "t"]):
+        r = subprocess.run([str(corelog_bin()), *cmd, "-b", "127.0.0.1:1"], capture_output=True, text=True,
+                           timeout=CLI_TIMEOUT_S, input="x\n")
+        assert r.returncode == 2
+        assert r.stderr.startswith("corelog: cannot connect to 127.0.0.1:1"), r.stderr
