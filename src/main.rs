@@ -1,9 +1,15 @@
-//! The `corelog` binary: the broker (`corelog serve`) and, in time, its toolbox.
+//! The `corelog` binary: the broker (`corelog serve`) and its toolbox.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use corelog::cli::client::{Cluster, BROKERS_DEFAULT, BROKERS_ENV};
+use corelog::cli::consume::{Format, Start};
+use corelog::cli::produce::Partitioner;
+use corelog::cli::reset_offsets::TopicSpec;
+use corelog::cli::topic::TopicError;
 
 #[derive(Parser)]
 #[command(
@@ -46,9 +52,9 @@ enum Command {
         #[command(subcommand)]
         action: TopicAction,
     },
-    /// List consumer groups, or describe one with its members and lag.
+    /// List, describe and delete consumer groups; reset their committed offsets.
     #[command(
-        after_help = "Examples:\n  corelog group list\n  corelog group describe billing --output json"
+        after_help = "Examples:\n  corelog group list\n  corelog group describe billing --output json\n  corelog group reset-offsets billing --topic weblogs --to-earliest\n  corelog group reset-offsets billing --topic weblogs:0,1 --shift-by -10 --execute\n  corelog group delete billing old-billing"
     )]
     Group {
         /// Broker list, host:port[,host:port...].
@@ -59,11 +65,117 @@ enum Command {
         #[command(subcommand)]
         action: GroupAction,
     },
+    /// Write one record per input line (stdin or --file), like kafka-console-producer.
+    #[command(
+        after_help = "Examples:\n  corelog produce weblogs < lines.txt\n  echo hello | corelog produce weblogs\n  printf 'user1:clicked\\nuser2:bought\\n' | corelog produce weblogs --key-separator :\n  corelog produce weblogs --file events.txt --compression zstd --acks all --output json\n  corelog produce weblogs --header source=cli --header v=2 --partition 0 < more.txt\n\nKeyed records go to murmur2(key) % partitions, the partition the Java client and\nlibrdkafka's murmur2_random choose; keyless ones stick to one partition per batch.\nExit codes: 0 every record acknowledged, 1 the broker refused (error named),\n2 bad input or command line, or no broker reached."
+    )]
+    Produce {
+        topic: String,
+        #[command(flatten)]
+        conn: Conn,
+        /// Split each line into KEY and VALUE at the first occurrence of this string.
+        #[arg(long)]
+        key_separator: Option<String>,
+        /// A header added to every record; repeatable.
+        #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        /// 0 (no answer), 1 (leader wrote it) or all (every in-sync replica has it).
+        #[arg(long, default_value = "all", value_parser = parse_acks)]
+        acks: i16,
+        #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+        compression: String,
+        /// How long a batch may wait for more records before it is sent.
+        #[arg(long, default_value_t = 5)]
+        linger_ms: u64,
+        /// A partition's batch is sent once it holds this many bytes.
+        #[arg(long = "batch-size", default_value_t = 16384, value_name = "BYTES")]
+        batch_bytes: usize,
+        /// Write every record to this partition.
+        #[arg(long)]
+        partition: Option<i32>,
+        #[arg(long, value_enum, default_value = "murmur2")]
+        partitioner: Partitioner,
+        /// Read lines from this file instead of stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print records as they arrive, like kafka-console-consumer; Ctrl-C ends it (exit 0).
+    #[command(
+        after_help = "Examples:\n  corelog consume weblogs\n  corelog consume weblogs --from-beginning --max-messages 10 --format json\n  corelog consume weblogs --partition 2 --offset 1200 --format kv --key-separator ' => '\n  corelog consume weblogs --group billing --timeout-ms 5000\n\nWithout --group: all partitions (or --partition) from latest, --from-beginning or --offset.\nWith --group: a member of the consumer group (range assignment, interoperates with\nlibrdkafka and Java members) that starts at the committed offsets and commits what it\nprinted, periodically and on exit."
+    )]
+    Consume {
+        topic: String,
+        #[command(flatten)]
+        conn: Conn,
+        /// Start at the earliest offset (where nothing was committed).
+        #[arg(long, conflicts_with = "offset")]
+        from_beginning: bool,
+        /// Start at this offset, or earliest / latest (where nothing was committed).
+        #[arg(long, value_name = "N|earliest|latest")]
+        offset: Option<Start>,
+        /// Read only this partition (without --group).
+        #[arg(long, conflicts_with = "group")]
+        partition: Option<i32>,
+        /// Join this consumer group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Stop after this many records.
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Stop after this long without a new record.
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        #[arg(long, value_enum, default_value = "value")]
+        format: Format,
+        /// Between key and value with --format kv.
+        #[arg(long, default_value = "\t")]
+        key_separator: String,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  corelog completion bash > /etc/bash_completion.d/corelog\n  corelog completion zsh > \"${fpath[1]}/_corelog\"\n  corelog completion fish > ~/.config/fish/completions/corelog.fish"
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
     /// Check (read-only) the host settings that matter to a broker.
     Tune {
         #[command(subcommand)]
         action: TuneAction,
     },
+}
+
+/// Where the brokers are and how to print; shared by produce and consume.
+#[derive(clap::Args)]
+struct Conn {
+    /// Broker list, host:port[,host:port...].
+    #[arg(short = 'b', long, env = BROKERS_ENV, default_value = BROKERS_DEFAULT)]
+    bootstrap: String,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?}: expected KEY=VALUE"))
+}
+
+fn parse_acks(s: &str) -> Result<i16, String> {
+    match s {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        "all" | "-1" => Ok(-1),
+        _ => Err(format!("{s:?}: expected 0, 1 or all")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -109,6 +221,37 @@ enum GroupAction {
     List,
     /// One group: state, members, and per partition its committed offset, log end and lag.
     Describe { group: String },
+    /// Delete groups and their committed offsets (only groups without members).
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+    /// Plan (dry run) or, with --execute, commit new offsets for an inactive group.
+    #[command(
+        group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_offset", "to_datetime", "shift_by"])),
+        after_help = "Examples:\n  corelog group reset-offsets billing --topic weblogs --to-earliest\n  corelog group reset-offsets billing --topic weblogs:0,2 --to-offset 100 --execute\n  corelog group reset-offsets billing --topic weblogs --to-datetime 2026-11-22T10:00:00Z\n  corelog group reset-offsets billing --topic weblogs --shift-by -5 --output json\n\nTargets are clamped into [earliest, latest] of each partition. The group must have no\nmembers: stop its consumers first."
+    )]
+    ResetOffsets {
+        group: String,
+        /// TOPIC (every partition) or TOPIC:P,P; repeatable.
+        #[arg(long = "topic", required = true, value_name = "TOPIC[:P,P]")]
+        topics: Vec<TopicSpec>,
+        #[arg(long)]
+        to_earliest: bool,
+        #[arg(long)]
+        to_latest: bool,
+        #[arg(long, value_name = "N")]
+        to_offset: Option<i64>,
+        /// YYYY-MM-DDTHH:mm:SS[.sss][Z|+hh:mm] (local time without a zone).
+        #[arg(long, value_name = "DATETIME", value_parser = corelog::cli::reset_offsets::parse_datetime)]
+        to_datetime: Option<i64>,
+        /// Move the committed offset by N (negative: back).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        shift_by: Option<i64>,
+        /// Commit the new offsets (without it: only print them).
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -137,6 +280,81 @@ fn main() -> ExitCode {
             output,
             action,
         } => run_group(&bootstrap, output, action),
+        Command::Produce {
+            topic,
+            conn,
+            key_separator,
+            headers,
+            acks,
+            compression,
+            linger_ms,
+            batch_bytes,
+            partition,
+            partitioner,
+            file,
+        } => {
+            let opts = corelog::cli::produce::ProduceOptions {
+                topic,
+                key_separator,
+                headers,
+                acks,
+                compression: corelog::cli::records::parse_compression(&compression)
+                    .expect("clap allows only known codecs"),
+                linger: Duration::from_millis(linger_ms),
+                batch_bytes: batch_bytes.max(1),
+                partition,
+                partitioner,
+            };
+            run_produce(&conn, &opts, file)
+        }
+        Command::Consume {
+            topic,
+            conn,
+            from_beginning,
+            offset,
+            partition,
+            group,
+            max_messages,
+            timeout_ms,
+            format,
+            key_separator,
+        } => {
+            let start = if from_beginning {
+                Start::Earliest
+            } else {
+                offset.unwrap_or(Start::Latest)
+            };
+            let opts = corelog::cli::consume::ConsumeOptions {
+                topic,
+                start,
+                partition,
+                group,
+                max_messages,
+                timeout: timeout_ms.map(Duration::from_millis),
+                format,
+                key_separator,
+            };
+            finish(
+                Cluster::connect(&conn.bootstrap)
+                    .map_err(TopicError::from)
+                    .and_then(|mut c| corelog::cli::consume::run(&mut c, &opts))
+                    .map(|_| String::new()),
+            )
+        }
+        Command::Completion { shell } => {
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "corelog",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Command::Tune {
             action:
                 TuneAction::Check {
@@ -205,13 +423,16 @@ fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
 
 /// Prints a tool's output or error and picks the exit code scripts rely on: 0 done,
 /// 1 the broker refused (its error code is in the message), 2 no broker reached.
-fn finish(result: Result<String, corelog::cli::topic::TopicError>) -> ExitCode {
+fn finish(result: Result<String, TopicError>) -> ExitCode {
     match result {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e @ corelog::cli::topic::TopicError::Broker { .. }) => {
+        Err(
+            e @ (corelog::cli::topic::TopicError::Broker { .. }
+            | corelog::cli::topic::TopicError::Refused(_)),
+        ) => {
             eprintln!("corelog: {e}");
             ExitCode::from(1)
         }
@@ -222,10 +443,39 @@ fn finish(result: Result<String, corelog::cli::topic::TopicError>) -> ExitCode {
     }
 }
 
+fn run_produce(
+    conn: &Conn,
+    opts: &corelog::cli::produce::ProduceOptions,
+    file: Option<PathBuf>,
+) -> ExitCode {
+    let input: Box<dyn std::io::BufRead + Send> = match file {
+        Some(path) => match std::fs::File::open(&path) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("corelog: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let output = conn.output;
+    finish(
+        Cluster::connect(&conn.bootstrap)
+            .map_err(TopicError::from)
+            .and_then(|mut c| corelog::cli::produce::run(&mut c, opts, input))
+            .map(|summary| match output {
+                Output::Text => String::new(),
+                Output::Json => corelog::cli::produce::render_json(&summary) + "\n",
+            }),
+    )
+}
+
 /// Exit codes as for `topic`: 0 done, 1 the broker refused, 2 no broker reached.
 fn run_group(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
     use corelog::cli::group;
-    use corelog::cli::topic::TopicError;
+    if let GroupAction::Delete { .. } | GroupAction::ResetOffsets { .. } = action {
+        return run_group_admin(bootstrap, output, action);
+    }
     let result = corelog::cli::client::Client::connect(bootstrap)
         .map_err(TopicError::from)
         .and_then(|mut client| match action {
@@ -239,6 +489,66 @@ fn run_group(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
                     Output::Json => group::render_describe_json(&d) + "\n",
                 })
             }
+            GroupAction::Delete { .. } | GroupAction::ResetOffsets { .. } => {
+                unreachable!("run_group_admin handles it")
+            }
         });
     finish(result)
+}
+
+/// `group delete` and `group reset-offsets`: they talk to coordinators and leaders.
+fn run_group_admin(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
+    use corelog::cli::{group, reset_offsets};
+    let mut cluster = match Cluster::connect(bootstrap) {
+        Ok(c) => c,
+        Err(e) => return finish(Err(e.into())),
+    };
+    match action {
+        GroupAction::Delete { groups } => {
+            let results = match group::delete(&mut cluster, &groups) {
+                Ok(r) => r,
+                Err(e) => return finish(Err(e)),
+            };
+            if let Output::Json = output {
+                println!("{}", group::render_delete_json(&results));
+            }
+            let mut errors = results.into_iter().filter_map(|(_, e)| e);
+            let first = errors.next();
+            for e in errors {
+                eprintln!("corelog: {e}");
+            }
+            finish(first.map_or(Ok(String::new()), Err))
+        }
+        GroupAction::ResetOffsets {
+            group,
+            topics,
+            to_earliest,
+            to_latest,
+            to_offset,
+            to_datetime,
+            shift_by,
+            execute,
+        } => {
+            use reset_offsets::Target;
+            let target = match (to_earliest, to_latest, to_offset, to_datetime, shift_by) {
+                (true, ..) => Target::Earliest,
+                (_, true, ..) => Target::Latest,
+                (_, _, Some(n), ..) => Target::Offset(n),
+                (_, _, _, Some(ms), _) => Target::Datetime(ms),
+                (.., Some(n)) => Target::ShiftBy(n),
+                _ => unreachable!("clap requires one target"),
+            };
+            let result = reset_offsets::run(&mut cluster, &group, &topics, target, execute);
+            if let (Ok(_), false, Output::Text) = (&result, execute, output) {
+                eprintln!(
+                    "corelog: dry run, nothing committed: add --execute to commit these offsets"
+                );
+            }
+            finish(result.map(|rows| match output {
+                Output::Text => reset_offsets::render_text(&rows),
+                Output::Json => reset_offsets::render_json(&group, &rows, execute) + "\n",
+            }))
+        }
+        GroupAction::List | GroupAction::Describe { .. } => unreachable!("run_group handles it"),
+    }
 }

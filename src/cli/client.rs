@@ -1,13 +1,18 @@
-//! A small blocking Kafka client for the command-line tools: one connection, one request
-//! at a time, requests and responses encoded with the kafka-protocol crate. It runs on
-//! the CLI's own thread, never on a broker shard.
+//! A small blocking Kafka client for the command-line tools: one request at a time per
+//! connection (`Client`), one connection per broker (`Cluster`), requests and responses
+//! encoded with the kafka-protocol crate. It runs on the CLI's own thread, never on a
+//! broker shard.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// Default broker list: `$CORELOG_BROKERS`, else localhost:9092.
@@ -86,6 +91,17 @@ impl Client {
         version: i16,
         request: &Req,
     ) -> Result<Resp, ClientError> {
+        self.send(api, version, request)?;
+        self.receive(api, version)
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    pub fn send<Req: Encodable>(
+        &mut self,
+        api: ApiKey,
+        version: i16,
+        request: &Req,
+    ) -> Result<(), ClientError> {
         self.correlation_id += 1;
         let mut header = RequestHeader::default();
         header.request_api_key = api as i16;
@@ -106,11 +122,23 @@ impl Client {
             .map_err(|e| protocol(e.to_string()))?;
         let len = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream
+            .write_all(&frame)
+            .map_err(|source| ClientError::Io {
+                broker: self.broker.clone(),
+                source,
+            })
+    }
+
+    fn receive<Resp: Decodable>(&mut self, api: ApiKey, version: i16) -> Result<Resp, ClientError> {
+        let protocol = |why: String| ClientError::Protocol {
+            broker: self.broker.clone(),
+            why,
+        };
         let io = |source| ClientError::Io {
             broker: self.broker.clone(),
             source,
         };
-        self.stream.write_all(&frame).map_err(io)?;
         let mut prefix = [0u8; 4];
         self.stream.read_exact(&mut prefix).map_err(io)?;
         let size = i32::from_be_bytes(prefix);
@@ -135,5 +163,117 @@ impl Client {
             )));
         }
         Ok(resp)
+    }
+}
+
+/// Metadata version the tools speak (topic ids, no flexible-version surprises).
+pub const METADATA_VERSION: i16 = 9;
+
+/// One connection per broker of a cluster, opened when first needed, at the address
+/// each broker advertises in Metadata; requests for a partition go to its leader.
+pub struct Cluster {
+    /// The first connection, until Metadata tells which broker it is.
+    boot: Option<Client>,
+    /// node id → advertised host:port
+    brokers: HashMap<i32, String>,
+    conns: HashMap<i32, Client>,
+}
+
+impl Cluster {
+    pub fn connect(bootstrap: &str) -> Result<Cluster, ClientError> {
+        Ok(Cluster {
+            boot: Some(Client::connect(bootstrap)?),
+            brokers: HashMap::new(),
+            conns: HashMap::new(),
+        })
+    }
+
+    /// Any connected broker, for requests every broker answers (Metadata, FindCoordinator).
+    pub fn any(&mut self) -> &mut Client {
+        if let Some(boot) = self.boot.as_mut() {
+            return boot;
+        }
+        self.conns
+            .values_mut()
+            .next()
+            .expect("a cluster always holds at least one connection")
+    }
+
+    /// Metadata for `topics` (all when None); remembers the brokers' addresses.
+    pub fn metadata(
+        &mut self,
+        topics: Option<&[String]>,
+        auto_create: bool,
+    ) -> Result<MetadataResponse, ClientError> {
+        let mut req = MetadataRequest::default();
+        req.allow_auto_topic_creation = auto_create;
+        req.topics = topics.map(|ns| {
+            ns.iter()
+                .map(|n| {
+                    let mut t = MetadataRequestTopic::default();
+                    t.name = Some(TopicName(StrBytes::from_string(n.clone())));
+                    t
+                })
+                .collect()
+        });
+        let resp: MetadataResponse = self.any().call(ApiKey::Metadata, METADATA_VERSION, &req)?;
+        for b in &resp.brokers {
+            self.brokers
+                .insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+        }
+        // The bootstrap connection becomes the connection of the broker it reached
+        // (matched by socket address, so localhost and 127.0.0.1 are one broker).
+        if let Some(boot) = self.boot.take() {
+            let peer = boot.stream.peer_addr().ok();
+            let reached = |addr: &String| {
+                *addr == boot.broker
+                    || addr
+                        .to_socket_addrs()
+                        .is_ok_and(|mut a| a.any(|a| Some(a) == peer))
+            };
+            match self.brokers.iter().find(|(_, addr)| reached(addr)) {
+                Some((node, _)) if !self.conns.contains_key(node) => {
+                    self.conns.insert(*node, boot);
+                }
+                _ => self.boot = Some(boot),
+            }
+        }
+        Ok(resp)
+    }
+
+    /// The connection to broker `node` (known from Metadata), opened on first use.
+    pub fn broker(&mut self, node: i32) -> Result<&mut Client, ClientError> {
+        if !self.conns.contains_key(&node) {
+            let addr = self
+                .brokers
+                .get(&node)
+                .cloned()
+                .ok_or_else(|| ClientError::Protocol {
+                    broker: format!("node {node}"),
+                    why: "not among the brokers Metadata listed".to_string(),
+                })?;
+            self.conns.insert(node, Client::connect(&addr)?);
+        }
+        Ok(self.conns.get_mut(&node).expect("inserted above"))
+    }
+
+    /// Records a broker's address learnt elsewhere (FindCoordinator) and connects to it.
+    pub fn broker_at(
+        &mut self,
+        node: i32,
+        host: &str,
+        port: i32,
+    ) -> Result<&mut Client, ClientError> {
+        let addr = format!("{host}:{port}");
+        if self.brokers.get(&node) != Some(&addr) {
+            self.conns.remove(&node);
+            self.brokers.insert(node, addr);
+        }
+        self.broker(node)
+    }
+
+    /// Drops the connection to `node` after an I/O error; the next use reconnects.
+    pub fn forget(&mut self, node: i32) {
+        self.conns.remove(&node);
     }
 }

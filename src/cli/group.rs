@@ -1,4 +1,4 @@
-//! `corelog group list | describe G`, like kafka-consumer-groups.sh: groups with their
+//! `corelog group list | describe G | delete G...`, like kafka-consumer-groups.sh: groups with their
 //! state, and for one group its members and, per partition, committed offset, log end
 //! and lag. Group requests go to the group's coordinator, found with FindCoordinator.
 
@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
-    ListOffsetsResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ApiKey, BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -253,4 +254,50 @@ pub fn render_describe_json(d: &GroupDetail) -> String {
         members.join(","),
         offsets.join(",")
     )
+}
+
+const DELETE_GROUPS_VERSION: i16 = 1;
+
+/// Deletes `groups` (each at its coordinator) with their committed offsets. Tries every
+/// group; the failures are returned, in order, after the successes are done.
+pub fn delete(
+    cluster: &mut super::client::Cluster,
+    groups: &[String],
+) -> Result<Vec<(String, Option<TopicError>)>, TopicError> {
+    let mut results = Vec::new();
+    for group in groups {
+        let coordinator = super::group_member::find_coordinator(cluster, group)?;
+        let mut req = DeleteGroupsRequest::default();
+        req.groups_names = vec![GroupId(StrBytes::from_string(group.clone()))];
+        let resp: DeleteGroupsResponse =
+            cluster
+                .broker(coordinator)?
+                .call(ApiKey::DeleteGroups, DELETE_GROUPS_VERSION, &req)?;
+        let code = resp.results.first().map_or(-1, |r| r.error_code);
+        let error = (code != 0).then(|| match code {
+            68 => TopicError::Broker {
+                topic: group.clone(),
+                code,
+                code_name: "NonEmptyGroup".to_string(),
+                detail: format!(
+                    ": the group still has active members; stop its consumers (`corelog group describe {group}` lists them), then delete it"
+                ),
+            },
+            _ => broker_error(group, code, None),
+        });
+        results.push((group.clone(), error));
+    }
+    Ok(results)
+}
+
+/// `{"groups":[{"group":g,"deleted":true|false,"error":null|"..."}]}`
+pub fn render_delete_json(results: &[(String, Option<TopicError>)]) -> String {
+    let items: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(g, e)| {
+            serde_json::json!({"group": g, "deleted": e.is_none(),
+                "error": e.as_ref().map(ToString::to_string)})
+        })
+        .collect();
+    serde_json::json!({ "groups": items }).to_string()
 }

@@ -2,5 +2,12 @@
 //! broker over the wire protocol (never through its files).
 
 pub mod client;
+pub mod consume;
 pub mod group;
+pub mod group_member;
+pub mod murmur2;
+pub mod offsets;
+pub mod produce;
+pub mod records;
+pub mod reset_offsets;
 pub mod topic;

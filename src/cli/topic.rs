@@ -32,17 +32,41 @@ pub enum TopicError {
         code_name: String,
         detail: String,
     },
+    /// The tool will not go ahead as asked (exit 1), e.g. the group still has members.
+    #[error("{0}")]
+    Refused(String),
+    /// The command line or its input is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub fn broker_error(topic: &str, code: i16, message: Option<&StrBytes>) -> TopicError {
     let code_name = kafka_protocol::ResponseError::try_from_code(code)
         .map_or_else(|| "UNKNOWN".to_string(), |e| format!("{e:?}"));
+    let mut detail = message.map_or_else(String::new, |m| format!(": {}", m.as_str()));
+    if let Some(what) = advice(code) {
+        detail += &format!(" ({what})");
+    }
     TopicError::Broker {
         topic: topic.to_string(),
         code,
         code_name,
-        detail: message.map_or_else(String::new, |m| format!(": {}", m.as_str())),
+        detail,
     }
+}
+
+/// What the user can do about the broker errors the tools meet most.
+fn advice(code: i16) -> Option<&'static str> {
+    Some(match code {
+        3 => "create the topic with `corelog topic create`, or check its name",
+        10 => "the batch is larger than the topic's max.message.bytes: lower --batch-size",
+        5..=7 => "the partition's leader is unavailable or moved: retry in a moment",
+        35 => "the broker does not speak this request version: upgrade it",
+        68 => "the group still has active members: stop them first",
+        69 => "no such group: `corelog group list` shows the groups",
+        87 => "a record was refused (e.g. compacted topic without key)",
+        _ => return None,
+    })
 }
 
 /// One topic as the tools print it.
@@ -194,4 +218,44 @@ pub fn render_json(topics: &[TopicInfo]) -> String {
         })
         .collect();
     format!("{{\"topics\":[{}]}}", items.join(","))
+}
+
+/// Metadata retries while a topic that was just created has no leader yet.
+const LEADER_WAIT_RETRIES_MAX: u32 = 20;
+const LEADER_WAIT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// partition → leader node of `topic`, waiting briefly for leaders of a new topic.
+/// `auto_create` asks the broker to create a missing topic, as a producer does.
+pub fn leaders(
+    cluster: &mut super::client::Cluster,
+    topic: &str,
+    auto_create: bool,
+) -> Result<std::collections::BTreeMap<i32, i32>, TopicError> {
+    let names = [topic.to_string()];
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let md = cluster.metadata(Some(&names), auto_create)?;
+        let t = md
+            .topics
+            .first()
+            .ok_or_else(|| broker_error(topic, 3, None))?;
+        let retriable = t.error_code == 5
+            || (t.error_code == 0 && t.partitions.iter().any(|p| p.leader_id.0 < 0));
+        if retriable && attempt < LEADER_WAIT_RETRIES_MAX {
+            std::thread::sleep(LEADER_WAIT_BACKOFF);
+            continue;
+        }
+        if t.error_code != 0 {
+            return Err(broker_error(topic, t.error_code, None));
+        }
+        if t.partitions.is_empty() {
+            return Err(broker_error(topic, 3, None));
+        }
+        return Ok(t
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.leader_id.0))
+            .collect());
+    }
 }
