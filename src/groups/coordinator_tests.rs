@@ -174,15 +174,15 @@ fn leaving_the_last_member_empties_the_group_and_allows_simple_commits() {
     ready(rx);
     ready(sync(&mut c, now, 1, &a, &[]));
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, "", None),
+        c.offset_commit_check(now, "g", -1, "", None, 8),
         CommitCheck::Refused(ec::UNKNOWN_MEMBER_ID)
     );
     assert_eq!(
-        c.offset_commit_check(now, "g", 1, &a, None),
+        c.offset_commit_check(now, "g", 1, &a, None, 8),
         CommitCheck::Allowed
     );
     assert_eq!(
-        c.offset_commit_check(now, "g", 0, &a, None),
+        c.offset_commit_check(now, "g", 0, &a, None, 8),
         CommitCheck::Refused(ec::ILLEGAL_GENERATION)
     );
     assert_eq!(
@@ -192,7 +192,7 @@ fn leaving_the_last_member_empties_the_group_and_allows_simple_commits() {
     assert_eq!(state(&c), GroupState::Empty);
     assert_eq!(c.group("g").unwrap().generation, 2);
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, "", None),
+        c.offset_commit_check(now, "g", -1, "", None, 8),
         CommitCheck::Allowed
     );
     assert_eq!(c.delete("g"), Ok(vec![]));

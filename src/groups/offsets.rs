@@ -2,6 +2,10 @@
 //! tools reading the topic understand them: key version 1 (group, topic, partition),
 //! value version 3 (offset, leader epoch, metadata, commit timestamp), big-endian with
 //! Kafka strings (int16 length). A null value is a tombstone: the offset is deleted.
+//!
+//! Group records share the topic: a classic group's GroupMetadata (key version 2, value
+//! version 3, what Kafka 2.3+ writes) and a consumer-protocol group's
+//! ConsumerGroupMetadata (key version 3, flexible value version 0: the group epoch).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
@@ -13,9 +17,54 @@ use super::coordinator::Committed;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Key schema versions: 0 and 1 are offset commits, 2 is group metadata.
+/// Key schema versions: 0 and 1 are offset commits, 2 is group metadata, 3 a consumer
+/// group's metadata (KIP-848; 4-8 are its other records, which corelog does not write).
 const OFFSET_KEY_VERSION: i16 = 1;
 const OFFSET_VALUE_VERSION: i16 = 3;
+const GROUP_METADATA_KEY_VERSION: i16 = 2;
+const GROUP_METADATA_VALUE_VERSION: i16 = 3;
+const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
+const CONSUMER_GROUP_METADATA_VALUE_VERSION: i16 = 0;
+
+/// A classic group's member as GroupMetadata value v3 holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMemberRecord {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// GroupMetadata value v3: a classic group at a state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassicMetadata {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    /// When the group entered its current state (wall clock ms).
+    pub state_timestamp_ms: i64,
+    pub members: Vec<ClassicMemberRecord>,
+}
+
+/// A group record: `None` values are tombstones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRecord {
+    Classic(Option<ClassicMetadata>),
+    /// A consumer-protocol group's epoch.
+    ConsumerEpoch(Option<i32>),
+}
+
+/// Anything corelog reads back from `__consumer_offsets`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    Offset(OffsetRecord),
+    Group(String, GroupRecord),
+}
 
 /// One record of `__consumer_offsets` that corelog understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +81,158 @@ fn put_string(out: &mut BytesMut, s: &str) {
     let len = s.len().min(i16::MAX as usize);
     out.put_i16(len as i16);
     out.put_slice(&s.as_bytes()[..len]);
+}
+
+fn put_nullable_string(out: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(out, s),
+        None => out.put_i16(-1),
+    }
+}
+
+fn get_nullable_string(buf: &mut Bytes) -> Option<Option<String>> {
+    if buf.remaining() >= 2 && buf[..2] == [0xff, 0xff] {
+        buf.advance(2);
+        return Some(None);
+    }
+    get_string(buf).map(Some)
+}
+
+fn put_bytes(out: &mut BytesMut, b: &[u8]) {
+    out.put_i32(b.len() as i32);
+    out.put_slice(b);
+}
+
+fn get_bytes(buf: &mut Bytes) -> Option<Bytes> {
+    if buf.remaining() < 4 {
+        return None;
+    }
+    let len = usize::try_from(buf.get_i32()).unwrap_or(0);
+    (buf.remaining() >= len).then(|| buf.split_to(len))
+}
+
+fn get_i32(buf: &mut Bytes) -> Option<i32> {
+    (buf.remaining() >= 4).then(|| buf.get_i32())
+}
+
+fn get_i64(buf: &mut Bytes) -> Option<i64> {
+    (buf.remaining() >= 8).then(|| buf.get_i64())
+}
+
+/// The key of a group record: key version, then the group id.
+fn encode_group_key(version: i16, group: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 + group.len());
+    out.put_i16(version);
+    put_string(&mut out, group);
+    out.freeze()
+}
+
+/// GroupMetadata value v3 (not a flexible version: classic encodings throughout).
+pub fn encode_classic_metadata(m: &ClassicMetadata) -> Bytes {
+    let mut out = BytesMut::with_capacity(64 + 128 * m.members.len());
+    out.put_i16(GROUP_METADATA_VALUE_VERSION);
+    put_string(&mut out, &m.protocol_type);
+    out.put_i32(m.generation);
+    put_nullable_string(&mut out, m.protocol.as_deref());
+    put_nullable_string(&mut out, m.leader.as_deref());
+    out.put_i64(m.state_timestamp_ms);
+    out.put_i32(m.members.len() as i32);
+    for member in &m.members {
+        put_string(&mut out, &member.id);
+        put_nullable_string(&mut out, member.instance_id.as_deref());
+        put_string(&mut out, &member.client_id);
+        put_string(&mut out, &member.client_host);
+        out.put_i32(member.rebalance_timeout_ms);
+        out.put_i32(member.session_timeout_ms);
+        put_bytes(&mut out, &member.subscription);
+        put_bytes(&mut out, &member.assignment);
+    }
+    out.freeze()
+}
+
+/// GroupMetadata values v0-3 (v4 is flexible and not read: corelog never writes it).
+pub fn decode_classic_metadata(mut v: Bytes) -> Option<ClassicMetadata> {
+    if v.remaining() < 2 {
+        return None;
+    }
+    let version = v.get_i16();
+    if !(0..=3).contains(&version) {
+        return None;
+    }
+    let protocol_type = get_string(&mut v)?;
+    let generation = get_i32(&mut v)?;
+    let protocol = get_nullable_string(&mut v)?;
+    let leader = get_nullable_string(&mut v)?;
+    let state_timestamp_ms = if version >= 2 { get_i64(&mut v)? } else { -1 };
+    let count = usize::try_from(get_i32(&mut v)?).unwrap_or(0);
+    // Each member takes at least 20 bytes: bound the count by what is there.
+    if count > v.remaining() / 20 {
+        return None;
+    }
+    let mut members = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = get_string(&mut v)?;
+        let instance_id = if version >= 3 {
+            get_nullable_string(&mut v)?
+        } else {
+            None
+        };
+        let client_id = get_string(&mut v)?;
+        let client_host = get_string(&mut v)?;
+        let rebalance_timeout_ms = if version >= 1 { get_i32(&mut v)? } else { -1 };
+        let session_timeout_ms = get_i32(&mut v)?;
+        let subscription = get_bytes(&mut v)?;
+        let assignment = get_bytes(&mut v)?;
+        members.push(ClassicMemberRecord {
+            id,
+            instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
+    }
+    Some(ClassicMetadata {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        state_timestamp_ms,
+        members,
+    })
+}
+
+/// ConsumerGroupMetadata value v0 (flexible): the epoch, then an empty tagged-field
+/// section (the metadata hash Kafka 4.1 may tag there is left out, which reads as 0).
+pub fn encode_consumer_epoch(epoch: i32) -> Bytes {
+    let mut out = BytesMut::with_capacity(7);
+    out.put_i16(CONSUMER_GROUP_METADATA_VALUE_VERSION);
+    out.put_i32(epoch);
+    out.put_u8(0);
+    out.freeze()
+}
+
+pub fn decode_consumer_epoch(mut v: Bytes) -> Option<i32> {
+    if v.remaining() < 6 || v.get_i16() != CONSUMER_GROUP_METADATA_VALUE_VERSION {
+        return None;
+    }
+    Some(v.get_i32())
+}
+
+/// Key and value of a group record.
+pub fn encode_group_record(group: &str, record: &GroupRecord) -> (Bytes, Option<Bytes>) {
+    match record {
+        GroupRecord::Classic(m) => (
+            encode_group_key(GROUP_METADATA_KEY_VERSION, group),
+            m.as_ref().map(encode_classic_metadata),
+        ),
+        GroupRecord::ConsumerEpoch(e) => (
+            encode_group_key(CONSUMER_GROUP_METADATA_KEY_VERSION, group),
+            e.map(encode_consumer_epoch),
+        ),
+    }
 }
 
 fn get_string(buf: &mut Bytes) -> Option<String> {
@@ -108,10 +309,24 @@ pub fn decode_value(mut v: Bytes) -> Option<Committed> {
 /// An uncompressed record batch (magic 2) of offset records, ready for
 /// `PartitionLog::append`.
 pub fn encode_batch(records: &[OffsetRecord], timestamp_ms: i64) -> BytesMut {
-    let records: Vec<Record> = records
+    let kvs: Vec<(Bytes, Option<Bytes>)> = records
+        .iter()
+        .map(|r| {
+            (
+                encode_key(&r.group, &r.topic, r.partition),
+                r.value.as_ref().map(encode_value),
+            )
+        })
+        .collect();
+    encode_kv_batch(&kvs, timestamp_ms)
+}
+
+/// An uncompressed record batch of (key, value) records; a `None` value is a tombstone.
+pub fn encode_kv_batch(kvs: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> BytesMut {
+    let records: Vec<Record> = kvs
         .iter()
         .enumerate()
-        .map(|(i, r)| Record {
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -122,8 +337,8 @@ pub fn encode_batch(records: &[OffsetRecord], timestamp_ms: i64) -> BytesMut {
             offset: i as i64,
             sequence: i as i32 - 1,
             timestamp: timestamp_ms,
-            key: Some(encode_key(&r.group, &r.topic, r.partition)),
-            value: r.value.as_ref().map(encode_value),
+            key: Some(key.clone()),
+            value: value.clone(),
             headers: IndexMap::new(),
         })
         .collect();
@@ -139,22 +354,62 @@ pub fn encode_batch(records: &[OffsetRecord], timestamp_ms: i64) -> BytesMut {
 
 /// The offset records in `batch` (whole batches as read from the log). Records that are
 /// not offset commits (group metadata) are skipped.
-pub fn decode_batches(mut batches: Bytes) -> Result<Vec<OffsetRecord>, String> {
+pub fn decode_batches(batches: Bytes) -> Result<Vec<OffsetRecord>, String> {
+    Ok(decode_all(batches)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Replayed::Offset(o) => Some(o),
+            Replayed::Group(..) => None,
+        })
+        .collect())
+}
+
+/// Every record of `batches` corelog understands, in log order. Record kinds it does not
+/// write (the other KIP-848 records, transaction markers) are skipped.
+pub fn decode_all(mut batches: Bytes) -> Result<Vec<Replayed>, String> {
     let sets = RecordBatchDecoder::decode_all(&mut batches).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for record in sets.into_iter().flat_map(|s| s.records) {
         if record.control {
             continue;
         }
-        let Some((group, topic, partition)) = record.key.and_then(decode_key) else {
+        let Some(key) = record.key else { continue };
+        if let Some((group, topic, partition)) = decode_key(key.clone()) {
+            out.push(Replayed::Offset(OffsetRecord {
+                group,
+                topic,
+                partition,
+                value: record.value.and_then(decode_value),
+            }));
+            continue;
+        }
+        let mut k = key;
+        if k.remaining() < 2 {
+            continue;
+        }
+        let version = k.get_i16();
+        let Some(group) = get_string(&mut k) else {
             continue;
         };
-        out.push(OffsetRecord {
-            group,
-            topic,
-            partition,
-            value: record.value.and_then(decode_value),
-        });
+        let value = record.value;
+        let rec = match version {
+            GROUP_METADATA_KEY_VERSION => match value {
+                None => GroupRecord::Classic(None),
+                Some(v) => match decode_classic_metadata(v) {
+                    Some(m) => GroupRecord::Classic(Some(m)),
+                    None => continue,
+                },
+            },
+            CONSUMER_GROUP_METADATA_KEY_VERSION => match value {
+                None => GroupRecord::ConsumerEpoch(None),
+                Some(v) => match decode_consumer_epoch(v) {
+                    Some(e) => GroupRecord::ConsumerEpoch(Some(e)),
+                    None => continue,
+                },
+            },
+            _ => continue,
+        };
+        out.push(Replayed::Group(group, rec));
     }
     Ok(out)
 }
@@ -198,6 +453,76 @@ mod tests {
             (9, -1, 5)
         );
         assert_eq!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])), None);
+    }
+
+    #[test]
+    fn group_metadata_uses_kafkas_v3_layout_and_round_trips() {
+        let meta = ClassicMetadata {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("m-1".into()),
+            state_timestamp_ms: 1_700_000_000_999,
+            members: vec![ClassicMemberRecord {
+                id: "m-1".into(),
+                instance_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 45_000,
+                subscription: Bytes::from_static(b"sub"),
+                assignment: Bytes::from_static(b"asg"),
+            }],
+        };
+        let (key, value) = encode_group_record("g", &GroupRecord::Classic(Some(meta.clone())));
+        assert_eq!(&key[..], &[0, 2, 0, 1, b'g']);
+        let value = value.unwrap();
+        assert_eq!(&value[..2], &[0, 3]);
+        assert_eq!(
+            &value[2..12],
+            &[0, 8, b'c', b'o', b'n', b's', b'u', b'm', b'e', b'r']
+        );
+        assert_eq!(decode_classic_metadata(value.clone()), Some(meta.clone()));
+        // Truncations never decode to something else or panic.
+        for n in 0..value.len() {
+            assert_eq!(decode_classic_metadata(value.slice(..n)), None, "{n}");
+        }
+        let empty = ClassicMetadata {
+            members: vec![],
+            protocol: None,
+            leader: None,
+            ..meta
+        };
+        assert_eq!(
+            decode_classic_metadata(encode_classic_metadata(&empty)),
+            Some(empty)
+        );
+    }
+
+    #[test]
+    fn group_records_replay_in_order_beside_offsets() {
+        let kvs = vec![
+            encode_group_record("g", &GroupRecord::ConsumerEpoch(Some(12))),
+            (encode_key("g", "t", 0), Some(encode_value(&committed(5)))),
+            encode_group_record("h", &GroupRecord::Classic(None)),
+        ];
+        let (k, v) = &kvs[0];
+        assert_eq!(&k[..], &[0, 3, 0, 1, b'g']);
+        assert_eq!(&v.as_ref().unwrap()[..], &[0, 0, 0, 0, 0, 12, 0]);
+        let all = decode_all(encode_kv_batch(&kvs, 1).freeze()).unwrap();
+        assert_eq!(
+            all,
+            vec![
+                Replayed::Group("g".into(), GroupRecord::ConsumerEpoch(Some(12))),
+                Replayed::Offset(OffsetRecord {
+                    group: "g".into(),
+                    topic: "t".into(),
+                    partition: 0,
+                    value: Some(committed(5)),
+                }),
+                Replayed::Group("h".into(), GroupRecord::Classic(None)),
+            ]
+        );
     }
 
     #[test]
