@@ -202,9 +202,6 @@ pub fn validate(args: &HeartbeatArgs, config: &ConsumerConfig) -> Result<(), (i1
             return invalid("TopicPartitions must be empty when (re-)joining.");
         }
     }
-    if args.topic_names.is_some() && args.topic_regex.as_deref().is_some_and(|r| !r.is_empty()) {
-        return invalid("SubscribedTopicNames and SubscribedTopicRegex cannot be used together.");
-    }
     if let Some(name) = args.server_assignor.as_deref() {
         let known = Assignor::from_name(name).is_some_and(|a| config.assignors.contains(&a));
         if !known {
@@ -478,10 +475,9 @@ impl ConsumerGroup {
             let mut names = names.clone();
             names.sort();
             names.dedup();
-            if m.topic_names != names || m.topic_regex.is_some() {
+            if m.topic_names != names {
                 subscription_changed = true;
                 m.topic_names = names;
-                m.topic_regex = None;
             }
         }
         if let Some(regex) = &args.topic_regex {
@@ -489,7 +485,6 @@ impl ConsumerGroup {
             if m.topic_regex != regex {
                 subscription_changed = true;
                 m.topic_regex = regex;
-                m.topic_names.clear();
             }
         }
         if let Some(a) = &args.server_assignor {

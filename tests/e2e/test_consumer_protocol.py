@@ -381,3 +381,39 @@ def test_a_classic_groups_empty_time_survives_a_restart(broker_factory):
     wait_until(lambda: committed() < 0, 60 + 15, "the offsets to expire")
     expired_after_s = time.monotonic() - empty_at
     assert 59 <= expired_after_s < 70, expired_after_s
+
+
+def test_a_regex_subscription_picks_up_a_topic_created_later(cbroker):
+    prefix = f"cp-re-{uuid.uuid4().hex[:6]}"
+    first = create_topic(cbroker, f"{prefix}-a", 2)
+    group = fresh_group()
+    c = consumer(cbroker, group, {"topic.metadata.refresh.interval.ms": 1000})
+    try:
+        c.subscribe([f"^{prefix}-.*"])
+        wait_until(lambda: poll_all([c]) is None and owned(c) == all_partitions(first, 2),
+                   STABLE_TIMEOUT_S, "the first topic's partitions", interval_s=0)
+        second = create_topic(cbroker, f"{prefix}-b", 3)
+        wait_until(lambda: poll_all([c]) is None
+                   and owned(c) == all_partitions(first, 2) | all_partitions(second, 3),
+                   STABLE_TIMEOUT_S, "the new topic's partitions too", interval_s=0)
+        values = produce(cbroker, second, 6, partitions=3)
+        consume_exactly([c], values)
+    finally:
+        c.close()
+
+
+def test_an_unknown_remote_assignor_is_refused(cbroker):
+    topic = create_topic(cbroker, fresh_topic("cp-bogus"), 1)
+    c = consumer(cbroker, fresh_group(), {"group.remote.assignor": "bogus"})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + STABLE_TIMEOUT_S
+        while True:
+            assert time.monotonic() < deadline, "no error within the deadline"
+            msg = c.poll(POLL_S)
+            if msg is not None and msg.error() is not None and msg.error().code() != KafkaError._PARTITION_EOF:
+                break
+        assert "assignor" in str(msg.error()).lower(), msg.error()
+        assert not c.assignment()
+    finally:
+        c.close()
