@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 use super::assignor::{Assignment, Assignor, TopicId};
+use super::offsets::{CurrentAssignment, GroupRecord, MemberMetadata};
 use crate::broker::metadata::Snapshot;
 use crate::protocol::errors as ec;
 
@@ -151,6 +152,8 @@ pub struct ConsumerGroup {
     /// The group epoch when the current heartbeat started: whatever it changes, the
     /// epoch moves by one (`bump`).
     epoch_at_start: i32,
+    /// Member records (Kafka's key v5 and v8) for the caller to persist.
+    pub records: Vec<GroupRecord>,
 }
 
 /// Compiles a SubscribedTopicRegex (RE2/J syntax, matched against whole topic names).
@@ -268,6 +271,134 @@ fn is_subset(a: &Assignment, b: &Assignment) -> bool {
 }
 
 impl ConsumerGroup {
+    /// Queues the member records of `id` that differ from `before`.
+    fn record_member(&mut self, id: &str, before: Option<(MemberMetadata, CurrentAssignment)>) {
+        let m = &self.members[id];
+        let (meta, asg) = (metadata_of(m), self.assignment_of(m));
+        let (meta_changed, asg_changed) = match &before {
+            Some((bm, ba)) => (*bm != meta, *ba != asg),
+            None => (true, true),
+        };
+        if meta_changed {
+            self.records
+                .push(GroupRecord::Member(id.to_string(), Some(meta)));
+        }
+        if asg_changed {
+            self.records
+                .push(GroupRecord::MemberAssignment(id.to_string(), Some(asg)));
+        }
+    }
+
+    /// A member's current assignment as Kafka's record holds it; a static member that
+    /// left temporarily has epoch -2 there.
+    fn assignment_of(&self, m: &ConsumerMember) -> CurrentAssignment {
+        let state = if !m.revoking.is_empty() {
+            1
+        } else if self.target.get(&m.id).is_some_and(|t| *t != m.assigned) {
+            2
+        } else {
+            0
+        };
+        CurrentAssignment {
+            epoch: if m.departed {
+                STATIC_LEAVE_EPOCH
+            } else {
+                m.epoch
+            },
+            previous_epoch: if m.departed {
+                m.epoch
+            } else {
+                m.previous_epoch
+            },
+            state,
+            assigned: m.assigned.clone(),
+            revoking: m.revoking.clone(),
+        }
+    }
+
+    /// Restores a member from its ConsumerGroupMemberMetadata record (start-up); its
+    /// session starts now.
+    pub fn restore_member(&mut self, id: &str, meta: MemberMetadata, expires_at: Instant) {
+        if let Some(instance) = &meta.instance_id {
+            self.static_members.insert(instance.clone(), id.to_string());
+        }
+        let m = self
+            .members
+            .entry(id.to_string())
+            .or_insert_with(|| ConsumerMember {
+                id: id.to_string(),
+                instance_id: None,
+                rack_id: None,
+                client_id: String::new(),
+                client_host: String::new(),
+                rebalance_timeout: Duration::ZERO,
+                topic_names: Vec::new(),
+                topic_regex: None,
+                server_assignor: None,
+                epoch: JOIN_EPOCH,
+                previous_epoch: JOIN_EPOCH,
+                assigned: Assignment::new(),
+                revoking: Assignment::new(),
+                revoke_deadline: None,
+                expires_at,
+                departed: false,
+            });
+        m.instance_id = meta.instance_id;
+        m.rack_id = meta.rack_id;
+        m.client_id = meta.client_id;
+        m.client_host = meta.client_host;
+        m.rebalance_timeout = Duration::from_millis(meta.rebalance_timeout_ms.max(0) as u64);
+        m.topic_names = meta.topic_names;
+        m.topic_regex = meta.topic_regex;
+        m.server_assignor = meta.server_assignor;
+        m.expires_at = expires_at;
+    }
+
+    /// Restores a member's epochs and partitions from its current-assignment record.
+    pub fn restore_assignment(&mut self, id: &str, a: Option<CurrentAssignment>) {
+        let Some(m) = self.members.get_mut(id) else {
+            return;
+        };
+        match a {
+            Some(a) => {
+                m.departed = a.epoch == STATIC_LEAVE_EPOCH;
+                (m.epoch, m.previous_epoch) = if m.departed {
+                    (a.previous_epoch, a.previous_epoch)
+                } else {
+                    (a.epoch, a.previous_epoch)
+                };
+                m.assigned = a.assigned;
+                m.revoking = a.revoking;
+            }
+            None => {
+                m.assigned.clear();
+                m.revoking.clear();
+            }
+        }
+    }
+
+    /// Forgets a member at start-up (its records were tombstoned).
+    pub fn forget_member(&mut self, id: &str) {
+        if let Some(m) = self.members.remove(id) {
+            if let Some(instance) = &m.instance_id {
+                if self.static_members.get(instance) == Some(&m.id) {
+                    self.static_members.remove(instance);
+                }
+            }
+        }
+    }
+
+    /// After the replay: the target is what members own, at the persisted epoch (the
+    /// assignor runs again once a heartbeat finds the subscribed topics).
+    pub fn finish_restore(&mut self) {
+        self.assignment_epoch = self.group_epoch;
+        self.target = self
+            .members
+            .values()
+            .map(|m| (m.id.clone(), m.assigned.clone()))
+            .collect();
+    }
+
     fn bump(&mut self) {
         self.group_epoch = self.group_epoch.max(self.epoch_at_start + 1);
     }
@@ -338,6 +469,10 @@ impl ConsumerGroup {
             args.member_id.clone()
         };
         let before = self.members.get(&id).map(|m| (m.epoch, m.assigned.clone()));
+        let before_records = self
+            .members
+            .get(&id)
+            .map(|m| (metadata_of(m), self.assignment_of(m)));
         self.epoch_at_start = self.group_epoch;
         if let Err((code, message)) = self.admit(now, &id, &args, config) {
             return HeartbeatReply::error(code, message);
@@ -348,6 +483,7 @@ impl ConsumerGroup {
             self.compute_target(config);
         }
         self.reconcile(now, &id, args.owned.as_ref());
+        self.record_member(&id, before_records);
         let m = &self.members[&id];
         let changed = before.is_none_or(|(e, a)| e != m.epoch || a != m.assigned);
         let stale_view = args.owned.as_ref().is_some_and(|o| *o != m.assigned);
@@ -444,6 +580,9 @@ impl ConsumerGroup {
                 format!("Static member {old_id} with instance id {instance} is not released yet."),
             )),
             Some(_) => {
+                self.records
+                    .push(GroupRecord::MemberAssignment(old_id.clone(), None));
+                self.records.push(GroupRecord::Member(old_id.clone(), None));
                 let mut m = self.members.remove(&old_id).expect("checked");
                 m.id = id.to_string();
                 m.departed = false;
@@ -502,13 +641,6 @@ impl ConsumerGroup {
         m.client_id = args.client_id.clone();
         m.client_host = args.client_host.clone();
         m.expires_at = now + config.session_timeout;
-        if let Some(r) = m.topic_regex.clone() {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.regexes.entry(r) {
-                if let Ok(compiled) = compile_regex(e.key()) {
-                    e.insert(compiled);
-                }
-            }
-        }
         if subscription_changed {
             self.bump();
         }
@@ -539,6 +671,14 @@ impl ConsumerGroup {
 
     /// Bumps the group epoch when a subscribed topic appeared, vanished or grew.
     pub fn refresh_metadata(&mut self, snap: &Snapshot) {
+        for m in self.members.values() {
+            let Some(r) = &m.topic_regex else { continue };
+            if let std::collections::hash_map::Entry::Vacant(e) = self.regexes.entry(r.clone()) {
+                if let Ok(compiled) = compile_regex(e.key()) {
+                    e.insert(compiled);
+                }
+            }
+        }
         let mut subscribed = BTreeMap::new();
         let mut names = BTreeSet::new();
         let mut member_subs = BTreeMap::new();
@@ -639,6 +779,9 @@ impl ConsumerGroup {
         if args.member_epoch == STATIC_LEAVE_EPOCH && m.instance_id.is_some() {
             // Kept, with its partitions, until its instance rejoins or its session ends.
             m.departed = true;
+            let asg = self.assignment_of(&self.members[id]);
+            self.records
+                .push(GroupRecord::MemberAssignment(id.clone(), Some(asg)));
         } else {
             self.remove_member(id);
         }
@@ -659,6 +802,9 @@ impl ConsumerGroup {
             }
             self.target.remove(id);
             self.group_epoch += 1;
+            self.records
+                .push(GroupRecord::MemberAssignment(id.to_string(), None));
+            self.records.push(GroupRecord::Member(id.to_string(), None));
         }
     }
 
@@ -680,6 +826,19 @@ impl ConsumerGroup {
                 }
             })
             .collect()
+    }
+}
+
+fn metadata_of(m: &ConsumerMember) -> MemberMetadata {
+    MemberMetadata {
+        instance_id: m.instance_id.clone(),
+        rack_id: m.rack_id.clone(),
+        client_id: m.client_id.clone(),
+        client_host: m.client_host.clone(),
+        topic_names: m.topic_names.clone(),
+        topic_regex: m.topic_regex.clone(),
+        rebalance_timeout_ms: m.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32,
+        server_assignor: m.server_assignor.clone(),
     }
 }
 

@@ -384,9 +384,54 @@ fn a_replayed_epoch_is_where_the_group_continues() {
     c.replay_group_record(
         "g",
         crate::groups::offsets::GroupRecord::ConsumerEpoch(Some(41)),
+        Instant::now(),
         0,
     );
     let snap = snapshot(&[("t", T, 2)]);
     let r = c.consumer_heartbeat(Instant::now(), join("a", &["t"]), &snap);
     assert!(r.member_epoch > 41, "{r:?}");
+}
+
+#[test]
+fn members_and_their_partitions_are_restored_from_their_records() {
+    let snap = snapshot(&[("t", T, 4)]);
+    let now = Instant::now();
+    let mut c = coordinator();
+    let mut a = Client::join(&mut c, now, &snap, "a", &["t"]);
+    let mut b = Client::join(&mut c, now, &snap, "b", &["t"]);
+    for _ in 0..3 {
+        a.beat(&mut c, now, &snap);
+        b.beat(&mut c, now, &snap);
+    }
+    assert_eq!(group(&c).state(), "Stable");
+    let mut records = c.take_records("g");
+    // b leaves and comes back: tombstones, then new records.
+    c.consumer_heartbeat(now, beat("b", -1, &Assignment::new()), &snap);
+    let mut b = Client::join(&mut c, now, &snap, "b", &["t"]);
+    for _ in 0..3 {
+        a.beat(&mut c, now, &snap);
+        b.beat(&mut c, now, &snap);
+    }
+    records.extend(c.take_records("g"));
+    let epoch = group(&c).group_epoch;
+
+    let mut restored = coordinator();
+    for r in records {
+        restored.replay_group_record("g", r, now, 0);
+    }
+    restored.finish_replay();
+    let g = group(&restored);
+    assert_eq!(g.group_epoch, epoch);
+    assert_eq!(g.members.len(), 2);
+    assert_eq!(g.members["a"].assigned, a.owned);
+    assert_eq!(g.members["b"].assigned, b.owned);
+    assert_eq!(g.members["b"].topic_names, vec!["t".to_string()]);
+    // The members carry on at their epochs, with no rejoin and nothing moved.
+    let (a_owned, b_owned) = (a.owned.clone(), b.owned.clone());
+    for _ in 0..3 {
+        assert_eq!(a.beat(&mut restored, now, &snap).error_code, ec::NONE);
+        assert_eq!(b.beat(&mut restored, now, &snap).error_code, ec::NONE);
+    }
+    assert_eq!((a.owned.clone(), b.owned.clone()), (a_owned, b_owned));
+    assert_eq!(group(&restored).state(), "Stable");
 }

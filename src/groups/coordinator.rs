@@ -458,9 +458,37 @@ impl Coordinator {
     }
 
     /// Applies a group record read back from `__consumer_offsets` at start-up (`now`,
-    /// `now_ms`: the time of the replay). Membership is not restored: members rejoin.
-    pub fn replay_group_record(&mut self, group: &str, record: GroupRecord, now_ms: i64) {
+    /// `now_ms`: the time of the replay). A classic group's membership is not restored
+    /// (members rejoin); a consumer-protocol group's members are, with their sessions
+    /// starting now. `finish_replay` must follow the last record.
+    pub fn replay_group_record(
+        &mut self,
+        group: &str,
+        record: GroupRecord,
+        now: Instant,
+        now_ms: i64,
+    ) {
+        let session = self.consumer_config.session_timeout;
         match record {
+            GroupRecord::Member(id, Some(meta)) => {
+                let g = self
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::new(group));
+                g.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+                let c = g.consumer.get_or_insert_with(ConsumerGroup::default);
+                c.restore_member(&id, meta, now + session);
+            }
+            GroupRecord::Member(id, None) => {
+                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                    c.forget_member(&id);
+                }
+            }
+            GroupRecord::MemberAssignment(id, a) => {
+                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                    c.restore_assignment(&id, a);
+                }
+            }
             GroupRecord::Classic(Some(meta)) => {
                 let g = self
                     .groups
@@ -499,6 +527,16 @@ impl Coordinator {
                 if let Some(g) = self.groups.get_mut(group) {
                     g.consumer = None;
                 }
+            }
+        }
+    }
+
+    /// Ends the replay: restored consumer groups take their members' partitions as
+    /// their target.
+    pub fn finish_replay(&mut self) {
+        for g in self.groups.values_mut() {
+            if let Some(c) = g.consumer.as_mut() {
+                c.finish_restore();
             }
         }
     }
@@ -555,6 +593,7 @@ impl Coordinator {
         let c = g.consumer.as_mut().expect("a consumer group");
         let epoch = c.group_epoch;
         let reply = c.heartbeat(now, args, snap, &config);
+        g.records.append(&mut c.records);
         if c.group_epoch != epoch {
             let e = c.group_epoch;
             g.records.push(GroupRecord::ConsumerEpoch(Some(e)));
@@ -808,6 +847,7 @@ impl Coordinator {
                     tracing::info!(group = %g.id, member = %id, "consumer group member removed: {why}");
                     c.remove_member(&id);
                 }
+                g.records.append(&mut c.records);
                 if c.group_epoch != epoch {
                     let e = c.group_epoch;
                     g.records.push(GroupRecord::ConsumerEpoch(Some(e)));

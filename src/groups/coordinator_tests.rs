@@ -550,7 +550,7 @@ fn a_replayed_empty_time_starts_the_retention_clock() {
         state_timestamp_ms: empty_at,
         members: vec![],
     };
-    c.replay_group_record("g", GroupRecord::Classic(Some(meta)), empty_at + 1_000);
+    c.replay_group_record("g", GroupRecord::Classic(Some(meta)), now, empty_at + 1_000);
     assert_eq!(c.group("g").map(|g| g.generation), Some(4));
     // Not by commit timestamp (MS + 60 s) but from the Empty time.
     assert!(c.expire_offsets(now, MS + 60_000, RETENTION).is_empty());

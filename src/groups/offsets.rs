@@ -13,6 +13,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use super::assignor::Assignment;
 use super::coordinator::Committed;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -25,6 +26,34 @@ const GROUP_METADATA_KEY_VERSION: i16 = 2;
 const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 const CONSUMER_GROUP_METADATA_KEY_VERSION: i16 = 3;
 const CONSUMER_GROUP_METADATA_VALUE_VERSION: i16 = 0;
+const MEMBER_METADATA_KEY_VERSION: i16 = 5;
+const CURRENT_ASSIGNMENT_KEY_VERSION: i16 = 8;
+/// Value version 0 of both member records (flexible).
+const MEMBER_VALUE_VERSION: i16 = 0;
+
+/// ConsumerGroupMemberMetadata value v0: what a consumer-protocol member subscribed with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberMetadata {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub topic_names: Vec<String>,
+    pub topic_regex: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub server_assignor: Option<String>,
+}
+
+/// ConsumerGroupCurrentMemberAssignment value v0: a member's epochs and partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurrentAssignment {
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    /// Kafka's MemberState: 0 stable, 1 unrevoked partitions, 2 unreleased partitions.
+    pub state: i8,
+    pub assigned: Assignment,
+    pub revoking: Assignment,
+}
 
 /// A classic group's member as GroupMetadata value v3 holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +86,10 @@ pub enum GroupRecord {
     Classic(Option<ClassicMetadata>),
     /// A consumer-protocol group's epoch.
     ConsumerEpoch(Option<i32>),
+    /// A consumer-protocol member's subscription (by member id).
+    Member(String, Option<MemberMetadata>),
+    /// A consumer-protocol member's current assignment (by member id).
+    MemberAssignment(String, Option<CurrentAssignment>),
 }
 
 /// Anything corelog reads back from `__consumer_offsets`.
@@ -221,9 +254,201 @@ pub fn decode_consumer_epoch(mut v: Bytes) -> Option<i32> {
     Some(v.get_i32())
 }
 
+/// The key of a member record: key version, group id, member id.
+fn encode_member_key(version: i16, group: &str, member: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(6 + group.len() + member.len());
+    out.put_i16(version);
+    put_string(&mut out, group);
+    put_string(&mut out, member);
+    out.freeze()
+}
+
+/// Compact (flexible-version) encodings: unsigned varint lengths plus one, 0 for null.
+fn put_uvarint(out: &mut BytesMut, mut v: u32) {
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+fn put_compact_string(out: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => out.put_u8(0),
+        Some(s) => {
+            put_uvarint(out, s.len() as u32 + 1);
+            out.put_slice(s.as_bytes());
+        }
+    }
+}
+
+fn get_uvarint(buf: &mut Bytes) -> Option<u32> {
+    let mut v: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        if !buf.has_remaining() {
+            return None;
+        }
+        let b = buf.get_u8();
+        v |= u32::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn get_compact_string(buf: &mut Bytes) -> Option<Option<String>> {
+    let n = get_uvarint(buf)? as usize;
+    if n == 0 {
+        return Some(None);
+    }
+    let len = n - 1;
+    if buf.remaining() < len {
+        return None;
+    }
+    String::from_utf8(buf.split_to(len).to_vec()).ok().map(Some)
+}
+
+/// A compact array's length; `min_entry_bytes` bounds it by what is left.
+fn get_compact_len(buf: &mut Bytes, min_entry_bytes: usize) -> Option<usize> {
+    let n = (get_uvarint(buf)? as usize).checked_sub(1)?;
+    (n <= buf.remaining() / min_entry_bytes.max(1)).then_some(n)
+}
+
+/// Skips a tagged-field section (none of these records' tags is needed).
+fn skip_tagged(buf: &mut Bytes) -> Option<()> {
+    let count = get_uvarint(buf)?;
+    for _ in 0..count {
+        get_uvarint(buf)?;
+        let size = get_uvarint(buf)? as usize;
+        if buf.remaining() < size {
+            return None;
+        }
+        buf.advance(size);
+    }
+    Some(())
+}
+
+pub fn encode_member_metadata(m: &MemberMetadata) -> Bytes {
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i16(MEMBER_VALUE_VERSION);
+    put_compact_string(&mut out, m.instance_id.as_deref());
+    put_compact_string(&mut out, m.rack_id.as_deref());
+    put_compact_string(&mut out, Some(&m.client_id));
+    put_compact_string(&mut out, Some(&m.client_host));
+    put_uvarint(&mut out, m.topic_names.len() as u32 + 1);
+    for t in &m.topic_names {
+        put_compact_string(&mut out, Some(t));
+    }
+    put_compact_string(&mut out, m.topic_regex.as_deref());
+    out.put_i32(m.rebalance_timeout_ms);
+    put_compact_string(&mut out, m.server_assignor.as_deref());
+    out.put_u8(0);
+    out.freeze()
+}
+
+pub fn decode_member_metadata(mut v: Bytes) -> Option<MemberMetadata> {
+    if v.remaining() < 2 || v.get_i16() != MEMBER_VALUE_VERSION {
+        return None;
+    }
+    let instance_id = get_compact_string(&mut v)?;
+    let rack_id = get_compact_string(&mut v)?;
+    let client_id = get_compact_string(&mut v)??;
+    let client_host = get_compact_string(&mut v)??;
+    let count = get_compact_len(&mut v, 1)?;
+    let mut topic_names = Vec::with_capacity(count);
+    for _ in 0..count {
+        topic_names.push(get_compact_string(&mut v)??);
+    }
+    let topic_regex = get_compact_string(&mut v)?;
+    let rebalance_timeout_ms = get_i32(&mut v)?;
+    let server_assignor = get_compact_string(&mut v)?;
+    skip_tagged(&mut v)?;
+    Some(MemberMetadata {
+        instance_id,
+        rack_id,
+        client_id,
+        client_host,
+        topic_names,
+        topic_regex,
+        rebalance_timeout_ms,
+        server_assignor,
+    })
+}
+
+fn put_topic_partitions(out: &mut BytesMut, a: &Assignment) {
+    put_uvarint(out, a.len() as u32 + 1);
+    for (topic, parts) in a {
+        out.put_slice(topic);
+        put_uvarint(out, parts.len() as u32 + 1);
+        for p in parts {
+            out.put_i32(*p);
+        }
+        out.put_u8(0);
+    }
+}
+
+fn get_topic_partitions(buf: &mut Bytes) -> Option<Assignment> {
+    let topics = get_compact_len(buf, 18)?;
+    let mut a = Assignment::new();
+    for _ in 0..topics {
+        if buf.remaining() < 16 {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        buf.copy_to_slice(&mut id);
+        let count = get_compact_len(buf, 4)?;
+        let parts = a.entry(id).or_default();
+        for _ in 0..count {
+            parts.insert(get_i32(buf)?);
+        }
+        skip_tagged(buf)?;
+    }
+    Some(a)
+}
+
+pub fn encode_current_assignment(c: &CurrentAssignment) -> Bytes {
+    let mut out = BytesMut::with_capacity(32);
+    out.put_i16(MEMBER_VALUE_VERSION);
+    out.put_i32(c.epoch);
+    out.put_i32(c.previous_epoch);
+    out.put_i8(c.state);
+    put_topic_partitions(&mut out, &c.assigned);
+    put_topic_partitions(&mut out, &c.revoking);
+    out.put_u8(0);
+    out.freeze()
+}
+
+pub fn decode_current_assignment(mut v: Bytes) -> Option<CurrentAssignment> {
+    if v.remaining() < 11 || v.get_i16() != MEMBER_VALUE_VERSION {
+        return None;
+    }
+    let epoch = v.get_i32();
+    let previous_epoch = v.get_i32();
+    let state = v.get_i8();
+    let assigned = get_topic_partitions(&mut v)?;
+    let revoking = get_topic_partitions(&mut v)?;
+    skip_tagged(&mut v)?;
+    Some(CurrentAssignment {
+        epoch,
+        previous_epoch,
+        state,
+        assigned,
+        revoking,
+    })
+}
+
 /// Key and value of a group record.
 pub fn encode_group_record(group: &str, record: &GroupRecord) -> (Bytes, Option<Bytes>) {
     match record {
+        GroupRecord::Member(id, m) => (
+            encode_member_key(MEMBER_METADATA_KEY_VERSION, group, id),
+            m.as_ref().map(encode_member_metadata),
+        ),
+        GroupRecord::MemberAssignment(id, a) => (
+            encode_member_key(CURRENT_ASSIGNMENT_KEY_VERSION, group, id),
+            a.as_ref().map(encode_current_assignment),
+        ),
         GroupRecord::Classic(m) => (
             encode_group_key(GROUP_METADATA_KEY_VERSION, group),
             m.as_ref().map(encode_classic_metadata),
@@ -400,6 +625,23 @@ pub fn decode_all(mut batches: Bytes) -> Result<Vec<Replayed>, String> {
                     None => continue,
                 },
             },
+            MEMBER_METADATA_KEY_VERSION | CURRENT_ASSIGNMENT_KEY_VERSION => {
+                let Some(member) = get_string(&mut k) else {
+                    continue;
+                };
+                match (version, value) {
+                    (MEMBER_METADATA_KEY_VERSION, None) => GroupRecord::Member(member, None),
+                    (MEMBER_METADATA_KEY_VERSION, Some(v)) => match decode_member_metadata(v) {
+                        Some(m) => GroupRecord::Member(member, Some(m)),
+                        None => continue,
+                    },
+                    (_, None) => GroupRecord::MemberAssignment(member, None),
+                    (_, Some(v)) => match decode_current_assignment(v) {
+                        Some(a) => GroupRecord::MemberAssignment(member, Some(a)),
+                        None => continue,
+                    },
+                }
+            }
             CONSUMER_GROUP_METADATA_KEY_VERSION => match value {
                 None => GroupRecord::ConsumerEpoch(None),
                 Some(v) => match decode_consumer_epoch(v) {
@@ -521,6 +763,59 @@ mod tests {
                     value: Some(committed(5)),
                 }),
                 Replayed::Group("h".into(), GroupRecord::Classic(None)),
+            ]
+        );
+    }
+
+    #[test]
+    fn member_records_round_trip_in_kafkas_flexible_layout() {
+        let meta = MemberMetadata {
+            instance_id: None,
+            rack_id: Some("r".into()),
+            client_id: "c".into(),
+            client_host: "/h".into(),
+            topic_names: vec!["a".into(), "bb".into()],
+            topic_regex: None,
+            rebalance_timeout_ms: 300_000,
+            server_assignor: Some("range".into()),
+        };
+        let v = encode_member_metadata(&meta);
+        // version, null instance, "r", "c", "/h", [a, bb], null regex, timeout, "range", tags
+        assert_eq!(&v[..9], &[0, 0, 0, 2, b'r', 2, b'c', 3, b'/']);
+        assert_eq!(*v.last().unwrap(), 0);
+        assert_eq!(decode_member_metadata(v.clone()), Some(meta));
+        for n in 0..v.len() {
+            assert_eq!(decode_member_metadata(v.slice(..n)), None, "{n}");
+        }
+        let a = CurrentAssignment {
+            epoch: 5,
+            previous_epoch: 4,
+            state: 1,
+            assigned: Assignment::from([([1; 16], [0, 2].into())]),
+            revoking: Assignment::from([([2; 16], [7].into())]),
+        };
+        let v = encode_current_assignment(&a);
+        assert_eq!(&v[..11], &[0, 0, 0, 0, 0, 5, 0, 0, 0, 4, 1]);
+        assert_eq!(decode_current_assignment(v.clone()), Some(a.clone()));
+        for n in 0..v.len() {
+            assert_eq!(decode_current_assignment(v.slice(..n)), None, "{n}");
+        }
+        let kvs = vec![
+            encode_group_record(
+                "g",
+                &GroupRecord::MemberAssignment("m".into(), Some(a.clone())),
+            ),
+            encode_group_record("g", &GroupRecord::Member("m".into(), None)),
+        ];
+        assert_eq!(&kvs[0].0[..], &[0, 8, 0, 1, b'g', 0, 1, b'm']);
+        assert_eq!(
+            decode_all(encode_kv_batch(&kvs, 1).freeze()).unwrap(),
+            vec![
+                Replayed::Group(
+                    "g".into(),
+                    GroupRecord::MemberAssignment("m".into(), Some(a))
+                ),
+                Replayed::Group("g".into(), GroupRecord::Member("m".into(), None)),
             ]
         );
     }

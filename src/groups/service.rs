@@ -458,13 +458,14 @@ pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
                             coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)])
                         }
                         Replayed::Group(group, record) => {
-                            coord.replay_group_record(&group, record, now_ms)
+                            coord.replay_group_record(&group, record, Instant::now(), now_ms)
                         }
                     }
                 }
             }
         }
     }
+    shard.groups.borrow_mut().finish_replay();
     shard.groups.borrow_mut().tick(Instant::now());
     Ok(replayed)
 }

@@ -417,3 +417,26 @@ def test_an_unknown_remote_assignor_is_refused(cbroker):
         assert not c.assignment()
     finally:
         c.close()
+
+
+def test_a_member_keeps_its_partitions_and_position_across_a_broker_kill(broker_factory):
+    # Nothing is committed: had the member been forgotten, its rejoin would restart from
+    # the earliest offset and deliver the first messages again.
+    broker = broker_factory(OVERRIDES)
+    topic = create_topic(broker, fresh_topic("cp-member-durable"), 2)
+    group = fresh_group()
+    first = produce(broker, topic, 10, partitions=2)
+    c = consumer(broker, group)
+    try:
+        c.subscribe([topic])
+        got = consume_exactly([c], first)
+        assert owned(c) == all_partitions(topic, 2)
+        broker.kill9()
+        broker.start()
+        desc = describe(broker, group)
+        assert [len(m.assignment.topic_partitions) for m in desc.members] == [2]
+        second = produce(broker, topic, 10, start=10, partitions=2)
+        got = consume_exactly([c], second)
+        assert sorted(m.value() for m in got) == sorted(second)
+    finally:
+        c.close()
