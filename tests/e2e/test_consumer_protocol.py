@@ -440,3 +440,43 @@ def test_a_member_keeps_its_partitions_and_position_across_a_broker_kill(broker_
         assert sorted(m.value() for m in got) == sorted(second)
     finally:
         c.close()
+
+
+def test_a_group_is_classic_or_consumer_and_an_empty_one_converts(cbroker):
+    topic = create_topic(cbroker, fresh_topic("cp-mixed"), 1)
+    group = fresh_group()
+    values = produce(cbroker, topic, 10, partitions=1)
+    classic = Consumer({**base_config(cbroker), "group.id": group, "auto.offset.reset": "earliest",
+                        "enable.auto.commit": False, "session.timeout.ms": 6000})
+    try:
+        classic.subscribe([topic])
+        got = read_n(classic, 4)
+        classic.commit(message=got[-1], asynchronous=False)
+        # While the classic group has a member, a consumer-protocol member is refused.
+        modern = consumer(cbroker, group)
+        try:
+            modern.subscribe([topic])
+            deadline = time.monotonic() + STABLE_TIMEOUT_S
+            error = None
+            while error is None:
+                assert time.monotonic() < deadline, "no error within the deadline"
+                classic.poll(POLL_S)
+                msg = modern.poll(POLL_S)
+                if msg is not None and msg.error() is not None and msg.error().code() != KafkaError._PARTITION_EOF:
+                    error = msg.error()
+            # librdkafka makes it fatal and names the code's text.
+            assert "group id does not exist" in str(error), error
+            assert not modern.assignment()
+        finally:
+            modern.close()
+    finally:
+        classic.close()
+    # Empty now: the group becomes a consumer group and keeps the committed offset.
+    c = consumer(cbroker, group)
+    try:
+        c.subscribe([topic])
+        rest = read_n(c, 6)
+        assert [m.value() for m in rest] == values[4:]
+        assert describe(cbroker, group).type == ConsumerGroupType.CONSUMER
+    finally:
+        c.close()
