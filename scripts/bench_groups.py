@@ -5,6 +5,9 @@
     subscribes and the time until the group is Stable again with 10 members and all 100
     partitions assigned exactly once (AdminClient describe, polled every 10 ms) is taken.
     Repeated --repeats times (a fresh group each time); the median is reported.
+    --protocol consumer uses the KIP-848 protocol (group.protocol=consumer): Stable then
+    means every member has reconciled its target assignment (the heartbeat interval is
+    the broker's group.consumer.heartbeat.interval.ms; --heartbeat-ms is not used).
 (b) commits: --threads threads, each with its own consumer and group, commit explicit
     offsets synchronously for --seconds; the groups are chosen so that they all live on
     one shard (their __consumer_offsets partition modulo --shards is 0). Reports
@@ -42,16 +45,19 @@ def create_topic(admin, name, partitions):
 class Member(threading.Thread):
     """One consumer polling in its own thread until stopped."""
 
-    def __init__(self, bootstrap, group, topic, heartbeat_ms):
+    def __init__(self, bootstrap, group, topic, heartbeat_ms, protocol="classic"):
         super().__init__(daemon=True)
-        self.consumer = Consumer({
+        config = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 30000,
-            "heartbeat.interval.ms": heartbeat_ms,
-        })
+        }
+        if protocol == "consumer":
+            config["group.protocol"] = "consumer"
+        else:
+            config.update({"session.timeout.ms": 30000, "heartbeat.interval.ms": heartbeat_ms})
+        self.consumer = Consumer(config)
         self.topic = topic
         self.stop = threading.Event()
         self.subscribed_at = None
@@ -89,12 +95,12 @@ def bench_rebalance(args, admin):
     times = []
     for run in range(args.repeats):
         group = f"bench-rebalance-{uuid.uuid4().hex[:8]}"
-        members = [Member(args.bootstrap, group, topic, args.heartbeat_ms)
+        members = [Member(args.bootstrap, group, topic, args.heartbeat_ms, args.protocol)
                    for _ in range(args.consumers - 1)]
         for m in members:
             m.start()
         wait_settled(admin, group, len(members), args.partitions)
-        last = Member(args.bootstrap, group, topic, args.heartbeat_ms)
+        last = Member(args.bootstrap, group, topic, args.heartbeat_ms, args.protocol)
         members.append(last)
         last.start()
         while last.subscribed_at is None:
@@ -107,8 +113,9 @@ def bench_rebalance(args, admin):
             m.stop.set()
         for m in members:
             m.join(timeout=60)
-    print(f"rebalance ({args.consumers} consumers, {args.partitions} partitions, "
-          f"heartbeat.interval.ms={args.heartbeat_ms}): median {statistics.median(times) * 1000:.0f} ms "
+    heartbeat = "broker's" if args.protocol == "consumer" else args.heartbeat_ms
+    print(f"rebalance ({args.protocol} protocol, {args.consumers} consumers, {args.partitions} partitions, "
+          f"heartbeat.interval.ms={heartbeat}): median {statistics.median(times) * 1000:.0f} ms "
           f"over {len(times)} runs", flush=True)
 
 
@@ -182,6 +189,7 @@ def main():
     ap.add_argument("--consumers", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--heartbeat-ms", type=int, default=3000, help="librdkafka's default: 3000")
+    ap.add_argument("--protocol", choices=["classic", "consumer"], default="classic")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--shards", type=int, default=1, help="the broker's --smp, to pick groups on one shard")

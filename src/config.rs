@@ -27,6 +27,10 @@ pub const PORT_DEFAULT: u16 = 9092;
 pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
 /// Kafka's default partition count of `__consumer_offsets`.
 pub const OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT: i32 = 50;
+/// Kafka's consumer group protocol (KIP-848) defaults.
+pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
+pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
+pub const GROUP_CONSUMER_ASSIGNORS_DEFAULT: &str = "uniform,range";
 /// Kafka's `offsets.retention.minutes` default: 7 days.
 pub const OFFSETS_RETENTION_MINUTES_DEFAULT: u64 = 10_080;
 /// Kafka's `offsets.retention.check.interval.ms` default: 10 minutes.
@@ -108,6 +112,13 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: u64,
     /// How often expired offsets are looked for.
     pub offsets_retention_check_interval_ms: u64,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member that sends no
+    /// heartbeat for this long is removed.
+    pub group_consumer_session_timeout_ms: u64,
+    /// `group.consumer.heartbeat.interval.ms`: what members are told to heartbeat at.
+    pub group_consumer_heartbeat_interval_ms: u64,
+    /// `group.consumer.assignors`: server-side assignors by name, the first the default.
+    pub group_consumer_assignors: Vec<crate::groups::assignor::Assignor>,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
     pub cluster_id: String,
@@ -143,6 +154,10 @@ impl Default for BrokerConfig {
             offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
             offsets_retention_minutes: OFFSETS_RETENTION_MINUTES_DEFAULT,
             offsets_retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            group_consumer_session_timeout_ms: GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+            group_consumer_heartbeat_interval_ms: GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT,
+            group_consumer_assignors: parse_assignors("", GROUP_CONSUMER_ASSIGNORS_DEFAULT)
+                .expect("the default assignors parse"),
             smp: None,
             cluster_id: String::new(),
             props: BTreeMap::new(),
@@ -278,6 +293,35 @@ impl BrokerConfig {
             c.offsets_retention_check_interval_ms =
                 parse_num("offsets.retention.check.interval.ms", v, 1, i64::MAX)? as u64;
         }
+        if let Some(v) = get("group.consumer.session.timeout.ms") {
+            c.group_consumer_session_timeout_ms = parse_num(
+                "group.consumer.session.timeout.ms",
+                v,
+                1_000,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
+            c.group_consumer_heartbeat_interval_ms = parse_num(
+                "group.consumer.heartbeat.interval.ms",
+                v,
+                100,
+                i32::MAX as i64,
+            )? as u64;
+        }
+        if c.group_consumer_heartbeat_interval_ms >= c.group_consumer_session_timeout_ms {
+            return Err(ConfigError::Invalid {
+                key: "group.consumer.heartbeat.interval.ms".into(),
+                value: c.group_consumer_heartbeat_interval_ms.to_string(),
+                why: format!(
+                    "must be less than group.consumer.session.timeout.ms ({})",
+                    c.group_consumer_session_timeout_ms
+                ),
+            });
+        }
+        if let Some(v) = get("group.consumer.assignors") {
+            c.group_consumer_assignors = parse_assignors("group.consumer.assignors", v)?;
+        }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
@@ -377,6 +421,9 @@ const RECOGNISED_KEYS: &[&str] = &[
     "offsets.topic.num.partitions",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
+    "group.consumer.session.timeout.ms",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.assignors",
 ];
 
 /// The start-up warning a key deserves, if any.
@@ -441,6 +488,35 @@ pub fn parse_properties(
         out.insert(k.trim().to_string(), v[1..].trim().to_string());
     }
     Ok(())
+}
+
+/// A comma-separated list of server-side assignor names (Kafka also takes class names;
+/// corelog knows its two assignors by name only).
+fn parse_assignors(
+    key: &str,
+    v: &str,
+) -> Result<Vec<crate::groups::assignor::Assignor>, ConfigError> {
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let a = crate::groups::assignor::Assignor::from_name(name).ok_or_else(|| {
+            ConfigError::Invalid {
+                key: key.into(),
+                value: v.into(),
+                why: format!("unknown assignor {name:?} (known: uniform, range)"),
+            }
+        })?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            value: v.into(),
+            why: "at least one assignor is needed".into(),
+        });
+    }
+    Ok(out)
 }
 
 fn parse_num(key: &str, v: &str, min: i64, max: i64) -> Result<i64, ConfigError> {

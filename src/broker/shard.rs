@@ -59,9 +59,22 @@ impl Shard {
             logs: RefCell::new(HashMap::new()),
             admin_lock: futures::lock::Mutex::new(()),
             cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
-            groups: RefCell::new(crate::groups::coordinator::Coordinator::new(
-                std::time::Duration::from_millis(broker.config.group_initial_rebalance_delay_ms),
-            )),
+            groups: RefCell::new(
+                crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
+                    broker.config.group_initial_rebalance_delay_ms,
+                ))
+                .with_consumer_config(
+                    crate::groups::consumer_group::ConsumerConfig {
+                        session_timeout: std::time::Duration::from_millis(
+                            broker.config.group_consumer_session_timeout_ms,
+                        ),
+                        heartbeat_interval: std::time::Duration::from_millis(
+                            broker.config.group_consumer_heartbeat_interval_ms,
+                        ),
+                        assignors: broker.config.group_consumer_assignors.clone(),
+                    },
+                ),
+            ),
             broker,
         })
     }

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::oneshot;
 
+use super::consumer_group::{self, ConsumerConfig, ConsumerGroup, HeartbeatArgs, HeartbeatReply};
 use super::member::{JoinReply, Member, SyncReply};
+use super::offsets::{ClassicMemberRecord, ClassicMetadata, GroupRecord};
+use crate::broker::metadata::Snapshot;
 use crate::protocol::errors as ec;
 
 /// Kafka's `group.min.session.timeout.ms` and `group.max.session.timeout.ms` defaults.
@@ -114,6 +117,14 @@ pub struct Group {
     /// offsets' retention clock (Kafka 2.1+, KIP-211).
     empty_since: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), Committed>,
+    /// Set when the group uses the consumer protocol (KIP-848): then the classic fields
+    /// above stay empty and every membership operation goes here.
+    pub consumer: Option<ConsumerGroup>,
+    /// When a group replayed at start-up became Empty (wall clock ms, from its
+    /// GroupMetadata record): its offsets' retention clock, until it has members again.
+    restored_empty_ms: Option<i64>,
+    /// Group records to append to `__consumer_offsets` (see `take_records`).
+    records: Vec<GroupRecord>,
 }
 
 impl Group {
@@ -133,7 +144,56 @@ impl Group {
             idle_since: None,
             empty_since: None,
             offsets: BTreeMap::new(),
+            consumer: None,
+            restored_empty_ms: None,
+            records: Vec::new(),
         }
+    }
+
+    /// "consumer" for a consumer-protocol group, else "classic" (ListGroups' GroupType).
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+
+    /// Members of either protocol.
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty()
+            || self
+                .consumer
+                .as_ref()
+                .is_some_and(|c| !c.members.is_empty())
+    }
+
+    /// Queues Kafka's GroupMetadata record of the group as it is now (a state change).
+    fn record_classic_state(&mut self) {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let members = self
+            .members
+            .iter()
+            .map(|m| ClassicMemberRecord {
+                id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32,
+                session_timeout_ms: m.session_timeout.as_millis().min(i32::MAX as u128) as i32,
+                subscription: m.metadata(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        self.records
+            .push(GroupRecord::Classic(Some(ClassicMetadata {
+                protocol_type: self.protocol_type.clone().unwrap_or_default(),
+                generation: self.generation,
+                protocol: self.protocol.clone(),
+                leader: self.leader.clone(),
+                state_timestamp_ms: crate::util::now_ms(),
+                members,
+            })));
     }
 
     fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
@@ -239,6 +299,7 @@ impl Group {
         let was_empty = self.state == GroupState::Empty;
         self.state = GroupState::PreparingRebalance;
         self.empty_since = None;
+        self.restored_empty_ms = None;
         let timeout = self
             .members
             .iter()
@@ -283,6 +344,8 @@ impl Group {
             self.state = GroupState::Empty;
             self.empty_since = Some(now);
             self.protocol = None;
+            self.leader = None;
+            self.record_classic_state();
             return;
         }
         self.protocol = self.select_protocol();
@@ -303,6 +366,9 @@ impl Group {
     /// subscription does not decode: then, as in Kafka, no topic can be said to be
     /// unsubscribed.
     pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if let Some(c) = &self.consumer {
+            return Some(c.subscribed_names.iter().cloned().collect());
+        }
         if self.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
             return None;
         }
@@ -342,6 +408,7 @@ impl Group {
 pub struct Coordinator {
     groups: HashMap<String, Group>,
     initial_delay: Duration,
+    consumer_config: ConsumerConfig,
 }
 
 /// What OffsetDelete did: a code per requested partition, and the offsets removed.
@@ -359,6 +426,206 @@ impl Coordinator {
         Coordinator {
             groups: HashMap::new(),
             initial_delay,
+            consumer_config: ConsumerConfig::default(),
+        }
+    }
+
+    pub fn with_consumer_config(mut self, config: ConsumerConfig) -> Coordinator {
+        self.consumer_config = config;
+        self
+    }
+
+    pub fn consumer_config(&self) -> &ConsumerConfig {
+        &self.consumer_config
+    }
+
+    /// The group records `group` has queued, for the caller to append to its
+    /// `__consumer_offsets` partition.
+    pub fn take_records(&mut self, group: &str) -> Vec<GroupRecord> {
+        self.groups
+            .get_mut(group)
+            .map(|g| std::mem::take(&mut g.records))
+            .unwrap_or_default()
+    }
+
+    /// Every group's queued records (after a tick).
+    pub fn take_all_records(&mut self) -> Vec<(String, Vec<GroupRecord>)> {
+        self.groups
+            .values_mut()
+            .filter(|g| !g.records.is_empty())
+            .map(|g| (g.id.clone(), std::mem::take(&mut g.records)))
+            .collect()
+    }
+
+    /// Applies a group record read back from `__consumer_offsets` at start-up (`now`,
+    /// `now_ms`: the time of the replay). A classic group's membership is not restored
+    /// (members rejoin); a consumer-protocol group's members are, with their sessions
+    /// starting now. `finish_replay` must follow the last record.
+    pub fn replay_group_record(
+        &mut self,
+        group: &str,
+        record: GroupRecord,
+        now: Instant,
+        now_ms: i64,
+    ) {
+        let session = self.consumer_config.session_timeout;
+        match record {
+            GroupRecord::Member(id, Some(meta)) => {
+                let g = self
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::new(group));
+                g.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+                let c = g.consumer.get_or_insert_with(ConsumerGroup::default);
+                c.restore_member(&id, meta, now + session);
+            }
+            GroupRecord::Member(id, None) => {
+                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                    c.forget_member(&id);
+                }
+            }
+            GroupRecord::MemberAssignment(id, a) => {
+                if let Some(c) = self.groups.get_mut(group).and_then(|g| g.consumer.as_mut()) {
+                    c.restore_assignment(&id, a);
+                }
+            }
+            GroupRecord::Classic(Some(meta)) => {
+                let g = self
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::new(group));
+                g.consumer = None;
+                g.generation = meta.generation;
+                g.protocol_type = (!meta.protocol_type.is_empty()).then_some(meta.protocol_type);
+                // An Empty group's retention clock runs from when it became Empty; a group
+                // that had members when the broker stopped is Empty from now on.
+                g.restored_empty_ms =
+                    Some(if meta.members.is_empty() && meta.state_timestamp_ms > 0 {
+                        meta.state_timestamp_ms.min(now_ms)
+                    } else {
+                        now_ms
+                    });
+            }
+            GroupRecord::Classic(None) => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.restored_empty_ms = None;
+                    g.generation = 0;
+                }
+            }
+            GroupRecord::ConsumerEpoch(Some(epoch)) => {
+                let g = self
+                    .groups
+                    .entry(group.to_string())
+                    .or_insert_with(|| Group::new(group));
+                g.restored_empty_ms = None;
+                g.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+                let c = g.consumer.get_or_insert_with(ConsumerGroup::default);
+                c.group_epoch = epoch;
+                c.assignment_epoch = epoch;
+            }
+            GroupRecord::ConsumerEpoch(None) => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.consumer = None;
+                }
+            }
+        }
+    }
+
+    /// Ends the replay: restored consumer groups take their members' partitions as
+    /// their target.
+    pub fn finish_replay(&mut self) {
+        for g in self.groups.values_mut() {
+            if let Some(c) = g.consumer.as_mut() {
+                c.finish_restore();
+            }
+        }
+    }
+
+    /// ConsumerGroupHeartbeat. A classic group with no members becomes a consumer group
+    /// when a member joins it (as Kafka 4 converts it); one with members answers
+    /// GROUP_ID_NOT_FOUND.
+    pub fn consumer_heartbeat(
+        &mut self,
+        now: Instant,
+        args: HeartbeatArgs,
+        snap: &Snapshot,
+    ) -> HeartbeatReply {
+        if let Err((code, message)) = consumer_group::validate(&args, &self.consumer_config) {
+            return HeartbeatReply::error(code, message);
+        }
+        let joining = args.member_epoch == consumer_group::JOIN_EPOCH;
+        let group_id = args.group.clone();
+        match self.groups.get_mut(&group_id) {
+            None if !joining => {
+                return HeartbeatReply::error(
+                    ec::UNKNOWN_MEMBER_ID,
+                    format!("Consumer group {group_id} not found."),
+                )
+            }
+            Some(g) if g.consumer.is_none() => {
+                let convertible = g.members.is_empty() && g.pending.is_empty() && joining;
+                if !convertible {
+                    return HeartbeatReply::error(
+                        ec::GROUP_ID_NOT_FOUND,
+                        format!("Group {group_id} is not a consumer group."),
+                    );
+                }
+                if g.generation > 0 || g.restored_empty_ms.is_some() {
+                    g.records.push(GroupRecord::Classic(None));
+                }
+                g.state = GroupState::Empty;
+                g.protocol = None;
+                g.leader = None;
+                g.empty_since = None;
+                g.restored_empty_ms = None;
+                g.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+                g.consumer = Some(ConsumerGroup::default());
+            }
+            _ => {}
+        }
+        let config = self.consumer_config.clone();
+        let g = self.groups.entry(group_id.clone()).or_insert_with(|| {
+            let mut g = Group::new(&group_id);
+            g.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+            g.consumer = Some(ConsumerGroup::default());
+            g
+        });
+        let c = g.consumer.as_mut().expect("a consumer group");
+        let epoch = c.group_epoch;
+        let reply = c.heartbeat(now, args, snap, &config);
+        g.records.append(&mut c.records);
+        if c.group_epoch != epoch {
+            let e = c.group_epoch;
+            g.records.push(GroupRecord::ConsumerEpoch(Some(e)));
+        }
+        reply
+    }
+
+    /// OffsetFetch v9+ from a consumer-protocol member: the member must be known and at
+    /// its current epoch. Requests without member id and epoch (admin tools) pass.
+    pub fn offset_fetch_check(
+        &self,
+        group: &str,
+        member: Option<&str>,
+        epoch: i32,
+    ) -> Result<(), i16> {
+        let Some(c) = self.groups.get(group).and_then(|g| g.consumer.as_ref()) else {
+            return Ok(());
+        };
+        let Some(id) = member else {
+            return if epoch < 0 {
+                Ok(())
+            } else {
+                Err(ec::UNKNOWN_MEMBER_ID)
+            };
+        };
+        if id.is_empty() && epoch < 0 {
+            return Ok(());
+        }
+        match c.members.get(id) {
+            None => Err(ec::UNKNOWN_MEMBER_ID),
+            Some(m) if m.epoch != epoch => Err(consumer_group::STALE_MEMBER_EPOCH),
+            Some(_) => Ok(()),
         }
     }
 
@@ -396,6 +663,15 @@ impl Coordinator {
         if group.state == GroupState::Dead {
             fail(tx, ec::COORDINATOR_NOT_AVAILABLE, &args.member_id);
             return rx;
+        }
+        if let Some(c) = &group.consumer {
+            if !c.members.is_empty() {
+                fail(tx, ec::INCONSISTENT_GROUP_PROTOCOL, &args.member_id);
+                return rx;
+            }
+            // An Empty consumer group turns back into a classic group, offsets kept.
+            group.consumer = None;
+            group.records.push(GroupRecord::ConsumerEpoch(None));
         }
         if !group.accepts(&args.protocol_type, &args.protocols) {
             fail(tx, ec::INCONSISTENT_GROUP_PROTOCOL, &args.member_id);
@@ -565,10 +841,23 @@ impl Coordinator {
                 g.remove_member(now, &id, delay);
             }
             g.maybe_complete_join(now);
+            if let Some(c) = g.consumer.as_mut() {
+                let epoch = c.group_epoch;
+                for (id, why) in c.expired(now) {
+                    tracing::info!(group = %g.id, member = %id, "consumer group member removed: {why}");
+                    c.remove_member(&id);
+                }
+                g.records.append(&mut c.records);
+                if c.group_epoch != epoch {
+                    let e = c.group_epoch;
+                    g.records.push(GroupRecord::ConsumerEpoch(Some(e)));
+                }
+            }
         }
         self.groups.retain(|_, g| {
             let idle = g.state == GroupState::Empty
-                && g.members.is_empty()
+                && !g.has_members()
+                && g.records.is_empty()
                 && g.pending.is_empty()
                 && g.offsets.is_empty();
             if !idle {
@@ -590,6 +879,7 @@ impl Coordinator {
         generation: i32,
         member: &str,
         instance: Option<&str>,
+        version: i16,
     ) -> CommitCheck {
         let Some(g) = self.groups.get_mut(group) else {
             if generation < 0 {
@@ -597,6 +887,9 @@ impl Coordinator {
             }
             return CommitCheck::Refused(ec::ILLEGAL_GENERATION);
         };
+        if let Some(c) = &g.consumer {
+            return consumer_commit_check(c, generation, member, version);
+        }
         if let Err(code) = g.check_instance(instance, member) {
             return CommitCheck::Refused(code);
         }
@@ -661,6 +954,9 @@ impl Coordinator {
         };
         let subscribed = match g.state {
             GroupState::Dead => return Err(ec::GROUP_ID_NOT_FOUND),
+            _ if g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) => {
+                g.subscribed_topics().unwrap_or_default()
+            }
             GroupState::Empty => HashSet::new(),
             _ if g.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE) => {
                 match g.subscribed_topics() {
@@ -710,6 +1006,24 @@ impl Coordinator {
                 continue;
             }
             let expired: Vec<(String, i32)> = match g.state {
+                // A consumer-protocol group with members: offsets of topics no member
+                // subscribes to, by commit timestamp (Kafka's rule for these groups).
+                _ if g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) => {
+                    let topics = g.subscribed_topics().unwrap_or_default();
+                    g.offsets
+                        .iter()
+                        .filter(|((t, _), c)| !topics.contains(t) && old(c))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                }
+                GroupState::Empty if g.members.is_empty() && g.restored_empty_ms.is_some() => {
+                    let since = g.restored_empty_ms.unwrap_or(now_ms);
+                    if now_ms.saturating_sub(since) >= retention_ms {
+                        g.offsets.keys().cloned().collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
                 GroupState::Empty if g.members.is_empty() => match g.empty_since {
                     Some(since) if now.saturating_duration_since(since) >= retention => {
                         g.offsets.keys().cloned().collect()
@@ -751,6 +1065,7 @@ impl Coordinator {
         };
         match g.state {
             GroupState::Dead => return Err(ec::GROUP_ID_NOT_FOUND),
+            _ if g.has_members() => return Err(ec::NON_EMPTY_GROUP),
             GroupState::Empty if g.pending.is_empty() => {}
             _ => return Err(ec::NON_EMPTY_GROUP),
         }
@@ -759,6 +1074,25 @@ impl Coordinator {
         self.groups.remove(group);
         Ok(keys)
     }
+}
+
+/// Kafka's rules for a consumer-protocol group's OffsetCommit: epoch -1 (admin tools,
+/// simple consumers) while it has no members; otherwise a known member at its current
+/// epoch, with OffsetCommit v9+.
+fn consumer_commit_check(c: &ConsumerGroup, epoch: i32, member: &str, version: i16) -> CommitCheck {
+    if epoch < 0 && c.members.is_empty() {
+        return CommitCheck::Allowed;
+    }
+    let Some(m) = c.members.get(member) else {
+        return CommitCheck::Refused(ec::UNKNOWN_MEMBER_ID);
+    };
+    if version < 9 {
+        return CommitCheck::Refused(ec::UNSUPPORTED_VERSION);
+    }
+    if m.epoch != epoch {
+        return CommitCheck::Refused(consumer_group::STALE_MEMBER_EPOCH);
+    }
+    CommitCheck::Allowed
 }
 
 fn add_member(
@@ -969,6 +1303,7 @@ fn sync_member(
                     }
                 }
                 g.state = GroupState::Stable;
+                g.record_classic_state();
             }
             Ok(())
         }

@@ -174,15 +174,15 @@ fn leaving_the_last_member_empties_the_group_and_allows_simple_commits() {
     ready(rx);
     ready(sync(&mut c, now, 1, &a, &[]));
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, "", None),
+        c.offset_commit_check(now, "g", -1, "", None, 8),
         CommitCheck::Refused(ec::UNKNOWN_MEMBER_ID)
     );
     assert_eq!(
-        c.offset_commit_check(now, "g", 1, &a, None),
+        c.offset_commit_check(now, "g", 1, &a, None, 8),
         CommitCheck::Allowed
     );
     assert_eq!(
-        c.offset_commit_check(now, "g", 0, &a, None),
+        c.offset_commit_check(now, "g", 0, &a, None, 8),
         CommitCheck::Refused(ec::ILLEGAL_GENERATION)
     );
     assert_eq!(
@@ -192,7 +192,7 @@ fn leaving_the_last_member_empties_the_group_and_allows_simple_commits() {
     assert_eq!(state(&c), GroupState::Empty);
     assert_eq!(c.group("g").unwrap().generation, 2);
     assert_eq!(
-        c.offset_commit_check(now, "g", -1, "", None),
+        c.offset_commit_check(now, "g", -1, "", None, 8),
         CommitCheck::Allowed
     );
     assert_eq!(c.delete("g"), Ok(vec![]));
@@ -507,4 +507,58 @@ fn a_rejoin_stops_the_expiry_clock() {
         .expire_offsets(t0 + RETENTION * 2, MS + 10_000_000, RETENTION)
         .is_empty());
     assert_eq!(keys(&c, "g"), vec![tp("a", 0)]);
+}
+
+#[test]
+fn group_metadata_is_recorded_when_stable_and_when_empty() {
+    use crate::groups::offsets::GroupRecord;
+    let mut c = Coordinator::new(Duration::ZERO);
+    let t0 = Instant::now();
+    let id = stable_consumer(&mut c, t0, &["a"]);
+    let records = c.take_records("g");
+    let [GroupRecord::Classic(Some(stable))] = records.as_slice() else {
+        panic!("one GroupMetadata record when Stable: {records:?}");
+    };
+    assert_eq!(stable.generation, 1);
+    assert_eq!(stable.protocol.as_deref(), Some("range"));
+    assert_eq!(stable.leader.as_deref(), Some(id.as_str()));
+    assert_eq!(stable.members.len(), 1);
+    assert_eq!(stable.members[0].id, id);
+    assert!(c.take_records("g").is_empty(), "taken once");
+    c.leave(t0, "g", &[(id, None)]);
+    let records = c.take_records("g");
+    let [GroupRecord::Classic(Some(empty))] = records.as_slice() else {
+        panic!("one GroupMetadata record when Empty: {records:?}");
+    };
+    assert!(empty.members.is_empty() && empty.protocol.is_none() && empty.leader.is_none());
+    assert_eq!(empty.generation, 2);
+    assert!(empty.state_timestamp_ms >= stable.state_timestamp_ms);
+}
+
+#[test]
+fn a_replayed_empty_time_starts_the_retention_clock() {
+    use crate::groups::offsets::{ClassicMetadata, GroupRecord};
+    let mut c = Coordinator::new(Duration::ZERO);
+    let now = Instant::now();
+    commit_at(&mut c, "g", "a", 0, MS);
+    let empty_at = MS + 30_000;
+    let meta = ClassicMetadata {
+        protocol_type: "consumer".into(),
+        generation: 4,
+        protocol: None,
+        leader: None,
+        state_timestamp_ms: empty_at,
+        members: vec![],
+    };
+    c.replay_group_record("g", GroupRecord::Classic(Some(meta)), now, empty_at + 1_000);
+    assert_eq!(c.group("g").map(|g| g.generation), Some(4));
+    // Not by commit timestamp (MS + 60 s) but from the Empty time.
+    assert!(c.expire_offsets(now, MS + 60_000, RETENTION).is_empty());
+    assert!(c
+        .expire_offsets(now, empty_at + 59_999, RETENTION)
+        .is_empty());
+    assert_eq!(
+        c.expire_offsets(now, empty_at + 60_000, RETENTION),
+        vec![("g".to_string(), vec![tp("a", 0)])]
+    );
 }

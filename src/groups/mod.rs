@@ -1,6 +1,9 @@
-//! Consumer groups (Kafka's classic group protocol) and committed offsets.
+//! Consumer groups (Kafka's classic protocol and the KIP-848 consumer protocol) and
+//! committed offsets.
 //!
 //! - `coordinator`: the group state machine, no I/O (`Coordinator`, one per shard).
+//! - `consumer_group`: the consumer protocol's state machine (epochs, reconciliation).
+//! - `assignor`: its server-side assignors, `uniform` and `range`.
 //! - `member`: a member and the answers its waiting requests get.
 //! - `offsets`: `__consumer_offsets` record formats (Kafka's own).
 //! - `service`: runs group operations on a group's home shard, with persistence.
@@ -10,6 +13,8 @@
 //! Requests for a group that arrive elsewhere are forwarded there with one
 //! `ShardMsg::Group`.
 
+pub mod assignor;
+pub mod consumer_group;
 pub mod coordinator;
 pub mod member;
 pub mod offsets;
@@ -54,11 +59,19 @@ pub enum GroupOp {
         member: String,
         instance: Option<String>,
         offsets: Vec<((String, i32), Committed)>,
+        /// The request's version: consumer-protocol groups need v9+.
+        version: i16,
     },
     /// `None`: every committed offset of the group.
     Fetch {
         group: String,
         partitions: Option<Vec<(String, i32)>>,
+        /// OffsetFetch v9+: (member id, member epoch), checked for consumer groups.
+        member: Option<(Option<String>, i32)>,
+    },
+    ConsumerHeartbeat(Box<consumer_group::HeartbeatArgs>),
+    ConsumerDescribe {
+        group: String,
     },
     Describe {
         group: String,
@@ -89,10 +102,37 @@ pub struct MemberSummary {
 #[derive(Debug, Clone)]
 pub struct GroupSummary {
     pub id: String,
+    /// "classic" or "consumer".
+    pub group_type: &'static str,
     pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberSummary>,
+}
+
+/// A consumer-protocol member as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct ConsumerMemberView {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub epoch: i32,
+    pub client_id: String,
+    pub client_host: String,
+    pub topic_names: Vec<String>,
+    pub topic_regex: Option<String>,
+    pub assigned: assignor::Assignment,
+    pub target: assignor::Assignment,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerGroupView {
+    pub id: String,
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: &'static str,
+    pub members: Vec<ConsumerMemberView>,
 }
 
 pub enum GroupReply {
@@ -101,6 +141,9 @@ pub enum GroupReply {
     Code(i16),
     Codes(Vec<i16>),
     Fetch(Vec<((String, i32), Option<Committed>)>),
+    ConsumerHeartbeat(consumer_group::HeartbeatReply),
+    /// A consumer group, or (error code, message).
+    ConsumerDescribe(Result<ConsumerGroupView, (i16, String)>),
     Describe(Option<GroupSummary>),
     List(Vec<GroupSummary>),
     /// OffsetDelete: a code per partition, or the group's error.

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
+use bytes::Bytes;
+
 use super::coordinator::{CommitCheck, Coordinator, GroupState};
-use super::offsets::{self, OffsetRecord, OFFSETS_TOPIC};
+use super::offsets::{self, GroupRecord, OffsetRecord, Replayed, OFFSETS_TOPIC};
 use super::{
-    offsets_partition, Committed, GroupOp, GroupReply, GroupSummary, JoinReply, MemberSummary,
-    SyncReply,
+    offsets_partition, Committed, ConsumerGroupView, ConsumerMemberView, GroupOp, GroupReply,
+    GroupSummary, JoinReply, MemberSummary, SyncReply,
 };
 use crate::broker::router::ShardMsg;
 use crate::broker::shard::Shard;
@@ -75,14 +77,20 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
     match op {
         GroupOp::Join(args) => {
             let member = args.member_id.clone();
+            let group = args.group.clone();
             let rx = shard.groups.borrow_mut().join(now, args);
+            let _ = persist_group_records(shard, &group).await;
             let reply = rx.await;
             GroupReply::Join(
                 reply.unwrap_or_else(|_| JoinReply::error(ec::UNKNOWN_MEMBER_ID, &member)),
             )
         }
         GroupOp::Sync(args) => {
+            let group = args.group.clone();
             let rx = shard.groups.borrow_mut().sync(now, args);
+            // The GroupMetadata record of a group that just became Stable is written
+            // before the answers are awaited.
+            let _ = persist_group_records(shard, &group).await;
             let reply = rx.await;
             GroupReply::Sync(reply.unwrap_or_else(|_| SyncReply::error(ec::UNKNOWN_MEMBER_ID)))
         }
@@ -99,7 +107,28 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             instance.as_deref(),
         )),
         GroupOp::Leave { group, members } => {
-            GroupReply::Codes(shard.groups.borrow_mut().leave(now, &group, &members))
+            let codes = shard.groups.borrow_mut().leave(now, &group, &members);
+            let _ = persist_group_records(shard, &group).await;
+            GroupReply::Codes(codes)
+        }
+        GroupOp::ConsumerHeartbeat(args) => {
+            let group = args.group.clone();
+            let snap = shard.broker.metadata.snapshot();
+            let mut reply = shard
+                .groups
+                .borrow_mut()
+                .consumer_heartbeat(now, *args, &snap);
+            // A new group epoch is durable before a member acts on it.
+            if let Err(code) = persist_group_records(shard, &group).await {
+                reply = super::consumer_group::HeartbeatReply::error(
+                    code,
+                    "writing the group's metadata failed",
+                );
+            }
+            GroupReply::ConsumerHeartbeat(reply)
+        }
+        GroupOp::ConsumerDescribe { group } => {
+            GroupReply::ConsumerDescribe(consumer_describe(&shard.groups.borrow(), &group))
         }
         GroupOp::Commit {
             group,
@@ -107,6 +136,7 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             member,
             instance,
             offsets,
+            version,
         } => {
             let check = shard.groups.borrow_mut().offset_commit_check(
                 now,
@@ -114,13 +144,29 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
                 generation,
                 &member,
                 instance.as_deref(),
+                version,
             );
             match check {
                 CommitCheck::Refused(code) => GroupReply::Code(code),
                 CommitCheck::Allowed => GroupReply::Code(commit(shard, group, offsets).await),
             }
         }
-        GroupOp::Fetch { group, partitions } => GroupReply::Fetch(fetch(shard, &group, partitions)),
+        GroupOp::Fetch {
+            group,
+            partitions,
+            member,
+        } => {
+            if let Some((id, epoch)) = member {
+                let check = shard
+                    .groups
+                    .borrow()
+                    .offset_fetch_check(&group, id.as_deref(), epoch);
+                if let Err(code) = check {
+                    return GroupReply::Code(code);
+                }
+            }
+            GroupReply::Fetch(fetch(shard, &group, partitions))
+        }
         GroupOp::Describe { group } => {
             GroupReply::Describe(describe(&shard.groups.borrow(), &group))
         }
@@ -161,12 +207,55 @@ async fn commit(shard: &Rc<Shard>, group: String, offsets: Vec<((String, i32), C
 /// Appends offset records to the group's `__consumer_offsets` partition and waits until
 /// they are on disk.
 async fn persist(shard: &Rc<Shard>, group: &str, records: &[OffsetRecord]) -> Result<(), i16> {
+    let kvs: Vec<(Bytes, Option<Bytes>)> = records
+        .iter()
+        .map(|r| {
+            (
+                offsets::encode_key(&r.group, &r.topic, r.partition),
+                r.value.as_ref().map(offsets::encode_value),
+            )
+        })
+        .collect();
+    persist_kvs(shard, group, &kvs).await
+}
+
+/// Writes the group records `group` has queued (GroupMetadata at classic state changes,
+/// ConsumerGroupMetadata at consumer group epoch changes), durably.
+async fn persist_group_records(shard: &Rc<Shard>, group: &str) -> Result<(), i16> {
+    let records = shard.groups.borrow_mut().take_records(group);
+    write_group_records(shard, group, &records).await
+}
+
+async fn write_group_records(
+    shard: &Rc<Shard>,
+    group: &str,
+    records: &[GroupRecord],
+) -> Result<(), i16> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let kvs: Vec<(Bytes, Option<Bytes>)> = records
+        .iter()
+        .map(|r| offsets::encode_group_record(group, r))
+        .collect();
+    let result = persist_kvs(shard, group, &kvs).await;
+    if let Err(code) = result {
+        tracing::warn!(%group, code, "writing group metadata records failed");
+    }
+    result
+}
+
+async fn persist_kvs(
+    shard: &Rc<Shard>,
+    group: &str,
+    kvs: &[(Bytes, Option<Bytes>)],
+) -> Result<(), i16> {
     let p = group_partition(shard, group);
     let Some(log) = shard.partition_log(OFFSETS_TOPIC, p) else {
         tracing::error!(%group, partition = p, "{OFFSETS_TOPIC} partition is not on the group's home shard");
         return Err(ec::COORDINATOR_NOT_AVAILABLE);
     };
-    let batch = offsets::encode_batch(records, crate::util::now_ms());
+    let batch = offsets::encode_kv_batch(kvs, crate::util::now_ms());
     let appended = log.append(batch).map_err(|e| e.kafka_error_code())?;
     log.wait_durable(appended.last_offset).await.map_err(|e| {
         tracing::error!(%group, "committing offsets failed: {e}");
@@ -200,12 +289,61 @@ fn fetch(
     }
 }
 
+fn consumer_describe(coord: &Coordinator, group: &str) -> Result<ConsumerGroupView, (i16, String)> {
+    let Some(g) = coord.group(group) else {
+        return Err((ec::GROUP_ID_NOT_FOUND, format!("Group {group} not found.")));
+    };
+    let Some(c) = &g.consumer else {
+        return Err((
+            ec::GROUP_ID_NOT_FOUND,
+            format!("Group {group} is not a consumer group."),
+        ));
+    };
+    let assignor = c
+        .assignor
+        .unwrap_or_else(|| c.preferred_assignor(coord.consumer_config()));
+    Ok(ConsumerGroupView {
+        id: g.id.clone(),
+        state: c.state(),
+        group_epoch: c.group_epoch,
+        assignment_epoch: c.assignment_epoch,
+        assignor: assignor.name(),
+        members: c
+            .members
+            .values()
+            .map(|m| ConsumerMemberView {
+                id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                epoch: m.epoch,
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                topic_names: m.topic_names.clone(),
+                topic_regex: m.topic_regex.clone(),
+                assigned: m.assigned.clone(),
+                target: c.target.get(&m.id).cloned().unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
 fn describe(coord: &Coordinator, group: &str) -> Option<GroupSummary> {
     let g = coord.group(group)?;
+    if let Some(c) = &g.consumer {
+        return Some(GroupSummary {
+            id: g.id.clone(),
+            group_type: "consumer",
+            state: c.state(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: String::new(),
+            members: Vec::new(),
+        });
+    }
     let protocol = g.protocol.clone().unwrap_or_default();
     let stable = matches!(g.state, GroupState::Stable);
     Some(GroupSummary {
         id: g.id.clone(),
+        group_type: "classic",
         state: g.state.name(),
         protocol_type: g.protocol_type.clone().unwrap_or_default(),
         protocol: protocol.clone(),
@@ -229,12 +367,17 @@ fn describe(coord: &Coordinator, group: &str) -> Option<GroupSummary> {
     })
 }
 
+/// DeleteGroups: the offsets' tombstones, then the group records' (Kafka's order).
 async fn delete(shard: &Rc<Shard>, group: String) -> i16 {
     let keys = match shard.groups.borrow_mut().delete(&group) {
         Ok(keys) => keys,
         Err(code) => return code,
     };
-    match write_tombstones(shard, &group, keys).await {
+    if let Err(code) = write_tombstones(shard, &group, keys).await {
+        return code;
+    }
+    let records = [GroupRecord::Classic(None), GroupRecord::ConsumerEpoch(None)];
+    match write_group_records(shard, &group, &records).await {
         Ok(()) => ec::NONE,
         Err(code) => code,
     }
@@ -304,16 +447,25 @@ pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
                 let header = BatchHeader::parse(&batch)
                     .ok_or_else(|| format!("{OFFSETS_TOPIC}-{p}: bad batch at {offset}"))?;
                 offset = header.last_offset() + 1;
-                let records = offsets::decode_batches(batch)
-                    .map_err(|e| format!("{OFFSETS_TOPIC}-{p}: {e}"))?;
+                let records =
+                    offsets::decode_all(batch).map_err(|e| format!("{OFFSETS_TOPIC}-{p}: {e}"))?;
                 let mut coord = shard.groups.borrow_mut();
+                let now_ms = crate::util::now_ms();
                 for r in records {
                     replayed += 1;
-                    coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)]);
+                    match r {
+                        Replayed::Offset(r) => {
+                            coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)])
+                        }
+                        Replayed::Group(group, record) => {
+                            coord.replay_group_record(&group, record, Instant::now(), now_ms)
+                        }
+                    }
                 }
             }
         }
     }
+    shard.groups.borrow_mut().finish_replay();
     shard.groups.borrow_mut().tick(Instant::now());
     Ok(replayed)
 }
@@ -329,6 +481,10 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         crate::runtime::sleep(TICK_INTERVAL).await;
         let now = Instant::now();
         shard.groups.borrow_mut().tick(now);
+        let records = shard.groups.borrow_mut().take_all_records();
+        for (group, records) in records {
+            let _ = write_group_records(&shard, &group, &records).await;
+        }
         if now >= next_check {
             next_check = now + check_every;
             expire_offsets(&shard, now, retention).await;

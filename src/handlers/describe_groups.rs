@@ -29,6 +29,11 @@ pub async fn handle(
         d.group_id = id.clone();
         d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
         match service::call(&shard, id, op).await {
+            // Kafka 4 answers DescribeGroups v0-5 for a consumer-protocol group as for
+            // an unknown one (v6 would say GROUP_ID_NOT_FOUND).
+            GroupReply::Describe(Some(g)) if g.group_type == "consumer" => {
+                d.group_state = str_bytes("Dead")
+            }
             GroupReply::Describe(Some(g)) => {
                 d.group_state = str_bytes(g.state);
                 d.protocol_type = str_bytes(&g.protocol_type);

@@ -30,15 +30,14 @@ pub async fn handle(
             if !states.is_empty() && !states.contains(&g.state.to_lowercase()) {
                 continue;
             }
-            // Every group here is a classic group.
-            if !types.is_empty() && !types.iter().any(|t| t == "classic") {
+            if !types.is_empty() && !types.iter().any(|t| t == g.group_type) {
                 continue;
             }
             let mut l = ListedGroup::default();
             l.group_id = GroupId(str_bytes(&g.id));
             l.protocol_type = str_bytes(&g.protocol_type);
             l.group_state = str_bytes(g.state);
-            l.group_type = str_bytes("classic");
+            l.group_type = str_bytes(g.group_type);
             resp.groups.push(l);
         }
     }

@@ -7,6 +7,8 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -148,11 +150,13 @@ pub fn dispatch(
         ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
         ApiKey::FindCoordinator => ready(find_coordinator::handle(&s, version, body)),
         ApiKey::JoinGroup => {
-            let client = Client {
-                id: header.client_id.clone().unwrap_or_default(),
-                host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
-            };
-            join_group::handle(s, version, body, client).boxed_local()
+            join_group::handle(s, version, body, client(header, peer)).boxed_local()
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            consumer_group_heartbeat::handle(s, version, body, client(header, peer)).boxed_local()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            consumer_group_describe::handle(s, version, body).boxed_local()
         }
         ApiKey::SyncGroup => sync_group::handle(s, version, body).boxed_local(),
         ApiKey::Heartbeat => heartbeat::handle(s, version, body).boxed_local(),
@@ -173,6 +177,13 @@ pub fn dispatch(
             })
         }
     })
+}
+
+fn client(header: &RequestHeaderView, peer: Option<std::net::SocketAddr>) -> Client {
+    Client {
+        id: header.client_id.clone().unwrap_or_default(),
+        host: peer.map_or_else(String::new, |p| format!("/{}", p.ip())),
+    }
 }
 
 fn ready(r: Result<Outcome, RequestError>) -> Pending {

@@ -41,6 +41,7 @@ pub async fn handle(
             member: req.member_id.to_string(),
             instance: req.group_instance_id.as_ref().map(|s| s.to_string()),
             offsets,
+            version,
         };
         match service::call(&shard, &group, op).await {
             GroupReply::Code(code) => code,

@@ -1,5 +1,7 @@
 //! OffsetFetch (v1-9): committed offsets of one group (v1-7) or several (v8+), from
-//! each group's home shard. A partition with no commit answers offset -1.
+//! each group's home shard. A partition with no commit answers offset -1. From v9 a
+//! consumer-protocol member's id and epoch are checked (UNKNOWN_MEMBER_ID,
+//! STALE_MEMBER_EPOCH) as Kafka does.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -17,22 +19,30 @@ use crate::groups::{service, Committed, GroupOp, GroupReply};
 
 type Fetched = BTreeMap<String, Vec<(i32, Option<Committed>)>>;
 
+/// A group's committed offsets, or its error code (a consumer-protocol member that is
+/// unknown or not at its current epoch, v9+).
 async fn fetch_group(
     shard: &Rc<Shard>,
     group: &str,
     partitions: Option<Vec<(String, i32)>>,
-) -> Fetched {
+    member: Option<(Option<String>, i32)>,
+) -> Result<Fetched, i16> {
     let op = GroupOp::Fetch {
         group: group.to_string(),
         partitions,
+        member,
     };
     let mut out = Fetched::new();
-    if let GroupReply::Fetch(entries) = service::call(shard, group, op).await {
-        for ((topic, partition), c) in entries {
-            out.entry(topic).or_default().push((partition, c));
+    match service::call(shard, group, op).await {
+        GroupReply::Fetch(entries) => {
+            for ((topic, partition), c) in entries {
+                out.entry(topic).or_default().push((partition, c));
+            }
         }
+        GroupReply::Code(code) => return Err(code),
+        _ => {}
     }
-    out
+    Ok(out)
 }
 
 /// (offset, leader epoch, metadata) as the response shows them.
@@ -57,9 +67,18 @@ pub async fn handle(
                     .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
                     .collect()
             });
-            let fetched = fetch_group(&shard, &g.group_id, wanted).await;
+            let member = (version >= 9)
+                .then(|| (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch));
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = GroupId(str_bytes(&g.group_id));
+            let fetched = match fetch_group(&shard, &g.group_id, wanted, member).await {
+                Ok(f) => f,
+                Err(code) => {
+                    out.error_code = code;
+                    resp.groups.push(out);
+                    continue;
+                }
+            };
             out.topics = fetched
                 .into_iter()
                 .map(|(name, parts)| {
@@ -89,7 +108,9 @@ pub async fn handle(
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
             .collect()
     });
-    let fetched = fetch_group(&shard, &req.group_id, wanted).await;
+    let fetched = fetch_group(&shard, &req.group_id, wanted, None)
+        .await
+        .unwrap_or_default();
     resp.topics = fetched
         .into_iter()
         .map(|(name, parts)| {

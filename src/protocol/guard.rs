@@ -34,9 +34,10 @@ use kafka_protocol::messages::{
     DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::messages::{
-    create_topics_request, delete_topics_request, fetch_request, join_group_request,
-    leave_group_request, list_offsets_request, metadata_request, offset_commit_request,
-    offset_delete_request, offset_fetch_request, sync_group_request, ApiKey, ApiVersionsRequest,
+    consumer_group_heartbeat_request, create_topics_request, delete_topics_request, fetch_request,
+    join_group_request, leave_group_request, list_offsets_request, metadata_request,
+    offset_commit_request, offset_delete_request, offset_fetch_request, sync_group_request, ApiKey,
+    ApiVersionsRequest, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
     CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
@@ -225,7 +226,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 25] = [
+static APIS: [Api; 27] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -376,6 +377,18 @@ static APIS: [Api; 25] = [
         // No flexible version.
         flexible: since(1),
         body: &OFFSET_DELETE,
+    },
+    Api {
+        key: ApiKey::ConsumerGroupHeartbeat,
+        versions: range(0, 1),
+        flexible: ALL,
+        body: &CONSUMER_GROUP_HEARTBEAT,
+    },
+    Api {
+        key: ApiKey::ConsumerGroupDescribe,
+        versions: range(0, 1),
+        flexible: ALL,
+        body: &CONSUMER_GROUP_DESCRIBE,
     },
 ];
 
@@ -998,6 +1011,45 @@ static OFFSET_DELETE_TOPIC: Struct = Struct {
 static OFFSET_DELETE_PARTITION: Struct = Struct {
     decoded_bytes: size_of::<offset_delete_request::OffsetDeleteRequestPartition>(),
     fields: &[field("partition_index", ALL, Ty::Int32)],
+    tagged: &[],
+};
+
+static CONSUMER_GROUP_HEARTBEAT: Struct = Struct {
+    decoded_bytes: size_of::<ConsumerGroupHeartbeatRequest>(),
+    fields: &[
+        field("group_id", ALL, STRING),
+        field("member_id", ALL, STRING),
+        field("member_epoch", ALL, Ty::Int32),
+        field("instance_id", ALL, NULLABLE_STRING),
+        field("rack_id", ALL, NULLABLE_STRING),
+        field("rebalance_timeout_ms", ALL, Ty::Int32),
+        field("subscribed_topic_names", ALL, nullable_array(Elem::String)),
+        field("subscribed_topic_regex", since(1), NULLABLE_STRING),
+        field("server_assignor", ALL, NULLABLE_STRING),
+        field(
+            "topic_partitions",
+            ALL,
+            nullable_array(Elem::Struct(&CONSUMER_GROUP_HEARTBEAT_TOPIC)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static CONSUMER_GROUP_HEARTBEAT_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<consumer_group_heartbeat_request::TopicPartitions>(),
+    fields: &[
+        field("topic_id", ALL, Ty::Uuid),
+        field("partitions", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static CONSUMER_GROUP_DESCRIBE: Struct = Struct {
+    decoded_bytes: size_of::<ConsumerGroupDescribeRequest>(),
+    fields: &[
+        field("group_ids", ALL, array(Elem::String)),
+        field("include_authorized_operations", ALL, Ty::Bool),
+    ],
     tagged: &[],
 };
 

@@ -4,6 +4,7 @@
 //! promised, and hand-made hostile bodies are rejected.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
@@ -182,6 +183,8 @@ fn codec(api: ApiKey) -> Codec {
         ApiKey::IncrementalAlterConfigs => codec_of::<IncrementalAlterConfigsRequest>(),
         ApiKey::DeleteRecords => codec_of::<DeleteRecordsRequest>(),
         ApiKey::DescribeLogDirs => codec_of::<DescribeLogDirsRequest>(),
+        ApiKey::ConsumerGroupHeartbeat => codec_of::<ConsumerGroupHeartbeatRequest>(),
+        ApiKey::ConsumerGroupDescribe => codec_of::<ConsumerGroupDescribeRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -239,6 +242,8 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs_samples(version),
         ApiKey::DeleteRecords => delete_records_samples(version),
         ApiKey::DescribeLogDirs => describe_log_dirs_samples(version),
+        ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_samples(version),
+        ApiKey::ConsumerGroupDescribe => consumer_group_describe_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -762,6 +767,51 @@ fn delete_groups_samples(v: i16) -> Vec<BytesMut> {
     vec![encode(&full, v), encode(&DeleteGroupsRequest::default(), v)]
 }
 
+fn consumer_group_heartbeat_samples(v: i16) -> Vec<BytesMut> {
+    let mut join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("g"))
+        .with_member_id(s("m-0"))
+        .with_member_epoch(0)
+        .with_instance_id(Some(s("instance-1")))
+        .with_rack_id(Some(s("rack-a")))
+        .with_rebalance_timeout_ms(300_000)
+        .with_subscribed_topic_names(Some(vec![topic("orders"), topic("ü")]))
+        .with_server_assignor(Some(s("uniform")))
+        .with_topic_partitions(Some(vec![]))
+        .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    if v >= 1 {
+        join.subscribed_topic_regex = Some(s("orders-.*"));
+    }
+    let owned = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("g"))
+        .with_member_id(s("m-0"))
+        .with_member_epoch(7)
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic_id(id(1))
+                .with_partitions(vec![0, 3, 5]),
+            TopicPartitions::default()
+                .with_topic_id(id(2))
+                .with_unknown_tagged_field(23, Bytes::from_static(b"x")),
+        ]));
+    vec![
+        encode(&join, v),
+        encode(&owned, v),
+        encode(&ConsumerGroupHeartbeatRequest::default(), v),
+    ]
+}
+
+fn consumer_group_describe_samples(v: i16) -> Vec<BytesMut> {
+    let full = ConsumerGroupDescribeRequest::default()
+        .with_group_ids(vec![group("g1"), group(""), group("ü")])
+        .with_include_authorized_operations(true)
+        .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    vec![
+        encode(&full, v),
+        encode(&ConsumerGroupDescribeRequest::default(), v),
+    ]
+}
+
 fn offset_delete_samples(v: i16) -> Vec<BytesMut> {
     let partitions = |ids: &[i32]| {
         ids.iter()
@@ -1019,6 +1069,20 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
         ),
         ApiKey::DeleteGroups => encode(
             &DeleteGroupsRequest::default().with_groups_names(vec![Default::default(); n]),
+            v,
+        ),
+        ApiKey::ConsumerGroupHeartbeat => encode(
+            &ConsumerGroupHeartbeatRequest::default()
+                .with_subscribed_topic_names(Some(vec![Default::default(); n]))
+                .with_topic_partitions(Some(vec![
+                    TopicPartitions::default()
+                        .with_partitions(vec![0; n]);
+                    n
+                ])),
+            v,
+        ),
+        ApiKey::ConsumerGroupDescribe => encode(
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![Default::default(); n]),
             v,
         ),
         ApiKey::OffsetDelete => {
