@@ -483,6 +483,11 @@ impl Shard {
         let logs: Vec<_> = self.logs.borrow_mut().drain().collect();
         let mut out = Vec::with_capacity(logs.len());
         for ((topic, partition), (dir, log)) in logs {
+            if log.is_failed() {
+                // Already reported when it failed (or its dir went offline).
+                tracing::debug!(%topic, partition, "not closing a failed log");
+                continue;
+            }
             let log_start_offset = log.log_start_offset();
             match log.close().await {
                 Ok(recovery_point) => out.push(PartitionCheckpoint {

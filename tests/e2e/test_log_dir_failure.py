@@ -5,9 +5,15 @@ only) makes every I/O on a listed directory fail with EIO, as a dying disk would
 dir must go offline, its partitions answer KAFKA_STORAGE_ERROR, and producers and
 consumers of partitions in the healthy dir never see an error."""
 
+import contextlib
+import os
 import re
+import shutil
+import subprocess
 import threading
 import time
+
+import pytest
 
 from confluent_kafka import KafkaError
 
@@ -133,3 +139,63 @@ def test_failing_dir_goes_offline_and_the_healthy_dir_keeps_serving(broker_facto
     broker.restart()
     for p in bad:
         assert [m.value() for m in consume(broker, topic, {p: 0}, 10)] == [b"p%d-%d" % (p, i) for i in range(10)]
+
+
+@contextlib.contextmanager
+def loop_file_system(tmp_path, size_mb):
+    """A small ext4 file system on a loop device, mounted at tmp_path/mnt; skips the test
+    where the machine does not allow it (not root, no loop devices, no mount)."""
+    if os.geteuid() != 0 or not shutil.which("losetup") or not shutil.which("mkfs.ext4"):
+        pytest.skip("needs root, losetup and mkfs.ext4 for a loop-mounted file system")
+    image, mnt = tmp_path / "disk.img", tmp_path / "mnt"
+    mnt.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(size_mb << 20)
+
+    def run(*cmd):
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    attach = run("losetup", "-f", "--show", str(image))
+    if attach.returncode != 0:
+        pytest.skip(f"no loop device here: {attach.stderr.strip()}")
+    device = attach.stdout.strip()
+    try:
+        made = run("mkfs.ext4", "-q", "-F", device)
+        mounted = made.returncode == 0 and run("mount", device, str(mnt)).returncode == 0
+        if not mounted:
+            pytest.skip(f"cannot make or mount a file system on {device}: {made.stderr.strip()}")
+        try:
+            yield mnt
+        finally:
+            run("umount", "-l", str(mnt))
+    finally:
+        run("losetup", "-d", device)
+
+
+def test_a_full_disk_takes_its_dir_offline_and_the_other_keeps_serving(broker_factory, tmp_path):
+    with loop_file_system(tmp_path, 64) as small_disk:
+        good_dir, small_dir = tmp_path / "good", small_disk / "data"
+        broker = broker_factory({"log.dirs": f"{good_dir},{small_dir}"})
+        topic = create_topic(broker, fresh_topic("fulldisk"), PARTITIONS)
+        good, on_small = sorted(partition_dirs(good_dir, topic)), sorted(partition_dirs(small_dir, topic))
+        assert good and on_small, (good, on_small)
+        # Fill the small disk to the last block.
+        filler = small_disk / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True, timeout=60)
+        # Writes there now fail for lack of space (ENOSPC) once past what is preallocated.
+        deliveries = produce_to(broker, topic, on_small[0], 40,
+                                {"message.timeout.ms": 5000, "retries": 0, "batch.size": 1 << 20})
+        big = Deliveries()
+        prod = producer(broker, {"message.timeout.ms": 5000, "retries": 0, "linger.ms": 0})
+        for i in range(40):
+            prod.produce(topic, value=b"x" * 900_000, partition=on_small[0], on_delivery=big)
+            prod.poll(0)
+        flush(prod)
+        assert big.errors, "no write to the full disk failed"
+        broker.wait_for_log(r"log dir is offline", timeout_s=OFFLINE_TIMEOUT_S)
+        healthy = produce_to(broker, topic, good[0], 20, {"acks": "all"})
+        assert healthy.errors == []
+        assert [m.value() for m in consume(broker, topic, {good[0]: 0}, 20)] == \
+            [b"p%d-%d" % (good[0], i) for i in range(20)]
+        assert describe_log_dirs(broker)[str(small_dir)][0] == 56
+        assert deliveries.count() == 40
