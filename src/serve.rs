@@ -37,11 +37,13 @@ pub fn run(
     let mut offline = dirs.offline.clone();
     let checkpoints = read_checkpoints(&config.log_dirs, &mut offline)?;
     let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
+    let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
     metadata.ensure_topic_blocking(
         crate::groups::offsets::OFFSETS_TOPIC,
         config.offsets_topic_num_partitions,
         shards,
-        config.log_dirs.len(),
+        &online,
+        &crate::groups::offsets::offsets_topic_configs(),
     )?;
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;

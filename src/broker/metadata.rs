@@ -295,34 +295,56 @@ impl MetadataStore {
     /// Creates an internal topic at start-up (blocking) if it does not exist, placing
     /// partition p on shard `p % shards`: `__consumer_offsets` spreads group homes over
     /// every shard that way. An existing topic keeps its placement.
+    ///
+    /// `configs` are the topic's required overrides (`cleanup.policy=compact` for
+    /// `__consumer_offsets`, as Kafka creates it); an existing topic missing one of them
+    /// gets it, so that a topic made by an older version is never deleted by retention.
     pub fn ensure_topic_blocking(
         &self,
         name: &str,
         partitions: i32,
         shards: usize,
-        dirs: usize,
+        online: &[bool],
+        configs: &BTreeMap<String, String>,
     ) -> Result<(), String> {
         let snap = self.snapshot();
-        if snap.topic(name).is_some() {
-            return Ok(());
+        if let Some(existing) = snap.topic(name) {
+            let missing = configs.keys().any(|k| !existing.configs.contains_key(k));
+            if !missing {
+                return Ok(());
+            }
+            let mut meta = (**existing).clone();
+            for (k, v) in configs {
+                meta.configs.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            return self.store_blocking(snap.with_topic(meta));
         }
-        let (_, mut per_dir) = snap.load(shards, dirs);
+        let (_, mut per_dir) = snap.load(shards, online.len());
+        for (d, n) in per_dir.iter_mut().enumerate() {
+            if !online[d] {
+                *n = usize::MAX;
+            }
+        }
         let placements = (0..partitions.max(1) as usize)
             .map(|p| {
                 let dir = argmin(&per_dir);
-                per_dir[dir] += 1;
+                per_dir[dir] = per_dir[dir].saturating_add(1);
                 Placement {
                     shard: p % shards,
                     dir,
                 }
             })
             .collect();
-        let next = snap.with_topic(TopicMeta {
+        self.store_blocking(snap.with_topic(TopicMeta {
             name: name.to_string(),
             id: crate::util::random_uuid(),
             partitions: placements,
-            configs: BTreeMap::new(),
-        });
+            configs: configs.clone(),
+        }))
+    }
+
+    /// Persists and publishes `next` from the main thread (start-up).
+    fn store_blocking(&self, next: Snapshot) -> Result<(), String> {
         crate::util::write_file_atomic_blocking(&self.path, next.encode().as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);

@@ -18,6 +18,22 @@ use super::coordinator::Committed;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// Kafka's `offsets.topic.segment.bytes` default (100 MiB).
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 104_857_600;
+
+/// The configs `__consumer_offsets` is created with, as Kafka creates it: compacted (the
+/// latest record per key is what matters; retention must never delete commits) with
+/// 100 MiB segments.
+pub fn offsets_topic_configs() -> std::collections::BTreeMap<String, String> {
+    [
+        ("cleanup.policy", "compact".to_string()),
+        ("segment.bytes", OFFSETS_TOPIC_SEGMENT_BYTES.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 /// Key schema versions: 0 and 1 are offset commits, 2 is group metadata, 3 a consumer
 /// group's metadata (KIP-848; 4-8 are its other records, which corelog does not write).
 const OFFSET_KEY_VERSION: i16 = 1;

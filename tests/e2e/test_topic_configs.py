@@ -192,3 +192,9 @@ def test_kafka_python_admin_alter_describe_and_grow(broker):
         assert configs["segment.ms"].value == "3600000"
     finally:
         client.close()
+
+
+def test_consumer_offsets_is_compacted_as_in_kafka(broker):
+    configs = describe_topic(broker, "__consumer_offsets")
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["segment.bytes"].value == "104857600"
