@@ -39,9 +39,9 @@ enum Command {
         #[arg(long)]
         smp: Option<usize>,
     },
-    /// Create, list, describe and delete topics on any Kafka-compatible broker.
+    /// Create, list, describe, alter and delete topics on any Kafka-compatible broker.
     #[command(
-        after_help = "Examples:\n  corelog topic create weblogs --partitions 3\n  corelog topic list\n  corelog topic describe weblogs --output json\n  corelog topic delete weblogs"
+        after_help = "Examples:\n  corelog topic create weblogs --partitions 3 -c retention.ms=86400000\n  corelog topic list\n  corelog topic describe weblogs --output json\n  corelog topic alter weblogs --partitions 6 --set retention.ms=3600000\n  corelog topic delete-records weblogs --partition 0 --offset 1200\n  corelog topic delete weblogs"
     )]
     Topic {
         /// Broker list, host:port[,host:port...].
@@ -51,6 +51,17 @@ enum Command {
         output: Output,
         #[command(subcommand)]
         action: TopicAction,
+    },
+    /// Log dirs of every broker, like kafka-log-dirs.sh.
+    #[command(name = "log-dirs")]
+    LogDirs {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[arg(long, value_enum, default_value = "text", global = true)]
+        output: Output,
+        #[command(subcommand)]
+        action: LogDirsAction,
     },
     /// List, describe and delete consumer groups; reset their committed offsets.
     #[command(
@@ -201,18 +212,76 @@ enum TuneAction {
 enum TopicAction {
     /// Every topic with its partition count.
     List,
-    /// One topic, partition by partition (leader, replicas, in-sync replicas).
-    Describe { name: String },
+    /// One topic: its configs that differ from the defaults, and partition by partition
+    /// the leader, replicas, in-sync replicas and the leader's log dir.
+    #[command(
+        after_help = "Examples:\n  corelog topic describe weblogs\n  corelog topic describe weblogs --all-configs --output json"
+    )]
+    Describe {
+        name: String,
+        /// Every config with where its value comes from, defaults included.
+        #[arg(long)]
+        all_configs: bool,
+    },
     /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  corelog topic create weblogs --partitions 3\n  corelog topic create audit -p 1 -c retention.ms=86400000 -c cleanup.policy=compact"
+    )]
     Create {
         name: String,
-        #[arg(long, default_value_t = 1)]
+        #[arg(short = 'p', long, default_value_t = 1)]
         partitions: i32,
-        #[arg(long, default_value_t = 1)]
+        #[arg(short = 'r', long, default_value_t = 1)]
         replication_factor: i16,
+        /// A topic config, KEY=VALUE; repeatable.
+        #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = corelog::cli::configs::parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Grow a topic, or set and delete its configs (in one request).
+    #[command(
+        group(clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "set", "delete"])),
+        after_help = "Examples:\n  corelog topic alter weblogs --partitions 6\n  corelog topic alter weblogs --set retention.ms=3600000 --set max.message.bytes=2097152\n  corelog topic alter weblogs --delete retention.ms --delete max.message.bytes\n\nPartitions can only be added: keyed records then map to other partitions."
+    )]
+    Alter {
+        name: String,
+        /// The new partition count (larger than the current one).
+        #[arg(short = 'p', long)]
+        partitions: Option<i32>,
+        /// Set a topic config, KEY=VALUE; repeatable.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = corelog::cli::configs::parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Remove a topic config (back to the broker's default); repeatable.
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
     },
     /// Delete a topic and its data.
     Delete { name: String },
+    /// Delete a partition's records before an offset, like kafka-delete-records.sh;
+    /// prints the new low watermark.
+    #[command(
+        after_help = "Examples:\n  corelog topic delete-records weblogs --partition 0 --offset 1200\n  corelog topic delete-records weblogs --partition 2 --offset -1   # everything so far"
+    )]
+    DeleteRecords {
+        name: String,
+        #[arg(long)]
+        partition: i32,
+        /// Records below this offset go; -1: up to the high watermark.
+        #[arg(long, allow_negative_numbers = true)]
+        offset: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogDirsAction {
+    /// Every broker's log dirs: state, total and usable bytes, partitions and their sizes.
+    #[command(
+        after_help = "Examples:\n  corelog log-dirs describe\n  corelog log-dirs describe --topic weblogs --output json"
+    )]
+    Describe {
+        /// Only this topic's partitions (every dir is still listed).
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -275,6 +344,11 @@ fn main() -> ExitCode {
             output,
             action,
         } => run_topic(&bootstrap, output, action),
+        Command::LogDirs {
+            bootstrap,
+            output,
+            action: LogDirsAction::Describe { topic },
+        } => run_log_dirs(&bootstrap, output, topic.as_deref()),
         Command::Group {
             bootstrap,
             output,
@@ -397,28 +471,83 @@ fn main() -> ExitCode {
 /// Exit codes scripts can trust: 0 done, 1 the broker refused (error code printed),
 /// 2 no broker reached or an unreadable answer.
 fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
-    use corelog::cli::topic::{self, TopicError};
-    let result = corelog::cli::client::Client::connect(bootstrap)
+    use corelog::cli::{configs, topic};
+    let json = matches!(output, Output::Json);
+    let result = Cluster::connect(bootstrap)
         .map_err(TopicError::from)
-        .and_then(|mut client| match action {
-            TopicAction::List => topic::list(&mut client).map(|t| (t, false)),
-            TopicAction::Describe { name } => {
-                topic::describe(&mut client, &name).map(|t| (vec![t], true))
+        .and_then(|mut cluster| match action {
+            TopicAction::List => topic::list(cluster.any()).map(|t| match output {
+                Output::Text => topic::render_text(&t, false),
+                Output::Json => topic::render_json(&t) + "\n",
+            }),
+            TopicAction::Describe { name, all_configs } => {
+                topic::describe_detail(&mut cluster, &name, all_configs).map(|d| match output {
+                    Output::Text => topic::render_detail_text(&d),
+                    Output::Json => topic::render_detail_json(&d) + "\n",
+                })
             }
             TopicAction::Create {
                 name,
                 partitions,
                 replication_factor,
-            } => topic::create(&mut client, &name, partitions, replication_factor)
-                .map(|()| (vec![], false)),
-            TopicAction::Delete { name } => {
-                topic::delete(&mut client, &name).map(|()| (vec![], false))
+                configs,
+            } => topic::create(
+                cluster.any(),
+                &name,
+                partitions,
+                replication_factor,
+                &configs,
+            )
+            .map(|()| String::new()),
+            TopicAction::Alter {
+                name,
+                partitions,
+                set,
+                delete,
+            } => {
+                let client = cluster.any();
+                let altered = if set.is_empty() && delete.is_empty() {
+                    Ok(())
+                } else {
+                    configs::alter(client, &name, &set, &delete)
+                };
+                altered
+                    .and_then(|()| match partitions {
+                        Some(n) => topic::add_partitions(client, &name, n),
+                        None => Ok(()),
+                    })
+                    .map(|()| String::new())
             }
+            TopicAction::Delete { name } => {
+                topic::delete(cluster.any(), &name).map(|()| String::new())
+            }
+            TopicAction::DeleteRecords {
+                name,
+                partition,
+                offset,
+            } => topic::delete_records(&mut cluster, &name, partition, offset)
+                .map(|low| topic::render_delete_records(&name, partition, low, json)),
         });
-    finish(result.map(|(topics, per_partition)| match output {
-        Output::Text => topic::render_text(&topics, per_partition),
-        Output::Json => topic::render_json(&topics) + "\n",
-    }))
+    finish(result)
+}
+
+/// `log-dirs describe`: exit codes as for `topic`.
+fn run_log_dirs(bootstrap: &str, output: Output, topic: Option<&str>) -> ExitCode {
+    use corelog::cli::log_dirs;
+    let result = Cluster::connect(bootstrap)
+        .map_err(TopicError::from)
+        .and_then(|mut cluster| {
+            let filter = match topic {
+                Some(t) => Some(log_dirs::topic_filter(&mut cluster, t)?),
+                None => None,
+            };
+            log_dirs::describe(&mut cluster, filter.as_ref())
+        })
+        .map(|dirs| match output {
+            Output::Text => log_dirs::render_text(&dirs),
+            Output::Json => log_dirs::render_json(&dirs) + "\n",
+        });
+    finish(result)
 }
 
 /// Prints a tool's output or error and picks the exit code scripts rely on: 0 done,
