@@ -150,7 +150,7 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Check (read-only) the host settings that matter to a broker.
+    /// Check the host settings that matter to a broker; apply and restore them (root).
     Tune {
         #[command(subcommand)]
         action: TuneAction,
@@ -203,6 +203,45 @@ enum TuneAction {
         /// Shards the broker will run (for the locked-memory check); default one per core.
         #[arg(long)]
         smp: Option<usize>,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Read /proc and /sys under this dir (tests).
+        #[arg(long, hide = true, default_value = "/")]
+        sysroot: PathBuf,
+    },
+    /// Change what `check` recommends (root): swappiness, transparent huge pages,
+    /// aio-max-nr, the log disks' scheduler and nomerges, the CPU governor, NIC and disk
+    /// IRQs away from the broker's CPUs. Records each change for `restore`.
+    #[command(
+        after_help = "Examples:\n  corelog tune apply --dry-run\n  sudo corelog tune apply --log-dirs /mnt/d1/corelog,/mnt/d2/corelog --smp 6\n  sudo corelog tune restore\n\nWhat cannot be changed here (read-only /sys in a container, no cpufreq in a VM,\nkernel-managed IRQs) is left alone with a note; the run goes on. Running it again\nchanges nothing. Limits (memlock, open files) belong to the broker's process: apply\nprints what to set. Exit codes: 0 done, 1 the state file could not be kept\n(nothing changed), 2 not root."
+    )]
+    Apply {
+        /// Log dirs whose disks to tune (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "data")]
+        log_dirs: Vec<PathBuf>,
+        /// Shards the broker will run, on CPUs 0..N; IRQs go to the CPUs above. Default:
+        /// one per CPU (then IRQs are left alone).
+        #[arg(long)]
+        smp: Option<usize>,
+        /// Where to record the changes.
+        #[arg(long, default_value = corelog::tune::apply::STATE_FILE_DEFAULT)]
+        state: PathBuf,
+        /// Show what would change; change nothing (needs no root).
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Tune /proc and /sys under this dir (tests).
+        #[arg(long, hide = true, default_value = "/")]
+        sysroot: PathBuf,
+    },
+    /// Put back every value `apply` recorded in the state file (root).
+    Restore {
+        #[arg(long, default_value = corelog::tune::apply::STATE_FILE_DEFAULT)]
+        state: PathBuf,
+        /// Show what would be put back; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
     },
@@ -429,30 +468,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Tune {
-            action:
-                TuneAction::Check {
-                    log_dirs,
-                    smp,
-                    output,
-                },
-        } => {
-            let shards =
-                smp.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let checks = corelog::tune::run_checks(shards, &log_dirs);
-            match output {
-                Output::Text => print!("{}", corelog::tune::render_text(&checks)),
-                Output::Json => println!("{}", corelog::tune::render_json(&checks)),
-            }
-            if checks
-                .iter()
-                .any(|c| c.status == corelog::tune::Status::Fail)
-            {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Command::Tune { action } => run_tune(action),
         Command::Serve {
             config,
             overrides,
@@ -548,6 +564,97 @@ fn run_log_dirs(bootstrap: &str, output: Output, topic: Option<&str>) -> ExitCod
             Output::Json => log_dirs::render_json(&dirs) + "\n",
         });
     finish(result)
+}
+
+fn run_tune(action: TuneAction) -> ExitCode {
+    use corelog::tune::{self, apply, Host};
+    let all_cpus = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (items, output) = match action {
+        TuneAction::Check {
+            log_dirs,
+            smp,
+            output,
+            sysroot,
+        } => {
+            let checks =
+                tune::run_checks(&Host::at(&sysroot), smp.unwrap_or_else(all_cpus), &log_dirs);
+            match output {
+                Output::Text => print!("{}", tune::render_text(&checks)),
+                Output::Json => println!("{}", tune::render_json(&checks)),
+            }
+            let failed = checks.iter().any(|c| c.status == tune::Status::Fail);
+            return ExitCode::from(u8::from(failed));
+        }
+        TuneAction::Apply {
+            log_dirs,
+            smp,
+            state,
+            dry_run,
+            output,
+            sysroot,
+        } => {
+            if !dry_run && !is_root() {
+                eprintln!("corelog: tune apply changes kernel settings and needs root: run it with sudo (or add --dry-run to see what it would change)");
+                return ExitCode::from(2);
+            }
+            let opts = apply::Options {
+                log_dirs,
+                shards: smp.unwrap_or_else(all_cpus),
+                dry_run,
+            };
+            let result = apply::apply(&Host::at(&sysroot), &opts, &state);
+            if let (Ok(_), Output::Text, false) = (&result, output, dry_run) {
+                let recorded = apply::load_state(&state).map_or(0, |r| r.len());
+                eprintln!(
+                    "corelog: {recorded} changed values recorded in {}; `corelog tune restore --state {}` puts them back",
+                    state.display(),
+                    state.display()
+                );
+            }
+            (result, output)
+        }
+        TuneAction::Restore {
+            state,
+            dry_run,
+            output,
+        } => {
+            if !dry_run && !is_root() {
+                eprintln!("corelog: tune restore changes kernel settings and needs root: run it with sudo");
+                return ExitCode::from(2);
+            }
+            let result = apply::restore(&state, dry_run);
+            if let (Ok(items), Output::Text) = (&result, output) {
+                if items.is_empty() {
+                    eprintln!(
+                        "corelog: nothing to restore: no changes recorded in {}",
+                        state.display()
+                    );
+                }
+            }
+            (result, output)
+        }
+    };
+    match items {
+        Ok(items) => {
+            match output {
+                Output::Text => print!("{}", apply::render_text(&items)),
+                Output::Json => println!("{}", apply::render_json(&items)),
+            }
+            let failed = items
+                .iter()
+                .any(|i| matches!(i.action, apply::Action::Failed { .. }));
+            ExitCode::from(u8::from(failed))
+        }
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Prints a tool's output or error and picks the exit code scripts rely on: 0 done,
