@@ -27,6 +27,8 @@ const AIO_MAX_NR_MIN: u64 = 1_048_576;
 /// `queue/nomerges` 2: the block layer does not try to merge requests at all; the
 /// broker already writes large, aligned, sequential blocks.
 const NOMERGES_TARGET: &str = "2";
+/// Why a disk's queue is left alone when it reports queue/rotational 1.
+const ROTATIONAL_NOTE: &str = "the disk reports itself rotational: left as is (a virtual or loop disk may say so wrongly; echo none > scheduler if it is SSD-backed)";
 /// The most IRQs one run touches (a bound on a malformed /proc/interrupts).
 const IRQS_MAX: usize = 4096;
 /// How far up from a device's sysfs dir to look for its `msi_irqs`.
@@ -176,17 +178,15 @@ fn plan_disk(host: &Host, disk: &str) -> Vec<Plan> {
     let sched_abs = format!("/sys/block/{disk}/queue/scheduler");
     let sched_path = host.path(&sched_abs);
     // The broker orders and batches its own I/O: on SSD/NVMe a kernel scheduler only
-    // adds latency; a spinning disk still gains from deadline ordering.
-    let wanted: &[&str] = if rotational {
-        &["mq-deadline"]
-    } else {
-        &["none", "mq-deadline"]
-    };
+    // adds latency. A disk that says it spins is left alone: deadline ordering may help
+    // it, and a virtual disk that reports rotation wrongly is the operator's call.
     let sched = match host.read(&sched_abs) {
         None => skipped(&sched_name, Some(sched_path), "no scheduler file"),
+        Some(_) if rotational => skipped(&sched_name, Some(sched_path), ROTATIONAL_NOTE),
         Some(text) => {
             let sel = selected(&text).to_string();
             let offered = choices(&text);
+            let wanted = ["none", "mq-deadline"];
             match wanted.iter().find(|w| offered.iter().any(|o| o == *w)) {
                 Some(w) if *w == sel => already(&sched_name, sched_path, &sel),
                 Some(w) => change(&sched_name, sched_path, &sel, w),
@@ -203,11 +203,7 @@ fn plan_disk(host: &Host, disk: &str) -> Vec<Plan> {
     let merges_path = host.path(&merges_abs);
     let merges = match host.read(&merges_abs) {
         None => skipped(&merges_name, Some(merges_path), "no nomerges file"),
-        Some(_) if rotational => skipped(
-            &merges_name,
-            Some(merges_path),
-            "rotational disk: merging saves seeks, left on",
-        ),
+        Some(_) if rotational => skipped(&merges_name, Some(merges_path), ROTATIONAL_NOTE),
         Some(v) if v == NOMERGES_TARGET => already(&merges_name, merges_path, &v),
         Some(v) => change(&merges_name, merges_path, &v, NOMERGES_TARGET),
     };
