@@ -213,7 +213,7 @@ enum TuneAction {
     /// aio-max-nr, the log disks' scheduler and nomerges, the CPU governor, NIC and disk
     /// IRQs away from the broker's CPUs. Records each change for `restore`.
     #[command(
-        after_help = "Examples:\n  corelog tune apply --dry-run\n  sudo corelog tune apply --log-dirs /mnt/d1/corelog,/mnt/d2/corelog --smp 6\n  sudo corelog tune restore\n\nWhat cannot be changed here (read-only /sys in a container, no cpufreq in a VM,\nkernel-managed IRQs) is left alone with a note; the run goes on. Running it again\nchanges nothing. Limits (memlock, open files) belong to the broker's process: apply\nprints what to set. Exit codes: 0 done, 1 the state file could not be kept\n(nothing changed), 2 not root."
+        after_help = "Examples:\n  corelog tune apply --dry-run\n  sudo corelog tune apply --log-dirs /mnt/d1/corelog,/mnt/d2/corelog --smp 6\n  sudo corelog tune restore\n\nWhat cannot be changed here (read-only /sys in a container, no cpufreq in a VM,\nkernel-managed IRQs) is left alone with a note; the run goes on. Running it again\nchanges nothing. Limits (memlock, open files) belong to the broker's process: apply\nprints what to set. Every change is recorded in the state file before it is made.\nExit codes: 0 done, 1 the state file could not be written (every change made so far\nis in it), 2 not root."
     )]
     Apply {
         /// Log dirs whose disks to tune (comma-separated).
@@ -279,7 +279,7 @@ enum TopicAction {
     /// Grow a topic, or set and delete its configs (in one request).
     #[command(
         group(clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "set", "delete"])),
-        after_help = "Examples:\n  corelog topic alter weblogs --partitions 6\n  corelog topic alter weblogs --set retention.ms=3600000 --set max.message.bytes=2097152\n  corelog topic alter weblogs --delete retention.ms --delete max.message.bytes\n\nPartitions can only be added: keyed records then map to other partitions."
+        after_help = "Examples:\n  corelog topic alter weblogs --partitions 6\n  corelog topic alter weblogs --set retention.ms=3600000 --set max.message.bytes=2097152\n  corelog topic alter weblogs --delete retention.ms --delete max.message.bytes\n\nPartitions can only be added: keyed records then map to other partitions. With both,\nthe configs change first (all or none), then the partitions are added."
     )]
     Alter {
         name: String,
