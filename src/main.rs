@@ -39,9 +39,9 @@ enum Command {
         #[arg(long)]
         smp: Option<usize>,
     },
-    /// Create, list, describe and delete topics on any Kafka-compatible broker.
+    /// Create, list, describe, alter and delete topics on any Kafka-compatible broker.
     #[command(
-        after_help = "Examples:\n  corelog topic create weblogs --partitions 3\n  corelog topic list\n  corelog topic describe weblogs --output json\n  corelog topic delete weblogs"
+        after_help = "Examples:\n  corelog topic create weblogs --partitions 3 -c retention.ms=86400000\n  corelog topic list\n  corelog topic describe weblogs --output json\n  corelog topic alter weblogs --partitions 6 --set retention.ms=3600000\n  corelog topic delete-records weblogs --partition 0 --offset 1200\n  corelog topic delete weblogs"
     )]
     Topic {
         /// Broker list, host:port[,host:port...].
@@ -51,6 +51,17 @@ enum Command {
         output: Output,
         #[command(subcommand)]
         action: TopicAction,
+    },
+    /// Log dirs of every broker, like kafka-log-dirs.sh.
+    #[command(name = "log-dirs")]
+    LogDirs {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[arg(long, value_enum, default_value = "text", global = true)]
+        output: Output,
+        #[command(subcommand)]
+        action: LogDirsAction,
     },
     /// List, describe and delete consumer groups; reset their committed offsets.
     #[command(
@@ -139,7 +150,7 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
-    /// Check (read-only) the host settings that matter to a broker.
+    /// Check the host settings that matter to a broker; apply and restore them (root).
     Tune {
         #[command(subcommand)]
         action: TuneAction,
@@ -194,6 +205,45 @@ enum TuneAction {
         smp: Option<usize>,
         #[arg(long, value_enum, default_value = "text")]
         output: Output,
+        /// Read /proc and /sys under this dir (tests).
+        #[arg(long, hide = true, default_value = "/")]
+        sysroot: PathBuf,
+    },
+    /// Change what `check` recommends (root): swappiness, transparent huge pages,
+    /// aio-max-nr, the log disks' scheduler and nomerges, the CPU governor, NIC and disk
+    /// IRQs away from the broker's CPUs. Records each change for `restore`.
+    #[command(
+        after_help = "Examples:\n  corelog tune apply --dry-run\n  sudo corelog tune apply --log-dirs /mnt/d1/corelog,/mnt/d2/corelog --smp 6\n  sudo corelog tune restore\n\nWhat cannot be changed here (read-only /sys in a container, no cpufreq in a VM,\nkernel-managed IRQs) is left alone with a note; the run goes on. Running it again\nchanges nothing. Limits (memlock, open files) belong to the broker's process: apply\nprints what to set. Every change is recorded in the state file before it is made.\nExit codes: 0 done, 1 the state file could not be written (every change made so far\nis in it), 2 not root."
+    )]
+    Apply {
+        /// Log dirs whose disks to tune (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "data")]
+        log_dirs: Vec<PathBuf>,
+        /// Shards the broker will run, on CPUs 0..N; IRQs go to the CPUs above. Default:
+        /// one per CPU (then IRQs are left alone).
+        #[arg(long)]
+        smp: Option<usize>,
+        /// Where to record the changes.
+        #[arg(long, default_value = corelog::tune::apply::STATE_FILE_DEFAULT)]
+        state: PathBuf,
+        /// Show what would change; change nothing (needs no root).
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Tune /proc and /sys under this dir (tests).
+        #[arg(long, hide = true, default_value = "/")]
+        sysroot: PathBuf,
+    },
+    /// Put back every value `apply` recorded in the state file (root).
+    Restore {
+        #[arg(long, default_value = corelog::tune::apply::STATE_FILE_DEFAULT)]
+        state: PathBuf,
+        /// Show what would be put back; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
     },
 }
 
@@ -201,18 +251,76 @@ enum TuneAction {
 enum TopicAction {
     /// Every topic with its partition count.
     List,
-    /// One topic, partition by partition (leader, replicas, in-sync replicas).
-    Describe { name: String },
+    /// One topic: its configs that differ from the defaults, and partition by partition
+    /// the leader, replicas, in-sync replicas and the leader's log dir.
+    #[command(
+        after_help = "Examples:\n  corelog topic describe weblogs\n  corelog topic describe weblogs --all-configs --output json"
+    )]
+    Describe {
+        name: String,
+        /// Every config with where its value comes from, defaults included.
+        #[arg(long)]
+        all_configs: bool,
+    },
     /// Create a topic.
+    #[command(
+        after_help = "Examples:\n  corelog topic create weblogs --partitions 3\n  corelog topic create audit -p 1 -c retention.ms=86400000 -c cleanup.policy=compact"
+    )]
     Create {
         name: String,
-        #[arg(long, default_value_t = 1)]
+        #[arg(short = 'p', long, default_value_t = 1)]
         partitions: i32,
-        #[arg(long, default_value_t = 1)]
+        #[arg(short = 'r', long, default_value_t = 1)]
         replication_factor: i16,
+        /// A topic config, KEY=VALUE; repeatable.
+        #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = corelog::cli::configs::parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Grow a topic, or set and delete its configs (in one request).
+    #[command(
+        group(clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "set", "delete"])),
+        after_help = "Examples:\n  corelog topic alter weblogs --partitions 6\n  corelog topic alter weblogs --set retention.ms=3600000 --set max.message.bytes=2097152\n  corelog topic alter weblogs --delete retention.ms --delete max.message.bytes\n\nPartitions can only be added: keyed records then map to other partitions. With both,\nthe configs change first (all or none), then the partitions are added."
+    )]
+    Alter {
+        name: String,
+        /// The new partition count (larger than the current one).
+        #[arg(short = 'p', long)]
+        partitions: Option<i32>,
+        /// Set a topic config, KEY=VALUE; repeatable.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = corelog::cli::configs::parse_key_value)]
+        set: Vec<(String, String)>,
+        /// Remove a topic config (back to the broker's default); repeatable.
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
     },
     /// Delete a topic and its data.
     Delete { name: String },
+    /// Delete a partition's records before an offset, like kafka-delete-records.sh;
+    /// prints the new low watermark.
+    #[command(
+        after_help = "Examples:\n  corelog topic delete-records weblogs --partition 0 --offset 1200\n  corelog topic delete-records weblogs --partition 2 --offset -1   # everything so far"
+    )]
+    DeleteRecords {
+        name: String,
+        #[arg(long)]
+        partition: i32,
+        /// Records below this offset go; -1: up to the high watermark.
+        #[arg(long, allow_negative_numbers = true)]
+        offset: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogDirsAction {
+    /// Every broker's log dirs: state, total and usable bytes, partitions and their sizes.
+    #[command(
+        after_help = "Examples:\n  corelog log-dirs describe\n  corelog log-dirs describe --topic weblogs --output json"
+    )]
+    Describe {
+        /// Only this topic's partitions (every dir is still listed).
+        #[arg(long)]
+        topic: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -275,6 +383,11 @@ fn main() -> ExitCode {
             output,
             action,
         } => run_topic(&bootstrap, output, action),
+        Command::LogDirs {
+            bootstrap,
+            output,
+            action: LogDirsAction::Describe { topic },
+        } => run_log_dirs(&bootstrap, output, topic.as_deref()),
         Command::Group {
             bootstrap,
             output,
@@ -355,30 +468,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Tune {
-            action:
-                TuneAction::Check {
-                    log_dirs,
-                    smp,
-                    output,
-                },
-        } => {
-            let shards =
-                smp.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let checks = corelog::tune::run_checks(shards, &log_dirs);
-            match output {
-                Output::Text => print!("{}", corelog::tune::render_text(&checks)),
-                Output::Json => println!("{}", corelog::tune::render_json(&checks)),
-            }
-            if checks
-                .iter()
-                .any(|c| c.status == corelog::tune::Status::Fail)
-            {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Command::Tune { action } => run_tune(action),
         Command::Serve {
             config,
             overrides,
@@ -397,28 +487,174 @@ fn main() -> ExitCode {
 /// Exit codes scripts can trust: 0 done, 1 the broker refused (error code printed),
 /// 2 no broker reached or an unreadable answer.
 fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
-    use corelog::cli::topic::{self, TopicError};
-    let result = corelog::cli::client::Client::connect(bootstrap)
+    use corelog::cli::{configs, topic};
+    let json = matches!(output, Output::Json);
+    let result = Cluster::connect(bootstrap)
         .map_err(TopicError::from)
-        .and_then(|mut client| match action {
-            TopicAction::List => topic::list(&mut client).map(|t| (t, false)),
-            TopicAction::Describe { name } => {
-                topic::describe(&mut client, &name).map(|t| (vec![t], true))
+        .and_then(|mut cluster| match action {
+            TopicAction::List => topic::list(cluster.any()).map(|t| match output {
+                Output::Text => topic::render_text(&t, false),
+                Output::Json => topic::render_json(&t) + "\n",
+            }),
+            TopicAction::Describe { name, all_configs } => {
+                topic::describe_detail(&mut cluster, &name, all_configs).map(|d| match output {
+                    Output::Text => topic::render_detail_text(&d),
+                    Output::Json => topic::render_detail_json(&d) + "\n",
+                })
             }
             TopicAction::Create {
                 name,
                 partitions,
                 replication_factor,
-            } => topic::create(&mut client, &name, partitions, replication_factor)
-                .map(|()| (vec![], false)),
-            TopicAction::Delete { name } => {
-                topic::delete(&mut client, &name).map(|()| (vec![], false))
+                configs,
+            } => topic::create(
+                cluster.any(),
+                &name,
+                partitions,
+                replication_factor,
+                &configs,
+            )
+            .map(|()| String::new()),
+            TopicAction::Alter {
+                name,
+                partitions,
+                set,
+                delete,
+            } => {
+                let client = cluster.any();
+                let altered = if set.is_empty() && delete.is_empty() {
+                    Ok(())
+                } else {
+                    configs::alter(client, &name, &set, &delete)
+                };
+                altered
+                    .and_then(|()| match partitions {
+                        Some(n) => topic::add_partitions(client, &name, n),
+                        None => Ok(()),
+                    })
+                    .map(|()| String::new())
             }
+            TopicAction::Delete { name } => {
+                topic::delete(cluster.any(), &name).map(|()| String::new())
+            }
+            TopicAction::DeleteRecords {
+                name,
+                partition,
+                offset,
+            } => topic::delete_records(&mut cluster, &name, partition, offset)
+                .map(|low| topic::render_delete_records(&name, partition, low, json)),
         });
-    finish(result.map(|(topics, per_partition)| match output {
-        Output::Text => topic::render_text(&topics, per_partition),
-        Output::Json => topic::render_json(&topics) + "\n",
-    }))
+    finish(result)
+}
+
+/// `log-dirs describe`: exit codes as for `topic`.
+fn run_log_dirs(bootstrap: &str, output: Output, topic: Option<&str>) -> ExitCode {
+    use corelog::cli::log_dirs;
+    let result = Cluster::connect(bootstrap)
+        .map_err(TopicError::from)
+        .and_then(|mut cluster| {
+            let filter = match topic {
+                Some(t) => Some(log_dirs::topic_filter(&mut cluster, t)?),
+                None => None,
+            };
+            log_dirs::describe(&mut cluster, filter.as_ref())
+        })
+        .map(|dirs| match output {
+            Output::Text => log_dirs::render_text(&dirs),
+            Output::Json => log_dirs::render_json(&dirs) + "\n",
+        });
+    finish(result)
+}
+
+fn run_tune(action: TuneAction) -> ExitCode {
+    use corelog::tune::{self, apply, Host};
+    let all_cpus = || std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (items, output) = match action {
+        TuneAction::Check {
+            log_dirs,
+            smp,
+            output,
+            sysroot,
+        } => {
+            let checks =
+                tune::run_checks(&Host::at(&sysroot), smp.unwrap_or_else(all_cpus), &log_dirs);
+            match output {
+                Output::Text => print!("{}", tune::render_text(&checks)),
+                Output::Json => println!("{}", tune::render_json(&checks)),
+            }
+            let failed = checks.iter().any(|c| c.status == tune::Status::Fail);
+            return ExitCode::from(u8::from(failed));
+        }
+        TuneAction::Apply {
+            log_dirs,
+            smp,
+            state,
+            dry_run,
+            output,
+            sysroot,
+        } => {
+            if !dry_run && !is_root() {
+                eprintln!("corelog: tune apply changes kernel settings and needs root: run it with sudo (or add --dry-run to see what it would change)");
+                return ExitCode::from(2);
+            }
+            let opts = apply::Options {
+                log_dirs,
+                shards: smp.unwrap_or_else(all_cpus),
+                dry_run,
+            };
+            let result = apply::apply(&Host::at(&sysroot), &opts, &state);
+            if let (Ok(_), Output::Text, false) = (&result, output, dry_run) {
+                let recorded = apply::load_state(&state).map_or(0, |r| r.len());
+                eprintln!(
+                    "corelog: {recorded} changed values recorded in {}; `corelog tune restore --state {}` puts them back",
+                    state.display(),
+                    state.display()
+                );
+            }
+            (result, output)
+        }
+        TuneAction::Restore {
+            state,
+            dry_run,
+            output,
+        } => {
+            if !dry_run && !is_root() {
+                eprintln!("corelog: tune restore changes kernel settings and needs root: run it with sudo");
+                return ExitCode::from(2);
+            }
+            let result = apply::restore(&state, dry_run);
+            if let (Ok(items), Output::Text) = (&result, output) {
+                if items.is_empty() {
+                    eprintln!(
+                        "corelog: nothing to restore: no changes recorded in {}",
+                        state.display()
+                    );
+                }
+            }
+            (result, output)
+        }
+    };
+    match items {
+        Ok(items) => {
+            match output {
+                Output::Text => print!("{}", apply::render_text(&items)),
+                Output::Json => println!("{}", apply::render_json(&items)),
+            }
+            let failed = items
+                .iter()
+                .any(|i| matches!(i.action, apply::Action::Failed { .. }));
+            ExitCode::from(u8::from(failed))
+        }
+        Err(e) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// Prints a tool's output or error and picks the exit code scripts rely on: 0 done,

@@ -11,7 +11,8 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -38,12 +39,20 @@ pub enum ClientError {
     },
     #[error("{broker} sent a response we cannot read: {why}")]
     Protocol { broker: String, why: String },
+    #[error("{broker} does not serve {api} versions {}-{} (upgrade the broker)", ours.0, ours.1)]
+    Unsupported {
+        broker: String,
+        api: String,
+        ours: (i16, i16),
+    },
 }
 
 pub struct Client {
     stream: TcpStream,
     broker: String,
     correlation_id: i32,
+    /// api key → (min, max) version the broker serves, from ApiVersions on first need.
+    versions: Option<HashMap<i16, (i16, i16)>>,
 }
 
 impl Client {
@@ -72,6 +81,7 @@ impl Client {
                             stream,
                             broker: broker.to_string(),
                             correlation_id: 0,
+                            versions: None,
                         });
                     }
                     Err(e) => last = e,
@@ -93,6 +103,39 @@ impl Client {
     ) -> Result<Resp, ClientError> {
         self.send(api, version, request)?;
         self.receive(api, version)
+    }
+
+    /// The highest version of `api` in `ours` (min, max) that the broker also serves,
+    /// asked once per connection with ApiVersions v0 (which every broker answers).
+    pub fn version(&mut self, api: ApiKey, ours: (i16, i16)) -> Result<i16, ClientError> {
+        if self.versions.is_none() {
+            let resp: ApiVersionsResponse =
+                self.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())?;
+            if resp.error_code != 0 {
+                return Err(ClientError::Protocol {
+                    broker: self.broker.clone(),
+                    why: format!("ApiVersions answered error code {}", resp.error_code),
+                });
+            }
+            self.versions = Some(
+                resp.api_keys
+                    .iter()
+                    .map(|k| (k.api_key, (k.min_version, k.max_version)))
+                    .collect(),
+            );
+        }
+        let theirs = self
+            .versions
+            .as_ref()
+            .and_then(|v| v.get(&(api as i16)).copied());
+        match theirs {
+            Some((min, max)) if min <= ours.1 && ours.0 <= max => Ok(max.min(ours.1)),
+            _ => Err(ClientError::Unsupported {
+                broker: self.broker.clone(),
+                api: format!("{api:?}"),
+                ours,
+            }),
+        }
     }
 
     /// Sends a request that gets no response (Produce with acks=0).
@@ -270,6 +313,13 @@ impl Cluster {
             self.brokers.insert(node, addr);
         }
         self.broker(node)
+    }
+
+    /// Node ids of the brokers Metadata listed (call `metadata` first), ascending.
+    pub fn node_ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.brokers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Drops the connection to `node` after an I/O error; the next use reconnects.

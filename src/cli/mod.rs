@@ -2,9 +2,11 @@
 //! broker over the wire protocol (never through its files).
 
 pub mod client;
+pub mod configs;
 pub mod consume;
 pub mod group;
 pub mod group_member;
+pub mod log_dirs;
 pub mod murmur2;
 pub mod offsets;
 pub mod produce;

@@ -1,8 +1,15 @@
 //! `corelog tune check`: reads the host settings that matter to a broker and says, for
 //! each, what it is, what it should be and why. It only reads (/proc, /sys, rlimits,
-//! statfs) and needs no root; `tune apply` (which changes settings) is not written yet.
+//! statfs) and needs no root. `tune apply|restore` (`apply.rs`) change what check
+//! recommends and put it back; `host.rs` is where /proc and /sys are.
+
+pub mod apply;
+pub mod host;
 
 use std::path::{Path, PathBuf};
+
+use host::selected;
+pub use host::Host;
 
 use crate::runtime::SHARD_LOCKED_BYTES;
 
@@ -50,26 +57,20 @@ fn check(name: &str, status: Status, current: String, recommended: &str, why: &s
     }
 }
 
-fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
 /// Every check, for a broker with `shards` shards and these log dirs.
-pub fn run_checks(shards: usize, log_dirs: &[PathBuf]) -> Vec<Check> {
+pub fn run_checks(host: &Host, shards: usize, log_dirs: &[PathBuf]) -> Vec<Check> {
     let mut out = vec![
         io_uring(),
         memlock(shards),
         nofile(),
-        swappiness(),
-        transparent_hugepages(),
-        clocksource(),
-        cpu_governor(),
+        swappiness(host),
+        transparent_hugepages(host),
+        clocksource(host),
+        cpu_governor(host),
     ];
     for d in log_dirs {
         out.push(filesystem(d));
-        out.push(scheduler(d));
+        out.push(scheduler(host, d));
     }
     out
 }
@@ -82,7 +83,7 @@ fn io_uring() -> Check {
     }
 }
 
-fn rlimit(resource: libc::__rlimit_resource_t) -> u64 {
+pub fn rlimit(resource: libc::__rlimit_resource_t) -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -133,9 +134,12 @@ fn limit_text(v: u64) -> String {
     }
 }
 
-fn swappiness() -> Check {
+fn swappiness(host: &Host) -> Check {
     let why = "swapping out a shard's memory stalls every partition it owns";
-    match read_trimmed("/proc/sys/vm/swappiness").and_then(|v| v.parse::<u64>().ok()) {
+    match host
+        .read("/proc/sys/vm/swappiness")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         Some(v) => {
             let status = if v <= SWAPPINESS_MAX {
                 Status::Ok
@@ -154,19 +158,12 @@ fn swappiness() -> Check {
     }
 }
 
-/// The bracketed choice of a sysfs multiple-choice file: "always [madvise] never".
-fn selected(text: &str) -> Option<&str> {
-    let start = text.find('[')?;
-    let end = text[start..].find(']')? + start;
-    Some(&text[start + 1..end])
-}
-
-fn transparent_hugepages() -> Check {
+fn transparent_hugepages(host: &Host) -> Check {
     let why =
         "THP 'always' makes the kernel compact memory in the middle of requests (latency spikes)";
-    match read_trimmed("/sys/kernel/mm/transparent_hugepage/enabled") {
+    match host.read("/sys/kernel/mm/transparent_hugepage/enabled") {
         Some(t) => {
-            let sel = selected(&t).unwrap_or(&t).to_string();
+            let sel = selected(&t).to_string();
             let status = if sel == "always" {
                 Status::Warn
             } else {
@@ -184,9 +181,9 @@ fn transparent_hugepages() -> Check {
     }
 }
 
-fn clocksource() -> Check {
+fn clocksource(host: &Host) -> Check {
     let why = "every timestamp and timer reads the clock; tsc is read without a syscall";
-    match read_trimmed("/sys/devices/system/clocksource/clocksource0/current_clocksource") {
+    match host.read("/sys/devices/system/clocksource/clocksource0/current_clocksource") {
         Some(c) => {
             let status = if c == "tsc" { Status::Ok } else { Status::Warn };
             check("clocksource", status, c, "tsc", why)
@@ -201,10 +198,10 @@ fn clocksource() -> Check {
     }
 }
 
-fn cpu_governor() -> Check {
+fn cpu_governor(host: &Host) -> Check {
     let why = "power-saving governors add wake-up latency to every cross-shard hand-off";
     let path = "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor";
-    match read_trimmed(path) {
+    match host.read(path) {
         Some(g) => {
             let status = if g == "performance" {
                 Status::Ok
@@ -230,7 +227,7 @@ const NFS_SUPER_MAGIC: i64 = 0x6969;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
 /// The dir itself, or its nearest existing parent (a log dir may not exist yet).
-fn existing(dir: &Path) -> PathBuf {
+pub fn existing(dir: &Path) -> PathBuf {
     let mut d = dir.to_path_buf();
     while !d.exists() {
         match d.parent() {
@@ -276,25 +273,10 @@ fn filesystem(dir: &Path) -> Check {
     check(&name, status, fs, "xfs or ext4", why)
 }
 
-/// The block device (whole disk) a path lives on, by its st_dev.
-fn block_device(path: &Path) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata(path).ok()?.dev();
-    let (major, minor) = (libc::major(dev), libc::minor(dev));
-    let link = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}")).ok()?;
-    // .../block/vda or .../block/nvme0n1/nvme0n1p1: the disk is the component after "block".
-    let parts: Vec<String> = link
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    let i = parts.iter().position(|p| p == "block")?;
-    parts.get(i + 1).cloned()
-}
-
-fn scheduler(dir: &Path) -> Check {
+fn scheduler(host: &Host, dir: &Path) -> Check {
     let name = format!("scheduler {}", dir.display());
     let why = "the broker already orders and batches its I/O; 'none' adds no queueing of its own on SSD/NVMe";
-    let Some(disk) = block_device(&existing(dir)) else {
+    let Some(disk) = host.block_device(&existing(dir)) else {
         return check(
             &name,
             Status::NotApplicable,
@@ -303,9 +285,9 @@ fn scheduler(dir: &Path) -> Check {
             why,
         );
     };
-    match read_trimmed(&format!("/sys/block/{disk}/queue/scheduler")) {
+    match host.read(&format!("/sys/block/{disk}/queue/scheduler")) {
         Some(t) => {
-            let sel = selected(&t).unwrap_or(&t).to_string();
+            let sel = selected(&t).to_string();
             let status = if sel == "none" {
                 Status::Ok
             } else {
@@ -359,7 +341,7 @@ pub fn render_json(checks: &[Check]) -> String {
     format!("{{\"checks\":[{}]}}", items.join(","))
 }
 
-fn json_str(s: &str) -> String {
+pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for ch in s.chars() {
@@ -380,15 +362,13 @@ mod tests {
 
     #[test]
     fn selected_choice_and_json_escaping() {
-        assert_eq!(selected("always [madvise] never"), Some("madvise"));
-        assert_eq!(selected("none"), None);
         assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
     }
 
     #[test]
     fn checks_run_unprivileged_and_io_uring_passes_here() {
         let t = tempfile::tempdir().unwrap();
-        let checks = run_checks(2, &[t.path().join("not-yet")]);
+        let checks = run_checks(&Host::real(), 2, &[t.path().join("not-yet")]);
         assert!(checks
             .iter()
             .any(|c| c.name == "io_uring" && c.status == Status::Ok));
