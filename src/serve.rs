@@ -157,6 +157,9 @@ fn read_checkpoints(dirs: &[std::path::PathBuf]) -> Result<Checkpoints, String> 
             let entries = checkpoint::read_checkpoint_blocking(&path).map_err(|e| e.to_string())?;
             map.extend(entries);
         }
+        let path = d.join(checkpoint::CLEANER_OFFSET_CHECKPOINT_FILE);
+        let entries = checkpoint::read_checkpoint_blocking(&path).map_err(|e| e.to_string())?;
+        cp.cleaner_offsets.push(entries);
     }
     Ok(cp)
 }

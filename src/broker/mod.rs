@@ -29,6 +29,8 @@ use router::ShardMsg;
 pub struct Checkpoints {
     pub recovery_points: HashMap<(String, i32), i64>,
     pub log_start_offsets: HashMap<(String, i32), i64>,
+    /// `cleaner-offset-checkpoint` of each log dir, in `log_dirs` order.
+    pub cleaner_offsets: Vec<Checkpoint>,
 }
 
 /// State every shard can read. Mutable parts are either atomics, the published metadata
@@ -49,6 +51,9 @@ pub struct Broker {
     /// Held while checkpoint files are written: the periodic writer (on a blocking
     /// thread) and the shutdown writer must not interleave on the same temp files.
     checkpoint_files: Mutex<()>,
+    /// Each dir's cleaner checkpoint as the shards' cleaners advance it; the file is
+    /// rewritten from here, under this lock, after every cleaning pass.
+    cleaner_offsets: Mutex<Vec<Checkpoint>>,
 }
 
 impl Broker {
@@ -73,10 +78,11 @@ impl Broker {
             shard_count,
             metadata,
             producer_ids,
-            checkpoints,
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),
+            cleaner_offsets: Mutex::new(checkpoints.cleaner_offsets.clone()),
+            checkpoints,
             checkpoint_files: Mutex::new(()),
         }
     }
@@ -146,6 +152,36 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// Records that `topic`-`partition` (in log dir `dir`) is cleaned below `offset`
+    /// (`None`: forget the partition) and rewrites that dir's
+    /// `cleaner-offset-checkpoint`. Blocking: call through `runtime::blocking`.
+    pub fn write_cleaner_offset_blocking(
+        &self,
+        dir: usize,
+        topic: &str,
+        partition: i32,
+        offset: Option<i64>,
+    ) -> Result<(), String> {
+        let mut all = self
+            .cleaner_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if all.len() < self.log_dirs.len() {
+            all.resize_with(self.log_dirs.len(), Checkpoint::new);
+        }
+        let entries = &mut all[dir];
+        let key = (topic.to_string(), partition);
+        let changed = match offset {
+            Some(offset) => entries.insert(key, offset) != Some(offset),
+            None => entries.remove(&key).is_some(),
+        };
+        if !changed {
+            return Ok(());
+        }
+        let path = self.log_dirs[dir].join(checkpoint::CLEANER_OFFSET_CHECKPOINT_FILE);
+        checkpoint::write_checkpoint_blocking(&path, entries).map_err(|e| e.to_string())
     }
 
     pub fn mark_ready(&self) {

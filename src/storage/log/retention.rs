@@ -38,7 +38,12 @@ impl PartitionLog {
         let doomed = {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
-            let sealed = st.segments.len() - 1;
+            // The cleaner is renaming segment files: leave them to the next pass.
+            let sealed = if st.cleaner.swapping {
+                0
+            } else {
+                st.segments.len() - 1
+            };
             let mut count = 0;
             // Below the log start offset: the next segment starts at or before it.
             while count < sealed && st.segments[count + 1].base_offset <= st.log_start_offset {
