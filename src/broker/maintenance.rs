@@ -84,11 +84,13 @@ async fn clean_logs(shard: &Rc<Shard>) {
             %topic,
             partition,
             cleaned_to = cleaned.cleaned_to,
+            cleaned_bytes = cleaned.cleaned_bytes,
             read_bytes = cleaned.read_bytes,
             written_bytes = cleaned.written_bytes,
             segments_in = cleaned.segments_in,
             segments_out = cleaned.segments_out,
             records_removed = cleaned.records_removed,
+            elapsed_ms = cleaned.elapsed_ms,
             "cleaned log"
         );
         let broker = shard.broker.clone();
