@@ -1011,6 +1011,48 @@ mod tests {
     }
 
     #[test]
+    fn compaction_lags_decide_what_is_cleanable_and_when() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let config = LogConfig {
+                min_compaction_lag_ms: 3_600_000,
+                ..compact_config()
+            };
+            let log = open(tmp.path(), config.clone()).await;
+            fill(&log, 60).await;
+            // The records are stamped 1_700_000_000_000: an hour later they are still
+            // too young to compact, a day later they are not.
+            let written = 1_700_000_000_000;
+            let limits = CleanLimits::default();
+            assert_eq!(log.clean(written + 1_000, &limits).await.unwrap(), None);
+            assert!(log
+                .clean(written + 86_400_000, &limits)
+                .await
+                .unwrap()
+                .is_some());
+
+            // A dirty ratio that is never reached: only max.compaction.lag.ms cleans.
+            let lazy = LogConfig {
+                min_cleanable_dirty_ratio: 1.0,
+                max_compaction_lag_ms: 3_600_000,
+                ..compact_config()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let log = open(dir.path(), lazy).await;
+            fill(&log, 60).await;
+            log.clean(written + 1_000, &limits).await.unwrap().unwrap();
+            fill(&log, 30).await;
+            assert_eq!(log.clean(written + 1_000, &limits).await.unwrap(), None);
+            assert!(log
+                .clean(written + 7_200_000, &limits)
+                .await
+                .unwrap()
+                .is_some());
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
     fn readers_holding_an_old_segment_keep_reading() {
         run(async {
             let tmp = tempfile::tempdir().unwrap();

@@ -165,10 +165,13 @@ impl PartitionLog {
 }
 
 /// Kafka's time rule: a segment expires when its newest record is older than
-/// `retention_ms`. A segment without timestamps never expires by time.
+/// `retention_ms`. A segment without timestamps never expires by time, unless it is
+/// empty (the cleaner removed every record of a `compact,delete` log's segment), so
+/// that it does not hold back the segments after it.
 fn expired(segment: &Segment, now_ms: i64, retention_ms: i64) -> bool {
-    segment
-        .index
-        .max_timestamp()
-        .is_some_and(|newest| now_ms.saturating_sub(newest) > retention_ms)
+    segment.size() == 0
+        || segment
+            .index
+            .max_timestamp()
+            .is_some_and(|newest| now_ms.saturating_sub(newest) > retention_ms)
 }
