@@ -14,6 +14,7 @@
 //! length) before the kafka-protocol crate's decoder, which reserves by the declared
 //! counts, ever sees it.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use bytes::{Bytes, BytesMut};
@@ -234,26 +235,30 @@ fn snappy_bounded(data: &[u8], max: usize) -> Result<Vec<u8>, StorageError> {
     Ok(out)
 }
 
-/// The records section of a batch with codec `codec`, decompressed, at most `max` bytes.
-pub fn decompress(codec: u8, data: &[u8], max: usize) -> Result<Vec<u8>, StorageError> {
-    match codec {
-        0 => Ok(data.to_vec()),
-        1 => read_bounded(flate2::read::GzDecoder::new(data), max, "gzip"),
-        2 => snappy_bounded(data, max),
+/// The records section of a batch with codec `codec`, decompressed, at most `max` bytes
+/// (borrowed, not copied, when it is not compressed).
+pub fn decompress(codec: u8, data: &[u8], max: usize) -> Result<Cow<'_, [u8]>, StorageError> {
+    decompress_owned(codec, data, max).map(|owned| owned.map_or(Cow::Borrowed(data), Cow::Owned))
+}
+
+/// `None` for an uncompressed section.
+fn decompress_owned(codec: u8, data: &[u8], max: usize) -> Result<Option<Vec<u8>>, StorageError> {
+    Ok(Some(match codec {
+        0 => return Ok(None),
+        1 => read_bounded(flate2::read::GzDecoder::new(data), max, "gzip")?,
+        2 => snappy_bounded(data, max)?,
         3 => {
             let decoder = lz4::Decoder::new(data)
                 .map_err(|e| corrupt(format!("lz4 records do not decompress: {e}")))?;
-            read_bounded(decoder, max, "lz4")
+            read_bounded(decoder, max, "lz4")?
         }
         4 => {
             let decoder = zstd::stream::read::Decoder::new(data)
                 .map_err(|e| corrupt(format!("zstd records do not decompress: {e}")))?;
-            read_bounded(decoder, max, "zstd")
+            read_bounded(decoder, max, "zstd")?
         }
-        other => Err(StorageError::Corrupt(format!(
-            "unknown compression codec {other}"
-        ))),
-    }
+        other => return Err(corrupt(format!("unknown compression codec {other}"))),
+    }))
 }
 
 fn crate_codec(codec: u8) -> Compression {
@@ -286,7 +291,7 @@ pub fn compress(codec: u8, raw: &[u8]) -> Result<Vec<u8>, StorageError> {
 }
 
 /// The records section of `batch` (a whole, validated batch), decompressed.
-pub fn records_section(batch: &[u8], max: usize) -> Result<Vec<u8>, StorageError> {
+pub fn records_section(batch: &[u8], max: usize) -> Result<Cow<'_, [u8]>, StorageError> {
     let header = BatchHeader::parse(batch).ok_or_else(|| corrupt("short batch"))?;
     decompress(
         codec_of(&header),

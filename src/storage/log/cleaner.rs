@@ -897,8 +897,21 @@ mod tests {
             let survivors = read_records(&log).await;
             assert_compacted_view(&appended, &survivors);
 
-            // A restart reads the same cleaned log (full scan and trusted open).
+            // A restart reads the same cleaned log (full scan and trusted open), and the
+            // full scan finds the cleaner's offset indexes right (it rewrites stale ones).
             let leo = log.close().await.unwrap();
+            let indexes = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+                let mut files: Vec<_> = std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "index"))
+                    .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+                    .collect();
+                files.sort();
+                files
+            };
+            let written_indexes = indexes(log.dir());
+            assert!(written_indexes.iter().any(|(_, bytes)| !bytes.is_empty()));
             for recovery_point in [0, leo] {
                 let log = PartitionLog::open(
                     tmp.path(),
@@ -913,6 +926,7 @@ mod tests {
                 assert_eq!(read_records(&log).await, survivors);
                 assert_eq!(log.log_end_offset(), leo);
                 log.close().await.unwrap();
+                assert_eq!(indexes(log.dir()), written_indexes);
             }
         });
     }
