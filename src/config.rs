@@ -625,6 +625,41 @@ mod tests {
     }
 
     #[test]
+    fn log_cleaner_keys_are_recognised_and_checked() {
+        let c = BrokerConfig::default();
+        assert!(c.log_cleaner_enable);
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "unlimited");
+        assert_eq!(c.log_cleaner_backoff_ms, 15_000);
+        let c = BrokerConfig::from_properties(&props(&[
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.io.max.bytes.per.second", "5e7"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.dedupe.buffer.size", "1048576"),
+        ]))
+        .unwrap();
+        assert!(!c.log_cleaner_enable);
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 50_000_000);
+        assert_eq!(c.log_cleaner_backoff_ms, 100);
+        assert_eq!(c.log_cleaner_dedupe_buffer_size, 1 << 20);
+        let c = BrokerConfig::from_properties(&props(&[(
+            "log.cleaner.io.max.bytes.per.second",
+            "1.7976931348623157E308",
+        )]))
+        .unwrap();
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "Kafka's default");
+        for (k, v) in [
+            ("log.cleaner.enable", "yes"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "fast"),
+            ("log.cleaner.backoff.ms", "0"),
+        ] {
+            let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        assert_eq!(key_warning("log.cleaner.io.max.bytes.per.second"), None);
+    }
+
+    #[test]
     fn offsets_retention_keys_are_recognised_and_checked() {
         let c = BrokerConfig::default();
         assert_eq!(c.offsets_retention_minutes, 10_080);
