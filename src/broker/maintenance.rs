@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::broker::shard::Shard;
 use crate::runtime;
-use crate::storage::log::CleanLimits;
+use crate::storage::log::{CleanLimits, Cleaned};
 
 /// The housekeeping clock: `flush.ms` is honoured to this granularity, and retention
 /// runs at the first tick after its interval has passed.
@@ -80,19 +80,11 @@ async fn clean_logs(shard: &Rc<Shard>) {
                 continue;
             }
         };
-        tracing::info!(
-            %topic,
-            partition,
-            cleaned_to = cleaned.cleaned_to,
-            cleaned_bytes = cleaned.cleaned_bytes,
-            read_bytes = cleaned.read_bytes,
-            written_bytes = cleaned.written_bytes,
-            segments_in = cleaned.segments_in,
-            segments_out = cleaned.segments_out,
-            records_removed = cleaned.records_removed,
-            elapsed_ms = cleaned.elapsed_ms,
-            "cleaned log"
-        );
+        if cleaned.segments_in == 0 {
+            tracing::debug!(%topic, partition, cleaned_to = cleaned.cleaned_to, "cleaner pass rewrote nothing");
+        } else {
+            log_pass(&topic, partition, &cleaned);
+        }
         let broker = shard.broker.clone();
         let offset = Some(cleaned.cleaned_to);
         let written = runtime::blocking(move || {
@@ -103,4 +95,20 @@ async fn clean_logs(shard: &Rc<Shard>) {
             tracing::error!("cannot write the cleaner offset checkpoint: {e}");
         }
     }
+}
+
+fn log_pass(topic: &str, partition: i32, cleaned: &Cleaned) {
+    tracing::info!(
+        topic,
+        partition,
+        cleaned_to = cleaned.cleaned_to,
+        cleaned_bytes = cleaned.cleaned_bytes,
+        read_bytes = cleaned.read_bytes,
+        written_bytes = cleaned.written_bytes,
+        segments_in = cleaned.segments_in,
+        segments_out = cleaned.segments_out,
+        records_removed = cleaned.records_removed,
+        elapsed_ms = cleaned.elapsed_ms,
+        "cleaned log"
+    );
 }

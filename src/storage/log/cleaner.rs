@@ -225,9 +225,15 @@ impl PartitionLog {
         self.inner.state.borrow().cleaner.first_dirty
     }
 
-    /// Restores the cleaner checkpoint read at start-up.
+    /// Restores the cleaner checkpoint read at start-up. Whether the clean part holds
+    /// tombstones, and their delete horizons, is not persisted: one pass
+    /// `delete.retention.ms` from now looks for expired ones (it rewrites only the
+    /// segments where it removes something).
     pub fn set_cleaner_checkpoint(&self, offset: i64) {
-        self.inner.state.borrow_mut().cleaner.first_dirty = offset;
+        let delete_retention_ms = self.inner.config.borrow().delete_retention_ms;
+        let mut st = self.inner.state.borrow_mut();
+        st.cleaner.first_dirty = offset;
+        st.cleaner.horizon_due_ms = Some(crate::util::now_ms().saturating_add(delete_retention_ms));
     }
 
     /// Cleans the log if it is compacted and due (dirty ratio, max.compaction.lag.ms,
@@ -482,6 +488,8 @@ impl CleanedFiles {
 
 /// The new segment of one group, written and fsynced, not yet swapped in.
 struct Written {
+    /// Some batch was rewritten or dropped.
+    changed: bool,
     size: u64,
     index: SegmentIndex,
     horizon_due: Option<i64>,
@@ -501,6 +509,11 @@ impl PartitionLog {
         let files = CleanedFiles::new(&self.inner.dir, base);
         files.remove().await?;
         let written = write_group(job, &group, &files, throttle, cleaned).await?;
+        if !written.changed && group.len() == 1 {
+            // The same bytes again (an already clean segment): nothing to swap.
+            files.remove().await?;
+            return Ok(Some(written.horizon_due));
+        }
         cleaned.segments_in += group.len();
         cleaned.cleaned_bytes += group.iter().map(|s| s.size).sum::<u64>();
         cleaned.segments_out += 1;
@@ -613,6 +626,7 @@ async fn write_group(
     let mut index = SegmentIndex::new(group[0].base, job.plan.index_interval_bytes);
     let mut size = 0u64;
     let mut horizon_due = None;
+    let mut changed = false;
     let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER_BYTES);
     for source in group {
         let mut reader = SegmentReader::new(source);
@@ -622,6 +636,7 @@ async fn write_group(
             for (header, data) in &batches {
                 read += data.len() as u64;
                 let (out, horizon) = clean_batch(job, header, data, &mut cleaned.records_removed)?;
+                changed |= out.as_ref() != Some(data);
                 horizon_due = min_opt(horizon_due, horizon);
                 let Some(out) = out else { continue };
                 let out_header = BatchHeader::parse(&out).expect("a whole batch");
@@ -645,6 +660,7 @@ async fn write_group(
     io::append_file(&files.time_index, index.finished_times().to_bytes()).await?;
     io::sync_file(&files.time_index).await?;
     Ok(Written {
+        changed,
         size,
         index,
         horizon_due,
@@ -896,6 +912,47 @@ mod tests {
             assert!(log.inner.state.borrow().segments.len() < before);
             let survivors = read_records(&log).await;
             assert_compacted_view(&appended, &survivors);
+            // A pass over an already clean, fully grouped log rewrites nothing.
+            let later = now + compact_config().delete_retention_ms + 30_000;
+            for _ in 0..3 {
+                log.set_cleaner_checkpoint(log.cleaner_checkpoint());
+                log.clean(later, &CleanLimits::default())
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            let files = |dir: &Path| -> Vec<(String, u64)> {
+                let mut v: Vec<_> = std::fs::read_dir(dir)
+                    .unwrap()
+                    .map(|e| e.unwrap())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            e.metadata().unwrap().len(),
+                        )
+                    })
+                    .collect();
+                v.sort();
+                v
+            };
+            // The tombstones' horizon passed too: they are gone.
+            let survivors = read_records(&log).await;
+            assert_compacted_view(&appended, &survivors);
+            let active_base = sealed_keys(&log);
+            assert!(survivors
+                .iter()
+                .filter(|r| r.0 < active_base)
+                .all(|r| r.2.is_some()));
+            let before = files(log.dir());
+            log.set_cleaner_checkpoint(log.cleaner_checkpoint());
+            let idle = log
+                .clean(later, &CleanLimits::default())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((idle.segments_in, idle.written_bytes), (0, 0), "{idle:?}");
+            assert_eq!(files(log.dir()), before);
+            assert_eq!(read_records(&log).await, survivors);
 
             // A restart reads the same cleaned log (full scan and trusted open), and the
             // full scan finds the cleaner's offset indexes right (it rewrites stale ones).
