@@ -21,6 +21,12 @@ pub const LOG_SEGMENT_BYTES_MIN: u64 = 14;
 pub const LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 300_000;
 /// Kafka's default `log.flush.offset.checkpoint.interval.ms` (1 minute).
 pub const LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT: u64 = 60_000;
+/// Kafka's default `log.cleaner.backoff.ms`: how long the cleaner sleeps when no log
+/// is due.
+pub const LOG_CLEANER_BACKOFF_MS_DEFAULT: u64 = 15_000;
+/// Kafka's default `log.cleaner.dedupe.buffer.size` (128 MiB): here the key bytes one
+/// cleaning pass's offset map holds.
+pub const LOG_CLEANER_DEDUPE_BUFFER_SIZE_DEFAULT: u64 = 134_217_728;
 /// Default listener port, as Kafka's.
 pub const PORT_DEFAULT: u16 = 9092;
 /// Kafka's default: an empty group's first rebalance waits 3 s for more members.
@@ -99,6 +105,15 @@ pub struct BrokerConfig {
     pub message_max_bytes: usize,
     pub log_segment_bytes: u64,
     pub log_retention_check_interval_ms: u64,
+    /// `log.cleaner.enable`: compacted topics are cleaned.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.io.max.bytes.per.second` per shard (read + written); 0: unlimited
+    /// (Kafka's default is Double.MAX_VALUE).
+    pub log_cleaner_io_max_bytes_per_second: u64,
+    /// `log.cleaner.backoff.ms`: the pause between cleaner passes over a shard's logs.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: key bytes of one pass's offset map.
+    pub log_cleaner_dedupe_buffer_size: u64,
     /// How often every partition is flushed and its recovery point checkpointed, which
     /// bounds how much log a restart after a crash re-validates.
     pub log_flush_offset_checkpoint_interval_ms: u64,
@@ -147,6 +162,10 @@ impl Default for BrokerConfig {
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
             log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
             log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+            log_cleaner_enable: true,
+            log_cleaner_io_max_bytes_per_second: 0,
+            log_cleaner_backoff_ms: LOG_CLEANER_BACKOFF_MS_DEFAULT,
+            log_cleaner_dedupe_buffer_size: LOG_CLEANER_DEDUPE_BUFFER_SIZE_DEFAULT,
             log_flush_offset_checkpoint_interval_ms:
                 LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT,
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
@@ -265,6 +284,30 @@ impl BrokerConfig {
             c.log_retention_check_interval_ms =
                 parse_num("log.retention.check.interval.ms", v, 1, i64::MAX)? as u64;
         }
+        if let Some(v) = get("log.cleaner.enable") {
+            c.log_cleaner_enable = parse_bool("log.cleaner.enable", v)?;
+        }
+        if let Some(v) = get("log.cleaner.io.max.bytes.per.second") {
+            let key = "log.cleaner.io.max.bytes.per.second";
+            let rate: f64 = v
+                .parse()
+                .map_err(|_| invalid(key, v, "expected a number"))?;
+            if rate.is_nan() || rate < 1.0 {
+                return Err(invalid(key, v, "must be at least 1"));
+            }
+            c.log_cleaner_io_max_bytes_per_second = if rate >= u64::MAX as f64 {
+                0
+            } else {
+                rate as u64
+            };
+        }
+        if let Some(v) = get("log.cleaner.backoff.ms") {
+            c.log_cleaner_backoff_ms = parse_num("log.cleaner.backoff.ms", v, 1, i64::MAX)? as u64;
+        }
+        if let Some(v) = get("log.cleaner.dedupe.buffer.size") {
+            c.log_cleaner_dedupe_buffer_size =
+                parse_num("log.cleaner.dedupe.buffer.size", v, 1024, i64::MAX)? as u64;
+        }
         if let Some(v) = get("log.flush.offset.checkpoint.interval.ms") {
             c.log_flush_offset_checkpoint_interval_ms = parse_num(
                 "log.flush.offset.checkpoint.interval.ms",
@@ -341,7 +384,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 15] = [
+        let values: [(&'static str, String); 19] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
@@ -358,6 +401,22 @@ impl BrokerConfig {
             (
                 "log.flush.offset.checkpoint.interval.ms",
                 self.log_flush_offset_checkpoint_interval_ms.to_string(),
+            ),
+            ("log.cleaner.enable", self.log_cleaner_enable.to_string()),
+            (
+                "log.cleaner.io.max.bytes.per.second",
+                match self.log_cleaner_io_max_bytes_per_second {
+                    0 => f64::MAX.to_string(),
+                    rate => rate.to_string(),
+                },
+            ),
+            (
+                "log.cleaner.backoff.ms",
+                self.log_cleaner_backoff_ms.to_string(),
+            ),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                self.log_cleaner_dedupe_buffer_size.to_string(),
             ),
             (
                 "socket.request.max.bytes",
@@ -415,6 +474,10 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.segment.bytes",
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
+    "log.cleaner.enable",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
     "socket.request.max.bytes",
     "cluster.id",
     "group.initial.rebalance.delay.ms",
@@ -635,6 +698,41 @@ mod tests {
         assert!(e.to_string().contains("PLAINTEXT"), "{e}");
         let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn log_cleaner_keys_are_recognised_and_checked() {
+        let c = BrokerConfig::default();
+        assert!(c.log_cleaner_enable);
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "unlimited");
+        assert_eq!(c.log_cleaner_backoff_ms, 15_000);
+        let c = BrokerConfig::from_properties(&props(&[
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.io.max.bytes.per.second", "5e7"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.dedupe.buffer.size", "1048576"),
+        ]))
+        .unwrap();
+        assert!(!c.log_cleaner_enable);
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 50_000_000);
+        assert_eq!(c.log_cleaner_backoff_ms, 100);
+        assert_eq!(c.log_cleaner_dedupe_buffer_size, 1 << 20);
+        let c = BrokerConfig::from_properties(&props(&[(
+            "log.cleaner.io.max.bytes.per.second",
+            "1.7976931348623157E308",
+        )]))
+        .unwrap();
+        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "Kafka's default");
+        for (k, v) in [
+            ("log.cleaner.enable", "yes"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.io.max.bytes.per.second", "fast"),
+            ("log.cleaner.backoff.ms", "0"),
+        ] {
+            let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        assert_eq!(key_warning("log.cleaner.io.max.bytes.per.second"), None);
     }
 
     #[test]

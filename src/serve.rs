@@ -159,26 +159,37 @@ fn read_checkpoints(
 ) -> Result<Checkpoints, String> {
     let mut cp = Checkpoints::default();
     for (i, d) in dirs.iter().enumerate() {
+        // One cleaner checkpoint per dir, in dir order (empty for an offline dir).
+        cp.cleaner_offsets.push(Default::default());
         if offline[i].is_some() {
             continue;
         }
-        for (file, map) in [
-            (RECOVERY_POINT_FILE, &mut cp.recovery_points),
-            (LOG_START_OFFSET_FILE, &mut cp.log_start_offsets),
-        ] {
+        let read = |file: &str| {
             let path = d.join(file);
-            match checkpoint::read_checkpoint_blocking(&path) {
-                Ok(entries) => map.extend(entries),
-                Err(e) if i > 0 => {
-                    tracing::error!(
-                        "{e}; starting without log dir {} (its partitions are offline)",
-                        d.display()
-                    );
-                    offline[i] = Some(e.to_string());
-                    break;
-                }
-                Err(e) => return Err(e.to_string()),
+            crate::storage::fault::check(&path)
+                .and_then(|()| checkpoint::read_checkpoint_blocking(&path))
+        };
+        let all = (|| {
+            Ok::<_, crate::storage::StorageError>((
+                read(RECOVERY_POINT_FILE)?,
+                read(LOG_START_OFFSET_FILE)?,
+                read(checkpoint::CLEANER_OFFSET_CHECKPOINT_FILE)?,
+            ))
+        })();
+        match all {
+            Ok((recovery, start, cleaner)) => {
+                cp.recovery_points.extend(recovery);
+                cp.log_start_offsets.extend(start);
+                cp.cleaner_offsets[i] = cleaner;
             }
+            Err(e) if i > 0 => {
+                tracing::error!(
+                    "{e}; starting without log dir {} (its partitions are offline)",
+                    d.display()
+                );
+                offline[i] = Some(e.to_string());
+            }
+            Err(e) => return Err(e.to_string()),
         }
     }
     Ok(cp)

@@ -1,6 +1,9 @@
 //! Each shard's housekeeping of the logs it owns, on a timer: retention (every
-//! `log.retention.check.interval.ms`) and `flush.ms`. Runs as one task per shard, one
-//! partition at a time, so housekeeping never takes more than its share of the shard.
+//! `log.retention.check.interval.ms`), `flush.ms`, and the log cleaner (every
+//! `log.cleaner.backoff.ms` when `log.cleaner.enable`). Runs as one task per shard, one
+//! partition at a time, so housekeeping never takes more than its share of the shard;
+//! the cleaner also yields between chunks and keeps to
+//! `log.cleaner.io.max.bytes.per.second`.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -8,6 +11,7 @@ use std::time::Duration;
 
 use crate::broker::shard::Shard;
 use crate::runtime;
+use crate::storage::log::{CleanLimits, Cleaned};
 
 /// The housekeeping clock: `flush.ms` is honoured to this granularity, and retention
 /// runs at the first tick after its interval has passed.
@@ -17,10 +21,15 @@ pub const MAINTENANCE_TICK: Duration = Duration::from_millis(250);
 pub async fn maintenance_loop(shard: Rc<Shard>) {
     let retention_every_ms = shard.broker.config.log_retention_check_interval_ms as i64;
     let mut last_retention_ms = crate::util::now_ms();
+    let config = &shard.broker.config;
+    let cleaner_every_ms = config.log_cleaner_backoff_ms as i64;
+    let mut last_clean_ms = crate::util::now_ms();
     let mut last_flush_ms: HashMap<(String, i32), i64> = HashMap::new();
     loop {
-        runtime::sleep(MAINTENANCE_TICK.min(Duration::from_millis(retention_every_ms as u64)))
-            .await;
+        let tick = MAINTENANCE_TICK
+            .min(Duration::from_millis(retention_every_ms as u64))
+            .min(Duration::from_millis(cleaner_every_ms as u64));
+        runtime::sleep(tick).await;
         shard.fail_offline_dirs();
         let now = crate::util::now_ms();
         let logs: Vec<_> = shard
@@ -50,6 +59,61 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
                 }
             }
         }
+        if config.log_cleaner_enable && crate::util::now_ms() - last_clean_ms >= cleaner_every_ms {
+            clean_logs(&shard).await;
+            last_clean_ms = crate::util::now_ms();
+        }
         last_flush_ms.retain(|(t, p), _| logs.iter().any(|(lt, lp, _)| lt == t && lp == p));
     }
+}
+
+/// One cleaner pass over the shard's compacted logs, one at a time; each log that was
+/// cleaned gets its `cleaner-offset-checkpoint` entry rewritten.
+async fn clean_logs(shard: &Rc<Shard>) {
+    let config = &shard.broker.config;
+    let limits = CleanLimits {
+        io_bytes_per_second: config.log_cleaner_io_max_bytes_per_second,
+        map_bytes_max: config.log_cleaner_dedupe_buffer_size as usize,
+        ..CleanLimits::default()
+    };
+    for (topic, partition, dir, log) in shard.owned_logs_with_dirs() {
+        let cleaned = match log.clean(crate::util::now_ms(), &limits).await {
+            Ok(Some(cleaned)) => cleaned,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(%topic, partition, "log cleaning failed: {e}");
+                continue;
+            }
+        };
+        if cleaned.segments_in == 0 {
+            tracing::debug!(%topic, partition, cleaned_to = cleaned.cleaned_to, "cleaner pass rewrote nothing");
+        } else {
+            log_pass(&topic, partition, &cleaned);
+        }
+        let broker = shard.broker.clone();
+        let offset = Some(cleaned.cleaned_to);
+        let written = runtime::blocking(move || {
+            broker.write_cleaner_offset_blocking(dir, &topic, partition, offset)
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::error!("cannot write the cleaner offset checkpoint: {e}");
+        }
+    }
+}
+
+fn log_pass(topic: &str, partition: i32, cleaned: &Cleaned) {
+    tracing::info!(
+        topic,
+        partition,
+        cleaned_to = cleaned.cleaned_to,
+        cleaned_bytes = cleaned.cleaned_bytes,
+        read_bytes = cleaned.read_bytes,
+        written_bytes = cleaned.written_bytes,
+        segments_in = cleaned.segments_in,
+        segments_out = cleaned.segments_out,
+        records_removed = cleaned.records_removed,
+        elapsed_ms = cleaned.elapsed_ms,
+        "cleaned log"
+    );
 }

@@ -30,6 +30,8 @@ use router::ShardMsg;
 pub struct Checkpoints {
     pub recovery_points: HashMap<(String, i32), i64>,
     pub log_start_offsets: HashMap<(String, i32), i64>,
+    /// `cleaner-offset-checkpoint` of each log dir, in `log_dirs` order.
+    pub cleaner_offsets: Vec<Checkpoint>,
 }
 
 /// State every shard can read. Mutable parts are either atomics, the published metadata
@@ -52,6 +54,9 @@ pub struct Broker {
     /// Held while checkpoint files are written: the periodic writer (on a blocking
     /// thread) and the shutdown writer must not interleave on the same temp files.
     checkpoint_files: Mutex<()>,
+    /// Each dir's cleaner checkpoint as the shards' cleaners advance it; the file is
+    /// rewritten from here, under this lock, after every cleaning pass.
+    cleaner_offsets: Mutex<Vec<Checkpoint>>,
 }
 
 impl Broker {
@@ -77,11 +82,12 @@ impl Broker {
             shard_count,
             metadata,
             producer_ids,
-            checkpoints,
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),
+            cleaner_offsets: Mutex::new(checkpoints.cleaner_offsets.clone()),
+            checkpoints,
             checkpoint_files: Mutex::new(()),
         }
     }
@@ -163,6 +169,43 @@ impl Broker {
                     return Err(e.to_string());
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Records that `topic`-`partition` (in log dir `dir`) is cleaned below `offset`
+    /// (`None`: forget the partition) and rewrites that dir's
+    /// `cleaner-offset-checkpoint`. Blocking: call through `runtime::blocking`.
+    pub fn write_cleaner_offset_blocking(
+        &self,
+        dir: usize,
+        topic: &str,
+        partition: i32,
+        offset: Option<i64>,
+    ) -> Result<(), String> {
+        let mut all = self
+            .cleaner_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if all.len() < self.log_dirs.len() {
+            all.resize_with(self.log_dirs.len(), Checkpoint::new);
+        }
+        let entries = &mut all[dir];
+        let key = (topic.to_string(), partition);
+        let changed = match offset {
+            Some(offset) => entries.insert(key, offset) != Some(offset),
+            None => entries.remove(&key).is_some(),
+        };
+        if !changed || self.dirs.is_offline(dir) {
+            return Ok(());
+        }
+        let path = self.log_dirs[dir].join(checkpoint::CLEANER_OFFSET_CHECKPOINT_FILE);
+        let written = crate::storage::fault::check(&path)
+            .and_then(|()| checkpoint::write_checkpoint_blocking(&path, entries));
+        if let Err(e) = written {
+            self.dirs
+                .take_offline(dir, &self.log_dirs[dir], &e.to_string());
+            return Err(e.to_string());
         }
         Ok(())
     }

@@ -93,6 +93,11 @@ impl Shard {
             retention_bytes: s.retention_bytes,
             cleanup_delete: s.cleanup_delete,
             cleanup_compact: s.cleanup_compact,
+            compression_codec: s.compression.codec_bits(),
+            delete_retention_ms: s.delete_retention_ms,
+            min_compaction_lag_ms: s.min_compaction_lag_ms,
+            max_compaction_lag_ms: s.max_compaction_lag_ms,
+            min_cleanable_dirty_ratio: s.min_cleanable_dirty_ratio,
             log_append_time: s.log_append_time,
             timestamp_before_max_ms: s.timestamp_before_max_ms,
             timestamp_after_max_ms: s.timestamp_after_max_ms,
@@ -280,6 +285,9 @@ impl Shard {
             )
             .await
             .map_err(|e| format!("cannot open partition {}-{}: {e}", p.topic, p.partition))?;
+            if let Some(&cleaned) = cp.cleaner_offsets.get(p.dir).and_then(|c| c.get(&key)) {
+                log.set_cleaner_checkpoint(cleaned);
+            }
             let broker = self.broker.clone();
             let dir_index = p.dir;
             log.set_failure_hook(Box::new(move |why| {
@@ -299,10 +307,17 @@ impl Shard {
                 .logs
                 .borrow_mut()
                 .remove(&(p.topic.clone(), p.partition));
-            if let Some((_, log)) = removed {
+            if let Some((dir, log)) = removed {
                 log.delete()
                     .await
                     .map_err(|e| format!("cannot delete {}-{}: {e}", p.topic, p.partition))?;
+                // A topic created again under this name starts uncleaned.
+                let broker = self.broker.clone();
+                let (topic, partition) = (p.topic.clone(), p.partition);
+                crate::runtime::blocking(move || {
+                    broker.write_cleaner_offset_blocking(dir, &topic, partition, None)
+                })
+                .await?;
             }
         }
         Ok(())

@@ -82,6 +82,14 @@ impl BatchCache {
         }
     }
 
+    /// Forgets the batches that start below `offset` (the cleaner rewrote them).
+    pub fn drop_below(&mut self, offset: i64) {
+        while self.entries.front().is_some_and(|e| e.base_offset < offset) {
+            let evicted = self.entries.pop_front().expect("front exists");
+            self.bytes -= evicted.data.len();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;

@@ -21,6 +21,8 @@ use super::StorageError;
 
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
+/// Kafka's cleaner checkpoint: per partition, the offset below which it is cleaned.
+pub const CLEANER_OFFSET_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const CHECKPOINT_VERSION: u32 = 0;
 /// A checkpoint lists every partition of a log dir; bound what we accept from disk.
 const CHECKPOINT_ENTRIES_MAX: usize = 1_000_000;

@@ -68,6 +68,14 @@ impl LogFile {
         &self.path
     }
 
+    /// The same open file, named `path` in later error messages (it was renamed).
+    pub fn renamed(self, path: &Path) -> LogFile {
+        LogFile {
+            file: self.file,
+            path: Rc::new(path.to_owned()),
+        }
+    }
+
     fn err(&self, e: impl Into<std::io::Error>) -> StorageError {
         StorageError::io(&self.path, e)
     }
@@ -224,6 +232,39 @@ pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageE
 }
 
 /// Removes a file; a missing file is fine.
+/// Renames `from` to `to` (same directory; the caller syncs the directory).
+pub async fn rename(from: &Path, to: &Path) -> Result<(), StorageError> {
+    let (from, to) = (from.to_owned(), to.to_owned());
+    blocking(move || std::fs::rename(&from, &to).map_err(|e| StorageError::io(&from, e))).await
+}
+
+/// Appends `data` to `path` (created if missing), buffered by the page cache; the
+/// cleaner writes its `.cleaned` files this way and fsyncs them with [`sync_file`].
+pub async fn append_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError> {
+    let path = path.to_owned();
+    blocking(move || {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&data))
+            .map_err(|e| StorageError::io(&path, e))
+    })
+    .await
+}
+
+/// fsyncs the file at `path`.
+pub async fn sync_file(path: &Path) -> Result<(), StorageError> {
+    let path = path.to_owned();
+    blocking(move || {
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StorageError::io(&path, e))
+    })
+    .await
+}
+
 pub async fn remove_file(path: &Path) -> Result<(), StorageError> {
     let path = path.to_owned();
     blocking(move || match std::fs::remove_file(&path) {

@@ -13,7 +13,11 @@
 //!   only the log after the newest one.
 //! - `recovery`: open-time recovery: trusts segments below the recovery point (indexes
 //!   loaded from their files, no read), scans the rest, truncates torn tails.
-//! - `checkpoint`: Kafka's `recovery-point-offset-checkpoint` file format.
+//! - `checkpoint`: Kafka's checkpoint file format (recovery points, log start offsets,
+//!   the cleaner's `cleaner-offset-checkpoint`).
+//! - `records`: the records inside a batch: walking keys and tombstones, bounded
+//!   decompression, rebuilding a batch from some of its records (the cleaner),
+//!   recompression to a topic's `compression.type`.
 
 pub mod batch;
 pub mod cache;
@@ -23,6 +27,7 @@ pub mod index;
 pub mod io;
 pub mod log;
 pub mod producer_state;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod snapshot;
@@ -49,6 +54,8 @@ pub enum StorageError {
     UnsupportedFormat(String),
     #[error("invalid timestamp: {0}")]
     InvalidTimestamp(String),
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -66,6 +73,7 @@ impl StorageError {
             StorageError::InvalidProducerEpoch(_) => 47,
             StorageError::UnsupportedFormat(_) => 43,
             StorageError::InvalidTimestamp(_) => 32,
+            StorageError::InvalidRecord(_) => 87,
             StorageError::Io { .. } => 56,
         }
     }

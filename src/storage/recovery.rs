@@ -109,6 +109,11 @@ pub async fn recover(
     for name in names.iter().filter(|n| n.ends_with(".tmp")) {
         io::remove_file(&dir.join(name)).await?;
     }
+    let names = if finish_swaps(dir, &names).await? {
+        io::list_dir(dir).await?
+    } else {
+        names
+    };
     let mut bases: Vec<i64> = names
         .iter()
         .filter_map(|n| parse_log_file_name(n))
@@ -517,4 +522,88 @@ async fn replay_producers(
         }
     }
     Ok(())
+}
+
+/// Completes or discards what a cleaner pass left when the process stopped (see
+/// `log::cleaner` for the protocol): `.cleaned` files were never committed and are
+/// deleted; a `<base>.log.swap` was committed, so the old segments it overlaps are
+/// deleted and the swap files take their final names (an index file whose swap is
+/// missing is deleted and rebuilt by the scan); `.deleted` files are deleted. Returns
+/// whether anything was done.
+async fn finish_swaps(dir: &Path, names: &[String]) -> Result<bool, StorageError> {
+    let mut changed = false;
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".deleted"))
+    {
+        io::remove_file(&dir.join(name)).await?;
+        changed = true;
+    }
+    let swaps: Vec<i64> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".swap").and_then(parse_log_file_name))
+        .collect();
+    for name in names.iter().filter(|n| n.ends_with(".swap")) {
+        let base = name.split('.').next().and_then(|b| b.parse::<i64>().ok());
+        if !base.is_some_and(|b| swaps.contains(&b)) {
+            // An index swap whose log swap was never renamed: not committed.
+            io::remove_file(&dir.join(name)).await?;
+            changed = true;
+        }
+    }
+    for &base in &swaps {
+        let swap = |ext: &str| dir.join(format!("{}.swap", file_name(base, ext)));
+        let end = swap_end_offset(&swap("log"), base).await?;
+        let overlapped = names
+            .iter()
+            .filter_map(|n| parse_log_file_name(n))
+            .filter(|&b| b > base && b < end);
+        for old in overlapped {
+            info!(dir = %dir.display(), base = old, "deleting a segment a finished cleaner swap replaces");
+            for ext in ["log", "index", "timeindex"] {
+                io::remove_file(&dir.join(file_name(old, ext))).await?;
+            }
+        }
+        for ext in ["index", "timeindex"] {
+            if names.contains(&format!("{}.swap", file_name(base, ext))) {
+                io::rename(&swap(ext), &dir.join(file_name(base, ext))).await?;
+            } else {
+                io::remove_file(&dir.join(file_name(base, ext))).await?;
+            }
+        }
+        io::rename(&swap("log"), &dir.join(file_name(base, "log"))).await?;
+        info!(dir = %dir.display(), base, "completed an interrupted cleaner swap");
+        changed = true;
+    }
+    if changed {
+        io::sync_dir(dir).await?;
+    }
+    Ok(changed)
+}
+
+/// One past the last offset in a committed swap file (`base` if it is empty).
+async fn swap_end_offset(path: &Path, base: i64) -> Result<i64, StorageError> {
+    let file = LogFile::open(path, false).await?;
+    let len = file.size().await?;
+    let mut end = base;
+    let mut pos = 0u64;
+    let mut chunk = RECOVERY_READ_BYTES;
+    while pos < len {
+        let want = (chunk as u64).min(len - pos) as usize;
+        let buf = file.read(pos, want).await?;
+        let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
+        for (_, header) in walker.by_ref() {
+            end = header.last_offset() + 1;
+        }
+        let at = walker.valid_len() as u64;
+        match walker.stop() {
+            None => {}
+            Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= len => {
+                chunk = chunk.max(needed);
+            }
+            Some(_) => break,
+        }
+        pos += at;
+    }
+    Ok(end)
 }

@@ -39,16 +39,19 @@ use futures::channel::oneshot;
 
 use super::batch::{
     patch_base_offset, patch_leader_epoch, split_and_validate, stamp_log_append_time, BatchHeader,
+    ValidBatch,
 };
 use super::cache::{BatchCache, CACHE_BYTES_MAX_DEFAULT};
 use super::index::INDEX_INTERVAL_BYTES_DEFAULT;
 use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
-use super::{io, snapshot, StorageError};
+use super::{io, records, snapshot, StorageError};
 
+mod cleaner;
 mod retention;
 mod timestamps;
+pub use cleaner::{CleanLimits, Cleaned};
 pub use retention::Retained;
 
 /// Bound on the batch bytes of one DMA write (one batch larger than this still goes
@@ -77,8 +80,22 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `cleanup.policy` contains delete: retention applies.
     pub cleanup_delete: bool,
-    /// `cleanup.policy` contains compact.
+    /// `cleanup.policy` contains compact: keyless records are refused at append and
+    /// the cleaner keeps the latest record per key (see `cleaner`).
     pub cleanup_compact: bool,
+    /// `compression.type`: the codec bits (0 none .. 4 zstd) produced batches are
+    /// recompressed to; `None` for `producer` (kept as sent).
+    pub compression_codec: Option<u8>,
+    /// `delete.retention.ms`: how long a tombstone outlives the cleaner's first pass.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older is cleaned
+    /// whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: dirty share of the cleanable log above which it
+    /// is cleaned.
+    pub min_cleanable_dirty_ratio: f64,
     /// `message.timestamp.type=LogAppendTime`: batches are stamped at append.
     pub log_append_time: bool,
     /// `message.timestamp.before.max.ms` / `after.max.ms` (CreateTime only).
@@ -113,6 +130,11 @@ impl Default for LogConfig {
             retention_bytes: -1,
             cleanup_delete: true,
             cleanup_compact: false,
+            compression_codec: None,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
             log_append_time: false,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: i64::MAX,
@@ -234,6 +256,8 @@ struct State {
     /// Retention asked the writer to roll the active segment although nothing is
     /// pending, so that the expired data in it can be deleted.
     roll_requested: bool,
+    /// Where the cleaner stands on this log (`cleaner`).
+    cleaner: cleaner::CleanerState,
     stats: LogStats,
 }
 
@@ -418,6 +442,7 @@ impl PartitionLog {
             data_waiters: Waiters::default(),
             idle_waiters: Waiters::default(),
             roll_requested: false,
+            cleaner: cleaner::CleanerState::default(),
             stats: LogStats::default(),
         };
         Ok(PartitionLog {
@@ -457,9 +482,10 @@ impl PartitionLog {
     /// patches their offsets in place and queues them for the writer. Synchronous, no
     /// I/O; the order of calls is the log order. A retry of one of a producer's last 5
     /// batches returns the original offsets and queues nothing.
-    pub fn append(&self, mut records: BytesMut) -> Result<AppendInfo, StorageError> {
+    pub fn append(&self, records: BytesMut) -> Result<AppendInfo, StorageError> {
         let config = self.inner.config.borrow();
         let batches = split_and_validate(&records, config.max_message_bytes)?;
+        let (mut records, batches) = self.check_records(records, batches, &config)?;
         let now_ms = crate::util::now_ms();
         if !config.log_append_time {
             for batch in &batches {
@@ -521,6 +547,47 @@ impl PartitionLog {
             self.spawn_writer();
         }
         Ok(info)
+    }
+
+    /// What `compression.type` and `cleanup.policy=compact` ask of produced records:
+    /// every record keyed (INVALID_RECORD otherwise), batches recompressed to the
+    /// topic's codec and validated again. Decompression is bounded by
+    /// `records::inflated_bytes_max`; a batch inflating past it is refused.
+    fn check_records(
+        &self,
+        records: BytesMut,
+        batches: Vec<ValidBatch>,
+        config: &LogConfig,
+    ) -> Result<(BytesMut, Vec<ValidBatch>), StorageError> {
+        let max = records::inflated_bytes_max(config.max_message_bytes);
+        let refused = |error: StorageError| {
+            tracing::warn!(dir = %self.inner.dir.display(), %error, "produced batch refused");
+            error
+        };
+        if config.cleanup_compact {
+            for batch in &batches {
+                records::check_keys_present(&records[batch.range.clone()], max).map_err(refused)?;
+            }
+        }
+        let Some(codec) = config.compression_codec else {
+            return Ok((records, batches));
+        };
+        let differs =
+            |b: &ValidBatch| !b.header.is_control() && records::codec_of(&b.header) != codec;
+        if !batches.iter().any(differs) {
+            return Ok((records, batches));
+        }
+        let mut out = BytesMut::with_capacity(records.len());
+        for batch in &batches {
+            let bytes = &records[batch.range.clone()];
+            if differs(batch) {
+                out.extend_from_slice(&records::recompress(bytes, codec, max).map_err(refused)?);
+            } else {
+                out.extend_from_slice(bytes);
+            }
+        }
+        let batches = split_and_validate(&out, config.max_message_bytes)?;
+        Ok((out, batches))
     }
 
     /// Resolves when everything up to and including `offset` is written (acks=1).

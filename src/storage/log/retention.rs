@@ -38,7 +38,12 @@ impl PartitionLog {
         let doomed = {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
-            let sealed = st.segments.len() - 1;
+            // The cleaner is renaming segment files: leave them to the next pass.
+            let sealed = if st.cleaner.swapping {
+                0
+            } else {
+                st.segments.len() - 1
+            };
             let mut count = 0;
             // Below the log start offset: the next segment starts at or before it.
             while count < sealed && st.segments[count + 1].base_offset <= st.log_start_offset {
@@ -160,10 +165,13 @@ impl PartitionLog {
 }
 
 /// Kafka's time rule: a segment expires when its newest record is older than
-/// `retention_ms`. A segment without timestamps never expires by time.
+/// `retention_ms`. A segment without timestamps never expires by time, unless it is
+/// empty (the cleaner removed every record of a `compact,delete` log's segment), so
+/// that it does not hold back the segments after it.
 fn expired(segment: &Segment, now_ms: i64, retention_ms: i64) -> bool {
-    segment
-        .index
-        .max_timestamp()
-        .is_some_and(|newest| now_ms.saturating_sub(newest) > retention_ms)
+    segment.size() == 0
+        || segment
+            .index
+            .max_timestamp()
+            .is_some_and(|newest| now_ms.saturating_sub(newest) > retention_ms)
 }
