@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    OffsetFetchRequest, OffsetFetchResponse,
+    ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListGroupsRequest,
+    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetFetchRequest,
+    OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -18,6 +19,8 @@ use super::topic::{broker_error, TopicError};
 
 const LIST_GROUPS_VERSION: i16 = 4;
 const DESCRIBE_GROUPS_VERSION: i16 = 5;
+/// ConsumerGroupDescribe versions this tool speaks.
+const CONSUMER_GROUP_DESCRIBE_VERSIONS: (i16, i16) = (0, 1);
 const FIND_COORDINATOR_VERSION: i16 = 3;
 const OFFSET_FETCH_VERSION: i16 = 7;
 const LIST_OFFSETS_VERSION: i16 = 5;
@@ -86,9 +89,49 @@ fn coordinator(client: &mut Client, group: &str) -> Result<Option<Client>, Topic
     ))?))
 }
 
-pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicError> {
-    let mut coord = coordinator(client, group)?;
-    let c = coord.as_mut().unwrap_or(client);
+/// A KIP-848 consumer group's state and members, from ConsumerGroupDescribe; `None`
+/// when the broker does not serve that API or the group is not a consumer group (then
+/// DescribeGroups, the classic view, describes it).
+fn describe_consumer_group(
+    c: &mut Client,
+    group: &str,
+) -> Result<Option<(String, Vec<(String, String, String)>)>, TopicError> {
+    let Ok(version) = c.version(
+        ApiKey::ConsumerGroupDescribe,
+        CONSUMER_GROUP_DESCRIBE_VERSIONS,
+    ) else {
+        return Ok(None);
+    };
+    let mut req = ConsumerGroupDescribeRequest::default();
+    req.group_ids = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: ConsumerGroupDescribeResponse =
+        c.call(ApiKey::ConsumerGroupDescribe, version, &req)?;
+    let Some(g) = resp.groups.first().filter(|g| g.error_code == 0) else {
+        return Ok(None);
+    };
+    let members = g
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.member_id.to_string(),
+                m.client_id.to_string(),
+                m.client_host.to_string(),
+            )
+        })
+        .collect();
+    Ok(Some((g.group_state.to_string(), members)))
+}
+
+/// The group's state and members as (member id, client id, host): from
+/// ConsumerGroupDescribe for a KIP-848 consumer group, else from DescribeGroups.
+fn state_and_members(
+    c: &mut Client,
+    group: &str,
+) -> Result<(String, Vec<(String, String, String)>), TopicError> {
+    if let Some(found) = describe_consumer_group(c, group)? {
+        return Ok(found);
+    }
     let mut req = DescribeGroupsRequest::default();
     req.groups = vec![GroupId(StrBytes::from_string(group.to_string()))];
     let resp: DescribeGroupsResponse =
@@ -111,6 +154,13 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
             )
         })
         .collect();
+    Ok((g.group_state.to_string(), members))
+}
+
+pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicError> {
+    let mut coord = coordinator(client, group)?;
+    let c = coord.as_mut().unwrap_or(client);
+    let (state, members) = state_and_members(c, group)?;
     let mut fetch = OffsetFetchRequest::default();
     fetch.group_id = GroupId(StrBytes::from_string(group.to_string()));
     fetch.topics = None;
@@ -148,7 +198,7 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
     offsets.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     Ok(GroupDetail {
         group: group.to_string(),
-        state: g.group_state.to_string(),
+        state,
         members,
         offsets,
     })

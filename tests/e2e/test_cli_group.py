@@ -154,3 +154,21 @@ def test_delete_groups(broker):
     assert json.loads(r.stdout) == {"groups": [{"group": g1, "deleted": False, "error": (
         f"{g1}: GroupIdNotFound (error code 69) (no such group: `corelog group list` shows the groups)")}]}
     assert "GroupIdNotFound (error code 69)" in r.stderr
+
+
+def test_describe_a_consumer_protocol_group(broker):
+    """A KIP-848 group is described from ConsumerGroupDescribe: its state and members."""
+    topic = create_topic(broker, fresh_topic("cli848"), 2)
+    group = fresh_topic("g848")
+    c = consumer(broker, {"group.id": group, "group.protocol": "consumer", "enable.auto.commit": False,
+                          "auto.offset.reset": "earliest", "client.id": "cli-848-member"})
+    try:
+        c.subscribe([topic])
+        wait_until(lambda: (c.poll(0.2), len(c.assignment()) == 2)[1], CLI_TIMEOUT_S, "both partitions assigned")
+        r = cli(broker, "describe", group, "--output", "json")
+        assert r.returncode == 0, r.stderr
+        described = json.loads(r.stdout)
+        assert described["state"] == "Stable", described
+        assert [m["client_id"] for m in described["members"]] == ["cli-848-member"], described
+    finally:
+        c.close()
