@@ -89,13 +89,16 @@ fn coordinator(client: &mut Client, group: &str) -> Result<Option<Client>, Topic
     ))?))
 }
 
+/// (member id, client id, host) of a group member.
+type MemberRow = (String, String, String);
+
 /// A KIP-848 consumer group's state and members, from ConsumerGroupDescribe; `None`
 /// when the broker does not serve that API or the group is not a consumer group (then
 /// DescribeGroups, the classic view, describes it).
 fn describe_consumer_group(
     c: &mut Client,
     group: &str,
-) -> Result<Option<(String, Vec<(String, String, String)>)>, TopicError> {
+) -> Result<Option<(String, Vec<MemberRow>)>, TopicError> {
     let Ok(version) = c.version(
         ApiKey::ConsumerGroupDescribe,
         CONSUMER_GROUP_DESCRIBE_VERSIONS,
@@ -128,7 +131,7 @@ fn describe_consumer_group(
 fn state_and_members(
     c: &mut Client,
     group: &str,
-) -> Result<(String, Vec<(String, String, String)>), TopicError> {
+) -> Result<(String, Vec<MemberRow>), TopicError> {
     if let Some(found) = describe_consumer_group(c, group)? {
         return Ok(found);
     }
