@@ -8,6 +8,7 @@ pub mod group_member;
 pub mod murmur2;
 pub mod offsets;
 pub mod produce;
+pub mod profile;
 pub mod records;
 pub mod reset_offsets;
 pub mod topic;
