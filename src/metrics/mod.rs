@@ -20,8 +20,11 @@
 //! cheaper but ticks at the kernel's HZ (4 ms here), coarser than every stage measured.
 //!
 //! Histograms: values in microseconds from 1 µs to [`LATENCY_US_MAX`] (60 s, longer
-//! than the longest Fetch wait) at 3 significant digits: 136 KiB each, 1.9 MiB per
-//! shard for all stages and sizes. A value above the range is clamped to it.
+//! than the longest Fetch wait) at 2 significant digits (1% value resolution): 20 KiB
+//! each, 310 KiB per shard for all stages and sizes. 3 digits would take 136 KiB each
+//! and made a scrape's copy-and-merge of two shards cost 4 ms of reactor time (see
+//! `benches/hot_paths.rs`), itself a tail-latency event. A value above the range is
+//! clamped to it.
 
 pub mod http;
 pub mod profile;
@@ -34,8 +37,8 @@ use hdrhistogram::Histogram;
 
 /// Largest latency a stage histogram tells apart, in µs (60 s).
 pub const LATENCY_US_MAX: u64 = 60_000_000;
-/// Significant digits of every histogram (0.1% value resolution).
-pub const SIGNIFICANT_DIGITS: u8 = 3;
+/// Significant digits of every histogram (1% value resolution).
+pub const SIGNIFICANT_DIGITS: u8 = 2;
 /// Largest value of the size histograms (batches or bytes per write).
 pub const SIZE_MAX: u64 = 1 << 30;
 /// API keys counted by index; a key outside is counted as the last slot.
@@ -433,8 +436,9 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.count(), 2000);
         assert_eq!(a.sum, 500_500 + 100_000_000);
-        assert_eq!(a.h.value_at_quantile(0.25), 500);
-        assert_eq!(a.h.highest_equivalent(a.h.value_at_quantile(0.99)), 100_031);
+        // 2 significant digits: 500 shares a 2 µs bucket with 501.
+        assert_eq!(a.h.value_at_quantile(0.25), 501);
+        assert_eq!(a.h.highest_equivalent(a.h.value_at_quantile(0.99)), 100_351);
         assert_eq!(a.h.max(), a.h.highest_equivalent(100_000));
     }
 

@@ -4,7 +4,7 @@
 //! buckets, one series per shard, not as summaries: bucket counts add up across shards
 //! and brokers (`sum by (le)`), quantiles of a summary do not. The exact per-window
 //! quantiles are what `/v1/profile` is for. A bucket's count is read from the
-//! HdrHistogram, whose buckets are 0.1% wide: a value within 0.1% above a bucket's
+//! HdrHistogram, whose buckets are 1% wide: a value within 1% above a bucket's
 //! bound may be counted in it. Stage series appear once the stage has recorded
 //! something; counters are there from the start. Every name starts with `corelog_`.
 
@@ -273,10 +273,25 @@ fn histogram(
     bounds: &[u64],
     divisor: f64,
 ) {
-    for &le in bounds {
-        let count = h.h.count_between(0, le);
+    // One pass over the recorded values: each goes to the first bucket whose bound is
+    // at or above the lowest value HdrHistogram treats as equal to it.
+    let mut counts = vec![0u64; bounds.len()];
+    for v in h.h.iter_recorded() {
+        let value = h.h.lowest_equivalent(v.value_iterated_to());
+        let first = bounds.partition_point(|&le| le < value);
+        if let Some(c) = counts.get_mut(first) {
+            *c += v.count_at_value();
+        }
+    }
+    let mut cumulative = 0;
+    for (&le, n) in bounds.iter().zip(counts) {
+        cumulative += n;
         let le = format_float(le as f64 / divisor);
-        let _ = writeln!(out, "{name}_bucket{} {count}", label_set(labels, Some(&le)));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {cumulative}",
+            label_set(labels, Some(&le))
+        );
     }
     let _ = writeln!(
         out,
