@@ -1,6 +1,10 @@
 //! Microbenchmarks of the broker's hot paths, so a change can show its effect:
 //! `cargo bench --bench hot_paths` (add `-- <filter>` for one group).
 //!
+//! `metrics` measures what recording costs on a shard: one stage sample (clock read and
+//! histogram add), a counter add, and the merge of two shards' snapshots that a scrape
+//! does; `clock` compares `Instant::now()` with CLOCK_MONOTONIC_COARSE.
+//!
 //! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
 //! of 1 KiB records, Produce requests carrying them, Fetch responses returning them.
 
@@ -157,11 +161,61 @@ fn index_lookup(c: &mut Criterion) {
     g.finish();
 }
 
+fn metrics_record_and_merge(c: &mut Criterion) {
+    use corelog::metrics::{self, Counter, Stage};
+    let mut g = c.benchmark_group("metrics");
+    metrics::init_shard(true);
+    g.bench_function("record_stage", |b| {
+        b.iter(|| metrics::record_since(Stage::ProduceAppend, metrics::now()))
+    });
+    g.bench_function("add_counter", |b| {
+        b.iter(|| metrics::add(Counter::AppendedBytes, std::hint::black_box(1024)))
+    });
+    g.bench_function("record_stage_disabled", |b| {
+        metrics::init_shard(false);
+        b.iter(|| metrics::record_since(Stage::ProduceAppend, metrics::now()));
+        metrics::init_shard(true);
+    });
+    for v in 1..=100_000u64 {
+        metrics::record_us(Stage::ProduceTotal, v % 5_000 + 1);
+    }
+    let other = metrics::snapshot(1).expect("recording");
+    // What a scrape costs per shard pair: copy this shard's registry, merge it with
+    // another shard's stage histograms.
+    g.bench_function("snapshot_and_merge_2_shards", |b| {
+        b.iter(|| {
+            let s = metrics::snapshot(0).expect("recording");
+            metrics::merge_stages(&[s, other.clone()])
+        })
+    });
+    metrics::init_shard(false);
+    g.finish();
+}
+
+fn clock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clock");
+    g.bench_function("instant_now", |b| b.iter(std::time::Instant::now));
+    g.bench_function("monotonic_coarse", |b| {
+        b.iter(|| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes the timespec we own.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+            ts
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     batch_validation,
     produce_decode,
     fetch_encode,
-    index_lookup
+    index_lookup,
+    metrics_record_and_merge,
+    clock
 );
 criterion_main!(benches);

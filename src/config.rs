@@ -39,6 +39,8 @@ pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
 pub const GROUP_CONSUMER_ASSIGNORS_DEFAULT: &str = "uniform,range";
 /// Kafka's `offsets.retention.minutes` default: 7 days.
 pub const OFFSETS_RETENTION_MINUTES_DEFAULT: u64 = 10_080;
+/// Default `admin.listener`: loopback on Redpanda's admin port.
+pub const ADMIN_LISTENER_DEFAULT: &str = "127.0.0.1:9644";
 /// Kafka's `offsets.retention.check.interval.ms` default: 10 minutes.
 pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
 
@@ -136,6 +138,11 @@ pub struct BrokerConfig {
     pub group_consumer_assignors: Vec<crate::groups::assignor::Assignor>,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
+    /// `admin.listener` (host:port): the HTTP admin API (/metrics, /v1/profile,
+    /// /v1/status) on shard 0; `None` (`admin.listener=` empty) disables it.
+    pub admin_listener: Option<Listener>,
+    /// `metrics.enable`: whether shards record metrics (counters and stage histograms).
+    pub metrics_enable: bool,
     pub cluster_id: String,
     /// Every property given (file, then overrides): the static layer topic configs
     /// resolve through (`topic_config::BrokerLayers`), and what DescribeConfigs shows
@@ -178,6 +185,11 @@ impl Default for BrokerConfig {
             group_consumer_assignors: parse_assignors("", GROUP_CONSUMER_ASSIGNORS_DEFAULT)
                 .expect("the default assignors parse"),
             smp: None,
+            admin_listener: Some(
+                parse_host_port("admin.listener", ADMIN_LISTENER_DEFAULT)
+                    .expect("the default admin listener parses"),
+            ),
+            metrics_enable: true,
             cluster_id: String::new(),
             props: BTreeMap::new(),
         }
@@ -365,6 +377,16 @@ impl BrokerConfig {
         if let Some(v) = get("group.consumer.assignors") {
             c.group_consumer_assignors = parse_assignors("group.consumer.assignors", v)?;
         }
+        if let Some(v) = get("admin.listener") {
+            c.admin_listener = if v.is_empty() {
+                None
+            } else {
+                Some(parse_host_port("admin.listener", v)?)
+            };
+        }
+        if let Some(v) = get("metrics.enable") {
+            c.metrics_enable = parse_bool("metrics.enable", v)?;
+        }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
@@ -487,6 +509,8 @@ const RECOGNISED_KEYS: &[&str] = &[
     "group.consumer.session.timeout.ms",
     "group.consumer.heartbeat.interval.ms",
     "group.consumer.assignors",
+    "admin.listener",
+    "metrics.enable",
 ];
 
 /// The start-up warning a key deserves, if any.
@@ -648,6 +672,24 @@ fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
     Ok(Listener { host, port })
 }
 
+/// `host:port` (`[v6]:port` for IPv6), as `admin.listener` takes it.
+fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
+    let (host, port) = v
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, v, "expected host:port, or empty to disable"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, v, "port must be a number from 0 to 65535"))?;
+    if host.contains("://") {
+        return Err(invalid(key, v, "expected host:port without a scheme"));
+    }
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok(Listener { host, port })
+}
+
 /// With no advertised.listeners, Kafka advertises the listener, and for a wildcard host
 /// the machine's name; `localhost` is what a local client can always reach.
 fn default_advertised(l: &Listener) -> Listener {
@@ -756,6 +798,29 @@ mod tests {
         }
         assert_eq!(key_warning("offsets.retention.minutes"), None);
         assert_eq!(key_warning("offsets.retention.check.interval.ms"), None);
+    }
+
+    #[test]
+    fn admin_listener_and_metrics_switch() {
+        let c = BrokerConfig::default();
+        let admin = c.admin_listener.unwrap();
+        assert_eq!((admin.host.as_str(), admin.port), ("127.0.0.1", 9644));
+        assert!(c.metrics_enable);
+        let c = BrokerConfig::from_properties(&props(&[
+            ("admin.listener", ""),
+            ("metrics.enable", "false"),
+        ]))
+        .unwrap();
+        assert!(c.admin_listener.is_none());
+        assert!(!c.metrics_enable);
+        let c = BrokerConfig::from_properties(&props(&[("admin.listener", "[::1]:0")])).unwrap();
+        assert_eq!(c.admin_listener.unwrap().host, "::1");
+        for bad in ["9644", "127.0.0.1:x", "http://a:1", "a:70000"] {
+            let e = BrokerConfig::from_properties(&props(&[("admin.listener", bad)])).unwrap_err();
+            assert!(e.to_string().contains("admin.listener"), "{e}");
+        }
+        assert_eq!(key_warning("admin.listener"), None);
+        assert_eq!(key_warning("metrics.enable"), None);
     }
 
     #[test]

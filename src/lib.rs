@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod groups;
 pub mod handlers;
+pub mod metrics;
 pub mod protocol;
 pub mod runtime;
 pub mod serve;

@@ -142,6 +142,24 @@ enum Command {
         #[arg(long, default_value = "\t")]
         key_separator: String,
     },
+    /// Show where a broker's latency goes: each stage of produce and fetch (count, p50,
+    /// p99, p99.9, max in µs), from its admin API (GET /v1/profile).
+    #[command(
+        after_help = "Examples:\n  corelog profile\n  corelog profile --admin 127.0.0.1:9644 --output json\n  corelog profile --reset            # print, then start a new window\n  corelog profile --watch 5          # every 5 s, the last 5 s\n\nStages: produce.decode, .handoff (to the owner shard and back), .append, .write_wait,\n.fdatasync_wait (acks=all), .response, .total; fetch.long_poll_wait, .read, .send,\n.total; storage.write, .fdatasync. The window starts at the broker's start or the last\nreset (shared by everyone reading that broker's profile).\nExit codes: 0 printed, 2 no admin API reached or an unreadable answer."
+    )]
+    Profile {
+        /// The broker's admin.listener, host:port.
+        #[arg(long, env = corelog::cli::profile::ADMIN_ENV, default_value = corelog::cli::profile::ADMIN_DEFAULT)]
+        admin: String,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+        /// Start a new window after printing this one.
+        #[arg(long)]
+        reset: bool,
+        /// Print every SECONDS the window just ended, until interrupted.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        watch: Option<u64>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  corelog completion bash > /etc/bash_completion.d/corelog\n  corelog completion zsh > \"${fpath[1]}/_corelog\"\n  corelog completion fish > ~/.config/fish/completions/corelog.fish"
@@ -453,6 +471,25 @@ fn main() -> ExitCode {
                     .and_then(|mut c| corelog::cli::consume::run(&mut c, &opts))
                     .map(|_| String::new()),
             )
+        }
+        Command::Profile {
+            admin,
+            output,
+            reset,
+            watch,
+        } => {
+            use corelog::cli::profile::{self, ProfileOutput};
+            let output = match output {
+                Output::Text => ProfileOutput::Text,
+                Output::Json => ProfileOutput::Json,
+            };
+            match profile::run(&admin, output, reset, watch) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("corelog: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Completion { shell } => {
             let shell = match shell {

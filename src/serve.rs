@@ -55,7 +55,15 @@ pub fn run(
         checkpoints,
         offline,
     ));
-    probe_listener(&broker.config.listener)?;
+    probe_listener(&broker.config.listener, "listeners")?;
+    if let Some(admin) = broker
+        .config
+        .admin_listener
+        .as_ref()
+        .filter(|l| l.port != 0)
+    {
+        probe_listener(admin, "admin.listener")?;
+    }
     block_stop_signals();
     let handles = start_shards(&broker)?;
     let c = &broker.config;
@@ -87,13 +95,13 @@ const LISTENER_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_mi
 /// listening socket) down after the process has exited.
 const LISTENER_PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Every shard binds the listener with SO_REUSEPORT, which would let this broker share a
-/// port with another process that also uses it (another corelog) and silently split the
-/// clients between the two. So first try to connect: if something accepts, refuse to
-/// start. (A plain bind would be refused by the dying connections of a broker that just
+/// Every shard binds the listener with SO_REUSEPORT (glommio sets it on every listening
+/// socket, the admin listener's too), which would let this broker share a port with
+/// another process that also uses it (another corelog) and silently split the clients
+/// between the two. So first try to connect: if something accepts, refuse to start. (A plain bind would be refused by the dying connections of a broker that just
 /// stopped on this port, which are no reason to fail a restart.)
-fn probe_listener(l: &crate::config::Listener) -> Result<(), String> {
-    let addr = l.bind_addr().map_err(|e| format!("listeners: {e}"))?;
+fn probe_listener(l: &crate::config::Listener, key: &str) -> Result<(), String> {
+    let addr = l.bind_addr().map_err(|e| format!("{key}: {e}"))?;
     let mut target = addr;
     if target.ip().is_unspecified() {
         target.set_ip(match addr {
@@ -106,7 +114,7 @@ fn probe_listener(l: &crate::config::Listener) -> Result<(), String> {
         if started.elapsed() >= LISTENER_PROBE_PATIENCE {
             return Err(format!(
                 "cannot listen on {addr}: another process is already listening there \
-                 (another broker?); stop it or choose another port in listeners"
+                 (another broker?); stop it or choose another port in {key}"
             ));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -44,6 +44,8 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub producer_ids: ProducerIds,
     pub checkpoints: Checkpoints,
+    /// When the broker was built (uptime in the admin API).
+    pub started_at: std::time::Instant,
     /// Which log dirs are online (KIP-112).
     pub dirs: log_dirs::LogDirStates,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
@@ -82,6 +84,7 @@ impl Broker {
             shard_count,
             metadata,
             producer_ids,
+            started_at: std::time::Instant::now(),
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             mailboxes,
             shards_ready: AtomicUsize::new(0),

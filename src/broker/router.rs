@@ -33,6 +33,15 @@ impl ProduceResult {
     }
 }
 
+/// An owner shard's answer to `ShardMsg::Produce`, with when it got the message and
+/// when it replied (both `None` unless metrics are recorded), so the sender can tell
+/// the hand-off time from the owner's own work.
+pub struct ProduceReply {
+    pub results: Vec<ProduceResult>,
+    pub received: Option<std::time::Instant>,
+    pub replied: Option<std::time::Instant>,
+}
+
 /// One partition of a Fetch request.
 #[derive(Debug, Clone)]
 pub struct FetchItem {
@@ -116,10 +125,12 @@ pub enum ShardMsg {
     /// Runs the closure on the receiving shard (see `Shard::run_on`).
     Run(ShardTask),
     /// Appended in the order messages arrive; the reply comes when `acks` is satisfied.
+    /// `sent` is when the message left (`metrics::now`), for the hand-off stage.
     Produce {
         acks: i16,
         items: Vec<ProduceItem>,
-        reply: oneshot::Sender<Vec<ProduceResult>>,
+        sent: Option<std::time::Instant>,
+        reply: oneshot::Sender<ProduceReply>,
     },
     /// Reads the partitions. With `wait`, first waits (at most that long) until any of
     /// them has data past its offset, so a long-poll costs one hop there and one back;

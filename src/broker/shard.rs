@@ -18,6 +18,7 @@ pub use super::admin::{AdminMsg, TopicResult, TopicSpec};
 use super::metadata::Snapshot;
 use super::router::*;
 use super::Broker;
+use crate::metrics::Stage;
 use crate::protocol::errors as ec;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
 
@@ -330,6 +331,7 @@ impl Shard {
         acks: i16,
         items: Vec<ProduceItem>,
     ) -> LocalBoxFuture<'static, Vec<ProduceResult>> {
+        let append_started = crate::metrics::now();
         let appended: Vec<_> = items
             .into_iter()
             .map(|item| {
@@ -357,6 +359,8 @@ impl Shard {
                 }
             })
             .collect();
+        crate::metrics::record_since(Stage::ProduceAppend, append_started);
+        let queued = append_started.map(|_| std::time::Instant::now());
         async move {
             let waits = appended.into_iter().map(|r| async move {
                 let (log, info) = r?;
@@ -364,8 +368,12 @@ impl Shard {
                 // bounds a connection's queued bytes (INFLIGHT_REQUESTS_MAX requests), as
                 // Kafka mutes a connection until its request is appended.
                 let waited = match acks {
-                    0 | 1 => log.wait_written(info.last_offset).await,
-                    _ => log.wait_durable(info.last_offset).await,
+                    0 | 1 => {
+                        let w = log.wait_written(info.last_offset).await;
+                        crate::metrics::record_since(Stage::ProduceWrite, queued);
+                        w
+                    }
+                    _ => wait_durable_timed(&log, info.last_offset, queued).await,
                 };
                 waited
                     .map_err(|e| ProduceResult::error(e.kafka_error_code(), Some(e.to_string())))?;
@@ -387,6 +395,13 @@ impl Shard {
     }
 
     pub async fn fetch_local(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
+        let started = crate::metrics::now();
+        let out = self.fetch_local_untimed(items).await;
+        crate::metrics::record_since(Stage::FetchRead, started);
+        out
+    }
+
+    async fn fetch_local_untimed(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let log = match self.log_checked(&item.topic, item.partition) {
@@ -572,11 +587,23 @@ impl Shard {
     ) -> Option<oneshot::Sender<Vec<PartitionCheckpoint>>> {
         while let Some(msg) = inbox.next().await {
             match msg {
-                ShardMsg::Produce { acks, items, reply } => {
+                ShardMsg::Produce {
+                    acks,
+                    items,
+                    sent,
+                    reply,
+                } => {
+                    let received = sent.and_then(|_| crate::metrics::now());
                     // Append here, in mailbox order; only the wait runs as its own task.
                     let done = self.produce_local(acks, items);
                     crate::runtime::spawn_local(async move {
-                        let _ = reply.send(done.await);
+                        let results = done.await;
+                        let replied = received.map(|_| std::time::Instant::now());
+                        let _ = reply.send(ProduceReply {
+                            results,
+                            received,
+                            replied,
+                        });
                     });
                 }
                 ShardMsg::Shutdown { reply } => return Some(reply),
@@ -650,6 +677,31 @@ fn segment_ms_with_jitter(segment_ms: i64, jitter_ms: i64) -> i64 {
     let r = u64::from_le_bytes(crate::util::random_uuid()[..8].try_into().expect("8 bytes"));
     let jitter = (r % jitter_ms.min(segment_ms) as u64) as i64;
     segment_ms - jitter
+}
+
+/// `log.wait_durable(offset)`, recording the wait for the write and then for the
+/// fdatasync as two stages when `queued` (metrics are recorded) is set. Both waits are
+/// registered at once, so the writer knows at once that a sync is wanted: timing does
+/// not change when the fdatasync starts.
+async fn wait_durable_timed(
+    log: &PartitionLog,
+    offset: i64,
+    queued: Option<std::time::Instant>,
+) -> Result<(), StorageError> {
+    let Some(queued) = queued else {
+        return log.wait_durable(offset).await;
+    };
+    let durable = log.wait_durable(offset);
+    let written = log.wait_written(offset).map(|_| std::time::Instant::now());
+    let (durable, written_at) = futures::future::join(durable, written).await;
+    if durable.is_ok() {
+        crate::metrics::record_us(
+            Stage::ProduceWrite,
+            crate::metrics::micros(queued, written_at),
+        );
+        crate::metrics::record_since(Stage::ProduceSync, Some(written_at));
+    }
+    durable
 }
 
 fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult {

@@ -128,10 +128,7 @@ fn describe_consumer_group(
 
 /// The group's state and members as (member id, client id, host): from
 /// ConsumerGroupDescribe for a KIP-848 consumer group, else from DescribeGroups.
-fn state_and_members(
-    c: &mut Client,
-    group: &str,
-) -> Result<(String, Vec<MemberRow>), TopicError> {
+fn state_and_members(c: &mut Client, group: &str) -> Result<(String, Vec<MemberRow>), TopicError> {
     if let Some(found) = describe_consumer_group(c, group)? {
         return Ok(found);
     }

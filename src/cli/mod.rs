@@ -10,6 +10,7 @@ pub mod log_dirs;
 pub mod murmur2;
 pub mod offsets;
 pub mod produce;
+pub mod profile;
 pub mod records;
 pub mod reset_offsets;
 pub mod topic;

@@ -18,6 +18,7 @@ use kafka_protocol::messages::{ApiKey, FetchRequest};
 use super::{decode, Outcome, RequestError};
 use crate::broker::router::{FetchItem, FetchResult, ShardMsg};
 use crate::broker::shard::Shard;
+use crate::metrics::{self, Counter, Stage};
 use crate::protocol::errors as ec;
 use crate::protocol::fetch::{
     encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
@@ -44,6 +45,7 @@ pub async fn handle(
     let min_bytes = req.min_bytes.max(0) as usize;
     let (mut topics, mut wanted) = resolve(&shard, version, &req);
     let mut results = fetch_round(&shard, &wanted).await;
+    let mut wait_started = None;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
         let errors = results.iter().any(|r| r.error_code != ec::NONE);
@@ -55,11 +57,16 @@ pub async fn handle(
         for (w, r) in wanted.iter_mut().zip(&results) {
             w.item.wait_past = w.item.offset.max(r.high_watermark);
         }
+        if wait_started.is_none() {
+            wait_started = metrics::now();
+        }
         for (i, r) in wait_round(&shard, &wanted, max_wait - elapsed).await {
             results[i] = r;
         }
     }
+    metrics::record_since(Stage::FetchWait, wait_started);
     trim_to(&mut results, req.max_bytes.max(0) as usize);
+    count(&results);
     for (w, r) in wanted.iter().zip(results) {
         topics[w.topic].partitions.push(FetchPartitionOut {
             partition_index: w.item.partition,
@@ -84,6 +91,18 @@ pub async fn handle(
         why: e.to_string(),
     })?;
     Ok(Outcome::Respond(out))
+}
+
+/// Counts the record bytes returned and each partition's error code.
+fn count(results: &[FetchResult]) {
+    if !metrics::enabled() {
+        return;
+    }
+    let bytes: usize = results.iter().map(FetchResult::bytes).sum();
+    metrics::add(Counter::FetchedBytes, bytes as u64);
+    for r in results.iter().filter(|r| r.error_code != ec::NONE) {
+        metrics::error(ApiKey::Fetch as i16, r.error_code);
+    }
 }
 
 /// Maps the request's topics (by name, or by id from v13) and partitions to owners.

@@ -74,6 +74,17 @@ pub enum RequestError {
     },
 }
 
+impl RequestError {
+    /// The Kafka error code a refused request counts as in the metrics.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            RequestError::UnsupportedVersion { .. } => crate::protocol::errors::UNSUPPORTED_VERSION,
+            RequestError::Malformed { .. } => crate::protocol::errors::INVALID_REQUEST,
+            RequestError::Encode { .. } => crate::protocol::errors::UNKNOWN_SERVER_ERROR,
+        }
+    }
+}
+
 /// Largest body accepted for any API but Produce. Control-plane requests are small (a
 /// Fetch for 10,000 partitions is about 300 KiB); the cap bounds what a hostile request
 /// can make the kafka-protocol decoders allocate.

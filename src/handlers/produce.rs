@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Instant;
 
 use futures::channel::oneshot;
 use futures::future::{join_all, FutureExt};
@@ -13,8 +14,9 @@ use kafka_protocol::messages::{ApiKey, ProduceResponse};
 use uuid::Uuid;
 
 use super::{respond, str_bytes, topic_name, Outcome, Pending, RequestError};
-use crate::broker::router::{ProduceItem, ProduceResult, ShardMsg};
+use crate::broker::router::{ProduceItem, ProduceReply, ProduceResult, ShardMsg};
 use crate::broker::shard::Shard;
+use crate::metrics::{self, Stage};
 use crate::protocol::errors as ec;
 use crate::protocol::produce::decode_produce_request;
 
@@ -26,6 +28,7 @@ pub fn start(
     version: i16,
     body: bytes::BytesMut,
 ) -> Result<Pending, RequestError> {
+    let decode_started = metrics::now();
     let req = decode_produce_request(version, body).map_err(|e| RequestError::Malformed {
         api: ApiKey::Produce,
         version,
@@ -84,6 +87,7 @@ pub fn start(
         }
         resp.responses.push(out);
     }
+    metrics::record_since(Stage::ProduceDecode, decode_started);
     let mut waits = Vec::with_capacity(groups.len());
     for (owner, (items, slots)) in groups {
         if owner == shard.id {
@@ -95,10 +99,26 @@ pub fn start(
             );
         } else {
             let (reply, rx) = oneshot::channel();
-            shard
-                .broker
-                .send(owner, ShardMsg::Produce { acks, items, reply });
-            waits.push(rx.map(move |r| (slots, r)).boxed_local());
+            let sent = metrics::now();
+            shard.broker.send(
+                owner,
+                ShardMsg::Produce {
+                    acks,
+                    items,
+                    sent,
+                    reply,
+                },
+            );
+            waits.push(
+                rx.map(move |r| {
+                    let r = r.map(|reply| {
+                        record_handoff(sent, &reply);
+                        reply.results
+                    });
+                    (slots, r)
+                })
+                .boxed_local(),
+            );
         }
     }
     Ok(async move {
@@ -117,6 +137,7 @@ pub fn start(
                 resp.responses[ti].partition_responses[pi] = partition_response(index, &r);
             }
         }
+        count_errors(&resp);
         if acks == 0 {
             return Ok(Outcome::NoResponse);
         }
@@ -124,6 +145,27 @@ pub fn start(
     }
     .boxed_local())
 }
+
+/// The hop to the owner shard and back: from sent to the owner's receipt, plus from
+/// the owner's reply to now (the owner's own work left out).
+fn record_handoff(sent: Option<Instant>, reply: &ProduceReply) {
+    if let (Some(sent), Some(received), Some(replied)) = (sent, reply.received, reply.replied) {
+        let there = metrics::micros(sent, received);
+        let back = metrics::micros(replied, Instant::now());
+        metrics::record_us(Stage::ProduceHandoff, there + back);
+    }
+}
+
+/// Counts each partition's error code.
+fn count_errors(resp: &ProduceResponse) {
+    for p in resp.responses.iter().flat_map(|t| &t.partition_responses) {
+        if p.error_code != ec::NONE {
+            metrics::error(API_PRODUCE, p.error_code);
+        }
+    }
+}
+
+const API_PRODUCE: i16 = ApiKey::Produce as i16;
 
 fn partition_response(index: i32, r: &ProduceResult) -> PartitionProduceResponse {
     let mut p = PartitionProduceResponse::default();

@@ -18,6 +18,7 @@ use futures::{SinkExt, StreamExt};
 
 use crate::broker::shard::Shard;
 use crate::handlers::{self, Outcome, Pending};
+use crate::metrics::{self, Counter, Stage};
 use crate::protocol::frame::frame_len;
 use crate::protocol::header::{
     decode_request_header, encode_response_header, response_header_flexible,
@@ -34,10 +35,14 @@ pub const COALESCE_BYTES_MAX: usize = 64 << 10;
 struct Started {
     correlation_id: i32,
     flexible: bool,
+    api_key: i16,
+    /// When the request was read (`metrics::now`), for the total-time stages.
+    received: Option<std::time::Instant>,
     pending: Pending,
 }
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    metrics::add(Counter::ConnectionsOpened, 1);
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
@@ -53,6 +58,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         futures::future::Either::Left((_, write_task)) => write_task.await,
         futures::future::Either::Right(_) => {}
     }
+    metrics::add(Counter::ConnectionsClosed, 1);
 }
 
 async fn read_requests(
@@ -85,6 +91,8 @@ async fn read_requests(
             );
             return;
         }
+        let received = metrics::now();
+        metrics::add(Counter::NetworkReceivedBytes, 4 + len as u64);
         let header = match decode_request_header(&mut body) {
             Ok(h) => h,
             Err(e) => {
@@ -93,9 +101,11 @@ async fn read_requests(
             }
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
+        metrics::request(header.api_key);
         let pending = match handlers::dispatch(&shard, &header, body, peer) {
             Ok(p) => p,
             Err(e) => {
+                metrics::error(header.api_key, e.kafka_error_code());
                 tracing::warn!(?peer, client_id = ?header.client_id, "closing connection: {e}");
                 return;
             }
@@ -103,6 +113,8 @@ async fn read_requests(
         let started = Started {
             correlation_id: header.correlation_id,
             flexible,
+            api_key: header.api_key,
+            received,
             pending,
         };
         if tx.send(started).await.is_err() {
@@ -126,26 +138,58 @@ async fn write_responses(
     while let Some(s) = rx.next().await {
         let chunks = match s.pending.await {
             Ok(Outcome::Respond(chunks)) => chunks,
-            Ok(Outcome::NoResponse) => continue,
+            Ok(Outcome::NoResponse) => {
+                record_total(s.api_key, s.received);
+                continue;
+            }
             Err(e) => {
+                metrics::error(s.api_key, e.kafka_error_code());
                 tracing::warn!(?peer, "closing connection: {e}");
                 return;
             }
         };
-        if let Err(e) = write_response(&mut writer, s.correlation_id, s.flexible, chunks).await {
-            tracing::debug!(?peer, "connection write failed: {e}");
-            return;
+        let ready = s.received.map(|_| std::time::Instant::now());
+        match write_response(&mut writer, s.correlation_id, s.flexible, chunks).await {
+            Ok(sent) => {
+                metrics::add(Counter::NetworkSentBytes, sent as u64);
+                let stage = match s.api_key {
+                    API_PRODUCE => Some(Stage::ProduceResponse),
+                    API_FETCH => Some(Stage::FetchSend),
+                    _ => None,
+                };
+                if let Some(stage) = stage {
+                    metrics::record_since(stage, ready);
+                }
+                record_total(s.api_key, s.received);
+            }
+            Err(e) => {
+                tracing::debug!(?peer, "connection write failed: {e}");
+                return;
+            }
         }
     }
     let _ = writer.half.flush().await;
 }
 
+const API_PRODUCE: i16 = 0;
+const API_FETCH: i16 = 1;
+
+/// The request-to-response time of a Produce or Fetch.
+fn record_total(api_key: i16, received: Option<std::time::Instant>) {
+    match api_key {
+        API_PRODUCE => metrics::record_since(Stage::ProduceTotal, received),
+        API_FETCH => metrics::record_since(Stage::FetchTotal, received),
+        _ => {}
+    }
+}
+
+/// Writes one response; returns the bytes written.
 async fn write_response(
     writer: &mut Writer,
     correlation_id: i32,
     flexible: bool,
     chunks: Vec<Bytes>,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     let mut head = BytesMut::with_capacity(16);
     head.put_i32(0);
     encode_response_header(&mut head, correlation_id, flexible);
@@ -156,12 +200,14 @@ async fn write_response(
         for c in &chunks {
             head.extend_from_slice(c);
         }
-        return writer.half.write_all(&head).await;
+        writer.half.write_all(&head).await?;
+        return Ok(total + 4);
     }
     let mut parts: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
     parts.push(head.freeze());
     parts.extend(chunks.into_iter().filter(|c| !c.is_empty()));
-    send_all(writer, parts).await
+    send_all(writer, parts).await?;
+    Ok(total + 4)
 }
 
 /// Sends every part, gathering as many as the kernel takes per syscall; when the socket

@@ -1,5 +1,6 @@
 //! The network side of a shard: accept connections and serve them. The network layer
 //! never touches a file; it hands decoded requests to handlers.
 
+pub mod admin_http;
 pub mod connection;
 pub mod shard_main;

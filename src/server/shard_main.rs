@@ -23,6 +23,7 @@ pub async fn run(
     broker: Arc<Broker>,
     started: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
+    crate::metrics::init_shard(broker.config.metrics_enable);
     let shard = Shard::new(id, broker.clone());
     let snap = broker.metadata.snapshot();
     if let Err(e) = shard.open_owned(&snap).await {
@@ -55,6 +56,13 @@ pub async fn run(
             return;
         }
     };
+    let admin = match bind_admin(id, &broker) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = started.send(Err(e));
+            return;
+        }
+    };
     broker.mark_ready();
     while !broker.all_ready() {
         runtime::sleep(READY_POLL_INTERVAL).await;
@@ -63,6 +71,15 @@ pub async fn run(
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let accept = accept_loop(shard.clone(), listener, stop_rx);
     runtime::spawn_local(accept);
+    let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
+    if let Some(listener) = admin {
+        let server = crate::server::admin_http::AdminServer::new(shard.clone());
+        runtime::spawn_local(crate::server::admin_http::accept_loop(
+            server,
+            listener,
+            admin_stop_rx,
+        ));
+    }
     runtime::spawn_local(crate::groups::service::tick_loop(shard.clone()));
     runtime::spawn_local(crate::broker::maintenance::maintenance_loop(shard.clone()));
     if id == METADATA_SHARD {
@@ -70,6 +87,7 @@ pub async fn run(
     }
     let reply = shard.clone().serve_mailbox(inbox).await;
     let _ = stop_tx.send(());
+    let _ = admin_stop_tx.send(());
     let closed: Vec<PartitionCheckpoint> = shard.close_all().await;
     tracing::debug!(
         shard = id,
@@ -79,6 +97,25 @@ pub async fn run(
     if let Some(reply) = reply {
         let _ = reply.send(closed);
     }
+}
+
+/// Binds the admin listener (`admin.listener`) on the metadata shard; other shards and
+/// a disabled listener get `None`.
+fn bind_admin(id: usize, broker: &Broker) -> Result<Option<runtime::TcpListener>, String> {
+    let Some(l) = broker
+        .config
+        .admin_listener
+        .as_ref()
+        .filter(|_| id == METADATA_SHARD)
+    else {
+        return Ok(None);
+    };
+    let addr = l.bind_addr().map_err(|e| format!("admin.listener: {e}"))?;
+    let listener = runtime::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr} (admin.listener): {e}"))?;
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    tracing::info!(admin = %bound, "admin API (/metrics, /v1/profile, /v1/status) is serving");
+    Ok(Some(listener))
 }
 
 /// Flushes every partition and writes the checkpoint files at Kafka's

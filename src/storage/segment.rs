@@ -328,6 +328,7 @@ pub async fn read_batches(
     while pos < end {
         let want = chunk.min((end - pos) as usize);
         let buf = file.read(pos, want).await?;
+        crate::metrics::add(crate::metrics::Counter::DmaReads, 1);
         let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
         for (at, header) in walker.by_ref() {
             let size = header.size();

@@ -1,7 +1,9 @@
 """Harness for the end-to-end suite: starts the real corelog binary on loopback.
 
 The binary comes from $CORELOG_BIN (default target/release/corelog under the repo root).
-Each broker gets a free port on 127.0.0.1, its own log dirs under the test's tmp dir and
+Each broker gets a free port on 127.0.0.1 (and another for its HTTP admin API,
+admin.listener, so brokers started at once never contend for the default 9644), its own
+log dirs under the test's tmp dir and
 a log file there (stdout and stderr together) that is attached to the report of a failed
 test. Teardown stops every broker with SIGTERM; one that is still running after
 STOP_TIMEOUT_S is killed and fails the test, and so does one that exits non-zero:
@@ -94,6 +96,7 @@ class Broker:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.admin_port = free_port()
         self.smp = smp
         self.node_id = 0 if node_id is None else node_id
         self.log_path = workdir / "corelog.log"
@@ -101,6 +104,7 @@ class Broker:
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "advertised.listeners": f"PLAINTEXT://{advertised_host}:{self.port}",
             "log.dirs": str(workdir / "d0"),
+            "admin.listener": f"127.0.0.1:{self.admin_port}",
         }
         if node_id is not None:
             self.settings["node.id"] = str(node_id)
@@ -111,6 +115,11 @@ class Broker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> str:
+        """host:port of the HTTP admin API."""
+        return self.settings["admin.listener"]
 
     @property
     def log_dirs(self):

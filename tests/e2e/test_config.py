@@ -46,6 +46,7 @@ broker.id=3
 listeners=PLAINTEXT://127.0.0.1:{port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 log.dirs={tmp_path / "kafka-logs"}
+admin.listener=127.0.0.1:{free_port()}
 num.partitions=3
 num.network.threads=3
 zookeeper.connect=localhost:2181

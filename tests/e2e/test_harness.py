@@ -164,7 +164,9 @@ def test_start_reports_early_exit_and_logs_the_command(tmp_path, monkeypatch):
     log = broker.log_text()
     assert (f"args: serve --smp 2 --override listeners=PLAINTEXT://127.0.0.1:{broker.port} "
             f"--override advertised.listeners=PLAINTEXT://127.0.0.1:{broker.port} "
-            f"--override log.dirs={tmp_path / 'b' / 'd0'} --override message.max.bytes=10000") in log
+            f"--override log.dirs={tmp_path / 'b' / 'd0'} "
+            f"--override admin.listener=127.0.0.1:{broker.admin_port} "
+            f"--override message.max.bytes=10000") in log
 
 
 def test_start_times_out_when_nothing_listens(tmp_path, monkeypatch):

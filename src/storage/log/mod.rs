@@ -47,6 +47,7 @@ use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
 use super::{io, records, snapshot, StorageError};
+use crate::metrics::{self, Counter, Size, Stage};
 
 mod cleaner;
 mod retention;
@@ -523,6 +524,8 @@ impl PartitionLog {
         }
         let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
         let data = records.freeze();
+        metrics::add(Counter::AppendedBatches, accepted.len() as u64);
+        metrics::add(Counter::AppendedBytes, data.len() as u64);
         let first_offset = st.log_end_offset;
         for (batch, &(mut header, base_offset)) in batches.iter().zip(&accepted) {
             assert_eq!(base_offset, st.log_end_offset, "offsets must be contiguous");
@@ -708,9 +711,11 @@ impl PartitionLog {
             return Ok(result);
         }
         if let Some(batches) = self.inner.state.borrow().cache.read(offset, max_bytes) {
+            metrics::add(Counter::CacheHits, 1);
             result.batches = batches;
             return Ok(result);
         }
+        metrics::add(Counter::CacheMisses, 1);
         result.batches = self
             .read_segments(offset, high_watermark, max_bytes)
             .await?;
@@ -902,9 +907,11 @@ impl PartitionLog {
             plan.file.pre_allocate(size).await?;
         }
         let mut tail = Vec::new();
+        let started = metrics::now();
         plan.file
             .write_aligned(plan.pos, plan.len, |buf| tail = plan.fill(buf))
             .await?;
+        metrics::record_since(Stage::StorageWrite, started);
         let mut st = self.inner.state.borrow_mut();
         st.active_mut().apply_write(&plan, tail);
         if let Some(share) = &self.inner.config.borrow().cache_share {
@@ -931,14 +938,21 @@ impl PartitionLog {
             st.durable_wanted = st.durable_wanted.max(written);
         }
         st.stats.writes += 1;
-        st.stats.write_bytes += plan.new_size - (plan.pos + plan.tail_len() as u64);
+        let bytes = plan.new_size - (plan.pos + plan.tail_len() as u64);
+        st.stats.write_bytes += bytes;
+        metrics::add(Counter::Writes, 1);
+        metrics::record_size(Size::WriteBatches, plan.batches.len() as u64);
+        metrics::record_size(Size::WriteBytes, bytes);
         st.written_waiters.wake_below(written);
         st.data_waiters.wake_below(written);
         Ok(())
     }
 
     async fn sync(&self, file: io::LogFile, upto: i64) -> Result<(), StorageError> {
+        let started = metrics::now();
         file.fdatasync().await?;
+        metrics::record_since(Stage::StorageFdatasync, started);
+        metrics::add(Counter::Fdatasyncs, 1);
         let mut st = self.inner.state.borrow_mut();
         st.durable_offset = st.durable_offset.max(upto);
         st.stats.fdatasyncs += 1;
