@@ -466,8 +466,15 @@ fn build_report(
     broker_cpu: Option<Cpu>,
 ) -> Report {
     let warm = cfg.warmup_seconds as u32;
+    // A run that went to its deadline measures [warm-up, warm-up + seconds); records
+    // due after the deadline (the stop flag is seen within a poll interval) are left out.
+    let end = if ended_early {
+        u32::MAX
+    } else {
+        warm + seconds as u32
+    };
     let mut total = stats::Bucket::new();
-    for (_, b) in buckets.range(warm..) {
+    for (_, b) in buckets.range(warm..end) {
         total.add(b);
     }
     let last = buckets.keys().next_back().copied().unwrap_or(0);
