@@ -369,11 +369,15 @@ pub fn run(cfg: &Config, broker_pid: Option<u32>) -> Result<Report, TopicError> 
     let broker_cpu = broker_pid
         .as_deref()
         .and_then(|p| cpu(broker0, p, all_bytes));
+    let run = RunEnd {
+        seconds,
+        ended_early,
+        wall,
+    };
     Ok(build_report(
         cfg,
         &buckets,
-        seconds,
-        ended_early,
+        &run,
         started_unix_ms,
         client_cpu,
         broker_cpu,
@@ -456,15 +460,28 @@ fn progress(cfg: &Config, second: u32, b: Option<&stats::Bucket>) {
     );
 }
 
+/// How a run ended: its planned measured seconds, whether it ended before its deadline
+/// (--count, or consume caught up), and the wall time from the start to the last worker.
+#[derive(Clone, Copy)]
+struct RunEnd {
+    seconds: u64,
+    ended_early: bool,
+    wall: Duration,
+}
+
 fn build_report(
     cfg: &Config,
     buckets: &Buckets,
-    seconds: u64,
-    ended_early: bool,
+    run: &RunEnd,
     started_unix_ms: u64,
     client_cpu: Cpu,
     broker_cpu: Option<Cpu>,
 ) -> Report {
+    let RunEnd {
+        seconds,
+        ended_early,
+        wall,
+    } = *run;
     let warm = cfg.warmup_seconds as u32;
     // A run that went to its deadline measures [warm-up, warm-up + seconds); records
     // due after the deadline (the stop flag is seen within a poll interval) are left out.
@@ -479,8 +496,9 @@ fn build_report(
     }
     let last = buckets.keys().next_back().copied().unwrap_or(0);
     let span = if ended_early {
-        // Ended by --count or caught up: up to the end of the last second with data.
-        (f64::from(last + 1) - f64::from(warm)).max(1.0)
+        // Ended by --count or caught up: until every worker had finished (its last ack or
+        // fetch, plus at most one poll interval).
+        (wall.as_secs_f64() - cfg.warmup_seconds as f64).max(1e-3)
     } else {
         seconds as f64
     };
