@@ -229,7 +229,9 @@ struct BenchArgs {
     compression: String,
     #[arg(long, value_enum, default_value = "random")]
     payload: corelog::cli::bench::payload::PayloadKind,
-    /// Records per second in total, on a fixed schedule; default: flat out (closed loop).
+    /// Records per second in total, on a fixed schedule; latency then counts from each
+    /// record's intended send time, so a stalled sender cannot hide it (no coordinated
+    /// omission). Default: flat out (closed loop).
     #[arg(long)]
     rate: Option<f64>,
     #[arg(long, value_enum, default_value = "text")]

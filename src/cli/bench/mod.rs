@@ -428,9 +428,6 @@ fn collect(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    if shared.count_left.is_some() {
-        ended_early = true;
-    }
     (buckets, error, ended_early, epoch.elapsed())
 }
 
