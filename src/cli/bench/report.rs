@@ -97,6 +97,15 @@ pub fn render_text(r: &Report) -> String {
     out += &row("requests", t.requests.to_string());
     out += &row("errors", t.errors.to_string());
     for l in std::iter::once(&r.latency).chain(r.delivery_latency.as_ref()) {
+        if l.count == 0 {
+            let why = if c.acks == "0" && l.kind == "delivery" {
+                "none (acks=0: nothing is acknowledged)"
+            } else {
+                "none measured"
+            };
+            out += &row(&format!("{} latency ms", l.kind), why.to_string());
+            continue;
+        }
         let cells: Vec<String> = l
             .rows()
             .iter()
