@@ -160,6 +160,14 @@ enum Command {
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
         watch: Option<u64>,
     },
+    /// Measure throughput and latency against any Kafka-compatible broker.
+    #[command(
+        after_help = "Examples:\n  corelog bench produce --topic bench --partitions 4 --create --seconds 10\n  corelog bench produce --topic bench --rate 100000 --acks all --output json > a.json\n  corelog bench consume --topic bench\n  corelog bench e2e --topic lat --create --rate 5000 --seconds 10 --report lat.html\n  corelog bench compare a.json b.json\n\nWorkers are threads pinned one per core, each owning its connections; Produce requests\nare pipelined (--max-in-flight per connection) and built once before the clock starts.\nWith --rate the load follows a fixed schedule and latency is measured from each record's\nintended send time, so a stalled sender cannot hide latency (no coordinated omission).\nThe warm-up (--warmup-seconds) is excluded from the results. Exit codes: 0 done,\n1 the run saw errors (refused or lost requests), 2 bad command line or no broker\nreached, 3 the watchdog ended an overrunning run."
+    )]
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  corelog completion bash > /etc/bash_completion.d/corelog\n  corelog completion zsh > \"${fpath[1]}/_corelog\"\n  corelog completion fish > ~/.config/fish/completions/corelog.fish"
@@ -183,6 +191,86 @@ struct Conn {
     bootstrap: String,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Producer throughput and delivery latency (send → ack).
+    Produce(BenchArgs),
+    /// Consumer throughput and fetch latency: reads the topic from the beginning to the end
+    /// it had at the start (or --seconds / --count).
+    Consume(BenchArgs),
+    /// Produce → consume latency: producers stamp each record, consumers in the same
+    /// process read the stamps back.
+    E2e(BenchArgs),
+    /// Two JSON results side by side, with B/A ratios.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        output: Output,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Broker list, host:port[,host:port...].
+    #[arg(short = 'b', long, env = BROKERS_ENV, default_value = BROKERS_DEFAULT)]
+    bootstrap: String,
+    #[arg(long, default_value = "corelog-bench")]
+    topic: String,
+    /// Partitions when --create creates the topic.
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// Create the topic first (an existing one is used as it is).
+    #[arg(long)]
+    create: bool,
+    /// Measured seconds (after the warm-up); default 10 unless --count is given.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Measured records; the run ends when they are sent (or received).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seconds of load before measuring; default 1 (produce, e2e), 0 (consume).
+    #[arg(long)]
+    warmup_seconds: Option<u64>,
+    /// Worker threads, each pinned to a core; default one per core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Connections per broker, spread over the threads; default one per thread.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Produce requests in flight per connection.
+    #[arg(long, default_value_t = 5)]
+    max_in_flight: usize,
+    /// Bytes of each record's value.
+    #[arg(long, default_value_t = 1024, value_name = "BYTES")]
+    message_size: usize,
+    /// Bytes of records per batch (one batch per Produce request).
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    batch_size: usize,
+    /// With --rate: how long a batch waits for more due records.
+    #[arg(long, default_value_t = 1)]
+    linger_ms: u64,
+    #[arg(long, default_value = "all", value_parser = ["0", "1", "all"])]
+    acks: String,
+    #[arg(long, default_value = "none", value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
+    compression: String,
+    #[arg(long, value_enum, default_value = "random")]
+    payload: corelog::cli::bench::payload::PayloadKind,
+    /// Records per second in total, on a fixed schedule; latency then counts from each
+    /// record's intended send time, so a stalled sender cannot hide it (no coordinated
+    /// omission). Default: flat out (closed loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+    /// Also write a self-contained HTML report (SVG charts) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// Also report this process's CPU time (the broker's, on the same machine).
+    #[arg(long)]
+    broker_pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -491,6 +579,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { action } => run_bench(action),
         Command::Completion { shell } => {
             let shell = match shell {
                 CompletionShell::Bash => clap_complete::Shell::Bash,
@@ -741,6 +830,85 @@ fn run_produce(
                 Output::Json => corelog::cli::produce::render_json(&summary) + "\n",
             }),
     )
+}
+
+/// Exit codes: 0 done, 1 the run saw errors, 2 bad command line or no broker reached,
+/// 3 (from the watchdog) an overrunning run.
+fn run_bench(action: BenchAction) -> ExitCode {
+    use corelog::cli::bench::{self, report, Mode};
+    let (mode, a) = match action {
+        BenchAction::Produce(a) => (Mode::Produce, a),
+        BenchAction::Consume(a) => (Mode::Consume, a),
+        BenchAction::E2e(a) => (Mode::E2e, a),
+        BenchAction::Compare { a, b, output } => return run_bench_compare(&a, &b, output),
+    };
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cfg = bench::Config {
+        mode,
+        bootstrap: a.bootstrap,
+        topic: a.topic,
+        partitions: a.partitions,
+        create: a.create,
+        seconds: a.seconds,
+        count: a.count,
+        warmup_seconds: a
+            .warmup_seconds
+            .unwrap_or(if mode == Mode::Consume { 0 } else { 1 }),
+        threads,
+        connections: a.connections.unwrap_or(threads),
+        max_in_flight: a.max_in_flight,
+        message_size: a.message_size,
+        batch_size: a.batch_size,
+        linger_ms: a.linger_ms,
+        acks: a.acks,
+        compression: a.compression,
+        payload: a.payload,
+        rate: a.rate,
+    };
+    let r = match bench::run(&cfg, a.broker_pid) {
+        Ok(r) => r,
+        Err(e) => return finish(Err(e)),
+    };
+    if let Some(path) = &a.report {
+        if let Err(e) = std::fs::write(path, report::render_html(&r)) {
+            eprintln!("corelog: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    match a.output {
+        Output::Text => print!("{}", report::render_text(&r)),
+        Output::Json => println!("{}", report::render_json(&r)),
+    }
+    if r.results.errors > 0 {
+        eprintln!("corelog: {} requests failed or were lost", r.results.errors);
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_bench_compare(a: &std::path::Path, b: &std::path::Path, output: Output) -> ExitCode {
+    use corelog::cli::bench::report;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| report::parse_json(&t))
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    match (read(a), read(b)) {
+        (Ok(ra), Ok(rb)) => {
+            match output {
+                Output::Text => print!("{}", report::render_compare_text(&ra, &rb)),
+                Output::Json => println!("{}", report::render_compare_json(&ra, &rb)),
+            }
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("corelog: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Exit codes as for `topic`: 0 done, 1 the broker refused, 2 no broker reached.

@@ -146,31 +146,24 @@ impl Client {
         request: &Req,
     ) -> Result<(), ClientError> {
         self.correlation_id += 1;
-        let mut header = RequestHeader::default();
-        header.request_api_key = api as i16;
-        header.request_api_version = version;
-        header.correlation_id = self.correlation_id;
-        header.client_id = Some(StrBytes::from_static_str(CLIENT_ID));
-        let mut frame = BytesMut::new();
-        frame.extend_from_slice(&[0; 4]);
-        let protocol = |why: String| ClientError::Protocol {
-            broker: self.broker.clone(),
-            why,
-        };
-        header
-            .encode(&mut frame, api.request_header_version(version))
-            .map_err(|e| protocol(e.to_string()))?;
-        request
-            .encode(&mut frame, version)
-            .map_err(|e| protocol(e.to_string()))?;
-        let len = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
+        let frame = encode_frame(api, version, self.correlation_id, request).map_err(|why| {
+            ClientError::Protocol {
+                broker: self.broker.clone(),
+                why,
+            }
+        })?;
         self.stream
             .write_all(&frame)
             .map_err(|source| ClientError::Io {
                 broker: self.broker.clone(),
                 source,
             })
+    }
+
+    /// The connection's socket, for callers that pipeline requests themselves
+    /// (`corelog bench`).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
     }
 
     fn receive<Resp: Decodable>(&mut self, api: ApiKey, version: i16) -> Result<Resp, ClientError> {
@@ -182,20 +175,15 @@ impl Client {
             broker: self.broker.clone(),
             source,
         };
-        let mut prefix = [0u8; 4];
-        self.stream.read_exact(&mut prefix).map_err(io)?;
-        let size = i32::from_be_bytes(prefix);
-        if size < 0 || size as usize > RESPONSE_BYTES_MAX {
-            return Err(protocol(format!("response size {size}")));
-        }
-        let mut body = BytesMut::zeroed(size as usize);
-        self.stream.read_exact(&mut body).map_err(io)?;
-        let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
-            .map_err(|e| protocol(e.to_string()))?;
-        if header.correlation_id != self.correlation_id {
+        let (correlation_id, mut body) =
+            read_frame(&mut self.stream, api, version).map_err(|e| match e {
+                FrameError::Io(source) => io(source),
+                FrameError::Protocol(why) => protocol(why),
+            })?;
+        if correlation_id != self.correlation_id {
             return Err(protocol(format!(
                 "correlation id {} for request {}",
-                header.correlation_id, self.correlation_id
+                correlation_id, self.correlation_id
             )));
         }
         let resp = Resp::decode(&mut body, version).map_err(|e| protocol(e.to_string()))?;
@@ -207,6 +195,57 @@ impl Client {
         }
         Ok(resp)
     }
+}
+
+/// Encodes one request as a frame: size prefix, header, body.
+pub fn encode_frame<Req: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    request: &Req,
+) -> Result<BytesMut, String> {
+    let mut header = RequestHeader::default();
+    header.request_api_key = api as i16;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str(CLIENT_ID));
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&[0; 4]);
+    header
+        .encode(&mut frame, api.request_header_version(version))
+        .map_err(|e| e.to_string())?;
+    request
+        .encode(&mut frame, version)
+        .map_err(|e| e.to_string())?;
+    let len = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(frame)
+}
+
+#[derive(Debug)]
+pub enum FrameError {
+    Io(std::io::Error),
+    Protocol(String),
+}
+
+/// Reads one response frame of `api`/`version`: its correlation id and the body after
+/// the response header. Frames over `RESPONSE_BYTES_MAX` are refused.
+pub fn read_frame(
+    stream: &mut impl Read,
+    api: ApiKey,
+    version: i16,
+) -> Result<(i32, BytesMut), FrameError> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).map_err(FrameError::Io)?;
+    let size = i32::from_be_bytes(prefix);
+    if size < 0 || size as usize > RESPONSE_BYTES_MAX {
+        return Err(FrameError::Protocol(format!("response size {size}")));
+    }
+    let mut body = BytesMut::zeroed(size as usize);
+    stream.read_exact(&mut body).map_err(FrameError::Io)?;
+    let header = ResponseHeader::decode(&mut body, api.response_header_version(version))
+        .map_err(|e| FrameError::Protocol(e.to_string()))?;
+    Ok((header.correlation_id, body))
 }
 
 /// Metadata version the tools speak (topic ids, no flexible-version surprises).
@@ -320,6 +359,11 @@ impl Cluster {
         let mut ids: Vec<i32> = self.brokers.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The advertised host:port of broker `node`, once Metadata named it.
+    pub fn address(&self, node: i32) -> Option<&str> {
+        self.brokers.get(&node).map(String::as_str)
     }
 
     /// Drops the connection to `node` after an I/O error; the next use reconnects.

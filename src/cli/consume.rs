@@ -21,7 +21,7 @@ use super::records::{decode_fetched, Message};
 use super::topic::{broker_error, leaders, TopicError};
 
 /// Fetch v11: topic names (not ids), not flexible, record batches v2.
-const FETCH_VERSION: i16 = 11;
+pub const FETCH_VERSION: i16 = 11;
 const FETCH_BYTES_MAX: i32 = 50 << 20;
 const PARTITION_FETCH_BYTES_MAX: i32 = 1 << 20;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -233,7 +233,7 @@ fn fetch_from(
     wait_ms: i32,
     out: &mut impl Write,
 ) -> Result<bool, TopicError> {
-    let req = fetch_request(opts, parts, wait_ms);
+    let req = fetch_request(&opts.topic, parts, wait_ms);
     let resp: FetchResponse = cluster
         .broker(leader)?
         .call(ApiKey::Fetch, FETCH_VERSION, &req)?;
@@ -293,10 +293,10 @@ fn fetch_from(
     Ok(out.flush().is_err())
 }
 
-/// A Fetch outside any fetch session for `parts` (partition, offset) of the topic.
-fn fetch_request(opts: &ConsumeOptions, parts: &[(i32, i64)], wait_ms: i32) -> FetchRequest {
+/// A Fetch outside any fetch session for `parts` (partition, offset) of `topic`.
+pub fn fetch_request(topic: &str, parts: &[(i32, i64)], wait_ms: i32) -> FetchRequest {
     let mut t = FetchTopic::default();
-    t.topic = TopicName(StrBytes::from_string(opts.topic.clone()));
+    t.topic = TopicName(StrBytes::from_string(topic.to_string()));
     t.partitions = parts
         .iter()
         .map(|(p, o)| {

@@ -21,7 +21,7 @@ use super::topic::{broker_error, leaders, TopicError};
 
 /// Produce v8: record batches v2, per-record errors; not flexible, so any broker since
 /// Kafka 2.4 takes it.
-const PRODUCE_VERSION: i16 = 8;
+pub const PRODUCE_VERSION: i16 = 8;
 const PRODUCE_TIMEOUT_MS: i32 = 30_000;
 /// Lines read ahead of the sender.
 const LINES_QUEUED_MAX: usize = 10_000;
