@@ -5,6 +5,11 @@
 //! histogram add), a counter add, and the merge of two shards' snapshots that a scrape
 //! does; `clock` compares `Instant::now()` with CLOCK_MONOTONIC_COARSE.
 //!
+//! `segment_append` drives a real `PartitionLog` on a glommio executor in a temp dir:
+//! append (validate, assign offsets, queue) plus the writer's group-committed O_DIRECT
+//! writes, waited for every 16 batches as acks=1 producers would; retention keeps the
+//! temp dir small.
+//!
 //! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
 //! of 1 KiB records, Produce requests carrying them, Fetch responses returning them.
 
@@ -209,8 +214,54 @@ fn clock(c: &mut Criterion) {
     g.finish();
 }
 
+fn segment_append(c: &mut Criterion) {
+    use corelog::storage::{LogConfig, PartitionLog};
+    /// Appends between two waits for the writer, like a connection's in-flight window.
+    const WAIT_EVERY: u64 = 16;
+    let mut g = c.benchmark_group("segment_append");
+    g.sample_size(10);
+    for records in [1, 16] {
+        let data = batch(records);
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(records), &data, |b, data| {
+            b.iter_custom(|iters| {
+                let data = data.clone();
+                let ex = glommio::LocalExecutorBuilder::default()
+                    .make()
+                    .expect("a glommio executor (io_uring and locked memory)");
+                ex.run(async move {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let config = LogConfig {
+                        segment_bytes: 64 << 20,
+                        retention_bytes: 128 << 20,
+                        ..LogConfig::default()
+                    };
+                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
+                        .await
+                        .expect("log opens");
+                    let start = std::time::Instant::now();
+                    for i in 0..iters {
+                        let info = log.append(data.clone()).expect("append");
+                        if (i + 1) % WAIT_EVERY == 0 || i + 1 == iters {
+                            log.wait_written(info.last_offset).await.expect("written");
+                        }
+                        if (i + 1) % 4096 == 0 {
+                            log.enforce_retention(0).await.expect("retention");
+                        }
+                    }
+                    let elapsed = start.elapsed();
+                    log.close().await.expect("close");
+                    elapsed
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    segment_append,
     batch_validation,
     produce_decode,
     fetch_encode,
