@@ -271,6 +271,11 @@ struct BenchArgs {
     /// Also report this process's CPU time (the broker's, on the same machine).
     #[arg(long)]
     broker_pid: Option<u32>,
+    /// A corelog broker's admin.listener (host:port): its latency profile (per stage:
+    /// count, p50, p99, p99.9, max) over the run is added to the text, JSON and HTML
+    /// reports, so a p99.9 can be traced to a stage. The window is reset at the start.
+    #[arg(long, value_name = "HOST:PORT")]
+    profile_admin: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -867,10 +872,23 @@ fn run_bench(action: BenchAction) -> ExitCode {
         payload: a.payload,
         rate: a.rate,
     };
-    let r = match bench::run(&cfg, a.broker_pid) {
+    if let Some(admin) = &a.profile_admin {
+        // A new profile window, so the report holds this run's stages only.
+        if let Err(e) = corelog::cli::profile::fetch_profile_with(admin, true) {
+            eprintln!("corelog: cannot reset the broker profile at {admin}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut r = match bench::run(&cfg, a.broker_pid) {
         Ok(r) => r,
         Err(e) => return finish(Err(e)),
     };
+    if let Some(admin) = &a.profile_admin {
+        match corelog::cli::profile::fetch_profile(admin) {
+            Ok(p) => r.broker_profile = Some(p.to_json()),
+            Err(e) => eprintln!("corelog: cannot read the broker profile at {admin}: {e}"),
+        }
+    }
     if let Some(path) = &a.report {
         if let Err(e) = std::fs::write(path, report::render_html(&r)) {
             eprintln!("corelog: cannot write {}: {e}", path.display());

@@ -13,6 +13,7 @@ from conftest import corelog_bin, fresh_topic
 
 BENCH_TIMEOUT_S = 60
 TOP_KEYS = {"version", "tool", "mode", "config", "machine", "started_unix_ms", "results", "latency",
+            "broker_profile",
             "delivery_latency", "spectrum", "client_cpu", "broker_cpu", "series"}
 CONFIG_KEYS = {"mode", "bootstrap", "topic", "partitions", "create", "seconds", "count", "warmup_seconds",
                "threads", "connections", "max_in_flight", "message_size", "batch_size", "linger_ms", "acks",
@@ -83,8 +84,11 @@ def test_e2e_at_a_fixed_rate_with_html_report(bbroker, tmp_path):
     report = tmp_path / "e2e.html"
     d, err = bench(bbroker, "e2e", "--topic", fresh_topic("bench-e2e"), "--partitions", "2", "--create",
                    "--rate", "2000", "--seconds", "2", "--warmup-seconds", "1", "--message-size", "100",
-                   "--acks", "all", "--report", str(report))
+                   "--acks", "all", "--report", str(report), "--profile-admin", bbroker.admin)
     check_schema(d, "e2e", "end_to_end")
+    # The broker's stage profile over the run: acks=all produces waited for fdatasyncs.
+    stages = {(s["api"], s["stage"]): s for s in d["broker_profile"]["stages"]}
+    assert stages[("produce", "fdatasync_wait")]["count"] > 0, stages.keys()
     assert set(d["delivery_latency"]) == LATENCY_KEYS
     # 2 measured seconds at 2000 records/s, every one read back.
     assert 3600 <= d["results"]["records"] <= 4400, d["results"]
@@ -96,6 +100,7 @@ def test_e2e_at_a_fixed_rate_with_html_report(bbroker, tmp_path):
     for title in ["latency by percentile (log scale)", "MB/s per second", "latency per second", "99.999%"]:
         assert title in html
     assert "<script" not in html and "https://" not in html
+    assert "Broker latency profile" in html and "produce.fdatasync_wait" in html
 
 
 def test_compare_prints_ratios(bbroker, tmp_path):

@@ -544,6 +544,7 @@ fn build_report(
         spectrum: stats::spectrum(&total.latency),
         client_cpu,
         broker_cpu,
+        broker_profile: None,
         series,
     }
 }

@@ -24,6 +24,10 @@ pub struct Report {
     pub client_cpu: Cpu,
     /// With `--broker-pid`: that process's CPU time over the same window.
     pub broker_cpu: Option<Cpu>,
+    /// With `--profile-admin`: the corelog broker's stage profile over the run, as its
+    /// /v1/profile JSON (`metrics::profile::Profile`).
+    #[serde(default)]
+    pub broker_profile: Option<serde_json::Value>,
     pub series: Vec<Second>,
 }
 
@@ -128,6 +132,10 @@ pub fn render_text(r: &Report) -> String {
                 b.seconds, b.cores_busy, b.seconds_per_gb
             ),
         );
+    }
+    if let Some(table) = profile_table(r) {
+        out += "broker latency profile (µs):\n";
+        out += &table;
     }
     out
 }
@@ -369,7 +377,20 @@ pub fn render_html(r: &Report) -> String {
             },
         ],
     );
+    if let Some(table) = profile_table(r) {
+        html += "<h2>Broker latency profile (corelog stages, µs)</h2>\n<pre>";
+        html += &esc(&table);
+        html += "</pre>\n";
+    }
     html + "</body></html>\n"
+}
+
+/// The broker's stage profile as a table, when the report carries one.
+fn profile_table(r: &Report) -> Option<String> {
+    let v = r.broker_profile.as_ref()?;
+    crate::metrics::profile::Profile::from_json(v)
+        .ok()
+        .map(|p| p.table())
 }
 
 #[cfg(test)]
@@ -407,6 +428,7 @@ mod tests {
                 seconds_per_gb: 50.0,
             },
             broker_cpu: None,
+            broker_profile: None,
             series: vec![Second {
                 second: 0,
                 warmup: false,
