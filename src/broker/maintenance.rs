@@ -5,7 +5,7 @@
 //! the cleaner also yields between chunks and keeps to
 //! `log.cleaner.io.max.bytes.per.second`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
             }
         }
         for (topic, partition, log) in &logs {
-            let flush_ms = log.config().flush_ms;
+            let flush_ms = log.flush_ms();
             if flush_ms == i64::MAX {
                 continue;
             }
@@ -63,7 +63,12 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
             clean_logs(&shard).await;
             last_clean_ms = crate::util::now_ms();
         }
-        last_flush_ms.retain(|(t, p), _| logs.iter().any(|(lt, lp, _)| lt == t && lp == p));
+        if !last_flush_ms.is_empty() {
+            // Forget partitions this shard no longer owns (a set: one pass per tick).
+            let owned: HashSet<(&str, i32)> =
+                logs.iter().map(|(t, p, _)| (t.as_str(), *p)).collect();
+            last_flush_ms.retain(|(t, p), _| owned.contains(&(t.as_str(), *p)));
+        }
     }
 }
 

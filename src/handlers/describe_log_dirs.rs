@@ -50,10 +50,16 @@ pub async fn handle(
         .flatten()
         .collect();
     let broker = &shard.broker;
+    // Paths and file-system sizes need syscalls that can stall on a sick disk: off the
+    // shard thread, on the blocking pool.
+    let dirs = broker.log_dirs.clone();
+    let fs: Vec<(String, Option<(i64, i64)>)> =
+        crate::runtime::blocking(move || dirs.iter().map(|d| (absolute(d), fs_space(d))).collect())
+            .await;
     let mut resp = DescribeLogDirsResponse::default();
-    for (i, path) in broker.log_dirs.iter().enumerate() {
+    for (i, (path, space)) in fs.into_iter().enumerate() {
         let mut r = DescribeLogDirsResult::default();
-        r.log_dir = str_bytes(&absolute(path));
+        r.log_dir = str_bytes(&path);
         if broker.dirs.is_offline(i) {
             r.error_code = ec::KAFKA_STORAGE_ERROR;
             r.total_bytes = -1;
@@ -88,7 +94,7 @@ pub async fn handle(
                 t
             })
             .collect();
-        let (total, usable) = fs_space(path).unwrap_or((-1, -1));
+        let (total, usable) = space.unwrap_or((-1, -1));
         r.total_bytes = total;
         r.usable_bytes = usable;
         resp.results.push(r);

@@ -661,6 +661,11 @@ impl PartitionLog {
         Ok(self.recovery_point())
     }
 
+    /// `flush.ms` of the topic, without cloning the config (maintenance tick).
+    pub fn flush_ms(&self) -> i64 {
+        self.inner.config.borrow().flush_ms
+    }
+
     /// `min.insync.replicas` of the topic, without cloning the config (produce path).
     pub fn min_insync_replicas(&self) -> i32 {
         self.inner.config.borrow().min_insync_replicas
