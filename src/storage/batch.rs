@@ -258,15 +258,32 @@ const OFFSET_MAX_TIMESTAMP: usize = 35;
 /// `message.timestamp.type=LogAppendTime`): sets the timestamp-type attribute and
 /// maxTimestamp, and recomputes the CRC, which covers both. Returns the new header.
 pub fn stamp_log_append_time(batch: &mut [u8], header: &BatchHeader, now_ms: i64) -> BatchHeader {
-    let size = header.size();
     let attributes = header.attributes | ATTRIBUTE_TIMESTAMP_TYPE_MASK;
     batch[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&now_ms.to_be_bytes());
+    set_max_timestamp(
+        batch,
+        &BatchHeader {
+            attributes,
+            ..*header
+        },
+        now_ms,
+    )
+}
+
+/// Rewrites the maxTimestamp of the batch at the start of `batch` and recomputes the
+/// CRC, which covers it. Returns the new header.
+pub fn set_max_timestamp(
+    batch: &mut [u8],
+    header: &BatchHeader,
+    max_timestamp: i64,
+) -> BatchHeader {
+    let size = header.size();
+    batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8]
+        .copy_from_slice(&max_timestamp.to_be_bytes());
     let crc = crc32c::crc32c(&batch[OFFSET_ATTRIBUTES..size]);
     batch[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     BatchHeader {
-        attributes,
-        max_timestamp: now_ms,
+        max_timestamp,
         crc,
         ..*header
     }

@@ -238,7 +238,9 @@ impl SegmentIndex {
 
     /// Records a batch appended to the segment at `position`. Batches come in log order.
     pub fn on_batch(&mut self, header: &BatchHeader, position: u32) {
-        if header.max_timestamp > self.max_timestamp {
+        // A negative maxTimestamp (-1: no timestamp) is never indexed, as in Kafka, so a
+        // segment's largest timestamp is one a record really has.
+        if header.max_timestamp >= 0 && header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.offset_of_max_timestamp = header.last_offset();
         }
@@ -283,6 +285,16 @@ impl SegmentIndex {
             }
         }
         self.times = times;
+    }
+
+    /// Whether the time index holds a negative timestamp: written before the broker
+    /// derived maxTimestamp from the records, when a client's -1 was indexed as is.
+    /// Such a segment's time index is rebuilt from its records at start-up.
+    pub fn has_unset_timestamps(times: &TimeIndex) -> bool {
+        times
+            .entries
+            .iter()
+            .any(|&(ts, _)| ts < 0 && ts != i64::MIN)
     }
 
     /// The offset to start a search for the first record with a timestamp at or after

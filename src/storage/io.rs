@@ -231,7 +231,20 @@ pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageE
     .await
 }
 
-/// Removes a file; a missing file is fine.
+/// The file's modification time in ms since the epoch.
+pub async fn modified_ms(path: &Path) -> Result<i64, StorageError> {
+    let path = path.to_owned();
+    blocking(move || {
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| StorageError::io(&path, e))?;
+        Ok(modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64))
+    })
+    .await
+}
+
 /// Renames `from` to `to` (same directory; the caller syncs the directory).
 pub async fn rename(from: &Path, to: &Path) -> Result<(), StorageError> {
     let (from, to) = (from.to_owned(), to.to_owned());
@@ -265,6 +278,7 @@ pub async fn sync_file(path: &Path) -> Result<(), StorageError> {
     .await
 }
 
+/// Removes a file; a missing file is fine.
 pub async fn remove_file(path: &Path) -> Result<(), StorageError> {
     let path = path.to_owned();
     blocking(move || match std::fs::remove_file(&path) {

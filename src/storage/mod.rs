@@ -31,6 +31,7 @@ pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod snapshot;
+pub mod validate;
 
 pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadResult};
 
@@ -117,6 +118,29 @@ pub(crate) mod testutil {
         epoch: i16,
         base_seq: i32,
     ) -> BytesMut {
+        encoded(
+            count,
+            value_len,
+            producer_id,
+            epoch,
+            base_seq,
+            Compression::None,
+        )
+    }
+
+    /// A plain batch of `count` records compressed with `compression`.
+    pub fn compressed(count: i32, compression: Compression) -> BytesMut {
+        encoded(count, 10, -1, -1, -1, compression)
+    }
+
+    fn encoded(
+        count: i32,
+        value_len: usize,
+        producer_id: i64,
+        epoch: i16,
+        base_seq: i32,
+        compression: Compression,
+    ) -> BytesMut {
         let records: Vec<Record> = (0..count)
             .map(|i| Record {
                 transactional: false,
@@ -139,7 +163,7 @@ pub(crate) mod testutil {
         let mut buf = BytesMut::new();
         let options = RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         };
         RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
         buf

@@ -35,12 +35,14 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::batch::{BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
+use super::batch::{BatchHeader, BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
 use super::index::{OffsetIndex, SegmentIndex, TimeIndex};
 use super::io::{self, align_down, LogFile};
 use super::producer_state::ProducerState;
+use super::records::INFLATED_BYTES_CAP;
 use super::segment::{file_name, parse_log_file_name, Segment};
 use super::snapshot;
+use super::validate;
 use super::StorageError;
 
 /// Size of the DMA reads of the recovery scan (a larger batch is read whole).
@@ -194,7 +196,17 @@ async fn recover_segments(
         let file = LogFile::open(&path, false).await?;
         let file_len = file.size().await?;
         let next_base = bases.get(i + 1).copied();
-        let indexes = load_indexes(dir, base, file_len, next_base).await?;
+        let mut indexes = load_indexes(dir, base, file_len, next_base).await?;
+        if indexes
+            .as_ref()
+            .is_some_and(|(_, times)| SegmentIndex::has_unset_timestamps(times))
+        {
+            info!(
+                path = %path.display(),
+                "time index holds unset (-1) timestamps written before they were derived from the records; rebuilding it"
+            );
+            indexes = None;
+        }
         let interval = pass.geometry.index_interval_bytes;
         if let (Some(next), Some((offsets, times))) = (next_base, &indexes) {
             if next <= pass.trusted_below() {
@@ -389,6 +401,22 @@ async fn rewrite_index_if_stale(
     io::write_small_file(path, rebuilt).await
 }
 
+/// The header as the time index sees it: a CreateTime batch stored with an unset
+/// maxTimestamp (by a broker that trusted a client's -1) counts with its records'
+/// largest timestamp. A batch that cannot be walked keeps its header.
+fn indexed_header(batch: &[u8], header: BatchHeader) -> BatchHeader {
+    if header.max_timestamp >= 0 || header.is_log_append_time() || header.is_control() {
+        return header;
+    }
+    match validate::record_times(batch, INFLATED_BYTES_CAP, false) {
+        Ok(times) => BatchHeader {
+            max_timestamp: times.max,
+            ..header
+        },
+        Err(_) => header,
+    }
+}
+
 async fn delete_segments(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
     for &base in bases {
         for extension in ["log", "index", "timeindex"] {
@@ -435,7 +463,8 @@ async fn scan_segment(
                 pos += at as u64;
                 break 'scan;
             }
-            index.on_batch(&header, (pos + at as u64) as u32);
+            let indexed = indexed_header(&buf[at..at + header.size()], header);
+            index.on_batch(&indexed, (pos + at as u64) as u32);
             if header.base_offset >= pass.replay_from {
                 pass.producers.record(&header, header.base_offset);
             }

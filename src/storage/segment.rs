@@ -108,6 +108,10 @@ pub struct Segment {
     /// Wall-clock ms of the first write into this segment (or of the open that found it
     /// active with data): `segment.ms` counts from here.
     first_write_ms: Option<i64>,
+    /// Wall-clock ms of the last append, known for segments written since the open;
+    /// for others, the `.log` file's modification time once retention has looked it up.
+    /// Time retention never counts from earlier than this.
+    last_write_ms: Option<i64>,
 }
 
 impl Segment {
@@ -132,6 +136,7 @@ impl Segment {
             next_offset: base_offset,
             segment_bytes,
             first_write_ms: None,
+            last_write_ms: None,
         })
     }
 
@@ -160,6 +165,7 @@ impl Segment {
             next_offset,
             segment_bytes,
             first_write_ms: None,
+            last_write_ms: None,
         }
     }
 
@@ -187,6 +193,16 @@ impl Segment {
     }
 
     /// A new segment.bytes (topic config change) for the roll decision.
+    /// When data last went into the segment, if known (see the field).
+    pub fn last_write_ms(&self) -> Option<i64> {
+        self.last_write_ms
+    }
+
+    /// Records the `.log` file's modification time for a segment found on disk.
+    pub fn learn_last_write_ms(&mut self, modified_ms: i64) {
+        self.last_write_ms.get_or_insert(modified_ms);
+    }
+
     pub fn set_segment_bytes(&mut self, segment_bytes: u64) {
         self.segment_bytes = segment_bytes;
     }
@@ -265,9 +281,9 @@ impl Segment {
             self.next_offset = batch.header.last_offset() + 1;
         }
         assert_eq!(position, plan.new_size);
-        if self.first_write_ms.is_none() {
-            self.first_write_ms = Some(crate::util::now_ms());
-        }
+        let now_ms = crate::util::now_ms();
+        self.first_write_ms.get_or_insert(now_ms);
+        self.last_write_ms = Some(now_ms);
         self.size = plan.new_size;
         self.tail = new_tail;
         if let Some(&(_, last_position)) = self.index.offsets.entries().last() {

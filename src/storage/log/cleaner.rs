@@ -108,6 +108,7 @@ struct Source {
     size: u64,
     next_offset: i64,
     max_timestamp: Option<i64>,
+    last_write_ms: Option<i64>,
 }
 
 struct Plan {
@@ -298,6 +299,7 @@ impl PartitionLog {
                 size: s.size(),
                 next_offset: s.next_offset(),
                 max_timestamp: s.index.max_timestamp(),
+                last_write_ms: s.last_write_ms(),
             })
             .collect();
         let first_dirty = st
@@ -522,7 +524,7 @@ impl PartitionLog {
         let file = file.renamed(&self.inner.dir.join(file_name(base, "log")));
         let segment_bytes = self.config().segment_bytes;
         let next_offset = group.last().expect("a group has segments").next_offset;
-        let new = Segment::sealed(
+        let mut new = Segment::sealed(
             file,
             base,
             written.size,
@@ -530,6 +532,10 @@ impl PartitionLog {
             next_offset,
             segment_bytes,
         );
+        // Time retention's floor stays the originals' last append, not the rewrite.
+        if let Some(last) = group.iter().filter_map(|s| s.last_write_ms).max() {
+            new.learn_last_write_ms(last);
+        }
         if !self.swap_in_memory(&group, new) {
             files.remove().await?;
             return Ok(None);

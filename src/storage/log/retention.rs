@@ -32,8 +32,11 @@ impl PartitionLog {
     async fn trim(&self, now_ms: i64, by_policy: bool) -> Result<Retained, StorageError> {
         let mut config = self.config();
         config.cleanup_delete &= by_policy;
-        if config.cleanup_delete && config.retention_ms >= 0 && self.active_expired(now_ms) {
-            self.roll_and_wait().await?;
+        if config.cleanup_delete && config.retention_ms >= 0 {
+            self.learn_last_writes(now_ms, config.retention_ms).await;
+            if self.active_expired(now_ms) {
+                self.roll_and_wait().await?;
+            }
         }
         let doomed = {
             let mut st = self.inner.state.borrow_mut();
@@ -129,6 +132,41 @@ impl PartitionLog {
         Ok(trimmed.log_start_offset)
     }
 
+    /// Looks up the `.log` modification time of the oldest segments whose records
+    /// alone would let them expire but whose last append is not known (they were found
+    /// on disk at the open), so that `expired` can apply its floor. Only those segments
+    /// are looked at: retention deletes from the front and stops at the first one kept.
+    /// A failed look-up is logged and leaves the segment kept for this pass.
+    async fn learn_last_writes(&self, now_ms: i64, retention_ms: i64) {
+        let unknown: Vec<(i64, std::path::PathBuf)> = {
+            let st = self.inner.state.borrow();
+            st.segments
+                .iter()
+                .take_while(|s| !timestamps_keep(s, now_ms, retention_ms))
+                .filter(|s| s.last_write_ms().is_none())
+                .map(|s| (s.base_offset, s.log_path().to_owned()))
+                .collect()
+        };
+        for (base_offset, path) in unknown {
+            match io::modified_ms(&path).await {
+                Ok(modified_ms) => {
+                    let mut st = self.inner.state.borrow_mut();
+                    if let Some(s) = st
+                        .segments
+                        .iter_mut()
+                        .find(|s| s.base_offset == base_offset)
+                    {
+                        s.learn_last_write_ms(modified_ms);
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    path = %path.display(), %error,
+                    "cannot read the segment's modification time; keeping it this retention pass"
+                ),
+            }
+        }
+    }
+
     /// Whether the active segment has data and all of it is older than retention.ms.
     fn active_expired(&self, now_ms: i64) -> bool {
         let st = self.inner.state.borrow();
@@ -164,14 +202,33 @@ impl PartitionLog {
     }
 }
 
-/// Kafka's time rule: a segment expires when its newest record is older than
-/// `retention_ms`. A segment without timestamps never expires by time, unless it is
-/// empty (the cleaner removed every record of a `compact,delete` log's segment), so
-/// that it does not hold back the segments after it.
+/// The time rule: a segment expires when its newest record is older than
+/// `retention_ms` and its last append too. Kafka looks at the records' timestamps alone
+/// (falling back to the file's modification time when none has one); the append-time
+/// floor is ours, so that no client's timestamps — unset, wrong clock, or replayed
+/// history — get a record deleted before `retention_ms` has passed since it was
+/// written. An empty segment (the cleaner removed every record of a `compact,delete`
+/// log's segment) expires at once so that it does not hold back the segments after it.
 fn expired(segment: &Segment, now_ms: i64, retention_ms: i64) -> bool {
-    segment.size() == 0
-        || segment
+    if segment.size() == 0 {
+        return true;
+    }
+    let Some(last_write_ms) = segment.last_write_ms() else {
+        return false;
+    };
+    let newest = segment
+        .index
+        .max_timestamp()
+        .map_or(last_write_ms, |t| t.max(last_write_ms));
+    now_ms.saturating_sub(newest) > retention_ms
+}
+
+/// Whether the segment's record timestamps alone keep it (its newest record is
+/// younger than `retention_ms`): then its last append need not be known.
+fn timestamps_keep(segment: &Segment, now_ms: i64, retention_ms: i64) -> bool {
+    segment.size() > 0
+        && segment
             .index
             .max_timestamp()
-            .is_some_and(|newest| now_ms.saturating_sub(newest) > retention_ms)
+            .is_some_and(|newest| now_ms.saturating_sub(newest) <= retention_ms)
 }

@@ -49,7 +49,10 @@ impl PartitionLog {
                 let header = BatchHeader::parse(&batch).ok_or_else(|| {
                     StorageError::Corrupt(format!("unparsable batch at offset {offset}"))
                 })?;
-                if header.max_timestamp >= target && !header.is_control() {
+                // A negative maxTimestamp is a client's unset one, stored before the
+                // broker derived it: only the records know.
+                let may_hold = header.max_timestamp >= target || header.max_timestamp < 0;
+                if may_hold && !header.is_control() {
                     let found = record_times(&batch, &header)?
                         .into_iter()
                         .find(|&(o, ts)| o >= start && ts >= target);
