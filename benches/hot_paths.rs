@@ -29,11 +29,17 @@ use corelog::protocol::fetch::{
 use corelog::protocol::produce::decode_produce_request;
 use corelog::storage::batch::split_and_validate;
 use corelog::storage::index::OffsetIndex;
+use corelog::storage::validate::{validate_produced, TimestampRules};
 
 const RECORD_BYTES: usize = 1024;
 
 /// One record batch v2 of `records` records of RECORD_BYTES each.
 fn batch(records: i32) -> BytesMut {
+    batch_of(records, RECORD_BYTES)
+}
+
+/// One record batch v2 of `records` records of `record_bytes` each.
+fn batch_of(records: i32, record_bytes: usize) -> BytesMut {
     let records: Vec<Record> = (0..records)
         .map(|i| Record {
             transactional: false,
@@ -47,7 +53,7 @@ fn batch(records: i32) -> BytesMut {
             sequence: -1,
             timestamp: 1_700_000_000_000 + i as i64,
             key: None,
-            value: Some(Bytes::from(vec![b'x'; RECORD_BYTES])),
+            value: Some(Bytes::from(vec![b'x'; record_bytes])),
             headers: IndexMap::new(),
         })
         .collect();
@@ -67,6 +73,39 @@ fn batch_validation(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(data.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(records), &data, |b, data| {
             b.iter(|| split_and_validate(data, usize::MAX).expect("valid"))
+        });
+    }
+    g.finish();
+}
+
+/// The header checks alone (`split_and_validate`: length, magic, CRC, counts) against
+/// them plus the log validator (`validate_produced`: every record walked, maxTimestamp
+/// checked), on 16 KiB batches of 1 KiB and of 100-byte records.
+fn batch_validation_records(c: &mut Criterion) {
+    let rules = TimestampRules {
+        log_append_time: false,
+        now_ms: 1_700_000_000_000,
+        before_max_ms: i64::MAX,
+        after_max_ms: i64::MAX,
+    };
+    let mut g = c.benchmark_group("batch_validation_records");
+    for (records, record_bytes) in [(16, 1024), (160, 100)] {
+        let data = batch_of(records, record_bytes);
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        let name = format!("{records}x{record_bytes}B");
+        g.bench_with_input(BenchmarkId::new("header", &name), &data, |b, data| {
+            b.iter(|| split_and_validate(data, usize::MAX).expect("valid"))
+        });
+        g.bench_with_input(BenchmarkId::new("header+records", &name), &data, |b, data| {
+            b.iter_batched_ref(
+                || data.clone(),
+                |data| {
+                    let mut batches = split_and_validate(data, usize::MAX).expect("valid");
+                    validate_produced(data, &mut batches, &rules, usize::MAX).expect("valid");
+                    batches
+                },
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();
@@ -263,6 +302,7 @@ criterion_group!(
     benches,
     segment_append,
     batch_validation,
+    batch_validation_records,
     produce_decode,
     fetch_encode,
     index_lookup,

@@ -32,6 +32,10 @@ install_system_packages() {
     local missing=()
     command -v kcat >/dev/null || missing+=(kcat)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    # Sarama 1.22 (Debian's Go client package) and Go to build it offline in GOPATH mode:
+    # the client that leaves a batch's maxTimestamp unset (tests/e2e/sarama).
+    command -v go >/dev/null || missing+=(golang-go)
+    [[ -d /usr/share/gocode/src/github.com/Shopify/sarama ]] || missing+=(golang-github-shopify-sarama-dev)
     if ((${#missing[@]} == 0)); then
         return
     fi

@@ -5,7 +5,7 @@ Driven by confluent-kafka (librdkafka) and kafka-python."""
 import time
 
 from confluent_kafka import KafkaError, TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, TopicPartition
-from confluent_kafka.admin import NewTopic, OffsetSpec
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, OffsetSpec
 
 from clients import (Deliveries, admin, admin_results, consume, consumer, flush, producer, wait_until,
                      watermarks)
@@ -14,7 +14,7 @@ from conftest import fresh_topic
 ADMIN_TIMEOUT_S = 15
 # The broker checks retention this often in these tests.
 RETENTION_CHECK_MS = 300
-RETENTION_WAIT_S = 15
+RETENTION_WAIT_S = 25
 HOUR_MS = 3_600_000
 
 
@@ -48,12 +48,22 @@ def now_ms():
 
 def test_retention_by_time_advances_the_earliest_offset(broker_factory):
     broker = lifecycle_broker(broker_factory)
-    name = new_topic(broker, "rettime", {"retention.ms": str(HOUR_MS), "segment.bytes": "1024"})
+    retention_ms = 8000
+    name = new_topic(broker, "rettime", {"retention.ms": str(retention_ms), "segment.bytes": "1024"})
+    produced_at = time.monotonic()
     old = now_ms() - 2 * HOUR_MS
     produce_each(broker, name, [b"old-%03d" % i + b"." * 200 for i in range(20)],
                  timestamps=[old + i for i in range(20)])
-    # Every record is older than retention.ms: all segments go, the active one after a roll.
+    # Every record is older than retention.ms by its timestamp, but none was appended
+    # that long ago: retention counts from the later of the two (README).
+    if time.monotonic() - produced_at < retention_ms / 1000 - 1:
+        assert watermarks(broker, name, 0)[0] == 0
+    # Then all segments go, the active one after a roll.
     wait_until(lambda: watermarks(broker, name, 0) == (20, 20), RETENTION_WAIT_S, "earliest offset at 20")
+    altered = admin_results(broker, "incremental_alter_configs", [ConfigResource(
+        ConfigResource.Type.TOPIC, name,
+        incremental_configs=[ConfigEntry("retention.ms", str(HOUR_MS), incremental_operation=AlterConfigOpType.SET)])])
+    assert list(altered.values()) == [None], altered
     produce_each(broker, name, [b"new-%d" % i for i in range(3)])
     time.sleep(3 * RETENTION_CHECK_MS / 1000)
     assert watermarks(broker, name, 0) == (20, 23)

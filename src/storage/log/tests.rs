@@ -1,5 +1,6 @@
 //! Unit tests of `PartitionLog`: appends, reads, recovery, retention, failures.
 
+use super::waiters::WAITERS_PRUNE_MIN;
 use super::*;
 use crate::storage::testutil::{batch, plain, run};
 use std::time::Duration;
@@ -843,6 +844,101 @@ fn tailing_consumer_sees_every_batch_once_and_never_past_the_hw() {
         }
         assert_eq!(consumer.await, stored);
         assert!(log.stats().rolls > 0);
+        log.close().await.unwrap();
+    });
+}
+
+/// `plain(count, 100)` as Sarama 1.22 sends it: maxTimestamp -1 (CRC valid), records at
+/// 1_700_000_000_000 + i.
+fn unset_max(count: i32) -> BytesMut {
+    let mut data = plain(count, 100);
+    let header = BatchHeader::parse(&data).unwrap();
+    crate::storage::batch::set_max_timestamp(&mut data, &header, -1);
+    data
+}
+
+const RECORDS_MS: i64 = 1_700_000_000_000;
+
+#[test]
+fn unset_max_timestamps_are_derived_and_retention_counts_from_the_append() {
+    run(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let retention_ms = 60_000;
+        let cfg = LogConfig {
+            retention_ms,
+            ..config(1024, 0)
+        };
+        let log = open(tmp.path(), cfg.clone()).await;
+        for _ in 0..8 {
+            log.append(unset_max(3)).unwrap();
+        }
+        log.wait_written(23).await.unwrap();
+        let stored = read_all(&log).await;
+        for batch in &stored {
+            assert_eq!(BatchHeader::parse(batch).unwrap().max_timestamp, RECORDS_MS + 2);
+        }
+        assert_eq!(log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(), Some((1, RECORDS_MS + 1)));
+        // The records are years older than retention.ms, but were appended just now.
+        let now = crate::util::now_ms();
+        assert_eq!(log.enforce_retention(now).await.unwrap().deleted_segments, 0);
+        log.close().await.unwrap();
+
+        // Reopened, the segments' last append is their files' modification time.
+        let log = open_at(tmp.path(), cfg, 24).await;
+        assert_eq!(log.enforce_retention(now + 1_000).await.unwrap().deleted_segments, 0);
+        assert_eq!(read_all(&log).await, stored);
+        let later = crate::util::now_ms() + retention_ms + 1_000;
+        let retained = log.enforce_retention(later).await.unwrap();
+        assert!(retained.deleted_segments > 1, "{retained:?}");
+        assert_eq!(log.log_start_offset(), 24);
+        log.close().await.unwrap();
+    });
+}
+
+/// Rewrites every batch of the segment file at `path` with maxTimestamp -1, as a
+/// broker that trusted Sarama's header stored them.
+fn unset_on_disk(path: &Path) {
+    let mut data = std::fs::read(path).unwrap();
+    let positions: Vec<(usize, BatchHeader)> =
+        crate::storage::batch::BatchWalker::new(&data, crate::storage::batch::VERIFY_CRC_ALWAYS)
+            .collect();
+    for (at, header) in positions {
+        let end = at + header.size();
+        crate::storage::batch::set_max_timestamp(&mut data[at..end], &header, -1);
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+#[test]
+fn segments_stored_with_unset_timestamps_get_their_time_index_rebuilt() {
+    run(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = open(tmp.path(), config(1024, 0)).await;
+        fill(&log, 8, 100).await;
+        log.close().await.unwrap();
+        let logs = log_files(log.dir());
+        assert!(logs.len() > 2);
+        for path in &logs {
+            unset_on_disk(path);
+            // What the old broker indexed: the client's -1 as the segment's newest time.
+            let time_index = path.with_extension("timeindex");
+            let mut entry = (-1i64).to_be_bytes().to_vec();
+            entry.extend_from_slice(&0u32.to_be_bytes());
+            std::fs::write(&time_index, entry).unwrap();
+        }
+        let log = open_at(tmp.path(), config(1024, 0), 24).await;
+        for path in &logs {
+            let bytes = std::fs::read(path.with_extension("timeindex")).unwrap();
+            let times = crate::storage::index::TimeIndex::from_bytes(0, &bytes).unwrap();
+            assert!(
+                times.entries().iter().all(|&(ts, _)| ts >= RECORDS_MS),
+                "{path:?}: {:?}",
+                times.entries()
+            );
+        }
+        // Every batch holds records at RECORDS_MS + 0..=2; offset 3 starts the second.
+        assert_eq!(log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(), Some((1, RECORDS_MS + 1)));
+        assert_eq!(log.offset_of_max_timestamp().await.unwrap(), Some((2, RECORDS_MS + 2)));
         log.close().await.unwrap();
     });
 }

@@ -3,7 +3,7 @@
 use futures::channel::oneshot;
 
 /// Below this many waiters, registering does not bother pruning abandoned ones.
-const WAITERS_PRUNE_MIN: usize = 64;
+pub(super) const WAITERS_PRUNE_MIN: usize = 64;
 
 /// Tasks parked until some offset is reached. Each waiter keeps the offset it needs
 /// passed, and is woken only once that happens (or on failure and close). A waiter
