@@ -158,13 +158,6 @@ fn parse_record(bytes: &[u8]) -> Result<(RecordView<'_>, usize), StorageError> {
     ))
 }
 
-/// The timestamp delta, offset delta and length (prefix included) of the record at the
-/// start of `bytes`, every field of it checked.
-pub fn record_deltas(bytes: &[u8]) -> Result<(i64, i32, usize), StorageError> {
-    let (record, len) = parse_record(bytes)?;
-    Ok((record.timestamp_delta, record.offset_delta, len))
-}
-
 /// Walks `count` records in `data` (the records section, decompressed), checking every
 /// length; the whole section must be consumed.
 pub fn parse_records(data: &[u8], count: i32) -> Result<Vec<RecordView<'_>>, StorageError> {

@@ -875,17 +875,32 @@ fn unset_max_timestamps_are_derived_and_retention_counts_from_the_append() {
         log.wait_written(23).await.unwrap();
         let stored = read_all(&log).await;
         for batch in &stored {
-            assert_eq!(BatchHeader::parse(batch).unwrap().max_timestamp, RECORDS_MS + 2);
+            assert_eq!(
+                BatchHeader::parse(batch).unwrap().max_timestamp,
+                RECORDS_MS + 2
+            );
         }
-        assert_eq!(log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(), Some((1, RECORDS_MS + 1)));
+        assert_eq!(
+            log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(),
+            Some((1, RECORDS_MS + 1))
+        );
         // The records are years older than retention.ms, but were appended just now.
         let now = crate::util::now_ms();
-        assert_eq!(log.enforce_retention(now).await.unwrap().deleted_segments, 0);
+        assert_eq!(
+            log.enforce_retention(now).await.unwrap().deleted_segments,
+            0
+        );
         log.close().await.unwrap();
 
         // Reopened, the segments' last append is their files' modification time.
         let log = open_at(tmp.path(), cfg, 24).await;
-        assert_eq!(log.enforce_retention(now + 1_000).await.unwrap().deleted_segments, 0);
+        assert_eq!(
+            log.enforce_retention(now + 1_000)
+                .await
+                .unwrap()
+                .deleted_segments,
+            0
+        );
         assert_eq!(read_all(&log).await, stored);
         let later = crate::util::now_ms() + retention_ms + 1_000;
         let retained = log.enforce_retention(later).await.unwrap();
@@ -937,8 +952,14 @@ fn segments_stored_with_unset_timestamps_get_their_time_index_rebuilt() {
             );
         }
         // Every batch holds records at RECORDS_MS + 0..=2; offset 3 starts the second.
-        assert_eq!(log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(), Some((1, RECORDS_MS + 1)));
-        assert_eq!(log.offset_of_max_timestamp().await.unwrap(), Some((2, RECORDS_MS + 2)));
+        assert_eq!(
+            log.offset_for_timestamp(RECORDS_MS + 1).await.unwrap(),
+            Some((1, RECORDS_MS + 1))
+        );
+        assert_eq!(
+            log.offset_of_max_timestamp().await.unwrap(),
+            Some((2, RECORDS_MS + 2))
+        );
         log.close().await.unwrap();
     });
 }
