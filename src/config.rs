@@ -144,6 +144,9 @@ pub struct BrokerConfig {
     /// `metrics.enable`: whether shards record metrics (counters and stage histograms).
     pub metrics_enable: bool,
     pub cluster_id: String,
+    /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
+    /// a single broker.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Every property given (file, then overrides): the static layer topic configs
     /// resolve through (`topic_config::BrokerLayers`), and what DescribeConfigs shows
     /// for the broker.
@@ -191,24 +194,21 @@ impl Default for BrokerConfig {
             ),
             metrics_enable: true,
             cluster_id: String::new(),
+            cluster: None,
             props: BTreeMap::new(),
         }
     }
 }
 
 /// Kafka keys that have no meaning for corelog by design (thread pools that
-/// thread-per-core replaces, ZooKeeper and KRaft quorum settings of a multi-node
-/// cluster). A stock server.properties carries them, so they are accepted quietly.
+/// thread-per-core replaces, ZooKeeper, listener plumbing of security protocols it does
+/// not serve yet). A stock server.properties carries them, so they are accepted quietly.
 const MEANINGLESS_KEYS: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
 ];
@@ -265,13 +265,23 @@ impl BrokerConfig {
             c.node_id =
                 parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
         }
+        let controller_names: Vec<&str> = get("controller.listener.names")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut controller_listener = None;
         if let Some(v) = get("listeners") {
-            c.listener = parse_listener("listeners", v)?;
+            let (client, controller) = split_listeners("listeners", v, &controller_names)?;
+            c.listener = client;
+            controller_listener = controller;
         }
         c.advertised = match get("advertised.listeners") {
-            Some(v) => parse_listener("advertised.listeners", v)?,
+            Some(v) => split_listeners("advertised.listeners", v, &controller_names)?.0,
             None => default_advertised(&c.listener),
         };
+        c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
         if let Some(v) = get("log.dirs").or(get("log.dir")) {
             c.log_dirs = parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?;
         }
@@ -484,6 +494,13 @@ impl BrokerConfig {
 }
 
 const RECOGNISED_KEYS: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "broker.rack",
+    "broker.heartbeat.interval.ms",
+    "broker.session.timeout.ms",
     "node.id",
     "broker.id",
     "listeners",
@@ -640,6 +657,31 @@ fn parse_dirs(key: &str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
         }
     }
     Ok(dirs)
+}
+
+/// `listeners` / `advertised.listeners` as KRaft members write them
+/// (`PLAINTEXT://:9092,CONTROLLER://:9093`): the one client listener, and the one named
+/// in `controller.listener.names`, if any.
+fn split_listeners(
+    key: &str,
+    v: &str,
+    controller_names: &[&str],
+) -> Result<(Listener, Option<Listener>), ConfigError> {
+    let mut client = Vec::new();
+    let mut controller = None;
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = item.split_once("://").map_or("", |(n, _)| n);
+        if controller_names.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+            controller = Some(parse_listener(key, item)?);
+        } else {
+            client.push(item);
+        }
+    }
+    let client = match client.as_slice() {
+        [one] => parse_listener(key, one)?,
+        _ => parse_listener(key, v)?,
+    };
+    Ok((client, controller))
 }
 
 /// `PLAINTEXT://host:port` (one listener; corelog serves plaintext only for now).

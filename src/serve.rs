@@ -18,6 +18,9 @@ use crate::storage::checkpoint::{
     RECOVERY_POINT_CHECKPOINT_FILE as RECOVERY_POINT_FILE,
 };
 
+/// The metadata quorum's log and snapshot, in the first log dir (Kafka's name).
+const CLUSTER_METADATA_DIR: &str = "__cluster_metadata-0";
+
 pub fn run(
     config_file: Option<&Path>,
     overrides: &[String],
@@ -47,15 +50,21 @@ pub fn run(
     )?;
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
-    let broker = Arc::new(Broker::new(
+    let mut broker = Broker::new(
         config,
         dirs.cluster_id.clone(),
         metadata,
         producer_ids,
         checkpoints,
         offline,
-    ));
+    );
     probe_listener(&broker.config.listener, "listeners")?;
+    if let Some(cluster) = broker.config.cluster.clone() {
+        let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
+        let advertised = broker.config.advertised.clone();
+        broker.cluster = Some(crate::cluster::start(cluster, metadata_dir, advertised)?);
+    }
+    let broker = Arc::new(broker);
     if let Some(admin) = broker
         .config
         .admin_listener

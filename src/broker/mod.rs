@@ -48,6 +48,9 @@ pub struct Broker {
     pub started_at: std::time::Instant,
     /// Which log dirs are online (KIP-112).
     pub dirs: log_dirs::LogDirStates,
+    /// The cluster metadata image, in cluster mode (KRaft keys set); `None` for a
+    /// single broker.
+    pub cluster: Option<std::sync::Arc<crate::cluster::ClusterHandle>>,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -62,6 +65,32 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// The brokers clients are told about and the controller id. In cluster mode: the
+    /// live brokers of the metadata image, this one always among them (it is answering,
+    /// and it leads its own partitions), and the active controller (-1 while there is
+    /// none). A single broker: itself, its own controller.
+    pub fn cluster_view(&self) -> (Vec<crate::cluster::BrokerInfo>, i32) {
+        let me = crate::cluster::BrokerInfo {
+            node_id: self.config.node_id,
+            host: self.config.advertised.host.clone(),
+            port: self.config.advertised.port,
+            rack: self.config.cluster.as_ref().and_then(|c| c.rack.clone()),
+        };
+        let Some(cluster) = &self.cluster else {
+            return (vec![me], self.config.node_id);
+        };
+        let image = cluster.image();
+        let mut brokers: Vec<_> = image
+            .live_brokers
+            .iter()
+            .filter(|b| b.node_id != me.node_id)
+            .cloned()
+            .collect();
+        brokers.push(me);
+        brokers.sort_by_key(|b| b.node_id);
+        (brokers, image.controller_id.unwrap_or(-1))
+    }
+
     pub fn new(
         config: BrokerConfig,
         cluster_id: String,
@@ -86,6 +115,7 @@ impl Broker {
             producer_ids,
             started_at: std::time::Instant::now(),
             dirs: log_dirs::LogDirStates::new(offline_dirs),
+            cluster: None,
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

@@ -1,4 +1,4 @@
-//! DescribeCluster: this one broker, which is also the controller.
+//! DescribeCluster: the live brokers and the active controller (a single broker: itself).
 
 use std::rc::Rc;
 
@@ -11,15 +11,21 @@ use crate::broker::shard::Shard;
 
 pub fn handle(shard: &Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
     let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, version, body)?;
-    let c = &shard.broker.config;
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(c.node_id);
-    b.host = str_bytes(&c.advertised.host);
-    b.port = c.advertised.port as i32;
+    let (brokers, controller_id) = shard.broker.cluster_view();
     let mut resp = DescribeClusterResponse::default();
     resp.cluster_id = str_bytes(&shard.broker.cluster_id);
-    resp.controller_id = BrokerId(c.node_id);
-    resp.brokers = vec![b];
+    resp.controller_id = BrokerId(controller_id);
+    resp.brokers = brokers
+        .iter()
+        .map(|info| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = BrokerId(info.node_id);
+            b.host = str_bytes(&info.host);
+            b.port = info.port as i32;
+            b.rack = info.rack.as_deref().map(str_bytes);
+            b
+        })
+        .collect();
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
         super::metadata::CLUSTER_OPERATIONS_ALL
     } else {

@@ -86,14 +86,21 @@ pub async fn handle(
             })
             .collect(),
     };
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = node;
-    b.host = str_bytes(&broker.config.advertised.host);
-    b.port = broker.config.advertised.port as i32;
+    let (brokers, controller_id) = broker.cluster_view();
     let mut resp = MetadataResponse::default();
-    resp.brokers = vec![b];
+    resp.brokers = brokers
+        .iter()
+        .map(|info| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(info.node_id);
+            b.host = str_bytes(&info.host);
+            b.port = info.port as i32;
+            b.rack = info.rack.as_deref().map(str_bytes);
+            b
+        })
+        .collect();
     resp.cluster_id = Some(str_bytes(&broker.cluster_id));
-    resp.controller_id = node;
+    resp.controller_id = BrokerId(controller_id);
     resp.topics = topics;
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS_ALL

@@ -1,0 +1,251 @@
+//! KRaft's configuration keys: what makes a `corelog serve` a cluster member.
+//!
+//! `controller.quorum.voters` (or `process.roles`) turns cluster mode on; without
+//! them the broker is the single broker it always was and none of this runs.
+
+use std::collections::BTreeMap;
+
+use crate::config::{ConfigError, Listener};
+
+/// `broker.heartbeat.interval.ms` (Kafka's default).
+pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
+/// `broker.session.timeout.ms` (Kafka's default).
+pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 9000;
+
+/// A voter of `controller.quorum.voters`: `id@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Voter {
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub node_id: i32,
+    pub voters: Vec<Voter>,
+    /// Where this node's controller listener binds.
+    pub controller_listener: Listener,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    pub heartbeat_interval_ms: u64,
+    pub session_timeout_ms: u64,
+}
+
+fn invalid(key: &str, value: &str, why: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        why: why.into(),
+    }
+}
+
+/// The cluster part of the properties; `None` for a single broker. `controller` is the
+/// listener named by `controller.listener.names` among `listeners`, if any.
+pub fn from_properties(
+    props: &BTreeMap<String, String>,
+    node_id: i32,
+    controller: Option<Listener>,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let get = |k: &str| props.get(k).map(String::as_str);
+    let roles = get("process.roles");
+    let voters = get("controller.quorum.voters");
+    if roles.is_none() && voters.is_none() {
+        if let Some(v) = get("controller.quorum.bootstrap.servers") {
+            return Err(invalid(
+                "controller.quorum.bootstrap.servers",
+                v,
+                "dynamic quorums (KIP-853) are not supported yet; list the voters in controller.quorum.voters",
+            ));
+        }
+        return Ok(None);
+    }
+    let roles_value = roles.unwrap_or("");
+    let mut names: Vec<&str> = roles_value.split(',').map(str::trim).collect();
+    names.sort_unstable();
+    if names != ["broker", "controller"] {
+        return Err(invalid(
+            "process.roles",
+            roles_value,
+            "corelog runs combined-mode members: set process.roles=broker,controller",
+        ));
+    }
+    let voters_value = voters.ok_or_else(|| {
+        invalid(
+            "controller.quorum.voters",
+            "",
+            "a cluster member needs the voters: id@host:port,...",
+        )
+    })?;
+    let voters = parse_voters(voters_value)?;
+    if !voters.iter().any(|v| v.id == node_id) {
+        return Err(invalid(
+            "controller.quorum.voters",
+            voters_value,
+            &format!("node.id {node_id} is not among the voters"),
+        ));
+    }
+    let controller_listener = controller.ok_or_else(|| {
+        invalid(
+            "listeners",
+            get("listeners").unwrap_or(""),
+            "a controller needs a listener named in controller.listener.names (e.g. CONTROLLER://:9093)",
+        )
+    })?;
+    let ms = |key: &str, default: u64| -> Result<u64, ConfigError> {
+        match get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| invalid(key, v, "expected a positive number of ms")),
+        }
+    };
+    let heartbeat_interval_ms = ms(
+        "broker.heartbeat.interval.ms",
+        BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT,
+    )?;
+    let session_timeout_ms = ms(
+        "broker.session.timeout.ms",
+        BROKER_SESSION_TIMEOUT_MS_DEFAULT,
+    )?;
+    if session_timeout_ms <= heartbeat_interval_ms {
+        return Err(invalid(
+            "broker.session.timeout.ms",
+            &session_timeout_ms.to_string(),
+            "must be longer than broker.heartbeat.interval.ms",
+        ));
+    }
+    Ok(Some(ClusterConfig {
+        node_id,
+        voters,
+        controller_listener,
+        rack: get("broker.rack").map(str::to_owned).filter(|r| !r.is_empty()),
+        heartbeat_interval_ms,
+        session_timeout_ms,
+    }))
+}
+
+/// `1@host1:9093,2@host2:9093`: distinct ids, each with host:port.
+fn parse_voters(v: &str) -> Result<Vec<Voter>, ConfigError> {
+    let key = "controller.quorum.voters";
+    let mut voters: Vec<Voter> = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: &str| invalid(key, v, &format!("{item:?}: {why}"));
+        let (id, addr) = item.split_once('@').ok_or_else(|| bad("expected id@host:port"))?;
+        let id: i32 = id
+            .parse()
+            .ok()
+            .filter(|&i| i >= 0)
+            .ok_or_else(|| bad("the id must be a node.id"))?;
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| bad("expected host:port after @"))?;
+        let port: u16 = port.parse().map_err(|_| bad("the port must be a number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        if voters.iter().any(|o| o.id == id) {
+            return Err(bad("the id appears twice"));
+        }
+        voters.push(Voter { id, host, port });
+    }
+    if voters.is_empty() {
+        return Err(invalid(key, v, "no voter given"));
+    }
+    Ok(voters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn controller() -> Option<Listener> {
+        Some(Listener {
+            host: "127.0.0.1".into(),
+            port: 9093,
+        })
+    }
+
+    #[test]
+    fn no_quorum_keys_is_a_single_broker() {
+        assert_eq!(from_properties(&props(&[]), 0, None).unwrap(), None);
+        let e = from_properties(
+            &props(&[("controller.quorum.bootstrap.servers", "h:9093")]),
+            0,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("KIP-853"), "{e}");
+    }
+
+    #[test]
+    fn combined_mode_member() {
+        let p = props(&[
+            ("process.roles", "broker,controller"),
+            (
+                "controller.quorum.voters",
+                "1@127.0.0.1:9093,2@127.0.0.2:9093,3@[::1]:9095",
+            ),
+            ("broker.rack", "r1"),
+        ]);
+        let c = from_properties(&p, 2, controller()).unwrap().unwrap();
+        assert_eq!(c.voters.len(), 3);
+        assert_eq!(c.voters[2].addr(), "[::1]:9095");
+        assert_eq!(c.rack.as_deref(), Some("r1"));
+        assert_eq!(c.session_timeout_ms, BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+    }
+
+    #[test]
+    fn bad_member_configs_say_why() {
+        let voters = ("controller.quorum.voters", "1@h:9093");
+        let cases: &[(&[(&str, &str)], i32, &str)] = &[
+            (&[("process.roles", "broker"), voters], 1, "combined-mode"),
+            (&[("process.roles", "broker,controller")], 1, "needs the voters"),
+            (&[("process.roles", "broker,controller"), voters], 4, "not among"),
+            (
+                &[("process.roles", "broker,controller"), ("controller.quorum.voters", "1@h:9093,1@g:9093")],
+                1,
+                "twice",
+            ),
+            (
+                &[("process.roles", "broker,controller"), ("controller.quorum.voters", "x@h:9093")],
+                1,
+                "node.id",
+            ),
+            (
+                &[
+                    ("process.roles", "broker,controller"),
+                    voters,
+                    ("broker.session.timeout.ms", "1000"),
+                ],
+                1,
+                "longer than",
+            ),
+        ];
+        for (pairs, node, want) in cases {
+            let e = from_properties(&props(pairs), *node, controller()).unwrap_err();
+            assert!(e.to_string().contains(want), "{pairs:?}: {e}");
+        }
+        let e = from_properties(
+            &props(&[("process.roles", "broker,controller"), voters]),
+            1,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("controller.listener.names"), "{e}");
+    }
+}

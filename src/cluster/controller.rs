@@ -1,0 +1,348 @@
+//! The controller thread: runs the openraft node of this process on a tokio
+//! current-thread runtime, serves the controller listener, keeps this broker registered
+//! and heartbeating, and — while it is the Raft leader, the active controller — fences
+//! brokers whose heartbeats stopped.
+//!
+//! Decisions that need a clock (fencing) are made here, by the leader only, and
+//! proposed as commands; `state::ClusterState::apply` stays deterministic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft};
+use tokio::net::TcpListener;
+
+use super::config::ClusterConfig;
+use super::log_store::LogStore;
+use super::net::{self, Handler, Network, Peer, Request, Response};
+use super::state::{BrokerRegistration, Command, Reply};
+use super::state_machine::StateMachine;
+use super::{ClusterHandle, TypeConfig};
+use crate::config::Listener;
+
+/// Raft timing: a leader heartbeats every 200 ms and a follower that hears nothing for
+/// 0.8-1.6 s campaigns, so a dead controller is replaced in about 1-2 s.
+const RAFT_HEARTBEAT_MS: u64 = 200;
+const RAFT_ELECTION_TIMEOUT_MIN_MS: u64 = 800;
+const RAFT_ELECTION_TIMEOUT_MAX_MS: u64 = 1600;
+/// A snapshot every this many applied entries; the log before it is purged.
+const SNAPSHOT_EVERY_ENTRIES: u64 = 1000;
+/// How long a command or heartbeat keeps looking for a leader before it gives up.
+const PROPOSE_DEADLINE: Duration = Duration::from_secs(5);
+/// Pause before retrying while there is no leader, or it changed.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How often the active controller looks for brokers to fence.
+const FENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Bound on one forwarded RPC.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Starts the controller thread and returns the handle shards read. Fails (before any
+/// thread starts) when the metadata log cannot be opened or the listener bound.
+pub fn start(
+    config: ClusterConfig,
+    metadata_dir: PathBuf,
+    advertised: Listener,
+) -> Result<Arc<ClusterHandle>, String> {
+    let handle = Arc::new(ClusterHandle::default());
+    let log_store = LogStore::open(&metadata_dir)
+        .map_err(|e| format!("cannot open the metadata log in {}: {e}", metadata_dir.display()))?;
+    let state_machine = StateMachine::open(metadata_dir.clone(), handle.clone())
+        .map_err(|e| format!("cannot load the metadata snapshot in {}: {e}", metadata_dir.display()))?;
+    let bind = config.controller_listener.bind_addr()?;
+    let std_listener = std::net::TcpListener::bind(bind)
+        .map_err(|e| format!("cannot bind the controller listener {bind}: {e}"))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("controller listener: {e}"))?;
+    let thread_handle = handle.clone();
+    std::thread::Builder::new()
+        .name("corelog-controller".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime for the controller");
+            runtime.block_on(run(
+                config,
+                advertised,
+                log_store,
+                state_machine,
+                std_listener,
+                thread_handle,
+            ));
+        })
+        .map_err(|e| format!("cannot start the controller thread: {e}"))?;
+    Ok(handle)
+}
+
+/// This process's quorum member: the Raft node and what the active controller tracks.
+struct Node {
+    id: u64,
+    raft: Raft<TypeConfig>,
+    state_machine: StateMachine,
+    /// Voter id → controller listener address.
+    voters: BTreeMap<u64, String>,
+    peers: tokio::sync::Mutex<HashMap<u64, Peer>>,
+    /// Active controller only: the last heartbeat of each broker (incarnation, when).
+    heartbeats: Mutex<HashMap<i32, (String, Instant)>>,
+    session_timeout: Duration,
+}
+
+async fn run(
+    config: ClusterConfig,
+    advertised: Listener,
+    log_store: LogStore,
+    state_machine: StateMachine,
+    std_listener: std::net::TcpListener,
+    handle: Arc<ClusterHandle>,
+) {
+    let raft_config = openraft::Config {
+        cluster_name: "corelog".into(),
+        heartbeat_interval: RAFT_HEARTBEAT_MS,
+        election_timeout_min: RAFT_ELECTION_TIMEOUT_MIN_MS,
+        election_timeout_max: RAFT_ELECTION_TIMEOUT_MAX_MS,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        ..Default::default()
+    }
+    .validate()
+    .expect("the controller's Raft settings are valid");
+    let id = config.node_id as u64;
+    let raft = match Raft::new(
+        id,
+        Arc::new(raft_config),
+        Network,
+        log_store,
+        state_machine.clone(),
+    )
+    .await
+    {
+        Ok(raft) => raft,
+        Err(e) => {
+            tracing::error!(error = %e, "the metadata quorum member did not start");
+            return;
+        }
+    };
+    let voters: BTreeMap<u64, String> = config
+        .voters
+        .iter()
+        .map(|v| (v.id as u64, v.addr()))
+        .collect();
+    let node = Arc::new(Node {
+        id,
+        raft: raft.clone(),
+        state_machine,
+        voters: voters.clone(),
+        peers: tokio::sync::Mutex::new(HashMap::new()),
+        heartbeats: Mutex::new(HashMap::new()),
+        session_timeout: Duration::from_millis(config.session_timeout_ms),
+    });
+    let listener = TcpListener::from_std(std_listener).expect("a tokio controller listener");
+    tokio::spawn(net::serve(listener, node.clone()));
+    // Every voter proposes the same initial membership; all but the first are refused
+    // as already initialized, which is fine.
+    let members: BTreeMap<u64, BasicNode> = voters
+        .iter()
+        .map(|(&id, addr)| (id, BasicNode::new(addr.clone())))
+        .collect();
+    if let Err(e) = raft.initialize(members).await {
+        tracing::debug!(error = %e, "metadata quorum already initialized");
+    }
+    tokio::spawn(watch_leader(raft.clone(), handle));
+    tokio::spawn(fence_loop(node.clone()));
+    broker_lifecycle(node, config, advertised).await;
+}
+
+/// Publishes the current Raft leader as the controller id.
+async fn watch_leader(raft: Raft<TypeConfig>, handle: Arc<ClusterHandle>) {
+    let mut metrics = raft.metrics();
+    loop {
+        let leader = metrics.borrow().current_leader.map(|l| l as i32);
+        handle.update(|image| image.controller_id = leader);
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Registers this broker (a new incarnation per process start) and heartbeats for it.
+async fn broker_lifecycle(node: Arc<Node>, config: ClusterConfig, advertised: Listener) {
+    let incarnation = crate::util::base64_url(&crate::util::random_uuid());
+    let registration = BrokerRegistration {
+        node_id: config.node_id,
+        incarnation: incarnation.clone(),
+        host: advertised.host.clone(),
+        port: advertised.port,
+        rack: config.rack.clone(),
+    };
+    let interval = Duration::from_millis(config.heartbeat_interval_ms);
+    loop {
+        match node.propose(Command::RegisterBroker(registration.clone())).await {
+            Ok(Reply::BrokerEpoch(epoch)) => {
+                tracing::info!(node_id = config.node_id, epoch, "registered with the metadata quorum");
+                break;
+            }
+            Ok(other) => tracing::warn!(?other, "broker registration refused; retrying"),
+            Err(e) => tracing::info!(error = %e, "broker registration pending; retrying"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+    loop {
+        let beat = Request::Heartbeat {
+            node_id: config.node_id,
+            incarnation: incarnation.clone(),
+        };
+        if let Err(e) = node.to_leader(beat).await {
+            tracing::debug!(error = %e, "heartbeat not delivered");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// While this node is the leader, fences brokers whose heartbeats stopped. A new
+/// leader knows no heartbeat yet, so it gives every broker a full session first.
+async fn fence_loop(node: Arc<Node>) {
+    let mut leading_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(FENCE_CHECK_INTERVAL).await;
+        let leader = node.raft.current_leader().await == Some(node.id);
+        if !leader {
+            leading_since = None;
+            continue;
+        }
+        let now = Instant::now();
+        let since = *leading_since.get_or_insert(now);
+        if now.duration_since(since) < node.session_timeout {
+            continue;
+        }
+        let state = node.state_machine.state();
+        let stale: Vec<Command> = {
+            let beats = node.heartbeats.lock().expect("heartbeats lock");
+            state
+                .brokers
+                .values()
+                .filter(|b| !b.fenced)
+                .filter(|b| {
+                    beats.get(&b.registration.node_id).is_none_or(|(inc, at)| {
+                        *inc != b.registration.incarnation
+                            || now.duration_since(*at) > node.session_timeout
+                    })
+                })
+                .map(|b| Command::FenceBroker {
+                    node_id: b.registration.node_id,
+                    incarnation: b.registration.incarnation.clone(),
+                })
+                .collect()
+        };
+        for command in stale {
+            tracing::warn!(?command, "no heartbeat within broker.session.timeout.ms: fencing");
+            if let Err(e) = node.propose(command).await {
+                tracing::info!(error = %e, "fencing not committed");
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Proposes `command` through the leader (this node or another) and returns the
+    /// applied reply; retries while there is no leader, up to `PROPOSE_DEADLINE`.
+    async fn propose(&self, command: Command) -> Result<Reply, String> {
+        match self.to_leader(Request::Write(command)).await? {
+            Response::Write(r) => r,
+            _ => Err("unexpected response kind".into()),
+        }
+    }
+
+    /// Delivers a request meant for the active controller: handled here when this node
+    /// leads, else forwarded to the leader's controller listener.
+    async fn to_leader(&self, request: Request) -> Result<Response, String> {
+        let deadline = Instant::now() + PROPOSE_DEADLINE;
+        let mut last_error = String::from("no leader");
+        while Instant::now() < deadline {
+            match self.raft.current_leader().await {
+                Some(leader) if leader == self.id => match self.handle_local(&request).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) => last_error = e,
+                },
+                Some(leader) => {
+                    let Some(addr) = self.voters.get(&leader).cloned() else {
+                        return Err(format!("leader {leader} is not a known voter"));
+                    };
+                    let mut peers = self.peers.lock().await;
+                    let peer = peers.entry(leader).or_insert_with(|| Peer::new(addr));
+                    match peer.call(&request, FORWARD_TIMEOUT).await {
+                        Ok(Response::Write(Err(e))) | Ok(Response::Heartbeat(Err(e))) => last_error = e,
+                        Ok(r) => return Ok(r),
+                        Err(e) => last_error = e.to_string(),
+                    }
+                }
+                None => {}
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Err(last_error)
+    }
+
+    /// The active controller's side of `Write` and `Heartbeat`; an error when this
+    /// node is not (or no longer) the leader.
+    async fn handle_local(&self, request: &Request) -> Result<Response, String> {
+        match request {
+            Request::Write(command) => match self.raft.client_write(command.clone()).await {
+                Ok(written) => Ok(Response::Write(Ok(written.data))),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    Err(format!("not the leader (leader: {:?})", f.leader_id))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Request::Heartbeat {
+                node_id,
+                incarnation,
+            } => {
+                if self.raft.current_leader().await != Some(self.id) {
+                    return Err("not the leader".into());
+                }
+                self.heartbeats
+                    .lock()
+                    .expect("heartbeats lock")
+                    .insert(*node_id, (incarnation.clone(), Instant::now()));
+                let fenced = self
+                    .state_machine
+                    .state()
+                    .brokers
+                    .get(node_id)
+                    .is_some_and(|b| b.fenced && b.registration.incarnation == *incarnation);
+                if fenced {
+                    let command = Command::UnfenceBroker {
+                        node_id: *node_id,
+                        incarnation: incarnation.clone(),
+                    };
+                    if let Err(e) = self.raft.client_write(command).await {
+                        return Err(e.to_string());
+                    }
+                }
+                Ok(Response::Heartbeat(Ok(())))
+            }
+            _ => Err("not a request for the active controller".into()),
+        }
+    }
+}
+
+impl Handler for Node {
+    async fn handle(self: Arc<Self>, request: Request) -> Response {
+        match request {
+            Request::Append(rpc) => Response::Append(self.raft.append_entries(rpc).await),
+            Request::Vote(rpc) => Response::Vote(self.raft.vote(rpc).await),
+            Request::Snapshot(rpc) => Response::Snapshot(self.raft.install_snapshot(rpc).await),
+            request @ Request::Write(_) => match self.handle_local(&request).await {
+                Ok(r) => r,
+                Err(e) => Response::Write(Err(e)),
+            },
+            request @ Request::Heartbeat { .. } => match self.handle_local(&request).await {
+                Ok(r) => r,
+                Err(e) => Response::Heartbeat(Err(e)),
+            },
+        }
+    }
+}

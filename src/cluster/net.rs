@@ -1,0 +1,232 @@
+//! The controller listener's protocol: Raft RPCs between voters and the commands a node
+//! forwards to the active controller. Length-prefixed JSON frames over TCP:
+//!
+//! ```text
+//!  request:  [len u32][JSON Request]      response: [len u32][JSON Response]
+//! ```
+//!
+//! One request at a time per connection; a client keeps its connection until an error
+//! and reconnects on the next call. The port speaks nothing else and no Kafka client
+//! ever connects to it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::state::{Command, Reply};
+use super::TypeConfig;
+
+/// Bound on one frame (a snapshot travels whole in one).
+const FRAME_BYTES_MAX: usize = 64 << 20;
+/// How long a connection attempt to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Serialize, Deserialize)]
+pub enum Request {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A command for the active controller to propose.
+    Write(Command),
+    /// A broker's heartbeat, for the active controller.
+    Heartbeat { node_id: i32, incarnation: String },
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum Response {
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// The reply, or why it was not proposed (e.g. this node is not the leader).
+    Write(Result<Reply, String>),
+    Heartbeat(Result<(), String>),
+}
+
+/// What answers requests on the controller listener.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        self: Arc<Self>,
+        request: Request,
+    ) -> impl std::future::Future<Output = Response> + Send;
+}
+
+async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
+    let len = stream.read_u32().await? as usize;
+    if len > FRAME_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds {FRAME_BYTES_MAX}"),
+        ));
+    }
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).await?;
+    serde_json::from_slice(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
+    let json = serde_json::to_vec(value)?;
+    let mut out = Vec::with_capacity(4 + json.len());
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    stream.write_all(&out).await
+}
+
+/// Accepts on the controller listener and serves each connection on its own task.
+pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
+    loop {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "controller listener accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            loop {
+                let request: Request = match read_frame(&mut stream).await {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "closing a controller connection");
+                        return;
+                    }
+                };
+                let response = handler.clone().handle(request).await;
+                if write_frame(&mut stream, &response).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// A client of one peer's controller listener.
+pub struct Peer {
+    addr: String,
+    conn: Option<TcpStream>,
+}
+
+impl Peer {
+    pub fn new(addr: String) -> Peer {
+        Peer { addr, conn: None }
+    }
+
+    /// Sends `request` and waits for the response, within `timeout`.
+    pub async fn call(&mut self, request: &Request, timeout: Duration) -> std::io::Result<Response> {
+        let result = tokio::time::timeout(timeout, self.call_inner(request)).await;
+        let result = result.unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from {} in {timeout:?}", self.addr),
+            ))
+        });
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn call_inner(&mut self, request: &Request) -> std::io::Result<Response> {
+        if self.conn.is_none() {
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+            stream.set_nodelay(true)?;
+            self.conn = Some(stream);
+        }
+        let stream = self.conn.as_mut().expect("connected");
+        write_frame(stream, request).await?;
+        read_frame(stream).await
+    }
+}
+
+/// openraft's view of the network: one `Peer` per target voter.
+pub struct Network;
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerNetwork;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerNetwork {
+        PeerNetwork {
+            target,
+            peer: Peer::new(node.addr.clone()),
+        }
+    }
+}
+
+pub struct PeerNetwork {
+    target: u64,
+    peer: Peer,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+fn unexpected<E: std::error::Error>() -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+    let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected response kind");
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl PeerNetwork {
+    async fn send<E: std::error::Error>(
+        &mut self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Response, RPCError<u64, BasicNode, RaftError<u64, E>>> {
+        self.peer
+            .call(&request, option.hard_ttl())
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    fn remote<T, E: std::error::Error>(
+        &self,
+        result: Result<T, RaftError<u64, E>>,
+    ) -> Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>> {
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        match self.send(Request::Append(rpc), &option).await? {
+            Response::Append(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        match self.send(Request::Snapshot(rpc), &option).await? {
+            Response::Snapshot(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> RpcResult<VoteResponse<u64>> {
+        match self.send(Request::Vote(rpc), &option).await? {
+            Response::Vote(r) => self.remote(r),
+            _ => Err(unexpected()),
+        }
+    }
+}

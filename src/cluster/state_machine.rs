@@ -1,0 +1,198 @@
+//! The metadata state machine as openraft drives it: applies committed entries to
+//! `ClusterState`, publishes the shards' `ClusterImage`, builds and installs snapshots
+//! (`<metadata dir>/snapshot`, JSON, replaced atomically).
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    AnyError, BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+
+use super::state::{ClusterState, Reply};
+use super::{BrokerInfo, ClusterHandle, TypeConfig};
+
+type Error = StorageError<u64>;
+
+fn any(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+/// What a snapshot file holds.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta<u64, BasicNode>,
+    state: ClusterState,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: ClusterState,
+    last_applied: Option<LogId<u64>>,
+    membership: StoredMembership<u64, BasicNode>,
+    snapshot: Option<(SnapshotMeta<u64, BasicNode>, Vec<u8>)>,
+}
+
+/// Cheap to clone: the snapshot builder shares it.
+#[derive(Clone)]
+pub struct StateMachine {
+    inner: Arc<Mutex<Inner>>,
+    dir: PathBuf,
+    handle: Arc<ClusterHandle>,
+}
+
+impl StateMachine {
+    /// Loads the newest snapshot from `dir`, if any; openraft replays the log after it.
+    pub fn open(dir: PathBuf, handle: Arc<ClusterHandle>) -> std::io::Result<StateMachine> {
+        let mut inner = Inner::default();
+        match std::fs::read(dir.join("snapshot")) {
+            Ok(data) => {
+                let file: SnapshotFile = serde_json::from_slice(&data)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                inner.state = file.state;
+                inner.last_applied = file.meta.last_log_id;
+                inner.membership = file.meta.last_membership.clone();
+                inner.snapshot = Some((file.meta, data));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let sm = StateMachine {
+            inner: Arc::new(Mutex::new(inner)),
+            dir,
+            handle,
+        };
+        sm.publish();
+        Ok(sm)
+    }
+
+    fn publish(&self) {
+        let brokers: Vec<BrokerInfo> = {
+            let inner = self.inner.lock().expect("state lock");
+            inner
+                .state
+                .live_brokers()
+                .map(|b| BrokerInfo {
+                    node_id: b.registration.node_id,
+                    host: b.registration.host.clone(),
+                    port: b.registration.port,
+                    rack: b.registration.rack.clone(),
+                })
+                .collect()
+        };
+        self.handle.update(|image| image.live_brokers = brokers);
+    }
+
+    /// A copy of the state, for the controller's decisions.
+    pub fn state(&self) -> ClusterState {
+        self.inner.lock().expect("state lock").state.clone()
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, Error> {
+        let (meta, data) = {
+            let inner = self.inner.lock().expect("state lock");
+            let last = inner.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last,
+                last_membership: inner.membership.clone(),
+                snapshot_id: last.map_or("0-0".to_string(), |l| format!("{}-{}", l.leader_id, l.index)),
+            };
+            let file = SnapshotFile {
+                meta: meta.clone(),
+                state: inner.state.clone(),
+            };
+            let data = serde_json::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+            (meta, data)
+        };
+        crate::util::write_file_atomic_blocking(&self.dir.join("snapshot"), &data)
+            .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+        self.inner.lock().expect("state lock").snapshot = Some((meta.clone(), data.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), Error> {
+        let inner = self.inner.lock().expect("state lock");
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, Error>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut replies = Vec::new();
+        {
+            let mut inner = self.inner.lock().expect("state lock");
+            for entry in entries {
+                inner.last_applied = Some(entry.log_id);
+                let reply = match entry.payload {
+                    EntryPayload::Blank => Reply::Ok,
+                    EntryPayload::Normal(command) => {
+                        let reply = inner.state.apply(entry.log_id.index, &command);
+                        tracing::debug!(?command, ?reply, index = entry.log_id.index, "metadata applied");
+                        reply
+                    }
+                    EntryPayload::Membership(membership) => {
+                        inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+                        Reply::Ok
+                    }
+                };
+                replies.push(reply);
+            }
+        }
+        self.publish();
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, Error> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), Error> {
+        let data = snapshot.into_inner();
+        let file: SnapshotFile = serde_json::from_slice(&data)
+            .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?;
+        crate::util::write_file_atomic_blocking(&self.dir.join("snapshot"), &data)
+            .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+        {
+            let mut inner = self.inner.lock().expect("state lock");
+            inner.state = file.state;
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            inner.snapshot = Some((meta.clone(), data));
+        }
+        self.publish();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, Error> {
+        let inner = self.inner.lock().expect("state lock");
+        Ok(inner.snapshot.as_ref().map(|(meta, data)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(data.clone())),
+        }))
+    }
+}
