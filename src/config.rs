@@ -671,7 +671,10 @@ fn split_listeners(
     let mut controller = None;
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let name = item.split_once("://").map_or("", |(n, _)| n);
-        if controller_names.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+        if controller_names
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+        {
             controller = Some(parse_listener(key, item)?);
         } else {
             client.push(item);

@@ -131,7 +131,9 @@ pub fn from_properties(
         node_id,
         voters,
         controller_listener,
-        rack: get("broker.rack").map(str::to_owned).filter(|r| !r.is_empty()),
+        rack: get("broker.rack")
+            .map(str::to_owned)
+            .filter(|r| !r.is_empty()),
         heartbeat_interval_ms,
         session_timeout_ms,
     }))
@@ -143,7 +145,9 @@ fn parse_voters(v: &str) -> Result<Vec<Voter>, ConfigError> {
     let mut voters: Vec<Voter> = Vec::new();
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let bad = |why: &str| invalid(key, v, &format!("{item:?}: {why}"));
-        let (id, addr) = item.split_once('@').ok_or_else(|| bad("expected id@host:port"))?;
+        let (id, addr) = item
+            .split_once('@')
+            .ok_or_else(|| bad("expected id@host:port"))?;
         let id: i32 = id
             .parse()
             .ok()
@@ -153,7 +157,10 @@ fn parse_voters(v: &str) -> Result<Vec<Voter>, ConfigError> {
             .rsplit_once(':')
             .ok_or_else(|| bad("expected host:port after @"))?;
         let port: u16 = port.parse().map_err(|_| bad("the port must be a number"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if voters.iter().any(|o| o.id == id) {
             return Err(bad("the id appears twice"));
         }
@@ -170,7 +177,10 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn controller() -> Option<Listener> {
@@ -212,17 +222,33 @@ mod tests {
     #[test]
     fn bad_member_configs_say_why() {
         let voters = ("controller.quorum.voters", "1@h:9093");
-        let cases: &[(&[(&str, &str)], i32, &str)] = &[
+        /// (properties, node.id, what the error must say)
+        type Case<'a> = (&'a [(&'a str, &'a str)], i32, &'a str);
+        let cases: &[Case] = &[
             (&[("process.roles", "broker"), voters], 1, "combined-mode"),
-            (&[("process.roles", "broker,controller")], 1, "needs the voters"),
-            (&[("process.roles", "broker,controller"), voters], 4, "not among"),
             (
-                &[("process.roles", "broker,controller"), ("controller.quorum.voters", "1@h:9093,1@g:9093")],
+                &[("process.roles", "broker,controller")],
+                1,
+                "needs the voters",
+            ),
+            (
+                &[("process.roles", "broker,controller"), voters],
+                4,
+                "not among",
+            ),
+            (
+                &[
+                    ("process.roles", "broker,controller"),
+                    ("controller.quorum.voters", "1@h:9093,1@g:9093"),
+                ],
                 1,
                 "twice",
             ),
             (
-                &[("process.roles", "broker,controller"), ("controller.quorum.voters", "x@h:9093")],
+                &[
+                    ("process.roles", "broker,controller"),
+                    ("controller.quorum.voters", "x@h:9093"),
+                ],
                 1,
                 "node.id",
             ),

@@ -47,10 +47,18 @@ pub fn start(
     advertised: Listener,
 ) -> Result<Arc<ClusterHandle>, String> {
     let handle = Arc::new(ClusterHandle::default());
-    let log_store = LogStore::open(&metadata_dir)
-        .map_err(|e| format!("cannot open the metadata log in {}: {e}", metadata_dir.display()))?;
-    let state_machine = StateMachine::open(metadata_dir.clone(), handle.clone())
-        .map_err(|e| format!("cannot load the metadata snapshot in {}: {e}", metadata_dir.display()))?;
+    let log_store = LogStore::open(&metadata_dir).map_err(|e| {
+        format!(
+            "cannot open the metadata log in {}: {e}",
+            metadata_dir.display()
+        )
+    })?;
+    let state_machine = StateMachine::open(metadata_dir.clone(), handle.clone()).map_err(|e| {
+        format!(
+            "cannot load the metadata snapshot in {}: {e}",
+            metadata_dir.display()
+        )
+    })?;
     let bind = config.controller_listener.bind_addr()?;
     let std_listener = std::net::TcpListener::bind(bind)
         .map_err(|e| format!("cannot bind the controller listener {bind}: {e}"))?;
@@ -179,9 +187,16 @@ async fn broker_lifecycle(node: Arc<Node>, config: ClusterConfig, advertised: Li
     };
     let interval = Duration::from_millis(config.heartbeat_interval_ms);
     loop {
-        match node.propose(Command::RegisterBroker(registration.clone())).await {
+        match node
+            .propose(Command::RegisterBroker(registration.clone()))
+            .await
+        {
             Ok(Reply::BrokerEpoch(epoch)) => {
-                tracing::info!(node_id = config.node_id, epoch, "registered with the metadata quorum");
+                tracing::info!(
+                    node_id = config.node_id,
+                    epoch,
+                    "registered with the metadata quorum"
+                );
                 break;
             }
             Ok(other) => tracing::warn!(?other, "broker registration refused; retrying"),
@@ -237,7 +252,10 @@ async fn fence_loop(node: Arc<Node>) {
                 .collect()
         };
         for command in stale {
-            tracing::warn!(?command, "no heartbeat within broker.session.timeout.ms: fencing");
+            tracing::warn!(
+                ?command,
+                "no heartbeat within broker.session.timeout.ms: fencing"
+            );
             if let Err(e) = node.propose(command).await {
                 tracing::info!(error = %e, "fencing not committed");
             }
@@ -273,7 +291,9 @@ impl Node {
                     let mut peers = self.peers.lock().await;
                     let peer = peers.entry(leader).or_insert_with(|| Peer::new(addr));
                     match peer.call(&request, FORWARD_TIMEOUT).await {
-                        Ok(Response::Write(Err(e))) | Ok(Response::Heartbeat(Err(e))) => last_error = e,
+                        Ok(Response::Write(Err(e))) | Ok(Response::Heartbeat(Err(e))) => {
+                            last_error = e
+                        }
                         Ok(r) => return Ok(r),
                         Err(e) => last_error = e.to_string(),
                     }

@@ -17,9 +17,12 @@ use std::fmt::Debug;
 use std::io::Write;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote};
+use openraft::{
+    AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote,
+};
 
 use super::TypeConfig;
 
@@ -34,9 +37,12 @@ fn any(e: impl std::fmt::Display) -> AnyError {
     AnyError::error(e.to_string())
 }
 
+/// The entries in memory, shared with the readers openraft's replication tasks hold.
+type Entries = Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>;
+
 pub struct LogStore {
     dir: PathBuf,
-    entries: BTreeMap<u64, Entry<TypeConfig>>,
+    entries: Entries,
     vote: Option<Vote<u64>>,
     purged: Option<LogId<u64>>,
     file: std::fs::File,
@@ -70,7 +76,9 @@ impl LogStore {
         let purged = read_json(&dir.join("purged"))?;
         Ok(LogStore {
             dir: dir.to_owned(),
-            entries: entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
+            entries: Arc::new(Mutex::new(
+                entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
+            )),
             vote,
             purged,
             file,
@@ -80,7 +88,7 @@ impl LogStore {
     /// Rewrites the log file from memory (after a truncate or purge).
     fn rewrite(&mut self) -> std::io::Result<()> {
         let mut data = Vec::new();
-        for entry in self.entries.values() {
+        for entry in self.entries.lock().expect("log lock").values() {
             encode_frame(entry, &mut data)?;
         }
         let path = self.dir.join("log");
@@ -132,9 +140,14 @@ fn decode_frames(data: &[u8]) -> (Vec<Entry<TypeConfig>>, usize) {
     (entries, pos)
 }
 
-/// Reads come from memory, so the reader is a snapshot of the entries asked for.
+/// Reads come from memory: a reader shares the store's entries.
 pub struct LogReader {
-    entries: BTreeMap<u64, Entry<TypeConfig>>,
+    entries: Entries,
+}
+
+fn read_range(entries: &Entries, range: impl RangeBounds<u64>) -> Vec<Entry<TypeConfig>> {
+    let entries = entries.lock().expect("log lock");
+    entries.range(range).map(|(_, e)| e.clone()).collect()
 }
 
 impl RaftLogReader<TypeConfig> for LogReader {
@@ -142,7 +155,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, Error> {
-        Ok(self.entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(read_range(&self.entries, range))
     }
 }
 
@@ -151,7 +164,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, Error> {
-        Ok(self.entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(read_range(&self.entries, range))
     }
 }
 
@@ -161,6 +174,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, Error> {
         let last = self
             .entries
+            .lock()
+            .expect("log lock")
             .values()
             .next_back()
             .map(|e| e.log_id)
@@ -173,7 +188,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
         LogReader {
-            entries: self.entries.clone(),
+            entries: Arc::clone(&self.entries),
         }
     }
 
@@ -200,12 +215,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             encode_frame(&entry, &mut data).map_err(|e| StorageIOError::write_logs(any(e)))?;
             added.push(entry);
         }
-        let result = self.file.write_all(&data).and_then(|()| self.file.sync_data());
+        let result = self
+            .file
+            .write_all(&data)
+            .and_then(|()| self.file.sync_data());
         if let Err(e) = &result {
             tracing::error!(dir = %self.dir.display(), error = %e, "metadata log append failed");
         }
-        for entry in added {
-            self.entries.insert(entry.log_id.index, entry);
+        {
+            let mut entries = self.entries.lock().expect("log lock");
+            for entry in added {
+                entries.insert(entry.log_id.index, entry);
+            }
         }
         let failed = result
             .as_ref()
@@ -219,8 +240,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), Error> {
-        self.entries.split_off(&log_id.index);
-        self.rewrite().map_err(|e| StorageIOError::write_logs(any(e)).into())
+        self.entries
+            .lock()
+            .expect("log lock")
+            .split_off(&log_id.index);
+        self.rewrite()
+            .map_err(|e| StorageIOError::write_logs(any(e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), Error> {
@@ -228,8 +253,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         crate::util::write_file_atomic_blocking(&self.dir.join("purged"), &json)
             .map_err(|e| StorageIOError::write_logs(any(e)))?;
         self.purged = Some(log_id);
-        self.entries = self.entries.split_off(&(log_id.index + 1));
-        self.rewrite().map_err(|e| StorageIOError::write_logs(any(e)).into())
+        {
+            let mut entries = self.entries.lock().expect("log lock");
+            *entries = entries.split_off(&(log_id.index + 1));
+        }
+        self.rewrite()
+            .map_err(|e| StorageIOError::write_logs(any(e)).into())
     }
 }
 
@@ -272,7 +301,9 @@ mod tests {
     #[test]
     fn reopen_keeps_entries_vote_and_purge() {
         let tmp = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut store = LogStore::open(tmp.path()).unwrap();
             let mut data = Vec::new();

@@ -9,10 +9,15 @@
 //! and reconnects on the next call. The port speaks nothing else and no Kafka client
 //! ever connects to it.
 
+// openraft's `RaftNetwork` fixes the RPC error type, large as it is.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -39,7 +44,10 @@ pub enum Request {
     /// A command for the active controller to propose.
     Write(Command),
     /// A broker's heartbeat, for the active controller.
-    Heartbeat { node_id: i32, incarnation: String },
+    Heartbeat {
+        node_id: i32,
+        incarnation: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,7 +78,8 @@ async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> s
     }
     let mut buf = vec![0; len];
     stream.read_exact(&mut buf).await?;
-    serde_json::from_slice(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_slice(&buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
@@ -125,7 +134,11 @@ impl Peer {
     }
 
     /// Sends `request` and waits for the response, within `timeout`.
-    pub async fn call(&mut self, request: &Request, timeout: Duration) -> std::io::Result<Response> {
+    pub async fn call(
+        &mut self,
+        request: &Request,
+        timeout: Duration,
+    ) -> std::io::Result<Response> {
         let result = tokio::time::timeout(timeout, self.call_inner(request)).await;
         let result = result.unwrap_or_else(|_| {
             Err(std::io::Error::new(
@@ -143,7 +156,9 @@ impl Peer {
         if self.conn.is_none() {
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.addr))
                 .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+                })??;
             stream.set_nodelay(true)?;
             self.conn = Some(stream);
         }
@@ -223,7 +238,11 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<u64>, option: RPCOption) -> RpcResult<VoteResponse<u64>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
         match self.send(Request::Vote(rpc), &option).await? {
             Response::Vote(r) => self.remote(r),
             _ => Err(unexpected()),

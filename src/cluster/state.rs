@@ -124,13 +124,20 @@ mod tests {
     fn registration_fencing_and_stale_decisions() {
         let mut state = ClusterState::default();
         assert_eq!(state.apply(5, &registration(1, "a")), Reply::BrokerEpoch(5));
-        assert_eq!(state.live_brokers().count(), 0, "registered brokers start fenced");
+        assert_eq!(
+            state.live_brokers().count(),
+            0,
+            "registered brokers start fenced"
+        );
         let unfence = Command::UnfenceBroker {
             node_id: 1,
             incarnation: "a".into(),
         };
         assert_eq!(state.apply(6, &unfence), Reply::Ok);
-        assert_eq!(state.live_brokers().map(|b| b.epoch).collect::<Vec<_>>(), [5]);
+        assert_eq!(
+            state.live_brokers().map(|b| b.epoch).collect::<Vec<_>>(),
+            [5]
+        );
         // The broker restarts: a new incarnation, fenced again, a new epoch.
         assert_eq!(state.apply(9, &registration(1, "b")), Reply::BrokerEpoch(9));
         assert_eq!(state.live_brokers().count(), 0);
@@ -141,7 +148,10 @@ mod tests {
             node_id: 7,
             incarnation: "x".into(),
         };
-        assert!(matches!(state.apply(11, &fence_unknown), Reply::Rejected(_)));
+        assert!(matches!(
+            state.apply(11, &fence_unknown),
+            Reply::Rejected(_)
+        ));
     }
 
     #[test]
@@ -171,9 +181,15 @@ mod tests {
         };
         let state = replay();
         assert_eq!(state, replay());
-        let ids: Vec<i32> = state.live_brokers().map(|b| b.registration.node_id).collect();
+        let ids: Vec<i32> = state
+            .live_brokers()
+            .map(|b| b.registration.node_id)
+            .collect();
         assert_eq!(ids, [1]);
         let json = serde_json::to_vec(&state).unwrap();
-        assert_eq!(serde_json::from_slice::<ClusterState>(&json).unwrap(), state);
+        assert_eq!(
+            serde_json::from_slice::<ClusterState>(&json).unwrap(),
+            state
+        );
     }
 }

@@ -101,13 +101,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let meta = SnapshotMeta {
                 last_log_id: last,
                 last_membership: inner.membership.clone(),
-                snapshot_id: last.map_or("0-0".to_string(), |l| format!("{}-{}", l.leader_id, l.index)),
+                snapshot_id: last.map_or("0-0".to_string(), |l| {
+                    format!("{}-{}", l.leader_id, l.index)
+                }),
             };
             let file = SnapshotFile {
                 meta: meta.clone(),
                 state: inner.state.clone(),
             };
-            let data = serde_json::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+            let data = serde_json::to_vec(&file)
+                .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
             (meta, data)
         };
         crate::util::write_file_atomic_blocking(&self.dir.join("snapshot"), &data)
@@ -144,7 +147,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Blank => Reply::Ok,
                     EntryPayload::Normal(command) => {
                         let reply = inner.state.apply(entry.log_id.index, &command);
-                        tracing::debug!(?command, ?reply, index = entry.log_id.index, "metadata applied");
+                        tracing::debug!(
+                            ?command,
+                            ?reply,
+                            index = entry.log_id.index,
+                            "metadata applied"
+                        );
                         reply
                     }
                     EntryPayload::Membership(membership) => {

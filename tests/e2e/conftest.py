@@ -92,7 +92,8 @@ def _kill_leftovers():
 class Broker:
     """One corelog process plus everything needed to restart it on the same dirs and port."""
 
-    def __init__(self, workdir: Path, overrides=None, smp=DEFAULT_SMP, node_id=None, advertised_host="127.0.0.1"):
+    def __init__(self, workdir: Path, overrides=None, smp=DEFAULT_SMP, node_id=None, advertised_host="127.0.0.1",
+                 controller_port=None):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -108,6 +109,10 @@ class Broker:
         }
         if node_id is not None:
             self.settings["node.id"] = str(node_id)
+        self.controller_port = controller_port
+        if controller_port is not None:
+            self.settings["listeners"] += f",CONTROLLER://127.0.0.1:{controller_port}"
+            self.settings["controller.listener.names"] = "CONTROLLER"
         self.settings.update(overrides or {})
         self.proc = None
         self.starts = 0
@@ -245,6 +250,22 @@ class BrokerFactory:
         self.brokers.append(broker)
         _BROKERS_BY_NODE.setdefault(self.node_id, []).append(broker)
         return broker.start()
+
+    def cluster(self, size, overrides=None, smp=1):
+        """`size` combined-mode members (node ids 1..size) of one metadata quorum, each
+        with its own client, controller and admin port on 127.0.0.1."""
+        controller_ports = [free_port() for _ in range(size)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+        members = []
+        for i, port in enumerate(controller_ports):
+            settings = {"process.roles": "broker,controller", "controller.quorum.voters": voters,
+                        **(overrides or {})}
+            workdir = self.base_dir / f"broker{len(self.brokers)}"
+            broker = Broker(workdir, overrides=settings, smp=smp, node_id=i + 1, controller_port=port)
+            self.brokers.append(broker)
+            _BROKERS_BY_NODE.setdefault(self.node_id, []).append(broker)
+            members.append(broker.start())
+        return members
 
     def stop_all(self):
         errors = []

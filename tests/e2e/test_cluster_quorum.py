@@ -1,0 +1,101 @@
+"""The cluster's metadata quorum (issue 10, phase 1): three combined-mode members on
+loopback form an openraft quorum, register and heartbeat; Metadata and DescribeCluster
+list the live brokers and the active controller; a killed controller is replaced and its
+broker fenced; a restarted one registers again. Driven by confluent-kafka, kafka-python
+and kcat."""
+
+import concurrent.futures
+import subprocess
+import time
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from kafka.admin import KafkaAdminClient
+
+from clients import kcat, wait_until
+from conftest import corelog_bin
+
+ADMIN_TIMEOUT_S = 5
+# Short sessions keep the test quick; the defaults (2 s / 9 s) are Kafka's.
+SESSION = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
+QUORUM_WAIT_S = 20
+FAILOVER_WAIT_S = 15
+
+
+def describe(broker):
+    """(sorted node ids, controller id) as confluent-kafka's DescribeCluster sees them;
+    (None, None) while it cannot tell (librdkafka waits for a known controller)."""
+    client = AdminClient({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"})
+    try:
+        result = client.describe_cluster(request_timeout=ADMIN_TIMEOUT_S).result(timeout=ADMIN_TIMEOUT_S)
+    except (KafkaException, concurrent.futures.TimeoutError):
+        return None, None
+    controller = result.controller.id if result.controller is not None else -1
+    return sorted(n.id for n in result.nodes), controller
+
+
+def agreed(brokers, expect_ids):
+    """The controller every broker names, when all list exactly expect_ids and agree."""
+    views = [describe(b) for b in brokers]
+    controllers = {c for _, c in views}
+    if all(ids == expect_ids for ids, _ in views) and len(controllers) == 1:
+        (controller,) = controllers
+        return controller if controller in expect_ids else None
+    return None
+
+
+def test_three_members_form_a_quorum_fence_a_dead_one_and_take_it_back(broker_factory):
+    members = broker_factory.cluster(3, overrides=SESSION)
+    by_id = {b.node_id: b for b in members}
+    wait_until(lambda: agreed(members, [1, 2, 3]) is not None, QUORUM_WAIT_S, "three brokers and one controller")
+    controller = agreed(members, [1, 2, 3])
+    # kafka-python and kcat see the same cluster.
+    kp = KafkaAdminClient(bootstrap_servers=by_id[1].bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+    try:
+        info = kp.describe_cluster()
+        assert sorted(b["node_id"] for b in info["brokers"]) == [1, 2, 3]
+        assert info["controller_id"] == controller
+    finally:
+        kp.close()
+    listing = kcat(by_id[2], "-L", "-m", "5").stdout.decode()
+    assert "3 brokers:" in listing and "(controller)" in listing, listing
+
+    # The active controller dies: the others elect a new one and fence its broker.
+    by_id[controller].kill9()
+    survivors = [b for b in members if b.node_id != controller]
+    survivor_ids = sorted(b.node_id for b in survivors)
+
+    def new_controller():
+        views = [describe(b) for b in survivors]
+        named = {c for _, c in views}
+        return len(named) == 1 and named.pop() in survivor_ids
+
+    wait_until(new_controller, FAILOVER_WAIT_S, "a new controller among the survivors")
+    wait_until(lambda: agreed(survivors, survivor_ids) is not None, FAILOVER_WAIT_S, "the dead broker fenced")
+
+    # It comes back with a new incarnation and is listed again.
+    by_id[controller].start()
+    wait_until(lambda: agreed(members, [1, 2, 3]) is not None, QUORUM_WAIT_S, "the restarted broker back")
+    assert (by_id[controller].log_dirs[0] / "__cluster_metadata-0" / "log").is_file()
+
+
+def test_a_single_broker_is_its_own_controller(broker):
+    assert describe(broker) == ([broker.node_id], broker.node_id)
+
+
+def test_member_configs_that_cannot_work_are_refused_at_start(tmp_path):
+    cases = [
+        ({"process.roles": "broker,controller"}, "controller.quorum.voters"),
+        ({"process.roles": "broker", "controller.quorum.voters": "1@127.0.0.1:1"}, "process.roles"),
+        ({"process.roles": "broker,controller", "controller.quorum.voters": "2@127.0.0.1:1", "node.id": "1"},
+         "not among the voters"),
+        ({"process.roles": "broker,controller", "controller.quorum.voters": "1@127.0.0.1:1", "node.id": "1"},
+         "controller.listener.names"),
+    ]
+    for overrides, needle in cases:
+        cmd = [str(corelog_bin()), "serve", "--smp", "1", "--override", f"log.dirs={tmp_path / 'd'}"]
+        for k, v in overrides.items():
+            cmd += ["--override", f"{k}={v}"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        assert out.returncode != 0, overrides
+        assert needle in out.stderr + out.stdout, (overrides, out.stderr)
