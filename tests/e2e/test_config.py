@@ -2,6 +2,7 @@
 extra keys accepted, unknown and not-yet-supported keys warned about, invalid values a
 clear start-up error."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -89,3 +90,21 @@ def test_invalid_value_is_a_clear_start_up_error(tmp_path):
     assert code == 2
     text = log.read_text()
     assert "num.partitions" in text and "must be between 1 and" in text, text
+
+
+def test_log_lines_are_plain_text_when_output_is_a_file(tmp_path):
+    """No ANSI colour escapes in a log file or journal (only a terminal gets colour)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    log = tmp_path / "corelog.log"
+    cmd = [str(corelog_bin()), "serve", "--smp", "1", "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+           "--override", f"log.dirs={tmp_path / 'd'}", "--override", f"admin.listener=127.0.0.1:{free_port()}"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_port(port, proc)
+    finally:
+        assert stop_process(proc, EXIT_TIMEOUT_S) == 0
+    text = log.read_text()
+    assert "corelog is serving" in text, text
+    assert "\x1b[" not in text, text[:500]
