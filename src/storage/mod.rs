@@ -25,6 +25,7 @@ pub mod checkpoint;
 pub mod fault;
 pub mod index;
 pub mod io;
+pub mod leader_epoch;
 pub mod log;
 pub mod producer_state;
 pub mod records;

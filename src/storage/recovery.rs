@@ -54,6 +54,9 @@ pub struct Recovered {
     pub segments: Vec<Segment>,
     pub producers: ProducerState,
     pub log_end_offset: i64,
+    /// (partitionLeaderEpoch, base offset) of each scanned batch that changed the epoch,
+    /// in log order: what the leader epoch cache learns from the walk.
+    pub epochs: Vec<(i32, i64)>,
 }
 
 /// Segment geometry recovery needs from the log config.
@@ -92,6 +95,7 @@ struct Pass<'a> {
     /// Batches at or past this offset are replayed into `producers`.
     replay_from: i64,
     producers: ProducerState,
+    epochs: Vec<(i32, i64)>,
 }
 
 impl Pass<'_> {
@@ -131,6 +135,7 @@ pub async fn recover(
         recovery_point,
         replay_from,
         producers,
+        epochs: Vec::new(),
     };
     let mut segments = recover_segments(&mut pass, &bases).await?;
     if segments.is_empty() {
@@ -168,10 +173,13 @@ pub async fn recover(
         replay_producers(&segments, from, &mut producers).await?;
     }
     snapshot::remove_above(dir, &snapshots, log_end_offset).await?;
+    let mut epochs = std::mem::take(&mut pass.epochs);
+    epochs.retain(|&(_, base)| base < log_end_offset);
     Ok(Recovered {
         segments,
         producers,
         log_end_offset,
+        epochs,
     })
 }
 
@@ -462,6 +470,14 @@ async fn scan_segment(
                 went_back = Some(header.base_offset);
                 pos += at as u64;
                 break 'scan;
+            }
+            if pass
+                .epochs
+                .last()
+                .is_none_or(|&(e, _)| e != header.partition_leader_epoch)
+            {
+                pass.epochs
+                    .push((header.partition_leader_epoch, header.base_offset));
             }
             let indexed = indexed_header(&buf[at..at + header.size()], header);
             index.on_batch(&indexed, (pos + at as u64) as u32);

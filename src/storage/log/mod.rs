@@ -41,6 +41,7 @@ use super::batch::{
     ValidBatch,
 };
 use super::cache::BatchCache;
+use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
@@ -50,6 +51,7 @@ use crate::metrics::{self, Counter, Size, Stage};
 
 mod cleaner;
 mod config;
+mod epochs;
 mod retention;
 mod timestamps;
 mod waiters;
@@ -159,6 +161,9 @@ struct State {
     /// Where the cleaner stands on this log (`cleaner`).
     cleaner: cleaner::CleanerState,
     stats: LogStats,
+    /// Where each leader epoch began (`epochs`).
+    epochs: LeaderEpochCache,
+    epoch_file: epochs::EpochFile,
 }
 
 impl State {
@@ -258,9 +263,19 @@ impl PartitionLog {
         }
         let leo = recovered.log_end_offset;
         let first_base = recovered.segments[0].base_offset;
+        let log_start_offset = log_start_offset.max(first_base).min(leo);
+        let (epochs, epochs_changed) =
+            epochs::load(&dir, &recovered, log_start_offset, config.leader_epoch).await?;
+        if epochs_changed {
+            io::write_small_file(
+                &dir.join(crate::storage::leader_epoch::CHECKPOINT_FILE),
+                epochs.encode(),
+            )
+            .await?;
+        }
         let state = State {
             segments: recovered.segments,
-            log_start_offset: log_start_offset.max(first_base).min(leo),
+            log_start_offset,
             log_end_offset: leo,
             written_offset: leo,
             durable_offset: leo,
@@ -279,6 +294,8 @@ impl PartitionLog {
             roll_requested: false,
             cleaner: cleaner::CleanerState::default(),
             stats: LogStats::default(),
+            epochs,
+            epoch_file: epochs::EpochFile::default(),
         };
         Ok(PartitionLog {
             inner: Rc::new(Inner {
@@ -361,6 +378,9 @@ impl PartitionLog {
             }
         }
         let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
+        let epoch_start = st.log_end_offset;
+        let write_epochs =
+            st.epochs.assign(leader_epoch, epoch_start) && Self::note_epochs_changed(&mut st);
         let data = records.freeze();
         metrics::add(Counter::AppendedBatches, accepted.len() as u64);
         metrics::add(Counter::AppendedBytes, data.len() as u64);
@@ -383,9 +403,13 @@ impl PartitionLog {
             log_start_offset: st.log_start_offset,
         };
         drop(config);
-        if self.claim_writer(&mut st) {
-            drop(st);
+        let spawn_writer = self.claim_writer(&mut st);
+        drop(st);
+        if spawn_writer {
             self.spawn_writer();
+        }
+        if write_epochs {
+            self.spawn_epoch_writer();
         }
         Ok(info)
     }
@@ -651,6 +675,7 @@ impl PartitionLog {
         };
         finish.run().await.map_err(|e| self.fail(e))?;
         self.write_snapshot(leo).await;
+        self.flush_epochs().await;
         io::sync_dir(&self.inner.dir)
             .await
             .map_err(|e| self.fail(e))?;

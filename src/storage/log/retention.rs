@@ -38,6 +38,7 @@ impl PartitionLog {
                 self.roll_and_wait().await?;
             }
         }
+        let mut write_epochs = false;
         let doomed = {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
@@ -75,8 +76,14 @@ impl PartitionLog {
             if let Some(first) = st.segments.first() {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
+            let start = st.log_start_offset;
+            write_epochs =
+                st.epochs.truncate_from_start(start) && Self::note_epochs_changed(&mut st);
             doomed
         };
+        if write_epochs {
+            self.spawn_epoch_writer();
+        }
         let mut retained = Retained {
             deleted_segments: doomed.len(),
             deleted_bytes: doomed.iter().map(Segment::size).sum(),

@@ -963,3 +963,38 @@ fn segments_stored_with_unset_timestamps_get_their_time_index_rebuilt() {
         log.close().await.unwrap();
     });
 }
+
+#[test]
+fn leader_epochs_are_learned_from_appends_kept_across_restarts_and_trimmed() {
+    run(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = open(tmp.path(), config(1024, 0)).await;
+        fill(&log, 2, 100).await;
+        assert_eq!(log.leader_epochs(), [(0, 0)]);
+        log.set_config(LogConfig {
+            leader_epoch: 3,
+            ..config(1024, 0)
+        })
+        .unwrap();
+        fill(&log, 2, 100).await;
+        assert_eq!(log.leader_epochs(), [(0, 0), (3, 6)]);
+        assert_eq!(log.end_offset_for_epoch(0).unwrap(), (0, 6));
+        assert_eq!(log.end_offset_for_epoch(2).unwrap(), (0, 6));
+        assert_eq!(log.end_offset_for_epoch(3).unwrap(), (3, 12));
+        assert_eq!(log.end_offset_for_epoch(4).unwrap(), (-1, -1));
+        log.close().await.unwrap();
+        let file = tmp.path().join("orders-3").join("leader-epoch-checkpoint");
+        assert_eq!(std::fs::read(&file).unwrap(), b"0\n2\n0 0\n3 6\n");
+
+        // A crash without the file: recovery re-learns the epochs of what it scans.
+        std::fs::remove_file(&file).unwrap();
+        let log = open_at(tmp.path(), config(1024, 0), 0).await;
+        assert_eq!(log.leader_epochs(), [(0, 0), (3, 6)]);
+        assert_eq!(std::fs::read(&file).unwrap(), b"0\n2\n0 0\n3 6\n");
+        // The log start moving past epoch 0 leaves epoch 3 starting there.
+        log.delete_records_before(8).await.unwrap();
+        assert_eq!(log.leader_epochs(), [(3, 8)]);
+        log.close().await.unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"0\n1\n3 8\n");
+    });
+}
