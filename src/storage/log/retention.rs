@@ -38,8 +38,7 @@ impl PartitionLog {
                 self.roll_and_wait().await?;
             }
         }
-        let mut write_epochs = false;
-        let doomed = {
+        let (doomed, write_epochs) = {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
             // The cleaner is renaming segment files: leave them to the next pass.
@@ -77,9 +76,9 @@ impl PartitionLog {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
             let start = st.log_start_offset;
-            write_epochs =
+            let write_epochs =
                 st.epochs.truncate_from_start(start) && Self::note_epochs_changed(&mut st);
-            doomed
+            (doomed, write_epochs)
         };
         if write_epochs {
             self.spawn_epoch_writer();
