@@ -30,6 +30,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -152,6 +153,9 @@ pub fn dispatch(
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
         ApiKey::DescribeLogDirs => describe_log_dirs::handle(s, version, body).boxed_local(),
         ApiKey::DeleteRecords => delete_records::handle(s, version, body).boxed_local(),
+        ApiKey::OffsetForLeaderEpoch => {
+            offset_for_leader_epoch::handle(s, version, body).boxed_local()
+        }
         ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
         ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),
         ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),

@@ -30,8 +30,9 @@ use std::mem::size_of;
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
     describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
-    AlterConfigsRequest, CreatePartitionsRequest, DeleteRecordsRequest, DescribeConfigsRequest,
-    DescribeLogDirsRequest, IncrementalAlterConfigsRequest,
+    offset_for_leader_epoch_request, AlterConfigsRequest, CreatePartitionsRequest,
+    DeleteRecordsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
+    IncrementalAlterConfigsRequest, OffsetForLeaderEpochRequest,
 };
 use kafka_protocol::messages::{
     consumer_group_heartbeat_request, create_topics_request, delete_topics_request, fetch_request,
@@ -226,7 +227,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 27] = [
+static APIS: [Api; 28] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -364,6 +365,12 @@ static APIS: [Api; 27] = [
         versions: range(0, 2),
         flexible: since(2),
         body: &DELETE_RECORDS,
+    },
+    Api {
+        key: ApiKey::OffsetForLeaderEpoch,
+        versions: range(2, 4),
+        flexible: since(4),
+        body: &OFFSET_FOR_LEADER_EPOCH,
     },
     Api {
         key: ApiKey::DescribeLogDirs,
@@ -957,6 +964,38 @@ static DELETE_RECORDS_PARTITION: Struct = Struct {
     fields: &[
         field("partition_index", ALL, Ty::Int32),
         field("offset", ALL, Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static OFFSET_FOR_LEADER_EPOCH: Struct = Struct {
+    decoded_bytes: size_of::<OffsetForLeaderEpochRequest>(),
+    fields: &[
+        field("replica_id", since(3), Ty::Int32),
+        field("topics", ALL, array(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC))),
+    ],
+    tagged: &[],
+};
+
+static OFFSET_FOR_LEADER_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
+    fields: &[
+        field("topic", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&OFFSET_FOR_LEADER_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static OFFSET_FOR_LEADER_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
+    fields: &[
+        field("partition", ALL, Ty::Int32),
+        field("current_leader_epoch", ALL, Ty::Int32),
+        field("leader_epoch", ALL, Ty::Int32),
     ],
     tagged: &[],
 };

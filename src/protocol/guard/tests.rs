@@ -29,6 +29,7 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
     describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
+    offset_for_leader_epoch_request,
 };
 use kafka_protocol::messages::{BrokerId, GroupId, ProducerId, TopicName, TransactionalId};
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -182,6 +183,7 @@ fn codec(api: ApiKey) -> Codec {
         ApiKey::AlterConfigs => codec_of::<AlterConfigsRequest>(),
         ApiKey::IncrementalAlterConfigs => codec_of::<IncrementalAlterConfigsRequest>(),
         ApiKey::DeleteRecords => codec_of::<DeleteRecordsRequest>(),
+        ApiKey::OffsetForLeaderEpoch => codec_of::<OffsetForLeaderEpochRequest>(),
         ApiKey::DescribeLogDirs => codec_of::<DescribeLogDirsRequest>(),
         ApiKey::ConsumerGroupHeartbeat => codec_of::<ConsumerGroupHeartbeatRequest>(),
         ApiKey::ConsumerGroupDescribe => codec_of::<ConsumerGroupDescribeRequest>(),
@@ -241,6 +243,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::AlterConfigs => alter_configs_samples(version),
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs_samples(version),
         ApiKey::DeleteRecords => delete_records_samples(version),
+        ApiKey::OffsetForLeaderEpoch => offset_for_leader_epoch_samples(version),
         ApiKey::DescribeLogDirs => describe_log_dirs_samples(version),
         ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_samples(version),
         ApiKey::ConsumerGroupDescribe => consumer_group_describe_samples(version),
@@ -961,6 +964,32 @@ fn delete_records_samples(v: i16) -> Vec<BytesMut> {
     ]
 }
 
+fn offset_for_leader_epoch_samples(v: i16) -> Vec<BytesMut> {
+    use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let partition = |i: i32, epoch: i32| {
+        OffsetForLeaderPartition::default()
+            .with_partition(i)
+            .with_current_leader_epoch(epoch)
+            .with_leader_epoch(epoch - 1)
+    };
+    let mut full = OffsetForLeaderEpochRequest::default().with_topics(vec![
+        OffsetForLeaderTopic::default()
+            .with_topic(topic("t1"))
+            .with_partitions(vec![partition(0, 5), partition(2, -1)]),
+        OffsetForLeaderTopic::default().with_topic(topic("empty")),
+    ]);
+    if v >= 3 {
+        full = full.with_replica_id(BrokerId(2));
+    }
+    if let Some((tag, value)) = extra(v >= 4) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&OffsetForLeaderEpochRequest::default(), v),
+    ]
+}
+
 fn describe_log_dirs_samples(v: i16) -> Vec<BytesMut> {
     use describe_log_dirs_request::DescribableLogDirTopic;
     let mut full = DescribeLogDirsRequest::default().with_topics(Some(vec![
@@ -1133,6 +1162,18 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
                     .with_partitions(vec![Default::default(); n]),
             );
             encode(&DeleteRecordsRequest::default().with_topics(topics), v)
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let mut topics =
+                vec![offset_for_leader_epoch_request::OffsetForLeaderTopic::default(); n];
+            topics.push(
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_partitions(vec![Default::default(); n]),
+            );
+            encode(
+                &OffsetForLeaderEpochRequest::default().with_topics(topics),
+                v,
+            )
         }
         ApiKey::DescribeLogDirs => {
             let mut topics = vec![describe_log_dirs_request::DescribableLogDirTopic::default(); n];
