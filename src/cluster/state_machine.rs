@@ -204,3 +204,86 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::state::{BrokerRegistration, Command};
+    use openraft::{CommittedLeaderId, Membership};
+    use std::collections::BTreeSet;
+
+    fn entry(index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload,
+        }
+    }
+
+    fn register(node_id: i32) -> EntryPayload<TypeConfig> {
+        EntryPayload::Normal(Command::RegisterBroker(BrokerRegistration {
+            node_id,
+            incarnation: format!("inc-{node_id}"),
+            host: "127.0.0.1".into(),
+            port: 9000 + node_id as u16,
+            rack: Some("r1".into()),
+        }))
+    }
+
+    fn unfence(node_id: i32) -> EntryPayload<TypeConfig> {
+        EntryPayload::Normal(Command::UnfenceBroker {
+            node_id,
+            incarnation: format!("inc-{node_id}"),
+        })
+    }
+
+    #[test]
+    fn applies_publishes_snapshots_and_installs_them_elsewhere() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let handle = Arc::new(ClusterHandle::default());
+            let mut sm = StateMachine::open(tmp.path().join("a"), handle.clone()).unwrap();
+            std::fs::create_dir_all(tmp.path().join("a")).unwrap();
+            let voters: BTreeSet<u64> = [1, 2, 3].into();
+            let membership = Membership::new(vec![voters], None);
+            let replies = sm
+                .apply(vec![
+                    entry(1, EntryPayload::Membership(membership)),
+                    entry(2, register(1)),
+                    entry(3, register(2)),
+                    entry(4, unfence(2)),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(replies[1], Reply::BrokerEpoch(2));
+            let live: Vec<i32> = handle
+                .image()
+                .live_brokers
+                .iter()
+                .map(|b| b.node_id)
+                .collect();
+            assert_eq!(live, [2], "only the unfenced broker is published");
+
+            let snapshot = sm.build_snapshot().await.unwrap();
+            assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(4));
+            // A fresh node installs it and holds the same state and image.
+            let other_handle = Arc::new(ClusterHandle::default());
+            std::fs::create_dir_all(tmp.path().join("b")).unwrap();
+            let mut other = StateMachine::open(tmp.path().join("b"), other_handle.clone()).unwrap();
+            other
+                .install_snapshot(&snapshot.meta, snapshot.snapshot)
+                .await
+                .unwrap();
+            assert_eq!(other.state(), sm.state());
+            assert_eq!(other_handle.image(), handle.image());
+            let (applied, membership) = other.applied_state().await.unwrap();
+            assert_eq!(applied.map(|l| l.index), Some(4));
+            assert_eq!(membership.log_id().map(|l| l.index), Some(1));
+            // And a restart of the first loads its snapshot file.
+            let reopened = StateMachine::open(tmp.path().join("a"), Arc::default()).unwrap();
+            assert_eq!(reopened.state(), sm.state());
+        });
+    }
+}
