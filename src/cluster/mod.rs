@@ -6,8 +6,10 @@ pub mod config;
 mod controller;
 mod log_store;
 mod net;
+pub mod placement;
 pub mod state;
 mod state_machine;
+mod topics;
 
 use std::io::Cursor;
 use std::sync::{Arc, RwLock};

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::topics::{PartitionState, TopicState, NO_LEADER};
+
 /// A change to the cluster metadata, as stored in the Raft log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -18,9 +20,31 @@ pub enum Command {
     RegisterBroker(BrokerRegistration),
     /// The active controller saw no heartbeat from the broker (this incarnation) for
     /// `broker.session.timeout.ms`.
-    FenceBroker { node_id: i32, incarnation: String },
+    FenceBroker {
+        node_id: i32,
+        incarnation: String,
+    },
     /// The active controller got a heartbeat from a fenced broker of this incarnation.
-    UnfenceBroker { node_id: i32, incarnation: String },
+    UnfenceBroker {
+        node_id: i32,
+        incarnation: String,
+    },
+    /// A topic with its replica lists, chosen by the active controller
+    /// (`placement::assign` or the request's explicit assignment).
+    CreateTopic {
+        name: String,
+        id: String,
+        configs: BTreeMap<String, String>,
+        assignment: Vec<Vec<i32>>,
+    },
+    /// More partitions for a topic, with their replica lists.
+    CreatePartitions {
+        name: String,
+        assignment: Vec<Vec<i32>>,
+    },
+    DeleteTopic {
+        name: String,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -56,6 +80,8 @@ pub struct BrokerState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
     pub brokers: BTreeMap<i32, BrokerState>,
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicState>,
 }
 
 impl ClusterState {
@@ -72,6 +98,8 @@ impl ClusterState {
                         fenced: true,
                     },
                 );
+                // A restart is a fencing of the old incarnation: its leaderships move.
+                self.on_fenced(registration.node_id);
                 Reply::BrokerEpoch(epoch)
             }
             Command::FenceBroker {
@@ -82,6 +110,14 @@ impl ClusterState {
                 node_id,
                 incarnation,
             } => self.set_fenced(*node_id, incarnation, false),
+            Command::CreateTopic {
+                name,
+                id,
+                configs,
+                assignment,
+            } => self.create_topic(name, id, configs, assignment),
+            Command::CreatePartitions { name, assignment } => self.add_partitions(name, assignment),
+            Command::DeleteTopic { name } => self.delete_topic(name),
         }
     }
 
@@ -90,7 +126,13 @@ impl ClusterState {
     fn set_fenced(&mut self, node_id: i32, incarnation: &str, fenced: bool) -> Reply {
         match self.brokers.get_mut(&node_id) {
             Some(b) if b.registration.incarnation == incarnation => {
+                let changed = b.fenced != fenced;
                 b.fenced = fenced;
+                if changed && fenced {
+                    self.on_fenced(node_id);
+                } else if changed {
+                    self.on_unfenced();
+                }
                 Reply::Ok
             }
             Some(_) => Reply::Rejected(format!(

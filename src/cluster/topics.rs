@@ -1,0 +1,342 @@
+//! Topics in the cluster metadata: replica lists, ISR, leaders and their epochs, and the
+//! leader elections that fencing and unfencing a broker cause. Pure, like all of
+//! `state`: the active controller decides placement; elections follow from the state.
+//!
+//! Election rule (Kafka's, clean): the new leader is the first replica, in replica
+//! order, that is in the ISR and not fenced. A fenced broker leaves every ISR it is in
+//! unless it is the last member (Kafka keeps the last ISR member, so that nothing
+//! acknowledged is lost by electing an out-of-sync replica); a partition whose ISR holds
+//! no live broker has leader -1 (offline) until one comes back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{ClusterState, Reply};
+
+/// No leader (Kafka's -1): the partition is offline.
+pub const NO_LEADER: i32 = -1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    /// Bumped at every leader change.
+    pub leader_epoch: i32,
+    /// Bumped at every change of this partition (Kafka's partition epoch).
+    pub partition_epoch: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicState {
+    /// Kafka's topic id, 32 hex digits.
+    pub id: String,
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<PartitionState>,
+}
+
+impl PartitionState {
+    fn new(replicas: Vec<i32>, fenced: &BTreeSet<i32>) -> PartitionState {
+        let mut p = PartitionState {
+            isr: replicas.clone(),
+            replicas,
+            leader: NO_LEADER,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        p.leader = p.electable(fenced).unwrap_or(NO_LEADER);
+        p
+    }
+
+    /// The first replica in the ISR that is not fenced.
+    fn electable(&self, fenced: &BTreeSet<i32>) -> Option<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .find(|r| self.isr.contains(r) && !fenced.contains(r))
+    }
+
+    fn set_leader(&mut self, leader: i32) {
+        if leader != self.leader {
+            self.leader = leader;
+            self.leader_epoch += 1;
+        }
+        self.partition_epoch += 1;
+    }
+}
+
+impl ClusterState {
+    fn fenced_ids(&self) -> BTreeSet<i32> {
+        self.brokers
+            .values()
+            .filter(|b| b.fenced)
+            .map(|b| b.registration.node_id)
+            .collect()
+    }
+
+    /// `CreateTopic`: every replica must be a registered broker, no list may repeat one,
+    /// and all lists have the same length.
+    pub(super) fn create_topic(
+        &mut self,
+        name: &str,
+        id: &str,
+        configs: &BTreeMap<String, String>,
+        assignment: &[Vec<i32>],
+    ) -> Reply {
+        if self.topics.contains_key(name) {
+            return Reply::Rejected(format!("Topic '{name}' already exists."));
+        }
+        if let Err(why) = self.check_assignment(assignment) {
+            return Reply::Rejected(why);
+        }
+        let fenced = self.fenced_ids();
+        let partitions = assignment
+            .iter()
+            .map(|replicas| PartitionState::new(replicas.clone(), &fenced))
+            .collect();
+        self.topics.insert(
+            name.to_owned(),
+            TopicState {
+                id: id.to_owned(),
+                configs: configs.clone(),
+                partitions,
+            },
+        );
+        Reply::Ok
+    }
+
+    /// `CreatePartitions`: appends partitions with these replica lists.
+    pub(super) fn add_partitions(&mut self, name: &str, assignment: &[Vec<i32>]) -> Reply {
+        if let Err(why) = self.check_assignment(assignment) {
+            return Reply::Rejected(why);
+        }
+        let fenced = self.fenced_ids();
+        match self.topics.get_mut(name) {
+            None => Reply::Rejected(format!("Topic '{name}' does not exist.")),
+            Some(topic) => {
+                topic.partitions.extend(
+                    assignment
+                        .iter()
+                        .map(|replicas| PartitionState::new(replicas.clone(), &fenced)),
+                );
+                Reply::Ok
+            }
+        }
+    }
+
+    pub(super) fn delete_topic(&mut self, name: &str) -> Reply {
+        match self.topics.remove(name) {
+            Some(_) => Reply::Ok,
+            None => Reply::Rejected(format!("Topic '{name}' does not exist.")),
+        }
+    }
+
+    fn check_assignment(&self, assignment: &[Vec<i32>]) -> Result<(), String> {
+        let rf = assignment.first().map_or(0, Vec::len);
+        for (p, replicas) in assignment.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != rf {
+                return Err(format!(
+                    "partition {p}: every partition needs {rf} replicas"
+                ));
+            }
+            let distinct: BTreeSet<_> = replicas.iter().collect();
+            if distinct.len() != replicas.len() {
+                return Err(format!(
+                    "partition {p}: a broker appears twice in {replicas:?}"
+                ));
+            }
+            if let Some(unknown) = replicas.iter().find(|r| !self.brokers.contains_key(r)) {
+                return Err(format!("partition {p}: broker {unknown} is not registered"));
+            }
+        }
+        Ok(())
+    }
+
+    /// After `node_id` was fenced: it leaves the ISRs it is not the last member of, and
+    /// the partitions it led get new leaders (or go offline).
+    pub(super) fn on_fenced(&mut self, node_id: i32) {
+        let fenced = self.fenced_ids();
+        for p in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            let in_isr = p.isr.contains(&node_id);
+            if in_isr && p.isr.len() > 1 {
+                p.isr.retain(|&r| r != node_id);
+                p.partition_epoch += 1;
+            }
+            if p.leader == node_id || (in_isr && p.leader == NO_LEADER) {
+                let next = p.electable(&fenced).unwrap_or(NO_LEADER);
+                p.set_leader(next);
+            }
+        }
+    }
+
+    /// After `node_id` was unfenced: offline partitions it can lead get it as leader.
+    pub(super) fn on_unfenced(&mut self) {
+        let fenced = self.fenced_ids();
+        for p in self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if p.leader == NO_LEADER {
+                if let Some(next) = p.electable(&fenced) {
+                    p.set_leader(next);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::{BrokerRegistration, Command};
+    use super::*;
+
+    fn cluster(ids: &[i32]) -> (ClusterState, u64) {
+        let mut state = ClusterState::default();
+        let mut index = 0;
+        for &node_id in ids {
+            index += 1;
+            state.apply(
+                index,
+                &Command::RegisterBroker(BrokerRegistration {
+                    node_id,
+                    incarnation: "a".into(),
+                    host: "h".into(),
+                    port: 1,
+                    rack: None,
+                }),
+            );
+            index += 1;
+            state.apply(index, &fence(node_id, false));
+        }
+        (state, index)
+    }
+
+    fn fence(node_id: i32, fenced: bool) -> Command {
+        let incarnation = "a".to_string();
+        if fenced {
+            Command::FenceBroker {
+                node_id,
+                incarnation,
+            }
+        } else {
+            Command::UnfenceBroker {
+                node_id,
+                incarnation,
+            }
+        }
+    }
+
+    fn create(assignment: Vec<Vec<i32>>) -> Command {
+        Command::CreateTopic {
+            name: "t".into(),
+            id: "00".repeat(16),
+            configs: BTreeMap::new(),
+            assignment,
+        }
+    }
+
+    /// (leader, leader epoch, isr) of each partition of "t".
+    fn view(state: &ClusterState) -> Vec<(i32, i32, Vec<i32>)> {
+        state.topics["t"]
+            .partitions
+            .iter()
+            .map(|p| (p.leader, p.leader_epoch, p.isr.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn fencing_moves_leadership_through_the_isr_and_keeps_the_last_member() {
+        let (mut s, mut i) = cluster(&[1, 2, 3]);
+        let mut apply = |s: &mut ClusterState, c: Command| {
+            i += 1;
+            s.apply(i, &c)
+        };
+        assert_eq!(
+            apply(&mut s, create(vec![vec![1, 2, 3], vec![2, 3, 1]])),
+            Reply::Ok
+        );
+        assert_eq!(view(&s), [(1, 0, vec![1, 2, 3]), (2, 0, vec![2, 3, 1])]);
+        apply(&mut s, fence(1, true));
+        assert_eq!(view(&s), [(2, 1, vec![2, 3]), (2, 0, vec![2, 3])]);
+        apply(&mut s, fence(2, true));
+        assert_eq!(view(&s), [(3, 2, vec![3]), (3, 1, vec![3])]);
+        // The last ISR member stays in it; with it fenced nothing can lead.
+        apply(&mut s, fence(3, true));
+        assert_eq!(view(&s), [(NO_LEADER, 3, vec![3]), (NO_LEADER, 2, vec![3])]);
+        // Broker 1 comes back, but it is not in sync: still offline (clean election).
+        apply(&mut s, fence(1, false));
+        assert_eq!(view(&s)[0].0, NO_LEADER);
+        apply(&mut s, fence(3, false));
+        assert_eq!(view(&s), [(3, 4, vec![3]), (3, 3, vec![3])]);
+    }
+
+    #[test]
+    fn a_restart_re_registers_and_moves_leadership() {
+        let (mut s, i) = cluster(&[1, 2]);
+        s.apply(i + 1, &create(vec![vec![1, 2]]));
+        s.apply(
+            i + 2,
+            &Command::RegisterBroker(BrokerRegistration {
+                node_id: 1,
+                incarnation: "b".into(),
+                host: "h".into(),
+                port: 1,
+                rack: None,
+            }),
+        );
+        assert_eq!(view(&s), [(2, 1, vec![2])]);
+    }
+
+    #[test]
+    fn bad_assignments_and_names_are_rejected_unchanged() {
+        let (mut s, i) = cluster(&[1, 2]);
+        assert_eq!(s.apply(i + 1, &create(vec![vec![1, 2]])), Reply::Ok);
+        let before = s.clone();
+        for (n, command) in [
+            create(vec![vec![1]]),
+            Command::CreateTopic {
+                name: "u".into(),
+                id: String::new(),
+                configs: BTreeMap::new(),
+                assignment: vec![vec![1, 1]],
+            },
+            Command::CreateTopic {
+                name: "u".into(),
+                id: String::new(),
+                configs: BTreeMap::new(),
+                assignment: vec![vec![1, 9]],
+            },
+            Command::CreatePartitions {
+                name: "t".into(),
+                assignment: vec![vec![2, 1], vec![2]],
+            },
+            Command::DeleteTopic { name: "x".into() },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert!(
+                matches!(s.apply(i + 2 + n as u64, &command), Reply::Rejected(_)),
+                "{command:?}"
+            );
+            assert_eq!(s, before);
+        }
+        let grow = Command::CreatePartitions {
+            name: "t".into(),
+            assignment: vec![vec![2, 1]],
+        };
+        assert_eq!(s.apply(i + 9, &grow), Reply::Ok);
+        assert_eq!(view(&s)[1], (2, 0, vec![2, 1]));
+        assert_eq!(
+            s.apply(i + 10, &Command::DeleteTopic { name: "t".into() }),
+            Reply::Ok
+        );
+        assert!(s.topics.is_empty());
+    }
+}
