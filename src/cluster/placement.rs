@@ -64,7 +64,7 @@ pub fn assign(
     let mut out = Vec::with_capacity(partitions.max(0) as usize);
     for i in 0..partitions.max(0) as usize {
         let p = first_partition as usize + i;
-        if p > 0 && (p % n) == 0 {
+        if p > 0 && p.is_multiple_of(n) {
             shift += 1;
         }
         let first = (p + start) % n;
