@@ -5,6 +5,7 @@ pub mod admin;
 pub mod log_dirs;
 pub mod maintenance;
 pub mod metadata;
+pub mod partition_limit;
 pub mod producer_ids;
 pub mod router;
 pub mod shard;

@@ -1,5 +1,7 @@
 //! CreatePartitions: grows a topic. New partitions are placed like new topics' (least
-//! loaded shard and log dir); explicit assignments must name this broker only.
+//! loaded shard and log dir); explicit assignments must name this broker only. A request
+//! that would add more than `max.partitions.per.request` partitions in total is refused
+//! as a whole by the metadata shard before anything is placed.
 
 use std::rc::Rc;
 

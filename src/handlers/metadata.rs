@@ -1,7 +1,12 @@
 //! Metadata: this broker, and the topics asked for (all when none are named). With
 //! auto.create.topics.enable, a named topic that does not exist is created with
-//! num.partitions partitions, as Kafka does.
+//! num.partitions partitions, as Kafka does. The missing topics of one request are
+//! created as one batch, so together they are held to `max.partitions.per.request`:
+//! over it none is created and each answers POLICY_VIOLATION (Kafka's controller
+//! refuses the batch its broker forwards the same way). A name Kafka would not create
+//! answers INVALID_TOPIC_EXCEPTION, as in Kafka.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -29,24 +34,36 @@ pub async fn handle(
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
+    let mut refused: HashMap<String, i16> = HashMap::new();
     if let (Some(wanted), true) = (
         &wanted,
         broker.config.auto_create_topics_enable && allow_create,
     ) {
         let snap = broker.metadata.snapshot();
-        let missing: Vec<TopicSpec> = wanted
+        let mut names: Vec<&str> = wanted
             .iter()
             .filter_map(|t| t.name.as_ref())
-            .filter(|n| snap.topic(n.0.as_str()).is_none())
+            .map(|n| n.0.as_str())
+            .filter(|n| snap.topic(n).is_none())
+            .collect();
+        // A name listed twice is one topic to create, and counts once.
+        names.sort_unstable();
+        names.dedup();
+        let missing: Vec<TopicSpec> = names
+            .into_iter()
             .map(|n| TopicSpec {
-                name: n.0.to_string(),
+                name: n.to_string(),
                 partitions: broker.config.num_partitions,
                 configs: Vec::new(),
             })
             .collect();
         if !missing.is_empty() {
             // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
-            shard.create_topics(missing, false).await;
+            for (name, r) in shard.create_topics(missing, false).await {
+                if let Err((code @ (ec::POLICY_VIOLATION | ec::INVALID_TOPIC_EXCEPTION), _)) = r {
+                    refused.insert(name, code);
+                }
+            }
         }
     }
     let snap = broker.metadata.snapshot();
@@ -75,10 +92,12 @@ pub async fn handle(
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
                         e.topic_id = w.topic_id;
-                        e.error_code = if w.name.is_some() {
-                            ec::UNKNOWN_TOPIC_OR_PARTITION
-                        } else {
-                            ec::UNKNOWN_TOPIC_ID
+                        e.error_code = match &w.name {
+                            Some(n) => refused
+                                .get(n.0.as_str())
+                                .copied()
+                                .unwrap_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                            None => ec::UNKNOWN_TOPIC_ID,
                         };
                         e
                     }
