@@ -1,0 +1,323 @@
+"""Requests that would size the broker's work by a number on the wire (issue 16).
+
+CreateTopics or CreatePartitions with 200,000,000 partitions made the broker build its
+placement table until memory ran out, and its shard stopped serving everyone. Like
+Kafka's controller, corelog now refuses a request that would add more than
+max.partitions.per.request (default 10,000) partitions in total, as a whole, with
+POLICY_VIOLATION and Kafka's message, before it allocates anything. Each refusal is
+checked to come back at once, with the broker's RSS unchanged, while another client keeps
+producing.
+"""
+
+import threading
+import time
+
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaAdminClient
+from kafka.admin import NewPartitions, NewTopic
+from kafka.errors import PolicyViolationError
+
+import kwire
+from clients import base_config, create_topic, partition_counts
+from conftest import fresh_topic
+
+HUGE_PARTITIONS = 200_000_000
+BOUND_DEFAULT = 10_000
+MESSAGE = "Excessively large number of partitions per request."
+ERR_INVALID_TOPIC_EXCEPTION = 17
+ERR_POLICY_VIOLATION = 44
+# Before the fix the broker grew by ~275 MB/s on such a request; a refusal allocates
+# nothing worth measuring.
+RSS_GROWTH_MAX_BYTES = 50 * 1024 * 1024
+# "At once": far below the clients' request timeouts, which a stuck broker would hit.
+ANSWER_WITHIN_S = 3.0
+ADMIN_TIMEOUT_MS = 15_000
+
+API_CREATE_TOPICS = 19
+API_CREATE_PARTITIONS = 37
+CREATE_TOPICS_VERSION = 4  # the newest non-flexible one, which kwire can write
+CREATE_PARTITIONS_VERSION = 1
+METADATA_VERSION = 4
+
+
+def rss_bytes(broker):
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS line")
+
+
+class BackgroundProducer:
+    """A confluent-kafka producer sending to `topic` until stopped; records when each
+    message was acknowledged, and any error."""
+
+    def __init__(self, broker, topic):
+        self.producer = Producer({**base_config(broker), "linger.ms": 5, "acks": "all",
+                                  "message.timeout.ms": 30000})
+        self.topic = topic
+        self.acked_at = []
+        self.errors = []
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_delivery(self, err, _msg):
+        if err is None:
+            self.acked_at.append(time.monotonic())
+        else:
+            self.errors.append(err)
+
+    def _run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            try:
+                self.producer.produce(self.topic, value=f"v{i}".encode(), on_delivery=self._on_delivery)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.01)
+        self.producer.flush(30)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.acked_at:
+            assert time.monotonic() < deadline, f"the producer got no ack in 15 s: {self.errors}"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(60)
+
+    def acks_between(self, start, end):
+        return sum(1 for t in list(self.acked_at) if start <= t <= end)
+
+
+def refused_at_once(broker, request):
+    """Runs request() while another client produces; checks that it is answered at once,
+    that the broker's memory did not grow and that the producer was served throughout.
+    Returns what request() returned."""
+    live = create_topic(broker, fresh_topic("live"), 1)
+    with BackgroundProducer(broker, live) as prod:
+        rss_before = rss_bytes(broker)
+        started = time.monotonic()
+        out = request()
+        took_s = time.monotonic() - started
+        time.sleep(1.0)
+        rss_after = rss_bytes(broker)
+        assert took_s < ANSWER_WITHIN_S, f"answered after {took_s:.1f} s"
+        assert rss_after - rss_before < RSS_GROWTH_MAX_BYTES, (rss_before, rss_after)
+        after = time.monotonic()
+        assert prod.acks_between(after - 1.0, after) > 0, "the producer got no ack after the request"
+    assert not prod.errors, prod.errors[:5]
+    return out
+
+
+def kp_admin(broker, request_timeout_ms=ADMIN_TIMEOUT_MS):
+    return KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=request_timeout_ms)
+
+
+# --- raw requests --------------------------------------------------------------------
+
+def create_topics_body(topics, validate_only=False):
+    """topics: [(name, num_partitions, [assignment partition indexes])], replication 1."""
+    def topic(name, partitions, assignments):
+        return (kwire.string(name) + kwire.int32(partitions) + kwire.int16(-1 if assignments else 1)
+                + kwire.array([kwire.int32(p) + kwire.array([kwire.int32(0)]) for p in assignments])
+                + kwire.array([]))
+    return (kwire.array([topic(*t) for t in topics]) + kwire.int32(30_000)
+            + kwire.int8(1 if validate_only else 0))
+
+
+def create_topics_raw(broker, topics, validate_only=False):
+    """{name: (error_code, error_message)} of a CreateTopics v4."""
+    with kwire.Conn(broker.port) as conn:
+        body = conn.request(API_CREATE_TOPICS, CREATE_TOPICS_VERSION,
+                            create_topics_body(topics, validate_only), timeout_s=ANSWER_WITHIN_S)
+    r = kwire.Reader(body)
+    r.int32()  # throttle time
+    out = dict(r.array(lambda: (r.string(), (r.int16(), r.string()))))
+    r.expect_end()
+    return out
+
+
+def create_partitions_raw(broker, counts, validate_only=False):
+    """{name: (error_code, error_message)} of a CreatePartitions v1 growing each topic to
+    its count."""
+    body = (kwire.array([kwire.string(name) + kwire.int32(count) + kwire.int32(-1)  # null assignments
+                         for name, count in counts.items()])
+            + kwire.int32(30_000) + kwire.int8(1 if validate_only else 0))
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_CREATE_PARTITIONS, CREATE_PARTITIONS_VERSION, body,
+                            timeout_s=ANSWER_WITHIN_S)
+    r = kwire.Reader(resp)
+    r.int32()  # throttle time
+    out = dict(r.array(lambda: (r.string(), (r.int16(), r.string()))))
+    r.expect_end()
+    return out
+
+
+def metadata_raw(broker, names):
+    """{name: (error_code, partition count)} of a Metadata v4 that allows auto-creation."""
+    body = kwire.array([kwire.string(n) for n in names]) + kwire.int8(1)
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(kwire.API_METADATA, METADATA_VERSION, body, timeout_s=ANSWER_WITHIN_S)
+    r = kwire.Reader(resp)
+    r.int32()  # throttle time
+    r.array(lambda: (r.int32(), r.string(), r.int32(), r.string()))  # brokers
+    r.string()  # cluster id
+    r.int32()  # controller id
+
+    def partition():
+        r.int16(), r.int32(), r.int32()
+        r.array(r.int32)
+        r.array(r.int32)
+
+    def topic():
+        code = r.int16()
+        name = r.string()
+        r.int8()  # is internal
+        return name, (code, len(r.array(partition)))
+
+    out = dict(r.array(topic))
+    r.expect_end()
+    return out
+
+
+# --- CreateTopics --------------------------------------------------------------------
+
+def test_kafka_python_huge_create_topics_is_refused_at_once(broker_factory):
+    broker = broker_factory(smp=1)
+    admin = kp_admin(broker)
+    try:
+        def request():
+            with pytest.raises(PolicyViolationError) as e:
+                admin.create_topics([NewTopic("huge", HUGE_PARTITIONS, 1)])
+            return str(e.value)
+        error = refused_at_once(broker, request)
+    finally:
+        admin.close()
+    assert MESSAGE in error, error
+    assert "huge" not in partition_counts(broker)
+
+
+def test_raw_huge_create_topics_is_refused_at_once(broker_factory):
+    broker = broker_factory(smp=1)
+    out = refused_at_once(broker, lambda: create_topics_raw(broker, [("huge", HUGE_PARTITIONS, [])]))
+    assert out == {"huge": (ERR_POLICY_VIOLATION, MESSAGE)}
+    assert "huge" not in partition_counts(broker)
+
+
+def test_the_whole_request_is_refused_and_sums_do_not_overflow(broker):
+    a, b, c = fresh_topic("a"), fresh_topic("b"), fresh_topic("c")
+    refused = {a: (ERR_POLICY_VIOLATION, MESSAGE), b: (ERR_POLICY_VIOLATION, MESSAGE)}
+    # Each fits alone; together they do not, so neither is created.
+    assert create_topics_raw(broker, [(a, 5_000, []), (b, 5_001, [])]) == refused
+    # In 32 bits these add up to -2.
+    assert create_topics_raw(broker, [(a, 2**31 - 1, []), (b, 2**31 - 1, [])]) == refused
+    # Explicit assignments count one partition each; -1 counts num.partitions (1).
+    out = create_topics_raw(broker, [(a, -1, list(range(BOUND_DEFAULT))), (b, -1, []), (c, 1, [])],
+                            validate_only=True)
+    assert out == {**refused, c: (ERR_POLICY_VIOLATION, MESSAGE)}
+    # validate_only changes nothing about the bound, and at the bound it passes.
+    assert create_topics_raw(broker, [(a, HUGE_PARTITIONS, [])], validate_only=True) == {a: refused[a]}
+    out = create_topics_raw(broker, [(a, BOUND_DEFAULT - 1, []), (b, 1, [])], validate_only=True)
+    assert out == {a: (0, None), b: (0, None)}
+    assert not {a, b, c} & set(partition_counts(broker))
+
+
+def test_a_request_at_exactly_the_bound_creates_its_topics(broker_factory):
+    # A configured bound: creating (and at teardown closing) 10,000 partitions takes
+    # tens of seconds on a small machine. The default bound's edge is checked above with
+    # validate_only, which runs the same check.
+    bound = 300
+    broker = broker_factory({"max.partitions.per.request": str(bound)})
+    a, b = fresh_topic("a"), fresh_topic("b")
+    admin = kp_admin(broker)
+    try:
+        admin.create_topics([NewTopic(a, bound - 1, 1), NewTopic(b, 1, 1)])
+        with pytest.raises(PolicyViolationError):
+            admin.create_topics([NewTopic(fresh_topic("c"), bound + 1, 1)])
+    finally:
+        admin.close()
+    counts = partition_counts(broker)
+    assert (counts[a], counts[b]) == (bound - 1, 1)
+    assert len(counts) == 2, counts
+
+
+# --- CreatePartitions ----------------------------------------------------------------
+
+def test_kafka_python_huge_create_partitions_is_refused_at_once(broker_factory):
+    broker = broker_factory(smp=1)
+    topic = create_topic(broker, fresh_topic("grow"), 1)
+    admin = kp_admin(broker)
+    try:
+        def request():
+            with pytest.raises(PolicyViolationError) as e:
+                admin.create_partitions({topic: NewPartitions(HUGE_PARTITIONS)})
+            return str(e.value)
+        error = refused_at_once(broker, request)
+    finally:
+        admin.close()
+    assert MESSAGE in error, error
+    assert partition_counts(broker)[topic] == 1
+
+
+def test_raw_huge_create_partitions_is_refused_at_once(broker_factory):
+    broker = broker_factory(smp=1)
+    topic = create_topic(broker, fresh_topic("grow"), 1)
+    out = refused_at_once(broker, lambda: create_partitions_raw(broker, {topic: HUGE_PARTITIONS}))
+    assert out == {topic: (ERR_POLICY_VIOLATION, MESSAGE)}
+    assert partition_counts(broker)[topic] == 1
+
+
+def test_create_partitions_counts_new_partitions_over_the_request(broker_factory):
+    bound = 100
+    broker = broker_factory({"max.partitions.per.request": str(bound)})
+    a = create_topic(broker, fresh_topic("a"), 10)
+    b = create_topic(broker, fresh_topic("b"), 1)
+    refused = (ERR_POLICY_VIOLATION, MESSAGE)
+    # 51 + 50 new partitions: one over, so neither grows.
+    assert create_partitions_raw(broker, {a: 61, b: 51}) == {a: refused, b: refused}
+    # In 32 bits these two growths add up to a negative number.
+    assert create_partitions_raw(broker, {a: 2**31 - 1, b: 2**31 - 1}) == {a: refused, b: refused}
+    assert partition_counts(broker)[a] == 10 and partition_counts(broker)[b] == 1
+    # Exactly the bound: 50 + 50.
+    assert create_partitions_raw(broker, {a: 60, b: 51}) == {a: (0, None), b: (0, None)}
+    counts = partition_counts(broker)
+    assert (counts[a], counts[b]) == (60, 51)
+
+
+def test_kafka_name_of_the_bound_is_honoured(broker_factory):
+    broker = broker_factory({"controller.max.records.per.batch": "5"})
+    a = fresh_topic("a")
+    assert create_topics_raw(broker, [(a, 6, [])]) == {a: (ERR_POLICY_VIOLATION, MESSAGE)}
+    assert create_topics_raw(broker, [(a, 5, [])]) == {a: (0, None)}
+
+
+# --- auto-creation through Metadata --------------------------------------------------
+
+def test_metadata_auto_creation_is_held_to_the_bound(broker_factory):
+    broker = broker_factory({"num.partitions": "10", "max.partitions.per.request": "100"})
+    names = [fresh_topic(f"auto{i}") for i in range(11)]
+    # 11 x 10 partitions: none is created, each says why.
+    out = metadata_raw(broker, names)
+    assert out == {n: (ERR_POLICY_VIOLATION, 0) for n in names}
+    assert not set(names) & set(partition_counts(broker))
+    # A name listed twice counts once: 10 x 10 is the bound.
+    out = metadata_raw(broker, names[:10] + names[:10])
+    assert {n: out[n] for n in names[:10]} == {n: (0, 10) for n in names[:10]}
+    # Names Kafka would not create say so, as in Kafka.
+    bad = "bad/name"
+    assert metadata_raw(broker, [bad]) == {bad: (ERR_INVALID_TOPIC_EXCEPTION, 0)}
+
+
+def test_metadata_auto_creating_a_huge_topic_is_refused_at_once(broker_factory):
+    """num.partitions is per topic: one auto-created topic can be over the bound alone."""
+    broker = broker_factory({"num.partitions": str(HUGE_PARTITIONS)})
+    name = fresh_topic("auto")
+    out = refused_at_once(broker, lambda: metadata_raw(broker, [name]))
+    assert out == {name: (ERR_POLICY_VIOLATION, 0)}
+
