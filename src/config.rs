@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
 /// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
 pub const MESSAGE_MAX_BYTES_DEFAULT: usize = 1_048_588;
+/// Kafka's default `fetch.max.bytes` (55 MiB) and its minimum.
+pub const FETCH_MAX_BYTES_DEFAULT: usize = 57_671_680;
+pub const FETCH_MAX_BYTES_MIN: i64 = 1024;
 /// Kafka's default `log.segment.bytes` (1 GiB).
 pub const LOG_SEGMENT_BYTES_DEFAULT: u64 = 1_073_741_824;
 /// Kafka's minimum for `log.segment.bytes` (the 14-byte header of an empty log, rounded).
@@ -32,7 +35,7 @@ pub const LOG_CLEANER_DEDUPE_BUFFER_SIZE_DEFAULT: u64 = 134_217_728;
 /// most that many records per metadata batch). The first wins when both are given.
 pub const PARTITIONS_PER_REQUEST_KEY: &str = "max.partitions.per.request";
 pub const PARTITIONS_PER_REQUEST_KAFKA_KEY: &str = "controller.max.records.per.batch";
-pub use crate::broker::partition_limit::PARTITIONS_PER_REQUEST_MAX_DEFAULT;
+pub use crate::broker::request_limits::PARTITIONS_PER_REQUEST_MAX_DEFAULT;
 /// Default listener port, as Kafka's.
 pub const PORT_DEFAULT: u16 = 9092;
 /// Kafka's default: an empty group's first rebalance waits 3 s for more members.
@@ -115,6 +118,9 @@ pub struct BrokerConfig {
     /// may add in total; more is refused with POLICY_VIOLATION before anything is placed.
     pub partitions_per_request_max: u32,
     pub message_max_bytes: usize,
+    /// `fetch.max.bytes`: the most record bytes one Fetch response holds, whatever the
+    /// consumer asks (KIP-541); it also bounds what a Fetch makes a shard read.
+    pub fetch_bytes_max: usize,
     pub log_segment_bytes: u64,
     pub log_retention_check_interval_ms: u64,
     /// `log.cleaner.enable`: compacted topics are cleaned.
@@ -178,6 +184,7 @@ impl Default for BrokerConfig {
             auto_create_topics_enable: true,
             partitions_per_request_max: PARTITIONS_PER_REQUEST_MAX_DEFAULT,
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
+            fetch_bytes_max: FETCH_MAX_BYTES_DEFAULT,
             log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
             log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             log_cleaner_enable: true,
@@ -293,11 +300,19 @@ impl BrokerConfig {
             c.auto_create_topics_enable = parse_bool("auto.create.topics.enable", v)?;
         }
         if let Some(v) = get(PARTITIONS_PER_REQUEST_KEY).or(get(PARTITIONS_PER_REQUEST_KAFKA_KEY)) {
-            let key = key_of(props, PARTITIONS_PER_REQUEST_KEY, PARTITIONS_PER_REQUEST_KAFKA_KEY);
+            let key = key_of(
+                props,
+                PARTITIONS_PER_REQUEST_KEY,
+                PARTITIONS_PER_REQUEST_KAFKA_KEY,
+            );
             c.partitions_per_request_max = parse_num(key, v, 1, i32::MAX as i64)? as u32;
         }
         if let Some(v) = get("message.max.bytes") {
             c.message_max_bytes = parse_num("message.max.bytes", v, 0, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get("fetch.max.bytes") {
+            c.fetch_bytes_max =
+                parse_num("fetch.max.bytes", v, FETCH_MAX_BYTES_MIN, i32::MAX as i64)? as usize;
         }
         if let Some(v) = get("log.segment.bytes") {
             c.log_segment_bytes = parse_num(
@@ -421,7 +436,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 20] = [
+        let values: [(&'static str, String); 21] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
@@ -431,6 +446,7 @@ impl BrokerConfig {
                 "auto.create.topics.enable",
                 self.auto_create_topics_enable.to_string(),
             ),
+            ("fetch.max.bytes", self.fetch_bytes_max.to_string()),
             (
                 PARTITIONS_PER_REQUEST_KEY,
                 self.partitions_per_request_max.to_string(),
@@ -518,6 +534,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     PARTITIONS_PER_REQUEST_KEY,
     PARTITIONS_PER_REQUEST_KAFKA_KEY,
     "message.max.bytes",
+    "fetch.max.bytes",
     "log.segment.bytes",
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",

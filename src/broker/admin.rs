@@ -13,7 +13,7 @@ use futures::channel::oneshot;
 use futures::future::{join_all, FutureExt};
 
 use super::metadata::{validate_topic_name, Placement, Snapshot, TopicMeta};
-use super::partition_limit;
+use super::request_limits;
 use super::router::{PartitionRef, ShardMsg};
 use super::shard::{Shard, METADATA_SHARD};
 use crate::protocol::errors as ec;
@@ -87,9 +87,14 @@ impl Shard {
         let bound = self.broker.config.partitions_per_request_max;
         // Every caller's counts are resolved (-1 and assignments already counted); this
         // also bounds what Metadata's auto-creation asks for.
-        let requested = topics.iter().map(|t| u64::try_from(t.partitions).unwrap_or(0));
-        if let Err(e) = partition_limit::check_total(requested, bound) {
-            return topics.into_iter().map(|t| (t.name, Err(e.clone()))).collect();
+        let requested = topics
+            .iter()
+            .map(|t| u64::try_from(t.partitions).unwrap_or(0));
+        if let Err(e) = request_limits::check_total(requested, bound) {
+            return topics
+                .into_iter()
+                .map(|t| (t.name, Err(e.clone())))
+                .collect();
         }
         let _guard = self.admin_lock.lock().await;
         let mut snap = (*self.broker.metadata.snapshot()).clone();
@@ -385,12 +390,15 @@ impl Shard {
         let snap = self.broker.metadata.snapshot();
         let added = requests.iter().map(|(name, count)| {
             snap.topic(name).map_or(0, |t| {
-                partition_limit::growth_partitions(t.partitions.len(), *count)
+                request_limits::growth_partitions(t.partitions.len(), *count)
             })
         });
         let bound = self.broker.config.partitions_per_request_max;
-        if let Err(e) = partition_limit::check_total(added, bound) {
-            return requests.into_iter().map(|r| (r.0, Err(e.clone()))).collect();
+        if let Err(e) = request_limits::check_total(added, bound) {
+            return requests
+                .into_iter()
+                .map(|r| (r.0, Err(e.clone())))
+                .collect();
         }
         let mut results = Vec::with_capacity(requests.len());
         for (name, count) in requests {

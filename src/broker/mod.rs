@@ -5,8 +5,8 @@ pub mod admin;
 pub mod log_dirs;
 pub mod maintenance;
 pub mod metadata;
-pub mod partition_limit;
 pub mod producer_ids;
+pub mod request_limits;
 pub mod router;
 pub mod shard;
 

@@ -122,9 +122,8 @@ fn admin_listener_and_metrics_switch() {
 
 #[test]
 fn listener_and_advertised() {
-    let c =
-        BrokerConfig::from_properties(&props(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]))
-            .unwrap();
+    let c = BrokerConfig::from_properties(&props(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]))
+        .unwrap();
     assert_eq!(c.listener.host, "127.0.0.1");
     assert_eq!(c.advertised.port, 19092);
     assert_eq!(c.advertised.host, "127.0.0.1");
@@ -159,8 +158,7 @@ fn overrides_win_and_unknown_keys_warn() {
 #[test]
 fn partitions_per_request_bound_by_either_name() {
     assert_eq!(BrokerConfig::default().partitions_per_request_max, 10_000);
-    let c =
-        BrokerConfig::from_properties(&props(&[("max.partitions.per.request", "50")])).unwrap();
+    let c = BrokerConfig::from_properties(&props(&[("max.partitions.per.request", "50")])).unwrap();
     assert_eq!(c.partitions_per_request_max, 50);
     let c = BrokerConfig::from_properties(&props(&[("controller.max.records.per.batch", "70")]))
         .unwrap();
@@ -188,4 +186,16 @@ fn partitions_per_request_bound_by_either_name() {
         .find(|(k, _, _)| *k == "max.partitions.per.request")
         .unwrap();
     assert_eq!((shown.1.as_str(), shown.2), ("50", true));
+}
+
+#[test]
+fn fetch_max_bytes_as_kafka() {
+    assert_eq!(BrokerConfig::default().fetch_bytes_max, 57_671_680);
+    let c = BrokerConfig::from_properties(&props(&[("fetch.max.bytes", "1024")])).unwrap();
+    assert_eq!(c.fetch_bytes_max, 1024);
+    for v in ["1023", "2147483648", "x"] {
+        let e = BrokerConfig::from_properties(&props(&[("fetch.max.bytes", v)])).unwrap_err();
+        assert!(e.to_string().contains("fetch.max.bytes"), "{e}");
+    }
+    assert_eq!(key_warning("fetch.max.bytes"), None);
 }

@@ -1,7 +1,7 @@
 //! CreateTopics. One broker: the replication factor must be 1 (or -1, the default).
 //! Explicit replica assignments must name this broker only. A request that would add
 //! more than `max.partitions.per.request` partitions in total is refused as a whole,
-//! before anything is placed (`broker::partition_limit`).
+//! before anything is placed (`broker::request_limits`).
 
 use std::rc::Rc;
 
@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse
 use uuid::Uuid;
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
-use crate::broker::partition_limit;
+use crate::broker::request_limits;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
 
@@ -23,14 +23,14 @@ pub async fn handle(
     let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker = shard.broker.clone();
     let requested = req.topics.iter().map(|t| {
-        partition_limit::topic_partitions(
+        request_limits::topic_partitions(
             t.num_partitions,
             t.assignments.len(),
             broker.config.num_partitions,
         )
     });
     if let Err((code, msg)) =
-        partition_limit::check_total(requested, broker.config.partitions_per_request_max)
+        request_limits::check_total(requested, broker.config.partitions_per_request_max)
     {
         let mut resp = CreateTopicsResponse::default();
         resp.topics = req

@@ -321,3 +321,120 @@ def test_metadata_auto_creating_a_huge_topic_is_refused_at_once(broker_factory):
     out = refused_at_once(broker, lambda: metadata_raw(broker, [name]))
     assert out == {name: (ERR_POLICY_VIOLATION, 0)}
 
+
+
+# --- Fetch ---------------------------------------------------------------------------
+
+FETCH_VERSION = 11
+PARTITION_MAX_BYTES_ANY = 2**31 - 1
+
+
+def status_bytes(broker, field):
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} line")
+
+
+def fill(broker, topic, batches, value_bytes):
+    """Appends `batches` one-record batches of `value_bytes` each to partition 0 (the same
+    batch each time: the broker sets its offsets, which the CRC leaves out)."""
+    batch = kwire.record_batch([(None, b"v" * value_bytes, [], 0)], 1_700_000_000_000)
+    with kwire.Conn(broker.port, timeout_s=30) as conn:
+        for _ in range(batches):
+            code, _ = kwire.produce(conn, 8, topic, 0, batch, acks=1)
+            assert code == 0, code
+
+
+def fetch_bytes(broker, topic, max_bytes, partition_max_bytes):
+    """Record bytes one Fetch v11 from offset 0 returns, and its error code."""
+    partition = (kwire.int32(0) + kwire.int32(-1) + kwire.int64(0) + kwire.int64(-1)
+                 + kwire.int32(partition_max_bytes))
+    body = (kwire.int32(-1) + kwire.int32(0) + kwire.int32(1) + kwire.int32(max_bytes) + kwire.int8(0)
+            + kwire.int32(0) + kwire.int32(-1)
+            + kwire.array([kwire.string(topic) + kwire.array([partition])])
+            + kwire.array([]) + kwire.string(""))
+    with kwire.Conn(broker.port, timeout_s=30) as conn:
+        resp = conn.request(kwire.API_FETCH, FETCH_VERSION, body)
+    _, parts = kwire.parse_fetch_response_v11(resp)
+    code, _, records = parts[(topic, 0)]
+    return code, records
+
+
+def test_fetch_max_bytes_caps_what_a_consumer_may_ask_for(broker_factory):
+    broker = broker_factory({"fetch.max.bytes": "100000"})
+    topic = create_topic(broker, fresh_topic("fetch"), 1)
+    fill(broker, topic, 10, 30_000)
+    code, records = fetch_bytes(broker, topic, 50 << 20, 50 << 20)
+    assert code == 0
+    # Whole batches up to the broker's 100,000 bytes, not the 300,000 asked for.
+    assert len(kwire.batch_headers(records)) == 3, len(records)
+    # The first batch comes back even when it alone is over the limit, as in Kafka.
+    small = broker_factory({"fetch.max.bytes": "1024"})
+    topic = create_topic(small, fresh_topic("fetch"), 1)
+    fill(small, topic, 3, 30_000)
+    code, records = fetch_bytes(small, topic, 50 << 20, 50 << 20)
+    assert code == 0 and len(kwire.batch_headers(records)) == 1
+
+
+def test_a_fetch_reads_no_more_than_its_response_holds(broker_factory):
+    """partition_max_bytes of 2 GiB with a response max_bytes of 1 MiB: the broker used to
+    read the partition's whole log into memory and trim afterwards."""
+    broker = broker_factory(smp=1)
+    topic = create_topic(broker, fresh_topic("fetch"), 1)
+    log_bytes = 160 << 20
+    fill(broker, topic, log_bytes // 1_000_000, 1_000_000)
+    broker.restart()  # nothing cached, and a fresh peak RSS
+    peak_before = status_bytes(broker, "VmHWM")
+    code, records = fetch_bytes(broker, topic, 1 << 20, PARTITION_MAX_BYTES_ANY)
+    peak_after = status_bytes(broker, "VmHWM")
+    assert code == 0 and len(kwire.batch_headers(records)) == 1
+    assert peak_after - peak_before < RSS_GROWTH_MAX_BYTES, (peak_before, peak_after)
+
+
+# --- DeleteTopics and AlterConfigs: Kafka's batch of 10,000 --------------------------
+
+API_DELETE_TOPICS = 20
+API_INCREMENTAL_ALTER_CONFIGS = 44
+BATCH_MESSAGE = "Unable to perform excessively large batch operation."
+CHANGES_MAX = 10_000
+RESOURCE_TOPIC = 2
+OP_SET = 0
+
+
+def incremental_alter_raw(broker, topic, keys):
+    """Error code and message of an IncrementalAlterConfigs v0 setting `keys` on one topic."""
+    configs = [kwire.string(k) + kwire.int8(OP_SET) + kwire.nullable_string(v) for k, v in keys]
+    body = (kwire.array([kwire.int8(RESOURCE_TOPIC) + kwire.string(topic) + kwire.array(configs)])
+            + kwire.int8(1))  # validate only
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body, timeout_s=ANSWER_WITHIN_S)
+    r = kwire.Reader(resp)
+    r.int32()  # throttle time
+    out = r.array(lambda: (r.int16(), r.string(), r.int8(), r.string()))
+    r.expect_end()
+    assert len(out) == 1 and out[0][3] == topic, out
+    return out[0][:2]
+
+
+def test_config_changes_past_kafkas_batch_are_refused(broker):
+    topic = create_topic(broker, fresh_topic("cfg"), 1)
+    at_bound = [("retention.ms", str(1000 + i)) for i in range(CHANGES_MAX)]
+    assert incremental_alter_raw(broker, topic, at_bound)[0] == 0
+    over = at_bound + [("retention.ms", "5")]
+    assert incremental_alter_raw(broker, topic, over) == (ERR_POLICY_VIOLATION, BATCH_MESSAGE)
+
+
+def test_delete_topics_counts_only_topics_that_exist_against_kafkas_batch(broker):
+    """Deleting 10,001 existing topics (refused, unit-tested in request_limits) takes
+    minutes to set up; names of absent topics change nothing and do not count."""
+    topic = create_topic(broker, fresh_topic("del"), 1)
+    absent = [fresh_topic("absent") for _ in range(CHANGES_MAX + 1)]
+    body = kwire.array([kwire.string(n) for n in absent + [topic]]) + kwire.int32(30_000)
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_DELETE_TOPICS, 3, body, timeout_s=ANSWER_WITHIN_S * 5)
+    r = kwire.Reader(resp)
+    r.int32()
+    out = dict(r.array(lambda: (r.string(), r.int16())))
+    assert out[topic] == 0 and {out[n] for n in absent} == {kwire.ERR_UNKNOWN_TOPIC_OR_PARTITION}

@@ -1,15 +1,19 @@
-//! The bound on how many partitions one request may create (CreateTopics,
-//! CreatePartitions, auto-creation through Metadata), checked before anything is placed
-//! or opened. Without it one request naming 200,000,000 partitions makes the metadata
-//! shard build a placement table of gigabytes and stop serving (issue 16).
+//! Bounds on how much one admin request may change, checked before any of it is done.
 //!
-//! Kafka's controller refuses such a request as a whole (KAFKA-17870 for CreateTopics,
-//! KAFKA-19673 for CreatePartitions): every topic of it answers POLICY_VIOLATION with
-//! `TOO_MANY_PARTITIONS`, even the ones that alone would fit. Counting follows Kafka: a
-//! topic with explicit assignments counts one partition per assignment, -1 counts the
-//! broker's `num.partitions`, and a count below 1 adds nothing (that topic fails on its
-//! own with INVALID_PARTITIONS). Sums are in `u64` and saturate, so no count on the wire
-//! can overflow them.
+//! Partitions: without a bound one CreateTopics or CreatePartitions naming 200,000,000
+//! partitions made the metadata shard build a placement table of gigabytes and stop
+//! serving (issue 16). Kafka's controller refuses such a request as a whole (KAFKA-17870
+//! for CreateTopics, KAFKA-19673 for CreatePartitions): every topic of it answers
+//! POLICY_VIOLATION with `TOO_MANY_PARTITIONS`, even the ones that alone would fit, and so
+//! does corelog, for auto-creation through Metadata too. Counting follows Kafka: a topic
+//! with explicit assignments counts one partition per assignment, -1 counts the broker's
+//! `num.partitions`, and a count below 1 adds nothing (that topic fails on its own with
+//! INVALID_PARTITIONS). Sums are in `u64` and saturate, so no count on the wire can
+//! overflow them.
+//!
+//! Other changes: Kafka's controller writes at most 10,000 records for one request, so
+//! a DeleteTopics of more topics, or an AlterConfigs / IncrementalAlterConfigs of more
+//! config changes, is refused as a whole with POLICY_VIOLATION and `BATCH_TOO_LARGE`.
 
 use crate::protocol::errors as ec;
 
@@ -58,6 +62,22 @@ pub fn too_many() -> (i16, String) {
     (ec::POLICY_VIOLATION, TOO_MANY_PARTITIONS.to_string())
 }
 
+/// Kafka's bound on records per controller operation (`MAX_RECORDS_PER_USER_OP`): here
+/// the most topics one DeleteTopics deletes and config changes one AlterConfigs or
+/// IncrementalAlterConfigs makes.
+pub const CHANGES_PER_REQUEST_MAX: usize = 10_000;
+
+/// Kafka's message when an operation would need more records than that.
+pub const BATCH_TOO_LARGE: &str = "Unable to perform excessively large batch operation.";
+
+/// Refuses a request that makes more than `CHANGES_PER_REQUEST_MAX` changes.
+pub fn check_changes(changes: usize) -> Result<(), (i16, String)> {
+    if changes > CHANGES_PER_REQUEST_MAX {
+        return Err((ec::POLICY_VIOLATION, BATCH_TOO_LARGE.to_string()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +104,15 @@ mod tests {
         assert_eq!(code, ec::POLICY_VIOLATION);
         assert_eq!(msg, "Excessively large number of partitions per request.");
         assert!(check_total([200_000_000], 10_000).is_err());
+    }
+
+    #[test]
+    fn changes_up_to_kafkas_batch_pass() {
+        assert!(check_changes(0).is_ok());
+        assert!(check_changes(10_000).is_ok());
+        let (code, msg) = check_changes(10_001).unwrap_err();
+        assert_eq!(code, ec::POLICY_VIOLATION);
+        assert_eq!(msg, "Unable to perform excessively large batch operation.");
     }
 
     #[test]
