@@ -438,3 +438,49 @@ def test_delete_topics_counts_only_topics_that_exist_against_kafkas_batch(broker
     r.int32()
     out = dict(r.array(lambda: (r.string(), r.int16())))
     assert out[topic] == 0 and {out[n] for n in absent} == {kwire.ERR_UNKNOWN_TOPIC_OR_PARTITION}
+
+
+# --- DescribeConfigs -----------------------------------------------------------------
+
+API_DESCRIBE_CONFIGS = 32
+ERR_INVALID_REQUEST = 42
+
+
+def describe_configs_raw(broker, resources):
+    """[(error_code, name, config count)] of a DescribeConfigs v1 of (type, name) pairs."""
+    body = kwire.array([kwire.int8(t) + kwire.string(n) + kwire.int32(-1) for t, n in resources])
+    body += kwire.int8(0)  # no synonyms
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_DESCRIBE_CONFIGS, 1, body, timeout_s=ANSWER_WITHIN_S * 5)
+    r = kwire.Reader(resp)
+    r.int32()  # throttle time
+
+    def config():
+        r.string(), r.string(), r.int8(), r.int8(), r.int8()
+        r.array(lambda: (r.string(), r.string(), r.int8()))
+
+    def result():
+        code = r.int16()
+        r.string()  # message
+        r.int8()  # resource type
+        return code, r.string(), len(r.array(config))
+
+    out = r.array(result)
+    r.expect_end()
+    return out
+
+
+def test_describe_configs_describes_a_repeated_resource_once(broker_factory):
+    broker = broker_factory(smp=1)
+    topic = create_topic(broker, fresh_topic("cfg"), 1)
+    repeats = 20_000
+    peak_before = status_bytes(broker, "VmHWM")
+    out = describe_configs_raw(broker, [(RESOURCE_TOPIC, topic)] * repeats + [(4, "0")])
+    peak_after = status_bytes(broker, "VmHWM")
+    first, rest, broker_entry = out[0], out[1:-1], out[-1]
+    assert first[0] == 0 and first[2] > 20, first
+    assert {(code, n) for code, n, _ in rest} == {(ERR_INVALID_REQUEST, topic)}
+    assert len(rest) == repeats - 1
+    assert broker_entry[0] == 0 and broker_entry[2] > 0, broker_entry
+    # Each repeat used to be described in full: 160 MB for this request.
+    assert peak_after - peak_before < RSS_GROWTH_MAX_BYTES, (peak_before, peak_after)
