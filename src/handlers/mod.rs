@@ -190,6 +190,18 @@ pub fn dispatch(
     })
 }
 
+/// Whether `key` is named for the first time in a request. Describe-style APIs answer a
+/// repeat with INVALID_REQUEST instead of describing it again: Kafka describes every
+/// repeat, so a 4 MiB request naming one large group or topic 500,000 times makes an
+/// answer of gigabytes; real clients never repeat a name.
+pub fn first_time<'a>(seen: &mut std::collections::HashSet<&'a str>, key: &'a str) -> bool {
+    seen.insert(key)
+}
+
+pub fn repeated_message(what: &str, name: &str) -> String {
+    format!("{what} {name} is named more than once in this request")
+}
+
 fn client(header: &RequestHeaderView, peer: Option<std::net::SocketAddr>) -> Client {
     Client {
         id: header.client_id.clone().unwrap_or_default(),

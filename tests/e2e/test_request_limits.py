@@ -13,13 +13,13 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicPartition
 from kafka import KafkaAdminClient
 from kafka.admin import NewPartitions, NewTopic
 from kafka.errors import PolicyViolationError
 
 import kwire
-from clients import base_config, create_topic, partition_counts
+from clients import base_config, consumer, create_topic, partition_counts
 from conftest import fresh_topic
 
 HUGE_PARTITIONS = 200_000_000
@@ -500,3 +500,111 @@ def test_metadata_answers_a_repeated_topic_once(broker_factory):
     peak_after = status_bytes(broker, "VmHWM")
     assert out == [(topic, (0, 200))]
     assert peak_after - peak_before < RSS_GROWTH_MAX_BYTES, (peak_before, peak_after)
+
+
+# --- groups named more than once ----------------------------------------------------
+
+API_OFFSET_FETCH = 9
+API_DESCRIBE_GROUPS = 15
+GROUP_REPEATS = 20_000
+
+
+def describe_groups_v0(broker, groups):
+    """[(error_code, group id, state, member count)] of a DescribeGroups v0."""
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_DESCRIBE_GROUPS, 0, kwire.array([kwire.string(g) for g in groups]),
+                            timeout_s=ANSWER_WITHIN_S * 10)
+    r = kwire.Reader(resp)
+
+    def member():
+        r.string(), r.string(), r.string(), r.bytes(), r.bytes()
+
+    def group():
+        code, group_id, state = r.int16(), r.string(), r.string()
+        r.string(), r.string()  # protocol type and data
+        return code, group_id, state, len(r.array(member))
+
+    out = r.array(group)
+    r.expect_end()
+    return out
+
+
+def test_describe_groups_describes_a_repeated_group_once(broker):
+    topic = create_topic(broker, fresh_topic("grp"), 1)
+    group = fresh_topic("g")
+    c = consumer(broker, {"group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not c.assignment():
+            assert time.monotonic() < deadline, "no assignment in 30 s"
+            c.poll(0.2)
+        out = describe_groups_v0(broker, [group] * GROUP_REPEATS)
+    finally:
+        c.close()
+    assert out[0] == (0, group, "Stable", 1), out[0]
+    assert {o[:2] for o in out[1:]} == {(ERR_INVALID_REQUEST, group)}
+    assert len(out) == GROUP_REPEATS
+
+
+def compact_reader_string(r):
+    n = varint_unsigned(r) - 1
+    return None if n < 0 else r._take(n).decode()
+
+
+def varint_unsigned(r):
+    shift, value = 0, 0
+    while True:
+        b = r.int8() & 0xFF
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value
+        shift += 7
+
+
+def test_offset_fetch_fetches_a_repeated_group_once(broker):
+    topic = create_topic(broker, fresh_topic("grp"), 1)
+    group = fresh_topic("g")
+    c = consumer(broker, {"group.id": group})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    finally:
+        c.close()
+    # OffsetFetch v8 (flexible): groups [group_id, topics: null], require_stable.
+    entry = kwire.compact_string(group) + b"\x00" + kwire.EMPTY_TAGGED_FIELDS
+    body = (kwire.varint_unsigned(GROUP_REPEATS + 1) + entry * GROUP_REPEATS + kwire.int8(0)
+            + kwire.EMPTY_TAGGED_FIELDS)
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_OFFSET_FETCH, 8, body, timeout_s=ANSWER_WITHIN_S * 10,
+                            flexible_header=True)
+    r = kwire.Reader(resp)
+    assert r.int8() == 0  # response header v1: no tagged fields
+    r.int32()  # throttle time
+
+    def partition():
+        index, offset = r.int32(), r.int64()
+        r.int32()  # leader epoch
+        compact_reader_string(r)  # metadata
+        r.int16()
+        assert r.int8() == 0
+        return index, offset
+
+    def topic_entry():
+        name = compact_reader_string(r)
+        parts = [partition() for _ in range(varint_unsigned(r) - 1)]
+        assert r.int8() == 0
+        return name, parts
+
+    def group_entry():
+        group_id = compact_reader_string(r)
+        topics = [topic_entry() for _ in range(varint_unsigned(r) - 1)]
+        code = r.int16()
+        assert r.int8() == 0
+        return group_id, topics, code
+
+    groups = [group_entry() for _ in range(varint_unsigned(r) - 1)]
+    assert r.int8() == 0
+    r.expect_end()
+    assert groups[0] == (group, [(topic, [(0, 5)])], 0), groups[0]
+    assert {(g, len(t), code) for g, t, code in groups[1:]} == {(group, 0, ERR_INVALID_REQUEST)}
+    assert len(groups) == GROUP_REPEATS
