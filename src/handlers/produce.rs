@@ -29,6 +29,7 @@ pub fn start(
     body: bytes::BytesMut,
 ) -> Result<Pending, RequestError> {
     let decode_started = metrics::now();
+    let body_bytes = body.len();
     let req = decode_produce_request(version, body).map_err(|e| RequestError::Malformed {
         api: ApiKey::Produce,
         version,
@@ -87,6 +88,7 @@ pub fn start(
         }
         resp.responses.push(out);
     }
+    unpin_request_body(&mut groups, body_bytes);
     metrics::record_since(Stage::ProduceDecode, decode_started);
     let mut waits = Vec::with_capacity(groups.len());
     for (owner, (items, slots)) in groups {
@@ -144,6 +146,30 @@ pub fn start(
         respond(ApiKey::Produce, version, &resp)
     }
     .boxed_local())
+}
+
+/// Records kept from a request are views of its whole body, and the batch cache keeps
+/// them after the write: a request whose appended records are a small part of it (a few
+/// bytes for a real partition, megabytes for unknown ones) would have the cache pin the
+/// whole body for each few bytes it counts. Below half the body, the records are copied
+/// out, so what the cache holds is at most twice what it counts.
+fn unpin_request_body(
+    groups: &mut HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)>,
+    body_bytes: usize,
+) {
+    let kept_bytes: usize = groups
+        .values()
+        .flat_map(|g| &g.0)
+        .filter_map(|i| i.records.as_ref().map(|r| r.len()))
+        .sum();
+    if kept_bytes.saturating_mul(2) >= body_bytes {
+        return;
+    }
+    for item in groups.values_mut().flat_map(|g| g.0.iter_mut()) {
+        if let Some(records) = &mut item.records {
+            *records = bytes::BytesMut::from(&records[..]);
+        }
+    }
 }
 
 /// The hop to the owner shard and back: from sent to the owner's receipt, plus from

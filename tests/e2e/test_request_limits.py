@@ -608,3 +608,26 @@ def test_offset_fetch_fetches_a_repeated_group_once(broker):
     assert groups[0] == (group, [(topic, [(0, 5)])], 0), groups[0]
     assert {(g, len(t), code) for g, t, code in groups[1:]} == {(group, 0, ERR_INVALID_REQUEST)}
     assert len(groups) == GROUP_REPEATS
+
+
+# --- Produce: what the batch cache keeps ---------------------------------------------
+
+def test_cached_batches_do_not_pin_the_requests_they_came_in(broker_factory):
+    """A few bytes appended from a request of 8 MiB (the rest for a topic that does not
+    exist): the shard's batch cache used to keep each whole request alive."""
+    broker = broker_factory(smp=1)
+    topic = create_topic(broker, fresh_topic("pin"), 1)
+    batch = kwire.record_batch([(None, b"small", [], 0)], 1_700_000_000_000)
+    junk = b"j" * (8 << 20)
+    body = (kwire.nullable_string(None) + kwire.int16(1) + kwire.int32(10_000)
+            + kwire.array([kwire.string(topic) + kwire.array([kwire.int32(0) + kwire.nullable_bytes(batch)]),
+                           kwire.string(fresh_topic("absent"))
+                           + kwire.array([kwire.int32(0) + kwire.nullable_bytes(junk)])]))
+    rss_before = rss_bytes(broker)
+    with kwire.Conn(broker.port, timeout_s=30) as conn:
+        for _ in range(30):
+            out = kwire.parse_produce_response(8, conn.request(kwire.API_PRODUCE, 8, body))
+            assert out[(topic, 0)][0] == 0, out
+    time.sleep(0.5)
+    rss_after = rss_bytes(broker)
+    assert rss_after - rss_before < RSS_GROWTH_MAX_BYTES, (rss_before, rss_after)
