@@ -631,3 +631,21 @@ def test_cached_batches_do_not_pin_the_requests_they_came_in(broker_factory):
     time.sleep(0.5)
     rss_after = rss_bytes(broker)
     assert rss_after - rss_before < RSS_GROWTH_MAX_BYTES, (rss_before, rss_after)
+
+
+def test_group_members_do_not_pin_their_join_requests(broker_factory):
+    """JoinGroup v0 requests of 2 MiB (trailing bytes, which Kafka's decoders ignore too)
+    with a few bytes of metadata: each member used to keep its whole request alive."""
+    broker = broker_factory({"group.initial.rebalance.delay.ms": "0"}, smp=1)
+    padding = b"\x00" * (2 << 20)
+    rss_before = rss_bytes(broker)
+    with kwire.Conn(broker.port, timeout_s=30) as conn:
+        for _ in range(100):
+            body = (kwire.string(fresh_topic("g")) + kwire.int32(30_000) + kwire.string("")
+                    + kwire.string("consumer")
+                    + kwire.array([kwire.string("range") + kwire.nullable_bytes(b"meta")]) + padding)
+            r = kwire.Reader(conn.request(11, 0, body))
+            assert r.int16() == 0  # joined, and leader of its own group
+    time.sleep(0.5)
+    rss_after = rss_bytes(broker)
+    assert rss_after - rss_before < RSS_GROWTH_MAX_BYTES, (rss_before, rss_after)
