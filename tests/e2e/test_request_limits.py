@@ -649,3 +649,16 @@ def test_group_members_do_not_pin_their_join_requests(broker_factory):
     time.sleep(0.5)
     rss_after = rss_bytes(broker)
     assert rss_after - rss_before < RSS_GROWTH_MAX_BYTES, (rss_before, rss_after)
+
+
+ERR_INVALID_RECORD = 87
+
+
+def test_one_record_batch_per_partition_as_kafka(broker):
+    """Produce v3+ carries exactly one batch per partition; more would let one request
+    register a new idempotent producer per tiny batch."""
+    topic = create_topic(broker, fresh_topic("one"), 1)
+    batch = kwire.record_batch([(None, b"x", [], 0)], 1_700_000_000_000)
+    with kwire.Conn(broker.port) as conn:
+        assert kwire.produce(conn, 8, topic, 0, batch + batch)[0] == ERR_INVALID_RECORD
+        assert kwire.produce(conn, 8, topic, 0, batch) == (0, 0)
