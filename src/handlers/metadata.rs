@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -34,38 +35,12 @@ pub async fn handle(
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
-    let mut refused: HashMap<String, i16> = HashMap::new();
-    if let (Some(wanted), true) = (
-        &wanted,
-        broker.config.auto_create_topics_enable && allow_create,
-    ) {
-        let snap = broker.metadata.snapshot();
-        let mut names: Vec<&str> = wanted
-            .iter()
-            .filter_map(|t| t.name.as_ref())
-            .map(|n| n.0.as_str())
-            .filter(|n| snap.topic(n).is_none())
-            .collect();
-        // A name listed twice is one topic to create, and counts once.
-        names.sort_unstable();
-        names.dedup();
-        let missing: Vec<TopicSpec> = names
-            .into_iter()
-            .map(|n| TopicSpec {
-                name: n.to_string(),
-                partitions: broker.config.num_partitions,
-                configs: Vec::new(),
-            })
-            .collect();
-        if !missing.is_empty() {
-            // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
-            for (name, r) in shard.create_topics(missing, false).await {
-                if let Err((code @ (ec::POLICY_VIOLATION | ec::INVALID_TOPIC_EXCEPTION), _)) = r {
-                    refused.insert(name, code);
-                }
-            }
+    let refused = match &wanted {
+        Some(wanted) if broker.config.auto_create_topics_enable && allow_create => {
+            auto_create(&shard, wanted).await
         }
-    }
+        _ => HashMap::new(),
+    };
     let snap = broker.metadata.snapshot();
     let node = BrokerId(broker.config.node_id);
     let topic_ops = if req.include_topic_authorized_operations {
@@ -127,6 +102,43 @@ pub async fn handle(
         OPERATIONS_NOT_REQUESTED
     };
     respond(ApiKey::Metadata, version, &resp)
+}
+
+/// Creates the named topics that do not exist, with num.partitions partitions each, as
+/// one batch (held to `max.partitions.per.request` as a whole). Returns the topics
+/// refused with an error a client should see: POLICY_VIOLATION for a batch over the
+/// bound, INVALID_TOPIC_EXCEPTION for a name Kafka would not create.
+async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> HashMap<String, i16> {
+    let broker = &shard.broker;
+    let snap = broker.metadata.snapshot();
+    let mut names: Vec<&str> = wanted
+        .iter()
+        .filter_map(|t| t.name.as_ref())
+        .map(|n| n.0.as_str())
+        .filter(|n| snap.topic(n).is_none())
+        .collect();
+    // A name listed twice is one topic to create, and counts once.
+    names.sort_unstable();
+    names.dedup();
+    let missing: Vec<TopicSpec> = names
+        .into_iter()
+        .map(|n| TopicSpec {
+            name: n.to_string(),
+            partitions: broker.config.num_partitions,
+            configs: Vec::new(),
+        })
+        .collect();
+    let mut refused = HashMap::new();
+    if missing.is_empty() {
+        return refused;
+    }
+    // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
+    for (name, r) in shard.create_topics(missing, false).await {
+        if let Err((code @ (ec::POLICY_VIOLATION | ec::INVALID_TOPIC_EXCEPTION), _)) = r {
+            refused.insert(name, code);
+        }
+    }
+    refused
 }
 
 /// Kafka's "authorized operations were not asked for".
