@@ -737,6 +737,23 @@ fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult 
     ProduceResult::error(e.kafka_error_code(), Some(e.to_string()))
 }
 
+/// A Fetch answer for a partition left out of a full response: its offsets, and the
+/// error a read would have given for an offset out of range, but no batches.
+fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
+    let (start, end) = (log.log_start_offset(), log.high_watermark());
+    let error_code = if offset < start || offset > end {
+        StorageError::OffsetOutOfRange { offset, start, end }.kafka_error_code()
+    } else {
+        ec::NONE
+    };
+    FetchResult {
+        error_code,
+        high_watermark: end,
+        log_start_offset: start,
+        batches: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,22 +770,5 @@ mod tests {
                     <= SHARD_CACHE_BYTES_MAX.max(n * PARTITION_CACHE_BYTES_MIN)
             );
         }
-    }
-}
-
-/// A Fetch answer for a partition left out of a full response: its offsets, and the
-/// error a read would have given for an offset out of range, but no batches.
-fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
-    let (start, end) = (log.log_start_offset(), log.high_watermark());
-    let error_code = if offset < start || offset > end {
-        StorageError::OffsetOutOfRange { offset, start, end }.kafka_error_code()
-    } else {
-        ec::NONE
-    };
-    FetchResult {
-        error_code,
-        high_watermark: end,
-        log_start_offset: start,
-        batches: Vec::new(),
     }
 }
