@@ -662,3 +662,24 @@ def test_one_record_batch_per_partition_as_kafka(broker):
     with kwire.Conn(broker.port) as conn:
         assert kwire.produce(conn, 8, topic, 0, batch + batch)[0] == ERR_INVALID_RECORD
         assert kwire.produce(conn, 8, topic, 0, batch) == (0, 0)
+
+
+API_LIST_OFFSETS = 2
+
+
+def test_list_offsets_refuses_a_repeated_partition_as_kafka(broker):
+    """Each timestamp lookup may read a batch from disk; Kafka answers every occurrence
+    of a partition named twice with INVALID_REQUEST and looks none up."""
+    topic = create_topic(broker, fresh_topic("lo"), 2)
+    latest = -1
+    parts = [kwire.int32(p) + kwire.int64(latest) for p in (0, 1, 0)]
+    body = kwire.int32(-1) + kwire.array([kwire.string(topic) + kwire.array(parts)])
+    with kwire.Conn(broker.port) as conn:
+        resp = conn.request(API_LIST_OFFSETS, 1, body, timeout_s=ANSWER_WITHIN_S)
+    r = kwire.Reader(resp)
+    out = r.array(lambda: (r.string(), r.array(lambda: (r.int32(), r.int16(), r.int64(), r.int64()))))
+    r.expect_end()
+    (name, answers), = out
+    assert name == topic
+    assert [(p, code) for p, code, _, _ in answers] == [
+        (0, ERR_INVALID_REQUEST), (1, 0), (0, ERR_INVALID_REQUEST)]
