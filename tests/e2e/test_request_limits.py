@@ -26,6 +26,7 @@ HUGE_PARTITIONS = 200_000_000
 BOUND_DEFAULT = 10_000
 MESSAGE = "Excessively large number of partitions per request."
 ERR_INVALID_TOPIC_EXCEPTION = 17
+ERR_INVALID_REQUEST = 42
 ERR_POLICY_VIOLATION = 44
 # Before the fix the broker grew by ~275 MB/s on such a request; a refusal allocates
 # nothing worth measuring.
@@ -145,9 +146,10 @@ def create_topics_raw(broker, topics, validate_only=False):
 
 def create_partitions_raw(broker, counts, validate_only=False):
     """{name: (error_code, error_message)} of a CreatePartitions v1 growing each topic to
-    its count."""
+    its count ({name: count}, or [(name, count)] to name a topic twice)."""
+    pairs = counts.items() if isinstance(counts, dict) else counts
     body = (kwire.array([kwire.string(name) + kwire.int32(count) + kwire.int32(-1)  # null assignments
-                         for name, count in counts.items()])
+                         for name, count in pairs])
             + kwire.int32(30_000) + kwire.int8(1 if validate_only else 0))
     with kwire.Conn(broker.port) as conn:
         resp = conn.request(API_CREATE_PARTITIONS, CREATE_PARTITIONS_VERSION, body,
@@ -293,6 +295,19 @@ def test_create_partitions_counts_new_partitions_over_the_request(broker_factory
     assert create_partitions_raw(broker, {a: 60, b: 51}) == {a: (0, None), b: (0, None)}
     counts = partition_counts(broker)
     assert (counts[a], counts[b]) == (60, 51)
+
+
+def test_a_topic_named_twice_is_refused_once_and_not_counted(broker_factory):
+    broker = broker_factory({"max.partitions.per.request": "100"})
+    a, b = fresh_topic("a"), fresh_topic("b")
+    duplicate = (ERR_INVALID_REQUEST, "Duplicate topic name.")
+    # Counted, the two entries for a would put the request over the bound.
+    out = create_topics_raw(broker, [(a, 60, []), (b, 100, []), (a, 60, [])])
+    assert out == {a: duplicate, b: (0, None)}
+    assert a not in partition_counts(broker)
+    grown = create_partitions_raw(broker, [(b, 150), (b, 150)])
+    assert grown == {b: duplicate}
+    assert partition_counts(broker)[b] == 100
 
 
 def test_kafka_name_of_the_bound_is_honoured(broker_factory):
@@ -448,7 +463,6 @@ def test_delete_topics_counts_only_topics_that_exist_against_kafkas_batch(broker
 # --- DescribeConfigs -----------------------------------------------------------------
 
 API_DESCRIBE_CONFIGS = 32
-ERR_INVALID_REQUEST = 42
 
 
 def describe_configs_raw(broker, resources):
