@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
 /// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
 pub const MESSAGE_MAX_BYTES_DEFAULT: usize = 1_048_588;
+/// Kafka's default `fetch.max.bytes` (55 MiB) and its minimum.
+pub const FETCH_MAX_BYTES_DEFAULT: usize = 57_671_680;
+pub const FETCH_MAX_BYTES_MIN: i64 = 1024;
 /// Kafka's default `log.segment.bytes` (1 GiB).
 pub const LOG_SEGMENT_BYTES_DEFAULT: u64 = 1_073_741_824;
 /// Kafka's minimum for `log.segment.bytes` (the 14-byte header of an empty log, rounded).
@@ -27,6 +30,12 @@ pub const LOG_CLEANER_BACKOFF_MS_DEFAULT: u64 = 15_000;
 /// Kafka's default `log.cleaner.dedupe.buffer.size` (128 MiB): here the key bytes one
 /// cleaning pass's offset map holds.
 pub const LOG_CLEANER_DEDUPE_BUFFER_SIZE_DEFAULT: u64 = 134_217_728;
+/// The bound on partitions created per request, by corelog's name and by the name of
+/// the Kafka setting that moves the same bound (KAFKA-20976; its controller writes at
+/// most that many records per metadata batch). The first wins when both are given.
+pub const PARTITIONS_PER_REQUEST_KEY: &str = "max.partitions.per.request";
+pub const PARTITIONS_PER_REQUEST_KAFKA_KEY: &str = "controller.max.records.per.batch";
+pub use crate::broker::request_limits::PARTITIONS_PER_REQUEST_MAX_DEFAULT;
 /// Default listener port, as Kafka's.
 pub const PORT_DEFAULT: u16 = 9092;
 /// Kafka's default: an empty group's first rebalance waits 3 s for more members.
@@ -104,7 +113,14 @@ pub struct BrokerConfig {
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub auto_create_topics_enable: bool,
+    /// `max.partitions.per.request` (Kafka: `controller.max.records.per.batch`): the most
+    /// partitions one CreateTopics, CreatePartitions or auto-creating Metadata request
+    /// may add in total; more is refused with POLICY_VIOLATION before anything is placed.
+    pub partitions_per_request_max: u32,
     pub message_max_bytes: usize,
+    /// `fetch.max.bytes`: the most record bytes one Fetch response holds, whatever the
+    /// consumer asks (KIP-541); it also bounds what a Fetch makes a shard read.
+    pub fetch_bytes_max: usize,
     pub log_segment_bytes: u64,
     pub log_retention_check_interval_ms: u64,
     /// `log.cleaner.enable`: compacted topics are cleaned.
@@ -169,7 +185,9 @@ impl Default for BrokerConfig {
             log_dirs: vec![PathBuf::from("data")],
             num_partitions: 1,
             auto_create_topics_enable: true,
+            partitions_per_request_max: PARTITIONS_PER_REQUEST_MAX_DEFAULT,
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
+            fetch_bytes_max: FETCH_MAX_BYTES_DEFAULT,
             log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
             log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             log_cleaner_enable: true,
@@ -291,8 +309,20 @@ impl BrokerConfig {
         if let Some(v) = get("auto.create.topics.enable") {
             c.auto_create_topics_enable = parse_bool("auto.create.topics.enable", v)?;
         }
+        if let Some(v) = get(PARTITIONS_PER_REQUEST_KEY).or(get(PARTITIONS_PER_REQUEST_KAFKA_KEY)) {
+            let key = key_of(
+                props,
+                PARTITIONS_PER_REQUEST_KEY,
+                PARTITIONS_PER_REQUEST_KAFKA_KEY,
+            );
+            c.partitions_per_request_max = parse_num(key, v, 1, i32::MAX as i64)? as u32;
+        }
         if let Some(v) = get("message.max.bytes") {
             c.message_max_bytes = parse_num("message.max.bytes", v, 0, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get("fetch.max.bytes") {
+            c.fetch_bytes_max =
+                parse_num("fetch.max.bytes", v, FETCH_MAX_BYTES_MIN, i32::MAX as i64)? as usize;
         }
         if let Some(v) = get("log.segment.bytes") {
             c.log_segment_bytes = parse_num(
@@ -416,7 +446,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 19] = [
+        let values: [(&'static str, String); 21] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
@@ -425,6 +455,11 @@ impl BrokerConfig {
             (
                 "auto.create.topics.enable",
                 self.auto_create_topics_enable.to_string(),
+            ),
+            ("fetch.max.bytes", self.fetch_bytes_max.to_string()),
+            (
+                PARTITIONS_PER_REQUEST_KEY,
+                self.partitions_per_request_max.to_string(),
             ),
             (
                 "log.retention.check.interval.ms",
@@ -479,6 +514,10 @@ impl BrokerConfig {
                 let set = match k {
                     "node.id" => self.props.contains_key(k) || self.props.contains_key("broker.id"),
                     "log.dirs" => self.props.contains_key(k) || self.props.contains_key("log.dir"),
+                    PARTITIONS_PER_REQUEST_KEY => {
+                        self.props.contains_key(k)
+                            || self.props.contains_key(PARTITIONS_PER_REQUEST_KAFKA_KEY)
+                    }
                     "num.shards" => self.smp.is_some(),
                     _ => self.props.contains_key(k),
                 };
@@ -509,7 +548,10 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.dir",
     "num.partitions",
     "auto.create.topics.enable",
+    PARTITIONS_PER_REQUEST_KEY,
+    PARTITIONS_PER_REQUEST_KAFKA_KEY,
     "message.max.bytes",
+    "fetch.max.bytes",
     "log.segment.bytes",
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",
@@ -747,160 +789,4 @@ fn default_advertised(l: &Listener) -> Listener {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_serve_on_9092_and_advertise_localhost() {
-        let c = BrokerConfig::from_properties(&BTreeMap::new()).unwrap();
-        assert_eq!(c.listener.port, 9092);
-        assert_eq!(c.advertised.host, "localhost");
-        assert_eq!(c.log_dirs, vec![PathBuf::from("data")]);
-        assert!(c.auto_create_topics_enable);
-    }
-
-    #[test]
-    fn parses_server_properties_syntax() {
-        let mut out = BTreeMap::new();
-        let text = "# comment\n\nbroker.id=3\nlog.dirs=/a,\\\n /b\nnum.partitions : 4\n";
-        parse_properties(text, "f", &mut out).unwrap();
-        let c = BrokerConfig::from_properties(&out).unwrap();
-        assert_eq!(c.node_id, 3);
-        assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!(c.num_partitions, 4);
-    }
-
-    #[test]
-    fn invalid_values_name_the_key() {
-        let e = BrokerConfig::from_properties(&props(&[("num.partitions", "0")])).unwrap_err();
-        assert!(e.to_string().contains("num.partitions"), "{e}");
-        let e = BrokerConfig::from_properties(&props(&[("listeners", "SSL://:9093")])).unwrap_err();
-        assert!(e.to_string().contains("PLAINTEXT"), "{e}");
-        let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
-        assert!(e.to_string().contains("twice"), "{e}");
-    }
-
-    #[test]
-    fn log_cleaner_keys_are_recognised_and_checked() {
-        let c = BrokerConfig::default();
-        assert!(c.log_cleaner_enable);
-        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "unlimited");
-        assert_eq!(c.log_cleaner_backoff_ms, 15_000);
-        let c = BrokerConfig::from_properties(&props(&[
-            ("log.cleaner.enable", "false"),
-            ("log.cleaner.io.max.bytes.per.second", "5e7"),
-            ("log.cleaner.backoff.ms", "100"),
-            ("log.cleaner.dedupe.buffer.size", "1048576"),
-        ]))
-        .unwrap();
-        assert!(!c.log_cleaner_enable);
-        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 50_000_000);
-        assert_eq!(c.log_cleaner_backoff_ms, 100);
-        assert_eq!(c.log_cleaner_dedupe_buffer_size, 1 << 20);
-        let c = BrokerConfig::from_properties(&props(&[(
-            "log.cleaner.io.max.bytes.per.second",
-            "1.7976931348623157E308",
-        )]))
-        .unwrap();
-        assert_eq!(c.log_cleaner_io_max_bytes_per_second, 0, "Kafka's default");
-        for (k, v) in [
-            ("log.cleaner.enable", "yes"),
-            ("log.cleaner.io.max.bytes.per.second", "0"),
-            ("log.cleaner.io.max.bytes.per.second", "fast"),
-            ("log.cleaner.backoff.ms", "0"),
-        ] {
-            let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
-            assert!(e.to_string().contains(k), "{e}");
-        }
-        assert_eq!(key_warning("log.cleaner.io.max.bytes.per.second"), None);
-    }
-
-    #[test]
-    fn offsets_retention_keys_are_recognised_and_checked() {
-        let c = BrokerConfig::default();
-        assert_eq!(c.offsets_retention_minutes, 10_080);
-        assert_eq!(c.offsets_retention_check_interval_ms, 600_000);
-        let c = BrokerConfig::from_properties(&props(&[
-            ("offsets.retention.minutes", "1"),
-            ("offsets.retention.check.interval.ms", "250"),
-        ]))
-        .unwrap();
-        assert_eq!(c.offsets_retention_minutes, 1);
-        assert_eq!(c.offsets_retention_check_interval_ms, 250);
-        for (k, v) in [
-            ("offsets.retention.minutes", "0"),
-            ("offsets.retention.check.interval.ms", "0"),
-        ] {
-            let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
-            assert!(e.to_string().contains(k), "{e}");
-        }
-        assert_eq!(key_warning("offsets.retention.minutes"), None);
-        assert_eq!(key_warning("offsets.retention.check.interval.ms"), None);
-    }
-
-    #[test]
-    fn admin_listener_and_metrics_switch() {
-        let c = BrokerConfig::default();
-        let admin = c.admin_listener.unwrap();
-        assert_eq!((admin.host.as_str(), admin.port), ("127.0.0.1", 9644));
-        assert!(c.metrics_enable);
-        let c = BrokerConfig::from_properties(&props(&[
-            ("admin.listener", ""),
-            ("metrics.enable", "false"),
-        ]))
-        .unwrap();
-        assert!(c.admin_listener.is_none());
-        assert!(!c.metrics_enable);
-        let c = BrokerConfig::from_properties(&props(&[("admin.listener", "[::1]:0")])).unwrap();
-        assert_eq!(c.admin_listener.unwrap().host, "::1");
-        for bad in ["9644", "127.0.0.1:x", "http://a:1", "a:70000"] {
-            let e = BrokerConfig::from_properties(&props(&[("admin.listener", bad)])).unwrap_err();
-            assert!(e.to_string().contains("admin.listener"), "{e}");
-        }
-        assert_eq!(key_warning("admin.listener"), None);
-        assert_eq!(key_warning("metrics.enable"), None);
-    }
-
-    #[test]
-    fn listener_and_advertised() {
-        let c =
-            BrokerConfig::from_properties(&props(&[("listeners", "PLAINTEXT://127.0.0.1:19092")]))
-                .unwrap();
-        assert_eq!(c.listener.host, "127.0.0.1");
-        assert_eq!(c.advertised.port, 19092);
-        assert_eq!(c.advertised.host, "127.0.0.1");
-    }
-
-    #[test]
-    fn overrides_win_and_unknown_keys_warn() {
-        let (c, warnings) = BrokerConfig::load(
-            None,
-            &[
-                "num.partitions=2".into(),
-                "num.partitions=5".into(),
-                "bogus.key=1".into(),
-                "num.io.threads=8".into(),
-                "log.retention.hours=168".into(),
-                "socket.send.buffer.bytes=1".into(),
-            ],
-            Some(3),
-        )
-        .unwrap();
-        assert_eq!(c.num_partitions, 5);
-        assert_eq!(c.shard_count(), 3);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("bogus.key") && warnings[0].contains("unknown"));
-        assert!(
-            warnings[1].contains("socket.send.buffer.bytes")
-                && warnings[1].contains("not supported yet")
-        );
-        assert_eq!(c.props["log.retention.hours"], "168");
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@
 //! these changes. A config change is applied live: after publishing, every shard owning
 //! an affected partition replaces that log's settings (`Shard::reconfigure`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use futures::channel::oneshot;
 use futures::future::{join_all, FutureExt};
 
 use super::metadata::{validate_topic_name, Placement, Snapshot, TopicMeta};
+use super::request_limits;
 use super::router::{PartitionRef, ShardMsg};
 use super::shard::{Shard, METADATA_SHARD};
 use crate::protocol::errors as ec;
@@ -83,6 +84,18 @@ impl Shard {
         topics: Vec<TopicSpec>,
         validate_only: bool,
     ) -> Vec<TopicResult> {
+        let bound = self.broker.config.partitions_per_request_max;
+        // Every caller's counts are resolved (-1 and assignments already counted); this
+        // also bounds what Metadata's auto-creation asks for.
+        let requested = topics
+            .iter()
+            .map(|t| u64::try_from(t.partitions).unwrap_or(0));
+        if let Err(e) = request_limits::check_total(requested, bound) {
+            return topics
+                .into_iter()
+                .map(|t| (t.name, Err(e.clone())))
+                .collect();
+        }
         let _guard = self.admin_lock.lock().await;
         let mut snap = (*self.broker.metadata.snapshot()).clone();
         let mut results = Vec::with_capacity(topics.len());
@@ -374,6 +387,19 @@ impl Shard {
         validate_only: bool,
     ) -> Vec<TopicResult> {
         let _guard = self.admin_lock.lock().await;
+        let snap = self.broker.metadata.snapshot();
+        let added = requests.iter().map(|(name, count)| {
+            snap.topic(name).map_or(0, |t| {
+                request_limits::growth_partitions(t.partitions.len(), *count)
+            })
+        });
+        let bound = self.broker.config.partitions_per_request_max;
+        if let Err(e) = request_limits::check_total(added, bound) {
+            return requests
+                .into_iter()
+                .map(|r| (r.0, Err(e.clone())))
+                .collect();
+        }
         let mut results = Vec::with_capacity(requests.len());
         for (name, count) in requests {
             let snap = self.broker.metadata.snapshot();
@@ -484,20 +510,20 @@ fn apply_topic_ops(
                     .cloned()
                     .or_else(|| effective(k))
                     .unwrap_or_default();
-                let mut items: Vec<String> = current
+                let mut items: Vec<&str> = current
                     .split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(String::from)
                     .collect();
-                for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if append {
-                        if !items.iter().any(|i| i == item) {
-                            items.push(item.to_string());
-                        }
-                    } else {
-                        items.retain(|i| i != item);
-                    }
+                // Sets: a value's items are checked only afterwards, so a 32 KiB value
+                // of junk items would otherwise cost tens of millions of comparisons.
+                let mut present: HashSet<&str> = items.iter().copied().collect();
+                let given = v.split(',').map(str::trim).filter(|s| !s.is_empty());
+                if append {
+                    items.extend(given.filter(|item| present.insert(item)));
+                } else {
+                    let removed: HashSet<&str> = given.collect();
+                    items.retain(|i| !removed.contains(i));
                 }
                 let v = validate_topic_override(k, &items.join(",")).map_err(invalid)?;
                 configs.insert(k.clone(), v);

@@ -6,6 +6,7 @@ pub mod log_dirs;
 pub mod maintenance;
 pub mod metadata;
 pub mod producer_ids;
+pub mod request_limits;
 pub mod router;
 pub mod shard;
 

@@ -137,6 +137,8 @@ pub enum ShardMsg {
     /// the wait ends early when the receiver is dropped.
     Fetch {
         items: Vec<FetchItem>,
+        /// The response's byte budget (`Shard::fetch_local`).
+        response_bytes_max: usize,
         wait: Option<std::time::Duration>,
         reply: oneshot::Sender<Vec<FetchResult>>,
     },

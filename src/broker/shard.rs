@@ -394,15 +394,30 @@ impl Shard {
         .boxed_local()
     }
 
-    pub async fn fetch_local(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
+    /// Reads `items` in order within one response's budget, `response_bytes_max`: each
+    /// partition reads at most what is left of it, and once some batch has been read a
+    /// partition with nothing left is answered without reading (Kafka's rule: only the
+    /// first batch of a response may go past the limit). So what a Fetch makes this shard
+    /// hold is bounded by the response size, not by the sum of partition limits.
+    pub async fn fetch_local(
+        &self,
+        items: Vec<FetchItem>,
+        response_bytes_max: usize,
+    ) -> Vec<FetchResult> {
         let started = crate::metrics::now();
-        let out = self.fetch_local_untimed(items).await;
+        let out = self.fetch_local_untimed(items, response_bytes_max).await;
         crate::metrics::record_since(Stage::FetchRead, started);
         out
     }
 
-    async fn fetch_local_untimed(&self, items: Vec<FetchItem>) -> Vec<FetchResult> {
+    async fn fetch_local_untimed(
+        &self,
+        items: Vec<FetchItem>,
+        response_bytes_max: usize,
+    ) -> Vec<FetchResult> {
         let mut out = Vec::with_capacity(items.len());
+        let mut left_bytes = response_bytes_max;
+        let mut read_any = false;
         for item in items {
             let log = match self.log_checked(&item.topic, item.partition) {
                 Ok(log) => log,
@@ -411,7 +426,17 @@ impl Shard {
                     continue;
                 }
             };
-            out.push(match log.read(item.offset, item.max_bytes).await {
+            if read_any && left_bytes == 0 {
+                out.push(position_only(&log, item.offset));
+                continue;
+            }
+            let read = log.read(item.offset, item.max_bytes.min(left_bytes)).await;
+            if let Ok(r) = &read {
+                let bytes: usize = r.batches.iter().map(|b| b.len()).sum();
+                left_bytes = left_bytes.saturating_sub(bytes);
+                read_any |= bytes > 0;
+            }
+            out.push(match read {
                 Ok(r) => FetchResult {
                     error_code: ec::NONE,
                     high_watermark: r.high_watermark,
@@ -620,6 +645,7 @@ impl Shard {
         match msg {
             ShardMsg::Fetch {
                 items,
+                response_bytes_max,
                 wait,
                 mut reply,
             } => {
@@ -633,7 +659,7 @@ impl Shard {
                         return;
                     }
                 }
-                let _ = reply.send(self.fetch_local(items).await);
+                let _ = reply.send(self.fetch_local(items, response_bytes_max).await);
             }
             ShardMsg::Checkpoint { reply } => {
                 let _ = reply.send(self.checkpoint_local().await);
@@ -709,6 +735,23 @@ fn storage_error(topic: &str, partition: i32, e: StorageError) -> ProduceResult 
         tracing::error!(%topic, partition, "append failed: {e}");
     }
     ProduceResult::error(e.kafka_error_code(), Some(e.to_string()))
+}
+
+/// A Fetch answer for a partition left out of a full response: its offsets, and the
+/// error a read would have given for an offset out of range, but no batches.
+fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
+    let (start, end) = (log.log_start_offset(), log.high_watermark());
+    let error_code = if offset < start || offset > end {
+        StorageError::OffsetOutOfRange { offset, start, end }.kafka_error_code()
+    } else {
+        ec::NONE
+    };
+    FetchResult {
+        error_code,
+        high_watermark: end,
+        log_start_offset: start,
+        batches: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! AlterConfigs (the legacy, whole-set form) and IncrementalAlterConfigs (SET, DELETE,
 //! APPEND, SUBTRACT per key). Both are applied on the metadata shard
 //! (`Shard::alter_configs`): persisted, published and in effect on every partition
-//! before the answer.
+//! before the answer. A request of more than `CHANGES_PER_REQUEST_MAX` changes in all is
+//! refused as a whole, as Kafka's controller refuses it.
 
 use std::rc::Rc;
 
@@ -15,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::admin::{AdminResult, Alteration, ConfigOp, ConfigResource};
+use crate::broker::request_limits;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
@@ -152,10 +154,12 @@ async fn run(
             Err(e) => checked.push((resource_type, name, Some(Err(e)))),
         }
     }
-    let mut applied = shard
-        .alter_configs(alterations, validate_only)
-        .await
-        .into_iter();
+    let changes: usize = alterations.iter().map(|a| a.ops.len()).sum();
+    let mut applied = match request_limits::check_changes(changes) {
+        Ok(()) => shard.alter_configs(alterations, validate_only).await,
+        Err(e) => vec![Err(e); alterations.len()],
+    }
+    .into_iter();
     checked
         .into_iter()
         .map(|(t, n, early)| {

@@ -1,7 +1,9 @@
 //! ConsumerGroupDescribe (v0-1, KIP-848): epochs, assignor and members (current and
 //! target assignments) of consumer-protocol groups. A classic or unknown group answers
-//! GROUP_ID_NOT_FOUND, as in Kafka.
+//! GROUP_ID_NOT_FOUND, as in Kafka. A group named twice in one request is described once;
+//! repeats answer INVALID_REQUEST (`super::first_time`).
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -32,10 +34,17 @@ pub async fn handle(
     let req: ConsumerGroupDescribeRequest = decode(ApiKey::ConsumerGroupDescribe, version, body)?;
     let snap = shard.broker.metadata.snapshot();
     let mut resp = ConsumerGroupDescribeResponse::default();
+    let mut seen = HashSet::with_capacity(req.group_ids.len());
     for id in &req.group_ids {
         let mut d = DescribedGroup::default();
         d.group_id = id.clone();
         d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+        if !super::first_time(&mut seen, id.as_str()) {
+            d.error_code = ec::INVALID_REQUEST;
+            d.error_message = Some(str_bytes(&super::repeated_message("group", id)));
+            resp.groups.push(d);
+            continue;
+        }
         let op = GroupOp::ConsumerDescribe {
             group: id.to_string(),
         };

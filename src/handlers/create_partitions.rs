@@ -1,11 +1,16 @@
 //! CreatePartitions: grows a topic. New partitions are placed like new topics' (least
-//! loaded shard and log dir); explicit assignments must name this broker only.
+//! loaded shard and log dir); explicit assignments must name this broker only. A request
+//! that would add more than `max.partitions.per.request` partitions in total is refused
+//! as a whole by the metadata shard before anything is placed.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::messages::{
+    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, TopicName,
+};
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
@@ -18,9 +23,25 @@ pub async fn handle(
 ) -> Result<Outcome, RequestError> {
     let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, version, body)?;
     let node_id = shard.broker.config.node_id;
-    let mut early: Vec<Option<(i16, String)>> = Vec::with_capacity(req.topics.len());
+    // As Kafka: a name given twice is answered once, INVALID_REQUEST, and not grown.
+    let repeated = super::repeated_names(req.topics.iter().map(|t| t.name.as_str()));
+    let mut resp = CreatePartitionsResponse::default();
+    for name in &repeated {
+        let mut r = CreatePartitionsTopicResult::default();
+        r.name = TopicName(str_bytes(name));
+        r.error_code = ec::INVALID_REQUEST;
+        r.error_message = Some(str_bytes(super::DUPLICATE_TOPIC_NAME));
+        resp.results.push(r);
+    }
+    let repeated: HashSet<&str> = repeated.into_iter().collect();
+    let topics: Vec<_> = req
+        .topics
+        .iter()
+        .filter(|t| !repeated.contains(t.name.as_str()))
+        .collect();
+    let mut early: Vec<Option<(i16, String)>> = Vec::with_capacity(topics.len());
     let mut requests = Vec::new();
-    for t in &req.topics {
+    for t in &topics {
         let foreign = t
             .assignments
             .iter()
@@ -40,8 +61,7 @@ pub async fn handle(
         .create_partitions(requests, req.validate_only)
         .await
         .into_iter();
-    let mut resp = CreatePartitionsResponse::default();
-    for (t, early) in req.topics.iter().zip(early) {
+    for (t, early) in topics.iter().zip(early) {
         let outcome = match early {
             Some(e) => Err(e),
             None => results

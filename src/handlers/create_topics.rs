@@ -1,14 +1,19 @@
 //! CreateTopics. One broker: the replication factor must be 1 (or -1, the default).
-//! Explicit replica assignments must name this broker only.
+//! Explicit replica assignments must name this broker only. A request that would add
+//! more than `max.partitions.per.request` partitions in total is refused as a whole,
+//! before anything is placed (`broker::request_limits`).
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use uuid::Uuid;
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::request_limits;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
 
@@ -19,14 +24,67 @@ pub async fn handle(
 ) -> Result<Outcome, RequestError> {
     let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker = shard.broker.clone();
+    let mut resp = CreateTopicsResponse::default();
+    // As Kafka: a name given twice is answered once, INVALID_REQUEST, and is neither
+    // created nor counted.
+    let repeated = super::repeated_names(req.topics.iter().map(|t| t.name.0.as_str()));
+    for name in &repeated {
+        let msg = super::DUPLICATE_TOPIC_NAME.to_string();
+        resp.topics
+            .push(result(name, ec::INVALID_REQUEST, Some(msg), -1, None));
+    }
+    let repeated: HashSet<&str> = repeated.into_iter().collect();
+    let topics: Vec<&CreatableTopic> = req
+        .topics
+        .iter()
+        .filter(|t| !repeated.contains(t.name.0.as_str()))
+        .collect();
+    let requested = topics.iter().map(|t| {
+        request_limits::topic_partitions(
+            t.num_partitions,
+            t.assignments.len(),
+            broker.config.num_partitions,
+        )
+    });
+    if let Err((code, msg)) =
+        request_limits::check_total(requested, broker.config.partitions_per_request_max)
+    {
+        resp.topics.extend(
+            topics
+                .iter()
+                .map(|t| result(&t.name.0, code, Some(msg.clone()), -1, None)),
+        );
+        return respond(ApiKey::CreateTopics, version, &resp);
+    }
+    let (early, specs) = specs(&topics, broker.config.num_partitions);
+    let results = shard.create_topics(specs.clone(), req.validate_only).await;
+    let snap = broker.metadata.snapshot();
+    for (name, code, msg) in early {
+        resp.topics.push(result(&name, code, Some(msg), -1, None));
+    }
+    for ((name, r), spec) in results.into_iter().zip(specs) {
+        let id = snap.topic(&name).map(|t| t.id);
+        resp.topics.push(match r {
+            Ok(()) => result(&name, ec::NONE, None, spec.partitions, id),
+            Err((code, msg)) => result(&name, code, Some(msg), -1, None),
+        });
+    }
+    respond(ApiKey::CreateTopics, version, &resp)
+}
+
+/// The topics to create, and those refused before: (name, error code, message).
+fn specs(
+    topics: &[&CreatableTopic],
+    num_partitions: i32,
+) -> (Vec<(String, i16, String)>, Vec<TopicSpec>) {
     let mut early: Vec<(String, i16, String)> = Vec::new();
     let mut specs = Vec::new();
-    for t in &req.topics {
+    for t in topics {
         let name = t.name.0.to_string();
         let partitions = if !t.assignments.is_empty() {
             t.assignments.len() as i32
         } else if t.num_partitions == -1 {
-            broker.config.num_partitions
+            num_partitions
         } else {
             t.num_partitions
         };
@@ -52,20 +110,7 @@ pub async fn handle(
             });
         }
     }
-    let results = shard.create_topics(specs.clone(), req.validate_only).await;
-    let snap = broker.metadata.snapshot();
-    let mut resp = CreateTopicsResponse::default();
-    for (name, code, msg) in early {
-        resp.topics.push(result(&name, code, Some(msg), -1, None));
-    }
-    for ((name, r), spec) in results.into_iter().zip(specs) {
-        let id = snap.topic(&name).map(|t| t.id);
-        resp.topics.push(match r {
-            Ok(()) => result(&name, ec::NONE, None, spec.partitions, id),
-            Err((code, msg)) => result(&name, code, Some(msg), -1, None),
-        });
-    }
-    respond(ApiKey::CreateTopics, version, &resp)
+    (early, specs)
 }
 
 fn result(

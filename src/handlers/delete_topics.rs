@@ -1,4 +1,5 @@
-//! DeleteTopics, by name (all versions) or by topic id (v6+).
+//! DeleteTopics, by name (all versions) or by topic id (v6+). A request that would delete
+//! more than `CHANGES_PER_REQUEST_MAX` topics is refused as a whole, as in Kafka.
 
 use std::rc::Rc;
 
@@ -8,6 +9,7 @@ use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse
 use uuid::Uuid;
 
 use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
+use crate::broker::request_limits;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
 
@@ -43,7 +45,17 @@ pub async fn handle(
             }
         }
     }
-    let results = shard.delete_topics(names).await;
+    let mut existing: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| snap.topic(n).is_some())
+        .collect();
+    existing.sort_unstable();
+    existing.dedup();
+    let results = match request_limits::check_changes(existing.len()) {
+        Ok(()) => shard.delete_topics(names).await,
+        Err(e) => names.into_iter().map(|n| (n, Err(e.clone()))).collect(),
+    };
     for ((name, r), id) in results.into_iter().zip(ids) {
         let mut out = DeletableTopicResult::default();
         out.name = Some(topic_name(&name));

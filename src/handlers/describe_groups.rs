@@ -1,5 +1,8 @@
 //! DescribeGroups (v0-5): state, protocol and members of each group, from its home shard.
+//! A group named twice in one request is described once; repeats answer INVALID_REQUEST
+//! (`super::first_time`).
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -21,7 +24,16 @@ pub async fn handle(
 ) -> Result<Outcome, RequestError> {
     let req: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, version, body)?;
     let mut resp = DescribeGroupsResponse::default();
+    let mut seen = HashSet::with_capacity(req.groups.len());
     for id in &req.groups {
+        if !super::first_time(&mut seen, id.as_str()) {
+            let mut d = DescribedGroup::default();
+            d.group_id = id.clone();
+            d.error_code = ec::INVALID_REQUEST;
+            d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+            resp.groups.push(d);
+            continue;
+        }
         let op = GroupOp::Describe {
             group: id.to_string(),
         };

@@ -43,8 +43,11 @@ pub async fn handle(
     let started = Instant::now();
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let min_bytes = req.min_bytes.max(0) as usize;
-    let (mut topics, mut wanted) = resolve(&shard, version, &req);
-    let mut results = fetch_round(&shard, &wanted).await;
+    // Kafka's fetch.max.bytes caps what a consumer may ask one response to hold.
+    let response_bytes_max =
+        (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
+    let (mut topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max);
+    let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
     let mut wait_started = None;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
@@ -60,12 +63,12 @@ pub async fn handle(
         if wait_started.is_none() {
             wait_started = metrics::now();
         }
-        for (i, r) in wait_round(&shard, &wanted, max_wait - elapsed).await {
+        for (i, r) in wait_round(&shard, &wanted, response_bytes_max, max_wait - elapsed).await {
             results[i] = r;
         }
     }
     metrics::record_since(Stage::FetchWait, wait_started);
-    trim_to(&mut results, req.max_bytes.max(0) as usize);
+    trim_to(&mut results, response_bytes_max);
     count(&results);
     for (w, r) in wanted.iter().zip(results) {
         topics[w.topic].partitions.push(FetchPartitionOut {
@@ -105,8 +108,14 @@ fn count(results: &[FetchResult]) {
     }
 }
 
-/// Maps the request's topics (by name, or by id from v13) and partitions to owners.
-fn resolve(shard: &Shard, version: i16, req: &FetchRequest) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
+/// Maps the request's topics (by name, or by id from v13) and partitions to owners. No
+/// partition reads more than the whole response may hold.
+fn resolve(
+    shard: &Shard,
+    version: i16,
+    req: &FetchRequest,
+    response_bytes_max: usize,
+) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
     let snap = shard.broker.metadata.snapshot();
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
@@ -133,7 +142,7 @@ fn resolve(shard: &Shard, version: i16, req: &FetchRequest) -> (Vec<FetchTopicOu
                     topic: name.clone(),
                     partition: p.partition,
                     offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    max_bytes: (p.partition_max_bytes.max(0) as usize).min(response_bytes_max),
                     wait_past: p.fetch_offset,
                 },
                 owner,
@@ -159,14 +168,18 @@ fn by_owner(wanted: &[Wanted]) -> HashMap<usize, Vec<(usize, FetchItem)>> {
     groups
 }
 
-async fn fetch_round(shard: &Rc<Shard>, wanted: &[Wanted]) -> Vec<FetchResult> {
+async fn fetch_round(
+    shard: &Rc<Shard>,
+    wanted: &[Wanted],
+    response_bytes_max: usize,
+) -> Vec<FetchResult> {
     let mut results: Vec<FetchResult> = wanted
         .iter()
         .map(|w| FetchResult::error(w.owner.err().unwrap_or(ec::NONE)))
         .collect();
     let reads = by_owner(wanted).into_iter().map(|(owner, group)| {
         let (idx, items): (Vec<usize>, Vec<FetchItem>) = group.into_iter().unzip();
-        read_on(shard.clone(), owner, items, None).map(move |r| (idx, r))
+        read_on(shard.clone(), owner, items, response_bytes_max, None).map(move |r| (idx, r))
     });
     for (idx, rs) in join_all(reads).await {
         idx.into_iter().zip(rs).for_each(|(i, r)| results[i] = r);
@@ -181,6 +194,7 @@ async fn fetch_round(shard: &Rc<Shard>, wanted: &[Wanted]) -> Vec<FetchResult> {
 async fn wait_round(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
+    response_bytes_max: usize,
     wait: Duration,
 ) -> Vec<(usize, FetchResult)> {
     let groups: Vec<(usize, Vec<usize>, Vec<FetchItem>)> = by_owner(wanted)
@@ -197,7 +211,14 @@ async fn wait_round(
     let waits: Vec<LocalBoxFuture<'static, Vec<FetchResult>>> = groups
         .iter()
         .map(|(owner, _, items)| {
-            read_on(shard.clone(), *owner, items.clone(), Some(wait)).boxed_local()
+            read_on(
+                shard.clone(),
+                *owner,
+                items.clone(),
+                response_bytes_max,
+                Some(wait),
+            )
+            .boxed_local()
         })
         .collect();
     let (first, woken, rest) = select_all(waits).await;
@@ -209,7 +230,14 @@ async fn wait_round(
             .filter(|(g, _)| *g != woken)
             .map(|(_, (owner, idx, items))| {
                 let idx = idx.clone();
-                read_on(shard.clone(), *owner, items.clone(), None).map(move |r| (idx, r))
+                read_on(
+                    shard.clone(),
+                    *owner,
+                    items.clone(),
+                    response_bytes_max,
+                    None,
+                )
+                .map(move |r| (idx, r))
             });
     let mut out: Vec<(usize, FetchResult)> = groups[woken].1.iter().copied().zip(first).collect();
     for (idx, rs) in join_all(others).await {
@@ -223,19 +251,26 @@ async fn read_on(
     shard: Rc<Shard>,
     owner: usize,
     items: Vec<FetchItem>,
+    response_bytes_max: usize,
     wait: Option<Duration>,
 ) -> Vec<FetchResult> {
     if owner == shard.id {
         if let Some(wait) = wait {
             shard.wait_for_data_until(&items, wait).await;
         }
-        return shard.fetch_local(items).await;
+        return shard.fetch_local(items, response_bytes_max).await;
     }
     let count = items.len();
     let (reply, rx) = oneshot::channel();
-    shard
-        .broker
-        .send(owner, ShardMsg::Fetch { items, wait, reply });
+    shard.broker.send(
+        owner,
+        ShardMsg::Fetch {
+            items,
+            response_bytes_max,
+            wait,
+            reply,
+        },
+    );
     rx.await
         .unwrap_or_else(|_| vec![FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER); count])
 }

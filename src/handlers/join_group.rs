@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
 
@@ -37,7 +37,9 @@ pub async fn handle(
         protocols: req
             .protocols
             .iter()
-            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            // A copy: the decoded field is a view of the whole request body, which the
+            // member would otherwise keep alive for as long as it stays in the group.
+            .map(|p| (p.name.to_string(), Bytes::copy_from_slice(&p.metadata)))
             .collect(),
         require_known_member_id: version >= 4,
     };

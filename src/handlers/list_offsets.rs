@@ -1,6 +1,9 @@
 //! ListOffsets: earliest (-2), latest (-1, the high watermark), the record with the
 //! largest timestamp (-3) and offsets by timestamp, per partition, answered by the owner
-//! shard (`Shard::list_offsets_local`).
+//! shard (`Shard::list_offsets_local`). A partition named twice in one request answers
+//! INVALID_REQUEST and is not looked up, as in Kafka: each timestamp lookup may read and
+//! decompress a batch from disk, and a 4 MiB request could name one partition 200,000
+//! times.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -29,6 +32,14 @@ pub async fn handle(
     let snap = shard.broker.metadata.snapshot();
     let mut resp = ListOffsetsResponse::default();
     let mut groups: HashMap<usize, Group> = HashMap::new();
+    let mut named: HashMap<(&str, i32), usize> = HashMap::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            *named
+                .entry((t.name.0.as_str(), p.partition_index))
+                .or_default() += 1;
+        }
+    }
     for (ti, t) in req.topics.iter().enumerate() {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
@@ -37,7 +48,9 @@ pub async fn handle(
             r.partition_index = p.partition_index;
             r.timestamp = -1;
             r.offset = -1;
+            let duplicated = named[&(t.name.0.as_str(), p.partition_index)] > 1;
             match snap.placement(t.name.0.as_str(), p.partition_index) {
+                _ if duplicated => r.error_code = ec::INVALID_REQUEST,
                 None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
                 Some(pl) => {
                     let g = groups.entry(pl.shard).or_default();

@@ -1,10 +1,16 @@
 //! Metadata: this broker, and the topics asked for (all when none are named). With
 //! auto.create.topics.enable, a named topic that does not exist is created with
-//! num.partitions partitions, as Kafka does.
+//! num.partitions partitions, as Kafka does. The missing topics of one request are
+//! created as one batch, so together they are held to `max.partitions.per.request`:
+//! over it none is created and each answers POLICY_VIOLATION (Kafka's controller
+//! refuses the batch its broker forwards the same way). A name Kafka would not create
+//! answers INVALID_TOPIC_EXCEPTION, as in Kafka.
 
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -29,26 +35,12 @@ pub async fn handle(
         _ => None,
     };
     let allow_create = version < 4 || req.allow_auto_topic_creation;
-    if let (Some(wanted), true) = (
-        &wanted,
-        broker.config.auto_create_topics_enable && allow_create,
-    ) {
-        let snap = broker.metadata.snapshot();
-        let missing: Vec<TopicSpec> = wanted
-            .iter()
-            .filter_map(|t| t.name.as_ref())
-            .filter(|n| snap.topic(n.0.as_str()).is_none())
-            .map(|n| TopicSpec {
-                name: n.0.to_string(),
-                partitions: broker.config.num_partitions,
-                configs: Vec::new(),
-            })
-            .collect();
-        if !missing.is_empty() {
-            // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
-            shard.create_topics(missing, false).await;
+    let refused = match &wanted {
+        Some(wanted) if broker.config.auto_create_topics_enable && allow_create => {
+            auto_create(&shard, wanted).await
         }
-    }
+        _ => HashMap::new(),
+    };
     let snap = broker.metadata.snapshot();
     let node = BrokerId(broker.config.node_id);
     let topic_ops = if req.include_topic_authorized_operations {
@@ -62,8 +54,15 @@ pub async fn handle(
             .values()
             .map(|t| topic_entry(t, node, topic_ops, &broker.dirs))
             .collect(),
+        // Each topic is answered once however often it is named, as Kafka answers the
+        // set of names: a 4 MiB request naming a 1,000-partition topic 500,000 times
+        // would otherwise make an answer of tens of gigabytes.
         Some(wanted) => wanted
             .iter()
+            .filter({
+                let mut seen: HashSet<(Option<&str>, Uuid)> = HashSet::new();
+                move |w| seen.insert((w.name.as_ref().map(|n| n.0.as_str()), w.topic_id))
+            })
             .map(|w| {
                 let found = match &w.name {
                     Some(n) => snap.topic(n.0.as_str()),
@@ -75,10 +74,12 @@ pub async fn handle(
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
                         e.topic_id = w.topic_id;
-                        e.error_code = if w.name.is_some() {
-                            ec::UNKNOWN_TOPIC_OR_PARTITION
-                        } else {
-                            ec::UNKNOWN_TOPIC_ID
+                        e.error_code = match &w.name {
+                            Some(n) => refused
+                                .get(n.0.as_str())
+                                .copied()
+                                .unwrap_or(ec::UNKNOWN_TOPIC_OR_PARTITION),
+                            None => ec::UNKNOWN_TOPIC_ID,
                         };
                         e
                     }
@@ -108,6 +109,43 @@ pub async fn handle(
         OPERATIONS_NOT_REQUESTED
     };
     respond(ApiKey::Metadata, version, &resp)
+}
+
+/// Creates the named topics that do not exist, with num.partitions partitions each, as
+/// one batch (held to `max.partitions.per.request` as a whole). Returns the topics
+/// refused with an error a client should see: POLICY_VIOLATION for a batch over the
+/// bound, INVALID_TOPIC_EXCEPTION for a name Kafka would not create.
+async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> HashMap<String, i16> {
+    let broker = &shard.broker;
+    let snap = broker.metadata.snapshot();
+    let mut names: Vec<&str> = wanted
+        .iter()
+        .filter_map(|t| t.name.as_ref())
+        .map(|n| n.0.as_str())
+        .filter(|n| snap.topic(n).is_none())
+        .collect();
+    // A name listed twice is one topic to create, and counts once.
+    names.sort_unstable();
+    names.dedup();
+    let missing: Vec<TopicSpec> = names
+        .into_iter()
+        .map(|n| TopicSpec {
+            name: n.to_string(),
+            partitions: broker.config.num_partitions,
+            configs: Vec::new(),
+        })
+        .collect();
+    let mut refused = HashMap::new();
+    if missing.is_empty() {
+        return refused;
+    }
+    // Races with another creator are fine: TOPIC_ALREADY_EXISTS then means it exists.
+    for (name, r) in shard.create_topics(missing, false).await {
+        if let Err((code @ (ec::POLICY_VIOLATION | ec::INVALID_TOPIC_EXCEPTION), _)) = r {
+            refused.insert(name, code);
+        }
+    }
+    refused
 }
 
 /// Kafka's "authorized operations were not asked for".

@@ -194,6 +194,34 @@ pub fn dispatch(
     })
 }
 
+/// Kafka's answer to a topic named twice in CreateTopics or CreatePartitions.
+pub const DUPLICATE_TOPIC_NAME: &str = "Duplicate topic name.";
+
+/// The names given more than once, each once, in the order they first repeat.
+pub fn repeated_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut listed = std::collections::HashSet::new();
+    let mut repeated = Vec::new();
+    for name in names {
+        if !seen.insert(name) && listed.insert(name) {
+            repeated.push(name);
+        }
+    }
+    repeated
+}
+
+/// Whether `key` is named for the first time in a request. Describe-style APIs answer a
+/// repeat with INVALID_REQUEST instead of describing it again: Kafka describes every
+/// repeat, so a 4 MiB request naming one large group or topic 500,000 times makes an
+/// answer of gigabytes; real clients never repeat a name.
+pub fn first_time<'a>(seen: &mut std::collections::HashSet<&'a str>, key: &'a str) -> bool {
+    seen.insert(key)
+}
+
+pub fn repeated_message(what: &str, name: &str) -> String {
+    format!("{what} {name} is named more than once in this request")
+}
+
 fn client(header: &RequestHeaderView, peer: Option<std::net::SocketAddr>) -> Client {
     Client {
         id: header.client_id.clone().unwrap_or_default(),
@@ -240,4 +268,14 @@ pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
 
 pub fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repeated_names_once_each_in_order() {
+        let names = ["a", "b", "a", "c", "b", "a", "d"];
+        assert_eq!(super::repeated_names(names), vec!["a", "b"]);
+        assert!(super::repeated_names(["x", "y"]).is_empty());
+    }
 }

@@ -1,9 +1,10 @@
 //! OffsetFetch (v1-9): committed offsets of one group (v1-7) or several (v8+), from
 //! each group's home shard. A partition with no commit answers offset -1. From v9 a
 //! consumer-protocol member's id and epoch are checked (UNKNOWN_MEMBER_ID,
-//! STALE_MEMBER_EPOCH) as Kafka does.
+//! STALE_MEMBER_EPOCH) as Kafka does. A group named twice in one v8+ request is fetched
+//! once; repeats answer INVALID_REQUEST (`super::first_time`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -61,7 +62,15 @@ pub async fn handle(
     let req: OffsetFetchRequest = decode(ApiKey::OffsetFetch, version, body)?;
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {
+        let mut seen = HashSet::with_capacity(req.groups.len());
         for g in &req.groups {
+            if !super::first_time(&mut seen, g.group_id.as_str()) {
+                let mut out = OffsetFetchResponseGroup::default();
+                out.group_id = g.group_id.clone();
+                out.error_code = crate::protocol::errors::INVALID_REQUEST;
+                resp.groups.push(out);
+                continue;
+            }
             let wanted = g.topics.as_ref().map(|ts| {
                 ts.iter()
                     .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))

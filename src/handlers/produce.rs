@@ -29,6 +29,7 @@ pub fn start(
     body: bytes::BytesMut,
 ) -> Result<Pending, RequestError> {
     let decode_started = metrics::now();
+    let body_bytes = body.len();
     let req = decode_produce_request(version, body).map_err(|e| RequestError::Malformed {
         api: ApiKey::Produce,
         version,
@@ -68,6 +69,8 @@ pub fn start(
                 Some(unknown)
             } else if internal {
                 Some(ec::INVALID_TOPIC_EXCEPTION)
+            } else if holds_more_than_one_batch(p.records.as_deref()) {
+                Some(ec::INVALID_RECORD)
             } else {
                 None
             });
@@ -87,6 +90,7 @@ pub fn start(
         }
         resp.responses.push(out);
     }
+    unpin_request_body(&mut groups, body_bytes);
     metrics::record_since(Stage::ProduceDecode, decode_started);
     let mut waits = Vec::with_capacity(groups.len());
     for (owner, (items, slots)) in groups {
@@ -146,6 +150,44 @@ pub fn start(
     .boxed_local())
 }
 
+/// Kafka's rule for Produce v3+: exactly one record batch per partition (more is
+/// INVALID_RECORD). Without it one partition entry could carry a hundred thousand tiny
+/// batches, each from a new idempotent producer id that the partition then remembers.
+/// Only the first batch's length is read here; the owner validates the batch itself.
+fn holds_more_than_one_batch(records: Option<&[u8]>) -> bool {
+    const LENGTH_FIELD_END: usize = 12;
+    let Some(records) = records.filter(|r| r.len() >= LENGTH_FIELD_END) else {
+        return false;
+    };
+    let batch_length = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
+    usize::try_from(batch_length)
+        .is_ok_and(|len| LENGTH_FIELD_END.saturating_add(len) < records.len())
+}
+
+/// Records kept from a request are views of its whole body, and the batch cache keeps
+/// them after the write: a request whose appended records are a small part of it (a few
+/// bytes for a real partition, megabytes for unknown ones) would have the cache pin the
+/// whole body for each few bytes it counts. Below half the body, the records are copied
+/// out, so what the cache holds is at most twice what it counts.
+fn unpin_request_body(
+    groups: &mut HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)>,
+    body_bytes: usize,
+) {
+    let kept_bytes: usize = groups
+        .values()
+        .flat_map(|g| &g.0)
+        .filter_map(|i| i.records.as_ref().map(|r| r.len()))
+        .sum();
+    if kept_bytes.saturating_mul(2) >= body_bytes {
+        return;
+    }
+    for item in groups.values_mut().flat_map(|g| g.0.iter_mut()) {
+        if let Some(records) = &mut item.records {
+            *records = bytes::BytesMut::from(&records[..]);
+        }
+    }
+}
+
 /// The hop to the owner shard and back: from sent to the owner's receipt, plus from
 /// the owner's reply to now (the owner's own work left out).
 fn record_handoff(sent: Option<Instant>, reply: &ProduceReply) {
@@ -176,4 +218,35 @@ fn partition_response(index: i32, r: &ProduceResult) -> PartitionProduceResponse
     p.log_start_offset = r.log_start_offset;
     p.error_message = r.error_message.as_deref().map(str_bytes);
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_more_than_one_batch;
+
+    /// A batch header's first 12 bytes (baseOffset, batchLength) and `body` bytes.
+    fn batch(body: usize) -> Vec<u8> {
+        let mut b = vec![0u8; 8];
+        b.extend_from_slice(&(body as i32).to_be_bytes());
+        b.extend(std::iter::repeat_n(7u8, body));
+        b
+    }
+
+    #[test]
+    fn one_batch_per_partition() {
+        assert!(!holds_more_than_one_batch(None));
+        assert!(!holds_more_than_one_batch(Some(&batch(49))));
+        let two = [batch(49), batch(49)].concat();
+        assert!(holds_more_than_one_batch(Some(&two)));
+        let trailing = [batch(49), vec![0]].concat();
+        assert!(holds_more_than_one_batch(Some(&trailing)));
+        // Short or lying headers are the owner's to refuse as corrupt.
+        assert!(!holds_more_than_one_batch(Some(&[0; 11])));
+        let mut negative = batch(49);
+        negative[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(!holds_more_than_one_batch(Some(&negative)));
+        let mut longer = batch(49);
+        longer[8..12].copy_from_slice(&1000i32.to_be_bytes());
+        assert!(!holds_more_than_one_batch(Some(&longer)));
+    }
 }

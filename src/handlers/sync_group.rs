@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
@@ -27,7 +27,11 @@ pub async fn handle(
         assignments: req
             .assignments
             .iter()
-            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            // A copy, as JoinGroup's metadata: not a view that keeps the request alive.
+            .map(|a| {
+                let assignment = Bytes::copy_from_slice(&a.assignment);
+                (a.member_id.to_string(), assignment)
+            })
             .collect(),
     };
     let reply = match service::call(&shard, &group, GroupOp::Sync(args)).await {
