@@ -633,7 +633,10 @@ fn wait_for_data_wakes_on_append_and_drops_cleanly() {
             }
         });
         glommio::timer::sleep(Duration::from_millis(5)).await;
-        assert!(!woken.get(), "the waiter returned before any data was written");
+        assert!(
+            !woken.get(),
+            "the waiter returned before any data was written"
+        );
         let parked = log.inner.state.borrow().data_waiters.len();
         assert!(parked >= 1, "the waiter did not park");
         assert!(parked <= 2 * WAITERS_PRUNE_MIN, "{parked} waiters parked");
