@@ -702,4 +702,33 @@ mod tests {
         assert!(validate_broker_props(&map(&[("log.cleanup.policy", "shred")])).is_err());
         assert!(validate_broker_props(&map(&[("num.partitions", "x")])).is_ok());
     }
+
+    /// A property in hours or minutes is bounded so that, scaled to ms, it still fits.
+    #[test]
+    fn per_unit_broker_props_are_bounded_by_their_factor() {
+        let units = [
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+            ("log.roll.hours", 3_600_000),
+            ("log.roll.jitter.hours", 3_600_000),
+        ];
+        for (key, factor) in units {
+            let max = i64::MAX / factor;
+            let at_max = max.to_string();
+            assert_eq!(validate_broker_props(&map(&[(key, &at_max)])), Ok(()));
+            assert_eq!(scaled(&at_max, factor), (max * factor).to_string());
+            let over = (max + 1).to_string();
+            let e = validate_broker_props(&map(&[(key, &over)])).unwrap_err();
+            assert!(e.contains(key) && e.contains(&at_max), "{e}");
+            assert!(
+                validate_broker_props(&map(&[(key, "-2")])).is_err(),
+                "{key}"
+            );
+        }
+        let ms_max = i64::MAX.to_string();
+        assert_eq!(
+            validate_broker_props(&map(&[("log.retention.ms", &ms_max)])),
+            Ok(())
+        );
+    }
 }

@@ -532,7 +532,9 @@ fn group_metadata_is_recorded_when_stable_and_when_empty() {
     };
     assert!(empty.members.is_empty() && empty.protocol.is_none() && empty.leader.is_none());
     assert_eq!(empty.generation, 2);
+    // Wall-clock times: the Empty one is taken after the Stable one and before now.
     assert!(empty.state_timestamp_ms >= stable.state_timestamp_ms);
+    assert!(empty.state_timestamp_ms <= crate::util::now_ms());
 }
 
 #[test]

@@ -16,12 +16,15 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_INIT_PRODUCER_ID = 22
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_MESSAGE_TOO_LARGE = 10
 ERR_UNSUPPORTED_VERSION = 35
+ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+ERR_INVALID_PRODUCER_EPOCH = 47
 
 CLIENT_ID = "corelog-e2e"
 RECV_CHUNK_BYTES = 65536
@@ -366,6 +369,18 @@ def produce(conn, version, topic, partition, records, acks=-1, timeout_s=15.0):
     body = conn.request(API_PRODUCE, version, produce_request_body(topic, partition, records, acks),
                         timeout_s=timeout_s)
     return parse_produce_response(version, body)[(topic, partition)]
+
+
+# --- InitProducerId v0 ----------------------------------------------------------------
+
+def init_producer_id(conn, transaction_timeout_ms=60000):
+    """(error_code, producer_id, producer_epoch) for an idempotent (non-transactional) producer."""
+    body = conn.request(API_INIT_PRODUCER_ID, 0, nullable_string(None) + int32(transaction_timeout_ms))
+    r = Reader(body)
+    r.int32()  # throttle time
+    out = (r.int16(), r.int64(), r.int16())
+    r.expect_end()
+    return out
 
 
 # --- Fetch v11 ------------------------------------------------------------------------

@@ -108,15 +108,17 @@ def test_reset_offsets_dry_run_then_execute(broker):
 def test_reset_offsets_to_datetime(broker):
     topic, group = committed_group(broker, partitions=1, commits={0: 0})
     # The records carry timestamps 1000 s + 0, 1, 2, 3, 4 s.
+    # 1002 s: the first record at or after it is offset 2.
     r = cli(broker, "reset-offsets", group, "--topic", topic, "--to-datetime", "1970-01-01T00:16:42Z")
-    if r.returncode == 0:
-        assert r.stdout == f"TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET\n{topic}\t0\t0\t2\n"
-    else:
-        # The broker does not look offsets up by timestamp yet (being implemented).
-        assert r.returncode == 1
-        assert r.stderr == (f"corelog: {topic}: UnsupportedVersion (error code 35): the broker cannot look "
-                            "offsets up by timestamp (ListOffsets with a time); use --to-offset, --to-earliest "
-                            "or --to-latest\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET\n{topic}\t0\t0\t2\n"
+    # After the last record: the log end.
+    r = cli(broker, "reset-offsets", group, "--topic", topic, "--to-datetime", "1970-01-01T00:20:00Z")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"TOPIC\tPARTITION\tCURRENT-OFFSET\tNEW-OFFSET\n{topic}\t0\t0\t5\n"
+    r = cli(broker, "reset-offsets", group, "--topic", topic, "--to-datetime", "1970-01-01T00:16:43Z", "--execute")
+    assert r.returncode == 0, r.stderr
+    assert committed_offsets(broker, group) == {0: 3}
 
 
 def test_reset_offsets_and_delete_refused_while_group_has_members(broker):
@@ -146,8 +148,9 @@ def test_delete_groups(broker):
     _, g2 = committed_group(broker, partitions=1, commits={0: 2})
     r = cli(broker, "delete", g1, g2)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
-    listed = cli(broker, "list").stdout
-    assert g1 not in listed and g2 not in listed
+    listed = cli(broker, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert g1 not in listed.stdout and g2 not in listed.stdout
 
     r = cli(broker, "delete", g1, "--output", "json")
     assert r.returncode == 1

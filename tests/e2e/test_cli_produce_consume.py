@@ -2,9 +2,12 @@
 confluent-kafka (librdkafka) and kcat: exact records, partitions, offsets and output."""
 
 import json
+import re
 import signal
 import subprocess
+import threading
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -19,6 +22,32 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 def corelog(broker, *args, input=None):
     return subprocess.run([str(corelog_bin()), *args, "-b", broker.bootstrap], capture_output=True,
                           timeout=CLI_TIMEOUT_S, input=input, text=True)
+
+
+def fetch_requests(broker):
+    """Fetch requests the broker has received, from its /metrics."""
+    with urllib.request.urlopen(f"http://{broker.admin}/metrics", timeout=CLI_TIMEOUT_S) as r:
+        text = r.read().decode()
+    return sum(float(m.group(1)) for m in re.finditer(r'^corelog_requests_total\{[^}]*api="Fetch"[^}]*\} (\S+)$',
+                                                          text, re.MULTILINE))
+
+
+class LineCollector(threading.Thread):
+    """Collects a process's stdout lines as they come, so a test can wait for them."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.lines = []
+
+    def run(self):
+        for line in self.stream:
+            self.lines.append(line)
+
+    def text(self):
+        self.join(timeout=CLI_TIMEOUT_S)
+        assert not self.is_alive(), "stdout still open"
+        return "".join(self.lines)
 
 
 def produce_lines(broker, topic, lines, *args):
@@ -160,18 +189,23 @@ def test_each_codec_round_trips(broker, codec):
 def test_consume_from_latest_sees_only_new_records_and_sigterm_exits_0(broker):
     topic = create_topic(broker, fresh_topic("cli-tail"), 2)
     produce_lines(broker, topic, ["old"], "--partition", "0")
+    fetches_before = fetch_requests(broker)
     proc = subprocess.Popen([str(corelog_bin()), "consume", topic, "-b", broker.bootstrap],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = LineCollector(proc.stdout)
+    out.start()
     try:
-        time.sleep(2)  # ListOffsets done, fetching from latest
+        # Its first Fetch comes after ListOffsets answered: "latest" is fixed from then on.
+        wait_until(lambda: fetch_requests(broker) > fetches_before, CLI_TIMEOUT_S, "the consumer to fetch")
         produce_lines(broker, topic, ["new1", "new2"], "--partition", "1")
-        time.sleep(2)
+        wait_until(lambda: len(out.lines) >= 2, CLI_TIMEOUT_S, "the consumer to print both new records")
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+        proc.wait(timeout=CLI_TIMEOUT_S)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert (proc.returncode, out, err) == (0, "new1\nnew2\n", "")
+    assert (proc.returncode, out.text(), err) == (0, "new1\nnew2\n", "")
 
 
 def test_consume_group_commits_and_resumes(broker):
@@ -265,6 +299,8 @@ def test_corelog_and_another_client_split_partitions(broker, other, corelog_firs
         proc = subprocess.Popen([str(corelog_bin()), "consume", topic, "--group", group, "--from-beginning",
                                  "--format", "json", "-b", broker.bootstrap],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        printed = LineCollector(proc.stdout)
+        printed.start()
         if corelog_first:
             wait_until(lambda: group_members(broker, group) == ("Stable", 1), 30, "corelog to join")
             member = other(broker, group, topic)
@@ -282,9 +318,10 @@ def test_corelog_and_another_client_split_partitions(broker, other, corelog_firs
         deadline = time.monotonic() + 30
         while len(got) < 20 and time.monotonic() < deadline:
             got += member.poll()
-        time.sleep(2)  # corelog prints its half meanwhile
+        wait_until(lambda: len(printed.lines) >= 20, 30, "corelog to print its half")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+        proc.wait(timeout=CLI_TIMEOUT_S)
+        out, err = printed.text(), proc.stderr.read()
     finally:
         if member is not None:
             member.close()

@@ -450,7 +450,8 @@ def test_consumer_offsets_holds_kafka_format_records_and_is_internal(gbroker):
     errors = []
     p.produce(OFFSETS_TOPIC, value=b"x", partition=0, on_delivery=lambda err, msg: errors.append(err))
     p.flush(10)
-    assert errors and errors[0] is not None, "clients cannot append to the internal topic"
+    assert len(errors) == 1 and errors[0] is not None, "clients cannot append to the internal topic"
+    assert errors[0].code() == KafkaError.TOPIC_EXCEPTION, errors[0]  # INVALID_TOPIC_EXCEPTION, as Kafka
     refused = admin_results(gbroker, "delete_topics", [OFFSETS_TOPIC], operation_timeout=10)
     assert refused[OFFSETS_TOPIC].code() == KafkaError.TOPIC_EXCEPTION, refused
     assert OFFSETS_TOPIC in admin(gbroker).list_topics(timeout=10).topics
@@ -498,7 +499,9 @@ def test_the_first_rebalance_waits_for_the_initial_delay_by_default(broker_facto
         wait_until(lambda: c.poll(POLL_S) is None and partitions_of(c), STABLE_TIMEOUT_S,
                    "the first assignment", interval_s=0)
         waited_s = time.monotonic() - started
-        assert 3.0 <= waited_s < 3.0 + 5, waited_s
+        # Not before the delay; how long after it depends on the machine's load, so
+        # the only upper bound is wait_until's.
+        assert waited_s >= 3.0, waited_s
     finally:
         c.close()
 
@@ -568,11 +571,12 @@ def test_offset_delete_removes_offsets_durably_and_spares_subscribed_topics(brok
         assert codes == {(topic, 1): KafkaError.GROUP_SUBSCRIBED_TO_TOPIC, (other, 0): 0}, codes
     finally:
         member.close()
-    assert committed_offsets(broker, group, topic, 2)[1] >= 5
+    # The member never commits (auto commit off): partition 1 keeps exactly its 5.
+    assert committed_offsets(broker, group, topic, 2) == [OFFSET_INVALID, 5]
     assert committed_offsets(broker, group, other, 1) == [OFFSET_INVALID]
 
     broker.kill9()
     broker.start()
     after = committed_offsets(broker, group, topic, 2)
-    assert after[0] == OFFSET_INVALID and after[1] >= 5, after
+    assert after == [OFFSET_INVALID, 5], after
     assert committed_offsets(broker, group, other, 1) == [OFFSET_INVALID]

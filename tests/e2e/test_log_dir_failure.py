@@ -102,13 +102,15 @@ def test_failing_dir_goes_offline_and_the_healthy_dir_keeps_serving(broker_facto
     worker = threading.Thread(target=keep_producing)
     worker.start()
     try:
-        time.sleep(0.5)
+        wait_until(lambda: len(healthy.ok) >= 5, OFFLINE_TIMEOUT_S, "the healthy producer's first deliveries")
+        log_mark = len(broker.log_text())
         control.write_text(f"{bad_dir}\n")
-        time.sleep(0.3)
-        # A write to the failing dir hits EIO: the dir goes offline.
-        failed = produce_to(broker, topic, bad[0], 1, {"message.timeout.ms": 3000, "retries": 0})
-        assert len(failed.errors) == 1, failed.ok
-        broker.wait_for_log(r"log dir is offline", timeout_s=OFFLINE_TIMEOUT_S)
+        # A write to the failing dir hits EIO once the broker has re-read the control
+        # file: the dir goes offline. Writes before that still succeed (and are kept).
+        failed, probes_kept = first_failed_delivery(broker, topic, bad[0])
+        assert failed[0].code() == KafkaError.KAFKA_STORAGE_ERROR, failed
+        assert broker.wait_for_log(r"log dir is offline", OFFLINE_TIMEOUT_S, log_mark), \
+            "no log line saying the failing dir went offline"
 
         def bad_partitions_offline():
             parts = metadata(broker).topics[topic].partitions
@@ -120,17 +122,23 @@ def test_failing_dir_goes_offline_and_the_healthy_dir_keeps_serving(broker_facto
         dirs = describe_log_dirs(broker)
         assert dirs[str(bad_dir)] == (56, {})  # KAFKA_STORAGE_ERROR
         assert dirs[str(good_dir)][0] == 0
-        time.sleep(0.5)
+        # The healthy producer keeps being served after the failure, too.
+        served = len(healthy.ok)
+        wait_until(lambda: len(healthy.ok) >= served + 5, OFFLINE_TIMEOUT_S, "healthy deliveries after the failure")
     finally:
         stop.set()
         worker.join(timeout=60)
+    assert not worker.is_alive(), "the healthy producer did not finish"
     assert healthy.errors == [], healthy.errors[:3]
+    assert len(healthy.ok) == len(sent)
     got = consume(broker, topic, {good[0]: 10}, len(sent))
     assert [m.value() for m in got] == sent
 
     # Restart with the dir still failing: reported at start-up, the rest serves.
+    log_mark = len(broker.log_text())
     broker.restart()
-    assert "starting without" in broker.log_text() or "log dir is offline" in broker.log_tail()
+    assert broker.wait_for_log(rf"starting without.*{re.escape(str(bad_dir))}|{re.escape(str(bad_dir))}.*starting without",
+                               OFFLINE_TIMEOUT_S, log_mark), "restart did not report the failing dir"
     assert [m.value() for m in consume(broker, topic, {good[0]: 10}, len(sent))] == sent
     parts = metadata(broker).topics[topic].partitions
     assert all(parts[p].error is not None for p in bad)
@@ -138,7 +146,25 @@ def test_failing_dir_goes_offline_and_the_healthy_dir_keeps_serving(broker_facto
     control.write_text("")
     broker.restart()
     for p in bad:
-        assert [m.value() for m in consume(broker, topic, {p: 0}, 10)] == [b"p%d-%d" % (p, i) for i in range(10)]
+        probes = [b"probe"] * probes_kept if p == bad[0] else []
+        expected = [b"p%d-%d" % (p, i) for i in range(10)] + probes
+        assert [m.value() for m in consume(broker, topic, {p: 0}, len(expected))] == expected
+
+
+def first_failed_delivery(broker, topic, partition):
+    """Produces b"probe" one at a time (no retries) until one fails: (its (error, partition,
+    key), how many probes succeeded before it)."""
+    prod = producer(broker, {"linger.ms": 0, "message.timeout.ms": 3000, "retries": 0})
+    deadline = time.monotonic() + OFFLINE_TIMEOUT_S
+    kept = 0
+    while time.monotonic() < deadline:
+        deliveries = Deliveries()
+        prod.produce(topic, value=b"probe", partition=partition, on_delivery=deliveries)
+        flush(prod)
+        if deliveries.errors:
+            return deliveries.errors[0], kept
+        kept += 1
+    raise AssertionError(f"every write to partition {partition} still succeeds {OFFLINE_TIMEOUT_S} s on")
 
 
 @contextlib.contextmanager
@@ -192,6 +218,10 @@ def test_a_full_disk_takes_its_dir_offline_and_the_other_keeps_serving(broker_fa
             prod.poll(0)
         flush(prod)
         assert big.errors, "no write to the full disk failed"
+        # Refused small writes say why; none is lost to a timeout or another error.
+        # (The 900 kB ones may also time out in the client queue behind each other.)
+        codes = {e.code() for e, _, _ in deliveries.errors}
+        assert codes <= {KafkaError.KAFKA_STORAGE_ERROR}, deliveries.errors[:3]
         broker.wait_for_log(r"log dir is offline", timeout_s=OFFLINE_TIMEOUT_S)
         healthy = produce_to(broker, topic, good[0], 20, {"acks": "all"})
         assert healthy.errors == []
@@ -199,3 +229,8 @@ def test_a_full_disk_takes_its_dir_offline_and_the_other_keeps_serving(broker_fa
             [b"p%d-%d" % (good[0], i) for i in range(20)]
         assert describe_log_dirs(broker)[str(small_dir)][0] == 56
         assert deliveries.count() == 40
+        # What was acknowledged before the dir went offline is readable after a restart.
+        kept = [v for _, _, _, v in sorted(deliveries.ok)]
+        broker.restart()
+        if kept:
+            assert [m.value() for m in consume(broker, topic, {on_small[0]: 0}, len(kept))] == kept

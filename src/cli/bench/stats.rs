@@ -213,7 +213,31 @@ mod tests {
     }
 
     #[test]
-    fn own_cpu_time_is_readable() {
-        assert!(cpu_seconds("self").is_some());
+    fn own_cpu_time_agrees_with_getrusage() {
+        fn rusage_s() -> f64 {
+            // SAFETY: getrusage only writes the struct it is given.
+            let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            tv(u.ru_utime) + tv(u.ru_stime)
+        }
+        // Burn some CPU so that a wrong field (or a child's time) cannot pass as ours.
+        let start = rusage_s();
+        let mut x = 0u64;
+        while rusage_s() < start + 0.2 {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+            }
+        }
+        std::hint::black_box(x);
+        let before = rusage_s();
+        let ours = cpu_seconds("self").unwrap();
+        let after = rusage_s();
+        // /proc counts in clock ticks (10 ms); allow two either side.
+        assert!(
+            before - 0.02 <= ours && ours <= after + 0.02,
+            "{before} <= {ours} <= {after}"
+        );
+        assert_eq!(cpu_seconds("0"), None, "no such process");
     }
 }

@@ -624,12 +624,32 @@ fn wait_for_data_wakes_on_append_and_drops_cleanly() {
             futures::pin_mut!(wait, timeout);
             futures::future::select(wait, timeout).await;
         }
-        let waiter = glommio::spawn_local(log.wait_for_data(0));
+        let woken = std::rc::Rc::new(std::cell::Cell::new(false));
+        let waiter = glommio::spawn_local({
+            let (wait, woken) = (log.wait_for_data(0), woken.clone());
+            async move {
+                wait.await;
+                woken.set(true);
+            }
+        });
         glommio::timer::sleep(Duration::from_millis(5)).await;
+        assert!(
+            !woken.get(),
+            "the waiter returned before any data was written"
+        );
         let parked = log.inner.state.borrow().data_waiters.len();
+        assert!(parked >= 1, "the waiter did not park");
         assert!(parked <= 2 * WAITERS_PRUNE_MIN, "{parked} waiters parked");
         log.append(plain(1, 10)).unwrap();
-        waiter.await;
+        // A lost wake-up must fail the test, not hang it; the bound is far above
+        // one local write even on a loaded machine.
+        let timeout = glommio::timer::sleep(Duration::from_secs(10));
+        futures::pin_mut!(waiter, timeout);
+        let woke = matches!(
+            futures::future::select(waiter, timeout).await,
+            futures::future::Either::Left(_)
+        );
+        assert!(woke && woken.get(), "append did not wake the parked waiter");
         assert_eq!(log.high_watermark(), 1);
         log.wait_for_data(0).await;
         log.close().await.unwrap();
