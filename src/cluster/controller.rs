@@ -234,8 +234,7 @@ async fn fence_loop(node: Arc<Node>) {
         if now.duration_since(since) < node.session_timeout {
             continue;
         }
-        let state = node.state_machine.state();
-        let stale: Vec<Command> = {
+        let stale: Vec<Command> = node.state_machine.read(|state| {
             let beats = node.heartbeats.lock().expect("heartbeats lock");
             state
                 .brokers
@@ -252,7 +251,7 @@ async fn fence_loop(node: Arc<Node>) {
                     incarnation: b.registration.incarnation.clone(),
                 })
                 .collect()
-        };
+        });
         for command in stale {
             tracing::warn!(
                 ?command,
@@ -329,12 +328,12 @@ impl Node {
                     .lock()
                     .expect("heartbeats lock")
                     .insert(*node_id, (incarnation.clone(), Instant::now()));
-                let fenced = self
-                    .state_machine
-                    .state()
-                    .brokers
-                    .get(node_id)
-                    .is_some_and(|b| b.fenced && b.registration.incarnation == *incarnation);
+                let fenced = self.state_machine.read(|state| {
+                    state
+                        .brokers
+                        .get(node_id)
+                        .is_some_and(|b| b.fenced && b.registration.incarnation == *incarnation)
+                });
                 if fenced {
                     let command = Command::UnfenceBroker {
                         node_id: *node_id,

@@ -219,24 +219,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .file
             .write_all(&data)
             .and_then(|()| self.file.sync_data());
-        if let Err(e) = &result {
-            tracing::error!(dir = %self.dir.display(), error = %e, "metadata log append failed");
-        }
-        {
-            let mut entries = self.entries.lock().expect("log lock");
-            for entry in added {
-                entries.insert(entry.log_id.index, entry);
+        // Entries become readable only once durable: a failed write leaves memory as the
+        // file is (openraft stops the node on a storage error).
+        let error = match &result {
+            Ok(()) => {
+                let mut entries = self.entries.lock().expect("log lock");
+                for entry in added {
+                    entries.insert(entry.log_id.index, entry);
+                }
+                None
             }
-        }
-        let failed = result
-            .as_ref()
-            .err()
-            .map(|e| std::io::Error::new(e.kind(), e.to_string()));
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "metadata log append failed");
+                Some(StorageIOError::write_logs(any(e)).into())
+            }
+        };
         callback.log_io_completed(result);
-        match failed {
-            Some(e) => Err(StorageIOError::write_logs(any(e)).into()),
-            None => Ok(()),
-        }
+        error.map_or(Ok(()), Err)
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), Error> {

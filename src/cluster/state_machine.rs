@@ -87,9 +87,15 @@ impl StateMachine {
         self.handle.update(|image| image.live_brokers = brokers);
     }
 
-    /// A copy of the state, for the controller's decisions.
+    /// A copy of the state (tests compare whole states).
+    #[cfg(test)]
     pub fn state(&self) -> ClusterState {
-        self.inner.lock().expect("state lock").state.clone()
+        self.read(ClusterState::clone)
+    }
+
+    /// Reads the state under its lock, for the controller's decisions, without copying it.
+    pub fn read<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> R {
+        f(&self.inner.lock().expect("state lock").state)
     }
 }
 
