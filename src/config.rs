@@ -112,6 +112,9 @@ pub struct BrokerConfig {
     pub advertised: Listener,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
+    /// `default.replication.factor`: the replicas of a topic created without one (in a
+    /// cluster; a single broker only has 1).
+    pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     /// `max.partitions.per.request` (Kafka: `controller.max.records.per.batch`): the most
     /// partitions one CreateTopics, CreatePartitions or auto-creating Metadata request
@@ -184,6 +187,7 @@ impl Default for BrokerConfig {
             listener,
             log_dirs: vec![PathBuf::from("data")],
             num_partitions: 1,
+            default_replication_factor: 1,
             auto_create_topics_enable: true,
             partitions_per_request_max: PARTITIONS_PER_REQUEST_MAX_DEFAULT,
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
@@ -239,7 +243,6 @@ const NOT_YET_KEYS: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "default.replication.factor",
 ];
 
 impl BrokerConfig {
@@ -305,6 +308,10 @@ impl BrokerConfig {
         }
         if let Some(v) = get("num.partitions") {
             c.num_partitions = parse_num("num.partitions", v, 1, i32::MAX as i64)? as i32;
+        }
+        if let Some(v) = get("default.replication.factor") {
+            c.default_replication_factor =
+                parse_num("default.replication.factor", v, 1, i16::MAX as i64)? as i16;
         }
         if let Some(v) = get("auto.create.topics.enable") {
             c.auto_create_topics_enable = parse_bool("auto.create.topics.enable", v)?;
@@ -446,12 +453,16 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 21] = [
+        let values: [(&'static str, String); 22] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
             ("log.dirs", dirs),
             ("num.partitions", self.num_partitions.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
             (
                 "auto.create.topics.enable",
                 self.auto_create_topics_enable.to_string(),
@@ -547,6 +558,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.dirs",
     "log.dir",
     "num.partitions",
+    "default.replication.factor",
     "auto.create.topics.enable",
     PARTITIONS_PER_REQUEST_KEY,
     PARTITIONS_PER_REQUEST_KAFKA_KEY,

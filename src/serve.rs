@@ -65,6 +65,9 @@ pub fn run(
         broker.cluster = Some(crate::cluster::start(cluster, metadata_dir, advertised)?);
     }
     let broker = Arc::new(broker);
+    if let Some(cluster) = &broker.cluster {
+        crate::broker::cluster_sync::follow_image(&broker, cluster);
+    }
     if let Some(admin) = broker
         .config
         .admin_listener

@@ -27,6 +27,10 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// Config overrides, validated by the metadata shard.
     pub configs: Vec<(String, Option<String>)>,
+    /// -1: `default.replication.factor`. A single broker takes 1 only.
+    pub replication_factor: i16,
+    /// Explicit replica lists per partition (CreateTopics' assignments), if given.
+    pub assignment: Option<Vec<Vec<i32>>>,
 }
 
 pub enum AdminMsg {
@@ -97,6 +101,9 @@ impl Shard {
                 .collect();
         }
         let _guard = self.admin_lock.lock().await;
+        if self.broker.cluster.is_some() {
+            return self.create_topics_in_cluster(topics, validate_only).await;
+        }
         let mut snap = (*self.broker.metadata.snapshot()).clone();
         let mut results = Vec::with_capacity(topics.len());
         let mut created = Vec::new();
@@ -126,6 +133,7 @@ impl Shard {
                 id: crate::util::random_uuid(),
                 partitions: placements,
                 configs,
+                replication: Vec::new(),
             };
             let next = snap.with_topic(meta.clone());
             match self.open_on_owners(&meta, 0, &Arc::new(next.clone())).await {
@@ -153,13 +161,13 @@ impl Shard {
 
     /// Opens the partitions of `meta` from index `from` on, on their owner shards,
     /// with the configs of `snap` (the snapshot to be published).
-    async fn open_on_owners(
+    pub(super) async fn open_on_owners(
         &self,
         meta: &TopicMeta,
         from: usize,
         snap: &Arc<Snapshot>,
     ) -> Result<(), String> {
-        let by_shard = group_parts(meta, from);
+        let by_shard = group_parts(meta, from, self.broker.config.node_id);
         let opens = by_shard
             .into_iter()
             .map(|(shard, parts)| self.on_shard(shard, parts, Some(snap.clone())));
@@ -167,7 +175,7 @@ impl Shard {
     }
 
     /// Opens `parts` on `shard` with the configs of `open`, or deletes them when `None`.
-    async fn on_shard(
+    pub(super) async fn on_shard(
         &self,
         shard: usize,
         parts: Vec<PartitionRef>,
@@ -191,6 +199,9 @@ impl Shard {
 
     pub(super) async fn delete_topics_here(&self, names: Vec<String>) -> Vec<TopicResult> {
         let _guard = self.admin_lock.lock().await;
+        if self.broker.cluster.is_some() {
+            return self.delete_topics_in_cluster(names).await;
+        }
         let mut results = Vec::with_capacity(names.len());
         for name in names {
             if name == crate::groups::offsets::OFFSETS_TOPIC {
@@ -216,7 +227,7 @@ impl Shard {
                 results.push((name, Err((ec::KAFKA_STORAGE_ERROR, e.to_string()))));
                 continue;
             }
-            let deletes = group_parts(&meta, 0)
+            let deletes = group_parts(&meta, 0, self.broker.config.node_id)
                 .into_iter()
                 .map(|(shard, parts)| self.on_shard(shard, parts, None));
             let r: Result<(), String> = join_all(deletes).await.into_iter().collect();
@@ -399,6 +410,11 @@ impl Shard {
                 .into_iter()
                 .map(|r| (r.0, Err(e.clone())))
                 .collect();
+        }
+        if self.broker.cluster.is_some() {
+            return self
+                .create_partitions_in_cluster(requests, validate_only)
+                .await;
         }
         let mut results = Vec::with_capacity(requests.len());
         for (name, count) in requests {
@@ -588,7 +604,7 @@ fn shutting_down_error() -> (i16, String) {
     (ec::UNKNOWN_SERVER_ERROR, "broker is shutting down".into())
 }
 
-fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String)> {
+pub(super) fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String)> {
     validate_topic_name(&spec.name).map_err(|e| (ec::INVALID_TOPIC_EXCEPTION, e))?;
     if snap.topic(&spec.name).is_some() {
         return Err((
@@ -606,7 +622,7 @@ fn check_new_topic(snap: &Snapshot, spec: &TopicSpec) -> Result<(), (i16, String
 }
 
 /// Validates a new topic's config overrides (null values are ignored, as Kafka does).
-fn topic_overrides(
+pub(super) fn topic_overrides(
     configs: &[(String, Option<String>)],
 ) -> Result<BTreeMap<String, String>, (i16, String)> {
     let mut out = BTreeMap::new();
@@ -620,9 +636,17 @@ fn topic_overrides(
 }
 
 /// The partitions of `meta` from index `from` on, by owner shard.
-fn group_parts(meta: &TopicMeta, from: usize) -> HashMap<usize, Vec<PartitionRef>> {
+/// The partitions of `meta` from `from` on that broker `me` hosts, by owner shard.
+pub(super) fn group_parts(
+    meta: &TopicMeta,
+    from: usize,
+    me: i32,
+) -> HashMap<usize, Vec<PartitionRef>> {
     let mut by_shard: HashMap<usize, Vec<PartitionRef>> = HashMap::new();
     for (i, p) in meta.partitions.iter().enumerate().skip(from) {
+        if !meta.hosted(i, me) {
+            continue;
+        }
         let Placement { shard, dir } = *p;
         by_shard.entry(shard).or_default().push(PartitionRef {
             topic: meta.name.clone(),

@@ -9,6 +9,7 @@
 //! topic <name> <topic id, 32 hex digits> <partition count>
 //! partition <name> <partition> <shard> <log dir index>
 //! config <name> <key> <value>            a topic config override
+//! replicas <name> <partition> <id,id,..>  cluster mode: the partition's replica list
 //! broker-config <key> <value>            AlterConfigs on this node's BROKER resource
 //! default-broker-config <key> <value>    AlterConfigs on the default BROKER resource
 //! ```
@@ -31,13 +32,57 @@ pub struct Placement {
     pub dir: usize,
 }
 
+/// A partition's replicas as the quorum last published them (cluster mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSet {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 while unknown (just restarted, image not yet caught up) or offline.
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+impl ReplicaSet {
+    /// As read back from the topics file: the leader is unknown until the quorum says.
+    fn unknown(replicas: Vec<i32>) -> ReplicaSet {
+        ReplicaSet {
+            replicas,
+            isr: Vec::new(),
+            leader: -1,
+            leader_epoch: -1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicMeta {
     pub name: String,
     pub id: [u8; 16],
+    /// Where each partition lives on this broker; in cluster mode every partition has
+    /// one, but only those this broker is a replica of (`hosted`) are opened.
     pub partitions: Vec<Placement>,
     /// Topic config overrides, validated (`topic_config`).
     pub configs: BTreeMap<String, String>,
+    /// Cluster mode: per partition, its replicas, ISR and leader. Empty for a topic
+    /// of a single broker (and for `__consumer_offsets`, which stays each broker's own
+    /// until it is replicated): this broker is its only replica and its leader.
+    pub replication: Vec<ReplicaSet>,
+}
+
+impl TopicMeta {
+    /// Whether broker `me` holds a replica of `partition`.
+    pub fn hosted(&self, partition: usize, me: i32) -> bool {
+        self.replication
+            .get(partition)
+            .is_none_or(|r| r.replicas.contains(&me))
+    }
+
+    /// Whether broker `me` leads `partition` (always, for a single broker's topic).
+    pub fn leads(&self, partition: usize, me: i32) -> bool {
+        self.replication
+            .get(partition)
+            .is_none_or(|r| r.leader == me)
+    }
 }
 
 /// An immutable view of every topic.
@@ -65,6 +110,24 @@ impl Snapshot {
         usize::try_from(partition)
             .ok()
             .and_then(|p| t.partitions.get(p).copied())
+    }
+
+    /// Where a client request for `topic`-`partition` goes on broker `me`: its
+    /// placement when `me` leads it; NOT_LEADER_OR_FOLLOWER when another broker
+    /// does (or none, for now); UNKNOWN_TOPIC_OR_PARTITION when it does not exist.
+    pub fn route(&self, topic: &str, partition: i32, me: i32) -> Result<Placement, i16> {
+        let t = self
+            .topics
+            .get(topic)
+            .ok_or(crate::protocol::errors::UNKNOWN_TOPIC_OR_PARTITION)?;
+        let p = usize::try_from(partition)
+            .ok()
+            .filter(|&p| p < t.partitions.len())
+            .ok_or(crate::protocol::errors::UNKNOWN_TOPIC_OR_PARTITION)?;
+        if !t.leads(p, me) {
+            return Err(crate::protocol::errors::NOT_LEADER_OR_FOLLOWER);
+        }
+        Ok(t.partitions[p])
     }
 
     /// Partitions per shard and per log dir, for placing new partitions.
@@ -128,6 +191,10 @@ impl Snapshot {
             for (k, v) in &t.configs {
                 out += &format!("config {} {} {}\n", t.name, k, escape(v));
             }
+            for (i, r) in t.replication.iter().enumerate() {
+                let ids: Vec<String> = r.replicas.iter().map(i32::to_string).collect();
+                out += &format!("replicas {} {} {}\n", t.name, i, ids.join(","));
+            }
         }
         for (k, v) in &self.broker_configs {
             out += &format!("broker-config {k} {}\n", escape(v));
@@ -181,7 +248,24 @@ impl Snapshot {
                         id: unhex(id).ok_or_else(bad)?,
                         partitions: vec![Placement { shard: 0, dir: 0 }; count],
                         configs: BTreeMap::new(),
+                        replication: Vec::new(),
                     });
+                }
+                ["replicas", name, p, ids] => {
+                    let t = pending
+                        .iter_mut()
+                        .find(|t| t.name == *name)
+                        .ok_or_else(bad)?;
+                    let p: usize = p.parse().map_err(|_| bad())?;
+                    let ids: Vec<i32> = ids
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| bad())?;
+                    if p != t.replication.len() || p >= t.partitions.len() {
+                        return Err(bad());
+                    }
+                    t.replication.push(ReplicaSet::unknown(ids));
                 }
                 ["partition", name, p, shard, dir] => {
                     let t = pending
@@ -208,6 +292,12 @@ impl Snapshot {
             }
         }
         for t in pending {
+            if !t.replication.is_empty() && t.replication.len() != t.partitions.len() {
+                return Err(format!(
+                    "topic {}: replicas of only some partitions",
+                    t.name
+                ));
+            }
             s = s.with_topic(t);
         }
         Ok(s)
@@ -238,7 +328,7 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn unhex(s: &str) -> Option<[u8; 16]> {
+pub fn unhex(s: &str) -> Option<[u8; 16]> {
     if s.len() != 32 {
         return None;
     }
@@ -340,6 +430,7 @@ impl MetadataStore {
             id: crate::util::random_uuid(),
             partitions: placements,
             configs: configs.clone(),
+            replication: Vec::new(),
         }))
     }
 
@@ -374,6 +465,7 @@ impl MetadataStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::errors as ec;
 
     #[test]
     fn placement_balances_shards_and_dirs() {
@@ -388,6 +480,7 @@ mod tests {
             id: [1; 16],
             partitions: vec![Placement { shard: 0, dir: 1 }],
             configs: BTreeMap::new(),
+            replication: Vec::new(),
         });
         let p = s.place(1, 2, &[true, true]).unwrap();
         assert_eq!(p[0], Placement { shard: 1, dir: 0 });
@@ -410,6 +503,7 @@ mod tests {
                 ("odd".to_string(), "a b%\nc".to_string()),
             ]
             .into(),
+            replication: Vec::new(),
         });
         let mut s = s;
         s.default_broker_configs
@@ -434,6 +528,38 @@ mod tests {
             Some(Placement { shard: 1, dir: 1 })
         );
         assert!(Snapshot::decode(&s.encode(), 4, 1).is_err());
+    }
+
+    #[test]
+    fn replicas_round_trip_with_leaders_unknown_and_routing() {
+        let set = |replicas: Vec<i32>, leader: i32| ReplicaSet {
+            isr: replicas.clone(),
+            replicas,
+            leader,
+            leader_epoch: 3,
+        };
+        let s = Snapshot::default().with_topic(TopicMeta {
+            name: "r".into(),
+            id: [7; 16],
+            partitions: vec![Placement { shard: 0, dir: 0 }; 2],
+            configs: BTreeMap::new(),
+            replication: vec![set(vec![1, 2, 3], 1), set(vec![2, 3, 4], 2)],
+        });
+        assert_eq!(s.route("r", 0, 1), Ok(Placement { shard: 0, dir: 0 }));
+        assert_eq!(s.route("r", 1, 1), Err(ec::NOT_LEADER_OR_FOLLOWER));
+        assert_eq!(s.route("r", 2, 1), Err(ec::UNKNOWN_TOPIC_OR_PARTITION));
+        assert_eq!(s.route("x", 0, 1), Err(ec::UNKNOWN_TOPIC_OR_PARTITION));
+        let t = s.topic("r").unwrap();
+        assert!(t.hosted(0, 1) && !t.hosted(1, 1) && t.hosted(1, 4));
+        let back = Snapshot::decode(&s.encode(), 1, 1).unwrap();
+        let r = &back.topic("r").unwrap().replication;
+        assert_eq!(r[1].replicas, [2, 3, 4]);
+        // After a restart nobody leads until the quorum's image says so.
+        assert_eq!(r[0].leader, -1);
+        assert_eq!(back.route("r", 0, 1), Err(ec::NOT_LEADER_OR_FOLLOWER));
+        let partial = "version 2\ntopic t 0123456789abcdef0123456789abcdef 2\n\
+                       partition t 0 0 0\npartition t 1 0 0\nreplicas t 0 1,2\n";
+        assert!(Snapshot::decode(partial, 1, 1).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! shard owns alone (`shard::Shard`, behind an `Rc` on its own thread).
 
 pub mod admin;
+pub mod cluster_sync;
 pub mod log_dirs;
 pub mod maintenance;
 pub mod metadata;

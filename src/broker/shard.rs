@@ -234,7 +234,7 @@ impl Shard {
                 t.partitions
                     .iter()
                     .enumerate()
-                    .filter(|(_, p)| p.shard == self.id)
+                    .filter(|(i, p)| p.shard == self.id && t.hosted(*i, self.broker.config.node_id))
                     .map(|(i, p)| PartitionRef {
                         topic: t.name.clone(),
                         partition: i as i32,

@@ -48,7 +48,8 @@ pub fn start(
     metadata_dir: PathBuf,
     advertised: Listener,
 ) -> Result<Arc<ClusterHandle>, String> {
-    let handle = Arc::new(ClusterHandle::default());
+    let (calls_tx, calls_rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = Arc::new(ClusterHandle::new(config.node_id, calls_tx));
     let log_store = LogStore::open(&metadata_dir).map_err(|e| {
         format!(
             "cannot open the metadata log in {}: {e}",
@@ -82,6 +83,7 @@ pub fn start(
                 state_machine,
                 std_listener,
                 thread_handle,
+                calls_rx,
             ));
         })
         .map_err(|e| format!("cannot start the controller thread: {e}"))?;
@@ -89,10 +91,10 @@ pub fn start(
 }
 
 /// This process's quorum member: the Raft node and what the active controller tracks.
-struct Node {
+pub(super) struct Node {
     id: u64,
     raft: Raft<TypeConfig>,
-    state_machine: StateMachine,
+    pub(super) state_machine: StateMachine,
     /// Voter id → controller listener address.
     voters: BTreeMap<u64, String>,
     peers: tokio::sync::Mutex<HashMap<u64, Peer>>,
@@ -108,6 +110,7 @@ async fn run(
     state_machine: StateMachine,
     std_listener: std::net::TcpListener,
     handle: Arc<ClusterHandle>,
+    calls: tokio::sync::mpsc::UnboundedReceiver<super::admin::Call>,
 ) {
     let raft_config = openraft::Config {
         cluster_name: "corelog".into(),
@@ -160,9 +163,11 @@ async fn run(
     if let Err(e) = raft.initialize(members).await {
         tracing::debug!(error = %e, "metadata quorum already initialized");
     }
+    let incarnation = handle.incarnation.clone();
     tokio::spawn(watch_leader(raft.clone(), handle));
     tokio::spawn(fence_loop(node.clone()));
-    broker_lifecycle(node, config, advertised).await;
+    tokio::spawn(super::admin::serve(node.clone(), calls));
+    broker_lifecycle(node, config, advertised, incarnation).await;
 }
 
 /// Publishes the current Raft leader as the controller id.
@@ -178,8 +183,12 @@ async fn watch_leader(raft: Raft<TypeConfig>, handle: Arc<ClusterHandle>) {
 }
 
 /// Registers this broker (a new incarnation per process start) and heartbeats for it.
-async fn broker_lifecycle(node: Arc<Node>, config: ClusterConfig, advertised: Listener) {
-    let incarnation = crate::util::base64_url(&crate::util::random_uuid());
+async fn broker_lifecycle(
+    node: Arc<Node>,
+    config: ClusterConfig,
+    advertised: Listener,
+    incarnation: String,
+) {
     let registration = BrokerRegistration {
         node_id: config.node_id,
         incarnation: incarnation.clone(),
@@ -267,7 +276,7 @@ async fn fence_loop(node: Arc<Node>) {
 impl Node {
     /// Proposes `command` through the leader (this node or another) and returns the
     /// applied reply; retries while there is no leader, up to `PROPOSE_DEADLINE`.
-    async fn propose(&self, command: Command) -> Result<Reply, String> {
+    pub(super) async fn propose(&self, command: Command) -> Result<Reply, String> {
         match self.to_leader(Request::Write(command)).await? {
             Response::Write(r) => r,
             _ => Err("unexpected response kind".into()),

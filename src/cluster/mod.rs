@@ -2,6 +2,7 @@
 //! (see ARCHITECTURE.md, "The cluster"). Nothing here runs on a shard; shards read the
 //! published [`ClusterImage`] through a [`ClusterHandle`].
 
+pub mod admin;
 pub mod config;
 mod controller;
 mod log_store;
@@ -11,11 +12,14 @@ pub mod state;
 mod state_machine;
 mod topics;
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+pub use admin::{AdminCall, AdminReply};
 pub use config::ClusterConfig;
 pub use controller::start;
+pub use state::{PartitionState, TopicState, NO_LEADER};
 
 openraft::declare_raft_types!(
     /// The Raft types of the metadata quorum: commands in, replies out, node ids as
@@ -46,25 +50,94 @@ pub struct ClusterImage {
     pub controller_id: Option<i32>,
     /// Registered, unfenced brokers by id.
     pub live_brokers: Vec<BrokerInfo>,
+    /// Every topic of the quorum, with replicas, ISR and leaders.
+    pub topics: Arc<BTreeMap<String, TopicState>>,
+    /// This process's own registration is applied here, so every change committed
+    /// before it started is in `topics`: only then may a broker delete local data the
+    /// image no longer lists (an image still replaying its log lists too little).
+    pub caught_up: bool,
 }
 
-/// The shards' end: the latest image. The controller thread is the only writer.
-#[derive(Debug, Default)]
+type ChangeHook = Box<dyn Fn() + Send + Sync>;
+
+/// The shards' end: the latest image, and the way in to the controller thread. The
+/// controller thread is the only writer of the image.
 pub struct ClusterHandle {
     image: RwLock<Arc<ClusterImage>>,
+    /// This broker's `node.id` and the incarnation it registers with.
+    pub node_id: i32,
+    pub incarnation: String,
+    /// Called (on the controller thread) after the image changed.
+    on_change: Mutex<Option<ChangeHook>>,
+    calls: tokio::sync::mpsc::UnboundedSender<admin::Call>,
 }
 
 impl ClusterHandle {
+    fn new(node_id: i32, calls: tokio::sync::mpsc::UnboundedSender<admin::Call>) -> ClusterHandle {
+        ClusterHandle {
+            image: RwLock::default(),
+            node_id,
+            incarnation: crate::util::base64_url(&crate::util::random_uuid()),
+            on_change: Mutex::new(None),
+            calls,
+        }
+    }
+
     pub fn image(&self) -> Arc<ClusterImage> {
         self.image.read().expect("image lock").clone()
     }
 
-    fn update(&self, change: impl FnOnce(&mut ClusterImage)) {
-        let mut guard = self.image.write().expect("image lock");
-        let mut next = (**guard).clone();
-        change(&mut next);
-        if next != **guard {
-            *guard = Arc::new(next);
+    /// Sets what runs after each change of the image (the broker asks its metadata
+    /// shard to reconcile its partitions with the image).
+    pub fn set_on_change(&self, hook: ChangeHook) {
+        *self.on_change.lock().expect("hook lock") = Some(hook);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        if let Some(hook) = &*self.on_change.lock().expect("hook lock") {
+            hook();
         }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ClusterImage)) {
+        let changed = {
+            let mut guard = self.image.write().expect("image lock");
+            let mut next = (**guard).clone();
+            change(&mut next);
+            let changed = next != **guard;
+            if changed {
+                *guard = Arc::new(next);
+            }
+            changed
+        };
+        if changed {
+            self.changed();
+        }
+    }
+
+    /// Sends an admin call to the controller thread; the answer comes once the change
+    /// is committed and applied on this node (or refused).
+    pub async fn call(&self, call: AdminCall) -> AdminReply {
+        let (reply, rx) = futures::channel::oneshot::channel();
+        if self.calls.send(admin::Call { call, reply }).is_err() {
+            return Err((
+                crate::protocol::errors::NOT_CONTROLLER,
+                "the controller thread has stopped".into(),
+            ));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err((
+                crate::protocol::errors::NOT_CONTROLLER,
+                "the controller thread has stopped".into(),
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+impl Default for ClusterHandle {
+    fn default() -> ClusterHandle {
+        ClusterHandle::new(1, tokio::sync::mpsc::unbounded_channel().0)
     }
 }

@@ -71,10 +71,10 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let brokers: Vec<BrokerInfo> = {
+        let (brokers, topics, caught_up) = {
             let inner = self.inner.lock().expect("state lock");
-            inner
-                .state
+            let state = &inner.state;
+            let brokers: Vec<BrokerInfo> = state
                 .live_brokers()
                 .map(|b| BrokerInfo {
                     node_id: b.registration.node_id,
@@ -82,9 +82,20 @@ impl StateMachine {
                     port: b.registration.port,
                     rack: b.registration.rack.clone(),
                 })
-                .collect()
+                .collect();
+            let caught_up = state
+                .brokers
+                .get(&self.handle.node_id)
+                .is_some_and(|b| b.registration.incarnation == self.handle.incarnation);
+            (brokers, state.topics.clone(), caught_up)
         };
-        self.handle.update(|image| image.live_brokers = brokers);
+        self.handle.update(|image| {
+            image.live_brokers = brokers;
+            if *image.topics != topics {
+                image.topics = std::sync::Arc::new(topics);
+            }
+            image.caught_up = caught_up;
+        });
     }
 
     /// A copy of the state (tests compare whole states).

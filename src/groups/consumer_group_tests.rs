@@ -14,6 +14,7 @@ fn snapshot(topics: &[(&str, TopicId, usize)]) -> Snapshot {
             id: *id,
             partitions: vec![Placement { shard: 0, dir: 0 }; *n],
             configs: Default::default(),
+            replication: Vec::new(),
         })
     })
 }

@@ -1,5 +1,6 @@
 //! CreateTopics. One broker: the replication factor must be 1 (or -1, the default).
-//! Explicit replica assignments must name this broker only. A request that would add
+//! In a cluster the quorum places replicas (or takes the request's assignments) and
+//! every replica's broker opens its partitions (`broker::cluster_sync`). A request that would add
 //! more than `max.partitions.per.request` partitions in total is refused as a whole,
 //! before anything is placed (`broker::request_limits`).
 
@@ -56,7 +57,11 @@ pub async fn handle(
         );
         return respond(ApiKey::CreateTopics, version, &resp);
     }
-    let (early, specs) = specs(&topics, broker.config.num_partitions);
+    let (early, specs) = specs(
+        &topics,
+        broker.config.num_partitions,
+        broker.cluster.is_some(),
+    );
     let results = shard.create_topics(specs.clone(), req.validate_only).await;
     let snap = broker.metadata.snapshot();
     for (name, code, msg) in early {
@@ -76,6 +81,7 @@ pub async fn handle(
 fn specs(
     topics: &[&CreatableTopic],
     num_partitions: i32,
+    cluster: bool,
 ) -> (Vec<(String, i16, String)>, Vec<TopicSpec>) {
     let mut early: Vec<(String, i16, String)> = Vec::new();
     let mut specs = Vec::new();
@@ -88,7 +94,7 @@ fn specs(
         } else {
             t.num_partitions
         };
-        if t.replication_factor != -1 && t.replication_factor != 1 {
+        if !cluster && t.replication_factor != -1 && t.replication_factor != 1 {
             early.push((
                 name,
                 ec::INVALID_REPLICATION_FACTOR,
@@ -103,10 +109,18 @@ fn specs(
                 .iter()
                 .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
                 .collect();
+            let assignment = (!t.assignments.is_empty()).then(|| {
+                t.assignments
+                    .iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
             specs.push(TopicSpec {
                 name,
                 partitions,
                 configs,
+                replication_factor: t.replication_factor,
+                assignment,
             });
         }
     }

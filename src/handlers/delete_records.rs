@@ -35,9 +35,13 @@ pub async fn handle(
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             r.low_watermark = -1;
-            match snap.placement(t.name.0.as_str(), p.partition_index) {
-                None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(pl) => {
+            match snap.route(
+                t.name.0.as_str(),
+                p.partition_index,
+                shard.broker.config.node_id,
+            ) {
+                Err(code) => r.error_code = code,
+                Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();
                     g.0.push((t.name.0.to_string(), p.partition_index, p.offset));
                     g.1.push((ti, pi));

@@ -133,9 +133,17 @@ fn resolve(
         };
         for p in &t.partitions {
             let owner = meta
-                .and_then(|m| snap.placement(&m.name, p.partition))
-                .map(|pl| pl.shard)
-                .ok_or(unknown);
+                .map_or(Err(unknown), |m| {
+                    snap.route(&m.name, p.partition, shard.broker.config.node_id)
+                        .map_err(|e| {
+                            if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
+                                unknown
+                            } else {
+                                e
+                            }
+                        })
+                })
+                .map(|pl| pl.shard);
             wanted.push(Wanted {
                 topic: topics.len(),
                 item: FetchItem {

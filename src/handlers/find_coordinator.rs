@@ -1,6 +1,7 @@
-//! FindCoordinator (v0-6, batched keys from v4). This broker coordinates every group
-//! (key type 0), so it answers with its own node id and advertised address; within the
-//! broker, the group's home shard is found per request (`groups::service::home_shard`).
+//! FindCoordinator (v0-6, batched keys from v4). A single broker coordinates every
+//! group (key type 0), so it answers with its own node id and advertised address; in a
+//! cluster the live broker with the lowest id does. Within the broker, the group's
+//! home shard is found per request (`groups::service::home_shard`).
 //! Transactions (key type 1) are not coordinated yet and answer
 //! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable.
 
@@ -36,13 +37,17 @@ fn answer(shard: &Shard, key_type: i8) -> Answer {
             port: -1,
         };
     }
-    let c = &shard.broker.config;
+    // In a cluster, every broker names the same coordinator, the live broker with the
+    // lowest id, so all members of a group meet on one broker; a single broker names
+    // itself. (Groups move with `__consumer_offsets` once it is replicated.)
+    let (brokers, _) = shard.broker.cluster_view();
+    let c = &brokers[0];
     Answer {
         error_code: ec::NONE,
         error_message: None,
         node_id: c.node_id,
-        host: c.advertised.host.clone(),
-        port: i32::from(c.advertised.port),
+        host: c.host.clone(),
+        port: i32::from(c.port),
     }
 }
 

@@ -49,10 +49,14 @@ pub async fn handle(
             r.timestamp = -1;
             r.offset = -1;
             let duplicated = named[&(t.name.0.as_str(), p.partition_index)] > 1;
-            match snap.placement(t.name.0.as_str(), p.partition_index) {
+            match snap.route(
+                t.name.0.as_str(),
+                p.partition_index,
+                shard.broker.config.node_id,
+            ) {
                 _ if duplicated => r.error_code = ec::INVALID_REQUEST,
-                None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(pl) => {
+                Err(code) => r.error_code = code,
+                Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();
                     g.0.push(OffsetQuery {
                         topic: t.name.0.to_string(),

@@ -133,6 +133,8 @@ async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> Hash
             name: n.to_string(),
             partitions: broker.config.num_partitions,
             configs: Vec::new(),
+            replication_factor: -1,
+            assignment: None,
         })
         .collect();
     let mut refused = HashMap::new();
@@ -180,6 +182,17 @@ fn topic_entry(
         .map(|(i, placement)| {
             let mut p = MetadataResponsePartition::default();
             p.partition_index = i as i32;
+            if let Some(r) = t.replication.get(i) {
+                // Cluster mode: as the quorum's image has it.
+                p.leader_id = BrokerId(r.leader);
+                p.leader_epoch = r.leader_epoch.max(0);
+                p.replica_nodes = r.replicas.iter().map(|&b| BrokerId(b)).collect();
+                p.isr_nodes = r.isr.iter().map(|&b| BrokerId(b)).collect();
+                if r.leader < 0 {
+                    p.error_code = ec::LEADER_NOT_AVAILABLE;
+                }
+                return p;
+            }
             p.leader_epoch = 0;
             p.replica_nodes = vec![node];
             if dirs.is_offline(placement.dir) {

@@ -38,9 +38,9 @@ pub async fn handle(
             r.partition = p.partition;
             r.leader_epoch = -1;
             r.end_offset = -1;
-            match snap.placement(t.topic.0.as_str(), p.partition) {
-                None => r.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION,
-                Some(pl) => {
+            match snap.route(t.topic.0.as_str(), p.partition, shard.broker.config.node_id) {
+                Err(code) => r.error_code = code,
+                Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();
                     g.0.push((
                         t.topic.0.to_string(),

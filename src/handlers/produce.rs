@@ -37,6 +37,7 @@ pub fn start(
     })?;
     let acks = req.acks;
     let snap = shard.broker.metadata.snapshot();
+    let me = shard.broker.config.node_id;
     let mut resp = ProduceResponse::default();
     let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
     let refuse = if req.transactional_id.is_some() {
@@ -64,9 +65,18 @@ pub fn start(
         // coordinator writes __consumer_offsets.
         let internal = meta.is_some_and(|m| m.name == crate::groups::offsets::OFFSETS_TOPIC);
         for (pi, p) in topic.partitions.into_iter().enumerate() {
-            let placement = meta.and_then(|m| snap.placement(&m.name, p.index));
-            let early = refuse.or(if placement.is_none() {
-                Some(unknown)
+            let route = meta.map_or(Err(unknown), |m| {
+                snap.route(&m.name, p.index, me).map_err(|e| {
+                    if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
+                        unknown
+                    } else {
+                        e
+                    }
+                })
+            });
+            let placement = route.ok();
+            let early = refuse.or(if let Err(e) = route {
+                Some(e)
             } else if internal {
                 Some(ec::INVALID_TOPIC_EXCEPTION)
             } else if holds_more_than_one_batch(p.records.as_deref()) {

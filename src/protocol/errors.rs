@@ -49,6 +49,8 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// Configuration is invalid.
 pub const INVALID_CONFIG: i16 = 40;
+/// This is not the correct controller for this cluster.
+pub const NOT_CONTROLLER: i16 = 41;
 /// This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details.
 pub const INVALID_REQUEST: i16 = 42;
 /// The message format version on the broker does not support the request.
@@ -146,6 +148,7 @@ mod tests {
             (INVALID_REPLICATION_FACTOR, E::InvalidReplicationFactor),
             (INVALID_REPLICA_ASSIGNMENT, E::InvalidReplicaAssignment),
             (INVALID_CONFIG, E::InvalidConfig),
+            (NOT_CONTROLLER, E::NotController),
             (INVALID_REQUEST, E::InvalidRequest),
             (
                 UNSUPPORTED_FOR_MESSAGE_FORMAT,

@@ -1,0 +1,255 @@
+//! Cluster mode on the metadata shard: topic changes go through the quorum
+//! (`cluster::AdminCall`), and this broker's topic table follows the quorum's image
+//! (`reconcile_cluster`): it opens the replicas it hosts of new topics and partitions,
+//! deletes those of deleted topics, and records every partition's replicas, ISR and
+//! leader, which routing (`Snapshot::route`) and Metadata read.
+//!
+//! A topic of the table with no replication info (`__consumer_offsets`, kept per
+//! broker for now, or a topic made before the broker joined a quorum) is this broker's
+//! own and is left alone.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::{join_all, FutureExt};
+
+use super::admin::{check_new_topic, group_parts, topic_overrides, TopicResult, TopicSpec};
+use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
+use super::shard::{Shard, METADATA_SHARD};
+use super::Broker;
+use crate::cluster::{AdminCall, ClusterHandle, TopicState};
+use crate::protocol::errors as ec;
+
+/// Has the metadata shard reconcile after each change of the cluster image. Weak, so
+/// the controller thread's hook does not keep a stopped broker alive.
+pub fn follow_image(broker: &Arc<Broker>, cluster: &ClusterHandle) {
+    let weak = Arc::downgrade(broker);
+    cluster.set_on_change(Box::new(move || {
+        if let Some(broker) = weak.upgrade() {
+            broker.send(
+                METADATA_SHARD,
+                super::router::ShardMsg::Run(Box::new(|shard: Rc<Shard>| {
+                    async move { shard.reconcile_cluster().await }.boxed_local()
+                })),
+            );
+        }
+    }));
+}
+
+impl Shard {
+    fn cluster_handle(&self) -> &ClusterHandle {
+        self.broker
+            .cluster
+            .as_deref()
+            .expect("cluster mode has a cluster handle")
+    }
+
+    /// CreateTopics in cluster mode (metadata shard, admin lock held): local checks,
+    /// then each topic through the quorum, then this broker's own replicas opened.
+    pub(super) async fn create_topics_in_cluster(
+        &self,
+        topics: Vec<TopicSpec>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
+        let snap = self.broker.metadata.snapshot();
+        let mut results = Vec::with_capacity(topics.len());
+        for spec in topics {
+            let configs =
+                match check_new_topic(&snap, &spec).and_then(|()| topic_overrides(&spec.configs)) {
+                    Ok(configs) => configs,
+                    Err(e) => {
+                        results.push((spec.name, Err(e)));
+                        continue;
+                    }
+                };
+            let call = AdminCall::CreateTopic {
+                name: spec.name.clone(),
+                partitions: spec.partitions,
+                replication_factor: spec.replication_factor,
+                default_rf: self.broker.config.default_replication_factor,
+                assignment: spec.assignment.clone(),
+                configs,
+                validate_only,
+            };
+            let r = self.cluster_handle().call(call).await;
+            if r.is_ok() && !validate_only {
+                tracing::info!(topic = %spec.name, "created topic through the quorum");
+            }
+            results.push((spec.name, r));
+        }
+        self.reconcile_locked().await;
+        results
+    }
+
+    pub(super) async fn delete_topics_in_cluster(&self, names: Vec<String>) -> Vec<TopicResult> {
+        let mut results = Vec::with_capacity(names.len());
+        for name in names {
+            if name == crate::groups::offsets::OFFSETS_TOPIC {
+                let why = format!("{name} is internal: committed offsets live there");
+                results.push((name, Err((ec::INVALID_TOPIC_EXCEPTION, why))));
+                continue;
+            }
+            let call = AdminCall::DeleteTopic { name: name.clone() };
+            results.push((name, self.cluster_handle().call(call).await));
+        }
+        self.reconcile_locked().await;
+        results
+    }
+
+    pub(super) async fn create_partitions_in_cluster(
+        &self,
+        requests: Vec<(String, i32)>,
+        validate_only: bool,
+    ) -> Vec<TopicResult> {
+        let mut results = Vec::with_capacity(requests.len());
+        for (name, total) in requests {
+            let call = AdminCall::CreatePartitions {
+                name: name.clone(),
+                total,
+                assignment: None,
+                validate_only,
+            };
+            results.push((name, self.cluster_handle().call(call).await));
+        }
+        self.reconcile_locked().await;
+        results
+    }
+
+    /// After the image changed (the controller thread's hook).
+    pub async fn reconcile_cluster(&self) {
+        let _guard = self.admin_lock.lock().await;
+        self.reconcile_locked().await;
+    }
+
+    /// Brings the topic table in line with the image (admin lock held). Nothing is
+    /// deleted before the image has caught up with the quorum (`caught_up`).
+    async fn reconcile_locked(&self) {
+        let image = self.cluster_handle().image();
+        if !image.caught_up {
+            return;
+        }
+        let me = self.broker.config.node_id;
+        let current = self.broker.metadata.snapshot();
+        let mut snap = (*current).clone();
+        // Deleted (or deleted and created again) quorum topics go first: unpublished,
+        // then their replicas removed.
+        let gone: Vec<Arc<TopicMeta>> = snap
+            .topics
+            .values()
+            .filter(|t| !t.replication.is_empty())
+            .filter(|t| {
+                image
+                    .topics
+                    .get(&t.name)
+                    .is_none_or(|q| unhex(&q.id) != Some(t.id))
+            })
+            .cloned()
+            .collect();
+        for t in &gone {
+            snap = snap.without_topic(&t.name);
+        }
+        if !gone.is_empty() {
+            if let Err(e) = self.broker.metadata.publish(snap.clone()).await {
+                tracing::error!("cannot persist topic metadata: {e}");
+                return;
+            }
+            for t in &gone {
+                let deletes = group_parts(t, 0, me)
+                    .into_iter()
+                    .map(|(shard, parts)| self.on_shard(shard, parts, None));
+                let r: Result<(), String> = join_all(deletes).await.into_iter().collect();
+                match r {
+                    Ok(()) => tracing::info!(topic = %t.name, "deleted topic (quorum)"),
+                    Err(e) => tracing::error!(topic = %t.name, "deleting replicas failed: {e}"),
+                }
+            }
+        }
+        let mut changed = false;
+        for (name, q) in image.topics.iter() {
+            match self.follow_topic(&snap, name, q).await {
+                Ok(Some(next)) => {
+                    snap = next;
+                    changed = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(topic = %name, "cannot open replicas: {e}"),
+            }
+        }
+        if changed {
+            if let Err(e) = self.broker.metadata.publish(snap).await {
+                tracing::error!("cannot persist topic metadata: {e}");
+            }
+        }
+    }
+
+    /// The table with quorum topic `q` as the image has it, its new hosted replicas
+    /// opened; `None` when nothing changed.
+    async fn follow_topic(
+        &self,
+        snap: &Snapshot,
+        name: &str,
+        q: &TopicState,
+    ) -> Result<Option<Snapshot>, String> {
+        let Some(id) = unhex(&q.id) else {
+            return Err(format!("bad topic id {:?}", q.id));
+        };
+        let replication: Vec<ReplicaSet> = q
+            .partitions
+            .iter()
+            .map(|p| ReplicaSet {
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+            })
+            .collect();
+        let (mut meta, from) = match snap.topic(name) {
+            Some(local) if local.replication.is_empty() => {
+                tracing::warn!(
+                    topic = %name,
+                    "a topic of this broker alone has the name of a quorum topic; keeping it"
+                );
+                return Ok(None);
+            }
+            Some(local) => {
+                let same = local.replication == replication
+                    && local.configs == q.configs
+                    && local.partitions.len() == q.partitions.len();
+                if same {
+                    return Ok(None);
+                }
+                ((**local).clone(), local.partitions.len())
+            }
+            None => (
+                TopicMeta {
+                    name: name.to_string(),
+                    id,
+                    partitions: Vec::new(),
+                    configs: BTreeMap::new(),
+                    replication: Vec::new(),
+                },
+                0,
+            ),
+        };
+        let grow = q.partitions.len().saturating_sub(from);
+        if grow > 0 {
+            let placed = snap
+                .place(
+                    grow,
+                    self.broker.shard_count,
+                    &self.broker.dirs.online_mask(),
+                )
+                .ok_or("no log dir is online")?;
+            meta.partitions.extend(placed);
+        }
+        meta.configs = q.configs.clone();
+        meta.replication = replication;
+        let next = snap.with_topic(meta.clone());
+        if grow > 0 {
+            self.open_on_owners(&meta, from, &Arc::new(next.clone()))
+                .await?;
+        }
+        Ok(Some(next))
+    }
+}

@@ -1,0 +1,214 @@
+//! Admin calls from the shards to the controller thread: topic creation, deletion and
+//! new partitions, decided here and committed through the quorum. A call is answered
+//! once its command is applied on this node, so the broker that asked sees the change
+//! in its own image before it answers the client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::controller::Node;
+use super::placement::{self, Candidate};
+use super::state::{ClusterState, Command, Reply};
+use crate::protocol::errors as ec;
+
+/// What the shards ask of the quorum.
+#[derive(Debug, Clone)]
+pub enum AdminCall {
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        /// -1: `default.replication.factor`, given by the caller in `default_rf`.
+        replication_factor: i16,
+        default_rf: i16,
+        /// Explicit replica lists (CreateTopics' assignments), if any.
+        assignment: Option<Vec<Vec<i32>>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    CreatePartitions {
+        name: String,
+        total: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    },
+    DeleteTopic {
+        name: String,
+    },
+}
+
+/// Ok, or a Kafka error code with its message.
+pub type AdminReply = Result<(), (i16, String)>;
+
+pub(super) struct Call {
+    pub call: AdminCall,
+    pub reply: futures::channel::oneshot::Sender<AdminReply>,
+}
+
+/// How long a committed change may take to be applied on this node.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+const APPLY_POLL: Duration = Duration::from_millis(10);
+
+/// Serves the shards' calls, each in its own task.
+pub(super) async fn serve(node: Arc<Node>, mut calls: tokio::sync::mpsc::UnboundedReceiver<Call>) {
+    while let Some(Call { call, reply }) = calls.recv().await {
+        let node = node.clone();
+        tokio::spawn(async move {
+            let _ = reply.send(handle(&node, call).await);
+        });
+    }
+}
+
+async fn handle(node: &Node, call: AdminCall) -> AdminReply {
+    match call {
+        AdminCall::CreateTopic {
+            name,
+            partitions,
+            replication_factor,
+            default_rf,
+            assignment,
+            configs,
+            validate_only,
+        } => {
+            let assignment = node.state_machine.read(|s| {
+                if s.topics.contains_key(&name) {
+                    return Err((
+                        ec::TOPIC_ALREADY_EXISTS,
+                        format!("Topic '{name}' already exists."),
+                    ));
+                }
+                let rf = if replication_factor == -1 {
+                    default_rf
+                } else {
+                    replication_factor
+                };
+                choose(s, assignment, 0, partitions, rf)
+            })?;
+            if validate_only {
+                return Ok(());
+            }
+            let id = crate::broker::metadata::hex(&crate::util::random_uuid());
+            let command = Command::CreateTopic {
+                name: name.clone(),
+                id: id.clone(),
+                configs,
+                assignment,
+            };
+            commit(node, command, |s| {
+                s.topics.get(&name).is_some_and(|t| t.id == id)
+            })
+            .await
+        }
+        AdminCall::CreatePartitions {
+            name,
+            total,
+            assignment,
+            validate_only,
+        } => {
+            let assignment = node.state_machine.read(|s| {
+                let Some(topic) = s.topics.get(&name) else {
+                    return Err((
+                        ec::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("Topic '{name}' does not exist."),
+                    ));
+                };
+                let have = topic.partitions.len() as i32;
+                if total <= have {
+                    return Err((
+                        ec::INVALID_PARTITIONS,
+                        format!("Topic currently has {have} partitions, which is higher than the requested {total}."),
+                    ));
+                }
+                let rf = topic.partitions.first().map_or(1, |p| p.replicas.len()) as i16;
+                choose(s, assignment, have, total - have, rf)
+            })?;
+            if validate_only {
+                return Ok(());
+            }
+            let command = Command::CreatePartitions {
+                name: name.clone(),
+                assignment,
+            };
+            let want = total as usize;
+            commit(node, command, |s| {
+                s.topics
+                    .get(&name)
+                    .is_some_and(|t| t.partitions.len() >= want)
+            })
+            .await
+        }
+        AdminCall::DeleteTopic { name } => {
+            let id = node
+                .state_machine
+                .read(|s| s.topics.get(&name).map(|t| t.id.clone()));
+            let Some(id) = id else {
+                return Err((
+                    ec::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("Topic '{name}' does not exist."),
+                ));
+            };
+            let command = Command::DeleteTopic { name: name.clone() };
+            commit(node, command, |s| {
+                s.topics.get(&name).is_none_or(|t| t.id != id)
+            })
+            .await
+        }
+    }
+}
+
+/// The replica lists of `count` new partitions numbered from `first`: the request's
+/// own (checked) or Kafka's rack-aware placement over the live brokers.
+fn choose(
+    state: &ClusterState,
+    explicit: Option<Vec<Vec<i32>>>,
+    first: i32,
+    count: i32,
+    rf: i16,
+) -> Result<Vec<Vec<i32>>, (i16, String)> {
+    if let Some(lists) = explicit {
+        if lists.len() != count as usize {
+            return Err((
+                ec::INVALID_REPLICA_ASSIGNMENT,
+                format!("{} replica lists for {count} new partitions", lists.len()),
+            ));
+        }
+        return Ok(lists);
+    }
+    let candidates: Vec<Candidate> = state
+        .live_brokers()
+        .map(|b| Candidate {
+            node_id: b.registration.node_id,
+            rack: b.registration.rack.clone(),
+        })
+        .collect();
+    let draw = crate::util::random_uuid();
+    let start = usize::from(draw[0]);
+    let shift = usize::from(draw[1]);
+    placement::assign(&candidates, first, count, rf, start, shift)
+        .map_err(|e| (ec::INVALID_REPLICATION_FACTOR, e))
+}
+
+/// Proposes `command`, then waits until this node has applied it (`applied` holds).
+async fn commit(
+    node: &Node,
+    command: Command,
+    applied: impl Fn(&ClusterState) -> bool,
+) -> AdminReply {
+    match node.propose(command).await {
+        Ok(Reply::Ok) => {}
+        Ok(Reply::Rejected(why)) => return Err((ec::INVALID_REPLICA_ASSIGNMENT, why)),
+        Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+        Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
+    }
+    let deadline = Instant::now() + APPLY_WAIT;
+    while !node.state_machine.read(&applied) {
+        if Instant::now() > deadline {
+            return Err((
+                ec::REQUEST_TIMED_OUT,
+                "committed, but not yet applied on this broker".into(),
+            ));
+        }
+        tokio::time::sleep(APPLY_POLL).await;
+    }
+    Ok(())
+}
