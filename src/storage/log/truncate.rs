@@ -70,9 +70,6 @@ impl PartitionLog {
     /// `max(offset, log_start_offset())`.
     pub async fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let Some(target) = self.begin_truncation(offset).await? else {
-            // Nothing was written past the target; the epoch cache may still have lost
-            // entries of the dropped queued batches.
-            self.flush_epochs().await;
             return Ok(());
         };
         let result = self.truncate_claimed(target).await;
@@ -89,8 +86,7 @@ impl PartitionLog {
     }
 
     /// Waits for any other truncation, then claims the log for this one. `None`: the
-    /// log already ends at or before the target. A target inside the batches not yet
-    /// written is handled right here (no I/O needed): they are dropped from the queue.
+    /// log already ends at or before the target.
     async fn begin_truncation(&self, offset: i64) -> Result<Option<i64>, StorageError> {
         loop {
             let rx = {
@@ -108,12 +104,6 @@ impl PartitionLog {
                     if target >= st.log_end_offset {
                         return Ok(None);
                     }
-                    // With the writer running, a batch past the target may be in
-                    // its current write: wait for it below and cut on disk.
-                    if target >= st.written_offset && !st.writer_running {
-                        Self::truncate_pending(&mut st, target)?;
-                        return Ok(None);
-                    }
                     st.truncating = true;
                     return Ok(Some(target));
                 }
@@ -123,31 +113,7 @@ impl PartitionLog {
         }
     }
 
-    /// Drops the queued batches at or past `target` (at or past the written end).
-    fn truncate_pending(st: &mut State, target: i64) -> Result<(), StorageError> {
-        if let Some(batch) = st
-            .pending
-            .iter()
-            .find(|b| b.header.base_offset < target && target <= b.header.last_offset())
-        {
-            return Err(StorageError::NotBatchBoundary {
-                offset: target,
-                base_offset: batch.header.base_offset,
-                last_offset: batch.header.last_offset(),
-            });
-        }
-        st.pending.retain(|b| b.header.base_offset < target);
-        let mut producers = st.written_producers.clone();
-        for batch in &st.pending {
-            producers.record(&batch.header, batch.header.base_offset);
-        }
-        st.producers = producers;
-        Self::truncated_in_memory(st, target);
-        Ok(())
-    }
-
-    /// What every truncation does to the in-memory state once the data past `target`
-    /// is gone (or no longer queued).
+    /// The in-memory part of a truncation, once the data past `target` is gone.
     fn truncated_in_memory(st: &mut State, target: i64) {
         st.log_end_offset = target;
         st.durable_wanted = st.durable_wanted.min(target);
@@ -155,8 +121,8 @@ impl PartitionLog {
         st.cleaner.first_dirty = st.cleaner.first_dirty.min(target);
         st.replicated_hw = st.replicated_hw.map(|hw| hw.min(target));
         if st.epochs.truncate_from_end(target) {
-            // The caller writes the file (flush_epochs); an epoch writer running
-            // now rewrites it anyway, as it loops while dirty.
+            // The caller writes the file (flush_epochs); an epoch writer running now
+            // rewrites it anyway, as it loops while dirty.
             st.epoch_file.mark_dirty();
         }
         st.written_waiters.truncate_from(target);
