@@ -90,6 +90,14 @@ impl BatchCache {
         }
     }
 
+    /// Forgets the batches that start at or past `offset` (the log was truncated there).
+    pub fn drop_from(&mut self, offset: i64) {
+        while self.entries.back().is_some_and(|e| e.base_offset >= offset) {
+            let evicted = self.entries.pop_back().expect("back exists");
+            self.bytes -= evicted.data.len();
+        }
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;

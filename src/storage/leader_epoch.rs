@@ -49,6 +49,21 @@ impl LeaderEpochCache {
         true
     }
 
+    /// Records that a replicated batch of `epoch` begins at `start_offset`, as Kafka's
+    /// follower does: the leader's batches are the truth, so entries they contradict
+    /// (an epoch not below `epoch`, or one starting at or past `start_offset`: an
+    /// epoch this replica began as leader but wrote nothing in) give way. Returns
+    /// whether the cache changed. A negative epoch is never recorded.
+    pub fn assign_replicated(&mut self, epoch: i32, start_offset: i64) -> bool {
+        if epoch < 0 || self.latest_epoch() == Some(epoch) {
+            return false;
+        }
+        self.entries
+            .retain(|&(e, start)| e < epoch && start < start_offset);
+        self.entries.push((epoch, start_offset));
+        true
+    }
+
     /// The end of `requested` epoch on this replica, with the epoch it resolves to, as
     /// Kafka answers OffsetForLeaderEpoch: the latest epoch ends at the log end offset;
     /// an earlier one at the start of the next higher epoch, with the largest known epoch
@@ -152,6 +167,18 @@ mod tests {
         // Epoch 5 begins at 100: epoch 2 never kept any data.
         assert!(c.assign(5, 100));
         assert_eq!(c.entries(), [(0, 0), (5, 100)]);
+    }
+
+    #[test]
+    fn replicated_epochs_replace_the_entries_they_contradict() {
+        let mut c = cache(&[(0, 0), (3, 10)]);
+        assert!(!c.assign_replicated(3, 12), "the same epoch goes on");
+        assert!(c.assign_replicated(4, 12));
+        // This replica led epoch 6 without writing; the new leader's data is epoch 5.
+        assert!(c.assign(6, 20));
+        assert!(c.assign_replicated(5, 20));
+        assert_eq!(c.entries(), [(0, 0), (3, 10), (4, 12), (5, 20)]);
+        assert!(!c.assign_replicated(-1, 30));
     }
 
     #[test]

@@ -58,6 +58,23 @@ pub enum StorageError {
     InvalidTimestamp(String),
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// A follower append whose first batch does not start at the log end offset, or
+    /// whose batches are not contiguous (`PartitionLog::append_replicated`).
+    #[error(
+        "replicated batch at offset {got} does not follow the log, which expects offset {expected}"
+    )]
+    NotContiguous { expected: i64, got: i64 },
+    /// `PartitionLog::truncate_to` asked to cut inside a batch.
+    #[error("offset {offset} is inside the batch [{base_offset}, {last_offset}]: truncation cuts only at batch boundaries")]
+    NotBatchBoundary {
+        offset: i64,
+        base_offset: i64,
+        last_offset: i64,
+    },
+    /// The offsets waited for, or being appended, were truncated away (the replica
+    /// lost its leadership and is following another leader).
+    #[error("offsets from {offset} were truncated from the log; retry on the current leader")]
+    Truncated { offset: i64 },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -76,6 +93,11 @@ impl StorageError {
             StorageError::UnsupportedFormat(_) => 43,
             StorageError::InvalidTimestamp(_) => 32,
             StorageError::InvalidRecord(_) => 87,
+            // OFFSET_OUT_OF_RANGE: the fetcher's position does not match this log.
+            StorageError::NotContiguous { .. } | StorageError::NotBatchBoundary { .. } => 1,
+            // NOT_LEADER_OR_FOLLOWER: what Kafka answers a produce whose data the
+            // leader lost with its leadership.
+            StorageError::Truncated { .. } => 6,
             StorageError::Io { .. } => 56,
         }
     }

@@ -550,7 +550,7 @@ impl PartitionLog {
     /// the log's, and drops cached batches of the rewritten range.
     fn swap_in_memory(&self, group: &[Source], new: Segment) -> bool {
         let mut st = self.inner.state.borrow_mut();
-        if st.failure.is_some() || st.closed || st.cleaner.swapping {
+        if st.failure.is_some() || st.closed || st.cleaner.swapping || st.truncating {
             return false;
         }
         let Some(at) = st

@@ -52,6 +52,14 @@ pub(super) async fn load(
     Ok((cache, changed))
 }
 
+impl EpochFile {
+    /// The cache changed: the file must be rewritten (by the running writer task, or by
+    /// the caller through `flush_epochs`).
+    pub(super) fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+}
+
 impl PartitionLog {
     /// OffsetForLeaderEpoch: the epoch `requested` resolves to and where it ends here.
     pub fn end_offset_for_epoch(&self, requested: i32) -> Result<(i32, i64), StorageError> {

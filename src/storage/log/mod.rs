@@ -52,8 +52,10 @@ use crate::metrics::{self, Counter, Size, Stage};
 mod cleaner;
 mod config;
 mod epochs;
+mod replica;
 mod retention;
 mod timestamps;
+mod truncate;
 mod waiters;
 mod writer;
 pub use cleaner::{CleanLimits, Cleaned};
@@ -135,8 +137,16 @@ struct State {
     log_start_offset: i64,
     /// Next offset `append` assigns.
     log_end_offset: i64,
-    /// Offsets below are written: the high watermark.
+    /// Offsets below are written (what followers may read).
     written_offset: i64,
+    /// The replication high watermark (`replica`); `None`: a single replica, whose
+    /// consumers see everything written.
+    replicated_hw: Option<i64>,
+    /// Written into the batches `append` takes (`set_leader_epoch`).
+    leader_epoch: i32,
+    /// `truncate_to` is cutting the log: appends are refused and segment files are
+    /// left alone by retention, the cleaner and close until it is done.
+    truncating: bool,
     /// Offsets below are written and fdatasync'd.
     durable_offset: i64,
     /// Offsets below are wanted durable by some waiter.
@@ -152,6 +162,7 @@ struct State {
     writer_running: bool,
     written_waiters: Waiters,
     durable_waiters: Waiters,
+    /// Parked until the consumer-visible high watermark passes their offset.
     data_waiters: Waiters,
     /// Woken when the writer task ends (`close` waits for it).
     idle_waiters: Waiters,
@@ -177,6 +188,15 @@ impl State {
         self.segments
             .last_mut()
             .expect("a log has at least one segment")
+    }
+
+    /// What consumers may read up to: the written end, capped by the replication high
+    /// watermark when there is one.
+    fn consumer_high_watermark(&self) -> i64 {
+        match self.replicated_hw {
+            Some(hw) => hw.min(self.written_offset),
+            None => self.written_offset,
+        }
     }
 
     fn check_usable(&self, dir: &Path) -> Result<(), StorageError> {
@@ -278,6 +298,9 @@ impl PartitionLog {
             log_start_offset,
             log_end_offset: leo,
             written_offset: leo,
+            replicated_hw: None,
+            leader_epoch: config.leader_epoch,
+            truncating: false,
             durable_offset: leo,
             durable_wanted: leo,
             pending: VecDeque::new(),
@@ -312,13 +335,16 @@ impl PartitionLog {
         &self.inner.dir
     }
 
-    /// The settings the log runs with now.
+    /// The settings the log runs with now, with the current leader epoch.
     pub fn config(&self) -> LogConfig {
-        self.inner.config.borrow().clone()
+        let mut config = self.inner.config.borrow().clone();
+        config.leader_epoch = self.leader_epoch();
+        config
     }
 
     /// Replaces the settings (a topic config changed): later appends, rolls and
-    /// retention checks use them; the active segment takes the new segment.bytes.
+    /// retention checks use them; the active segment takes the new segment.bytes. The
+    /// leader epoch is not among them: it changes only with `set_leader_epoch`.
     pub fn set_config(&self, config: LogConfig) -> Result<(), String> {
         config.validate()?;
         self.inner
@@ -350,6 +376,11 @@ impl PartitionLog {
         let (mut records, batches) = self.check_records(records, batches, &config)?;
         let mut st = self.inner.state.borrow_mut();
         st.check_usable(&self.inner.dir)?;
+        if st.truncating {
+            return Err(StorageError::Truncated {
+                offset: st.log_end_offset,
+            });
+        }
         let mut accepted: Vec<(BatchHeader, i64)> = Vec::with_capacity(batches.len());
         let mut next_offset = st.log_end_offset;
         for batch in &batches {
@@ -368,7 +399,7 @@ impl PartitionLog {
                 }
             }
         }
-        let leader_epoch = config.leader_epoch;
+        let leader_epoch = st.leader_epoch;
         for (batch, (header, base_offset)) in batches.iter().zip(accepted.iter_mut()) {
             let bytes = &mut records[batch.range.clone()];
             patch_base_offset(bytes, *base_offset);
@@ -455,50 +486,6 @@ impl PartitionLog {
         Ok((out, batches))
     }
 
-    /// Resolves when everything up to and including `offset` is written (acks=1).
-    pub async fn wait_written(&self, offset: i64) -> Result<(), StorageError> {
-        loop {
-            let rx = {
-                let mut st = self.inner.state.borrow_mut();
-                if let Some(failure) = &st.failure {
-                    return Err(failure.to_error());
-                }
-                if st.written_offset > offset {
-                    return Ok(());
-                }
-                st.check_usable(&self.inner.dir)?;
-                st.written_waiters.register(offset)
-            };
-            let _ = rx.await;
-        }
-    }
-
-    /// Resolves when everything up to and including `offset` is written and
-    /// fdatasync'd (acks=all).
-    pub async fn wait_durable(&self, offset: i64) -> Result<(), StorageError> {
-        loop {
-            let rx = {
-                let mut st = self.inner.state.borrow_mut();
-                if let Some(failure) = &st.failure {
-                    return Err(failure.to_error());
-                }
-                if st.durable_offset > offset {
-                    return Ok(());
-                }
-                st.check_usable(&self.inner.dir)?;
-                st.durable_wanted = st.durable_wanted.max(offset + 1);
-                let spawn = self.claim_writer(&mut st);
-                let rx = st.durable_waiters.register(offset);
-                drop(st);
-                if spawn {
-                    self.spawn_writer();
-                }
-                rx
-            };
-            let _ = rx.await;
-        }
-    }
-
     pub fn log_start_offset(&self) -> i64 {
         self.inner.state.borrow().log_start_offset
     }
@@ -518,7 +505,7 @@ impl PartitionLog {
     /// recovery point; for the periodic checkpoint, so a restart after acks=1 traffic
     /// is cheap too. Appends still pending are not waited for.
     pub async fn flush(&self) -> Result<i64, StorageError> {
-        let written = self.high_watermark();
+        let written = self.written_offset();
         self.wait_durable(written - 1).await?;
         Ok(self.recovery_point())
     }
@@ -548,44 +535,65 @@ impl PartitionLog {
         self.inner.state.borrow().stats
     }
 
-    /// End of the last completed write: Fetch never returns data at or past it.
+    /// What consumers may read up to: the end of the last completed write, capped by
+    /// the replication high watermark when one is set (`replica`).
     pub fn high_watermark(&self) -> i64 {
+        self.inner.state.borrow().consumer_high_watermark()
+    }
+
+    /// End of the last completed write: no read returns data at or past it.
+    pub fn written_offset(&self) -> i64 {
         self.inner.state.borrow().written_offset
     }
 
-    /// Batches starting with the one containing `offset`, whole batches only, up to
-    /// `max_bytes` but at least one if any exists at `offset`, never past the high
-    /// watermark. From the cache when possible (no copy), else from the segment.
+    /// The consumer read: batches starting with the one containing `offset`, whole
+    /// batches only, up to `max_bytes` but at least one if any exists at `offset`,
+    /// never past the high watermark. From the cache when possible (no copy), else from
+    /// the segment. Past the written end: OFFSET_OUT_OF_RANGE; between the high
+    /// watermark and the written end: nothing yet.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        let (high_watermark, log_start_offset) = {
+        self.read_upto(offset, max_bytes, false).await
+    }
+
+    /// `read` (replica: false) or `read_replica` (true: up to the written end).
+    async fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        replica: bool,
+    ) -> Result<ReadResult, StorageError> {
+        let (high_watermark, written, log_start_offset) = {
             let st = self.inner.state.borrow();
             st.check_usable(&self.inner.dir)?;
-            (st.written_offset, st.log_start_offset)
+            let hw = st.consumer_high_watermark();
+            (hw, st.written_offset, st.log_start_offset)
         };
-        if offset < log_start_offset || offset > high_watermark {
+        if offset < log_start_offset || offset > written {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
                 start: log_start_offset,
-                end: high_watermark,
+                end: written,
             });
         }
+        let end = if replica { written } else { high_watermark };
         let mut result = ReadResult {
             batches: Vec::new(),
             high_watermark,
             log_start_offset,
         };
-        if offset == high_watermark {
+        if offset >= end {
             return Ok(result);
         }
-        if let Some(batches) = self.inner.state.borrow().cache.read(offset, max_bytes) {
+        let cached = self.inner.state.borrow().cache.read(offset, max_bytes);
+        if let Some(mut batches) = cached {
             metrics::add(Counter::CacheHits, 1);
+            // The cache holds everything written; a consumer stops at the HW.
+            batches.retain(|b| BatchHeader::parse(b).is_some_and(|h| h.base_offset < end));
             result.batches = batches;
             return Ok(result);
         }
         metrics::add(Counter::CacheMisses, 1);
-        result.batches = self
-            .read_segments(offset, high_watermark, max_bytes)
-            .await?;
+        result.batches = self.read_segments(offset, end, max_bytes).await?;
         Ok(result)
     }
 
@@ -627,51 +635,31 @@ impl PartitionLog {
         }
     }
 
-    /// Resolves when `high_watermark() > offset`, or the log fails or closes. Dropping
-    /// the future is fine (Fetch long-poll timeouts): its waiter is pruned.
-    pub fn wait_for_data(&self, offset: i64) -> impl std::future::Future<Output = ()> + 'static {
-        let inner = self.inner.clone();
-        async move {
-            loop {
-                let rx = {
-                    let mut st = inner.state.borrow_mut();
-                    if st.written_offset > offset || st.failure.is_some() || st.closed {
-                        return;
-                    }
-                    st.data_waiters.register(offset)
-                };
-                let _ = rx.await;
-            }
-        }
-    }
-
     /// Flushes, truncates the active segment to its logical size, writes its index
     /// files and the producer snapshot at the log end, and lets the writer task end.
     /// Returns the recovery point (= log end offset) for the checkpoint file; opening
     /// with it reads no segment data beyond the active segment's last index interval.
     pub async fn close(&self) -> Result<i64, StorageError> {
-        let leo = {
-            let mut st = self.inner.state.borrow_mut();
-            st.closed = true;
-            st.log_end_offset
-        };
+        self.inner.state.borrow_mut().closed = true;
         loop {
             let rx = {
                 let mut st = self.inner.state.borrow_mut();
-                if !st.writer_running {
+                if !st.writer_running && !st.truncating {
                     break;
                 }
                 st.idle_waiters.register(i64::MAX)
             };
             let _ = rx.await;
         }
-        let finish = {
+        let (finish, leo) = {
             let st = self.inner.state.borrow();
             if let Some(failure) = &st.failure {
                 return Err(failure.to_error());
             }
+            // Appends stopped at `closed`; a truncation that was running has finished.
+            let leo = st.log_end_offset;
             assert_eq!(st.written_offset, leo, "writer idle with data pending");
-            st.active().finish_plan()
+            (st.active().finish_plan(), leo)
         };
         finish.run().await.map_err(|e| self.fail(e))?;
         self.write_snapshot(leo).await;
@@ -757,5 +745,7 @@ impl PartitionLog {
     }
 }
 
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;

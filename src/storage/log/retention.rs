@@ -42,7 +42,8 @@ impl PartitionLog {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
             // The cleaner is renaming segment files: leave them to the next pass.
-            let sealed = if st.cleaner.swapping {
+            // A truncation is cutting them: the same.
+            let sealed = if st.cleaner.swapping || st.truncating {
                 0
             } else {
                 st.segments.len() - 1
@@ -119,16 +120,13 @@ impl PartitionLog {
         {
             let mut st = self.inner.state.borrow_mut();
             st.check_usable(&self.inner.dir)?;
-            let target = if offset == -1 {
-                st.written_offset
-            } else {
-                offset
-            };
-            if target < 0 || target > st.written_offset {
+            let high_watermark = st.consumer_high_watermark();
+            let target = if offset == -1 { high_watermark } else { offset };
+            if target < 0 || target > high_watermark {
                 return Err(StorageError::OffsetOutOfRange {
                     offset,
                     start: st.log_start_offset,
-                    end: st.written_offset,
+                    end: high_watermark,
                 });
             }
             st.log_start_offset = st.log_start_offset.max(target);

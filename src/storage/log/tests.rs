@@ -991,11 +991,11 @@ fn leader_epochs_are_learned_from_appends_kept_across_restarts_and_trimmed() {
         let log = open(tmp.path(), config(1024, 0)).await;
         fill(&log, 2, 100).await;
         assert_eq!(log.leader_epochs(), [(0, 0)]);
-        log.set_config(LogConfig {
-            leader_epoch: 3,
-            ..config(1024, 0)
-        })
-        .unwrap();
+        log.set_leader_epoch(3);
+        assert_eq!(log.config().leader_epoch, 3);
+        // A topic config change does not touch the leader epoch.
+        log.set_config(config(1024, 0)).unwrap();
+        assert_eq!(log.leader_epoch(), 3);
         fill(&log, 2, 100).await;
         assert_eq!(log.leader_epochs(), [(0, 0), (3, 6)]);
         assert_eq!(log.end_offset_for_epoch(0).unwrap(), (0, 6));

@@ -11,7 +11,8 @@ impl PartitionLog {
         let work = !st.pending.is_empty()
             || st.roll_requested
             || (st.durable_wanted > st.durable_offset && st.written_offset > st.durable_offset);
-        if work && !st.writer_running && st.failure.is_none() {
+        // A truncation cuts the segments with the writer stopped, and restarts it.
+        if work && !st.writer_running && st.failure.is_none() && !st.truncating {
             st.writer_running = true;
             return true;
         }
@@ -121,7 +122,8 @@ impl PartitionLog {
         metrics::record_size(Size::WriteBatches, plan.batches.len() as u64);
         metrics::record_size(Size::WriteBytes, bytes);
         st.written_waiters.wake_below(written);
-        st.data_waiters.wake_below(written);
+        let visible = st.consumer_high_watermark();
+        st.data_waiters.wake_below(visible);
         Ok(())
     }
 
