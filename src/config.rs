@@ -141,6 +141,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// How long the first rebalance of an empty group waits for more members to join.
     pub group_initial_rebalance_delay_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
     /// Partitions of `__consumer_offsets`, fixed when the topic is first created.
     pub offsets_topic_num_partitions: i32,
     /// How long committed offsets outlive their group's last member (or, for commits
@@ -202,6 +204,7 @@ impl Default for BrokerConfig {
                 LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT,
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
             group_initial_rebalance_delay_ms: GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
+            replica_lag_time_max_ms: crate::replication::REPLICA_LAG_TIME_MAX_MS_DEFAULT,
             offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
             offsets_retention_minutes: OFFSETS_RETENTION_MINUTES_DEFAULT,
             offsets_retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
@@ -383,6 +386,10 @@ impl BrokerConfig {
             c.group_initial_rebalance_delay_ms =
                 parse_num("group.initial.rebalance.delay.ms", v, 0, i32::MAX as i64)? as u64;
         }
+        if let Some(v) = get("replica.lag.time.max.ms") {
+            c.replica_lag_time_max_ms =
+                parse_num("replica.lag.time.max.ms", v, 1, i32::MAX as i64)? as u64;
+        }
         if let Some(v) = get("offsets.topic.num.partitions") {
             c.offsets_topic_num_partitions =
                 parse_num("offsets.topic.num.partitions", v, 1, 10_000)? as i32;
@@ -453,7 +460,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 22] = [
+        let values: [(&'static str, String); 23] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
@@ -503,6 +510,10 @@ impl BrokerConfig {
             (
                 "group.initial.rebalance.delay.ms",
                 self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "replica.lag.time.max.ms",
+                self.replica_lag_time_max_ms.to_string(),
             ),
             (
                 "offsets.topic.num.partitions",
@@ -559,6 +570,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.dir",
     "num.partitions",
     "default.replication.factor",
+    "replica.lag.time.max.ms",
     "auto.create.topics.enable",
     PARTITIONS_PER_REQUEST_KEY,
     PARTITIONS_PER_REQUEST_KAFKA_KEY,

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod handlers;
 pub mod metrics;
 pub mod protocol;
+pub mod replication;
 pub mod runtime;
 pub mod serve;
 pub mod server;

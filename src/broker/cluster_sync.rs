@@ -165,7 +165,7 @@ impl Shard {
                 }
             }
         }
-        let mut changed = false;
+        let mut changed = !gone.is_empty();
         for (name, q) in image.topics.iter() {
             match self.follow_topic(&snap, name, q).await {
                 Ok(Some(next)) => {
@@ -180,6 +180,8 @@ impl Shard {
             if let Err(e) = self.broker.metadata.publish(snap).await {
                 tracing::error!("cannot persist topic metadata: {e}");
             }
+            // Leaders, epochs and ISRs may have moved: every shard takes up its roles.
+            crate::replication::apply_roles_everywhere(&self.broker);
         }
     }
 
@@ -202,6 +204,7 @@ impl Shard {
                 isr: p.isr.clone(),
                 leader: p.leader,
                 leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
             })
             .collect();
         let (mut meta, from) = match snap.topic(name) {

@@ -40,6 +40,7 @@ pub struct ReplicaSet {
     /// -1 while unknown (just restarted, image not yet caught up) or offline.
     pub leader: i32,
     pub leader_epoch: i32,
+    pub partition_epoch: i32,
 }
 
 impl ReplicaSet {
@@ -50,6 +51,7 @@ impl ReplicaSet {
             isr: Vec::new(),
             leader: -1,
             leader_epoch: -1,
+            partition_epoch: -1,
         }
     }
 }
@@ -537,6 +539,7 @@ mod tests {
             replicas,
             leader,
             leader_epoch: 3,
+            partition_epoch: 0,
         };
         let s = Snapshot::default().with_topic(TopicMeta {
             name: "r".into(),

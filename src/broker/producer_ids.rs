@@ -42,6 +42,22 @@ impl ProducerIds {
         })
     }
 
+    /// The next id of a block the quorum gave this broker (cluster mode), if any is left.
+    pub fn take_from_block(&self) -> Option<i64> {
+        let mut r = self.range.lock().unwrap_or_else(|e| e.into_inner());
+        (r.next < r.reserved_end).then(|| {
+            r.next += 1;
+            r.next - 1
+        })
+    }
+
+    /// Takes a block the quorum allocated (cluster mode: the file is not used).
+    pub fn add_block(&self, start: i64) {
+        let mut r = self.range.lock().unwrap_or_else(|e| e.into_inner());
+        r.next = start;
+        r.reserved_end = start + PRODUCER_ID_BLOCK;
+    }
+
     /// Allocates one producer id, reserving a new block on disk when the current one is
     /// used up. Blocking (it may write the file): call through `runtime::blocking`.
     pub fn allocate_blocking(&self) -> std::io::Result<i64> {

@@ -53,6 +53,9 @@ pub struct FetchItem {
     /// watermark already seen when what is there is fewer than the request's min_bytes
     /// (waiting past the fetch offset would then return at once, again and again).
     pub wait_past: i64,
+    /// A follower's replica fetch (its broker id): reads up to what is written, not
+    /// just to the high watermark, and reports the follower's progress to the leader.
+    pub replica: Option<i32>,
 }
 
 #[derive(Debug, Clone)]

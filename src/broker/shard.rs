@@ -51,6 +51,8 @@ pub struct Shard {
     cache_share: Rc<Cell<usize>>,
     /// The groups whose home is this shard (`groups::service::home_shard`).
     pub groups: RefCell<crate::groups::coordinator::Coordinator>,
+    /// Leaders' follower tracking and followers' fetch state (cluster mode).
+    pub replication: RefCell<crate::replication::ShardReplication>,
 }
 
 impl Shard {
@@ -60,6 +62,7 @@ impl Shard {
             logs: RefCell::new(HashMap::new()),
             admin_lock: futures::lock::Mutex::new(()),
             cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
+            replication: RefCell::default(),
             groups: RefCell::new(
                 crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
                     broker.config.group_initial_rebalance_delay_ms,
@@ -345,16 +348,18 @@ impl Shard {
                     ));
                 };
                 let min_insync = log.min_insync_replicas();
-                if acks == -1 && min_insync > 1 {
+                let replicated = self.replicated_isr(&item.topic, item.partition);
+                let isr = replicated.unwrap_or(1);
+                if acks == -1 && min_insync as usize > isr {
                     return Err(ProduceResult::error(
                         ec::NOT_ENOUGH_REPLICAS,
                         Some(format!(
-                            "min.insync.replicas is {min_insync} but this partition has 1 in-sync replica"
+                            "min.insync.replicas is {min_insync} but this partition has {isr} in-sync replica(s)"
                         )),
                     ));
                 }
                 match log.append(records) {
-                    Ok(info) => Ok((log, info)),
+                    Ok(info) => Ok((log, info, replicated.is_some())),
                     Err(e) => Err(storage_error(&item.topic, item.partition, e)),
                 }
             })
@@ -363,7 +368,7 @@ impl Shard {
         let queued = append_started.map(|_| std::time::Instant::now());
         async move {
             let waits = appended.into_iter().map(|r| async move {
-                let (log, info) = r?;
+                let (log, info, replicated) = r?;
                 // acks=0 gets no answer, but still waits for its write: that wait is what
                 // bounds a connection's queued bytes (INFLIGHT_REQUESTS_MAX requests), as
                 // Kafka mutes a connection until its request is appended.
@@ -373,7 +378,11 @@ impl Shard {
                         crate::metrics::record_since(Stage::ProduceWrite, queued);
                         w
                     }
-                    _ => wait_durable_timed(&log, info.last_offset, queued).await,
+                    // acks=all: on this disk, then (replicated) on every ISR member.
+                    _ => match wait_durable_timed(&log, info.last_offset, queued).await {
+                        Ok(()) if replicated => log.wait_high_watermark(info.last_offset).await,
+                        other => other,
+                    },
                 };
                 waited
                     .map_err(|e| ProduceResult::error(e.kafka_error_code(), Some(e.to_string())))?;
@@ -400,7 +409,7 @@ impl Shard {
     /// first batch of a response may go past the limit). So what a Fetch makes this shard
     /// hold is bounded by the response size, not by the sum of partition limits.
     pub async fn fetch_local(
-        &self,
+        self: &Rc<Self>,
         items: Vec<FetchItem>,
         response_bytes_max: usize,
     ) -> Vec<FetchResult> {
@@ -411,7 +420,7 @@ impl Shard {
     }
 
     async fn fetch_local_untimed(
-        &self,
+        self: &Rc<Self>,
         items: Vec<FetchItem>,
         response_bytes_max: usize,
     ) -> Vec<FetchResult> {
@@ -430,7 +439,20 @@ impl Shard {
                 out.push(position_only(&log, item.offset));
                 continue;
             }
-            let read = log.read(item.offset, item.max_bytes.min(left_bytes)).await;
+            let max_bytes = item.max_bytes.min(left_bytes);
+            let read = match item.replica {
+                Some(replica) => {
+                    self.note_follower_fetch(
+                        &item.topic,
+                        item.partition,
+                        replica,
+                        item.offset,
+                        &log,
+                    );
+                    log.read_replica(item.offset, max_bytes).await
+                }
+                None => log.read(item.offset, max_bytes).await,
+            };
             if let Ok(r) = &read {
                 let bytes: usize = r.batches.iter().map(|b| b.len()).sum();
                 left_bytes = left_bytes.saturating_sub(bytes);
@@ -460,6 +482,9 @@ impl Shard {
         let mut waits: Vec<LocalBoxFuture<'static, ()>> = Vec::new();
         for item in items {
             match self.log_checked(&item.topic, item.partition) {
+                Ok(log) if item.replica.is_some() => {
+                    waits.push(log.wait_for_written(item.wait_past).boxed_local())
+                }
                 Ok(log) => waits.push(log.wait_for_data(item.wait_past).boxed_local()),
                 Err(_) => return futures::future::ready(()).boxed_local(),
             }

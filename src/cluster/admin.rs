@@ -35,14 +35,29 @@ pub enum AdminCall {
     DeleteTopic {
         name: String,
     },
+    /// A producer id block for this broker; answered with its first id.
+    AllocateProducerIds {
+        node_id: i32,
+    },
+    /// A partition leader's ISR change (see `Command::AlterPartition`).
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
 pub type AdminReply = Result<(), (i16, String)>;
+/// As `AdminReply`, with the value a call yields (a producer id block's start).
+pub(super) type ValueReply = Result<Option<i64>, (i16, String)>;
 
 pub(super) struct Call {
     pub call: AdminCall,
-    pub reply: futures::channel::oneshot::Sender<AdminReply>,
+    pub reply: futures::channel::oneshot::Sender<ValueReply>,
 }
 
 /// How long a committed change may take to be applied on this node.
@@ -54,7 +69,17 @@ pub(super) async fn serve(node: Arc<Node>, mut calls: tokio::sync::mpsc::Unbound
     while let Some(Call { call, reply }) = calls.recv().await {
         let node = node.clone();
         tokio::spawn(async move {
-            let _ = reply.send(handle(&node, call).await);
+            let answer = match call {
+                AdminCall::AllocateProducerIds { node_id } => {
+                    match node.propose(Command::AllocateProducerIds { node_id }).await {
+                        Ok(Reply::ProducerIdBlock(start)) => Ok(Some(start)),
+                        Ok(other) => Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+                        Err(e) => Err((ec::REQUEST_TIMED_OUT, e)),
+                    }
+                }
+                call => handle(&node, call).await.map(|()| None),
+            };
+            let _ = reply.send(answer);
         });
     }
 }
@@ -137,6 +162,34 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             })
             .await
         }
+        AdminCall::AlterPartition {
+            topic,
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        } => {
+            let command = Command::AlterPartition {
+                topic: topic.clone(),
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            };
+            commit(node, command, |s| {
+                s.topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(partition as usize))
+                    .is_none_or(|p| p.partition_epoch > partition_epoch)
+            })
+            .await
+        }
+        AdminCall::AllocateProducerIds { .. } => Err((
+            ec::UNKNOWN_SERVER_ERROR,
+            "producer ids are allocated by `serve`".into(),
+        )),
         AdminCall::DeleteTopic { name } => {
             let id = node
                 .state_machine

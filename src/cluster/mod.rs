@@ -119,6 +119,24 @@ impl ClusterHandle {
     /// Sends an admin call to the controller thread; the answer comes once the change
     /// is committed and applied on this node (or refused).
     pub async fn call(&self, call: AdminCall) -> AdminReply {
+        self.call_for_value(call).await.map(|_| ())
+    }
+
+    /// A block of producer ids unique in the cluster: its first id.
+    pub async fn allocate_producer_ids(&self) -> Result<i64, (i16, String)> {
+        let call = AdminCall::AllocateProducerIds {
+            node_id: self.node_id,
+        };
+        match self.call_for_value(call).await? {
+            Some(start) => Ok(start),
+            None => Err((
+                crate::protocol::errors::UNKNOWN_SERVER_ERROR,
+                "no producer id block".into(),
+            )),
+        }
+    }
+
+    async fn call_for_value(&self, call: AdminCall) -> admin::ValueReply {
         let (reply, rx) = futures::channel::oneshot::channel();
         if self.calls.send(admin::Call { call, reply }).is_err() {
             return Err((

@@ -45,6 +45,22 @@ pub enum Command {
     DeleteTopic {
         name: String,
     },
+    /// A block of `PRODUCER_ID_BLOCK` producer ids for a broker (Kafka's
+    /// AllocateProducerIds): ids are unique across the cluster.
+    AllocateProducerIds {
+        node_id: i32,
+    },
+    /// A partition leader's new ISR (Kafka's AlterPartition): applied only when `leader`
+    /// still leads at `leader_epoch` and the partition is at `partition_epoch`, so a
+    /// deposed leader's or an outdated request changes nothing.
+    AlterPartition {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -53,6 +69,8 @@ pub enum Reply {
     Ok,
     /// The broker epoch of a registration: the Raft log index that registered it.
     BrokerEpoch(i64),
+    /// The first id of an allocated producer id block.
+    ProducerIdBlock(i64),
     /// The command did not apply (its reason); the state is unchanged.
     Rejected(String),
 }
@@ -82,6 +100,9 @@ pub struct ClusterState {
     pub brokers: BTreeMap<i32, BrokerState>,
     #[serde(default)]
     pub topics: BTreeMap<String, TopicState>,
+    /// The first producer id not yet given to any broker.
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 impl ClusterState {
@@ -118,6 +139,24 @@ impl ClusterState {
             } => self.create_topic(name, id, configs, assignment),
             Command::CreatePartitions { name, assignment } => self.add_partitions(name, assignment),
             Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::AllocateProducerIds { .. } => {
+                let start = self.next_producer_id;
+                self.next_producer_id += crate::broker::producer_ids::PRODUCER_ID_BLOCK;
+                Reply::ProducerIdBlock(start)
+            }
+            Command::AlterPartition {
+                topic,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.alter_partition(
+                topic,
+                *partition,
+                (*leader, *leader_epoch, *partition_epoch),
+                isr,
+            ),
         }
     }
 

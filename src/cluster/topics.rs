@@ -132,6 +132,51 @@ impl ClusterState {
         }
     }
 
+    /// `AlterPartition`: the leader's new ISR. It must contain the leader, name only
+    /// replicas, and never add a fenced broker (it could not have caught up).
+    pub(super) fn alter_partition(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        (leader, leader_epoch, partition_epoch): (i32, i32, i32),
+        isr: &[i32],
+    ) -> Reply {
+        let fenced = self.fenced_ids();
+        let Some(p) = self.topics.get_mut(topic).and_then(|t| {
+            usize::try_from(partition)
+                .ok()
+                .and_then(|i| t.partitions.get_mut(i))
+        }) else {
+            return Reply::Rejected(format!("{topic}-{partition} does not exist"));
+        };
+        if p.leader != leader || p.leader_epoch != leader_epoch {
+            return Reply::Rejected(format!(
+                "{topic}-{partition}: broker {leader} at epoch {leader_epoch} no longer leads"
+            ));
+        }
+        if p.partition_epoch != partition_epoch {
+            return Reply::Rejected(format!(
+                "{topic}-{partition}: partition epoch {partition_epoch} is stale (now {})",
+                p.partition_epoch
+            ));
+        }
+        let valid = isr.contains(&leader)
+            && isr.iter().all(|r| p.replicas.contains(r))
+            && isr.iter().all(|r| p.isr.contains(r) || !fenced.contains(r));
+        if !valid {
+            return Reply::Rejected(format!("{topic}-{partition}: invalid ISR {isr:?}"));
+        }
+        // Kept in replica order, so every node shows the same list.
+        p.isr = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| isr.contains(r))
+            .collect();
+        p.partition_epoch += 1;
+        Reply::Ok
+    }
+
     fn check_assignment(&self, assignment: &[Vec<i32>]) -> Result<(), String> {
         let rf = assignment.first().map_or(0, Vec::len);
         for (p, replicas) in assignment.iter().enumerate() {
@@ -248,6 +293,53 @@ mod tests {
             .iter()
             .map(|p| (p.leader, p.leader_epoch, p.isr.clone()))
             .collect()
+    }
+
+    #[test]
+    fn alter_partition_only_from_the_current_leader_at_the_current_epochs() {
+        let (mut s, mut i) = cluster(&[1, 2, 3]);
+        i += 1;
+        assert_eq!(s.apply(i, &create(vec![vec![1, 2, 3]])), Reply::Ok);
+        let alter =
+            |leader, leader_epoch, partition_epoch, isr: Vec<i32>| Command::AlterPartition {
+                topic: "t".into(),
+                partition: 0,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            };
+        // Shrink to {1, 3}, then a second request at the old partition epoch is stale.
+        i += 1;
+        assert_eq!(s.apply(i, &alter(1, 0, 0, vec![3, 1])), Reply::Ok);
+        assert_eq!(view(&s), [(1, 0, vec![1, 3])]);
+        i += 1;
+        assert!(matches!(
+            s.apply(i, &alter(1, 0, 0, vec![1])),
+            Reply::Rejected(_)
+        ));
+        // Not the leader, or without the leader, or naming a non-replica: refused.
+        for bad in [
+            alter(2, 0, 1, vec![2]),
+            alter(1, 0, 1, vec![3]),
+            alter(1, 0, 1, vec![1, 4]),
+        ] {
+            i += 1;
+            assert!(matches!(s.apply(i, &bad), Reply::Rejected(_)), "{bad:?}");
+        }
+        // A fenced broker is not added back.
+        i += 1;
+        s.apply(i, &fence(2, true));
+        i += 1;
+        assert!(matches!(
+            s.apply(i, &alter(1, 0, 1, vec![1, 2, 3])),
+            Reply::Rejected(_)
+        ));
+        i += 1;
+        s.apply(i, &fence(2, false));
+        i += 1;
+        assert_eq!(s.apply(i, &alter(1, 0, 1, vec![1, 2, 3])), Reply::Ok);
+        assert_eq!(view(&s), [(1, 0, vec![1, 2, 3])]);
     }
 
     #[test]

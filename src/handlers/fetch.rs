@@ -117,6 +117,14 @@ fn resolve(
     response_bytes_max: usize,
 ) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
     let snap = shard.broker.metadata.snapshot();
+    // A follower names itself (in the body before v15, in ReplicaState from v15); a
+    // consumer sends -1. Only a cluster member's fetch is a replica fetch.
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let replica = (replica_id >= 0 && shard.broker.cluster.is_some()).then_some(replica_id);
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for t in &req.topics {
@@ -152,6 +160,7 @@ fn resolve(
                     offset: p.fetch_offset,
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(response_bytes_max),
                     wait_past: p.fetch_offset,
+                    replica,
                 },
                 owner,
             });

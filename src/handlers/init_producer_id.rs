@@ -25,6 +25,31 @@ pub async fn handle(
         return respond(ApiKey::InitProducerId, version, &resp);
     }
     let broker = shard.broker.clone();
+    if let Some(cluster) = broker.cluster.clone() {
+        // Ids unique across the cluster: blocks from the quorum.
+        let id = match broker.producer_ids.take_from_block() {
+            Some(id) => Ok(id),
+            None => cluster.allocate_producer_ids().await.map(|start| {
+                broker.producer_ids.add_block(start);
+                broker.producer_ids.take_from_block().unwrap_or(start)
+            }),
+        };
+        match id {
+            Ok(id) => {
+                resp.producer_id = ProducerId(id);
+                resp.producer_epoch = 0;
+            }
+            Err((code, why)) => {
+                tracing::warn!("no producer id block from the quorum: {why}");
+                resp.error_code = if code == ec::REQUEST_TIMED_OUT {
+                    ec::COORDINATOR_NOT_AVAILABLE
+                } else {
+                    code
+                };
+            }
+        }
+        return respond(ApiKey::InitProducerId, version, &resp);
+    }
     match crate::runtime::blocking(move || broker.producer_ids.allocate_blocking()).await {
         Ok(id) => {
             resp.producer_id = ProducerId(id);

@@ -66,7 +66,7 @@ pub async fn handle(
                             .into_iter()
                             .map(|(topic, partition, current, requested)| {
                                 let log = s.log_checked(&topic, partition)?;
-                                check_current_epoch(current, log.config().leader_epoch)?;
+                                check_current_epoch(current, log.leader_epoch())?;
                                 log.end_offset_for_epoch(requested)
                                     .map_err(|e| e.kafka_error_code())
                             })

@@ -1,0 +1,287 @@
+//! A follower's fetcher: one task per (shard, leader broker), fetching every partition
+//! this shard follows from that leader in one Fetch request as replica `node.id`.
+//! Before its first fetch under a leader epoch, a partition asks the leader where its
+//! own last epoch ends (OffsetForLeaderEpoch) and cuts its log there, so a replica
+//! that led or lagged under an older leader drops exactly the records the new leader
+//! does not have. Fetched batches are appended with the leader's offsets and epochs
+//! (`PartitionLog::append_replicated`), and the follower's high watermark follows
+//! the leader's.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::client::Connection;
+use super::{Follow, Key};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+use crate::storage::PartitionLog;
+
+/// Fetch v12: replica id in the body, topics by name, last fetched epoch.
+const FETCH_VERSION: i16 = 12;
+const EPOCH_VERSION: i16 = 4;
+/// How long the leader may hold a replica fetch that finds nothing new.
+const FETCH_MAX_WAIT_MS: i32 = 500;
+/// Bounds of one replica fetch (Kafka's replica.fetch.response.max.bytes and
+/// replica.fetch.max.bytes defaults are 10 MiB and 1 MiB).
+const FETCH_BYTES_MAX: i32 = 10 << 20;
+const PARTITION_FETCH_BYTES_MAX: i32 = 1 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A response later than the long-poll wait plus this is a dead connection.
+const ANSWER_GRACE: Duration = Duration::from_secs(5);
+/// Pause after an error before trying again.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+type Followed = Vec<(Key, Follow, PartitionLog)>;
+
+/// The partitions this shard follows from `leader`, with their logs.
+fn followed(shard: &Shard, leader: i32) -> Followed {
+    let rep = shard.replication.borrow();
+    rep.following
+        .iter()
+        .filter(|(_, f)| f.leader == leader)
+        .filter_map(|(k, f)| {
+            shard
+                .partition_log(&k.0, k.1)
+                .map(|log| (k.clone(), f.clone(), log))
+        })
+        .collect()
+}
+
+/// Whether `key` is still followed from the same leader at the same epoch.
+fn still(shard: &Shard, key: &Key, follow: &Follow) -> bool {
+    shard
+        .replication
+        .borrow()
+        .following
+        .get(key)
+        .is_some_and(|f| f.leader == follow.leader && f.leader_epoch == follow.leader_epoch)
+}
+
+fn leader_addr(shard: &Shard, leader: i32) -> Option<String> {
+    let cluster = shard.broker.cluster.as_ref()?;
+    let image = cluster.image();
+    image
+        .live_brokers
+        .iter()
+        .find(|b| b.node_id == leader)
+        .map(|b| format!("{}:{}", b.host, b.port))
+}
+
+pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
+    let mut conn: Option<Connection> = None;
+    loop {
+        let parts = followed(&shard, leader);
+        if parts.is_empty() {
+            shard.replication.borrow_mut().fetchers.remove(&leader);
+            return;
+        }
+        if conn.is_none() {
+            let Some(addr) = leader_addr(&shard, leader) else {
+                crate::runtime::sleep(RETRY_PAUSE).await;
+                continue;
+            };
+            match Connection::connect(&addr, CONNECT_TIMEOUT).await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    tracing::debug!(leader, %addr, "replica fetcher cannot connect: {e}");
+                    crate::runtime::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+            }
+        }
+        let c = conn.as_mut().expect("connected above");
+        if let Err(e) = round(&shard, c, parts).await {
+            tracing::debug!(leader, addr = %c.addr, "replica fetch failed: {e}");
+            conn = None;
+            crate::runtime::sleep(RETRY_PAUSE).await;
+        }
+    }
+}
+
+/// One round: truncation where still needed, then one Fetch. An error means the
+/// connection is unusable.
+async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Result<(), String> {
+    let me = shard.broker.config.node_id;
+    let untruncated: Followed = parts.iter().filter(|p| !p.1.truncated).cloned().collect();
+    if !untruncated.is_empty() {
+        truncate(shard, conn, me, untruncated).await?;
+    }
+    let ready: Followed = followed(shard, parts[0].1.leader)
+        .into_iter()
+        .filter(|p| p.1.truncated)
+        .collect();
+    if ready.is_empty() {
+        crate::runtime::sleep(RETRY_PAUSE).await;
+        return Ok(());
+    }
+    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for ((topic, partition), follow, log) in &ready {
+        let mut p = FetchPartition::default();
+        p.partition = *partition;
+        p.current_leader_epoch = follow.leader_epoch;
+        p.fetch_offset = log.log_end_offset();
+        p.log_start_offset = log.log_start_offset();
+        p.partition_max_bytes = PARTITION_FETCH_BYTES_MAX;
+        by_topic.entry(topic.as_str()).or_default().push(p);
+    }
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(me);
+    req.max_wait_ms = FETCH_MAX_WAIT_MS;
+    req.min_bytes = 1;
+    req.max_bytes = FETCH_BYTES_MAX;
+    req.session_epoch = -1;
+    req.topics = by_topic
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let mut t = FetchTopic::default();
+            t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+            t.partitions = partitions;
+            t
+        })
+        .collect();
+    let timeout = Duration::from_millis(FETCH_MAX_WAIT_MS as u64) + ANSWER_GRACE;
+    let resp: FetchResponse = conn
+        .call(ApiKey::Fetch, FETCH_VERSION, &req, timeout)
+        .await?;
+    if resp.error_code != ec::NONE {
+        crate::runtime::sleep(RETRY_PAUSE).await;
+        return Ok(());
+    }
+    let mut progressed = false;
+    for t in resp.responses {
+        for p in t.partitions {
+            let key = (t.topic.0.to_string(), p.partition_index);
+            let Some((_, follow, log)) = ready.iter().find(|r| r.0 == key) else {
+                continue;
+            };
+            if !still(shard, &key, follow) {
+                continue;
+            }
+            if p.error_code != ec::NONE {
+                tracing::debug!(topic = %key.0, partition = key.1, code = p.error_code, "replica fetch refused");
+                if p.error_code == ec::OFFSET_OUT_OF_RANGE {
+                    mark_untruncated(shard, &key);
+                }
+                continue;
+            }
+            if let Some(records) = p.records.filter(|r| !r.is_empty()) {
+                if let Err(e) = log.append_replicated(records) {
+                    tracing::warn!(topic = %key.0, partition = key.1, "replicated append refused: {e}");
+                    mark_untruncated(shard, &key);
+                    continue;
+                }
+                progressed = true;
+            }
+            log.set_replicated_high_watermark(Some(p.high_watermark.min(log.log_end_offset())));
+        }
+    }
+    if !progressed {
+        // Nothing new (the leader's long poll expired) or only errors: no busy loop.
+        crate::runtime::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+fn mark_untruncated(shard: &Shard, key: &Key) {
+    if let Some(f) = shard.replication.borrow_mut().following.get_mut(key) {
+        f.truncated = false;
+    }
+}
+
+/// Asks the leader where each partition's last epoch ends and cuts the log there.
+async fn truncate(
+    shard: &Rc<Shard>,
+    conn: &mut Connection,
+    me: i32,
+    parts: Followed,
+) -> Result<(), String> {
+    let mut asked: Followed = Vec::new();
+    let mut by_topic: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for part in &parts {
+        let ((topic, partition), follow, log) = part;
+        match log.latest_epoch() {
+            // An empty log (or one without epochs) has nothing to cut.
+            None => set_truncated(shard, &part.0, follow),
+            Some(epoch) => {
+                let mut p = OffsetForLeaderPartition::default();
+                p.partition = *partition;
+                p.current_leader_epoch = follow.leader_epoch;
+                p.leader_epoch = epoch;
+                by_topic.entry(topic.as_str()).or_default().push(p);
+                asked.push(part.clone());
+            }
+        }
+    }
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let mut req = OffsetForLeaderEpochRequest::default();
+    req.replica_id = BrokerId(me);
+    req.topics = by_topic
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let mut t = OffsetForLeaderTopic::default();
+            t.topic = TopicName(StrBytes::from_string(topic.to_string()));
+            t.partitions = partitions;
+            t
+        })
+        .collect();
+    let resp: OffsetForLeaderEpochResponse = conn
+        .call(
+            ApiKey::OffsetForLeaderEpoch,
+            EPOCH_VERSION,
+            &req,
+            ANSWER_GRACE,
+        )
+        .await?;
+    for t in resp.topics {
+        for p in t.partitions {
+            let key = (t.topic.0.to_string(), p.partition);
+            let Some((_, follow, log)) = asked.iter().find(|a| a.0 == key) else {
+                continue;
+            };
+            if p.error_code != ec::NONE {
+                tracing::debug!(topic = %key.0, partition = key.1, code = p.error_code, "leader epoch lookup refused");
+                continue;
+            }
+            if !still(shard, &key, follow) {
+                continue;
+            }
+            let leo = log.log_end_offset();
+            if p.end_offset >= 0 && p.end_offset < leo {
+                tracing::info!(
+                    topic = %key.0,
+                    partition = key.1,
+                    from = leo,
+                    to = p.end_offset,
+                    "truncating the divergent suffix before following the new leader"
+                );
+                if let Err(e) = log.truncate_to(p.end_offset).await {
+                    tracing::error!(topic = %key.0, partition = key.1, "truncation failed: {e}");
+                    continue;
+                }
+            }
+            set_truncated(shard, &key, follow);
+        }
+    }
+    Ok(())
+}
+
+fn set_truncated(shard: &Shard, key: &Key, follow: &Follow) {
+    if let Some(f) = shard.replication.borrow_mut().following.get_mut(key) {
+        if f.leader == follow.leader && f.leader_epoch == follow.leader_epoch {
+            f.truncated = true;
+        }
+    }
+}

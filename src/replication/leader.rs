@@ -1,0 +1,174 @@
+//! The leader's side: followers' progress from their fetches, the high watermark as
+//! the smallest log end of the ISR, and ISR changes proposed to the quorum
+//! (AlterPartition): a follower that has caught up joins, one that has not been
+//! caught up for `replica.lag.time.max.ms` leaves.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::{Lead, Progress};
+use crate::broker::shard::Shard;
+use crate::cluster::AdminCall;
+use crate::storage::PartitionLog;
+
+/// Kafka's default `replica.lag.time.max.ms`.
+pub const REPLICA_LAG_TIME_MAX_MS_DEFAULT: u64 = 30_000;
+/// How often a shard looks for followers to drop from or add to an ISR.
+const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Moves the leader's high watermark to the smallest written end among the ISR (the
+/// leader's own included). Followers not yet heard from since this leader epoch
+/// count as 0: the high watermark never moves back (`set_replicated_high_watermark`
+/// keeps it monotonic), it just waits for them.
+pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
+    let mut hw = log.written_offset();
+    for r in lead.isr.iter().filter(|&&r| r != me) {
+        hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
+    }
+    log.set_replicated_high_watermark(Some(hw));
+}
+
+impl Shard {
+    /// A follower fetched `topic`-`partition` from `offset`: everything below is on its
+    /// log. Moves the high watermark and, if it is out of the ISR and has caught up,
+    /// asks for it to be added.
+    pub fn note_follower_fetch(
+        self: &Rc<Self>,
+        topic: &str,
+        partition: i32,
+        replica: i32,
+        offset: i64,
+        log: &PartitionLog,
+    ) {
+        let me = self.broker.config.node_id;
+        let expand = {
+            let mut rep = self.replication.borrow_mut();
+            let Some(lead) = rep.leading.get_mut(&(topic.to_string(), partition)) else {
+                return;
+            };
+            if !lead.replicas.contains(&replica) {
+                return;
+            }
+            let now = Instant::now();
+            let caught_up = offset >= log.written_offset();
+            let progress = lead.followers.entry(replica).or_insert(Progress {
+                fetch_offset: offset,
+                caught_up_at: now,
+            });
+            progress.fetch_offset = offset;
+            if caught_up {
+                progress.caught_up_at = now;
+            }
+            advance_high_watermark(lead, log, me);
+            let joins = !lead.isr.contains(&replica)
+                && !lead.alter_pending
+                && offset >= log.high_watermark();
+            joins.then(|| {
+                lead.alter_pending = true;
+                let mut isr = lead.isr.clone();
+                isr.push(replica);
+                alter(topic, partition, me, lead, isr)
+            })
+        };
+        if let Some(call) = expand {
+            tracing::info!(
+                topic,
+                partition,
+                replica,
+                "follower caught up: expanding the ISR"
+            );
+            crate::runtime::spawn_local(propose(self.clone(), call));
+        }
+    }
+}
+
+fn alter(topic: &str, partition: i32, me: i32, lead: &Lead, isr: Vec<i32>) -> AdminCall {
+    AdminCall::AlterPartition {
+        topic: topic.to_string(),
+        partition,
+        leader: me,
+        leader_epoch: lead.leader_epoch,
+        partition_epoch: lead.partition_epoch,
+        isr,
+    }
+}
+
+/// Sends an ISR change to the quorum; the new ISR arrives through the image
+/// (`apply_roles`), which also clears `alter_pending`. A refused or failed change is
+/// retried by the next check once the pending mark is cleared here.
+async fn propose(shard: Rc<Shard>, call: AdminCall) {
+    let AdminCall::AlterPartition {
+        topic, partition, ..
+    } = &call
+    else {
+        return;
+    };
+    let key = (topic.clone(), *partition);
+    let Some(cluster) = shard.broker.cluster.clone() else {
+        return;
+    };
+    if let Err((code, why)) = cluster.call(call).await {
+        tracing::info!(topic = %key.0, partition = key.1, code, "ISR change not applied: {why}");
+        if let Some(lead) = shard.replication.borrow_mut().leading.get_mut(&key) {
+            lead.alter_pending = false;
+        }
+    }
+}
+
+/// While this shard leads replicated partitions: drops from each ISR the followers
+/// that have not been caught up for `replica.lag.time.max.ms`.
+pub(super) async fn maintain_isr(shard: Rc<Shard>) {
+    let lag_max = Duration::from_millis(shard.broker.config.replica_lag_time_max_ms);
+    let me = shard.broker.config.node_id;
+    loop {
+        crate::runtime::sleep(ISR_CHECK_INTERVAL).await;
+        if shard.broker.cluster.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let calls: Vec<AdminCall> = {
+            let mut rep = shard.replication.borrow_mut();
+            rep.leading
+                .iter_mut()
+                .filter(|(_, lead)| !lead.alter_pending)
+                .filter_map(|((topic, partition), lead)| {
+                    let lagging: Vec<i32> = lead
+                        .isr
+                        .iter()
+                        .copied()
+                        .filter(|&r| r != me)
+                        .filter(|r| {
+                            // Not heard from since this leadership began: its time
+                            // counts from when we first saw it missing.
+                            let p = lead.followers.entry(*r).or_insert(Progress {
+                                fetch_offset: 0,
+                                caught_up_at: now,
+                            });
+                            now.duration_since(p.caught_up_at) > lag_max
+                        })
+                        .collect();
+                    if lagging.is_empty() {
+                        return None;
+                    }
+                    tracing::warn!(
+                        %topic,
+                        partition,
+                        ?lagging,
+                        "followers behind for replica.lag.time.max.ms: shrinking the ISR"
+                    );
+                    lead.alter_pending = true;
+                    let isr = lead
+                        .isr
+                        .iter()
+                        .copied()
+                        .filter(|r| !lagging.contains(r))
+                        .collect();
+                    Some(alter(topic, *partition, me, lead, isr))
+                })
+                .collect()
+        };
+        for call in calls {
+            crate::runtime::spawn_local(propose(shard.clone(), call));
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Replication between brokers (issue 10, phase 3), per shard: the shard that owns a
+//! partition's replica either leads it (tracks its followers' fetch offsets, moves the
+//! high watermark to what the whole ISR has, asks the quorum to shrink or expand the
+//! ISR) or follows it (a fetcher task per leader broker fetches with Kafka's Fetch as a
+//! replica, after truncating any divergent suffix found with OffsetForLeaderEpoch, and
+//! appends what it gets with the leader's offsets through the same writer).
+//!
+//! Roles come from the topic table (`TopicMeta::replication`), which the metadata
+//! shard keeps in line with the quorum; after each change every shard runs
+//! `apply_roles`. A topic without replication info (a single broker's) has none of this.
+
+mod client;
+mod fetcher;
+mod leader;
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use crate::broker::shard::Shard;
+
+pub use leader::REPLICA_LAG_TIME_MAX_MS_DEFAULT;
+
+type Key = (String, i32);
+
+/// A partition this shard follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Follow {
+    leader: i32,
+    leader_epoch: i32,
+    /// OffsetForLeaderEpoch has been asked and the log cut where it diverged.
+    truncated: bool,
+}
+
+/// A partition this shard leads, in a cluster.
+#[derive(Debug, Clone)]
+struct Lead {
+    leader_epoch: i32,
+    partition_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    /// Each follower's last fetch offset and when it last was caught up (fetched at
+    /// or past the log end as it was then).
+    followers: HashMap<i32, Progress>,
+    /// An AlterPartition is in flight: no second one until the image answers.
+    alter_pending: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    fetch_offset: i64,
+    caught_up_at: std::time::Instant,
+}
+
+/// One shard's replication state.
+#[derive(Default)]
+pub struct ShardReplication {
+    following: HashMap<Key, Follow>,
+    /// Leader broker ids a fetcher task runs for on this shard.
+    fetchers: HashSet<i32>,
+    leading: HashMap<Key, Lead>,
+    /// The ISR maintenance loop runs (started with the first led partition).
+    maintenance: bool,
+}
+
+impl Shard {
+    /// Takes up each owned replica's role as the topic table has it: sets the leader
+    /// epoch of led partitions, starts fetchers for followed ones, drops the rest.
+    pub fn apply_roles(self: &Rc<Self>) {
+        let snap = self.broker.metadata.snapshot();
+        let me = self.broker.config.node_id;
+        let mut spawn_fetchers = Vec::new();
+        let mut start_maintenance = false;
+        {
+            let mut rep = self.replication.borrow_mut();
+            let mut seen: HashSet<Key> = HashSet::new();
+            for (topic, partition, log) in self.owned_logs() {
+                let Some(set) = snap
+                    .topic(&topic)
+                    .and_then(|t| t.replication.get(partition as usize))
+                else {
+                    continue;
+                };
+                let key = (topic, partition);
+                seen.insert(key.clone());
+                if set.leader == me {
+                    rep.following.remove(&key);
+                    if log.leader_epoch() != set.leader_epoch {
+                        log.set_leader_epoch(set.leader_epoch);
+                    }
+                    let lead = rep.leading.entry(key).or_insert_with(|| Lead {
+                        leader_epoch: set.leader_epoch,
+                        partition_epoch: set.partition_epoch,
+                        replicas: set.replicas.clone(),
+                        isr: set.isr.clone(),
+                        followers: HashMap::new(),
+                        alter_pending: false,
+                    });
+                    if lead.leader_epoch != set.leader_epoch {
+                        lead.followers.clear();
+                    }
+                    lead.leader_epoch = set.leader_epoch;
+                    lead.partition_epoch = set.partition_epoch;
+                    lead.replicas = set.replicas.clone();
+                    lead.isr = set.isr.clone();
+                    lead.alter_pending = false;
+                    leader::advance_high_watermark(lead, &log, me);
+                    start_maintenance |= !rep.maintenance;
+                } else if set.leader >= 0 {
+                    rep.leading.remove(&key);
+                    let follow = Follow {
+                        leader: set.leader,
+                        leader_epoch: set.leader_epoch,
+                        truncated: false,
+                    };
+                    let same = rep.following.get(&key).is_some_and(|f| {
+                        f.leader == follow.leader && f.leader_epoch == follow.leader_epoch
+                    });
+                    if !same {
+                        rep.following.insert(key, follow);
+                    }
+                    if rep.fetchers.insert(set.leader) {
+                        spawn_fetchers.push(set.leader);
+                    }
+                } else {
+                    rep.leading.remove(&key);
+                    rep.following.remove(&key);
+                }
+            }
+            rep.leading.retain(|k, _| seen.contains(k));
+            rep.following.retain(|k, _| seen.contains(k));
+            if start_maintenance {
+                rep.maintenance = true;
+            }
+        }
+        // Spawned with no borrow held: glommio runs a spawned task at once.
+        for leader in spawn_fetchers {
+            crate::runtime::spawn_local(fetcher::run(self.clone(), leader));
+        }
+        if start_maintenance {
+            crate::runtime::spawn_local(leader::maintain_isr(self.clone()));
+        }
+    }
+
+    /// Whether this shard leads `topic`-`partition` as a cluster replica, and its ISR
+    /// size: acks=all then waits for the high watermark, and `min.insync.replicas` is
+    /// checked against the ISR. `None` for a single broker's partition.
+    pub fn replicated_isr(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.replication
+            .borrow()
+            .leading
+            .get(&(topic.to_string(), partition))
+            .map(|l| l.isr.len())
+    }
+}
+
+/// Has every shard take up its roles after the topic table changed.
+pub fn apply_roles_everywhere(broker: &crate::broker::Broker) {
+    for shard in 0..broker.shard_count {
+        broker.send(
+            shard,
+            crate::broker::router::ShardMsg::Run(Box::new(|s: Rc<Shard>| {
+                Box::pin(async move { s.apply_roles() })
+            })),
+        );
+    }
+}

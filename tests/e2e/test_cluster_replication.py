@@ -1,0 +1,161 @@
+"""Replication (issue 10, phase 3): the seed walkthrough on three loopback brokers — a
+topic with replication factor 3, records produced with acks=all, the leader killed with
+kill -9, every record still read through the new leader; the killed broker comes back,
+catches up and rejoins the ISR; min.insync.replicas refuses acks=all when the ISR is too
+small. Driven by confluent-kafka (librdkafka) and kafka-python."""
+
+import time
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer, TopicPartition as KpTopicPartition
+
+from clients import wait_until
+from conftest import fresh_topic
+
+ADMIN_TIMEOUT_S = 10
+SETTLE_S = 30
+CONSUME_S = 30
+# Short sessions and lag bounds keep the test quick; Kafka's defaults are 9 s and 30 s.
+SETTINGS = {
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "500",
+    "replica.lag.time.max.ms": "3000",
+}
+
+
+def admin(broker):
+    return AdminClient({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"})
+
+
+def partition0(broker, topic):
+    """(leader, isr) of partition 0 in this broker's Metadata, or None."""
+    try:
+        md = admin(broker).list_topics(timeout=ADMIN_TIMEOUT_S)
+    except KafkaException:
+        return None
+    t = md.topics.get(topic)
+    if t is None or t.error is not None or 0 not in t.partitions:
+        return None
+    p = t.partitions[0]
+    return p.leader, sorted(p.isrs)
+
+
+def produce(bootstrap, topic, values):
+    """Produces with acks=all and idempotence; returns each value's offset."""
+    offsets = {}
+    errors = []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            offsets[msg.value()] = msg.offset()
+
+    p = Producer({"bootstrap.servers": bootstrap, "broker.address.family": "v4", "acks": "all",
+                  "enable.idempotence": True, "message.timeout.ms": 30000})
+    for v in values:
+        p.produce(topic, v, partition=0, on_delivery=report)
+    assert p.flush(60) == 0
+    assert errors == [], errors
+    return [offsets[v] for v in values]
+
+
+def consume_all(bootstrap, topic, count):
+    c = Consumer({"bootstrap.servers": bootstrap, "broker.address.family": "v4",
+                  "group.id": fresh_topic("g"), "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.monotonic() + CONSUME_S
+    while len(got) < count and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append((m.offset(), m.value()))
+    c.close()
+    return got
+
+
+def test_seed_walkthrough_kill_the_leader_and_read_everything_back(broker_factory):
+    members = broker_factory.cluster(3, overrides=SETTINGS)
+    by_id = {b.node_id: b for b in members}
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    topic = fresh_topic("my-replicated-topic")
+    client = admin(members[0])
+    client.create_topics([NewTopic(topic, 1, 3)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
+    leader, isr = partition0(members[0], topic)
+    assert isr == [1, 2, 3]
+
+    first = [f"m{i}".encode() for i in range(200)]
+    assert produce(members[1].bootstrap, topic, first) == list(range(200))
+
+    # kill -9 the leader: a survivor takes over from the ISR, nothing acknowledged lost.
+    by_id[leader].kill9()
+    survivors = [b for b in members if b.node_id != leader]
+    wait_until(lambda: (partition0(survivors[0], topic) or (leader,))[0] not in (leader, -1),
+               SETTLE_S, "a new leader")
+    new_leader, _ = partition0(survivors[0], topic)
+    assert new_leader in [b.node_id for b in survivors]
+    assert consume_all(survivors[0].bootstrap, topic, 200) == list(enumerate(first))
+    # The ISR without the dead broker still takes acks=all.
+    wait_until(lambda: partition0(survivors[0], topic)[1] == sorted(b.node_id for b in survivors),
+               SETTLE_S, "the ISR shrinks to the survivors")
+    second = [f"n{i}".encode() for i in range(50)]
+    assert produce(survivors[1].bootstrap, topic, second) == list(range(200, 250))
+
+    # The killed broker returns, catches up and rejoins the ISR.
+    by_id[leader].start()
+    wait_until(lambda: (partition0(members[0], topic) or (0, []))[1] == [1, 2, 3], SETTLE_S,
+               "the returning broker back in the ISR")
+    # Kill the current leader too: the returned replica has everything.
+    current, _ = partition0(members[0], topic)
+    by_id[current].kill9()
+    rest = [b for b in members if b.node_id != current]
+    wait_until(lambda: (partition0(rest[0], topic) or (current,))[0] not in (current, -1), SETTLE_S,
+               "another new leader")
+    expected = list(enumerate(first + second))
+    assert consume_all(rest[0].bootstrap, topic, 250) == expected
+    # kafka-python reads the same through whichever broker leads now.
+    kc = KafkaConsumer(bootstrap_servers=rest[1].bootstrap, enable_auto_commit=False,
+                       consumer_timeout_ms=10000)
+    tp = KpTopicPartition(topic, 0)
+    kc.assign([tp])
+    kc.seek(tp, 0)
+    got = []
+    for m in kc:
+        got.append((m.offset, m.value))
+        if len(got) == 250:
+            break
+    kc.close()
+    assert got == expected
+
+
+def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_factory):
+    members = broker_factory.cluster(3, overrides=SETTINGS)
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    topic = fresh_topic("minisr")
+    client = admin(members[0])
+    spec = NewTopic(topic, 1, 2, config={"min.insync.replicas": "2"})
+    client.create_topics([spec], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
+    leader, isr = partition0(members[0], topic)
+    assert len(isr) == 2
+    assert produce(members[0].bootstrap, topic, [b"a", b"b"]) == [0, 1]
+    follower = next(b for b in members if b.node_id in isr and b.node_id != leader)
+    follower.kill9()
+    others = [b for b in members if b is not follower]
+    wait_until(lambda: partition0(others[0], topic)[1] == [leader], SETTLE_S, "the ISR shrinks to the leader")
+    errors = []
+    p = Producer({"bootstrap.servers": others[0].bootstrap, "broker.address.family": "v4", "acks": "all",
+                  "message.timeout.ms": 3000, "retries": 0})
+    p.produce(topic, b"refused", partition=0, on_delivery=lambda err, msg: errors.append(err))
+    p.flush(10)
+    assert len(errors) == 1 and errors[0] is not None and errors[0].name() == "NOT_ENOUGH_REPLICAS", errors
+    # acks=1 is still taken.
+    p1 = Producer({"bootstrap.servers": others[0].bootstrap, "broker.address.family": "v4", "acks": "1"})
+    delivered = []
+    p1.produce(topic, b"one", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+    p1.flush(10)
+    assert delivered == [(None, 2)]
