@@ -159,3 +159,58 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     p1.produce(topic, b"one", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
     p1.flush(10)
     assert delivered == [(None, 2)]
+
+
+def test_acked_records_survive_leader_kills_during_an_idempotent_produce_run(broker_factory):
+    """kill -9 of the partition leader twice while an idempotent acks=all producer runs:
+    every acknowledged record is read back at its acknowledged offset, exactly once."""
+    members = broker_factory.cluster(3, overrides=SETTINGS)
+    by_id = {b.node_id: b for b in members}
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    topic = fresh_topic("acked")
+    client = admin(members[0])
+    client.create_topics([NewTopic(topic, 1, 3)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
+
+    acked = {}
+    failed = []
+
+    def report(err, msg):
+        if err is None:
+            acked[msg.value()] = msg.offset()
+        else:
+            failed.append((msg.value(), err))
+
+    producer = Producer({"bootstrap.servers": ",".join(b.bootstrap for b in members),
+                         "broker.address.family": "v4", "acks": "all", "enable.idempotence": True,
+                         "linger.ms": 5, "message.timeout.ms": 60000})
+    sent = 0
+
+    def produce_for(seconds):
+        nonlocal sent
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            producer.produce(topic, f"v{sent:06d}".encode(), partition=0, on_delivery=report)
+            sent += 1
+            producer.poll(0.002)
+
+    produce_for(1.5)
+    for _ in range(2):
+        view = partition0(members[0], topic) or partition0(members[1], topic) or partition0(members[2], topic)
+        leader = view[0]
+        by_id[leader].kill9()
+        produce_for(4)
+        by_id[leader].start()
+        wait_until(lambda: all((partition0(b, topic) or (0, []))[1] == [1, 2, 3] for b in members), SETTLE_S,
+                   "the ISR whole again")
+        produce_for(1)
+    assert producer.flush(60) == 0
+    # Idempotence and 60 s of delivery retries: every record is acknowledged.
+    assert failed == [] and len(acked) == sent, (failed[:5], len(acked), sent)
+    got = consume_all(members[0].bootstrap, topic, sent)
+    offsets = [o for o, _ in got]
+    assert offsets == list(range(len(got))), "offsets are contiguous"
+    values = [v for _, v in got]
+    assert len(set(values)) == len(values), "no record twice"
+    assert {v: o for o, v in got} == acked
