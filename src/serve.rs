@@ -90,6 +90,24 @@ pub fn run(
     );
     let signal = wait_stop_signal();
     tracing::info!("received {signal}, shutting down");
+    if let Some(cluster) = &broker.cluster {
+        // Controlled shutdown: leaderships move before the shards stop serving.
+        match cluster.controlled_shutdown_blocking() {
+            Ok(()) => {
+                // Clients are told of the new leaders once the topic table has
+                // followed the image; a short, bounded wait for that.
+                let me = broker.config.node_id;
+                let deadline = std::time::Instant::now() + CONTROLLED_SHUTDOWN_SETTLE;
+                while leads_any(&broker.metadata.snapshot(), me)
+                    && std::time::Instant::now() < deadline
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                tracing::info!("fenced through the quorum: leaderships moved");
+            }
+            Err((_, why)) => tracing::warn!("controlled shutdown incomplete: {why}"),
+        }
+    }
     let closed = stop_shards(&broker);
     broker.write_checkpoints_blocking(&closed)?;
     for h in handles {
@@ -244,4 +262,16 @@ fn wait_stop_signal() -> &'static str {
     } else {
         "SIGTERM"
     }
+}
+
+/// How long a stopping cluster member waits for its topic table to show its
+/// leaderships gone after the quorum moved them.
+const CONTROLLED_SHUTDOWN_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether broker `me` leads any replicated partition in `snap`.
+fn leads_any(snap: &crate::broker::metadata::Snapshot, me: i32) -> bool {
+    snap.topics
+        .values()
+        .flat_map(|t| t.replication.iter())
+        .any(|r| r.leader == me)
 }

@@ -35,6 +35,12 @@ pub enum AdminCall {
     DeleteTopic {
         name: String,
     },
+    /// This broker is stopping (SIGTERM): fence it now, so its leaderships move to
+    /// other ISR members before it exits (Kafka's controlled shutdown).
+    ControlledShutdown {
+        node_id: i32,
+        incarnation: String,
+    },
     /// A producer id block for this broker; answered with its first id.
     AllocateProducerIds {
         node_id: i32,
@@ -183,6 +189,21 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                     .get(&topic)
                     .and_then(|t| t.partitions.get(partition as usize))
                     .is_none_or(|p| p.partition_epoch > partition_epoch)
+            })
+            .await
+        }
+        AdminCall::ControlledShutdown {
+            node_id,
+            incarnation,
+        } => {
+            let command = Command::FenceBroker {
+                node_id,
+                incarnation: incarnation.clone(),
+            };
+            commit(node, command, |s| {
+                s.brokers
+                    .get(&node_id)
+                    .is_none_or(|b| b.fenced || b.registration.incarnation != incarnation)
             })
             .await
         }

@@ -216,6 +216,9 @@ async fn broker_lifecycle(
         tokio::time::sleep(interval).await;
     }
     loop {
+        if handle_stopping(&node) {
+            return;
+        }
         let beat = Request::Heartbeat {
             node_id: config.node_id,
             incarnation: incarnation.clone(),
@@ -225,6 +228,14 @@ async fn broker_lifecycle(
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// Whether controlled shutdown has begun (heartbeats then stop for good).
+fn handle_stopping(node: &Node) -> bool {
+    node.state_machine
+        .handle()
+        .stopping
+        .load(std::sync::atomic::Ordering::Acquire)
 }
 
 /// While this node is the leader, fences brokers whose heartbeats stopped. A new

@@ -60,6 +60,9 @@ pub struct ClusterImage {
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;
 
+/// How long a stopping broker waits for the quorum to move its leaderships away.
+const CONTROLLED_SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The shards' end: the latest image, and the way in to the controller thread. The
 /// controller thread is the only writer of the image.
 pub struct ClusterHandle {
@@ -69,6 +72,8 @@ pub struct ClusterHandle {
     pub incarnation: String,
     /// Called (on the controller thread) after the image changed.
     on_change: Mutex<Option<ChangeHook>>,
+    /// Set at controlled shutdown: heartbeats stop, so the broker stays fenced.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     calls: tokio::sync::mpsc::UnboundedSender<admin::Call>,
 }
 
@@ -79,6 +84,7 @@ impl ClusterHandle {
             node_id,
             incarnation: crate::util::base64_url(&crate::util::random_uuid()),
             on_change: Mutex::new(None),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             calls,
         }
     }
@@ -120,6 +126,38 @@ impl ClusterHandle {
     /// is committed and applied on this node (or refused).
     pub async fn call(&self, call: AdminCall) -> AdminReply {
         self.call_for_value(call).await.map(|_| ())
+    }
+
+    /// Controlled shutdown: stops heartbeats and fences this broker through the quorum,
+    /// which moves every leadership it holds to another ISR member. Blocking (main
+    /// thread, after the stop signal); gives up after `CONTROLLED_SHUTDOWN_WAIT`.
+    pub fn controlled_shutdown_blocking(&self) -> AdminReply {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        let call = AdminCall::ControlledShutdown {
+            node_id: self.node_id,
+            incarnation: self.incarnation.clone(),
+        };
+        let answer = futures::executor::block_on(futures::future::select(
+            Box::pin(self.call(call)),
+            Box::pin(async {
+                // A timer that needs no runtime: the call carries its own deadline
+                // (PROPOSE_DEADLINE), this bounds a stuck controller thread.
+                let (tx, rx) = futures::channel::oneshot::channel::<()>();
+                std::thread::spawn(move || {
+                    std::thread::sleep(CONTROLLED_SHUTDOWN_WAIT);
+                    let _ = tx.send(());
+                });
+                let _ = rx.await;
+            }),
+        ));
+        match answer {
+            futures::future::Either::Left((r, _)) => r,
+            futures::future::Either::Right(_) => Err((
+                crate::protocol::errors::REQUEST_TIMED_OUT,
+                "no answer from the quorum".into(),
+            )),
+        }
     }
 
     /// A block of producer ids unique in the cluster: its first id.

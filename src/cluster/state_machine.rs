@@ -104,6 +104,10 @@ impl StateMachine {
         self.read(ClusterState::clone)
     }
 
+    pub fn handle(&self) -> &ClusterHandle {
+        &self.handle
+    }
+
     /// Reads the state under its lock, for the controller's decisions, without copying it.
     pub fn read<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> R {
         f(&self.inner.lock().expect("state lock").state)

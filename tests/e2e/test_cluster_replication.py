@@ -214,3 +214,34 @@ def test_acked_records_survive_leader_kills_during_an_idempotent_produce_run(bro
     values = [v for _, v in got]
     assert len(set(values)) == len(values), "no record twice"
     assert {v: o for o, v in got} == acked
+
+
+def test_sigterm_moves_leadership_before_the_broker_exits(broker_factory):
+    """Controlled shutdown: with a 30 s session timeout, a stopped leader's partitions
+    still get a new leader at once, because the stopping broker has itself fenced; an
+    idempotent acks=all producer running through it sees no error and loses nothing."""
+    settings = {**SETTINGS, "broker.session.timeout.ms": "30000"}
+    members = broker_factory.cluster(3, overrides=settings)
+    by_id = {b.node_id: b for b in members}
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    topic = fresh_topic("rolling")
+    client = admin(members[0])
+    client.create_topics([NewTopic(topic, 1, 3)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
+    leader, _ = partition0(members[0], topic)
+    first = [f"a{i}".encode() for i in range(100)]
+    assert produce(members[0].bootstrap, topic, first) == list(range(100))
+    stopped_at = time.monotonic()
+    by_id[leader].stop()
+    rest = [b for b in members if b.node_id != leader]
+    # Well inside the 30 s session: only the controlled shutdown can have moved it.
+    wait_until(lambda: (partition0(rest[0], topic) or (leader,))[0] not in (leader, -1), 10,
+               "a new leader after SIGTERM")
+    assert time.monotonic() - stopped_at < 15
+    assert partition0(rest[0], topic)[1] == sorted(b.node_id for b in rest)
+    second = [f"b{i}".encode() for i in range(100)]
+    assert produce(rest[0].bootstrap, topic, second) == list(range(100, 200))
+    by_id[leader].start()
+    wait_until(lambda: (partition0(rest[0], topic) or (0, []))[1] == [1, 2, 3], SETTLE_S, "back in the ISR")
+    assert consume_all(by_id[leader].bootstrap, topic, 200) == list(enumerate(first + second))
