@@ -298,6 +298,7 @@ impl Shard {
         let mut results = Vec::with_capacity(alterations.len());
         let mut touched_topics: Vec<String> = Vec::new();
         let mut touched_broker = false;
+        let resources: Vec<ConfigResource> = alterations.iter().map(|a| a.resource.clone()).collect();
         for a in alterations {
             let changed = match &a.resource {
                 ConfigResource::Topic(name) => match snap.topic(name) {
@@ -357,6 +358,10 @@ impl Shard {
         }
         if validate_only || (touched_topics.is_empty() && !touched_broker) {
             return results;
+        }
+        if self.broker.cluster.is_some() {
+            self.commit_topic_configs(&resources, &mut results, &snap)
+                .await;
         }
         if let Err(e) = self.broker.metadata.publish(snap).await {
             let msg = format!("cannot persist the config change: {e}");

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use futures::future::{join_all, FutureExt};
 
-use super::admin::{check_new_topic, group_parts, topic_overrides, TopicResult, TopicSpec};
+use super::admin::{
+    check_new_topic, group_parts, topic_overrides, ConfigResource, TopicResult, TopicSpec,
+};
 use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
 use super::shard::{Shard, METADATA_SHARD};
 use super::Broker;
@@ -116,6 +118,32 @@ impl Shard {
         results
     }
 
+    /// AlterConfigs in cluster mode: each changed quorum topic's configs go through the
+    /// quorum, so every broker applies them; a refused one answers its error.
+    pub(super) async fn commit_topic_configs(
+        &self,
+        resources: &[ConfigResource],
+        results: &mut [Result<(), (i16, String)>],
+        snap: &Snapshot,
+    ) {
+        for (resource, result) in resources.iter().zip(results.iter_mut()) {
+            let ConfigResource::Topic(name) = resource else {
+                continue;
+            };
+            let Some(meta) = snap.topic(name).filter(|t| !t.replication.is_empty()) else {
+                continue;
+            };
+            if result.is_err() {
+                continue;
+            }
+            let call = AdminCall::SetTopicConfigs {
+                name: name.clone(),
+                configs: meta.configs.clone(),
+            };
+            *result = self.cluster_handle().call(call).await;
+        }
+    }
+
     /// After the image changed (the controller thread's hook).
     pub async fn reconcile_cluster(&self) {
         let _guard = self.admin_lock.lock().await;
@@ -166,9 +194,14 @@ impl Shard {
             }
         }
         let mut changed = !gone.is_empty();
+        let mut reconfigured: Vec<String> = Vec::new();
         for (name, q) in image.topics.iter() {
+            let configs_before = snap.topic(name).map(|t| t.configs.clone());
             match self.follow_topic(&snap, name, q).await {
                 Ok(Some(next)) => {
+                    if configs_before.is_some_and(|c| c != q.configs) {
+                        reconfigured.push(name.clone());
+                    }
                     snap = next;
                     changed = true;
                 }
@@ -182,6 +215,18 @@ impl Shard {
             }
             // Leaders, epochs and ISRs may have moved: every shard takes up its roles.
             crate::replication::apply_roles_everywhere(&self.broker);
+        }
+        if !reconfigured.is_empty() {
+            tracing::info!(topics = ?reconfigured, "topic configs changed through the quorum");
+            for id in 0..self.broker.shard_count {
+                let topics = reconfigured.clone();
+                self.broker.send(
+                    id,
+                    super::router::ShardMsg::Run(Box::new(move |s: Rc<Shard>| {
+                        async move { s.reconfigure(Some(&topics)) }.boxed_local()
+                    })),
+                );
+            }
         }
     }
 

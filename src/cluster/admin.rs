@@ -35,6 +35,11 @@ pub enum AdminCall {
     DeleteTopic {
         name: String,
     },
+    /// A topic's new config overrides (see `Command::SetTopicConfigs`).
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
     /// This broker is stopping (SIGTERM): fence it now, so its leaderships move to
     /// other ISR members before it exits (Kafka's controlled shutdown).
     ControlledShutdown {
@@ -189,6 +194,16 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                     .get(&topic)
                     .and_then(|t| t.partitions.get(partition as usize))
                     .is_none_or(|p| p.partition_epoch > partition_epoch)
+            })
+            .await
+        }
+        AdminCall::SetTopicConfigs { name, configs } => {
+            let command = Command::SetTopicConfigs {
+                name: name.clone(),
+                configs: configs.clone(),
+            };
+            commit(node, command, |s| {
+                s.topics.get(&name).is_none_or(|t| t.configs == configs)
             })
             .await
         }

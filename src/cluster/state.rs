@@ -45,6 +45,12 @@ pub enum Command {
     DeleteTopic {
         name: String,
     },
+    /// A topic's config overrides, replaced whole (AlterConfigs and
+    /// IncrementalAlterConfigs, resolved by the broker that took the request).
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
     /// A block of `PRODUCER_ID_BLOCK` producer ids for a broker (Kafka's
     /// AllocateProducerIds): ids are unique across the cluster.
     AllocateProducerIds {
@@ -139,6 +145,13 @@ impl ClusterState {
             } => self.create_topic(name, id, configs, assignment),
             Command::CreatePartitions { name, assignment } => self.add_partitions(name, assignment),
             Command::DeleteTopic { name } => self.delete_topic(name),
+            Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
+                Some(t) => {
+                    t.configs = configs.clone();
+                    Reply::Ok
+                }
+                None => Reply::Rejected(format!("Topic '{name}' does not exist.")),
+            },
             Command::AllocateProducerIds { .. } => {
                 let start = self.next_producer_id;
                 self.next_producer_id += crate::broker::producer_ids::PRODUCER_ID_BLOCK;

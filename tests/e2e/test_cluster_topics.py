@@ -6,7 +6,7 @@ that follow Metadata produce and consume through the leaders. Driven by confluen
 kafka-python and the suite's wire helper."""
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 import kwire
 from clients import wait_until
@@ -115,6 +115,22 @@ def test_replicated_topics_are_placed_opened_and_routed(broker_factory):
         assert kwire.fetch(conn, topic, 0, 0)[0] == ERR_NOT_LEADER_OR_FOLLOWER
     with kwire.Conn(by_id[leader0].port) as conn:
         assert kwire.fetch(conn, topic, 0, 0)[1] == 20
+
+    # A config change on one member reaches every member.
+    resource = ConfigResource("topic", topic, set_config={"retention.ms": "123456789"})
+    client = admin(members[1])
+    client.alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(timeout=ADMIN_TIMEOUT_S)
+
+    def retention_everywhere():
+        values = []
+        for b in members:
+            c = admin(b)
+            described = c.describe_configs([ConfigResource("topic", topic)], request_timeout=ADMIN_TIMEOUT_S)
+            configs = list(described.values())[0].result(timeout=ADMIN_TIMEOUT_S)
+            values.append(configs["retention.ms"].value)
+        return values == ["123456789"] * 3
+
+    wait_until(retention_everywhere, SETTLE_S, "the config on every broker")
 
     # Grow it from a third member, then delete it: every broker follows.
     client = admin(members[0])
