@@ -26,6 +26,11 @@
 //! latter is what a snapshot file records at a segment roll (at the new segment's base)
 //! and at close (at the log end), so recovery replays only the log after the snapshot.
 //!
+//! In a cluster (`replica`, `truncate`): followers append the leader's batches as they
+//! are (`append_replicated`, same queue and writer), consumers read up to the
+//! replication high watermark while followers read up to the written end, and
+//! `truncate_to` cuts a diverged suffix with the writer stopped.
+//!
 //! After an I/O error the log is failed: the error is kept and every later append, read
 //! and wait returns it (the log dir is offline; recovery is for a later issue).
 
