@@ -289,6 +289,10 @@ impl PartitionLog {
         }
         let st = self.inner.state.borrow();
         st.check_usable(&self.inner.dir)?;
+        if st.truncating.is_some() {
+            // The segments are being cut: the next maintenance tick plans again.
+            return Ok(None);
+        }
         let young_after = now_ms.saturating_sub(config.min_compaction_lag_ms);
         let sources: Vec<Source> = st.segments[..st.segments.len() - 1]
             .iter()
@@ -550,7 +554,7 @@ impl PartitionLog {
     /// the log's, and drops cached batches of the rewritten range.
     fn swap_in_memory(&self, group: &[Source], new: Segment) -> bool {
         let mut st = self.inner.state.borrow_mut();
-        if st.failure.is_some() || st.closed || st.cleaner.swapping || st.truncating {
+        if st.failure.is_some() || st.closed || st.cleaner.swapping || st.truncating.is_some() {
             return false;
         }
         let Some(at) = st

@@ -63,7 +63,9 @@ pub struct LogConfig {
     /// replaces `cache_bytes_max` at every push, so the shard's total stays bounded as
     /// partitions come and go (see `broker::shard::CacheBudget`).
     pub cache_share: Option<std::rc::Rc<std::cell::Cell<usize>>>,
-    /// Written into each batch's partitionLeaderEpoch (a single broker: fixed).
+    /// The leader epoch the log starts with, written into each produced batch's
+    /// partitionLeaderEpoch. Read at open only: later it changes with
+    /// [`PartitionLog::set_leader_epoch`], and `set_config` leaves it alone.
     pub leader_epoch: i32,
 }
 

@@ -26,6 +26,11 @@
 //! latter is what a snapshot file records at a segment roll (at the new segment's base)
 //! and at close (at the log end), so recovery replays only the log after the snapshot.
 //!
+//! In a cluster (`replica`, `truncate`): followers append the leader's batches as they
+//! are (`append_replicated`, same queue and writer), consumers read up to the
+//! replication high watermark while followers read up to the written end, and
+//! `truncate_to` cuts a diverged suffix with the writer stopped.
+//!
 //! After an I/O error the log is failed: the error is kept and every later append, read
 //! and wait returns it (the log dir is offline; recovery is for a later issue).
 
@@ -144,9 +149,10 @@ struct State {
     replicated_hw: Option<i64>,
     /// Written into the batches `append` takes (`set_leader_epoch`).
     leader_epoch: i32,
-    /// `truncate_to` is cutting the log: appends are refused and segment files are
-    /// left alone by retention, the cleaner and close until it is done.
-    truncating: bool,
+    /// The target of the `truncate_to` cutting the log: until it is done, appends
+    /// are refused, reads stop there, and retention, the cleaner and close leave the
+    /// segment files alone.
+    truncating: Option<i64>,
     /// Offsets below are written and fdatasync'd.
     durable_offset: i64,
     /// Offsets below are wanted durable by some waiter.
@@ -300,7 +306,7 @@ impl PartitionLog {
             written_offset: leo,
             replicated_hw: None,
             leader_epoch: config.leader_epoch,
-            truncating: false,
+            truncating: None,
             durable_offset: leo,
             durable_wanted: leo,
             pending: VecDeque::new(),
@@ -376,7 +382,7 @@ impl PartitionLog {
         let (mut records, batches) = self.check_records(records, batches, &config)?;
         let mut st = self.inner.state.borrow_mut();
         st.check_usable(&self.inner.dir)?;
-        if st.truncating {
+        if st.truncating.is_some() {
             return Err(StorageError::Truncated {
                 offset: st.log_end_offset,
             });
@@ -565,8 +571,10 @@ impl PartitionLog {
         let (high_watermark, written, log_start_offset) = {
             let st = self.inner.state.borrow();
             st.check_usable(&self.inner.dir)?;
-            let hw = st.consumer_high_watermark();
-            (hw, st.written_offset, st.log_start_offset)
+            // During a truncation the data past its target may already be cut.
+            let cap = st.truncating.unwrap_or(i64::MAX);
+            let hw = st.consumer_high_watermark().min(cap);
+            (hw, st.written_offset.min(cap), st.log_start_offset)
         };
         if offset < log_start_offset || offset > written {
             return Err(StorageError::OffsetOutOfRange {
@@ -644,7 +652,7 @@ impl PartitionLog {
         loop {
             let rx = {
                 let mut st = self.inner.state.borrow_mut();
-                if !st.writer_running && !st.truncating {
+                if !st.writer_running && st.truncating.is_none() {
                     break;
                 }
                 st.idle_waiters.register(i64::MAX)

@@ -40,7 +40,7 @@ impl PartitionLog {
         let batches = split_and_validate(&records, REPLICATED_BATCH_BYTES_MAX)?;
         let mut st = self.inner.state.borrow_mut();
         st.check_usable(&self.inner.dir)?;
-        if st.truncating {
+        if st.truncating.is_some() {
             return Err(StorageError::Truncated {
                 offset: st.log_end_offset,
             });

@@ -43,7 +43,7 @@ impl PartitionLog {
             st.check_usable(&self.inner.dir)?;
             // The cleaner is renaming segment files: leave them to the next pass.
             // A truncation is cutting them: the same.
-            let sealed = if st.cleaner.swapping || st.truncating {
+            let sealed = if st.cleaner.swapping || st.truncating.is_some() {
                 0
             } else {
                 st.segments.len() - 1

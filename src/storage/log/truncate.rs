@@ -9,8 +9,9 @@
 //! ```
 //!
 //! One truncation at a time, and while it runs (`State::truncating`) nothing else
-//! touches the segments: appends are refused with `Truncated`, the writer is not
-//! started, retention deletes no file, the cleaner swaps nothing in, close waits. It
+//! touches the segments: appends are refused with `Truncated`, reads stop at the
+//! target, the writer is not started, retention deletes no file, the cleaner plans no
+//! pass and swaps nothing in, close waits. It
 //! first waits for the writer to finish what it was writing, then reads what it needs
 //! (the batch boundary, the cut segment's index up to it, the producer state at the
 //! cut from the newest snapshot below it plus a replay), and only then changes the disk:
@@ -75,7 +76,7 @@ impl PartitionLog {
         let result = self.truncate_claimed(target).await;
         let spawn = {
             let mut st = self.inner.state.borrow_mut();
-            st.truncating = false;
+            st.truncating = None;
             st.idle_waiters.wake_all();
             self.claim_writer(&mut st)
         };
@@ -99,12 +100,12 @@ impl PartitionLog {
                         end: st.log_end_offset,
                     });
                 }
-                if !st.truncating {
+                if st.truncating.is_none() {
                     let target = offset.max(st.log_start_offset);
                     if target >= st.log_end_offset {
                         return Ok(None);
                     }
-                    st.truncating = true;
+                    st.truncating = Some(target);
                     return Ok(Some(target));
                 }
                 st.idle_waiters.register(i64::MAX)

@@ -12,7 +12,7 @@ impl PartitionLog {
             || st.roll_requested
             || (st.durable_wanted > st.durable_offset && st.written_offset > st.durable_offset);
         // A truncation cuts the segments with the writer stopped, and restarts it.
-        if work && !st.writer_running && st.failure.is_none() && !st.truncating {
+        if work && !st.writer_running && st.failure.is_none() && st.truncating.is_none() {
             st.writer_running = true;
             return true;
         }
