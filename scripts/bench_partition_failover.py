@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Partition failover time of a three-broker corelog cluster on loopback, as clients see it.
+
+    .venv/bin/python scripts/bench_partition_failover.py [--kills 10] [--session-ms 9000]
+        [--heartbeat-ms 2000] [--bin target/release/corelog]
+
+Starts three combined-mode members (127.0.0.1, free ports, a temp dir) and a topic with
+replication factor 3 and one partition. A confluent-kafka producer (acks=all,
+idempotent) sends one record every 5 ms and a consumer tails the partition. Each round
+kill -9s the partition leader and measures, from the kill, (a) the first record
+acknowledged after it and (b) the first record the consumer reads that was produced
+after it; the killed broker is restarted and the round waits for the ISR to be whole.
+Prints each round and medians/maxima as JSON. A broker is fenced after
+broker.session.timeout.ms without heartbeats (Kafka's default 9 s), which bounds (a):
+pass a lower --session-ms (and --heartbeat-ms) to trade detection speed for
+sensitivity to pauses. Loopback only; bounded by --kills and 60 s per round."""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROUND_TIMEOUT_S = 60
+PRODUCE_EVERY_S = 0.005
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--session-ms", type=int, default=9000)
+    ap.add_argument("--heartbeat-ms", type=int, default=2000)
+    ap.add_argument("--bin", default="target/release/corelog")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="corelog-partition-failover-")
+    ports = {i: (free_port(), free_port(), free_port()) for i in (1, 2, 3)}
+    voters = ",".join(f"{i}@127.0.0.1:{p[1]}" for i, p in ports.items())
+    bootstrap = ",".join(f"127.0.0.1:{p[0]}" for p in ports.values())
+    procs = {}
+
+    def start(i):
+        client, ctl, admin_port = ports[i]
+        cmd = [args.bin, "serve", "--smp", "1"]
+        for k, v in {"node.id": i, "process.roles": "broker,controller", "controller.quorum.voters": voters,
+                     "controller.listener.names": "CONTROLLER",
+                     "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{ctl}",
+                     "log.dirs": f"{tmp}/n{i}", "admin.listener": f"127.0.0.1:{admin_port}",
+                     "broker.session.timeout.ms": args.session_ms,
+                     "broker.heartbeat.interval.ms": args.heartbeat_ms}.items():
+            cmd += ["--override", f"{k}={v}"]
+        log = open(f"{tmp}/n{i}.log", "ab")
+        procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+
+    admin = None
+
+    def partition0():
+        try:
+            md = admin.list_topics(timeout=2)
+        except Exception:
+            return None
+        t = md.topics.get("failover")
+        if t is None or t.error is not None or 0 not in t.partitions:
+            return None
+        p = t.partitions[0]
+        return p.leader, sorted(p.isrs)
+
+    def wait_for(pred, what):
+        deadline = time.monotonic() + ROUND_TIMEOUT_S
+        while time.monotonic() < deadline:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.05)
+        sys.exit(f"timed out waiting for {what} (logs in {tmp})")
+
+    try:
+        for i in ports:
+            start(i)
+        admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+        wait_for(lambda: len(admin.list_topics(timeout=2).brokers) == 3, "three brokers")
+        admin.create_topics([NewTopic("failover", 1, 3)])["failover"].result(10)
+        wait_for(lambda: (partition0() or (0, []))[1] == [1, 2, 3], "the topic's ISR")
+
+        acked_at = []  # (send time, ack time) of each acknowledged record
+        lock = threading.Lock()
+        stop = threading.Event()
+        producer = Producer({"bootstrap.servers": bootstrap, "broker.address.family": "v4", "acks": "all",
+                             "enable.idempotence": True, "linger.ms": 0})
+
+        def produce_loop():
+            while not stop.is_set():
+                sent = time.monotonic()
+                payload = str(sent).encode()
+
+                def report(err, msg, sent=sent):
+                    if err is None:
+                        with lock:
+                            acked_at.append((sent, time.monotonic()))
+
+                producer.produce("failover", payload, partition=0, on_delivery=report)
+                producer.poll(0)
+                time.sleep(PRODUCE_EVERY_S)
+            producer.flush(30)
+
+        consumed = []  # (send time carried in the record, read time)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "broker.address.family": "v4",
+                             "group.id": "bench", "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+
+        def consume_loop():
+            consumer.assign([TopicPartition("failover", 0, 0)])
+            while not stop.is_set():
+                m = consumer.poll(0.05)
+                if m is not None and m.error() is None:
+                    with lock:
+                        consumed.append((float(m.value()), time.monotonic()))
+            consumer.close()
+
+        threads = [threading.Thread(target=produce_loop), threading.Thread(target=consume_loop)]
+        for t in threads:
+            t.start()
+        rounds = []
+        try:
+            for _ in range(args.kills):
+                time.sleep(1)
+                leader, _ = wait_for(partition0, "a leader")
+                procs[leader].send_signal(signal.SIGKILL)
+                killed = time.monotonic()
+                procs[leader].wait()
+
+                def first_after(items):
+                    with lock:
+                        return next((b for a, b in items if a > killed + 0.001), None)
+
+                ack = wait_for(lambda: first_after(acked_at), "an acknowledgement after the kill")
+                read = wait_for(lambda: first_after(consumed), "a record read after the kill")
+                rounds.append((ack - killed, read - killed))
+                print(f"killed leader {leader}: first ack after {(ack - killed) * 1000:.0f} ms, "
+                      f"first read after {(read - killed) * 1000:.0f} ms", flush=True)
+                start(leader)
+                wait_for(lambda: (partition0() or (0, []))[1] == [1, 2, 3], "the ISR whole again")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        acks = [a for a, _ in rounds]
+        reads = [r for _, r in rounds]
+        print(json.dumps({"kills": len(rounds), "session_ms": args.session_ms,
+                          "ack_median_ms": round(statistics.median(acks) * 1000),
+                          "ack_max_ms": round(max(acks) * 1000),
+                          "read_median_ms": round(statistics.median(reads) * 1000),
+                          "read_max_ms": round(max(reads) * 1000)}))
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
