@@ -298,7 +298,8 @@ impl Shard {
         let mut results = Vec::with_capacity(alterations.len());
         let mut touched_topics: Vec<String> = Vec::new();
         let mut touched_broker = false;
-        let resources: Vec<ConfigResource> = alterations.iter().map(|a| a.resource.clone()).collect();
+        let resources: Vec<ConfigResource> =
+            alterations.iter().map(|a| a.resource.clone()).collect();
         for a in alterations {
             let changed = match &a.resource {
                 ConfigResource::Topic(name) => match snap.topic(name) {

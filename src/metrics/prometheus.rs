@@ -35,6 +35,10 @@ pub struct BrokerGauges {
     pub log_dir_failures: u64,
     /// `metrics.enable`.
     pub recording: bool,
+    /// Cluster mode: replicated partitions this broker leads.
+    pub leader_partitions: usize,
+    /// Of those, the ones whose ISR is smaller than their replica list.
+    pub under_replicated_partitions: usize,
 }
 
 fn counter_meta(c: Counter) -> (&'static str, &'static str) {
@@ -125,7 +129,7 @@ pub fn render(shards: &[ShardSnapshot], broker: &BrokerGauges) -> String {
 }
 
 fn broker_families(out: &mut String, b: &BrokerGauges) {
-    let gauges: [(&str, &str, &str, String); 5] = [
+    let gauges: [(&str, &str, &str, String); 7] = [
         (
             "corelog_shards",
             "Shards (one thread per core) serving.",
@@ -155,6 +159,18 @@ fn broker_families(out: &mut String, b: &BrokerGauges) {
             "1 when the shards record metrics (metrics.enable), else 0.",
             "gauge",
             u8::from(b.recording).to_string(),
+        ),
+        (
+            "corelog_leader_partitions",
+            "Replicated partitions this broker leads (cluster mode).",
+            "gauge",
+            b.leader_partitions.to_string(),
+        ),
+        (
+            "corelog_under_replicated_partitions",
+            "Partitions this broker leads whose ISR lacks some replica.",
+            "gauge",
+            b.under_replicated_partitions.to_string(),
         ),
     ];
     family(out, "corelog_log_dirs", "Log dirs configured.", "gauge");
@@ -363,6 +379,8 @@ mod tests {
             log_dirs_offline: 1,
             log_dir_failures: 1,
             recording: true,
+            leader_partitions: 3,
+            under_replicated_partitions: 1,
         };
         let text = render(&[s], &b);
         let expected_head = "\
@@ -384,6 +402,12 @@ corelog_log_dir_failures_total 1
 # HELP corelog_metrics_recording 1 when the shards record metrics (metrics.enable), else 0.
 # TYPE corelog_metrics_recording gauge
 corelog_metrics_recording 1
+# HELP corelog_leader_partitions Replicated partitions this broker leads (cluster mode).
+# TYPE corelog_leader_partitions gauge
+corelog_leader_partitions 3
+# HELP corelog_under_replicated_partitions Partitions this broker leads whose ISR lacks some replica.
+# TYPE corelog_under_replicated_partitions gauge
+corelog_under_replicated_partitions 1
 # HELP corelog_network_received_bytes_total Kafka request bytes read, size prefixes included.
 # TYPE corelog_network_received_bytes_total counter
 corelog_network_received_bytes_total{shard=\"1\"} 300

@@ -234,7 +234,22 @@ fn gauges(shard: &Shard) -> BrokerGauges {
     let offline = (0..b.log_dirs.len())
         .filter(|&d| b.dirs.is_offline(d))
         .count();
+    // Cluster mode: partitions this broker leads, and those of them whose ISR lacks a
+    // replica (Kafka's UnderReplicatedPartitions); 0 and 0 for a single broker.
+    let me = b.config.node_id;
+    let snap = b.metadata.snapshot();
+    let led: Vec<_> = snap
+        .topics
+        .values()
+        .flat_map(|t| t.replication.iter())
+        .filter(|r| r.leader == me)
+        .collect();
     BrokerGauges {
+        leader_partitions: led.len(),
+        under_replicated_partitions: led
+            .iter()
+            .filter(|r| r.isr.len() < r.replicas.len())
+            .count(),
         shards: b.shard_count,
         uptime_seconds: b.started_at.elapsed().as_secs_f64(),
         log_dirs: b.log_dirs.len(),

@@ -5,6 +5,7 @@ catches up and rejoins the ISR; min.insync.replicas refuses acks=all when the IS
 small. Driven by confluent-kafka (librdkafka) and kafka-python."""
 
 import time
+import urllib.request
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -39,6 +40,15 @@ def partition0(broker, topic):
         return None
     p = t.partitions[0]
     return p.leader, sorted(p.isrs)
+
+
+def gauge(broker, name):
+    """A broker-wide gauge from the admin API's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
 
 
 def produce(bootstrap, topic, values):
@@ -143,10 +153,15 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     leader, isr = partition0(members[0], topic)
     assert len(isr) == 2
     assert produce(members[0].bootstrap, topic, [b"a", b"b"]) == [0, 1]
+    by_id = {b.node_id: b for b in members}
+    assert (gauge(by_id[leader], "corelog_leader_partitions"),
+            gauge(by_id[leader], "corelog_under_replicated_partitions")) == (1, 0)
     follower = next(b for b in members if b.node_id in isr and b.node_id != leader)
     follower.kill9()
     others = [b for b in members if b is not follower]
     wait_until(lambda: partition0(others[0], topic)[1] == [leader], SETTLE_S, "the ISR shrinks to the leader")
+    wait_until(lambda: gauge(by_id[leader], "corelog_under_replicated_partitions") == 1, SETTLE_S,
+               "the leader counts it under-replicated")
     errors = []
     p = Producer({"bootstrap.servers": others[0].bootstrap, "broker.address.family": "v4", "acks": "all",
                   "message.timeout.ms": 3000, "retries": 0})
