@@ -86,6 +86,14 @@ cargo build --release
 log "cargo test --release"
 cargo test --release
 
+# Every fuzz target briefly on its committed corpus: a parser change that crashes on a
+# seed (or on what 20 s of mutation finds) fails here. 0 skips it.
+fuzz_seconds=${FUZZ_SECONDS:-20}
+if ((fuzz_seconds > 0)); then
+    log "fuzz targets, $fuzz_seconds s each"
+    scripts/fuzz.sh all "$fuzz_seconds"
+fi
+
 log "end-to-end suite"
 status=0
 CORELOG_BIN="$repo_root/target/release/corelog" "$venv_dir/bin/python" -m pytest tests/e2e \

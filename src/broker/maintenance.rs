@@ -90,11 +90,7 @@ async fn clean_logs(shard: &Rc<Shard>) {
                 continue;
             }
         };
-        if cleaned.segments_in == 0 {
-            tracing::debug!(%topic, partition, cleaned_to = cleaned.cleaned_to, "cleaner pass rewrote nothing");
-        } else {
-            log_pass(&topic, partition, &cleaned);
-        }
+        log_pass(&topic, partition, &cleaned);
         let broker = shard.broker.clone();
         let offset = Some(cleaned.cleaned_to);
         let written = runtime::blocking(move || {
@@ -107,11 +103,23 @@ async fn clean_logs(shard: &Rc<Shard>) {
     }
 }
 
+/// Every pass is logged, also one that rewrote nothing: the range it read (`dirty_from`,
+/// `mapped_records`) is how an operator, and the e2e suite, sees that a restarted
+/// cleaner resumed from its checkpoint instead of re-reading the log from the start.
+/// A pass is due only on new dirty data or a passed delete horizon, so this is not
+/// one line per tick.
 fn log_pass(topic: &str, partition: i32, cleaned: &Cleaned) {
+    let message = if cleaned.segments_in == 0 {
+        "cleaner pass rewrote nothing"
+    } else {
+        "cleaned log"
+    };
     tracing::info!(
         topic,
         partition,
+        dirty_from = cleaned.dirty_from,
         cleaned_to = cleaned.cleaned_to,
+        mapped_records = cleaned.mapped_records,
         cleaned_bytes = cleaned.cleaned_bytes,
         read_bytes = cleaned.read_bytes,
         written_bytes = cleaned.written_bytes,
@@ -119,6 +127,6 @@ fn log_pass(topic: &str, partition: i32, cleaned: &Cleaned) {
         segments_out = cleaned.segments_out,
         records_removed = cleaned.records_removed,
         elapsed_ms = cleaned.elapsed_ms,
-        "cleaned log"
+        "{message}"
     );
 }

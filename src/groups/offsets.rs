@@ -10,11 +10,13 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::assignor::Assignment;
 use super::coordinator::Committed;
+use crate::storage::batch::{BatchWalker, VERIFY_CRC_ALWAYS};
+use crate::storage::records;
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -605,71 +607,83 @@ pub fn decode_batches(batches: Bytes) -> Result<Vec<OffsetRecord>, String> {
         .collect())
 }
 
+/// What one `__consumer_offsets` batch may inflate to when it is replayed: the produce
+/// path's bound for the topic's `message.max.bytes` (Kafka's default; the coordinator's
+/// own batches are far smaller).
+const REPLAY_INFLATED_BYTES_MAX: usize = 64 * crate::config::MESSAGE_MAX_BYTES_DEFAULT;
+
 /// Every record of `batches` corelog understands, in log order. Record kinds it does not
 /// write (the other KIP-848 records, transaction markers) are skipped.
-pub fn decode_all(mut batches: Bytes) -> Result<Vec<Replayed>, String> {
-    let sets = RecordBatchDecoder::decode_all(&mut batches).map_err(|e| e.to_string())?;
+///
+/// The batches are walked with the storage layer's own parsers (CRC, counts checked
+/// against the bytes, bounded decompression), not the kafka-protocol crate's decoder:
+/// that one reserves memory by a batch's record count, so one corrupt count on disk made
+/// start-up abort on a multi-GiB allocation (found by the `group_records` fuzz target).
+pub fn decode_all(batches: Bytes) -> Result<Vec<Replayed>, String> {
     let mut out = Vec::new();
-    for record in sets.into_iter().flat_map(|s| s.records) {
-        if record.control {
+    let mut walker = BatchWalker::new(&batches, VERIFY_CRC_ALWAYS);
+    for (at, header) in walker.by_ref() {
+        if header.is_control() {
             continue;
         }
-        let Some(key) = record.key else { continue };
-        if let Some((group, topic, partition)) = decode_key(key.clone()) {
-            out.push(Replayed::Offset(OffsetRecord {
-                group,
-                topic,
-                partition,
-                value: record.value.and_then(decode_value),
-            }));
-            continue;
+        let batch = &batches[at..at + header.size()];
+        let raw = records::records_section(batch, REPLAY_INFLATED_BYTES_MAX)
+            .map_err(|e| format!("batch at byte {at}: {e}"))?;
+        let views = records::parse_records(&raw, header.records_count)
+            .map_err(|e| format!("batch at byte {at}: {e}"))?;
+        for record in views {
+            let Some(key) = record.key else { continue };
+            let value = record.value.map(Bytes::copy_from_slice);
+            out.extend(replay_record(Bytes::copy_from_slice(key), value));
         }
-        let mut k = key;
-        if k.remaining() < 2 {
-            continue;
-        }
-        let version = k.get_i16();
-        let Some(group) = get_string(&mut k) else {
-            continue;
-        };
-        let value = record.value;
-        let rec = match version {
-            GROUP_METADATA_KEY_VERSION => match value {
-                None => GroupRecord::Classic(None),
-                Some(v) => match decode_classic_metadata(v) {
-                    Some(m) => GroupRecord::Classic(Some(m)),
-                    None => continue,
-                },
-            },
-            MEMBER_METADATA_KEY_VERSION | CURRENT_ASSIGNMENT_KEY_VERSION => {
-                let Some(member) = get_string(&mut k) else {
-                    continue;
-                };
-                match (version, value) {
-                    (MEMBER_METADATA_KEY_VERSION, None) => GroupRecord::Member(member, None),
-                    (MEMBER_METADATA_KEY_VERSION, Some(v)) => match decode_member_metadata(v) {
-                        Some(m) => GroupRecord::Member(member, Some(m)),
-                        None => continue,
-                    },
-                    (_, None) => GroupRecord::MemberAssignment(member, None),
-                    (_, Some(v)) => match decode_current_assignment(v) {
-                        Some(a) => GroupRecord::MemberAssignment(member, Some(a)),
-                        None => continue,
-                    },
-                }
-            }
-            CONSUMER_GROUP_METADATA_KEY_VERSION => match value {
-                None => GroupRecord::ConsumerEpoch(None),
-                Some(v) => match decode_consumer_epoch(v) {
-                    Some(e) => GroupRecord::ConsumerEpoch(Some(e)),
-                    None => continue,
-                },
-            },
-            _ => continue,
-        };
-        out.push(Replayed::Group(group, rec));
+    }
+    if let Some(problem) = walker.stop() {
+        return Err(format!("batch at byte {}: {problem}", walker.valid_len()));
     }
     Ok(out)
+}
+
+/// One record of `__consumer_offsets`, if it is a kind corelog writes and decodes.
+fn replay_record(key: Bytes, value: Option<Bytes>) -> Option<Replayed> {
+    if let Some((group, topic, partition)) = decode_key(key.clone()) {
+        return Some(Replayed::Offset(OffsetRecord {
+            group,
+            topic,
+            partition,
+            value: value.and_then(decode_value),
+        }));
+    }
+    let mut k = key;
+    if k.remaining() < 2 {
+        return None;
+    }
+    let version = k.get_i16();
+    let group = get_string(&mut k)?;
+    let rec = match version {
+        GROUP_METADATA_KEY_VERSION => match value {
+            None => GroupRecord::Classic(None),
+            Some(v) => GroupRecord::Classic(Some(decode_classic_metadata(v)?)),
+        },
+        MEMBER_METADATA_KEY_VERSION | CURRENT_ASSIGNMENT_KEY_VERSION => {
+            let member = get_string(&mut k)?;
+            match (version, value) {
+                (MEMBER_METADATA_KEY_VERSION, None) => GroupRecord::Member(member, None),
+                (MEMBER_METADATA_KEY_VERSION, Some(v)) => {
+                    GroupRecord::Member(member, Some(decode_member_metadata(v)?))
+                }
+                (_, None) => GroupRecord::MemberAssignment(member, None),
+                (_, Some(v)) => {
+                    GroupRecord::MemberAssignment(member, Some(decode_current_assignment(v)?))
+                }
+            }
+        }
+        CONSUMER_GROUP_METADATA_KEY_VERSION => match value {
+            None => GroupRecord::ConsumerEpoch(None),
+            Some(v) => GroupRecord::ConsumerEpoch(Some(decode_consumer_epoch(v)?)),
+        },
+        _ => return None,
+    };
+    Some(Replayed::Group(group, rec))
 }
 
 #[cfg(test)]
@@ -855,5 +869,31 @@ mod tests {
         let batch = encode_batch(&records, 1);
         crate::storage::batch::BatchHeader::parse(&batch).expect("a valid v2 batch");
         assert_eq!(decode_batches(batch.freeze()).unwrap(), records);
+    }
+
+    /// Fuzz finding (group_records): a stored batch whose record count says 2^31 - 1
+    /// (CRC right) made the crate's decoder reserve that many records and abort the
+    /// process at start-up. It is now a replay error naming the batch.
+    #[test]
+    fn a_corrupt_record_count_is_an_error_not_an_allocation() {
+        let records = vec![OffsetRecord {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+            value: Some(committed(10)),
+        }];
+        let mut batch = encode_batch(&records, 1);
+        batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        batch[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        let error = decode_all(batch.freeze()).unwrap_err();
+        assert!(error.contains("batch at byte 0"), "{error}");
+        // A torn tail after whole batches is an error too, as the crate made it.
+        let mut torn = encode_batch(&records, 1);
+        let whole = torn.len();
+        torn.extend_from_slice(&encode_batch(&records, 2)[..30]);
+        let error = decode_all(torn.freeze()).unwrap_err();
+        assert!(error.contains(&format!("batch at byte {whole}")), "{error}");
     }
 }

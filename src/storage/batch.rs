@@ -87,8 +87,12 @@ impl BatchHeader {
         LOG_OVERHEAD_LEN + self.batch_length.max(0) as usize
     }
 
+    /// Saturating: the walkers ask this of headers before anything is validated, and a
+    /// corrupt baseOffset near i64::MAX must not overflow (recovery then rejects the
+    /// batch as out of its segment's range).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset
+            .saturating_add(self.last_offset_delta as i64)
     }
 
     /// The sequence number of the last record, wrapping past i32::MAX to 0 like Kafka.

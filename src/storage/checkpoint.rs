@@ -50,7 +50,9 @@ pub fn read_checkpoint_blocking(path: &Path) -> Result<Checkpoint, StorageError>
     parse(path, &text)
 }
 
-fn parse(path: &Path, text: &str) -> Result<Checkpoint, StorageError> {
+/// Parses the text of a checkpoint file (`path` names it in errors). Public for the
+/// fuzz target `checkpoint_files`.
+pub fn parse(path: &Path, text: &str) -> Result<Checkpoint, StorageError> {
     let mut lines = text.lines();
     let version = lines.next().unwrap_or("").trim();
     if version != CHECKPOINT_VERSION.to_string() {

@@ -57,6 +57,8 @@ pub struct RecordView<'a> {
     pub timestamp_delta: i64,
     pub offset_delta: i32,
     pub key: Option<&'a [u8]>,
+    /// `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
     pub is_tombstone: bool,
     /// From keyLength to the end: copied as is when the record is rewritten.
     rest: &'a [u8],
@@ -150,6 +152,7 @@ fn parse_record(bytes: &[u8]) -> Result<(RecordView<'_>, usize), StorageError> {
             timestamp_delta,
             offset_delta,
             key,
+            value,
             is_tombstone: value.is_none(),
             rest: &body[rest_at..],
             attributes,

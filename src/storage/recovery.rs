@@ -35,6 +35,10 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
+/// The largest offset past its segment's base that a segment's indexes can hold (they
+/// store it as a u32).
+const SEGMENT_RELATIVE_OFFSET_MAX: i64 = u32::MAX as i64;
+
 use super::batch::{BatchHeader, BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
 use super::index::{OffsetIndex, SegmentIndex, TimeIndex};
 use super::io::{self, align_down, LogFile};
@@ -456,6 +460,7 @@ async fn scan_segment(
     let mut chunk = RECOVERY_READ_BYTES;
     let mut stop: Option<BatchProblem> = None;
     let mut went_back: Option<i64> = None;
+    let mut out_of_range: Option<i64> = None;
     'scan: while pos < file_len {
         let want = (chunk as u64).min(file_len - pos) as usize;
         let buf = file.read(pos, want).await?;
@@ -468,6 +473,15 @@ async fn scan_segment(
             }
             if header.base_offset < next_offset {
                 went_back = Some(header.base_offset);
+                pos += at as u64;
+                break 'scan;
+            }
+            // The indexes hold offsets relative to the base as u32: a batch past that
+            // range was never appended to this segment (a roll comes first), so it is
+            // corruption, not data. Found by the `recovery` fuzz target: it tripped the
+            // time index's range assertion and aborted start-up.
+            if header.last_offset() - base > SEGMENT_RELATIVE_OFFSET_MAX {
+                out_of_range = Some(header.base_offset);
                 pos += at as u64;
                 break 'scan;
             }
@@ -503,13 +517,18 @@ async fn scan_segment(
     if expect_last_offset.is_some() {
         return Ok(None);
     }
-    let unwritten_tail = went_back.is_none() && matches!(stop, Some(BatchProblem::BadLength(0)));
-    let problem = match (went_back, stop) {
-        (Some(offset), _) => Some(format!(
+    let unwritten_tail = went_back.is_none()
+        && out_of_range.is_none()
+        && matches!(stop, Some(BatchProblem::BadLength(0)));
+    let problem = match (went_back, out_of_range, stop) {
+        (Some(offset), _, _) => Some(format!(
             "batch at offset {offset} is below the expected {next_offset}"
         )),
-        (None, Some(problem)) => Some(problem.to_string()),
-        (None, None) => None,
+        (None, Some(offset), _) => Some(format!(
+            "batch at offset {offset} lies past the segment's offset range ({base} + {SEGMENT_RELATIVE_OFFSET_MAX})"
+        )),
+        (None, None, Some(problem)) => Some(problem.to_string()),
+        (None, None, None) => None,
     };
     Ok(Some(Scan {
         file_len,
@@ -651,4 +670,46 @@ async fn swap_end_offset(path: &Path, base: i64) -> Result<i64, StorageError> {
         pos += at;
     }
     Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::batch::{patch_base_offset, patch_leader_epoch};
+    use crate::storage::log::{LogConfig, PartitionLog};
+    use crate::storage::testutil::{plain, run};
+
+    /// Fuzz finding (recovery): a segment holding a valid batch whose offsets lie more
+    /// than 2^32 - 1 past the segment's base aborted start-up on the time index's range
+    /// assertion. Recovery now truncates the segment at that batch, trusted or not.
+    #[test]
+    fn a_batch_past_the_segment_offset_range_is_truncated() {
+        for recovery_point in [0, i64::MAX] {
+            run(async move {
+                let tmp = tempfile::tempdir().unwrap();
+                let dir = tmp.path().join("t-0");
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut first = plain(3, 50);
+                patch_base_offset(&mut first, 0);
+                patch_leader_epoch(&mut first, 0);
+                let mut far = plain(2, 50);
+                patch_base_offset(&mut far, 1 << 33);
+                patch_leader_epoch(&mut far, 0);
+                let path = dir.join("00000000000000000000.log");
+                std::fs::write(&path, [&first[..], &far[..]].concat()).unwrap();
+                let log =
+                    PartitionLog::open(tmp.path(), "t", 0, LogConfig::default(), recovery_point, 0)
+                        .await
+                        .unwrap();
+                assert_eq!(log.log_end_offset(), 3);
+                let read = log.read(0, 1 << 20).await.unwrap();
+                assert_eq!(read.batches, vec![first.freeze()]);
+                log.close().await.unwrap();
+                assert_eq!(std::fs::metadata(&path).unwrap().len(), read_len(&read));
+            });
+        }
+    }
+
+    fn read_len(read: &crate::storage::log::ReadResult) -> u64 {
+        read.batches.iter().map(|b| b.len() as u64).sum()
+    }
 }

@@ -74,8 +74,15 @@ impl Default for CleanLimits {
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleaned {
+    /// The first dirty offset the pass started from: the checkpoint it resumed at
+    /// (clamped to the log). A restart that lost its checkpoint shows here as 0.
+    pub dirty_from: i64,
     /// The new first dirty offset (the cleaner checkpoint).
     pub cleaned_to: i64,
+    /// Keyed records the offset map read (from batches that end at or past
+    /// `dirty_from`): 0 when the pass found nothing dirty, as one that only looks for
+    /// expired tombstones.
+    pub mapped_records: u64,
     /// Bytes of the segments rewritten (the log cleaned).
     pub cleaned_bytes: u64,
     /// Bytes read: the dirty segments twice (offset map, then rewrite), the rest once.
@@ -252,7 +259,10 @@ impl PartitionLog {
             start: Instant::now(),
             bytes: 0,
         };
-        let mut cleaned = Cleaned::default();
+        let mut cleaned = Cleaned {
+            dirty_from: plan.first_dirty,
+            ..Cleaned::default()
+        };
         let (map, mapped) = build_map(&plan, limits, &mut throttle, &mut cleaned)
             .await
             .map_err(|e| self.fail(e))?;
@@ -380,6 +390,7 @@ async fn build_map(
                 for r in views {
                     if let Some(key) = r.key {
                         map.insert(key, header.base_offset + r.offset_delta as i64);
+                        cleaned.mapped_records += 1;
                     }
                 }
             }
@@ -898,6 +909,9 @@ mod tests {
                 .unwrap();
             assert!(cleaned.records_removed > 100, "{cleaned:?}");
             assert_eq!(cleaned.cleaned_to, sealed_keys(&log));
+            assert_eq!(cleaned.dirty_from, 0);
+            let sealed_records = appended.iter().filter(|r| r.0 < cleaned.cleaned_to).count();
+            assert_eq!(cleaned.mapped_records, sealed_records as u64, "{cleaned:?}");
             let survivors = read_records(&log).await;
             assert_compacted_view(&appended, &survivors);
             // Below the active segment each key appears once.
@@ -954,13 +968,17 @@ mod tests {
                 .filter(|r| r.0 < active_base)
                 .all(|r| r.2.is_some()));
             let before = files(log.dir());
-            log.set_cleaner_checkpoint(log.cleaner_checkpoint());
+            let checkpoint = log.cleaner_checkpoint();
+            log.set_cleaner_checkpoint(checkpoint);
             let idle = log
                 .clean(later, &CleanLimits::default())
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!((idle.segments_in, idle.written_bytes), (0, 0), "{idle:?}");
+            // It resumed from the checkpoint: nothing below it went into the offset map.
+            assert_eq!((idle.dirty_from, idle.cleaned_to), (checkpoint, checkpoint));
+            assert_eq!(idle.mapped_records, 0, "{idle:?}");
             assert_eq!(files(log.dir()), before);
             assert_eq!(read_records(&log).await, survivors);
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the cargo-fuzz (libFuzzer) targets in fuzz/ on their committed seed corpora.
+#
+#   scripts/fuzz.sh                    every target, 60 s each
+#   scripts/fuzz.sh record_batch 3600  one target for an hour
+#   scripts/fuzz.sh all 20             every target, 20 s each (what scripts/test.sh runs)
+#
+# Works with a stable toolchain: cargo-fuzz passes -Z flags (sanitizers), which stable
+# rustc accepts with RUSTC_BOOTSTRAP=1. cargo-fuzz is installed from crates.io when
+# missing. One job, niced: the machine is shared. New inputs the fuzzer finds go to
+# fuzz/work/corpus/<target>/ (not committed; fold the useful ones into fuzz/corpus with
+# `cargo fuzz cmin`), crashes to fuzz/artifacts/<target>/, and every run appends
+# "<utc time> <target> <seconds it ran> <exit status>" to fuzz/work/runs.log, so the time each
+# target has had adds up. Exits non-zero if any target found a crash, hang or leak.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+target=${1:-all}
+seconds=${2:-60}
+# Per input: a hang is an input that takes longer than this.
+timeout_per_input_s=10
+# A whole run's memory, and any single allocation: decompression is bounded at 64 MiB
+# (message.max.bytes 1 MiB x 64), and a read_to_end may double that once.
+rss_limit_mb=1024
+malloc_limit_mb=320
+# Longest input the fuzzer makes: a few batches or a request with many entries.
+input_bytes_max=65536
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck disable=SC1091
+    source "$HOME/.cargo/env"
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz from crates.io"
+    nice -n 10 cargo install --locked cargo-fuzz
+fi
+export RUSTC_BOOTSTRAP=1
+
+targets=()
+if [[ "$target" == all ]]; then
+    mapfile -t targets < <(cargo fuzz list)
+else
+    targets=("$target")
+fi
+
+log "cargo fuzz build (${targets[*]})"
+if [[ "$target" == all ]]; then
+    nice -n 10 cargo fuzz build
+else
+    nice -n 10 cargo fuzz build "$target"
+fi
+
+mkdir -p fuzz/work
+# The recovery target writes its log dir here (a real disk: it opens files O_DIRECT).
+CORELOG_FUZZ_SCRATCH=$(mktemp -d "$repo_root/fuzz/work/scratch.XXXXXX")
+export CORELOG_FUZZ_SCRATCH
+trap 'rm -rf "$CORELOG_FUZZ_SCRATCH"' EXIT
+
+failed=()
+for t in "${targets[@]}"; do
+    mkdir -p "fuzz/work/corpus/$t" "fuzz/corpus/$t"
+    log "fuzzing $t for $seconds s"
+    status=0
+    started_s=$SECONDS
+    nice -n 10 cargo fuzz run "$t" "fuzz/work/corpus/$t" "fuzz/corpus/$t" -- \
+        -max_total_time="$seconds" -timeout="$timeout_per_input_s" \
+        -rss_limit_mb="$rss_limit_mb" -malloc_limit_mb="$malloc_limit_mb" \
+        -max_len="$input_bytes_max" -print_final_stats=1 || status=$?
+    printf '%s %s %s %s\n' "$(date -u +%FT%TZ)" "$t" "$((SECONDS - started_s))" "$status" >>fuzz/work/runs.log
+    if ((status != 0)); then
+        failed+=("$t")
+    fi
+done
+
+if ((${#failed[@]} > 0)); then
+    log "fuzz targets that failed: ${failed[*]} (inputs in fuzz/artifacts/)"
+    exit 1
+fi
+log "fuzzing passed: ${targets[*]}"
