@@ -215,6 +215,20 @@ async fn broker_lifecycle(
         }
         tokio::time::sleep(interval).await;
     }
+    // Every voter hears every heartbeat (the leader's answer unfences; the others only
+    // note the time), so a newly elected controller knows who is alive and fences a dead
+    // broker one session after its last heartbeat, not one session after the election.
+    let notice_peers: HashMap<u64, Arc<tokio::sync::Mutex<Peer>>> = node
+        .voters
+        .iter()
+        .filter(|(&id, _)| id != node.id)
+        .map(|(&id, addr)| {
+            (
+                id,
+                Arc::new(tokio::sync::Mutex::new(Peer::new(addr.clone()))),
+            )
+        })
+        .collect();
     loop {
         if handle_stopping(&node) {
             return;
@@ -223,6 +237,24 @@ async fn broker_lifecycle(
             node_id: config.node_id,
             incarnation: incarnation.clone(),
         };
+        node.note_heartbeat(config.node_id, &incarnation);
+        let leader = node.raft.current_leader().await;
+        for (id, peer) in &notice_peers {
+            if Some(*id) == leader {
+                continue;
+            }
+            let peer = peer.clone();
+            let beat = Request::Heartbeat {
+                node_id: config.node_id,
+                incarnation: incarnation.clone(),
+            };
+            tokio::spawn(async move {
+                // A busy peer (a dead voter's connect still timing out) is skipped.
+                if let Ok(mut peer) = peer.try_lock() {
+                    let _ = peer.call(&beat, interval).await;
+                }
+            });
+        }
         if let Err(e) = node.to_leader(beat).await {
             tracing::debug!(error = %e, "heartbeat not delivered");
         }
@@ -251,20 +283,21 @@ async fn fence_loop(node: Arc<Node>) {
         }
         let now = Instant::now();
         let since = *leading_since.get_or_insert(now);
-        if now.duration_since(since) < node.session_timeout {
-            continue;
-        }
+        // A broker this node has never heard from gets a full session from the time
+        // this node became leader; one it has heard from (as leader or, through the
+        // heartbeat notices, as follower) a session from its last heartbeat.
+        let grace_over = now.duration_since(since) > node.session_timeout;
         let stale: Vec<Command> = node.state_machine.read(|state| {
             let beats = node.heartbeats.lock().expect("heartbeats lock");
             state
                 .brokers
                 .values()
                 .filter(|b| !b.fenced)
-                .filter(|b| {
-                    beats.get(&b.registration.node_id).is_none_or(|(inc, at)| {
-                        *inc != b.registration.incarnation
-                            || now.duration_since(*at) > node.session_timeout
-                    })
+                .filter(|b| match beats.get(&b.registration.node_id) {
+                    Some((inc, at)) if *inc == b.registration.incarnation => {
+                        now.duration_since(*at) > node.session_timeout
+                    }
+                    _ => grace_over,
                 })
                 .map(|b| Command::FenceBroker {
                     node_id: b.registration.node_id,
@@ -285,6 +318,13 @@ async fn fence_loop(node: Arc<Node>) {
 }
 
 impl Node {
+    fn note_heartbeat(&self, node_id: i32, incarnation: &str) {
+        self.heartbeats
+            .lock()
+            .expect("heartbeats lock")
+            .insert(node_id, (incarnation.to_string(), Instant::now()));
+    }
+
     /// Proposes `command` through the leader (this node or another) and returns the
     /// applied reply; retries while there is no leader, up to `PROPOSE_DEADLINE`.
     pub(super) async fn propose(&self, command: Command) -> Result<Reply, String> {
@@ -341,13 +381,11 @@ impl Node {
                 node_id,
                 incarnation,
             } => {
+                // Noted on every voter, so that a future leader knows it.
+                self.note_heartbeat(*node_id, incarnation);
                 if self.raft.current_leader().await != Some(self.id) {
                     return Err("not the leader".into());
                 }
-                self.heartbeats
-                    .lock()
-                    .expect("heartbeats lock")
-                    .insert(*node_id, (incarnation.clone(), Instant::now()));
                 let fenced = self.state_machine.read(|state| {
                     state
                         .brokers
