@@ -21,7 +21,8 @@ use corelog::storage::legacy_format::{
 /// About what one Produce partition or one Fetch partition carries.
 const SET_BYTES: usize = 1 << 20;
 const NOW_MS: i64 = 1_765_000_000_000;
-const UNBOUNDED: usize = usize::MAX;
+/// Limits no input here reaches (decompression bounds are inclusive, so not usize::MAX).
+const UNBOUNDED: usize = 1 << 30;
 
 /// A message set of format v1 holding about SET_BYTES of `value_bytes` values, plain or
 /// wrapped in one gzip message.

@@ -221,6 +221,12 @@ pub fn message_set_to_batch(
             plain.push(to_plain(&inner, Some(m), now_ms));
         }
     }
+    if plain.is_empty() {
+        // Kafka's rule too: a compressed wrapper must hold messages.
+        return Err(StorageError::InvalidRecord(
+            "compressed message set holds no messages".into(),
+        ));
+    }
     let batch = encode_batch(&plain, codec)?;
     Ok(UpConverted {
         records: plain.len(),

@@ -147,6 +147,11 @@ fn bad_input_is_refused_with_the_reason() {
     let zstd = message(0, 1, 4, 1, None, Some(b"z"));
     let err = message_set_to_batch(&zstd, NOW_MS, INFLATE_MAX).unwrap_err();
     assert!(matches!(err, StorageError::UnsupportedFormat(_)), "{err}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"").unwrap();
+    let empty_wrapper = message(0, 1, 1, 1, None, Some(&gz.finish().unwrap()));
+    let err = message_set_to_batch(&empty_wrapper, NOW_MS, INFLATE_MAX).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidRecord(_)), "{err}");
     // A wrapper that inflates past the bound is refused, not decompressed on.
     let big = vec![b'a'; 4096];
     let inner = message(0, 1, 0, 1, None, Some(&big));
