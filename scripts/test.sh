@@ -36,6 +36,16 @@ install_system_packages() {
     # the client that leaves a batch's maxTimestamp unset (tests/e2e/sarama).
     command -v go >/dev/null || missing+=(golang-go)
     [[ -d /usr/share/gocode/src/github.com/Shopify/sarama ]] || missing+=(golang-github-shopify-sarama-dev)
+    # kafka-go 0.2.1 (message format v1, Produce v2, Fetch v2) for tests/e2e/kafkago.
+    [[ -d /usr/share/gocode/src/github.com/segmentio/kafka-go ]] || missing+=(golang-github-segmentio-kafka-go-dev)
+    # confluent-kafka-go 0.11.6 (cgo over Debian's librdkafka-dev) for tests/e2e/confluentgo.
+    [[ -d /usr/share/gocode/src/github.com/confluentinc/confluent-kafka-go ]] ||
+        missing+=(golang-github-confluentinc-confluent-kafka-go-dev)
+    # rsyslog's omkafka: the log shipper of tests/e2e/test_log_shippers.py.
+    [[ -f /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ]] || missing+=(rsyslog-kafka)
+    # KafkaJS runs on node; npm installs it (install_kafkajs).
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
     if ((${#missing[@]} == 0)); then
         return
     fi
@@ -68,8 +78,38 @@ print("confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafk
 print("kafka-python", kafka.__version__, "pytest", pytest.__version__)'
 }
 
+# syslog-ng's Kafka destination: its packages conflict with rsyslog's (both are the
+# system logger), so they are unpacked into .syslog-ng/ and run from there by the test.
+install_syslog_ng() {
+    local root=.syslog-ng
+    if [[ -f /usr/lib/syslog-ng/3.38/libkafka.so || -f "$root/usr/lib/syslog-ng/3.38/libkafka.so" ]]; then
+        return
+    fi
+    log "unpacking syslog-ng-mod-rdkafka and its dependencies into $root"
+    local debs
+    debs=$(mktemp -d)
+    (cd "$debs" && apt-get download syslog-ng-core syslog-ng-mod-rdkafka libivykis0 libnet1 libpcre3 libwrap0)
+    mkdir -p "$root"
+    for deb in "$debs"/*.deb; do
+        dpkg -x "$deb" "$root"
+    done
+    rm -rf "$debs"
+}
+
+# KafkaJS at the version package-lock.json pins, into tests/e2e/kafkajs/node_modules.
+install_kafkajs() {
+    local dir=tests/e2e/kafkajs
+    if [[ -d "$dir/node_modules/kafkajs" ]]; then
+        return
+    fi
+    log "installing KafkaJS (npm ci in $dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund)
+}
+
 install_system_packages
 install_venv
+install_kafkajs
+install_syslog_ng
 check_clients
 if $install_only; then
     exit 0

@@ -186,6 +186,13 @@ pub static DEFS: &[Def] = &[
         doc: "The largest record batch (after compression) the topic accepts.",
     },
     Def {
+        name: "message.downconversion.enable",
+        kind: Kind::Bool,
+        default: "true",
+        broker_keys: &[key("log.message.downconversion.enable")],
+        doc: "Whether Fetch v0-3 (clients that read message formats v0/v1 only) get record batches converted down; false answers them UNSUPPORTED_VERSION for this topic.",
+    },
+    Def {
         name: "message.timestamp.after.max.ms",
         kind: NON_NEG,
         default: "3600000",
@@ -534,6 +541,7 @@ pub struct TopicSettings {
     pub index_interval_bytes: u32,
     pub max_compaction_lag_ms: i64,
     pub max_message_bytes: usize,
+    pub downconversion_enable: bool,
     pub timestamp_after_max_ms: i64,
     pub timestamp_before_max_ms: i64,
     pub log_append_time: bool,
@@ -582,6 +590,8 @@ impl TopicSettings {
             index_interval_bytes: long("index.interval.bytes") as u32,
             max_compaction_lag_ms: long("max.compaction.lag.ms"),
             max_message_bytes: long("max.message.bytes") as usize,
+            downconversion_enable: value("message.downconversion.enable")
+                .eq_ignore_ascii_case("true"),
             timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
             timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
             log_append_time: value("message.timestamp.type") == "LogAppendTime",

@@ -7,31 +7,31 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 use super::{respond, Outcome, RequestError};
 use crate::protocol::errors as ec;
 
-/// (api, min, max) advertised, Kafka 4.1's ranges for the APIs we serve.
-///
-/// Produce is advertised from v0 although only v3+ (message format v2) is served:
-/// librdkafka turns compression off when a broker's Produce range does not start at v0
-/// (KAFKA-18659, librdkafka #4956). v0-2 requests are refused.
+/// (api, min, max) advertised: from the lowest version Kafka 3.9 served (KIP-896 removed
+/// them in 4.0; clients such as Sarama 1.22 and kafka-go 0.2 still send them) to Kafka
+/// 4.1's newest. Versions the kafka-protocol crate no longer has go through
+/// `protocol::legacy`; Produce v0-2 and Fetch v0-3 carry message formats v0/v1, converted
+/// by `storage::legacy_format`.
 const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 0, 13),
-    (ApiKey::Fetch, 4, 18),
-    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Fetch, 0, 18),
+    (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::OffsetForLeaderEpoch, 2, 4),
-    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::OffsetForLeaderEpoch, 0, 4),
+    (ApiKey::DescribeLogDirs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
-    (ApiKey::OffsetCommit, 2, 9),
-    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetCommit, 0, 9),
+    (ApiKey::OffsetFetch, 0, 9),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
@@ -49,11 +49,6 @@ pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
         .iter()
         .find(|(a, _, _)| *a == api)
         .map(|(_, min, max)| (*min, *max))
-}
-
-/// Versions advertised but refused (see `ADVERTISED`).
-pub fn served(api: ApiKey, version: i16) -> bool {
-    !(api == ApiKey::Produce && version < 3)
 }
 
 fn table() -> Vec<ApiVersion> {

@@ -22,7 +22,10 @@ use crate::metrics::{self, Counter, Stage};
 use crate::protocol::errors as ec;
 use crate::protocol::fetch::{
     encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
+    RECORD_BATCH_VERSION_MIN,
 };
+use crate::storage::legacy_format::{batches_to_message_set, DownConvertBudget};
+use crate::storage::records::inflated_bytes_max;
 
 /// Upper bound on how long one Fetch may be held, whatever the client asks.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
@@ -70,6 +73,16 @@ pub async fn handle(
     metrics::record_since(Stage::FetchWait, wait_started);
     trim_to(&mut results, response_bytes_max);
     count(&results);
+    if version < RECORD_BATCH_VERSION_MIN {
+        convert_down(
+            &shard,
+            version,
+            &topics,
+            &wanted,
+            &mut results,
+            response_bytes_max,
+        );
+    }
     for (w, r) in wanted.iter().zip(results) {
         topics[w.topic].partitions.push(FetchPartitionOut {
             partition_index: w.item.partition,
@@ -94,6 +107,69 @@ pub async fn handle(
         why: e.to_string(),
     })?;
     Ok(Outcome::Respond(out))
+}
+
+/// Fetch v0-3 read message sets: each partition's batches are converted down to format
+/// v0 (Fetch v0-1) or v1 (v2-3) here, on the accepting shard, within one budget per
+/// request: output up to the response's max bytes, decompression up to what one batch of
+/// the broker's `message.max.bytes` may inflate to. A topic with
+/// `message.downconversion.enable=false` answers UNSUPPORTED_VERSION, as Kafka does.
+fn convert_down(
+    shard: &Shard,
+    version: i16,
+    topics: &[FetchTopicOut],
+    wanted: &[Wanted],
+    results: &mut [FetchResult],
+    response_bytes_max: usize,
+) {
+    let magic = if version < 2 { 0 } else { 1 };
+    let snap = shard.broker.metadata.snapshot();
+    let mut budget = DownConvertBudget {
+        output_bytes_left: response_bytes_max,
+        inflated_bytes_left: inflated_bytes_max(shard.broker.config.message_max_bytes),
+    };
+    let mut enabled: HashMap<usize, bool> = HashMap::new();
+    let mut converted_records = 0;
+    for (w, r) in wanted.iter().zip(results.iter_mut()) {
+        if r.error_code != ec::NONE {
+            continue;
+        }
+        let allowed = *enabled.entry(w.topic).or_insert_with(|| {
+            let name = topics[w.topic].name.as_str();
+            shard
+                .broker
+                .topic_settings(&snap, name)
+                .downconversion_enable
+        });
+        if !allowed {
+            r.error_code = ec::UNSUPPORTED_VERSION;
+            r.batches.clear();
+            continue;
+        }
+        match batches_to_message_set(
+            &r.batches,
+            magic,
+            w.item.offset,
+            w.item.max_bytes,
+            &mut budget,
+        ) {
+            Ok(down) => {
+                converted_records += down.records;
+                r.batches = vec![down.message_set];
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot convert {}-{} at offset {} down to message format v{magic}: {e}",
+                    w.item.topic,
+                    w.item.partition,
+                    w.item.offset
+                );
+                r.error_code = e.kafka_error_code();
+                r.batches.clear();
+            }
+        }
+    }
+    metrics::add(Counter::FetchConvertedRecords, converted_records as u64);
 }
 
 /// Counts the record bytes returned and each partition's error code.

@@ -39,7 +39,7 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 use futures::future::{FutureExt, LocalBoxFuture};
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::protocol::{Decodable, Encodable, Message};
 
 use crate::broker::shard::Shard;
 use crate::protocol::header::RequestHeaderView;
@@ -124,7 +124,7 @@ pub fn dispatch(
             max: -1,
         });
     };
-    if version < min || version > max || !api_versions::served(api, version) {
+    if version < min || version > max {
         return Err(RequestError::UnsupportedVersion {
             api,
             version,
@@ -236,7 +236,10 @@ fn ready(r: Result<Outcome, RequestError>) -> Pending {
 /// Decodes a control-plane request body with the kafka-protocol crate, after checking its
 /// shape: the crate sizes allocations by counts from the wire, and a failed allocation
 /// aborts the process (see `protocol::guard`).
-pub fn decode<T: Decodable>(
+///
+/// A version older than the crate has (Kafka 3.9's oldest) is first re-encoded at the
+/// crate's oldest by `protocol::legacy`, so handlers see the current types only.
+pub fn decode<T: Decodable + Message>(
     api: ApiKey,
     version: i16,
     mut body: BytesMut,
@@ -244,18 +247,31 @@ pub fn decode<T: Decodable>(
     let malformed = |why: String| RequestError::Malformed { api, version, why };
     crate::protocol::guard::check_request_shape(api as i16, version, &body)
         .map_err(|e| malformed(e.to_string()))?;
+    let bridge = T::VERSIONS.min;
+    if version < bridge {
+        let mut bridged = crate::protocol::legacy::upgrade_request(api, version, bridge, &mut body)
+            .map_err(|e| malformed(e.why))?;
+        return T::decode(&mut bridged, bridge).map_err(|e| malformed(e.to_string()));
+    }
     T::decode(&mut body, version).map_err(|e| malformed(e.to_string()))
 }
 
 /// Encodes a control-plane response body with the kafka-protocol crate.
-pub fn respond<T: Encodable>(api: ApiKey, version: i16, msg: &T) -> Result<Outcome, RequestError> {
+/// A version older than the crate has goes through `protocol::legacy` (see `decode`).
+pub fn respond<T: Encodable + Message>(
+    api: ApiKey,
+    version: i16,
+    msg: &T,
+) -> Result<Outcome, RequestError> {
+    let encode_error = |why: String| RequestError::Encode { api, version, why };
+    let bridge = T::VERSIONS.min;
     let mut out = BytesMut::new();
-    msg.encode(&mut out, version)
-        .map_err(|e| RequestError::Encode {
-            api,
-            version,
-            why: e.to_string(),
-        })?;
+    msg.encode(&mut out, version.max(bridge))
+        .map_err(|e| encode_error(e.to_string()))?;
+    if version < bridge {
+        out = crate::protocol::legacy::downgrade_response(api, version, bridge, out)
+            .map_err(|e| encode_error(e.why))?;
+    }
     Ok(Outcome::Respond(vec![out.freeze()]))
 }
 

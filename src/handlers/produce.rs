@@ -16,9 +16,11 @@ use uuid::Uuid;
 use super::{respond, str_bytes, topic_name, Outcome, Pending, RequestError};
 use crate::broker::router::{ProduceItem, ProduceReply, ProduceResult, ShardMsg};
 use crate::broker::shard::Shard;
-use crate::metrics::{self, Stage};
+use crate::metrics::{self, Counter, Stage};
 use crate::protocol::errors as ec;
-use crate::protocol::produce::decode_produce_request;
+use crate::protocol::produce::{decode_produce_request, RECORD_BATCH_VERSION_MIN};
+use crate::storage::legacy_format::message_set_to_batch;
+use crate::storage::records::inflated_bytes_max;
 
 /// Where a partition's result goes in the response: (topic index, partition index).
 type Slot = (usize, usize);
@@ -64,7 +66,7 @@ pub fn start(
         // As Kafka: clients cannot append to internal topics; only the group
         // coordinator writes __consumer_offsets.
         let internal = meta.is_some_and(|m| m.name == crate::groups::offsets::OFFSETS_TOPIC);
-        for (pi, p) in topic.partitions.into_iter().enumerate() {
+        for (pi, mut p) in topic.partitions.into_iter().enumerate() {
             let route = meta.map_or(Err(unknown), |m| {
                 snap.route(&m.name, p.index, me).map_err(|e| {
                     if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
@@ -75,15 +77,19 @@ pub fn start(
                 })
             });
             let placement = route.ok();
-            let early = refuse.or(if let Err(e) = route {
+            let mut early = refuse.or(if let Err(e) = route {
                 Some(e)
             } else if internal {
                 Some(ec::INVALID_TOPIC_EXCEPTION)
-            } else if holds_more_than_one_batch(p.records.as_deref()) {
-                Some(ec::INVALID_RECORD)
             } else {
                 None
             });
+            if early.is_none() && version < RECORD_BATCH_VERSION_MIN {
+                early = convert_message_set(&shard.broker.config, &mut p.records).err();
+            }
+            if early.is_none() && holds_more_than_one_batch(p.records.as_deref()) {
+                early = Some(ec::INVALID_RECORD);
+            }
             out.partition_responses.push(partition_response(
                 p.index,
                 &ProduceResult::error(early.unwrap_or(ec::NONE), None),
@@ -158,6 +164,27 @@ pub fn start(
         respond(ApiKey::Produce, version, &resp)
     }
     .boxed_local())
+}
+
+/// Produce v0-2 carry message sets (formats v0/v1): each partition's set becomes one v2
+/// batch here, on the accepting shard, before it is routed like any other. Decompression
+/// is bounded as for a v2 batch of the broker's `message.max.bytes`; the owner then
+/// validates the batch against the topic's own limits. Err is the partition's error code.
+fn convert_message_set(
+    config: &crate::config::BrokerConfig,
+    records: &mut Option<bytes::BytesMut>,
+) -> Result<(), i16> {
+    let Some(set) = records.as_deref() else {
+        return Ok(());
+    };
+    let inflate_max = inflated_bytes_max(config.message_max_bytes);
+    let converted = message_set_to_batch(set, crate::util::now_ms(), inflate_max).map_err(|e| {
+        tracing::debug!("Produce v0-2 message set refused: {e}");
+        e.kafka_error_code()
+    })?;
+    metrics::add(Counter::ProduceConvertedRecords, converted.records as u64);
+    *records = Some(converted.batch);
+    Ok(())
 }
 
 /// Kafka's rule for Produce v3+: exactly one record batch per partition (more is

@@ -154,10 +154,14 @@ pub enum Counter {
     ConnectionsOpened,
     /// Kafka connections ended.
     ConnectionsClosed,
+    /// Records of Produce v0-2 message sets converted to v2 batches.
+    ProduceConvertedRecords,
+    /// Records of v2 batches converted down to message sets for Fetch v0-3.
+    FetchConvertedRecords,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 12] = [
+    pub const ALL: [Counter; 14] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -170,6 +174,8 @@ impl Counter {
         Counter::Fdatasyncs,
         Counter::ConnectionsOpened,
         Counter::ConnectionsClosed,
+        Counter::ProduceConvertedRecords,
+        Counter::FetchConvertedRecords,
     ];
 }
 

@@ -88,6 +88,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_connections_closed_total",
             "Kafka connections ended.",
         ),
+        Counter::ProduceConvertedRecords => (
+            "corelog_produce_converted_records_total",
+            "Records of Produce v0-2 message sets (formats v0/v1) converted to v2 batches.",
+        ),
+        Counter::FetchConvertedRecords => (
+            "corelog_fetch_converted_records_total",
+            "Records converted down to message formats v0/v1 for Fetch v0-3.",
+        ),
     }
 }
 

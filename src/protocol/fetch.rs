@@ -1,4 +1,4 @@
-//! FetchResponse encoder, versions 4..=18, that never copies record data.
+//! FetchResponse encoder, versions 0..=18, that never copies record data.
 //!
 //! The response body goes out as a list of chunks for a vectored write: the small pieces
 //! between record sets are written into one scratch buffer and split off as `Bytes`, and
@@ -6,14 +6,15 @@
 //! count bump, not a copy).
 //!
 //! ```text
-//! FetchResponse => throttle_time_ms:i32 error_code:i16(v7+) session_id:i32(v7+) [topic] TAGS(v12+)
+//! FetchResponse => throttle_time_ms:i32(v1+) error_code:i16(v7+) session_id:i32(v7+) [topic] TAGS(v12+)
 //!   topic       => name (v4-12) | topic_id:uuid (v13+) [partition] TAGS(v12+)
 //!     partition => partition_index:i32 error_code:i16 high_watermark:i64
-//!                  last_stable_offset:i64 log_start_offset:i64(v5+)
-//!                  [aborted_transactions] preferred_read_replica:i32(v11+)
+//!                  last_stable_offset:i64(v4+) log_start_offset:i64(v5+)
+//!                  [aborted_transactions](v4+) preferred_read_replica:i32(v11+)
 //!                  records:nullable bytes TAGS(v12+)
 //! ```
 //! Strings, bytes and arrays take their compact forms from v12 (flexible versions).
+//! Versions 0-3 carry message sets (formats v0/v1), which the caller converts down.
 //!
 //! Choices where Kafka leaves room, matching what Kafka writes:
 //! - aborted_transactions is always an empty array. We have no transactions, so "none"
@@ -32,7 +33,10 @@ use kafka_protocol::messages::ApiKey;
 use super::wire::{put_empty_tagged_fields, put_length, put_string};
 use super::EncodeError;
 
-pub const FETCH_VERSION_MIN: i16 = 4;
+pub const FETCH_VERSION_MIN: i16 = 0;
+/// The first version whose records are v2 batches (older ones read message sets).
+pub const RECORD_BATCH_VERSION_MIN: i16 = 4;
+const THROTTLE_VERSION_MIN: i16 = 1;
 pub const FETCH_VERSION_MAX: i16 = 18;
 const LOG_START_OFFSET_VERSION_MIN: i16 = 5;
 const SESSION_VERSION_MIN: i16 = 7;
@@ -115,7 +119,9 @@ fn encode_body(
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let mut writer = ChunkWriter::new(out, scratch_bytes_max(parts));
     let scratch = &mut writer.scratch;
-    scratch.put_i32(parts.throttle_time_ms);
+    if version >= THROTTLE_VERSION_MIN {
+        scratch.put_i32(parts.throttle_time_ms);
+    }
     if version >= SESSION_VERSION_MIN {
         scratch.put_i16(parts.error_code);
         scratch.put_i32(parts.session_id);
@@ -185,11 +191,15 @@ fn encode_partition(
     scratch.put_i32(partition.partition_index);
     scratch.put_i16(partition.error_code);
     scratch.put_i64(partition.high_watermark);
-    scratch.put_i64(partition.last_stable_offset);
+    if version >= RECORD_BATCH_VERSION_MIN {
+        scratch.put_i64(partition.last_stable_offset);
+    }
     if version >= LOG_START_OFFSET_VERSION_MIN {
         scratch.put_i64(partition.log_start_offset);
     }
-    put_length(scratch, "aborted_transactions", 0, flexible)?;
+    if version >= RECORD_BATCH_VERSION_MIN {
+        put_length(scratch, "aborted_transactions", 0, flexible)?;
+    }
     if version >= PREFERRED_READ_REPLICA_VERSION_MIN {
         scratch.put_i32(partition.preferred_read_replica);
     } else if partition.preferred_read_replica != -1 {
@@ -256,7 +266,8 @@ mod tests {
     use kafka_protocol::messages::{FetchResponse, TopicName};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-    const VERSIONS: std::ops::RangeInclusive<i16> = FETCH_VERSION_MIN..=FETCH_VERSION_MAX;
+    /// The versions the current crate encodes; v0-3 are checked against 0.15.1 below.
+    const VERSIONS: std::ops::RangeInclusive<i16> = RECORD_BATCH_VERSION_MIN..=FETCH_VERSION_MAX;
 
     fn partition(index: i32, records: Vec<Bytes>) -> FetchPartitionOut {
         FetchPartitionOut {
@@ -404,7 +415,7 @@ mod tests {
 
     #[test]
     fn rejects_unsupported_versions_and_leaves_out_untouched() {
-        for version in [-1, 0, 3, 19] {
+        for version in [-1, 19] {
             let mut chunks = vec![Bytes::from_static(b"x")];
             let err = encode_fetch_response(version, &parts(4), &mut chunks).unwrap_err();
             assert!(matches!(err, EncodeError::UnsupportedVersion { .. }));
@@ -451,5 +462,38 @@ mod tests {
         assert!(matches!(err, EncodeError::TooLong { field: "topic", .. }));
         // From v13 the name is not on the wire at all.
         assert!(encode_fetch_response(13, &parts, &mut chunks).is_ok());
+    }
+
+    /// v0-3 against kafka-protocol 0.15.1 (Kafka 3.9's schemas), byte for byte.
+    #[test]
+    fn legacy_versions_match_kafka_3_9_schemas_byte_for_byte() {
+        use kafka_protocol_old::messages as old;
+        use kafka_protocol_old::protocol::Encodable as _;
+        for version in 0..RECORD_BATCH_VERSION_MIN {
+            let mut parts = parts(version);
+            parts.topics.truncate(2);
+            let mut chunks = Vec::new();
+            encode_fetch_response(version, &parts, &mut chunks).unwrap();
+            let mut response = old::FetchResponse::default();
+            response.throttle_time_ms = parts.throttle_time_ms;
+            for t in &parts.topics {
+                let mut topic = old::fetch_response::FetchableTopicResponse::default();
+                topic.topic = old::TopicName(kafka_protocol_old::protocol::StrBytes::from_string(
+                    t.name.clone(),
+                ));
+                for p in &t.partitions {
+                    let mut data = old::fetch_response::PartitionData::default();
+                    data.partition_index = p.partition_index;
+                    data.error_code = p.error_code;
+                    data.high_watermark = p.high_watermark;
+                    data.records = Some(Bytes::from(concat(&p.records)));
+                    topic.partitions.push(data);
+                }
+                response.responses.push(topic);
+            }
+            let mut theirs = BytesMut::new();
+            response.encode(&mut theirs, version).unwrap();
+            assert_eq!(concat(&chunks), theirs.to_vec(), "v{version}");
+        }
     }
 }

@@ -21,9 +21,10 @@
 //! GB, because that is what the crate's types take for that many empty entries.
 //!
 //! Each API's schema is a small table below, transcribed from the crate's
-//! `messages/*_request.rs` decoders (kafka-protocol 0.18). Adding an API means adding its
-//! `Struct`s and a line in `APIS`; an API without a line is refused, so a new handler
-//! cannot decode unchecked by accident.
+//! `messages/*_request.rs` decoders (kafka-protocol 0.18; the versions Kafka 4.0 removed,
+//! which `legacy` decodes, from kafka-protocol 0.15.1's, i.e. Kafka 3.9's schemas). Adding
+//! an API means adding its `Struct`s and a line in `APIS`; an API without a line is
+//! refused, so a new handler cannot decode unchecked by accident.
 
 use std::mem::size_of;
 
@@ -46,6 +47,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol_old::messages as old;
 
 use super::wire::Reader;
 use super::DecodeError;
@@ -113,6 +115,16 @@ fn walk_body(api_key: i16, version: i16, body: &mut &[u8]) -> Result<usize, Deco
     };
     walk.walk_struct(api.body)?;
     Ok(walk.decode_bytes)
+}
+
+/// The larger of what the current crate and kafka-protocol 0.15.1 (which decodes the
+/// versions Kafka 4.0 removed, see `legacy`) allocate for one entry.
+const fn either_crate(current_bytes: usize, old_bytes: usize) -> usize {
+    if current_bytes > old_bytes {
+        current_bytes
+    } else {
+        old_bytes
+    }
 }
 
 /// Versions `min..=max`.
@@ -236,25 +248,25 @@ static APIS: [Api; 28] = [
     },
     Api {
         key: ApiKey::CreateTopics,
-        versions: range(2, 7),
+        versions: range(0, 7),
         flexible: since(5),
         body: &CREATE_TOPICS,
     },
     Api {
         key: ApiKey::DeleteTopics,
-        versions: range(1, 6),
+        versions: range(0, 6),
         flexible: since(4),
         body: &DELETE_TOPICS,
     },
     Api {
         key: ApiKey::ListOffsets,
-        versions: range(1, 10),
+        versions: range(0, 10),
         flexible: since(6),
         body: &LIST_OFFSETS,
     },
     Api {
         key: ApiKey::Fetch,
-        versions: range(4, 18),
+        versions: range(0, 18),
         flexible: since(12),
         body: &FETCH,
     },
@@ -308,13 +320,13 @@ static APIS: [Api; 28] = [
     },
     Api {
         key: ApiKey::OffsetCommit,
-        versions: range(2, 9),
+        versions: range(0, 9),
         flexible: since(8),
         body: &OFFSET_COMMIT,
     },
     Api {
         key: ApiKey::OffsetFetch,
-        versions: range(1, 9),
+        versions: range(0, 9),
         flexible: since(6),
         body: &OFFSET_FETCH,
     },
@@ -344,7 +356,7 @@ static APIS: [Api; 28] = [
     },
     Api {
         key: ApiKey::DescribeConfigs,
-        versions: range(1, 4),
+        versions: range(0, 4),
         flexible: since(4),
         body: &DESCRIBE_CONFIGS,
     },
@@ -368,13 +380,13 @@ static APIS: [Api; 28] = [
     },
     Api {
         key: ApiKey::OffsetForLeaderEpoch,
-        versions: range(2, 4),
+        versions: range(0, 4),
         flexible: since(4),
         body: &OFFSET_FOR_LEADER_EPOCH,
     },
     Api {
         key: ApiKey::DescribeLogDirs,
-        versions: range(1, 4),
+        versions: range(0, 4),
         flexible: since(2),
         body: &DESCRIBE_LOG_DIRS,
     },
@@ -424,17 +436,23 @@ static METADATA_TOPIC: Struct = Struct {
 };
 
 static CREATE_TOPICS: Struct = Struct {
-    decoded_bytes: size_of::<CreateTopicsRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<CreateTopicsRequest>(),
+        size_of::<old::CreateTopicsRequest>(),
+    ),
     fields: &[
         field("topics", ALL, array(Elem::Struct(&CREATABLE_TOPIC))),
         field("timeout_ms", ALL, Ty::Int32),
-        field("validate_only", ALL, Ty::Bool),
+        field("validate_only", since(1), Ty::Bool),
     ],
     tagged: &[],
 };
 
 static CREATABLE_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<create_topics_request::CreatableTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<create_topics_request::CreatableTopic>(),
+        size_of::<old::create_topics_request::CreatableTopic>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field("num_partitions", ALL, Ty::Int32),
@@ -446,7 +464,10 @@ static CREATABLE_TOPIC: Struct = Struct {
 };
 
 static REPLICA_ASSIGNMENT: Struct = Struct {
-    decoded_bytes: size_of::<create_topics_request::CreatableReplicaAssignment>(),
+    decoded_bytes: either_crate(
+        size_of::<create_topics_request::CreatableReplicaAssignment>(),
+        size_of::<old::create_topics_request::CreatableReplicaAssignment>(),
+    ),
     fields: &[
         field("partition_index", ALL, Ty::Int32),
         field("broker_ids", ALL, array(Elem::Int32)),
@@ -455,7 +476,10 @@ static REPLICA_ASSIGNMENT: Struct = Struct {
 };
 
 static CREATABLE_TOPIC_CONFIG: Struct = Struct {
-    decoded_bytes: size_of::<create_topics_request::CreatableTopicConfig>(),
+    decoded_bytes: either_crate(
+        size_of::<create_topics_request::CreatableTopicConfig>(),
+        size_of::<old::create_topics_request::CreatableTopicConfig>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field("value", ALL, NULLABLE_STRING),
@@ -464,7 +488,10 @@ static CREATABLE_TOPIC_CONFIG: Struct = Struct {
 };
 
 static DELETE_TOPICS: Struct = Struct {
-    decoded_bytes: size_of::<DeleteTopicsRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<DeleteTopicsRequest>(),
+        size_of::<old::DeleteTopicsRequest>(),
+    ),
     fields: &[
         field("topics", since(6), array(Elem::Struct(&DELETE_TOPIC_STATE))),
         field("topic_names", until(5), array(Elem::String)),
@@ -474,7 +501,10 @@ static DELETE_TOPICS: Struct = Struct {
 };
 
 static DELETE_TOPIC_STATE: Struct = Struct {
-    decoded_bytes: size_of::<delete_topics_request::DeleteTopicState>(),
+    decoded_bytes: either_crate(
+        size_of::<delete_topics_request::DeleteTopicState>(),
+        size_of::<old::delete_topics_request::DeleteTopicState>(),
+    ),
     fields: &[
         field("name", ALL, NULLABLE_STRING),
         field("topic_id", ALL, Ty::Uuid),
@@ -483,7 +513,10 @@ static DELETE_TOPIC_STATE: Struct = Struct {
 };
 
 static LIST_OFFSETS: Struct = Struct {
-    decoded_bytes: size_of::<ListOffsetsRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<ListOffsetsRequest>(),
+        size_of::<old::ListOffsetsRequest>(),
+    ),
     fields: &[
         field("replica_id", ALL, Ty::Int32),
         field("isolation_level", since(2), Ty::Int8),
@@ -494,7 +527,10 @@ static LIST_OFFSETS: Struct = Struct {
 };
 
 static LIST_OFFSETS_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<list_offsets_request::ListOffsetsTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<list_offsets_request::ListOffsetsTopic>(),
+        size_of::<old::list_offsets_request::ListOffsetsTopic>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field(
@@ -507,23 +543,27 @@ static LIST_OFFSETS_TOPIC: Struct = Struct {
 };
 
 static LIST_OFFSETS_PARTITION: Struct = Struct {
-    decoded_bytes: size_of::<list_offsets_request::ListOffsetsPartition>(),
+    decoded_bytes: either_crate(
+        size_of::<list_offsets_request::ListOffsetsPartition>(),
+        size_of::<old::list_offsets_request::ListOffsetsPartition>(),
+    ),
     fields: &[
         field("partition_index", ALL, Ty::Int32),
         field("current_leader_epoch", since(4), Ty::Int32),
         field("timestamp", ALL, Ty::Int64),
+        field("max_num_offsets", until(0), Ty::Int32),
     ],
     tagged: &[],
 };
 
 static FETCH: Struct = Struct {
-    decoded_bytes: size_of::<FetchRequest>(),
+    decoded_bytes: either_crate(size_of::<FetchRequest>(), size_of::<old::FetchRequest>()),
     fields: &[
         field("replica_id", until(14), Ty::Int32),
         field("max_wait_ms", ALL, Ty::Int32),
         field("min_bytes", ALL, Ty::Int32),
-        field("max_bytes", ALL, Ty::Int32),
-        field("isolation_level", ALL, Ty::Int8),
+        field("max_bytes", since(3), Ty::Int32),
+        field("isolation_level", since(4), Ty::Int8),
         field("session_id", since(7), Ty::Int32),
         field("session_epoch", since(7), Ty::Int32),
         field("topics", ALL, array(Elem::Struct(&FETCH_TOPIC))),
@@ -541,7 +581,10 @@ static FETCH: Struct = Struct {
 };
 
 static FETCH_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<fetch_request::FetchTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<fetch_request::FetchTopic>(),
+        size_of::<old::fetch_request::FetchTopic>(),
+    ),
     fields: &[
         field("topic", until(12), STRING),
         field("topic_id", since(13), Ty::Uuid),
@@ -551,7 +594,10 @@ static FETCH_TOPIC: Struct = Struct {
 };
 
 static FETCH_PARTITION: Struct = Struct {
-    decoded_bytes: size_of::<fetch_request::FetchPartition>(),
+    decoded_bytes: either_crate(
+        size_of::<fetch_request::FetchPartition>(),
+        size_of::<old::fetch_request::FetchPartition>(),
+    ),
     fields: &[
         field("partition", ALL, Ty::Int32),
         field("current_leader_epoch", since(9), Ty::Int32),
@@ -567,7 +613,10 @@ static FETCH_PARTITION: Struct = Struct {
 };
 
 static FORGOTTEN_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<fetch_request::ForgottenTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<fetch_request::ForgottenTopic>(),
+        size_of::<old::fetch_request::ForgottenTopic>(),
+    ),
     fields: &[
         field("topic", until(12), STRING),
         field("topic_id", since(13), Ty::Uuid),
@@ -577,7 +626,10 @@ static FORGOTTEN_TOPIC: Struct = Struct {
 };
 
 static REPLICA_STATE: Struct = Struct {
-    decoded_bytes: size_of::<fetch_request::ReplicaState>(),
+    decoded_bytes: either_crate(
+        size_of::<fetch_request::ReplicaState>(),
+        size_of::<old::fetch_request::ReplicaState>(),
+    ),
     fields: &[
         field("replica_id", ALL, Ty::Int32),
         field("replica_epoch", ALL, Ty::Int64),
@@ -712,20 +764,26 @@ static LEAVE_GROUP_MEMBER: Struct = Struct {
 };
 
 static OFFSET_COMMIT: Struct = Struct {
-    decoded_bytes: size_of::<OffsetCommitRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<OffsetCommitRequest>(),
+        size_of::<old::OffsetCommitRequest>(),
+    ),
     fields: &[
         field("group_id", ALL, STRING),
-        field("generation_id_or_member_epoch", ALL, Ty::Int32),
-        field("member_id", ALL, STRING),
+        field("generation_id_or_member_epoch", since(1), Ty::Int32),
+        field("member_id", since(1), STRING),
         field("group_instance_id", since(7), NULLABLE_STRING),
-        field("retention_time_ms", until(4), Ty::Int64),
+        field("retention_time_ms", range(2, 4), Ty::Int64),
         field("topics", ALL, array(Elem::Struct(&OFFSET_COMMIT_TOPIC))),
     ],
     tagged: &[],
 };
 
 static OFFSET_COMMIT_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<offset_commit_request::OffsetCommitRequestTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_commit_request::OffsetCommitRequestTopic>(),
+        size_of::<old::offset_commit_request::OffsetCommitRequestTopic>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field(
@@ -738,18 +796,25 @@ static OFFSET_COMMIT_TOPIC: Struct = Struct {
 };
 
 static OFFSET_COMMIT_PARTITION: Struct = Struct {
-    decoded_bytes: size_of::<offset_commit_request::OffsetCommitRequestPartition>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_commit_request::OffsetCommitRequestPartition>(),
+        size_of::<old::offset_commit_request::OffsetCommitRequestPartition>(),
+    ),
     fields: &[
         field("partition_index", ALL, Ty::Int32),
         field("committed_offset", ALL, Ty::Int64),
         field("committed_leader_epoch", since(6), Ty::Int32),
+        field("commit_timestamp", range(1, 1), Ty::Int64),
         field("committed_metadata", ALL, NULLABLE_STRING),
     ],
     tagged: &[],
 };
 
 static OFFSET_FETCH: Struct = Struct {
-    decoded_bytes: size_of::<OffsetFetchRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<OffsetFetchRequest>(),
+        size_of::<old::OffsetFetchRequest>(),
+    ),
     fields: &[
         field("group_id", until(7), STRING),
         field(
@@ -764,7 +829,10 @@ static OFFSET_FETCH: Struct = Struct {
 };
 
 static OFFSET_FETCH_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<offset_fetch_request::OffsetFetchRequestTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_fetch_request::OffsetFetchRequestTopic>(),
+        size_of::<old::offset_fetch_request::OffsetFetchRequestTopic>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field("partition_indexes", ALL, array(Elem::Int32)),
@@ -773,7 +841,10 @@ static OFFSET_FETCH_TOPIC: Struct = Struct {
 };
 
 static OFFSET_FETCH_GROUP: Struct = Struct {
-    decoded_bytes: size_of::<offset_fetch_request::OffsetFetchRequestGroup>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_fetch_request::OffsetFetchRequestGroup>(),
+        size_of::<old::offset_fetch_request::OffsetFetchRequestGroup>(),
+    ),
     fields: &[
         field("group_id", ALL, STRING),
         field("member_id", since(9), NULLABLE_STRING),
@@ -788,7 +859,10 @@ static OFFSET_FETCH_GROUP: Struct = Struct {
 };
 
 static OFFSET_FETCH_GROUP_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<offset_fetch_request::OffsetFetchRequestTopics>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_fetch_request::OffsetFetchRequestTopics>(),
+        size_of::<old::offset_fetch_request::OffsetFetchRequestTopics>(),
+    ),
     fields: &[
         field("name", ALL, STRING),
         field("partition_indexes", ALL, array(Elem::Int32)),
@@ -845,21 +919,27 @@ static CREATE_PARTITIONS_ASSIGNMENT: Struct = Struct {
 };
 
 static DESCRIBE_CONFIGS: Struct = Struct {
-    decoded_bytes: size_of::<DescribeConfigsRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<DescribeConfigsRequest>(),
+        size_of::<old::DescribeConfigsRequest>(),
+    ),
     fields: &[
         field(
             "resources",
             ALL,
             array(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)),
         ),
-        field("include_synonyms", ALL, Ty::Bool),
+        field("include_synonyms", since(1), Ty::Bool),
         field("include_documentation", since(3), Ty::Bool),
     ],
     tagged: &[],
 };
 
 static DESCRIBE_CONFIGS_RESOURCE: Struct = Struct {
-    decoded_bytes: size_of::<describe_configs_request::DescribeConfigsResource>(),
+    decoded_bytes: either_crate(
+        size_of::<describe_configs_request::DescribeConfigsResource>(),
+        size_of::<old::describe_configs_request::DescribeConfigsResource>(),
+    ),
     fields: &[
         field("resource_type", ALL, Ty::Int8),
         field("resource_name", ALL, STRING),
@@ -969,7 +1049,10 @@ static DELETE_RECORDS_PARTITION: Struct = Struct {
 };
 
 static OFFSET_FOR_LEADER_EPOCH: Struct = Struct {
-    decoded_bytes: size_of::<OffsetForLeaderEpochRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<OffsetForLeaderEpochRequest>(),
+        size_of::<old::OffsetForLeaderEpochRequest>(),
+    ),
     fields: &[
         field("replica_id", since(3), Ty::Int32),
         field("topics", ALL, array(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC))),
@@ -978,7 +1061,10 @@ static OFFSET_FOR_LEADER_EPOCH: Struct = Struct {
 };
 
 static OFFSET_FOR_LEADER_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
+        size_of::<old::offset_for_leader_epoch_request::OffsetForLeaderTopic>(),
+    ),
     fields: &[
         field("topic", ALL, STRING),
         field(
@@ -991,17 +1077,23 @@ static OFFSET_FOR_LEADER_TOPIC: Struct = Struct {
 };
 
 static OFFSET_FOR_LEADER_PARTITION: Struct = Struct {
-    decoded_bytes: size_of::<offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
+    decoded_bytes: either_crate(
+        size_of::<offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
+        size_of::<old::offset_for_leader_epoch_request::OffsetForLeaderPartition>(),
+    ),
     fields: &[
         field("partition", ALL, Ty::Int32),
-        field("current_leader_epoch", ALL, Ty::Int32),
+        field("current_leader_epoch", since(2), Ty::Int32),
         field("leader_epoch", ALL, Ty::Int32),
     ],
     tagged: &[],
 };
 
 static DESCRIBE_LOG_DIRS: Struct = Struct {
-    decoded_bytes: size_of::<DescribeLogDirsRequest>(),
+    decoded_bytes: either_crate(
+        size_of::<DescribeLogDirsRequest>(),
+        size_of::<old::DescribeLogDirsRequest>(),
+    ),
     fields: &[field(
         "topics",
         ALL,
@@ -1011,7 +1103,10 @@ static DESCRIBE_LOG_DIRS: Struct = Struct {
 };
 
 static DESCRIBABLE_LOG_DIR_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<describe_log_dirs_request::DescribableLogDirTopic>(),
+    decoded_bytes: either_crate(
+        size_of::<describe_log_dirs_request::DescribableLogDirTopic>(),
+        size_of::<old::describe_log_dirs_request::DescribableLogDirTopic>(),
+    ),
     fields: &[
         field("topic", ALL, STRING),
         field("partitions", ALL, array(Elem::Int32)),

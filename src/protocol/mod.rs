@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod frame;
 pub mod guard;
 pub mod header;
+pub mod legacy;
 pub mod produce;
 
 /// A request (or part of one) that does not follow the Kafka schema. The connection layer

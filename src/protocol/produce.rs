@@ -1,15 +1,17 @@
-//! Zero-copy ProduceRequest decode, versions 3..=13.
+//! Zero-copy ProduceRequest decode, versions 0..=13.
 //!
 //! Each partition's records come out as a `BytesMut` split off the request buffer: the
 //! same allocation, no copy, and still mutable, because storage patches each batch's
 //! baseOffset and partitionLeaderEpoch in place before writing it.
 //!
 //! ```text
-//! ProduceRequest  => transactional_id acks:i16 timeout_ms:i32 [topic] TAGS(v9+)
+//! ProduceRequest  => transactional_id(v3+) acks:i16 timeout_ms:i32 [topic] TAGS(v9+)
 //!   topic         => name (v3-12) | topic_id:uuid (v13+)  [partition] TAGS(v9+)
 //!     partition   => index:i32 records:nullable bytes     TAGS(v9+)
 //! ```
 //! Strings, bytes and arrays take their compact forms from v9 (flexible versions).
+//! Versions 0-2 carry message sets (formats v0/v1) instead of record batches; they are
+//! sliced out the same way and converted by `storage::legacy_format`.
 //!
 //! Memory: no vector is sized from a count that the remaining bytes cannot hold, so what a
 //! request makes us allocate is bounded by its size. The bound is loose: a minimal topic
@@ -22,7 +24,9 @@ use kafka_protocol::messages::ApiKey;
 use super::wire::Reader;
 use super::DecodeError;
 
-pub const PRODUCE_VERSION_MIN: i16 = 3;
+pub const PRODUCE_VERSION_MIN: i16 = 0;
+/// First version with a transactional_id and record batches (message format v2) only.
+pub const RECORD_BATCH_VERSION_MIN: i16 = 3;
 pub const PRODUCE_VERSION_MAX: i16 = 13;
 /// First version with compact encodings and tagged fields.
 const FLEXIBLE_VERSION_MIN: i16 = 9;
@@ -70,7 +74,11 @@ pub fn decode_produce_request(
     }
     let flexible = version >= FLEXIBLE_VERSION_MIN;
     let mut reader = Reader::new(&mut body, flexible);
-    let transactional_id = reader.nullable_string("transactional_id")?;
+    let transactional_id = if version >= RECORD_BATCH_VERSION_MIN {
+        reader.nullable_string("transactional_id")?
+    } else {
+        None
+    };
     let acks = reader.i16("acks")?;
     let timeout_ms = reader.i32("timeout_ms")?;
     let topics = decode_topics(&mut reader, version)?;
@@ -150,7 +158,8 @@ mod tests {
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
 
-    const VERSIONS: std::ops::RangeInclusive<i16> = PRODUCE_VERSION_MIN..=PRODUCE_VERSION_MAX;
+    /// The versions the current crate encodes; v0-2 are checked against 0.15.1 below.
+    const VERSIONS: std::ops::RangeInclusive<i16> = RECORD_BATCH_VERSION_MIN..=PRODUCE_VERSION_MAX;
 
     fn record_batch(value: &'static [u8]) -> Bytes {
         let record = Record {
@@ -421,8 +430,8 @@ mod tests {
     }
 
     #[test]
-    fn versions_outside_3_to_13_are_unsupported() {
-        for version in [-1, 0, 2, 14, i16::MAX] {
+    fn versions_outside_0_to_13_are_unsupported() {
+        for version in [-1, 14, i16::MAX] {
             let body = encode(&crate_request(3, None), 3);
             let err = decode_produce_request(version, body).unwrap_err();
             assert!(
@@ -494,6 +503,50 @@ mod tests {
                 });
                 assert_same(&ours, &theirs, version);
             }
+        }
+    }
+
+    /// v0-2, which the current crate no longer has, against kafka-protocol 0.15.1 (Kafka
+    /// 3.9's schemas): no transactional_id, records are message sets.
+    #[test]
+    fn legacy_versions_match_kafka_3_9_schemas() {
+        use kafka_protocol_old::messages as old;
+        use kafka_protocol_old::protocol::Encodable as _;
+        let name = |n: &str| {
+            old::TopicName(kafka_protocol_old::protocol::StrBytes::from_string(
+                n.into(),
+            ))
+        };
+        for version in 0..RECORD_BATCH_VERSION_MIN {
+            let mut p0 = old::produce_request::PartitionProduceData::default();
+            p0.index = 3;
+            p0.records = Some(Bytes::from_static(b"\0\0\0\0\0\0\0\0message set"));
+            let mut p1 = old::produce_request::PartitionProduceData::default();
+            p1.index = 4;
+            p1.records = None;
+            let mut topic = old::produce_request::TopicProduceData::default();
+            topic.name = name("orders");
+            topic.partition_data = vec![p0, p1];
+            let mut request = old::ProduceRequest::default();
+            request.acks = 1;
+            request.timeout_ms = 1500;
+            request.topic_data = vec![topic];
+            let mut body = BytesMut::new();
+            request.encode(&mut body, version).unwrap();
+            let ours = decode_produce_request(version, body).unwrap();
+            assert_eq!(
+                (ours.transactional_id, ours.acks, ours.timeout_ms),
+                (None, 1, 1500)
+            );
+            assert_eq!(ours.topics.len(), 1);
+            assert_eq!(ours.topics[0].name, "orders");
+            let parts = &ours.topics[0].partitions;
+            assert_eq!((parts[0].index, parts[1].index), (3, 4));
+            assert_eq!(
+                parts[0].records.as_deref(),
+                Some(&b"\0\0\0\0\0\0\0\0message set"[..])
+            );
+            assert!(parts[1].records.is_none());
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod fault;
 pub mod index;
 pub mod io;
 pub mod leader_epoch;
+pub mod legacy_format;
 pub mod log;
 pub mod producer_state;
 pub mod records;

@@ -65,6 +65,19 @@ pub struct RecordView<'a> {
     attributes: u8,
 }
 
+/// A record's key and value, borrowed (None: null).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+impl<'a> RecordView<'a> {
+    /// The record's key and value.
+    pub fn key_value(&self) -> Result<KeyValue<'a>, StorageError> {
+        let mut at = 0;
+        let key = read_field(self.rest, &mut at)?;
+        let value = read_field(self.rest, &mut at)?;
+        Ok((key, value))
+    }
+}
+
 fn corrupt(why: impl Into<String>) -> StorageError {
     StorageError::Corrupt(why.into())
 }

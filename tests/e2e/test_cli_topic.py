@@ -12,7 +12,7 @@ from conftest import corelog_bin, fresh_topic
 
 CLI_TIMEOUT_S = 30
 # Every topic config corelog describes (src/topic_config.rs DEFS).
-TOPIC_CONFIG_COUNT = 23
+TOPIC_CONFIG_COUNT = 24
 
 
 def cli(broker_or_addr, *args, command="topic", input=None):

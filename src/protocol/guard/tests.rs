@@ -157,7 +157,12 @@ fn round_trip_as<T: Decodable + Encodable>(version: i16, body: &[u8]) -> BytesMu
     encode(&msg, version)
 }
 
-fn codec(api: ApiKey) -> Codec {
+/// The crate that decodes `api` at `version`: the current one, or kafka-protocol 0.15.1
+/// for the versions Kafka 4.0 removed (what `legacy` decodes them with).
+fn codec(api: ApiKey, version: i16) -> Codec {
+    if version < api.valid_versions().min {
+        return old_codec(api);
+    }
     match api {
         ApiKey::Metadata => codec_of::<MetadataRequest>(),
         ApiKey::CreateTopics => codec_of::<CreateTopicsRequest>(),
@@ -191,6 +196,90 @@ fn codec(api: ApiKey) -> Codec {
     }
 }
 
+fn old_codec(api: ApiKey) -> Codec {
+    use kafka_protocol_old::messages as old;
+    match api {
+        ApiKey::CreateTopics => old_codec_of::<old::CreateTopicsRequest>(),
+        ApiKey::DeleteTopics => old_codec_of::<old::DeleteTopicsRequest>(),
+        ApiKey::ListOffsets => old_codec_of::<old::ListOffsetsRequest>(),
+        ApiKey::Fetch => old_codec_of::<old::FetchRequest>(),
+        ApiKey::OffsetCommit => old_codec_of::<old::OffsetCommitRequest>(),
+        ApiKey::OffsetFetch => old_codec_of::<old::OffsetFetchRequest>(),
+        ApiKey::DescribeConfigs => old_codec_of::<old::DescribeConfigsRequest>(),
+        ApiKey::OffsetForLeaderEpoch => old_codec_of::<old::OffsetForLeaderEpochRequest>(),
+        ApiKey::DescribeLogDirs => old_codec_of::<old::DescribeLogDirsRequest>(),
+        other => panic!("no legacy codec for {other:?}"),
+    }
+}
+
+fn old_codec_of<T>() -> Codec
+where
+    T: kafka_protocol_old::protocol::Decodable + kafka_protocol_old::protocol::Encodable,
+{
+    Codec {
+        decode: |version, body| {
+            let mut buf = BytesMut::from(body);
+            let (result, allocated) = meter::measure(|| T::decode(&mut buf, version));
+            let consumed = result
+                .map(|_| body.len() - buf.len())
+                .map_err(|e| e.to_string());
+            Decoded {
+                consumed,
+                allocated,
+            }
+        },
+        round_trip: |version, body| {
+            let msg = T::decode(&mut BytesMut::from(body), version).expect("valid request decodes");
+            let mut out = BytesMut::new();
+            msg.encode(&mut out, version)
+                .expect("sample request encodes");
+            out
+        },
+    }
+}
+
+/// A body of `api` at the current crate's oldest version, re-encoded at an older
+/// `version` by kafka-protocol 0.15.1 (fields the old version lacks are dropped).
+fn to_legacy(api: ApiKey, version: i16, body: BytesMut) -> BytesMut {
+    use kafka_protocol_old::messages as old;
+    use kafka_protocol_old::protocol::{Decodable as _, Encodable as _};
+    let bridge = api.valid_versions().min;
+    macro_rules! via {
+        ($ty:ty) => {
+            via!($ty, |_: &mut $ty| ())
+        };
+        ($ty:ty, $trim:expr) => {{
+            let mut msg = <$ty>::decode(&mut body.clone(), bridge).expect("bridge sample decodes");
+            // Fields the old version cannot carry (the old crate refuses to drop them).
+            $trim(&mut msg);
+            let mut out = BytesMut::new();
+            msg.encode(&mut out, version)
+                .expect("legacy sample encodes");
+            out
+        }};
+    }
+    match api {
+        ApiKey::CreateTopics => via!(
+            old::CreateTopicsRequest,
+            |m: &mut old::CreateTopicsRequest| { m.validate_only &= version >= 1 }
+        ),
+        ApiKey::DeleteTopics => via!(old::DeleteTopicsRequest),
+        ApiKey::ListOffsets => via!(old::ListOffsetsRequest),
+        ApiKey::Fetch => via!(old::FetchRequest),
+        ApiKey::OffsetCommit => via!(old::OffsetCommitRequest),
+        ApiKey::OffsetFetch => via!(old::OffsetFetchRequest),
+        ApiKey::DescribeConfigs => {
+            via!(
+                old::DescribeConfigsRequest,
+                |m: &mut old::DescribeConfigsRequest| { m.include_synonyms &= version >= 1 }
+            )
+        }
+        ApiKey::OffsetForLeaderEpoch => via!(old::OffsetForLeaderEpochRequest),
+        ApiKey::DescribeLogDirs => via!(old::DescribeLogDirsRequest),
+        other => panic!("no legacy codec for {other:?}"),
+    }
+}
+
 fn encode<T: Encodable>(msg: &T, version: i16) -> BytesMut {
     let mut out = BytesMut::new();
     msg.encode(&mut out, version)
@@ -218,6 +307,14 @@ fn extra(flexible: bool) -> Option<(i32, Bytes)> {
 /// Valid requests of every API at `version`, with several topics and partitions and the
 /// version's optional fields set, encoded by the crate.
 fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
+    let bridge = api.valid_versions().min;
+    if version < bridge {
+        let bodies = samples(api, bridge);
+        return bodies
+            .into_iter()
+            .map(|b| to_legacy(api, version, b))
+            .collect();
+    }
     match api {
         ApiKey::Metadata => metadata_samples(version),
         ApiKey::CreateTopics => create_topics_samples(version),
@@ -1011,6 +1108,11 @@ fn describe_log_dirs_samples(v: i16) -> Vec<BytesMut> {
 /// strings, nulls, empty arrays), with little after them: if the guard overestimated an
 /// entry's smallest size, it would reject these.
 fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
+    let bridge = api.valid_versions().min;
+    if v < bridge {
+        let bodies = minimal_samples(api, bridge, n);
+        return bodies.into_iter().map(|b| to_legacy(api, v, b)).collect();
+    }
     let request = match api {
         ApiKey::Metadata => encode(
             &MetadataRequest::default().with_topics(Some(vec![Default::default(); n])),
@@ -1213,7 +1315,7 @@ fn all_samples() -> Vec<(ApiKey, i16, Vec<BytesMut>)> {
 fn differential(api: ApiKey, version: i16, body: &[u8]) -> Result<(), DecodeError> {
     let verdict = check_request_shape(api as i16, version, body);
     let context = format!("{api:?} v{version} {body:02x?}: guard said {verdict:?}");
-    let decode = codec(api).decode;
+    let decode = codec(api, version).decode;
     match &verdict {
         Ok(()) => {
             let (used_bytes, decode_bytes) = walk(api, version, body).expect("accepted body walks");
@@ -1258,7 +1360,7 @@ fn valid_requests_of_every_version_pass_and_walk_exactly_as_the_crate_decodes() 
             let (used_bytes, _) = walk(api, version, &body).unwrap();
             assert_eq!(used_bytes, body.len(), "{api:?} v{version}");
             assert_eq!(
-                (codec(api).round_trip)(version, &body),
+                (codec(api, version).round_trip)(version, &body),
                 body,
                 "{api:?} v{version}"
             );
@@ -1298,7 +1400,7 @@ fn every_strict_prefix_is_rejected_by_guard_and_crate() {
             for len in 0..body.len() {
                 let prefix = &body[..len];
                 // A prefix keeps counts its full body could hold, so the crate is safe here.
-                let decoded = (codec(api).decode)(version, prefix);
+                let decoded = (codec(api, version).decode)(version, prefix);
                 assert!(decoded.consumed.is_err(), "{api:?} v{version} prefix {len}");
                 let verdict = differential(api, version, prefix);
                 assert!(verdict.is_err(), "{api:?} v{version} prefix {len} accepted");
@@ -1583,12 +1685,12 @@ fn unknown_apis_and_versions_are_refused() {
         check_request_shape(ApiKey::Produce as i16, 9, &[]),
         Err(DecodeError::NoRequestSchema { api_key: 0 })
     );
-    let err = rejects(ApiKey::Fetch, 3, &[0; 64]);
+    let err = rejects(ApiKey::Fetch, 19, &[0; 64]);
     assert!(
         matches!(
             err,
             DecodeError::UnsupportedVersion {
-                min: 4,
+                min: 0,
                 max: 18,
                 ..
             }
