@@ -271,6 +271,10 @@ async fn truncate(
                     tracing::error!(topic = %key.0, partition = key.1, "truncation failed: {e}");
                     continue;
                 }
+                // The recovery point is now the cut: checkpoint it at once, so a crash
+                // does not trust a stale, higher recovery point over data written
+                // after the cut.
+                shard.write_checkpoints().await;
             }
             set_truncated(shard, &key, follow);
         }
