@@ -1,0 +1,85 @@
+//! The configuration keys the broker knows: those it reads, those Kafka has but that mean
+//! nothing here, and those not supported yet, and the warning an unknown key gets.
+
+use super::{PARTITIONS_PER_REQUEST_KAFKA_KEY, PARTITIONS_PER_REQUEST_KEY};
+
+/// Kafka keys that have no meaning for corelog by design (thread pools that
+/// thread-per-core replaces, ZooKeeper, listener plumbing of security protocols it does
+/// not serve yet). A stock server.properties carries them, so they are accepted quietly.
+const MEANINGLESS_KEYS: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+];
+
+/// Kafka keys corelog will honour but does not yet: warned about at start-up with their
+/// own message, so an operator knows the setting has no effect.
+const NOT_YET_KEYS: &[&str] = &[
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+];
+
+const RECOGNISED_KEYS: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "broker.rack",
+    "broker.heartbeat.interval.ms",
+    "broker.session.timeout.ms",
+    "node.id",
+    "broker.id",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.dir",
+    "num.partitions",
+    "default.replication.factor",
+    "replica.lag.time.max.ms",
+    "auto.create.topics.enable",
+    PARTITIONS_PER_REQUEST_KEY,
+    PARTITIONS_PER_REQUEST_KAFKA_KEY,
+    "message.max.bytes",
+    "fetch.max.bytes",
+    "log.segment.bytes",
+    "log.retention.check.interval.ms",
+    "log.flush.offset.checkpoint.interval.ms",
+    "log.cleaner.enable",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "socket.request.max.bytes",
+    "cluster.id",
+    "group.initial.rebalance.delay.ms",
+    "offsets.topic.num.partitions",
+    "offsets.retention.minutes",
+    "offsets.retention.check.interval.ms",
+    "group.consumer.session.timeout.ms",
+    "group.consumer.heartbeat.interval.ms",
+    "group.consumer.assignors",
+    "admin.listener",
+    "metrics.enable",
+];
+
+/// The start-up warning a key deserves, if any.
+pub(super) fn key_warning(k: &str) -> Option<String> {
+    if RECOGNISED_KEYS.contains(&k)
+        || MEANINGLESS_KEYS.contains(&k)
+        || crate::topic_config::def_of_broker_key(k).is_some()
+    {
+        None
+    } else if NOT_YET_KEYS.contains(&k) {
+        Some(format!(
+            "configuration key {k:?} is not supported yet and has no effect"
+        ))
+    } else {
+        Some(format!("unknown configuration key {k:?} is ignored"))
+    }
+}
