@@ -2,6 +2,8 @@
 //! with time passed in by hand.
 
 use super::*;
+use crate::groups::classic_members::subscription_topics;
+use bytes::Bytes;
 
 const SESSION: Duration = Duration::from_millis(10_000);
 const REBALANCE: Duration = Duration::from_millis(30_000);

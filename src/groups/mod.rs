@@ -14,8 +14,10 @@
 //! `ShardMsg::Group`.
 
 pub mod assignor;
+mod classic_members;
 pub mod consumer_group;
 pub mod coordinator;
+pub mod group;
 pub mod member;
 pub mod offsets;
 pub mod service;
