@@ -42,6 +42,8 @@ pub const PORT_DEFAULT: u16 = 9092;
 pub const GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT: u64 = 3_000;
 /// Kafka's default partition count of `__consumer_offsets`.
 pub const OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT: i32 = 50;
+/// Kafka's `offsets.topic.replication.factor` default.
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT: i16 = 3;
 /// Kafka's consumer group protocol (KIP-848) defaults.
 pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
 pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
@@ -145,6 +147,9 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: u64,
     /// Partitions of `__consumer_offsets`, fixed when the topic is first created.
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: replicas of `__consumer_offsets` in a cluster
+    /// (Kafka's default 3; it is not created until that many brokers are live).
+    pub offsets_topic_replication_factor: i16,
     /// How long committed offsets outlive their group's last member (or, for commits
     /// outside any membership, their commit); Kafka's `offsets.retention.minutes`.
     pub offsets_retention_minutes: u64,
@@ -206,6 +211,7 @@ impl Default for BrokerConfig {
             group_initial_rebalance_delay_ms: GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             replica_lag_time_max_ms: crate::replication::REPLICA_LAG_TIME_MAX_MS_DEFAULT,
             offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
+            offsets_topic_replication_factor: OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT,
             offsets_retention_minutes: OFFSETS_RETENTION_MINUTES_DEFAULT,
             offsets_retention_check_interval_ms: OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             group_consumer_session_timeout_ms: GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
@@ -371,6 +377,10 @@ impl BrokerConfig {
             c.offsets_topic_num_partitions =
                 parse_num("offsets.topic.num.partitions", v, 1, 10_000)? as i32;
         }
+        if let Some(v) = get("offsets.topic.replication.factor") {
+            c.offsets_topic_replication_factor =
+                parse_num("offsets.topic.replication.factor", v, 1, i16::MAX as i64)? as i16;
+        }
         if let Some(v) = get("offsets.retention.minutes") {
             c.offsets_retention_minutes =
                 parse_num("offsets.retention.minutes", v, 1, i32::MAX as i64)? as u64;
@@ -437,7 +447,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 23] = [
+        let values: [(&'static str, String); 24] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listener(&self.listener)),
             ("advertised.listeners", listener(&self.advertised)),
@@ -495,6 +505,10 @@ impl BrokerConfig {
             (
                 "offsets.topic.num.partitions",
                 self.offsets_topic_num_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.replication.factor",
+                self.offsets_topic_replication_factor.to_string(),
             ),
             (
                 "offsets.retention.minutes",

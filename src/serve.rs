@@ -41,13 +41,17 @@ pub fn run(
     let checkpoints = read_checkpoints(&config.log_dirs, &mut offline)?;
     let metadata = MetadataStore::open(&config.log_dirs[0], shards, config.log_dirs.len())?;
     let online: Vec<bool> = offline.iter().map(Option::is_none).collect();
-    metadata.ensure_topic_blocking(
-        crate::groups::offsets::OFFSETS_TOPIC,
-        config.offsets_topic_num_partitions,
-        shards,
-        &online,
-        &crate::groups::offsets::offsets_topic_configs(),
-    )?;
+    // A cluster's offsets topic is replicated and created through the quorum
+    // (`cluster_sync`); a single broker keeps its own.
+    if config.cluster.is_none() {
+        metadata.ensure_topic_blocking(
+            crate::groups::offsets::OFFSETS_TOPIC,
+            config.offsets_topic_num_partitions,
+            shards,
+            &online,
+            &crate::groups::offsets::offsets_topic_configs(),
+        )?;
+    }
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let mut broker = Broker::new(

@@ -4,9 +4,10 @@
 //! deletes those of deleted topics, and records every partition's replicas, ISR and
 //! leader, which routing (`Snapshot::route`) and Metadata read.
 //!
-//! A topic of the table with no replication info (`__consumer_offsets`, kept per
-//! broker for now, or a topic made before the broker joined a quorum) is this broker's
-//! own and is left alone.
+//! `__consumer_offsets` is a quorum topic too, created once enough brokers are live
+//! (`create_offsets_topic_when_ready`); group coordination follows its leaders
+//! (`groups::follow_leadership`). A topic of the table with no replication info (made
+//! before the broker joined a quorum) is this broker's own and is left alone.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,7 +21,8 @@ use super::admin::{
 use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
 use super::shard::{Shard, METADATA_SHARD};
 use super::Broker;
-use crate::cluster::{AdminCall, ClusterHandle, TopicState};
+use crate::cluster::{AdminCall, ClusterHandle, ClusterImage, TopicState};
+use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::protocol::errors as ec;
 
 /// Has the metadata shard reconcile after each change of the cluster image. Weak, so
@@ -216,6 +218,7 @@ impl Shard {
             // Leaders, epochs and ISRs may have moved: every shard takes up its roles.
             crate::replication::apply_roles_everywhere(&self.broker);
         }
+        self.create_offsets_topic_when_ready(&image).await;
         if !reconfigured.is_empty() {
             tracing::info!(topics = ?reconfigured, "topic configs changed through the quorum");
             for id in 0..self.broker.shard_count {
@@ -227,6 +230,48 @@ impl Shard {
                     })),
                 );
             }
+        }
+    }
+
+    /// Kafka creates `__consumer_offsets` when a group first needs it; here the live
+    /// broker with the lowest id creates it through the quorum as soon as
+    /// `offsets.topic.replication.factor` brokers are live, so the first FindCoordinator
+    /// usually finds it (until then it answers COORDINATOR_NOT_AVAILABLE). A broker
+    /// whose own, unreplicated offsets topic predates this keeps it.
+    async fn create_offsets_topic_when_ready(&self, image: &ClusterImage) {
+        let config = &self.broker.config;
+        let rf = config.offsets_topic_replication_factor;
+        let me = config.node_id;
+        let lowest = image.live_brokers.iter().map(|b| b.node_id).min();
+        if image.topics.contains_key(OFFSETS_TOPIC)
+            || self
+                .broker
+                .metadata
+                .snapshot()
+                .topic(OFFSETS_TOPIC)
+                .is_some()
+            || image.live_brokers.len() < rf as usize
+            || lowest != Some(me)
+        {
+            return;
+        }
+        let call = AdminCall::CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions: config.offsets_topic_num_partitions,
+            replication_factor: rf,
+            default_rf: rf,
+            assignment: None,
+            configs: crate::groups::offsets::offsets_topic_configs(),
+            validate_only: false,
+        };
+        match self.cluster_handle().call(call).await {
+            Ok(()) => tracing::info!(
+                partitions = config.offsets_topic_num_partitions,
+                replication_factor = rf,
+                "created {OFFSETS_TOPIC} through the quorum"
+            ),
+            Err((ec::TOPIC_ALREADY_EXISTS, _)) => {}
+            Err((code, why)) => tracing::warn!(code, "cannot create {OFFSETS_TOPIC}: {why}"),
         }
     }
 

@@ -21,7 +21,6 @@ const MEANINGLESS_KEYS: &[&str] = &[
 const NOT_YET_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
 ];
@@ -59,6 +58,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "cluster.id",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
     "offsets.retention.minutes",
     "offsets.retention.check.interval.ms",
     "group.consumer.session.timeout.ms",

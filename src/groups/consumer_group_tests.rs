@@ -427,7 +427,7 @@ fn members_and_their_partitions_are_restored_from_their_records() {
     for r in records {
         restored.replay_group_record("g", r, now, 0);
     }
-    restored.finish_replay();
+    restored.finish_replay(|_| true);
     let g = group(&restored);
     assert_eq!(g.group_epoch, epoch);
     assert_eq!(g.members.len(), 2);

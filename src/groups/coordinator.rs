@@ -26,6 +26,7 @@ use super::consumer_group::{self, ConsumerConfig, ConsumerGroup, HeartbeatArgs, 
 pub use super::group::{Committed, Group, GroupState, JoinArgs, SyncArgs};
 use super::member::{JoinReply, SyncReply};
 use super::offsets::GroupRecord;
+use super::ownership::Ownership;
 use crate::broker::metadata::Snapshot;
 use crate::protocol::errors as ec;
 
@@ -46,6 +47,8 @@ pub struct Coordinator {
     groups: HashMap<String, Group>,
     initial_delay: Duration,
     consumer_config: ConsumerConfig,
+    /// The offsets partitions served, in a cluster (see `ownership`).
+    pub ownership: Ownership,
 }
 
 /// What OffsetDelete did: a code per requested partition, and the offsets removed.
@@ -64,6 +67,7 @@ impl Coordinator {
             groups: HashMap::new(),
             initial_delay,
             consumer_config: ConsumerConfig::default(),
+            ownership: Ownership::default(),
         }
     }
 
@@ -168,14 +172,22 @@ impl Coordinator {
         }
     }
 
-    /// Ends the replay: restored consumer groups take their members' partitions as
-    /// their target.
-    pub fn finish_replay(&mut self) {
-        for g in self.groups.values_mut() {
+    /// Ends the replay of the groups `replayed` picks: restored consumer groups take
+    /// their members' partitions as their target.
+    pub fn finish_replay(&mut self, replayed: impl Fn(&str) -> bool) {
+        for g in self.groups.values_mut().filter(|g| replayed(&g.id)) {
             if let Some(c) = g.consumer.as_mut() {
                 c.finish_restore();
             }
         }
+    }
+
+    /// Forgets the groups `unloaded` picks (their partition is coordinated elsewhere
+    /// now). Requests waiting in them see their answer dropped.
+    pub fn unload(&mut self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|id, _| !unloaded(id));
+        before - self.groups.len()
     }
 
     /// ConsumerGroupHeartbeat. A classic group with no members becomes a consumer group

@@ -18,9 +18,13 @@ mod classic_members;
 pub mod consumer_group;
 pub mod coordinator;
 pub mod group;
+mod loading;
 pub mod member;
 pub mod offsets;
+pub mod ownership;
 pub mod service;
+
+pub use loading::{follow_leadership, replay};
 
 use bytes::Bytes;
 
@@ -88,6 +92,26 @@ pub enum GroupOp {
     },
     /// The groups whose home is this shard.
     List,
+}
+
+impl GroupOp {
+    /// The group the operation is for (none for List).
+    pub fn group(&self) -> Option<&str> {
+        Some(match self {
+            GroupOp::Join(a) => &a.group,
+            GroupOp::Sync(a) => &a.group,
+            GroupOp::ConsumerHeartbeat(a) => &a.group,
+            GroupOp::Heartbeat { group, .. }
+            | GroupOp::Leave { group, .. }
+            | GroupOp::Commit { group, .. }
+            | GroupOp::Fetch { group, .. }
+            | GroupOp::ConsumerDescribe { group }
+            | GroupOp::Describe { group }
+            | GroupOp::Delete { group }
+            | GroupOp::DeleteOffsets { group, .. } => group,
+            GroupOp::List => return None,
+        })
+    }
 }
 
 /// A member as DescribeGroups shows it.

@@ -14,7 +14,7 @@ use futures::channel::oneshot;
 use bytes::Bytes;
 
 use super::coordinator::{CommitCheck, Coordinator, GroupState};
-use super::offsets::{self, GroupRecord, OffsetRecord, Replayed, OFFSETS_TOPIC};
+use super::offsets::{self, GroupRecord, OffsetRecord, OFFSETS_TOPIC};
 use super::{
     offsets_partition, Committed, ConsumerGroupView, ConsumerMemberView, GroupOp, GroupReply,
     GroupSummary, JoinReply, MemberSummary, SyncReply,
@@ -22,14 +22,11 @@ use super::{
 use crate::broker::router::ShardMsg;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
-use crate::storage::batch::BatchHeader;
+use crate::storage::StorageError;
 
 /// How often a shard applies group deadlines (sessions, rebalance timeouts). Session
 /// timeouts are at least 6 s, so expiry is late by at most this much.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Bytes read per step when replaying `__consumer_offsets` at start-up.
-const REPLAY_READ_BYTES_MAX: usize = 1 << 20;
 
 /// `group`'s partition of `__consumer_offsets`. The topic's own partition count counts,
 /// not the configured one: `offsets.topic.num.partitions` only applies at creation.
@@ -56,6 +53,61 @@ pub fn home_shard(shard: &Shard, group: &str) -> usize {
         .map_or(p as usize % shard.broker.shard_count, |pl| pl.shard)
 }
 
+/// Whether this shard may serve `group` now: in a cluster with a replicated offsets
+/// topic only while this broker leads the group's partition and has loaded it
+/// (`ownership`); a broker's own offsets topic is always served.
+pub fn check_coordinator(shard: &Shard, group: &str) -> Result<(), i16> {
+    let snap = shard.broker.metadata.snapshot();
+    match snap.topic(OFFSETS_TOPIC) {
+        Some(t) if !t.replication.is_empty() => {
+            let p = offsets_partition(group, t.partitions.len() as i32);
+            shard.groups.borrow().ownership.check(p)
+        }
+        Some(_) => Ok(()),
+        None => Err(ec::COORDINATOR_NOT_AVAILABLE),
+    }
+}
+
+/// The answer for a request whose group was forgotten while it waited: the
+/// coordinator moved (NOT_COORDINATOR, so the client looks it up again), or `otherwise`.
+fn dropped_code(shard: &Shard, group: &str, otherwise: i16) -> i16 {
+    check_coordinator(shard, group).err().unwrap_or(otherwise)
+}
+
+/// The broker that coordinates `group`, as FindCoordinator names it: a single broker
+/// itself; in a cluster the leader of the group's partition of the replicated offsets
+/// topic (or, for an offsets topic of each broker's own, the live broker with the
+/// lowest id, so a group's members still meet on one broker).
+pub fn coordinator_of(shard: &Shard, group: &str) -> Result<i32, (i16, String)> {
+    let config = &shard.broker.config;
+    if shard.broker.cluster.is_none() {
+        return Ok(config.node_id);
+    }
+    let snap = shard.broker.metadata.snapshot();
+    let Some(t) = snap.topic(OFFSETS_TOPIC) else {
+        let rf = config.offsets_topic_replication_factor;
+        return Err((
+            ec::COORDINATOR_NOT_AVAILABLE,
+            format!(
+                "{OFFSETS_TOPIC} is not created yet: it needs {rf} live brokers \
+                 (offsets.topic.replication.factor)"
+            ),
+        ));
+    };
+    if t.replication.is_empty() {
+        let (brokers, _) = shard.broker.cluster_view();
+        return Ok(brokers[0].node_id);
+    }
+    let p = offsets_partition(group, t.partitions.len() as i32);
+    match t.replication.get(p as usize).map(|r| r.leader) {
+        Some(leader) if leader >= 0 => Ok(leader),
+        _ => Err((
+            ec::COORDINATOR_NOT_AVAILABLE,
+            format!("{OFFSETS_TOPIC}-{p} has no leader"),
+        )),
+    }
+}
+
 /// Runs `op` for `group` on its home shard (here, or one message away).
 pub async fn call(shard: &Rc<Shard>, group: &str, op: GroupOp) -> GroupReply {
     call_on(shard, home_shard(shard, group), op).await
@@ -73,6 +125,9 @@ pub async fn call_on(shard: &Rc<Shard>, to: usize, op: GroupOp) -> GroupReply {
 
 /// Serves one operation on this (home) shard.
 pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
+    if let Some(Err(code)) = op.group().map(|g| check_coordinator(shard, g)) {
+        return GroupReply::Code(code);
+    }
     let now = Instant::now();
     match op {
         GroupOp::Join(args) => {
@@ -81,9 +136,9 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             let rx = shard.groups.borrow_mut().join(now, args);
             let _ = persist_group_records(shard, &group).await;
             let reply = rx.await;
-            GroupReply::Join(
-                reply.unwrap_or_else(|_| JoinReply::error(ec::UNKNOWN_MEMBER_ID, &member)),
-            )
+            GroupReply::Join(reply.unwrap_or_else(|_| {
+                JoinReply::error(dropped_code(shard, &group, ec::UNKNOWN_MEMBER_ID), &member)
+            }))
         }
         GroupOp::Sync(args) => {
             let group = args.group.clone();
@@ -92,7 +147,9 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
             // before the answers are awaited.
             let _ = persist_group_records(shard, &group).await;
             let reply = rx.await;
-            GroupReply::Sync(reply.unwrap_or_else(|_| SyncReply::error(ec::UNKNOWN_MEMBER_ID)))
+            GroupReply::Sync(reply.unwrap_or_else(|_| {
+                SyncReply::error(dropped_code(shard, &group, ec::UNKNOWN_MEMBER_ID))
+            }))
         }
         GroupOp::Heartbeat {
             group,
@@ -250,6 +307,9 @@ async fn persist_kvs(
     group: &str,
     kvs: &[(Bytes, Option<Bytes>)],
 ) -> Result<(), i16> {
+    // A coordinator that lost its partition must not append to what is now a follower's
+    // log.
+    check_coordinator(shard, group)?;
     let p = group_partition(shard, group);
     let Some(log) = shard.partition_log(OFFSETS_TOPIC, p) else {
         tracing::error!(%group, partition = p, "{OFFSETS_TOPIC} partition is not on the group's home shard");
@@ -257,9 +317,17 @@ async fn persist_kvs(
     };
     let batch = offsets::encode_kv_batch(kvs, crate::util::now_ms());
     let appended = log.append(batch).map_err(|e| e.kafka_error_code())?;
-    log.wait_durable(appended.last_offset).await.map_err(|e| {
-        tracing::error!(%group, "committing offsets failed: {e}");
-        e.kafka_error_code()
+    let mut waited = log.wait_durable(appended.last_offset).await;
+    // Replicated: acknowledged once the ISR has it, as an acks=all produce.
+    if waited.is_ok() && shard.replicated_isr(OFFSETS_TOPIC, p).is_some() {
+        waited = log.wait_high_watermark(appended.last_offset).await;
+    }
+    waited.map_err(|e| match e {
+        StorageError::Truncated { .. } => ec::NOT_COORDINATOR,
+        e => {
+            tracing::error!(%group, "writing to {OFFSETS_TOPIC}-{p} failed: {e}");
+            e.kafka_error_code()
+        }
     })
 }
 
@@ -418,56 +486,6 @@ async fn write_tombstones(
         })
         .collect();
     persist(shard, group, &tombstones).await
-}
-
-/// Rebuilds committed offsets from this shard's `__consumer_offsets` partitions (start-up).
-pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
-    let snap = shard.broker.metadata.snapshot();
-    let Some(topic) = snap.topic(OFFSETS_TOPIC) else {
-        return Ok(0);
-    };
-    let mut replayed = 0;
-    for (p, placement) in topic.partitions.iter().enumerate() {
-        if placement.shard != shard.id {
-            continue;
-        }
-        let Some(log) = shard.partition_log(OFFSETS_TOPIC, p as i32) else {
-            continue;
-        };
-        let mut offset = log.log_start_offset();
-        while offset < log.high_watermark() {
-            let read = log
-                .read(offset, REPLAY_READ_BYTES_MAX)
-                .await
-                .map_err(|e| format!("cannot read {OFFSETS_TOPIC}-{p}: {e}"))?;
-            if read.batches.is_empty() {
-                break;
-            }
-            for batch in read.batches {
-                let header = BatchHeader::parse(&batch)
-                    .ok_or_else(|| format!("{OFFSETS_TOPIC}-{p}: bad batch at {offset}"))?;
-                offset = header.last_offset() + 1;
-                let records =
-                    offsets::decode_all(batch).map_err(|e| format!("{OFFSETS_TOPIC}-{p}: {e}"))?;
-                let mut coord = shard.groups.borrow_mut();
-                let now_ms = crate::util::now_ms();
-                for r in records {
-                    replayed += 1;
-                    match r {
-                        Replayed::Offset(r) => {
-                            coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)])
-                        }
-                        Replayed::Group(group, record) => {
-                            coord.replay_group_record(&group, record, Instant::now(), now_ms)
-                        }
-                    }
-                }
-            }
-        }
-    }
-    shard.groups.borrow_mut().finish_replay();
-    shard.groups.borrow_mut().tick(Instant::now());
-    Ok(replayed)
 }
 
 /// Applies group deadlines every `TICK_INTERVAL`, and `offsets.retention.minutes` every

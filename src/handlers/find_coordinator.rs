@@ -1,7 +1,7 @@
-//! FindCoordinator (v0-6, batched keys from v4). A single broker coordinates every
-//! group (key type 0), so it answers with its own node id and advertised address; in a
-//! cluster the live broker with the lowest id does. Within the broker, the group's
-//! home shard is found per request (`groups::service::home_shard`).
+//! FindCoordinator (v0-6, batched keys from v4). A group's coordinator (key type 0) is
+//! what `groups::service::coordinator_of` names: a single broker itself; in a cluster
+//! the leader of the group's `__consumer_offsets` partition. Within that broker, the
+//! group's home shard is found per request (`groups::service::home_shard`).
 //! Transactions (key type 1) are not coordinated yet and answer
 //! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable.
 
@@ -19,29 +19,33 @@ const NO_TRANSACTIONS: &str = "corelog does not coordinate transactions yet";
 /// The answer for one key.
 struct Answer {
     error_code: i16,
-    error_message: Option<&'static str>,
+    error_message: Option<String>,
     node_id: i32,
     host: String,
     port: i32,
 }
 
-/// Any group id gets this broker, an empty one too (as Kafka: JoinGroup then refuses it
-/// with INVALID_GROUP_ID).
-fn answer(shard: &Shard, key_type: i8) -> Answer {
+/// The answer for one key. An empty group id is answered too (as Kafka: JoinGroup
+/// then refuses it with INVALID_GROUP_ID).
+fn answer(shard: &Shard, key_type: i8, key: &str) -> Answer {
+    let unavailable = |error_message: String| Answer {
+        error_code: ec::COORDINATOR_NOT_AVAILABLE,
+        error_message: Some(error_message),
+        node_id: -1,
+        host: String::new(),
+        port: -1,
+    };
     if key_type != KEY_TYPE_GROUP {
-        return Answer {
-            error_code: ec::COORDINATOR_NOT_AVAILABLE,
-            error_message: Some(NO_TRANSACTIONS),
-            node_id: -1,
-            host: String::new(),
-            port: -1,
-        };
+        return unavailable(NO_TRANSACTIONS.to_string());
     }
-    // In a cluster, every broker names the same coordinator, the live broker with the
-    // lowest id, so all members of a group meet on one broker; a single broker names
-    // itself. (Groups move with `__consumer_offsets` once it is replicated.)
+    let node = match crate::groups::service::coordinator_of(shard, key) {
+        Ok(node) => node,
+        Err((_, why)) => return unavailable(why),
+    };
     let (brokers, _) = shard.broker.cluster_view();
-    let c = &brokers[0];
+    let Some(c) = brokers.iter().find(|b| b.node_id == node) else {
+        return unavailable(format!("broker {node} coordinates {key:?} but is not live"));
+    };
     Answer {
         error_code: ec::NONE,
         error_message: None,
@@ -58,30 +62,31 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
     } else {
         KEY_TYPE_GROUP
     };
-    let a = answer(shard, key_type);
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
             .coordinator_keys
             .iter()
             .map(|k| {
+                let a = answer(shard, key_type, k);
                 let mut c = Coordinator::default();
                 c.key = k.clone();
                 c.node_id = BrokerId(a.node_id);
                 c.host = str_bytes(&a.host);
                 c.port = a.port;
                 c.error_code = a.error_code;
-                c.error_message = a.error_message.map(str_bytes);
+                c.error_message = a.error_message.as_deref().map(str_bytes);
                 c
             })
             .collect();
     } else {
+        let a = answer(shard, key_type, &req.key);
         resp.error_code = a.error_code;
         resp.node_id = BrokerId(a.node_id);
         resp.host = str_bytes(&a.host);
         resp.port = a.port;
         if version >= 1 {
-            resp.error_message = a.error_message.map(str_bytes);
+            resp.error_message = a.error_message.as_deref().map(str_bytes);
         }
     }
     respond(ApiKey::FindCoordinator, version, &resp)

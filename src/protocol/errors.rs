@@ -89,6 +89,10 @@ pub const INCONSISTENT_TOPIC_ID: i16 = 103;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The coordinator is not available.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// The coordinator is loading its partition of the state topic and cannot serve yet.
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+/// This is not the correct coordinator.
+pub const NOT_COORDINATOR: i16 = 16;
 /// The committing client's metadata string is too large.
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 /// Specified group generation id is not valid.
@@ -172,6 +176,8 @@ mod tests {
                 E::TransactionalIdAuthorizationFailed,
             ),
             (COORDINATOR_NOT_AVAILABLE, E::CoordinatorNotAvailable),
+            (COORDINATOR_LOAD_IN_PROGRESS, E::CoordinatorLoadInProgress),
+            (NOT_COORDINATOR, E::NotCoordinator),
             (OFFSET_METADATA_TOO_LARGE, E::OffsetMetadataTooLarge),
             (ILLEGAL_GENERATION, E::IllegalGeneration),
             (INCONSISTENT_GROUP_PROTOCOL, E::InconsistentGroupProtocol),

@@ -139,6 +139,8 @@ impl Shard {
         if start_maintenance {
             crate::runtime::spawn_local(leader::maintain_isr(self.clone()));
         }
+        // Group coordination follows the leadership of `__consumer_offsets`.
+        crate::groups::follow_leadership(self);
     }
 
     /// Whether this shard leads `topic`-`partition` as a cluster replica, and its ISR

@@ -30,7 +30,7 @@ pub async fn run(
         let _ = started.send(Err(format!("shard {id}: {e}")));
         return;
     }
-    match crate::groups::service::replay(&shard).await {
+    match crate::groups::replay(&shard).await {
         Ok(n) if n > 0 => tracing::info!(shard = id, records = n, "replayed committed offsets"),
         Ok(_) => {}
         Err(e) => {

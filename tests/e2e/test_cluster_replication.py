@@ -4,6 +4,7 @@ kill -9, every record still read through the new leader; the killed broker comes
 catches up and rejoins the ISR; min.insync.replicas refuses acks=all when the ISR is too
 small. Driven by confluent-kafka (librdkafka) and kafka-python."""
 
+import signal
 import time
 import urllib.request
 
@@ -154,14 +155,23 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     assert len(isr) == 2
     assert produce(members[0].bootstrap, topic, [b"a", b"b"]) == [0, 1]
     by_id = {b.node_id: b for b in members}
+    # The gauge counts every partition the broker leads, __consumer_offsets' too.
+    led = sum(1 for t in client.list_topics(timeout=ADMIN_TIMEOUT_S).topics.values()
+              for p in t.partitions.values() if p.leader == leader)
     assert (gauge(by_id[leader], "corelog_leader_partitions"),
-            gauge(by_id[leader], "corelog_under_replicated_partitions")) == (1, 0)
+            gauge(by_id[leader], "corelog_under_replicated_partitions")) == (led, 0)
     follower = next(b for b in members if b.node_id in isr and b.node_id != leader)
     follower.kill9()
     others = [b for b in members if b is not follower]
     wait_until(lambda: partition0(others[0], topic)[1] == [leader], SETTLE_S, "the ISR shrinks to the leader")
-    wait_until(lambda: gauge(by_id[leader], "corelog_under_replicated_partitions") == 1, SETTLE_S,
-               "the leader counts it under-replicated")
+    # The killed follower also held replicas of __consumer_offsets partitions this
+    # broker leads: they are under-replicated too.
+    def under_replicated_here():
+        return sum(1 for t in admin(others[0]).list_topics(timeout=ADMIN_TIMEOUT_S).topics.values()
+                   for p in t.partitions.values()
+                   if p.leader == leader and len(p.isrs) < len(p.replicas))
+    wait_until(lambda: gauge(by_id[leader], "corelog_under_replicated_partitions") == under_replicated_here() >= 1,
+               SETTLE_S, "the leader counts it under-replicated")
     errors = []
     p = Producer({"bootstrap.servers": others[0].bootstrap, "broker.address.family": "v4", "acks": "all",
                   "message.timeout.ms": 3000, "retries": 0})
@@ -174,6 +184,51 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     p1.produce(topic, b"one", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
     p1.flush(10)
     assert delivered == [(None, 2)]
+
+
+def test_acks_all_waits_for_stopped_followers_to_leave_the_isr_before_answering(broker_factory):
+    """The follower of a replication-factor-2 partition frozen with SIGSTOP: an acks=all
+    record is answered only once the ISR has shrunk to the leader, never while the
+    frozen follower could still be elected without it. The leader is then killed the
+    moment the answer arrives and the follower thawed: it may not take over (it left the
+    ISR), so when the leader returns the acknowledged record is still there. A broker
+    that answered on its own fdatasync would have let the thawed follower, still in the
+    ISR, lead without the record. (The third broker keeps the quorum's majority.)"""
+    members = broker_factory.cluster(3, overrides=SETTINGS)
+    by_id = {b.node_id: b for b in members}
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    topic = fresh_topic("frozen")
+    client = admin(members[0])
+    client.create_topics([NewTopic(topic, 1, 2)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: len((partition0(members[0], topic) or (0, []))[1]) == 2, SETTLE_S, "the full ISR")
+    leader_id, isr = partition0(members[0], topic)
+    leader = by_id[leader_id]
+    followers = [by_id[i] for i in isr if i != leader_id]
+    assert produce(leader.bootstrap, topic, [b"before"]) == [0]
+
+    delivered = []
+    p = Producer({"bootstrap.servers": leader.bootstrap, "broker.address.family": "v4", "acks": "all",
+                  "message.timeout.ms": 30000, "retries": 0})
+    for f in followers:
+        f.proc.send_signal(signal.SIGSTOP)
+    try:
+        p.produce(topic, b"acked", partition=0, on_delivery=lambda err, msg: delivered.append((err, msg.offset())))
+        deadline = time.monotonic() + SETTLE_S
+        while not delivered and time.monotonic() < deadline:
+            p.poll(0.01)
+        leader.kill9()
+    finally:
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
+    assert delivered == [(None, 1)]
+    # Only the leader is in the ISR, and it is dead: the partition has no leader until
+    # it returns (no unclean election); then it leads with the record.
+    time.sleep(float(SETTINGS["broker.session.timeout.ms"]) / 1000 * 2)
+    leader.start()
+    wait_until(lambda: (partition0(followers[0], topic) or (-1, []))[0] == leader_id, SETTLE_S,
+               "the returning leader leads again")
+    assert consume_all(followers[0].bootstrap, topic, 2) == [(0, b"before"), (1, b"acked")]
 
 
 def test_acked_records_survive_leader_kills_during_an_idempotent_produce_run(broker_factory):
