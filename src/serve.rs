@@ -35,7 +35,11 @@ pub fn run(
     boot::limits::check(shards).map_err(|e| e.to_string())?;
     boot::limits::tune_allocator();
     crate::storage::fault::arm_from_env();
-    let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &config.cluster_id)
+    let cluster_id = match &config.cluster {
+        Some(c) if config.cluster_id.is_empty() => c.derived_cluster_id(),
+        _ => config.cluster_id.clone(),
+    };
+    let dirs = boot::dirs::prepare(&config.log_dirs, config.node_id, &cluster_id)
         .map_err(|e| e.to_string())?;
     let mut offline = dirs.offline.clone();
     let checkpoints = read_checkpoints(&config.log_dirs, &mut offline)?;

@@ -42,6 +42,24 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
 }
 
+impl ClusterConfig {
+    /// The cluster id members agree on when `cluster.id` is not set: a name-based UUID
+    /// (v5) of the sorted voter set, so every member started with the same
+    /// `controller.quorum.voters` formats its log dirs with the same id and clients
+    /// see one cluster (Kafka has the operator pass one id to every `storage format`).
+    pub fn derived_cluster_id(&self) -> String {
+        let mut voters: Vec<String> = self
+            .voters
+            .iter()
+            .map(|v| format!("{}@{}", v.id, v.addr()))
+            .collect();
+        voters.sort();
+        let name = format!("corelog-cluster:{}", voters.join(","));
+        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+        crate::util::base64_url(id.as_bytes())
+    }
+}
+
 fn invalid(key: &str, value: &str, why: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -217,6 +235,23 @@ mod tests {
         assert_eq!(c.voters[2].addr(), "[::1]:9095");
         assert_eq!(c.rack.as_deref(), Some("r1"));
         assert_eq!(c.session_timeout_ms, BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+    }
+
+    #[test]
+    fn members_of_one_voter_set_derive_one_cluster_id() {
+        let member = |node: i32, voters: &str| {
+            let p = props(&[
+                ("process.roles", "broker,controller"),
+                ("controller.quorum.voters", voters),
+            ]);
+            from_properties(&p, node, controller()).unwrap().unwrap()
+        };
+        let a = member(1, "1@h1:9093,2@h2:9093,3@h3:9093");
+        let b = member(3, "3@h3:9093,1@h1:9093,2@h2:9093");
+        let other = member(1, "1@h1:9093,2@h2:9093,4@h4:9093");
+        assert_eq!(a.derived_cluster_id(), b.derived_cluster_id());
+        assert_ne!(a.derived_cluster_id(), other.derived_cluster_id());
+        assert_eq!(a.derived_cluster_id().len(), 22, "Kafka's base64 UUID form");
     }
 
     #[test]

@@ -158,10 +158,14 @@ pub enum Counter {
     ProduceConvertedRecords,
     /// Records of v2 batches converted down to message sets for Fetch v0-3.
     FetchConvertedRecords,
+    /// ISR shrinks of partitions this broker leads (Kafka's IsrShrinksPerSec).
+    IsrShrinks,
+    /// ISR expansions of partitions this broker leads (IsrExpandsPerSec).
+    IsrExpands,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 16] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -176,6 +180,8 @@ impl Counter {
         Counter::ConnectionsClosed,
         Counter::ProduceConvertedRecords,
         Counter::FetchConvertedRecords,
+        Counter::IsrShrinks,
+        Counter::IsrExpands,
     ];
 }
 

@@ -96,6 +96,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_fetch_converted_records_total",
             "Records converted down to message formats v0/v1 for Fetch v0-3.",
         ),
+        Counter::IsrShrinks => (
+            "corelog_isr_shrinks_total",
+            "ISR shrinks of partitions this broker leads (lagging followers, fenced brokers).",
+        ),
+        Counter::IsrExpands => (
+            "corelog_isr_expands_total",
+            "ISR expansions of partitions this broker leads (followers caught up).",
+        ),
     }
 }
 

@@ -97,6 +97,10 @@ impl Shard {
                     });
                     if lead.leader_epoch != set.leader_epoch {
                         lead.followers.clear();
+                    } else {
+                        // The ISR of a partition led on: shrunk (a lagging follower
+                        // dropped here, or a fenced broker by the controller) or grown.
+                        count_isr_change(lead.isr.len(), set.isr.len());
                     }
                     lead.leader_epoch = set.leader_epoch;
                     lead.partition_epoch = set.partition_epoch;
@@ -152,6 +156,17 @@ impl Shard {
             .leading
             .get(&(topic.to_string(), partition))
             .map(|l| l.isr.len())
+    }
+}
+
+/// Counts an ISR change of a led partition (Kafka's IsrShrinksPerSec /
+/// IsrExpandsPerSec).
+fn count_isr_change(before: usize, after: usize) {
+    use crate::metrics::{add, Counter};
+    match after.cmp(&before) {
+        std::cmp::Ordering::Less => add(Counter::IsrShrinks, 1),
+        std::cmp::Ordering::Greater => add(Counter::IsrExpands, 1),
+        std::cmp::Ordering::Equal => {}
     }
 }
 

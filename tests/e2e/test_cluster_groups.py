@@ -95,6 +95,9 @@ def consume(bootstrap, group, topic, count):
 def test_group_coordinator_fails_over_with_every_committed_offset(broker_factory):
     members = broker_factory.cluster(3, overrides=SETTINGS)
     by_id = {b.node_id: b for b in members}
+    # One cluster: every member reports the id derived from the shared voter set.
+    ids = {admin(b).list_topics(timeout=ADMIN_TIMEOUT_S).cluster_id for b in members}
+    assert len(ids) == 1 and len(ids.pop()) == 22, ids
     # The lowest live broker creates the offsets topic once three brokers are live.
     wait_until(lambda: len(offsets_topic(members[0])) == OFFSETS_PARTITIONS
                and all(leader > 0 and isr == [1, 2, 3] for leader, isr in offsets_topic(members[0]).values()),
