@@ -22,11 +22,11 @@ use crate::cli::consume::{fetch_request, FETCH_VERSION};
 use crate::cli::group_member::{GroupMember, FETCH_WAIT_MAX_MS};
 use crate::cli::offsets::{committed, list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use crate::cli::records::decode_fetched;
-use crate::cli::topic::{broker_error, leaders};
+use crate::cli::topic::{broker_error, leaders, TopicError};
 
 use super::config::{ConnectorConfig, SinkTopics};
 use super::converters::SinkValue;
-use super::task::{classify, Backoff, SendError, TaskControl};
+use super::task::{classify, describe_client_error, Backoff, SendError, TaskControl};
 use super::worker::TaskEnv;
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -132,10 +132,18 @@ fn flush(out: &mut BufWriter<File>) -> std::io::Result<()> {
 /// Connects, finds the topic, joins the group and reads where each owned partition
 /// starts (the committed offset, else per consumer.auto.offset.reset).
 fn open_session(cfg: &ConnectorConfig, env: &TaskEnv, group: &str) -> Result<Session, SendError> {
-    let mut cluster =
-        Cluster::connect(&env.bootstrap).map_err(|e| SendError::Transient(e.to_string()))?;
+    let mut cluster = Cluster::connect(&env.bootstrap)
+        .map_err(|e| SendError::Transient(describe_client_error(&e)))?;
     let topic = resolve_topic(&mut cluster, &cfg.sink_topics)?;
-    let leader_of = leaders(&mut cluster, &topic, false).map_err(classify)?;
+    let leader_of = leaders(&mut cluster, &topic, false).map_err(|e| match e {
+        TopicError::Broker {
+            code: UNKNOWN_TOPIC_OR_PARTITION,
+            ..
+        } => SendError::Transient(format!(
+            "topic {topic} does not exist yet (a source or a producer creates it)"
+        )),
+        e => classify(e),
+    })?;
     let member = GroupMember::join(&mut cluster, group, &topic).map_err(classify)?;
     let mut s = Session {
         cluster,
@@ -161,7 +169,7 @@ fn resolve_topic(cluster: &mut Cluster, topics: &SinkTopics) -> Result<String, S
                 .map_err(|e| SendError::Fatal(format!("topics.regex={r}: {e}")))?;
             let md = cluster
                 .metadata(None, false)
-                .map_err(|e| SendError::Transient(e.to_string()))?;
+                .map_err(|e| SendError::Transient(describe_client_error(&e)))?;
             let mut matched: Vec<String> = md
                 .topics
                 .iter()
@@ -283,7 +291,7 @@ fn fetch_from(
         .cluster
         .broker(leader)
         .and_then(|c| c.call(ApiKey::Fetch, FETCH_VERSION, &req))
-        .map_err(|e| SendError::Transient(e.to_string()))?;
+        .map_err(|e| SendError::Transient(describe_client_error(&e)))?;
     if resp.error_code != 0 {
         return Err(classify(broker_error(&s.topic, resp.error_code, None)));
     }

@@ -24,7 +24,7 @@ use crate::cli::topic::leaders;
 
 use super::config::ConnectorConfig;
 use super::offsets::source_key;
-use super::task::{classify, Backoff, SendError, TaskControl};
+use super::task::{classify, describe_client_error, Backoff, SendError, TaskControl};
 use super::worker::TaskEnv;
 
 /// How long the source waits for more lines when it reached the end of the file.
@@ -121,6 +121,8 @@ struct Source<'a> {
     pending: Vec<String>,
     pending_end: u64,
     batches_sent: u64,
+    /// A send failed and has not succeeded since (the next connection is logged).
+    retrying: bool,
     last_flush: Instant,
     missing_since: Option<Instant>,
     missing_warned: Option<Instant>,
@@ -160,6 +162,7 @@ pub fn run(cfg: &ConnectorConfig, env: &TaskEnv, control: &TaskControl) -> Resul
         pending: Vec::new(),
         pending_end: position,
         batches_sent: 0,
+        retrying: false,
         last_flush: Instant::now(),
         missing_since: None,
         missing_warned: None,
@@ -184,9 +187,13 @@ impl Source<'_> {
                 continue;
             }
             match self.send_pending() {
-                Ok(()) => backoff.reset(),
+                Ok(()) => {
+                    backoff.reset();
+                    self.retrying = false;
+                }
                 Err(SendError::Transient(why)) => {
                     let wait = backoff.step();
+                    self.retrying = true;
                     tracing::warn!(
                         "{}: {} lines not yet delivered to {}: {why}; retrying in {} ms (nothing is skipped)",
                         self.cfg.name,
@@ -259,10 +266,15 @@ impl Source<'_> {
     fn send_pending(&mut self) -> Result<(), SendError> {
         if self.link.is_none() {
             let mut cluster = Cluster::connect(&self.env.bootstrap)
-                .map_err(|e| SendError::Transient(e.to_string()))?;
+                .map_err(|e| SendError::Transient(describe_client_error(&e)))?;
             let leader_of = leaders(&mut cluster, &self.cfg.topic, true).map_err(classify)?;
-            if self.batches_sent > 0 || self.position > 0 {
-                tracing::info!("{}: connected to {}", self.cfg.name, self.env.bootstrap);
+            if self.retrying {
+                tracing::info!(
+                    "{}: connected to {}; sending the {} lines that waited",
+                    self.cfg.name,
+                    self.env.bootstrap,
+                    self.pending.len()
+                );
             }
             self.link = Some(Link { cluster, leader_of });
         }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cli::client::ClientError;
 use crate::cli::topic::TopicError;
 
 /// The longest a task sleeps before looking at its target state again.
@@ -161,11 +162,22 @@ const RETRIABLE_CODES: [i16; 13] = [3, 5, 6, 7, 13, 14, 15, 16, 22, 25, 27, 75, 
 
 pub fn classify(e: TopicError) -> SendError {
     match &e {
-        TopicError::Client(_) | TopicError::Refused(_) => SendError::Transient(e.to_string()),
+        TopicError::Client(c) => SendError::Transient(describe_client_error(c)),
+        TopicError::Refused(_) => SendError::Transient(e.to_string()),
         TopicError::Broker { code, .. } if RETRIABLE_CODES.contains(code) => {
             SendError::Transient(e.to_string())
         }
         _ => SendError::Fatal(e.to_string()),
+    }
+}
+
+/// A client error in the worker's words (the toolbox's own advice names its flags).
+pub fn describe_client_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Connect { bootstrap, source } => format!(
+            "cannot connect to {bootstrap}: {source} (is the broker up? the worker's bootstrap.servers names it)"
+        ),
+        other => other.to_string(),
     }
 }
 
