@@ -251,7 +251,7 @@ def test_missing_source_file_waits_for_it(broker, tmp_path):
         c.kill()
 
 
-def test_broker_down_at_start_then_up(tmp_path):
+def test_broker_down_at_start_and_while_running(tmp_path):
     broker = Broker(tmp_path / "broker")
     topic = fresh_topic("connect-late")
     c = Connect(tmp_path, broker.bootstrap, topic)
@@ -265,6 +265,18 @@ def test_broker_down_at_start_then_up(tmp_path):
         append(c.source_file, ["after the broker"])
         c.wait_sink(["before the broker", "after the broker"])
         assert "connected to " + broker.bootstrap + "; sending the 1 lines that waited" in c.log()
+
+        # The broker goes away while lines are written, and comes back: nothing is lost
+        # (a line the sink wrote after its last commit may come again: at-least-once).
+        retries_before = c.log().count("not yet delivered")
+        broker.stop()
+        append(c.source_file, ["during the outage"])
+        wait_until(lambda: c.log().count("not yet delivered") > retries_before + 1, FLOW_TIMEOUT_S,
+                   "the source to retry during the outage")
+        broker.start()
+        expected = ["before the broker", "after the broker", "during the outage"]
+        wait_until(lambda: list(dict.fromkeys(c.sink_lines())) == expected, FLOW_TIMEOUT_S * 2,
+                   f"the sink to catch up after the outage; log:\n{c.log()[-3000:]}")
         c.stop()
     finally:
         c.kill()
