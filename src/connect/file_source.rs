@@ -8,8 +8,8 @@
 //! stop; after a clean stop a restart resumes exactly after the last acknowledged line
 //! (after a crash, lines since the last flush are sent again: at-least-once, as Kafka).
 //!
-//! Positions count bytes (Kafka's task counts Java chars); a line ends at `\n`, and a
-//! `\r` before it is dropped. A last line without its newline waits for it.
+//! Positions count bytes (Kafka's task counts Java chars); a line ends at `\n`, `\r\n`
+//! or a lone `\r`, as in Kafka. A last line without its line end waits for it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -70,7 +70,11 @@ impl LineReader {
 
     /// Up to `max` complete lines and the file position after the last of them.
     fn read_lines(&mut self, max: usize) -> std::io::Result<(Vec<String>, u64)> {
-        if self.buf.iter().filter(|b| **b == b'\n').count() < max {
+        // Read on unless `max` lines are already buffered (a trailing `\r` may be half
+        // of a line end, so it never counts as complete).
+        if self.buf.last() == Some(&b'\r')
+            || self.buf.iter().filter(|b| is_line_end(**b)).count() < max
+        {
             let mut chunk = vec![0u8; READ_CHUNK_BYTES];
             let n = self.file.read(&mut chunk)?;
             self.buf.extend_from_slice(&chunk[..n]);
@@ -78,15 +82,20 @@ impl LineReader {
         let mut lines = Vec::new();
         let mut used = 0;
         while lines.len() < max {
-            let Some(nl) = self.buf[used..].iter().position(|b| *b == b'\n') else {
+            let Some(end) = self.buf[used..].iter().position(|b| is_line_end(*b)) else {
                 break;
             };
-            let mut line = &self.buf[used..used + nl];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            lines.push(String::from_utf8_lossy(line).into_owned());
-            used += nl + 1;
+            let at = used + end;
+            // As Kafka's task: `\n`, `\r\n` and a lone `\r` end a line; a `\r` that is
+            // the last byte read so far waits, in case its `\n` is still being written.
+            let next = match (self.buf[at], self.buf.get(at + 1)) {
+                (b'\n', _) => at + 1,
+                (_, Some(b'\n')) => at + 2,
+                (_, Some(_)) => at + 1,
+                (_, None) => break,
+            };
+            lines.push(String::from_utf8_lossy(&self.buf[used..at]).into_owned());
+            used = next;
         }
         if used == 0 && self.buf.len() > LINE_BYTES_MAX {
             return Err(std::io::Error::other(format!(
@@ -98,6 +107,10 @@ impl LineReader {
         self.buf_start += used as u64;
         Ok((lines, self.buf_start))
     }
+}
+
+fn is_line_end(b: u8) -> bool {
+    b == b'\n' || b == b'\r'
 }
 
 /// The broker side: a connection and the topic's leaders.
@@ -350,6 +363,13 @@ mod tests {
             again.read_lines(10).unwrap(),
             (vec!["two".to_string(), "three".to_string()], 15)
         );
+        // A lone \r ends a line too, once the byte after it shows it is not \r\n.
+        f.write_all(b"four\rfive\r").unwrap();
+        assert_eq!(r.read_lines(10).unwrap(), (vec!["four".to_string()], 20));
+        f.write_all(b"\n").unwrap();
+        assert_eq!(r.read_lines(10).unwrap(), (vec!["five".to_string()], 26));
+        let mut one = LineReader::open(&path, 20).unwrap();
+        assert_eq!(one.read_lines(1).unwrap(), (vec!["five".to_string()], 26));
         // A position past the end (the file was replaced) starts over.
         let mut past = LineReader::open(&path, 1000).unwrap();
         assert_eq!(past.read_lines(1).unwrap().1, 5);

@@ -3,11 +3,13 @@
 //! ```text
 //! GET    /                               {"version","commit","kafka_cluster_id"}
 //! GET    /connector-plugins              [{"class","type","version"}]
-//! GET    /connectors                     ["name", ...]
+//! GET    /connectors                     ["name", ...]; ?expand=status|info: {"name":{"status","info"}}
 //! POST   /connectors                     {"name","config"} → 201 connector info (409 if it exists)
 //! GET    /connectors/{name}              {"name","config","tasks":[{"connector","task"}],"type"}
 //! GET    /connectors/{name}/config       {"key":"value", ...}
 //! PUT    /connectors/{name}/config       → 201 (created) or 200 (updated), connector info
+//! GET    /connectors/{name}/tasks        [{"id":{"connector","task"},"config"}]
+//! GET    /connectors/{name}/tasks/0/status {"id","state","worker_id"[,"trace"]}
 //! GET    /connectors/{name}/status       {"name","connector":{"state","worker_id"},"tasks":[{"id","state","worker_id"[,"trace"]}],"type"}
 //! PUT    /connectors/{name}/pause|resume → 202, no body
 //! POST   /connectors/{name}/restart      → 204 (the task restarts too)
@@ -158,7 +160,7 @@ fn route(state: &State, method: &Method, url: &str, body: &[u8]) -> Reply {
     match (method, segs.as_slice()) {
         (Method::Get, []) => (200, Some(root(state))),
         (Method::Get, ["connector-plugins"]) => (200, Some(plugins())),
-        (Method::Get, ["connectors"]) => (200, Some(json!(w.names()))),
+        (Method::Get, ["connectors"]) => (200, Some(list(w, url))),
         (Method::Post, ["connectors"]) => create(w, body),
         (Method::Get, ["connectors", name]) => match w.config(name) {
             Some(cfg) => (200, Some(info(&cfg))),
@@ -176,7 +178,18 @@ fn route(state: &State, method: &Method, url: &str, body: &[u8]) -> Reply {
             None => not_found(name),
         },
         (Method::Put, ["connectors", name, "config"]) => put_config(w, name, body),
-        (Method::Get, ["connectors", name, "status"]) => status(w, name),
+        (Method::Get, ["connectors", name, "status"]) => match status_json(w, name) {
+            Some(v) => (200, Some(v)),
+            None => not_found(name),
+        },
+        (Method::Get, ["connectors", name, "tasks"]) => match w.config(name) {
+            Some(cfg) => (200, Some(tasks(&cfg))),
+            None => not_found(name),
+        },
+        (Method::Get, ["connectors", name, "tasks", "0", "status"]) => match status_json(w, name) {
+            Some(v) => (200, Some(v["tasks"][0].clone())),
+            None => not_found(name),
+        },
         (Method::Put, ["connectors", name, "pause"]) => pause_resume(w, name, Target::Pause),
         (Method::Put, ["connectors", name, "resume"]) => pause_resume(w, name, Target::Run),
         (Method::Post, ["connectors", name, "restart"])
@@ -234,24 +247,62 @@ fn info(cfg: &ConnectorConfig) -> Value {
     })
 }
 
-fn status(w: &Worker, name: &str) -> Reply {
-    let Some(s) = w.status(name) else {
-        return not_found(name);
-    };
+/// `GET /connectors`: the names, or with `?expand=status` / `?expand=info` (both may be
+/// given) a map of name → {"status":..,"info":..}, as Kafka answers.
+fn list(w: &Worker, url: &str) -> Value {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let expand: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("expand="))
+        .collect();
+    let names = w.names();
+    if expand.is_empty() {
+        return json!(names);
+    }
+    let mut out = serde_json::Map::new();
+    for name in names {
+        let mut entry = serde_json::Map::new();
+        if expand.contains(&"status") {
+            if let Some(s) = status_json(w, &name) {
+                entry.insert("status".into(), s);
+            }
+        }
+        if expand.contains(&"info") {
+            if let Some(cfg) = w.config(&name) {
+                entry.insert("info".into(), info(&cfg));
+            }
+        }
+        out.insert(name, Value::Object(entry));
+    }
+    Value::Object(out)
+}
+
+/// The one task's id and config (the connector's keys plus `task.class`, as Kafka's
+/// file connectors hand their task).
+fn tasks(cfg: &ConnectorConfig) -> Value {
+    let mut config = json!(cfg.props);
+    config["task.class"] = json!(match cfg.kind {
+        super::config::ConnectorKind::FileSource =>
+            "org.apache.kafka.connect.file.FileStreamSourceTask",
+        super::config::ConnectorKind::FileSink =>
+            "org.apache.kafka.connect.file.FileStreamSinkTask",
+    });
+    json!([{"id": {"connector": cfg.name, "task": 0}, "config": config}])
+}
+
+fn status_json(w: &Worker, name: &str) -> Option<Value> {
+    let s = w.status(name)?;
     let id = &w.config.worker_id;
     let mut task = json!({"id": 0, "state": s.task_state, "worker_id": id});
     if let Some(trace) = s.task_trace {
         task["trace"] = json!(trace);
     }
-    (
-        200,
-        Some(json!({
-            "name": name,
-            "connector": {"state": s.connector_state, "worker_id": id},
-            "tasks": [task],
-            "type": s.kind.type_name(),
-        })),
-    )
+    Some(json!({
+        "name": name,
+        "connector": {"state": s.connector_state, "worker_id": id},
+        "tasks": [task],
+        "type": s.kind.type_name(),
+    }))
 }
 
 fn pause_resume(w: &Worker, name: &str, target: Target) -> Reply {

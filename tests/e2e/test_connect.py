@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from clients import consume, watermarks, wait_until
+from clients import consume, flush, producer, watermarks, wait_until
 from conftest import Broker, corelog_bin, free_port, fresh_topic, stop_process
 
 FLOW_TIMEOUT_S = 20
@@ -192,6 +192,12 @@ def test_rest_api(broker, tmp_path):
         assert c.get("/connectors/local-file-sink/status") == (200, {
             "name": "local-file-sink", "connector": {"state": "RUNNING", "worker_id": worker_id},
             "tasks": [{"id": 0, "state": "RUNNING", "worker_id": worker_id}], "type": "sink"})
+        assert c.get("/connectors/local-file-sink/tasks/0/status") == (200, {
+            "id": 0, "state": "RUNNING", "worker_id": worker_id})
+        status, expanded = c.get("/connectors?expand=status&expand=info")
+        assert status == 200 and sorted(expanded) == ["local-file-sink", "local-file-source"]
+        assert expanded["local-file-source"]["status"]["type"] == "source"
+        assert expanded["local-file-source"]["info"]["config"]["topic"] == topic
         assert c.get("/connectors/nope/status") == (404, {"error_code": 404, "message": "Connector nope not found"})
         assert c.request("PUT", "/connectors/nope/pause") == (404, {"error_code": 404,
                                                                    "message": "Connector nope not found"})
@@ -282,3 +288,28 @@ def test_broker_down_at_start_and_while_running(tmp_path):
         c.kill()
         if broker.is_running():
             broker.stop()
+
+
+def test_record_the_converter_refuses_fails_the_sink_task(broker, tmp_path):
+    topic = fresh_topic("connect-bad")
+    c = Connect(tmp_path, broker.bootstrap, topic, source=False)
+    prod = producer(broker)
+    prod.produce(topic, value=envelope("good"))
+    prod.produce(topic, value=b'"plain JSON, no envelope"')
+    flush(prod)
+    c.start()
+    try:
+        def task():
+            return c.get("/connectors/local-file-sink/status")[1]["tasks"][0]
+        wait_until(lambda: task()["state"] == "FAILED", FLOW_TIMEOUT_S, "the sink task to fail")
+        assert "set schemas.enable=false in your converter configuration" in task()["trace"]
+        assert c.get("/connectors/local-file-sink/status")[1]["connector"]["state"] == "RUNNING"
+        assert c.sink_lines() == ["good"]
+        assert "local-file-sink: task failed" in c.log()
+        # A restart runs it again (and it fails again on the same record).
+        assert c.request("POST", "/connectors/local-file-sink/restart") == (204, None)
+        wait_until(lambda: c.log().count("local-file-sink: task failed") == 2, FLOW_TIMEOUT_S,
+                   "the restarted task to meet the record again")
+        c.stop()
+    finally:
+        c.kill()
