@@ -2,10 +2,12 @@
 //! operations the REST API and the command line ask of them (start, reconfigure, pause,
 //! resume, restart, delete, stop all).
 //!
-//! Concurrency: `connectors` is one Mutex, held for each operation, including the join
-//! of a stopping task thread (bounded: tasks look at their target at least every
-//! `TASK_WAIT_STEP`, and a request in flight to the broker ends within its I/O timeout).
-//! Task threads never take it.
+//! Concurrency: `connectors` is one Mutex, held for each operation but never while a
+//! task thread is joined (a task may be inside a broker request or a JoinGroup for
+//! seconds, and the REST API must keep answering meanwhile). A replaced or restarted
+//! task is told to stop and its handle goes to the new task's thread, which joins it
+//! before it starts: the two never touch the file or the group at the same time.
+//! Task threads never take the lock.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,27 +71,34 @@ impl Worker {
     /// Returns true when the connector is new.
     pub fn put(&self, cfg: ConnectorConfig) -> bool {
         let mut all = self.lock();
-        let paused = match all.remove(&cfg.name) {
-            Some(old) => {
-                let paused = old.control.target() == Target::Pause;
-                stop(old);
-                Some(paused)
-            }
-            None => None,
+        let (paused, predecessor) = match all.remove(&cfg.name) {
+            Some(old) => (Some(old.control.target() == Target::Pause), retire(old)),
+            None => (None, None),
         };
         let name = cfg.name.clone();
-        all.insert(name, self.spawn(cfg, paused.unwrap_or(false)));
+        all.insert(name, self.spawn(cfg, paused.unwrap_or(false), predecessor));
         paused.is_none()
     }
 
-    fn spawn(&self, cfg: ConnectorConfig, paused: bool) -> Running {
+    /// Starts a task thread; it first waits for `predecessor` (the task it replaces).
+    fn spawn(
+        &self,
+        cfg: ConnectorConfig,
+        paused: bool,
+        predecessor: Option<JoinHandle<()>>,
+    ) -> Running {
         let control = Arc::new(TaskControl::new(paused));
         let env = Arc::clone(&self.env);
         let task_cfg = cfg.clone();
         let task_control = Arc::clone(&control);
         let thread = std::thread::Builder::new()
             .name(format!("connect-{}", cfg.name))
-            .spawn(move || run_task(&task_cfg, &env, &task_control))
+            .spawn(move || {
+                if let Some(p) = predecessor {
+                    let _ = p.join();
+                }
+                run_task(&task_cfg, &env, &task_control)
+            })
             .map_err(|e| {
                 control.set_state(super::task::TaskState::Failed(format!(
                     "cannot start the task thread: {e}"
@@ -158,9 +167,9 @@ impl Worker {
         };
         let paused = old.control.target() == Target::Pause;
         let cfg = old.cfg.clone();
-        stop(old);
+        let predecessor = retire(old);
         tracing::info!("{name}: restarting");
-        all.insert(name.to_string(), self.spawn(cfg, paused));
+        all.insert(name.to_string(), self.spawn(cfg, paused, predecessor));
         true
     }
 
@@ -195,9 +204,14 @@ impl Worker {
     }
 }
 
-fn stop(mut r: Running) {
+/// Tells the task to stop and hands back its thread, to be joined without the lock.
+fn retire(mut r: Running) -> Option<JoinHandle<()>> {
     r.control.set_target(Target::Stop);
-    if let Some(t) = r.thread.take() {
+    r.thread.take()
+}
+
+fn stop(r: Running) {
+    if let Some(t) = retire(r) {
         let _ = t.join();
     }
 }
