@@ -218,16 +218,23 @@ def test_rest_api(broker, tmp_path):
         append(c.source_file, ["three"])
         c.wait_sink(["one", "two", "three"])
 
-        # A second sink through PUT config, reading by topics.regex: created (201), then
-        # updated (200).
+        # A second sink through PUT config, reading two topics by topics.regex: created
+        # (201), then updated (200).
+        other = fresh_topic("connect-rest-b")
+        prod = producer(broker)
+        prod.produce(other, value=envelope("from the other topic"))
+        flush(prod)
         copy = tmp_path / "copy.txt"
         config = {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector", "tasks.max": "1",
                   "file": str(copy), "topics.regex": "connect-rest-.*"}
         status, info = c.request("PUT", "/connectors/copy-sink/config", config)
         assert (status, info) == (201, {"name": "copy-sink", "config": {**config, "name": "copy-sink"},
                                         "tasks": [{"connector": "copy-sink", "task": 0}], "type": "sink"})
-        wait_until(lambda: copy.exists() and copy.read_text() == "one\ntwo\nthree\n", FLOW_TIMEOUT_S,
-                   "the new sink to copy the topic")
+        wait_until(lambda: copy.exists() and len(copy.read_text().splitlines()) >= 4, FLOW_TIMEOUT_S,
+                   "the new sink to copy both topics")
+        copied = copy.read_text().splitlines()
+        assert sorted(copied) == sorted(["one", "two", "three", "from the other topic"])
+        assert [line for line in copied if line != "from the other topic"] == ["one", "two", "three"]
         assert c.request("PUT", "/connectors/copy-sink/config", config)[0] == 200
         assert c.request("PUT", "/connectors/copy-sink/config", {**config, "name": "other"}) == (400, {
             "error_code": 400,
