@@ -60,7 +60,7 @@ def envelope(line):
 class Connect:
     """One `corelog connect standalone` process over property files in `dir`."""
 
-    def __init__(self, tmp_path, bootstrap, topic, source=True, sink=True):
+    def __init__(self, tmp_path, bootstrap, topic, source=True, sink=True, source_extra="", sink_extra=""):
         self.dir = tmp_path
         self.rest_port = free_port()
         self.source_file = tmp_path / "test.txt"
@@ -72,11 +72,11 @@ class Connect:
         self.files = [worker]
         if source:
             f = tmp_path / "connect-file-source.properties"
-            f.write_text(SOURCE_PROPERTIES.format(file=self.source_file, topic=topic))
+            f.write_text(SOURCE_PROPERTIES.format(file=self.source_file, topic=topic) + source_extra)
             self.files.append(f)
         if sink:
             f = tmp_path / "connect-file-sink.properties"
-            f.write_text(SINK_PROPERTIES.format(file=self.sink_file, topic=topic))
+            f.write_text(SINK_PROPERTIES.format(file=self.sink_file, topic=topic) + sink_extra)
             self.files.append(f)
         self.proc = None
 
@@ -320,3 +320,37 @@ def test_record_the_converter_refuses_fails_the_sink_task(broker, tmp_path):
         c.stop()
     finally:
         c.kill()
+
+
+def test_per_connector_converters(broker, tmp_path):
+    """StringConverter on both ends (a connector's own value.converter overrides the
+    worker's JsonConverter): the topic holds the raw line."""
+    topic = fresh_topic("connect-string")
+    string = "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
+    c = Connect(tmp_path, broker.bootstrap, topic, source_extra=string, sink_extra=string)
+    lines = ["plain text", '{"looks": "like json"}']
+    append(c.source_file, lines)
+    c.start()
+    try:
+        c.wait_sink(lines)
+        c.stop()
+    finally:
+        c.kill()
+    got = consume(broker, topic, {0: 0}, len(lines))
+    assert [m.value() for m in got] == [line.encode() for line in lines]
+
+
+def test_json_without_schemas(broker, tmp_path):
+    topic = fresh_topic("connect-plainjson")
+    plain = "value.converter.schemas.enable=false\n"
+    c = Connect(tmp_path, broker.bootstrap, topic, source_extra=plain, sink_extra=plain)
+    lines = ['say "hi"', "back\\slash"]
+    append(c.source_file, lines)
+    c.start()
+    try:
+        c.wait_sink(lines)
+        c.stop()
+    finally:
+        c.kill()
+    got = consume(broker, topic, {0: 0}, len(lines))
+    assert [m.value() for m in got] == [b'"say \\"hi\\""', b'"back\\\\slash"']
