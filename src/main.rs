@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Kafka Connect in standalone mode: move files through topics (file connectors).
+    Connect(corelog::connect::ConnectArgs),
     /// Run the broker (Kafka clients connect on :9092 by default; data in ./data).
     #[command(
         after_help = "Examples:\n  corelog serve\n  corelog serve --config server.properties --override log.dirs=/d1,/d2\n  corelog serve --smp 2 --override listeners=PLAINTEXT://127.0.0.1:19092"
@@ -497,6 +499,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Connect(args) => corelog::connect::run(args),
         Command::Topic {
             bootstrap,
             output,

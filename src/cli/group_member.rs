@@ -1,4 +1,5 @@
-//! A member of a classic consumer group, for `corelog consume --group G`: FindCoordinator,
+//! A member of a classic consumer group, for `corelog consume --group G` (one topic) and
+//! Connect's file sink (`join_topics`: one or more topics): FindCoordinator,
 //! JoinGroup (with the MEMBER_ID_REQUIRED retry), SyncGroup (the leader computes a range
 //! assignment), Heartbeat and periodic OffsetCommit from the consume loop, and on exit a
 //! last OffsetCommit and LeaveGroup.
@@ -65,18 +66,26 @@ const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const NOT_COORDINATOR: i16 = 16;
 
+/// topic → partition → next offset: the positions of a member of several topics.
+pub type TopicPositions = BTreeMap<String, BTreeMap<i32, i64>>;
+
 pub struct GroupMember {
     group: String,
-    topic: String,
+    /// The subscription; `corelog consume` subscribes to one topic, a Connect sink to
+    /// one or more.
+    topics: Vec<String>,
     pub coordinator: i32,
     member_id: String,
     generation: i32,
-    /// The partitions of `topic` this member owns in the current generation.
+    /// The partitions of the first subscribed topic this member owns in the current
+    /// generation (for single-topic callers).
     pub assignment: Vec<i32>,
+    /// Every subscribed topic's partitions this member owns in the current generation.
+    pub owned: BTreeMap<String, Vec<i32>>,
     next_heartbeat: Instant,
     next_commit: Instant,
     /// What was last committed, so an unchanged position is not committed again.
-    committed: BTreeMap<i32, i64>,
+    committed: BTreeMap<(String, i32), i64>,
 }
 
 fn group_id(g: &str) -> GroupId {
@@ -112,14 +121,29 @@ pub fn find_coordinator(cluster: &mut Cluster, group: &str) -> Result<i32, Topic
 impl GroupMember {
     /// Joins `group` subscribed to `topic` and waits for this member's assignment.
     pub fn join(cluster: &mut Cluster, group: &str, topic: &str) -> Result<Self, TopicError> {
+        Self::join_topics(cluster, group, &[topic.to_string()])
+    }
+
+    /// Joins `group` subscribed to `topics` (at least one) and waits for this member's
+    /// assignment.
+    pub fn join_topics(
+        cluster: &mut Cluster,
+        group: &str,
+        topics: &[String],
+    ) -> Result<Self, TopicError> {
+        assert!(
+            !topics.is_empty(),
+            "a member subscribes to at least one topic"
+        );
         let coordinator = find_coordinator(cluster, group)?;
         let mut m = GroupMember {
             group: group.to_string(),
-            topic: topic.to_string(),
+            topics: topics.to_vec(),
             coordinator,
             member_id: String::new(),
             generation: -1,
             assignment: Vec::new(),
+            owned: BTreeMap::new(),
             next_heartbeat: Instant::now(),
             next_commit: Instant::now() + COMMIT_INTERVAL,
             committed: BTreeMap::new(),
@@ -158,7 +182,8 @@ impl GroupMember {
             };
             match self.sync_group(cluster, assignments)? {
                 Ok(mine) => {
-                    self.assignment = mine;
+                    self.assignment = mine.get(&self.topics[0]).cloned().unwrap_or_default();
+                    self.owned = mine;
                     self.committed.clear();
                     self.next_heartbeat = Instant::now() + HEARTBEAT_INTERVAL;
                     return Ok(());
@@ -176,7 +201,11 @@ impl GroupMember {
 
     fn join_group(&mut self, cluster: &mut Cluster) -> Result<JoinGroupResponse, TopicError> {
         let mut sub = ConsumerProtocolSubscription::default();
-        sub.topics = vec![StrBytes::from_string(self.topic.clone())];
+        sub.topics = self
+            .topics
+            .iter()
+            .map(|t| StrBytes::from_string(t.clone()))
+            .collect();
         let mut protocol = JoinGroupRequestProtocol::default();
         protocol.name = StrBytes::from_static_str(ASSIGNOR);
         protocol.metadata = versioned(&sub, SUBSCRIPTION_VERSION)?;
@@ -246,7 +275,7 @@ impl GroupMember {
         &mut self,
         cluster: &mut Cluster,
         assignments: Vec<SyncGroupRequestAssignment>,
-    ) -> Result<Result<Vec<i32>, i16>, TopicError> {
+    ) -> Result<Result<BTreeMap<String, Vec<i32>>, i16>, TopicError> {
         let mut req = SyncGroupRequest::default();
         req.group_id = group_id(&self.group);
         req.generation_id = self.generation;
@@ -260,18 +289,24 @@ impl GroupMember {
             return Ok(Err(resp.error_code));
         }
         if resp.assignment.is_empty() {
-            return Ok(Ok(Vec::new()));
+            return Ok(Ok(BTreeMap::new()));
         }
         let a: ConsumerProtocolAssignment = read_versioned(&resp.assignment).map_err(|why| {
             TopicError::Refused(format!("{}: unreadable assignment: {why}", self.group))
         })?;
-        let mut mine: Vec<i32> = a
-            .assigned_partitions
-            .iter()
-            .filter(|tp| tp.topic.0.as_str() == self.topic)
-            .flat_map(|tp| tp.partitions.iter().copied())
-            .collect();
-        mine.sort_unstable();
+        let mut mine: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for tp in &a.assigned_partitions {
+            let topic = tp.topic.0.as_str();
+            if self.topics.iter().any(|t| t == topic) {
+                mine.entry(topic.to_string())
+                    .or_default()
+                    .extend(tp.partitions.iter().copied());
+            }
+        }
+        for parts in mine.values_mut() {
+            parts.sort_unstable();
+            parts.dedup();
+        }
         Ok(Ok(mine))
     }
 
@@ -282,9 +317,24 @@ impl GroupMember {
         cluster: &mut Cluster,
         positions: &BTreeMap<i32, i64>,
     ) -> Result<bool, TopicError> {
+        let positions = self.of_first_topic(positions);
+        self.tick_topics(cluster, &positions)
+    }
+
+    /// `positions` as the first subscribed topic's.
+    fn of_first_topic(&self, positions: &BTreeMap<i32, i64>) -> TopicPositions {
+        BTreeMap::from([(self.topics[0].clone(), positions.clone())])
+    }
+
+    /// `tick` for a member of several topics: the caller then reads `owned` anew.
+    pub fn tick_topics(
+        &mut self,
+        cluster: &mut Cluster,
+        positions: &TopicPositions,
+    ) -> Result<bool, TopicError> {
         let now = Instant::now();
         if now >= self.next_commit {
-            self.commit(cluster, positions)?;
+            self.commit_topics(cluster, positions)?;
             self.next_commit = now + COMMIT_INTERVAL;
         }
         if now < self.next_heartbeat {
@@ -303,7 +353,7 @@ impl GroupMember {
             0 => Ok(false),
             REBALANCE_IN_PROGRESS => {
                 // Still a member of this generation: hand over what was consumed.
-                self.commit(cluster, positions)?;
+                self.commit_topics(cluster, positions)?;
                 self.rejoin(cluster)?;
                 Ok(true)
             }
@@ -324,48 +374,69 @@ impl GroupMember {
         cluster: &mut Cluster,
         positions: &BTreeMap<i32, i64>,
     ) -> Result<(), TopicError> {
-        let changed: Vec<(i32, i64)> = positions
-            .iter()
-            .filter(|(p, o)| self.assignment.contains(p) && self.committed.get(p) != Some(o))
-            .map(|(p, o)| (*p, *o))
-            .collect();
+        let positions = self.of_first_topic(positions);
+        self.commit_topics(cluster, &positions)
+    }
+
+    /// `commit` for a member of several topics.
+    pub fn commit_topics(
+        &mut self,
+        cluster: &mut Cluster,
+        positions: &TopicPositions,
+    ) -> Result<(), TopicError> {
+        let mut changed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for (topic, parts) in positions {
+            let Some(owned) = self.owned.get(topic) else {
+                continue;
+            };
+            for (p, o) in parts {
+                let key = (topic.clone(), *p);
+                if owned.contains(p) && self.committed.get(&key) != Some(o) {
+                    changed.insert(key, *o);
+                }
+            }
+        }
         if changed.is_empty() {
             return Ok(());
         }
-        let mut t = OffsetCommitRequestTopic::default();
-        t.name = TopicName(StrBytes::from_string(self.topic.clone()));
-        t.partitions = changed
-            .iter()
-            .map(|(p, o)| {
-                let mut cp = OffsetCommitRequestPartition::default();
-                cp.partition_index = *p;
-                cp.committed_offset = *o;
-                cp.committed_leader_epoch = -1;
-                cp.committed_metadata = Some(StrBytes::from_static_str(""));
-                cp
-            })
-            .collect();
+        let mut topics: BTreeMap<&str, OffsetCommitRequestTopic> = BTreeMap::new();
+        for ((topic, p), o) in &changed {
+            let t = topics.entry(topic.as_str()).or_insert_with(|| {
+                let mut t = OffsetCommitRequestTopic::default();
+                t.name = TopicName(StrBytes::from_string(topic.clone()));
+                t
+            });
+            let mut cp = OffsetCommitRequestPartition::default();
+            cp.partition_index = *p;
+            cp.committed_offset = *o;
+            cp.committed_leader_epoch = -1;
+            cp.committed_metadata = Some(StrBytes::from_static_str(""));
+            t.partitions.push(cp);
+        }
         let mut req = OffsetCommitRequest::default();
         req.group_id = group_id(&self.group);
         req.generation_id_or_member_epoch = self.generation;
         req.member_id = StrBytes::from_string(self.member_id.clone());
-        req.topics = vec![t];
+        req.topics = topics.into_values().collect();
         let resp: OffsetCommitResponse = cluster.broker(self.coordinator)?.call(
             ApiKey::OffsetCommit,
             OFFSET_COMMIT_VERSION,
             &req,
         )?;
-        for p in resp.topics.iter().flat_map(|t| &t.partitions) {
-            match p.error_code {
-                0 => {
-                    if let Some((_, o)) = changed.iter().find(|(cp, _)| *cp == p.partition_index) {
-                        self.committed.insert(p.partition_index, *o);
+        for t in &resp.topics {
+            for p in &t.partitions {
+                let key = (t.name.0.to_string(), p.partition_index);
+                match p.error_code {
+                    0 => {
+                        if let Some(o) = changed.get(&key) {
+                            self.committed.insert(key, *o);
+                        }
                     }
+                    // The group moved on; the next heartbeat rejoins, the positions
+                    // are committed again from the new generation.
+                    REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID => {}
+                    code => return Err(broker_error(&self.group, code, None)),
                 }
-                // The group moved on; the next heartbeat rejoins, the positions are
-                // committed again from the new generation.
-                REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION | UNKNOWN_MEMBER_ID => {}
-                code => return Err(broker_error(&self.group, code, None)),
             }
         }
         Ok(())
@@ -373,11 +444,21 @@ impl GroupMember {
 
     /// Last commit, then LeaveGroup so the others get the partitions at once.
     pub fn leave(
-        mut self,
+        self,
         cluster: &mut Cluster,
         positions: &BTreeMap<i32, i64>,
     ) -> Result<(), TopicError> {
-        self.commit(cluster, positions)?;
+        let positions = self.of_first_topic(positions);
+        self.leave_topics(cluster, &positions)
+    }
+
+    /// `leave` for a member of several topics.
+    pub fn leave_topics(
+        mut self,
+        cluster: &mut Cluster,
+        positions: &TopicPositions,
+    ) -> Result<(), TopicError> {
+        self.commit_topics(cluster, positions)?;
         let mut who = MemberIdentity::default();
         who.member_id = StrBytes::from_string(self.member_id.clone());
         let mut req = LeaveGroupRequest::default();

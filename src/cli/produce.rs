@@ -245,8 +245,7 @@ fn parse_line(line: Vec<u8>, opts: &ProduceOptions, line_no: u64) -> Result<Mess
     })
 }
 
-/// Sends every pending batch, one request per leader, and waits for the acks; retries
-/// batches whose leader moved after refreshing Metadata.
+/// Sends every pending batch (see `send_records`).
 fn flush(
     cluster: &mut Cluster,
     opts: &ProduceOptions,
@@ -255,8 +254,26 @@ fn flush(
     summary: &mut ProduceSummary,
 ) -> Result<(), TopicError> {
     pending.since = None;
+    let by_partition = std::mem::take(&mut pending.by_partition)
+        .into_iter()
+        .map(|(p, (messages, _))| (p, messages))
+        .collect();
+    send_records(cluster, opts, leader_of, by_partition, summary)
+}
+
+/// Sends one batch per partition of `by_partition`, one request per leader, and waits
+/// for the acks; retries batches whose leader moved after refreshing Metadata. Shared
+/// with `corelog connect` (connect/file_source.rs), which only moves its file position
+/// once this returns Ok.
+pub fn send_records(
+    cluster: &mut Cluster,
+    opts: &ProduceOptions,
+    leader_of: &mut BTreeMap<i32, i32>,
+    by_partition: BTreeMap<i32, Vec<Message>>,
+    summary: &mut ProduceSummary,
+) -> Result<(), TopicError> {
     let mut batches: BTreeMap<i32, (Bytes, u64)> = BTreeMap::new();
-    for (p, (messages, _)) in std::mem::take(&mut pending.by_partition) {
+    for (p, messages) in by_partition {
         let bytes = encode_batch(&messages, opts.compression)
             .map_err(|e| TopicError::Usage(format!("encoding a record batch: {e}")))?;
         batches.insert(p, (bytes, messages.len() as u64));
