@@ -107,9 +107,14 @@ impl Listener {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The first client listener (`listeners[0].bind`): what a cluster member registers.
     pub listener: Listener,
-    /// What clients are told to connect to (Metadata, DescribeCluster).
+    /// What clients are told to connect to (Metadata, DescribeCluster): the first
+    /// listener's advertised address; a connection on another listener is told that
+    /// listener's (`listeners[i].advertised`).
     pub advertised: Listener,
+    /// Every client listener, in the order `listeners` gives them (never empty).
+    pub listeners: Vec<ClientListener>,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     /// `default.replication.factor`: the replicas of a topic created without one (in a
@@ -186,6 +191,16 @@ impl Default for BrokerConfig {
                 host: "localhost".into(),
                 port: PORT_DEFAULT,
             },
+            listeners: vec![ClientListener {
+                name: "PLAINTEXT".into(),
+                protocol: SecurityProtocol::Plaintext,
+                bind: listener.clone(),
+                advertised: Listener {
+                    host: "localhost".into(),
+                    port: PORT_DEFAULT,
+                },
+                tls: None,
+            }],
             listener,
             log_dirs: vec![PathBuf::from("data")],
             num_partitions: 1,
@@ -266,22 +281,14 @@ impl BrokerConfig {
             c.node_id =
                 parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
         }
-        let controller_names: Vec<&str> = get("controller.listener.names")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect();
-        let mut controller_listener = None;
-        if let Some(v) = get("listeners") {
-            let (client, controller) = split_listeners("listeners", v, &controller_names)?;
-            c.listener = client;
-            controller_listener = controller;
+        let parsed = listeners::parse(props, &c.listener)?;
+        c.listeners = parsed.client;
+        for l in c.listeners.iter_mut().filter(|l| l.protocol.tls()) {
+            l.tls = Some(tls::settings(props, &l.name)?);
         }
-        c.advertised = match get("advertised.listeners") {
-            Some(v) => split_listeners("advertised.listeners", v, &controller_names)?.0,
-            None => default_advertised(&c.listener),
-        };
+        c.listener = c.listeners[0].bind.clone();
+        c.advertised = c.listeners[0].advertised.clone();
+        let controller_listener = parsed.controller;
         c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
         if let Some(v) = get("log.dirs").or(get("log.dir")) {
             c.log_dirs = parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?;
@@ -430,7 +437,16 @@ impl BrokerConfig {
     /// value in effect, and whether it was set rather than defaulted. Topic defaults
     /// (`log.retention.ms`...) are described through `topic_config` instead.
     pub fn static_view(&self) -> Vec<(&'static str, String, bool)> {
-        let listener = |l: &Listener| format!("PLAINTEXT://{}:{}", l.host, l.port);
+        let listeners = |adv: bool| {
+            self.listeners
+                .iter()
+                .map(|l| {
+                    let a = if adv { &l.advertised } else { &l.bind };
+                    format!("{}://{}:{}", l.name, a.host, a.port)
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let dirs = self
             .log_dirs
             .iter()
@@ -439,8 +455,8 @@ impl BrokerConfig {
             .join(",");
         let values: [(&'static str, String); 23] = [
             ("node.id", self.node_id.to_string()),
-            ("listeners", listener(&self.listener)),
-            ("advertised.listeners", listener(&self.advertised)),
+            ("listeners", listeners(false)),
+            ("advertised.listeners", listeners(true)),
             ("log.dirs", dirs),
             ("num.partitions", self.num_partitions.to_string()),
             (
@@ -644,64 +660,6 @@ fn parse_dirs(key: &str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(dirs)
 }
 
-/// `listeners` / `advertised.listeners` as KRaft members write them
-/// (`PLAINTEXT://:9092,CONTROLLER://:9093`): the one client listener, and the one named
-/// in `controller.listener.names`, if any.
-fn split_listeners(
-    key: &str,
-    v: &str,
-    controller_names: &[&str],
-) -> Result<(Listener, Option<Listener>), ConfigError> {
-    let mut client = Vec::new();
-    let mut controller = None;
-    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let name = item.split_once("://").map_or("", |(n, _)| n);
-        if controller_names
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
-        {
-            controller = Some(parse_listener(key, item)?);
-        } else {
-            client.push(item);
-        }
-    }
-    let client = match client.as_slice() {
-        [one] => parse_listener(key, one)?,
-        _ => parse_listener(key, v)?,
-    };
-    Ok((client, controller))
-}
-
-/// `PLAINTEXT://host:port` (one listener; corelog serves plaintext only for now).
-/// Kafka's named listeners (`NAME://`) are accepted when they map to plaintext.
-fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
-    let first = v.split(',').next().unwrap_or("").trim();
-    if v.contains(',') {
-        return Err(invalid(
-            key,
-            v,
-            "corelog serves one listener; give exactly one",
-        ));
-    }
-    let (scheme, rest) = first
-        .split_once("://")
-        .ok_or_else(|| invalid(key, v, "expected PLAINTEXT://host:port"))?;
-    if scheme.eq_ignore_ascii_case("SSL") || scheme.to_ascii_uppercase().starts_with("SASL") {
-        return Err(invalid(key, v, "only PLAINTEXT listeners are supported"));
-    }
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, v, "expected host:port after ://"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid(key, v, "port must be a number from 0 to 65535"))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Ok(Listener { host, port })
-}
-
 /// `host:port` (`[v6]:port` for IPv6), as `admin.listener` takes it.
 fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
     let (host, port) = v
@@ -720,19 +678,11 @@ fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
     Ok(Listener { host, port })
 }
 
-/// With no advertised.listeners, Kafka advertises the listener, and for a wildcard host
-/// the machine's name; `localhost` is what a local client can always reach.
-fn default_advertised(l: &Listener) -> Listener {
-    let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
-        "localhost".to_string()
-    } else {
-        l.host.clone()
-    };
-    Listener { host, port: l.port }
-}
-
 mod keys;
+pub mod listeners;
+pub mod tls;
 use keys::key_warning;
+pub use listeners::{ClientListener, SecurityProtocol};
 
 #[cfg(test)]
 mod tests;

@@ -27,7 +27,7 @@ struct Answer {
 
 /// Any group id gets this broker, an empty one too (as Kafka: JoinGroup then refuses it
 /// with INVALID_GROUP_ID).
-fn answer(shard: &Shard, key_type: i8) -> Answer {
+fn answer(shard: &Shard, key_type: i8, listener: usize) -> Answer {
     if key_type != KEY_TYPE_GROUP {
         return Answer {
             error_code: ec::COORDINATOR_NOT_AVAILABLE,
@@ -40,7 +40,7 @@ fn answer(shard: &Shard, key_type: i8) -> Answer {
     // In a cluster, every broker names the same coordinator, the live broker with the
     // lowest id, so all members of a group meet on one broker; a single broker names
     // itself. (Groups move with `__consumer_offsets` once it is replicated.)
-    let (brokers, _) = shard.broker.cluster_view();
+    let (brokers, _) = shard.broker.cluster_view(listener);
     let c = &brokers[0];
     Answer {
         error_code: ec::NONE,
@@ -51,14 +51,19 @@ fn answer(shard: &Shard, key_type: i8) -> Answer {
     }
 }
 
-pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub fn handle(
+    shard: &Shard,
+    version: i16,
+    body: BytesMut,
+    listener: usize,
+) -> Result<Outcome, RequestError> {
     let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, version, body)?;
     let key_type = if version >= 1 {
         req.key_type
     } else {
         KEY_TYPE_GROUP
     };
-    let a = answer(shard, key_type);
+    let a = answer(shard, key_type, listener);
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req

@@ -106,8 +106,9 @@ pub fn dispatch(
     shard: &Rc<Shard>,
     header: &RequestHeaderView,
     body: BytesMut,
-    peer: Option<std::net::SocketAddr>,
+    conn: &crate::server::connection::ConnInfo,
 ) -> Result<Pending, RequestError> {
+    let peer = conn.peer;
     let version = header.api_version;
     let Ok(api) = ApiKey::try_from(header.api_key) else {
         unreachable!("the header decoder rejects unknown api keys")
@@ -147,7 +148,7 @@ pub fn dispatch(
     Ok(match api {
         ApiKey::Produce => produce::start(&s, version, body)?,
         ApiKey::Fetch => fetch::handle(s, version, body).boxed_local(),
-        ApiKey::Metadata => metadata::handle(s, version, body).boxed_local(),
+        ApiKey::Metadata => metadata::handle(s, version, body, conn.listener).boxed_local(),
         ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
@@ -162,8 +163,12 @@ pub fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             alter_configs::handle_incremental(s, version, body).boxed_local()
         }
-        ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
-        ApiKey::FindCoordinator => ready(find_coordinator::handle(&s, version, body)),
+        ApiKey::DescribeCluster => {
+            ready(describe_cluster::handle(&s, version, body, conn.listener))
+        }
+        ApiKey::FindCoordinator => {
+            ready(find_coordinator::handle(&s, version, body, conn.listener))
+        }
         ApiKey::JoinGroup => {
             join_group::handle(s, version, body, client(header, peer)).boxed_local()
         }

@@ -158,10 +158,14 @@ pub enum Counter {
     ProduceConvertedRecords,
     /// Records of v2 batches converted down to message sets for Fetch v0-3.
     FetchConvertedRecords,
+    /// TLS handshakes that failed or timed out (the connection was closed).
+    TlsHandshakeFailures,
+    /// TLS handshakes completed.
+    TlsHandshakes,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 16] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -176,6 +180,8 @@ impl Counter {
         Counter::ConnectionsClosed,
         Counter::ProduceConvertedRecords,
         Counter::FetchConvertedRecords,
+        Counter::TlsHandshakeFailures,
+        Counter::TlsHandshakes,
     ];
 }
 

@@ -96,6 +96,11 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_fetch_converted_records_total",
             "Records converted down to message formats v0/v1 for Fetch v0-3.",
         ),
+        Counter::TlsHandshakeFailures => (
+            "corelog_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out; the connection was closed.",
+        ),
+        Counter::TlsHandshakes => ("corelog_tls_handshakes_total", "TLS handshakes completed."),
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod admin_http;
 pub mod connection;
 pub mod shard_main;
+pub mod tls;
