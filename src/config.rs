@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+/// Kafka's default `connection.failed.authentication.delay.ms`.
+pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
 /// Kafka's default `socket.request.max.bytes` (100 MiB).
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
 /// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
@@ -169,6 +171,10 @@ pub struct BrokerConfig {
     pub admin_listener: Option<Listener>,
     /// `metrics.enable`: whether shards record metrics (counters and stage histograms).
     pub metrics_enable: bool,
+    /// `connection.failed.authentication.delay.ms`: the first failed login's answer is
+    /// held back this long; repeated failures from one address double it
+    /// (`security::throttle`).
+    pub failed_authentication_delay_ms: u64,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -200,6 +206,7 @@ impl Default for BrokerConfig {
                     port: PORT_DEFAULT,
                 },
                 tls: None,
+                sasl_mechanisms: Vec::new(),
             }],
             listener,
             log_dirs: vec![PathBuf::from("data")],
@@ -233,6 +240,7 @@ impl Default for BrokerConfig {
                     .expect("the default admin listener parses"),
             ),
             metrics_enable: true,
+            failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS_DEFAULT,
             cluster_id: String::new(),
             cluster: None,
             props: BTreeMap::new(),
@@ -283,8 +291,13 @@ impl BrokerConfig {
         }
         let parsed = listeners::parse(props, &c.listener)?;
         c.listeners = parsed.client;
-        for l in c.listeners.iter_mut().filter(|l| l.protocol.tls()) {
-            l.tls = Some(tls::settings(props, &l.name)?);
+        for l in c.listeners.iter_mut() {
+            if l.protocol.tls() {
+                l.tls = Some(tls::settings(props, &l.name)?);
+            }
+            if l.protocol.sasl() {
+                l.sasl_mechanisms = listeners::sasl_mechanisms(props, &l.name)?;
+            }
         }
         c.listener = c.listeners[0].bind.clone();
         c.advertised = c.listeners[0].advertised.clone();
@@ -424,6 +437,10 @@ impl BrokerConfig {
         }
         if let Some(v) = get("metrics.enable") {
             c.metrics_enable = parse_bool("metrics.enable", v)?;
+        }
+        if let Some(v) = get("connection.failed.authentication.delay.ms") {
+            c.failed_authentication_delay_ms =
+                parse_num("connection.failed.authentication.delay.ms", v, 0, 60_000)? as u64;
         }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();

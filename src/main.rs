@@ -176,6 +176,11 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Prepare log dirs before the first start (kafka-storage.sh format), with SCRAM users.
+    Storage {
+        #[command(subcommand)]
+        action: corelog::cli::storage::StorageAction,
+    },
     /// Check the host settings that matter to a broker; apply and restore them (root).
     Tune {
         #[command(subcommand)]
@@ -608,6 +613,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Tune { action } => run_tune(action),
+        Command::Storage { action } => corelog::cli::storage::run(action),
         Command::Serve {
             config,
             overrides,

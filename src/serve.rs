@@ -50,6 +50,7 @@ pub fn run(
     )?;
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
+    let config_dir0 = config.log_dirs[0].clone();
     let mut broker = Broker::new(
         config,
         dirs.cluster_id.clone(),
@@ -57,6 +58,7 @@ pub fn run(
         producer_ids,
         checkpoints,
         offline,
+        crate::security::users::UserStore::open(&config_dir0)?,
     );
     for l in &broker.config.listeners {
         probe_listener(&l.bind, &format!("listeners ({})", l.name))?;

@@ -56,6 +56,11 @@ pub struct Broker {
     /// The TLS context of each listener in `config.listeners` order; `None` for a
     /// plaintext one. Set by `serve` before the shards start.
     pub tls: Vec<Option<std::sync::Arc<crate::server::tls::TlsContext>>>,
+    /// SCRAM users (SASL logins, AlterUserScramCredentials); per broker, also in a
+    /// cluster (see ARCHITECTURE.md, "Security").
+    pub users: crate::security::users::UserStore,
+    /// Failed logins per client address, to slow down guessing.
+    pub auth_failures: crate::security::throttle::FailureThrottle,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -112,7 +117,9 @@ impl Broker {
         producer_ids: ProducerIds,
         checkpoints: Checkpoints,
         offline_dirs: Vec<Option<String>>,
+        users: crate::security::users::UserStore,
     ) -> Broker {
+        let auth_delay = std::time::Duration::from_millis(config.failed_authentication_delay_ms);
         let shard_count = config.shard_count();
         let (mailboxes, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
             .map(|_| {
@@ -131,6 +138,8 @@ impl Broker {
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             cluster: None,
             tls: Vec::new(),
+            users,
+            auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

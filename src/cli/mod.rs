@@ -14,4 +14,5 @@ pub mod produce;
 pub mod profile;
 pub mod records;
 pub mod reset_offsets;
+pub mod storage;
 pub mod topic;

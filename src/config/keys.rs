@@ -40,6 +40,8 @@ const RECOGNISED_KEYS: &[&str] = &[
     "listeners",
     "advertised.listeners",
     "listener.security.protocol.map",
+    "sasl.enabled.mechanisms",
+    "connection.failed.authentication.delay.ms",
     "log.dirs",
     "log.dir",
     "num.partitions",
@@ -74,6 +76,7 @@ const RECOGNISED_KEYS: &[&str] = &[
 pub(super) fn key_warning(k: &str) -> Option<String> {
     if RECOGNISED_KEYS.contains(&k)
         || super::tls::KEYS.contains(&listener_key(k))
+        || listener_key(k) == "sasl.enabled.mechanisms"
         || MEANINGLESS_KEYS.contains(&k)
         || crate::topic_config::def_of_broker_key(k).is_some()
     {

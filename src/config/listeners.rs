@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{invalid, ConfigError, Listener};
+use crate::security::SaslMechanism;
 
 /// Kafka's security protocols, as `listener.security.protocol.map` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,53 @@ pub struct ClientListener {
     pub advertised: Listener,
     /// The TLS settings, for SSL and SASL_SSL listeners.
     pub tls: Option<super::tls::TlsSettings>,
+    /// `sasl.enabled.mechanisms` of a SASL listener (empty for the others).
+    pub sasl_mechanisms: Vec<SaslMechanism>,
+}
+
+/// corelog's default `sasl.enabled.mechanisms`: the SCRAM ones. PLAIN sends the password
+/// itself, so an operator enables it by name (Kafka's default, GSSAPI, is not served).
+pub const SASL_MECHANISMS_DEFAULT: &str = "SCRAM-SHA-256,SCRAM-SHA-512";
+
+/// `listener.name.<l>.sasl.enabled.mechanisms`, else `sasl.enabled.mechanisms`.
+pub(super) fn sasl_mechanisms(
+    props: &BTreeMap<String, String>,
+    listener: &str,
+) -> Result<Vec<SaslMechanism>, ConfigError> {
+    let scoped = format!(
+        "listener.name.{}.sasl.enabled.mechanisms",
+        listener.to_ascii_lowercase()
+    );
+    let (key, v) = match props.get(&scoped) {
+        Some(v) => (scoped.as_str(), v.as_str()),
+        None => (
+            "sasl.enabled.mechanisms",
+            props
+                .get("sasl.enabled.mechanisms")
+                .map_or(SASL_MECHANISMS_DEFAULT, String::as_str),
+        ),
+    };
+    let mut out = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let m = SaslMechanism::parse(name).ok_or_else(|| {
+            invalid(
+                key,
+                v,
+                &format!("{name} is not served; corelog has PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+            )
+        })?;
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    if out.is_empty() {
+        return Err(invalid(
+            key,
+            v,
+            &format!("listener {listener} uses SASL: enable at least one mechanism"),
+        ));
+    }
+    Ok(out)
 }
 
 /// The parsed `listeners` and `advertised.listeners`: the client listeners (at least
@@ -128,6 +176,7 @@ pub(super) fn parse(
             bind,
             advertised,
             tls: None,
+            sasl_mechanisms: Vec::new(),
         });
     }
     if client.is_empty() {

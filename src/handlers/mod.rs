@@ -32,6 +32,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 use std::rc::Rc;
@@ -188,6 +190,8 @@ pub fn dispatch(
         ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
         ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        ApiKey::SaslHandshake => ready(sasl_handshake::illegal_state(version, body)),
+        ApiKey::SaslAuthenticate => ready(sasl_authenticate::illegal_state(version, body)),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

@@ -162,10 +162,14 @@ pub enum Counter {
     TlsHandshakeFailures,
     /// TLS handshakes completed.
     TlsHandshakes,
+    /// SASL logins that succeeded.
+    SaslAuthentications,
+    /// SASL logins refused (SASL_AUTHENTICATION_FAILED) or abandoned.
+    SaslAuthenticationFailures,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 18] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -182,6 +186,8 @@ impl Counter {
         Counter::FetchConvertedRecords,
         Counter::TlsHandshakeFailures,
         Counter::TlsHandshakes,
+        Counter::SaslAuthentications,
+        Counter::SaslAuthenticationFailures,
     ];
 }
 

@@ -303,7 +303,12 @@ impl ServerExchange {
         if channel != Some(B64.encode(self.first.gs2_header.as_bytes()).as_str()) {
             return Err(ScramError::Malformed("c= does not repeat the GS2 header"));
         }
-        if nonce != Some(self.nonce.as_str()) {
+        // RFC 5802 wants the server-first nonce repeated. librdkafka before 2.x's fix
+        // sends the client nonce again in front of it (Kafka accepts any nonce that ends
+        // with the server's); accept exactly that form too. Either way the fresh server
+        // part is there and the proof covers the message as sent.
+        let doubled = format!("{}{}", self.first.nonce, self.nonce);
+        if nonce != Some(self.nonce.as_str()) && nonce != Some(doubled.as_str()) {
             return Err(ScramError::Malformed(
                 "r= is not the nonce of this exchange",
             ));

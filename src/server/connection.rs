@@ -66,9 +66,21 @@ pub struct ConnInfo {
 
 /// Serves one connection until the client leaves, a frame is bad, or a write fails.
 /// `stream` has finished any TLS handshake; call `prepare` on the TCP stream first.
-pub async fn serve<S: Transport>(shard: Rc<Shard>, stream: S, info: ConnInfo) {
+pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: ConnInfo) {
     metrics::add(Counter::ConnectionsOpened, 1);
     let peer = info.peer;
+    let listener = &shard.broker.config.listeners[info.listener];
+    if listener.protocol.sasl() {
+        let mechanisms = listener.sasl_mechanisms.clone();
+        match crate::server::sasl::login(&shard, &mut stream, &info, &mechanisms).await {
+            Ok(principal) => info.principal = Some(principal),
+            Err(why) => {
+                tracing::warn!(?peer, "closing connection: {why}");
+                metrics::add(Counter::ConnectionsClosed, 1);
+                return;
+            }
+        }
+    }
     let fd = stream.gather_fd();
     let (reader, writer) = futures::io::AsyncReadExt::split(stream);
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
@@ -212,6 +224,20 @@ fn record_total(api_key: i16, received: Option<std::time::Instant>) {
         API_FETCH => metrics::record_since(Stage::FetchTotal, received),
         _ => {}
     }
+}
+
+/// One whole response frame in one buffer: size, header, body.
+pub fn encode_frame(correlation_id: i32, flexible: bool, chunks: &[Bytes]) -> BytesMut {
+    let body_len: usize = chunks.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(16 + body_len);
+    out.put_i32(0);
+    encode_response_header(&mut out, correlation_id, flexible);
+    for c in chunks {
+        out.extend_from_slice(c);
+    }
+    let total = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&total.to_be_bytes());
+    out
 }
 
 /// Writes one response; returns the bytes written.
