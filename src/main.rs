@@ -176,6 +176,17 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// SCRAM users of a running broker: add, delete, list (kafka-configs --entity-type users).
+    #[command(
+        after_help = "Examples:\n  CORELOG_USER_PASSWORD=s3cret corelog user add alice --mechanism SCRAM-SHA-512\n  corelog user list\n  corelog user delete alice --mechanism SCRAM-SHA-512"
+    )]
+    User {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[command(subcommand)]
+        action: corelog::cli::user::UserAction,
+    },
     /// Prepare log dirs before the first start (kafka-storage.sh format), with SCRAM users.
     Storage {
         #[command(subcommand)]
@@ -614,6 +625,9 @@ fn main() -> ExitCode {
         }
         Command::Tune { action } => run_tune(action),
         Command::Storage { action } => corelog::cli::storage::run(action),
+        Command::User { bootstrap, action } => {
+            corelog::cli::user::run(corelog::cli::client::Client::connect(&bootstrap), action)
+        }
         Command::Serve {
             config,
             overrides,

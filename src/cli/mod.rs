@@ -16,3 +16,4 @@ pub mod records;
 pub mod reset_offsets;
 pub mod storage;
 pub mod topic;
+pub mod user;

@@ -6,6 +6,7 @@
 //! shard, right there), and returns a future that completes the response.
 
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
@@ -18,6 +19,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -190,6 +192,12 @@ pub fn dispatch(
         ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
         ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        ApiKey::AlterUserScramCredentials => {
+            alter_user_scram_credentials::handle(s, version, body).boxed_local()
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            ready(describe_user_scram_credentials::handle(&s, version, body))
+        }
         ApiKey::SaslHandshake => ready(sasl_handshake::illegal_state(version, body)),
         ApiKey::SaslAuthenticate => ready(sasl_authenticate::illegal_state(version, body)),
         _ => {

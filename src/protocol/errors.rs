@@ -63,6 +63,8 @@ pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
 pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 /// A request illegally referred to a resource that does not exist.
 pub const RESOURCE_NOT_FOUND: i16 = 91;
+/// A request illegally referred to the same resource twice.
+pub const DUPLICATE_RESOURCE: i16 = 92;
 /// Requested credential would not meet criteria for acceptability.
 pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 /// Request parameters do not satisfy the configured policy.
@@ -200,6 +202,7 @@ mod tests {
             (ILLEGAL_SASL_STATE, E::IllegalSaslState),
             (SASL_AUTHENTICATION_FAILED, E::SaslAuthenticationFailed),
             (RESOURCE_NOT_FOUND, E::ResourceNotFound),
+            (DUPLICATE_RESOURCE, E::DuplicateResource),
             (UNACCEPTABLE_CREDENTIAL, E::UnacceptableCredential),
         ];
         for (ours, theirs) in pairs {

@@ -396,3 +396,56 @@ def test_bad_input_during_sasl_closes_only_that_connection(broker_factory, pki, 
         c.send(kwire.int32(6) + b"\xff\xff\xff\xff\xff\xff")
         assert_closed(c)
     confluent_roundtrip(sasl_conf(pki, ports, "SASL_PLAINTEXT", "SCRAM-SHA-256"), fresh_topic("after-bad-sasl"))
+
+
+# --- users ----------------------------------------------------------------------------
+
+def corelog_user(b, *args, password=None, check=True):
+    env = dict(os.environ, CORELOG_USER_PASSWORD=password) if password else dict(os.environ)
+    env.pop("CORELOG_USER_PASSWORD", None) if password is None else None
+    proc = subprocess.run([str(__import__("conftest").corelog_bin()), "user", "-b", b.bootstrap, *args],
+                          capture_output=True, timeout=CLIENT_TIMEOUT_S, env=env)
+    if check:
+        assert proc.returncode == 0, proc.stderr.decode()
+    return proc
+
+
+def scram_first_step(port, user, mechanism="SCRAM-SHA-256"):
+    """The broker's answer to a client-first for user: 0 for a known user, 58 otherwise."""
+    with kwire.Conn(port) as c:
+        assert handshake(c, mechanism)[0] == 0
+        return authenticate(c, f"n,,n={user},r=nonce123".encode())[0]
+
+
+def test_user_added_over_the_wire_logs_in_until_deleted_and_survives_restart(broker_factory, pki, tmp_path):
+    b, ports = sasl_broker(broker_factory, pki, tmp_path)
+    port = ports["SASL_PLAINTEXT"]
+    assert scram_first_step(port, "carol") == SASL_AUTHENTICATION_FAILED
+    out = corelog_user(b, "add", "carol", "--mechanism", "SCRAM-SHA-256", password="carol-pw").stdout.decode()
+    assert out == "set SCRAM credential of user carol\n"
+    listed = corelog_user(b, "list").stdout.decode()
+    assert listed == ("alice\tSCRAM-SHA-256 (8192 iterations), SCRAM-SHA-512 (8192 iterations)\n"
+                      "bob\tSCRAM-SHA-256 (8192 iterations), SCRAM-SHA-512 (8192 iterations)\n"
+                      "carol\tSCRAM-SHA-256 (8192 iterations)\n")
+    conf = sasl_conf(pki, ports, "SASL_PLAINTEXT", "SCRAM-SHA-256", user="carol", password="carol-pw")
+    confluent_roundtrip(conf, fresh_topic("carol"))
+    # The credentials file holds no password.
+    creds = (b.log_dirs[0] / "corelog-scram-credentials").read_text()
+    assert "carol-pw" not in creds and "carol" in creds
+    assert oct((b.log_dirs[0] / "corelog-scram-credentials").stat().st_mode & 0o777) == "0o600"
+    b.restart()
+    AdminClient(conf).list_topics(timeout=CLIENT_TIMEOUT_S)
+    corelog_user(b, "delete", "carol", "--mechanism", "SCRAM-SHA-256")
+    assert scram_first_step(port, "carol") == SASL_AUTHENTICATION_FAILED
+    b.restart()
+    assert scram_first_step(port, "carol") == SASL_AUTHENTICATION_FAILED
+    assert scram_first_step(port, "alice") == 0
+    assert "carol" not in corelog_user(b, "list").stdout.decode()
+    # Kafka's error codes: deleting what is not there, describing an unknown user,
+    # too few iterations.
+    p = corelog_user(b, "delete", "carol", "--mechanism", "SCRAM-SHA-256", check=False)
+    assert p.returncode == 1 and "error 91" in p.stderr.decode(), p.stderr
+    p = corelog_user(b, "list", "nobody", check=False)
+    assert p.returncode == 1 and "nobody: error 91" in p.stderr.decode(), p.stderr
+    p = corelog_user(b, "add", "dave", "--iterations", "4095", password="x", check=False)
+    assert p.returncode == 1 and "error 93" in p.stderr.decode(), p.stderr
