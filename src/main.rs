@@ -20,6 +20,10 @@ use corelog::cli::topic::TopicError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Kafka client properties for the tools: security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password (or sasl.jaas.config), ssl.ca.location, ...
+    #[arg(long = "command-config", global = true, env = "CORELOG_COMMAND_CONFIG")]
+    command_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -512,6 +516,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if let Err(e) = corelog::cli::security::install(cli.command_config.as_deref()) {
+        eprintln!("corelog: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Topic {
             bootstrap,

@@ -449,3 +449,54 @@ def test_user_added_over_the_wire_logs_in_until_deleted_and_survives_restart(bro
     assert p.returncode == 1 and "nobody: error 91" in p.stderr.decode(), p.stderr
     p = corelog_user(b, "add", "dave", "--iterations", "4095", password="x", check=False)
     assert p.returncode == 1 and "error 93" in p.stderr.decode(), p.stderr
+
+
+# --- the toolbox with --command-config -------------------------------------------------
+
+def tool(port, config_path, *args, input=None):
+    cmd = [str(__import__("conftest").corelog_bin()), *args, "-b", f"127.0.0.1:{port}",
+           "--command-config", str(config_path)]
+    return subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT_S * 2, input=input)
+
+
+def test_toolbox_with_command_config_on_secured_listeners(broker_factory, pki, tmp_path):
+    b, ports = sasl_broker(broker_factory, pki, tmp_path)
+    cfg = tmp_path / "client.properties"
+    cfg.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+                   "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                   f"username=\"alice\" password=\"{USERS['alice']}\";\nssl.ca.location={pki / 'ca.pem'}\n")
+    port = ports["SASL_SSL"]
+    topic = fresh_topic("tool")
+    r = tool(port, cfg, "topic", "create", topic, "--partitions", "1")
+    assert r.returncode == 0, r.stderr
+    lines = [f"k{i}\tv{i}" for i in range(10)]
+    r = tool(port, cfg, "produce", topic, "--key-separator", "\t", input=("\n".join(lines) + "\n").encode())
+    assert r.returncode == 0, r.stderr
+    r = tool(port, cfg, "consume", topic, "--from-beginning", "--max-messages", "10", "--format", "kv",
+             "--key-separator", "\t")
+    assert (r.returncode, r.stdout.decode()) == (0, "".join(f"{line}\n" for line in lines)), r.stderr
+    r = tool(port, cfg, "user", "list", "alice")
+    assert r.stdout.decode().startswith("alice\t"), r.stderr
+    # PLAIN over SASL_PLAINTEXT with sasl.username/sasl.password.
+    plain = tmp_path / "plain.properties"
+    plain.write_text(f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=bob\n"
+                     f"sasl.password={USERS['bob']}\n")
+    r = tool(ports["SASL_PLAINTEXT"], plain, "topic", "list")
+    assert r.returncode == 0 and topic in r.stdout.decode(), r.stderr
+    # A wrong password is a clear error, not a hang.
+    plain.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=bob\n"
+                     "sasl.password=wrong\n")
+    r = tool(ports["SASL_PLAINTEXT"], plain, "topic", "list")
+    assert r.returncode != 0 and "refused the login" in r.stderr.decode(), r.stderr
+
+
+def test_toolbox_over_ssl_checks_the_broker_certificate(broker_factory, pki, tmp_path):
+    b, ports = tls_broker(broker_factory, pki)
+    good = tmp_path / "ssl.properties"
+    good.write_text(f"security.protocol=SSL\nssl.ca.location={pki / 'ca.pem'}\n")
+    r = tool(ports["SSL"], good, "topic", "list")
+    assert r.returncode == 0, r.stderr
+    bad = tmp_path / "other.properties"
+    bad.write_text(f"security.protocol=SSL\nssl.ca.location={pki / 'other-ca.pem'}\n")
+    r = tool(ports["SSL"], bad, "topic", "list")
+    assert r.returncode != 0 and "certificate" in r.stderr.decode().lower(), r.stderr
