@@ -231,6 +231,30 @@ def test_mutual_tls_required_refuses_a_client_without_certificate(broker_factory
     assert b.wait_for_log("TLS handshake failed")
 
 
+def test_certificate_reload_without_restart(broker_factory, pki, tmp_path):
+    keystore = tmp_path / "live-keystore.pem"
+    keystore.write_bytes((pki / "keystore.pem").read_bytes())
+    b, ports = tls_broker(broker_factory, pki, {"ssl.keystore.location": str(keystore)})
+    port = ports["SSL"]
+    other = ssl.create_default_context(cafile=str(pki / "other-ca.pem"))
+    with socket.create_connection(("127.0.0.1", port), timeout=CLOSE_TIMEOUT_S) as s:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            other.wrap_socket(s, server_hostname="localhost")
+    # A renewed certificate from the other CA replaces the file (as certbot does: rename).
+    for ext in ("pem", "key"):
+        (tmp_path / f"other-ca-copy.{ext}").write_bytes((pki / f"other-ca.{ext}").read_bytes())
+    make_cert(tmp_path, "renewed", "other-ca-copy", "/CN=localhost",
+              "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    staged = tmp_path / "staged.pem"
+    staged.write_bytes((tmp_path / "renewed.key").read_bytes() + (tmp_path / "renewed.pem").read_bytes())
+    os.replace(staged, keystore)
+    assert b.wait_for_log("TLS certificates reloaded", timeout_s=15)
+    with socket.create_connection(("127.0.0.1", port), timeout=CLOSE_TIMEOUT_S) as s:
+        with other.wrap_socket(s, server_hostname="localhost") as t:
+            t.sendall(kwire.request_frame(18, 0, 3, b""))
+            assert t.recv(8)[4:8] == (3).to_bytes(4, "big")
+
+
 def test_tls_settings_are_checked_at_start_up(broker_factory, pki, tmp_path):
     bad = tmp_path / "not-a-cert.pem"
     bad.write_text("hello\n")
