@@ -524,3 +524,24 @@ def test_toolbox_over_ssl_checks_the_broker_certificate(broker_factory, pki, tmp
     bad.write_text(f"security.protocol=SSL\nssl.ca.location={pki / 'other-ca.pem'}\n")
     r = tool(ports["SSL"], bad, "topic", "list")
     assert r.returncode != 0 and "certificate" in r.stderr.decode().lower(), r.stderr
+
+
+def test_sasl_handshake_v0_bare_tokens(broker_factory, pki, tmp_path):
+    """Kafka 0.10 clients: after SaslHandshake v0 the tokens travel as bare frames."""
+    b, ports = sasl_broker(broker_factory, pki, tmp_path)
+    with kwire.Conn(ports["SASL_PLAINTEXT"]) as c:
+        r = kwire.Reader(c.request(API_SASL_HANDSHAKE, 0, kwire.string("PLAIN")))
+        assert r.int16() == 0
+        token = f"\0alice\0{USERS['alice']}".encode()
+        c.send(kwire.int32(len(token)) + token)
+        assert c._recv_exact(4, time.monotonic() + CLOSE_TIMEOUT_S) == kwire.int32(0)
+        # Logged in: ordinary requests are served.
+        error_code, apis = kwire.api_versions(c)
+        assert error_code == 0 and kwire.API_METADATA in apis
+        # A second handshake after login: ILLEGAL_SASL_STATE (34).
+        r = kwire.Reader(c.request(API_SASL_HANDSHAKE, 1, kwire.string("PLAIN")))
+        assert r.int16() == 34
+    with kwire.Conn(ports["SASL_PLAINTEXT"]) as c:
+        assert kwire.Reader(c.request(API_SASL_HANDSHAKE, 0, kwire.string("PLAIN"))).int16() == 0
+        c.send(kwire.int32(12) + b"\0alice\0wrong")
+        assert_closed(c)
