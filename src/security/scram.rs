@@ -136,6 +136,22 @@ impl Credential {
     }
 }
 
+/// A credential for a user that does not exist, so that an unknown name is refused at
+/// client-final exactly like a wrong password, never earlier: a prober cannot list
+/// users. The salt is stable per name for the life of the process (an HMAC under a
+/// random key), as a real user's is; the keys are random, so no proof can match.
+pub fn decoy_credential(m: Mechanism, username: &str) -> Credential {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| random_bytes(32));
+    let tag = Mechanism::Sha256.hmac(key, format!("{}\0{username}", m.name()).as_bytes());
+    Credential {
+        salt: tag[..SALT_BYTES].to_vec(),
+        iterations: ITERATIONS_DEFAULT,
+        stored_key: random_bytes(m.output_bytes()),
+        server_key: random_bytes(m.output_bytes()),
+    }
+}
+
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
     ring::rand::SystemRandom::new()
@@ -454,6 +470,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_decoy_refuses_the_right_proof_and_keeps_its_salt() {
+        let m = Mechanism::Sha512;
+        let a = decoy_credential(m, "nobody");
+        assert_eq!(a.salt, decoy_credential(m, "nobody").salt);
+        assert_ne!(a.salt, decoy_credential(m, "somebody").salt);
+        let (mut client, first) = ClientExchange::new(m, "nobody", "");
+        let (server, sf) = ServerExchange::start(m, parse_client_first(&first).unwrap(), a);
+        let cf = client.client_final(&sf).unwrap();
+        assert_eq!(server.finish(&cf), Err(ScramError::BadCredentials));
     }
 
     #[test]

@@ -69,8 +69,9 @@ enum State {
     Start,
     /// Handshake done: the mechanism, and whether tokens come inside SaslAuthenticate.
     Chosen(SaslMechanism, bool),
-    /// SCRAM: server-first sent, waiting for client-final.
-    ScramFinal(Box<ServerExchange>, bool),
+    /// SCRAM: server-first sent, waiting for client-final; whether the user exists
+    /// (an unknown one goes on with a decoy credential, see `scram::decoy_credential`).
+    ScramFinal(Box<ServerExchange>, bool, bool),
 }
 
 /// What one client token leads to.
@@ -90,7 +91,7 @@ impl Login<'_> {
     async fn run<S: Transport>(mut self, stream: &mut S) -> Result<String, String> {
         loop {
             let mut body = read_frame(stream).await?;
-            if let State::Chosen(_, false) | State::ScramFinal(_, false) = self.state {
+            if let State::Chosen(_, false) | State::ScramFinal(_, false, _) = self.state {
                 // After a v0 handshake: a bare token, answered with a bare token.
                 let (reply, done) = match self.step(Bytes::from(body.to_vec())).await {
                     Ok(Step::Continue(b)) => (b, None),
@@ -149,7 +150,7 @@ impl Login<'_> {
                 API_SASL_AUTHENTICATE => {
                     if !matches!(
                         self.state,
-                        State::Chosen(_, true) | State::ScramFinal(_, true)
+                        State::Chosen(_, true) | State::ScramFinal(_, true, _)
                     ) {
                         let out = answer(sasl_authenticate::illegal_state(version, body))?;
                         write(stream, &out).await?;
@@ -230,25 +231,29 @@ impl Login<'_> {
             }
             State::Chosen(SaslMechanism::Scram(m), wrapped) => {
                 let first = scram::parse_client_first(&token).map_err(|e| scram_why(e, m))?;
-                let Some(cred) = users.get(&first.username, m) else {
-                    return Err(format!(
-                        "invalid username or password (user {:?}, {})",
-                        first.username,
-                        m.name()
-                    ));
-                };
+                let found = users.get(&first.username, m);
+                let known = found.is_some();
+                let cred = found.unwrap_or_else(|| scram::decoy_credential(m, &first.username));
                 let (exchange, server_first) = ServerExchange::start(m, first, cred);
-                self.state = State::ScramFinal(Box::new(exchange), wrapped);
+                self.state = State::ScramFinal(Box::new(exchange), wrapped, known);
                 Ok(Step::Continue(server_first))
             }
-            State::ScramFinal(exchange, _) => {
+            State::ScramFinal(exchange, _, known) => {
                 let user = exchange.username().to_string();
                 let fin = exchange.finish(&token).map_err(|e| match e {
+                    ScramError::BadCredentials if !known => {
+                        format!("invalid username or password (unknown user {user:?})")
+                    }
                     ScramError::BadCredentials => {
                         format!("invalid username or password (user {user:?})")
                     }
                     other => other.to_string(),
                 })?;
+                if !known {
+                    return Err(format!(
+                        "invalid username or password (unknown user {user:?})"
+                    ));
+                }
                 Ok(Step::Done(fin, format!("User:{user}")))
             }
             State::Start => Err("SASL token before SaslHandshake".into()),
