@@ -31,6 +31,8 @@ as_root() {
 install_system_packages() {
     local missing=()
     command -v kcat >/dev/null || missing+=(kcat)
+    # tests/e2e/test_security.py makes its CAs and certificates with the openssl command.
+    command -v openssl >/dev/null || missing+=(openssl)
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     # Sarama 1.22 (Debian's Go client package) and Go to build it offline in GOPATH mode:
     # the client that leaves a batch's maxTimestamp unset (tests/e2e/sarama).

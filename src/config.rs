@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+/// Kafka's default `connection.failed.authentication.delay.ms`.
+pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
 /// Kafka's default `socket.request.max.bytes` (100 MiB).
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
 /// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
@@ -109,9 +111,14 @@ impl Listener {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The first client listener (`listeners[0].bind`): what a cluster member registers.
     pub listener: Listener,
-    /// What clients are told to connect to (Metadata, DescribeCluster).
+    /// What clients are told to connect to (Metadata, DescribeCluster): the first
+    /// listener's advertised address; a connection on another listener is told that
+    /// listener's (`listeners[i].advertised`).
     pub advertised: Listener,
+    /// Every client listener, in the order `listeners` gives them (never empty).
+    pub listeners: Vec<ClientListener>,
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     /// `default.replication.factor`: the replicas of a topic created without one (in a
@@ -169,6 +176,10 @@ pub struct BrokerConfig {
     pub admin_listener: Option<Listener>,
     /// `metrics.enable`: whether shards record metrics (counters and stage histograms).
     pub metrics_enable: bool,
+    /// `connection.failed.authentication.delay.ms`: the first failed login's answer is
+    /// held back this long; repeated failures from one address double it
+    /// (`security::throttle`).
+    pub failed_authentication_delay_ms: u64,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -191,6 +202,17 @@ impl Default for BrokerConfig {
                 host: "localhost".into(),
                 port: PORT_DEFAULT,
             },
+            listeners: vec![ClientListener {
+                name: "PLAINTEXT".into(),
+                protocol: SecurityProtocol::Plaintext,
+                bind: listener.clone(),
+                advertised: Listener {
+                    host: "localhost".into(),
+                    port: PORT_DEFAULT,
+                },
+                tls: None,
+                sasl_mechanisms: Vec::new(),
+            }],
             listener,
             log_dirs: vec![PathBuf::from("data")],
             num_partitions: 1,
@@ -224,6 +246,7 @@ impl Default for BrokerConfig {
                     .expect("the default admin listener parses"),
             ),
             metrics_enable: true,
+            failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS_DEFAULT,
             cluster_id: String::new(),
             cluster: None,
             props: BTreeMap::new(),
@@ -272,22 +295,19 @@ impl BrokerConfig {
             c.node_id =
                 parse_num(key_of(props, "node.id", "broker.id"), v, 0, i32::MAX as i64)? as i32;
         }
-        let controller_names: Vec<&str> = get("controller.listener.names")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect();
-        let mut controller_listener = None;
-        if let Some(v) = get("listeners") {
-            let (client, controller) = split_listeners("listeners", v, &controller_names)?;
-            c.listener = client;
-            controller_listener = controller;
+        let parsed = listeners::parse(props, &c.listener)?;
+        c.listeners = parsed.client;
+        for l in c.listeners.iter_mut() {
+            if l.protocol.tls() {
+                l.tls = Some(tls::settings(props, &l.name)?);
+            }
+            if l.protocol.sasl() {
+                l.sasl_mechanisms = listeners::sasl_mechanisms(props, &l.name)?;
+            }
         }
-        c.advertised = match get("advertised.listeners") {
-            Some(v) => split_listeners("advertised.listeners", v, &controller_names)?.0,
-            None => default_advertised(&c.listener),
-        };
+        c.listener = c.listeners[0].bind.clone();
+        c.advertised = c.listeners[0].advertised.clone();
+        let controller_listener = parsed.controller;
         c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
         if let Some(v) = get("log.dirs").or(get("log.dir")) {
             c.log_dirs = parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?;
@@ -428,6 +448,10 @@ impl BrokerConfig {
         if let Some(v) = get("metrics.enable") {
             c.metrics_enable = parse_bool("metrics.enable", v)?;
         }
+        if let Some(v) = get("connection.failed.authentication.delay.ms") {
+            c.failed_authentication_delay_ms =
+                parse_num("connection.failed.authentication.delay.ms", v, 0, 60_000)? as u64;
+        }
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
@@ -440,7 +464,16 @@ impl BrokerConfig {
     /// value in effect, and whether it was set rather than defaulted. Topic defaults
     /// (`log.retention.ms`...) are described through `topic_config` instead.
     pub fn static_view(&self) -> Vec<(&'static str, String, bool)> {
-        let listener = |l: &Listener| format!("PLAINTEXT://{}:{}", l.host, l.port);
+        let listeners = |adv: bool| {
+            self.listeners
+                .iter()
+                .map(|l| {
+                    let a = if adv { &l.advertised } else { &l.bind };
+                    format!("{}://{}:{}", l.name, a.host, a.port)
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let dirs = self
             .log_dirs
             .iter()
@@ -449,8 +482,8 @@ impl BrokerConfig {
             .join(",");
         let values: [(&'static str, String); 24] = [
             ("node.id", self.node_id.to_string()),
-            ("listeners", listener(&self.listener)),
-            ("advertised.listeners", listener(&self.advertised)),
+            ("listeners", listeners(false)),
+            ("advertised.listeners", listeners(true)),
             ("log.dirs", dirs),
             ("num.partitions", self.num_partitions.to_string()),
             (
@@ -658,64 +691,6 @@ fn parse_dirs(key: &str, v: &str) -> Result<Vec<PathBuf>, ConfigError> {
     Ok(dirs)
 }
 
-/// `listeners` / `advertised.listeners` as KRaft members write them
-/// (`PLAINTEXT://:9092,CONTROLLER://:9093`): the one client listener, and the one named
-/// in `controller.listener.names`, if any.
-fn split_listeners(
-    key: &str,
-    v: &str,
-    controller_names: &[&str],
-) -> Result<(Listener, Option<Listener>), ConfigError> {
-    let mut client = Vec::new();
-    let mut controller = None;
-    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let name = item.split_once("://").map_or("", |(n, _)| n);
-        if controller_names
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
-        {
-            controller = Some(parse_listener(key, item)?);
-        } else {
-            client.push(item);
-        }
-    }
-    let client = match client.as_slice() {
-        [one] => parse_listener(key, one)?,
-        _ => parse_listener(key, v)?,
-    };
-    Ok((client, controller))
-}
-
-/// `PLAINTEXT://host:port` (one listener; corelog serves plaintext only for now).
-/// Kafka's named listeners (`NAME://`) are accepted when they map to plaintext.
-fn parse_listener(key: &str, v: &str) -> Result<Listener, ConfigError> {
-    let first = v.split(',').next().unwrap_or("").trim();
-    if v.contains(',') {
-        return Err(invalid(
-            key,
-            v,
-            "corelog serves one listener; give exactly one",
-        ));
-    }
-    let (scheme, rest) = first
-        .split_once("://")
-        .ok_or_else(|| invalid(key, v, "expected PLAINTEXT://host:port"))?;
-    if scheme.eq_ignore_ascii_case("SSL") || scheme.to_ascii_uppercase().starts_with("SASL") {
-        return Err(invalid(key, v, "only PLAINTEXT listeners are supported"));
-    }
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, v, "expected host:port after ://"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid(key, v, "port must be a number from 0 to 65535"))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    Ok(Listener { host, port })
-}
-
 /// `host:port` (`[v6]:port` for IPv6), as `admin.listener` takes it.
 fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
     let (host, port) = v
@@ -734,19 +709,11 @@ fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
     Ok(Listener { host, port })
 }
 
-/// With no advertised.listeners, Kafka advertises the listener, and for a wildcard host
-/// the machine's name; `localhost` is what a local client can always reach.
-fn default_advertised(l: &Listener) -> Listener {
-    let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" {
-        "localhost".to_string()
-    } else {
-        l.host.clone()
-    };
-    Listener { host, port: l.port }
-}
-
 mod keys;
+pub mod listeners;
+pub mod tls;
 use keys::key_warning;
+pub use listeners::{ClientListener, SecurityProtocol};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod replication;
 pub mod runtime;
+pub mod security;
 pub mod serve;
 pub mod server;
 pub mod storage;

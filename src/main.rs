@@ -20,6 +20,10 @@ use corelog::cli::topic::TopicError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Kafka client properties for the tools: security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password (or sasl.jaas.config), ssl.ca.location, ...
+    #[arg(long = "command-config", global = true, env = "CORELOG_COMMAND_CONFIG")]
+    command_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +181,22 @@ enum Command {
     Completion {
         #[arg(value_enum)]
         shell: CompletionShell,
+    },
+    /// SCRAM users of a running broker: add, delete, list (kafka-configs --entity-type users).
+    #[command(
+        after_help = "Examples:\n  CORELOG_USER_PASSWORD=s3cret corelog user add alice --mechanism SCRAM-SHA-512\n  corelog user list\n  corelog user delete alice --mechanism SCRAM-SHA-512"
+    )]
+    User {
+        /// Broker list, host:port[,host:port...].
+        #[arg(short = 'b', long, env = corelog::cli::client::BROKERS_ENV, default_value = corelog::cli::client::BROKERS_DEFAULT, global = true)]
+        bootstrap: String,
+        #[command(subcommand)]
+        action: corelog::cli::user::UserAction,
+    },
+    /// Prepare log dirs before the first start (kafka-storage.sh format), with SCRAM users.
+    Storage {
+        #[command(subcommand)]
+        action: corelog::cli::storage::StorageAction,
     },
     /// Check the host settings that matter to a broker; apply and restore them (root).
     Tune {
@@ -498,6 +518,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if let Err(e) = corelog::cli::security::install(cli.command_config.as_deref()) {
+        eprintln!("corelog: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Connect(args) => corelog::connect::run(args),
         Command::Topic {
@@ -611,6 +635,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Tune { action } => run_tune(action),
+        Command::Storage { action } => corelog::cli::storage::run(action),
+        Command::User { bootstrap, action } => {
+            corelog::cli::user::run(corelog::cli::client::Client::connect(&bootstrap), action)
+        }
         Command::Serve {
             config,
             overrides,

@@ -58,6 +58,7 @@ pub fn run(
     }
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
+    let config_dir0 = config.log_dirs[0].clone();
     let mut broker = Broker::new(
         config,
         dirs.cluster_id.clone(),
@@ -65,8 +66,12 @@ pub fn run(
         producer_ids,
         checkpoints,
         offline,
+        crate::security::users::UserStore::open(&config_dir0)?,
     );
-    probe_listener(&broker.config.listener, "listeners")?;
+    for l in &broker.config.listeners {
+        probe_listener(&l.bind, &format!("listeners ({})", l.name))?;
+    }
+    broker.tls = load_tls(&broker.config)?;
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();
@@ -88,7 +93,12 @@ pub fn run(
     let handles = start_shards(&broker)?;
     let c = &broker.config;
     tracing::info!(
-        listener = %format!("{}:{}", c.listener.host, c.listener.port),
+        listeners = %c
+            .listeners
+            .iter()
+            .map(|l| format!("{}://{}:{} ({})", l.name, l.bind.host, l.bind.port, l.protocol.name()))
+            .collect::<Vec<_>>()
+            .join(","),
         advertised = %format!("{}:{}", c.advertised.host, c.advertised.port),
         shards,
         log_dirs = ?c.log_dirs,
@@ -125,6 +135,40 @@ pub fn run(
     tracing::info!(partitions = closed.len(), "shut down cleanly");
     Ok(())
 }
+
+/// Loads the certificates of every TLS listener; a file that does not load is a
+/// start-up error naming it. Then watches them for changes (`TLS_RELOAD_INTERVAL`).
+fn load_tls(
+    config: &BrokerConfig,
+) -> Result<Vec<Option<Arc<crate::server::tls::TlsContext>>>, String> {
+    let contexts = config
+        .listeners
+        .iter()
+        .map(|l| match &l.tls {
+            Some(s) => crate::server::tls::TlsContext::load(s)
+                .map(|c| Some(Arc::new(c)))
+                .map_err(|e| format!("listener {}: {e}", l.name)),
+            None => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let watched: Vec<_> = contexts.iter().flatten().cloned().collect();
+    if !watched.is_empty() {
+        std::thread::Builder::new()
+            .name("tls-reload".into())
+            .spawn(move || loop {
+                std::thread::sleep(TLS_RELOAD_INTERVAL);
+                for c in &watched {
+                    c.reload_if_changed();
+                }
+            })
+            .map_err(|e| format!("cannot start the TLS reload thread: {e}"))?;
+    }
+    Ok(contexts)
+}
+
+/// How often the keystore and truststore files are checked for changes: a renewed
+/// certificate is served to new connections within this long, without a restart.
+const TLS_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long the start-up probe waits for an answer on the listener address.
 const LISTENER_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);

@@ -45,9 +45,21 @@ pub fn base64_url(bytes: &[u8]) -> String {
 /// temporary file, fsync, rename, fsync of the directory. Blocking: call it from start-up
 /// code or through `runtime::blocking`.
 pub fn write_file_atomic_blocking(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_file_atomic_mode_blocking(path, data, 0o644)
+}
+
+/// `write_file_atomic_blocking` with the new file's permission bits (before the umask):
+/// 0o600 for a file only the broker's user may read.
+pub fn write_file_atomic_mode_blocking(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
     }

@@ -53,6 +53,14 @@ pub struct Broker {
     /// The cluster metadata image, in cluster mode (KRaft keys set); `None` for a
     /// single broker.
     pub cluster: Option<std::sync::Arc<crate::cluster::ClusterHandle>>,
+    /// The TLS context of each listener in `config.listeners` order; `None` for a
+    /// plaintext one. Set by `serve` before the shards start.
+    pub tls: Vec<Option<std::sync::Arc<crate::server::tls::TlsContext>>>,
+    /// SCRAM users (SASL logins, AlterUserScramCredentials); per broker, also in a
+    /// cluster (see ARCHITECTURE.md, "Security").
+    pub users: crate::security::users::UserStore,
+    /// Failed logins per client address, to slow down guessing.
+    pub auth_failures: crate::security::throttle::FailureThrottle,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -71,11 +79,20 @@ impl Broker {
     /// live brokers of the metadata image, this one always among them (it is answering,
     /// and it leads its own partitions), and the active controller (-1 while there is
     /// none). A single broker: itself, its own controller.
-    pub fn cluster_view(&self) -> (Vec<crate::cluster::BrokerInfo>, i32) {
+    ///
+    /// This broker is named by the advertised address of `listener` (the one the asking
+    /// client came in on, an index into `config.listeners`); other brokers by the one
+    /// address they registered with the quorum, their first listener's.
+    pub fn cluster_view(&self, listener: usize) -> (Vec<crate::cluster::BrokerInfo>, i32) {
+        let adv = self
+            .config
+            .listeners
+            .get(listener)
+            .map_or(&self.config.advertised, |l| &l.advertised);
         let me = crate::cluster::BrokerInfo {
             node_id: self.config.node_id,
-            host: self.config.advertised.host.clone(),
-            port: self.config.advertised.port,
+            host: adv.host.clone(),
+            port: adv.port,
             rack: self.config.cluster.as_ref().and_then(|c| c.rack.clone()),
         };
         let Some(cluster) = &self.cluster else {
@@ -100,7 +117,9 @@ impl Broker {
         producer_ids: ProducerIds,
         checkpoints: Checkpoints,
         offline_dirs: Vec<Option<String>>,
+        users: crate::security::users::UserStore,
     ) -> Broker {
+        let auth_delay = std::time::Duration::from_millis(config.failed_authentication_delay_ms);
         let shard_count = config.shard_count();
         let (mailboxes, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
             .map(|_| {
@@ -118,6 +137,9 @@ impl Broker {
             started_at: std::time::Instant::now(),
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             cluster: None,
+            tls: Vec::new(),
+            users,
+            auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

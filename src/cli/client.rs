@@ -39,6 +39,8 @@ pub enum ClientError {
     },
     #[error("{broker} sent a response we cannot read: {why}")]
     Protocol { broker: String, why: String },
+    #[error("{broker} refused the login: {why} (check the sasl.* settings of --command-config)")]
+    Auth { broker: String, why: String },
     #[error("{broker} does not serve {api} versions {}-{} (upgrade the broker)", ours.0, ours.1)]
     Unsupported {
         broker: String,
@@ -48,7 +50,7 @@ pub enum ClientError {
 }
 
 pub struct Client {
-    stream: TcpStream,
+    stream: crate::cli::security::Stream,
     broker: String,
     correlation_id: i32,
     /// api key → (min, max) version the broker serves, from ApiVersions on first need.
@@ -77,12 +79,27 @@ impl Client {
                         let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
                         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
                         let _ = stream.set_nodelay(true);
-                        return Ok(Client {
+                        let host = broker.rsplit_once(':').map_or(broker, |(h, _)| h);
+                        let host = host.trim_start_matches('[').trim_end_matches(']');
+                        let stream =
+                            crate::cli::security::Stream::wrap(stream, host).map_err(|source| {
+                                ClientError::Io {
+                                    broker: broker.to_string(),
+                                    source,
+                                }
+                            })?;
+                        let mut client = Client {
                             stream,
                             broker: broker.to_string(),
                             correlation_id: 0,
                             versions: None,
-                        });
+                        };
+                        if let Some(login) =
+                            crate::cli::security::current().and_then(|s| s.sasl.as_ref())
+                        {
+                            client.login(login)?;
+                        }
+                        return Ok(client);
                     }
                     Err(e) => last = e,
                 }
@@ -161,9 +178,69 @@ impl Client {
     }
 
     /// The connection's socket, for callers that pipeline requests themselves
-    /// (`corelog bench`).
-    pub fn into_stream(self) -> TcpStream {
-        self.stream
+    /// (`corelog bench`); `None` over TLS (a SASL login over plain TCP is done by now).
+    pub fn into_stream(self) -> Option<TcpStream> {
+        self.stream.into_plain()
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate v1 with the mechanism's tokens.
+    fn login(&mut self, login: &crate::cli::security::SaslLogin) -> Result<(), ClientError> {
+        use crate::security::scram::ClientExchange;
+        use crate::security::SaslMechanism;
+        use kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
+        let mut hs = SaslHandshakeRequest::default();
+        hs.mechanism = StrBytes::from_static_str(login.mechanism.name());
+        let resp: SaslHandshakeResponse = self.call(ApiKey::SaslHandshake, 1, &hs)?;
+        if resp.error_code != 0 {
+            return Err(self.auth_error(format!(
+                "mechanism {} not enabled (the broker offers {:?})",
+                login.mechanism.name(),
+                resp.mechanisms
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect::<Vec<_>>()
+            )));
+        }
+        match login.mechanism {
+            SaslMechanism::Plain => {
+                let token = format!("\0{}\0{}", login.username, login.password);
+                self.authenticate(token.into_bytes())?;
+            }
+            SaslMechanism::Scram(m) => {
+                let (mut ex, first) = ClientExchange::new(m, &login.username, &login.password);
+                let server_first = self.authenticate(first)?;
+                let fin = ex
+                    .client_final(&server_first)
+                    .map_err(|e| self.auth_error(e.to_string()))?;
+                let server_final = self.authenticate(fin)?;
+                if !ex.verify_server(&server_final) {
+                    return Err(self.auth_error("the broker's SCRAM signature is wrong".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn authenticate(&mut self, token: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+        let mut req = SaslAuthenticateRequest::default();
+        req.auth_bytes = bytes::Bytes::from(token);
+        let resp: SaslAuthenticateResponse = self.call(ApiKey::SaslAuthenticate, 1, &req)?;
+        if resp.error_code != 0 {
+            return Err(self.auth_error(format!(
+                "error {}: {}",
+                resp.error_code,
+                resp.error_message.as_deref().unwrap_or("")
+            )));
+        }
+        Ok(resp.auth_bytes.to_vec())
+    }
+
+    fn auth_error(&self, why: String) -> ClientError {
+        ClientError::Auth {
+            broker: self.broker.clone(),
+            why,
+        }
     }
 
     fn receive<Resp: Decodable>(&mut self, api: ApiKey, version: i16) -> Result<Resp, ClientError> {

@@ -14,4 +14,7 @@ pub mod produce;
 pub mod profile;
 pub mod records;
 pub mod reset_offsets;
+pub mod security;
+pub mod storage;
 pub mod topic;
+pub mod user;

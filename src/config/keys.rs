@@ -13,7 +13,8 @@ const MEANINGLESS_KEYS: &[&str] = &[
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "inter.broker.listener.name",
-    "listener.security.protocol.map",
+    "security.inter.broker.protocol",
+    "ssl.endpoint.identification.algorithm",
 ];
 
 /// Kafka keys corelog will honour but does not yet: warned about at start-up with their
@@ -37,6 +38,9 @@ const RECOGNISED_KEYS: &[&str] = &[
     "broker.id",
     "listeners",
     "advertised.listeners",
+    "listener.security.protocol.map",
+    "sasl.enabled.mechanisms",
+    "connection.failed.authentication.delay.ms",
     "log.dirs",
     "log.dir",
     "num.partitions",
@@ -71,6 +75,8 @@ const RECOGNISED_KEYS: &[&str] = &[
 /// The start-up warning a key deserves, if any.
 pub(super) fn key_warning(k: &str) -> Option<String> {
     if RECOGNISED_KEYS.contains(&k)
+        || super::tls::KEYS.contains(&listener_key(k))
+        || listener_key(k) == "sasl.enabled.mechanisms"
         || MEANINGLESS_KEYS.contains(&k)
         || crate::topic_config::def_of_broker_key(k).is_some()
     {
@@ -82,4 +88,11 @@ pub(super) fn key_warning(k: &str) -> Option<String> {
     } else {
         Some(format!("unknown configuration key {k:?} is ignored"))
     }
+}
+
+/// `listener.name.<name>.<key>` as `<key>`; any other key as it is.
+fn listener_key(k: &str) -> &str {
+    k.strip_prefix("listener.name.")
+        .and_then(|rest| rest.split_once('.'))
+        .map_or(k, |(_, key)| key)
 }

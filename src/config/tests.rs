@@ -34,7 +34,9 @@ fn invalid_values_name_the_key() {
     let e = BrokerConfig::from_properties(&props(&[("num.partitions", "0")])).unwrap_err();
     assert!(e.to_string().contains("num.partitions"), "{e}");
     let e = BrokerConfig::from_properties(&props(&[("listeners", "SSL://:9093")])).unwrap_err();
-    assert!(e.to_string().contains("PLAINTEXT"), "{e}");
+    assert!(e.to_string().contains("ssl.keystore.location"), "{e}");
+    let e = BrokerConfig::from_properties(&props(&[("listeners", "TLS://:9093")])).unwrap_err();
+    assert!(e.to_string().contains("no security protocol"), "{e}");
     let e = BrokerConfig::from_properties(&props(&[("log.dirs", "/a,/a")])).unwrap_err();
     assert!(e.to_string().contains("twice"), "{e}");
 }

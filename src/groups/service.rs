@@ -95,7 +95,7 @@ pub fn coordinator_of(shard: &Shard, group: &str) -> Result<i32, (i16, String)> 
         ));
     };
     if t.replication.is_empty() {
-        let (brokers, _) = shard.broker.cluster_view();
+        let (brokers, _) = shard.broker.cluster_view(0);
         return Ok(brokers[0].node_id);
     }
     let p = offsets_partition(group, t.partitions.len() as i32);

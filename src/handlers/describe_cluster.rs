@@ -9,9 +9,14 @@ use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, Describ
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 
-pub fn handle(shard: &Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+    listener: usize,
+) -> Result<Outcome, RequestError> {
     let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, version, body)?;
-    let (brokers, controller_id) = shard.broker.cluster_view();
+    let (brokers, controller_id) = shard.broker.cluster_view(listener);
     let mut resp = DescribeClusterResponse::default();
     resp.cluster_id = str_bytes(&shard.broker.cluster_id);
     resp.controller_id = BrokerId(controller_id);

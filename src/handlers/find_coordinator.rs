@@ -25,9 +25,9 @@ struct Answer {
     port: i32,
 }
 
-/// The answer for one key. An empty group id is answered too (as Kafka: JoinGroup
-/// then refuses it with INVALID_GROUP_ID).
-fn answer(shard: &Shard, key_type: i8, key: &str) -> Answer {
+/// The answer for one key, with addresses on the client's `listener`. An empty group
+/// id is answered too (as Kafka: JoinGroup then refuses it with INVALID_GROUP_ID).
+fn answer(shard: &Shard, key_type: i8, key: &str, listener: usize) -> Answer {
     let unavailable = |error_message: String| Answer {
         error_code: ec::COORDINATOR_NOT_AVAILABLE,
         error_message: Some(error_message),
@@ -42,7 +42,7 @@ fn answer(shard: &Shard, key_type: i8, key: &str) -> Answer {
         Ok(node) => node,
         Err((_, why)) => return unavailable(why),
     };
-    let (brokers, _) = shard.broker.cluster_view();
+    let (brokers, _) = shard.broker.cluster_view(listener);
     let Some(c) = brokers.iter().find(|b| b.node_id == node) else {
         return unavailable(format!("broker {node} coordinates {key:?} but is not live"));
     };
@@ -55,7 +55,12 @@ fn answer(shard: &Shard, key_type: i8, key: &str) -> Answer {
     }
 }
 
-pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub fn handle(
+    shard: &Shard,
+    version: i16,
+    body: BytesMut,
+    listener: usize,
+) -> Result<Outcome, RequestError> {
     let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, version, body)?;
     let key_type = if version >= 1 {
         req.key_type
@@ -68,7 +73,7 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
             .coordinator_keys
             .iter()
             .map(|k| {
-                let a = answer(shard, key_type, k);
+                let a = answer(shard, key_type, k, listener);
                 let mut c = Coordinator::default();
                 c.key = k.clone();
                 c.node_id = BrokerId(a.node_id);
@@ -80,7 +85,7 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
             })
             .collect();
     } else {
-        let a = answer(shard, key_type, &req.key);
+        let a = answer(shard, key_type, &req.key, listener);
         resp.error_code = a.error_code;
         resp.node_id = BrokerId(a.node_id);
         resp.host = str_bytes(&a.host);

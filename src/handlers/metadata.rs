@@ -26,6 +26,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    listener: usize,
 ) -> Result<Outcome, RequestError> {
     let req: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
     let broker = &shard.broker;
@@ -87,7 +88,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    let (brokers, controller_id) = broker.cluster_view();
+    let (brokers, controller_id) = broker.cluster_view(listener);
     let mut resp = MetadataResponse::default();
     resp.brokers = brokers
         .iter()

@@ -6,6 +6,7 @@
 //! shard, right there), and returns a future that completes the response.
 
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
@@ -18,6 +19,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -32,6 +34,8 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 use std::rc::Rc;
@@ -106,8 +110,9 @@ pub fn dispatch(
     shard: &Rc<Shard>,
     header: &RequestHeaderView,
     body: BytesMut,
-    peer: Option<std::net::SocketAddr>,
+    conn: &crate::server::connection::ConnInfo,
 ) -> Result<Pending, RequestError> {
+    let peer = conn.peer;
     let version = header.api_version;
     let Ok(api) = ApiKey::try_from(header.api_key) else {
         unreachable!("the header decoder rejects unknown api keys")
@@ -147,7 +152,7 @@ pub fn dispatch(
     Ok(match api {
         ApiKey::Produce => produce::start(&s, version, body)?,
         ApiKey::Fetch => fetch::handle(s, version, body).boxed_local(),
-        ApiKey::Metadata => metadata::handle(s, version, body).boxed_local(),
+        ApiKey::Metadata => metadata::handle(s, version, body, conn.listener).boxed_local(),
         ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
         ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
@@ -162,8 +167,12 @@ pub fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             alter_configs::handle_incremental(s, version, body).boxed_local()
         }
-        ApiKey::DescribeCluster => ready(describe_cluster::handle(&s, version, body)),
-        ApiKey::FindCoordinator => ready(find_coordinator::handle(&s, version, body)),
+        ApiKey::DescribeCluster => {
+            ready(describe_cluster::handle(&s, version, body, conn.listener))
+        }
+        ApiKey::FindCoordinator => {
+            ready(find_coordinator::handle(&s, version, body, conn.listener))
+        }
         ApiKey::JoinGroup => {
             join_group::handle(s, version, body, client(header, peer)).boxed_local()
         }
@@ -183,6 +192,14 @@ pub fn dispatch(
         ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
         ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        ApiKey::AlterUserScramCredentials => {
+            alter_user_scram_credentials::handle(s, version, body).boxed_local()
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            ready(describe_user_scram_credentials::handle(&s, version, body))
+        }
+        ApiKey::SaslHandshake => ready(sasl_handshake::illegal_state(version, body)),
+        ApiKey::SaslAuthenticate => ready(sasl_authenticate::illegal_state(version, body)),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

@@ -162,10 +162,18 @@ pub enum Counter {
     IsrShrinks,
     /// ISR expansions of partitions this broker leads (IsrExpandsPerSec).
     IsrExpands,
+    /// TLS handshakes that failed or timed out (the connection was closed).
+    TlsHandshakeFailures,
+    /// TLS handshakes completed.
+    TlsHandshakes,
+    /// SASL logins that succeeded.
+    SaslAuthentications,
+    /// SASL logins refused (SASL_AUTHENTICATION_FAILED) or abandoned.
+    SaslAuthenticationFailures,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 20] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -182,6 +190,10 @@ impl Counter {
         Counter::FetchConvertedRecords,
         Counter::IsrShrinks,
         Counter::IsrExpands,
+        Counter::TlsHandshakeFailures,
+        Counter::TlsHandshakes,
+        Counter::SaslAuthentications,
+        Counter::SaslAuthenticationFailures,
     ];
 }
 

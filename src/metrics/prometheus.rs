@@ -104,6 +104,19 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_isr_expands_total",
             "ISR expansions of partitions this broker leads (followers caught up).",
         ),
+        Counter::TlsHandshakeFailures => (
+            "corelog_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out; the connection was closed.",
+        ),
+        Counter::TlsHandshakes => ("corelog_tls_handshakes_total", "TLS handshakes completed."),
+        Counter::SaslAuthentications => (
+            "corelog_sasl_authentications_total",
+            "SASL logins that succeeded.",
+        ),
+        Counter::SaslAuthenticationFailures => (
+            "corelog_sasl_authentication_failures_total",
+            "SASL logins refused with SASL_AUTHENTICATION_FAILED or abandoned.",
+        ),
     }
 }
 

@@ -37,6 +37,10 @@ pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 /// The timestamp of the message is out of acceptable range.
 pub const INVALID_TIMESTAMP: i16 = 32;
+/// The broker does not support the requested SASL mechanism.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// Request is not valid given the current SASL state.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
 /// The version of API is not supported.
 pub const UNSUPPORTED_VERSION: i16 = 35;
 /// Topic with this name already exists.
@@ -55,6 +59,14 @@ pub const NOT_CONTROLLER: i16 = 41;
 pub const INVALID_REQUEST: i16 = 42;
 /// The message format version on the broker does not support the request.
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: i16 = 43;
+/// SASL Authentication failed.
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+/// A request illegally referred to a resource that does not exist.
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+/// A request illegally referred to the same resource twice.
+pub const DUPLICATE_RESOURCE: i16 = 92;
+/// Requested credential would not meet criteria for acceptability.
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 /// Request parameters do not satisfy the configured policy.
 pub const POLICY_VIOLATION: i16 = 44;
 /// The broker received an out of order sequence number.
@@ -192,6 +204,12 @@ mod tests {
             (FENCED_INSTANCE_ID, E::FencedInstanceId),
             (UNKNOWN_TOPIC_ID, E::UnknownTopicId),
             (INCONSISTENT_TOPIC_ID, E::InconsistentTopicId),
+            (UNSUPPORTED_SASL_MECHANISM, E::UnsupportedSaslMechanism),
+            (ILLEGAL_SASL_STATE, E::IllegalSaslState),
+            (SASL_AUTHENTICATION_FAILED, E::SaslAuthenticationFailed),
+            (RESOURCE_NOT_FOUND, E::ResourceNotFound),
+            (DUPLICATE_RESOURCE, E::DuplicateResource),
+            (UNACCEPTABLE_CREDENTIAL, E::UnacceptableCredential),
         ];
         for (ours, theirs) in pairs {
             assert_eq!(ours, theirs.code(), "{theirs:?}");

@@ -52,6 +52,7 @@ use kafka_protocol_old::messages as old;
 use super::wire::Reader;
 use super::DecodeError;
 
+mod security;
 #[cfg(test)]
 mod tests;
 
@@ -239,7 +240,32 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 28] = [
+static APIS: [Api; 32] = [
+    Api {
+        key: ApiKey::SaslHandshake,
+        versions: range(0, 1),
+        // No flexible version.
+        flexible: since(2),
+        body: &security::SASL_HANDSHAKE,
+    },
+    Api {
+        key: ApiKey::SaslAuthenticate,
+        versions: range(0, 2),
+        flexible: since(2),
+        body: &security::SASL_AUTHENTICATE,
+    },
+    Api {
+        key: ApiKey::AlterUserScramCredentials,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &security::ALTER_USER_SCRAM_CREDENTIALS,
+    },
+    Api {
+        key: ApiKey::DescribeUserScramCredentials,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &security::DESCRIBE_USER_SCRAM_CREDENTIALS,
+    },
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::channel::mpsc;
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{SinkExt, StreamExt};
 
 use crate::broker::shard::Shard;
@@ -41,15 +41,51 @@ struct Started {
     pending: Pending,
 }
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+/// What a connection runs over: a plain TCP stream, or TLS over one (`server::tls`).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// The socket to gather plaintext response chunks into with one `sendmsg`, or
+    /// `None` when every byte must pass through the stream (TLS encrypts it).
+    fn gather_fd(&self) -> Option<RawFd>;
+}
+
+impl Transport for TcpStream {
+    fn gather_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
+}
+
+/// Who is at the other end and how they came in.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: Option<SocketAddr>,
+    /// Index into `BrokerConfig::listeners` of the listener that accepted it.
+    pub listener: usize,
+    /// The principal from the client's TLS certificate (`User:<subject DN>`), if any.
+    pub principal: Option<String>,
+}
+
+/// Serves one connection until the client leaves, a frame is bad, or a write fails.
+/// `stream` has finished any TLS handshake; call `prepare` on the TCP stream first.
+pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: ConnInfo) {
     metrics::add(Counter::ConnectionsOpened, 1);
-    let peer = stream.peer_addr().ok();
-    let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
-    let (reader, writer) = stream.split();
+    let peer = info.peer;
+    let listener = &shard.broker.config.listeners[info.listener];
+    if listener.protocol.sasl() {
+        let mechanisms = listener.sasl_mechanisms.clone();
+        match crate::server::sasl::login(&shard, &mut stream, &info, &mechanisms).await {
+            Ok(principal) => info.principal = Some(principal),
+            Err(why) => {
+                tracing::warn!(?peer, "closing connection: {why}");
+                metrics::add(Counter::ConnectionsClosed, 1);
+                return;
+            }
+        }
+    }
+    let fd = stream.gather_fd();
+    let (reader, writer) = futures::io::AsyncReadExt::split(stream);
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
     let write_task = write_responses(rx, Writer { half: writer, fd }, peer);
-    let read_task = read_requests(shard, reader, tx, peer);
+    let read_task = read_requests(shard, reader, tx, info);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -61,12 +97,19 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     metrics::add(Counter::ConnectionsClosed, 1);
 }
 
-async fn read_requests(
+/// Sets the socket options every client connection gets; returns the peer address.
+pub fn prepare(stream: &TcpStream) -> Option<SocketAddr> {
+    let _ = stream.set_nodelay(true);
+    stream.peer_addr().ok()
+}
+
+async fn read_requests<S: Transport>(
     shard: Rc<Shard>,
-    mut reader: futures::io::ReadHalf<TcpStream>,
+    mut reader: futures::io::ReadHalf<S>,
     mut tx: mpsc::Sender<Started>,
-    peer: Option<SocketAddr>,
+    info: ConnInfo,
 ) {
+    let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
     loop {
         let mut prefix = [0u8; 4];
@@ -102,7 +145,7 @@ async fn read_requests(
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
         metrics::request(header.api_key);
-        let pending = match handlers::dispatch(&shard, &header, body, peer) {
+        let pending = match handlers::dispatch(&shard, &header, body, &info) {
             Ok(p) => p,
             Err(e) => {
                 metrics::error(header.api_key, e.kafka_error_code());
@@ -125,14 +168,14 @@ async fn read_requests(
 
 /// The write side of a connection: the async half (for waiting until the socket is
 /// writable) and the descriptor (for gathering sends).
-struct Writer {
-    half: futures::io::WriteHalf<TcpStream>,
-    fd: RawFd,
+struct Writer<S: Transport> {
+    half: futures::io::WriteHalf<S>,
+    fd: Option<RawFd>,
 }
 
-async fn write_responses(
+async fn write_responses<S: Transport>(
     mut rx: mpsc::Receiver<Started>,
-    mut writer: Writer,
+    mut writer: Writer<S>,
     peer: Option<SocketAddr>,
 ) {
     while let Some(s) = rx.next().await {
@@ -183,9 +226,23 @@ fn record_total(api_key: i16, received: Option<std::time::Instant>) {
     }
 }
 
+/// One whole response frame in one buffer: size, header, body.
+pub fn encode_frame(correlation_id: i32, flexible: bool, chunks: &[Bytes]) -> BytesMut {
+    let body_len: usize = chunks.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(16 + body_len);
+    out.put_i32(0);
+    encode_response_header(&mut out, correlation_id, flexible);
+    for c in chunks {
+        out.extend_from_slice(c);
+    }
+    let total = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&total.to_be_bytes());
+    out
+}
+
 /// Writes one response; returns the bytes written.
-async fn write_response(
-    writer: &mut Writer,
+async fn write_response<S: Transport>(
+    writer: &mut Writer<S>,
     correlation_id: i32,
     flexible: bool,
     chunks: Vec<Bytes>,
@@ -196,6 +253,16 @@ async fn write_response(
     let body_len: usize = chunks.iter().map(Bytes::len).sum();
     let total = head.len() - 4 + body_len;
     head[..4].copy_from_slice(&(total as i32).to_be_bytes());
+    let Some(fd) = writer.fd else {
+        // TLS: rustls copies into its records anyway; flush so the response leaves now
+        // rather than when the next one fills the TLS buffer.
+        writer.half.write_all(&head).await?;
+        for c in chunks.iter().filter(|c| !c.is_empty()) {
+            writer.half.write_all(c).await?;
+        }
+        writer.half.flush().await?;
+        return Ok(total + 4);
+    };
     if total <= COALESCE_BYTES_MAX {
         for c in &chunks {
             head.extend_from_slice(c);
@@ -206,13 +273,17 @@ async fn write_response(
     let mut parts: Vec<Bytes> = Vec::with_capacity(chunks.len() + 1);
     parts.push(head.freeze());
     parts.extend(chunks.into_iter().filter(|c| !c.is_empty()));
-    send_all(writer, parts).await?;
+    send_all(&mut writer.half, fd, parts).await?;
     Ok(total + 4)
 }
 
 /// Sends every part, gathering as many as the kernel takes per syscall; when the socket
 /// buffer is full, waits for it with an ordinary async write of the next part.
-async fn send_all(writer: &mut Writer, mut parts: Vec<Bytes>) -> std::io::Result<()> {
+async fn send_all<W: AsyncWrite + Unpin>(
+    half: &mut W,
+    fd: RawFd,
+    mut parts: Vec<Bytes>,
+) -> std::io::Result<()> {
     let mut first = 0;
     while first < parts.len() {
         let slices: Vec<IoSlice<'_>> = parts[first..]
@@ -220,10 +291,10 @@ async fn send_all(writer: &mut Writer, mut parts: Vec<Bytes>) -> std::io::Result
             .take(runtime::IOVECS_MAX)
             .map(|b| IoSlice::new(b))
             .collect();
-        let sent = match runtime::try_send_vectored(writer.fd, &slices) {
+        let sent = match runtime::try_send_vectored(fd, &slices) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                writer.half.write(&parts[first]).await?
+                half.write(&parts[first]).await?
             }
             Err(e) => return Err(e),
         };

@@ -3,4 +3,6 @@
 
 pub mod admin_http;
 pub mod connection;
+pub mod sasl;
 pub mod shard_main;
+pub mod tls;

@@ -12,6 +12,7 @@ use crate::broker::router::PartitionCheckpoint;
 use crate::broker::shard::{Shard, METADATA_SHARD};
 use crate::broker::Broker;
 use crate::runtime;
+use crate::server::connection::{self, ConnInfo};
 
 /// How often a shard checks whether all shards have finished start-up.
 const READY_POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -42,17 +43,10 @@ pub async fn run(
         let _ = started.send(Err(format!("shard {id}: mailbox already taken")));
         return;
     };
-    let addr = match broker.config.listener.bind_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = started.send(Err(format!("listeners: {e}")));
-            return;
-        }
-    };
-    let listener = match runtime::bind(addr) {
+    let listeners = match bind_listeners(&broker) {
         Ok(l) => l,
         Err(e) => {
-            let _ = started.send(Err(format!("cannot listen on {addr}: {e}")));
+            let _ = started.send(Err(e));
             return;
         }
     };
@@ -68,9 +62,12 @@ pub async fn run(
         runtime::sleep(READY_POLL_INTERVAL).await;
     }
     let _ = started.send(Ok(()));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let accept = accept_loop(shard.clone(), listener, stop_rx);
-    runtime::spawn_local(accept);
+    let mut stops = Vec::new();
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        stops.push(stop_tx);
+        runtime::spawn_local(accept_loop(shard.clone(), listener, index, stop_rx));
+    }
     let (admin_stop_tx, admin_stop_rx) = oneshot::channel::<()>();
     if let Some(listener) = admin {
         let server = crate::server::admin_http::AdminServer::new(shard.clone());
@@ -86,7 +83,9 @@ pub async fn run(
         runtime::spawn_local(checkpoint_loop(shard.clone()));
     }
     let reply = shard.clone().serve_mailbox(inbox).await;
-    let _ = stop_tx.send(());
+    for stop in stops {
+        let _ = stop.send(());
+    }
     let _ = admin_stop_tx.send(());
     let closed: Vec<PartitionCheckpoint> = shard.close_all().await;
     tracing::debug!(
@@ -97,6 +96,19 @@ pub async fn run(
     if let Some(reply) = reply {
         let _ = reply.send(closed);
     }
+}
+
+/// Binds every client listener (`listeners`), in config order, on this shard.
+fn bind_listeners(broker: &Broker) -> Result<Vec<runtime::TcpListener>, String> {
+    broker
+        .config
+        .listeners
+        .iter()
+        .map(|l| {
+            let addr = l.bind.bind_addr().map_err(|e| format!("listeners: {e}"))?;
+            runtime::bind(addr).map_err(|e| format!("cannot listen on {addr} ({}): {e}", l.name))
+        })
+        .collect()
 }
 
 /// Binds the admin listener (`admin.listener`) on the metadata shard; other shards and
@@ -129,9 +141,12 @@ async fn checkpoint_loop(shard: Rc<Shard>) {
     }
 }
 
+/// Accepts on listener `index` of `config.listeners` until `stop`; each connection
+/// runs as its own task on this shard, TLS handshake included.
 async fn accept_loop(
     shard: Rc<Shard>,
     listener: runtime::TcpListener,
+    index: usize,
     mut stop: oneshot::Receiver<()>,
 ) {
     loop {
@@ -144,14 +159,39 @@ async fn accept_loop(
             }
         };
         match accepted {
-            Ok(stream) => {
-                runtime::spawn_local(crate::server::connection::serve(shard.clone(), stream))
-            }
+            Ok(stream) => runtime::spawn_local(start_connection(shard.clone(), stream, index)),
             Err(e) => {
                 // Running out of descriptors is the usual cause; back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
                 runtime::sleep(Duration::from_millis(10)).await;
             }
+        }
+    }
+}
+
+/// Runs one accepted connection: the TLS handshake first on a TLS listener (a failed one
+/// closes only this connection, with a log line), then the request loop.
+async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener: usize) {
+    let peer = connection::prepare(&stream);
+    let mut info = ConnInfo {
+        peer,
+        listener,
+        principal: None,
+    };
+    let tls = shard.broker.tls.get(listener).and_then(Option::as_ref);
+    let Some(tls) = tls else {
+        connection::serve(shard, stream, info).await;
+        return;
+    };
+    match crate::server::tls::accept(tls.config(), stream).await {
+        Ok((stream, principal)) => {
+            crate::metrics::add(crate::metrics::Counter::TlsHandshakes, 1);
+            info.principal = principal;
+            connection::serve(shard, stream, info).await;
+        }
+        Err(e) => {
+            crate::metrics::add(crate::metrics::Counter::TlsHandshakeFailures, 1);
+            tracing::warn!(?peer, "closing connection: {e}");
         }
     }
 }

@@ -93,7 +93,7 @@ class Broker:
     """One corelog process plus everything needed to restart it on the same dirs and port."""
 
     def __init__(self, workdir: Path, overrides=None, smp=DEFAULT_SMP, node_id=None, advertised_host="127.0.0.1",
-                 controller_port=None):
+                 controller_port=None, extra_listeners=None):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -107,6 +107,11 @@ class Broker:
             "log.dirs": str(workdir / "d0"),
             "admin.listener": f"127.0.0.1:{self.admin_port}",
         }
+        # Listeners besides the PLAINTEXT one the readiness probe uses: {"SSL": port, ...}.
+        self.extra_ports = dict(extra_listeners or {})
+        for name, port in self.extra_ports.items():
+            self.settings["listeners"] += f",{name}://127.0.0.1:{port}"
+            self.settings["advertised.listeners"] += f",{name}://{advertised_host}:{port}"
         if node_id is not None:
             self.settings["node.id"] = str(node_id)
         self.controller_port = controller_port
@@ -244,9 +249,11 @@ class BrokerFactory:
         self.node_id = node_id
         self.brokers = []
 
-    def __call__(self, overrides=None, smp=DEFAULT_SMP, node_id=None, advertised_host="127.0.0.1") -> Broker:
+    def __call__(self, overrides=None, smp=DEFAULT_SMP, node_id=None, advertised_host="127.0.0.1",
+                 extra_listeners=None) -> Broker:
         workdir = self.base_dir / f"broker{len(self.brokers)}"
-        broker = Broker(workdir, overrides=overrides, smp=smp, node_id=node_id, advertised_host=advertised_host)
+        broker = Broker(workdir, overrides=overrides, smp=smp, node_id=node_id, advertised_host=advertised_host,
+                        extra_listeners=extra_listeners)
         self.brokers.append(broker)
         _BROKERS_BY_NODE.setdefault(self.node_id, []).append(broker)
         return broker.start()

@@ -192,6 +192,14 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::DescribeLogDirs => codec_of::<DescribeLogDirsRequest>(),
         ApiKey::ConsumerGroupHeartbeat => codec_of::<ConsumerGroupHeartbeatRequest>(),
         ApiKey::ConsumerGroupDescribe => codec_of::<ConsumerGroupDescribeRequest>(),
+        ApiKey::SaslHandshake => codec_of::<kafka_protocol::messages::SaslHandshakeRequest>(),
+        ApiKey::SaslAuthenticate => codec_of::<kafka_protocol::messages::SaslAuthenticateRequest>(),
+        ApiKey::AlterUserScramCredentials => {
+            codec_of::<kafka_protocol::messages::AlterUserScramCredentialsRequest>()
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            codec_of::<kafka_protocol::messages::DescribeUserScramCredentialsRequest>()
+        }
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -344,7 +352,67 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::DescribeLogDirs => describe_log_dirs_samples(version),
         ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_samples(version),
         ApiKey::ConsumerGroupDescribe => consumer_group_describe_samples(version),
+        ApiKey::SaslHandshake
+        | ApiKey::SaslAuthenticate
+        | ApiKey::AlterUserScramCredentials
+        | ApiKey::DescribeUserScramCredentials => security_samples(api, version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
+    }
+}
+
+fn security_samples(api: ApiKey, v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::{
+        ScramCredentialDeletion, ScramCredentialUpsertion,
+    };
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    use kafka_protocol::messages::*;
+    match api {
+        ApiKey::SaslHandshake => vec![
+            encode(
+                &SaslHandshakeRequest::default().with_mechanism(s("SCRAM-SHA-512")),
+                v,
+            ),
+            encode(&SaslHandshakeRequest::default(), v),
+        ],
+        ApiKey::SaslAuthenticate => {
+            let mut full = SaslAuthenticateRequest::default()
+                .with_auth_bytes(Bytes::from_static(b"n,,n=user,r=abc"));
+            if let Some((tag, value)) = extra(v >= 2) {
+                full = full.with_unknown_tagged_field(tag, value);
+            }
+            vec![
+                encode(&full, v),
+                encode(&SaslAuthenticateRequest::default(), v),
+            ]
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let full = AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![ScramCredentialDeletion::default()
+                    .with_name(s("bob"))
+                    .with_mechanism(1)])
+                .with_upsertions(vec![ScramCredentialUpsertion::default()
+                    .with_name(s("alice"))
+                    .with_mechanism(2)
+                    .with_iterations(8192)
+                    .with_salt(Bytes::from_static(b"salt"))
+                    .with_salted_password(Bytes::from_static(&[7; 64]))])
+                .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+            vec![
+                encode(&full, v),
+                encode(&AlterUserScramCredentialsRequest::default(), v),
+            ]
+        }
+        _ => vec![
+            encode(
+                &DescribeUserScramCredentialsRequest::default()
+                    .with_users(Some(vec![UserName::default().with_name(s("alice"))])),
+                v,
+            ),
+            encode(
+                &DescribeUserScramCredentialsRequest::default().with_users(None),
+                v,
+            ),
+        ],
     }
 }
 
@@ -1216,6 +1284,18 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
             &ConsumerGroupDescribeRequest::default().with_group_ids(vec![Default::default(); n]),
             v,
         ),
+        ApiKey::AlterUserScramCredentials => encode(
+            &kafka_protocol::messages::AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![Default::default(); n])
+                .with_upsertions(vec![Default::default(); n]),
+            v,
+        ),
+        ApiKey::DescribeUserScramCredentials => encode(
+            &kafka_protocol::messages::DescribeUserScramCredentialsRequest::default()
+                .with_users(Some(vec![Default::default(); n])),
+            v,
+        ),
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => security_samples(api, v).remove(1),
         ApiKey::OffsetDelete => {
             let mut topics = vec![OffsetDeleteRequestTopic::default(); n];
             topics.push(OffsetDeleteRequestTopic::default().with_partitions(vec![

@@ -1,0 +1,198 @@
+//! `corelog storage format`: prepares the log dirs before a broker's first start, as
+//! `kafka-storage.sh format` does, with `--add-scram` to create the first SCRAM users
+//! (say, the super user) before anyone can connect. It writes files, so it runs on the
+//! broker's machine with the broker stopped; `corelog user` changes users of a running
+//! broker over the wire.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::config::BrokerConfig;
+use crate::security::scram::{
+    Credential, Mechanism, ITERATIONS_DEFAULT, ITERATIONS_MAX, ITERATIONS_MIN,
+};
+use crate::security::users::{apply, decode, encode, Change, CREDENTIALS_FILE};
+
+#[derive(clap::Subcommand)]
+pub enum StorageAction {
+    /// Create the log dirs and, with --add-scram, the first SCRAM users.
+    #[command(
+        after_help = "Examples:\n  corelog storage format --config server.properties \\\n      --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]'\n  corelog storage format --override log.dirs=/var/lib/corelog --add-scram 'SCRAM-SHA-512=[name=alice,password=pw,iterations=8192]'\n\nA dir that already holds meta.properties (a broker has run on it) is refused unless\n--ignore-formatted is given; users are then added to those already there."
+    )]
+    Format(FormatArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FormatArgs {
+    /// The broker's server.properties (log.dirs is read from it).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// key=value, with Kafka's property names; repeatable.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// MECHANISM=[name=NAME,password=PASSWORD(,iterations=N)] or
+    /// MECHANISM=[name=NAME,salt=BASE64,saltedpassword=BASE64,iterations=N]; repeatable.
+    #[arg(long = "add-scram", short = 'S', value_name = "SCRAM")]
+    add_scram: Vec<String>,
+    /// Format even if a log dir was already formatted.
+    #[arg(long = "ignore-formatted", short = 'g')]
+    ignore_formatted: bool,
+}
+
+pub fn run(action: StorageAction) -> ExitCode {
+    let StorageAction::Format(args) = action;
+    match format(&args) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("corelog storage format: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn format(args: &FormatArgs) -> Result<String, String> {
+    let (config, _) = BrokerConfig::load(args.config.as_deref(), &args.overrides, Some(1))
+        .map_err(|e| e.to_string())?;
+    let changes = args
+        .add_scram
+        .iter()
+        .map(|s| parse_add_scram(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for dir in &config.log_dirs {
+        if dir.join(crate::boot::dirs::META_PROPERTIES).exists() && !args.ignore_formatted {
+            return Err(format!(
+                "{} is already formatted (it holds {}); give --ignore-formatted to add users anyway",
+                dir.display(),
+                crate::boot::dirs::META_PROPERTIES
+            ));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let path = config.log_dirs[0].join(CREDENTIALS_FILE);
+    let mut users = match std::fs::read(&path) {
+        Ok(b) => decode(&b).map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    if !changes.is_empty() {
+        apply(&mut users, &changes);
+        crate::util::write_file_atomic_mode_blocking(&path, &encode(&users), 0o600)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(format!(
+        "formatted {} ({} SCRAM user{} in {})",
+        config
+            .log_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        users.len(),
+        if users.len() == 1 { "" } else { "s" },
+        path.display()
+    ))
+}
+
+/// Kafka's `--add-scram` syntax: `SCRAM-SHA-256=[name=alice,password=alice-secret]`.
+pub fn parse_add_scram(s: &str) -> Result<Change, String> {
+    let bad = |why: &str| format!("--add-scram {s:?}: {why}");
+    let (mech, rest) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected MECHANISM=[...]"))?;
+    let mechanism = Mechanism::from_name(mech.trim())
+        .ok_or_else(|| bad("the mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512"))?;
+    let inner = rest
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| bad("expected [key=value,...] after the mechanism"))?;
+    let (mut name, mut password, mut salt, mut salted, mut iterations) =
+        (None, None, None, None, None);
+    for kv in inner.split(',') {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| bad("expected key=value entries"))?;
+        let v = v.trim().trim_matches('"').to_string();
+        match k.trim() {
+            "name" => name = Some(v),
+            "password" => password = Some(v),
+            "salt" => salt = Some(B64.decode(&v).map_err(|_| bad("salt is not base64"))?),
+            "saltedpassword" => {
+                salted = Some(
+                    B64.decode(&v)
+                        .map_err(|_| bad("saltedpassword is not base64"))?,
+                )
+            }
+            "iterations" => {
+                iterations = Some(
+                    v.parse::<u32>()
+                        .map_err(|_| bad("iterations is not a number"))?,
+                )
+            }
+            other => return Err(bad(&format!("unknown key {other:?}"))),
+        }
+    }
+    let name = name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("name= is required"))?;
+    let iterations = iterations.unwrap_or(ITERATIONS_DEFAULT);
+    if !(ITERATIONS_MIN..=ITERATIONS_MAX).contains(&iterations) {
+        return Err(bad(&format!(
+            "iterations must be from {ITERATIONS_MIN} to {ITERATIONS_MAX}"
+        )));
+    }
+    let credential = match (password, salt, salted) {
+        (Some(p), None, None) => Credential::from_password(mechanism, &p, iterations),
+        (None, Some(salt), Some(salted)) if salted.len() == mechanism.output_bytes() => {
+            Credential::from_salted(mechanism, &salted, salt, iterations)
+        }
+        _ => {
+            return Err(bad(
+                "give password=, or salt= and saltedpassword= (of the mechanism's hash length)",
+            ))
+        }
+    };
+    Ok(Change::Upsert {
+        name,
+        mechanism,
+        credential,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_add_scram_syntax() {
+        let Change::Upsert {
+            name,
+            mechanism,
+            credential,
+        } = parse_add_scram("SCRAM-SHA-512=[name=admin,password=\"admin-secret\",iterations=4096]")
+            .unwrap()
+        else {
+            panic!("an upsert")
+        };
+        assert_eq!((name.as_str(), mechanism), ("admin", Mechanism::Sha512));
+        assert!(credential.verifies(mechanism, "admin-secret"));
+        assert_eq!(credential.iterations, 4096);
+        for bad in [
+            "SCRAM-SHA-1=[name=a,password=b]",
+            "SCRAM-SHA-256=name=a",
+            "SCRAM-SHA-256=[password=b]",
+            "SCRAM-SHA-256=[name=a]",
+            "SCRAM-SHA-256=[name=a,password=b,iterations=10]",
+            "SCRAM-SHA-256=[name=a,pass=b]",
+        ] {
+            assert!(parse_add_scram(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! AlterUserScramCredentials (v0), what `kafka-configs --alter --entity-type users`
+//! and `corelog user add|delete` send: SCRAM credentials set or removed, persisted
+//! (`security::users`) before the answer. The client sends the salted password (never
+//! the password); the broker keeps StoredKey and ServerKey derived from it.
+//!
+//! Checks as Kafka's: a user named twice in one request gets DUPLICATE_RESOURCE for every
+//! entry; an empty name or an iteration count outside 4096..=16384 or an empty salt
+//! UNACCEPTABLE_CREDENTIAL; an unknown mechanism UNSUPPORTED_SASL_MECHANISM; deleting
+//! what does not exist RESOURCE_NOT_FOUND. One result per user named.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse, ApiKey,
+};
+
+use super::{decode, respond, str_bytes, Outcome, RequestError};
+use crate::broker::shard::Shard;
+use crate::protocol::errors as ec;
+use crate::security::scram::{Credential, Mechanism, ITERATIONS_MAX, ITERATIONS_MIN};
+use crate::security::users::Change;
+
+type Refusal = (i16, String);
+
+pub async fn handle(
+    shard: Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+) -> Result<Outcome, RequestError> {
+    let req: AlterUserScramCredentialsRequest =
+        decode(ApiKey::AlterUserScramCredentials, version, body)?;
+    let mut named: BTreeMap<String, usize> = BTreeMap::new();
+    for n in req
+        .deletions
+        .iter()
+        .map(|d| &d.name)
+        .chain(req.upsertions.iter().map(|u| &u.name))
+    {
+        *named.entry(n.to_string()).or_default() += 1;
+    }
+    let mut outcome: BTreeMap<String, Option<Refusal>> = BTreeMap::new();
+    let mut changes = Vec::new();
+    let entries = req
+        .deletions
+        .iter()
+        .map(|d| (d.name.to_string(), d.mechanism, None))
+        .chain(req.upsertions.iter().map(|u| {
+            (
+                u.name.to_string(),
+                u.mechanism,
+                Some((u.iterations, u.salt.to_vec(), u.salted_password.to_vec())),
+            )
+        }));
+    for (name, mechanism, upsert) in entries {
+        let checked = check(&name, named[&name], mechanism, upsert);
+        match checked {
+            Ok(change) => changes.push(change),
+            Err(refusal) => {
+                outcome.insert(name.clone(), Some(refusal));
+                continue;
+            }
+        }
+        outcome.entry(name).or_insert(None);
+    }
+    let broker = shard.broker.clone();
+    let applied = crate::runtime::blocking(move || {
+        let r = broker.users.apply_blocking(&changes);
+        (changes, r)
+    })
+    .await;
+    let (changes, result) = applied;
+    match result {
+        Ok(results) => {
+            for (change, r) in changes.iter().zip(results) {
+                if let (Change::Delete { name, .. }, Err(_)) = (change, r) {
+                    outcome.insert(
+                        name.clone(),
+                        Some((
+                            ec::RESOURCE_NOT_FOUND,
+                            "Attempt to delete a user credential that does not exist".into(),
+                        )),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!("AlterUserScramCredentials: {e}");
+            for change in &changes {
+                let name = match change {
+                    Change::Upsert { name, .. } | Change::Delete { name, .. } => name,
+                };
+                outcome.insert(name.clone(), Some((ec::UNKNOWN_SERVER_ERROR, e.clone())));
+            }
+        }
+    }
+    let mut resp = AlterUserScramCredentialsResponse::default();
+    resp.results = outcome
+        .into_iter()
+        .map(|(user, refusal)| {
+            let mut r = AlterUserScramCredentialsResult::default();
+            r.user = str_bytes(&user);
+            if let Some((code, msg)) = refusal {
+                r.error_code = code;
+                r.error_message = Some(str_bytes(&msg));
+            }
+            r
+        })
+        .collect();
+    respond(ApiKey::AlterUserScramCredentials, version, &resp)
+}
+
+/// One deletion (`upsert` None) or upsertion, checked; the change it makes.
+fn check(
+    name: &str,
+    times_named: usize,
+    mechanism: i8,
+    upsert: Option<(i32, Vec<u8>, Vec<u8>)>,
+) -> Result<Change, Refusal> {
+    if times_named > 1 {
+        return Err((
+            ec::DUPLICATE_RESOURCE,
+            "A user credential cannot be altered twice in the same request".into(),
+        ));
+    }
+    if name.is_empty() {
+        return Err((
+            ec::UNACCEPTABLE_CREDENTIAL,
+            "Username must not be empty".into(),
+        ));
+    }
+    let m = Mechanism::from_wire(mechanism).ok_or_else(|| {
+        (
+            ec::UNSUPPORTED_SASL_MECHANISM,
+            format!("Unknown SCRAM mechanism {mechanism}"),
+        )
+    })?;
+    let Some((iterations, salt, salted)) = upsert else {
+        return Ok(Change::Delete {
+            name: name.to_string(),
+            mechanism: m,
+        });
+    };
+    if iterations < ITERATIONS_MIN as i32 || iterations > ITERATIONS_MAX as i32 {
+        return Err((
+            ec::UNACCEPTABLE_CREDENTIAL,
+            format!(
+                "Iterations must be from {ITERATIONS_MIN} to {ITERATIONS_MAX} for {}",
+                m.name()
+            ),
+        ));
+    }
+    if salt.is_empty() {
+        return Err((ec::UNACCEPTABLE_CREDENTIAL, "Salt must not be empty".into()));
+    }
+    if salted.len() != m.output_bytes() {
+        return Err((
+            ec::UNACCEPTABLE_CREDENTIAL,
+            format!(
+                "A {} salted password is {} bytes",
+                m.name(),
+                m.output_bytes()
+            ),
+        ));
+    }
+    Ok(Change::Upsert {
+        name: name.to_string(),
+        mechanism: m,
+        credential: Credential::from_salted(m, &salted, salt, iterations as u32),
+    })
+}
