@@ -164,6 +164,8 @@ pub struct BrokerConfig {
     pub admin_listener: Option<Listener>,
     /// `metrics.enable`: whether shards record metrics (counters and stage histograms).
     pub metrics_enable: bool,
+    /// `transaction.*` and `transactional.id.*` settings.
+    pub txn: crate::txn::config::TxnConfig,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -218,6 +220,7 @@ impl Default for BrokerConfig {
                     .expect("the default admin listener parses"),
             ),
             metrics_enable: true,
+            txn: crate::txn::config::TxnConfig::default(),
             cluster_id: String::new(),
             cluster: None,
             props: BTreeMap::new(),
@@ -421,6 +424,7 @@ impl BrokerConfig {
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
+        c.txn = crate::txn::config::TxnConfig::parse(get, parse_num)?;
         crate::topic_config::validate_broker_props(props).map_err(ConfigError::TopicDefault)?;
         c.props = props.clone();
         Ok(c)
@@ -509,6 +513,7 @@ impl BrokerConfig {
         ];
         values
             .into_iter()
+            .chain(self.txn.view())
             .map(|(k, v)| {
                 let set = match k {
                     "node.id" => self.props.contains_key(k) || self.props.contains_key("broker.id"),

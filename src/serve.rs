@@ -48,6 +48,13 @@ pub fn run(
         &online,
         &crate::groups::offsets::offsets_topic_configs(),
     )?;
+    metadata.ensure_topic_blocking(
+        crate::txn::TXN_STATE_TOPIC,
+        config.txn.state_log_num_partitions,
+        shards,
+        &online,
+        &crate::txn::log::txn_state_topic_configs(),
+    )?;
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let mut broker = Broker::new(

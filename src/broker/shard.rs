@@ -51,6 +51,10 @@ pub struct Shard {
     cache_share: Rc<Cell<usize>>,
     /// The groups whose home is this shard (`groups::service::home_shard`).
     pub groups: RefCell<crate::groups::coordinator::Coordinator>,
+    /// Offsets of open transactions for those groups (`groups::txn_offsets`).
+    pub txn_offsets: RefCell<crate::groups::txn_offsets::PendingTxnOffsets>,
+    /// The transactional ids whose home is this shard (`txn::coordinator`).
+    pub txn: RefCell<crate::txn::coordinator::TxnCoordinator>,
     /// Leaders' follower tracking and followers' fetch state (cluster mode).
     pub replication: RefCell<crate::replication::ShardReplication>,
 }
@@ -63,6 +67,8 @@ impl Shard {
             admin_lock: futures::lock::Mutex::new(()),
             cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
             replication: RefCell::default(),
+            txn_offsets: RefCell::default(),
+            txn: RefCell::default(),
             groups: RefCell::new(
                 crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
                     broker.config.group_initial_rebalance_delay_ms,

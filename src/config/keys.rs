@@ -71,6 +71,7 @@ const RECOGNISED_KEYS: &[&str] = &[
 /// The start-up warning a key deserves, if any.
 pub(super) fn key_warning(k: &str) -> Option<String> {
     if RECOGNISED_KEYS.contains(&k)
+        || crate::txn::config::KEYS.contains(&k)
         || MEANINGLESS_KEYS.contains(&k)
         || crate::topic_config::def_of_broker_key(k).is_some()
     {

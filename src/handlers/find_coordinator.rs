@@ -1,9 +1,13 @@
-//! FindCoordinator (v0-6, batched keys from v4). A single broker coordinates every
-//! group (key type 0), so it answers with its own node id and advertised address; in a
-//! cluster the live broker with the lowest id does. Within the broker, the group's
-//! home shard is found per request (`groups::service::home_shard`).
-//! Transactions (key type 1) are not coordinated yet and answer
-//! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable.
+//! FindCoordinator (v0-6, batched keys from v4), and the one place that decides which
+//! broker and shard coordinate a group (key type 0) or a transactional id (key type 1):
+//! `coordinator_node` and `txn_coordinator`, which the transaction handlers use too.
+//!
+//! A single broker coordinates everything, so it answers with its own node id and
+//! advertised address; in a cluster the live broker with the lowest id does, for both
+//! key types, until the internal topics are replicated and the coordinator becomes the
+//! leader of the key's partition (`__consumer_offsets` for groups,
+//! `__transaction_state` for ids) — a change to `coordinator_node` alone. Within the
+//! broker, the key's home shard is the owner of that partition.
 
 use bytes::BytesMut;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -12,9 +16,10 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoo
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::txn::{txn_partition, TXN_STATE_TOPIC};
 
 const KEY_TYPE_GROUP: i8 = 0;
-const NO_TRANSACTIONS: &str = "corelog does not coordinate transactions yet";
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// The answer for one key.
 struct Answer {
@@ -25,23 +30,64 @@ struct Answer {
     port: i32,
 }
 
-/// Any group id gets this broker, an empty one too (as Kafka: JoinGroup then refuses it
-/// with INVALID_GROUP_ID).
-fn answer(shard: &Shard, key_type: i8) -> Answer {
-    if key_type != KEY_TYPE_GROUP {
-        return Answer {
-            error_code: ec::COORDINATOR_NOT_AVAILABLE,
-            error_message: Some(NO_TRANSACTIONS),
-            node_id: -1,
-            host: String::new(),
-            port: -1,
-        };
-    }
-    // In a cluster, every broker names the same coordinator, the live broker with the
-    // lowest id, so all members of a group meet on one broker; a single broker names
-    // itself. (Groups move with `__consumer_offsets` once it is replicated.)
+/// The broker that coordinates `key` of `key_type` (0 group, 1 transactional id).
+/// Every broker of a cluster names the same one, so all members of a group and every
+/// instance of a transactional id meet on one broker.
+pub fn coordinator_node(shard: &Shard, key_type: i8, key: &str) -> crate::cluster::BrokerInfo {
+    let _ = (key_type, key);
     let (brokers, _) = shard.broker.cluster_view();
-    let c = &brokers[0];
+    brokers[0].clone()
+}
+
+/// Where a transactional id is coordinated.
+pub struct TxnHome {
+    /// Its `__transaction_state` partition.
+    pub partition: i32,
+    /// The shard that owns that partition here.
+    pub shard: usize,
+}
+
+/// The home of `transactional_id` on this broker, or NOT_COORDINATOR when another
+/// broker coordinates it. The topic's own partition count counts, not the configured
+/// one: `transaction.state.log.num.partitions` only applies at creation.
+pub fn txn_coordinator(shard: &Shard, transactional_id: &str) -> Result<TxnHome, i16> {
+    let node = coordinator_node(shard, KEY_TYPE_TRANSACTION, transactional_id);
+    if node.node_id != shard.broker.config.node_id {
+        return Err(ec::NOT_COORDINATOR);
+    }
+    let snap = shard.broker.metadata.snapshot();
+    let topic = snap
+        .topic(TXN_STATE_TOPIC)
+        .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    let partition = txn_partition(transactional_id, topic.partitions.len() as i32);
+    let placement = snap
+        .placement(TXN_STATE_TOPIC, partition)
+        .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    Ok(TxnHome {
+        partition,
+        shard: placement.shard,
+    })
+}
+
+/// Any group id gets the coordinator, an empty one too (as Kafka: JoinGroup then
+/// refuses it with INVALID_GROUP_ID); an empty transactional id is refused.
+fn answer(shard: &Shard, key_type: i8, key: &str) -> Answer {
+    let refuse = |code: i16, why: &'static str| Answer {
+        error_code: code,
+        error_message: Some(why),
+        node_id: -1,
+        host: String::new(),
+        port: -1,
+    };
+    match key_type {
+        KEY_TYPE_GROUP => {}
+        KEY_TYPE_TRANSACTION if key.is_empty() => {
+            return refuse(ec::INVALID_REQUEST, "the transactional id is empty")
+        }
+        KEY_TYPE_TRANSACTION => {}
+        _ => return refuse(ec::INVALID_REQUEST, "unknown coordinator key type"),
+    }
+    let c = coordinator_node(shard, key_type, key);
     Answer {
         error_code: ec::NONE,
         error_message: None,
@@ -58,13 +104,13 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
     } else {
         KEY_TYPE_GROUP
     };
-    let a = answer(shard, key_type);
     let mut resp = FindCoordinatorResponse::default();
     if version >= 4 {
         resp.coordinators = req
             .coordinator_keys
             .iter()
             .map(|k| {
+                let a = answer(shard, key_type, k);
                 let mut c = Coordinator::default();
                 c.key = k.clone();
                 c.node_id = BrokerId(a.node_id);
@@ -76,6 +122,7 @@ pub fn handle(shard: &Shard, version: i16, body: BytesMut) -> Result<Outcome, Re
             })
             .collect();
     } else {
+        let a = answer(shard, key_type, &req.key);
         resp.error_code = a.error_code;
         resp.node_id = BrokerId(a.node_id);
         resp.host = str_bytes(&a.host);

@@ -5,6 +5,8 @@
 //! the connection reads requests in order (Produce appends, or forwards to the owner
 //! shard, right there), and returns a future that completes the response.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -18,6 +20,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -33,6 +36,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use std::rc::Rc;
 
@@ -183,6 +187,10 @@ pub fn dispatch(
         ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
         ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
         ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(s, version, body).boxed_local(),
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(s, version, body).boxed_local(),
+        ApiKey::EndTxn => end_txn::handle(s, version, body).boxed_local(),
+        ApiKey::TxnOffsetCommit => txn_offset_commit::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

@@ -42,9 +42,7 @@ pub fn start(
     let me = shard.broker.config.node_id;
     let mut resp = ProduceResponse::default();
     let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
-    let refuse = if req.transactional_id.is_some() {
-        Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    } else if !matches!(acks, -1..=1) {
+    let refuse = if !matches!(acks, -1..=1) {
         Some(ec::INVALID_REQUIRED_ACKS)
     } else {
         None
@@ -63,9 +61,9 @@ pub fn start(
         } else {
             ec::UNKNOWN_TOPIC_OR_PARTITION
         };
-        // As Kafka: clients cannot append to internal topics; only the group
-        // coordinator writes __consumer_offsets.
-        let internal = meta.is_some_and(|m| m.name == crate::groups::offsets::OFFSETS_TOPIC);
+        // As Kafka: clients cannot append to internal topics; only the group and
+        // transaction coordinators write __consumer_offsets and __transaction_state.
+        let internal = meta.is_some_and(|m| crate::txn::is_internal_topic(&m.name));
         for (pi, mut p) in topic.partitions.into_iter().enumerate() {
             let route = meta.map_or(Err(unknown), |m| {
                 snap.route(&m.name, p.index, me).map_err(|e| {

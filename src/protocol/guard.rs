@@ -29,6 +29,10 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
+    add_partitions_to_txn_request, txn_offset_commit_request, AddOffsetsToTxnRequest,
+    AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+};
+use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
     describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
     offset_for_leader_epoch_request, AlterConfigsRequest, CreatePartitionsRequest,
@@ -239,7 +243,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 28] = [
+static APIS: [Api; 32] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -275,6 +279,30 @@ static APIS: [Api; 28] = [
         versions: range(0, 5),
         flexible: since(2),
         body: &INIT_PRODUCER_ID,
+    },
+    Api {
+        key: ApiKey::AddPartitionsToTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &ADD_PARTITIONS_TO_TXN,
+    },
+    Api {
+        key: ApiKey::AddOffsetsToTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &ADD_OFFSETS_TO_TXN,
+    },
+    Api {
+        key: ApiKey::EndTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &END_TXN,
+    },
+    Api {
+        key: ApiKey::TxnOffsetCommit,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &TXN_OFFSET_COMMIT,
     },
     Api {
         key: ApiKey::DescribeCluster,
@@ -644,6 +672,112 @@ static INIT_PRODUCER_ID: Struct = Struct {
         field("transaction_timeout_ms", ALL, Ty::Int32),
         field("producer_id", since(3), Ty::Int64),
         field("producer_epoch", since(3), Ty::Int16),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN: Struct = Struct {
+    decoded_bytes: size_of::<AddPartitionsToTxnRequest>(),
+    fields: &[
+        field(
+            "transactions",
+            since(4),
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TRANSACTION)),
+        ),
+        field("v3_and_below_transactional_id", until(3), STRING),
+        field("v3_and_below_producer_id", until(3), Ty::Int64),
+        field("v3_and_below_producer_epoch", until(3), Ty::Int16),
+        field(
+            "v3_and_below_topics",
+            until(3),
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN_TRANSACTION: Struct = Struct {
+    decoded_bytes: size_of::<add_partitions_to_txn_request::AddPartitionsToTxnTransaction>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("verify_only", ALL, Ty::Bool),
+        field(
+            "topics",
+            ALL,
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<add_partitions_to_txn_request::AddPartitionsToTxnTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partitions", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static ADD_OFFSETS_TO_TXN: Struct = Struct {
+    decoded_bytes: size_of::<AddOffsetsToTxnRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("group_id", ALL, STRING),
+    ],
+    tagged: &[],
+};
+
+static END_TXN: Struct = Struct {
+    decoded_bytes: size_of::<EndTxnRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("committed", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT: Struct = Struct {
+    decoded_bytes: size_of::<TxnOffsetCommitRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("group_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("generation_id", since(3), Ty::Int32),
+        field("member_id", since(3), STRING),
+        field("group_instance_id", since(3), NULLABLE_STRING),
+        field("topics", ALL, array(Elem::Struct(&TXN_OFFSET_COMMIT_TOPIC))),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<txn_offset_commit_request::TxnOffsetCommitRequestTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&TXN_OFFSET_COMMIT_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<txn_offset_commit_request::TxnOffsetCommitRequestPartition>(),
+    fields: &[
+        field("partition_index", ALL, Ty::Int32),
+        field("committed_offset", ALL, Ty::Int64),
+        field("committed_leader_epoch", since(2), Ty::Int32),
+        field("committed_metadata", ALL, NULLABLE_STRING),
     ],
     tagged: &[],
 };

@@ -192,6 +192,10 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::DescribeLogDirs => codec_of::<DescribeLogDirsRequest>(),
         ApiKey::ConsumerGroupHeartbeat => codec_of::<ConsumerGroupHeartbeatRequest>(),
         ApiKey::ConsumerGroupDescribe => codec_of::<ConsumerGroupDescribeRequest>(),
+        ApiKey::AddPartitionsToTxn => codec_of::<AddPartitionsToTxnRequest>(),
+        ApiKey::AddOffsetsToTxn => codec_of::<AddOffsetsToTxnRequest>(),
+        ApiKey::EndTxn => codec_of::<EndTxnRequest>(),
+        ApiKey::TxnOffsetCommit => codec_of::<TxnOffsetCommitRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -344,6 +348,10 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::DescribeLogDirs => describe_log_dirs_samples(version),
         ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_samples(version),
         ApiKey::ConsumerGroupDescribe => consumer_group_describe_samples(version),
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn_samples(version),
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn_samples(version),
+        ApiKey::EndTxn => end_txn_samples(version),
+        ApiKey::TxnOffsetCommit => txn_offset_commit_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -1759,4 +1767,109 @@ fn arrays_alone_stay_within_the_decode_budget() {
         worst.0, 40,
         "update the figure in DECODE_BYTES_PER_BODY_BYTE_MAX's comment: {worst:?}"
     );
+}
+
+fn add_partitions_to_txn_samples(v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::add_partitions_to_txn_request::{
+        AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+    };
+    let topics = vec![
+        AddPartitionsToTxnTopic::default()
+            .with_name(topic("orders"))
+            .with_partitions(vec![0, 1, 2]),
+        AddPartitionsToTxnTopic::default().with_name(topic("ü-empty")),
+    ];
+    let mut full = AddPartitionsToTxnRequest::default();
+    if v >= 4 {
+        full.transactions = vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(s("tx-1")))
+                .with_producer_id(ProducerId(7))
+                .with_producer_epoch(3)
+                .with_verify_only(true)
+                .with_topics(topics),
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(s("tx-2"))),
+        ];
+    } else {
+        full.v3_and_below_transactional_id = TransactionalId(s("tx-1"));
+        full.v3_and_below_producer_id = ProducerId(7);
+        full.v3_and_below_producer_epoch = 3;
+        full.v3_and_below_topics = topics;
+    }
+    if let Some((tag, value)) = extra(v >= 3) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&AddPartitionsToTxnRequest::default(), v),
+    ]
+}
+
+fn add_offsets_to_txn_samples(v: i16) -> Vec<BytesMut> {
+    let mut full = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(s("tx-1")))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_group_id(group("g"));
+    if let Some((tag, value)) = extra(v >= 3) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![encode(&full, v)]
+}
+
+fn end_txn_samples(v: i16) -> Vec<BytesMut> {
+    let mut full = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s("tx-1")))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_committed(true);
+    if let Some((tag, value)) = extra(v >= 3) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![encode(&full, v), encode(&EndTxnRequest::default(), v)]
+}
+
+fn txn_offset_commit_samples(v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let partition = |index: i32| {
+        let mut p = TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(index)
+            .with_committed_offset(1000 + i64::from(index));
+        if v >= 2 {
+            p.committed_leader_epoch = 2;
+        }
+        if index == 1 {
+            p.committed_metadata = Some(s("meta"));
+        }
+        if let Some((tag, value)) = extra(v >= 3 && index == 2) {
+            p = p.with_unknown_tagged_field(tag, value);
+        }
+        p
+    };
+    let mut full = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s("tx-1")))
+        .with_group_id(group("g"))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_topics(vec![
+            TxnOffsetCommitRequestTopic::default()
+                .with_name(topic("orders"))
+                .with_partitions((0..3).map(partition).collect()),
+            TxnOffsetCommitRequestTopic::default().with_name(topic("empty")),
+        ]);
+    if v >= 3 {
+        full.generation_id = 4;
+        full.member_id = s("member-0");
+        full.group_instance_id = Some(s("instance-1"));
+    }
+    if let Some((tag, value)) = extra(v >= 3) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&TxnOffsetCommitRequest::default(), v),
+    ]
 }

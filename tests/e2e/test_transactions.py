@@ -1,0 +1,215 @@
+"""Transactions: the transaction coordinator with real transactional producers
+(confluent-kafka / librdkafka and kafka-python): commit and abort, offsets sent in a
+transaction, zombie fencing, the timeout of an abandoned transaction, restart."""
+
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from clients import base_config, consume, create_topics, producer, wait_until
+from conftest import fresh_topic
+
+PARTITIONS = 3
+TXN_TIMEOUT_S = 30
+# The broker checks open transactions against their timeout this often (Kafka's
+# default is 10 s; shortened so an abandoned transaction is aborted within the test).
+ABORT_CHECK_INTERVAL_MS = 200
+BROKER_SETTINGS = {
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": str(ABORT_CHECK_INTERVAL_MS),
+    "transaction.state.log.num.partitions": "5",
+}
+
+
+@pytest.fixture
+def txn_broker(broker_factory):
+    return broker_factory(overrides=BROKER_SETTINGS)
+
+
+def txn_producer(broker, txn_id, config=None):
+    p = producer(broker, {"transactional.id": txn_id, "acks": "all", "linger.ms": 5, **(config or {})})
+    p.init_transactions(TXN_TIMEOUT_S)
+    return p
+
+
+def values_of(messages):
+    return [(m.topic(), m.partition(), m.value()) for m in messages]
+
+
+def test_commits_and_aborts_interleaved_over_two_topics(txn_broker):
+    a, b = fresh_topic("txn-a"), fresh_topic("txn-b")
+    create_topics(txn_broker, {a: PARTITIONS, b: PARTITIONS})
+    p = txn_producer(txn_broker, f"tx-{uuid.uuid4().hex[:8]}")
+    outcomes = ["commit", "abort", "commit", "commit", "abort", "commit"]
+    for round_no, outcome in enumerate(outcomes):
+        p.begin_transaction()
+        for i in range(6):
+            p.produce(a if i % 2 == 0 else b, value=f"{outcome}-{round_no}-{i}".encode(),
+                      partition=i % PARTITIONS)
+        if outcome == "commit":
+            p.commit_transaction(TXN_TIMEOUT_S)
+        else:
+            # Flushed first: an abort purges what the client has not sent yet.
+            assert p.flush(TXN_TIMEOUT_S) == 0
+            p.abort_transaction(TXN_TIMEOUT_S)
+    # Every transaction's records reached the logs (read_uncommitted sees them all, in
+    # production order per partition).
+    produced = [(a if i % 2 == 0 else b, i % PARTITIONS, f"{o}-{r}-{i}".encode())
+                for r, o in enumerate(outcomes) for i in range(6)]
+    for topic in (a, b):
+        got = consume(txn_broker, topic, {q: 0 for q in range(PARTITIONS)},
+                      sum(1 for t, _, _ in produced if t == topic),
+                      config={"isolation.level": "read_uncommitted"})
+        for q in range(PARTITIONS):
+            assert [v for t, part, v in values_of(got) if part == q] == \
+                [v for t, part, v in produced if t == topic and part == q]
+
+
+def group_consumer(broker, group, topic):
+    c = Consumer({**base_config(broker), "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    return c
+
+
+def committed(broker, group, topic):
+    c = Consumer({**base_config(broker), "group.id": group, "enable.auto.commit": False})
+    try:
+        parts = c.committed([TopicPartition(topic, 0)], timeout=TXN_TIMEOUT_S)
+        return parts[0].offset
+    finally:
+        c.close()
+
+
+def test_offsets_sent_in_a_transaction_count_only_once_committed(txn_broker):
+    src, dst = fresh_topic("txn-src"), fresh_topic("txn-dst")
+    create_topics(txn_broker, {src: 1, dst: 1})
+    plain = producer(txn_broker)
+    for i in range(10):
+        plain.produce(src, value=f"in-{i}".encode(), partition=0)
+    plain.flush(TXN_TIMEOUT_S)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    c = group_consumer(txn_broker, group, src)
+    p = txn_producer(txn_broker, f"tx-{uuid.uuid4().hex[:8]}")
+    try:
+        got = []
+        deadline = time.monotonic() + TXN_TIMEOUT_S
+        while len(got) < 10:
+            assert time.monotonic() < deadline, f"{len(got)} of 10 input records"
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                got.append(m)
+        # Aborted: the offsets are dropped.
+        p.begin_transaction()
+        p.produce(dst, value=b"out-aborted", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, 5)], c.consumer_group_metadata(),
+                                      TXN_TIMEOUT_S)
+        p.abort_transaction(TXN_TIMEOUT_S)
+        assert committed(txn_broker, group, src) < 0
+        # Committed: visible only after the commit.
+        p.begin_transaction()
+        p.produce(dst, value=b"out-committed", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, 10)], c.consumer_group_metadata(),
+                                      TXN_TIMEOUT_S)
+        assert committed(txn_broker, group, src) < 0, "offsets visible before the commit"
+        p.commit_transaction(TXN_TIMEOUT_S)
+        assert committed(txn_broker, group, src) == 10
+    finally:
+        c.close()
+
+
+def test_zombie_with_the_same_transactional_id_is_fenced(txn_broker):
+    topic = fresh_topic("txn-zombie")
+    create_topics(txn_broker, {topic: 1})
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    zombie = txn_producer(txn_broker, txn_id)
+    zombie.begin_transaction()
+    zombie.produce(topic, value=b"zombie", partition=0)
+    zombie.flush(TXN_TIMEOUT_S)
+    # A new instance: its InitProducerId aborts the zombie's transaction and bumps the
+    # epoch, so the zombie can no longer commit.
+    fresh = txn_producer(txn_broker, txn_id)
+    with pytest.raises(KafkaException) as raised:
+        zombie.commit_transaction(TXN_TIMEOUT_S)
+    err = raised.value.args[0]
+    assert err.fatal() or err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
+                                         KafkaError.INVALID_PRODUCER_EPOCH), err
+    fresh.begin_transaction()
+    fresh.produce(topic, value=b"fresh", partition=0)
+    fresh.commit_transaction(TXN_TIMEOUT_S)
+
+
+KILLED_PRODUCER = """
+import sys, time
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "broker.address.family": "v4",
+              "transactional.id": sys.argv[2], "transaction.timeout.ms": 2000})
+p.init_transactions(30)
+p.begin_transaction()
+p.produce(sys.argv[3], value=b"abandoned", partition=0)
+assert p.flush(30) == 0
+print("open", flush=True)
+time.sleep(120)
+"""
+
+
+def test_transaction_of_a_killed_producer_is_aborted_after_its_timeout(txn_broker):
+    topic = fresh_topic("txn-killed")
+    create_topics(txn_broker, {topic: 1})
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_PRODUCER, txn_broker.bootstrap, txn_id, topic],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"open", proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    txn_broker.wait_for_log(f"aborting a transaction past its timeout.*{txn_id}", timeout_s=15)
+    # The id is free again at once: no CONCURRENT_TRANSACTIONS wait for a new instance.
+    started = time.monotonic()
+    p = txn_producer(txn_broker, txn_id)
+    assert time.monotonic() - started < 5
+    p.begin_transaction()
+    p.produce(topic, value=b"after", partition=0)
+    p.commit_transaction(TXN_TIMEOUT_S)
+
+
+def test_kafka_python_transactional_producer_commits(txn_broker):
+    from kafka import KafkaProducer
+    topic = fresh_topic("txn-kp")
+    create_topics(txn_broker, {topic: 1})
+    kp = KafkaProducer(bootstrap_servers=txn_broker.bootstrap, transactional_id=f"kp-{uuid.uuid4().hex[:8]}",
+                       request_timeout_ms=15000)
+    try:
+        kp.init_transactions()
+        kp.begin_transaction()
+        for i in range(5):
+            kp.send(topic, value=f"kp-{i}".encode(), partition=0)
+        kp.commit_transaction()
+        kp.begin_transaction()
+        kp.send(topic, value=b"kp-aborted", partition=0)
+        kp.flush(timeout=10)
+        kp.abort_transaction()
+    finally:
+        kp.close(timeout=10)
+    got = consume(txn_broker, topic, {0: 0}, 6, config={"isolation.level": "read_uncommitted"})
+    assert [m.value() for m in got] == [f"kp-{i}".encode() for i in range(5)] + [b"kp-aborted"]
+
+
+def test_open_transaction_survives_a_broker_kill(txn_broker):
+    topic = fresh_topic("txn-restart")
+    create_topics(txn_broker, {topic: 1})
+    p = txn_producer(txn_broker, f"tx-{uuid.uuid4().hex[:8]}")
+    p.begin_transaction()
+    p.produce(topic, value=b"before", partition=0)
+    p.flush(TXN_TIMEOUT_S)
+    txn_broker.kill9()
+    txn_broker.start()
+    # The coordinator replayed the open transaction: the same producer finishes it.
+    p.produce(topic, value=b"after", partition=0)
+    p.commit_transaction(TXN_TIMEOUT_S)
+    got = consume(txn_broker, topic, {0: 0}, 2, config={"isolation.level": "read_uncommitted"})
+    assert [m.value() for m in got] == [b"before", b"after"]
