@@ -457,6 +457,7 @@ impl Shard {
                     );
                     log.read_replica(item.offset, max_bytes).await
                 }
+                None if item.read_committed => log.read_committed(item.offset, max_bytes).await,
                 None => log.read(item.offset, max_bytes).await,
             };
             if let Ok(r) = &read {
@@ -469,12 +470,20 @@ impl Shard {
                     error_code: ec::NONE,
                     high_watermark: r.high_watermark,
                     log_start_offset: r.log_start_offset,
+                    last_stable_offset: r.last_stable_offset,
+                    aborted: r
+                        .aborted
+                        .iter()
+                        .map(|a| (a.producer_id, a.first_offset))
+                        .collect(),
                     batches: r.batches,
                 },
                 Err(e) => FetchResult {
                     error_code: e.kafka_error_code(),
                     high_watermark: log.high_watermark(),
                     log_start_offset: log.log_start_offset(),
+                    last_stable_offset: log.last_stable_offset(),
+                    aborted: Vec::new(),
                     batches: Vec::new(),
                 },
             });
@@ -539,6 +548,7 @@ impl Shard {
             let found = match q.timestamp {
                 // No tiered storage: earliest local is earliest, latest tiered is latest.
                 -2 | -4 => Ok(Some((log.log_start_offset(), -1))),
+                -1 | -5 if q.read_committed => Ok(Some((log.last_stable_offset(), -1))),
                 -1 | -5 => Ok(Some((log.high_watermark(), -1))),
                 -3 => log.offset_of_max_timestamp().await,
                 ts if ts >= 0 => log.offset_for_timestamp(ts).await,
@@ -781,6 +791,8 @@ fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
         error_code,
         high_watermark: end,
         log_start_offset: start,
+        last_stable_offset: log.last_stable_offset(),
+        aborted: Vec::new(),
         batches: Vec::new(),
     }
 }

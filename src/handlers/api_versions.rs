@@ -34,6 +34,8 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
     (ApiKey::TxnOffsetCommit, 0, 4),
+    // Sent by transaction coordinators (brokers); v1 is Kafka 4's only version.
+    (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::OffsetCommit, 0, 9),

@@ -37,6 +37,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::rc::Rc;
 
@@ -191,6 +192,7 @@ pub fn dispatch(
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(s, version, body).boxed_local(),
         ApiKey::EndTxn => end_txn::handle(s, version, body).boxed_local(),
         ApiKey::TxnOffsetCommit => txn_offset_commit::handle(s, version, body).boxed_local(),
+        ApiKey::WriteTxnMarkers => write_txn_markers::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

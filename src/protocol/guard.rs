@@ -29,8 +29,9 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
-    add_partitions_to_txn_request, txn_offset_commit_request, AddOffsetsToTxnRequest,
-    AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+    add_partitions_to_txn_request, txn_offset_commit_request, write_txn_markers_request,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+    WriteTxnMarkersRequest,
 };
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
@@ -243,7 +244,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 32] = [
+static APIS: [Api; 33] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -303,6 +304,12 @@ static APIS: [Api; 32] = [
         versions: range(0, 4),
         flexible: since(3),
         body: &TXN_OFFSET_COMMIT,
+    },
+    Api {
+        key: ApiKey::WriteTxnMarkers,
+        versions: range(1, 1),
+        flexible: since(1),
+        body: &WRITE_TXN_MARKERS,
     },
     Api {
         key: ApiKey::DescribeCluster,
@@ -778,6 +785,37 @@ static TXN_OFFSET_COMMIT_PARTITION: Struct = Struct {
         field("committed_offset", ALL, Ty::Int64),
         field("committed_leader_epoch", since(2), Ty::Int32),
         field("committed_metadata", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKERS: Struct = Struct {
+    decoded_bytes: size_of::<WriteTxnMarkersRequest>(),
+    fields: &[field(
+        "markers",
+        ALL,
+        array(Elem::Struct(&WRITE_TXN_MARKER)),
+    )],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKER: Struct = Struct {
+    decoded_bytes: size_of::<write_txn_markers_request::WritableTxnMarker>(),
+    fields: &[
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("transaction_result", ALL, Ty::Bool),
+        field("topics", ALL, array(Elem::Struct(&WRITE_TXN_MARKER_TOPIC))),
+        field("coordinator_epoch", ALL, Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKER_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<write_txn_markers_request::WritableTxnMarkerTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partition_indexes", ALL, array(Elem::Int32)),
     ],
     tagged: &[],
 };

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from clients import base_config, consume, create_topics, producer, wait_until
+from clients import base_config, consume, create_topics, producer, watermarks
 from conftest import fresh_topic
 
 PARTITIONS = 3
@@ -55,17 +55,22 @@ def test_commits_and_aborts_interleaved_over_two_topics(txn_broker):
             # Flushed first: an abort purges what the client has not sent yet.
             assert p.flush(TXN_TIMEOUT_S) == 0
             p.abort_transaction(TXN_TIMEOUT_S)
-    # Every transaction's records reached the logs (read_uncommitted sees them all, in
-    # production order per partition).
-    produced = [(a if i % 2 == 0 else b, i % PARTITIONS, f"{o}-{r}-{i}".encode())
+    # read_uncommitted sees every record, read_committed exactly the committed ones, in
+    # production order per partition; the markers take offsets neither returns.
+    produced = [(a if i % 2 == 0 else b, i % PARTITIONS, o, f"{o}-{r}-{i}".encode())
                 for r, o in enumerate(outcomes) for i in range(6)]
     for topic in (a, b):
-        got = consume(txn_broker, topic, {q: 0 for q in range(PARTITIONS)},
-                      sum(1 for t, _, _ in produced if t == topic),
-                      config={"isolation.level": "read_uncommitted"})
+        for isolation, kept in (("read_uncommitted", ("commit", "abort")), ("read_committed", ("commit",))):
+            expected = [(part, v) for t, part, o, v in produced if t == topic and o in kept]
+            got = consume(txn_broker, topic, {q: 0 for q in range(PARTITIONS)}, len(expected),
+                          config={"isolation.level": isolation})
+            for q in range(PARTITIONS):
+                assert [v for _, part, v in values_of(got) if part == q] == \
+                    [v for part, v in expected if part == q], (topic, isolation, q)
+        # Each partition saw 6 transactions, 1 record each: 6 records + 6 markers; none
+        # is open, so the last stable offset is the high watermark.
         for q in range(PARTITIONS):
-            assert [v for t, part, v in values_of(got) if part == q] == \
-                [v for t, part, v in produced if t == topic and part == q]
+            assert watermarks(txn_broker, topic, q) == (0, 12)
 
 
 def group_consumer(broker, group, topic):
@@ -175,6 +180,34 @@ def test_transaction_of_a_killed_producer_is_aborted_after_its_timeout(txn_broke
     p.begin_transaction()
     p.produce(topic, value=b"after", partition=0)
     p.commit_transaction(TXN_TIMEOUT_S)
+    # The abort moved the last stable offset past the abandoned record.
+    assert committed_values(txn_broker, topic) == [b"after"]
+    assert uncommitted_values(txn_broker, topic, 2) == [b"abandoned", b"after"]
+
+
+def committed_values(broker, topic, expected_count=1):
+    return [m.value() for m in consume(broker, topic, {0: 0}, expected_count,
+                                       config={"isolation.level": "read_committed"})]
+
+
+def uncommitted_values(broker, topic, expected_count):
+    return [m.value() for m in consume(broker, topic, {0: 0}, expected_count,
+                                       config={"isolation.level": "read_uncommitted"})]
+
+
+def latest(broker, topic, isolation):
+    """The latest offset of partition 0 as ListOffsets answers a consumer with `isolation`:
+    the last stable offset for read_committed, the high watermark otherwise."""
+    c = Consumer({**base_config(broker), "group.id": "latest-probe", "isolation.level": isolation,
+                  "enable.auto.commit": False})
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=TXN_TIMEOUT_S, cached=False)[1]
+    finally:
+        c.close()
+
+
+def lso(broker, topic):
+    return latest(broker, topic, "read_committed")
 
 
 def test_kafka_python_transactional_producer_commits(txn_broker):
@@ -197,6 +230,7 @@ def test_kafka_python_transactional_producer_commits(txn_broker):
         kp.close(timeout=10)
     got = consume(txn_broker, topic, {0: 0}, 6, config={"isolation.level": "read_uncommitted"})
     assert [m.value() for m in got] == [f"kp-{i}".encode() for i in range(5)] + [b"kp-aborted"]
+    assert committed_values(txn_broker, topic, 5) == [f"kp-{i}".encode() for i in range(5)]
 
 
 def test_open_transaction_survives_a_broker_kill(txn_broker):
@@ -206,10 +240,16 @@ def test_open_transaction_survives_a_broker_kill(txn_broker):
     p.begin_transaction()
     p.produce(topic, value=b"before", partition=0)
     p.flush(TXN_TIMEOUT_S)
+    assert (lso(txn_broker, topic), latest(txn_broker, topic, "read_uncommitted")) == (0, 1)
     txn_broker.kill9()
     txn_broker.start()
+    # The partition's producer state kept the open transaction: the LSO holds.
+    assert lso(txn_broker, topic) == 0
+    assert latest(txn_broker, topic, "read_uncommitted") == 1
     # The coordinator replayed the open transaction: the same producer finishes it.
     p.produce(topic, value=b"after", partition=0)
     p.commit_transaction(TXN_TIMEOUT_S)
+    assert lso(txn_broker, topic) == 3
+    assert committed_values(txn_broker, topic, 2) == [b"before", b"after"]
     got = consume(txn_broker, topic, {0: 0}, 2, config={"isolation.level": "read_uncommitted"})
     assert [m.value() for m in got] == [b"before", b"after"]

@@ -196,6 +196,7 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::AddOffsetsToTxn => codec_of::<AddOffsetsToTxnRequest>(),
         ApiKey::EndTxn => codec_of::<EndTxnRequest>(),
         ApiKey::TxnOffsetCommit => codec_of::<TxnOffsetCommitRequest>(),
+        ApiKey::WriteTxnMarkers => codec_of::<WriteTxnMarkersRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -352,6 +353,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_samples(version),
         ApiKey::EndTxn => end_txn_samples(version),
         ApiKey::TxnOffsetCommit => txn_offset_commit_samples(version),
+        ApiKey::WriteTxnMarkers => write_txn_markers_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -1871,5 +1873,29 @@ fn txn_offset_commit_samples(v: i16) -> Vec<BytesMut> {
     vec![
         encode(&full, v),
         encode(&TxnOffsetCommitRequest::default(), v),
+    ]
+}
+
+fn write_txn_markers_samples(v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    let marker = WritableTxnMarker::default()
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_transaction_result(true)
+        .with_coordinator_epoch(2)
+        .with_topics(vec![
+            WritableTxnMarkerTopic::default()
+                .with_name(topic("orders"))
+                .with_partition_indexes(vec![0, 1]),
+            WritableTxnMarkerTopic::default().with_name(topic("ü-empty")),
+        ])
+        .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    let full =
+        WriteTxnMarkersRequest::default().with_markers(vec![marker, WritableTxnMarker::default()]);
+    vec![
+        encode(&full, v),
+        encode(&WriteTxnMarkersRequest::default(), v),
     ]
 }
