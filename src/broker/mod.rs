@@ -53,6 +53,8 @@ pub struct Broker {
     /// The cluster metadata image, in cluster mode (KRaft keys set); `None` for a
     /// single broker.
     pub cluster: Option<std::sync::Arc<crate::cluster::ClusterHandle>>,
+    /// The partitions of the ongoing transactions this broker coordinates (KIP-890).
+    pub txn_partitions: crate::txn::verify::OpenPartitions,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -115,6 +117,7 @@ impl Broker {
             shard_count,
             metadata,
             producer_ids,
+            txn_partitions: Default::default(),
             started_at: std::time::Instant::now(),
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             cluster: None,

@@ -42,6 +42,11 @@ pub fn start(
     let me = shard.broker.config.node_id;
     let mut resp = ProduceResponse::default();
     let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
+    // KIP-890 part 1: transactional batches only to partitions added to the
+    // transaction, checked here when this broker coordinates the id.
+    let verify_txn = req.transactional_id.as_ref().is_some_and(|id| {
+        crate::handlers::find_coordinator::coordinator_node(shard, 1, id).node_id == me
+    });
     let refuse = if !matches!(acks, -1..=1) {
         Some(ec::INVALID_REQUIRED_ACKS)
     } else {
@@ -87,6 +92,9 @@ pub fn start(
             }
             if early.is_none() && holds_more_than_one_batch(p.records.as_deref()) {
                 early = Some(ec::INVALID_RECORD);
+            }
+            if let (None, true, Some(m)) = (early, verify_txn, meta) {
+                early = verify_transactional(shard, p.records.as_deref(), &m.name, p.index).err();
             }
             out.partition_responses.push(partition_response(
                 p.index,
@@ -183,6 +191,30 @@ fn convert_message_set(
     metrics::add(Counter::ProduceConvertedRecords, converted.records as u64);
     *records = Some(converted.batch);
     Ok(())
+}
+
+/// A transactional batch must belong to the producer's ongoing transaction on this
+/// partition (`txn::verify`); other batches pass. Only the header is read.
+fn verify_transactional(
+    shard: &Shard,
+    records: Option<&[u8]>,
+    topic: &str,
+    partition: i32,
+) -> Result<(), i16> {
+    const HEADER_BYTES: usize = 61;
+    let Some(header) = records
+        .filter(|r| r.len() >= HEADER_BYTES)
+        .and_then(crate::storage::batch::BatchHeader::parse)
+    else {
+        return Ok(());
+    };
+    if !header.is_transactional() || header.is_control() {
+        return Ok(());
+    }
+    shard
+        .broker
+        .txn_partitions
+        .check(header.producer_id, header.producer_epoch, topic, partition)
 }
 
 /// Kafka's rule for Produce v3+: exactly one record batch per partition (more is

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::log as txn_log;
 use super::state::{self, EndStep, InitStep, TxnMetadata, TxnState};
+use super::verify::OpenPartitions;
 use super::TXN_STATE_TOPIC;
 use crate::broker::shard::Shard;
 use crate::handlers::find_coordinator::txn_coordinator;
@@ -43,15 +44,31 @@ impl TxnCoordinator {
         self.txns.iter()
     }
 
-    /// Sets (or, with `None`, forgets) an id's metadata once it is durable.
-    fn install(&mut self, id: &str, m: Option<TxnMetadata>) {
-        match m {
+    /// Sets (or, with `None`, forgets) an id's metadata once it is durable, and
+    /// publishes its ongoing transaction's partitions to the produce path.
+    fn install(&mut self, open: &OpenPartitions, id: &str, m: Option<TxnMetadata>) {
+        let old = match m {
             Some(m) => {
-                self.txns.insert(id.to_string(), m);
+                if m.state == TxnState::Ongoing {
+                    open.publish(
+                        m.producer_id,
+                        m.producer_epoch,
+                        m.partitions.iter().cloned().collect(),
+                    );
+                } else {
+                    open.withdraw(m.producer_id);
+                }
+                self.txns.insert(id.to_string(), m)
             }
-            None => {
-                self.txns.remove(id);
-            }
+            None => self.txns.remove(id),
+        };
+        // A new producer id for the id: the old one's transaction is gone.
+        if let Some(old) = old.filter(|o| {
+            self.txns
+                .get(id)
+                .is_none_or(|n| n.producer_id != o.producer_id)
+        }) {
+            open.withdraw(old.producer_id);
         }
     }
 }
@@ -109,7 +126,10 @@ async fn persist(shard: &Rc<Shard>, id: &str, m: Option<&TxnMetadata>) -> Result
 /// Makes `m` durable, then installs it.
 async fn write(shard: &Rc<Shard>, id: &str, m: TxnMetadata) -> Result<TxnMetadata, i16> {
     persist(shard, id, Some(&m)).await?;
-    shard.txn.borrow_mut().install(id, Some(m.clone()));
+    shard
+        .txn
+        .borrow_mut()
+        .install(&shard.broker.txn_partitions, id, Some(m.clone()));
     Ok(m)
 }
 
@@ -236,7 +256,7 @@ pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
         let mut txn = shard.txn.borrow_mut();
         for (id, m) in records {
             replayed += 1;
-            txn.install(&id, m);
+            txn.install(&shard.broker.txn_partitions, &id, m);
         }
     }
     Ok(replayed)
@@ -319,7 +339,10 @@ async fn expire(shard: &Rc<Shard>, expiration_ms: i64) {
         };
         match persist(shard, &id, None).await {
             Ok(()) => {
-                shard.txn.borrow_mut().install(&id, None);
+                shard
+                    .txn
+                    .borrow_mut()
+                    .install(&shard.broker.txn_partitions, &id, None);
                 tracing::info!(transactional_id = %id, "expired an idle transactional id");
             }
             Err(code) => tracing::warn!(transactional_id = %id, code, "expiring failed"),

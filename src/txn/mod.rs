@@ -8,6 +8,7 @@
 //!   transactions that outlive their timeout.
 //! - `markers`: what completing a transaction does to its partitions.
 //! - `config`: the `transaction.*` and `transactional.id.*` settings.
+//! - `verify`: the partitions of ongoing transactions, for the produce path (KIP-890).
 //!
 //! Which broker and which shard coordinate an id is decided in one place,
 //! `handlers::find_coordinator::txn_coordinator`, which FindCoordinator uses too.
@@ -17,6 +18,7 @@ pub mod coordinator;
 pub mod log;
 pub mod markers;
 pub mod state;
+pub mod verify;
 
 pub const TXN_STATE_TOPIC: &str = "__transaction_state";
 

@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 
+import kwire
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -253,3 +254,24 @@ def test_open_transaction_survives_a_broker_kill(txn_broker):
     assert committed_values(txn_broker, topic, 2) == [b"before", b"after"]
     got = consume(txn_broker, topic, {0: 0}, 2, config={"isolation.level": "read_uncommitted"})
     assert [m.value() for m in got] == [b"before", b"after"]
+
+
+def test_transactional_batch_for_a_partition_not_in_the_transaction_is_refused(txn_broker):
+    """KIP-890 part 1: the broker checks a transactional batch against the partitions
+    the producer added to its ongoing transaction."""
+    topic = fresh_topic("txn-verify")
+    create_topics(txn_broker, {topic: 1})
+    txn_id = f"raw-{uuid.uuid4().hex[:8]}"
+    with kwire.Conn(txn_broker.port) as conn:
+        code, pid, epoch = kwire.init_producer_id(conn, 60000, transactional_id=txn_id)
+        assert code == kwire.ERR_NONE and pid >= 0 and epoch == 0
+        batch = kwire.record_batch([(None, b"stray", [], 0)], 1_700_000_000_000, producer_id=pid,
+                                   producer_epoch=epoch, base_sequence=0,
+                                   attributes=kwire.BATCH_ATTRIBUTE_TRANSACTIONAL)
+        assert kwire.produce(conn, 7, topic, 0, batch, transactional_id=txn_id)[0] == \
+            kwire.ERR_INVALID_TXN_STATE
+        # Nothing was appended.
+        assert latest(txn_broker, topic, "read_uncommitted") == 0
+        # A new instance of the id gets the epoch bumped.
+        code, pid2, epoch2 = kwire.init_producer_id(conn, 60000, transactional_id=txn_id)
+        assert (code, pid2, epoch2) == (kwire.ERR_NONE, pid, 1)
