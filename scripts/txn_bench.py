@@ -4,11 +4,14 @@ broker (confluent-kafka / librdkafka). A "batch" is RECORDS_PER_BATCH records of
 VALUE_BYTES to one partition (librdkafka builds one record batch of them: batch.num.messages);
 a transaction of k batches produces k such batches, then commits.
 
-Usage: txn_bench.py BOOTSTRAP [--seconds S]   (the topic is created if missing)
-Prints one line per mode: records/s, MB/s, and for transactions commit p50/p99 in ms.
+Usage: txn_bench.py BOOTSTRAP [--seconds S] [--broker-pid PID]   (the topic is created if missing)
+Prints one line per mode: records/s, MB/s, for transactions commit p50/p99 in ms (the
+commit call, which first flushes what the transaction still has queued), and with
+--broker-pid the broker's CPU seconds (user+system, /proc/PID/stat) per GB of values.
 """
 
 import argparse
+import os
 import time
 import uuid
 
@@ -65,6 +68,14 @@ def run_transactional(bootstrap, topic, seconds, value, batches_per_txn):
     return records, time.monotonic() - started, commits
 
 
+def cpu_seconds(pid):
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values, q):
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000
@@ -75,6 +86,7 @@ def main():
     ap.add_argument("bootstrap")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--topic", default="txn-bench")
+    ap.add_argument("--broker-pid", type=int)
     args = ap.parse_args()
     admin = AdminClient({"bootstrap.servers": args.bootstrap, "broker.address.family": "v4"})
     for f in admin.create_topics([NewTopic(args.topic, PARTITIONS, 1)]).values():
@@ -88,9 +100,13 @@ def main():
         modes.append((f"txn of {k} batches",
                       lambda k=k: run_transactional(args.bootstrap, args.topic, args.seconds, value, k)))
     for name, fn in modes:
+        cpu_before = cpu_seconds(args.broker_pid)
         records, elapsed, commits = fn()
+        cpu = cpu_seconds(args.broker_pid) - cpu_before
         line = (f"{name:22} {records / elapsed:10.0f} records/s "
                 f"{records * VALUE_BYTES / elapsed / 1e6:7.2f} MB/s")
+        if args.broker_pid:
+            line += f"  broker {cpu / (records * VALUE_BYTES / 1e9):6.1f} CPU s/GB"
         if commits:
             line += (f"  {len(commits)} commits, commit p50 {pct(commits, 0.5):.2f} ms"
                      f" p99 {pct(commits, 0.99):.2f} ms")

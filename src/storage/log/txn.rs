@@ -139,9 +139,16 @@ mod tests {
 
     /// A transactional batch of `count` records from (pid, epoch) at `seq`.
     fn txn_batch(pid: i64, epoch: i16, seq: i32, count: i32) -> BytesMut {
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: true,
+        keyed_batch(pid, epoch, seq, &vec![("k", "v"); count as usize])
+    }
+
+    /// A batch of (key, value) records; transactional when `pid` >= 0.
+    fn keyed_batch(pid: i64, epoch: i16, seq: i32, kvs: &[(&str, &str)]) -> BytesMut {
+        let records: Vec<Record> = kvs
+            .iter()
+            .zip(0..)
+            .map(|(&(k, v), i)| Record {
+                transactional: pid >= 0,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
@@ -149,10 +156,10 @@ mod tests {
                 producer_epoch: epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i64::from(i),
-                sequence: seq + i,
+                sequence: if pid >= 0 { seq + i } else { -1 },
                 timestamp: crate::util::now_ms(),
-                key: Some(Bytes::from_static(b"k")),
-                value: Some(Bytes::from_static(b"v")),
+                key: Some(Bytes::copy_from_slice(k.as_bytes())),
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
                 headers: Default::default(),
             })
             .collect();
@@ -217,6 +224,71 @@ mod tests {
             assert_eq!(log.last_stable_offset(), open_txn.base_offset);
             let read = log.read_committed(0, 1 << 20).await.unwrap();
             assert_eq!(read.aborted, vec![aborted]);
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn compaction_drops_aborted_records_and_stops_at_the_last_stable_offset() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let config = LogConfig {
+                segment_bytes: 1500,
+                index_interval_bytes: 256,
+                cleanup_compact: true,
+                cleanup_delete: false,
+                min_cleanable_dirty_ratio: 0.01,
+                ..LogConfig::default()
+            };
+            let log = PartitionLog::open(tmp.path(), "t", 0, config, 0, 0)
+                .await
+                .unwrap();
+            let filler = "f".repeat(60);
+            let fill = |from: usize| {
+                (from..from + 25)
+                    .map(|i| log.append(keyed_batch(-1, -1, -1, &[(&format!("z{i}"), &filler)])))
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap()
+            };
+            log.append(keyed_batch(-1, -1, -1, &[("k", "committed")]))
+                .unwrap();
+            log.append(keyed_batch(5, 0, 0, &[("k", "aborted")]))
+                .unwrap();
+            log.append_marker(5, 0, false, 0).unwrap();
+            fill(0);
+            let open_txn = log.append(keyed_batch(6, 0, 0, &[("k", "open")])).unwrap();
+            fill(100);
+            log.wait_written(log.log_end_offset() - 1).await.unwrap();
+            assert_eq!(log.last_stable_offset(), open_txn.base_offset);
+            let limits = crate::storage::log::CleanLimits::default();
+            assert!(log
+                .clean(crate::util::now_ms(), &limits)
+                .await
+                .unwrap()
+                .is_some());
+            let mut values = Vec::new();
+            let mut offset = log.log_start_offset();
+            while offset < log.high_watermark() {
+                let read = log.read(offset, 1 << 20).await.unwrap();
+                for data in read.batches {
+                    let header = crate::storage::batch::BatchHeader::parse(&data).unwrap();
+                    offset = header.last_offset() + 1;
+                    if header.is_control() {
+                        continue;
+                    }
+                    let raw = crate::storage::records::records_section(&data, 1 << 20).unwrap();
+                    for r in
+                        crate::storage::records::parse_records(&raw, header.records_count).unwrap()
+                    {
+                        if r.key == Some(b"k".as_slice()) {
+                            values.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+                        }
+                    }
+                }
+            }
+            // The aborted value was dropped rather than kept as the latest; the open
+            // transaction's record is past the last stable offset, left alone.
+            assert_eq!(values, ["committed", "open"]);
             log.close().await.unwrap();
         });
     }
