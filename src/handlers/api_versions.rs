@@ -36,6 +36,9 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 4),
     // Sent by transaction coordinators (brokers); v1 is Kafka 4's only version.
     (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    // v2's transactional id pattern (a regular expression) is not served.
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::OffsetCommit, 0, 9),

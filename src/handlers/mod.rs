@@ -20,6 +20,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -29,6 +30,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -193,6 +195,10 @@ pub fn dispatch(
         ApiKey::EndTxn => end_txn::handle(s, version, body).boxed_local(),
         ApiKey::TxnOffsetCommit => txn_offset_commit::handle(s, version, body).boxed_local(),
         ApiKey::WriteTxnMarkers => write_txn_markers::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeTransactions => {
+            describe_transactions::handle(s, version, body).boxed_local()
+        }
+        ApiKey::ListTransactions => list_transactions::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

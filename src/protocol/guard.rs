@@ -30,8 +30,8 @@ use std::mem::size_of;
 
 use kafka_protocol::messages::{
     add_partitions_to_txn_request, txn_offset_commit_request, write_txn_markers_request,
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
-    WriteTxnMarkersRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
+    ListTransactionsRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
@@ -185,6 +185,7 @@ enum Ty {
 #[derive(Clone, Copy)]
 enum Elem {
     Int32,
+    Int64,
     String,
     Struct(&'static Struct),
 }
@@ -244,7 +245,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 33] = [
+static APIS: [Api; 35] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -310,6 +311,18 @@ static APIS: [Api; 33] = [
         versions: range(1, 1),
         flexible: since(1),
         body: &WRITE_TXN_MARKERS,
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &DESCRIBE_TRANSACTIONS,
+    },
+    Api {
+        key: ApiKey::ListTransactions,
+        versions: range(0, 1),
+        flexible: ALL,
+        body: &LIST_TRANSACTIONS,
     },
     Api {
         key: ApiKey::DescribeCluster,
@@ -816,6 +829,22 @@ static WRITE_TXN_MARKER_TOPIC: Struct = Struct {
     fields: &[
         field("name", ALL, STRING),
         field("partition_indexes", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_TRANSACTIONS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeTransactionsRequest>(),
+    fields: &[field("transactional_ids", ALL, array(Elem::String))],
+    tagged: &[],
+};
+
+static LIST_TRANSACTIONS: Struct = Struct {
+    decoded_bytes: size_of::<ListTransactionsRequest>(),
+    fields: &[
+        field("state_filters", ALL, array(Elem::String)),
+        field("producer_id_filters", ALL, array(Elem::Int64)),
+        field("duration_filter", since(1), Ty::Int64),
     ],
     tagged: &[],
 };
@@ -1483,6 +1512,7 @@ impl Elem {
     fn ty(self) -> Ty {
         match self {
             Elem::Int32 => Ty::Int32,
+            Elem::Int64 => Ty::Int64,
             Elem::String => STRING,
             Elem::Struct(schema) => Ty::Struct(schema),
         }
@@ -1492,6 +1522,7 @@ impl Elem {
     fn decoded_bytes(self) -> usize {
         match self {
             Elem::Int32 => size_of::<i32>(),
+            Elem::Int64 => size_of::<i64>(),
             Elem::String => size_of::<StrBytes>(),
             Elem::Struct(schema) => schema.decoded_bytes,
         }

@@ -78,6 +78,17 @@ impl TxnState {
     }
 }
 
+/// Every state, for ListTransactions' state filters.
+pub const ALL_STATES: [TxnState; 7] = [
+    TxnState::Empty,
+    TxnState::Ongoing,
+    TxnState::PrepareCommit,
+    TxnState::PrepareAbort,
+    TxnState::CompleteCommit,
+    TxnState::CompleteAbort,
+    TxnState::Dead,
+];
+
 /// The epoch past which a producer id is retired and a new one handed out (Kafka keeps
 /// the last value free for fencing).
 pub const PRODUCER_EPOCH_MAX: i16 = i16::MAX - 1;

@@ -275,3 +275,94 @@ def test_transactional_batch_for_a_partition_not_in_the_transaction_is_refused(t
         # A new instance of the id gets the epoch bumped.
         code, pid2, epoch2 = kwire.init_producer_id(conn, 60000, transactional_id=txn_id)
         assert (code, pid2, epoch2) == (kwire.ERR_NONE, pid, 1)
+
+
+API_DESCRIBE_TRANSACTIONS = 65
+API_LIST_TRANSACTIONS = 66
+ERR_TRANSACTIONAL_ID_NOT_FOUND = 105
+
+
+def _uvarint(r):
+    shift, value = 0, 0
+    while True:
+        b = r.int8() & 0xFF
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value
+        shift += 7
+
+
+def _compact_string(r):
+    n = _uvarint(r) - 1
+    return None if n < 0 else r._take(n).decode()
+
+
+def _compact_array(r, read_one):
+    return [read_one() for _ in range(_uvarint(r) - 1)]
+
+
+def _skip_tags(r):
+    assert _uvarint(r) == 0
+
+
+def list_transactions(conn, states=(), duration_ms=-1):
+    """ListTransactions v1: [(transactional id, producer id, state)]."""
+    body = (kwire.varint_unsigned(len(states) + 1) + b"".join(kwire.compact_string(s) for s in states)
+            + kwire.varint_unsigned(1) + kwire.int64(duration_ms) + kwire.EMPTY_TAGGED_FIELDS)
+    r = kwire.Reader(conn.request(API_LIST_TRANSACTIONS, 1, body, flexible_header=True))
+    _skip_tags(r)
+    r.int32()
+    assert r.int16() == kwire.ERR_NONE
+    assert _compact_array(r, lambda: _compact_string(r)) == []
+
+    def one():
+        out = (_compact_string(r), r.int64(), _compact_string(r))
+        _skip_tags(r)
+        return out
+    return _compact_array(r, one)
+
+
+def describe_transaction(conn, txn_id):
+    """DescribeTransactions v0 of one id: (error, state, producer id, {topic: [partitions]})."""
+    body = kwire.varint_unsigned(2) + kwire.compact_string(txn_id) + kwire.EMPTY_TAGGED_FIELDS
+    r = kwire.Reader(conn.request(API_DESCRIBE_TRANSACTIONS, 0, body, flexible_header=True))
+    _skip_tags(r)
+    r.int32()
+
+    def one():
+        error, tid, state = r.int16(), _compact_string(r), _compact_string(r)
+        r.int32(), r.int64()
+        pid, _epoch = r.int64(), r.int16()
+
+        def topic():
+            name = _compact_string(r)
+            parts = _compact_array(r, r.int32)
+            _skip_tags(r)
+            return name, parts
+        topics = dict(_compact_array(r, topic))
+        _skip_tags(r)
+        assert tid == txn_id
+        return error, state, pid, topics
+    [out] = _compact_array(r, one)
+    return out
+
+
+def test_list_and_describe_transactions(txn_broker):
+    topic = fresh_topic("txn-tools")
+    create_topics(txn_broker, {topic: 2})
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    p = txn_producer(txn_broker, txn_id)
+    p.begin_transaction()
+    p.produce(topic, value=b"open", partition=1)
+    assert p.flush(TXN_TIMEOUT_S) == 0
+    with kwire.Conn(txn_broker.port) as conn:
+        error, state, pid, topics = describe_transaction(conn, txn_id)
+        assert (error, state, topics) == (kwire.ERR_NONE, "Ongoing", {topic: [1]})
+        assert (txn_id, pid, "Ongoing") in list_transactions(conn, ["Ongoing"])
+        assert txn_id not in [t for t, _, _ in list_transactions(conn, ["CompleteCommit"])]
+        # Open for at least 0 ms: listed; for an hour: not (a hanging-transaction probe).
+        assert txn_id in [t for t, _, _ in list_transactions(conn, duration_ms=0)]
+        assert txn_id not in [t for t, _, _ in list_transactions(conn, duration_ms=3_600_000)]
+        p.commit_transaction(TXN_TIMEOUT_S)
+        assert describe_transaction(conn, txn_id)[:2] == (kwire.ERR_NONE, "CompleteCommit")
+        assert describe_transaction(conn, "no-such-id")[0] == ERR_TRANSACTIONAL_ID_NOT_FOUND

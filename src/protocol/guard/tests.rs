@@ -197,6 +197,8 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::EndTxn => codec_of::<EndTxnRequest>(),
         ApiKey::TxnOffsetCommit => codec_of::<TxnOffsetCommitRequest>(),
         ApiKey::WriteTxnMarkers => codec_of::<WriteTxnMarkersRequest>(),
+        ApiKey::DescribeTransactions => codec_of::<DescribeTransactionsRequest>(),
+        ApiKey::ListTransactions => codec_of::<ListTransactionsRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -354,6 +356,8 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::EndTxn => end_txn_samples(version),
         ApiKey::TxnOffsetCommit => txn_offset_commit_samples(version),
         ApiKey::WriteTxnMarkers => write_txn_markers_samples(version),
+        ApiKey::DescribeTransactions => describe_transactions_samples(version),
+        ApiKey::ListTransactions => list_transactions_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -1897,5 +1901,29 @@ fn write_txn_markers_samples(v: i16) -> Vec<BytesMut> {
     vec![
         encode(&full, v),
         encode(&WriteTxnMarkersRequest::default(), v),
+    ]
+}
+
+fn describe_transactions_samples(v: i16) -> Vec<BytesMut> {
+    let full = DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![TransactionalId(s("tx-1")), TransactionalId(s("ü-tx"))])
+        .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    vec![
+        encode(&full, v),
+        encode(&DescribeTransactionsRequest::default(), v),
+    ]
+}
+
+fn list_transactions_samples(v: i16) -> Vec<BytesMut> {
+    let mut full = ListTransactionsRequest::default()
+        .with_state_filters(vec![s("Ongoing"), s("PrepareCommit")])
+        .with_producer_id_filters(vec![ProducerId(7), ProducerId(i64::MAX)])
+        .with_unknown_tagged_field(23, Bytes::from_static(b"future"));
+    if v >= 1 {
+        full.duration_filter = 60_000;
+    }
+    vec![
+        encode(&full, v),
+        encode(&ListTransactionsRequest::default(), v),
     ]
 }
