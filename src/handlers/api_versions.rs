@@ -37,6 +37,7 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     // Sent by transaction coordinators (brokers); v1 is Kafka 4's only version.
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
     // v2's transactional id pattern (a regular expression) is not served.
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),

@@ -20,6 +20,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -199,6 +200,7 @@ pub fn dispatch(
             describe_transactions::handle(s, version, body).boxed_local()
         }
         ApiKey::ListTransactions => list_transactions::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeProducers => describe_producers::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

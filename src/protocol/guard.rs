@@ -29,9 +29,10 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
-    add_partitions_to_txn_request, txn_offset_commit_request, write_txn_markers_request,
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeTransactionsRequest, EndTxnRequest,
-    ListTransactionsRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    add_partitions_to_txn_request, describe_producers_request, txn_offset_commit_request,
+    write_txn_markers_request, AddOffsetsToTxnRequest, AddPartitionsToTxnRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, ListTransactionsRequest,
+    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
@@ -245,7 +246,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 35] = [
+static APIS: [Api; 36] = [
     Api {
         key: ApiKey::Metadata,
         versions: range(0, 13),
@@ -323,6 +324,12 @@ static APIS: [Api; 35] = [
         versions: range(0, 1),
         flexible: ALL,
         body: &LIST_TRANSACTIONS,
+    },
+    Api {
+        key: ApiKey::DescribeProducers,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &DESCRIBE_PRODUCERS,
     },
     Api {
         key: ApiKey::DescribeCluster,
@@ -845,6 +852,25 @@ static LIST_TRANSACTIONS: Struct = Struct {
         field("state_filters", ALL, array(Elem::String)),
         field("producer_id_filters", ALL, array(Elem::Int64)),
         field("duration_filter", since(1), Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_PRODUCERS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeProducersRequest>(),
+    fields: &[field(
+        "topics",
+        ALL,
+        array(Elem::Struct(&DESCRIBE_PRODUCERS_TOPIC)),
+    )],
+    tagged: &[],
+};
+
+static DESCRIBE_PRODUCERS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<describe_producers_request::TopicRequest>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partition_indexes", ALL, array(Elem::Int32)),
     ],
     tagged: &[],
 };

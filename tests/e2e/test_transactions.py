@@ -279,6 +279,7 @@ def test_transactional_batch_for_a_partition_not_in_the_transaction_is_refused(t
 
 API_DESCRIBE_TRANSACTIONS = 65
 API_LIST_TRANSACTIONS = 66
+API_DESCRIBE_PRODUCERS = 61
 ERR_TRANSACTIONAL_ID_NOT_FOUND = 105
 
 
@@ -347,6 +348,39 @@ def describe_transaction(conn, txn_id):
     return out
 
 
+def describe_producers(conn, topic, partition):
+    """DescribeProducers v0 of one partition: [(producer id, epoch, last sequence, open
+    transaction's first offset)]."""
+    body = (kwire.varint_unsigned(2) + kwire.compact_string(topic) + kwire.varint_unsigned(2)
+            + kwire.int32(partition) + kwire.EMPTY_TAGGED_FIELDS + kwire.EMPTY_TAGGED_FIELDS)
+    r = kwire.Reader(conn.request(API_DESCRIBE_PRODUCERS, 0, body, flexible_header=True))
+    _skip_tags(r)
+    r.int32()
+
+    def producer():
+        pid, epoch, last_seq = r.int64(), r.int32(), r.int32()
+        r.int64(), r.int32()
+        txn_start = r.int64()
+        _skip_tags(r)
+        return pid, epoch, last_seq, txn_start
+
+    def part():
+        index, error = r.int32(), r.int16()
+        _compact_string(r)
+        producers = _compact_array(r, producer)
+        _skip_tags(r)
+        assert (index, error) == (partition, kwire.ERR_NONE)
+        return producers
+
+    def one_topic():
+        assert _compact_string(r) == topic
+        [producers] = _compact_array(r, part)
+        _skip_tags(r)
+        return producers
+    [out] = _compact_array(r, one_topic)
+    return out
+
+
 def test_list_and_describe_transactions(txn_broker):
     topic = fresh_topic("txn-tools")
     create_topics(txn_broker, {topic: 2})
@@ -363,6 +397,9 @@ def test_list_and_describe_transactions(txn_broker):
         # Open for at least 0 ms: listed; for an hour: not (a hanging-transaction probe).
         assert txn_id in [t for t, _, _ in list_transactions(conn, duration_ms=0)]
         assert txn_id not in [t for t, _, _ in list_transactions(conn, duration_ms=3_600_000)]
+        # The partition's producer state: one record at sequence 0, transaction open at 0.
+        assert describe_producers(conn, topic, 1) == [(pid, 0, 0, 0)]
         p.commit_transaction(TXN_TIMEOUT_S)
+        assert describe_producers(conn, topic, 1) == [(pid, 0, 0, -1)]
         assert describe_transaction(conn, txn_id)[:2] == (kwire.ERR_NONE, "CompleteCommit")
         assert describe_transaction(conn, "no-such-id")[0] == ERR_TRANSACTIONAL_ID_NOT_FOUND

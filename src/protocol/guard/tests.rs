@@ -198,6 +198,7 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::TxnOffsetCommit => codec_of::<TxnOffsetCommitRequest>(),
         ApiKey::WriteTxnMarkers => codec_of::<WriteTxnMarkersRequest>(),
         ApiKey::DescribeTransactions => codec_of::<DescribeTransactionsRequest>(),
+        ApiKey::DescribeProducers => codec_of::<DescribeProducersRequest>(),
         ApiKey::ListTransactions => codec_of::<ListTransactionsRequest>(),
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
@@ -357,6 +358,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::TxnOffsetCommit => txn_offset_commit_samples(version),
         ApiKey::WriteTxnMarkers => write_txn_markers_samples(version),
         ApiKey::DescribeTransactions => describe_transactions_samples(version),
+        ApiKey::DescribeProducers => describe_producers_samples(version),
         ApiKey::ListTransactions => list_transactions_samples(version),
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
@@ -1925,5 +1927,20 @@ fn list_transactions_samples(v: i16) -> Vec<BytesMut> {
     vec![
         encode(&full, v),
         encode(&ListTransactionsRequest::default(), v),
+    ]
+}
+
+fn describe_producers_samples(v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let full = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(topic("orders"))
+            .with_partition_indexes(vec![0, 2])
+            .with_unknown_tagged_field(23, Bytes::from_static(b"future")),
+        TopicRequest::default().with_name(topic("ü-empty")),
+    ]);
+    vec![
+        encode(&full, v),
+        encode(&DescribeProducersRequest::default(), v),
     ]
 }

@@ -62,6 +62,22 @@ pub fn encode_marker(
 }
 
 impl PartitionLog {
+    /// (producer id, epoch, last sequence, open transaction's first offset or -1) of
+    /// every producer the partition remembers, by id (DescribeProducers).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        let st = self.inner.state.borrow();
+        let mut out: Vec<(i64, i16, i32, i64)> = st
+            .producers
+            .iter()
+            .map(|(id, e)| {
+                let last_seq = e.batches.back().map_or(-1, |b| b.last_seq);
+                (id, e.epoch, last_seq, e.txn_first_offset.unwrap_or(-1))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Appends the COMMIT (or ABORT) marker of `producer_id`'s transaction, as the
     /// coordinator asks (WriteTxnMarkers). A marker of an epoch older than the one the
     /// partition has seen is refused (INVALID_PRODUCER_EPOCH). Synchronous like
