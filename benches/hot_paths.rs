@@ -176,6 +176,7 @@ fn fetch_encode(c: &mut Criterion) {
                         last_stable_offset: 1_000_000,
                         log_start_offset: 0,
                         preferred_read_replica: -1,
+                        aborted: Vec::new(),
                         records: vec![records.clone(), records.clone()],
                     })
                     .collect(),

@@ -180,6 +180,8 @@ pub struct BrokerConfig {
     /// held back this long; repeated failures from one address double it
     /// (`security::throttle`).
     pub failed_authentication_delay_ms: u64,
+    /// `transaction.*` and `transactional.id.*` settings.
+    pub txn: crate::txn::config::TxnConfig,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -247,6 +249,7 @@ impl Default for BrokerConfig {
             ),
             metrics_enable: true,
             failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS_DEFAULT,
+            txn: crate::txn::config::TxnConfig::default(),
             cluster_id: String::new(),
             cluster: None,
             props: BTreeMap::new(),
@@ -455,6 +458,7 @@ impl BrokerConfig {
         if let Some(v) = get("cluster.id") {
             c.cluster_id = v.to_string();
         }
+        c.txn = crate::txn::config::TxnConfig::parse(get, parse_num)?;
         crate::topic_config::validate_broker_props(props).map_err(ConfigError::TopicDefault)?;
         c.props = props.clone();
         Ok(c)
@@ -556,6 +560,7 @@ impl BrokerConfig {
         ];
         values
             .into_iter()
+            .chain(self.txn.view())
             .map(|(k, v)| {
                 let set = match k {
                     "node.id" => self.props.contains_key(k) || self.props.contains_key("broker.id"),

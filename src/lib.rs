@@ -19,4 +19,5 @@ pub mod server;
 pub mod storage;
 pub mod topic_config;
 pub mod tune;
+pub mod txn;
 pub mod util;

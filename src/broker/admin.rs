@@ -204,8 +204,8 @@ impl Shard {
         }
         let mut results = Vec::with_capacity(names.len());
         for name in names {
-            if name == crate::groups::offsets::OFFSETS_TOPIC {
-                let why = format!("{name} is internal: committed offsets live there");
+            if crate::txn::is_internal_topic(&name) {
+                let why = format!("{name} is internal: the broker keeps its own state there");
                 results.push((name, Err((ec::INVALID_TOPIC_EXCEPTION, why))));
                 continue;
             }
@@ -475,10 +475,10 @@ fn check_growth(snap: &Snapshot, name: &str, count: i32) -> Result<Arc<TopicMeta
             format!("The topic '{name}' does not exist."),
         )
     })?;
-    if name == crate::groups::offsets::OFFSETS_TOPIC {
+    if crate::txn::is_internal_topic(name) {
         return Err((
             ec::INVALID_REQUEST,
-            format!("{name} is internal: its partition count places groups"),
+            format!("{name} is internal: its partition count places groups or transactions"),
         ));
     }
     let old = meta.partitions.len() as i32;

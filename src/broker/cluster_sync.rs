@@ -89,8 +89,8 @@ impl Shard {
     pub(super) async fn delete_topics_in_cluster(&self, names: Vec<String>) -> Vec<TopicResult> {
         let mut results = Vec::with_capacity(names.len());
         for name in names {
-            if name == crate::groups::offsets::OFFSETS_TOPIC {
-                let why = format!("{name} is internal: committed offsets live there");
+            if crate::txn::is_internal_topic(&name) {
+                let why = format!("{name} is internal: the broker keeps its own state there");
                 results.push((name, Err((ec::INVALID_TOPIC_EXCEPTION, why))));
                 continue;
             }

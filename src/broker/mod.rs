@@ -61,6 +61,8 @@ pub struct Broker {
     pub users: crate::security::users::UserStore,
     /// Failed logins per client address, to slow down guessing.
     pub auth_failures: crate::security::throttle::FailureThrottle,
+    /// The partitions of the ongoing transactions this broker coordinates (KIP-890).
+    pub txn_partitions: crate::txn::verify::OpenPartitions,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -134,6 +136,7 @@ impl Broker {
             shard_count,
             metadata,
             producer_ids,
+            txn_partitions: Default::default(),
             started_at: std::time::Instant::now(),
             dirs: log_dirs::LogDirStates::new(offline_dirs),
             cluster: None,

@@ -73,6 +73,38 @@ impl ProducerIds {
     }
 }
 
+/// One new producer id for InitProducerId: from a block the quorum gave this broker
+/// (cluster mode), else from the blocks reserved on disk. Err is the Kafka error code.
+pub async fn next_producer_id(broker: &std::sync::Arc<super::Broker>) -> Result<i64, i16> {
+    use crate::protocol::errors as ec;
+    if let Some(cluster) = broker.cluster.clone() {
+        if let Some(id) = broker.producer_ids.take_from_block() {
+            return Ok(id);
+        }
+        return match cluster.allocate_producer_ids().await {
+            Ok(start) => {
+                broker.producer_ids.add_block(start);
+                Ok(broker.producer_ids.take_from_block().unwrap_or(start))
+            }
+            Err((code, why)) => {
+                tracing::warn!("no producer id block from the quorum: {why}");
+                Err(if code == ec::REQUEST_TIMED_OUT {
+                    ec::COORDINATOR_NOT_AVAILABLE
+                } else {
+                    code
+                })
+            }
+        };
+    }
+    let b = broker.clone();
+    crate::runtime::blocking(move || b.producer_ids.allocate_blocking())
+        .await
+        .map_err(|e| {
+            tracing::error!("cannot reserve producer ids: {e}");
+            ec::KAFKA_STORAGE_ERROR
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,8 @@ pub struct FetchItem {
     /// A follower's replica fetch (its broker id): reads up to what is written, not
     /// just to the high watermark, and reports the follower's progress to the leader.
     pub replica: Option<i32>,
+    /// isolation_level=1 (read_committed): up to the last stable offset.
+    pub read_committed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +65,9 @@ pub struct FetchResult {
     pub error_code: i16,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// (producer id, first offset) of aborted transactions in `batches`.
+    pub aborted: Vec<(i64, i64)>,
     pub batches: Vec<Bytes>,
 }
 
@@ -72,6 +77,8 @@ impl FetchResult {
             error_code: code,
             high_watermark: -1,
             log_start_offset: -1,
+            last_stable_offset: -1,
+            aborted: Vec::new(),
             batches: Vec::new(),
         }
     }
@@ -87,6 +94,8 @@ pub struct OffsetQuery {
     pub topic: String,
     pub partition: i32,
     pub timestamp: i64,
+    /// isolation_level=1: "latest" is the last stable offset.
+    pub read_committed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

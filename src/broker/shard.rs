@@ -51,6 +51,10 @@ pub struct Shard {
     cache_share: Rc<Cell<usize>>,
     /// The groups whose home is this shard (`groups::service::home_shard`).
     pub groups: RefCell<crate::groups::coordinator::Coordinator>,
+    /// Offsets of open transactions for those groups (`groups::txn_offsets`).
+    pub txn_offsets: RefCell<crate::groups::txn_offsets::PendingTxnOffsets>,
+    /// The transactional ids whose home is this shard (`txn::coordinator`).
+    pub txn: RefCell<crate::txn::coordinator::TxnCoordinator>,
     /// Leaders' follower tracking and followers' fetch state (cluster mode).
     pub replication: RefCell<crate::replication::ShardReplication>,
 }
@@ -63,6 +67,8 @@ impl Shard {
             admin_lock: futures::lock::Mutex::new(()),
             cache_share: Rc::new(Cell::new(PARTITION_CACHE_BYTES_MAX)),
             replication: RefCell::default(),
+            txn_offsets: RefCell::default(),
+            txn: RefCell::default(),
             groups: RefCell::new(
                 crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
                     broker.config.group_initial_rebalance_delay_ms,
@@ -451,6 +457,7 @@ impl Shard {
                     );
                     log.read_replica(item.offset, max_bytes).await
                 }
+                None if item.read_committed => log.read_committed(item.offset, max_bytes).await,
                 None => log.read(item.offset, max_bytes).await,
             };
             if let Ok(r) = &read {
@@ -463,12 +470,20 @@ impl Shard {
                     error_code: ec::NONE,
                     high_watermark: r.high_watermark,
                     log_start_offset: r.log_start_offset,
+                    last_stable_offset: r.last_stable_offset,
+                    aborted: r
+                        .aborted
+                        .iter()
+                        .map(|a| (a.producer_id, a.first_offset))
+                        .collect(),
                     batches: r.batches,
                 },
                 Err(e) => FetchResult {
                     error_code: e.kafka_error_code(),
                     high_watermark: log.high_watermark(),
                     log_start_offset: log.log_start_offset(),
+                    last_stable_offset: log.last_stable_offset(),
+                    aborted: Vec::new(),
                     batches: Vec::new(),
                 },
             });
@@ -533,6 +548,7 @@ impl Shard {
             let found = match q.timestamp {
                 // No tiered storage: earliest local is earliest, latest tiered is latest.
                 -2 | -4 => Ok(Some((log.log_start_offset(), -1))),
+                -1 | -5 if q.read_committed => Ok(Some((log.last_stable_offset(), -1))),
                 -1 | -5 => Ok(Some((log.high_watermark(), -1))),
                 -3 => log.offset_of_max_timestamp().await,
                 ts if ts >= 0 => log.offset_for_timestamp(ts).await,
@@ -775,6 +791,8 @@ fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
         error_code,
         high_watermark: end,
         log_start_offset: start,
+        last_stable_offset: log.last_stable_offset(),
+        aborted: Vec::new(),
         batches: Vec::new(),
     }
 }

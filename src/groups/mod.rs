@@ -7,6 +7,7 @@
 //! - `member`: a member and the answers its waiting requests get.
 //! - `offsets`: `__consumer_offsets` record formats (Kafka's own).
 //! - `service`: runs group operations on a group's home shard, with persistence.
+//! - `txn_offsets`: offsets of open transactions, applied when their commit marker lands.
 //!
 //! Every group has one home shard: the owner of its `__consumer_offsets` partition
 //! (`offsets_partition`), so a group's state and its durable offsets sit together.
@@ -23,6 +24,7 @@ pub mod member;
 pub mod offsets;
 pub mod ownership;
 pub mod service;
+pub mod txn_offsets;
 
 pub use loading::{follow_leadership, replay};
 

@@ -620,6 +620,16 @@ const REPLAY_INFLATED_BYTES_MAX: usize = 64 * crate::config::MESSAGE_MAX_BYTES_D
 /// that one reserves memory by a batch's record count, so one corrupt count on disk made
 /// start-up abort on a multi-GiB allocation (found by the `group_records` fuzz target).
 pub fn decode_all(batches: Bytes) -> Result<Vec<Replayed>, String> {
+    Ok(decode_kv_records(batches)?
+        .into_iter()
+        .filter_map(|(key, value)| replay_record(key, value))
+        .collect())
+}
+
+/// The (key, value) of every keyed record in `batches` (whole batches as read from the
+/// log), in log order, control batches skipped. Shared by the internal topics' replays
+/// (`__consumer_offsets` here, `__transaction_state` in `txn::log`).
+pub fn decode_kv_records(batches: Bytes) -> Result<Vec<(Bytes, Option<Bytes>)>, String> {
     let mut out = Vec::new();
     let mut walker = BatchWalker::new(&batches, VERIFY_CRC_ALWAYS);
     for (at, header) in walker.by_ref() {
@@ -634,7 +644,7 @@ pub fn decode_all(batches: Bytes) -> Result<Vec<Replayed>, String> {
         for record in views {
             let Some(key) = record.key else { continue };
             let value = record.value.map(Bytes::copy_from_slice);
-            out.extend(replay_record(Bytes::copy_from_slice(key), value));
+            out.push((Bytes::copy_from_slice(key), value));
         }
     }
     if let Some(problem) = walker.stop() {

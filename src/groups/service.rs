@@ -30,7 +30,7 @@ pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `group`'s partition of `__consumer_offsets`. The topic's own partition count counts,
 /// not the configured one: `offsets.topic.num.partitions` only applies at creation.
-fn group_partition(shard: &Shard, group: &str) -> i32 {
+pub(crate) fn group_partition(shard: &Shard, group: &str) -> i32 {
     let partitions = shard
         .broker
         .metadata
@@ -239,8 +239,13 @@ pub async fn serve(shard: &Rc<Shard>, op: GroupOp) -> GroupReply {
     }
 }
 
-/// Writes allowed offsets durably, then applies them in memory.
-async fn commit(shard: &Rc<Shard>, group: String, offsets: Vec<((String, i32), Committed)>) -> i16 {
+/// Writes allowed offsets durably, then applies them in memory (also the commit of
+/// transactional offsets, `txn_offsets::complete`).
+pub(crate) async fn commit(
+    shard: &Rc<Shard>,
+    group: String,
+    offsets: Vec<((String, i32), Committed)>,
+) -> i16 {
     if offsets.is_empty() {
         return ec::NONE;
     }

@@ -28,6 +28,18 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    // Transactions v1 (classic): the versions of Kafka 4.1 short of transaction v2
+    // (KIP-890 part 2: AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5).
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    // Sent by transaction coordinators (brokers); v1 is Kafka 4's only version.
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
+    // v2's transactional id pattern (a regular expression) is not served.
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::OffsetCommit, 0, 9),

@@ -88,9 +88,10 @@ pub async fn handle(
             partition_index: w.item.partition,
             error_code: r.error_code,
             high_watermark: r.high_watermark,
-            last_stable_offset: r.high_watermark,
+            last_stable_offset: r.last_stable_offset,
             log_start_offset: r.log_start_offset,
             preferred_read_replica: -1,
+            aborted: r.aborted,
             records: r.batches,
         });
     }
@@ -201,6 +202,8 @@ fn resolve(
         req.replica_id.0
     };
     let replica = (replica_id >= 0 && shard.broker.cluster.is_some()).then_some(replica_id);
+    // isolation_level is in the request from v4 (READ_UNCOMMITTED before).
+    let read_committed = version >= 4 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for t in &req.topics {
@@ -237,6 +240,7 @@ fn resolve(
                     max_bytes: (p.partition_max_bytes.max(0) as usize).min(response_bytes_max),
                     wait_past: p.fetch_offset,
                     replica,
+                    read_committed,
                 },
                 owner,
             });
@@ -398,6 +402,8 @@ mod tests {
             error_code: 0,
             high_watermark: 0,
             log_start_offset: 0,
+            last_stable_offset: 0,
+            aborted: Vec::new(),
             batches: sizes.iter().map(|n| Bytes::from(vec![0u8; *n])).collect(),
         }
     }

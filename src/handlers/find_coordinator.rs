@@ -1,9 +1,13 @@
-//! FindCoordinator (v0-6, batched keys from v4). A group's coordinator (key type 0) is
-//! what `groups::service::coordinator_of` names: a single broker itself; in a cluster
-//! the leader of the group's `__consumer_offsets` partition. Within that broker, the
-//! group's home shard is found per request (`groups::service::home_shard`).
-//! Transactions (key type 1) are not coordinated yet and answer
-//! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable.
+//! FindCoordinator (v0-6, batched keys from v4), and the one place that decides which
+//! broker and shard coordinate a group (key type 0) or a transactional id (key type 1):
+//! `coordinator_node` and `txn_coordinator`, which the transaction handlers use too.
+//!
+//! A single broker coordinates everything. In a cluster a group's coordinator is the
+//! leader of its `__consumer_offsets` partition (`groups::service::coordinator_of`);
+//! a transactional id's is the live broker with the lowest id, since
+//! `__transaction_state` is still each broker's own (then it becomes the leader of the
+//! id's partition, a change to `coordinator_node` alone). Within the broker, the key's
+//! home shard is the owner of that partition.
 
 use bytes::BytesMut;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -12,9 +16,10 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoo
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::txn::{txn_partition, TXN_STATE_TOPIC};
 
 const KEY_TYPE_GROUP: i8 = 0;
-const NO_TRANSACTIONS: &str = "corelog does not coordinate transactions yet";
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// The answer for one key.
 struct Answer {
@@ -25,26 +30,77 @@ struct Answer {
     port: i32,
 }
 
-/// The answer for one key, with addresses on the client's `listener`. An empty group
-/// id is answered too (as Kafka: JoinGroup then refuses it with INVALID_GROUP_ID).
+/// The node id of the broker that coordinates `key` of `key_type` (0 group, 1
+/// transactional id); every broker of a cluster names the same one. Err: no broker can
+/// coordinate it now (COORDINATOR_NOT_AVAILABLE, with why).
+pub fn coordinator_node(shard: &Shard, key_type: i8, key: &str) -> Result<i32, (i16, String)> {
+    if key_type == KEY_TYPE_GROUP {
+        return crate::groups::service::coordinator_of(shard, key);
+    }
+    let (brokers, _) = shard.broker.cluster_view(0);
+    Ok(brokers[0].node_id)
+}
+
+/// Where a transactional id is coordinated.
+pub struct TxnHome {
+    /// Its `__transaction_state` partition.
+    pub partition: i32,
+    /// The shard that owns that partition here.
+    pub shard: usize,
+}
+
+/// The home of `transactional_id` on this broker, or NOT_COORDINATOR when another
+/// broker coordinates it. The topic's own partition count counts, not the configured
+/// one: `transaction.state.log.num.partitions` only applies at creation.
+pub fn txn_coordinator(shard: &Shard, transactional_id: &str) -> Result<TxnHome, i16> {
+    let node = coordinator_node(shard, KEY_TYPE_TRANSACTION, transactional_id)
+        .map_err(|(code, _)| code)?;
+    if node != shard.broker.config.node_id {
+        return Err(ec::NOT_COORDINATOR);
+    }
+    let snap = shard.broker.metadata.snapshot();
+    let topic = snap
+        .topic(TXN_STATE_TOPIC)
+        .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    let partition = txn_partition(transactional_id, topic.partitions.len() as i32);
+    let placement = snap
+        .placement(TXN_STATE_TOPIC, partition)
+        .ok_or(ec::COORDINATOR_NOT_AVAILABLE)?;
+    Ok(TxnHome {
+        partition,
+        shard: placement.shard,
+    })
+}
+
+/// The answer for one key, with addresses on the client's `listener`. Any group id gets
+/// its coordinator, an empty one too (as Kafka: JoinGroup then refuses it with
+/// INVALID_GROUP_ID); an empty transactional id is refused.
 fn answer(shard: &Shard, key_type: i8, key: &str, listener: usize) -> Answer {
-    let unavailable = |error_message: String| Answer {
-        error_code: ec::COORDINATOR_NOT_AVAILABLE,
-        error_message: Some(error_message),
+    let refuse = |error_code: i16, why: String| Answer {
+        error_code,
+        error_message: Some(why),
         node_id: -1,
         host: String::new(),
         port: -1,
     };
-    if key_type != KEY_TYPE_GROUP {
-        return unavailable(NO_TRANSACTIONS.to_string());
+    match key_type {
+        KEY_TYPE_GROUP => {}
+        KEY_TYPE_TRANSACTION if key.is_empty() => {
+            return refuse(ec::INVALID_REQUEST, "the transactional id is empty".into())
+        }
+        KEY_TYPE_TRANSACTION => {}
+        _ => return refuse(ec::INVALID_REQUEST, "unknown coordinator key type".into()),
     }
-    let node = match crate::groups::service::coordinator_of(shard, key) {
+    let node = match coordinator_node(shard, key_type, key) {
         Ok(node) => node,
-        Err((_, why)) => return unavailable(why),
+        Err((code, why)) => return refuse(code, why),
     };
     let (brokers, _) = shard.broker.cluster_view(listener);
     let Some(c) = brokers.iter().find(|b| b.node_id == node) else {
-        return unavailable(format!("broker {node} coordinates {key:?} but is not live"));
+        return refuse(
+            ec::COORDINATOR_NOT_AVAILABLE,
+            format!("broker {node} coordinates {key:?} but is not live"),
+        );
     };
     Answer {
         error_code: ec::NONE,

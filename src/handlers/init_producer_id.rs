@@ -1,15 +1,22 @@
-//! InitProducerId for idempotent producers: a fresh producer id with epoch 0. Producer
-//! ids come from blocks reserved on disk, so they are never reused across restarts.
-//! Transactions are not served yet: a transactional id is refused.
+//! InitProducerId. Without a transactional id: a fresh producer id with epoch 0 for an
+//! idempotent producer (`broker::producer_ids`: never reused across restarts). With one:
+//! the id's transaction coordinator answers (`txn::coordinator::init_producer_id`):
+//! a new producer id, or the same id with its epoch bumped, which fences older
+//! instances; an open transaction of the previous epoch is aborted first.
 
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use futures::FutureExt;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::txn::state::fenced_for_version;
+
+/// The first InitProducerId version whose clients know PRODUCER_FENCED (KIP-588).
+const PRODUCER_FENCED_SINCE: i16 = 4;
 
 pub async fn handle(
     shard: Rc<Shard>,
@@ -20,45 +27,54 @@ pub async fn handle(
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
-    if req.transactional_id.is_some() {
-        resp.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-        return respond(ApiKey::InitProducerId, version, &resp);
-    }
-    let broker = shard.broker.clone();
-    if let Some(cluster) = broker.cluster.clone() {
-        // Ids unique across the cluster: blocks from the quorum.
-        let id = match broker.producer_ids.take_from_block() {
-            Some(id) => Ok(id),
-            None => cluster.allocate_producer_ids().await.map(|start| {
-                broker.producer_ids.add_block(start);
-                broker.producer_ids.take_from_block().unwrap_or(start)
-            }),
-        };
-        match id {
-            Ok(id) => {
-                resp.producer_id = ProducerId(id);
-                resp.producer_epoch = 0;
-            }
-            Err((code, why)) => {
-                tracing::warn!("no producer id block from the quorum: {why}");
-                resp.error_code = if code == ec::REQUEST_TIMED_OUT {
-                    ec::COORDINATOR_NOT_AVAILABLE
-                } else {
-                    code
-                };
-            }
+    let result = match req.transactional_id.as_ref() {
+        // As Kafka: an empty id is neither idempotent-only nor a valid transactional id.
+        Some(id) if id.is_empty() => Err(ec::INVALID_REQUEST),
+        None => crate::broker::producer_ids::next_producer_id(&shard.broker)
+            .await
+            .map(|id| (id, 0)),
+        Some(id) => {
+            let requested = if version >= 3 {
+                (req.producer_id.0, req.producer_epoch)
+            } else {
+                (-1, -1)
+            };
+            transactional(
+                &shard,
+                id.to_string(),
+                req.transaction_timeout_ms,
+                requested,
+            )
+            .await
         }
-        return respond(ApiKey::InitProducerId, version, &resp);
-    }
-    match crate::runtime::blocking(move || broker.producer_ids.allocate_blocking()).await {
-        Ok(id) => {
+    };
+    match result {
+        Ok((id, epoch)) => {
             resp.producer_id = ProducerId(id);
-            resp.producer_epoch = 0;
+            resp.producer_epoch = epoch;
         }
-        Err(e) => {
-            tracing::error!("cannot reserve producer ids: {e}");
-            resp.error_code = ec::KAFKA_STORAGE_ERROR;
-        }
+        Err(code) => resp.error_code = fenced_for_version(code, version, PRODUCER_FENCED_SINCE),
     }
     respond(ApiKey::InitProducerId, version, &resp)
+}
+
+async fn transactional(
+    shard: &Rc<Shard>,
+    id: String,
+    timeout_ms: i32,
+    requested: (i64, i16),
+) -> Result<(i64, i16), i16> {
+    if timeout_ms <= 0 || timeout_ms > shard.broker.config.txn.max_timeout_ms {
+        return Err(ec::INVALID_TRANSACTION_TIMEOUT);
+    }
+    let home = crate::handlers::find_coordinator::txn_coordinator(shard, &id)?;
+    shard
+        .run_on(home.shard, move |s| {
+            async move {
+                crate::txn::coordinator::init_producer_id(&s, &id, timeout_ms, requested).await
+            }
+            .boxed_local()
+        })
+        .await
+        .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE))
 }

@@ -31,6 +31,8 @@ pub async fn handle(
     let req: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
     let snap = shard.broker.metadata.snapshot();
     let mut resp = ListOffsetsResponse::default();
+    // isolation_level is in the request from v2 (READ_UNCOMMITTED before).
+    let read_committed = version >= 2 && req.isolation_level == 1;
     let mut groups: HashMap<usize, Group> = HashMap::new();
     let mut named: HashMap<(&str, i32), usize> = HashMap::new();
     for t in &req.topics {
@@ -62,6 +64,7 @@ pub async fn handle(
                         topic: t.name.0.to_string(),
                         partition: p.partition_index,
                         timestamp: p.timestamp,
+                        read_committed,
                     });
                     g.1.push((ti, pi));
                 }

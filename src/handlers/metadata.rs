@@ -174,7 +174,7 @@ fn topic_entry(
     let mut e = MetadataResponseTopic::default();
     e.name = Some(topic_name(&t.name));
     e.topic_id = Uuid::from_bytes(t.id);
-    e.is_internal = t.name == crate::groups::offsets::OFFSETS_TOPIC;
+    e.is_internal = crate::txn::is_internal_topic(&t.name);
     e.topic_authorized_operations = ops;
     e.partitions = t
         .partitions

@@ -5,6 +5,8 @@
 //! the connection reads requests in order (Produce appends, or forwards to the owner
 //! shard, right there), and returns a future that completes the response.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -19,7 +21,10 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -28,6 +33,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -37,6 +43,8 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::rc::Rc;
 
@@ -200,6 +208,16 @@ pub fn dispatch(
         }
         ApiKey::SaslHandshake => ready(sasl_handshake::illegal_state(version, body)),
         ApiKey::SaslAuthenticate => ready(sasl_authenticate::illegal_state(version, body)),
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(s, version, body).boxed_local(),
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(s, version, body).boxed_local(),
+        ApiKey::EndTxn => end_txn::handle(s, version, body).boxed_local(),
+        ApiKey::TxnOffsetCommit => txn_offset_commit::handle(s, version, body).boxed_local(),
+        ApiKey::WriteTxnMarkers => write_txn_markers::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeTransactions => {
+            describe_transactions::handle(s, version, body).boxed_local()
+        }
+        ApiKey::ListTransactions => list_transactions::handle(s, version, body).boxed_local(),
+        ApiKey::DescribeProducers => describe_producers::handle(s, version, body).boxed_local(),
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

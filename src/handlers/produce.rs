@@ -42,9 +42,12 @@ pub fn start(
     let me = shard.broker.config.node_id;
     let mut resp = ProduceResponse::default();
     let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
-    let refuse = if req.transactional_id.is_some() {
-        Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    } else if !matches!(acks, -1..=1) {
+    // KIP-890 part 1: transactional batches only to partitions added to the
+    // transaction, checked here when this broker coordinates the id.
+    let verify_txn = req.transactional_id.as_ref().is_some_and(|id| {
+        crate::handlers::find_coordinator::coordinator_node(shard, 1, id) == Ok(me)
+    });
+    let refuse = if !matches!(acks, -1..=1) {
         Some(ec::INVALID_REQUIRED_ACKS)
     } else {
         None
@@ -63,9 +66,9 @@ pub fn start(
         } else {
             ec::UNKNOWN_TOPIC_OR_PARTITION
         };
-        // As Kafka: clients cannot append to internal topics; only the group
-        // coordinator writes __consumer_offsets.
-        let internal = meta.is_some_and(|m| m.name == crate::groups::offsets::OFFSETS_TOPIC);
+        // As Kafka: clients cannot append to internal topics; only the group and
+        // transaction coordinators write __consumer_offsets and __transaction_state.
+        let internal = meta.is_some_and(|m| crate::txn::is_internal_topic(&m.name));
         for (pi, mut p) in topic.partitions.into_iter().enumerate() {
             let route = meta.map_or(Err(unknown), |m| {
                 snap.route(&m.name, p.index, me).map_err(|e| {
@@ -89,6 +92,9 @@ pub fn start(
             }
             if early.is_none() && holds_more_than_one_batch(p.records.as_deref()) {
                 early = Some(ec::INVALID_RECORD);
+            }
+            if let (None, true, Some(m)) = (early, verify_txn, meta) {
+                early = verify_transactional(shard, p.records.as_deref(), &m.name, p.index).err();
             }
             out.partition_responses.push(partition_response(
                 p.index,
@@ -185,6 +191,30 @@ fn convert_message_set(
     metrics::add(Counter::ProduceConvertedRecords, converted.records as u64);
     *records = Some(converted.batch);
     Ok(())
+}
+
+/// A transactional batch must belong to the producer's ongoing transaction on this
+/// partition (`txn::verify`); other batches pass. Only the header is read.
+fn verify_transactional(
+    shard: &Shard,
+    records: Option<&[u8]>,
+    topic: &str,
+    partition: i32,
+) -> Result<(), i16> {
+    const HEADER_BYTES: usize = 61;
+    let Some(header) = records
+        .filter(|r| r.len() >= HEADER_BYTES)
+        .and_then(crate::storage::batch::BatchHeader::parse)
+    else {
+        return Ok(());
+    };
+    if !header.is_transactional() || header.is_control() {
+        return Ok(());
+    }
+    shard
+        .broker
+        .txn_partitions
+        .check(header.producer_id, header.producer_epoch, topic, partition)
 }
 
 /// Kafka's rule for Produce v3+: exactly one record batch per partition (more is

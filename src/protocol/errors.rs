@@ -97,7 +97,7 @@ pub const PRODUCER_FENCED: i16 = 90;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 /// The log's topic ID did not match the topic ID in the request
 pub const INCONSISTENT_TOPIC_ID: i16 = 103;
-/// The transactional id is not authorized (corelog answers this while transactions are not served).
+/// Transactional Id authorization failed.
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The coordinator is not available.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -129,6 +129,19 @@ pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 /// The consumer group is actively subscribed to the topic.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+
+/// The producer attempted a transactional operation in an invalid state.
+pub const INVALID_TXN_STATE: i16 = 48;
+/// The producer attempted to use a producer id which is not currently assigned to its transactional id.
+pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+/// The transaction timeout is larger than the maximum value allowed by the broker (as configured by transaction.max.timeout.ms).
+pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+/// The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing.
+pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+/// The broker did not attempt to execute this operation.
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+/// The transactionalId could not be found.
+pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
 #[cfg(test)]
 mod tests {
@@ -210,6 +223,12 @@ mod tests {
             (RESOURCE_NOT_FOUND, E::ResourceNotFound),
             (DUPLICATE_RESOURCE, E::DuplicateResource),
             (UNACCEPTABLE_CREDENTIAL, E::UnacceptableCredential),
+            (INVALID_TXN_STATE, E::InvalidTxnState),
+            (INVALID_PRODUCER_ID_MAPPING, E::InvalidProducerIdMapping),
+            (INVALID_TRANSACTION_TIMEOUT, E::InvalidTransactionTimeout),
+            (CONCURRENT_TRANSACTIONS, E::ConcurrentTransactions),
+            (OPERATION_NOT_ATTEMPTED, E::OperationNotAttempted),
+            (TRANSACTIONAL_ID_NOT_FOUND, E::TransactionalIdNotFound),
         ];
         for (ours, theirs) in pairs {
             assert_eq!(ours, theirs.code(), "{theirs:?}");

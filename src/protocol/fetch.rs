@@ -17,10 +17,10 @@
 //! Versions 0-3 carry message sets (formats v0/v1), which the caller converts down.
 //!
 //! Choices where Kafka leaves room, matching what Kafka writes:
-//! - aborted_transactions is always an empty array. We have no transactions, so "none"
-//!   is the truth for every isolation level. (Kafka itself writes null for
-//!   READ_UNCOMMITTED fetches and an empty array for READ_COMMITTED ones; Java,
-//!   librdkafka and kafka-python treat both alike.)
+//! - aborted_transactions: (producer id, first offset) of the aborted transactions in
+//!   what a READ_COMMITTED fetch returns, so the client drops their records; an empty
+//!   array otherwise. (Kafka writes null for READ_UNCOMMITTED fetches; Java, librdkafka
+//!   and kafka-python treat null and empty alike.)
 //! - records is never null: a partition without data (or with an error) gets a zero-length
 //!   records field, like Kafka's `MemoryRecords.EMPTY`.
 //! - No tagged fields are written: diverging_epoch, current_leader, snapshot_id and
@@ -80,6 +80,8 @@ pub struct FetchPartitionOut {
     pub log_start_offset: i64,
     /// -1 (none); must be -1 before v11.
     pub preferred_read_replica: i32,
+    /// (producer id, first offset) of aborted transactions (read_committed fetches).
+    pub aborted: Vec<(i64, i64)>,
     /// Record data, concatenated on the wire into one records field; passed through
     /// without a copy.
     pub records: Vec<Bytes>,
@@ -198,7 +200,19 @@ fn encode_partition(
         scratch.put_i64(partition.log_start_offset);
     }
     if version >= RECORD_BATCH_VERSION_MIN {
-        put_length(scratch, "aborted_transactions", 0, flexible)?;
+        put_length(
+            scratch,
+            "aborted_transactions",
+            partition.aborted.len(),
+            flexible,
+        )?;
+        for (producer_id, first_offset) in &partition.aborted {
+            scratch.put_i64(*producer_id);
+            scratch.put_i64(*first_offset);
+            if flexible {
+                put_empty_tagged_fields(scratch);
+            }
+        }
     }
     if version >= PREFERRED_READ_REPLICA_VERSION_MIN {
         scratch.put_i32(partition.preferred_read_replica);
@@ -262,7 +276,9 @@ impl<'a> ChunkWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::fetch_response::{
+        AbortedTransaction, FetchableTopicResponse, PartitionData,
+    };
     use kafka_protocol::messages::{FetchResponse, TopicName};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -277,6 +293,11 @@ mod tests {
             last_stable_offset: 900,
             log_start_offset: 10,
             preferred_read_replica: -1,
+            aborted: if index == 0 {
+                vec![(42, 950), (43, 960)]
+            } else {
+                Vec::new()
+            },
             records,
         }
     }
@@ -331,6 +352,16 @@ mod tests {
             .with_last_stable_offset(p.last_stable_offset)
             .with_log_start_offset(p.log_start_offset)
             .with_preferred_read_replica(p.preferred_read_replica.into())
+            .with_aborted_transactions(Some(
+                p.aborted
+                    .iter()
+                    .map(|&(producer_id, first_offset)| {
+                        AbortedTransaction::default()
+                            .with_producer_id(producer_id.into())
+                            .with_first_offset(first_offset)
+                    })
+                    .collect(),
+            ))
             .with_records(Some(Bytes::from(records)))
     }
 

@@ -29,6 +29,12 @@
 use std::mem::size_of;
 
 use kafka_protocol::messages::{
+    add_partitions_to_txn_request, describe_producers_request, txn_offset_commit_request,
+    write_txn_markers_request, AddOffsetsToTxnRequest, AddPartitionsToTxnRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, ListTransactionsRequest,
+    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+};
+use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
     describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
     offset_for_leader_epoch_request, AlterConfigsRequest, CreatePartitionsRequest,
@@ -181,6 +187,7 @@ enum Ty {
 #[derive(Clone, Copy)]
 enum Elem {
     Int32,
+    Int64,
     String,
     Struct(&'static Struct),
 }
@@ -240,7 +247,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 32] = [
+static APIS: [Api; 40] = [
     Api {
         key: ApiKey::SaslHandshake,
         versions: range(0, 1),
@@ -301,6 +308,54 @@ static APIS: [Api; 32] = [
         versions: range(0, 5),
         flexible: since(2),
         body: &INIT_PRODUCER_ID,
+    },
+    Api {
+        key: ApiKey::AddPartitionsToTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &ADD_PARTITIONS_TO_TXN,
+    },
+    Api {
+        key: ApiKey::AddOffsetsToTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &ADD_OFFSETS_TO_TXN,
+    },
+    Api {
+        key: ApiKey::EndTxn,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &END_TXN,
+    },
+    Api {
+        key: ApiKey::TxnOffsetCommit,
+        versions: range(0, 4),
+        flexible: since(3),
+        body: &TXN_OFFSET_COMMIT,
+    },
+    Api {
+        key: ApiKey::WriteTxnMarkers,
+        versions: range(1, 1),
+        flexible: since(1),
+        body: &WRITE_TXN_MARKERS,
+    },
+    Api {
+        key: ApiKey::DescribeTransactions,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &DESCRIBE_TRANSACTIONS,
+    },
+    Api {
+        key: ApiKey::ListTransactions,
+        versions: range(0, 1),
+        flexible: ALL,
+        body: &LIST_TRANSACTIONS,
+    },
+    Api {
+        key: ApiKey::DescribeProducers,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &DESCRIBE_PRODUCERS,
     },
     Api {
         key: ApiKey::DescribeCluster,
@@ -670,6 +725,178 @@ static INIT_PRODUCER_ID: Struct = Struct {
         field("transaction_timeout_ms", ALL, Ty::Int32),
         field("producer_id", since(3), Ty::Int64),
         field("producer_epoch", since(3), Ty::Int16),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN: Struct = Struct {
+    decoded_bytes: size_of::<AddPartitionsToTxnRequest>(),
+    fields: &[
+        field(
+            "transactions",
+            since(4),
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TRANSACTION)),
+        ),
+        field("v3_and_below_transactional_id", until(3), STRING),
+        field("v3_and_below_producer_id", until(3), Ty::Int64),
+        field("v3_and_below_producer_epoch", until(3), Ty::Int16),
+        field(
+            "v3_and_below_topics",
+            until(3),
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN_TRANSACTION: Struct = Struct {
+    decoded_bytes: size_of::<add_partitions_to_txn_request::AddPartitionsToTxnTransaction>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("verify_only", ALL, Ty::Bool),
+        field(
+            "topics",
+            ALL,
+            array(Elem::Struct(&ADD_PARTITIONS_TO_TXN_TOPIC)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static ADD_PARTITIONS_TO_TXN_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<add_partitions_to_txn_request::AddPartitionsToTxnTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partitions", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static ADD_OFFSETS_TO_TXN: Struct = Struct {
+    decoded_bytes: size_of::<AddOffsetsToTxnRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("group_id", ALL, STRING),
+    ],
+    tagged: &[],
+};
+
+static END_TXN: Struct = Struct {
+    decoded_bytes: size_of::<EndTxnRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("committed", ALL, Ty::Bool),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT: Struct = Struct {
+    decoded_bytes: size_of::<TxnOffsetCommitRequest>(),
+    fields: &[
+        field("transactional_id", ALL, STRING),
+        field("group_id", ALL, STRING),
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("generation_id", since(3), Ty::Int32),
+        field("member_id", since(3), STRING),
+        field("group_instance_id", since(3), NULLABLE_STRING),
+        field("topics", ALL, array(Elem::Struct(&TXN_OFFSET_COMMIT_TOPIC))),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<txn_offset_commit_request::TxnOffsetCommitRequestTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field(
+            "partitions",
+            ALL,
+            array(Elem::Struct(&TXN_OFFSET_COMMIT_PARTITION)),
+        ),
+    ],
+    tagged: &[],
+};
+
+static TXN_OFFSET_COMMIT_PARTITION: Struct = Struct {
+    decoded_bytes: size_of::<txn_offset_commit_request::TxnOffsetCommitRequestPartition>(),
+    fields: &[
+        field("partition_index", ALL, Ty::Int32),
+        field("committed_offset", ALL, Ty::Int64),
+        field("committed_leader_epoch", since(2), Ty::Int32),
+        field("committed_metadata", ALL, NULLABLE_STRING),
+    ],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKERS: Struct = Struct {
+    decoded_bytes: size_of::<WriteTxnMarkersRequest>(),
+    fields: &[field(
+        "markers",
+        ALL,
+        array(Elem::Struct(&WRITE_TXN_MARKER)),
+    )],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKER: Struct = Struct {
+    decoded_bytes: size_of::<write_txn_markers_request::WritableTxnMarker>(),
+    fields: &[
+        field("producer_id", ALL, Ty::Int64),
+        field("producer_epoch", ALL, Ty::Int16),
+        field("transaction_result", ALL, Ty::Bool),
+        field("topics", ALL, array(Elem::Struct(&WRITE_TXN_MARKER_TOPIC))),
+        field("coordinator_epoch", ALL, Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+static WRITE_TXN_MARKER_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<write_txn_markers_request::WritableTxnMarkerTopic>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partition_indexes", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_TRANSACTIONS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeTransactionsRequest>(),
+    fields: &[field("transactional_ids", ALL, array(Elem::String))],
+    tagged: &[],
+};
+
+static LIST_TRANSACTIONS: Struct = Struct {
+    decoded_bytes: size_of::<ListTransactionsRequest>(),
+    fields: &[
+        field("state_filters", ALL, array(Elem::String)),
+        field("producer_id_filters", ALL, array(Elem::Int64)),
+        field("duration_filter", since(1), Ty::Int64),
+    ],
+    tagged: &[],
+};
+
+static DESCRIBE_PRODUCERS: Struct = Struct {
+    decoded_bytes: size_of::<DescribeProducersRequest>(),
+    fields: &[field(
+        "topics",
+        ALL,
+        array(Elem::Struct(&DESCRIBE_PRODUCERS_TOPIC)),
+    )],
+    tagged: &[],
+};
+
+static DESCRIBE_PRODUCERS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<describe_producers_request::TopicRequest>(),
+    fields: &[
+        field("name", ALL, STRING),
+        field("partition_indexes", ALL, array(Elem::Int32)),
     ],
     tagged: &[],
 };
@@ -1337,6 +1564,7 @@ impl Elem {
     fn ty(self) -> Ty {
         match self {
             Elem::Int32 => Ty::Int32,
+            Elem::Int64 => Ty::Int64,
             Elem::String => STRING,
             Elem::Struct(schema) => Ty::Struct(schema),
         }
@@ -1346,6 +1574,7 @@ impl Elem {
     fn decoded_bytes(self) -> usize {
         match self {
             Elem::Int32 => size_of::<i32>(),
+            Elem::Int64 => size_of::<i64>(),
             Elem::String => size_of::<StrBytes>(),
             Elem::Struct(schema) => schema.decoded_bytes,
         }

@@ -39,6 +39,14 @@ pub async fn run(
             return;
         }
     }
+    match crate::txn::coordinator::replay(&shard).await {
+        Ok(n) if n > 0 => tracing::info!(shard = id, records = n, "replayed transaction state"),
+        Ok(_) => {}
+        Err(e) => {
+            let _ = started.send(Err(format!("shard {id}: {e}")));
+            return;
+        }
+    }
     let Some(inbox) = broker.take_inbox(id) else {
         let _ = started.send(Err(format!("shard {id}: mailbox already taken")));
         return;
@@ -78,6 +86,7 @@ pub async fn run(
         ));
     }
     runtime::spawn_local(crate::groups::service::tick_loop(shard.clone()));
+    runtime::spawn_local(crate::txn::coordinator::tick_loop(shard.clone()));
     runtime::spawn_local(crate::broker::maintenance::maintenance_loop(shard.clone()));
     if id == METADATA_SHARD {
         runtime::spawn_local(checkpoint_loop(shard.clone()));

@@ -7,9 +7,16 @@
 //! a duplicate, otherwise it must continue right after the last one (sequences wrap
 //! from i32::MAX to 0). A producer never seen before may start at any sequence.
 //!
+//! Transactions: a producer's transactional batch opens its transaction in the
+//! partition (the entry remembers the transaction's first offset) until a control batch
+//! (COMMIT or ABORT marker) closes it; the smallest open first offset bounds the last
+//! stable offset (`first_unstable_offset`). Aborted transactions are kept as
+//! (producer, first offset, marker offset) for read_committed fetches
+//! (`aborted_overlapping`), until retention passes them (`prune_aborted`).
+//!
 //! The state lives in memory. `PartitionLog` writes it to a snapshot file (see
 //! `snapshot`) at each segment roll and at close; recovery loads the newest valid
-//! snapshot and replays only the batch headers after its offset.
+//! snapshot and replays only the batches after its offset (`record_batch`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -34,7 +41,22 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Oldest first.
     pub batches: VecDeque<BatchMeta>,
+    /// The first offset of the producer's open transaction in this partition.
+    pub txn_first_offset: Option<i64>,
 }
+
+/// A transaction aborted in this partition: read_committed consumers skip the
+/// producer's batches from `first_offset` up to the marker at `last_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// Kafka's control record types (the key of a control batch's one record).
+pub const CONTROL_TYPE_ABORT: i16 = 0;
+pub const CONTROL_TYPE_COMMIT: i16 = 1;
 
 impl ProducerEntry {
     fn push(&mut self, meta: BatchMeta) {
@@ -57,6 +79,8 @@ pub enum Check {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
+    /// By marker offset, ascending (markers are recorded in log order).
+    aborted: Vec<AbortedTxn>,
 }
 
 impl ProducerState {
@@ -119,14 +143,112 @@ impl ProducerState {
         check_entry(&entry, header)
     }
 
-    /// Records an appended batch (also used by recovery to load the log's batches).
+    /// Records an appended data batch (also used by recovery to load the log's
+    /// batches). Control batches go through `record_batch` or `record_marker`.
     pub fn record(&mut self, header: &BatchHeader, base_offset: i64) {
         if header.producer_id < 0 {
             return;
         }
         let entry = self.producers.entry(header.producer_id).or_default();
         apply(entry, header, base_offset);
+        if header.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(base_offset);
+        }
     }
+
+    /// Records a batch as stored at `base_offset` (`batch` its bytes): a data batch as
+    /// `record` does, a control batch as the marker its record says.
+    pub fn record_batch(&mut self, header: &BatchHeader, base_offset: i64, batch: &[u8]) {
+        if !header.is_control() {
+            return self.record(header, base_offset);
+        }
+        let abort = control_type(header, batch) == Some(CONTROL_TYPE_ABORT);
+        self.record_marker(
+            header.producer_id,
+            header.producer_epoch,
+            base_offset,
+            abort,
+        );
+    }
+
+    /// A COMMIT or ABORT marker at `offset` ends the producer's open transaction here.
+    /// A marker of a newer epoch (the coordinator fenced the producer) starts that epoch.
+    pub fn record_marker(&mut self, producer_id: i64, epoch: i16, offset: i64, abort: bool) {
+        if producer_id < 0 {
+            return;
+        }
+        let entry = self.producers.entry(producer_id).or_default();
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        let first = entry.txn_first_offset.take();
+        if let (true, Some(first_offset)) = (abort, first) {
+            self.aborted.push(AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset: offset,
+            });
+        }
+    }
+
+    /// Whether a marker from (producer, epoch) is acceptable: not from a fenced epoch.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), StorageError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(StorageError::InvalidProducerEpoch(format!(
+                "transaction marker of producer {producer_id} has epoch {epoch}, but epoch {} is current",
+                entry.epoch
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first offset of the oldest open transaction, if any: the last stable offset
+    /// is at most this.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.txn_first_offset)
+            .min()
+    }
+
+    /// Aborted transactions with data in `[from, upto)`, oldest marker first.
+    pub fn aborted_overlapping(&self, from: i64, upto: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < upto)
+            .copied()
+            .collect()
+    }
+
+    /// Every aborted transaction still kept, oldest marker first (snapshots).
+    pub fn aborted(&self) -> &[AbortedTxn] {
+        &self.aborted
+    }
+
+    /// Adds aborted transactions loaded from a snapshot (in marker order).
+    pub fn extend_aborted(&mut self, aborted: impl IntoIterator<Item = AbortedTxn>) {
+        self.aborted.extend(aborted);
+    }
+
+    /// Forgets aborted transactions wholly below `log_start_offset` (retention deleted
+    /// their data).
+    pub fn prune_aborted(&mut self, log_start_offset: i64) {
+        let below = self
+            .aborted
+            .partition_point(|a| a.last_offset < log_start_offset);
+        self.aborted.drain(..below);
+    }
+}
+
+/// The type of a control batch's marker (its one record's key: version, type).
+fn control_type(header: &BatchHeader, batch: &[u8]) -> Option<i16> {
+    const RECORDS_AT: usize = 61;
+    let records =
+        super::records::parse_records(batch.get(RECORDS_AT..)?, header.records_count).ok()?;
+    let key = records.first()?.key?;
+    (key.len() >= 4).then(|| i16::from_be_bytes([key[2], key[3]]))
 }
 
 fn apply(entry: &mut ProducerEntry, header: &BatchHeader, base_offset: i64) {
@@ -224,6 +346,83 @@ mod tests {
         // Unknown producers and non-idempotent batches pass.
         assert_eq!(state.check(&h(9, 4, 77, 1), &[]).unwrap(), Check::Append);
         assert_eq!(state.check(&h(-1, -1, -1, 1), &[]).unwrap(), Check::Append);
+    }
+
+    #[test]
+    fn transactions_open_close_and_aborts_are_kept() {
+        let mut state = ProducerState::new();
+        let mut t = h(1, 0, 0, 2);
+        t.attributes |= 0x10;
+        state.record(&t, 10);
+        let mut t2 = h(2, 0, 0, 1);
+        t2.attributes |= 0x10;
+        state.record(&t2, 12);
+        state.record(&h(1, 0, 2, 1), 13);
+        assert_eq!(state.first_unstable_offset(), Some(10));
+        state.record_marker(1, 0, 14, true);
+        assert_eq!(state.first_unstable_offset(), Some(12));
+        // A fenced epoch's marker is refused; a newer epoch's starts that epoch.
+        assert!(state.check_marker(2, 0).is_ok());
+        state.record_marker(2, 1, 15, false);
+        assert_eq!(state.first_unstable_offset(), None);
+        assert!(state.check_marker(2, 0).is_err());
+        assert_eq!(state.get(2).unwrap().epoch, 1);
+        let aborted = AbortedTxn {
+            producer_id: 1,
+            first_offset: 10,
+            last_offset: 14,
+        };
+        assert_eq!(state.aborted_overlapping(0, 11), vec![aborted]);
+        assert_eq!(state.aborted_overlapping(14, 20), vec![aborted]);
+        assert!(state.aborted_overlapping(15, 20).is_empty());
+        assert!(state.aborted_overlapping(0, 10).is_empty());
+        state.prune_aborted(14);
+        assert_eq!(state.aborted().len(), 1);
+        state.prune_aborted(15);
+        assert!(state.aborted().is_empty());
+    }
+
+    #[test]
+    fn control_batches_are_read_from_their_record() {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let marker = |kind: i16| {
+            let record = Record {
+                transactional: true,
+                control: true,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: 4,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: 0,
+                sequence: -1,
+                timestamp: 1,
+                key: Some(bytes::Bytes::from(vec![0, 0, 0, kind as u8])),
+                value: Some(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+                headers: Default::default(),
+            };
+            let mut buf = bytes::BytesMut::new();
+            let options = RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            };
+            RecordBatchEncoder::encode(&mut buf, &[record], &options).unwrap();
+            buf
+        };
+        for (kind, aborted) in [(CONTROL_TYPE_ABORT, 1), (CONTROL_TYPE_COMMIT, 0)] {
+            let mut state = ProducerState::new();
+            let mut t = h(4, 0, 0, 1);
+            t.attributes |= 0x10;
+            state.record(&t, 0);
+            let m = marker(kind);
+            let header = BatchHeader::parse(&m).unwrap();
+            assert!(header.is_control());
+            state.record_batch(&header, 1, &m);
+            assert_eq!(state.aborted().len(), aborted);
+            assert_eq!(state.first_unstable_offset(), None);
+        }
     }
 
     #[test]

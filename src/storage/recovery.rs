@@ -496,7 +496,11 @@ async fn scan_segment(
             let indexed = indexed_header(&buf[at..at + header.size()], header);
             index.on_batch(&indexed, (pos + at as u64) as u32);
             if header.base_offset >= pass.replay_from {
-                pass.producers.record(&header, header.base_offset);
+                pass.producers.record_batch(
+                    &header,
+                    header.base_offset,
+                    &buf[at..at + header.size()],
+                );
             }
             next_offset = header.last_offset() + 1;
         }
@@ -558,9 +562,13 @@ async fn replay_producers(
             let want = (chunk as u64).min(end - pos) as usize;
             let buf = file.read(pos, want).await?;
             let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
-            for (_, header) in walker.by_ref() {
+            for (at, header) in walker.by_ref() {
                 if header.base_offset >= from {
-                    producers.record(&header, header.base_offset);
+                    producers.record_batch(
+                        &header,
+                        header.base_offset,
+                        &buf[at..at + header.size()],
+                    );
                 }
             }
             let at = walker.valid_len() as u64;

@@ -12,12 +12,17 @@
 //! Format, all integers big-endian:
 //!
 //! ```text
-//!  0 magic "CLPS" | 4 version u16 (= 1) | 6 crc u32: CRC32C of bytes 10..end
+//!  0 magic "CLPS" | 4 version u16 (= 2) | 6 crc u32: CRC32C of bytes 10..end
 //! 10 offset i64 (must match the file name) | 18 producer count u32
 //! 22 per producer, by increasing id:
-//!      producer id i64 | epoch i16 | batch count u8 (<= 5)
+//!      producer id i64 | epoch i16 | open transaction's first offset i64 (-1: none; v2)
+//!      | batch count u8 (<= 5)
 //!      per batch, oldest first: first seq i32 | last seq i32 | base offset i64 | last offset i64
+//!    (v2) aborted transaction count u32, then per transaction, oldest marker first:
+//!      producer id i64 | first offset i64 | marker offset i64
 //! ```
+//!
+//! Version 1 (no transactions) is still read.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -25,19 +30,25 @@ use std::path::Path;
 use tracing::warn;
 
 use super::io;
-use super::producer_state::{BatchMeta, ProducerEntry, ProducerState, BATCHES_PER_PRODUCER_MAX};
+use super::producer_state::{
+    AbortedTxn, BatchMeta, ProducerEntry, ProducerState, BATCHES_PER_PRODUCER_MAX,
+};
 use super::segment::file_name;
 use super::StorageError;
 
 pub const SNAPSHOT_MAGIC: &[u8; 4] = b"CLPS";
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
+/// The version before transactions, still read.
+const SNAPSHOT_VERSION_NO_TXN: u16 = 1;
 /// Snapshot files kept per partition; older ones are deleted after each write.
 pub const SNAPSHOTS_KEPT: usize = 2;
 
 const HEADER_BYTES: usize = 22;
 const CRC_FROM: usize = 10;
-const PRODUCER_BYTES: usize = 11;
+const PRODUCER_BYTES_V1: usize = 11;
+const PRODUCER_BYTES: usize = 19;
 const BATCH_BYTES: usize = 24;
+const ABORTED_BYTES: usize = 24;
 
 pub fn snapshot_file_name(offset: i64) -> String {
     file_name(offset, "snapshot")
@@ -78,6 +89,7 @@ pub fn encode(offset: i64, producers: &ProducerState) -> Vec<u8> {
         assert!(entry.batches.len() <= BATCHES_PER_PRODUCER_MAX);
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&entry.epoch.to_be_bytes());
+        out.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
         out.push(entry.batches.len() as u8);
         for b in &entry.batches {
             out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -85,6 +97,14 @@ pub fn encode(offset: i64, producers: &ProducerState) -> Vec<u8> {
             out.extend_from_slice(&b.base_offset.to_be_bytes());
             out.extend_from_slice(&b.last_offset.to_be_bytes());
         }
+    }
+    let aborted = producers.aborted();
+    let count = u32::try_from(aborted.len()).expect("fewer than 2^32 aborted transactions");
+    out.extend_from_slice(&count.to_be_bytes());
+    for a in aborted {
+        out.extend_from_slice(&a.producer_id.to_be_bytes());
+        out.extend_from_slice(&a.first_offset.to_be_bytes());
+        out.extend_from_slice(&a.last_offset.to_be_bytes());
     }
     let crc = crc32c::crc32c(&out[CRC_FROM..]);
     out[6..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
@@ -101,11 +121,17 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
     }
     let mut r = Reader { data, at: 4 };
     let version = r.u16();
-    if version != SNAPSHOT_VERSION {
+    if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_NO_TXN {
         return Err(format!(
-            "version {version}, only {SNAPSHOT_VERSION} is known"
+            "version {version}, only {SNAPSHOT_VERSION_NO_TXN} and {SNAPSHOT_VERSION} are known"
         ));
     }
+    let with_txn = version == SNAPSHOT_VERSION;
+    let producer_bytes = if with_txn {
+        PRODUCER_BYTES
+    } else {
+        PRODUCER_BYTES_V1
+    };
     let stored = r.u32();
     let computed = crc32c::crc32c(&data[CRC_FROM..]);
     if stored != computed {
@@ -117,11 +143,16 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
     let count = r.u32() as usize;
     let mut producers = ProducerState::new();
     for _ in 0..count {
-        if r.left() < PRODUCER_BYTES {
+        if r.left() < producer_bytes {
             return Err("truncated producer entry".into());
         }
         let id = r.i64();
         let epoch = r.u16() as i16;
+        let txn_first_offset = if with_txn {
+            Some(r.i64()).filter(|&o| o >= 0)
+        } else {
+            None
+        };
         let batches = r.u8() as usize;
         if batches > BATCHES_PER_PRODUCER_MAX || r.left() < batches * BATCH_BYTES {
             return Err(format!("producer {id}: bad batch count {batches}"));
@@ -129,6 +160,7 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
         let mut entry = ProducerEntry {
             epoch,
             batches: VecDeque::with_capacity(batches),
+            txn_first_offset,
         };
         for _ in 0..batches {
             entry.batches.push_back(BatchMeta {
@@ -139,6 +171,22 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
             });
         }
         producers.insert(id, entry);
+    }
+    if with_txn {
+        if r.left() < 4 {
+            return Err("truncated aborted transaction count".into());
+        }
+        let aborted = r.u32() as usize;
+        if r.left() != aborted.saturating_mul(ABORTED_BYTES) {
+            return Err(format!(
+                "aborted transaction count {aborted} does not fit the file"
+            ));
+        }
+        producers.extend_aborted((0..aborted).map(|_| AbortedTxn {
+            producer_id: r.i64(),
+            first_offset: r.i64(),
+            last_offset: r.i64(),
+        }));
     }
     if r.left() != 0 {
         return Err(format!("{} bytes after the last producer", r.left()));
@@ -259,6 +307,13 @@ mod tests {
         }
         state.record(&header(-1, -1, -1, 1), offset);
         state.record(&header(i64::MAX, i16::MAX, i32::MAX, 1), offset + 1);
+        let mut txn = header(9, 0, 0, 2);
+        txn.attributes |= 0x10;
+        state.record(&txn, offset + 2);
+        let mut aborted = header(8, 0, 0, 1);
+        aborted.attributes |= 0x10;
+        state.record(&aborted, offset + 4);
+        state.record_marker(8, 0, offset + 5, true);
         state
     }
 
@@ -268,8 +323,11 @@ mod tests {
         let encoded = encode(1234, &state);
         assert_eq!(
             encoded.len(),
-            HEADER_BYTES + 2 * PRODUCER_BYTES + 6 * BATCH_BYTES
+            HEADER_BYTES + 4 * PRODUCER_BYTES + 8 * BATCH_BYTES + 4 + ABORTED_BYTES
         );
+        let decoded = decode(&encoded).unwrap().1;
+        assert_eq!(decoded.first_unstable_offset(), Some(26));
+        assert_eq!(decoded.aborted().len(), 1);
         assert_eq!(decode(&encoded).unwrap(), (1234, state));
         assert_eq!(decode(&encode(0, &ProducerState::new())).unwrap().0, 0);
         assert_eq!(snapshot_file_name(1234), "00000000000000001234.snapshot");
@@ -292,7 +350,25 @@ mod tests {
             assert!(decode(&encoded[..len]).is_err(), "cut at {len}");
         }
         let mut version = encoded.clone();
-        version[5] = 2;
-        assert!(decode(&version).unwrap_err().contains("version 2"));
+        version[5] = 3;
+        assert!(decode(&version).unwrap_err().contains("version 3"));
+    }
+
+    #[test]
+    fn version_1_files_still_load() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(SNAPSHOT_MAGIC);
+        v1.extend_from_slice(&1u16.to_be_bytes());
+        v1.extend_from_slice(&[0; 4]);
+        v1.extend_from_slice(&50i64.to_be_bytes());
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&3i16.to_be_bytes());
+        v1.push(0);
+        let crc = crc32c::crc32c(&v1[CRC_FROM..]);
+        v1[6..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
+        let (offset, state) = decode(&v1).unwrap();
+        assert_eq!((offset, state.get(7).unwrap().epoch), (50, 3));
+        assert_eq!(state.first_unstable_offset(), None);
     }
 }

@@ -25,6 +25,8 @@ ERR_MESSAGE_TOO_LARGE = 10
 ERR_UNSUPPORTED_VERSION = 35
 ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 ERR_INVALID_PRODUCER_EPOCH = 47
+ERR_INVALID_TXN_STATE = 48
+BATCH_ATTRIBUTE_TRANSACTIONAL = 0x10
 
 CLIENT_ID = "corelog-e2e"
 RECV_CHUNK_BYTES = 65536
@@ -278,7 +280,7 @@ def api_versions(conn):
 # --- record batch v2 ------------------------------------------------------------------
 
 def record_batch(records, base_timestamp_ms, base_offset=0, producer_id=-1, producer_epoch=-1,
-                 base_sequence=-1):
+                 base_sequence=-1, attributes=0):
     """An uncompressed record batch (magic 2).
 
     records: list of (key, value, headers, timestamp_delta_ms); headers: list of (str, bytes|None).
@@ -298,7 +300,7 @@ def record_batch(records, base_timestamp_ms, base_offset=0, producer_id=-1, prod
     max_ts = base_timestamp_ms + max(r[3] for r in records)
     # attributes .. end is what the CRC covers.
     after_crc = (
-        int16(0)  # batch attributes: no compression, create time, not transactional
+        int16(attributes)  # batch attributes (0: no compression, create time, not transactional)
         + int32(len(records) - 1)  # last offset delta
         + int64(base_timestamp_ms)
         + int64(max_ts)
@@ -328,9 +330,9 @@ BATCH_CRC_COVERED_OFFSET = BATCH_CRC_OFFSET + 4
 
 # --- Produce (v3 .. v8) ---------------------------------------------------------------
 
-def produce_request_body(topic, partition, records, acks=-1, timeout_ms=10000):
+def produce_request_body(topic, partition, records, acks=-1, timeout_ms=10000, transactional_id=None):
     return (
-        nullable_string(None)  # transactional id
+        nullable_string(transactional_id)
         + int16(acks)
         + int32(timeout_ms)
         + array([string(topic) + array([int32(partition) + nullable_bytes(records)])])
@@ -365,17 +367,19 @@ def parse_produce_response(version, body):
     return out
 
 
-def produce(conn, version, topic, partition, records, acks=-1, timeout_s=15.0):
-    body = conn.request(API_PRODUCE, version, produce_request_body(topic, partition, records, acks),
+def produce(conn, version, topic, partition, records, acks=-1, timeout_s=15.0, transactional_id=None):
+    body = conn.request(API_PRODUCE, version,
+                        produce_request_body(topic, partition, records, acks, transactional_id=transactional_id),
                         timeout_s=timeout_s)
     return parse_produce_response(version, body)[(topic, partition)]
 
 
 # --- InitProducerId v0 ----------------------------------------------------------------
 
-def init_producer_id(conn, transaction_timeout_ms=60000):
-    """(error_code, producer_id, producer_epoch) for an idempotent (non-transactional) producer."""
-    body = conn.request(API_INIT_PRODUCER_ID, 0, nullable_string(None) + int32(transaction_timeout_ms))
+def init_producer_id(conn, transaction_timeout_ms=60000, transactional_id=None):
+    """(error_code, producer_id, producer_epoch): idempotent without a transactional id."""
+    body = conn.request(API_INIT_PRODUCER_ID, 0,
+                        nullable_string(transactional_id) + int32(transaction_timeout_ms))
     r = Reader(body)
     r.int32()  # throttle time
     out = (r.int16(), r.int64(), r.int16())

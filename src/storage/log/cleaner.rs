@@ -17,6 +17,11 @@
 //! record timestamp deltas rebased so consumers see the same timestamps); a later pass
 //! after the horizon removes it. Control batches are kept as they are.
 //!
+//! Transactions (Kafka's rules): only segments wholly below the last stable offset are
+//! cleaned, so no open transaction's records are judged; batches of aborted
+//! transactions are left out of the offset map and dropped, so an aborted value never
+//! replaces a committed one. Their markers stay.
+//!
 //! Swap, crash-safe (recovery completes or discards it, see `recovery::finish_swaps`):
 //! 1. write and fsync the `.cleaned` files;
 //! 2. under the borrow, check the group's segments are still the log's, and put the new
@@ -41,6 +46,7 @@ use super::{PartitionLog, StorageError};
 use crate::storage::batch::{BatchHeader, BatchProblem, BatchWalker, VERIFY_CRC_NEVER};
 use crate::storage::index::SegmentIndex;
 use crate::storage::io::{self, LogFile};
+use crate::storage::producer_state::AbortedTxn;
 use crate::storage::records::{self, Filtered};
 use crate::storage::segment::{file_name, Segment};
 
@@ -127,6 +133,20 @@ struct Plan {
     index_interval_bytes: u32,
     delete_retention_ms: i64,
     inflated_max: usize,
+    /// The partition's aborted transactions when the pass was planned.
+    aborted: Vec<AbortedTxn>,
+}
+
+impl Plan {
+    /// Whether `header` is a batch of an aborted transaction.
+    fn is_aborted(&self, header: &BatchHeader) -> bool {
+        header.is_transactional()
+            && !header.is_control()
+            && self.aborted.iter().any(|a| {
+                a.producer_id == header.producer_id
+                    && (a.first_offset..=a.last_offset).contains(&header.base_offset)
+            })
+    }
 }
 
 /// Reads a segment's batches a chunk at a time.
@@ -304,9 +324,11 @@ impl PartitionLog {
             return Ok(None);
         }
         let young_after = now_ms.saturating_sub(config.min_compaction_lag_ms);
+        let stable = st.last_stable_offset();
         let sources: Vec<Source> = st.segments[..st.segments.len() - 1]
             .iter()
             .take_while(|s| s.index.max_timestamp().is_none_or(|t| t <= young_after))
+            .take_while(|s| s.next_offset() <= stable)
             .map(|s| Source {
                 base: s.base_offset,
                 file: s.file().clone(),
@@ -342,6 +364,7 @@ impl PartitionLog {
             index_interval_bytes: config.index_interval_bytes,
             delete_retention_ms: config.delete_retention_ms,
             inflated_max: records::inflated_bytes_max(config.max_message_bytes),
+            aborted: st.producers.aborted().to_vec(),
         }))
     }
 }
@@ -378,7 +401,10 @@ async fn build_map(
             let mut bytes = 0;
             for (header, data) in &batches {
                 bytes += data.len() as u64;
-                if header.is_control() || header.last_offset() < plan.first_dirty {
+                if header.is_control()
+                    || header.last_offset() < plan.first_dirty
+                    || plan.is_aborted(header)
+                {
                     continue;
                 }
                 let Ok(raw) = records::records_section(data, plan.inflated_max) else {
@@ -439,6 +465,10 @@ fn clean_batch(
 ) -> Result<(Option<Bytes>, Option<i64>), StorageError> {
     if header.is_control() {
         return Ok((Some(data.clone()), None));
+    }
+    if job.plan.is_aborted(header) {
+        *removed += header.records_count.max(0) as u64;
+        return Ok((None, None));
     }
     let parsed = records::records_section(data, job.plan.inflated_max).and_then(|raw| {
         let views = records::parse_records(&raw, header.records_count)?;

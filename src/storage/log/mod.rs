@@ -47,7 +47,7 @@ use super::batch::{
 };
 use super::cache::BatchCache;
 use super::leader_epoch::LeaderEpochCache;
-use super::producer_state::{Check, ProducerState};
+use super::producer_state::{AbortedTxn, Check, ProducerState};
 use super::recovery::{self, Geometry};
 use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
 use super::validate::{validate_produced, TimestampRules};
@@ -61,11 +61,13 @@ mod replica;
 mod retention;
 mod timestamps;
 mod truncate;
+mod txn;
 mod waiters;
 mod writer;
 pub use cleaner::{CleanLimits, Cleaned};
 pub use config::LogConfig;
 pub use retention::Retained;
+pub use txn::encode_marker;
 use waiters::Waiters;
 
 /// Bound on the batch bytes of one DMA write (one batch larger than this still goes
@@ -86,6 +88,20 @@ pub struct ReadResult {
     pub batches: Vec<Bytes>,
     pub high_watermark: i64,
     pub log_start_offset: i64,
+    pub last_stable_offset: i64,
+    /// read_committed reads: the aborted transactions with data in what was read.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadUpto {
+    /// Consumers (read_uncommitted).
+    HighWatermark,
+    /// read_committed consumers.
+    LastStable,
+    /// Followers.
+    Written,
 }
 
 /// Counters of one partition's writer, for metrics and for tests that check grouping.
@@ -203,6 +219,15 @@ impl State {
             Some(hw) => hw.min(self.written_offset),
             None => self.written_offset,
         }
+    }
+
+    /// What read_committed consumers may read up to: the high watermark, or the first
+    /// offset of the oldest open transaction when that is lower.
+    fn last_stable_offset(&self) -> i64 {
+        let hw = self.consumer_high_watermark();
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
     }
 
     fn check_usable(&self, dir: &Path) -> Result<(), StorageError> {
@@ -558,7 +583,34 @@ impl PartitionLog {
     /// the segment. Past the written end: OFFSET_OUT_OF_RANGE; between the high
     /// watermark and the written end: nothing yet.
     pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        self.read_upto(offset, max_bytes, false).await
+        self.read_upto(offset, max_bytes, ReadUpto::HighWatermark)
+            .await
+    }
+
+    /// The read_committed read: as `read`, but never past the last stable offset, with
+    /// the aborted transactions whose data the batches read may hold.
+    pub async fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, StorageError> {
+        let mut result = self
+            .read_upto(offset, max_bytes, ReadUpto::LastStable)
+            .await?;
+        if let Some(last) = result.batches.last().and_then(|b| BatchHeader::parse(b)) {
+            result.aborted = self
+                .inner
+                .state
+                .borrow()
+                .producers
+                .aborted_overlapping(offset, last.last_offset() + 1);
+        }
+        Ok(result)
+    }
+
+    /// What read_committed consumers may read up to (ListOffsets, Fetch).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.inner.state.borrow().last_stable_offset()
     }
 
     /// `read` (replica: false) or `read_replica` (true: up to the written end).
@@ -566,15 +618,16 @@ impl PartitionLog {
         &self,
         offset: i64,
         max_bytes: usize,
-        replica: bool,
+        upto: ReadUpto,
     ) -> Result<ReadResult, StorageError> {
-        let (high_watermark, written, log_start_offset) = {
+        let (high_watermark, stable, written, log_start_offset) = {
             let st = self.inner.state.borrow();
             st.check_usable(&self.inner.dir)?;
             // During a truncation the data past its target may already be cut.
             let cap = st.truncating.unwrap_or(i64::MAX);
             let hw = st.consumer_high_watermark().min(cap);
-            (hw, st.written_offset.min(cap), st.log_start_offset)
+            let stable = st.last_stable_offset().min(cap);
+            (hw, stable, st.written_offset.min(cap), st.log_start_offset)
         };
         if offset < log_start_offset || offset > written {
             return Err(StorageError::OffsetOutOfRange {
@@ -583,11 +636,17 @@ impl PartitionLog {
                 end: written,
             });
         }
-        let end = if replica { written } else { high_watermark };
+        let end = match upto {
+            ReadUpto::HighWatermark => high_watermark,
+            ReadUpto::LastStable => stable,
+            ReadUpto::Written => written,
+        };
         let mut result = ReadResult {
             batches: Vec::new(),
             high_watermark,
             log_start_offset,
+            last_stable_offset: stable,
+            aborted: Vec::new(),
         };
         if offset >= end {
             return Ok(result);

@@ -60,7 +60,8 @@ impl PartitionLog {
         for batch in &batches {
             let header = batch.header;
             assert_eq!(header.base_offset, st.log_end_offset, "checked contiguous");
-            st.producers.record(&header, header.base_offset);
+            st.producers
+                .record_batch(&header, header.base_offset, &records[batch.range.clone()]);
             write_epochs |= st
                 .epochs
                 .assign_replicated(header.partition_leader_epoch, header.base_offset);
@@ -136,6 +137,7 @@ impl PartitionLog {
         offset: i64,
         max_bytes: usize,
     ) -> Result<ReadResult, StorageError> {
-        self.read_upto(offset, max_bytes, true).await
+        self.read_upto(offset, max_bytes, super::ReadUpto::Written)
+            .await
     }
 }

@@ -8,7 +8,7 @@
 //! new reads below the log start offset get OFFSET_OUT_OF_RANGE), then unlinks their
 //! files on the blocking pool, so the shard never waits on the file system.
 
-use super::{PartitionLog, StorageError};
+use super::{PartitionLog, State, StorageError};
 use crate::storage::io;
 use crate::storage::segment::Segment;
 
@@ -48,6 +48,11 @@ impl PartitionLog {
             } else {
                 st.segments.len() - 1
             };
+            // Retention never deletes data of an open transaction: only segments wholly
+            // below the last stable offset go (the log start offset may be moved by
+            // DeleteRecords, as in Kafka).
+            let stable = st.last_stable_offset();
+            let below_stable = |st: &State, i: usize| st.segments[i + 1].base_offset <= stable;
             let mut count = 0;
             // Below the log start offset: the next segment starts at or before it.
             while count < sealed && st.segments[count + 1].base_offset <= st.log_start_offset {
@@ -56,6 +61,7 @@ impl PartitionLog {
             if config.cleanup_delete {
                 if config.retention_ms >= 0 {
                     while count < sealed
+                        && below_stable(&st, count)
                         && expired(&st.segments[count], now_ms, config.retention_ms)
                     {
                         count += 1;
@@ -66,7 +72,10 @@ impl PartitionLog {
                     let mut excess = total.saturating_sub(config.retention_bytes as u64);
                     let already: u64 = st.segments[..count].iter().map(Segment::size).sum();
                     excess = excess.saturating_sub(already);
-                    while count < sealed && st.segments[count].size() <= excess {
+                    while count < sealed
+                        && below_stable(&st, count)
+                        && st.segments[count].size() <= excess
+                    {
                         excess -= st.segments[count].size();
                         count += 1;
                     }
@@ -77,6 +86,8 @@ impl PartitionLog {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
             let start = st.log_start_offset;
+            st.producers.prune_aborted(start);
+            st.written_producers.prune_aborted(start);
             let write_epochs =
                 st.epochs.truncate_from_start(start) && Self::note_epochs_changed(&mut st);
             (doomed, write_epochs)

@@ -391,9 +391,9 @@ async fn replay(
         let want = (chunk as u64).min(span.end - pos) as usize;
         let buf = span.file.read(pos, want).await?;
         let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
-        for (_, header) in walker.by_ref() {
+        for (at, header) in walker.by_ref() {
             if header.base_offset >= from {
-                producers.record(&header, header.base_offset);
+                producers.record_batch(&header, header.base_offset, &buf[at..at + header.size()]);
             }
         }
         let at = walker.valid_len() as u64;

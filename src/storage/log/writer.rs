@@ -97,7 +97,8 @@ impl PartitionLog {
         }
         for batch in &plan.batches {
             let header = &batch.header;
-            st.written_producers.record(header, header.base_offset);
+            st.written_producers
+                .record_batch(header, header.base_offset, &batch.data);
             st.cache
                 .push(header.base_offset, header.last_offset(), batch.data.clone());
         }
