@@ -6,6 +6,7 @@ pub mod broker;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod groups;
 pub mod handlers;
 pub mod metrics;

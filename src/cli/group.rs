@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetFetchRequest,
-    OffsetFetchResponse,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -202,6 +202,45 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
         members,
         offsets,
     })
+}
+
+/// Each member's assigned partitions as (topic, partitions), from the assignment the
+/// group leader handed out (DescribeGroups of a classic consumer group; empty for a
+/// member of another protocol type or before the first rebalance completes).
+pub fn assignments(
+    client: &mut Client,
+    group: &str,
+) -> Result<BTreeMap<String, Vec<(String, Vec<i32>)>>, TopicError> {
+    let mut coord = coordinator(client, group)?;
+    let c = coord.as_mut().unwrap_or(client);
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: DescribeGroupsResponse =
+        c.call(ApiKey::DescribeGroups, DESCRIBE_GROUPS_VERSION, &req)?;
+    let mut out = BTreeMap::new();
+    for g in resp.groups.iter().filter(|g| g.error_code == 0) {
+        for m in &g.members {
+            let mut buf = m.member_assignment.clone();
+            if buf.len() < 2 {
+                continue;
+            }
+            let version = i16::from_be_bytes([buf[0], buf[1]]);
+            bytes::Buf::advance(&mut buf, 2);
+            let Ok(a) = <ConsumerProtocolAssignment as kafka_protocol::protocol::Decodable>::decode(
+                &mut buf,
+                version.clamp(0, 3),
+            ) else {
+                continue;
+            };
+            let topics = a
+                .assigned_partitions
+                .iter()
+                .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+                .collect();
+            out.insert(m.member_id.to_string(), topics);
+        }
+    }
+    Ok(out)
 }
 
 /// The log end offset of every partition that has a committed offset.
