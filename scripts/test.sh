@@ -41,6 +41,9 @@ install_system_packages() {
     # confluent-kafka-go 0.11.6 (cgo over Debian's librdkafka-dev) for tests/e2e/confluentgo.
     [[ -d /usr/share/gocode/src/github.com/confluentinc/confluent-kafka-go ]] ||
         missing+=(golang-github-confluentinc-confluent-kafka-go-dev)
+    # A headless browser and its WebDriver for the web console's tests (test_console.py).
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     # rsyslog's omkafka: the log shipper of tests/e2e/test_log_shippers.py.
     [[ -f /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ]] || missing+=(rsyslog-kafka)
     # KafkaJS runs on node; npm installs it (install_kafkajs).

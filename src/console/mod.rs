@@ -117,17 +117,22 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<()> {
         "corelog console: http://{bound}/ (cluster {})",
         args.bootstrap_server
     );
-    let workers: Vec<_> = (0..WORKER_THREADS)
-        .map(|i| {
-            let server = Arc::clone(&server);
-            let bootstrap = args.bootstrap_server.clone();
-            std::thread::Builder::new()
-                .name(format!("console-{i}"))
-                .spawn(move || serve(&server, &bootstrap))
-        })
-        .collect::<Result<_, _>>()?;
-    for w in workers {
-        let _ = w.join();
+    // Registered before serving, so a SIGTERM never meets the default (killing) action.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    for i in 0..WORKER_THREADS {
+        let server = Arc::clone(&server);
+        let bootstrap = args.bootstrap_server.clone();
+        std::thread::Builder::new()
+            .name(format!("console-{i}"))
+            .spawn(move || serve(&server, &bootstrap))?;
+    }
+    // SIGINT/SIGTERM end the console with exit 0; a request still being answered is
+    // dropped (the browser retries), nothing else holds state worth finishing.
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!("console: stopping on signal {signal}");
     }
     Ok(())
 }

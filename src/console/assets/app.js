@@ -196,7 +196,7 @@ async function messagesPage(name, partition, params) {
     `<tr data-offset="${r.offset}"><td class="num">${r.offset}</td>` +
     `<td>${new Date(r.timestamp).toISOString()}</td><td class="key">${shown(r.key, format)}</td>` +
     `<td class="value">${shown(r.value, format)}</td>` +
-    `<td class="headers">${r.headers.map((h) => `${esc(h.key)}: ${shown(h.value, format)}`).join("")}</td></tr>`);
+    `<td class="headers">${r.headers.map((h) => `<div>${esc(h.key)}: ${shown(h.value, format)}</div>`).join("")}</td></tr>`);
   const opt = (v, cur) => `<option${v === cur ? " selected" : ""}>${v}</option>`;
   view.innerHTML = `<h1>Messages of <a href="#/topic/${encodeURIComponent(name)}">${esc(name)}</a>
     partition <span id="msg-partition">${partition}</span></h1>
