@@ -204,13 +204,16 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
     })
 }
 
+/// A member's assigned partitions as (topic, partitions).
+pub type MemberAssignment = Vec<(String, Vec<i32>)>;
+
 /// Each member's assigned partitions as (topic, partitions), from the assignment the
 /// group leader handed out (DescribeGroups of a classic consumer group; empty for a
 /// member of another protocol type or before the first rebalance completes).
 pub fn assignments(
     client: &mut Client,
     group: &str,
-) -> Result<BTreeMap<String, Vec<(String, Vec<i32>)>>, TopicError> {
+) -> Result<BTreeMap<String, MemberAssignment>, TopicError> {
     let mut coord = coordinator(client, group)?;
     let c = coord.as_mut().unwrap_or(client);
     let mut req = DescribeGroupsRequest::default();

@@ -8,9 +8,7 @@ use super::{ApiError, ApiResult};
 use crate::cli::client::Cluster;
 use crate::cli::{configs, topic};
 
-fn body_object<'a>(
-    body: Option<&'a Value>,
-) -> Result<&'a serde_json::Map<String, Value>, ApiError> {
+fn body_object(body: Option<&Value>) -> Result<&serde_json::Map<String, Value>, ApiError> {
     body.and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("send a JSON object as the request body"))
 }

@@ -45,6 +45,9 @@ pub fn route(
         }
         (Method::Get, ["groups"]) => groups::list(&mut connect()?),
         (Method::Get, ["groups", name]) => groups::describe(&mut connect()?, name),
+        (Method::Post, ["groups", name, "reset-offsets"]) => {
+            groups::reset_offsets(&mut connect()?, name, body)
+        }
         _ => Err(ApiError::not_found(format!(
             "no API {method} /api/{}",
             path.join("/")

@@ -33,6 +33,7 @@ KNOWN_VALUE = '{"id":7,"item":"seven"}'
 KNOWN_KEY = "k-7"
 KNOWN_HEADER = ("trace", "abc-123")
 RETENTION_MS = "3600000"
+IDLE_COMMITTED = 3
 
 
 class Cluster:
@@ -107,6 +108,12 @@ def cluster(module_broker_factory, tmp_path_factory):
         prod.produce(c.topic, value=f"late-{i}".encode(), partition=0)
     flush(prod)
     c.member = member
+
+    # IDLE_GROUP has no members, only committed offsets: the one a reset may change.
+    c.idle_group = fresh_topic("idle")
+    idle = Consumer({**base_config(broker), "group.id": c.idle_group, "enable.auto.commit": False})
+    idle.commit(offsets=[TopicPartition(c.topic, 0, IDLE_COMMITTED)], asynchronous=False)
+    idle.close()
 
     proc, c.console, log = start_console(broker.bootstrap, tmp_path_factory.mktemp("console") / "console.log")
     yield c
@@ -243,6 +250,32 @@ def test_api_actions(cluster):
     assert http(cluster.console, "GET", f"topics/{name}")[0] == 404
 
 
+def committed(console, group):
+    _, body = http(console, "GET", f"groups/{group}")
+    return [(o["partition"], o["committed"]) for o in body["offsets"]]
+
+
+def test_reset_offsets_api(cluster):
+    path = f"groups/{cluster.group}/reset-offsets"
+    status, body = http(cluster.console, "POST", path, {"topic": cluster.topic, "to": "earliest"})
+    assert status == 409 and "member" in body["error"], body
+    path = f"groups/{cluster.idle_group}/reset-offsets"
+    status, body = http(cluster.console, "POST", path, {"topic": cluster.topic, "to": "nowhere"})
+    assert (status, body) == (400, {"error": "to: use earliest, latest, offset, datetime or shift-by"})
+    status, body = http(cluster.console, "POST", path, {"topic": f"{cluster.topic}:0", "to": "shift-by",
+                                                        "value": -2})
+    assert (status, body) == (200, {"group": cluster.idle_group, "executed": False, "partitions": [
+        {"topic": cluster.topic, "partition": 0, "current": IDLE_COMMITTED, "new": IDLE_COMMITTED - 2}]})
+    assert committed(cluster.console, cluster.idle_group) == [(0, IDLE_COMMITTED)]  # a dry run
+    status, body = http(cluster.console, "POST", path, {"topic": f"{cluster.topic}:0", "to": "offset",
+                                                        "value": 2, "execute": True})
+    assert (status, body["executed"]) == (200, True), body
+    assert committed(cluster.console, cluster.idle_group) == [(0, 2)]
+    http(cluster.console, "POST", path, {"topic": f"{cluster.topic}:0", "to": "offset",
+                                         "value": IDLE_COMMITTED, "execute": True})
+    assert committed(cluster.console, cluster.idle_group) == [(0, IDLE_COMMITTED)]
+
+
 # ---- the pages, in a real browser ----
 
 @pytest.fixture
@@ -282,6 +315,14 @@ def cells(driver, table_id):
 
 def text(driver, element_id):
     return driver.find_element("id", element_id).text
+
+
+def wait_notice(driver):
+    """The action's outcome line, read in one script run: the page redraws itself after
+    an action, so an element found a moment earlier may already be gone."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    script = "const n = document.getElementById('notice'); return n && !n.hidden ? n.textContent : '';"
+    return WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.execute_script(script))
 
 
 def test_pages_in_chromium(cluster, browser, tmp_path):
@@ -338,10 +379,28 @@ def test_topic_created_in_the_page(cluster, browser, tmp_path):
     d.save_screenshot(str(tmp_path / "console-confirm.png"))
     print(f"screenshot: {tmp_path / 'console-confirm.png'}")
     d.find_element("id", "confirm-yes").click()
-    WebDriverWait(d, PAGE_TIMEOUT_S).until(
-        lambda d: d.find_elements("id", "notice") and d.find_element("id", "notice").text)
-    assert text(d, "notice") == f"Create topic {name}: done"
+    assert wait_notice(d) == f"Create topic {name}: done"
     listed = subprocess.run([str(corelog_bin()), "topic", "list", "-b", cluster.broker.bootstrap],
                             capture_output=True, text=True, timeout=HTTP_TIMEOUT_S)
     assert listed.returncode == 0, listed.stderr
     assert f"{name}\tpartitions=2\treplication=1\n" in listed.stdout
+
+
+def test_reset_offsets_in_the_page(cluster, browser, tmp_path):
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    d = browser
+    open_page(d, cluster.console, f"/group/{cluster.idle_group}", "group", tmp_path, "group-idle")
+    d.find_element("id", "reset-topic").send_keys(f"{cluster.topic}:0")
+    Select(d.find_element("id", "reset-to")).select_by_visible_text("earliest")
+    d.find_element("id", "reset-preview").click()
+    WebDriverWait(d, PAGE_TIMEOUT_S).until(lambda d: d.find_elements("id", "reset-plan"))
+    assert cells(d, "reset-plan") == [[cluster.topic, "0", str(IDLE_COMMITTED), "0"]]
+    assert committed(cluster.console, cluster.idle_group) == [(0, IDLE_COMMITTED)]
+    d.save_screenshot(str(tmp_path / "console-reset-dry-run.png"))
+    print(f"screenshot: {tmp_path / 'console-reset-dry-run.png'}")
+    d.find_element("id", "reset-execute").click()
+    WebDriverWait(d, PAGE_TIMEOUT_S).until(lambda d: d.find_element("id", "confirm").is_displayed())
+    d.find_element("id", "confirm-yes").click()
+    assert wait_notice(d) == "Reset offsets: done"
+    assert cells(d, "offsets")[0][:3] == [cluster.topic, "0", "0"]
+    assert committed(cluster.console, cluster.idle_group) == [(0, 0)]

@@ -240,7 +240,43 @@ async function groupPage(name) {
     <p>State <span id="group-state">${esc(g.state)}</span>, <span id="member-count">${g.members.length}</span>
     member(s), total lag <span id="total-lag">${g.total_lag}</span>.</p>
     <h2>Members</h2>${table("members", ["Member", "Client id", "Host", "Assignment"], members)}
-    <h2>Offsets</h2>${table("offsets", ["Topic", "Partition", "Committed", "Log end", "Lag"], offsets)}`;
+    <h2>Offsets</h2>${table("offsets", ["Topic", "Partition", "Committed", "Log end", "Lag"], offsets)}
+    <h2>Reset offsets</h2>
+    <div id="notice" hidden></div>
+    <form id="reset-form" class="inline">
+      <input id="reset-topic" placeholder="TOPIC or TOPIC:0,1" required> to
+      <select id="reset-to"><option>earliest</option><option>latest</option><option>offset</option>
+        <option>datetime</option><option>shift-by</option></select>
+      <input id="reset-value" placeholder="offset / ms / shift">
+      <button id="reset-preview">Dry run</button>
+    </form>
+    <div id="reset-result"></div>`;
+  const path = `groups/${encodeURIComponent(name)}/reset-offsets`;
+  const request = (execute) => ({
+    topic: document.getElementById("reset-topic").value.trim(),
+    to: document.getElementById("reset-to").value,
+    value: document.getElementById("reset-value").value || null,
+    execute,
+  });
+  document.getElementById("reset-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const body = request(false);
+    const out = document.getElementById("reset-result");
+    try {
+      const plan = await api("POST", path, body);
+      const rows = plan.partitions.map((r) =>
+        `<tr><td>${esc(r.topic)}</td><td class="num">${r.partition}</td>` +
+        `<td class="num">${r.current ?? "-"}</td><td class="num">${r.new}</td></tr>`);
+      out.innerHTML = `<p>Dry run: nothing changed yet.</p>
+        ${table("reset-plan", ["Topic", "Partition", "Current", "New"], rows)}
+        <button id="reset-execute" class="danger">Execute…</button>`;
+      document.getElementById("reset-execute").onclick = () =>
+        confirmThen(`Commit these ${plan.partitions.length} offset(s) for group ${name}?`, () =>
+          act("Reset offsets", "POST", path, { ...body, execute: true }, () => groupPage(name)));
+    } catch (err) {
+      notice("Dry run failed: " + err.message, true);
+    }
+  };
 }
 
 async function route() {
