@@ -1,5 +1,5 @@
 //! The console's changes to the cluster: create a topic, change its configs, add
-//! partitions, delete it. The page asks for confirmation before it sends any of them;
+//! partitions, delete records, delete it. The page asks for confirmation before it sends any of them;
 //! here each is one toolbox call, validated by the broker (which refuses bad configs).
 
 use serde_json::{json, Value};
@@ -102,4 +102,24 @@ pub fn add_partitions(cluster: &mut Cluster, name: &str, body: Option<&Value>) -
 pub fn delete_topic(cluster: &mut Cluster, name: &str) -> ApiResult {
     topic::delete(cluster.any(), name)?;
     Ok(json!({ "deleted": name }))
+}
+
+/// `{"offset": N}`: deletes the partition's records before N (-1: all up to the high
+/// watermark); answers the new low watermark.
+pub fn delete_records(
+    cluster: &mut Cluster,
+    name: &str,
+    partition: &str,
+    body: Option<&Value>,
+) -> ApiResult {
+    let partition: i32 = partition
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("partition {partition:?} is not a number")))?;
+    let obj = body_object(body)?;
+    let offset = obj
+        .get("offset")
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .ok_or_else(|| ApiError::bad_request("offset: delete the records before which offset?"))?;
+    let low = topic::delete_records(cluster, name, partition, offset)?;
+    Ok(json!({ "topic": name, "partition": partition, "low_watermark": low }))
 }

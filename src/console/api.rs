@@ -40,6 +40,9 @@ pub fn route(
         (Method::Post, ["topics", name, "partitions"]) => {
             actions::add_partitions(&mut connect()?, name, body)
         }
+        (Method::Post, ["topics", name, "partitions", p, "delete-records"]) => {
+            actions::delete_records(&mut connect()?, name, p, body)
+        }
         (Method::Get, ["topics", name, "partitions", p, "messages"]) => {
             messages::browse(&mut connect()?, name, p, query)
         }

@@ -245,6 +245,16 @@ def test_api_actions(cluster):
     _, detail = http(cluster.console, "GET", f"topics/{name}")
     assert len(detail["partitions"]) == 4
     assert {c["name"]: c["value"] for c in detail["configs"]}["retention.ms"] == "120000"
+    prod = producer(cluster.broker)
+    for i in range(4):
+        prod.produce(name, value=f"r{i}".encode(), partition=3)
+    flush(prod)
+    status, body = http(cluster.console, "POST", f"topics/{name}/partitions/3/delete-records", {"offset": 3})
+    assert (status, body) == (200, {"topic": name, "partition": 3, "low_watermark": 3})
+    _, detail = http(cluster.console, "GET", f"topics/{name}")
+    assert (detail["partitions"][3]["earliest"], detail["partitions"][3]["latest"]) == (3, 4)
+    status, body = http(cluster.console, "POST", f"topics/{name}/partitions/3/delete-records", {"offset": 9})
+    assert status == 400 and "OffsetOutOfRange" in body["error"], body
     status, body = http(cluster.console, "DELETE", f"topics/{name}", {})
     assert (status, body) == (200, {"deleted": name})
     assert http(cluster.console, "GET", f"topics/{name}")[0] == 404

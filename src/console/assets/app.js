@@ -157,6 +157,11 @@ async function topicPage(name) {
         min="${t.partitions.length + 1}" value="${t.partitions.length + 1}"><button id="partitions-btn">Add…</button></form>
       <button id="delete-btn" class="danger">Delete topic…</button>
     </div>
+    <div class="toolbar">
+      <form id="records-form" class="inline">Delete records of partition
+        <input id="records-partition" type="number" min="0" value="0"> before offset
+        <input id="records-offset" type="number" min="0"><button id="records-btn">Delete…</button></form>
+    </div>
     <h2>Configs</h2>${table("configs", ["Name", "Value", "Source"], configs)}`;
   const enc = encodeURIComponent(name);
   document.getElementById("config-form").onsubmit = (e) => {
@@ -171,6 +176,13 @@ async function topicPage(name) {
     const count = Number(document.getElementById("partitions-count").value);
     confirmThen(`Grow ${name} to ${count} partitions? Keys will map to other partitions.`, () =>
       act("Add partitions", "POST", `topics/${enc}/partitions`, { count }, () => topicPage(name)));
+  };
+  document.getElementById("records-form").onsubmit = (e) => {
+    e.preventDefault();
+    const p = document.getElementById("records-partition").value;
+    const offset = Number(document.getElementById("records-offset").value);
+    confirmThen(`Delete the records of ${name}-${p} before offset ${offset}? This cannot be undone.`, () =>
+      act("Delete records", "POST", `topics/${enc}/partitions/${p}/delete-records`, { offset }, () => topicPage(name)));
   };
   document.getElementById("delete-btn").onclick = () =>
     confirmThen(`Delete topic ${name} and all its records? This cannot be undone.`, () =>
