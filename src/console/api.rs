@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use tiny_http::Method;
 
-use super::{actions, groups, messages, ApiError, ApiResult};
+use super::{actions, groups, messages, metrics, ApiError, ApiResult, ConsoleArgs};
 use crate::cli::client::Cluster;
 use crate::cli::configs::source_name;
 use crate::cli::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
@@ -19,17 +19,20 @@ pub const TOPICS_PER_PAGE_DEFAULT: usize = 50;
 pub const TOPICS_PER_PAGE_MAX: usize = 500;
 
 pub fn route(
-    bootstrap: &str,
+    args: &ConsoleArgs,
     method: &Method,
     path: &[String],
     query: &[(String, String)],
     body: Option<&Value>,
 ) -> ApiResult {
     let seg: Vec<&str> = path.iter().map(String::as_str).collect();
-    let connect =
-        || Cluster::connect(bootstrap).map_err(|e| ApiError::from(topic::TopicError::from(e)));
+    let connect = || {
+        Cluster::connect(&args.bootstrap_server)
+            .map_err(|e| ApiError::from(topic::TopicError::from(e)))
+    };
     match (method, seg.as_slice()) {
         (Method::Get, ["cluster"]) => cluster_view(&mut connect()?),
+        (Method::Get, ["metrics"]) => metrics::sample(args.admin.as_deref()),
         (Method::Get, ["topics"]) => topics_page(&mut connect()?, query),
         (Method::Post, ["topics"]) => actions::create_topic(&mut connect()?, body),
         (Method::Get, ["topics", name]) => topic_view(&mut connect()?, name),

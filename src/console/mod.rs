@@ -17,6 +17,7 @@ mod actions;
 mod api;
 mod groups;
 mod messages;
+mod metrics;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -45,6 +46,10 @@ pub struct ConsoleArgs {
     /// can create and delete topics and has no login of its own.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// A corelog broker's admin.listener (host:port): live throughput and latency
+    /// charts from its /metrics on the cluster page.
+    #[arg(long)]
+    pub admin: Option<String>,
 }
 
 /// A failed API call: the HTTP status and a message saying what to do.
@@ -124,10 +129,10 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<()> {
     ])?;
     for i in 0..WORKER_THREADS {
         let server = Arc::clone(&server);
-        let bootstrap = args.bootstrap_server.clone();
+        let args = args.clone();
         std::thread::Builder::new()
             .name(format!("console-{i}"))
-            .spawn(move || serve(&server, &bootstrap))?;
+            .spawn(move || serve(&server, &args))?;
     }
     // SIGINT/SIGTERM end the console with exit 0; a request still being answered is
     // dropped (the browser retries), nothing else holds state worth finishing.
@@ -137,7 +142,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(server: &Server, bootstrap: &str) {
+fn serve(server: &Server, args: &ConsoleArgs) {
     loop {
         let request = match server.recv() {
             Ok(r) => r,
@@ -146,11 +151,11 @@ fn serve(server: &Server, bootstrap: &str) {
                 continue;
             }
         };
-        answer(request, bootstrap);
+        answer(request, args);
     }
 }
 
-fn answer(mut request: Request, bootstrap: &str) {
+fn answer(mut request: Request, args: &ConsoleArgs) {
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let path = path.to_string();
@@ -163,7 +168,7 @@ fn answer(mut request: Request, bootstrap: &str) {
             let method = method.clone();
             let result = read_body(&mut request, &method).and_then(|body| {
                 let segments = path_segments(&p["/api/".len()..])?;
-                api::route(bootstrap, &method, &segments, &query, body.as_ref())
+                api::route(args, &method, &segments, &query, body.as_ref())
             });
             json_response(result)
         }

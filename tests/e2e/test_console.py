@@ -53,11 +53,12 @@ def http(console, method, path, body=None, content_type="application/json"):
         return e.code, json.loads(e.read())
 
 
-def start_console(bootstrap, log_path):
+def start_console(bootstrap, log_path, admin=None):
     listen = f"127.0.0.1:{free_port()}"
     log = open(log_path, "ab")
+    extra = ["--admin", admin] if admin else []
     proc = subprocess.Popen([str(corelog_bin()), "console", "--bootstrap-server", bootstrap,
-                             "--listen", listen], stdin=subprocess.DEVNULL, stdout=log,
+                             "--listen", listen, *extra], stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def up():
@@ -115,7 +116,8 @@ def cluster(module_broker_factory, tmp_path_factory):
     idle.commit(offsets=[TopicPartition(c.topic, 0, IDLE_COMMITTED)], asynchronous=False)
     idle.close()
 
-    proc, c.console, log = start_console(broker.bootstrap, tmp_path_factory.mktemp("console") / "console.log")
+    proc, c.console, log = start_console(broker.bootstrap, tmp_path_factory.mktemp("console") / "console.log",
+                                         admin=broker.admin)
     yield c
     member.close()
     stop_process(proc)
@@ -134,6 +136,29 @@ def test_cluster_api(cluster):
     assert (d["broker"], d["path"], d["state"]) == (0, str(cluster.broker.log_dirs[0]), "online")
     assert d["total_bytes"] > d["usable_bytes"] > 0
     assert d["size_bytes"] > 0
+
+
+def test_metrics_api(cluster, tmp_path):
+    status, before = http(cluster.console, "GET", "metrics")
+    assert status == 200, before
+    assert set(before) == {"requests", "received_bytes", "sent_bytes", "appended_bytes", "fetched_bytes",
+                           "produce_latency_seconds_sum", "produce_latency_count",
+                           "fetch_latency_seconds_sum", "fetch_latency_count"}
+    prod = producer(cluster.broker)
+    prod.produce(fresh_topic("metrics"), value=b"x" * 1000)
+    flush(prod)
+    _, after = http(cluster.console, "GET", "metrics")
+    assert after["requests"] > before["requests"]
+    assert after["appended_bytes"] >= before["appended_bytes"] + 1000
+    assert after["produce_latency_count"] >= before["produce_latency_count"] + 1
+    # Without --admin (say, against Kafka) the charts are off, and the API says why.
+    proc, console, log = start_console(cluster.broker.bootstrap, tmp_path / "console.log")
+    try:
+        status, body = http(console, "GET", "metrics")
+        assert status == 404 and "--admin" in body["error"], body
+    finally:
+        stop_process(proc)
+        log.close()
 
 
 def test_topics_api_pages(cluster):
@@ -336,12 +361,17 @@ def wait_notice(driver):
 
 
 def test_pages_in_chromium(cluster, browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
     d, c = browser, cluster.console
     open_page(d, c, "/cluster", "cluster", tmp_path, "cluster")
     assert text(d, "controller") == "0" and text(d, "broker-count") == "1"
     assert cells(d, "brokers") == [["0", "127.0.0.1", str(cluster.broker.port), "", "yes"]]
     [row] = cells(d, "log-dirs")
     assert row[:3] == ["0", str(cluster.broker.log_dirs[0]), "online"]
+    WebDriverWait(d, PAGE_TIMEOUT_S).until(
+        lambda d: d.find_element("id", "chart-throughput").get_attribute("data-points") == "2")
+    d.save_screenshot(str(tmp_path / "console-cluster-charts.png"))
+    print(f"screenshot: {tmp_path / 'console-cluster-charts.png'}")
 
     open_page(d, c, f"/topics?filter={cluster.topic}", "topics", tmp_path, "topics")
     assert cells(d, "topics")[0][:3] == [cluster.topic, "3", "1"]
@@ -369,6 +399,7 @@ def test_pages_in_chromium(cluster, browser, tmp_path):
     open_page(d, c, f"/group/{cluster.group}", "group", tmp_path, "group")
     assert (text(d, "group-state"), text(d, "member-count"), text(d, "total-lag")) == ("Stable", "1", str(P0_AFTER))
     assert [r[3] for r in cells(d, "members")] == [f"{cluster.topic}: 0,1,2"]
+    assert d.find_element("id", "chart-lag").get_attribute("data-points") == "1"
     assert cells(d, "offsets") == [[cluster.topic, "0", str(P0_BEFORE), str(P0_BEFORE + P0_AFTER), str(P0_AFTER)],
                                    [cluster.topic, "1", "2", "2", "0"]]
 

@@ -55,6 +55,83 @@ function notice(text, isError) {
   el.hidden = false;
 }
 
+// ---- live charts: sampled while the page is open, stopped when it changes ----
+
+const CHART_POINTS_MAX = 60;
+let timers = [];
+
+function stopTimers() {
+  timers.forEach(clearInterval);
+  timers = [];
+}
+
+function every(ms, f) {
+  timers.push(setInterval(f, ms));
+}
+
+// An SVG line chart of series {name: [numbers]}, newest last.
+function chart(id, title, series, unit) {
+  const w = 480, h = 120;
+  const all = Object.values(series).flat();
+  const max = Math.max(1e-9, ...all);
+  const colors = ["#2b6cb0", "#c05621", "#2f855a"];
+  const lines = Object.entries(series).map(([name, pts], i) => {
+    const xy = pts.map((v, j) => `${(j * w / (CHART_POINTS_MAX - 1)).toFixed(1)},${(h - v / max * h).toFixed(1)}`);
+    return `<polyline fill="none" stroke="${colors[i % 3]}" stroke-width="2" points="${xy.join(" ")}"/>`;
+  });
+  const last = Object.entries(series).map(([name, pts], i) =>
+    `<span style="color:${colors[i % 3]}">${esc(name)}: ${pts.length ? fmt(pts[pts.length - 1], unit) : "-"}</span>`);
+  const el = document.getElementById(id);
+  if (!el) return;
+  el.dataset.points = Math.max(0, ...Object.values(series).map((p) => p.length));
+  el.innerHTML = `<div>${esc(title)} (max ${fmt(max, unit)}) ${last.join(" ")}</div>
+    <svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" class="chart">${lines.join("")}</svg>`;
+}
+
+function fmt(v, unit) {
+  if (unit === "B/s") return bytes(Math.round(v)) + "/s";
+  return `${Number.isInteger(v) ? v : v.toFixed(2)} ${unit}`;
+}
+
+function push(pts, v) {
+  pts.push(v);
+  if (pts.length > CHART_POINTS_MAX) pts.shift();
+}
+
+async function liveMetrics() {
+  const note = document.getElementById("metrics-note");
+  let prev;
+  try {
+    prev = await api("GET", "metrics");
+  } catch (e) {
+    note.textContent = e.message;
+    return;
+  }
+  note.textContent = "sampled every 2 s from the broker's /metrics";
+  let prevAt = performance.now();
+  const s = { in: [], out: [], req: [], produce: [], fetch: [] };
+  every(2000, async () => {
+    let cur;
+    try { cur = await api("GET", "metrics"); } catch (e) { note.textContent = e.message; return; }
+    const now = performance.now();
+    const dt = (now - prevAt) / 1000;
+    const mean = (api) => {
+      const n = cur[api + "_latency_count"] - prev[api + "_latency_count"];
+      return n > 0 ? (cur[api + "_latency_seconds_sum"] - prev[api + "_latency_seconds_sum"]) / n * 1000 : 0;
+    };
+    push(s.in, (cur.received_bytes - prev.received_bytes) / dt);
+    push(s.out, (cur.sent_bytes - prev.sent_bytes) / dt);
+    push(s.req, (cur.requests - prev.requests) / dt);
+    push(s.produce, mean("produce"));
+    push(s.fetch, mean("fetch"));
+    prev = cur;
+    prevAt = now;
+    chart("chart-throughput", "Network throughput", { in: s.in, out: s.out }, "B/s");
+    chart("chart-requests", "Requests", { "requests/s": s.req }, "/s");
+    chart("chart-latency", "Mean request latency", { produce: s.produce, "fetch (incl. long-poll wait)": s.fetch }, "ms");
+  });
+}
+
 async function act(what, method, path, body, after) {
   try {
     await api(method, path, body);
@@ -81,7 +158,10 @@ async function clusterPage() {
     controller <span id="controller">${c.controller_id}</span>,
     <span id="broker-count">${c.brokers.length}</span> broker(s).</p>
     <h2>Brokers</h2>${table("brokers", ["Id", "Host", "Port", "Rack", "Controller"], brokers)}
-    <h2>Log dirs</h2>${table("log-dirs", ["Broker", "Path", "State", "Partitions", "Used", "Free", "Total"], dirs)}`;
+    <h2>Log dirs</h2>${table("log-dirs", ["Broker", "Path", "State", "Partitions", "Used", "Free", "Total"], dirs)}
+    <h2>Live</h2><p id="metrics-note"></p>
+    <div id="chart-throughput"></div><div id="chart-requests"></div><div id="chart-latency"></div>`;
+  liveMetrics();
 }
 
 async function topicsPage(params) {
@@ -241,6 +321,7 @@ async function groupsPage() {
 }
 
 async function groupPage(name) {
+  stopTimers(); // a redraw after a reset starts its own lag sampling
   const g = await api("GET", "groups/" + encodeURIComponent(name));
   const members = g.members.map((m) =>
     `<tr><td>${esc(m.member_id)}</td><td>${esc(m.client_id)}</td><td>${esc(m.host)}</td>` +
@@ -253,6 +334,7 @@ async function groupPage(name) {
     member(s), total lag <span id="total-lag">${g.total_lag}</span>.</p>
     <h2>Members</h2>${table("members", ["Member", "Client id", "Host", "Assignment"], members)}
     <h2>Offsets</h2>${table("offsets", ["Topic", "Partition", "Committed", "Log end", "Lag"], offsets)}
+    <div id="chart-lag"></div>
     <h2>Reset offsets</h2>
     <div id="notice" hidden></div>
     <form id="reset-form" class="inline">
@@ -263,6 +345,14 @@ async function groupPage(name) {
       <button id="reset-preview">Dry run</button>
     </form>
     <div id="reset-result"></div>`;
+  const lag = [g.total_lag];
+  chart("chart-lag", "Total lag, sampled every 5 s", { lag }, "records");
+  every(5000, async () => {
+    try {
+      push(lag, (await api("GET", "groups/" + encodeURIComponent(name))).total_lag);
+      chart("chart-lag", "Total lag, sampled every 5 s", { lag }, "records");
+    } catch (_) { /* the next sample retries */ }
+  });
   const path = `groups/${encodeURIComponent(name)}/reset-offsets`;
   const request = (execute) => ({
     topic: document.getElementById("reset-topic").value.trim(),
@@ -297,6 +387,7 @@ async function route() {
   const params = new URLSearchParams(query || "");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   view.dataset.page = "loading";
+  stopTimers();
   try {
     switch (parts[0]) {
       case "topics": await topicsPage(params); break;
