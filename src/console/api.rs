@@ -11,12 +11,14 @@ use super::{actions, groups, messages, metrics, ApiError, ApiResult, ConsoleArgs
 use crate::cli::client::Cluster;
 use crate::cli::configs::source_name;
 use crate::cli::offsets::{list_offsets, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use crate::cli::{log_dirs, topic};
+use crate::cli::{configs, log_dirs, topic};
 
 /// Topics per page unless the page asks otherwise, and the most it may ask for: a page
 /// stays quick to build (one DescribeLogDirs over its topics) with thousands of topics.
 pub const TOPICS_PER_PAGE_DEFAULT: usize = 50;
 pub const TOPICS_PER_PAGE_MAX: usize = 500;
+/// The configs the topic list shows beside each topic.
+const RETENTION_KEYS: [&str; 2] = ["retention.ms", "retention.bytes"];
 
 pub fn route(
     args: &ConsoleArgs,
@@ -114,7 +116,8 @@ fn cluster_view(cluster: &mut Cluster) -> ApiResult {
 }
 
 /// One page of the topic list (sorted by name, optionally filtered by a substring), each
-/// topic with its partition count, replication factor and size (the leaders' copies).
+/// topic with its partition count, replication factor, size (the leaders' copies) and
+/// retention (time and bytes; -1 is unlimited, as in Kafka).
 fn topics_page(cluster: &mut Cluster, query: &[(String, String)]) -> ApiResult {
     let page: usize = param(query, "page")?.unwrap_or(1).max(1);
     let per_page: usize = param(query, "per_page")?
@@ -139,15 +142,26 @@ fn topics_page(cluster: &mut Cluster, query: &[(String, String)]) -> ApiResult {
     } else {
         log_dirs::describe(cluster, Some(&parts))?
     };
+    let names: Vec<String> = parts.keys().cloned().collect();
+    let retention = configs::describe_keys(cluster.any(), &names, &RETENTION_KEYS)?;
     let topics: Vec<Value> = shown
         .iter()
         .map(|t| {
             let sizes = topic::leader_dirs(&dirs, t);
+            let config = |key: &str| {
+                retention
+                    .get(&t.name)
+                    .and_then(|cs| cs.iter().find(|c| c.name == key))
+                    .and_then(|c| c.value.as_ref())
+                    .and_then(|v| v.parse::<i64>().ok())
+            };
             json!({
                 "name": t.name, "internal": t.internal,
                 "partitions": t.partitions.len(),
                 "replication": replication(t),
                 "size_bytes": sizes.values().map(|(_, s)| s).sum::<i64>(),
+                "retention_ms": config("retention.ms"),
+                "retention_bytes": config("retention.bytes"),
             })
         })
         .collect();

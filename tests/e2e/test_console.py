@@ -167,6 +167,7 @@ def test_topics_api_pages(cluster):
     [t] = body["topics"]
     assert (body["total"], body["pages"]) == (1, 1)
     assert (t["name"], t["partitions"], t["replication"], t["internal"]) == (cluster.topic, 3, 1, False)
+    assert (t["retention_ms"], t["retention_bytes"]) == (int(RETENTION_MS), -1)
     _, detail = http(cluster.console, "GET", f"topics/{cluster.topic}")
     assert t["size_bytes"] == detail["size_bytes"] > 0
     # Paging: one topic per page walks every topic exactly once, in name order.
@@ -374,7 +375,8 @@ def test_pages_in_chromium(cluster, browser, tmp_path):
     print(f"screenshot: {tmp_path / 'console-cluster-charts.png'}")
 
     open_page(d, c, f"/topics?filter={cluster.topic}", "topics", tmp_path, "topics")
-    assert cells(d, "topics")[0][:3] == [cluster.topic, "3", "1"]
+    row = cells(d, "topics")[0]
+    assert row[:3] + row[4:] == [cluster.topic, "3", "1", "1 h", "unlimited"]
     assert text(d, "topic-total") == "1"
 
     open_page(d, c, f"/topic/{cluster.topic}", "topic", tmp_path, "topic")

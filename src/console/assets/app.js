@@ -164,6 +164,16 @@ async function clusterPage() {
   liveMetrics();
 }
 
+// A retention figure as Kafka means it: -1 unlimited, else ms or bytes.
+function retention(v, unit) {
+  if (v === null || v === undefined) return "-";
+  if (v < 0) return "unlimited";
+  if (unit === "bytes") return bytes(v);
+  const units = [[86400000, "d"], [3600000, "h"], [60000, "min"], [1000, "s"]];
+  for (const [ms, name] of units) if (v >= ms && v % ms === 0) return `${v / ms} ${name}`;
+  return `${v} ms`;
+}
+
 async function topicsPage(params) {
   const page = Number(params.get("page") || 1);
   const filter = params.get("filter") || "";
@@ -172,7 +182,8 @@ async function topicsPage(params) {
   const rows = t.topics.map((x) =>
     `<tr data-topic="${esc(x.name)}"><td><a href="#/topic/${encodeURIComponent(x.name)}">${esc(x.name)}</a>` +
     `${x.internal ? " (internal)" : ""}</td><td class="num">${x.partitions}</td>` +
-    `<td class="num">${x.replication}</td><td class="num" data-bytes="${x.size_bytes}">${bytes(x.size_bytes)}</td></tr>`);
+    `<td class="num">${x.replication}</td><td class="num" data-bytes="${x.size_bytes}">${bytes(x.size_bytes)}</td>` +
+    `<td class="num">${retention(x.retention_ms, "ms")}</td><td class="num">${retention(x.retention_bytes, "bytes")}</td></tr>`);
   const link = (p) => `#/topics?${new URLSearchParams({ page: p, filter })}`;
   view.innerHTML = `<h1>Topics</h1>
     <div id="notice" hidden></div>
@@ -184,7 +195,7 @@ async function topicsPage(params) {
       ${t.page > 1 ? `<a id="prev-page" href="${link(t.page - 1)}">previous</a>` : ""}
       ${t.page < t.pages ? `<a id="next-page" href="${link(t.page + 1)}">next</a>` : ""}
     </div>
-    ${table("topics", ["Topic", "Partitions", "Replication", "Size"], rows)}
+    ${table("topics", ["Topic", "Partitions", "Replication", "Size", "Retention", "Retention size"], rows)}
     <h2>Create a topic</h2>
     <form id="create-form" class="inline">
       <input id="create-name" placeholder="name" required>
