@@ -207,21 +207,32 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
 /// A member's assigned partitions as (topic, partitions).
 pub type MemberAssignment = Vec<(String, Vec<i32>)>;
 
-/// Each member's assigned partitions as (topic, partitions), from the assignment the
-/// group leader handed out (DescribeGroups of a classic consumer group; empty for a
-/// member of another protocol type or before the first rebalance completes).
-pub fn assignments(
-    client: &mut Client,
-    group: &str,
-) -> Result<BTreeMap<String, MemberAssignment>, TopicError> {
+/// How a group divides its partitions: the assignor in use and each member's share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupAssignments {
+    /// The classic protocol's chosen assignor (`range`, `roundrobin`, ...), or a KIP-848
+    /// group's server-side assignor; empty before the first rebalance completes.
+    pub protocol: String,
+    /// member id → assigned partitions
+    pub members: BTreeMap<String, MemberAssignment>,
+}
+
+/// The group's assignor and members' assignments: from ConsumerGroupDescribe for a
+/// KIP-848 consumer group, else from the assignment the classic group's leader handed
+/// out (DescribeGroups; a member of another protocol type shows none).
+pub fn assignments(client: &mut Client, group: &str) -> Result<GroupAssignments, TopicError> {
     let mut coord = coordinator(client, group)?;
     let c = coord.as_mut().unwrap_or(client);
+    if let Some(found) = consumer_group_assignments(c, group)? {
+        return Ok(found);
+    }
     let mut req = DescribeGroupsRequest::default();
     req.groups = vec![GroupId(StrBytes::from_string(group.to_string()))];
     let resp: DescribeGroupsResponse =
         c.call(ApiKey::DescribeGroups, DESCRIBE_GROUPS_VERSION, &req)?;
-    let mut out = BTreeMap::new();
+    let mut out = GroupAssignments::default();
     for g in resp.groups.iter().filter(|g| g.error_code == 0) {
+        out.protocol = g.protocol_data.to_string();
         for m in &g.members {
             let mut buf = m.member_assignment.clone();
             if buf.len() < 2 {
@@ -240,10 +251,48 @@ pub fn assignments(
                 .iter()
                 .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
                 .collect();
-            out.insert(m.member_id.to_string(), topics);
+            out.members.insert(m.member_id.to_string(), topics);
         }
     }
     Ok(out)
+}
+
+/// A KIP-848 group's assignor and assignments; None when the broker does not know the
+/// API or the group is not a KIP-848 consumer group.
+fn consumer_group_assignments(
+    c: &mut Client,
+    group: &str,
+) -> Result<Option<GroupAssignments>, TopicError> {
+    let Ok(version) = c.version(
+        ApiKey::ConsumerGroupDescribe,
+        CONSUMER_GROUP_DESCRIBE_VERSIONS,
+    ) else {
+        return Ok(None);
+    };
+    let mut req = ConsumerGroupDescribeRequest::default();
+    req.group_ids = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: ConsumerGroupDescribeResponse =
+        c.call(ApiKey::ConsumerGroupDescribe, version, &req)?;
+    let Some(g) = resp.groups.first().filter(|g| g.error_code == 0) else {
+        return Ok(None);
+    };
+    let members = g
+        .members
+        .iter()
+        .map(|m| {
+            let topics = m
+                .assignment
+                .topic_partitions
+                .iter()
+                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                .collect();
+            (m.member_id.to_string(), topics)
+        })
+        .collect();
+    Ok(Some(GroupAssignments {
+        protocol: g.assignor_name.to_string(),
+        members,
+    }))
 }
 
 /// The log end offset of every partition that has a committed offset.

@@ -28,12 +28,16 @@ pub fn describe(cluster: &mut Cluster, name: &str) -> ApiResult {
             "no consumer group {name:?}: the groups page lists the existing ones"
         )));
     }
-    let mut assigned = group::assignments(cluster.any(), name)?;
+    let assigned = group::assignments(cluster.any(), name)?;
+    let mut by_member = assigned.members;
     let members: Vec<Value> = d
         .members
         .iter()
         .map(|(id, client_id, host)| {
-            let topics = assigned.remove(id).unwrap_or_default();
+            let mut topics = by_member.remove(id).unwrap_or_default();
+            // Sorted, so the page reads the same whichever order the assignor listed.
+            topics.sort();
+            topics.iter_mut().for_each(|(_, ps)| ps.sort_unstable());
             json!({
                 "member_id": id, "client_id": client_id, "host": host,
                 "assignment": topics.iter()
@@ -50,7 +54,7 @@ pub fn describe(cluster: &mut Cluster, name: &str) -> ApiResult {
         })
         .collect();
     Ok(json!({
-        "group": d.group, "state": d.state,
+        "group": d.group, "state": d.state, "protocol": assigned.protocol,
         "total_lag": d.offsets.iter().map(|o| o.4.max(0)).sum::<i64>(),
         "members": members, "offsets": offsets,
     }))

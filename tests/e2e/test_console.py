@@ -248,11 +248,33 @@ def test_group_api(cluster):
     status, body = http(cluster.console, "GET", f"groups/{cluster.group}")
     assert status == 200, body
     assert (body["group"], body["state"], body["total_lag"]) == (cluster.group, "Stable", P0_AFTER)
+    assert body["protocol"] == "range"  # librdkafka's default first choice, range,roundrobin
     [m] = body["members"]
     assert m["client_id"] == "console-e2e"
     assert m["assignment"] == [{"topic": cluster.topic, "partitions": [0, 1, 2]}]
     assert [(o["topic"], o["partition"], o["committed"], o["log_end"], o["lag"]) for o in body["offsets"]] == [
         (cluster.topic, 0, P0_BEFORE, P0_BEFORE + P0_AFTER, P0_AFTER), (cluster.topic, 1, 2, 2, 0)]
+
+
+def test_kip848_group_assignments(cluster):
+    group = fresh_topic("kip848")
+    member = Consumer({**base_config(cluster.broker), "group.id": group, "group.protocol": "consumer",
+                       "group.remote.assignor": "uniform", "auto.offset.reset": "earliest",
+                       "enable.auto.commit": False})
+    try:
+        member.subscribe([cluster.topic])
+
+        def assigned():
+            member.poll(0.1)
+            return len(member.assignment()) == 3
+        wait_until(assigned, GROUP_READY_TIMEOUT_S, "the KIP-848 member's assignment")
+        status, body = http(cluster.console, "GET", f"groups/{group}")
+        assert status == 200, body
+        assert (body["state"], body["protocol"]) == ("Stable", "uniform")
+        [m] = body["members"]
+        assert m["assignment"] == [{"topic": cluster.topic, "partitions": [0, 1, 2]}]
+    finally:
+        member.close()
 
 
 def test_api_actions(cluster):
@@ -399,7 +421,8 @@ def test_pages_in_chromium(cluster, browser, tmp_path):
     open_page(d, c, "/groups", "groups", tmp_path, "groups")
     assert [cluster.group, "Stable", "consumer"] in cells(d, "groups")
     open_page(d, c, f"/group/{cluster.group}", "group", tmp_path, "group")
-    assert (text(d, "group-state"), text(d, "member-count"), text(d, "total-lag")) == ("Stable", "1", str(P0_AFTER))
+    assert (text(d, "group-state"), text(d, "group-protocol"), text(d, "member-count"), text(d, "total-lag")) == (
+        "Stable", "range", "1", str(P0_AFTER))
     assert [r[3] for r in cells(d, "members")] == [f"{cluster.topic}: 0,1,2"]
     assert d.find_element("id", "chart-lag").get_attribute("data-points") == "1"
     assert cells(d, "offsets") == [[cluster.topic, "0", str(P0_BEFORE), str(P0_BEFORE + P0_AFTER), str(P0_AFTER)],

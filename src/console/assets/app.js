@@ -341,7 +341,8 @@ async function groupPage(name) {
     `<tr data-tp="${esc(o.topic)}-${o.partition}"><td>${esc(o.topic)}</td><td class="num">${o.partition}</td>` +
     `<td class="num">${o.committed}</td><td class="num">${o.log_end}</td><td class="num">${o.lag}</td></tr>`);
   view.innerHTML = `<h1>Group <span id="group-name">${esc(g.group)}</span></h1>
-    <p>State <span id="group-state">${esc(g.state)}</span>, <span id="member-count">${g.members.length}</span>
+    <p>State <span id="group-state">${esc(g.state)}</span>, assignor
+    <span id="group-protocol">${esc(g.protocol || "-")}</span>, <span id="member-count">${g.members.length}</span>
     member(s), total lag <span id="total-lag">${g.total_lag}</span>.</p>
     <h2>Members</h2>${table("members", ["Member", "Client id", "Host", "Assignment"], members)}
     <h2>Offsets</h2>${table("offsets", ["Topic", "Partition", "Committed", "Log end", "Lag"], offsets)}
