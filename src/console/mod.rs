@@ -160,7 +160,19 @@ fn answer(mut request: Request, args: &ConsoleArgs) {
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let path = path.to_string();
     let query = parse_query(query);
+    let host = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str().to_string());
     let response = match (request.method(), path.as_str()) {
+        _ if !host_allowed(args.listen, host.as_deref()) => json_response(Err(ApiError {
+            status: 403,
+            message: format!(
+                "Host {host:?} is not this console's address: open it as http://{}/",
+                args.listen
+            ),
+        })),
         (Method::Get, "/") | (Method::Get, "/index.html") => asset(INDEX_HTML, "text/html"),
         (Method::Get, "/app.js") => asset(APP_JS, "text/javascript"),
         (Method::Get, "/style.css") => asset(STYLE_CSS, "text/css"),
@@ -177,6 +189,27 @@ fn answer(mut request: Request, args: &ConsoleArgs) {
     if let Err(e) = request.respond(response) {
         tracing::debug!("console: the browser went away before the answer: {e}");
     }
+}
+
+/// On a loopback address only loopback host names are answered: a page on another
+/// site that rebinds its own name to 127.0.0.1 (DNS rebinding) still sends its own name
+/// in Host, so it cannot read or change the cluster through the console.
+fn host_allowed(listen: SocketAddr, host: Option<&str>) -> bool {
+    if !listen.ip().is_loopback() {
+        return true;
+    }
+    let Some(host) = host else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The JSON body of a POST/PUT. Requiring `Content-Type: application/json` means a page
@@ -308,6 +341,26 @@ mod tests {
             path_segments("topics/a.b%2Fc/").unwrap(),
             vec!["topics".to_string(), "a.b/c".to_string()]
         );
+    }
+
+    #[test]
+    fn loopback_console_answers_loopback_names_only() {
+        let lo: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.0.0.2",
+        ] {
+            assert!(host_allowed(lo, Some(ok)), "{ok}");
+        }
+        for bad in ["evil.example:8080", "evil.example", "10.0.0.1:8080", ""] {
+            assert!(!host_allowed(lo, Some(bad)), "{bad}");
+        }
+        assert!(!host_allowed(lo, None));
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(host_allowed(any, Some("console.example:8080")));
     }
 
     #[test]

@@ -239,6 +239,11 @@ def test_bad_input_is_a_clear_4xx(cluster):
     assert (status, body) == (400, {"error": "name: the topic needs a name"})
     status, body = http(cluster.console, "GET", "nothing-here")
     assert status == 404, body
+    # DNS rebinding: a foreign name in Host is refused even on the right address.
+    req = urllib.request.Request(f"http://{cluster.console}/api/cluster", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S)
+    assert refused.value.code == 403
 
 
 def test_group_api(cluster):
