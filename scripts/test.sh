@@ -76,9 +76,11 @@ install_venv() {
 check_clients() {
     kcat -V
     "$venv_dir/bin/python" -c '
-import confluent_kafka, kafka, pytest
+import confluent_kafka, kafka, pytest, selenium
 print("confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0])
-print("kafka-python", kafka.__version__, "pytest", pytest.__version__)'
+print("kafka-python", kafka.__version__, "pytest", pytest.__version__, "selenium", selenium.__version__)'
+    chromium --version
+    chromedriver --version
 }
 
 # syslog-ng's Kafka destination: its packages conflict with rsyslog's (both are the

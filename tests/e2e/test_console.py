@@ -343,7 +343,9 @@ def test_reset_offsets_api(cluster):
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
+    # Imported here, not skipped when missing: scripts/test.sh installs selenium and
+    # Debian's chromium, so their absence is a failure to see.
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
