@@ -43,6 +43,9 @@ install_system_packages() {
     # confluent-kafka-go 0.11.6 (cgo over Debian's librdkafka-dev) for tests/e2e/confluentgo.
     [[ -d /usr/share/gocode/src/github.com/confluentinc/confluent-kafka-go ]] ||
         missing+=(golang-github-confluentinc-confluent-kafka-go-dev)
+    # A headless browser and its WebDriver for the web console's tests (test_console.py).
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
     # rsyslog's omkafka: the log shipper of tests/e2e/test_log_shippers.py.
     [[ -f /usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so ]] || missing+=(rsyslog-kafka)
     # KafkaJS runs on node; npm installs it (install_kafkajs).
@@ -75,9 +78,11 @@ install_venv() {
 check_clients() {
     kcat -V
     "$venv_dir/bin/python" -c '
-import confluent_kafka, kafka, pytest
+import confluent_kafka, kafka, pytest, selenium
 print("confluent-kafka", confluent_kafka.version(), "librdkafka", confluent_kafka.libversion()[0])
-print("kafka-python", kafka.__version__, "pytest", pytest.__version__)'
+print("kafka-python", kafka.__version__, "pytest", pytest.__version__, "selenium", selenium.__version__)'
+    chromium --version
+    chromedriver --version
 }
 
 # syslog-ng's Kafka destination: its packages conflict with rsyslog's (both are the

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod connect;
+pub mod console;
 pub mod groups;
 pub mod handlers;
 pub mod metrics;

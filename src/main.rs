@@ -174,6 +174,11 @@ enum Command {
         #[command(subcommand)]
         action: BenchAction,
     },
+    /// A web console for any Kafka-compatible cluster: topics, messages, groups.
+    #[command(
+        after_help = "Examples:\n  corelog console --bootstrap-server localhost:9092\n  corelog console -b broker1:9092 --listen 127.0.0.1:8080   # then open http://127.0.0.1:8080/"
+    )]
+    Console(corelog::console::ConsoleArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  corelog completion bash > /etc/bash_completion.d/corelog\n  corelog completion zsh > \"${fpath[1]}/_corelog\"\n  corelog completion fish > ~/.config/fish/completions/corelog.fish"
@@ -639,6 +644,13 @@ fn main() -> ExitCode {
         Command::User { bootstrap, action } => {
             corelog::cli::user::run(corelog::cli::client::Client::connect(&bootstrap), action)
         }
+        Command::Console(args) => match corelog::console::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("corelog console: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve {
             config,
             overrides,

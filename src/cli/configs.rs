@@ -2,7 +2,10 @@
 //! DescribeConfigs (each config with its value and where it comes from) and
 //! IncrementalAlterConfigs (SET and DELETE of several keys in one request).
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -68,6 +71,51 @@ pub fn describe(client: &mut Client, topic: &str) -> Result<Vec<ConfigEntry>, To
     if r.error_code != 0 {
         return Err(broker_error(topic, r.error_code, r.error_message.as_ref()));
     }
+    Ok(entries(r))
+}
+
+/// The configs `keys` of each of `topics`, in one DescribeConfigs request (for a list of
+/// topics, e.g. their retention); a topic the broker reports an error for (deleted
+/// meanwhile) is left out.
+pub fn describe_keys(
+    client: &mut Client,
+    topics: &[String],
+    keys: &[&str],
+) -> Result<BTreeMap<String, Vec<ConfigEntry>>, TopicError> {
+    if topics.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let version = client.version(ApiKey::DescribeConfigs, DESCRIBE_CONFIGS_VERSIONS)?;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = topics
+        .iter()
+        .map(|t| {
+            let mut resource = DescribeConfigsResource::default();
+            resource.resource_type = RESOURCE_TOPIC;
+            resource.resource_name = StrBytes::from_string(t.clone());
+            resource.configuration_keys = Some(
+                keys.iter()
+                    .map(|k| StrBytes::from_string(k.to_string()))
+                    .collect(),
+            );
+            resource
+        })
+        .collect();
+    let resp: DescribeConfigsResponse = client.call(ApiKey::DescribeConfigs, version, &req)?;
+    Ok(resp
+        .results
+        .iter()
+        .filter(|r| r.error_code == 0)
+        .map(|r| {
+            let mut found = entries(r);
+            // Kept to `keys` even if a broker answers with more than it was asked.
+            found.retain(|c| keys.contains(&c.name.as_str()));
+            (r.resource_name.to_string(), found)
+        })
+        .collect())
+}
+
+fn entries(r: &DescribeConfigsResult) -> Vec<ConfigEntry> {
     let mut out: Vec<ConfigEntry> = r
         .configs
         .iter()
@@ -80,7 +128,7 @@ pub fn describe(client: &mut Client, topic: &str) -> Result<Vec<ConfigEntry>, To
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    out
 }
 
 /// Sets and deletes topic overrides in one IncrementalAlterConfigs request; the broker

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListGroupsRequest,
-    ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetFetchRequest,
-    OffsetFetchResponse,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -202,6 +202,97 @@ pub fn describe(client: &mut Client, group: &str) -> Result<GroupDetail, TopicEr
         members,
         offsets,
     })
+}
+
+/// A member's assigned partitions as (topic, partitions).
+pub type MemberAssignment = Vec<(String, Vec<i32>)>;
+
+/// How a group divides its partitions: the assignor in use and each member's share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupAssignments {
+    /// The classic protocol's chosen assignor (`range`, `roundrobin`, ...), or a KIP-848
+    /// group's server-side assignor; empty before the first rebalance completes.
+    pub protocol: String,
+    /// member id → assigned partitions
+    pub members: BTreeMap<String, MemberAssignment>,
+}
+
+/// The group's assignor and members' assignments: from ConsumerGroupDescribe for a
+/// KIP-848 consumer group, else from the assignment the classic group's leader handed
+/// out (DescribeGroups; a member of another protocol type shows none).
+pub fn assignments(client: &mut Client, group: &str) -> Result<GroupAssignments, TopicError> {
+    let mut coord = coordinator(client, group)?;
+    let c = coord.as_mut().unwrap_or(client);
+    if let Some(found) = consumer_group_assignments(c, group)? {
+        return Ok(found);
+    }
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: DescribeGroupsResponse =
+        c.call(ApiKey::DescribeGroups, DESCRIBE_GROUPS_VERSION, &req)?;
+    let mut out = GroupAssignments::default();
+    for g in resp.groups.iter().filter(|g| g.error_code == 0) {
+        out.protocol = g.protocol_data.to_string();
+        for m in &g.members {
+            let mut buf = m.member_assignment.clone();
+            if buf.len() < 2 {
+                continue;
+            }
+            let version = i16::from_be_bytes([buf[0], buf[1]]);
+            bytes::Buf::advance(&mut buf, 2);
+            let Ok(a) = <ConsumerProtocolAssignment as kafka_protocol::protocol::Decodable>::decode(
+                &mut buf,
+                version.clamp(0, 3),
+            ) else {
+                continue;
+            };
+            let topics = a
+                .assigned_partitions
+                .iter()
+                .map(|t| (t.topic.0.to_string(), t.partitions.clone()))
+                .collect();
+            out.members.insert(m.member_id.to_string(), topics);
+        }
+    }
+    Ok(out)
+}
+
+/// A KIP-848 group's assignor and assignments; None when the broker does not know the
+/// API or the group is not a KIP-848 consumer group.
+fn consumer_group_assignments(
+    c: &mut Client,
+    group: &str,
+) -> Result<Option<GroupAssignments>, TopicError> {
+    let Ok(version) = c.version(
+        ApiKey::ConsumerGroupDescribe,
+        CONSUMER_GROUP_DESCRIBE_VERSIONS,
+    ) else {
+        return Ok(None);
+    };
+    let mut req = ConsumerGroupDescribeRequest::default();
+    req.group_ids = vec![GroupId(StrBytes::from_string(group.to_string()))];
+    let resp: ConsumerGroupDescribeResponse =
+        c.call(ApiKey::ConsumerGroupDescribe, version, &req)?;
+    let Some(g) = resp.groups.first().filter(|g| g.error_code == 0) else {
+        return Ok(None);
+    };
+    let members = g
+        .members
+        .iter()
+        .map(|m| {
+            let topics = m
+                .assignment
+                .topic_partitions
+                .iter()
+                .map(|t| (t.topic_name.0.to_string(), t.partitions.clone()))
+                .collect();
+            (m.member_id.to_string(), topics)
+        })
+        .collect();
+    Ok(Some(GroupAssignments {
+        protocol: g.assignor_name.to_string(),
+        members,
+    }))
 }
 
 /// The log end offset of every partition that has a committed offset.

@@ -298,23 +298,33 @@ pub fn describe_detail(
         info.partitions.iter().map(|p| p.0).collect(),
     )]);
     let dirs: Vec<LogDir> = log_dirs::describe(cluster, Some(&parts))?;
+    let by_partition = leader_dirs(&dirs, &info);
+    Ok(TopicDetail {
+        info,
+        dirs: by_partition,
+        configs,
+    })
+}
+
+/// partition → (its leader's log dir, size in bytes) for the partitions of `info` whose
+/// leader lists them in `dirs` (future replicas of a move between dirs left out).
+pub fn leader_dirs(
+    dirs: &[LogDir],
+    info: &TopicInfo,
+) -> std::collections::BTreeMap<i32, (String, i64)> {
     let mut by_partition = std::collections::BTreeMap::new();
     for (p, leader, _, _) in &info.partitions {
         let found = dirs.iter().filter(|d| d.broker == *leader).find_map(|d| {
             d.partitions
                 .iter()
-                .find(|x| x.topic == name && x.partition == *p && !x.is_future)
+                .find(|x| x.topic == info.name && x.partition == *p && !x.is_future)
                 .map(|x| (d.path.clone(), x.size_bytes))
         });
         if let Some(f) = found {
             by_partition.insert(*p, f);
         }
     }
-    Ok(TopicDetail {
-        info,
-        dirs: by_partition,
-        configs,
-    })
+    by_partition
 }
 
 /// The topic line, its configs (`\tconfig\tkey=value\tsource=..`), then one line per
