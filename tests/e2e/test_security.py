@@ -6,11 +6,13 @@ a test CA, a server certificate for localhost / 127.0.0.1, a client certificate
 listener (the harness probes it) and adds the listeners under test.
 """
 
+import json
 import os
 import socket
 import ssl
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -527,6 +529,35 @@ def test_toolbox_with_command_config_on_secured_listeners(broker_factory, pki, t
                      "sasl.password=wrong\n")
     r = tool(ports["SASL_PLAINTEXT"], plain, "topic", "list")
     assert r.returncode != 0 and "refused the login" in r.stderr.decode(), r.stderr
+
+
+def test_console_reaches_a_secured_broker_through_command_config(broker_factory, pki, tmp_path):
+    """`corelog console --command-config` logs in with SCRAM over TLS like every tool."""
+    b, ports = sasl_broker(broker_factory, pki, tmp_path)
+    cfg = tmp_path / "console.properties"
+    cfg.write_text(f"security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=alice\n"
+                   f"sasl.password={USERS['alice']}\nssl.ca.location={pki / 'ca.pem'}\n")
+    topic = fresh_topic("console")
+    assert tool(ports["SASL_SSL"], cfg, "topic", "create", topic, "--partitions", "2").returncode == 0
+    listen = f"127.0.0.1:{free_port()}"
+    log = open(tmp_path / "console.log", "wb")
+    proc = subprocess.Popen([str(__import__("conftest").corelog_bin()), "console", "--bootstrap-server",
+                             f"127.0.0.1:{ports['SASL_SSL']}", "--listen", listen, "--command-config", str(cfg)],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        body = None
+        while body is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{listen}/api/topics/{topic}", timeout=5) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                time.sleep(0.2)
+        assert body is not None, (tmp_path / "console.log").read_text()
+        assert [p["partition"] for p in body["partitions"]] == [0, 1], body
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=CLIENT_TIMEOUT_S) == 0
 
 
 def test_toolbox_over_ssl_checks_the_broker_certificate(broker_factory, pki, tmp_path):
