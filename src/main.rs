@@ -986,21 +986,26 @@ fn run_group(bootstrap: &str, output: Output, action: GroupAction) -> ExitCode {
     if let GroupAction::Delete { .. } | GroupAction::ResetOffsets { .. } = action {
         return run_group_admin(bootstrap, output, action);
     }
+    if let GroupAction::List = action {
+        let listed = corelog::cli::client::Cluster::connect(bootstrap)
+            .map_err(TopicError::from)
+            .and_then(|mut cluster| group::list_all(&mut cluster));
+        return finish(listed.map(|g| match output {
+            Output::Text => group::render_list_text(&g),
+            Output::Json => group::render_list_json(&g) + "\n",
+        }));
+    }
     let result = corelog::cli::client::Client::connect(bootstrap)
         .map_err(TopicError::from)
         .and_then(|mut client| match action {
-            GroupAction::List => group::list(&mut client).map(|g| match output {
-                Output::Text => group::render_list_text(&g),
-                Output::Json => group::render_list_json(&g) + "\n",
-            }),
             GroupAction::Describe { group: name } => {
                 group::describe(&mut client, &name).map(|d| match output {
                     Output::Text => group::render_describe_text(&d),
                     Output::Json => group::render_describe_json(&d) + "\n",
                 })
             }
-            GroupAction::Delete { .. } | GroupAction::ResetOffsets { .. } => {
-                unreachable!("run_group_admin handles it")
+            GroupAction::List | GroupAction::Delete { .. } | GroupAction::ResetOffsets { .. } => {
+                unreachable!("handled above")
             }
         });
     finish(result)

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::Client;
+use super::client::{Client, Cluster};
 use super::topic::{broker_error, TopicError};
 
 const LIST_GROUPS_VERSION: i16 = 4;
@@ -64,6 +64,21 @@ pub fn list(client: &mut Client) -> Result<Vec<GroupSummary>, TopicError> {
         .collect();
     groups.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(groups)
+}
+
+/// ListGroups on every broker Metadata names, merged by group id: each broker lists
+/// only the groups it coordinates (in a cluster, those of the `__consumer_offsets`
+/// partitions it leads), so one broker's answer is not the cluster's, as
+/// `kafka-consumer-groups --list` also asks every broker.
+pub fn list_all(cluster: &mut Cluster) -> Result<Vec<GroupSummary>, TopicError> {
+    cluster.metadata(Some(&[]), false)?;
+    let mut groups = BTreeMap::new();
+    for node in cluster.node_ids() {
+        for g in list(cluster.broker(node)?)? {
+            groups.entry(g.group.clone()).or_insert(g);
+        }
+    }
+    Ok(groups.into_values().collect())
 }
 
 /// Connects to the group's coordinator (which is `bootstrap` itself on corelog).

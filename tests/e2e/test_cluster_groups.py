@@ -3,6 +3,7 @@ topic, a group's coordinator is the leader of its partition, and when that broke
 killed with kill -9 another ISR member takes the partition over with every committed
 offset. Driven by confluent-kafka (librdkafka) and kafka-python."""
 
+import subprocess
 import time
 
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
@@ -10,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer
 
 from clients import wait_until
-from conftest import fresh_topic
+from conftest import corelog_bin, fresh_topic
 
 ADMIN_TIMEOUT_S = 10
 SETTLE_S = 30
@@ -135,6 +136,13 @@ def test_group_coordinator_fails_over_with_every_committed_offset(broker_factory
     for p in range(3):
         assert first.get(p, []) + rest.get(p, []) == values[p], p
     assert committed(survivor, group, topic, 3) == {p: 40 for p in range(3)}
+    # `corelog group list` asks every broker: through one that does not coordinate the
+    # group, the group is still listed.
+    new_coord = coordinator(survivor, group)
+    other = next(b for b in members if b is not victim and b.node_id != new_coord)
+    listed = subprocess.run([str(corelog_bin()), "group", "list", "-b", other.bootstrap], capture_output=True,
+                            text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert listed.returncode == 0 and group in listed.stdout.split(), (listed.stdout, listed.stderr)
 
     # The killed broker returns as a follower of the offsets partitions it hosted and
     # catches up; the offsets read the same from any broker's view of the coordinator.
