@@ -116,9 +116,9 @@ def test_group_coordinator_fails_over_with_every_committed_offset(broker_factory
 
     group = fresh_topic("billing")
     first = consume(members[1].bootstrap, group, topic, 60)
-    before = committed(members[0], group, topic, 3)
     # -1001: no commit yet (librdkafka's OFFSET_INVALID) for a partition not read.
-    assert before == {p: len(first[p]) if p in first else -1001 for p in range(3)}
+    before = {p: len(first[p]) if p in first else -1001 for p in range(3)}
+    wait_until(lambda: committed(members[0], group, topic, 3) == before, SETTLE_S, "the committed offsets")
 
     # Kill the coordinator: the leader of the group's offsets partition.
     coord = coordinator(members[0], group)
@@ -128,14 +128,18 @@ def test_group_coordinator_fails_over_with_every_committed_offset(broker_factory
     victim.kill9()
     wait_until(lambda: coordinator(survivor, group) not in (None, coord), SETTLE_S,
                "another broker coordinates the group")
-    assert committed(survivor, group, topic, 3) == before
+    # Asked until the new coordinator has loaded the partition (a coordinator that lost
+    # the commits would answer other offsets, never these).
+    wait_until(lambda: committed(survivor, group, topic, 3) == before, SETTLE_S,
+               "the same committed offsets from the new coordinator")
 
     # The group carries on from its commits on the new coordinator: nothing twice,
     # nothing missed.
     rest = consume(survivor.bootstrap, group, topic, 120 - 60)
     for p in range(3):
         assert first.get(p, []) + rest.get(p, []) == values[p], p
-    assert committed(survivor, group, topic, 3) == {p: 40 for p in range(3)}
+    wait_until(lambda: committed(survivor, group, topic, 3) == {p: 40 for p in range(3)}, SETTLE_S,
+               "the final commits")
     # `corelog group list` asks every broker: through one that does not coordinate the
     # group, the group is still listed.
     new_coord = coordinator(survivor, group)
@@ -149,7 +153,8 @@ def test_group_coordinator_fails_over_with_every_committed_offset(broker_factory
     victim.start()
     wait_until(lambda: all(isr == [1, 2, 3] for _, isr in offsets_topic(survivor).values()),
                SETTLE_S, "the returning broker back in every ISR")
-    assert committed(victim, group, topic, 3) == {p: 40 for p in range(3)}
+    wait_until(lambda: committed(victim, group, topic, 3) == {p: 40 for p in range(3)}, SETTLE_S,
+               "the commits through the returned broker")
 
 
 def test_no_offsets_topic_until_enough_brokers_are_live(broker_factory):
@@ -194,4 +199,4 @@ def test_kafka_python_commits_through_the_coordinator_of_a_two_broker_cluster(br
     c.commit()
     c.close()
     assert got == values[:20]
-    assert committed(members[0], group, topic, 1) == {0: 20}
+    wait_until(lambda: committed(members[0], group, topic, 1) == {0: 20}, SETTLE_S, "the commit")
