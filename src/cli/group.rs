@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
@@ -107,13 +108,12 @@ fn coordinator(client: &mut Client, group: &str) -> Result<Option<Client>, Topic
 /// (member id, client id, host) of a group member.
 type MemberRow = (String, String, String);
 
-/// A KIP-848 consumer group's state and members, from ConsumerGroupDescribe; `None`
-/// when the broker does not serve that API or the group is not a consumer group (then
-/// DescribeGroups, the classic view, describes it).
-fn describe_consumer_group(
+/// ConsumerGroupDescribe of one group; `None` when the broker does not serve the API or
+/// answers an error for the group (not a KIP-848 consumer group).
+fn consumer_group_describe(
     c: &mut Client,
     group: &str,
-) -> Result<Option<(String, Vec<MemberRow>)>, TopicError> {
+) -> Result<Option<DescribedGroup>, TopicError> {
     let Ok(version) = c.version(
         ApiKey::ConsumerGroupDescribe,
         CONSUMER_GROUP_DESCRIBE_VERSIONS,
@@ -124,7 +124,17 @@ fn describe_consumer_group(
     req.group_ids = vec![GroupId(StrBytes::from_string(group.to_string()))];
     let resp: ConsumerGroupDescribeResponse =
         c.call(ApiKey::ConsumerGroupDescribe, version, &req)?;
-    let Some(g) = resp.groups.first().filter(|g| g.error_code == 0) else {
+    Ok(resp.groups.into_iter().find(|g| g.error_code == 0))
+}
+
+/// A KIP-848 consumer group's state and members, from ConsumerGroupDescribe; `None`
+/// when the broker does not serve that API or the group is not a consumer group (then
+/// DescribeGroups, the classic view, describes it).
+fn describe_consumer_group(
+    c: &mut Client,
+    group: &str,
+) -> Result<Option<(String, Vec<MemberRow>)>, TopicError> {
+    let Some(g) = consumer_group_describe(c, group)? else {
         return Ok(None);
     };
     let members = g
@@ -278,17 +288,7 @@ fn consumer_group_assignments(
     c: &mut Client,
     group: &str,
 ) -> Result<Option<GroupAssignments>, TopicError> {
-    let Ok(version) = c.version(
-        ApiKey::ConsumerGroupDescribe,
-        CONSUMER_GROUP_DESCRIBE_VERSIONS,
-    ) else {
-        return Ok(None);
-    };
-    let mut req = ConsumerGroupDescribeRequest::default();
-    req.group_ids = vec![GroupId(StrBytes::from_string(group.to_string()))];
-    let resp: ConsumerGroupDescribeResponse =
-        c.call(ApiKey::ConsumerGroupDescribe, version, &req)?;
-    let Some(g) = resp.groups.first().filter(|g| g.error_code == 0) else {
+    let Some(g) = consumer_group_describe(c, group)? else {
         return Ok(None);
     };
     let members = g
