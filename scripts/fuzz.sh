@@ -51,11 +51,21 @@ fi
 # for CI's short smoke run (panics, hangs and allocation limits are still caught; the
 # code under test is safe Rust). Long runs keep the default, address.
 sanitizer=${FUZZ_SANITIZER:-address}
-log "cargo fuzz build --sanitizer $sanitizer (${targets[*]})"
+# FUZZ_PROFILE=dev builds unoptimised: about a third of the build time of the default
+# (cargo-fuzz's release build uses one codegen unit per crate), for CI's short smoke
+# run, where replaying the corpus matters more than executions per second. It also
+# turns on overflow checks, so an overflow the fuzzer reaches is a crash. Long runs keep
+# the default, release.
+profile_flag=()
+if [[ "${FUZZ_PROFILE:-release}" == dev ]]; then
+    profile_flag=(--dev)
+fi
+build_args=(--sanitizer "$sanitizer" "${profile_flag[@]}")
+log "cargo fuzz build ${build_args[*]} (${targets[*]})"
 if [[ "$target" == all ]]; then
-    nice -n 10 cargo fuzz build --sanitizer "$sanitizer"
+    nice -n 10 cargo fuzz build "${build_args[@]}"
 else
-    nice -n 10 cargo fuzz build --sanitizer "$sanitizer" "$target"
+    nice -n 10 cargo fuzz build "${build_args[@]}" "$target"
 fi
 
 mkdir -p fuzz/work
@@ -70,7 +80,7 @@ for t in "${targets[@]}"; do
     log "fuzzing $t for $seconds s"
     status=0
     started_s=$SECONDS
-    nice -n 10 cargo fuzz run --sanitizer "$sanitizer" "$t" "fuzz/work/corpus/$t" "fuzz/corpus/$t" -- \
+    nice -n 10 cargo fuzz run "${build_args[@]}" "$t" "fuzz/work/corpus/$t" "fuzz/corpus/$t" -- \
         -max_total_time="$seconds" -timeout="$timeout_per_input_s" \
         -rss_limit_mb="$rss_limit_mb" -malloc_limit_mb="$malloc_limit_mb" \
         -max_len="$input_bytes_max" -print_final_stats=1 || status=$?

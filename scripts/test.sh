@@ -138,13 +138,23 @@ cargo test --release
 fuzz_seconds=${FUZZ_SECONDS:-10}
 if ((fuzz_seconds > 0)); then
     log "fuzz targets, $fuzz_seconds s each"
-    FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} scripts/fuzz.sh all "$fuzz_seconds"
+    FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_PROFILE=${FUZZ_PROFILE:-dev} \
+        scripts/fuzz.sh all "$fuzz_seconds"
 fi
 
-log "end-to-end suite"
+# Two pytest workers, each taking whole files (--dist loadfile keeps a file's module
+# fixtures and its ordering): most of a test's time is spent waiting on brokers,
+# timeouts and clients, so two at a time nearly halve the suite on two cores.
+# E2E_WORKERS=0 runs it in one process.
+e2e_workers=${E2E_WORKERS:-2}
+parallel=()
+if ((e2e_workers > 0)); then
+    parallel=(-n "$e2e_workers" --dist loadfile)
+fi
+log "end-to-end suite (${e2e_workers} workers)"
 status=0
 CORELOG_BIN="$repo_root/target/release/corelog" "$venv_dir/bin/python" -m pytest tests/e2e \
-    -p no:cacheprovider --timeout="$pytest_timeout_s" -v "$@" || status=$?
+    -p no:cacheprovider --timeout="$pytest_timeout_s" --durations=30 "${parallel[@]}" -v "$@" || status=$?
 if ((status == 5)); then
     log "pytest collected no tests: that is a failure"
     exit 1

@@ -54,13 +54,15 @@ class BrokerError(AssertionError):
     pass
 
 
-def stop_process(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> int:
-    """SIGTERM, then wait up to timeout_s. Returns the exit code; raises BrokerError
-    (after a SIGKILL) if the process is still running, or if it exited non-zero."""
-    if proc.poll() is not None:
-        raise BrokerError(f"pid {proc.pid} had already exited with {describe_exit(proc.returncode)} "
-                          "before it was asked to stop")
-    proc.send_signal(signal.SIGTERM)
+def stop_process(proc: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S, signalled: bool = False) -> int:
+    """SIGTERM (unless the caller already sent it), then wait up to timeout_s. Returns
+    the exit code; raises BrokerError (after a SIGKILL) if the process is still running,
+    or if it exited non-zero."""
+    if not signalled:
+        if proc.poll() is not None:
+            raise BrokerError(f"pid {proc.pid} had already exited with {describe_exit(proc.returncode)} "
+                              "before it was asked to stop")
+        proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -188,12 +190,13 @@ class Broker:
     def is_running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout_s=None):
-        """Clean shutdown; raises BrokerError unless it exits 0 within timeout_s."""
+    def stop(self, timeout_s=None, signalled=False):
+        """Clean shutdown; raises BrokerError unless it exits 0 within timeout_s.
+        `signalled`: SIGTERM was already sent (stop_all stops brokers together)."""
         if self.proc is None:
             return
         try:
-            stop_process(self.proc, STOP_TIMEOUT_S if timeout_s is None else timeout_s)
+            stop_process(self.proc, STOP_TIMEOUT_S if timeout_s is None else timeout_s, signalled)
         finally:
             _RUNNING.discard(self.proc)
             self._note(f"stopped: {describe_exit(self.proc.returncode)}")
@@ -275,10 +278,16 @@ class BrokerFactory:
         return members
 
     def stop_all(self):
+        # SIGTERM to all first, then wait for each: the members of a cluster stop
+        # together, so the last of them is not left waiting out its controlled shutdown
+        # (CONTROLLED_SHUTDOWN_WAIT) for a quorum the others took away one by one.
+        running = [b for b in self.brokers if b.is_running()]
+        for broker in running:
+            broker.proc.send_signal(signal.SIGTERM)
         errors = []
         for broker in self.brokers:
             try:
-                broker.stop()
+                broker.stop(signalled=broker in running)
             except BrokerError as e:
                 errors.append(f"{broker.workdir}: {e}")
         if errors:

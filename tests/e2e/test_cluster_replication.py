@@ -43,6 +43,15 @@ def partition0(broker, topic):
     return p.leader, sorted(p.isrs)
 
 
+def partition0_when(broker, topic, accept, what):
+    """Waits for a (leader, isr) of partition 0 that `accept` takes, and returns that one:
+    a second Metadata request right after the wait may time out or see a later change."""
+    def state():
+        s = partition0(broker, topic)
+        return s if s is not None and accept(*s) else None
+    return wait_until(state, SETTLE_S, what)
+
+
 def gauge(broker, name):
     """A broker-wide gauge from the admin API's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/metrics", timeout=5) as r:
@@ -102,8 +111,7 @@ def test_seed_walkthrough_kill_the_leader_and_read_everything_back(broker_factor
     topic = fresh_topic("my-replicated-topic")
     client = admin(members[0])
     client.create_topics([NewTopic(topic, 1, 3)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
-    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
-    leader, isr = partition0(members[0], topic)
+    leader, isr = partition0_when(members[0], topic, lambda _l, _i: True, "the topic")
     assert isr == [1, 2, 3]
 
     first = [f"m{i}".encode() for i in range(200)]
@@ -112,28 +120,24 @@ def test_seed_walkthrough_kill_the_leader_and_read_everything_back(broker_factor
     # kill -9 the leader: a survivor takes over from the ISR, nothing acknowledged lost.
     by_id[leader].kill9()
     survivors = [b for b in members if b.node_id != leader]
-    wait_until(lambda: (partition0(survivors[0], topic) or (leader,))[0] not in (leader, -1),
-               SETTLE_S, "a new leader")
-    new_leader, _ = partition0(survivors[0], topic)
+    new_leader, _ = partition0_when(survivors[0], topic, lambda l, _i: l not in (leader, -1), "a new leader")
     assert new_leader in [b.node_id for b in survivors]
     assert consume_all(survivors[0].bootstrap, topic, 200) == list(enumerate(first))
     # The ISR without the dead broker still takes acks=all.
-    wait_until(lambda: partition0(survivors[0], topic)[1] == sorted(b.node_id for b in survivors),
-               SETTLE_S, "the ISR shrinks to the survivors")
+    partition0_when(survivors[0], topic, lambda _l, i: i == sorted(b.node_id for b in survivors),
+                    "the ISR shrinks to the survivors")
     second = [f"n{i}".encode() for i in range(50)]
     assert produce(survivors[1].bootstrap, topic, second) == list(range(200, 250))
 
     # The killed broker returns, catches up and rejoins the ISR.
     by_id[leader].start()
-    wait_until(lambda: (partition0(members[0], topic) or (0, []))[1] == [1, 2, 3], SETTLE_S,
-               "the returning broker back in the ISR")
+    current, _ = partition0_when(members[0], topic, lambda _l, i: i == [1, 2, 3],
+                                 "the returning broker back in the ISR")
     # Kill the current leader too: the returned replica has everything.
-    current, _ = partition0(members[0], topic)
     assert counter(by_id[current], "corelog_isr_expands_total") >= 1
     by_id[current].kill9()
     rest = [b for b in members if b.node_id != current]
-    wait_until(lambda: (partition0(rest[0], topic) or (current,))[0] not in (current, -1), SETTLE_S,
-               "another new leader")
+    partition0_when(rest[0], topic, lambda l, _i: l not in (current, -1), "another new leader")
     expected = list(enumerate(first + second))
     assert consume_all(rest[0].bootstrap, topic, 250) == expected
     # kafka-python reads the same through whichever broker leads now.
@@ -159,8 +163,7 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     client = admin(members[0])
     spec = NewTopic(topic, 1, 2, config={"min.insync.replicas": "2"})
     client.create_topics([spec], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
-    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
-    leader, isr = partition0(members[0], topic)
+    leader, isr = partition0_when(members[0], topic, lambda _l, _i: True, "the topic")
     assert len(isr) == 2
     assert produce(members[0].bootstrap, topic, [b"a", b"b"]) == [0, 1]
     by_id = {b.node_id: b for b in members}
@@ -174,7 +177,7 @@ def test_min_insync_replicas_refuses_acks_all_when_the_isr_is_too_small(broker_f
     follower = next(b for b in members if b.node_id in isr and b.node_id != leader)
     follower.kill9()
     others = [b for b in members if b is not follower]
-    wait_until(lambda: partition0(others[0], topic)[1] == [leader], SETTLE_S, "the ISR shrinks to the leader")
+    partition0_when(others[0], topic, lambda _l, i: i == [leader], "the ISR shrinks to the leader")
     # The killed follower also held replicas of __consumer_offsets partitions this
     # broker leads: they are under-replicated too.
     def under_replicated_here():
@@ -213,8 +216,7 @@ def test_acks_all_waits_for_stopped_followers_to_leave_the_isr_before_answering(
     topic = fresh_topic("frozen")
     client = admin(members[0])
     client.create_topics([NewTopic(topic, 1, 2)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
-    wait_until(lambda: len((partition0(members[0], topic) or (0, []))[1]) == 2, SETTLE_S, "the full ISR")
-    leader_id, isr = partition0(members[0], topic)
+    leader_id, isr = partition0_when(members[0], topic, lambda _l, i: len(i) == 2, "the full ISR")
     leader = by_id[leader_id]
     followers = [by_id[i] for i in isr if i != leader_id]
     assert produce(leader.bootstrap, topic, [b"before"]) == [0]
@@ -238,9 +240,9 @@ def test_acks_all_waits_for_stopped_followers_to_leave_the_isr_before_answering(
     # it returns (no unclean election); then it leads with the record.
     time.sleep(float(SETTINGS["broker.session.timeout.ms"]) / 1000 * 2)
     leader.start()
-    wait_until(lambda: (partition0(followers[0], topic) or (-1, []))[0] > 0, SETTLE_S, "a leader")
+    elected, _ = partition0_when(followers[0], topic, lambda l, _i: l > 0, "a leader")
+    assert elected == leader_id, "only the returning leader was electable"
     assert consume_all(followers[0].bootstrap, topic, 2) == [(0, b"before"), (1, b"acked")]
-    assert partition0(followers[0], topic)[0] == leader_id, "only the returning leader was electable"
 
 
 def test_acked_records_survive_leader_kills_during_an_idempotent_produce_run(broker_factory):
@@ -279,8 +281,8 @@ def test_acked_records_survive_leader_kills_during_an_idempotent_produce_run(bro
 
     produce_for(1.5)
     for _ in range(2):
-        view = partition0(members[0], topic) or partition0(members[1], topic) or partition0(members[2], topic)
-        leader = view[0]
+        leader, _ = wait_until(lambda: next((s for s in (partition0(b, topic) for b in members)
+                                             if s is not None and s[0] > 0), None), SETTLE_S, "the leader")
         by_id[leader].kill9()
         produce_for(4)
         by_id[leader].start()
@@ -310,18 +312,16 @@ def test_sigterm_moves_leadership_before_the_broker_exits(broker_factory):
     topic = fresh_topic("rolling")
     client = admin(members[0])
     client.create_topics([NewTopic(topic, 1, 3)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
-    wait_until(lambda: partition0(members[0], topic) is not None, SETTLE_S, "the topic")
-    leader, _ = partition0(members[0], topic)
+    leader, _ = partition0_when(members[0], topic, lambda _l, _i: True, "the topic")
     first = [f"a{i}".encode() for i in range(100)]
     assert produce(members[0].bootstrap, topic, first) == list(range(100))
     stopped_at = time.monotonic()
     by_id[leader].stop()
     rest = [b for b in members if b.node_id != leader]
     # Well inside the 30 s session: only the controlled shutdown can have moved it.
-    wait_until(lambda: (partition0(rest[0], topic) or (leader,))[0] not in (leader, -1), 10,
-               "a new leader after SIGTERM")
+    _, isr = partition0_when(rest[0], topic, lambda l, _i: l not in (leader, -1), "a new leader after SIGTERM")
     assert time.monotonic() - stopped_at < 15
-    assert partition0(rest[0], topic)[1] == sorted(b.node_id for b in rest)
+    assert isr == sorted(b.node_id for b in rest)
     second = [f"b{i}".encode() for i in range(100)]
     assert produce(rest[0].bootstrap, topic, second) == list(range(100, 200))
     by_id[leader].start()
