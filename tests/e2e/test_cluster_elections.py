@@ -1,0 +1,176 @@
+"""Leader elections on three loopback brokers (issue 10, operations): ElectLeaders driven
+by confluent-kafka's AdminClient.elect_leaders and by `corelog cluster elect-leaders`
+(kafka-leader-election.sh's options and lines), unclean.leader.election.enable (an
+offline partition stays offline until the topic allows an out-of-sync replica, which
+then leads with exactly what it had), and the automatic preferred-leader rebalance."""
+
+import json
+import signal
+import subprocess
+import time
+
+from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from clients import wait_until
+from conftest import corelog_bin, fresh_topic
+from test_cluster_replication import ADMIN_TIMEOUT_S, SETTINGS, SETTLE_S, admin, consume_all, partition0, produce
+
+
+def start_cluster(broker_factory, overrides=None):
+    members = broker_factory.cluster(3, overrides={**SETTINGS, **(overrides or {})})
+    wait_until(lambda: sorted(admin(members[0]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3],
+               SETTLE_S, "three live brokers")
+    return members, {b.node_id: b for b in members}
+
+
+def create(client, topic, assignment, config=None):
+    spec = NewTopic(topic, replica_assignment=assignment, config=config or {})
+    client.create_topics([spec], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+
+
+def elect(client, election, partitions):
+    """{(topic, partition): error code name or None} from AdminClient.elect_leaders."""
+    result = client.elect_leaders(election, partitions, request_timeout=ADMIN_TIMEOUT_S).result(ADMIN_TIMEOUT_S)
+    out = {}
+    for tp, err in result.items():
+        if isinstance(err, KafkaException):
+            err = err.args[0]
+        out[(tp.topic, tp.partition)] = None if err is None else err.name()
+    return out
+
+
+def cli(broker, *args):
+    return subprocess.run([str(corelog_bin()), "cluster", "elect-leaders", *args, "-b", broker.bootstrap],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_preferred_election_through_the_admin_client_and_the_cli(broker_factory, tmp_path):
+    members, by_id = start_cluster(broker_factory)
+    client = admin(members[2])
+    topic = fresh_topic("preferred")
+    create(client, topic, [[1, 2, 3], [2, 3, 1]])
+    wait_until(lambda: partition0(members[0], topic) == (1, [1, 2, 3]), SETTLE_S, "the topic")
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+
+    assert elect(client, ElectionType.PREFERRED, [tp0, tp1, TopicPartition(topic, 5)]) == {
+        (topic, 0): "ELECTION_NOT_NEEDED",
+        (topic, 1): "ELECTION_NOT_NEEDED",
+        (topic, 5): "UNKNOWN_TOPIC_OR_PARTITION",
+    }
+    # The preferred replica dies: leadership moves on, and it cannot be elected back.
+    by_id[1].kill9()
+    wait_until(lambda: (partition0(members[1], topic) or (1,))[0] == 2, SETTLE_S, "broker 2 leading")
+    assert elect(client, ElectionType.PREFERRED, [tp0]) == {(topic, 0): "PREFERRED_LEADER_NOT_AVAILABLE"}
+    # Unclean is only for partitions without a leader.
+    assert elect(client, ElectionType.UNCLEAN, [tp0]) == {(topic, 0): "ELECTION_NOT_NEEDED"}
+
+    # It returns and catches up: the election gives it back the leadership.
+    by_id[1].start()
+    wait_until(lambda: partition0(members[1], topic) == (2, [1, 2, 3]), SETTLE_S, "broker 1 back in the ISR")
+    assert elect(client, ElectionType.PREFERRED, [tp0]) == {(topic, 0): None}
+    assert partition0(members[2], topic) == (1, [1, 2, 3]), "the answering broker already shows the new leader"
+    assert produce(members[0].bootstrap, topic, [b"a", b"b"]) == [0, 1]
+
+    # The CLI: one partition, a JSON file, every partition.
+    out = cli(members[1], "--election-type", "preferred", "--topic", topic, "--partition", "0")
+    assert (out.returncode, out.stdout) == (0, f"Valid replica already elected for partitions {topic}-0\n"), out
+    by_id[2].kill9()
+    wait_until(lambda: (partition0(members[0], topic) or (0, []))[1] == [1, 3], SETTLE_S, "broker 2 out of the ISR")
+    by_id[2].start()
+    wait_until(lambda: partition0(members[0], topic) == (1, [1, 2, 3]), SETTLE_S, "broker 2 back in the ISR")
+    spec = tmp_path / "partitions.json"
+    spec.write_text(json.dumps({"partitions": [{"topic": topic, "partition": 1},
+                                               {"topic": topic, "partition": 0},
+                                               {"topic": topic, "partition": 9}]}))
+    out = cli(members[0], "--election-type", "preferred", "--path-to-json-file", str(spec))
+    assert out.returncode == 1, out
+    assert out.stdout.splitlines() == [
+        f"Successfully completed leader election (PREFERRED) for partitions {topic}-1",
+        f"Valid replica already elected for partitions {topic}-0",
+        f"Error completing leader election (PREFERRED) for partition: {topic}-9: "
+        f"UnknownTopicOrPartition (3): {topic}-9 does not exist",
+        "1 replica(s) could not be elected",
+    ], out
+    md = client.list_topics(topic, timeout=ADMIN_TIMEOUT_S).topics[topic]
+    assert md.partitions[1].leader == 2
+    out = cli(members[0], "--election-type", "preferred", "--all-topic-partitions")
+    assert out.returncode == 0 and "Successfully" not in out.stdout, out
+    assert f"{topic}-0" in out.stdout and f"{topic}-1" in out.stdout, out
+    # kafka-leader-election.sh's rules for the options.
+    assert cli(members[0], "--election-type", "preferred").returncode == 2
+    assert cli(members[0], "--election-type", "preferred", "--topic", topic).returncode == 2
+
+
+def test_unclean_election_waits_for_the_topic_config_and_keeps_exactly_what_the_replica_had(broker_factory):
+    """RF=2 on brokers 1 (leader) and 2: 2 is frozen out of the ISR, 1 takes more records
+    alone and is killed, 2 thaws. With unclean.leader.election.enable false (the
+    default) the partition stays offline; set true on the topic, 2 leads with the
+    records it had, the later ones are gone. (Broker 3 keeps the quorum's majority.)"""
+    members, by_id = start_cluster(broker_factory)
+    client = admin(members[2])
+    topic = fresh_topic("unclean")
+    create(client, topic, [[1, 2]])
+    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
+    first = [f"r{i}".encode() for i in range(20)]
+    assert produce(members[0].bootstrap, topic, first) == list(range(20))
+
+    by_id[2].proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
+        assert produce(members[0].bootstrap, topic, [b"lost1", b"lost2"]) == [20, 21]
+        by_id[1].kill9()
+    finally:
+        by_id[2].proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: 2 in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers
+               and 1 not in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers,
+               SETTLE_S, "broker 2 live, broker 1 fenced")
+    # Offline, and it stays so: the only ISR member is dead.
+    for _ in range(3):
+        assert partition0(members[2], topic) == (-1, [1])
+        time.sleep(0.5)
+    assert elect(client, ElectionType.PREFERRED, [TopicPartition(topic, 0)]) == {
+        (topic, 0): "PREFERRED_LEADER_NOT_AVAILABLE"}
+
+    resource = ConfigResource("TOPIC", topic, set_config={"unclean.leader.election.enable": "true"})
+    client.alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: partition0(members[2], topic) == (2, [2]), SETTLE_S, "broker 2 elected uncleanly")
+    assert consume_all(members[2].bootstrap, topic, 20) == list(enumerate(first))
+    assert produce(members[1].bootstrap, topic, [b"after"]) == [20]
+
+
+def test_unclean_election_by_request_and_the_broker_default(broker_factory):
+    """ElectLeaders UNCLEAN elects an out-of-sync replica of an offline partition even
+    when the topic does not allow it automatically; ELIGIBLE_LEADERS_NOT_AVAILABLE when
+    no replica is live."""
+    members, by_id = start_cluster(broker_factory)
+    client = admin(members[2])
+    topic = fresh_topic("byrequest")
+    create(client, topic, [[1, 2]])
+    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
+    assert produce(members[0].bootstrap, topic, [b"x"]) == [0]
+    by_id[2].proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
+        by_id[1].kill9()
+    finally:
+        by_id[2].proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: partition0(members[2], topic) == (-1, [1]), SETTLE_S, "offline")
+    wait_until(lambda: 2 in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers, SETTLE_S, "broker 2 live")
+    tp = TopicPartition(topic, 0)
+    assert elect(client, ElectionType.UNCLEAN, [tp]) == {(topic, 0): None}
+    assert partition0(members[2], topic) == (2, [2])
+    assert consume_all(members[1].bootstrap, topic, 1) == [(0, b"x")]
+
+
+def test_leadership_returns_to_the_preferred_replica_without_an_admin_call(broker_factory):
+    members, by_id = start_cluster(broker_factory, {"leader.imbalance.check.interval.seconds": "1"})
+    client = admin(members[2])
+    topic = fresh_topic("rebalance")
+    create(client, topic, [[1, 2, 3]])
+    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2, 3]), SETTLE_S, "the topic")
+    by_id[1].kill9()
+    wait_until(lambda: (partition0(members[2], topic) or (1,))[0] == 2, SETTLE_S, "broker 2 leading")
+    by_id[1].start()
+    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2, 3]), SETTLE_S,
+               "leadership back on broker 1 by the controller alone")
