@@ -20,12 +20,29 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// leader's own included). Followers not yet heard from since this leader epoch
 /// count as 0: the high watermark never moves back (`set_replicated_high_watermark`
 /// keeps it monotonic), it just waits for them.
+///
+/// An ISR of this broker alone has nobody else to wait for: the high watermark is the
+/// written end and follows every write (`None`), else appends after the ISR shrank to
+/// the leader would never become visible nor answer acks=all. When followers join
+/// again, `apply_roles` first pins it where consumers already are (`pin_high_watermark`).
 pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
+    if lead.isr.iter().all(|&r| r == me) {
+        log.set_replicated_high_watermark(None);
+        return;
+    }
     let mut hw = log.written_offset();
     for r in lead.isr.iter().filter(|&&r| r != me) {
         hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
     }
     log.set_replicated_high_watermark(Some(hw));
+}
+
+/// The ISR of a led partition grows from this broker alone: the high watermark, which
+/// followed the written end, stays where consumers already read up to.
+pub(super) fn pin_high_watermark(log: &PartitionLog) {
+    if log.replicated_high_watermark().is_none() {
+        log.set_replicated_high_watermark(Some(log.high_watermark()));
+    }
 }
 
 impl Shard {
