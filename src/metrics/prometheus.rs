@@ -151,10 +151,43 @@ pub fn render(shards: &[ShardSnapshot], broker: &BrokerGauges) -> String {
             open,
         );
     }
+    replica_lag_families(&mut out, shards);
     request_families(&mut out, shards);
     stage_family(&mut out, shards);
     size_families(&mut out, shards);
     out
+}
+
+/// The leader-side lag gauges (Kafka's MaxLag is the follower's; ours is the leader's
+/// view, from the fetch offsets its followers send).
+fn replica_lag_families(out: &mut String, shards: &[ShardSnapshot]) {
+    let records = "corelog_replica_max_lag_records";
+    family(
+        out,
+        records,
+        "Largest lag in records of a follower of a partition this shard leads.",
+        "gauge",
+    );
+    for s in shards {
+        let shard = s.shard.to_string();
+        sample(
+            out,
+            records,
+            &[("shard", &shard)],
+            s.replica_lag.max_records,
+        );
+    }
+    let seconds = "corelog_replica_max_lag_seconds";
+    family(
+        out,
+        seconds,
+        "Longest time a follower of a partition this shard leads has not been caught up.",
+        "gauge",
+    );
+    for s in shards {
+        let labels = label_set(&[("shard", &s.shard.to_string())], None);
+        let _ = writeln!(out, "{seconds}{labels} {:.3}", s.replica_lag.max_seconds);
+    }
 }
 
 fn broker_families(out: &mut String, b: &BrokerGauges) {

@@ -46,6 +46,35 @@ pub(super) fn pin_high_watermark(log: &PartitionLog) {
 }
 
 impl Shard {
+    /// The `/metrics` lag gauges of the partitions this shard leads: per follower, the
+    /// written end minus its fetch offset, and the time since it was last caught up (a
+    /// follower never heard from in this leadership lags by the whole log).
+    pub fn replica_lag(&self) -> crate::metrics::ReplicaLag {
+        let me = self.broker.config.node_id;
+        let now = Instant::now();
+        let mut lag = crate::metrics::ReplicaLag::default();
+        let rep = self.replication.borrow();
+        for ((topic, partition), lead) in &rep.leading {
+            let Ok(log) = self.log_checked(topic, *partition) else {
+                continue;
+            };
+            let written = log.written_offset();
+            for r in lead.replicas.iter().filter(|&&r| r != me) {
+                let (records, seconds) = match lead.followers.get(r) {
+                    Some(p) if p.fetch_offset >= written => (0, 0.0),
+                    Some(p) => (
+                        written - p.fetch_offset,
+                        now.duration_since(p.caught_up_at).as_secs_f64(),
+                    ),
+                    None => (written - log.log_start_offset(), 0.0),
+                };
+                lag.max_records = lag.max_records.max(records.max(0) as u64);
+                lag.max_seconds = lag.max_seconds.max(seconds);
+            }
+        }
+        lag
+    }
+
     /// A follower fetched `topic`-`partition` from `offset`: everything below is on its
     /// log. Moves the high watermark and, if it is out of the ISR and has caught up,
     /// asks for it to be added.

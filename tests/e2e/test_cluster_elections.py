@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 
 from confluent_kafka import ElectionType, KafkaException, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
@@ -48,6 +49,15 @@ def elect(broker, election, partitions):
             err = err.args[0]
         out[(tp.topic, tp.partition)] = None if err is None else err.name()
     return out
+
+
+def shard_gauge(broker, name):
+    """A per-shard gauge from /metrics, the largest over shards."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/metrics", timeout=5) as r:
+        values = [float(line.split()[-1]) for line in r.read().decode().splitlines()
+                  if line.startswith(name + "{")]
+    assert values, f"{name} not in /metrics"
+    return max(values)
 
 
 def partition1(broker, topic):
@@ -125,38 +135,54 @@ def test_preferred_election_through_the_admin_client_and_the_cli(broker_factory,
     assert cli(members[0], "--election-type", "preferred", "--topic", topic).returncode == 2
 
 
-def test_unclean_election_waits_for_the_topic_config_and_keeps_exactly_what_the_replica_had(broker_factory):
-    """RF=2 on brokers 1 (leader) and 2: 2 is frozen out of the ISR, 1 takes more records
-    alone and is killed, 2 thaws. With unclean.leader.election.enable false (the
-    default) the partition stays offline; set true on the topic, 2 leads with the
-    records it had, the later ones are gone. (Broker 3 keeps the quorum's majority.)"""
+def test_unclean_election_waits_for_the_topic_config_or_a_request_and_keeps_what_the_replica_had(broker_factory):
+    """Two RF=2 topics on brokers 1 (leader) and 2: 2 is frozen out of the ISRs, 1 takes
+    more records alone (meanwhile its lag gauges show what 2 misses) and is killed, 2
+    thaws. With unclean.leader.election.enable false (the default) both partitions stay
+    offline. One is elected by ElectLeaders UNCLEAN, the other once its topic allows
+    unclean election; 2 leads each with the records it had, the later ones are gone.
+    (Broker 3 keeps the quorum's majority.)"""
     members, by_id = start_cluster(broker_factory)
     client = admin(members[2])
-    topic = fresh_topic("unclean")
-    create(client, topic, [[1, 2]])
-    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
+    topic, other = fresh_topic("unclean"), fresh_topic("byrequest")
+    for t in (topic, other):
+        create(client, t, [[1, 2]])
+    wait_until(lambda: partition0(members[2], topic) == partition0(members[2], other) == (1, [1, 2]),
+               SETTLE_S, "the full ISRs")
     first = [f"r{i}".encode() for i in range(20)]
     assert produce(members[0].bootstrap, topic, first) == list(range(20))
+    assert produce(members[0].bootstrap, other, [b"x"]) == [0]
 
     by_id[2].proc.send_signal(signal.SIGSTOP)
     try:
         wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
         # The leader alone in the ISR takes acks=all (its high watermark follows its writes).
         assert produce(members[0].bootstrap, topic, [b"lost1", b"lost2"]) == [20, 21]
+        # The leader's lag gauges: the frozen follower misses exactly these two, and has
+        # not been caught up since it froze (at least the session timeout ago).
+        assert shard_gauge(by_id[1], "corelog_replica_max_lag_records") == 2
+        assert shard_gauge(by_id[1], "corelog_replica_max_lag_seconds") >= 2.0
+        assert shard_gauge(by_id[3], "corelog_replica_max_lag_records") == 0
         by_id[1].kill9()
     finally:
         by_id[2].proc.send_signal(signal.SIGCONT)
     wait_until(lambda: 2 in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers
                and 1 not in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers,
                SETTLE_S, "broker 2 live, broker 1 fenced")
-    # Offline, and it stays so: the only ISR member is dead.
+    # Offline, and they stay so: the only ISR member is dead.
     for _ in range(3):
-        assert partition0(members[2], topic) == (-1, [1])
+        assert partition0(members[2], topic) == partition0(members[2], other) == (-1, [1])
         time.sleep(0.5)
     assert elect(members[2], ElectionType.PREFERRED, [TopicPartition(topic, 0)]) == {
         (topic, 0): "PREFERRED_LEADER_NOT_AVAILABLE"}
 
-    # A new client: the first one may still address the killed broker.
+    # By request, whatever the config.
+    assert elect(members[2], ElectionType.UNCLEAN, [TopicPartition(other, 0)]) == {(other, 0): None}
+    wait_until(lambda: partition0(members[2], other) == (2, [2]), SETTLE_S, "broker 2 leading by request")
+    assert consume_all(members[1].bootstrap, other, 1) == [(0, b"x")]
+    assert partition0(members[2], topic) == (-1, [1])
+
+    # By the topic's config. A new client: the first one may still address the killed broker.
     resource = ConfigResource("TOPIC", topic, incremental_configs=[
         ConfigEntry("unclean.leader.election.enable", "true", incremental_operation=AlterConfigOpType.SET)])
     fresh = admin(members[2])
@@ -164,30 +190,6 @@ def test_unclean_election_waits_for_the_topic_config_and_keeps_exactly_what_the_
     wait_until(lambda: partition0(members[2], topic) == (2, [2]), SETTLE_S, "broker 2 elected uncleanly")
     assert consume_all(members[2].bootstrap, topic, 20) == list(enumerate(first))
     assert produce(members[1].bootstrap, topic, [b"after"]) == [20]
-
-
-def test_unclean_election_by_request_and_the_broker_default(broker_factory):
-    """ElectLeaders UNCLEAN elects an out-of-sync replica of an offline partition even
-    when the topic does not allow it automatically; ELIGIBLE_LEADERS_NOT_AVAILABLE when
-    no replica is live."""
-    members, by_id = start_cluster(broker_factory)
-    client = admin(members[2])
-    topic = fresh_topic("byrequest")
-    create(client, topic, [[1, 2]])
-    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
-    assert produce(members[0].bootstrap, topic, [b"x"]) == [0]
-    by_id[2].proc.send_signal(signal.SIGSTOP)
-    try:
-        wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
-        by_id[1].kill9()
-    finally:
-        by_id[2].proc.send_signal(signal.SIGCONT)
-    wait_until(lambda: partition0(members[2], topic) == (-1, [1]), SETTLE_S, "offline")
-    wait_until(lambda: 2 in admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers, SETTLE_S, "broker 2 live")
-    tp = TopicPartition(topic, 0)
-    assert elect(members[2], ElectionType.UNCLEAN, [tp]) == {(topic, 0): None}
-    wait_until(lambda: partition0(members[2], topic) == (2, [2]), SETTLE_S, "broker 2 leading")
-    assert consume_all(members[1].bootstrap, topic, 1) == [(0, b"x")]
 
 
 def test_leadership_returns_to_the_preferred_replica_without_an_admin_call(broker_factory):
