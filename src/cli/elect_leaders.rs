@@ -182,7 +182,7 @@ impl Report {
                     ec::ELECTION_NOT_NEEDED => report.noop.push(name),
                     code => {
                         let mut why = error_name(code);
-                        if let Some(m) = &p.error_message {
+                        if let Some(m) = p.error_message.as_ref().filter(|m| !m.is_empty()) {
                             why = format!("{why}: {m}");
                         }
                         report.failed.push((name, why));

@@ -428,6 +428,10 @@ mod tests {
         s.counters[Counter::NetworkReceivedBytes as usize] = 300;
         s.counters[Counter::ConnectionsOpened as usize] = 3;
         s.counters[Counter::ConnectionsClosed as usize] = 1;
+        s.replica_lag = crate::metrics::ReplicaLag {
+            max_records: 5,
+            max_seconds: 2.5,
+        };
         s.requests = vec![(0, 7), (1, 2)];
         s.errors = vec![((0, 21), 1)];
         for v in [8, 40, 40, 2_000_000] {
@@ -479,6 +483,12 @@ corelog_network_received_bytes_total{shard=\"1\"} 300
 # HELP corelog_connections_active Kafka connections open now.
 # TYPE corelog_connections_active gauge
 corelog_connections_active{shard=\"1\"} 2
+# HELP corelog_replica_max_lag_records Largest lag in records of a follower of a partition this shard leads.
+# TYPE corelog_replica_max_lag_records gauge
+corelog_replica_max_lag_records{shard=\"1\"} 5
+# HELP corelog_replica_max_lag_seconds Longest time a follower of a partition this shard leads has not been caught up.
+# TYPE corelog_replica_max_lag_seconds gauge
+corelog_replica_max_lag_seconds{shard=\"1\"} 2.500
 # HELP corelog_requests_total Kafka requests received, by API.
 # TYPE corelog_requests_total counter
 corelog_requests_total{shard=\"1\",api=\"Produce\"} 7
