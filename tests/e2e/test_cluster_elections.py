@@ -203,3 +203,20 @@ def test_leadership_returns_to_the_preferred_replica_without_an_admin_call(broke
     by_id[1].start()
     wait_until(lambda: partition0(members[2], topic) == (1, [1, 2, 3]), SETTLE_S,
                "leadership back on broker 1 by the controller alone")
+
+
+def test_a_single_broker_leads_everything_already(broker, tmp_path):
+    client = admin(broker)
+    topic = fresh_topic("single")
+    client.create_topics([NewTopic(topic, 2, 1)], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+    spec = tmp_path / "partitions.json"
+    spec.write_text(json.dumps({"partitions": [{"topic": topic, "partition": 0},
+                                               {"topic": topic, "partition": 1},
+                                               {"topic": topic, "partition": 2}]}))
+    out = cli(broker, "--election-type", "unclean", "--path-to-json-file", str(spec))
+    assert (out.returncode, out.stdout.splitlines()) == (1, [
+        f"Valid replica already elected for partitions {topic}-0, {topic}-1",
+        f"Error completing leader election (UNCLEAN) for partition: {topic}-2: "
+        f"UnknownTopicOrPartition (3): {topic}-2 does not exist",
+        "1 replica(s) could not be elected",
+    ]), out
