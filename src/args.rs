@@ -196,6 +196,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: corelog::cli::user::UserAction,
     },
+    /// Cluster operations: preferred and unclean leader election.
+    Cluster(corelog::cli::cluster::ClusterArgs),
     /// Prepare log dirs before the first start (kafka-storage.sh format), with SCRAM users.
     Storage {
         #[command(subcommand)]

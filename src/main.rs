@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Connect(args) => corelog::connect::run(args),
+        Command::Cluster(args) => corelog::cli::cluster::run(args),
         Command::Topic {
             bootstrap,
             output,

@@ -325,7 +325,7 @@ pub static DEFS: &[Def] = &[
         kind: Kind::Bool,
         default: "false",
         broker_keys: &[key("unclean.leader.election.enable")],
-        doc: "Accepted for compatibility; a single broker has no other replica to elect.",
+        doc: "In a cluster: an offline partition (no live ISR member) gets a live out-of-sync replica as leader; records it lacks are lost.",
     },
 ];
 

@@ -3,8 +3,10 @@
 
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod configs;
 pub mod consume;
+pub mod elect_leaders;
 pub mod group;
 pub mod group_member;
 pub mod log_dirs;

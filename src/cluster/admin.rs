@@ -59,12 +59,18 @@ pub enum AdminCall {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// ElectLeaders (`None`: every partition); answered with `Reply::Elections`.
+    ElectLeaders {
+        election: super::elect::ElectionType,
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
 pub type AdminReply = Result<(), (i16, String)>;
-/// As `AdminReply`, with the value a call yields (a producer id block's start).
-pub(super) type ValueReply = Result<Option<i64>, (i16, String)>;
+/// As `AdminReply`, with the value a call yields (a producer id block's start, the
+/// outcome of elections).
+pub(super) type ValueReply = Result<Option<Reply>, (i16, String)>;
 
 pub(super) struct Call {
     pub call: AdminCall,
@@ -83,11 +89,17 @@ pub(super) async fn serve(node: Arc<Node>, mut calls: tokio::sync::mpsc::Unbound
             let answer = match call {
                 AdminCall::AllocateProducerIds { node_id } => {
                     match node.propose(Command::AllocateProducerIds { node_id }).await {
-                        Ok(Reply::ProducerIdBlock(start)) => Ok(Some(start)),
+                        Ok(r @ Reply::ProducerIdBlock(_)) => Ok(Some(r)),
                         Ok(other) => Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
                         Err(e) => Err((ec::REQUEST_TIMED_OUT, e)),
                     }
                 }
+                AdminCall::ElectLeaders {
+                    election,
+                    partitions,
+                } => super::elect::elect(&node, election, partitions)
+                    .await
+                    .map(|r| Some(Reply::Elections(r))),
                 call => handle(&node, call).await.map(|()| None),
             };
             let _ = reply.send(answer);
@@ -222,9 +234,9 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             })
             .await
         }
-        AdminCall::AllocateProducerIds { .. } => Err((
+        AdminCall::AllocateProducerIds { .. } | AdminCall::ElectLeaders { .. } => Err((
             ec::UNKNOWN_SERVER_ERROR,
-            "producer ids are allocated by `serve`".into(),
+            "answered with a value by `serve`".into(),
         )),
         AdminCall::DeleteTopic { name } => {
             let id = node

@@ -40,6 +40,8 @@ pub struct ClusterConfig {
     pub rack: Option<String>,
     pub heartbeat_interval_ms: u64,
     pub session_timeout_ms: u64,
+    /// Unclean election and automatic preferred-leader rebalancing (`elect.rs`).
+    pub election: super::elect::ElectionConfig,
 }
 
 impl ClusterConfig {
@@ -154,6 +156,7 @@ pub fn from_properties(
             .filter(|r| !r.is_empty()),
         heartbeat_interval_ms,
         session_timeout_ms,
+        election: super::elect::ElectionConfig::from_properties(props)?,
     }))
 }
 

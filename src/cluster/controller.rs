@@ -166,6 +166,10 @@ async fn run(
     let incarnation = handle.incarnation.clone();
     tokio::spawn(watch_leader(raft.clone(), handle));
     tokio::spawn(fence_loop(node.clone()));
+    tokio::spawn(super::elect::election_loop(
+        node.clone(),
+        config.election.clone(),
+    ));
     tokio::spawn(super::admin::serve(node.clone(), calls));
     broker_lifecycle(node, config, advertised, incarnation).await;
 }
@@ -318,6 +322,11 @@ async fn fence_loop(node: Arc<Node>) {
 }
 
 impl Node {
+    /// Whether this node is the Raft leader (the active controller).
+    pub(super) async fn is_leader(&self) -> bool {
+        self.raft.current_leader().await == Some(self.id)
+    }
+
     fn note_heartbeat(&self, node_id: i32, incarnation: &str) {
         self.heartbeats
             .lock()

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 mod controller;
+pub mod elect;
 mod log_store;
 mod net;
 pub mod placement;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use admin::{AdminCall, AdminReply};
 pub use config::ClusterConfig;
 pub use controller::start;
+pub use elect::{ElectionResult, ElectionType};
 pub use state::{PartitionState, TopicState, NO_LEADER};
 
 openraft::declare_raft_types!(
@@ -166,15 +168,15 @@ impl ClusterHandle {
             node_id: self.node_id,
         };
         match self.call_for_value(call).await? {
-            Some(start) => Ok(start),
-            None => Err((
+            Some(state::Reply::ProducerIdBlock(start)) => Ok(start),
+            _ => Err((
                 crate::protocol::errors::UNKNOWN_SERVER_ERROR,
                 "no producer id block".into(),
             )),
         }
     }
 
-    async fn call_for_value(&self, call: AdminCall) -> admin::ValueReply {
+    pub(super) async fn call_for_value(&self, call: AdminCall) -> admin::ValueReply {
         let (reply, rx) = futures::channel::oneshot::channel();
         if self.calls.send(admin::Call { call, reply }).is_err() {
             return Err((

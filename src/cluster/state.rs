@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::elect::{ElectionResult, ElectionType};
 pub use super::topics::{PartitionState, TopicState, NO_LEADER};
 
 /// A change to the cluster metadata, as stored in the Raft log.
@@ -67,6 +68,12 @@ pub enum Command {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// Kafka's ElectLeaders: each partition decided by `elect::ElectionType`'s rule from
+    /// the state alone (see `elect.rs`).
+    ElectLeaders {
+        election: ElectionType,
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -79,6 +86,8 @@ pub enum Reply {
     ProducerIdBlock(i64),
     /// The command did not apply (its reason); the state is unchanged.
     Rejected(String),
+    /// Each partition's outcome of an `ElectLeaders`.
+    Elections(Vec<ElectionResult>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +179,10 @@ impl ClusterState {
                 (*leader, *leader_epoch, *partition_epoch),
                 isr,
             ),
+            Command::ElectLeaders {
+                election,
+                partitions,
+            } => self.elect_leaders(*election, partitions),
         }
     }
 

@@ -57,7 +57,7 @@ impl PartitionState {
             .find(|r| self.isr.contains(r) && !fenced.contains(r))
     }
 
-    fn set_leader(&mut self, leader: i32) {
+    pub(super) fn set_leader(&mut self, leader: i32) {
         if leader != self.leader {
             self.leader = leader;
             self.leader_epoch += 1;
@@ -67,7 +67,7 @@ impl PartitionState {
 }
 
 impl ClusterState {
-    fn fenced_ids(&self) -> BTreeSet<i32> {
+    pub(super) fn fenced_ids(&self) -> BTreeSet<i32> {
         self.brokers
             .values()
             .filter(|b| b.fenced)

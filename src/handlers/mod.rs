@@ -24,6 +24,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -170,6 +171,7 @@ pub fn dispatch(
             offset_for_leader_epoch::handle(s, version, body).boxed_local()
         }
         ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
+        ApiKey::ElectLeaders => elect_leaders::handle(s, version, body).boxed_local(),
         ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),
         ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),
         ApiKey::IncrementalAlterConfigs => {

@@ -366,6 +366,17 @@ pub struct ShardSnapshot {
     pub requests: Vec<(i16, u64)>,
     /// ((api key, error code), count).
     pub errors: Vec<((i16, i16), u64)>,
+    /// The leader's view of its followers on this shard (`Shard::replica_lag`).
+    pub replica_lag: ReplicaLag,
+}
+
+/// Over the replicated partitions a shard leads: the largest lag in records of any
+/// follower (the leader's written end minus the follower's fetch offset), and the
+/// longest time any follower has not been caught up.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReplicaLag {
+    pub max_records: u64,
+    pub max_seconds: f64,
 }
 
 impl ShardSnapshot {
@@ -377,6 +388,7 @@ impl ShardSnapshot {
             counters: vec![0; Counter::ALL.len()],
             requests: Vec::new(),
             errors: Vec::new(),
+            replica_lag: ReplicaLag::default(),
         }
     }
 
@@ -411,6 +423,7 @@ pub fn snapshot(shard: usize) -> Option<ShardSnapshot> {
                 .map(|(k, n)| (k as i16, *n))
                 .collect(),
             errors: reg.errors.iter().map(|(k, n)| (*k, *n)).collect(),
+            replica_lag: ReplicaLag::default(),
         })
     })
 }

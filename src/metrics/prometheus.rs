@@ -151,10 +151,43 @@ pub fn render(shards: &[ShardSnapshot], broker: &BrokerGauges) -> String {
             open,
         );
     }
+    replica_lag_families(&mut out, shards);
     request_families(&mut out, shards);
     stage_family(&mut out, shards);
     size_families(&mut out, shards);
     out
+}
+
+/// The leader-side lag gauges (Kafka's MaxLag is the follower's; ours is the leader's
+/// view, from the fetch offsets its followers send).
+fn replica_lag_families(out: &mut String, shards: &[ShardSnapshot]) {
+    let records = "corelog_replica_max_lag_records";
+    family(
+        out,
+        records,
+        "Largest lag in records of a follower of a partition this shard leads.",
+        "gauge",
+    );
+    for s in shards {
+        let shard = s.shard.to_string();
+        sample(
+            out,
+            records,
+            &[("shard", &shard)],
+            s.replica_lag.max_records,
+        );
+    }
+    let seconds = "corelog_replica_max_lag_seconds";
+    family(
+        out,
+        seconds,
+        "Longest time a follower of a partition this shard leads has not been caught up.",
+        "gauge",
+    );
+    for s in shards {
+        let labels = label_set(&[("shard", &s.shard.to_string())], None);
+        let _ = writeln!(out, "{seconds}{labels} {:.3}", s.replica_lag.max_seconds);
+    }
 }
 
 fn broker_families(out: &mut String, b: &BrokerGauges) {
@@ -395,6 +428,10 @@ mod tests {
         s.counters[Counter::NetworkReceivedBytes as usize] = 300;
         s.counters[Counter::ConnectionsOpened as usize] = 3;
         s.counters[Counter::ConnectionsClosed as usize] = 1;
+        s.replica_lag = crate::metrics::ReplicaLag {
+            max_records: 5,
+            max_seconds: 2.5,
+        };
         s.requests = vec![(0, 7), (1, 2)];
         s.errors = vec![((0, 21), 1)];
         for v in [8, 40, 40, 2_000_000] {
@@ -446,6 +483,12 @@ corelog_network_received_bytes_total{shard=\"1\"} 300
 # HELP corelog_connections_active Kafka connections open now.
 # TYPE corelog_connections_active gauge
 corelog_connections_active{shard=\"1\"} 2
+# HELP corelog_replica_max_lag_records Largest lag in records of a follower of a partition this shard leads.
+# TYPE corelog_replica_max_lag_records gauge
+corelog_replica_max_lag_records{shard=\"1\"} 5
+# HELP corelog_replica_max_lag_seconds Longest time a follower of a partition this shard leads has not been caught up.
+# TYPE corelog_replica_max_lag_seconds gauge
+corelog_replica_max_lag_seconds{shard=\"1\"} 2.500
 # HELP corelog_requests_total Kafka requests received, by API.
 # TYPE corelog_requests_total counter
 corelog_requests_total{shard=\"1\",api=\"Produce\"} 7

@@ -130,6 +130,13 @@ pub const FENCED_INSTANCE_ID: i16 = 82;
 /// The consumer group is actively subscribed to the topic.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
+/// The preferred leader was not available.
+pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
+/// Eligible topic partition leaders are not available.
+pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+/// Leader election not needed for topic partition.
+pub const ELECTION_NOT_NEEDED: i16 = 84;
+
 /// The producer attempted a transactional operation in an invalid state.
 pub const INVALID_TXN_STATE: i16 = 48;
 /// The producer attempted to use a producer id which is not currently assigned to its transactional id.
@@ -195,6 +202,15 @@ mod tests {
             (UNSUPPORTED_COMPRESSION_TYPE, E::UnsupportedCompressionType),
             (OFFSET_NOT_AVAILABLE, E::OffsetNotAvailable),
             (INVALID_RECORD, E::InvalidRecord),
+            (
+                PREFERRED_LEADER_NOT_AVAILABLE,
+                E::PreferredLeaderNotAvailable,
+            ),
+            (
+                ELIGIBLE_LEADERS_NOT_AVAILABLE,
+                E::EligibleLeadersNotAvailable,
+            ),
+            (ELECTION_NOT_NEEDED, E::ElectionNotNeeded),
             (PRODUCER_FENCED, E::ProducerFenced),
             (
                 TRANSACTIONAL_ID_AUTHORIZATION_FAILED,

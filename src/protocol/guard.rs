@@ -37,10 +37,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
-    describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
-    offset_for_leader_epoch_request, AlterConfigsRequest, CreatePartitionsRequest,
-    DeleteRecordsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
-    IncrementalAlterConfigsRequest, OffsetForLeaderEpochRequest,
+    describe_configs_request, describe_log_dirs_request, elect_leaders_request,
+    incremental_alter_configs_request, offset_for_leader_epoch_request, AlterConfigsRequest,
+    CreatePartitionsRequest, DeleteRecordsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
+    ElectLeadersRequest, IncrementalAlterConfigsRequest, OffsetForLeaderEpochRequest,
 };
 use kafka_protocol::messages::{
     consumer_group_heartbeat_request, create_topics_request, delete_topics_request, fetch_request,
@@ -255,7 +255,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 40] = [
+static APIS: [Api; 41] = [
     Api {
         key: ApiKey::SaslHandshake,
         versions: range(0, 1),
@@ -442,6 +442,12 @@ static APIS: [Api; 40] = [
         versions: range(0, 3),
         flexible: since(2),
         body: &CREATE_PARTITIONS,
+    },
+    Api {
+        key: ApiKey::ElectLeaders,
+        versions: range(0, 2),
+        flexible: since(2),
+        body: &ELECT_LEADERS,
     },
     Api {
         key: ApiKey::DescribeConfigs,

@@ -20,7 +20,16 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// leader's own included). Followers not yet heard from since this leader epoch
 /// count as 0: the high watermark never moves back (`set_replicated_high_watermark`
 /// keeps it monotonic), it just waits for them.
+///
+/// An ISR of this broker alone has nobody else to wait for: the high watermark is the
+/// written end and follows every write (`None`), else appends after the ISR shrank to
+/// the leader would never become visible nor answer acks=all. When followers join
+/// again, `apply_roles` first pins it where consumers already are (`pin_high_watermark`).
 pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
+    if lead.isr.iter().all(|&r| r == me) {
+        log.set_replicated_high_watermark(None);
+        return;
+    }
     let mut hw = log.written_offset();
     for r in lead.isr.iter().filter(|&&r| r != me) {
         hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
@@ -28,7 +37,44 @@ pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
     log.set_replicated_high_watermark(Some(hw));
 }
 
+/// The ISR of a led partition grows from this broker alone: the high watermark, which
+/// followed the written end, stays where consumers already read up to.
+pub(super) fn pin_high_watermark(log: &PartitionLog) {
+    if log.replicated_high_watermark().is_none() {
+        log.set_replicated_high_watermark(Some(log.high_watermark()));
+    }
+}
+
 impl Shard {
+    /// The `/metrics` lag gauges of the partitions this shard leads: per follower, the
+    /// written end minus its fetch offset, and the time since it was last caught up (a
+    /// follower never heard from in this leadership lags by the whole log).
+    pub fn replica_lag(&self) -> crate::metrics::ReplicaLag {
+        let me = self.broker.config.node_id;
+        let now = Instant::now();
+        let mut lag = crate::metrics::ReplicaLag::default();
+        let rep = self.replication.borrow();
+        for ((topic, partition), lead) in &rep.leading {
+            let Ok(log) = self.log_checked(topic, *partition) else {
+                continue;
+            };
+            let written = log.written_offset();
+            for r in lead.replicas.iter().filter(|&&r| r != me) {
+                let (records, seconds) = match lead.followers.get(r) {
+                    Some(p) if p.fetch_offset >= written => (0, 0.0),
+                    Some(p) => (
+                        written - p.fetch_offset,
+                        now.duration_since(p.caught_up_at).as_secs_f64(),
+                    ),
+                    None => (written - log.log_start_offset(), 0.0),
+                };
+                lag.max_records = lag.max_records.max(records.max(0) as u64);
+                lag.max_seconds = lag.max_seconds.max(seconds);
+            }
+        }
+        lag
+    }
+
     /// A follower fetched `topic`-`partition` from `offset`: everything below is on its
     /// log. Moves the high watermark and, if it is out of the ISR and has caught up,
     /// asks for it to be added.

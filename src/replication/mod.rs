@@ -87,6 +87,13 @@ impl Shard {
                     if log.leader_epoch() != set.leader_epoch {
                         log.set_leader_epoch(set.leader_epoch);
                     }
+                    let was_alone = rep
+                        .leading
+                        .get(&key)
+                        .is_some_and(|l| l.isr.iter().all(|&r| r == me));
+                    if was_alone && set.isr.iter().any(|&r| r != me) {
+                        leader::pin_high_watermark(&log);
+                    }
                     let lead = rep.leading.entry(key).or_insert_with(|| Lead {
                         leader_epoch: set.leader_epoch,
                         partition_epoch: set.partition_epoch,

@@ -217,8 +217,14 @@ fn json_response(v: &serde_json::Value) -> Vec<u8> {
 /// Every shard's metrics, in shard order (a shard shutting down is left out).
 pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
     let asks = (0..shard.broker.shard_count).map(|id| {
-        shard.run_on(id, move |_| {
-            async move { metrics::snapshot(id) }.boxed_local()
+        shard.run_on(id, move |s| {
+            async move {
+                metrics::snapshot(id).map(|mut snap| {
+                    snap.replica_lag = s.replica_lag();
+                    snap
+                })
+            }
+            .boxed_local()
         })
     });
     join_all(asks)

@@ -34,6 +34,30 @@ pub(super) static CREATE_PARTITIONS_ASSIGNMENT: Struct = Struct {
     tagged: &[],
 };
 
+pub(super) static ELECT_LEADERS: Struct = Struct {
+    decoded_bytes: size_of::<ElectLeadersRequest>(),
+    fields: &[
+        field("election_type", since(1), Ty::Int8),
+        // Null (every partition) is valid from v1; the crate reads it at v0 too.
+        field(
+            "topic_partitions",
+            ALL,
+            nullable_array(Elem::Struct(&ELECT_LEADERS_TOPIC)),
+        ),
+        field("timeout_ms", ALL, Ty::Int32),
+    ],
+    tagged: &[],
+};
+
+pub(super) static ELECT_LEADERS_TOPIC: Struct = Struct {
+    decoded_bytes: size_of::<elect_leaders_request::TopicPartitions>(),
+    fields: &[
+        field("topic", ALL, STRING),
+        field("partitions", ALL, array(Elem::Int32)),
+    ],
+    tagged: &[],
+};
+
 pub(super) static DESCRIBE_CONFIGS: Struct = Struct {
     decoded_bytes: either_crate(
         size_of::<DescribeConfigsRequest>(),

@@ -28,8 +28,8 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     alter_configs_request, create_partitions_request, delete_records_request,
-    describe_configs_request, describe_log_dirs_request, incremental_alter_configs_request,
-    offset_for_leader_epoch_request,
+    describe_configs_request, describe_log_dirs_request, elect_leaders_request,
+    incremental_alter_configs_request, offset_for_leader_epoch_request,
 };
 use kafka_protocol::messages::{BrokerId, GroupId, ProducerId, TopicName, TransactionalId};
 use kafka_protocol::protocol::{Decodable, Encodable};
@@ -184,6 +184,7 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::DeleteGroups => codec_of::<DeleteGroupsRequest>(),
         ApiKey::OffsetDelete => codec_of::<OffsetDeleteRequest>(),
         ApiKey::CreatePartitions => codec_of::<CreatePartitionsRequest>(),
+        ApiKey::ElectLeaders => codec_of::<ElectLeadersRequest>(),
         ApiKey::DescribeConfigs => codec_of::<DescribeConfigsRequest>(),
         ApiKey::AlterConfigs => codec_of::<AlterConfigsRequest>(),
         ApiKey::IncrementalAlterConfigs => codec_of::<IncrementalAlterConfigsRequest>(),
@@ -352,6 +353,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::DeleteGroups => delete_groups_samples(version),
         ApiKey::OffsetDelete => offset_delete_samples(version),
         ApiKey::CreatePartitions => create_partitions_samples(version),
+        ApiKey::ElectLeaders => elect_leaders_samples(version),
         ApiKey::DescribeConfigs => describe_configs_samples(version),
         ApiKey::AlterConfigs => alter_configs_samples(version),
         ApiKey::IncrementalAlterConfigs => incremental_alter_configs_samples(version),
@@ -1145,6 +1147,30 @@ fn delete_records_samples(v: i16) -> Vec<BytesMut> {
     ]
 }
 
+fn elect_leaders_samples(v: i16) -> Vec<BytesMut> {
+    use elect_leaders_request::TopicPartitions;
+    let mut full = ElectLeadersRequest::default()
+        .with_election_type(if v >= 1 { 1 } else { 0 })
+        .with_topic_partitions(Some(vec![
+            TopicPartitions::default()
+                .with_topic(topic("t1"))
+                .with_partitions(vec![0, 3]),
+            TopicPartitions::default().with_topic(topic("empty")),
+        ]))
+        .with_timeout_ms(60_000);
+    if let Some((tag, value)) = extra(v >= 2) {
+        full = full.with_unknown_tagged_field(tag, value);
+    }
+    vec![
+        encode(&full, v),
+        encode(&ElectLeadersRequest::default(), v),
+        encode(
+            &ElectLeadersRequest::default().with_topic_partitions(Some(vec![])),
+            v,
+        ),
+    ]
+}
+
 fn offset_for_leader_epoch_samples(v: i16) -> Vec<BytesMut> {
     use offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
     let partition = |i: i32, epoch: i32| {
@@ -1320,6 +1346,17 @@ fn minimal_samples(api: ApiKey, v: i16, n: usize) -> Vec<BytesMut> {
                 n
             ]));
             encode(&OffsetDeleteRequest::default().with_topics(topics), v)
+        }
+        ApiKey::ElectLeaders => {
+            let topics = vec![
+                elect_leaders_request::TopicPartitions::default()
+                    .with_partitions(vec![0; n]);
+                n
+            ];
+            encode(
+                &ElectLeadersRequest::default().with_topic_partitions(Some(topics)),
+                v,
+            )
         }
         ApiKey::CreatePartitions => {
             let mut topics = vec![create_partitions_request::CreatePartitionsTopic::default(); n];

@@ -115,6 +115,11 @@ impl PartitionLog {
         self.inner.state.borrow().epochs.latest_epoch()
     }
 
+    /// The replication high watermark, `None` while consumers see everything written.
+    pub fn replicated_high_watermark(&self) -> Option<i64> {
+        self.inner.state.borrow().replicated_hw
+    }
+
     /// Sets the replication high watermark. `None`: consumers see everything written
     /// (a single replica). `Some(hw)`: consumer reads stop at `min(written, hw)`; `hw`
     /// is clamped to the log end offset (a follower taking the leader's HW may be
