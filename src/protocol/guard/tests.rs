@@ -367,9 +367,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         | ApiKey::SaslAuthenticate
         | ApiKey::AlterUserScramCredentials
         | ApiKey::DescribeUserScramCredentials => security_samples(api, version),
-        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => {
-            acl_samples(api, version)
-        }
+        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => acl_samples(api, version),
         ApiKey::AddPartitionsToTxn => add_partitions_to_txn_samples(version),
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_samples(version),
         ApiKey::EndTxn => end_txn_samples(version),
@@ -453,7 +451,8 @@ fn acl_samples(api: ApiKey, v: i16) -> Vec<BytesMut> {
                 .with_host(s("*"))
                 .with_operation(4)
                 .with_permission_type(3);
-            let mut full = CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+            let mut full =
+                CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
             if let Some((tag, value)) = extra(flexible) {
                 full = full.with_unknown_tagged_field(tag, value);
             }
