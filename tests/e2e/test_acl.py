@@ -223,3 +223,77 @@ def produce_plain(bootstrap, topic):
     p.produce(topic, b"x", on_delivery=lambda err, msg: codes.append(err.code() if err else None))
     p.flush(CLIENT_TIMEOUT_S)
     return codes
+
+
+# --- a cluster: ACLs are records of the metadata quorum ---------------------------------
+
+CLUSTER_SIZE = 3
+CONVERGE_S = 10
+
+
+def tool(port, tmp_path, user, *args):
+    """A toolbox command as `user`, on one member's SASL listener."""
+    cfg = tmp_path / f"{user}.properties"
+    cfg.write_text(f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism={MECHANISM}\nsasl.username={user}\n"
+                   f"sasl.password={USERS[user]}\n")
+    cmd = [str(corelog_bin()), "--command-config", str(cfg), *args]
+    return subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT_S * 2)
+
+
+def secured_cluster(factory):
+    """Three combined-mode members, each with a SASL_PLAINTEXT listener and the same
+    SCRAM users (users are per broker). The members replicate over the PLAINTEXT
+    listener as User:ANONYMOUS, so that principal is a super user, as Kafka's
+    inter-broker principal must be."""
+    from conftest import Broker, _BROKERS_BY_NODE
+    controller_ports = [free_port() for _ in range(CLUSTER_SIZE)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    members = []
+    for i, cport in enumerate(controller_ports):
+        workdir = factory.base_dir / f"member{i + 1}"
+        d = format_dir(workdir / "d0")
+        settings = {**AUTHORIZER, "super.users": "User:admin;User:ANONYMOUS", "log.dirs": str(d),
+                    "process.roles": "broker,controller", "controller.quorum.voters": voters}
+        b = Broker(workdir, overrides=settings, smp=1, node_id=i + 1, controller_port=cport,
+                   extra_listeners={"SASL_PLAINTEXT": free_port()})
+        factory.brokers.append(b)
+        _BROKERS_BY_NODE.setdefault(factory.node_id, []).append(b)
+        members.append(b.start())
+    return members
+
+
+def until(check, what):
+    deadline = time.monotonic() + CONVERGE_S
+    while True:
+        got = check()
+        if got is True or time.monotonic() > deadline:
+            assert got is True, f"{what}: {got}"
+            return
+        time.sleep(0.2)
+
+
+def test_every_cluster_member_enforces_the_same_acls(broker_factory, tmp_path):
+    members = secured_cluster(broker_factory)
+    sasl = [f"127.0.0.1:{b.extra_ports['SASL_PLAINTEXT']}" for b in members]
+    for t in ("t", "u"):
+        r = tool(None, tmp_path, "admin", "topic", "create", t, "--partitions", "1", "-b", sasl[0])
+        assert r.returncode == 0, r.stderr
+    r = tool(None, tmp_path, "admin", "acl", "--add", "--allow-principal", "User:alice", "--operation", "Write",
+             "--topic", "t", "-b", sasl[1])
+    assert r.returncode == 0, r.stderr
+    listed = ("Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=t, patternType=LITERAL)`: \n"
+              " \t(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW) \n\n")
+
+    def everywhere(user, args, want):
+        def check():
+            outs = [tool(None, tmp_path, user, *args, "-b", b).stdout.decode() for b in sasl]
+            return True if outs == [want] * len(sasl) else outs
+        return check
+
+    until(everywhere("admin", ["acl", "--list"], listed), "the ACL on every member")
+    # Each member's Metadata shows alice only t (WRITE implies DESCRIBE).
+    until(everywhere("alice", ["topic", "list"], "t\tpartitions=1\treplication=1\n"), "alice's topics on every member")
+    r = tool(None, tmp_path, "admin", "acl", "--remove", "--topic", "t", "-b", sasl[2])
+    assert r.returncode == 0, r.stderr
+    until(everywhere("admin", ["acl", "--list"], ""), "no ACL left on any member")
+    until(everywhere("alice", ["topic", "list"], ""), "alice sees nothing on any member")
