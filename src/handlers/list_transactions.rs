@@ -63,9 +63,8 @@ pub async fn handle(
                 || (state == TxnState::Ongoing
                     && start_ms >= 0
                     && now_ms - start_ms >= duration_ms);
-            if !(state_ok && producer_ok && duration_ok)
-                || !access.transactional_id(Operation::Describe, &id)
-            {
+            let described = access.transactional_id(Operation::Describe, &id);
+            if !(state_ok && producer_ok && duration_ok && described) {
                 continue;
             }
             let mut t = TransactionState::default();

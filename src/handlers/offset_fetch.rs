@@ -20,7 +20,8 @@ use crate::groups::{service, Committed, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
 use crate::security::acl::{Access, Operation};
 
-type Fetched = BTreeMap<String, Vec<(i32, Option<Committed>)>>;
+type Partitions = Vec<(i32, Option<Committed>)>;
+type Fetched = BTreeMap<String, Partitions>;
 
 /// A group's committed offsets, or its error code (a consumer-protocol member that is
 /// unknown or not at its current epoch, v9+).
@@ -166,7 +167,7 @@ fn authorized(
     fetched: Fetched,
     access: &Access,
     all_topics: bool,
-) -> Vec<(String, Vec<(i32, Option<Committed>)>, i16)> {
+) -> Vec<(String, Partitions, i16)> {
     fetched
         .into_iter()
         .filter_map(|(name, parts)| {

@@ -5,10 +5,9 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use super::index::Request;
-use super::{AclIndex, AclStore, Operation, ResourceType, ANONYMOUS, CLUSTER_NAME};
+use super::{AclStore, Operation, ResourceType, ANONYMOUS, CLUSTER_NAME};
 
 #[derive(Clone, Default)]
 pub struct Access(Option<Rc<Who>>);
@@ -19,7 +18,7 @@ struct Who {
     host: String,
     super_user: bool,
     allow_if_none: bool,
-    acls: Rc<Arc<AclIndex>>,
+    acls: super::store::View,
 }
 
 impl Access {

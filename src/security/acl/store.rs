@@ -29,9 +29,15 @@ const FILE_VERSION: u32 = 1;
 /// Gives each store its own id, so a thread's cached view is never another store's.
 static STORE_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// A shard's handle on the current ACLs. The `Rc` is deliberate: requests on one shard
+/// clone it without touching the `Arc`'s count, which every shard shares (a cache line
+/// bounced between cores on every request otherwise).
+#[allow(clippy::redundant_allocation)]
+pub type View = Rc<Arc<AclIndex>>;
+
 thread_local! {
     /// (store id, version, view) of the last `current` on this thread.
-    static VIEW: RefCell<Option<(u64, u64, Rc<Arc<AclIndex>>)>> = const { RefCell::new(None) };
+    static VIEW: RefCell<Option<(u64, u64, View)>> = const { RefCell::new(None) };
 }
 
 pub struct AclStore {
@@ -94,7 +100,7 @@ impl AclStore {
     }
 
     /// The current ACLs, through this thread's cached view (see the module comment).
-    pub fn current(&self) -> Rc<Arc<AclIndex>> {
+    pub fn current(&self) -> View {
         let version = self.version.load(Ordering::Acquire);
         VIEW.with(|view| {
             let mut view = view.borrow_mut();
