@@ -163,7 +163,12 @@ pub fn dispatch(
     }
     let s = shard.clone();
     // Who asks, for the ACL checks (nothing to build without an authorizer).
-    let access = Access::new(&shard.broker.acls, conn.principal.as_deref(), peer);
+    let access = Access::new(
+        &shard.broker.acls,
+        &conn.identity,
+        conn.principal.as_deref(),
+        peer,
+    );
     Ok(match api {
         ApiKey::Produce => produce::start(&s, version, body, &access)?,
         ApiKey::Fetch => fetch::handle(s, version, body, access).boxed_local(),

@@ -10,16 +10,27 @@ use super::index::Request;
 use super::{AclStore, Operation, ResourceType, ANONYMOUS, CLUSTER_NAME};
 
 #[derive(Clone, Default)]
-pub struct Access(Option<Rc<Who>>);
+pub struct Access(Option<Inner>);
 
-struct Who {
+#[derive(Clone)]
+struct Inner {
+    who: Rc<Identity>,
+    allow_if_none: bool,
+    acls: super::store::View,
+}
+
+/// Who a connection is, worked out once per connection (its first request after the
+/// login) and kept in `ConnInfo::identity`, so a request costs no allocation.
+#[derive(Debug)]
+pub struct Identity {
     principal: String,
     /// The client's IP address as ACL hosts name it (`127.0.0.1`).
     host: String,
     super_user: bool,
-    allow_if_none: bool,
-    acls: super::store::View,
 }
+
+/// A connection's cached `Identity`.
+pub type IdentityCell = std::cell::OnceCell<Rc<Identity>>;
 
 impl Access {
     /// No authorizer: everything is allowed.
@@ -28,25 +39,36 @@ impl Access {
     }
 
     /// `principal` is the connection's (SASL or mTLS); none is `User:ANONYMOUS`.
-    pub fn new(store: &AclStore, principal: Option<&str>, peer: Option<SocketAddr>) -> Access {
+    /// `identity` caches what is derived from it and `peer` for the connection's life.
+    pub fn new(
+        store: &AclStore,
+        identity: &IdentityCell,
+        principal: Option<&str>,
+        peer: Option<SocketAddr>,
+    ) -> Access {
         if !store.enabled() {
             return Access(None);
         }
-        let principal = principal.unwrap_or(ANONYMOUS).to_string();
-        let super_user = store.config.super_users.contains(&principal);
-        Access(Some(Rc::new(Who {
-            principal,
-            host: peer.map_or_else(String::new, |p| p.ip().to_string()),
-            super_user,
+        let who = identity.get_or_init(|| {
+            let principal = principal.unwrap_or(ANONYMOUS).to_string();
+            Rc::new(Identity {
+                super_user: store.config.super_users.contains(&principal),
+                principal,
+                host: peer.map_or_else(String::new, |p| p.ip().to_string()),
+            })
+        });
+        Access(Some(Inner {
+            who: who.clone(),
             allow_if_none: store.config.allow_everyone_if_no_acl_found,
             acls: store.current(),
-        })))
+        }))
     }
 
     pub fn allows(&self, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
-        let Some(who) = &self.0 else {
+        let Some(inner) = &self.0 else {
             return true;
         };
+        let who = &inner.who;
         if who.super_user {
             return true;
         }
@@ -55,9 +77,9 @@ impl Access {
             host: &who.host,
             operation,
         };
-        let allowed = who
+        let allowed = inner
             .acls
-            .authorize(&req, resource_type, name, who.allow_if_none);
+            .authorize(&req, resource_type, name, inner.allow_if_none);
         if !allowed {
             tracing::debug!(
                 principal = %who.principal, host = %who.host,
@@ -70,18 +92,19 @@ impl Access {
     /// Whether some resource of the type allows `operation` (Kafka's
     /// `authorizeByResourceType`, as an idempotent producer's WRITE on any topic).
     pub fn any(&self, operation: Operation, resource_type: ResourceType) -> bool {
-        let Some(who) = &self.0 else {
+        let Some(inner) = &self.0 else {
             return true;
         };
+        let who = &inner.who;
         let req = Request {
             principal: &who.principal,
             host: &who.host,
             operation,
         };
         who.super_user
-            || who
+            || inner
                 .acls
-                .authorize_any(&req, resource_type, who.allow_if_none)
+                .authorize_any(&req, resource_type, inner.allow_if_none)
     }
 
     pub fn topic(&self, operation: Operation, name: &str) -> bool {
