@@ -185,6 +185,11 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// ACLs of a running broker: --add, --remove, --list (kafka-acls.sh's options).
+    #[command(
+        after_help = "Examples:\n  corelog acl --add --allow-principal User:alice --operation Write --topic payments\n  corelog acl --add --allow-principal User:bob --consumer --topic payments --group billing\n  corelog acl --add --deny-principal User:eve --operation All --topic secret- --resource-pattern-type prefixed\n  corelog acl --list --topic payments\n  corelog acl --remove --allow-principal User:alice --operation Write --topic payments"
+    )]
+    Acl(corelog::cli::acl::AclArgs),
     /// SCRAM users of a running broker: add, delete, list (kafka-configs --entity-type users).
     #[command(
         after_help = "Examples:\n  CORELOG_USER_PASSWORD=s3cret corelog user add alice --mechanism SCRAM-SHA-512\n  corelog user list\n  corelog user delete alice --mechanism SCRAM-SHA-512"

@@ -182,6 +182,8 @@ pub struct BrokerConfig {
     pub failed_authentication_delay_ms: u64,
     /// `transaction.*` and `transactional.id.*` settings.
     pub txn: crate::txn::config::TxnConfig,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
+    pub authorizer: crate::security::acl::AuthorizerConfig,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -250,6 +252,7 @@ impl Default for BrokerConfig {
             metrics_enable: true,
             failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS_DEFAULT,
             txn: crate::txn::config::TxnConfig::default(),
+            authorizer: Default::default(),
             cluster_id: String::new(),
             cluster: None,
             props: BTreeMap::new(),
@@ -459,6 +462,8 @@ impl BrokerConfig {
             c.cluster_id = v.to_string();
         }
         c.txn = crate::txn::config::TxnConfig::parse(get, parse_num)?;
+        c.authorizer = crate::security::acl::AuthorizerConfig::parse(get)
+            .map_err(|(key, value, why)| ConfigError::Invalid { key, value, why })?;
         crate::topic_config::validate_broker_props(props).map_err(ConfigError::TopicDefault)?;
         c.props = props.clone();
         Ok(c)

@@ -149,6 +149,7 @@ fn main() -> ExitCode {
         }
         Command::Tune { action } => run_tune(action),
         Command::Storage { action } => corelog::cli::storage::run(action),
+        Command::Acl(args) => corelog::cli::acl::run(args),
         Command::User { bootstrap, action } => {
             corelog::cli::user::run(corelog::cli::client::Client::connect(&bootstrap), action)
         }

@@ -80,6 +80,10 @@ pub fn run(
         probe_listener(&l.bind, &format!("listeners ({})", l.name))?;
     }
     broker.tls = load_tls(&broker.config)?;
+    if broker.config.cluster.is_none() {
+        let authorizer = broker.config.authorizer.clone();
+        broker.acls = crate::security::acl::AclStore::open(&broker.config.log_dirs[0], authorizer)?;
+    }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();

@@ -31,6 +31,9 @@ pub fn follow_image(broker: &Arc<Broker>, cluster: &ClusterHandle) {
     let weak = Arc::downgrade(broker);
     cluster.set_on_change(Box::new(move || {
         if let Some(broker) = weak.upgrade() {
+            if let Some(cluster) = &broker.cluster {
+                broker.acls.follow(&cluster.image().acls);
+            }
             broker.send(
                 METADATA_SHARD,
                 super::router::ShardMsg::Run(Box::new(|shard: Rc<Shard>| {

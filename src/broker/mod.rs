@@ -59,6 +59,9 @@ pub struct Broker {
     /// SCRAM users (SASL logins, AlterUserScramCredentials); per broker, also in a
     /// cluster (see ARCHITECTURE.md, "Security").
     pub users: crate::security::users::UserStore,
+    /// The ACLs (`security::acl`): the first log dir's file on a single broker, the
+    /// quorum's records in a cluster (set by `serve`).
+    pub acls: crate::security::acl::AclStore,
     /// Failed logins per client address, to slow down guessing.
     pub auth_failures: crate::security::throttle::FailureThrottle,
     /// The partitions of the ongoing transactions this broker coordinates (KIP-890).
@@ -129,8 +132,10 @@ impl Broker {
                 (tx, Some(rx))
             })
             .unzip();
+        let acls = crate::security::acl::AclStore::in_cluster(config.authorizer.clone());
         Broker {
             log_dirs: config.log_dirs.clone(),
+            acls,
             config,
             cluster_id,
             shard_count,

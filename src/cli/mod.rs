@@ -1,6 +1,7 @@
 //! The toolbox side of the `corelog` binary: commands that talk to any Kafka-compatible
 //! broker over the wire protocol (never through its files).
 
+pub mod acl;
 pub mod bench;
 pub mod client;
 pub mod cluster;

@@ -50,6 +50,13 @@ pub enum AdminCall {
     AllocateProducerIds {
         node_id: i32,
     },
+    /// ACL bindings to add / to remove exactly (see `Command::CreateAcls`).
+    CreateAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
+    },
+    DeleteAcls {
+        bindings: Vec<crate::security::acl::AclBinding>,
+    },
     /// A partition leader's ISR change (see `Command::AlterPartition`).
     AlterPartition {
         topic: String,
@@ -216,6 +223,24 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             };
             commit(node, command, |s| {
                 s.topics.get(&name).is_none_or(|t| t.configs == configs)
+            })
+            .await
+        }
+        AdminCall::CreateAcls { bindings } => {
+            let command = Command::CreateAcls {
+                bindings: bindings.clone(),
+            };
+            commit(node, command, |s| {
+                bindings.iter().all(|b| s.acls.contains(b))
+            })
+            .await
+        }
+        AdminCall::DeleteAcls { bindings } => {
+            let command = Command::DeleteAcls {
+                bindings: bindings.clone(),
+            };
+            commit(node, command, |s| {
+                !bindings.iter().any(|b| s.acls.contains(b))
             })
             .await
         }

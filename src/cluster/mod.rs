@@ -58,6 +58,8 @@ pub struct ClusterImage {
     /// before it started is in `topics`: only then may a broker delete local data the
     /// image no longer lists (an image still replaying its log lists too little).
     pub caught_up: bool,
+    /// Every ACL binding of the quorum (`security::acl::AclStore::follow` takes them).
+    pub acls: Arc<Vec<crate::security::acl::AclBinding>>,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;

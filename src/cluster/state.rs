@@ -5,9 +5,11 @@
 //! and later which replicas a partition gets): `apply` never reads a clock, a random
 //! source or anything local, so replaying the log always gives the same state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+use crate::security::acl::AclBinding;
 
 pub use super::elect::{ElectionResult, ElectionType};
 pub use super::topics::{PartitionState, TopicState, NO_LEADER};
@@ -74,6 +76,15 @@ pub enum Command {
         election: ElectionType,
         partitions: Vec<(String, i32)>,
     },
+    /// ACL bindings to add (CreateAcls); those already present change nothing.
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// ACL bindings to remove, exactly: the proposing broker resolved DeleteAcls'
+    /// filters against its image, so what it answers is what goes.
+    DeleteAcls {
+        bindings: Vec<AclBinding>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -118,6 +129,9 @@ pub struct ClusterState {
     /// The first producer id not yet given to any broker.
     #[serde(default)]
     pub next_producer_id: i64,
+    /// Every ACL binding (`security::acl`), enforced alike by every member.
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl ClusterState {
@@ -183,6 +197,16 @@ impl ClusterState {
                 election,
                 partitions,
             } => self.elect_leaders(*election, partitions),
+            Command::CreateAcls { bindings } => {
+                self.acls.extend(bindings.iter().cloned());
+                Reply::Ok
+            }
+            Command::DeleteAcls { bindings } => {
+                for b in bindings {
+                    self.acls.remove(b);
+                }
+                Reply::Ok
+            }
         }
     }
 
@@ -293,6 +317,44 @@ mod tests {
             .map(|b| b.registration.node_id)
             .collect();
         assert_eq!(ids, [1]);
+        let json = serde_json::to_vec(&state).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<ClusterState>(&json).unwrap(),
+            state
+        );
+    }
+
+    #[test]
+    fn acls_are_added_once_and_removed_exactly() {
+        use crate::security::acl::ResourceType;
+        use crate::security::acl::{AclBinding, Operation, PatternType, Permission};
+        let binding = |name: &str| AclBinding {
+            resource_type: ResourceType::Topic,
+            name: name.into(),
+            pattern: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: Operation::Write,
+            permission: Permission::Allow,
+        };
+        let mut state = ClusterState::default();
+        let create = Command::CreateAcls {
+            bindings: vec![binding("t"), binding("u"), binding("t")],
+        };
+        assert_eq!(state.apply(1, &create), Reply::Ok);
+        assert_eq!(state.acls.len(), 2);
+        let delete = Command::DeleteAcls {
+            bindings: vec![binding("u"), binding("v")],
+        };
+        assert_eq!(state.apply(2, &delete), Reply::Ok);
+        assert_eq!(
+            state
+                .acls
+                .iter()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>(),
+            ["t"]
+        );
         let json = serde_json::to_vec(&state).unwrap();
         assert_eq!(
             serde_json::from_slice::<ClusterState>(&json).unwrap(),

@@ -71,7 +71,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let (brokers, topics, caught_up) = {
+        let (brokers, topics, caught_up, acls) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
@@ -87,7 +87,8 @@ impl StateMachine {
                 .brokers
                 .get(&self.handle.node_id)
                 .is_some_and(|b| b.registration.incarnation == self.handle.incarnation);
-            (brokers, state.topics.clone(), caught_up)
+            let acls: Vec<_> = state.acls.iter().cloned().collect();
+            (brokers, state.topics.clone(), caught_up, acls)
         };
         self.handle.update(|image| {
             image.live_brokers = brokers;
@@ -95,6 +96,9 @@ impl StateMachine {
                 image.topics = std::sync::Arc::new(topics);
             }
             image.caught_up = caught_up;
+            if *image.acls != acls {
+                image.acls = std::sync::Arc::new(acls);
+            }
         });
     }
 

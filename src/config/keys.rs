@@ -81,6 +81,7 @@ pub(super) fn key_warning(k: &str) -> Option<String> {
         || super::tls::KEYS.contains(&listener_key(k))
         || listener_key(k) == "sasl.enabled.mechanisms"
         || crate::txn::config::KEYS.contains(&k)
+        || crate::security::acl::CONFIG_KEYS.contains(&k)
         || MEANINGLESS_KEYS.contains(&k)
         || crate::topic_config::def_of_broker_key(k).is_some()
     {

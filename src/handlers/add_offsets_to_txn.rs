@@ -12,6 +12,7 @@ use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::fenced_for_version;
 
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
@@ -21,11 +22,16 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: AddOffsetsToTxnRequest = decode(ApiKey::AddOffsetsToTxn, version, body)?;
     let mut resp = AddOffsetsToTxnResponse::default();
     let code = if req.group_id.is_empty() {
         ec::INVALID_GROUP_ID
+    } else if !access.transactional_id(Operation::Write, &req.transactional_id) {
+        ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    } else if !access.group(Operation::Read, &req.group_id) {
+        ec::GROUP_AUTHORIZATION_FAILED
     } else {
         add(&shard, &req).await
     };

@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
 use super::{decode, respond, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::fenced_for_version;
 
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
@@ -32,6 +33,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: AddPartitionsToTxnRequest = decode(ApiKey::AddPartitionsToTxn, version, body)?;
     let mut resp = AddPartitionsToTxnResponse::default();
@@ -48,6 +50,7 @@ pub async fn handle(
             producer,
             &req.v3_and_below_topics,
             false,
+            &access,
         )
         .await;
         return respond(ApiKey::AddPartitionsToTxn, version, &resp);
@@ -56,12 +59,26 @@ pub async fn handle(
         resp.error_code = ec::INVALID_REQUEST;
         return respond(ApiKey::AddPartitionsToTxn, version, &resp);
     }
+    // v4+ is sent by brokers (KIP-890): Kafka asks CLUSTER_ACTION for it.
+    if !access.cluster(Operation::ClusterAction) {
+        resp.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
+        return respond(ApiKey::AddPartitionsToTxn, version, &resp);
+    }
     for t in &req.transactions {
         let id = t.transactional_id.to_string();
         let producer = (t.producer_id.0, t.producer_epoch);
         let mut r = AddPartitionsToTxnResult::default();
         r.transactional_id = TransactionalId(super::str_bytes(&id));
-        r.topic_results = one(&shard, version, id, producer, &t.topics, t.verify_only).await;
+        r.topic_results = one(
+            &shard,
+            version,
+            id,
+            producer,
+            &t.topics,
+            t.verify_only,
+            &access,
+        )
+        .await;
         resp.results_by_transaction.push(r);
     }
     respond(ApiKey::AddPartitionsToTxn, version, &resp)
@@ -75,7 +92,13 @@ async fn one(
     producer: (i64, i16),
     topics: &[AddPartitionsToTxnTopic],
     verify_only: bool,
+    access: &Access,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // Kafka: WRITE on the transactional id, then WRITE on each topic; any refusal and
+    // nothing is added (the others answer OPERATION_NOT_ATTEMPTED).
+    let id_denied = !access.transactional_id(Operation::Write, &id);
+    let topic_denied = |topic: &str| !access.topic(Operation::Write, topic);
+    let any_denied = id_denied || topics.iter().any(|t| topic_denied(&t.name));
     let snap = shard.broker.metadata.snapshot();
     let known = |topic: &str, p: i32| {
         !crate::txn::is_internal_topic(topic)
@@ -88,7 +111,7 @@ async fn one(
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
     let any_unknown = partitions.iter().any(|(t, p)| !known(t, *p));
-    let code = if any_unknown {
+    let code = if any_unknown || any_denied {
         ec::OPERATION_NOT_ATTEMPTED
     } else {
         coordinate(shard, id, producer, partitions, verify_only).await
@@ -105,7 +128,11 @@ async fn one(
                 .map(|p| {
                     let mut pr = AddPartitionsToTxnPartitionResult::default();
                     pr.partition_index = *p;
-                    pr.partition_error_code = if known(&t.name, *p) {
+                    pr.partition_error_code = if id_denied {
+                        ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                    } else if topic_denied(&t.name) {
+                        ec::TOPIC_AUTHORIZATION_FAILED
+                    } else if known(&t.name, *p) {
                         code
                     } else {
                         ec::UNKNOWN_TOPIC_OR_PARTITION

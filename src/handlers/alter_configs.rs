@@ -19,6 +19,7 @@ use crate::broker::admin::{AdminResult, Alteration, ConfigOp, ConfigResource};
 use crate::broker::request_limits;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// IncrementalAlterConfigs operation codes.
 const OP_SET: i8 = 0;
@@ -30,6 +31,7 @@ pub async fn handle_legacy(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: AlterConfigsRequest = decode(ApiKey::AlterConfigs, version, body)?;
     let requests = req
@@ -47,7 +49,7 @@ pub async fn handle_legacy(
             (r.resource_type, r.resource_name.clone(), Ok(ops))
         })
         .collect();
-    let results = run(&shard, requests, true, req.validate_only).await;
+    let results = run(&shard, requests, true, req.validate_only, &access).await;
     let mut resp = AlterConfigsResponse::default();
     for (resource_type, resource_name, result) in results {
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
@@ -66,6 +68,7 @@ pub async fn handle_incremental(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: IncrementalAlterConfigsRequest =
         decode(ApiKey::IncrementalAlterConfigs, version, body)?;
@@ -98,7 +101,7 @@ pub async fn handle_incremental(
             (r.resource_type, r.resource_name.clone(), ops)
         })
         .collect();
-    let results = run(&shard, requests, false, req.validate_only).await;
+    let results = run(&shard, requests, false, req.validate_only, &access).await;
     let mut resp = IncrementalAlterConfigsResponse::default();
     for (resource_type, resource_name, result) in results {
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -122,12 +125,21 @@ async fn run(
     requests: Vec<Requested>,
     replace: bool,
     validate_only: bool,
+    access: &Access,
 ) -> Vec<(i8, StrBytes, AdminResult)> {
     let node_id = shard.broker.config.node_id.to_string();
     let mut checked = Vec::with_capacity(requests.len());
     let mut alterations = Vec::new();
     for (resource_type, name, ops) in requests {
         let resource = match resource_type {
+            RESOURCE_TOPIC if !access.topic(Operation::AlterConfigs, &name) => Err((
+                ec::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed: ALTER_CONFIGS on the topic is needed.".into(),
+            )),
+            RESOURCE_BROKER if !access.cluster(Operation::AlterConfigs) => Err((
+                ec::CLUSTER_AUTHORIZATION_FAILED,
+                "Authorization failed: ALTER_CONFIGS on the cluster is needed.".into(),
+            )),
             RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
             RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::Broker { default: true }),
             RESOURCE_BROKER if *name == *node_id => Ok(ConfigResource::Broker { default: false }),

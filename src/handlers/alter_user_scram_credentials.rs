@@ -20,15 +20,19 @@ use kafka_protocol::messages::{
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::security::scram::{Credential, Mechanism, ITERATIONS_MAX, ITERATIONS_MIN};
 use crate::security::users::Change;
 
 type Refusal = (i16, String);
 
+const CLUSTER_ALTER_DENIED: &str = "Changing SCRAM credentials needs ALTER on the cluster.";
+
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: AlterUserScramCredentialsRequest =
         decode(ApiKey::AlterUserScramCredentials, version, body)?;
@@ -54,8 +58,16 @@ pub async fn handle(
                 Some((u.iterations, u.salt.to_vec(), u.salted_password.to_vec())),
             )
         }));
+    let may_alter = access.cluster(Operation::Alter);
     for (name, mechanism, upsert) in entries {
-        let checked = check(&name, named[&name], mechanism, upsert);
+        let checked = if may_alter {
+            check(&name, named[&name], mechanism, upsert)
+        } else {
+            Err((
+                ec::CLUSTER_AUTHORIZATION_FAILED,
+                CLUSTER_ALTER_DENIED.into(),
+            ))
+        };
         match checked {
             Ok(change) => changes.push(change),
             Err(refusal) => {

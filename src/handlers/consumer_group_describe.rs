@@ -20,6 +20,7 @@ use crate::broker::shard::Shard;
 use crate::groups::assignor;
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// Kafka's "authorized operations not requested" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -30,6 +31,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ConsumerGroupDescribeRequest = decode(ApiKey::ConsumerGroupDescribe, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -42,6 +44,11 @@ pub async fn handle(
         if !super::first_time(&mut seen, id.as_str()) {
             d.error_code = ec::INVALID_REQUEST;
             d.error_message = Some(str_bytes(&super::repeated_message("group", id)));
+            resp.groups.push(d);
+            continue;
+        }
+        if !access.group(Operation::Describe, id) {
+            d.error_code = ec::GROUP_AUTHORIZATION_FAILED;
             resp.groups.push(d);
             continue;
         }

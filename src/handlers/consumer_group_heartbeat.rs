@@ -16,12 +16,14 @@ use crate::groups::assignor;
 use crate::groups::consumer_group::{HeartbeatArgs, HeartbeatReply};
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
     client: Client,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ConsumerGroupHeartbeatRequest = decode(ApiKey::ConsumerGroupHeartbeat, version, body)?;
     let group = req.group_id.to_string();
@@ -52,6 +54,11 @@ pub async fn handle(
         client_host: client.host,
         version,
     };
+    if !access.group(Operation::Read, &group) {
+        let why = "Authorization failed: READ on the group is needed.";
+        let reply = HeartbeatReply::error(ec::GROUP_AUTHORIZATION_FAILED, why);
+        return respond(ApiKey::ConsumerGroupHeartbeat, version, &response(reply));
+    }
     let reply =
         match service::call(&shard, &group, GroupOp::ConsumerHeartbeat(Box::new(args))).await {
             GroupReply::ConsumerHeartbeat(r) => r,

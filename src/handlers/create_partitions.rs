@@ -15,11 +15,13 @@ use kafka_protocol::messages::{
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, version, body)?;
     let node_id = shard.broker.config.node_id;
@@ -42,6 +44,11 @@ pub async fn handle(
     let mut early: Vec<Option<(i16, String)>> = Vec::with_capacity(topics.len());
     let mut requests = Vec::new();
     for t in &topics {
+        if !access.topic(Operation::Alter, t.name.as_str()) {
+            let why = "Authorization failed: ALTER on the topic is needed.";
+            early.push(Some((ec::TOPIC_AUTHORIZATION_FAILED, why.into())));
+            continue;
+        }
         let foreign = t
             .assignments
             .iter()

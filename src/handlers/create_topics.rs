@@ -17,11 +17,13 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::request_limits;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker = shard.broker.clone();
@@ -35,11 +37,23 @@ pub async fn handle(
             .push(result(name, ec::INVALID_REQUEST, Some(msg), -1, None));
     }
     let repeated: HashSet<&str> = repeated.into_iter().collect();
-    let topics: Vec<&CreatableTopic> = req
+    // Kafka: CREATE on the cluster, or on each topic.
+    let may_create_any = access.cluster(Operation::Create);
+    let (topics, denied): (Vec<&CreatableTopic>, Vec<&CreatableTopic>) = req
         .topics
         .iter()
         .filter(|t| !repeated.contains(t.name.0.as_str()))
-        .collect();
+        .partition(|t| may_create_any || access.topic(Operation::Create, t.name.0.as_str()));
+    for t in denied {
+        let msg = "Authorization failed: CREATE on the topic or the cluster is needed.";
+        resp.topics.push(result(
+            &t.name.0,
+            ec::TOPIC_AUTHORIZATION_FAILED,
+            Some(msg.into()),
+            -1,
+            None,
+        ));
+    }
     let requested = topics.iter().map(|t| {
         request_limits::topic_partitions(
             t.num_partitions,

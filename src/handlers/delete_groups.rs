@@ -11,11 +11,13 @@ use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DeleteGroupsRequest = decode(ApiKey::DeleteGroups, version, body)?;
     let mut resp = DeleteGroupsResponse::default();
@@ -25,9 +27,13 @@ pub async fn handle(
         };
         let mut r = DeletableGroupResult::default();
         r.group_id = id.clone();
-        r.error_code = match service::call(&shard, id, op).await {
-            GroupReply::Code(code) => code,
-            _ => ec::UNKNOWN_SERVER_ERROR,
+        r.error_code = if !access.group(Operation::Delete, id) {
+            ec::GROUP_AUTHORIZATION_FAILED
+        } else {
+            match service::call(&shard, id, op).await {
+                GroupReply::Code(code) => code,
+                _ => ec::UNKNOWN_SERVER_ERROR,
+            }
         };
         resp.results.push(r);
     }

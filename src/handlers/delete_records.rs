@@ -15,6 +15,7 @@ use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsRespon
 use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::{Shard, METADATA_SHARD};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// (topic, partition, offset) for one owner, and where each answer goes.
 type Group = (Vec<(String, i32, i64)>, Vec<(usize, usize)>);
@@ -23,6 +24,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DeleteRecordsRequest = decode(ApiKey::DeleteRecords, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -31,6 +33,7 @@ pub async fn handle(
     for (ti, t) in req.topics.iter().enumerate() {
         let mut out = DeleteRecordsTopicResult::default();
         out.name = t.name.clone();
+        let denied = !access.topic(Operation::Delete, t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
@@ -40,6 +43,7 @@ pub async fn handle(
                 p.partition_index,
                 shard.broker.config.node_id,
             ) {
+                _ if denied => r.error_code = ec::TOPIC_AUTHORIZATION_FAILED,
                 Err(code) => r.error_code = code,
                 Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();

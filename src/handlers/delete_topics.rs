@@ -12,11 +12,13 @@ use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::request_limits;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -45,6 +47,22 @@ pub async fn handle(
             }
         }
     }
+    // Kafka: DELETE on each topic.
+    let (names, ids): (Vec<String>, Vec<Uuid>) = names
+        .into_iter()
+        .zip(ids)
+        .filter(|(name, id)| {
+            let allowed = access.topic(Operation::Delete, name);
+            if !allowed {
+                let mut r = DeletableTopicResult::default();
+                r.name = Some(topic_name(name));
+                r.topic_id = *id;
+                r.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                resp.responses.push(r);
+            }
+            allowed
+        })
+        .unzip();
     let mut existing: Vec<&str> = names
         .iter()
         .map(String::as_str)

@@ -8,12 +8,14 @@ use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, Describ
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
+use crate::security::acl::{Access, ResourceType, CLUSTER_NAME};
 
 pub fn handle(
     shard: &Rc<Shard>,
     version: i16,
     body: BytesMut,
     listener: usize,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, version, body)?;
     let (brokers, controller_id) = shard.broker.cluster_view(listener);
@@ -32,7 +34,12 @@ pub fn handle(
         })
         .collect();
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
-        super::metadata::CLUSTER_OPERATIONS_ALL
+        super::metadata::authorized_ops(
+            &access,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+            super::metadata::CLUSTER_OPERATIONS_ALL,
+        )
     } else {
         super::metadata::OPERATIONS_NOT_REQUESTED
     };

@@ -20,6 +20,7 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::metadata::Snapshot;
 use crate::broker::Broker;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::topic_config::{self, ConfigType, Source, Synonym, DEFS};
 
 /// Kafka's `ConfigResource.Type` values.
@@ -42,6 +43,7 @@ pub async fn handle(
     shard: Rc<crate::broker::shard::Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeConfigsRequest = decode(ApiKey::DescribeConfigs, version, body)?;
     let broker = &shard.broker;
@@ -67,6 +69,14 @@ pub async fn handle(
             .as_ref()
             .map(|ks| ks.iter().map(|k| k.to_string()).collect());
         let described = match r.resource_type {
+            RESOURCE_TOPIC if !access.topic(Operation::DescribeConfigs, &name) => Err((
+                ec::TOPIC_AUTHORIZATION_FAILED,
+                "Authorization failed: DESCRIBE_CONFIGS on the topic is needed.".into(),
+            )),
+            RESOURCE_BROKER if !access.cluster(Operation::DescribeConfigs) => Err((
+                ec::CLUSTER_AUTHORIZATION_FAILED,
+                "Authorization failed: DESCRIBE_CONFIGS on the cluster is needed.".into(),
+            )),
             RESOURCE_TOPIC => topic_configs(broker, &snap, &name),
             RESOURCE_BROKER => broker_configs(broker, &snap, &name),
             other => Err((

@@ -13,6 +13,7 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// Kafka's "authorized operations not requested" marker.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
@@ -21,6 +22,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, version, body)?;
     let mut resp = DescribeGroupsResponse::default();
@@ -40,6 +42,11 @@ pub async fn handle(
         let mut d = DescribedGroup::default();
         d.group_id = id.clone();
         d.authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
+        if !access.group(Operation::Describe, id) {
+            d.error_code = ec::GROUP_AUTHORIZATION_FAILED;
+            resp.groups.push(d);
+            continue;
+        }
         match service::call(&shard, id, op).await {
             // Kafka 4 answers DescribeGroups v0-5 for a consumer-protocol group as for
             // an unknown one (v6 would say GROUP_ID_NOT_FOUND).

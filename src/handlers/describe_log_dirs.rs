@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsRe
 use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// (dir index, topic, partition, size in bytes) of one partition.
 type Sized = (usize, String, i32, u64);
@@ -24,8 +25,15 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeLogDirsRequest = decode(ApiKey::DescribeLogDirs, version, body)?;
+    if !access.cluster(Operation::Describe) {
+        // Kafka: DESCRIBE on the cluster, else the top-level error (v3+) and no dirs.
+        let mut resp = DescribeLogDirsResponse::default();
+        resp.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
+        return respond(ApiKey::DescribeLogDirs, version, &resp);
+    }
     let wanted: Option<HashSet<(String, i32)>> = req.topics.as_ref().map(|topics| {
         topics
             .iter()

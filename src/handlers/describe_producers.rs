@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 use super::{decode, respond, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// (producer id, epoch, last sequence, open transaction's first offset or -1).
 type Producer = (i64, i16, i32, i64);
@@ -25,6 +26,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeProducersRequest = decode(ApiKey::DescribeProducers, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -33,10 +35,12 @@ pub async fn handle(
     for t in &req.topics {
         let mut out = TopicResponse::default();
         out.name = topic_name(&t.name);
+        let denied = !access.topic(Operation::Read, &t.name);
         for &p in &t.partition_indexes {
             let mut pr = PartitionResponse::default();
             pr.partition_index = p;
             match snap.route(&t.name, p, me) {
+                _ if denied => pr.error_code = ec::TOPIC_AUTHORIZATION_FAILED,
                 Err(code) => pr.error_code = code,
                 Ok(pl) => match producers(&shard, pl.shard, t.name.to_string(), p).await {
                     Some(list) => pr.active_producers = list.into_iter().map(state).collect(),

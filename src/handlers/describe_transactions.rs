@@ -14,12 +14,14 @@ use kafka_protocol::messages::{
 use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::TxnMetadata;
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DescribeTransactionsRequest = decode(ApiKey::DescribeTransactions, version, body)?;
     let mut resp = DescribeTransactionsResponse::default();
@@ -33,6 +35,11 @@ pub async fn handle(
         out.transaction_state = str_bytes("");
         if !super::first_time(&mut seen, id.as_str()) {
             out.error_code = ec::INVALID_REQUEST;
+            resp.transaction_states.push(out);
+            continue;
+        }
+        if !access.transactional_id(Operation::Describe, id) {
+            out.error_code = ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
             resp.transaction_states.push(out);
             continue;
         }

@@ -15,10 +15,24 @@ use kafka_protocol::messages::{
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
-pub fn handle(shard: &Rc<Shard>, version: i16, body: BytesMut) -> Result<Outcome, RequestError> {
+pub fn handle(
+    shard: &Rc<Shard>,
+    version: i16,
+    body: BytesMut,
+    access: Access,
+) -> Result<Outcome, RequestError> {
     let req: DescribeUserScramCredentialsRequest =
         decode(ApiKey::DescribeUserScramCredentials, version, body)?;
+    if !access.cluster(Operation::Describe) {
+        let mut resp = DescribeUserScramCredentialsResponse::default();
+        resp.error_code = ec::CLUSTER_AUTHORIZATION_FAILED;
+        resp.error_message = Some(str_bytes(
+            "Describing SCRAM credentials needs DESCRIBE on the cluster.",
+        ));
+        return respond(ApiKey::DescribeUserScramCredentials, version, &resp);
+    }
     let users = shard.broker.users.snapshot();
     let names: Vec<String> = match &req.users {
         Some(list) if !list.is_empty() => list.iter().map(|u| u.name.to_string()).collect(),

@@ -14,11 +14,13 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::cluster::{ElectionResult, ElectionType, NO_LEADER};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ElectLeadersRequest = decode(ApiKey::ElectLeaders, version, body)?;
     // Each partition once, in the order first asked (Kafka answers duplicates once too).
@@ -30,6 +32,11 @@ pub async fn handle(
             .filter(|tp| seen.insert(tp.clone()))
             .collect()
     });
+    if !access.cluster(Operation::Alter) {
+        // Kafka's rule: electing leaders is ALTER on the cluster.
+        let why = "ALTER on the cluster is needed to elect leaders";
+        return answer_all(version, requested, ec::CLUSTER_AUTHORIZATION_FAILED, why);
+    }
     let mut resp = ElectLeadersResponse::default();
     let Some(election) = ElectionType::from_wire(req.election_type) else {
         let why = format!("unknown election type {}", req.election_type);

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ApiKey, EndTxnRequest, EndTxnResponse, ProducerId
 use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::fenced_for_version;
 
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
@@ -19,12 +20,16 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: EndTxnRequest = decode(ApiKey::EndTxn, version, body)?;
     let id = req.transactional_id.to_string();
     let producer = (req.producer_id.0, req.producer_epoch);
     let commit = req.committed;
     let code = match crate::handlers::find_coordinator::txn_coordinator(&shard, &id) {
+        _ if !access.transactional_id(Operation::Write, &id) => {
+            ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        }
         Err(code) => code,
         Ok(home) => shard
             .run_on(home.shard, move |s| {

@@ -24,6 +24,7 @@ use crate::protocol::fetch::{
     encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
     RECORD_BATCH_VERSION_MIN,
 };
+use crate::security::acl::{Access, Operation};
 use crate::storage::legacy_format::{batches_to_message_set, DownConvertBudget};
 use crate::storage::records::inflated_bytes_max;
 
@@ -41,6 +42,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: bytes::BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
     let started = Instant::now();
@@ -49,7 +51,7 @@ pub async fn handle(
     // Kafka's fetch.max.bytes caps what a consumer may ask one response to hold.
     let response_bytes_max =
         (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
-    let (mut topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max);
+    let (mut topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max, &access);
     let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
     let mut wait_started = None;
     loop {
@@ -192,6 +194,7 @@ fn resolve(
     version: i16,
     req: &FetchRequest,
     response_bytes_max: usize,
+    access: &Access,
 ) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
     let snap = shard.broker.metadata.snapshot();
     // A follower names itself (in the body before v15, in ReplicaState from v15); a
@@ -204,6 +207,9 @@ fn resolve(
     let replica = (replica_id >= 0 && shard.broker.cluster.is_some()).then_some(replica_id);
     // isolation_level is in the request from v4 (READ_UNCOMMITTED before).
     let read_committed = version >= 4 && req.isolation_level == 1;
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ per topic;
+    // either refusal is TOPIC_AUTHORIZATION_FAILED on the partitions.
+    let replica_denied = replica.is_some() && !access.cluster(Operation::ClusterAction);
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for t in &req.topics {
@@ -218,18 +224,30 @@ fn resolve(
         } else {
             ec::UNKNOWN_TOPIC_OR_PARTITION
         };
+        let denied = replica_denied
+            || (replica.is_none()
+                && (meta.is_some() || version < 13)
+                && !access.topic(Operation::Read, &name));
         for p in &t.partitions {
             let owner = meta
-                .map_or(Err(unknown), |m| {
-                    snap.route(&m.name, p.partition, shard.broker.config.node_id)
-                        .map_err(|e| {
-                            if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
-                                unknown
-                            } else {
-                                e
-                            }
-                        })
-                })
+                .filter(|_| !denied)
+                .map_or(
+                    Err(if denied {
+                        ec::TOPIC_AUTHORIZATION_FAILED
+                    } else {
+                        unknown
+                    }),
+                    |m| {
+                        snap.route(&m.name, p.partition, shard.broker.config.node_id)
+                            .map_err(|e| {
+                                if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
+                                    unknown
+                                } else {
+                                    e
+                                }
+                            })
+                    },
+                )
                 .map(|pl| pl.shard);
             wanted.push(Wanted {
                 topic: topics.len(),

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoo
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::{txn_partition, TXN_STATE_TOPIC};
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -75,7 +76,7 @@ pub fn txn_coordinator(shard: &Shard, transactional_id: &str) -> Result<TxnHome,
 /// The answer for one key, with addresses on the client's `listener`. Any group id gets
 /// its coordinator, an empty one too (as Kafka: JoinGroup then refuses it with
 /// INVALID_GROUP_ID); an empty transactional id is refused.
-fn answer(shard: &Shard, key_type: i8, key: &str, listener: usize) -> Answer {
+fn answer(shard: &Shard, key_type: i8, key: &str, listener: usize, access: &Access) -> Answer {
     let refuse = |error_code: i16, why: String| Answer {
         error_code,
         error_message: Some(why),
@@ -84,9 +85,17 @@ fn answer(shard: &Shard, key_type: i8, key: &str, listener: usize) -> Answer {
         port: -1,
     };
     match key_type {
+        KEY_TYPE_GROUP if !access.group(Operation::Describe, key) => {
+            let why = "Authorization failed: DESCRIBE on the group is needed.";
+            return refuse(ec::GROUP_AUTHORIZATION_FAILED, why.into());
+        }
         KEY_TYPE_GROUP => {}
         KEY_TYPE_TRANSACTION if key.is_empty() => {
             return refuse(ec::INVALID_REQUEST, "the transactional id is empty".into())
+        }
+        KEY_TYPE_TRANSACTION if !access.transactional_id(Operation::Describe, key) => {
+            let why = "Authorization failed: DESCRIBE on the transactional id is needed.";
+            return refuse(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, why.into());
         }
         KEY_TYPE_TRANSACTION => {}
         _ => return refuse(ec::INVALID_REQUEST, "unknown coordinator key type".into()),
@@ -116,6 +125,7 @@ pub fn handle(
     version: i16,
     body: BytesMut,
     listener: usize,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, version, body)?;
     let key_type = if version >= 1 {
@@ -129,7 +139,7 @@ pub fn handle(
             .coordinator_keys
             .iter()
             .map(|k| {
-                let a = answer(shard, key_type, k, listener);
+                let a = answer(shard, key_type, k, listener, &access);
                 let mut c = Coordinator::default();
                 c.key = k.clone();
                 c.node_id = BrokerId(a.node_id);
@@ -141,7 +151,7 @@ pub fn handle(
             })
             .collect();
     } else {
-        let a = answer(shard, key_type, &req.key, listener);
+        let a = answer(shard, key_type, &req.key, listener, &access);
         resp.error_code = a.error_code;
         resp.node_id = BrokerId(a.node_id);
         resp.host = str_bytes(&a.host);

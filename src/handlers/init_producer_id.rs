@@ -13,6 +13,7 @@ use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResp
 use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation, ResourceType};
 use crate::txn::state::fenced_for_version;
 
 /// The first InitProducerId version whose clients know PRODUCER_FENCED (KIP-588).
@@ -22,6 +23,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: InitProducerIdRequest = decode(ApiKey::InitProducerId, version, body)?;
     let mut resp = InitProducerIdResponse::default();
@@ -30,6 +32,16 @@ pub async fn handle(
     let result = match req.transactional_id.as_ref() {
         // As Kafka: an empty id is neither idempotent-only nor a valid transactional id.
         Some(id) if id.is_empty() => Err(ec::INVALID_REQUEST),
+        Some(id) if !access.transactional_id(Operation::Write, id) => {
+            Err(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        }
+        // Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE
+        // on some topic.
+        None if !access.cluster(Operation::IdempotentWrite)
+            && !access.any(Operation::Write, ResourceType::Topic) =>
+        {
+            Err(ec::CLUSTER_AUTHORIZATION_FAILED)
+        }
         None => crate::broker::producer_ids::next_producer_id(&shard.broker)
             .await
             .map(|id| (id, 0)),

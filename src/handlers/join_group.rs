@@ -11,12 +11,14 @@ use super::{decode, respond, str_bytes, Client, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply, JoinArgs, JoinReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
     client: Client,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: JoinGroupRequest = decode(ApiKey::JoinGroup, version, body)?;
     let group = req.group_id.to_string();
@@ -43,10 +45,14 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let reply = match service::call(&shard, &group, GroupOp::Join(args)).await {
-        GroupReply::Join(r) => r,
-        GroupReply::Code(code) => JoinReply::error(code, &req.member_id),
-        _ => JoinReply::error(ec::UNKNOWN_SERVER_ERROR, &req.member_id),
+    let reply = if !access.group(Operation::Read, &group) {
+        JoinReply::error(ec::GROUP_AUTHORIZATION_FAILED, &req.member_id)
+    } else {
+        match service::call(&shard, &group, GroupOp::Join(args)).await {
+            GroupReply::Join(r) => r,
+            GroupReply::Code(code) => JoinReply::error(code, &req.member_id),
+            _ => JoinReply::error(ec::UNKNOWN_SERVER_ERROR, &req.member_id),
+        }
     };
     let mut resp = JoinGroupResponse::default();
     resp.error_code = reply.error_code;

@@ -10,11 +10,13 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: LeaveGroupRequest = decode(ApiKey::LeaveGroup, version, body)?;
     let group = req.group_id.to_string();
@@ -33,10 +35,14 @@ pub async fn handle(
         group: group.clone(),
         members: members.clone(),
     };
-    let codes = match service::call(&shard, &group, op).await {
-        GroupReply::Codes(codes) => codes,
-        GroupReply::Code(code) => vec![code; members.len()],
-        _ => vec![ec::UNKNOWN_SERVER_ERROR; members.len()],
+    let codes = if !access.group(Operation::Read, &group) {
+        vec![ec::GROUP_AUTHORIZATION_FAILED; members.len()]
+    } else {
+        match service::call(&shard, &group, op).await {
+            GroupReply::Codes(codes) => codes,
+            GroupReply::Code(code) => vec![code; members.len()],
+            _ => vec![ec::UNKNOWN_SERVER_ERROR; members.len()],
+        }
     };
     let mut resp = LeaveGroupResponse::default();
     if version >= 3 {

@@ -11,22 +11,30 @@ use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsRes
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply};
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ListGroupsRequest = decode(ApiKey::ListGroups, version, body)?;
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let asks = (0..shard.broker.shard_count).map(|to| service::call_on(&shard, to, GroupOp::List));
     let mut resp = ListGroupsResponse::default();
+    // Kafka: DESCRIBE on the cluster lists every group, else those the principal may
+    // describe.
+    let all_groups = access.cluster(Operation::Describe);
     for reply in join_all(asks).await {
         let GroupReply::List(groups) = reply else {
             continue;
         };
         for g in groups {
+            if !all_groups && !access.group(Operation::Describe, &g.id) {
+                continue;
+            }
             if !states.is_empty() && !states.contains(&g.state.to_lowercase()) {
                 continue;
             }

@@ -19,6 +19,7 @@ use super::{decode, respond, Outcome, RequestError};
 use crate::broker::router::{OffsetAnswer, OffsetQuery, ShardMsg};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// The queries for one owner shard and where each answer goes: (topic index, partition index).
 type Group = (Vec<OffsetQuery>, Vec<(usize, usize)>);
@@ -27,6 +28,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: bytes::BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -45,6 +47,7 @@ pub async fn handle(
     for (ti, t) in req.topics.iter().enumerate() {
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
+        let denied = !access.topic(Operation::Describe, t.name.0.as_str());
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut r = ListOffsetsPartitionResponse::default();
             r.partition_index = p.partition_index;
@@ -57,6 +60,7 @@ pub async fn handle(
                 shard.broker.config.node_id,
             ) {
                 _ if duplicated => r.error_code = ec::INVALID_REQUEST,
+                _ if denied => r.error_code = ec::TOPIC_AUTHORIZATION_FAILED,
                 Err(code) => r.error_code = code,
                 Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();

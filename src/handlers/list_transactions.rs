@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::{TxnState, ALL_STATES};
 
 /// (id, producer id, state, start time) of one transactional id.
@@ -22,6 +23,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: ListTransactionsRequest = decode(ApiKey::ListTransactions, version, body)?;
     let mut resp = ListTransactionsResponse::default();
@@ -61,7 +63,8 @@ pub async fn handle(
                 || (state == TxnState::Ongoing
                     && start_ms >= 0
                     && now_ms - start_ms >= duration_ms);
-            if !(state_ok && producer_ok && duration_ok) {
+            let described = access.transactional_id(Operation::Describe, &id);
+            if !(state_ok && producer_ok && duration_ok && described) {
                 continue;
             }
             let mut t = TransactionState::default();

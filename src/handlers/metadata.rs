@@ -21,12 +21,14 @@ use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::metadata::TopicMeta;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation, ResourceType, CLUSTER_NAME};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
     listener: usize,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
     let broker = &shard.broker;
@@ -38,22 +40,27 @@ pub async fn handle(
     let allow_create = version < 4 || req.allow_auto_topic_creation;
     let refused = match &wanted {
         Some(wanted) if broker.config.auto_create_topics_enable && allow_create => {
-            auto_create(&shard, wanted).await
+            auto_create(&shard, wanted, &access).await
         }
         _ => HashMap::new(),
     };
     let snap = broker.metadata.snapshot();
     let node = BrokerId(broker.config.node_id);
-    let topic_ops = if req.include_topic_authorized_operations {
-        TOPIC_OPERATIONS_ALL
-    } else {
-        OPERATIONS_NOT_REQUESTED
+    let topic_ops = |name: &str| {
+        if req.include_topic_authorized_operations {
+            authorized_ops(&access, ResourceType::Topic, name, TOPIC_OPERATIONS_ALL)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        }
     };
+    let described = |t: &TopicMeta| access.topic(Operation::Describe, &t.name);
     let topics: Vec<MetadataResponseTopic> = match wanted {
         None => snap
             .topics
             .values()
-            .map(|t| topic_entry(t, node, topic_ops, &broker.dirs))
+            // Kafka leaves out of "all topics" those the principal may not describe.
+            .filter(|t| described(t))
+            .map(|t| topic_entry(t, node, topic_ops(&t.name), &broker.dirs))
             .collect(),
         // Each topic is answered once however often it is named, as Kafka answers the
         // set of names: a 4 MiB request naming a 1,000-partition topic 500,000 times
@@ -69,8 +76,23 @@ pub async fn handle(
                     Some(n) => snap.topic(n.0.as_str()),
                     None => snap.topic_by_id(w.topic_id.as_bytes()),
                 };
+                let denied = match (found, &w.name) {
+                    (Some(t), _) => !described(t),
+                    (None, Some(n)) => !access.topic(Operation::Describe, n.0.as_str()),
+                    (None, None) => false,
+                };
                 match found {
-                    Some(t) => topic_entry(t, node, topic_ops, &broker.dirs),
+                    _ if denied => {
+                        let mut e = MetadataResponseTopic::default();
+                        e.name = w
+                            .name
+                            .clone()
+                            .or_else(|| found.map(|t| topic_name(&t.name)));
+                        e.topic_id = w.topic_id;
+                        e.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
+                        e
+                    }
+                    Some(t) => topic_entry(t, node, topic_ops(&t.name), &broker.dirs),
                     None => {
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
@@ -105,7 +127,12 @@ pub async fn handle(
     resp.controller_id = BrokerId(controller_id);
     resp.topics = topics;
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS_ALL
+        authorized_ops(
+            &access,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+            CLUSTER_OPERATIONS_ALL,
+        )
     } else {
         OPERATIONS_NOT_REQUESTED
     };
@@ -115,15 +142,30 @@ pub async fn handle(
 /// Creates the named topics that do not exist, with num.partitions partitions each, as
 /// one batch (held to `max.partitions.per.request` as a whole). Returns the topics
 /// refused with an error a client should see: POLICY_VIOLATION for a batch over the
-/// bound, INVALID_TOPIC_EXCEPTION for a name Kafka would not create.
-async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> HashMap<String, i16> {
+/// bound, INVALID_TOPIC_EXCEPTION for a name Kafka would not create,
+/// TOPIC_AUTHORIZATION_FAILED without CREATE on the cluster or the topic (as Kafka).
+async fn auto_create(
+    shard: &Rc<Shard>,
+    wanted: &[MetadataRequestTopic],
+    access: &Access,
+) -> HashMap<String, i16> {
     let broker = &shard.broker;
     let snap = broker.metadata.snapshot();
+    let mut refused = HashMap::new();
+    let may_create_any = access.cluster(Operation::Create);
     let mut names: Vec<&str> = wanted
         .iter()
         .filter_map(|t| t.name.as_ref())
         .map(|n| n.0.as_str())
         .filter(|n| snap.topic(n).is_none())
+        .filter(|n| access.topic(Operation::Describe, n))
+        .filter(|n| {
+            let allowed = may_create_any || access.topic(Operation::Create, n);
+            if !allowed {
+                refused.insert(n.to_string(), ec::TOPIC_AUTHORIZATION_FAILED);
+            }
+            allowed
+        })
         .collect();
     // A name listed twice is one topic to create, and counts once.
     names.sort_unstable();
@@ -138,7 +180,6 @@ async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> Hash
             assignment: None,
         })
         .collect();
-    let mut refused = HashMap::new();
     if missing.is_empty() {
         return refused;
     }
@@ -151,9 +192,18 @@ async fn auto_create(shard: &Rc<Shard>, wanted: &[MetadataRequestTopic]) -> Hash
     refused
 }
 
+/// The operations of `all` (a bit per operation code) that `access` allows on the
+/// resource: Kafka's `*_authorized_operations`.
+pub fn authorized_ops(access: &Access, rt: ResourceType, name: &str, all: i32) -> i32 {
+    Operation::ALL
+        .iter()
+        .filter(|op| all & (1 << op.code()) != 0 && access.allows(**op, rt, name))
+        .fold(0, |bits, op| bits | (1 << op.code()))
+}
+
 /// Kafka's "authorized operations were not asked for".
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-/// No ACLs yet, so every topic operation is allowed: READ(3), WRITE(4), CREATE(5),
+/// Every topic operation: READ(3), WRITE(4), CREATE(5),
 /// DELETE(6), ALTER(7), DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
 pub const TOPIC_OPERATIONS_ALL: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);

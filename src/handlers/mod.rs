@@ -5,6 +5,7 @@
 //! the connection reads requests in order (Produce appends, or forwards to the owner
 //! shard, right there), and returns a future that completes the response.
 
+pub mod acl_change;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -12,11 +13,14 @@ pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -56,6 +60,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, Message};
 
 use crate::broker::shard::Shard;
 use crate::protocol::header::RequestHeaderView;
+use crate::security::acl::Access;
 
 /// What a request produces: a response body (as chunks, written in order), or nothing
 /// (Produce with acks=0).
@@ -158,68 +163,105 @@ pub fn dispatch(
         });
     }
     let s = shard.clone();
+    // Who asks, for the ACL checks (nothing to build without an authorizer).
+    let access = Access::new(
+        &shard.broker.acls,
+        &conn.identity,
+        conn.principal.as_deref(),
+        peer,
+    );
     Ok(match api {
-        ApiKey::Produce => produce::start(&s, version, body)?,
-        ApiKey::Fetch => fetch::handle(s, version, body).boxed_local(),
-        ApiKey::Metadata => metadata::handle(s, version, body, conn.listener).boxed_local(),
-        ApiKey::ListOffsets => list_offsets::handle(s, version, body).boxed_local(),
-        ApiKey::CreateTopics => create_topics::handle(s, version, body).boxed_local(),
-        ApiKey::DeleteTopics => delete_topics::handle(s, version, body).boxed_local(),
-        ApiKey::DescribeLogDirs => describe_log_dirs::handle(s, version, body).boxed_local(),
-        ApiKey::DeleteRecords => delete_records::handle(s, version, body).boxed_local(),
+        ApiKey::Produce => produce::start(&s, version, body, &access)?,
+        ApiKey::Fetch => fetch::handle(s, version, body, access).boxed_local(),
+        ApiKey::Metadata => metadata::handle(s, version, body, conn.listener, access).boxed_local(),
+        ApiKey::ListOffsets => list_offsets::handle(s, version, body, access).boxed_local(),
+        ApiKey::CreateTopics => create_topics::handle(s, version, body, access).boxed_local(),
+        ApiKey::DeleteTopics => delete_topics::handle(s, version, body, access).boxed_local(),
+        ApiKey::DescribeLogDirs => {
+            describe_log_dirs::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::DeleteRecords => delete_records::handle(s, version, body, access).boxed_local(),
         ApiKey::OffsetForLeaderEpoch => {
-            offset_for_leader_epoch::handle(s, version, body).boxed_local()
+            offset_for_leader_epoch::handle(s, version, body, access).boxed_local()
         }
-        ApiKey::CreatePartitions => create_partitions::handle(s, version, body).boxed_local(),
-        ApiKey::ElectLeaders => elect_leaders::handle(s, version, body).boxed_local(),
-        ApiKey::DescribeConfigs => describe_configs::handle(s, version, body).boxed_local(),
-        ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),
+        ApiKey::CreatePartitions => {
+            create_partitions::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::DescribeConfigs => describe_configs::handle(s, version, body, access).boxed_local(),
+        ApiKey::AlterConfigs => {
+            alter_configs::handle_legacy(s, version, body, access).boxed_local()
+        }
+        ApiKey::ElectLeaders => elect_leaders::handle(s, version, body, access).boxed_local(),
         ApiKey::IncrementalAlterConfigs => {
-            alter_configs::handle_incremental(s, version, body).boxed_local()
+            alter_configs::handle_incremental(s, version, body, access).boxed_local()
         }
-        ApiKey::DescribeCluster => {
-            ready(describe_cluster::handle(&s, version, body, conn.listener))
-        }
-        ApiKey::FindCoordinator => {
-            ready(find_coordinator::handle(&s, version, body, conn.listener))
-        }
+        ApiKey::DescribeCluster => ready(describe_cluster::handle(
+            &s,
+            version,
+            body,
+            conn.listener,
+            access,
+        )),
+        ApiKey::FindCoordinator => ready(find_coordinator::handle(
+            &s,
+            version,
+            body,
+            conn.listener,
+            access,
+        )),
         ApiKey::JoinGroup => {
-            join_group::handle(s, version, body, client(header, peer)).boxed_local()
+            join_group::handle(s, version, body, client(header, peer), access).boxed_local()
         }
         ApiKey::ConsumerGroupHeartbeat => {
-            consumer_group_heartbeat::handle(s, version, body, client(header, peer)).boxed_local()
+            consumer_group_heartbeat::handle(s, version, body, client(header, peer), access)
+                .boxed_local()
         }
         ApiKey::ConsumerGroupDescribe => {
-            consumer_group_describe::handle(s, version, body).boxed_local()
+            consumer_group_describe::handle(s, version, body, access).boxed_local()
         }
-        ApiKey::SyncGroup => sync_group::handle(s, version, body).boxed_local(),
-        ApiKey::Heartbeat => heartbeat::handle(s, version, body).boxed_local(),
-        ApiKey::LeaveGroup => leave_group::handle(s, version, body).boxed_local(),
-        ApiKey::OffsetCommit => offset_commit::handle(s, version, body).boxed_local(),
-        ApiKey::OffsetFetch => offset_fetch::handle(s, version, body).boxed_local(),
-        ApiKey::ListGroups => list_groups::handle(s, version, body).boxed_local(),
-        ApiKey::DescribeGroups => describe_groups::handle(s, version, body).boxed_local(),
-        ApiKey::DeleteGroups => delete_groups::handle(s, version, body).boxed_local(),
-        ApiKey::OffsetDelete => offset_delete::handle(s, version, body).boxed_local(),
-        ApiKey::InitProducerId => init_producer_id::handle(s, version, body).boxed_local(),
+        ApiKey::SyncGroup => sync_group::handle(s, version, body, access).boxed_local(),
+        ApiKey::Heartbeat => heartbeat::handle(s, version, body, access).boxed_local(),
+        ApiKey::LeaveGroup => leave_group::handle(s, version, body, access).boxed_local(),
+        ApiKey::OffsetCommit => offset_commit::handle(s, version, body, access).boxed_local(),
+        ApiKey::OffsetFetch => offset_fetch::handle(s, version, body, access).boxed_local(),
+        ApiKey::ListGroups => list_groups::handle(s, version, body, access).boxed_local(),
+        ApiKey::DescribeGroups => describe_groups::handle(s, version, body, access).boxed_local(),
+        ApiKey::DeleteGroups => delete_groups::handle(s, version, body, access).boxed_local(),
+        ApiKey::OffsetDelete => offset_delete::handle(s, version, body, access).boxed_local(),
+        ApiKey::InitProducerId => init_producer_id::handle(s, version, body, access).boxed_local(),
         ApiKey::AlterUserScramCredentials => {
-            alter_user_scram_credentials::handle(s, version, body).boxed_local()
+            alter_user_scram_credentials::handle(s, version, body, access).boxed_local()
         }
-        ApiKey::DescribeUserScramCredentials => {
-            ready(describe_user_scram_credentials::handle(&s, version, body))
-        }
+        ApiKey::DescribeUserScramCredentials => ready(describe_user_scram_credentials::handle(
+            &s, version, body, access,
+        )),
         ApiKey::SaslHandshake => ready(sasl_handshake::illegal_state(version, body)),
         ApiKey::SaslAuthenticate => ready(sasl_authenticate::illegal_state(version, body)),
-        ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(s, version, body).boxed_local(),
-        ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(s, version, body).boxed_local(),
-        ApiKey::EndTxn => end_txn::handle(s, version, body).boxed_local(),
-        ApiKey::TxnOffsetCommit => txn_offset_commit::handle(s, version, body).boxed_local(),
-        ApiKey::WriteTxnMarkers => write_txn_markers::handle(s, version, body).boxed_local(),
-        ApiKey::DescribeTransactions => {
-            describe_transactions::handle(s, version, body).boxed_local()
+        ApiKey::AddPartitionsToTxn => {
+            add_partitions_to_txn::handle(s, version, body, access).boxed_local()
         }
-        ApiKey::ListTransactions => list_transactions::handle(s, version, body).boxed_local(),
-        ApiKey::DescribeProducers => describe_producers::handle(s, version, body).boxed_local(),
+        ApiKey::AddOffsetsToTxn => {
+            add_offsets_to_txn::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::EndTxn => end_txn::handle(s, version, body, access).boxed_local(),
+        ApiKey::TxnOffsetCommit => {
+            txn_offset_commit::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::WriteTxnMarkers => {
+            write_txn_markers::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::DescribeTransactions => {
+            describe_transactions::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::ListTransactions => {
+            list_transactions::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::CreateAcls => create_acls::handle(s, version, body, access).boxed_local(),
+        ApiKey::DescribeAcls => ready(describe_acls::handle(&s, version, body, access)),
+        ApiKey::DeleteAcls => delete_acls::handle(s, version, body, access).boxed_local(),
+        ApiKey::DescribeProducers => {
+            describe_producers::handle(s, version, body, access).boxed_local()
+        }
         _ => {
             return Err(RequestError::UnsupportedVersion {
                 api,

@@ -15,6 +15,7 @@ use super::{decode, respond, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// A topic's partitions, each with an error decided here or `None` when it goes to the
 /// group's home shard.
@@ -24,12 +25,17 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: OffsetDeleteRequest = decode(ApiKey::OffsetDelete, version, body)?;
     let group = req.group_id.to_string();
     let mut resp = OffsetDeleteResponse::default();
     if group.is_empty() {
         resp.error_code = ec::INVALID_GROUP_ID;
+        return respond(ApiKey::OffsetDelete, version, &resp);
+    }
+    if !access.group(Operation::Delete, &group) {
+        resp.error_code = ec::GROUP_AUTHORIZATION_FAILED;
         return respond(ApiKey::OffsetDelete, version, &resp);
     }
     let snap = shard.broker.metadata.snapshot();
@@ -39,12 +45,15 @@ pub async fn handle(
     for t in &req.topics {
         let name = t.name.to_string();
         let known = snap.topic(&name).map_or(0, |m| m.partitions.len() as i32);
+        let readable = access.topic(Operation::Read, &name);
         let parts = t
             .partitions
             .iter()
             .map(|p| {
                 let index = p.partition_index;
-                if (0..known).contains(&index) {
+                if !readable {
+                    (index, Some(ec::TOPIC_AUTHORIZATION_FAILED))
+                } else if (0..known).contains(&index) {
                     asked.push((name.clone(), index));
                     (index, None)
                 } else {

@@ -17,8 +17,11 @@ use kafka_protocol::messages::{ApiKey, GroupId, OffsetFetchRequest, OffsetFetchR
 use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, Committed, GroupOp, GroupReply};
+use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
-type Fetched = BTreeMap<String, Vec<(i32, Option<Committed>)>>;
+type Partitions = Vec<(i32, Option<Committed>)>;
+type Fetched = BTreeMap<String, Partitions>;
 
 /// A group's committed offsets, or its error code (a consumer-protocol member that is
 /// unknown or not at its current epoch, v9+).
@@ -58,6 +61,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: OffsetFetchRequest = decode(ApiKey::OffsetFetch, version, body)?;
     let mut resp = OffsetFetchResponse::default();
@@ -67,7 +71,7 @@ pub async fn handle(
             if !super::first_time(&mut seen, g.group_id.as_str()) {
                 let mut out = OffsetFetchResponseGroup::default();
                 out.group_id = g.group_id.clone();
-                out.error_code = crate::protocol::errors::INVALID_REQUEST;
+                out.error_code = ec::INVALID_REQUEST;
                 resp.groups.push(out);
                 continue;
             }
@@ -80,6 +84,12 @@ pub async fn handle(
                 .then(|| (g.member_id.as_ref().map(|m| m.to_string()), g.member_epoch));
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = GroupId(str_bytes(&g.group_id));
+            if !access.group(Operation::Describe, &g.group_id) {
+                out.error_code = ec::GROUP_AUTHORIZATION_FAILED;
+                resp.groups.push(out);
+                continue;
+            }
+            let all_topics = wanted.is_none();
             let fetched = match fetch_group(&shard, &g.group_id, wanted, member).await {
                 Ok(f) => f,
                 Err(code) => {
@@ -88,9 +98,9 @@ pub async fn handle(
                     continue;
                 }
             };
-            out.topics = fetched
+            out.topics = authorized(fetched, &access, all_topics)
                 .into_iter()
-                .map(|(name, parts)| {
+                .map(|(name, parts, denied)| {
                     let mut t = OffsetFetchResponseTopics::default();
                     t.name = topic_name(&name);
                     t.partitions = parts
@@ -102,6 +112,7 @@ pub async fn handle(
                             p.committed_offset = offset;
                             p.committed_leader_epoch = epoch;
                             p.metadata = Some(str_bytes(&metadata));
+                            p.error_code = denied;
                             p
                         })
                         .collect();
@@ -112,17 +123,22 @@ pub async fn handle(
         }
         return respond(ApiKey::OffsetFetch, version, &resp);
     }
-    let wanted = req.topics.as_ref().map(|ts| {
+    if !access.group(Operation::Describe, &req.group_id) {
+        resp.error_code = ec::GROUP_AUTHORIZATION_FAILED;
+        return respond(ApiKey::OffsetFetch, version, &resp);
+    }
+    let wanted: Option<Vec<(String, i32)>> = req.topics.as_ref().map(|ts| {
         ts.iter()
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
             .collect()
     });
+    let all_topics = wanted.is_none();
     let fetched = fetch_group(&shard, &req.group_id, wanted, None)
         .await
         .unwrap_or_default();
-    resp.topics = fetched
+    resp.topics = authorized(fetched, &access, all_topics)
         .into_iter()
-        .map(|(name, parts)| {
+        .map(|(name, parts, denied)| {
             let mut t = OffsetFetchResponseTopic::default();
             t.name = topic_name(&name);
             t.partitions = parts
@@ -134,6 +150,7 @@ pub async fn handle(
                     p.committed_offset = offset;
                     p.committed_leader_epoch = epoch;
                     p.metadata = Some(str_bytes(&metadata));
+                    p.error_code = denied;
                     p
                 })
                 .collect();
@@ -141,4 +158,24 @@ pub async fn handle(
         })
         .collect();
     respond(ApiKey::OffsetFetch, version, &resp)
+}
+
+/// Kafka's topic check on committed offsets (DESCRIBE): a topic the principal may not
+/// describe is left out of "all topics", and a named one answers
+/// TOPIC_AUTHORIZATION_FAILED on its partitions (with no offset shown).
+fn authorized(
+    fetched: Fetched,
+    access: &Access,
+    all_topics: bool,
+) -> Vec<(String, Partitions, i16)> {
+    fetched
+        .into_iter()
+        .filter_map(|(name, parts)| {
+            if access.topic(Operation::Describe, &name) {
+                return Some((name, parts, ec::NONE));
+            }
+            let parts = parts.into_iter().map(|(i, _)| (i, None)).collect();
+            (!all_topics).then_some((name, parts, ec::TOPIC_AUTHORIZATION_FAILED))
+        })
+        .collect()
 }

@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLea
 use super::{decode, respond, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 /// (topic, partition, current leader epoch, requested epoch) for one owner, and where
 /// each answer goes.
@@ -25,20 +26,30 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: OffsetForLeaderEpochRequest = decode(ApiKey::OffsetForLeaderEpoch, version, body)?;
     let snap = shard.broker.metadata.snapshot();
     let mut resp = OffsetForLeaderEpochResponse::default();
     let mut groups: HashMap<usize, Group> = HashMap::new();
+    // Kafka: a follower (replica id >= 0, v3+) needs CLUSTER_ACTION, a client DESCRIBE.
+    let follower_denied = req.replica_id.0 >= 0 && !access.cluster(Operation::ClusterAction);
     for (ti, t) in req.topics.iter().enumerate() {
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = t.topic.clone();
+        let denied = if req.replica_id.0 >= 0 {
+            follower_denied.then_some(ec::CLUSTER_AUTHORIZATION_FAILED)
+        } else {
+            let ok = access.topic(Operation::Describe, t.topic.0.as_str());
+            (!ok).then_some(ec::TOPIC_AUTHORIZATION_FAILED)
+        };
         for (pi, p) in t.partitions.iter().enumerate() {
             let mut r = EpochEndOffset::default();
             r.partition = p.partition;
             r.leader_epoch = -1;
             r.end_offset = -1;
             match snap.route(t.topic.0.as_str(), p.partition, shard.broker.config.node_id) {
+                _ if denied.is_some() => r.error_code = denied.unwrap_or_default(),
                 Err(code) => r.error_code = code,
                 Ok(pl) => {
                     let g = groups.entry(pl.shard).or_default();

@@ -19,6 +19,7 @@ use crate::broker::shard::Shard;
 use crate::metrics::{self, Counter, Stage};
 use crate::protocol::errors as ec;
 use crate::protocol::produce::{decode_produce_request, RECORD_BATCH_VERSION_MIN};
+use crate::security::acl::{Access, Operation};
 use crate::storage::legacy_format::message_set_to_batch;
 use crate::storage::records::inflated_bytes_max;
 
@@ -29,6 +30,7 @@ pub fn start(
     shard: &Rc<Shard>,
     version: i16,
     body: bytes::BytesMut,
+    access: &Access,
 ) -> Result<Pending, RequestError> {
     let decode_started = metrics::now();
     let body_bytes = body.len();
@@ -49,6 +51,12 @@ pub fn start(
     });
     let refuse = if !matches!(acks, -1..=1) {
         Some(ec::INVALID_REQUIRED_ACKS)
+    } else if req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !access.transactional_id(Operation::Write, id))
+    {
+        Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     } else {
         None
     };
@@ -69,6 +77,9 @@ pub fn start(
         // As Kafka: clients cannot append to internal topics; only the group and
         // transaction coordinators write __consumer_offsets and __transaction_state.
         let internal = meta.is_some_and(|m| crate::txn::is_internal_topic(&m.name));
+        // An unknown topic id has no name to authorize: it stays UNKNOWN_TOPIC_ID.
+        let denied =
+            (meta.is_some() || version < 13) && !access.topic(Operation::Write, out.name.as_str());
         for (pi, mut p) in topic.partitions.into_iter().enumerate() {
             let route = meta.map_or(Err(unknown), |m| {
                 snap.route(&m.name, p.index, me).map_err(|e| {
@@ -80,7 +91,9 @@ pub fn start(
                 })
             });
             let placement = route.ok();
-            let mut early = refuse.or(if let Err(e) = route {
+            let mut early = refuse.or(if denied {
+                Some(ec::TOPIC_AUTHORIZATION_FAILED)
+            } else if let Err(e) = route {
                 Some(e)
             } else if internal {
                 Some(ec::INVALID_TOPIC_EXCEPTION)

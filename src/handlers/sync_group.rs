@@ -9,11 +9,13 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::groups::{service, GroupOp, GroupReply, SyncArgs, SyncReply};
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: SyncGroupRequest = decode(ApiKey::SyncGroup, version, body)?;
     let group = req.group_id.to_string();
@@ -34,10 +36,14 @@ pub async fn handle(
             })
             .collect(),
     };
-    let reply = match service::call(&shard, &group, GroupOp::Sync(args)).await {
-        GroupReply::Sync(r) => r,
-        GroupReply::Code(code) => SyncReply::error(code),
-        _ => SyncReply::error(ec::UNKNOWN_SERVER_ERROR),
+    let reply = if !access.group(Operation::Read, &group) {
+        SyncReply::error(ec::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        match service::call(&shard, &group, GroupOp::Sync(args)).await {
+            GroupReply::Sync(r) => r,
+            GroupReply::Code(code) => SyncReply::error(code),
+            _ => SyncReply::error(ec::UNKNOWN_SERVER_ERROR),
+        }
     };
     let mut resp = SyncGroupResponse::default();
     resp.error_code = reply.error_code;

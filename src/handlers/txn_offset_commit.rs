@@ -21,6 +21,7 @@ use crate::groups::coordinator::OFFSET_METADATA_BYTES_MAX;
 use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::groups::Committed;
 use crate::protocol::errors as ec;
+use crate::security::acl::{Access, Operation};
 use crate::txn::state::fenced_for_version;
 
 /// The first version whose clients know PRODUCER_FENCED (KIP-588).
@@ -32,6 +33,7 @@ pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: TxnOffsetCommitRequest = decode(ApiKey::TxnOffsetCommit, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -39,10 +41,24 @@ pub async fn handle(
     // Per partition: an error decided here, or None when it goes to the group.
     let mut verdicts: Vec<Vec<(i32, Option<i16>)>> = Vec::with_capacity(req.topics.len());
     let mut offsets: Offsets = Vec::new();
+    // Kafka: WRITE on the transactional id, READ on the group, READ on each topic.
+    let denied = if !access.transactional_id(Operation::Write, &req.transactional_id) {
+        Some(ec::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !access.group(Operation::Read, &req.group_id) {
+        Some(ec::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
     for t in &req.topics {
         let known = snap.topic(&t.name).map_or(0, |m| m.partitions.len() as i32);
+        let denied = denied.or_else(|| {
+            (!access.topic(Operation::Read, &t.name)).then_some(ec::TOPIC_AUTHORIZATION_FAILED)
+        });
         let parts = t.partitions.iter().map(|p| {
             let metadata = p.committed_metadata.as_ref().map_or("", |m| m.as_str());
+            if denied.is_some() {
+                return (p.partition_index, denied);
+            }
             if !(0..known).contains(&p.partition_index) {
                 return (p.partition_index, Some(ec::UNKNOWN_TOPIC_OR_PARTITION));
             }

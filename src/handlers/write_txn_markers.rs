@@ -12,15 +12,19 @@ use kafka_protocol::messages::{ApiKey, WriteTxnMarkersRequest, WriteTxnMarkersRe
 
 use super::{decode, respond, topic_name, Outcome, RequestError};
 use crate::broker::shard::Shard;
+use crate::security::acl::{Access, Operation};
 use crate::txn::markers::{write_local, Marker};
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: BytesMut,
+    access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: WriteTxnMarkersRequest = decode(ApiKey::WriteTxnMarkers, version, body)?;
     let mut resp = WriteTxnMarkersResponse::default();
+    // Sent by transaction coordinators: the brokers' principal must be a super user.
+    let allowed = access.cluster(Operation::ClusterAction);
     for m in &req.markers {
         let marker = Marker {
             producer_id: m.producer_id.0,
@@ -33,7 +37,12 @@ pub async fn handle(
             .iter()
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
             .collect();
-        let codes = write_local(&shard, &marker, partitions).await;
+        let codes = if allowed {
+            write_local(&shard, &marker, partitions).await
+        } else {
+            let denied = crate::protocol::errors::CLUSTER_AUTHORIZATION_FAILED;
+            partitions.into_iter().map(|p| (p, denied)).collect()
+        };
         let mut out = WritableTxnMarkerResult::default();
         out.producer_id = m.producer_id;
         let mut codes = codes.into_iter();

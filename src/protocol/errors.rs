@@ -33,8 +33,12 @@ pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 pub const INVALID_REQUIRED_ACKS: i16 = 21;
 /// Topic authorization failed.
 pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// Group authorization failed.
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
 /// Cluster authorization failed.
 pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+/// Security features are disabled (the ACL APIs without an authorizer).
+pub const SECURITY_DISABLED: i16 = 54;
 /// The timestamp of the message is out of acceptable range.
 pub const INVALID_TIMESTAMP: i16 = 32;
 /// The broker does not support the requested SASL mechanism.
@@ -176,7 +180,9 @@ mod tests {
             ),
             (INVALID_REQUIRED_ACKS, E::InvalidRequiredAcks),
             (TOPIC_AUTHORIZATION_FAILED, E::TopicAuthorizationFailed),
+            (GROUP_AUTHORIZATION_FAILED, E::GroupAuthorizationFailed),
             (CLUSTER_AUTHORIZATION_FAILED, E::ClusterAuthorizationFailed),
+            (SECURITY_DISABLED, E::SecurityDisabled),
             (INVALID_TIMESTAMP, E::InvalidTimestamp),
             (UNSUPPORTED_VERSION, E::UnsupportedVersion),
             (TOPIC_ALREADY_EXISTS, E::TopicAlreadyExists),

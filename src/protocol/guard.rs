@@ -255,7 +255,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 41] = [
+static APIS: [Api; 44] = [
     Api {
         key: ApiKey::SaslHandshake,
         versions: range(0, 1),
@@ -280,6 +280,24 @@ static APIS: [Api; 41] = [
         versions: range(0, 0),
         flexible: ALL,
         body: &security::DESCRIBE_USER_SCRAM_CREDENTIALS,
+    },
+    Api {
+        key: ApiKey::CreateAcls,
+        versions: range(1, 3),
+        flexible: since(2),
+        body: &security::CREATE_ACLS,
+    },
+    Api {
+        key: ApiKey::DescribeAcls,
+        versions: range(1, 3),
+        flexible: since(2),
+        body: &security::DESCRIBE_ACLS,
+    },
+    Api {
+        key: ApiKey::DeleteAcls,
+        versions: range(1, 3),
+        flexible: since(2),
+        body: &security::DELETE_ACLS,
     },
     Api {
         key: ApiKey::Metadata,

@@ -27,5 +27,6 @@ impl SaslMechanism {
         }
     }
 }
+pub mod acl;
 pub mod throttle;
 pub mod users;

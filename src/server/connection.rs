@@ -62,6 +62,8 @@ pub struct ConnInfo {
     pub listener: usize,
     /// The principal from the client's TLS certificate (`User:<subject DN>`), if any.
     pub principal: Option<String>,
+    /// What the authorizer derives from the principal and peer, on first use.
+    pub identity: crate::security::acl::access::IdentityCell,
 }
 
 /// Serves one connection until the client leaves, a frame is bad, or a write fails.

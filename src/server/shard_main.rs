@@ -186,6 +186,7 @@ async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener
         peer,
         listener,
         principal: None,
+        identity: Default::default(),
     };
     let tls = shard.broker.tls.get(listener).and_then(Option::as_ref);
     let Some(tls) = tls else {

@@ -201,6 +201,9 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::DescribeUserScramCredentials => {
             codec_of::<kafka_protocol::messages::DescribeUserScramCredentialsRequest>()
         }
+        ApiKey::CreateAcls => codec_of::<kafka_protocol::messages::CreateAclsRequest>(),
+        ApiKey::DescribeAcls => codec_of::<kafka_protocol::messages::DescribeAclsRequest>(),
+        ApiKey::DeleteAcls => codec_of::<kafka_protocol::messages::DeleteAclsRequest>(),
         ApiKey::AddPartitionsToTxn => codec_of::<AddPartitionsToTxnRequest>(),
         ApiKey::AddOffsetsToTxn => codec_of::<AddOffsetsToTxnRequest>(),
         ApiKey::EndTxn => codec_of::<EndTxnRequest>(),
@@ -366,6 +369,7 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         | ApiKey::SaslAuthenticate
         | ApiKey::AlterUserScramCredentials
         | ApiKey::DescribeUserScramCredentials => security_samples(api, version),
+        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => acl_samples(api, version),
         ApiKey::AddPartitionsToTxn => add_partitions_to_txn_samples(version),
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_samples(version),
         ApiKey::EndTxn => end_txn_samples(version),
@@ -431,6 +435,57 @@ fn security_samples(api: ApiKey, v: i16) -> Vec<BytesMut> {
                 v,
             ),
         ],
+    }
+}
+
+fn acl_samples(api: ApiKey, v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::*;
+    let flexible = v >= 2;
+    match api {
+        ApiKey::CreateAcls => {
+            let creation = AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("payments"))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:alice"))
+                .with_host(s("*"))
+                .with_operation(4)
+                .with_permission_type(3);
+            let mut full =
+                CreateAclsRequest::default().with_creations(vec![creation.clone(), creation]);
+            if let Some((tag, value)) = extra(flexible) {
+                full = full.with_unknown_tagged_field(tag, value);
+            }
+            vec![encode(&full, v), encode(&CreateAclsRequest::default(), v)]
+        }
+        ApiKey::DescribeAcls => {
+            let mut full = DescribeAclsRequest::default()
+                .with_resource_type_filter(2)
+                .with_resource_name_filter(Some(s("pay")))
+                .with_pattern_type_filter(2)
+                .with_principal_filter(Some(s("User:alice")))
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1);
+            if let Some((tag, value)) = extra(flexible) {
+                full = full.with_unknown_tagged_field(tag, value);
+            }
+            vec![encode(&full, v), encode(&DescribeAclsRequest::default(), v)]
+        }
+        _ => {
+            let filter = DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_pattern_type_filter(1)
+                .with_principal_filter(Some(s("User:bob")))
+                .with_host_filter(Some(s("*")))
+                .with_operation(8)
+                .with_permission_type(2);
+            let full = DeleteAclsRequest::default().with_filters(vec![filter.clone(), filter]);
+            vec![encode(&full, v), encode(&DeleteAclsRequest::default(), v)]
+        }
     }
 }
 
