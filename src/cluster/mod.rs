@@ -8,6 +8,7 @@ mod controller;
 mod log_store;
 mod net;
 pub mod placement;
+pub mod reassign;
 pub mod state;
 mod state_machine;
 mod topics;

@@ -67,6 +67,13 @@ pub enum Command {
         partition_epoch: i32,
         isr: Vec<i32>,
     },
+    /// Starts a reassignment of a partition to `target` replicas (KIP-455), replacing
+    /// one in progress, or cancels the one in progress (`None`). See `reassign.rs`.
+    AlterPartitionReassignment {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -164,12 +171,24 @@ impl ClusterState {
                 leader_epoch,
                 partition_epoch,
                 isr,
-            } => self.alter_partition(
+            } => {
+                let reply = self.alter_partition(
+                    topic,
+                    *partition,
+                    (*leader, *leader_epoch, *partition_epoch),
+                    isr,
+                );
+                // A reassignment completes when its last target replica joins the ISR.
+                if reply == Reply::Ok {
+                    self.complete_reassignment(topic, *partition);
+                }
+                reply
+            }
+            Command::AlterPartitionReassignment {
                 topic,
-                *partition,
-                (*leader, *leader_epoch, *partition_epoch),
-                isr,
-            ),
+                partition,
+                target,
+            } => self.reassign(topic, *partition, target.as_deref()),
         }
     }
 

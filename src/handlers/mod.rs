@@ -8,6 +8,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -33,6 +34,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -174,6 +176,12 @@ pub fn dispatch(
         ApiKey::AlterConfigs => alter_configs::handle_legacy(s, version, body).boxed_local(),
         ApiKey::IncrementalAlterConfigs => {
             alter_configs::handle_incremental(s, version, body).boxed_local()
+        }
+        ApiKey::AlterPartitionReassignments => {
+            alter_partition_reassignments::handle(s, version, body).boxed_local()
+        }
+        ApiKey::ListPartitionReassignments => {
+            ready(list_partition_reassignments::handle(&s, version, body))
         }
         ApiKey::DescribeCluster => {
             ready(describe_cluster::handle(&s, version, body, conn.listener))
