@@ -81,6 +81,11 @@ impl Shard {
                     continue;
                 };
                 let key = (topic, partition);
+                if !set.replicas.contains(&me) {
+                    // Reassigned away: neither led nor followed; the metadata shard
+                    // deletes the copy next.
+                    continue;
+                }
                 seen.insert(key.clone());
                 if set.leader == me {
                     rep.following.remove(&key);
