@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::client::Cluster;
 use super::configs::{self, RESOURCE_BROKER};
@@ -124,15 +124,24 @@ pub fn parse_plan(v: &Value) -> Result<Vec<Move>, TopicError> {
     Ok(out)
 }
 
+/// Kafka's JSON, keys in Kafka's order (serde_json's maps would sort them).
 pub fn render_plan(moves: &[Move]) -> String {
-    let partitions: Vec<Value> = moves
+    let partitions: Vec<String> = moves
         .iter()
         .map(|m| {
-            json!({"topic": m.topic, "partition": m.partition, "replicas": m.replicas,
-                   "log_dirs": vec!["any"; m.replicas.len()]})
+            let dirs = vec!["\"any\""; m.replicas.len()].join(",");
+            format!(
+                "{{\"topic\":{},\"partition\":{},\"replicas\":[{}],\"log_dirs\":[{dirs}]}}",
+                Value::from(m.topic.as_str()),
+                m.partition,
+                join(&m.replicas)
+            )
         })
         .collect();
-    json!({"version": 1, "partitions": partitions}).to_string()
+    format!(
+        "{{\"version\":1,\"partitions\":[{}]}}",
+        partitions.join(",")
+    )
 }
 
 /// The current replica lists of `topics` (all partitions), and the brokers with racks.

@@ -21,11 +21,20 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// count as 0: the high watermark never moves back (`set_replicated_high_watermark`
 /// keeps it monotonic), it just waits for them.
 pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
+    if lead.isr.iter().all(|&r| r == me) {
+        // Alone in the ISR (RF=1, or the others dropped or reassigned away): no fetch
+        // will come to move a replicated high watermark, so it follows this log's own
+        // written end, as a single broker's does. A follower joins only once it has
+        // fetched up to that end.
+        log.set_replicated_high_watermark(None);
+        return;
+    }
     let mut hw = log.written_offset();
     for r in lead.isr.iter().filter(|&&r| r != me) {
         hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
     }
-    log.set_replicated_high_watermark(Some(hw));
+    // Never below what consumers were shown while this leader was alone in the ISR.
+    log.set_replicated_high_watermark(Some(hw.max(log.high_watermark())));
 }
 
 impl Shard {

@@ -12,6 +12,7 @@
 mod client;
 mod fetcher;
 mod leader;
+pub mod throttle;
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
