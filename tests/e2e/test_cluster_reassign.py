@@ -304,3 +304,52 @@ def test_grow_move_off_the_leader_cancel_and_errors(broker_factory, tmp_path):
     r = reassign(alive[0], "--cancel", "--reassignment-json-file", back)
     assert r.returncode == 1 and "NoReassignmentInProgress" in r.stderr, (r.stdout, r.stderr)
     assert partition0(alive[0], topic) == (c, [c, b], sorted([b, c]))
+
+
+def configs_of(broker, kind, name):
+    client = admin(broker)
+    resource = ConfigResource(kind, name)
+    return {k: v.value for k, v in client.describe_configs([resource])[resource].result(ADMIN_TIMEOUT_S).items()}
+
+
+def timed_move(broker, plan, *extra):
+    started = time.monotonic()
+    r = reassign(broker, "--execute", "--reassignment-json-file", plan, *extra)
+    assert r.returncode == 0, r.stderr
+    return r, started
+
+
+def test_throttle_slows_the_catch_up_and_verify_clears_it(broker_factory, tmp_path):
+    members, by_id = start_cluster(broker_factory)
+    payload = bytes(10_000)
+    fast_topic, slow_topic = fresh_topic("fast"), fresh_topic("slow")
+    a = create(members[0], fast_topic)
+    s = create(members[0], slow_topic)
+    values = [payload + i.to_bytes(4, "big") for i in range(300)]  # 3 MB each
+    produce(by_id[a], fast_topic, values)
+    produce(by_id[s], slow_topic, values)
+
+    fast = plan_file(tmp_path, "fast.json", [(fast_topic, 0, [a, [i for i in (1, 2, 3) if i != a][0]])])
+    _, started = timed_move(members[1], fast)
+    wait_completed(members[1], fast, "unthrottled catch-up")
+    fast_s = time.monotonic() - started
+
+    target = [i for i in (1, 2, 3) if i != s][-1]
+    slow = plan_file(tmp_path, "slow.json", [(slow_topic, 0, [s, target])])
+    r, started = timed_move(members[1], slow, "--throttle", "500000")
+    assert "The inter-broker throttle limit was set to 500000 B/s" in r.stdout
+    # While it runs: the rates and throttled replicas are set and described.
+    assert configs_of(by_id[target], "broker", str(target))["follower.replication.throttled.rate"] == "500000"
+    topic_configs = configs_of(members[0], "topic", slow_topic)
+    assert topic_configs["follower.replication.throttled.replicas"] == f"0:{target}"
+    assert topic_configs["leader.replication.throttled.replicas"] == f"0:{s}"
+    out = wait_completed(members[1], slow, "throttled catch-up")
+    slow_s = time.monotonic() - started
+    # 3 MB at 0.5 MB/s takes seconds; unthrottled it is a fraction of that.
+    print(f"reassign catch-up of 3 MB: unthrottled {fast_s:.2f} s, throttled to 0.5 MB/s {slow_s:.2f} s")
+    assert slow_s > 2 * fast_s, (slow_s, fast_s)
+    assert "Clearing broker-level throttles on brokers 1,2,3" in out
+    assert "follower.replication.throttled.rate" not in configs_of(by_id[target], "broker", str(target))
+    assert "follower.replication.throttled.replicas" not in configs_of(members[0], "topic", slow_topic)
+    assert consume_all(by_id[target] if partition0(members[0], slow_topic)[0] == target else by_id[s],
+                       slow_topic, 300) == list(enumerate(values))
