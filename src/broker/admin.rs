@@ -585,12 +585,14 @@ fn apply_broker_ops(
                 ConfigOp::Delete(k) => {
                     configs.remove(k);
                 }
-                _ => return Err((
-                    ec::INVALID_CONFIG,
-                    format!(
+                _ => {
+                    return Err((
+                        ec::INVALID_CONFIG,
+                        format!(
                         "Config value append/subtract is not supported for broker config key: {k}"
                     ),
-                )),
+                    ))
+                }
             }
             continue;
         }

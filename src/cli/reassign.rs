@@ -246,11 +246,16 @@ pub fn generate(
     ))
 }
 
+/// A partition's answer: (topic, partition, done or the broker's error).
+type PartitionOutcome = (String, i32, Result<(), TopicError>);
+/// partition → (adding, removing) replicas of a reassignment in progress.
+pub type Moving = BTreeMap<i32, (Vec<i32>, Vec<i32>)>;
+
 /// Sends the reassignments (`replicas: None` cancels); errors per partition.
 fn alter(
     cluster: &mut Cluster,
     moves: &[(String, i32, Option<Vec<i32>>)],
-) -> Result<Vec<(String, i32, Result<(), TopicError>)>, TopicError> {
+) -> Result<Vec<PartitionOutcome>, TopicError> {
     let client = cluster.any();
     let version = client.version(ApiKey::AlterPartitionReassignments, REASSIGN_VERSIONS)?;
     let mut by_topic: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
@@ -347,10 +352,7 @@ pub fn list_ongoing(
 
 /// partition → (adding, removing) of `topic`'s reassignments in progress; empty from
 /// a broker that does not serve ListPartitionReassignments.
-pub fn in_progress(
-    cluster: &mut Cluster,
-    topic: &str,
-) -> Result<BTreeMap<i32, (Vec<i32>, Vec<i32>)>, TopicError> {
+pub fn in_progress(cluster: &mut Cluster, topic: &str) -> Result<Moving, TopicError> {
     let client = cluster.any();
     if client
         .version(ApiKey::ListPartitionReassignments, REASSIGN_VERSIONS)
@@ -647,7 +649,7 @@ mod tests {
         assert_eq!(parse_plan(&again).unwrap(), moves);
         assert_eq!(
             again["partitions"][0]["log_dirs"],
-            json!(["any", "any", "any"])
+            serde_json::json!(["any", "any", "any"])
         );
         for bad in [
             r#"{"version":1}"#,
