@@ -393,12 +393,16 @@ pub fn render_detail_json(d: &TopicDetail) -> String {
                 .map_or((Value::Null, Value::Null), |(dir, size)| {
                     (json!(dir), json!(size))
                 });
-            let (adding, removing) = d.reassigning.get(p).cloned().unwrap_or_default();
-            json!({
+            let mut part = json!({
                 "partition": p, "leader": leader, "replicas": replicas, "isr": isr,
-                "adding_replicas": adding, "removing_replicas": removing,
                 "dir": dir, "size_bytes": size,
-            })
+            });
+            // Only while a reassignment is in progress, as in the text form.
+            if let Some((adding, removing)) = d.reassigning.get(p) {
+                part["adding_replicas"] = json!(adding);
+                part["removing_replicas"] = json!(removing);
+            }
+            part
         })
         .collect();
     json!({"topics": [{
