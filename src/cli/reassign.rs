@@ -22,16 +22,15 @@ use super::client::Cluster;
 use super::configs::{self, RESOURCE_BROKER};
 use super::topic::{broker_error, TopicError};
 use crate::cluster::placement::{self, Candidate};
+// Kafka's throttle configs: broker rates (bytes/s) and the topics' throttled replicas.
+use crate::replication::throttle::{
+    FOLLOWER_RATE, FOLLOWER_REPLICAS, LEADER_RATE, LEADER_REPLICAS,
+};
 
 /// Only v0 exists before Kafka 4.1 (v1 adds allow_replication_factor_change).
 const REASSIGN_VERSIONS: (i16, i16) = (0, 0);
 /// How long the broker may take to commit each reassignment through the quorum.
 const REASSIGN_TIMEOUT_MS: i32 = 30_000;
-/// Kafka's throttle configs: broker rates (bytes/s) and the topics' throttled replicas.
-pub const LEADER_RATE: &str = "leader.replication.throttled.rate";
-pub const FOLLOWER_RATE: &str = "follower.replication.throttled.rate";
-pub const LEADER_REPLICAS: &str = "leader.replication.throttled.replicas";
-pub const FOLLOWER_REPLICAS: &str = "follower.replication.throttled.replicas";
 
 #[derive(Args, Debug)]
 #[command(
