@@ -438,6 +438,8 @@ pub(crate) enum TopicAction {
     },
     /// Delete a topic and its data.
     Delete { name: String },
+    /// Move partitions between brokers, like kafka-reassign-partitions.sh.
+    Reassign(corelog::cli::reassign::ReassignArgs),
     /// Delete a partition's records before an offset, like kafka-delete-records.sh;
     /// prints the new low watermark.
     #[command(

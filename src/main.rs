@@ -225,6 +225,7 @@ fn run_topic(bootstrap: &str, output: Output, action: TopicAction) -> ExitCode {
                     })
                     .map(|()| String::new())
             }
+            TopicAction::Reassign(args) => corelog::cli::reassign::run(&mut cluster, &args),
             TopicAction::Delete { name } => {
                 topic::delete(cluster.any(), &name).map(|()| String::new())
             }

@@ -410,6 +410,10 @@ pub fn validate(name: &str, kind: Kind, value: &str) -> Result<String, String> {
 
 /// Validates a topic override by name; unknown names are refused as Kafka refuses them.
 pub fn validate_topic_override(name: &str, value: &str) -> Result<String, String> {
+    use crate::replication::throttle;
+    if throttle::TOPIC_KEYS.contains(&name) {
+        return throttle::validate_replicas(name, value);
+    }
     let def = def(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     validate(name, def.kind, value)
 }

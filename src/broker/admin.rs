@@ -345,7 +345,7 @@ impl Shard {
                     } else {
                         current.clone()
                     };
-                    apply_broker_ops(base, &a.ops).map(|configs| {
+                    apply_broker_ops(base, &a.ops, !*default).map(|configs| {
                         touched_broker = true;
                         if *default {
                             snap.default_broker_configs = configs;
@@ -515,7 +515,9 @@ fn apply_topic_ops(
                 configs.insert(k.clone(), v);
             }
             ConfigOp::Delete(k) => {
-                def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
+                if !crate::replication::throttle::TOPIC_KEYS.contains(&k.as_str()) {
+                    def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
+                }
                 configs.remove(k);
             }
             ConfigOp::Append(k, v) | ConfigOp::Subtract(k, v) => {
@@ -561,7 +563,9 @@ fn apply_topic_ops(
 fn apply_broker_ops(
     mut configs: BTreeMap<String, String>,
     ops: &[ConfigOp],
+    node: bool,
 ) -> Result<BTreeMap<String, String>, (i16, String)> {
+    use crate::replication::throttle;
     use crate::topic_config::{def_of_broker_key, validate};
     for op in ops {
         let k = match op {
@@ -570,6 +574,28 @@ fn apply_broker_ops(
             | ConfigOp::Append(k, _)
             | ConfigOp::Subtract(k, _) => k,
         };
+        // Replication throttle rates: per broker only (a cluster-wide default is not
+        // kept), as kafka-reassign-partitions.sh sets them.
+        if node && throttle::BROKER_KEYS.contains(&k.as_str()) {
+            match op {
+                ConfigOp::Set(k, v) => {
+                    let v = throttle::validate_rate(k, v).map_err(|e| (ec::INVALID_CONFIG, e))?;
+                    configs.insert(k.clone(), v);
+                }
+                ConfigOp::Delete(k) => {
+                    configs.remove(k);
+                }
+                _ => {
+                    return Err((
+                        ec::INVALID_CONFIG,
+                        format!(
+                        "Config value append/subtract is not supported for broker config key: {k}"
+                    ),
+                    ))
+                }
+            }
+            continue;
+        }
         let Some((def, bk)) = def_of_broker_key(k).filter(|(d, _)| d.broker_keys[0].name == k)
         else {
             return Err((

@@ -19,6 +19,7 @@ use super::admin::{
     check_new_topic, group_parts, topic_overrides, ConfigResource, TopicResult, TopicSpec,
 };
 use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
+use super::router::PartitionRef;
 use super::shard::{Shard, METADATA_SHARD};
 use super::Broker;
 use crate::cluster::{AdminCall, ClusterHandle, ClusterImage, TopicState};
@@ -199,6 +200,7 @@ impl Shard {
             }
         }
         let mut changed = !gone.is_empty();
+        let before = snap.clone();
         let mut reconfigured: Vec<String> = Vec::new();
         for (name, q) in image.topics.iter() {
             let configs_before = snap.topic(name).map(|t| t.configs.clone());
@@ -220,6 +222,9 @@ impl Shard {
             }
             // Leaders, epochs and ISRs may have moved: every shard takes up its roles.
             crate::replication::apply_roles_everywhere(&self.broker);
+            // After the roles (same shard queues, so the replica is no longer followed
+            // or led): the copies a completed reassignment moved off this broker go.
+            self.delete_moved_off(&before).await;
         }
         self.create_offsets_topic_when_ready(&image).await;
         if !reconfigured.is_empty() {
@@ -346,6 +351,69 @@ impl Shard {
             self.open_on_owners(&meta, from, &Arc::new(next.clone()))
                 .await?;
         }
+        // Replicas a reassignment put on this broker: opened empty, then fetched.
+        let me = self.broker.config.node_id;
+        let moved_here: Vec<usize> = match snap.topic(name) {
+            Some(old) => (0..from.min(meta.partitions.len()))
+                .filter(|&i| meta.hosted(i, me) && !old.hosted(i, me))
+                .collect(),
+            None => Vec::new(),
+        };
+        if !moved_here.is_empty() {
+            tracing::info!(topic = %name, partitions = ?moved_here, "opening replicas reassigned to this broker");
+            let next = Arc::new(next.clone());
+            let opens = by_shard(&meta, &moved_here)
+                .into_iter()
+                .map(|(shard, parts)| self.on_shard(shard, parts, Some(next.clone())));
+            let r: Result<(), String> = join_all(opens).await.into_iter().collect();
+            r?;
+        }
         Ok(Some(next))
     }
+
+    /// Deletes the replicas this broker hosted in `before` and no longer hosts (a
+    /// reassignment moved them off), on their owner shards.
+    async fn delete_moved_off(&self, before: &Snapshot) {
+        let me = self.broker.config.node_id;
+        let now = self.broker.metadata.snapshot();
+        for old in before.topics.values().filter(|t| !t.replication.is_empty()) {
+            let Some(new) = now.topic(&old.name).filter(|t| t.id == old.id) else {
+                continue;
+            };
+            let moved_off: Vec<usize> = (0..old.partitions.len().min(new.partitions.len()))
+                .filter(|&i| old.hosted(i, me) && !new.hosted(i, me))
+                .collect();
+            if moved_off.is_empty() {
+                continue;
+            }
+            let deletes = by_shard(new, &moved_off)
+                .into_iter()
+                .map(|(shard, parts)| self.on_shard(shard, parts, None));
+            let r: Result<(), String> = join_all(deletes).await.into_iter().collect();
+            match r {
+                Ok(()) => {
+                    tracing::info!(topic = %old.name, partitions = ?moved_off, "deleted replicas reassigned away from this broker")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %old.name, "deleting reassigned-away replicas failed: {e}")
+                }
+            }
+        }
+    }
+}
+
+/// The partitions `indexes` of `meta` grouped by owner shard.
+fn by_shard(meta: &TopicMeta, indexes: &[usize]) -> BTreeMap<usize, Vec<PartitionRef>> {
+    let mut out: BTreeMap<usize, Vec<PartitionRef>> = BTreeMap::new();
+    for &i in indexes {
+        let Some(p) = meta.partitions.get(i) else {
+            continue;
+        };
+        out.entry(p.shard).or_default().push(PartitionRef {
+            topic: meta.name.clone(),
+            partition: i as i32,
+            dir: p.dir,
+        });
+    }
+    out
 }

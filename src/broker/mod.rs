@@ -66,6 +66,8 @@ pub struct Broker {
     pub auth_failures: crate::security::throttle::FailureThrottle,
     /// The partitions of the ongoing transactions this broker coordinates (KIP-890).
     pub txn_partitions: crate::txn::verify::OpenPartitions,
+    /// The follower side's budget for throttled replica fetches (reassignment).
+    pub replication_throttle: crate::replication::throttle::Bucket,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -148,6 +150,7 @@ impl Broker {
             tls: Vec::new(),
             users,
             auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
+            replication_throttle: Default::default(),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

@@ -23,6 +23,7 @@ const DESCRIBE_CONFIGS_VERSIONS: (i16, i16) = (1, 4);
 /// v0 is Kafka 2.3's; v1 adds flexible encoding only.
 const INCREMENTAL_ALTER_VERSIONS: (i16, i16) = (0, 1);
 const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
 /// Kafka's `ConfigSource` for a value nobody set.
@@ -139,6 +140,18 @@ pub fn alter(
     set: &[(String, String)],
     delete: &[String],
 ) -> Result<(), TopicError> {
+    alter_resource(client, RESOURCE_TOPIC, topic, set, delete)
+}
+
+/// As `alter`, for any resource: a topic, or a broker (`RESOURCE_BROKER`, named by its
+/// node id; send it to that broker).
+pub fn alter_resource(
+    client: &mut Client,
+    resource_type: i8,
+    topic: &str,
+    set: &[(String, String)],
+    delete: &[String],
+) -> Result<(), TopicError> {
     let mut names: Vec<&str> = set
         .iter()
         .map(|(k, _)| k.as_str())
@@ -160,7 +173,7 @@ pub fn alter(
         c
     };
     let mut resource = AlterConfigsResource::default();
-    resource.resource_type = RESOURCE_TOPIC;
+    resource.resource_type = resource_type;
     resource.resource_name = StrBytes::from_string(topic.to_string());
     resource.configs = set
         .iter()

@@ -281,6 +281,9 @@ pub struct TopicDetail {
     /// Every config (with `all_configs`) or only those set somewhere (source is not
     /// DEFAULT_CONFIG).
     pub configs: Vec<ConfigEntry>,
+    /// partition → (adding, removing) replicas of a reassignment in progress, as
+    /// kafka-topics shows them (empty against a broker without the API).
+    pub reassigning: std::collections::BTreeMap<i32, (Vec<i32>, Vec<i32>)>,
 }
 
 pub fn describe_detail(
@@ -299,10 +302,12 @@ pub fn describe_detail(
     )]);
     let dirs: Vec<LogDir> = log_dirs::describe(cluster, Some(&parts))?;
     let by_partition = leader_dirs(&dirs, &info);
+    let reassigning = super::reassign::in_progress(cluster, name)?;
     Ok(TopicDetail {
         info,
         dirs: by_partition,
         configs,
+        reassigning,
     })
 }
 
@@ -350,8 +355,11 @@ pub fn render_detail_text(d: &TopicDetail) -> String {
             ("unknown".to_string(), "unknown".to_string()),
             |(dir, size)| (dir.clone(), size.to_string()),
         );
+        let moving = d.reassigning.get(p).map_or_else(String::new, |(a, r)| {
+            format!("\tadding_replicas={a:?}\tremoving_replicas={r:?}")
+        });
         out += &format!(
-            "\tpartition={p}\tleader={leader}\treplicas={replicas:?}\tisr={isr:?}\tdir={dir}\tsize_bytes={size}\n"
+            "\tpartition={p}\tleader={leader}\treplicas={replicas:?}\tisr={isr:?}{moving}\tdir={dir}\tsize_bytes={size}\n"
         );
     }
     out
@@ -385,10 +393,16 @@ pub fn render_detail_json(d: &TopicDetail) -> String {
                 .map_or((Value::Null, Value::Null), |(dir, size)| {
                     (json!(dir), json!(size))
                 });
-            json!({
+            let mut part = json!({
                 "partition": p, "leader": leader, "replicas": replicas, "isr": isr,
                 "dir": dir, "size_bytes": size,
-            })
+            });
+            // Only while a reassignment is in progress, as in the text form.
+            if let Some((adding, removing)) = d.reassigning.get(p) {
+                part["adding_replicas"] = json!(adding);
+                part["removing_replicas"] = json!(removing);
+            }
+            part
         })
         .collect();
     json!({"topics": [{

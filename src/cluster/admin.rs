@@ -71,6 +71,13 @@ pub enum AdminCall {
         election: super::elect::ElectionType,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// Starts, replaces or (`target: None`) cancels a partition's reassignment
+    /// (AlterPartitionReassignments; see `Command::AlterPartitionReassignment`).
+    Reassign {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
@@ -213,6 +220,30 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                     .get(&topic)
                     .and_then(|t| t.partitions.get(partition as usize))
                     .is_none_or(|p| p.partition_epoch > partition_epoch)
+            })
+            .await
+        }
+        AdminCall::Reassign {
+            topic,
+            partition,
+            target,
+        } => {
+            let epoch = node.state_machine.read(|s| {
+                s.check_reassignment(&topic, partition, target.as_deref())?;
+                Ok::<_, (i16, String)>(
+                    s.topics[&topic].partitions[partition as usize].partition_epoch,
+                )
+            })?;
+            let command = Command::AlterPartitionReassignment {
+                topic: topic.clone(),
+                partition,
+                target,
+            };
+            commit(node, command, |s| {
+                s.topics
+                    .get(&topic)
+                    .and_then(|t| t.partitions.get(partition as usize))
+                    .is_none_or(|p| p.partition_epoch > epoch)
             })
             .await
         }

@@ -85,6 +85,13 @@ pub enum Command {
     DeleteAcls {
         bindings: Vec<AclBinding>,
     },
+    /// Starts a reassignment of a partition to `target` replicas (KIP-455), replacing
+    /// one in progress, or cancels the one in progress (`None`). See `reassign.rs`.
+    AlterPartitionReassignment {
+        topic: String,
+        partition: i32,
+        target: Option<Vec<i32>>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -187,12 +194,24 @@ impl ClusterState {
                 leader_epoch,
                 partition_epoch,
                 isr,
-            } => self.alter_partition(
+            } => {
+                let reply = self.alter_partition(
+                    topic,
+                    *partition,
+                    (*leader, *leader_epoch, *partition_epoch),
+                    isr,
+                );
+                // A reassignment completes when its last target replica joins the ISR.
+                if reply == Reply::Ok {
+                    self.complete_reassignment(topic, *partition);
+                }
+                reply
+            }
+            Command::AlterPartitionReassignment {
                 topic,
-                *partition,
-                (*leader, *leader_epoch, *partition_epoch),
-                isr,
-            ),
+                partition,
+                target,
+            } => self.reassign(topic, *partition, target.as_deref()),
             Command::ElectLeaders {
                 election,
                 partitions,

@@ -26,6 +26,13 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// Bumped at every change of this partition (Kafka's partition epoch).
     pub partition_epoch: i32,
+    /// A reassignment in progress (KIP-455): replicas being added (target minus
+    /// original) and removed (original minus target); `replicas` holds both sets
+    /// until it completes (see `reassign.rs`). Empty when none is in progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,13 +51,15 @@ impl PartitionState {
             leader: NO_LEADER,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         p.leader = p.electable(fenced).unwrap_or(NO_LEADER);
         p
     }
 
     /// The first replica in the ISR that is not fenced.
-    fn electable(&self, fenced: &BTreeSet<i32>) -> Option<i32> {
+    pub(super) fn electable(&self, fenced: &BTreeSet<i32>) -> Option<i32> {
         self.replicas
             .iter()
             .copied()

@@ -28,6 +28,8 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
     // Transactions v1 (classic): the versions of Kafka 4.1 short of transaction v2
     // (KIP-890 part 2: AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5).

@@ -20,6 +20,7 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::metadata::Snapshot;
 use crate::broker::Broker;
 use crate::protocol::errors as ec;
+use crate::replication::throttle;
 use crate::security::acl::{Access, Operation};
 use crate::topic_config::{self, ConfigType, Source, Synonym, DEFS};
 
@@ -120,7 +121,7 @@ pub fn topic_configs(
         )
     })?;
     let layers = broker.config_layers(snap);
-    Ok(DEFS
+    let mut out: Vec<Described> = DEFS
         .iter()
         .map(|def| {
             let synonyms = layers.topic_synonyms(def, &meta.configs);
@@ -135,7 +136,45 @@ pub fn topic_configs(
                 doc: def.doc,
             }
         })
-        .collect())
+        .collect();
+    // The replication throttle lists, listed only when set (see README).
+    let set = throttle::TOPIC_KEYS
+        .iter()
+        .filter_map(|k| meta.configs.get(*k).map(|v| (*k, v)));
+    out.extend(set.map(|(k, v)| {
+        dynamic(
+            k,
+            v,
+            Source::DynamicTopic,
+            ConfigType::List,
+            throttle::REPLICAS_DOC,
+        )
+    }));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// A config set dynamically, with itself as its only synonym.
+fn dynamic(
+    name: &str,
+    value: &str,
+    source: Source,
+    config_type: ConfigType,
+    doc: &'static str,
+) -> Described {
+    Described {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        read_only: false,
+        source,
+        synonyms: vec![Synonym {
+            name: name.to_string(),
+            value: value.to_string(),
+            source,
+        }],
+        config_type,
+        doc,
+    }
 }
 
 /// The broker's configs: its node resource (`name` = node id) lists the topic defaults
@@ -196,6 +235,18 @@ pub fn broker_configs(
             }
         })
         .collect();
+    let rates = throttle::BROKER_KEYS
+        .iter()
+        .filter_map(|k| snap.broker_configs.get(*k).map(|v| (*k, v)));
+    out.extend(rates.map(|(k, v)| {
+        dynamic(
+            k,
+            v,
+            Source::DynamicBroker,
+            ConfigType::Long,
+            throttle::RATE_DOC,
+        )
+    }));
     for (key, value, set) in broker.config.static_view() {
         let source = if set {
             Source::StaticBroker

@@ -9,6 +9,7 @@ pub mod acl_change;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -38,6 +39,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -195,6 +197,12 @@ pub fn dispatch(
         ApiKey::IncrementalAlterConfigs => {
             alter_configs::handle_incremental(s, version, body, access).boxed_local()
         }
+        ApiKey::AlterPartitionReassignments => {
+            alter_partition_reassignments::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::ListPartitionReassignments => ready(list_partition_reassignments::handle(
+            &s, version, body, access,
+        )),
         ApiKey::DescribeCluster => ready(describe_cluster::handle(
             &s,
             version,

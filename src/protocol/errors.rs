@@ -57,6 +57,8 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// Configuration is invalid.
 pub const INVALID_CONFIG: i16 = 40;
+/// No partition reassignment is in progress (cancelling one that is not there).
+pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 /// This is not the correct controller for this cluster.
 pub const NOT_CONTROLLER: i16 = 41;
 /// This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details.
@@ -190,6 +192,7 @@ mod tests {
             (INVALID_REPLICATION_FACTOR, E::InvalidReplicationFactor),
             (INVALID_REPLICA_ASSIGNMENT, E::InvalidReplicaAssignment),
             (INVALID_CONFIG, E::InvalidConfig),
+            (NO_REASSIGNMENT_IN_PROGRESS, E::NoReassignmentInProgress),
             (NOT_CONTROLLER, E::NotController),
             (INVALID_REQUEST, E::InvalidRequest),
             (

@@ -61,11 +61,13 @@ use super::DecodeError;
 
 mod admin;
 mod groups;
+mod reassign;
 mod security;
 mod txn;
 
 use admin::*;
 use groups::*;
+use reassign::*;
 use txn::*;
 #[cfg(test)]
 mod tests;
@@ -255,7 +257,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 44] = [
+static APIS: [Api; 46] = [
     Api {
         key: ApiKey::SaslHandshake,
         versions: range(0, 1),
@@ -484,6 +486,18 @@ static APIS: [Api; 44] = [
         versions: range(0, 1),
         flexible: since(1),
         body: &INCREMENTAL_ALTER_CONFIGS,
+    },
+    Api {
+        key: ApiKey::AlterPartitionReassignments,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &ALTER_PARTITION_REASSIGNMENTS,
+    },
+    Api {
+        key: ApiKey::ListPartitionReassignments,
+        versions: range(0, 0),
+        flexible: ALL,
+        body: &LIST_PARTITION_REASSIGNMENTS,
     },
     Api {
         key: ApiKey::DeleteRecords,

@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::Connection;
+use super::throttle;
 use super::{Follow, Key};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
@@ -41,6 +42,41 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
 /// Pause after an error before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Pause when every followed partition is throttled and the budget is spent.
+const THROTTLED_PAUSE: Duration = Duration::from_millis(50);
+
+/// This broker's follower throttle for one round: the rate, if set, and the
+/// partitions it applies to (listed for this broker and not in the ISR).
+struct Throttled {
+    rate: Option<i64>,
+    snap: std::sync::Arc<crate::broker::metadata::Snapshot>,
+    me: i32,
+}
+
+impl Throttled {
+    fn of(shard: &Shard, me: i32) -> Throttled {
+        let snap = shard.broker.metadata.snapshot();
+        let rate = snap
+            .broker_configs
+            .get(throttle::FOLLOWER_RATE)
+            .and_then(|v| v.parse::<i64>().ok());
+        Throttled { rate, snap, me }
+    }
+
+    fn applies(&self, (topic, partition): &Key) -> bool {
+        if self.rate.is_none() {
+            return false;
+        }
+        self.snap.topic(topic).is_some_and(|t| {
+            let in_sync = t
+                .replication
+                .get(*partition as usize)
+                .is_some_and(|r| r.isr.contains(&self.me));
+            !in_sync
+                && throttle::listed(&t.configs, throttle::FOLLOWER_REPLICAS, *partition, self.me)
+        })
+    }
+}
 
 type Followed = Vec<(Key, Follow, PartitionLog)>;
 
@@ -121,8 +157,17 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
         .into_iter()
         .filter(|p| p.1.truncated)
         .collect();
+    // Throttled catch-up: throttled partitions wait out an exhausted budget.
+    let throttle = Throttled::of(shard, me);
+    let budget = throttle
+        .rate
+        .is_some_and(|rate| shard.broker.replication_throttle.ready(rate));
+    let ready: Followed = ready
+        .into_iter()
+        .filter(|p| budget || !throttle.applies(&p.0))
+        .collect();
     if ready.is_empty() {
-        crate::runtime::sleep(RETRY_PAUSE).await;
+        crate::runtime::sleep(THROTTLED_PAUSE).await;
         return Ok(());
     }
     let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
@@ -132,7 +177,12 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
         p.current_leader_epoch = follow.leader_epoch;
         p.fetch_offset = log.log_end_offset();
         p.log_start_offset = log.log_start_offset();
-        p.partition_max_bytes = PARTITION_FETCH_BYTES_MAX;
+        p.partition_max_bytes = match throttle.rate {
+            Some(rate) if throttle.applies(&(topic.clone(), *partition)) => {
+                rate.clamp(1, i64::from(PARTITION_FETCH_BYTES_MAX)) as i32
+            }
+            _ => PARTITION_FETCH_BYTES_MAX,
+        };
         by_topic.entry(topic.as_str()).or_default().push(p);
     }
     let mut req = FetchRequest::default();
@@ -176,6 +226,9 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
                 continue;
             }
             if let Some(records) = p.records.filter(|r| !r.is_empty()) {
+                if throttle.applies(&key) {
+                    shard.broker.replication_throttle.take(records.len() as i64);
+                }
                 if let Err(e) = log.append_replicated(records) {
                     tracing::warn!(topic = %key.0, partition = key.1, "replicated append refused: {e}");
                     mark_untruncated(shard, &key);

@@ -34,7 +34,8 @@ pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
     for r in lead.isr.iter().filter(|&&r| r != me) {
         hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
     }
-    log.set_replicated_high_watermark(Some(hw));
+    // Never below what consumers were shown while this leader was alone in the ISR.
+    log.set_replicated_high_watermark(Some(hw.max(log.high_watermark())));
 }
 
 /// The ISR of a led partition grows from this broker alone: the high watermark, which

@@ -12,6 +12,7 @@
 mod client;
 mod fetcher;
 mod leader;
+pub mod throttle;
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -81,6 +82,11 @@ impl Shard {
                     continue;
                 };
                 let key = (topic, partition);
+                if !set.replicas.contains(&me) {
+                    // Reassigned away: neither led nor followed; the metadata shard
+                    // deletes the copy next.
+                    continue;
+                }
                 seen.insert(key.clone());
                 if set.leader == me {
                     rep.following.remove(&key);

@@ -212,6 +212,12 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::DescribeTransactions => codec_of::<DescribeTransactionsRequest>(),
         ApiKey::DescribeProducers => codec_of::<DescribeProducersRequest>(),
         ApiKey::ListTransactions => codec_of::<ListTransactionsRequest>(),
+        ApiKey::AlterPartitionReassignments => {
+            codec_of::<kafka_protocol::messages::AlterPartitionReassignmentsRequest>()
+        }
+        ApiKey::ListPartitionReassignments => {
+            codec_of::<kafka_protocol::messages::ListPartitionReassignmentsRequest>()
+        }
         other => panic!("no codec for {other:?}: add it beside its schema"),
     }
 }
@@ -378,6 +384,9 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         ApiKey::DescribeTransactions => describe_transactions_samples(version),
         ApiKey::DescribeProducers => describe_producers_samples(version),
         ApiKey::ListTransactions => list_transactions_samples(version),
+        ApiKey::AlterPartitionReassignments | ApiKey::ListPartitionReassignments => {
+            reassignment_samples(api, version)
+        }
         other => panic!("no samples for {other:?}: add them beside its schema"),
     }
 }
@@ -2114,5 +2123,45 @@ fn describe_producers_samples(v: i16) -> Vec<BytesMut> {
     vec![
         encode(&full, v),
         encode(&DescribeProducersRequest::default(), v),
+    ]
+}
+
+fn reassignment_samples(api: ApiKey, v: i16) -> Vec<BytesMut> {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+    use kafka_protocol::messages::{
+        AlterPartitionReassignmentsRequest, ListPartitionReassignmentsRequest,
+    };
+    let (tag, value) = extra(true).expect("flexible");
+    if api == ApiKey::ListPartitionReassignments {
+        let full = ListPartitionReassignmentsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(Some(vec![ListPartitionReassignmentsTopics::default()
+                .with_name(topic("t1"))
+                .with_partition_indexes(vec![0, 3])]))
+            .with_unknown_tagged_field(tag, value);
+        return vec![
+            encode(&full, v),
+            encode(&ListPartitionReassignmentsRequest::default(), v),
+        ];
+    }
+    let full = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(topic("t1"))
+            .with_partitions(vec![
+                ReassignablePartition::default()
+                    .with_partition_index(0)
+                    .with_replicas(Some(vec![BrokerId(1), BrokerId(2)])),
+                ReassignablePartition::default()
+                    .with_partition_index(1)
+                    .with_replicas(None),
+            ])])
+        .with_unknown_tagged_field(tag, value);
+    vec![
+        encode(&full, v),
+        encode(&AlterPartitionReassignmentsRequest::default(), v),
     ]
 }
