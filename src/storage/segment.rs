@@ -301,11 +301,12 @@ impl Segment {
 
     /// Plans the next background write of zeros: from the first page past both the
     /// data and what is already written, one chunk, never past the segment's bound.
-    /// `None` when [`ZERO_AHEAD_BYTES`] past the end are already written.
-    pub fn plan_zero(&self) -> Option<ZeroPlan> {
+    /// `None` when `ahead_bytes` (normally [`ZERO_AHEAD_BYTES`]) past the end are
+    /// already written.
+    pub fn plan_zero(&self, ahead_bytes: u64) -> Option<ZeroPlan> {
         let limit = align_up(self.segment_bytes);
         let pos = self.zeroed.max(align_up(self.size));
-        if pos >= limit || pos - self.size >= ZERO_AHEAD_BYTES {
+        if pos >= limit || pos - self.size >= ahead_bytes {
             return None;
         }
         let end = (pos + ZERO_CHUNK_BYTES).min(limit);
@@ -573,7 +574,7 @@ mod tests {
             let data_end = align_up(seg.size());
             assert_eq!(seg.zeroed(), data_end, "a data write counts as written");
             let mut chunks = 0;
-            while let Some(plan) = seg.plan_zero() {
+            while let Some(plan) = seg.plan_zero(ZERO_AHEAD_BYTES) {
                 assert!(plan.pos >= data_end, "zeros over data at {}", plan.pos);
                 assert_eq!(plan.pos, seg.zeroed(), "zeros leave no gap");
                 assert!(plan.pos + plan.len as u64 <= align_up(segment_bytes));
@@ -598,13 +599,13 @@ mod tests {
                 let batch = pending(offset, 7, 10_000);
                 offset = batch.header.last_offset() + 1;
                 write(&mut seg, batch).await;
-                while let Some(plan) = seg.plan_zero() {
+                while let Some(plan) = seg.plan_zero(ZERO_AHEAD_BYTES) {
                     assert!(plan.pos >= align_up(seg.size()));
                     zero(&mut seg, plan).await;
                 }
             }
             assert_eq!(seg.zeroed(), align_up(segment_bytes));
-            assert!(seg.plan_zero().is_none());
+            assert!(seg.plan_zero(ZERO_AHEAD_BYTES).is_none());
         });
     }
 
@@ -617,7 +618,7 @@ mod tests {
             let index = SegmentIndex::new(0, 4096);
             let seg = Segment::sealed(file, 0, 5000, index, 10, 1 << 30);
             assert_eq!(seg.zeroed(), align_up(5000));
-            let plan = seg.plan_zero().unwrap();
+            let plan = seg.plan_zero(ZERO_AHEAD_BYTES).unwrap();
             assert_eq!(
                 (plan.pos, plan.len as u64),
                 (align_up(5000), ZERO_CHUNK_BYTES)

@@ -56,7 +56,8 @@ impl PartitionLog {
         }
         let quiet = st.pending.is_empty() && !want_sync && st.truncating.is_none();
         if quiet && !st.closed && st.failure.is_none() {
-            if let Some(plan) = st.active().plan_zero() {
+            let ahead_bytes = self.inner.config.borrow().zero_ahead_bytes;
+            if let Some(plan) = st.active().plan_zero(ahead_bytes) {
                 return Step::Zero(plan);
             }
         }
