@@ -8,7 +8,8 @@
 //! `segment_append` drives a real `PartitionLog` on a glommio executor in a temp dir:
 //! append (validate, assign offsets, queue) plus the writer's group-committed O_DIRECT
 //! writes, waited for every 16 batches as acks=1 producers would; retention keeps the
-//! temp dir small.
+//! temp dir small. `acks_all_append` is one acks=all request at a time (append, wait for
+//! the fdatasync) into zeroed-ahead versus fallocated space.
 //!
 //! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
 //! of 1 KiB records, Produce requests carrying them, Fetch responses returning them.
@@ -408,9 +409,62 @@ fn acl_authorize(c: &mut Criterion) {
     g.finish();
 }
 
+/// The paced acks=all path, one request at a time: append one 1 KiB-record batch and
+/// wait until it is fdatasynced, into space the writer zeroed ahead (the default) and
+/// into fallocated, unwritten space (`zero_ahead_bytes: 0`, as before). The zeroing
+/// itself runs while the writer is idle between requests, so it is inside the time.
+fn acks_all_append(c: &mut Criterion) {
+    use corelog::storage::segment::ZERO_AHEAD_BYTES;
+    use corelog::storage::{LogConfig, PartitionLog};
+    let mut g = c.benchmark_group("acks_all_append");
+    g.sample_size(10);
+    let data = batch(1);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    for (name, zero_ahead_bytes) in [("zeroed_ahead", ZERO_AHEAD_BYTES), ("fallocated", 0)] {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
+            b.iter_custom(|iters| {
+                let data = data.clone();
+                let ex = glommio::LocalExecutorBuilder::default()
+                    .make()
+                    .expect("a glommio executor (io_uring and locked memory)");
+                ex.run(async move {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let config = LogConfig {
+                        segment_bytes: 64 << 20,
+                        retention_bytes: 128 << 20,
+                        zero_ahead_bytes,
+                        ..LogConfig::default()
+                    };
+                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
+                        .await
+                        .expect("log opens");
+                    // Steady state: the first append starts the zeroing of the first
+                    // ZERO_AHEAD_BYTES, which a long-running partition has long done.
+                    let info = log.append(data.clone()).expect("append");
+                    log.wait_durable(info.last_offset).await.expect("durable");
+                    glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+                    let start = std::time::Instant::now();
+                    for i in 0..iters {
+                        let info = log.append(data.clone()).expect("append");
+                        log.wait_durable(info.last_offset).await.expect("durable");
+                        if (i + 1) % 4096 == 0 {
+                            log.enforce_retention(0).await.expect("retention");
+                        }
+                    }
+                    let elapsed = start.elapsed();
+                    log.close().await.expect("close");
+                    elapsed
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     acl_authorize,
+    acks_all_append,
     segment_append,
     batch_validation,
     batch_validation_records,

@@ -235,7 +235,10 @@ pub(crate) enum BenchAction {
     /// Produce → consume latency: producers stamp each record, consumers in the same
     /// process read the stamps back.
     E2e(BenchArgs),
-    /// Two JSON results side by side, with B/A ratios.
+    /// Every row of the performance table (issue 13) that bench can drive, as presets:
+    /// JSON and HTML per run, suite.json and index.html with the medians.
+    Suite(corelog::cli::bench::suite::SuiteArgs),
+    /// Two JSON results (runs or suite.json files) side by side, with B/A ratios.
     Compare {
         a: PathBuf,
         b: PathBuf,

@@ -407,6 +407,7 @@ fn run_bench(action: BenchAction) -> ExitCode {
         BenchAction::Consume(a) => (Mode::Consume, a),
         BenchAction::E2e(a) => (Mode::E2e, a),
         BenchAction::Compare { a, b, output } => return run_bench_compare(&a, &b, output),
+        BenchAction::Suite(args) => return corelog::cli::bench::suite::main(&args),
     };
     let threads = a
         .threads
@@ -469,6 +470,11 @@ fn run_bench(action: BenchAction) -> ExitCode {
 
 fn run_bench_compare(a: &std::path::Path, b: &std::path::Path, output: Output) -> ExitCode {
     use corelog::cli::bench::report;
+    if let Some(code) =
+        corelog::cli::bench::suite::compare_files(a, b, matches!(output, Output::Json))
+    {
+        return code;
+    }
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p)
             .map_err(|e| e.to_string())

@@ -117,6 +117,7 @@ impl Shard {
             cache_bytes_max: self.cache_share.get(),
             cache_share: Some(self.cache_share.clone()),
             leader_epoch: 0,
+            ..LogConfig::default()
         }
     }
 

@@ -150,6 +150,8 @@ pub enum Counter {
     Writes,
     /// fdatasync calls of partition logs.
     Fdatasyncs,
+    /// Bytes of zeros written ahead of partition logs' data (see `storage::segment`).
+    ZeroFillBytes,
     /// Kafka connections accepted.
     ConnectionsOpened,
     /// Kafka connections ended.
@@ -173,7 +175,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 20] = [
+    pub const ALL: [Counter; 21] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -184,6 +186,7 @@ impl Counter {
         Counter::DmaReads,
         Counter::Writes,
         Counter::Fdatasyncs,
+        Counter::ZeroFillBytes,
         Counter::ConnectionsOpened,
         Counter::ConnectionsClosed,
         Counter::ProduceConvertedRecords,

@@ -80,6 +80,10 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_storage_fdatasyncs_total",
             "fdatasync calls of partition logs.",
         ),
+        Counter::ZeroFillBytes => (
+            "corelog_storage_zero_fill_bytes_total",
+            "Bytes of zeros written ahead of partition logs' data, so appends overwrite written blocks.",
+        ),
         Counter::ConnectionsOpened => (
             "corelog_connections_opened_total",
             "Kafka connections accepted.",

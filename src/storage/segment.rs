@@ -12,6 +12,15 @@
 //! [`PREALLOCATE_STEP_BYTES`] steps and truncated to `size` when the segment is finished
 //! (roll or close); after a crash the zeros past the end are cut off by recovery.
 //!
+//! Written ahead: fallocate leaves *unwritten* extents, and an O_DIRECT write into one
+//! cannot complete inline in io_uring (ext4 punts it to a worker thread) and makes the
+//! next fdatasync journal the extent conversion. So when the writer has nothing else to
+//! do it writes zeros ahead of the data ([`Segment::plan_zero`], [`ZERO_CHUNK_BYTES`] at
+//! a time, up to [`ZERO_AHEAD_BYTES`] past the end) and fdatasyncs them; appends then
+//! overwrite written blocks. `zeroed` is how far the file is known written (data or
+//! zeros). Zeros read exactly like fallocated space, so recovery's end-of-data rule (a
+//! zero batch length) is unchanged.
+//!
 //! Concurrency: a `Segment` lives in the partition's `RefCell`. Only the partition's
 //! writer task mutates it, in three steps that never hold the borrow across an await:
 //! [`Segment::plan_write`] (borrowed), the DMA write on a cloned [`LogFile`] (not
@@ -34,6 +43,12 @@ pub const READ_CHUNK_BYTES: usize = 64 << 10;
 /// Largest DMA read issued for one `read_batches` step (a larger batch is still read
 /// whole, with one read of its size).
 pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
+/// How far past the logical end the writer keeps the file written with zeros.
+pub const ZERO_AHEAD_BYTES: u64 = 4 << 20;
+/// Bytes of zeros per background write: large enough that the fdatasync after it (which
+/// journals the conversion of its extents) is rare, small enough that an append
+/// arriving meanwhile waits at most about a millisecond.
+pub const ZERO_CHUNK_BYTES: u64 = 1 << 20;
 
 pub fn file_name(base_offset: i64, extension: &str) -> String {
     format!("{base_offset:020}.{extension}")
@@ -63,6 +78,17 @@ pub struct WritePlan {
     tail: Vec<u8>,
     pub batches: Vec<PendingBatch>,
     pub new_size: u64,
+    /// `Some(n)`: preallocate the file to `n` bytes before writing.
+    pub allocate_to: Option<u64>,
+}
+
+/// One background write of zeros ahead of the data, planned like a [`WritePlan`].
+pub struct ZeroPlan {
+    pub file: LogFile,
+    /// The segment it was planned for (the active one must still be it when applied).
+    pub base_offset: i64,
+    pub pos: u64,
+    pub len: usize,
     /// `Some(n)`: preallocate the file to `n` bytes before writing.
     pub allocate_to: Option<u64>,
 }
@@ -98,6 +124,9 @@ pub struct Segment {
     size: u64,
     /// File length reserved by preallocation (or the file size found at open).
     allocated: u64,
+    /// Bytes from the start known written on disk, with data or with zeros (page
+    /// aligned); writes below it overwrite written blocks.
+    zeroed: u64,
     /// Bytes `[align_down(size), size)`, rewritten in front of the next append.
     tail: Vec<u8>,
     pub index: SegmentIndex,
@@ -131,6 +160,7 @@ impl Segment {
             file,
             size: 0,
             allocated: 0,
+            zeroed: 0,
             tail: Vec::new(),
             index: SegmentIndex::new(base_offset, index_interval_bytes),
             next_offset: base_offset,
@@ -160,6 +190,7 @@ impl Segment {
             file,
             size,
             allocated: size,
+            zeroed: align_up(size),
             tail: Vec::new(),
             index,
             next_offset,
@@ -248,10 +279,7 @@ impl Segment {
         let data_bytes: u64 = batches.iter().map(|b| b.data.len() as u64).sum();
         let new_size = self.size + data_bytes;
         let end = align_up(new_size);
-        let allocate_to = (end > self.allocated).then(|| {
-            let stepped = end.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES;
-            stepped.min(align_up(self.segment_bytes).max(end))
-        });
+        let allocate_to = self.allocate_for(end);
         WritePlan {
             file: self.file.clone(),
             pos,
@@ -263,12 +291,64 @@ impl Segment {
         }
     }
 
+    /// The preallocation a write ending at `end` needs first, if any.
+    fn allocate_for(&self, end: u64) -> Option<u64> {
+        (end > self.allocated).then(|| {
+            let stepped = end.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES;
+            stepped.min(align_up(self.segment_bytes).max(end))
+        })
+    }
+
+    /// Plans the next background write of zeros: from the first page past both the
+    /// data and what is already written, one chunk, never past the segment's bound.
+    /// `None` when `ahead_bytes` (normally [`ZERO_AHEAD_BYTES`]) past the end are
+    /// already written.
+    pub fn plan_zero(&self, ahead_bytes: u64) -> Option<ZeroPlan> {
+        let limit = align_up(self.segment_bytes);
+        let pos = self.zeroed.max(align_up(self.size));
+        if pos >= limit || pos - self.size >= ahead_bytes {
+            return None;
+        }
+        let end = (pos + ZERO_CHUNK_BYTES).min(limit);
+        Some(ZeroPlan {
+            file: self.file.clone(),
+            base_offset: self.base_offset,
+            pos,
+            len: (end - pos) as usize,
+            allocate_to: self.allocate_for(end),
+        })
+    }
+
+    /// Records a completed write of zeros.
+    pub fn apply_zero(&mut self, plan: &ZeroPlan) {
+        assert_eq!(
+            plan.base_offset, self.base_offset,
+            "zeros for another segment"
+        );
+        assert!(
+            plan.pos >= align_up(self.size),
+            "zeros planned at {} would overwrite data ending at {}",
+            plan.pos,
+            self.size
+        );
+        if let Some(allocated) = plan.allocate_to {
+            self.allocated = self.allocated.max(allocated);
+        }
+        self.zeroed = self.zeroed.max(plan.pos + plan.len as u64);
+    }
+
+    /// How far the file is known written (data or zeros).
+    pub fn zeroed(&self) -> u64 {
+        self.zeroed
+    }
+
     /// Records a completed write: new logical end, tail page, index entries.
     pub fn apply_write(&mut self, plan: &WritePlan, new_tail: Vec<u8>) {
         assert_eq!(plan.pos, align_down(self.size), "concurrent segment writes");
         if let Some(allocated) = plan.allocate_to {
-            self.allocated = allocated;
+            self.allocated = self.allocated.max(allocated);
         }
+        self.zeroed = self.zeroed.max(plan.pos + plan.len as u64);
         let mut position = self.size;
         for batch in &plan.batches {
             assert_eq!(
@@ -381,6 +461,7 @@ fn corrupt_on_disk(file: &LogFile, pos: u64, problem: &BatchProblem) -> StorageE
 }
 
 const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(PAGE_BYTES));
+const _: () = assert!(ZERO_CHUNK_BYTES.is_multiple_of(PAGE_BYTES));
 
 #[cfg(test)]
 mod tests {
@@ -452,6 +533,96 @@ mod tests {
             seg.finish_plan().run().await.unwrap();
             assert_eq!(std::fs::metadata(seg.log_path()).unwrap().len(), size);
             assert!(seg.index_path().exists() && seg.time_index_path().exists());
+        });
+    }
+
+    async fn write(seg: &mut Segment, batch: PendingBatch) {
+        let plan = seg.plan_write(vec![batch]);
+        if let Some(n) = plan.allocate_to {
+            plan.file.pre_allocate(n).await.unwrap();
+        }
+        let mut tail = Vec::new();
+        plan.file
+            .write_aligned(plan.pos, plan.len, |buf| tail = plan.fill(buf))
+            .await
+            .unwrap();
+        seg.apply_write(&plan, tail);
+    }
+
+    async fn zero(seg: &mut Segment, plan: ZeroPlan) {
+        if let Some(n) = plan.allocate_to {
+            plan.file.pre_allocate(n).await.unwrap();
+        }
+        plan.file
+            .write_aligned(plan.pos, plan.len, |buf| buf.fill(0))
+            .await
+            .unwrap();
+        seg.apply_zero(&plan);
+    }
+
+    #[test]
+    fn zeros_go_ahead_of_the_data_never_over_it_and_stop_at_the_bound() {
+        run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let segment_bytes = ZERO_AHEAD_BYTES + 2 * ZERO_CHUNK_BYTES + 100;
+            let mut seg = Segment::create(dir.path(), 0, 4096, segment_bytes)
+                .await
+                .unwrap();
+            let first = pending(0, 3, 5000);
+            let expected = first.data.clone();
+            write(&mut seg, first).await;
+            let data_end = align_up(seg.size());
+            assert_eq!(seg.zeroed(), data_end, "a data write counts as written");
+            let mut chunks = 0;
+            while let Some(plan) = seg.plan_zero(ZERO_AHEAD_BYTES) {
+                assert!(plan.pos >= data_end, "zeros over data at {}", plan.pos);
+                assert_eq!(plan.pos, seg.zeroed(), "zeros leave no gap");
+                assert!(plan.pos + plan.len as u64 <= align_up(segment_bytes));
+                zero(&mut seg, plan).await;
+                chunks += 1;
+                assert!(chunks < 10, "zeroing never ends");
+            }
+            assert!(seg.zeroed() - seg.size() >= ZERO_AHEAD_BYTES);
+            // The data is intact and the zeros read as nothing more.
+            let all = read_batches(seg.file(), 0, seg.size(), 0, i64::MAX, usize::MAX)
+                .await
+                .unwrap();
+            assert_eq!(all, vec![expected]);
+            let bytes = std::fs::read(seg.log_path()).unwrap();
+            assert!(bytes[seg.size() as usize..seg.zeroed() as usize]
+                .iter()
+                .all(|&b| b == 0));
+
+            // Appends catch up with the zeros until the segment's bound stops them.
+            let mut offset = 3;
+            while seg.size() + 70_000 < segment_bytes {
+                let batch = pending(offset, 7, 10_000);
+                offset = batch.header.last_offset() + 1;
+                write(&mut seg, batch).await;
+                while let Some(plan) = seg.plan_zero(ZERO_AHEAD_BYTES) {
+                    assert!(plan.pos >= align_up(seg.size()));
+                    zero(&mut seg, plan).await;
+                }
+            }
+            assert_eq!(seg.zeroed(), align_up(segment_bytes));
+            assert!(seg.plan_zero(ZERO_AHEAD_BYTES).is_none());
+        });
+    }
+
+    #[test]
+    fn a_recovered_segment_counts_only_its_data_as_written() {
+        run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(file_name(0, "log"));
+            let file = LogFile::open(&path, true).await.unwrap();
+            let index = SegmentIndex::new(0, 4096);
+            let seg = Segment::sealed(file, 0, 5000, index, 10, 1 << 30);
+            assert_eq!(seg.zeroed(), align_up(5000));
+            let plan = seg.plan_zero(ZERO_AHEAD_BYTES).unwrap();
+            assert_eq!(
+                (plan.pos, plan.len as u64),
+                (align_up(5000), ZERO_CHUNK_BYTES)
+            );
         });
     }
 }

@@ -4,12 +4,14 @@
 //! pipelining Produce requests on them; payloads and request frames built once before
 //! the clock starts and patched per send (`payload.rs`); latencies in HdrHistograms
 //! (`stats.rs`); `--rate` runs on a fixed schedule measured from the intended send time
-//! (`pacing.rs`); results as text, JSON, HTML (`report.rs`).
+//! (`pacing.rs`); results as text, JSON, HTML (`report.rs`); the issue-13 table's rows
+//! as presets run in one go (`suite.rs`).
 
 pub mod pacing;
 pub mod payload;
 pub mod report;
 pub mod stats;
+pub mod suite;
 pub mod worker;
 
 use std::collections::BTreeMap;

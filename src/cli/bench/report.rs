@@ -394,7 +394,7 @@ fn profile_table(r: &Report) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::stats::{latency, new_hist, spectrum};
     use super::*;
 

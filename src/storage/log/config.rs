@@ -2,6 +2,7 @@
 
 use crate::storage::cache::CACHE_BYTES_MAX_DEFAULT;
 use crate::storage::index::INDEX_INTERVAL_BYTES_DEFAULT;
+use crate::storage::segment::ZERO_AHEAD_BYTES;
 
 #[cfg(doc)]
 use super::PartitionLog;
@@ -67,6 +68,10 @@ pub struct LogConfig {
     /// partitionLeaderEpoch. Read at open only: later it changes with
     /// [`PartitionLog::set_leader_epoch`], and `set_config` leaves it alone.
     pub leader_epoch: i32,
+    /// How far past the data the writer keeps the active segment written with zeros
+    /// when idle (`segment::ZERO_AHEAD_BYTES`; 0: not at all, appends go into
+    /// fallocated space). Not a Kafka config: the broker always uses the default.
+    pub zero_ahead_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -95,6 +100,7 @@ impl Default for LogConfig {
             cache_bytes_max: CACHE_BYTES_MAX_DEFAULT,
             cache_share: None,
             leader_epoch: 0,
+            zero_ahead_bytes: ZERO_AHEAD_BYTES,
         }
     }
 }

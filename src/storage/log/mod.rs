@@ -49,7 +49,7 @@ use super::cache::BatchCache;
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{AbortedTxn, Check, ProducerState};
 use super::recovery::{self, Geometry};
-use super::segment::{read_batches, PendingBatch, Segment, WritePlan};
+use super::segment::{read_batches, PendingBatch, Segment, WritePlan, ZeroPlan};
 use super::validate::{validate_produced, TimestampRules};
 use super::{io, records, snapshot, StorageError};
 use crate::metrics::{self, Counter, Size, Stage};
@@ -115,6 +115,8 @@ pub struct LogStats {
     pub fdatasyncs: u64,
     /// Segments finished and replaced by a new one.
     pub rolls: u64,
+    /// Bytes of zeros written ahead of the data in the background.
+    pub zero_bytes: u64,
 }
 
 /// The I/O error that failed the log, kept to fail every later call the same way.
@@ -282,6 +284,8 @@ enum Step {
     Roll,
     Write(WritePlan),
     Sync(io::LogFile, i64),
+    /// Nothing else to do: write zeros ahead of the data (see `segment`).
+    Zero(ZeroPlan),
 }
 
 impl PartitionLog {

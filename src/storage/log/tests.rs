@@ -545,6 +545,58 @@ fn crash_without_close_recovers_acknowledged_writes() {
     });
 }
 
+/// Waits until the writer has written zeros `ZERO_AHEAD_BYTES` past the data.
+async fn wait_zeroed_ahead(log: &PartitionLog) {
+    use crate::storage::segment::ZERO_AHEAD_BYTES;
+    for _ in 0..10_000 {
+        if log.stats().zero_bytes >= ZERO_AHEAD_BYTES {
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("zeros never went ahead: {:?}", log.stats());
+}
+
+#[test]
+fn zeros_written_ahead_are_not_data_after_a_crash_or_a_torn_write() {
+    use crate::storage::segment::ZERO_AHEAD_BYTES;
+    run(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = open(tmp.path(), config(1 << 30, 0)).await;
+        let stored = fill(&log, 5, 200).await;
+        wait_zeroed_ahead(&log).await;
+        let path = log_files(log.dir())[0].clone();
+        let data_len: u64 = stored.iter().map(|b| b.len() as u64).sum();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[..data_len as usize], stored.concat()[..]);
+        let ahead = (data_len + ZERO_AHEAD_BYTES) as usize;
+        assert!(bytes[data_len as usize..ahead].iter().all(|&b| b == 0));
+        // Crash (no close), then a torn append: half a batch written over the zeros.
+        drop(log);
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.seek(SeekFrom::Start(data_len)).unwrap();
+            file.write_all(&plain(4, 300)[..150]).unwrap();
+        }
+        let log = open(tmp.path(), config(1 << 30, 0)).await;
+        assert_eq!(log.log_end_offset(), 15);
+        assert_eq!(read_all(&log).await, stored);
+        // Appends go on from the true end, over the torn bytes.
+        let more = fill(&log, 2, 100).await;
+        assert_eq!(log.log_end_offset(), 21);
+        log.close().await.unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            data_len + more.iter().map(|b| b.len() as u64).sum::<u64>(),
+            "close truncates the zeros away"
+        );
+        let log = open(tmp.path(), config(1 << 30, 0)).await;
+        assert_eq!(read_all(&log).await, [stored, more].concat());
+        log.close().await.unwrap();
+    });
+}
+
 #[test]
 fn missing_or_wrong_index_is_rebuilt() {
     run(async {

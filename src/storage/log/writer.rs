@@ -32,6 +32,7 @@ impl PartitionLog {
                 Step::Roll => self.roll().await,
                 Step::Write(plan) => self.write(plan).await,
                 Step::Sync(file, upto) => self.sync(file, upto).await,
+                Step::Zero(plan) => self.zero(plan).await,
             };
             if let Err(error) = result {
                 self.fail(error);
@@ -52,6 +53,13 @@ impl PartitionLog {
                 return Step::Roll;
             }
             st.roll_requested = false;
+        }
+        let quiet = st.pending.is_empty() && !want_sync && st.truncating.is_none();
+        if quiet && !st.closed && st.failure.is_none() {
+            let ahead_bytes = self.inner.config.borrow().zero_ahead_bytes;
+            if let Some(plan) = st.active().plan_zero(ahead_bytes) {
+                return Step::Zero(plan);
+            }
         }
         if st.failure.is_some() || (st.pending.is_empty() && !want_sync) {
             st.writer_running = false;
@@ -138,6 +146,25 @@ impl PartitionLog {
         st.stats.fdatasyncs += 1;
         let durable = st.durable_offset;
         st.durable_waiters.wake_below(durable);
+        Ok(())
+    }
+
+    /// Writes one chunk of zeros ahead of the data and fdatasyncs it, so that the
+    /// conversion of its extents from unwritten to written is journaled here rather than
+    /// in the fdatasync of an acks=all request. Only runs when nothing is pending; an
+    /// append arriving meanwhile waits for this one chunk.
+    async fn zero(&self, plan: ZeroPlan) -> Result<(), StorageError> {
+        if let Some(size) = plan.allocate_to {
+            plan.file.pre_allocate(size).await?;
+        }
+        plan.file
+            .write_aligned(plan.pos, plan.len, |buf| buf.fill(0))
+            .await?;
+        plan.file.fdatasync().await?;
+        metrics::add(Counter::ZeroFillBytes, plan.len as u64);
+        let mut st = self.inner.state.borrow_mut();
+        st.active_mut().apply_zero(&plan);
+        st.stats.zero_bytes += plan.len as u64;
         Ok(())
     }
 
