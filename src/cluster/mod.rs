@@ -8,6 +8,7 @@ mod controller;
 mod log_store;
 mod net;
 pub mod placement;
+mod probe;
 pub mod state;
 mod state_machine;
 mod topics;

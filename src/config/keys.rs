@@ -34,6 +34,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "broker.rack",
     "broker.heartbeat.interval.ms",
     "broker.session.timeout.ms",
+    crate::cluster::config::FAST_FENCING_KEY,
     "node.id",
     "broker.id",
     "listeners",
