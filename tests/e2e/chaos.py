@@ -143,6 +143,15 @@ def partitions(broker):
     return {p: (v.leader, sorted(v.isrs)) for p, v in t.partitions.items()}
 
 
+def live_brokers(broker):
+    try:
+        md = AdminClient({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"}) \
+            .list_topics(timeout=ADMIN_TIMEOUT_S)
+    except Exception:
+        return None
+    return sorted(md.brokers)
+
+
 def isr_whole(brokers):
     """Every broker's Metadata shows every partition led, with all brokers in its ISR."""
     whole = list(range(1, BROKERS + 1))
@@ -276,6 +285,10 @@ def run(factory, rounds, seed, log=print):
     """Starts a cluster from factory, runs `rounds` seeded fault rounds under load, checks."""
     log(f"chaos: seed {seed}, {rounds} rounds")
     brokers = factory.cluster(BROKERS, overrides=SETTINGS)
+    # A member is "ready" once it answers Metadata naming itself, which it may do before
+    # the quorum has applied its registration: wait until every member counts all three.
+    wait_until(lambda: all(live_brokers(b) == list(range(1, BROKERS + 1)) for b in brokers), SETTLE_S,
+               "every member registered")
     admin = AdminClient({"bootstrap.servers": brokers[0].bootstrap, "broker.address.family": "v4"})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, BROKERS,
                                   config={"min.insync.replicas": MIN_INSYNC_REPLICAS})])[TOPIC].result(ADMIN_TIMEOUT_S)
