@@ -107,7 +107,15 @@ impl Shard {
                     lead.replicas = set.replicas.clone();
                     lead.isr = set.isr.clone();
                     lead.alter_pending = false;
-                    leader::advance_high_watermark(lead, &log, me);
+                    if lead.isr.iter().all(|&r| r == me) {
+                        // The leader is the whole ISR (RF=1, or every follower
+                        // dropped): no follower fetch would ever move a replicated high
+                        // watermark, so it is the written end, as on a single broker.
+                        // Without this, acks=all and consumers waited forever.
+                        log.set_replicated_high_watermark(None);
+                    } else {
+                        leader::advance_high_watermark(lead, &log, me);
+                    }
                     start_maintenance |= !rep.maintenance;
                 } else if set.leader >= 0 {
                     rep.leading.remove(&key);
