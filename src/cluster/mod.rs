@@ -51,9 +51,6 @@ pub struct ClusterImage {
     pub controller_id: Option<i32>,
     /// Registered, unfenced brokers by id.
     pub live_brokers: Vec<BrokerInfo>,
-    /// Brokers this node saw go from live to fenced, and when: Metadata keeps naming
-    /// them for `FENCED_BROKER_LISTED_FOR` (see there).
-    pub lately_fenced: Vec<(BrokerInfo, std::time::Instant)>,
     /// Every topic of the quorum, with replicas, ISR and leaders.
     pub topics: Arc<BTreeMap<String, TopicState>>,
     /// This process's own registration is applied here, so every change committed
@@ -61,14 +58,6 @@ pub struct ClusterImage {
     /// image no longer lists (an image still replaying its log lists too little).
     pub caught_up: bool,
 }
-
-/// How long Metadata keeps naming a broker after it was fenced. librdkafka, given a
-/// Metadata answer that both moves a partition to a new leader and drops the old
-/// leader's broker, decommissions that broker while it hands the partition over and
-/// leaves the partition with no broker until its next once-a-second scan: a second
-/// lost per failover. Listed a little longer (its partitions already led elsewhere,
-/// so clients only try to reconnect to it), the hand-over happens on the first answer.
-pub const FENCED_BROKER_LISTED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;
 

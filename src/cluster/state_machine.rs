@@ -71,7 +71,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let (brokers, fenced, topics, caught_up) = {
+        let (brokers, topics, caught_up) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
@@ -83,21 +83,13 @@ impl StateMachine {
                     rack: b.registration.rack.clone(),
                 })
                 .collect();
-            let fenced: Vec<i32> = state
-                .brokers
-                .values()
-                .filter(|b| b.fenced)
-                .map(|b| b.registration.node_id)
-                .collect();
             let caught_up = state
                 .brokers
                 .get(&self.handle.node_id)
                 .is_some_and(|b| b.registration.incarnation == self.handle.incarnation);
-            (brokers, fenced, state.topics.clone(), caught_up)
+            (brokers, state.topics.clone(), caught_up)
         };
-        let now = std::time::Instant::now();
         self.handle.update(|image| {
-            image.lately_fenced = lately_fenced(image, &brokers, fenced, now);
             image.live_brokers = brokers;
             if *image.topics != topics {
                 image.topics = std::sync::Arc::new(topics);
@@ -234,72 +226,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-/// The image's `lately_fenced` after a change: brokers now fenced that the previous
-/// image had live (fenced `now`) or already listed as lately fenced (kept with their
-/// time), dropping those listed longer than `FENCED_BROKER_LISTED_FOR`.
-fn lately_fenced(
-    before: &super::ClusterImage,
-    live: &[BrokerInfo],
-    fenced: Vec<i32>,
-    now: std::time::Instant,
-) -> Vec<(BrokerInfo, std::time::Instant)> {
-    fenced
-        .into_iter()
-        .filter(|id| !live.iter().any(|b| b.node_id == *id))
-        .filter_map(|id| {
-            if let Some(b) = before.live_brokers.iter().find(|b| b.node_id == id) {
-                return Some((b.clone(), now));
-            }
-            before
-                .lately_fenced
-                .iter()
-                .find(|(b, _)| b.node_id == id)
-                .cloned()
-        })
-        .filter(|(_, at)| now.duration_since(*at) < super::FENCED_BROKER_LISTED_FOR)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    fn info(id: i32) -> BrokerInfo {
-        BrokerInfo {
-            node_id: id,
-            host: "h".into(),
-            port: 9000 + id as u16,
-            rack: None,
-        }
-    }
-
-    #[test]
-    fn a_broker_that_goes_from_live_to_fenced_stays_listed_for_a_while() {
-        let t0 = std::time::Instant::now();
-        let before = super::super::ClusterImage {
-            live_brokers: vec![info(1), info(2)],
-            ..Default::default()
-        };
-        // 2 fenced now; 3 was fenced all along (registered, never live here): not listed.
-        let after = lately_fenced(&before, &[info(1)], vec![2, 3], t0);
-        assert_eq!(after, vec![(info(2), t0)]);
-        let image = super::super::ClusterImage {
-            live_brokers: vec![info(1)],
-            lately_fenced: after,
-            ..Default::default()
-        };
-        let later = t0 + std::time::Duration::from_secs(1);
-        assert_eq!(
-            lately_fenced(&image, &[info(1)], vec![2], later),
-            vec![(info(2), t0)],
-            "keeps the time it was fenced"
-        );
-        let past = t0 + super::super::FENCED_BROKER_LISTED_FOR;
-        assert!(lately_fenced(&image, &[info(1)], vec![2], past).is_empty());
-        assert!(
-            lately_fenced(&image, &[info(1), info(2)], vec![], later).is_empty(),
-            "unfenced again: live, not listed twice"
-        );
-    }
-
     use super::*;
     use crate::cluster::state::{BrokerRegistration, Command};
     use openraft::{CommittedLeaderId, Membership};

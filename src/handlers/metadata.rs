@@ -88,19 +88,7 @@ pub async fn handle(
             })
             .collect(),
     };
-    let (mut brokers, controller_id) = broker.cluster_view(listener);
-    // Just-fenced brokers stay named a moment (see `FENCED_BROKER_LISTED_FOR`).
-    if let Some(cluster) = &broker.cluster {
-        let image = cluster.image();
-        for (b, at) in &image.lately_fenced {
-            if at.elapsed() < crate::cluster::FENCED_BROKER_LISTED_FOR
-                && !brokers.iter().any(|l| l.node_id == b.node_id)
-            {
-                brokers.push(b.clone());
-            }
-        }
-        brokers.sort_by_key(|b| b.node_id);
-    }
+    let (brokers, controller_id) = broker.cluster_view(listener);
     let mut resp = MetadataResponse::default();
     resp.brokers = brokers
         .iter()
