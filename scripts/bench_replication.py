@@ -85,8 +85,13 @@ class Cluster:
         sys.exit(f"timed out waiting for {what}")
 
     def topic(self, name, rf):
-        subprocess.run([self.binary, "topic", "create", name, "-b", self.bootstrap, "--partitions",
-                        str(PARTITIONS), "--replication-factor", str(rf)], check=True, capture_output=True)
+        for attempt in range(3):
+            r = subprocess.run([self.binary, "topic", "create", name, "-b", self.bootstrap, "--partitions",
+                                str(PARTITIONS), "--replication-factor", str(rf)], capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            print(f"topic create {name}: exit {r.returncode}: {r.stderr.strip()[:300]}", flush=True)
+            time.sleep(1)
 
         def settled():
             t = self.admin.list_topics(timeout=2).topics[name]
@@ -183,8 +188,11 @@ def main():
     keys = ["mb_per_sec", "broker_cpu_s_per_gb", "delivery_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_p99_9_ms"]
     if args.kload:
         keys[2:2] = ["kload_mb_per_sec", "kload_broker_cpu_s_per_gb"]
-    medians = {rf: {k: statistics.median(r[k] for r in rows if r["rf"] == rf and r.get(k) is not None)
-                    for k in keys} for rf in (3, 1)}
+    def median(rf, k):
+        values = [r[k] for r in rows if r["rf"] == rf and r.get(k) is not None]
+        return statistics.median(values) if values else float("nan")
+
+    medians = {rf: {k: median(rf, k) for k in keys} for rf in (3, 1)}
     print("| figure (median of %d) | RF=3 | RF=1 | RF=3 / RF=1 |" % args.runs)
     print("| --- | --- | --- | --- |")
     for k in keys:
