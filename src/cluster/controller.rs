@@ -46,6 +46,10 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the members' controller listeners are probed for a process that is gone
 /// (`probe`): the active controller probes every member, a follower the leader.
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+/// A follower campaigns against a gone leader this long after its connects were first
+/// refused: the voters' lease of the old leader (the maximum election timeout, counted
+/// from its last heartbeat, which came before the first refusal) has then run out.
+const CAMPAIGN_AFTER_REFUSED: Duration = Duration::from_millis(RAFT_ELECTION_TIMEOUT_MAX_MS);
 
 /// Starts the controller thread and returns the handle shards read. Fails (before any
 /// thread starts) when the metadata log cannot be opened or the listener bound.
@@ -334,9 +338,9 @@ async fn fence_loop(node: Arc<Node>) {
 /// members that matter to this node's role, every `PROBE_INTERVAL`. As the active
 /// controller it fences a member whose process is gone without waiting for its
 /// session to run out. As a follower it watches the leader: when the leader's process
-/// is gone, the lowest-id other voter campaigns at once (the rest wait for their
-/// election timeout, so two campaigns do not split the vote), which is still refused
-/// until the voters' leader lease (the maximum election timeout) has run out.
+/// is gone, the lowest-id other voter campaigns once, as soon as the voters' lease of
+/// the old leader has run out (`CAMPAIGN_AFTER_REFUSED`), instead of after the lease
+/// plus its random election timeout; the others keep their timeouts.
 async fn gone_loop(node: Arc<Node>) {
     let mut trackers: HashMap<u64, RefusalTracker> = HashMap::new();
     // The leader last seen, so a gone leader is still watched while this node campaigns.
@@ -371,19 +375,32 @@ async fn gone_loop(node: Arc<Node>) {
             }
             if leading {
                 fence_gone(&node, id).await;
-            } else if Some(id) == last_leader && node.first_to_campaign(id) {
-                if campaigning_against.replace(id) != Some(id) {
-                    tracing::info!(
-                        leader = id,
-                        "the controller's process is gone (connects refused): campaigning"
-                    );
-                }
-                // Refused by the other voters until their lease of the old leader runs
-                // out; asked again every probe until then.
+            } else if Some(id) == last_leader
+                && node.first_to_campaign(id)
+                && campaigning_against != Some(id)
+                && tracker_age(&trackers, id, now) >= CAMPAIGN_AFTER_REFUSED
+            {
+                // Once per gone leader, once the other voters' lease of it has run out
+                // (they refuse any vote before): a campaign repeated every probe would
+                // keep raising this node's term, and if its log is the shorter one,
+                // block the voter that could win (seen: 30 s without a controller).
+                campaigning_against = Some(id);
+                tracing::info!(
+                    leader = id,
+                    "the controller's process is gone (connects refused): campaigning"
+                );
                 let _ = node.raft.trigger().elect().await;
             }
         }
     }
+}
+
+/// How long a gone leader's connects have been refused, by `trackers`.
+fn tracker_age(trackers: &HashMap<u64, RefusalTracker>, id: u64, now: Instant) -> Duration {
+    trackers
+        .get(&id)
+        .and_then(RefusalTracker::refused_since)
+        .map_or(Duration::ZERO, |since| now.duration_since(since))
 }
 
 /// Fences member `id`'s registered incarnation, unless it is fenced already.

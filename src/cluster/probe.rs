@@ -61,6 +61,11 @@ impl RefusalTracker {
         *count += 1;
         *count >= REFUSALS_TO_GONE && now.duration_since(*first) >= REFUSED_SPAN_MIN
     }
+
+    /// When the current streak of refusals began, if there is one.
+    pub fn refused_since(&self) -> Option<Instant> {
+        self.streak.map(|(first, _)| first)
+    }
 }
 
 #[cfg(test)]
