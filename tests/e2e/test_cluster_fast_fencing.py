@@ -37,6 +37,10 @@ def view(broker, topic):
 def replicated_topic(members):
     topic = fresh_topic("fence")
     admin = AdminClient({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4"})
+    # A member answers Metadata naming itself before the quorum has applied its
+    # registration: create the topic once all three count.
+    wait_until(lambda: sorted(admin.list_topics(timeout=ADMIN_TIMEOUT_S).brokers) == [1, 2, 3], 30,
+               "three live brokers")
     admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(ADMIN_TIMEOUT_S)
     wait_until(lambda: (view(members[0], topic) or ([], -1, []))[2] == [1, 2, 3], 30, "the ISR whole")
     return topic
