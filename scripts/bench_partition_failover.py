@@ -10,10 +10,13 @@ idempotent) sends one record every 5 ms and a consumer tails the partition. Each
 kill -9s the partition leader and measures, from the kill, (a) the first record
 acknowledged after it and (b) the first record the consumer reads that was produced
 after it; the killed broker is restarted and the round waits for the ISR to be whole.
-Prints each round and medians/maxima as JSON. A broker is fenced after
-broker.session.timeout.ms without heartbeats (Kafka's default 9 s), which bounds (a):
-pass a lower --session-ms (and --heartbeat-ms) to trade detection speed for
-sensitivity to pauses. Loopback only; bounded by --kills and 60 s per round."""
+Prints each round (and whether the killed leader was also the active controller, which
+adds a controller election) and median/p90/max as JSON. A killed broker's controller
+listener refuses connections, so the active controller fences it within a few hundred
+ms (controller.fast.fencing.enable, on by default); --no-fast-fencing measures the
+session path alone: fenced after broker.session.timeout.ms without heartbeats (Kafka's
+default 9 s; a lower --session-ms trades detection speed for sensitivity to pauses).
+Loopback only; bounded by --kills and 60 s per round."""
 
 import argparse
 import json
@@ -46,8 +49,11 @@ def main():
     ap.add_argument("--session-ms", type=int, default=9000)
     ap.add_argument("--heartbeat-ms", type=int, default=2000)
     ap.add_argument("--bin", default="target/release/corelog")
+    ap.add_argument("--no-fast-fencing", action="store_true",
+                    help="controller.fast.fencing.enable=false: fencing by session timeout only")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="corelog-partition-failover-")
+    print(f"broker logs under {tmp}", flush=True)
     ports = {i: (free_port(), free_port(), free_port()) for i in (1, 2, 3)}
     voters = ",".join(f"{i}@127.0.0.1:{p[1]}" for i, p in ports.items())
     bootstrap = ",".join(f"127.0.0.1:{p[0]}" for p in ports.values())
@@ -63,6 +69,8 @@ def main():
                      "broker.session.timeout.ms": args.session_ms,
                      "broker.heartbeat.interval.ms": args.heartbeat_ms}.items():
             cmd += ["--override", f"{k}={v}"]
+        if args.no_fast_fencing:
+            cmd += ["--override", "controller.fast.fencing.enable=false"]
         log = open(f"{tmp}/n{i}.log", "ab")
         procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
 
@@ -138,8 +146,10 @@ def main():
             for _ in range(args.kills):
                 time.sleep(1)
                 leader, _ = wait_for(partition0, "a leader")
+                controller = admin.list_topics(timeout=2).controller_id
                 procs[leader].send_signal(signal.SIGKILL)
                 killed = time.monotonic()
+                killed_utc = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}"
                 procs[leader].wait()
 
                 def first_after(items):
@@ -149,7 +159,8 @@ def main():
                 ack = wait_for(lambda: first_after(acked_at), "an acknowledgement after the kill")
                 read = wait_for(lambda: first_after(consumed), "a record read after the kill")
                 rounds.append((ack - killed, read - killed))
-                print(f"killed leader {leader}: first ack after {(ack - killed) * 1000:.0f} ms, "
+                role = " (also the controller)" if controller == leader else ""
+                print(f"{killed_utc} UTC killed leader {leader}{role}: first ack after {(ack - killed) * 1000:.0f} ms, "
                       f"first read after {(read - killed) * 1000:.0f} ms", flush=True)
                 start(leader)
                 wait_for(lambda: (partition0() or (0, []))[1] == [1, 2, 3], "the ISR whole again")
@@ -159,10 +170,17 @@ def main():
                 t.join(timeout=60)
         acks = [a for a, _ in rounds]
         reads = [r for _, r in rounds]
+        def p90(xs):
+            xs = sorted(xs)
+            return xs[min(len(xs) - 1, -(-len(xs) * 9 // 10) - 1)]
+
         print(json.dumps({"kills": len(rounds), "session_ms": args.session_ms,
+                          "fast_fencing": not args.no_fast_fencing,
                           "ack_median_ms": round(statistics.median(acks) * 1000),
+                          "ack_p90_ms": round(p90(acks) * 1000),
                           "ack_max_ms": round(max(acks) * 1000),
                           "read_median_ms": round(statistics.median(reads) * 1000),
+                          "read_p90_ms": round(p90(reads) * 1000),
                           "read_max_ms": round(max(reads) * 1000)}))
     finally:
         for p in procs.values():

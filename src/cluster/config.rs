@@ -12,6 +12,9 @@ pub const BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 2000;
 /// `broker.session.timeout.ms` (Kafka's default).
 pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 9000;
 
+/// Turns fast failure detection (fencing a member whose process is gone) off.
+pub const FAST_FENCING_KEY: &str = "controller.fast.fencing.enable";
+
 /// A voter of `controller.quorum.voters`: `id@host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voter {
@@ -42,6 +45,10 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
     /// Unclean election and automatic preferred-leader rebalancing (`elect.rs`).
     pub election: super::elect::ElectionConfig,
+    /// `controller.fast.fencing.enable` (corelog's own, default true): a member whose
+    /// controller listener refuses connections (its process is gone) is fenced at once
+    /// rather than after `broker.session.timeout.ms`.
+    pub fast_fencing: bool,
 }
 
 impl ClusterConfig {
@@ -147,6 +154,12 @@ pub fn from_properties(
             "must be longer than broker.heartbeat.interval.ms",
         ));
     }
+    let fast_fencing = match get(FAST_FENCING_KEY) {
+        None => true,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => return Err(invalid(FAST_FENCING_KEY, v, "expected true or false")),
+    };
     Ok(Some(ClusterConfig {
         node_id,
         voters,
@@ -157,6 +170,7 @@ pub fn from_properties(
         heartbeat_interval_ms,
         session_timeout_ms,
         election: super::elect::ElectionConfig::from_properties(props)?,
+        fast_fencing,
     }))
 }
 
@@ -238,6 +252,23 @@ mod tests {
         assert_eq!(c.voters[2].addr(), "[::1]:9095");
         assert_eq!(c.rack.as_deref(), Some("r1"));
         assert_eq!(c.session_timeout_ms, BROKER_SESSION_TIMEOUT_MS_DEFAULT);
+        assert!(c.fast_fencing, "on unless turned off");
+    }
+
+    #[test]
+    fn fast_fencing_can_be_turned_off_and_wants_a_boolean() {
+        let with = |v: &str| {
+            let p = props(&[
+                ("process.roles", "broker,controller"),
+                ("controller.quorum.voters", "1@127.0.0.1:9093"),
+                (FAST_FENCING_KEY, v),
+            ]);
+            from_properties(&p, 1, controller())
+        };
+        assert!(!with("false").unwrap().unwrap().fast_fencing);
+        assert!(with("TRUE").unwrap().unwrap().fast_fencing);
+        let e = with("soon").unwrap_err().to_string();
+        assert!(e.contains(FAST_FENCING_KEY), "{e}");
     }
 
     #[test]

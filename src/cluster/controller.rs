@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use super::config::ClusterConfig;
 use super::log_store::LogStore;
 use super::net::{self, Handler, Network, Peer, Request, Response};
+use super::probe::{self, RefusalTracker};
 use super::state::{BrokerRegistration, Command, Reply};
 use super::state_machine::StateMachine;
 use super::{ClusterHandle, TypeConfig};
@@ -25,11 +26,13 @@ use crate::config::Listener;
 
 /// Raft timing: a leader heartbeats every 100 ms; a follower that hears nothing
 /// campaigns once the leader's lease (the maximum timeout) and then its own random
-/// 400-800 ms timeout have passed, so a dead controller is replaced in about 1.2-1.6 s
-/// (`scripts/bench_controller_failover.py`).
+/// 300-600 ms timeout have passed, so a silent controller is replaced in about
+/// 0.9-1.2 s, and one whose process is gone (connects refused, `gone_loop`) as soon as
+/// the lease runs out, about 0.6 s (`scripts/bench_controller_failover.py`). Three
+/// missed heartbeats before a campaign leave room for a stalled thread on a busy host.
 const RAFT_HEARTBEAT_MS: u64 = 100;
-const RAFT_ELECTION_TIMEOUT_MIN_MS: u64 = 400;
-const RAFT_ELECTION_TIMEOUT_MAX_MS: u64 = 800;
+const RAFT_ELECTION_TIMEOUT_MIN_MS: u64 = 300;
+const RAFT_ELECTION_TIMEOUT_MAX_MS: u64 = 600;
 /// A snapshot every this many applied entries; the log before it is purged.
 const SNAPSHOT_EVERY_ENTRIES: u64 = 1000;
 /// How long a command or heartbeat keeps looking for a leader before it gives up.
@@ -40,6 +43,13 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const FENCE_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// Bound on one forwarded RPC.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the members' controller listeners are probed for a process that is gone
+/// (`probe`): the active controller probes every member, a follower the leader.
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+/// A follower campaigns against a gone leader this long after its connects were first
+/// refused: the voters' lease of the old leader (the maximum election timeout, counted
+/// from its last heartbeat, which came before the first refusal) has then run out.
+const CAMPAIGN_AFTER_REFUSED: Duration = Duration::from_millis(RAFT_ELECTION_TIMEOUT_MAX_MS);
 
 /// Starts the controller thread and returns the handle shards read. Fails (before any
 /// thread starts) when the metadata log cannot be opened or the listener bound.
@@ -101,6 +111,9 @@ pub(super) struct Node {
     /// Active controller only: the last heartbeat of each broker (incarnation, when).
     heartbeats: Mutex<HashMap<i32, (String, Instant)>>,
     session_timeout: Duration,
+    /// `controller.fast.fencing.enable`: fence a member whose process is gone
+    /// (`probe`) at once, and campaign at once when the gone one is the leader.
+    fast_fencing: bool,
 }
 
 async fn run(
@@ -151,6 +164,7 @@ async fn run(
         peers: tokio::sync::Mutex::new(HashMap::new()),
         heartbeats: Mutex::new(HashMap::new()),
         session_timeout: Duration::from_millis(config.session_timeout_ms),
+        fast_fencing: config.fast_fencing,
     });
     let listener = TcpListener::from_std(std_listener).expect("a tokio controller listener");
     tokio::spawn(net::serve(listener, node.clone()));
@@ -170,6 +184,9 @@ async fn run(
         node.clone(),
         config.election.clone(),
     ));
+    if node.fast_fencing {
+        tokio::spawn(gone_loop(node.clone()));
+    }
     tokio::spawn(super::admin::serve(node.clone(), calls));
     broker_lifecycle(node, config, advertised, incarnation).await;
 }
@@ -321,10 +338,107 @@ async fn fence_loop(node: Arc<Node>) {
     }
 }
 
+/// Fast failure detection (see `probe`): probes the controller listeners of the
+/// members that matter to this node's role, every `PROBE_INTERVAL`. As the active
+/// controller it fences a member whose process is gone without waiting for its
+/// session to run out. As a follower it watches the leader: when the leader's process
+/// is gone, the lowest-id other voter campaigns once, as soon as the voters' lease of
+/// the old leader has run out (`CAMPAIGN_AFTER_REFUSED`), instead of after the lease
+/// plus its random election timeout; the others keep their timeouts.
+async fn gone_loop(node: Arc<Node>) {
+    let mut trackers: HashMap<u64, RefusalTracker> = HashMap::new();
+    // The leader last seen, so a gone leader is still watched while this node campaigns.
+    let mut last_leader: Option<u64> = None;
+    // The gone leader this node campaigns against (logged once, not every probe).
+    let mut campaigning_against: Option<u64> = None;
+    loop {
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        let leader = node.raft.current_leader().await;
+        if leader.is_some() {
+            if leader != last_leader {
+                campaigning_against = None;
+            }
+            last_leader = leader;
+        }
+        let leading = leader == Some(node.id);
+        let targets: Vec<(u64, String)> = node
+            .voters
+            .iter()
+            .filter(|(&id, _)| id != node.id && (leading || Some(id) == last_leader))
+            .map(|(&id, addr)| (id, addr.clone()))
+            .collect();
+        let mut probes = tokio::task::JoinSet::new();
+        for (id, addr) in targets {
+            probes.spawn(async move { (id, probe::probe(&addr).await) });
+        }
+        while let Some(done) = probes.join_next().await {
+            let Ok((id, outcome)) = done else { continue };
+            let now = Instant::now();
+            if !trackers.entry(id).or_default().observe(outcome, now) {
+                continue;
+            }
+            if leading {
+                fence_gone(&node, id).await;
+            } else if Some(id) == last_leader
+                && node.first_to_campaign(id)
+                && campaigning_against != Some(id)
+                && tracker_age(&trackers, id, now) >= CAMPAIGN_AFTER_REFUSED
+            {
+                // Once per gone leader, once the other voters' lease of it has run out
+                // (they refuse any vote before): a campaign repeated every probe would
+                // keep raising this node's term, and if its log is the shorter one,
+                // block the voter that could win (seen: 30 s without a controller).
+                campaigning_against = Some(id);
+                tracing::info!(
+                    leader = id,
+                    "the controller's process is gone (connects refused): campaigning"
+                );
+                let _ = node.raft.trigger().elect().await;
+            }
+        }
+    }
+}
+
+/// How long a gone leader's connects have been refused, by `trackers`.
+fn tracker_age(trackers: &HashMap<u64, RefusalTracker>, id: u64, now: Instant) -> Duration {
+    trackers
+        .get(&id)
+        .and_then(RefusalTracker::refused_since)
+        .map_or(Duration::ZERO, |since| now.duration_since(since))
+}
+
+/// Fences member `id`'s registered incarnation, unless it is fenced already.
+async fn fence_gone(node: &Node, id: u64) {
+    let command = node.state_machine.read(|state| {
+        state
+            .brokers
+            .get(&(id as i32))
+            .filter(|b| !b.fenced)
+            .map(|b| Command::FenceBroker {
+                node_id: b.registration.node_id,
+                incarnation: b.registration.incarnation.clone(),
+            })
+    });
+    let Some(command) = command else { return };
+    tracing::warn!(
+        ?command,
+        "connects to its controller listener refused: the process is gone, fencing"
+    );
+    if let Err(e) = node.propose(command).await {
+        tracing::info!(error = %e, "fencing not committed");
+    }
+}
+
 impl Node {
     /// Whether this node is the Raft leader (the active controller).
     pub(super) async fn is_leader(&self) -> bool {
         self.raft.current_leader().await == Some(self.id)
+    }
+
+    /// Whether this node is the voter that campaigns when leader `gone` is gone: the
+    /// lowest id among the others.
+    fn first_to_campaign(&self, gone: u64) -> bool {
+        self.voters.keys().find(|&&id| id != gone) == Some(&self.id)
     }
 
     fn note_heartbeat(&self, node_id: i32, incarnation: &str) {

@@ -9,6 +9,7 @@ pub mod elect;
 mod log_store;
 mod net;
 pub mod placement;
+mod probe;
 pub mod reassign;
 pub mod state;
 mod state_machine;

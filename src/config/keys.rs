@@ -37,6 +37,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
+    crate::cluster::config::FAST_FENCING_KEY,
     "node.id",
     "broker.id",
     "listeners",

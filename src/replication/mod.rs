@@ -120,6 +120,8 @@ impl Shard {
                     lead.replicas = set.replicas.clone();
                     lead.isr = set.isr.clone();
                     lead.alter_pending = false;
+                    // A leader that is the whole ISR (RF=1, or every follower dropped)
+                    // gets the written end as its high watermark there (`None`).
                     leader::advance_high_watermark(lead, &log, me);
                     start_maintenance |= !rep.maintenance;
                 } else if set.leader >= 0 {

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""RF=3 vs RF=1 on a three-broker corelog cluster on loopback (issue 10 item 7).
+
+    .venv/bin/python scripts/bench_replication.py [--runs 3] [--seconds 8]
+        [--rate 5000] [--bin target/release/corelog] [--kload PATH]
+
+Starts three combined-mode members (127.0.0.1, free ports, a temp dir, --smp 1 each).
+For each run it creates two fresh topics per replication factor and measures, in
+alternating RF=3 / RF=1 order (so the machine's other load falls on both alike):
+
+- closed-loop ingest, acks=all, 1 KiB records, 3 partitions (one led by each broker):
+  `corelog bench produce --acks all --batch-size 262144`; throughput, and the CPU
+  seconds of all three brokers (utime+stime from /proc/PID/stat around the run) per GB
+  of payload — at RF=3 every byte is also written by two followers;
+- the same with kload (`kload produce`, librdkafka) when --kload points at its binary;
+- acks=all end-to-end latency at a fixed --rate (records/s, 1 KiB, 3 partitions,
+  `corelog bench e2e --threads 1`): p50/p99/p99.9.
+
+Prints every run, then the medians over --runs as a Markdown table and as JSON (the last
+line). Loopback only; every run bounded by --seconds plus its drain."""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka.admin import AdminClient
+
+PARTITIONS = 3
+MESSAGE_BYTES = 1024
+WARMUP_S = 2
+READY_TIMEOUT_S = 60
+RUN_SLACK_S = 60
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pids):
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class Cluster:
+    def __init__(self, binary, tmp):
+        self.binary = binary
+        self.ports = {i: (free_port(), free_port(), free_port()) for i in (1, 2, 3)}
+        voters = ",".join(f"{i}@127.0.0.1:{p[1]}" for i, p in self.ports.items())
+        self.bootstrap = ",".join(f"127.0.0.1:{p[0]}" for p in self.ports.values())
+        self.procs = []
+        for i, (client, ctl, admin_port) in self.ports.items():
+            cmd = [binary, "serve", "--smp", "1"]
+            for k, v in {"node.id": i, "process.roles": "broker,controller",
+                         "controller.quorum.voters": voters, "controller.listener.names": "CONTROLLER",
+                         "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{ctl}",
+                         "log.dirs": f"{tmp}/n{i}", "admin.listener": f"127.0.0.1:{admin_port}"}.items():
+                cmd += ["--override", f"{k}={v}"]
+            log = open(f"{tmp}/n{i}.log", "ab")
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                               env={**os.environ, "NO_COLOR": "1"}))
+        self.admin = AdminClient({"bootstrap.servers": self.bootstrap, "broker.address.family": "v4"})
+        self.wait(lambda: len(self.admin.list_topics(timeout=2).brokers) == 3, "three brokers")
+
+    def wait(self, pred, what):
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if pred():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        sys.exit(f"timed out waiting for {what}")
+
+    def topic(self, name, rf):
+        for attempt in range(3):
+            r = subprocess.run([self.binary, "topic", "create", name, "-b", self.bootstrap, "--partitions",
+                                str(PARTITIONS), "--replication-factor", str(rf)], capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            print(f"topic create {name}: exit {r.returncode}: {r.stderr.strip()[:300]}", flush=True)
+            time.sleep(1)
+
+        def settled():
+            t = self.admin.list_topics(timeout=2).topics[name]
+            return t.error is None and len(t.partitions) == PARTITIONS and all(
+                p.leader > 0 and len(p.isrs) == rf for p in t.partitions.values())
+
+        self.wait(settled, f"{name}'s leaders and ISRs")
+
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def bench(cluster, args, mode, topic, extra):
+    cmd = [cluster.binary, "bench", mode, "-b", cluster.bootstrap, "--topic", topic, "--acks", "all",
+           "--message-size", str(MESSAGE_BYTES), "--seconds", str(args.seconds),
+           "--warmup-seconds", str(WARMUP_S), "--output", "json", *extra]
+    before = cpu_seconds(cluster.pids())
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         timeout=args.seconds + WARMUP_S + RUN_SLACK_S).stdout
+    broker_cpu = cpu_seconds(cluster.pids()) - before
+    report = json.loads(out)
+    return report, broker_cpu
+
+
+def kload_produce(cluster, args, topic):
+    cmd = [args.kload, "produce", "-b", cluster.bootstrap, "-t", topic, "--msg-size", str(MESSAGE_BYTES),
+           "--acks", "all", "--batch-size", "262144", "--seconds", str(args.seconds), "-q"]
+    before = cpu_seconds(cluster.pids())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + RUN_SLACK_S).stdout
+    broker_cpu = cpu_seconds(cluster.pids()) - before
+    return json.loads(out.strip().splitlines()[-1]), broker_cpu
+
+
+def one_run(cluster, args, run, rf):
+    row = {"rf": rf, "run": run}
+    t = f"tput-rf{rf}-{run}"
+    cluster.topic(t, rf)
+    report, cpu = bench(cluster, args, "produce", t, ["--batch-size", "262144"])
+    # The CPU window includes the warm-up, so the payload does too (the per-second series).
+    gb_total = sum(sec["mb"] for sec in report["series"]) / 1000
+    row["mb_per_sec"] = report["results"]["mb_per_sec"]
+    row["errors"] = report["results"]["errors"]
+    row["broker_cpu_s_per_gb"] = cpu / gb_total if gb_total else None
+    row["delivery_p99_ms"] = report["latency"]["p99_ms"]
+    if args.kload:
+        k = f"kload-rf{rf}-{run}"
+        cluster.topic(k, rf)
+        kreport, kcpu = kload_produce(cluster, args, k)
+        row["kload_mb_per_sec"] = kreport.get("mb_per_sec") or kreport.get("throughput", {}).get("mb_per_sec")
+        kgb = (row["kload_mb_per_sec"] or 0) * args.seconds / 1000
+        row["kload_broker_cpu_s_per_gb"] = kcpu / kgb if kgb else None
+    e = f"e2e-rf{rf}-{run}"
+    cluster.topic(e, rf)
+    report, _ = bench(cluster, args, "e2e", e, ["--rate", str(args.rate), "--threads", "1",
+                                                 "--profile-admin", f"127.0.0.1:{cluster.ports[1][2]}"])
+    lat = report["latency"]
+    row.update({"e2e_p50_ms": lat["p50_ms"], "e2e_p99_ms": lat["p99_ms"], "e2e_p99_9_ms": lat["p99_9_ms"],
+                "e2e_errors": report["results"]["errors"]})
+    if report.get("broker_profile") is not None:
+        with open(f"{args.profile_dir}/profile-rf{rf}-{run}.json", "w") as f:
+            json.dump(report["broker_profile"], f, indent=1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--bin", default="target/release/corelog")
+    ap.add_argument("--kload", default=None, help="a kload binary (../shared/tools/kload) for a second producer")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="corelog-bench-replication-")
+    args.profile_dir = tmp
+    print(f"brokers' logs and stage profiles (broker 1, e2e runs) under {tmp}", flush=True)
+    cluster = Cluster(args.bin, tmp)
+    rows = []
+    try:
+        for run in range(args.runs):
+            for rf in (3, 1):
+                rows.append(one_run(cluster, args, run, rf))
+    finally:
+        cluster.stop()
+    keys = ["mb_per_sec", "broker_cpu_s_per_gb", "delivery_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_p99_9_ms"]
+    if args.kload:
+        keys[2:2] = ["kload_mb_per_sec", "kload_broker_cpu_s_per_gb"]
+    def median(rf, k):
+        values = [r[k] for r in rows if r["rf"] == rf and r.get(k) is not None]
+        return statistics.median(values) if values else float("nan")
+
+    medians = {rf: {k: median(rf, k) for k in keys} for rf in (3, 1)}
+    print("| figure (median of %d) | RF=3 | RF=1 | RF=3 / RF=1 |" % args.runs)
+    print("| --- | --- | --- | --- |")
+    for k in keys:
+        a, b = medians[3][k], medians[1][k]
+        print(f"| {k} | {a:.2f} | {b:.2f} | {a / b if b else float('nan'):.2f} |")
+    print(json.dumps({"rate": args.rate, "seconds": args.seconds, "runs": args.runs, "medians": medians}))
+
+
+if __name__ == "__main__":
+    main()
