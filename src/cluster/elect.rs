@@ -417,44 +417,8 @@ impl super::ClusterHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::super::state::BrokerRegistration;
+    use super::super::test_support::{fence, live_brokers as cluster};
     use super::*;
-
-    fn cluster(ids: &[i32]) -> (ClusterState, u64) {
-        let mut state = ClusterState::default();
-        let mut i = 0;
-        for &node_id in ids {
-            i += 1;
-            state.apply(
-                i,
-                &Command::RegisterBroker(BrokerRegistration {
-                    node_id,
-                    incarnation: "a".into(),
-                    host: "h".into(),
-                    port: 1,
-                    rack: None,
-                }),
-            );
-            i += 1;
-            state.apply(i, &fence(node_id, false));
-        }
-        (state, i)
-    }
-
-    fn fence(node_id: i32, fenced: bool) -> Command {
-        let incarnation = "a".to_string();
-        if fenced {
-            Command::FenceBroker {
-                node_id,
-                incarnation,
-            }
-        } else {
-            Command::UnfenceBroker {
-                node_id,
-                incarnation,
-            }
-        }
-    }
 
     fn create(name: &str, configs: &[(&str, &str)], assignment: Vec<Vec<i32>>) -> Command {
         Command::CreateTopic {

@@ -13,6 +13,8 @@ mod probe;
 pub mod reassign;
 pub mod state;
 mod state_machine;
+#[cfg(test)]
+mod test_support;
 mod topics;
 
 use std::collections::BTreeMap;

@@ -210,33 +210,13 @@ impl ClusterState {
 mod tests {
     use std::collections::BTreeMap;
 
-    use super::super::state::{BrokerRegistration, Command};
+    use super::super::state::Command;
+    use super::super::test_support::live_brokers;
     use super::*;
 
+    /// Brokers `ids` live, and topic "t" with one partition on broker 1.
     fn cluster(ids: &[i32]) -> (ClusterState, u64) {
-        let mut state = ClusterState::default();
-        let mut index = 0;
-        for &node_id in ids {
-            index += 1;
-            state.apply(
-                index,
-                &Command::RegisterBroker(BrokerRegistration {
-                    node_id,
-                    incarnation: "a".into(),
-                    host: "h".into(),
-                    port: 1,
-                    rack: None,
-                }),
-            );
-            index += 1;
-            state.apply(
-                index,
-                &Command::UnfenceBroker {
-                    node_id,
-                    incarnation: "a".into(),
-                },
-            );
-        }
+        let (mut state, mut index) = live_brokers(ids);
         index += 1;
         state.apply(
             index,

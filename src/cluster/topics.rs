@@ -248,43 +248,8 @@ impl ClusterState {
 #[cfg(test)]
 mod tests {
     use super::super::state::{BrokerRegistration, Command};
+    use super::super::test_support::{fence, live_brokers as cluster};
     use super::*;
-
-    fn cluster(ids: &[i32]) -> (ClusterState, u64) {
-        let mut state = ClusterState::default();
-        let mut index = 0;
-        for &node_id in ids {
-            index += 1;
-            state.apply(
-                index,
-                &Command::RegisterBroker(BrokerRegistration {
-                    node_id,
-                    incarnation: "a".into(),
-                    host: "h".into(),
-                    port: 1,
-                    rack: None,
-                }),
-            );
-            index += 1;
-            state.apply(index, &fence(node_id, false));
-        }
-        (state, index)
-    }
-
-    fn fence(node_id: i32, fenced: bool) -> Command {
-        let incarnation = "a".to_string();
-        if fenced {
-            Command::FenceBroker {
-                node_id,
-                incarnation,
-            }
-        } else {
-            Command::UnfenceBroker {
-                node_id,
-                incarnation,
-            }
-        }
-    }
 
     fn create(assignment: Vec<Vec<i32>>) -> Command {
         Command::CreateTopic {

@@ -20,8 +20,14 @@ def test_acks_all_and_consumers_on_a_single_replica_topic(broker_factory):
                "three live brokers")
     topic = fresh_topic("lone")
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(ADMIN_TIMEOUT_S)
-    wait_until(lambda: all(p.leader > 0 for p in admin.list_topics(timeout=ADMIN_TIMEOUT_S)
-                           .topics[topic].partitions.values()), 30, "leaders")
+
+    def leaders_placed():
+        # CreateTopics is answered once the member that took it has applied the topic;
+        # members[0], asked here, may list it a moment later.
+        t = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics.get(topic)
+        return (t is not None and t.error is None and len(t.partitions) == 3
+                and all(p.leader > 0 for p in t.partitions.values()))
+    wait_until(leaders_placed, 30, "leaders")
     acked, errors = [], []
     p = Producer({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4", "acks": "all",
                   "enable.idempotence": True, "message.timeout.ms": 15000})
