@@ -7,7 +7,27 @@ use std::rc::Rc;
 use crate::broker::shard::Shard;
 use crate::cluster::AdminCall;
 use crate::protocol::errors as ec;
-use crate::security::acl::AclBinding;
+use crate::security::acl::{Access, AclBinding, Operation};
+
+/// Kafka's message when an ACL API reaches a broker without an authorizer.
+pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
+
+/// Why an ACL API is refused as a whole, the same for the three of them: no authorizer
+/// (SECURITY_DISABLED), or the principal lacks `operation` on the cluster (`action` says
+/// what it wanted to do, e.g. "creating ACLs").
+pub fn refusal(access: &Access, operation: Operation, action: &str) -> Option<(i16, String)> {
+    if !access.enabled() {
+        Some((ec::SECURITY_DISABLED, NO_AUTHORIZER.to_string()))
+    } else if !access.cluster(operation) {
+        let why = format!(
+            "Authorization failed: {action} needs {} on the cluster.",
+            operation.name().to_uppercase()
+        );
+        Some((ec::CLUSTER_AUTHORIZATION_FAILED, why))
+    } else {
+        None
+    }
+}
 
 const IMAGE_WAIT_ROUND: std::time::Duration = std::time::Duration::from_millis(10);
 const IMAGE_WAIT_ROUNDS: usize = 100;

@@ -15,7 +15,6 @@ use crate::protocol::errors as ec;
 use crate::security::acl::{Access, AclBinding, Operation};
 
 /// Kafka's answer when no authorizer is configured.
-pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 /// Most bindings one request may create: each is a record in the file or the quorum.
 pub const ACLS_PER_REQUEST_MAX: usize = 10_000;
 
@@ -26,17 +25,13 @@ pub async fn handle(
     access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: CreateAclsRequest = decode(ApiKey::CreateAcls, version, body)?;
-    let refuse_all = if !access.enabled() {
-        Some((ec::SECURITY_DISABLED, NO_AUTHORIZER.to_string()))
-    } else if !access.cluster(Operation::Alter) {
-        let why = "Authorization failed: creating ACLs needs ALTER on the cluster.";
-        Some((ec::CLUSTER_AUTHORIZATION_FAILED, why.to_string()))
-    } else if req.creations.len() > ACLS_PER_REQUEST_MAX {
-        let why = format!("at most {ACLS_PER_REQUEST_MAX} ACLs may be created per request");
-        Some((ec::INVALID_REQUEST, why))
-    } else {
-        None
-    };
+    let refuse_all = super::acl_change::refusal(&access, Operation::Alter, "creating ACLs")
+        .or_else(|| {
+            (req.creations.len() > ACLS_PER_REQUEST_MAX).then(|| {
+                let why = format!("at most {ACLS_PER_REQUEST_MAX} ACLs may be created per request");
+                (ec::INVALID_REQUEST, why)
+            })
+        });
     let mut outcomes: Vec<Result<AclBinding, (i16, String)>> = req
         .creations
         .iter()

@@ -27,20 +27,13 @@ pub async fn handle(
     access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: DeleteAclsRequest = decode(ApiKey::DeleteAcls, version, body)?;
-    let refuse_all = if !access.enabled() {
-        Some((
-            ec::SECURITY_DISABLED,
-            super::create_acls::NO_AUTHORIZER.to_string(),
-        ))
-    } else if !access.cluster(Operation::Alter) {
-        let why = "Authorization failed: deleting ACLs needs ALTER on the cluster.";
-        Some((ec::CLUSTER_AUTHORIZATION_FAILED, why.to_string()))
-    } else if req.filters.len() > FILTERS_PER_REQUEST_MAX {
-        let why = format!("at most {FILTERS_PER_REQUEST_MAX} filters per request");
-        Some((ec::INVALID_REQUEST, why))
-    } else {
-        None
-    };
+    let refuse_all = super::acl_change::refusal(&access, Operation::Alter, "deleting ACLs")
+        .or_else(|| {
+            (req.filters.len() > FILTERS_PER_REQUEST_MAX).then(|| {
+                let why = format!("at most {FILTERS_PER_REQUEST_MAX} filters per request");
+                (ec::INVALID_REQUEST, why)
+            })
+        });
     let acls = shard.broker.acls.snapshot();
     let mut gone: BTreeSet<AclBinding> = BTreeSet::new();
     let mut per_filter: Vec<Result<Vec<AclBinding>, (i16, String)>> = req

@@ -31,14 +31,10 @@ pub fn handle(
         req.operation,
         req.permission_type,
     );
-    let refused = if !access.enabled() {
-        Some((
-            ec::SECURITY_DISABLED,
-            super::create_acls::NO_AUTHORIZER.to_string(),
-        ))
-    } else if !access.cluster(Operation::Describe) {
-        let why = "Authorization failed: describing ACLs needs DESCRIBE on the cluster.";
-        Some((ec::CLUSTER_AUTHORIZATION_FAILED, why.to_string()))
+    let refused = if let Some(refusal) =
+        super::acl_change::refusal(&access, Operation::Describe, "describing ACLs")
+    {
+        Some(refusal)
     } else {
         filter
             .as_ref()
