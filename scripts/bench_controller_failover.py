@@ -12,6 +12,7 @@ Loopback only; bounded by --kills and a 30 s wait per round."""
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -124,6 +125,9 @@ def main():
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=15)
+        # Keep the brokers' logs (named in error messages), not their data dirs.
+        for i in ports:
+            shutil.rmtree(f"{tmp}/n{i}", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ line). Loopback only; every run bounded by --seconds plus its drain."""
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -185,6 +186,10 @@ def main():
                 rows.append(one_run(cluster, args, run, rf))
     finally:
         cluster.stop()
+        # The data dirs hold every byte the runs produced (tens of GB); keep only the
+        # logs and stage profiles the message above points to.
+        for i in cluster.ports:
+            shutil.rmtree(f"{tmp}/n{i}", ignore_errors=True)
     keys = ["mb_per_sec", "broker_cpu_s_per_gb", "delivery_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_p99_9_ms"]
     if args.kload:
         keys[2:2] = ["kload_mb_per_sec", "kload_broker_cpu_s_per_gb"]
