@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 /// Kafka's default `connection.failed.authentication.delay.ms`.
 pub const FAILED_AUTHENTICATION_DELAY_MS_DEFAULT: u64 = 100;
+/// Kafka's default `connections.max.idle.ms` (10 minutes).
+pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 600_000;
 /// Kafka's default `socket.request.max.bytes` (100 MiB).
 pub const SOCKET_REQUEST_MAX_BYTES_DEFAULT: usize = 104_857_600;
 /// Kafka's default `message.max.bytes`: the largest record batch a topic accepts.
@@ -148,6 +150,9 @@ pub struct BrokerConfig {
     /// bounds how much log a restart after a crash re-validates.
     pub log_flush_offset_checkpoint_interval_ms: u64,
     pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`: a client connection that sent nothing and has nothing
+    /// left to be answered for this long is closed (Kafka's default, 10 minutes).
+    pub connections_max_idle_ms: u64,
     /// How long the first rebalance of an empty group waits for more members to join.
     pub group_initial_rebalance_delay_ms: u64,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
@@ -234,6 +239,7 @@ impl Default for BrokerConfig {
             log_flush_offset_checkpoint_interval_ms:
                 LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS_DEFAULT,
             socket_request_max_bytes: SOCKET_REQUEST_MAX_BYTES_DEFAULT,
+            connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS_DEFAULT,
             group_initial_rebalance_delay_ms: GROUP_INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             replica_lag_time_max_ms: crate::replication::REPLICA_LAG_TIME_MAX_MS_DEFAULT,
             offsets_topic_num_partitions: OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
@@ -391,6 +397,10 @@ impl BrokerConfig {
             c.socket_request_max_bytes =
                 parse_num("socket.request.max.bytes", v, 1, i32::MAX as i64)? as usize;
         }
+        if let Some(v) = get("connections.max.idle.ms") {
+            c.connections_max_idle_ms =
+                parse_num("connections.max.idle.ms", v, 1, i64::MAX)? as u64;
+        }
         if let Some(v) = get("group.initial.rebalance.delay.ms") {
             c.group_initial_rebalance_delay_ms =
                 parse_num("group.initial.rebalance.delay.ms", v, 0, i32::MAX as i64)? as u64;
@@ -489,7 +499,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 24] = [
+        let values: [(&'static str, String); 25] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listeners(false)),
             ("advertised.listeners", listeners(true)),
@@ -535,6 +545,10 @@ impl BrokerConfig {
             (
                 "socket.request.max.bytes",
                 self.socket_request_max_bytes.to_string(),
+            ),
+            (
+                "connections.max.idle.ms",
+                self.connections_max_idle_ms.to_string(),
             ),
             (
                 "group.initial.rebalance.delay.ms",

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use glommio::net::{TcpListener, TcpStream};
+pub use glommio::sync::{Semaphore, StaticPermit};
 pub use glommio::timer::sleep;
 
 /// Bytes of io_uring registered buffer memory per shard. Registered memory counts against

@@ -63,6 +63,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
     "socket.request.max.bytes",
+    "connections.max.idle.ms",
     "cluster.id",
     "group.initial.rebalance.delay.ms",
     "offsets.topic.num.partitions",

@@ -4,12 +4,15 @@
 //! produce appends of later requests are not held up by earlier acks.
 //!
 //! Bounds: a frame larger than socket.request.max.bytes closes the connection; at most
-//! `INFLIGHT_REQUESTS_MAX` requests are started and not yet answered.
+//! `INFLIGHT_REQUESTS_MAX` requests are started and not yet answered, and a Fetch is
+//! alone in flight; a request body costs memory as its bytes arrive; a connection idle
+//! for connections.max.idle.ms is closed.
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::channel::mpsc;
@@ -23,11 +26,13 @@ use crate::protocol::frame::frame_len;
 use crate::protocol::header::{
     decode_request_header, encode_response_header, response_header_flexible,
 };
-use crate::runtime::{self, TcpStream};
+use crate::runtime::{self, Semaphore, StaticPermit, TcpStream};
 
 /// Requests read and started but not yet answered, per connection. librdkafka keeps up
 /// to 5 produce requests in flight per connection; Java's default is 5 as well.
 pub const INFLIGHT_REQUESTS_MAX: usize = 16;
+/// A request body is read into a buffer that grows by this much as bytes arrive.
+pub const BODY_READ_CHUNK_BYTES: usize = 64 << 10;
 /// Responses up to this size are gathered into one buffer and written with one send;
 /// larger ones are written chunk by chunk so record data is never copied.
 pub const COALESCE_BYTES_MAX: usize = 64 << 10;
@@ -39,6 +44,8 @@ struct Started {
     /// When the request was read (`metrics::now`), for the total-time stages.
     received: Option<std::time::Instant>,
     pending: Pending,
+    /// Its share of the connection's in-flight slots, given back once it is answered.
+    _slot: StaticPermit,
 }
 
 /// What a connection runs over: a plain TCP stream, or TLS over one (`server::tls`).
@@ -86,8 +93,10 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     let fd = stream.gather_fd();
     let (reader, writer) = futures::io::AsyncReadExt::split(stream);
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
-    let write_task = write_responses(rx, Writer { half: writer, fd }, peer);
-    let read_task = read_requests(shard, reader, tx, info);
+    let slots = Rc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX as u64));
+    let idle = Duration::from_millis(shard.broker.config.connections_max_idle_ms);
+    let write_task = write_responses(rx, Writer { half: writer, fd }, peer, idle);
+    let read_task = read_requests(shard, reader, tx, info, slots);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -110,16 +119,28 @@ async fn read_requests<S: Transport>(
     mut reader: futures::io::ReadHalf<S>,
     mut tx: mpsc::Sender<Started>,
     info: ConnInfo,
+    slots: Rc<Semaphore>,
 ) {
     let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
+    let idle = Duration::from_millis(shard.broker.config.connections_max_idle_ms);
     loop {
         let mut prefix = [0u8; 4];
-        if let Err(e) = reader.read_exact(&mut prefix).await {
-            if e.kind() != std::io::ErrorKind::UnexpectedEof {
-                tracing::debug!(?peer, "connection read failed: {e}");
+        match read_full(&mut reader, &mut prefix, idle, &slots).await {
+            Ok(()) => {}
+            Err(ReadEnd::Eof) => return,
+            Err(ReadEnd::Idle) => {
+                tracing::info!(
+                    ?peer,
+                    "closing connection: idle for connections.max.idle.ms ({} ms)",
+                    idle.as_millis()
+                );
+                return;
             }
-            return;
+            Err(ReadEnd::Failed(e)) => {
+                tracing::debug!(?peer, "connection read failed: {e}");
+                return;
+            }
         }
         let len = match frame_len(prefix, max) {
             Ok(n) => n,
@@ -128,14 +149,25 @@ async fn read_requests<S: Transport>(
                 return;
             }
         };
-        let mut body = BytesMut::zeroed(len);
-        if let Err(e) = reader.read_exact(&mut body).await {
-            tracing::warn!(
-                ?peer,
-                "closing connection: request truncated ({len}-byte frame): {e}"
-            );
-            return;
-        }
+        let body = match read_body(&mut reader, len, idle, &slots).await {
+            Ok(body) => body,
+            Err(e) => {
+                let why = match e {
+                    ReadEnd::Eof => "the client closed it".to_string(),
+                    ReadEnd::Idle => format!(
+                        "nothing arrived for connections.max.idle.ms ({} ms)",
+                        idle.as_millis()
+                    ),
+                    ReadEnd::Failed(e) => e.to_string(),
+                };
+                tracing::warn!(
+                    ?peer,
+                    "closing connection: request truncated ({len}-byte frame): {why}"
+                );
+                return;
+            }
+        };
+        let mut body = body;
         let received = metrics::now();
         metrics::add(Counter::NetworkReceivedBytes, 4 + len as u64);
         let header = match decode_request_header(&mut body) {
@@ -144,6 +176,18 @@ async fn read_requests<S: Transport>(
                 tracing::warn!(?peer, "closing connection: {e}");
                 return;
             }
+        };
+        // A Fetch takes every slot: it starts once all earlier responses are written,
+        // and nothing after it starts until its own is. A client that stops reading its
+        // socket then holds at most one fetch response, as Kafka's muted channel does,
+        // instead of `INFLIGHT_REQUESTS_MAX` of them read from disk.
+        let units = if header.api_key == API_FETCH {
+            INFLIGHT_REQUESTS_MAX as u64
+        } else {
+            1
+        };
+        let Ok(slot) = slots.acquire_static_permit(units).await else {
+            return;
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
         metrics::request(header.api_key);
@@ -161,10 +205,91 @@ async fn read_requests<S: Transport>(
             api_key: header.api_key,
             received,
             pending,
+            _slot: slot,
         };
         if tx.send(started).await.is_err() {
             return;
         }
+    }
+}
+
+/// Why a read of the next bytes of a connection ended without them.
+enum ReadEnd {
+    Eof,
+    /// Nothing arrived for `connections.max.idle.ms` while nothing was being answered.
+    Idle,
+    Failed(std::io::Error),
+}
+
+/// Reads a request body of `len` bytes. The buffer grows with what arrives
+/// (`BODY_READ_CHUNK_BYTES` at a time), so a client that announces a large request
+/// and sends it slowly, or never, costs the broker what it sent, not what it announced.
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    len: usize,
+    idle: Duration,
+    slots: &Semaphore,
+) -> Result<BytesMut, ReadEnd> {
+    let mut body = BytesMut::with_capacity(len);
+    while body.len() < len {
+        let filled = body.len();
+        let chunk = (len - filled).min(BODY_READ_CHUNK_BYTES);
+        body.resize(filled + chunk, 0);
+        let got = read_some(reader, &mut body[filled..], idle, slots).await;
+        match got {
+            Ok(n) => body.truncate(filled + n),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(body)
+}
+
+/// Fills `buf` completely (see `read_some`).
+async fn read_full<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+    slots: &Semaphore,
+) -> Result<(), ReadEnd> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        filled += read_some(reader, &mut buf[filled..], idle, slots).await?;
+    }
+    Ok(())
+}
+
+/// Reads at least one byte into `buf`. Gives up with `Idle` when nothing arrives for
+/// `idle` while no request of this connection is waiting to be answered (every slot
+/// free): a long-poll Fetch or a JoinGroup in a rebalance keeps its connection open.
+async fn read_some<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+    slots: &Semaphore,
+) -> Result<usize, ReadEnd> {
+    let read = reader.read(buf);
+    futures::pin_mut!(read);
+    // Bytes already waiting need no timer (the common case under load).
+    let got = match futures::poll!(read.as_mut()) {
+        std::task::Poll::Ready(got) => got,
+        std::task::Poll::Pending => loop {
+            let timer = runtime::sleep(idle);
+            futures::pin_mut!(timer);
+            match futures::future::select(read.as_mut(), timer).await {
+                futures::future::Either::Left((got, _)) => break got,
+                futures::future::Either::Right(_) => {
+                    if slots.available() == INFLIGHT_REQUESTS_MAX as u64 {
+                        return Err(ReadEnd::Idle);
+                    }
+                }
+            }
+        },
+    };
+    match got {
+        Ok(0) => Err(ReadEnd::Eof),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ReadEnd::Eof),
+        Err(e) => Err(ReadEnd::Failed(e)),
     }
 }
 
@@ -179,6 +304,7 @@ async fn write_responses<S: Transport>(
     mut rx: mpsc::Receiver<Started>,
     mut writer: Writer<S>,
     peer: Option<SocketAddr>,
+    idle: Duration,
 ) {
     while let Some(s) = rx.next().await {
         let chunks = match s.pending.await {
@@ -194,7 +320,35 @@ async fn write_responses<S: Transport>(
             }
         };
         let ready = s.received.map(|_| std::time::Instant::now());
-        match write_response(&mut writer, s.correlation_id, s.flexible, chunks).await {
+        // A client that does not read its answer for connections.max.idle.ms is idle, as
+        // in Kafka, and is closed: it would otherwise hold the response (read from disk
+        // for a Fetch) as long as it likes.
+        let write = write_response(&mut writer, s.correlation_id, s.flexible, chunks);
+        futures::pin_mut!(write);
+        // Most responses fit the socket buffer at once and need no timer.
+        let written = match futures::poll!(write.as_mut()) {
+            std::task::Poll::Ready(written) => Ok(written),
+            std::task::Poll::Pending => {
+                let timer = runtime::sleep(idle);
+                futures::pin_mut!(timer);
+                match futures::future::select(write, timer).await {
+                    futures::future::Either::Left((written, _)) => Ok(written),
+                    futures::future::Either::Right(_) => Err(()),
+                }
+            }
+        };
+        let written = match written {
+            Ok(written) => written,
+            Err(()) => {
+                tracing::info!(
+                    ?peer,
+                    "closing connection: the client did not read its response for connections.max.idle.ms ({} ms)",
+                    idle.as_millis()
+                );
+                return;
+            }
+        };
+        match written {
             Ok(sent) => {
                 metrics::add(Counter::NetworkSentBytes, sent as u64);
                 let stage = match s.api_key {
