@@ -227,13 +227,21 @@ def disk_batches(log_dir: Path, partition: int):
 
 def check(brokers, work, log):
     """The checker; raises AssertionError with what is wrong."""
+    wait_until(lambda: isr_whole(brokers), SETTLE_S, "every ISR whole again")
+    end = check_records(brokers[0], work, log)
+    check_disks(brokers, end)
+
+
+def check_records(broker, work, log):
+    """What clients saw against a full read through `broker`: every acknowledged record at
+    its offset exactly once, no gaps, nothing the tailing consumer read since truncated.
+    Returns {partition: high watermark}."""
     assert not work.fatal, f"the idempotent producer hit fatal errors: {work.fatal[:3]}"
     assert work.acked, "nothing was acknowledged"
-    wait_until(lambda: isr_whole(brokers), SETTLE_S, "every ISR whole again")
     end = {}
     read_all = {}
     for p in range(PARTITIONS):
-        c = Consumer({"bootstrap.servers": brokers[0].bootstrap, "broker.address.family": "v4",
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4",
                       "group.id": "chaos-check"})
         try:
             low, high = c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=ADMIN_TIMEOUT_S, cached=False)
@@ -241,7 +249,7 @@ def check(brokers, work, log):
             c.close()
         assert low == 0, f"partition {p}: log start {low}, nothing deletes records here"
         end[p] = high
-        msgs = consume(brokers[0], TOPIC, {p: 0}, high, timeout_s=SETTLE_S) if high else []
+        msgs = consume(broker, TOPIC, {p: 0}, high, timeout_s=SETTLE_S) if high else []
         offsets = [m.offset() for m in msgs]
         assert offsets == list(range(high)), \
             f"partition {p}: offsets read are not 0..{high - 1} without gaps or repeats " \
@@ -261,6 +269,12 @@ def check(brokers, work, log):
             f"{read_all[p].get(off)!r} there (a record consumers saw was truncated)"
     log(f"checked: {len(work.acked)} acknowledged, {len(work.failed)} failed, {len(work.read)} tailed, "
         f"end offsets {end}")
+    return end
+
+
+def check_disks(brokers, end):
+    """After a clean stop of every broker: each replica's log on disk ends exactly at the
+    high watermark, its batches contiguous from 0, and all replicas hold the same batches."""
     for b in brokers:
         b.stop()
         b.proc = None  # stopped for good: the harness's teardown leaves it alone
