@@ -9,14 +9,16 @@
 //! Appends are O_DIRECT writes of whole pages: each write starts at the page holding the
 //! logical end (rewriting the tail page from the in-memory copy) and ends at the next
 //! page boundary after the new data, zero-padded. The file is preallocated ahead in
-//! [`PREALLOCATE_STEP_BYTES`] steps and truncated to `size` when the segment is finished
+//! steps that grow with the segment, from [`PREALLOCATE_STEP_MIN_BYTES`] to
+//! [`PREALLOCATE_STEP_BYTES`], and truncated to `size` when the segment is finished
 //! (roll or close); after a crash the zeros past the end are cut off by recovery.
 //!
 //! Written ahead: fallocate leaves *unwritten* extents, and an O_DIRECT write into one
 //! cannot complete inline in io_uring (ext4 punts it to a worker thread) and makes the
 //! next fdatasync journal the extent conversion. So when the writer has nothing else to
 //! do it writes zeros ahead of the data ([`Segment::plan_zero`], [`ZERO_CHUNK_BYTES`] at
-//! a time, up to [`ZERO_AHEAD_BYTES`] past the end) and fdatasyncs them; appends then
+//! a time, up to [`zero_ahead_for`] past the end: as much as the segment holds, 256 KiB
+//! to [`ZERO_AHEAD_BYTES`]) and fdatasyncs them; appends then
 //! overwrite written blocks. `zeroed` is how far the file is known written (data or
 //! zeros). Zeros read exactly like fallocated space, so recovery's end-of-data rule (a
 //! zero batch length) is unchanged.
@@ -36,15 +38,31 @@ use super::index::SegmentIndex;
 use super::io::{align_down, align_up, LogFile, PAGE_BYTES};
 use super::StorageError;
 
-/// How far ahead of the data the `.log` file is allocated (capped at the segment size).
+/// The largest step by which the `.log` file is allocated ahead of the data (capped at
+/// the segment size).
 pub const PREALLOCATE_STEP_BYTES: u64 = 32 << 20;
+/// The smallest step. Steps grow with the segment (the next power of two of its end), so
+/// an idle partition holds a few hundred KiB of disk, not 32 MiB: 10,000 partitions with
+/// a few records each used to reserve 320 GB.
+pub const PREALLOCATE_STEP_MIN_BYTES: u64 = 256 << 10;
 /// Smallest DMA read issued by the read path and by recovery.
 pub const READ_CHUNK_BYTES: usize = 64 << 10;
 /// Largest DMA read issued for one `read_batches` step (a larger batch is still read
 /// whole, with one read of its size).
 pub const READ_CHUNK_BYTES_MAX: usize = 8 << 20;
-/// How far past the logical end the writer keeps the file written with zeros.
+/// How far past the logical end the writer keeps the file written with zeros, at most
+/// (see [`zero_ahead_for`]).
 pub const ZERO_AHEAD_BYTES: u64 = 4 << 20;
+/// How far ahead zeros go for a segment holding less than this: as far as it holds, at
+/// least this much (a partition with little data gets little written ahead).
+pub const ZERO_AHEAD_MIN_BYTES: u64 = 256 << 10;
+
+/// How far past `size` bytes of data the writer keeps zeros written, when allowed
+/// `ahead_bytes` (the partition's `zero_ahead_bytes`): as much again as the segment
+/// holds, between [`ZERO_AHEAD_MIN_BYTES`] and `ahead_bytes`.
+pub fn zero_ahead_for(size: u64, ahead_bytes: u64) -> u64 {
+    size.max(ZERO_AHEAD_MIN_BYTES).min(ahead_bytes)
+}
 /// Bytes of zeros per background write: large enough that the fdatasync after it (which
 /// journals the conversion of its extents) is rare, small enough that an append
 /// arriving meanwhile waits at most about a millisecond.
@@ -294,7 +312,10 @@ impl Segment {
     /// The preallocation a write ending at `end` needs first, if any.
     fn allocate_for(&self, end: u64) -> Option<u64> {
         (end > self.allocated).then(|| {
-            let stepped = end.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES;
+            let step = end
+                .next_power_of_two()
+                .clamp(PREALLOCATE_STEP_MIN_BYTES, PREALLOCATE_STEP_BYTES);
+            let stepped = end.div_ceil(step) * step;
             stepped.min(align_up(self.segment_bytes).max(end))
         })
     }
@@ -304,9 +325,10 @@ impl Segment {
     /// `None` when `ahead_bytes` (normally [`ZERO_AHEAD_BYTES`]) past the end are
     /// already written.
     pub fn plan_zero(&self, ahead_bytes: u64) -> Option<ZeroPlan> {
-        let limit = align_up(self.segment_bytes);
+        let ahead = zero_ahead_for(self.size, ahead_bytes);
+        let limit = align_up(self.segment_bytes).min(align_up(self.size + ahead));
         let pos = self.zeroed.max(align_up(self.size));
-        if pos >= limit || pos - self.size >= ahead_bytes {
+        if pos >= limit || pos - self.size >= ahead {
             return None;
         }
         let end = (pos + ZERO_CHUNK_BYTES).min(limit);
@@ -582,7 +604,11 @@ mod tests {
                 chunks += 1;
                 assert!(chunks < 10, "zeroing never ends");
             }
-            assert!(seg.zeroed() - seg.size() >= ZERO_AHEAD_BYTES);
+            assert!(seg.zeroed() - seg.size() >= zero_ahead_for(seg.size(), ZERO_AHEAD_BYTES));
+            assert!(
+                seg.zeroed() <= align_up(seg.size() + ZERO_AHEAD_MIN_BYTES),
+                "a small segment gets only ZERO_AHEAD_MIN_BYTES of zeros"
+            );
             // The data is intact and the zeros read as nothing more.
             let all = read_batches(seg.file(), 0, seg.size(), 0, i64::MAX, usize::MAX)
                 .await
@@ -620,8 +646,13 @@ mod tests {
             assert_eq!(seg.zeroed(), align_up(5000));
             let plan = seg.plan_zero(ZERO_AHEAD_BYTES).unwrap();
             assert_eq!(
-                (plan.pos, plan.len as u64),
-                (align_up(5000), ZERO_CHUNK_BYTES)
+                (plan.pos, plan.pos + plan.len as u64),
+                (align_up(5000), align_up(5000 + ZERO_AHEAD_MIN_BYTES))
+            );
+            assert_eq!(
+                plan.allocate_to,
+                Some(512 << 10),
+                "allocated to the next power of two"
             );
         });
     }

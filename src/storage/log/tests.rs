@@ -545,11 +545,10 @@ fn crash_without_close_recovers_acknowledged_writes() {
     });
 }
 
-/// Waits until the writer has written zeros `ZERO_AHEAD_BYTES` past the data.
-async fn wait_zeroed_ahead(log: &PartitionLog) {
-    use crate::storage::segment::ZERO_AHEAD_BYTES;
+/// Waits until the writer has written zeros `ahead` bytes past the data.
+async fn wait_zeroed_ahead(log: &PartitionLog, ahead: u64) {
     for _ in 0..10_000 {
-        if log.stats().zero_bytes >= ZERO_AHEAD_BYTES {
+        if log.stats().zero_bytes >= ahead {
             return;
         }
         glommio::timer::sleep(Duration::from_millis(1)).await;
@@ -559,17 +558,18 @@ async fn wait_zeroed_ahead(log: &PartitionLog) {
 
 #[test]
 fn zeros_written_ahead_are_not_data_after_a_crash_or_a_torn_write() {
-    use crate::storage::segment::ZERO_AHEAD_BYTES;
+    use crate::storage::segment::{zero_ahead_for, ZERO_AHEAD_BYTES};
     run(async {
         let tmp = tempfile::tempdir().unwrap();
         let log = open(tmp.path(), config(1 << 30, 0)).await;
         let stored = fill(&log, 5, 200).await;
-        wait_zeroed_ahead(&log).await;
-        let path = log_files(log.dir())[0].clone();
         let data_len: u64 = stored.iter().map(|b| b.len() as u64).sum();
+        let zeros = zero_ahead_for(data_len, ZERO_AHEAD_BYTES);
+        wait_zeroed_ahead(&log, zeros).await;
+        let path = log_files(log.dir())[0].clone();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes[..data_len as usize], stored.concat()[..]);
-        let ahead = (data_len + ZERO_AHEAD_BYTES) as usize;
+        let ahead = (data_len + zeros) as usize;
         assert!(bytes[data_len as usize..ahead].iter().all(|&b| b == 0));
         // Crash (no close), then a torn append: half a batch written over the zeros.
         drop(log);
