@@ -1,0 +1,147 @@
+"""Transactions across brokers (issue 11): `__transaction_state` is a replicated quorum
+topic, a transactional id's coordinator is the leader of its partition, markers go to
+partition leaders on other brokers with WriteTxnMarkers, TxnOffsetCommit is served by
+the group's coordinator, and a kill -9 of the transaction coordinator leaves the new
+leader of the state partition to finish what was in flight. Three brokers on loopback,
+driven by confluent-kafka (librdkafka)."""
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import kwire
+from clients import base_config, consume, producer, wait_until
+from conftest import fresh_topic
+
+ADMIN_TIMEOUT_S = 10
+SETTLE_S = 30
+TXN_TIMEOUT_S = 30
+PARTITIONS = 3
+API_FIND_COORDINATOR = 10
+KEY_TYPE_GROUP = 0
+KEY_TYPE_TRANSACTION = 1
+SETTINGS = {
+    "broker.session.timeout.ms": "3000",
+    "broker.heartbeat.interval.ms": "500",
+    "replica.lag.time.max.ms": "3000",
+    "offsets.topic.num.partitions": "3",
+    "transaction.state.log.num.partitions": "3",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": "200",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
+def admin(broker):
+    return AdminClient({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4"})
+
+
+def find_coordinator(broker, key_type, key):
+    """FindCoordinator v1 on the wire: (error_code, node_id)."""
+    with kwire.Conn(broker.port) as conn:
+        body = conn.request(API_FIND_COORDINATOR, 1, kwire.string(key) + kwire.int8(key_type))
+    r = kwire.Reader(body)
+    r.int32()  # throttle time
+    code = r.int16()
+    r.string()  # error message (nullable: read as a string of length -1)
+    node = r.int32()
+    return code, node
+
+
+def coordinator(broker, key_type, key):
+    """The coordinator's node id, or None while none is available."""
+    try:
+        code, node = find_coordinator(broker, key_type, key)
+    except (OSError, ValueError):
+        return None
+    return node if code == 0 else None
+
+
+def leaders(broker, topic):
+    """{partition: leader} in `broker`'s Metadata; {} until every partition has one."""
+    t = admin(broker).list_topics(timeout=ADMIN_TIMEOUT_S).topics.get(topic)
+    if t is None or t.error is not None or any(m.leader <= 0 for m in t.partitions.values()):
+        return {}
+    return {p: m.leader for p, m in t.partitions.items()}
+
+
+def start_cluster(broker_factory):
+    members = broker_factory.cluster(3, overrides=SETTINGS)
+    first = members[0]
+    wait_until(lambda: len(leaders(first, "__transaction_state")) == 3 and
+               len(leaders(first, "__consumer_offsets")) == 3,
+               SETTLE_S, "the replicated __transaction_state and __consumer_offsets")
+    return members
+
+
+def create_topic(members, topic, partitions=PARTITIONS):
+    client = admin(members[0])  # kept alive until the result is in
+    client.create_topics([NewTopic(topic, partitions, 3)])[topic].result(ADMIN_TIMEOUT_S)
+    wait_until(lambda: all(len(leaders(b, topic)) == partitions for b in members), SETTLE_S,
+               f"{topic}'s leaders on every broker")
+    return leaders(members[0], topic)
+
+
+def txn_producer(broker, txn_id):
+    p = producer(broker, {"transactional.id": txn_id, "acks": "all", "linger.ms": 5,
+                          "transaction.timeout.ms": 20000, "message.timeout.ms": 20000})
+    p.init_transactions(TXN_TIMEOUT_S)
+    return p
+
+
+def read_all(broker, topic, count, isolation):
+    """`count` records of every partition from offset 0: {partition: [values]}."""
+    got = consume(broker, topic, {q: 0 for q in range(PARTITIONS)}, count,
+                  config={"isolation.level": isolation})
+    out = {q: [] for q in range(PARTITIONS)}
+    for m in got:
+        out[m.partition()].append(m.value())
+    return out
+
+
+def test_commit_and_abort_across_partition_leaders(broker_factory):
+    members = start_cluster(broker_factory)
+    topic = fresh_topic("xtxn")
+    led = create_topic(members, topic)
+    # Leaders spread over the brokers: markers must reach other brokers.
+    assert len(set(led.values())) >= 2, led
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    coord = coordinator(members[0], KEY_TYPE_TRANSACTION, txn_id)
+    assert coord in (1, 2, 3)
+    # Every broker names the same coordinator.
+    assert {coordinator(b, KEY_TYPE_TRANSACTION, txn_id) for b in members} == {coord}
+    assert any(leader != coord for leader in led.values()), (coord, led)
+
+    p = txn_producer(members[0], txn_id)
+    outcomes = ["commit", "abort", "commit", "abort", "commit"]
+    for r, outcome in enumerate(outcomes):
+        p.begin_transaction()
+        for q in range(PARTITIONS):
+            for i in range(2):
+                p.produce(topic, value=f"{outcome}-{r}-{q}-{i}".encode(), partition=q)
+        if outcome == "commit":
+            p.commit_transaction(TXN_TIMEOUT_S)
+        else:
+            assert p.flush(TXN_TIMEOUT_S) == 0
+            p.abort_transaction(TXN_TIMEOUT_S)
+    expected = {
+        iso: {q: [f"{o}-{r}-{q}-{i}".encode() for r, o in enumerate(outcomes) if o in kept for i in range(2)]
+              for q in range(PARTITIONS)}
+        for iso, kept in (("read_uncommitted", ("commit", "abort")), ("read_committed", ("commit",)))
+    }
+    # Read through every broker (each bootstraps the consumer; records come from the
+    # leaders).
+    for b in members:
+        for iso, want in expected.items():
+            count = sum(len(v) for v in want.values())
+            assert read_all(b, topic, count, iso) == want, (b.node_id, iso)
+    # 5 transactions per partition: 10 records and 5 markers, none open, so the last
+    # stable offset is the high watermark on every leader.
+    c = Consumer({**base_config(members[0]), "group.id": "unused", "isolation.level": "read_committed"})
+    try:
+        for q in range(PARTITIONS):
+            assert c.get_watermark_offsets(TopicPartition(topic, q), timeout=ADMIN_TIMEOUT_S) == (0, 15)
+    finally:
+        c.close()
+    p.flush(TXN_TIMEOUT_S)
