@@ -119,17 +119,10 @@ async fn stage(
         OFFSETS_TOPIC.to_string(),
         crate::groups::service::group_partition(shard, &group),
     );
-    let home = match crate::handlers::find_coordinator::txn_coordinator(shard, &id) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let verified = shard
-        .run_on(home.shard, move |s| {
-            async move { crate::txn::coordinator::verify(&s, &id, producer, &partition) }
-                .boxed_local()
-        })
-        .await
-        .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE));
+    // On the transaction's coordinator, wherever it is (the group coordinator serving
+    // this is often another broker).
+    let verified =
+        crate::txn::route::ensure_in_transaction(shard, &id, producer, vec![partition], true).await;
     if let Err(code) = verified {
         return code;
     }

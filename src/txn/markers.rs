@@ -243,6 +243,8 @@ async fn on_owner(
 ) -> Vec<(usize, i16)> {
     let mut out = Vec::with_capacity(items.len());
     let mut durable = Vec::new();
+    // The transaction is over here: the next one is verified with its coordinator again.
+    shard.broker.txn_partitions.forget(marker.producer_id);
     for (i, topic, partition) in items {
         if topic == OFFSETS_TOPIC {
             let code = crate::groups::txn_offsets::complete(

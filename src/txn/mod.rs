@@ -9,6 +9,7 @@
 //! - `markers`: what completing a transaction does to its partitions.
 //! - `config`: the `transaction.*` and `transactional.id.*` settings.
 //! - `verify`: the partitions of ongoing transactions, for the produce path (KIP-890).
+//! - `route`: `ensure_in_transaction`, the coordinator of an id reached from any broker.
 //! - `loading`: in a cluster, which `__transaction_state` partitions this shard leads
 //!   and has loaded (the coordinator of an id is the leader of its partition).
 //!
@@ -20,6 +21,7 @@ pub mod coordinator;
 pub mod loading;
 pub mod log;
 pub mod markers;
+pub mod route;
 pub mod state;
 pub mod verify;
 

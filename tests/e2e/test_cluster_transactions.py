@@ -145,3 +145,63 @@ def test_commit_and_abort_across_partition_leaders(broker_factory):
     finally:
         c.close()
     p.flush(TXN_TIMEOUT_S)
+
+
+def ids_on_different_coordinators(broker):
+    """(group, transactional id) coordinated by different brokers."""
+    for _ in range(200):
+        group, txn_id = f"g-{uuid.uuid4().hex[:8]}", f"tx-{uuid.uuid4().hex[:8]}"
+        g, t = coordinator(broker, KEY_TYPE_GROUP, group), coordinator(broker, KEY_TYPE_TRANSACTION, txn_id)
+        if g is not None and t is not None and g != t:
+            return group, txn_id
+    raise AssertionError("no ids on different coordinators")
+
+
+def committed_offset(broker, group, topic):
+    c = Consumer({**base_config(broker), "group.id": group, "enable.auto.commit": False})
+    try:
+        return c.committed([TopicPartition(topic, 0)], timeout=TXN_TIMEOUT_S)[0].offset
+    finally:
+        c.close()
+
+
+def test_offsets_sent_to_a_group_coordinated_by_another_broker(broker_factory):
+    members = start_cluster(broker_factory)
+    src, dst = fresh_topic("xsrc"), fresh_topic("xdst")
+    create_topic(members, src, 1)
+    create_topic(members, dst, 1)
+    plain = producer(members[0], {"acks": "all"})
+    for i in range(10):
+        plain.produce(src, value=f"in-{i}".encode(), partition=0)
+    assert plain.flush(TXN_TIMEOUT_S) == 0
+    group, txn_id = ids_on_different_coordinators(members[0])
+    c = Consumer({**base_config(members[1]), "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    c.subscribe([src])
+    p = txn_producer(members[2], txn_id)
+    try:
+        got = 0
+        deadline = time.monotonic() + TXN_TIMEOUT_S
+        while got < 10:
+            assert time.monotonic() < deadline, f"{got} of 10 input records"
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                got += 1
+        # Aborted: the group coordinator drops the offsets at the abort marker.
+        p.begin_transaction()
+        p.produce(dst, value=b"out-aborted", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, 4)], c.consumer_group_metadata(), TXN_TIMEOUT_S)
+        p.abort_transaction(TXN_TIMEOUT_S)
+        assert committed_offset(members[0], group, src) < 0
+        # Committed: visible only once the commit marker reached the group coordinator.
+        p.begin_transaction()
+        p.produce(dst, value=b"out-committed", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, 10)], c.consumer_group_metadata(), TXN_TIMEOUT_S)
+        assert committed_offset(members[0], group, src) < 0, "offsets visible before the commit"
+        p.commit_transaction(TXN_TIMEOUT_S)
+        assert committed_offset(members[0], group, src) == 10
+        # Two transactions, one record and one marker each.
+        out = consume(members[0], dst, {0: 0}, 1, config={"isolation.level": "read_committed"})
+        assert [m.value() for m in out] == [b"out-committed"]
+    finally:
+        c.close()
