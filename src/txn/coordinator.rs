@@ -198,7 +198,12 @@ pub async fn init_producer_id(
                     "aborting the previous producer's open transaction"
                 );
                 let prepare = write(shard, id, prepare).await?;
-                complete(shard, id, &prepare).await?;
+                // Markers that cannot all be written now (a partition between leaders)
+                // are the sweep's to finish; the client retries meanwhile.
+                if let Err(code) = complete(shard, id, &prepare).await {
+                    tracing::info!(transactional_id = %id, code, "the previous transaction's abort is pending");
+                    return Err(ec::CONCURRENT_TRANSACTIONS);
+                }
             }
         }
     }

@@ -5,6 +5,7 @@ the group's coordinator, and a kill -9 of the transaction coordinator leaves the
 leader of the state partition to finish what was in flight. Three brokers on loopback,
 driven by confluent-kafka (librdkafka)."""
 
+import threading
 import time
 import uuid
 
@@ -205,3 +206,92 @@ def test_offsets_sent_to_a_group_coordinated_by_another_broker(broker_factory):
         assert [m.value() for m in out] == [b"out-committed"]
     finally:
         c.close()
+
+
+def values_by_partition(broker, topic, count, isolation):
+    return read_all(broker, topic, count, isolation)
+
+
+def test_coordinator_killed_with_a_transaction_open(broker_factory):
+    members = start_cluster(broker_factory)
+    by_id = {b.node_id: b for b in members}
+    topic = fresh_topic("xfail-open")
+    create_topic(members, topic)
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    coord = coordinator(members[0], KEY_TYPE_TRANSACTION, txn_id)
+    victim = by_id[coord]
+    survivor = next(b for b in members if b is not victim)
+    p = txn_producer(survivor, txn_id)
+    p.begin_transaction()
+    for q in range(PARTITIONS):
+        p.produce(topic, value=f"c-{q}".encode(), partition=q)
+    p.commit_transaction(TXN_TIMEOUT_S)
+    p.begin_transaction()
+    for q in range(PARTITIONS):
+        p.produce(topic, value=f"open-{q}".encode(), partition=q)
+    assert p.flush(TXN_TIMEOUT_S) == 0
+    # The coordinator dies with the transaction open (Ongoing in the replicated state).
+    victim.kill9()
+    wait_until(lambda: coordinator(survivor, KEY_TYPE_TRANSACTION, txn_id) not in (None, coord), SETTLE_S,
+               "another broker coordinates the transactional id")
+    # A new instance with the same id: the new coordinator aborts the open transaction
+    # (markers to every partition's current leader) and fences the old producer.
+    fresh = txn_producer(survivor, txn_id)
+    fresh.begin_transaction()
+    for q in range(PARTITIONS):
+        fresh.produce(topic, value=f"n-{q}".encode(), partition=q)
+    fresh.commit_transaction(TXN_TIMEOUT_S)
+    committed = {q: [f"c-{q}".encode(), f"n-{q}".encode()] for q in range(PARTITIONS)}
+    everything = {q: [f"c-{q}".encode(), f"open-{q}".encode(), f"n-{q}".encode()] for q in range(PARTITIONS)}
+    assert values_by_partition(survivor, topic, 2 * PARTITIONS, "read_committed") == committed
+    assert values_by_partition(survivor, topic, 3 * PARTITIONS, "read_uncommitted") == everything
+
+
+def test_coordinator_killed_while_committing(broker_factory):
+    members = start_cluster(broker_factory)
+    by_id = {b.node_id: b for b in members}
+    topic = fresh_topic("xfail-commit")
+    led = create_topic(members, topic)
+    txn_id = f"tx-{uuid.uuid4().hex[:8]}"
+    coord = coordinator(members[0], KEY_TYPE_TRANSACTION, txn_id)
+    assert any(leader != coord for leader in led.values()), (coord, led)
+    victim = by_id[coord]
+    survivor = next(b for b in members if b is not victim)
+    p = txn_producer(survivor, txn_id)
+    p.begin_transaction()
+    for q in range(PARTITIONS):
+        for i in range(3):
+            p.produce(topic, value=f"v-{q}-{i}".encode(), partition=q)
+    assert p.flush(TXN_TIMEOUT_S) == 0
+    outcome = {}
+
+    def commit():
+        try:
+            p.commit_transaction(TXN_TIMEOUT_S)
+            outcome["ok"] = True
+        except Exception as e:  # noqa: BLE001 - reported below
+            outcome["error"] = e
+
+    worker = threading.Thread(target=commit)
+    worker.start()
+    # Killed with the commit requested (EndTxn on its way or being served; a commit
+    # takes ~20 ms here, so a longer pause lets it finish first).
+    time.sleep(0.005)
+    victim.kill9()
+    worker.join(TXN_TIMEOUT_S + 5)
+    assert not worker.is_alive()
+    # librdkafka retries EndTxn on the new coordinator; a retriable error asks the
+    # application to call commit again.
+    if "error" in outcome:
+        err = outcome["error"].args[0]
+        assert err.retriable(), err
+        p.commit_transaction(TXN_TIMEOUT_S)
+    want = {q: [f"v-{q}-{i}".encode() for i in range(3)] for q in range(PARTITIONS)}
+    assert values_by_partition(survivor, topic, 3 * PARTITIONS, "read_committed") == want
+    # The same id re-inits on the new coordinator and carries on.
+    fresh = txn_producer(survivor, txn_id)
+    fresh.begin_transaction()
+    fresh.produce(topic, value=b"after", partition=0)
+    fresh.commit_transaction(TXN_TIMEOUT_S)
+    want[0].append(b"after")
+    assert values_by_partition(survivor, topic, 3 * PARTITIONS + 1, "read_committed") == want
