@@ -566,19 +566,43 @@ pub fn encode_batch(records: &[OffsetRecord], timestamp_ms: i64) -> BytesMut {
 
 /// An uncompressed record batch of (key, value) records; a `None` value is a tombstone.
 pub fn encode_kv_batch(kvs: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> BytesMut {
+    encode_batch_as(kvs, timestamp_ms, None)
+}
+
+/// A transactional batch of (producer id, epoch) starting at `base_sequence`: the
+/// offsets a TxnOffsetCommit holds until the transaction's marker (Kafka writes them
+/// so too).
+pub fn encode_txn_kv_batch(
+    kvs: &[(Bytes, Option<Bytes>)],
+    timestamp_ms: i64,
+    producer: (i64, i16),
+    base_sequence: i32,
+) -> BytesMut {
+    encode_batch_as(
+        kvs,
+        timestamp_ms,
+        Some((producer.0, producer.1, base_sequence)),
+    )
+}
+
+fn encode_batch_as(
+    kvs: &[(Bytes, Option<Bytes>)],
+    timestamp_ms: i64,
+    txn: Option<(i64, i16, i32)>,
+) -> BytesMut {
     let records: Vec<Record> = kvs
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: txn.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: txn.map_or(-1, |t| t.0),
+            producer_epoch: txn.map_or(-1, |t| t.1),
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32 - 1,
+            sequence: txn.map_or(i as i32 - 1, |t| t.2.wrapping_add(i as i32)),
             timestamp: timestamp_ms,
             key: Some(key.clone()),
             value: value.clone(),

@@ -7,10 +7,9 @@
 //! WriteTxnMarkers handler calls it for markers another broker's coordinator sends: in
 //! a cluster `write` sends each other leader its partitions' markers with that API.
 //!
-//! For a `__consumer_offsets` partition the marker applies (commit) or drops (abort) the
-//! producer's pending transactional offsets of that partition's groups, on the
-//! partition's home shard (`groups::txn_offsets::complete`); no control batch is
-//! written there.
+//! For a `__consumer_offsets` partition the marker is written there too and applies
+//! (commit) or drops (abort) the producer's pending transactional offsets of that
+//! partition's groups, on the partition's home shard (`groups::txn_offsets::complete`).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -247,13 +246,7 @@ async fn on_owner(
     shard.broker.txn_partitions.forget(marker.producer_id);
     for (i, topic, partition) in items {
         if topic == OFFSETS_TOPIC {
-            let code = crate::groups::txn_offsets::complete(
-                shard,
-                partition,
-                marker.producer_id,
-                marker.commit,
-            )
-            .await;
+            let code = crate::groups::txn_offsets::complete(shard, partition, marker).await;
             out.push((i, code));
             continue;
         }

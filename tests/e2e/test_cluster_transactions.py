@@ -201,9 +201,27 @@ def test_offsets_sent_to_a_group_coordinated_by_another_broker(broker_factory):
         assert committed_offset(members[0], group, src) < 0, "offsets visible before the commit"
         p.commit_transaction(TXN_TIMEOUT_S)
         assert committed_offset(members[0], group, src) == 10
-        # Two transactions, one record and one marker each.
         out = consume(members[0], dst, {0: 0}, 1, config={"isolation.level": "read_committed"})
         assert [m.value() for m in out] == [b"out-committed"]
+
+        # The group coordinator killed between TxnOffsetCommit and the commit: the
+        # offsets were written to __consumer_offsets as transactional records, so the
+        # new group coordinator holds them again and the commit marker applies them.
+        by_id = {b.node_id: b for b in members}
+        g = coordinator(members[0], KEY_TYPE_GROUP, group)
+        victim = by_id[g]
+        survivor = next(b for b in members if b is not victim)
+        p.begin_transaction()
+        p.produce(dst, value=b"out-after-failover", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, 8)], c.consumer_group_metadata(), TXN_TIMEOUT_S)
+        victim.kill9()
+        wait_until(lambda: coordinator(survivor, KEY_TYPE_GROUP, group) not in (None, g), SETTLE_S,
+                   "another broker coordinates the group")
+        p.commit_transaction(TXN_TIMEOUT_S)
+        wait_until(lambda: committed_offset(survivor, group, src) == 8, SETTLE_S,
+                   "the transaction's offset from the new group coordinator")
+        out = consume(survivor, dst, {0: 0}, 2, config={"isolation.level": "read_committed"})
+        assert [m.value() for m in out] == [b"out-committed", b"out-after-failover"]
     finally:
         c.close()
 
