@@ -734,6 +734,34 @@ mod tests {
     }
 
     #[test]
+    fn transactional_offsets_carry_the_producer_and_replay_as_offsets() {
+        let kvs = vec![
+            (encode_key("g", "t", 0), Some(encode_value(&committed(5)))),
+            (encode_key("g", "t", 1), Some(encode_value(&committed(6)))),
+        ];
+        let batch = encode_txn_kv_batch(&kvs, 1_700_000_000_000, (42, 3), 7).freeze();
+        let header = crate::storage::batch::BatchHeader::parse(&batch).unwrap();
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, 7)
+        );
+        assert_eq!(header.last_sequence(), 8);
+        let offsets = decode_batches(batch).unwrap();
+        assert_eq!(offsets.len(), 2);
+        assert_eq!(offsets[1].value, Some(committed(6)));
+        // A plain batch stays non-transactional, with no producer.
+        let plain = encode_kv_batch(&kvs, 1_700_000_000_000).freeze();
+        let header = crate::storage::batch::BatchHeader::parse(&plain).unwrap();
+        assert!(!header.is_transactional());
+        assert_eq!(header.producer_id, -1);
+    }
+
+    #[test]
     fn key_and_value_use_kafkas_layout() {
         let key = encode_key("g", "t", 7);
         assert_eq!(&key[..], &[0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 7]);
