@@ -56,14 +56,16 @@ pub fn run(
             &crate::groups::offsets::offsets_topic_configs(),
         )?;
     }
-    // Each broker's own, also in a cluster, for now (see ARCHITECTURE.md, Transactions).
-    metadata.ensure_topic_blocking(
-        crate::txn::TXN_STATE_TOPIC,
-        config.txn.state_log_num_partitions,
-        shards,
-        &online,
-        &crate::txn::log::txn_state_topic_configs(),
-    )?;
+    // Likewise `__transaction_state` (see ARCHITECTURE.md, Transactions across brokers).
+    if config.cluster.is_none() {
+        metadata.ensure_topic_blocking(
+            crate::txn::TXN_STATE_TOPIC,
+            config.txn.state_log_num_partitions,
+            shards,
+            &online,
+            &crate::txn::log::txn_state_topic_configs(),
+        )?;
+    }
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let config_dir0 = config.log_dirs[0].clone();

@@ -4,9 +4,10 @@
 //! deletes those of deleted topics, and records every partition's replicas, ISR and
 //! leader, which routing (`Snapshot::route`) and Metadata read.
 //!
-//! `__consumer_offsets` is a quorum topic too, created once enough brokers are live
-//! (`create_offsets_topic_when_ready`); group coordination follows its leaders
-//! (`groups::follow_leadership`). A topic of the table with no replication info (made
+//! `__consumer_offsets` and `__transaction_state` are quorum topics too, created once
+//! enough brokers are live (`create_offsets_topic_when_ready`); group and transaction
+//! coordination follow their leaders (`groups::follow_leadership`,
+//! `txn::loading::follow_leadership`). A topic of the table with no replication info (made
 //! before the broker joined a quorum) is this broker's own and is left alone.
 
 use std::collections::BTreeMap;
@@ -25,6 +26,14 @@ use super::Broker;
 use crate::cluster::{AdminCall, ClusterHandle, ClusterImage, TopicState};
 use crate::groups::offsets::OFFSETS_TOPIC;
 use crate::protocol::errors as ec;
+
+/// A topic the broker creates through the quorum once enough brokers are live.
+struct InternalTopic {
+    name: &'static str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: std::collections::BTreeMap<String, String>,
+}
 
 /// Has the metadata shard reconcile after each change of the cluster image. Weak, so
 /// the controller thread's hook does not keep a stopped broker alive.
@@ -245,41 +254,58 @@ impl Shard {
     /// broker with the lowest id creates it through the quorum as soon as
     /// `offsets.topic.replication.factor` brokers are live, so the first FindCoordinator
     /// usually finds it (until then it answers COORDINATOR_NOT_AVAILABLE). A broker
-    /// whose own, unreplicated offsets topic predates this keeps it.
+    /// whose own, unreplicated offsets topic predates this keeps it. The same for
+    /// `__transaction_state` with `transaction.state.log.*`.
     async fn create_offsets_topic_when_ready(&self, image: &ClusterImage) {
         let config = &self.broker.config;
-        let rf = config.offsets_topic_replication_factor;
-        let me = config.node_id;
+        let internal = [
+            InternalTopic {
+                name: OFFSETS_TOPIC,
+                partitions: config.offsets_topic_num_partitions,
+                replication_factor: config.offsets_topic_replication_factor,
+                configs: crate::groups::offsets::offsets_topic_configs(),
+            },
+            InternalTopic {
+                name: crate::txn::TXN_STATE_TOPIC,
+                partitions: config.txn.state_log_num_partitions,
+                replication_factor: config.txn.state_log_replication_factor,
+                configs: crate::txn::log::txn_state_topic_configs(),
+            },
+        ];
+        for topic in internal {
+            self.create_internal_topic_when_ready(image, topic).await;
+        }
+    }
+
+    async fn create_internal_topic_when_ready(&self, image: &ClusterImage, topic: InternalTopic) {
+        let rf = topic.replication_factor;
+        let me = self.broker.config.node_id;
         let lowest = image.live_brokers.iter().map(|b| b.node_id).min();
-        if image.topics.contains_key(OFFSETS_TOPIC)
-            || self
-                .broker
-                .metadata
-                .snapshot()
-                .topic(OFFSETS_TOPIC)
-                .is_some()
+        let name = topic.name;
+        if image.topics.contains_key(name)
+            || self.broker.metadata.snapshot().topic(name).is_some()
             || image.live_brokers.len() < rf as usize
             || lowest != Some(me)
         {
             return;
         }
         let call = AdminCall::CreateTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions: config.offsets_topic_num_partitions,
+            name: name.to_string(),
+            partitions: topic.partitions,
             replication_factor: rf,
             default_rf: rf,
             assignment: None,
-            configs: crate::groups::offsets::offsets_topic_configs(),
+            configs: topic.configs,
             validate_only: false,
         };
         match self.cluster_handle().call(call).await {
             Ok(()) => tracing::info!(
-                partitions = config.offsets_topic_num_partitions,
+                partitions = topic.partitions,
                 replication_factor = rf,
-                "created {OFFSETS_TOPIC} through the quorum"
+                "created {name} through the quorum"
             ),
             Err((ec::TOPIC_ALREADY_EXISTS, _)) => {}
-            Err((code, why)) => tracing::warn!(code, "cannot create {OFFSETS_TOPIC}: {why}"),
+            Err((code, why)) => tracing::warn!(code, "cannot create {name}: {why}"),
         }
     }
 

@@ -13,6 +13,7 @@ use super::offsets_partition;
 use crate::broker::shard::Shard;
 use crate::storage::batch::BatchHeader;
 use crate::storage::log::PartitionLog;
+use crate::storage::producer_state::{control_type, CONTROL_TYPE_COMMIT};
 
 /// Bytes read per step when replaying `__consumer_offsets`.
 const REPLAY_READ_BYTES_MAX: usize = 1 << 20;
@@ -86,6 +87,10 @@ pub fn follow_leadership(shard: &Rc<Shard>) {
         let handover = groups.ownership.follow(&led);
         for &p in &handover.unload {
             let forgotten = groups.unload(|id| offsets_partition(id, count) == p);
+            shard
+                .txn_offsets
+                .borrow_mut()
+                .drop_groups(|id| offsets_partition(id, count) == p);
             tracing::info!(
                 partition = p,
                 groups = forgotten,
@@ -123,10 +128,18 @@ async fn load(shard: Rc<Shard>, p: i32, epoch: i32, count: i32) {
         // Leadership moved on while loading: `follow_leadership` unloaded it.
         Ok(_) => {
             groups.unload(|id| offsets_partition(id, count) == p);
+            shard
+                .txn_offsets
+                .borrow_mut()
+                .drop_groups(|id| offsets_partition(id, count) == p);
         }
         Err(e) => {
             groups.ownership.abandon(p, epoch);
             groups.unload(|id| offsets_partition(id, count) == p);
+            shard
+                .txn_offsets
+                .borrow_mut()
+                .drop_groups(|id| offsets_partition(id, count) == p);
             tracing::error!(partition = p, "cannot load {OFFSETS_TOPIC}-{p}: {e}");
         }
     }
@@ -164,16 +177,43 @@ async fn replay_partition(
             }
         }
         let mut coord = shard.groups.borrow_mut();
+        let mut pending = shard.txn_offsets.borrow_mut();
         let now_ms = crate::util::now_ms();
         for batch in read.batches {
             let header = BatchHeader::parse(&batch)
                 .ok_or_else(|| format!("{OFFSETS_TOPIC}-{p}: bad batch at {offset}"))?;
             offset = header.last_offset() + 1;
+            // A transaction's marker: its offsets held below are committed or dropped.
+            if header.is_control() {
+                let commit = control_type(&header, &batch) == Some(CONTROL_TYPE_COMMIT);
+                let taken = pending.take(header.producer_id, |g| {
+                    super::service::group_partition(shard, g) == p
+                });
+                for (group, held) in taken.into_iter().filter(|_| commit) {
+                    let held = held.into_iter().map(|(k, c)| (k, Some(c))).collect();
+                    coord.store_offsets(&group, held);
+                }
+                continue;
+            }
+            let transactional = header.is_transactional();
             let records =
                 offsets::decode_all(batch).map_err(|e| format!("{OFFSETS_TOPIC}-{p}: {e}"))?;
             for r in records {
                 replayed += 1;
                 match r {
+                    // TxnOffsetCommit's offsets: held until their marker.
+                    Replayed::Offset(r) if transactional => {
+                        if let Some(value) = r.value {
+                            let staged = pending.stage(
+                                header.producer_id,
+                                &r.group,
+                                vec![((r.topic, r.partition), value)],
+                            );
+                            if staged.is_err() {
+                                tracing::warn!(group = %r.group, producer_id = header.producer_id, "too many pending transactional offsets in the log; dropped");
+                            }
+                        }
+                    }
                     Replayed::Offset(r) => {
                         coord.store_offsets(&r.group, vec![((r.topic, r.partition), r.value)])
                     }

@@ -566,19 +566,43 @@ pub fn encode_batch(records: &[OffsetRecord], timestamp_ms: i64) -> BytesMut {
 
 /// An uncompressed record batch of (key, value) records; a `None` value is a tombstone.
 pub fn encode_kv_batch(kvs: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> BytesMut {
+    encode_batch_as(kvs, timestamp_ms, None)
+}
+
+/// A transactional batch of (producer id, epoch) starting at `base_sequence`: the
+/// offsets a TxnOffsetCommit holds until the transaction's marker (Kafka writes them
+/// so too).
+pub fn encode_txn_kv_batch(
+    kvs: &[(Bytes, Option<Bytes>)],
+    timestamp_ms: i64,
+    producer: (i64, i16),
+    base_sequence: i32,
+) -> BytesMut {
+    encode_batch_as(
+        kvs,
+        timestamp_ms,
+        Some((producer.0, producer.1, base_sequence)),
+    )
+}
+
+fn encode_batch_as(
+    kvs: &[(Bytes, Option<Bytes>)],
+    timestamp_ms: i64,
+    txn: Option<(i64, i16, i32)>,
+) -> BytesMut {
     let records: Vec<Record> = kvs
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: txn.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: txn.map_or(-1, |t| t.0),
+            producer_epoch: txn.map_or(-1, |t| t.1),
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32 - 1,
+            sequence: txn.map_or(i as i32 - 1, |t| t.2.wrapping_add(i as i32)),
             timestamp: timestamp_ms,
             key: Some(key.clone()),
             value: value.clone(),
@@ -707,6 +731,34 @@ mod tests {
             metadata: "meta-ü".into(),
             commit_timestamp_ms: 1_700_000_000_123,
         }
+    }
+
+    #[test]
+    fn transactional_offsets_carry_the_producer_and_replay_as_offsets() {
+        let kvs = vec![
+            (encode_key("g", "t", 0), Some(encode_value(&committed(5)))),
+            (encode_key("g", "t", 1), Some(encode_value(&committed(6)))),
+        ];
+        let batch = encode_txn_kv_batch(&kvs, 1_700_000_000_000, (42, 3), 7).freeze();
+        let header = crate::storage::batch::BatchHeader::parse(&batch).unwrap();
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, 7)
+        );
+        assert_eq!(header.last_sequence(), 8);
+        let offsets = decode_batches(batch).unwrap();
+        assert_eq!(offsets.len(), 2);
+        assert_eq!(offsets[1].value, Some(committed(6)));
+        // A plain batch stays non-transactional, with no producer.
+        let plain = encode_kv_batch(&kvs, 1_700_000_000_000).freeze();
+        let header = crate::storage::batch::BatchHeader::parse(&plain).unwrap();
+        assert!(!header.is_transactional());
+        assert_eq!(header.producer_id, -1);
     }
 
     #[test]

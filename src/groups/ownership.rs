@@ -53,6 +53,11 @@ impl Ownership {
         }
     }
 
+    /// The leader epoch `partition` is led (and loaded or loading) at.
+    pub fn epoch(&self, partition: i32) -> Option<i32> {
+        self.partitions.get(&partition).map(|(epoch, _)| *epoch)
+    }
+
     /// Whether the load of `partition` at `epoch` is still wanted.
     pub fn is_loading(&self, partition: i32, epoch: i32) -> bool {
         self.partitions.get(&partition) == Some(&(epoch, Load::Loading))

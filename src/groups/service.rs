@@ -312,6 +312,45 @@ async fn persist_kvs(
     group: &str,
     kvs: &[(Bytes, Option<Bytes>)],
 ) -> Result<(), i16> {
+    append_and_wait(shard, group, |_| {
+        offsets::encode_kv_batch(kvs, crate::util::now_ms())
+    })
+    .await
+}
+
+/// Writes `offsets` of a TxnOffsetCommit as a transactional batch of `producer` (id,
+/// epoch) to the group's partition, durably: held there until the transaction's marker
+/// commits or drops them (`txn_offsets`), so a new coordinator's load rebuilds them.
+pub(crate) async fn persist_txn_offsets(
+    shard: &Rc<Shard>,
+    group: &str,
+    producer: (i64, i16),
+    offsets: &[((String, i32), Committed)],
+) -> Result<(), i16> {
+    let kvs: Vec<(Bytes, Option<Bytes>)> = offsets
+        .iter()
+        .map(|((topic, partition), c)| {
+            (
+                offsets::encode_key(group, topic, *partition),
+                Some(offsets::encode_value(c)),
+            )
+        })
+        .collect();
+    append_and_wait(shard, group, |log| {
+        let seq = log.next_sequence(producer.0, producer.1);
+        offsets::encode_txn_kv_batch(&kvs, crate::util::now_ms(), producer, seq)
+    })
+    .await
+}
+
+/// Appends the batch `encode` makes (given the log, with no await in between) to the
+/// group's `__consumer_offsets` partition and waits until it is durable (and, when
+/// replicated, in the ISR).
+async fn append_and_wait(
+    shard: &Rc<Shard>,
+    group: &str,
+    encode: impl FnOnce(&crate::storage::log::PartitionLog) -> bytes::BytesMut,
+) -> Result<(), i16> {
     // A coordinator that lost its partition must not append to what is now a follower's
     // log.
     check_coordinator(shard, group)?;
@@ -320,7 +359,7 @@ async fn persist_kvs(
         tracing::error!(%group, partition = p, "{OFFSETS_TOPIC} partition is not on the group's home shard");
         return Err(ec::COORDINATOR_NOT_AVAILABLE);
     };
-    let batch = offsets::encode_kv_batch(kvs, crate::util::now_ms());
+    let batch = encode(&log);
     let appended = log.append(batch).map_err(|e| e.kafka_error_code())?;
     let mut waited = log.wait_durable(appended.last_offset).await;
     // Replicated: acknowledged once the ISR has it, as an acks=all produce.

@@ -4,17 +4,23 @@
 //! stored as an OffsetCommit would); an abort marker drops them. Until then OffsetFetch
 //! does not see them, as in Kafka.
 //!
-//! Held in memory only: a broker that restarts between TxnOffsetCommit and the commit
-//! loses them (see ARCHITECTURE.md, "Transactions", for the gap and its planned fix).
+//! Durable as in Kafka: TxnOffsetCommit writes them to the group's partition as a
+//! transactional batch of the producer before answering, and the marker is written
+//! there too (a control batch) before it is applied. Replaying the partition
+//! (`loading`: start-up, or a new group coordinator after a failover) stages the
+//! transactional offsets again and applies or drops them at their marker, so a
+//! restart or failover between TxnOffsetCommit and the commit loses nothing.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::coordinator::CommitCheck;
+use super::offsets::OFFSETS_TOPIC;
 use super::Committed;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::txn::markers::Marker;
 
 /// Partitions one producer may hold pending across all groups of a shard: a real
 /// transaction commits the offsets of one consumer's assignment, far below this.
@@ -44,6 +50,15 @@ impl PendingTxnOffsets {
         Ok(())
     }
 
+    /// Forgets what every producer holds for the groups `in_partition` accepts (their
+    /// partition is no longer coordinated here; a new load stages them again).
+    pub fn drop_groups(&mut self, in_partition: impl Fn(&str) -> bool) {
+        for groups in self.by_producer.values_mut() {
+            groups.retain(|g, _| !in_partition(g));
+        }
+        self.by_producer.retain(|_, groups| !groups.is_empty());
+    }
+
     /// Takes what `producer_id` holds for the groups `in_partition` accepts.
     pub fn take(
         &mut self,
@@ -67,13 +82,18 @@ impl PendingTxnOffsets {
 
 /// TxnOffsetCommit on the group's home shard. A request that names a member and
 /// generation (v3+) is checked like an OffsetCommit; older ones are not (Kafka too).
-pub fn stage(
+/// The offsets are durable (a transactional batch of `producer`) before they are held.
+pub async fn stage(
     shard: &Rc<Shard>,
     group: &str,
-    producer_id: i64,
+    producer: (i64, i16),
     member: (i32, String, Option<String>),
     offsets: Offsets,
 ) -> i16 {
+    let producer_id = producer.0;
+    if let Err(code) = super::service::check_coordinator(shard, group) {
+        return code;
+    }
     let (generation, member_id, instance) = member;
     if generation >= 0 {
         let check = shard.groups.borrow_mut().offset_commit_check(
@@ -89,6 +109,9 @@ pub fn stage(
             return code;
         }
     }
+    if let Err(code) = super::service::persist_txn_offsets(shard, group, producer, &offsets).await {
+        return code;
+    }
     match shard
         .txn_offsets
         .borrow_mut()
@@ -100,13 +123,34 @@ pub fn stage(
 }
 
 /// A transaction marker reached `__consumer_offsets` partition `partition` (on this, its
-/// home shard): on commit the producer's pending offsets for the groups of that
-/// partition are committed; on abort they are dropped.
-pub async fn complete(shard: &Rc<Shard>, partition: i32, producer_id: i64, commit: bool) -> i16 {
+/// home shard): the marker is written there durably, then on commit the producer's
+/// pending offsets for the groups of that partition are committed; on abort they are
+/// dropped.
+pub async fn complete(shard: &Rc<Shard>, partition: i32, marker: &Marker) -> i16 {
+    let Some(log) = shard.partition_log(OFFSETS_TOPIC, partition) else {
+        return ec::UNKNOWN_TOPIC_OR_PARTITION;
+    };
+    let appended = match log.append_marker(
+        marker.producer_id,
+        marker.producer_epoch,
+        marker.commit,
+        marker.coordinator_epoch,
+    ) {
+        Ok(info) => info,
+        Err(e) => return e.kafka_error_code(),
+    };
+    let mut waited = log.wait_durable(appended.last_offset).await;
+    if waited.is_ok() && shard.replicated_isr(OFFSETS_TOPIC, partition).is_some() {
+        waited = log.wait_high_watermark(appended.last_offset).await;
+    }
+    if let Err(e) = waited {
+        return e.kafka_error_code();
+    }
+    let producer_id = marker.producer_id;
     let taken = shard.txn_offsets.borrow_mut().take(producer_id, |g| {
         super::service::group_partition(shard, g) == partition
     });
-    if !commit {
+    if !marker.commit {
         return ec::NONE;
     }
     for (group, offsets) in taken {
@@ -148,6 +192,20 @@ mod tests {
         assert_eq!(p.take(7, |_| true).len(), 1);
         assert_eq!(p.take(8, |_| true).len(), 1);
         assert!(p.by_producer.is_empty());
+    }
+
+    #[test]
+    fn dropped_groups_leave_the_others() {
+        let mut p = PendingTxnOffsets::default();
+        p.stage(7, "g1", vec![(("t".into(), 0), c(5))]).unwrap();
+        p.stage(7, "g2", vec![(("t".into(), 0), c(6))]).unwrap();
+        p.stage(8, "g1", vec![(("t".into(), 0), c(1))]).unwrap();
+        p.drop_groups(|g| g == "g1");
+        assert!(p.take(8, |_| true).is_empty());
+        assert_eq!(
+            p.take(7, |_| true),
+            vec![("g2".to_string(), vec![(("t".to_string(), 0), c(6))])]
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@
 use std::rc::Rc;
 
 use bytes::BytesMut;
-use futures::FutureExt;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
@@ -100,8 +99,10 @@ async fn one(
     let topic_denied = |topic: &str| !access.topic(Operation::Write, topic);
     let any_denied = id_denied || topics.iter().any(|t| topic_denied(&t.name));
     let snap = shard.broker.metadata.snapshot();
+    // A group coordinator verifies a `__consumer_offsets` partition (TxnOffsetCommit,
+    // `txn::route`); clients cannot add internal topics.
     let known = |topic: &str, p: i32| {
-        !crate::txn::is_internal_topic(topic)
+        (verify_only || !crate::txn::is_internal_topic(topic))
             && snap
                 .topic(topic)
                 .is_some_and(|m| (0..m.partitions.len() as i32).contains(&p))
@@ -152,24 +153,8 @@ async fn coordinate(
     partitions: Vec<(String, i32)>,
     verify_only: bool,
 ) -> i16 {
-    let home = match crate::handlers::find_coordinator::txn_coordinator(shard, &id) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let result = shard
-        .run_on(home.shard, move |s| {
-            async move {
-                if verify_only {
-                    partitions
-                        .iter()
-                        .try_for_each(|p| crate::txn::coordinator::verify(&s, &id, producer, p))
-                } else {
-                    crate::txn::coordinator::add_partitions(&s, &id, producer, partitions).await
-                }
-            }
-            .boxed_local()
-        })
+    crate::txn::route::coordinate_here(shard, id, producer, partitions, verify_only)
         .await
-        .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE));
-    result.err().unwrap_or(ec::NONE)
+        .err()
+        .unwrap_or(ec::NONE)
 }

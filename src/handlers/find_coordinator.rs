@@ -3,11 +3,10 @@
 //! `coordinator_node` and `txn_coordinator`, which the transaction handlers use too.
 //!
 //! A single broker coordinates everything. In a cluster a group's coordinator is the
-//! leader of its `__consumer_offsets` partition (`groups::service::coordinator_of`);
-//! a transactional id's is the live broker with the lowest id, since
-//! `__transaction_state` is still each broker's own (then it becomes the leader of the
-//! id's partition, a change to `coordinator_node` alone). Within the broker, the key's
-//! home shard is the owner of that partition.
+//! leader of its `__consumer_offsets` partition (`groups::service::coordinator_of`),
+//! and a transactional id's the leader of its `__transaction_state` partition
+//! (`txn_coordinator_node`); both topics are replicated quorum topics. Within the
+//! broker, the key's home shard is the owner of that partition.
 
 use bytes::BytesMut;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -38,8 +37,41 @@ pub fn coordinator_node(shard: &Shard, key_type: i8, key: &str) -> Result<i32, (
     if key_type == KEY_TYPE_GROUP {
         return crate::groups::service::coordinator_of(shard, key);
     }
-    let (brokers, _) = shard.broker.cluster_view(0);
-    Ok(brokers[0].node_id)
+    txn_coordinator_node(shard, key)
+}
+
+/// The broker that coordinates `transactional_id`: a single broker itself; in a cluster
+/// the leader of the id's partition of the replicated `__transaction_state` (or, for a
+/// member whose own unreplicated topic predates replication, the live broker with the
+/// lowest id, as before).
+fn txn_coordinator_node(shard: &Shard, transactional_id: &str) -> Result<i32, (i16, String)> {
+    let config = &shard.broker.config;
+    if shard.broker.cluster.is_none() {
+        return Ok(config.node_id);
+    }
+    let snap = shard.broker.metadata.snapshot();
+    let Some(t) = snap.topic(TXN_STATE_TOPIC) else {
+        let rf = config.txn.state_log_replication_factor;
+        return Err((
+            ec::COORDINATOR_NOT_AVAILABLE,
+            format!(
+                "{TXN_STATE_TOPIC} is not created yet: it needs {rf} live brokers \
+                 (transaction.state.log.replication.factor)"
+            ),
+        ));
+    };
+    if t.replication.is_empty() {
+        let (brokers, _) = shard.broker.cluster_view(0);
+        return Ok(brokers[0].node_id);
+    }
+    let p = txn_partition(transactional_id, t.partitions.len() as i32);
+    match t.replication.get(p as usize).map(|r| r.leader) {
+        Some(leader) if leader >= 0 => Ok(leader),
+        _ => Err((
+            ec::COORDINATOR_NOT_AVAILABLE,
+            format!("{TXN_STATE_TOPIC}-{p} has no leader"),
+        )),
+    }
 }
 
 /// Where a transactional id is coordinated.

@@ -1,10 +1,12 @@
-//! TxnOffsetCommit: offsets a transactional producer commits for a consumer group. The
-//! group's home shard holds them (`groups::txn_offsets`) until the transaction's marker
-//! commits or drops them; OffsetFetch does not see them before.
+//! TxnOffsetCommit: offsets a transactional producer commits for a consumer group,
+//! served by the group's coordinator. The group's home shard writes them durably and
+//! holds them (`groups::txn_offsets`) until the transaction's marker commits or drops
+//! them; OffsetFetch does not see them before.
 //!
 //! The group's `__consumer_offsets` partition must already be in the producer's open
 //! transaction (AddOffsetsToTxn), else INVALID_TXN_STATE: offsets no marker would ever
-//! reach are refused rather than held forever.
+//! reach are refused rather than held forever. The transaction's coordinator may be
+//! another broker: the check goes through `txn::route::ensure_in_transaction`.
 
 use std::rc::Rc;
 
@@ -119,17 +121,10 @@ async fn stage(
         OFFSETS_TOPIC.to_string(),
         crate::groups::service::group_partition(shard, &group),
     );
-    let home = match crate::handlers::find_coordinator::txn_coordinator(shard, &id) {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let verified = shard
-        .run_on(home.shard, move |s| {
-            async move { crate::txn::coordinator::verify(&s, &id, producer, &partition) }
-                .boxed_local()
-        })
-        .await
-        .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE));
+    // On the transaction's coordinator, wherever it is (the group coordinator serving
+    // this is often another broker).
+    let verified =
+        crate::txn::route::ensure_in_transaction(shard, &id, producer, vec![partition], true).await;
     if let Err(code) = verified {
         return code;
     }
@@ -146,7 +141,7 @@ async fn stage(
     shard
         .run_on(home, move |s| {
             async move {
-                crate::groups::txn_offsets::stage(&s, &group, producer.0, member, offsets)
+                crate::groups::txn_offsets::stage(&s, &group, producer, member, offsets).await
             }
             .boxed_local()
         })

@@ -1,6 +1,7 @@
-//! A Kafka client connection for a shard's replica fetcher: one request at a time,
-//! on the shard's own reactor (glommio), requests and responses encoded with the
-//! kafka-protocol crate as the CLI client does.
+//! A Kafka client connection from one broker to another (a shard's replica fetcher, a
+//! transaction coordinator's WriteTxnMarkers and AddPartitionsToTxn calls): one request
+//! at a time, on the shard's own reactor (glommio), requests and responses encoded with
+//! the kafka-protocol crate as the CLI client does.
 
 use std::time::Duration;
 
@@ -14,6 +15,18 @@ use crate::runtime::TcpStream;
 /// The largest response a follower accepts: a Fetch response is bounded by the
 /// request's max_bytes (`fetcher::FETCH_BYTES_MAX`) plus headers.
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
+
+/// The address live broker `node` registered with the quorum (its inter-broker
+/// listener), or None when it is not live.
+pub fn broker_addr(shard: &crate::broker::shard::Shard, node: i32) -> Option<String> {
+    let cluster = shard.broker.cluster.as_ref()?;
+    let image = cluster.image();
+    image
+        .live_brokers
+        .iter()
+        .find(|b| b.node_id == node)
+        .map(|b| format!("{}:{}", b.host, b.port))
+}
 
 pub struct Connection {
     stream: TcpStream,

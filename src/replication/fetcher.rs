@@ -104,16 +104,6 @@ fn still(shard: &Shard, key: &Key, follow: &Follow) -> bool {
         .is_some_and(|f| f.leader == follow.leader && f.leader_epoch == follow.leader_epoch)
 }
 
-fn leader_addr(shard: &Shard, leader: i32) -> Option<String> {
-    let cluster = shard.broker.cluster.as_ref()?;
-    let image = cluster.image();
-    image
-        .live_brokers
-        .iter()
-        .find(|b| b.node_id == leader)
-        .map(|b| format!("{}:{}", b.host, b.port))
-}
-
 pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
     let mut conn: Option<Connection> = None;
     loop {
@@ -123,7 +113,7 @@ pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
             return;
         }
         if conn.is_none() {
-            let Some(addr) = leader_addr(&shard, leader) else {
+            let Some(addr) = super::client::broker_addr(&shard, leader) else {
                 crate::runtime::sleep(RETRY_PAUSE).await;
                 continue;
             };

@@ -9,7 +9,7 @@
 //! shard keeps in line with the quorum; after each change every shard runs
 //! `apply_roles`. A topic without replication info (a single broker's) has none of this.
 
-mod client;
+pub mod client;
 mod fetcher;
 mod leader;
 pub mod throttle;
@@ -160,6 +160,8 @@ impl Shard {
         }
         // Group coordination follows the leadership of `__consumer_offsets`.
         crate::groups::follow_leadership(self);
+        // Transaction coordination follows the leadership of `__transaction_state`.
+        crate::txn::loading::follow_leadership(self);
     }
 
     /// Whether this shard leads `topic`-`partition` as a cluster replica, and its ISR

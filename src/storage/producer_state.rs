@@ -243,7 +243,7 @@ impl ProducerState {
 }
 
 /// The type of a control batch's marker (its one record's key: version, type).
-fn control_type(header: &BatchHeader, batch: &[u8]) -> Option<i16> {
+pub fn control_type(header: &BatchHeader, batch: &[u8]) -> Option<i16> {
     const RECORDS_AT: usize = 61;
     let records =
         super::records::parse_records(batch.get(RECORDS_AT..)?, header.records_count).ok()?;

@@ -13,6 +13,9 @@ pub const TXN_STATE_LOG_NUM_PARTITIONS_DEFAULT: i32 = 50;
 pub const TXN_ABORT_CHECK_INTERVAL_MS_DEFAULT: u64 = 10_000;
 /// Kafka's `transaction.remove.expired.transaction.cleanup.interval.ms` default: 1 hour.
 pub const TXN_EXPIRE_CHECK_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+/// Kafka's `transaction.state.log.replication.factor` default: a cluster creates
+/// `__transaction_state` once this many brokers are live.
+pub const TXN_STATE_LOG_REPLICATION_FACTOR_DEFAULT: i16 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnConfig {
@@ -26,6 +29,8 @@ pub struct TxnConfig {
     pub abort_check_interval_ms: u64,
     /// How often idle ids are checked against `id_expiration_ms`.
     pub expire_check_interval_ms: u64,
+    /// Replicas of each `__transaction_state` partition in a cluster (fixed at creation).
+    pub state_log_replication_factor: i16,
 }
 
 impl Default for TxnConfig {
@@ -36,6 +41,7 @@ impl Default for TxnConfig {
             state_log_num_partitions: TXN_STATE_LOG_NUM_PARTITIONS_DEFAULT,
             abort_check_interval_ms: TXN_ABORT_CHECK_INTERVAL_MS_DEFAULT,
             expire_check_interval_ms: TXN_EXPIRE_CHECK_INTERVAL_MS_DEFAULT,
+            state_log_replication_factor: TXN_STATE_LOG_REPLICATION_FACTOR_DEFAULT,
         }
     }
 }
@@ -47,6 +53,7 @@ pub const KEYS: &[&str] = &[
     "transaction.state.log.num.partitions",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "transaction.state.log.replication.factor",
 ];
 
 impl TxnConfig {
@@ -75,17 +82,21 @@ impl TxnConfig {
         if let Some(v) = read(KEYS[4], 1, i32_max)? {
             c.expire_check_interval_ms = v as u64;
         }
+        if let Some(v) = read(KEYS[5], 1, i64::from(i16::MAX))? {
+            c.state_log_replication_factor = v as i16;
+        }
         Ok(c)
     }
 
     /// (key, value in effect), in `KEYS` order, for DescribeConfigs.
-    pub fn view(&self) -> [(&'static str, String); 5] {
+    pub fn view(&self) -> [(&'static str, String); 6] {
         [
             (KEYS[0], self.max_timeout_ms.to_string()),
             (KEYS[1], self.id_expiration_ms.to_string()),
             (KEYS[2], self.state_log_num_partitions.to_string()),
             (KEYS[3], self.abort_check_interval_ms.to_string()),
             (KEYS[4], self.expire_check_interval_ms.to_string()),
+            (KEYS[5], self.state_log_replication_factor.to_string()),
         ]
     }
 }

@@ -32,6 +32,9 @@ const INIT_ROUNDS_MAX: usize = 3;
 pub struct TxnCoordinator {
     txns: HashMap<String, TxnMetadata>,
     busy: HashSet<String>,
+    /// In a cluster: the led partitions of the replicated `__transaction_state` this
+    /// shard owns, and whether each is loaded (`txn::loading`).
+    pub ownership: crate::groups::ownership::Ownership,
 }
 
 impl TxnCoordinator {
@@ -44,9 +47,21 @@ impl TxnCoordinator {
         self.txns.iter()
     }
 
+    /// Forgets the ids `of` selects (their partition is no longer led here) and
+    /// withdraws their transactions from the produce path; how many were forgotten.
+    pub fn unload(&mut self, open: &OpenPartitions, of: impl Fn(&str) -> bool) -> usize {
+        let gone: Vec<String> = self.txns.keys().filter(|id| of(id)).cloned().collect();
+        for id in &gone {
+            if let Some(m) = self.txns.remove(id) {
+                open.withdraw(m.producer_id);
+            }
+        }
+        gone.len()
+    }
+
     /// Sets (or, with `None`, forgets) an id's metadata once it is durable, and
     /// publishes its ongoing transaction's partitions to the produce path.
-    fn install(&mut self, open: &OpenPartitions, id: &str, m: Option<TxnMetadata>) {
+    pub(super) fn install(&mut self, open: &OpenPartitions, id: &str, m: Option<TxnMetadata>) {
         let old = match m {
             Some(m) => {
                 if m.state == TxnState::Ongoing {
@@ -85,7 +100,10 @@ impl Drop for Busy {
     }
 }
 
+/// Marks `id` busy, after checking this shard coordinates it now (in a cluster: leads
+/// and has loaded its partition).
 fn lock(shard: &Rc<Shard>, id: &str) -> Result<Busy, i16> {
+    super::loading::check(shard, id)?;
     if !shard.txn.borrow_mut().busy.insert(id.to_string()) {
         return Err(ec::CONCURRENT_TRANSACTIONS);
     }
@@ -118,9 +136,25 @@ async fn persist(shard: &Rc<Shard>, id: &str, m: Option<&TxnMetadata>) -> Result
         tracing::error!(transactional_id = %id, "writing transaction state failed: {e}");
         ec::COORDINATOR_NOT_AVAILABLE
     };
+    // A coordinator that lost its partition must not append to what is now a follower's
+    // log.
+    super::loading::check(shard, id)?;
     let batch = txn_log::encode_batch(id, m, crate::util::now_ms());
     let appended = log.append(batch).map_err(failed)?;
-    log.wait_durable(appended.last_offset).await.map_err(failed)
+    let mut waited = log.wait_durable(appended.last_offset).await;
+    // Replicated: a transition counts once the ISR has it, as an acks=all produce, so a
+    // new coordinator's load sees every state a client was told of.
+    if waited.is_ok()
+        && shard
+            .replicated_isr(TXN_STATE_TOPIC, home.partition)
+            .is_some()
+    {
+        waited = log.wait_high_watermark(appended.last_offset).await;
+    }
+    waited.map_err(|e| match e {
+        crate::storage::StorageError::Truncated { .. } => ec::NOT_COORDINATOR,
+        e => failed(e),
+    })
 }
 
 /// Makes `m` durable, then installs it.
@@ -164,7 +198,12 @@ pub async fn init_producer_id(
                     "aborting the previous producer's open transaction"
                 );
                 let prepare = write(shard, id, prepare).await?;
-                complete(shard, id, &prepare).await?;
+                // Markers that cannot all be written now (a partition between leaders)
+                // are the sweep's to finish; the client retries meanwhile.
+                if let Err(code) = complete(shard, id, &prepare).await {
+                    tracing::info!(transactional_id = %id, code, "the previous transaction's abort is pending");
+                    return Err(ec::CONCURRENT_TRANSACTIONS);
+                }
             }
         }
     }
@@ -197,6 +236,7 @@ pub fn verify(
     producer: (i64, i16),
     partition: &(String, i32),
 ) -> Result<(), i16> {
+    super::loading::check(shard, id)?;
     let txn = shard.txn.borrow();
     let m = state::check_producer(txn.get(id), producer.0, producer.1)?;
     if m.state == TxnState::Ongoing && m.partitions.contains(partition) {
@@ -232,7 +272,7 @@ pub async fn end_txn(
 
 /// Writes the markers of a Prepare* transaction, then its Complete* state.
 async fn complete(shard: &Rc<Shard>, id: &str, prepare: &TxnMetadata) -> Result<(), i16> {
-    super::markers::write(shard, prepare).await?;
+    super::markers::write(shard, id, prepare).await?;
     write(shard, id, state::complete(prepare, crate::util::now_ms())).await?;
     Ok(())
 }
@@ -241,7 +281,12 @@ async fn complete(shard: &Rc<Shard>, id: &str, prepare: &TxnMetadata) -> Result<
 /// Transactions found in Prepare* are completed by the first sweep.
 pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
     let snap = shard.broker.metadata.snapshot();
-    let Some(topic) = snap.topic(TXN_STATE_TOPIC) else {
+    // A replicated topic's partitions load when this broker leads them
+    // (`loading::follow_leadership`).
+    let Some(topic) = snap
+        .topic(TXN_STATE_TOPIC)
+        .filter(|t| t.replication.is_empty())
+    else {
         return Ok(0);
     };
     let mut replayed = 0;
@@ -252,7 +297,7 @@ pub async fn replay(shard: &Rc<Shard>) -> Result<usize, String> {
         let Some(log) = shard.partition_log(TXN_STATE_TOPIC, p as i32) else {
             continue;
         };
-        let records = txn_log::read_partition(&log, p as i32).await?;
+        let records = txn_log::read_partition(&log, p as i32, false).await?;
         let mut txn = shard.txn.borrow_mut();
         for (id, m) in records {
             replayed += 1;
@@ -292,7 +337,9 @@ fn ids_where(shard: &Shard, f: impl Fn(&TxnMetadata) -> bool) -> Vec<String> {
         .collect()
 }
 
-async fn sweep(shard: &Rc<Shard>) {
+/// Completes Prepare* transactions and aborts timed-out ones (also right after a
+/// partition is loaded, for what a previous coordinator left in flight).
+pub(super) async fn sweep(shard: &Rc<Shard>) {
     let now = crate::util::now_ms();
     let due = ids_where(shard, |m| {
         matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort)

@@ -154,15 +154,31 @@ pub fn encode_batch(transactional_id: &str, m: Option<&TxnMetadata>, now_ms: i64
     crate::groups::offsets::encode_kv_batch(&[kv], now_ms)
 }
 
-/// Every record of one `__transaction_state` partition, oldest first (start-up).
-pub async fn read_partition(log: &PartitionLog, partition: i32) -> Result<Vec<Replayed>, String> {
+/// Every record of one `__transaction_state` partition, oldest first: to the high
+/// watermark (a broker's own topic at start-up), or with `written_end` to the end of
+/// the log (a new leader's load: its log is the truth from its election on, as Kafka's
+/// coordinator loads its whole log).
+pub async fn read_partition(
+    log: &PartitionLog,
+    partition: i32,
+    written_end: bool,
+) -> Result<Vec<Replayed>, String> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
-    while offset < log.high_watermark() {
-        let read = log
-            .read(offset, REPLAY_READ_BYTES_MAX)
-            .await
-            .map_err(|e| format!("cannot read {TXN_STATE_TOPIC}-{partition}: {e}"))?;
+    let end = || {
+        if written_end {
+            log.written_offset()
+        } else {
+            log.high_watermark()
+        }
+    };
+    while offset < end() {
+        let read = if written_end {
+            log.read_replica(offset, REPLAY_READ_BYTES_MAX).await
+        } else {
+            log.read(offset, REPLAY_READ_BYTES_MAX).await
+        }
+        .map_err(|e| format!("cannot read {TXN_STATE_TOPIC}-{partition}: {e}"))?;
         if read.batches.is_empty() {
             break;
         }

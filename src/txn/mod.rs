@@ -9,14 +9,19 @@
 //! - `markers`: what completing a transaction does to its partitions.
 //! - `config`: the `transaction.*` and `transactional.id.*` settings.
 //! - `verify`: the partitions of ongoing transactions, for the produce path (KIP-890).
+//! - `route`: `ensure_in_transaction`, the coordinator of an id reached from any broker.
+//! - `loading`: in a cluster, which `__transaction_state` partitions this shard leads
+//!   and has loaded (the coordinator of an id is the leader of its partition).
 //!
 //! Which broker and which shard coordinate an id is decided in one place,
 //! `handlers::find_coordinator::txn_coordinator`, which FindCoordinator uses too.
 
 pub mod config;
 pub mod coordinator;
+pub mod loading;
 pub mod log;
 pub mod markers;
+pub mod route;
 pub mod state;
 pub mod verify;
 

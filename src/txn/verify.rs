@@ -19,6 +19,9 @@ type Ongoing = (i16, HashSet<(String, i32)>);
 #[derive(Debug, Default)]
 pub struct OpenPartitions {
     by_producer: Mutex<HashMap<i64, Ongoing>>,
+    /// Partitions a coordinator on another broker confirmed in a producer's open
+    /// transaction (`txn::route`), until a marker for the producer arrives here.
+    verified: Mutex<HashMap<i64, Ongoing>>,
 }
 
 impl OpenPartitions {
@@ -29,6 +32,33 @@ impl OpenPartitions {
 
     pub fn withdraw(&self, producer_id: i64) {
         let mut m = self.by_producer.lock().unwrap_or_else(|e| e.into_inner());
+        m.remove(&producer_id);
+    }
+
+    /// Keeps what a remote coordinator confirmed: `partitions` are in the open
+    /// transaction of (producer, epoch). A new epoch replaces an older one's.
+    pub fn remember(&self, producer_id: i64, epoch: i16, partitions: Vec<(String, i32)>) {
+        let mut m = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = m
+            .entry(producer_id)
+            .or_insert_with(|| (epoch, HashSet::new()));
+        if entry.0 != epoch {
+            *entry = (epoch, HashSet::new());
+        }
+        entry.1.extend(partitions);
+    }
+
+    /// Whether a remote coordinator confirmed `partition` for (producer, epoch).
+    pub fn remembered(&self, producer_id: i64, epoch: i16, partition: &(String, i32)) -> bool {
+        let m = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&producer_id)
+            .is_some_and(|(e, parts)| *e == epoch && parts.contains(partition))
+    }
+
+    /// A marker for the producer reached this broker: its transaction is over, the next
+    /// one is verified again.
+    pub fn forget(&self, producer_id: i64) {
+        let mut m = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         m.remove(&producer_id);
     }
 
@@ -69,5 +99,22 @@ mod tests {
         assert_eq!(open.check(7, 1, "t", 0), Err(ec::INVALID_PRODUCER_EPOCH));
         open.withdraw(7);
         assert_eq!(open.check(7, 2, "t", 0), Err(ec::INVALID_TXN_STATE));
+    }
+
+    #[test]
+    fn remote_verifications_last_until_a_marker() {
+        let open = OpenPartitions::default();
+        let p = ("t".to_string(), 1);
+        assert!(!open.remembered(7, 0, &p));
+        open.remember(7, 0, vec![p.clone()]);
+        assert!(open.remembered(7, 0, &p));
+        assert!(
+            !open.remembered(7, 1, &p),
+            "another epoch is another transaction"
+        );
+        open.remember(7, 1, vec![("u".to_string(), 0)]);
+        assert!(!open.remembered(7, 1, &p), "a new epoch starts afresh");
+        open.forget(7);
+        assert!(!open.remembered(7, 1, &("u".to_string(), 0)));
     }
 }

@@ -78,6 +78,21 @@ impl PartitionLog {
         out
     }
 
+    /// The base sequence a batch of (producer, epoch) must carry to be appended next:
+    /// 0 for a producer or epoch the partition has not seen, else one past its last.
+    /// For a coordinator writing on a producer's behalf (transactional offsets in
+    /// `__consumer_offsets`); read and append on the same shard with no await between.
+    pub fn next_sequence(&self, producer_id: i64, epoch: i16) -> i32 {
+        let st = self.inner.state.borrow();
+        let last = st
+            .producers
+            .iter()
+            .find(|(id, _)| *id == producer_id)
+            .filter(|(_, e)| e.epoch == epoch)
+            .and_then(|(_, e)| e.batches.back().map(|b| b.last_seq));
+        last.map_or(0, |last| if last == i32::MAX { 0 } else { last + 1 })
+    }
+
     /// Appends the COMMIT (or ABORT) marker of `producer_id`'s transaction, as the
     /// coordinator asks (WriteTxnMarkers). A marker of an epoch older than the one the
     /// partition has seen is refused (INVALID_PRODUCER_EPOCH). Synchronous like
