@@ -4,7 +4,8 @@
 //!
 //! The group's `__consumer_offsets` partition must already be in the producer's open
 //! transaction (AddOffsetsToTxn), else INVALID_TXN_STATE: offsets no marker would ever
-//! reach are refused rather than held forever.
+//! reach are refused rather than held forever. From v5 (transaction v2, KIP-890) the
+//! partition is added to the transaction here instead.
 
 use std::rc::Rc;
 
@@ -123,10 +124,19 @@ async fn stage(
         Ok(h) => h,
         Err(code) => return code,
     };
+    // Transaction v2 adds the group's partition here (there is no AddOffsetsToTxn).
+    let implicit = version >= crate::txn::v2::TXN_OFFSET_COMMIT_SINCE;
     let verified = shard
         .run_on(home.shard, move |s| {
-            async move { crate::txn::coordinator::verify(&s, &id, producer, &partition) }
-                .boxed_local()
+            async move {
+                if implicit {
+                    crate::txn::coordinator::add_partitions(&s, &id, producer, vec![partition])
+                        .await
+                } else {
+                    crate::txn::coordinator::verify(&s, &id, producer, &partition)
+                }
+            }
+            .boxed_local()
         })
         .await
         .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE));

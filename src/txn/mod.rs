@@ -8,6 +8,9 @@
 //!   transactions that outlive their timeout.
 //! - `markers`: what completing a transaction does to its partitions.
 //! - `config`: the `transaction.*` and `transactional.id.*` settings.
+//! - `probe`: the coordinator's metrics.
+//! - `v2`: transaction version 2 (KIP-890 part 2): implicit partitions, an epoch
+//!   bump per transaction.
 //! - `verify`: the partitions of ongoing transactions, for the produce path (KIP-890).
 //!
 //! Which broker and which shard coordinate an id is decided in one place,
@@ -17,7 +20,9 @@ pub mod config;
 pub mod coordinator;
 pub mod log;
 pub mod markers;
+pub mod probe;
 pub mod state;
+pub mod v2;
 pub mod verify;
 
 pub const TXN_STATE_TOPIC: &str = "__transaction_state";
