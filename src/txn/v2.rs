@@ -76,10 +76,12 @@ pub fn end(
         && m.producer_epoch != epoch;
     if retry {
         return match (m.state, commit) {
+            // Also the abort of a transaction the coordinator aborted on its timeout
+            // (which bumped the epoch). An Empty state means a new instance bumped it
+            // with InitProducerId: this is a zombie, fenced below.
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
                 Ok(EndStep::Done(m.producer_id, m.producer_epoch))
             }
-            (TxnState::Empty, false) => Ok(EndStep::Done(m.producer_id, m.producer_epoch)),
             (TxnState::PrepareCommit | TxnState::PrepareAbort, _) => {
                 Err(ec::CONCURRENT_TRANSACTIONS)
             }
@@ -299,6 +301,22 @@ mod tests {
         assert_eq!((a.state, a.producer_epoch), (TxnState::CompleteAbort, 3));
         assert_eq!(end(Some(&m), 7, 2, true, 9), Err(ec::INVALID_TXN_STATE));
         assert_eq!(end(Some(&a), 7, 2, false, 10), Ok(EndStep::Done(7, 3)));
+    }
+
+    #[test]
+    fn a_zombie_of_the_previous_epoch_is_fenced_after_init() {
+        let m = ongoing(7, 3);
+        let EndStep::Prepare(p) = end(Some(&m), 7, 3, true, 9).unwrap() else {
+            panic!("expected prepare")
+        };
+        let done = state::complete(&p, 10);
+        // A new instance: InitProducerId bumps 4 → 5, Empty.
+        let state::InitStep::Write(fresh) = state::init(Some(&done), (-1, -1), 60_000, 11).unwrap()
+        else {
+            panic!("expected a bump")
+        };
+        assert_eq!(end(Some(&fresh), 7, 4, false, 12), Err(ec::PRODUCER_FENCED));
+        assert_eq!(end(Some(&fresh), 7, 3, false, 12), Err(ec::PRODUCER_FENCED));
     }
 
     #[test]
