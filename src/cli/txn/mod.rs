@@ -467,9 +467,11 @@ pub fn render_describe(d: &Described, json: bool) -> String {
             d.producer_epoch.to_string(),
             d.state.clone(),
             d.timeout_ms.to_string(),
-            (d.start_ms >= 0)
-                .then(|| d.start_ms.to_string())
-                .unwrap_or_else(none),
+            if d.start_ms >= 0 {
+                d.start_ms.to_string()
+            } else {
+                none()
+            },
             duration_ms.map(|v| v.to_string()).unwrap_or_else(none),
             partitions_text(&d.partitions),
         ]],
