@@ -92,10 +92,11 @@ const FEATURES_SINCE: i16 = 3;
 /// The epoch of our finalized features: they never change while a broker runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
-/// `transaction.version` supported and finalized at 2 (KIP-1022): clients enable
-/// transaction v2 (KIP-890 part 2) only when the broker finalizes it.
+/// `transaction.version` supported up to 2 and finalized at 2 on a single broker, 0 in a
+/// cluster, where it is not listed (KIP-1022; `txn::v2::finalized_level`): clients enable transaction v2
+/// (KIP-890 part 2) only when the broker finalizes it.
 fn add_features(resp: &mut ApiVersionsResponse) {
-    use crate::txn::v2::{FEATURE_LEVEL_MAX, FEATURE_LEVEL_MIN, FEATURE_NAME};
+    use crate::txn::v2::{finalized_level, FEATURE_LEVEL_MAX, FEATURE_LEVEL_MIN, FEATURE_NAME};
     use kafka_protocol::messages::api_versions_response::{
         FinalizedFeatureKey, SupportedFeatureKey,
     };
@@ -105,12 +106,16 @@ fn add_features(resp: &mut ApiVersionsResponse) {
     supported.min_version = FEATURE_LEVEL_MIN;
     supported.max_version = FEATURE_LEVEL_MAX;
     resp.supported_features = vec![supported];
-    let mut finalized = FinalizedFeatureKey::default();
-    finalized.name = StrBytes::from_static_str(FEATURE_NAME);
-    finalized.min_version_level = FEATURE_LEVEL_MAX;
-    finalized.max_version_level = FEATURE_LEVEL_MAX;
-    resp.finalized_features = vec![finalized];
     resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
+    // As Kafka: a feature at level 0 is not listed as finalized.
+    let level = finalized_level();
+    if level > 0 {
+        let mut finalized = FinalizedFeatureKey::default();
+        finalized.name = StrBytes::from_static_str(FEATURE_NAME);
+        finalized.min_version_level = level;
+        finalized.max_version_level = level;
+        resp.finalized_features = vec![finalized];
+    }
 }
 
 pub fn handle(version: i16, _body: BytesMut) -> Result<Outcome, RequestError> {

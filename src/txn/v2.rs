@@ -38,6 +38,26 @@ pub const END_TXN_SINCE: i16 = 5;
 /// The first TxnOffsetCommit version that adds the offsets partition itself.
 pub const TXN_OFFSET_COMMIT_SINCE: i16 = 5;
 
+/// Whether ApiVersions finalizes `transaction.version` = 2. Only a single broker does:
+/// in a cluster a Produce v12 to a partition whose transaction is coordinated on
+/// another broker is not added there yet, so the coordinator would never send it a
+/// marker. Cluster members finalize level 0 and clients stay on transaction v1.
+static FINALIZED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set once at start-up (`serve::run`).
+pub fn finalize(v2: bool) {
+    FINALIZED.store(v2, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The finalized `transaction.version` level ApiVersions answers.
+pub fn finalized_level() -> i16 {
+    if FINALIZED.load(std::sync::atomic::Ordering::Relaxed) {
+        FEATURE_LEVEL_MAX
+    } else {
+        FEATURE_LEVEL_MIN
+    }
+}
+
 /// What EndTxn v5 must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EndStep {

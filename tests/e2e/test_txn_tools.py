@@ -361,3 +361,13 @@ def test_transaction_v2_on_the_wire(broker_factory):
         assert tp.offset == 2
     finally:
         c.close()
+
+
+def test_a_cluster_member_keeps_clients_on_transaction_v1(broker_factory):
+    """In a cluster a Produce v12 is not yet added to a transaction coordinated on another
+    broker, so members do not finalize transaction.version: clients use v1 there."""
+    [member] = broker_factory.cluster(1)
+    with kwire.Conn(member.port) as conn:
+        keys, finalized = finalized_features(conn)
+    assert finalized == {}
+    assert keys[API_END_TXN] == (0, 5)
