@@ -203,6 +203,11 @@ pub(crate) enum Command {
     },
     /// Cluster operations: preferred and unclean leader election.
     Cluster(corelog::cli::cluster::ClusterArgs),
+    /// Transactions: list, describe, find-hanging, abort (kafka-transactions.sh).
+    #[command(
+        after_help = "Examples:\n  corelog txn list --state Ongoing --duration-filter 60000\n  corelog txn describe --transactional-id payments-1\n  corelog txn describe-producers --topic orders --partition 0\n  corelog txn find-hanging --broker-id 1\n  corelog txn abort --topic orders --partition 0 --start-offset 1234\n\nExit codes: 0 done, 1 the broker refused (error code printed), 2 bad input or no broker reached."
+    )]
+    Txn(corelog::cli::txn::TxnArgs),
     /// Prepare log dirs before the first start (kafka-storage.sh format), with SCRAM users.
     Storage {
         #[command(subcommand)]

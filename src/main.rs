@@ -37,6 +37,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Connect(args) => corelog::connect::run(args),
         Command::Cluster(args) => corelog::cli::cluster::run(args),
+        Command::Txn(args) => corelog::cli::txn::run(args),
         Command::Topic {
             bootstrap,
             output,

@@ -21,4 +21,5 @@ pub mod reset_offsets;
 pub mod security;
 pub mod storage;
 pub mod topic;
+pub mod txn;
 pub mod user;

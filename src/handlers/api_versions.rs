@@ -31,18 +31,18 @@ const ADVERTISED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
-    // Transactions v1 (classic): the versions of Kafka 4.1 short of transaction v2
-    // (KIP-890 part 2: AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5).
-    (ApiKey::AddPartitionsToTxn, 0, 4),
+    // Transaction v2 (KIP-890 part 2, `txn::v2`): Produce v12+, EndTxn v5 and
+    // TxnOffsetCommit v5, enabled by the `transaction.version` feature below.
+    // AddOffsetsToTxn v5 is not in the kafka-protocol crate (v2 clients do not send it).
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     // Sent by transaction coordinators (brokers); v1 is Kafka 4's only version.
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::DescribeProducers, 0, 0),
-    // v2's transactional id pattern (a regular expression) is not served.
-    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::OffsetCommit, 0, 9),
@@ -87,11 +87,45 @@ fn table() -> Vec<ApiVersion> {
         .collect()
 }
 
+/// ApiVersions v3 added the (tagged) feature lists (KIP-584).
+const FEATURES_SINCE: i16 = 3;
+/// The epoch of our finalized features: they never change while a broker runs.
+const FINALIZED_FEATURES_EPOCH: i64 = 1;
+
+/// `transaction.version` supported up to 2 and finalized at 2 on a single broker, 0 in a
+/// cluster, where it is not listed (KIP-1022; `txn::v2::finalized_level`): clients enable transaction v2
+/// (KIP-890 part 2) only when the broker finalizes it.
+fn add_features(resp: &mut ApiVersionsResponse) {
+    use crate::txn::v2::{finalized_level, FEATURE_LEVEL_MAX, FEATURE_LEVEL_MIN, FEATURE_NAME};
+    use kafka_protocol::messages::api_versions_response::{
+        FinalizedFeatureKey, SupportedFeatureKey,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut supported = SupportedFeatureKey::default();
+    supported.name = StrBytes::from_static_str(FEATURE_NAME);
+    supported.min_version = FEATURE_LEVEL_MIN;
+    supported.max_version = FEATURE_LEVEL_MAX;
+    resp.supported_features = vec![supported];
+    resp.finalized_features_epoch = FINALIZED_FEATURES_EPOCH;
+    // As Kafka: a feature at level 0 is not listed as finalized.
+    let level = finalized_level();
+    if level > 0 {
+        let mut finalized = FinalizedFeatureKey::default();
+        finalized.name = StrBytes::from_static_str(FEATURE_NAME);
+        finalized.min_version_level = level;
+        finalized.max_version_level = level;
+        resp.finalized_features = vec![finalized];
+    }
+}
+
 pub fn handle(version: i16, _body: BytesMut) -> Result<Outcome, RequestError> {
     // The body is not needed (client software name/version are informational); a
     // client newer than us sends a version we cannot parse anyway.
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = table();
+    if version >= FEATURES_SINCE {
+        add_features(&mut resp);
+    }
     let (min, max) = supported(ApiKey::ApiVersions).unwrap_or((0, 0));
     if version < min || version > max {
         // Kafka answers an unknown ApiVersions version with UNSUPPORTED_VERSION in the

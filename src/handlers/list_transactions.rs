@@ -1,6 +1,7 @@
-//! ListTransactions (v0-1): the transactional ids this broker coordinates, across its
-//! shards, filtered by state names, producer ids and (v1) how long the transaction has
-//! been open, as kafka-transactions.sh list and find-hanging use it.
+//! ListTransactions (v0-2): the transactional ids this broker coordinates, across its
+//! shards, filtered by state names, producer ids, (v1) how long the transaction has
+//! been open and (v2) a regular expression the whole id must match, as
+//! kafka-transactions.sh list and find-hanging use it.
 
 use std::rc::Rc;
 
@@ -40,6 +41,20 @@ pub async fn handle(
     } else {
         -1
     };
+    // KIP-1152: an empty or null pattern lists every id; the pattern must match the
+    // whole id (RE2/J syntax, as consumer-group regexes).
+    let pattern = match req.transactional_id_pattern.as_deref() {
+        Some(p) if version >= 2 && !p.is_empty() => {
+            match crate::groups::consumer_group::compile_regex(p) {
+                Ok(re) => Some(re),
+                Err(_) => {
+                    resp.error_code = crate::groups::consumer_group::INVALID_REGULAR_EXPRESSION;
+                    return respond(ApiKey::ListTransactions, version, &resp);
+                }
+            }
+        }
+        _ => None,
+    };
     let now_ms = crate::util::now_ms();
     for s in 0..shard.broker.shard_count {
         let listed: Vec<Listed> = shard
@@ -63,8 +78,9 @@ pub async fn handle(
                 || (state == TxnState::Ongoing
                     && start_ms >= 0
                     && now_ms - start_ms >= duration_ms);
+            let pattern_ok = pattern.as_ref().is_none_or(|re| re.is_match(&id));
             let described = access.transactional_id(Operation::Describe, &id);
-            if !(state_ok && producer_ok && duration_ok && described) {
+            if !(state_ok && producer_ok && duration_ok && pattern_ok && described) {
                 continue;
             }
             let mut t = TransactionState::default();

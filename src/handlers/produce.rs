@@ -49,6 +49,11 @@ pub fn start(
     let verify_txn = req.transactional_id.as_ref().is_some_and(|id| {
         crate::handlers::find_coordinator::coordinator_node(shard, 1, id) == Ok(me)
     });
+    // Transaction v2 (KIP-890 part 2): a partition not yet in the transaction is added
+    // on the coordinator first (`deferred` until then) instead of refused.
+    let implicit_add = verify_txn && version >= crate::txn::v2::PRODUCE_SINCE;
+    let mut deferred: Vec<Deferred> = Vec::new();
+    let mut txn_producer: Option<(i64, i16)> = None;
     let refuse = if !matches!(acks, -1..=1) {
         Some(ec::INVALID_REQUIRED_ACKS)
     } else if req
@@ -106,14 +111,30 @@ pub fn start(
             if early.is_none() && holds_more_than_one_batch(p.records.as_deref()) {
                 early = Some(ec::INVALID_RECORD);
             }
+            let mut defer = false;
             if let (None, true, Some(m)) = (early, verify_txn, meta) {
-                early = verify_transactional(shard, p.records.as_deref(), &m.name, p.index).err();
+                let producer = transactional_producer(p.records.as_deref());
+                txn_producer = txn_producer.or(producer);
+                match verify_transactional(shard, producer, &m.name, p.index) {
+                    Err(ec::INVALID_TXN_STATE) if implicit_add => defer = true,
+                    checked => early = checked.err(),
+                }
             }
             out.partition_responses.push(partition_response(
                 p.index,
                 &ProduceResult::error(early.unwrap_or(ec::NONE), None),
             ));
-            if let (None, Some(pl), Some(m)) = (early, placement, meta) {
+            if let (None, true, Some(pl), Some(m)) = (early, defer, placement, meta) {
+                deferred.push(Deferred {
+                    owner: pl.shard,
+                    item: ProduceItem {
+                        topic: m.name.clone(),
+                        partition: p.index,
+                        records: p.records,
+                    },
+                    slot: (ti, pi),
+                });
+            } else if let (None, Some(pl), Some(m)) = (early, placement, meta) {
                 let g = groups.entry(pl.shard).or_default();
                 g.0.push(ProduceItem {
                     topic: m.name.clone(),
@@ -125,8 +146,88 @@ pub fn start(
         }
         resp.responses.push(out);
     }
-    unpin_request_body(&mut groups, body_bytes);
     metrics::record_since(Stage::ProduceDecode, decode_started);
+    let gated = txn_producer.is_some_and(|(pid, _)| crate::txn::v2::gated(pid));
+    if let (Some(producer), true) = (
+        txn_producer,
+        implicit_add && (gated || !deferred.is_empty()),
+    ) {
+        let id = req
+            .transactional_id
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let shard = shard.clone();
+        let (turn, gate) = crate::txn::v2::enter(producer.0);
+        return Ok(async move {
+            if let Some(turn) = turn {
+                let _ = turn.await;
+            }
+            add_deferred(&shard, id, producer, deferred, &mut groups, &mut resp).await;
+            unpin_request_body(&mut groups, body_bytes);
+            let waits = route(&shard, acks, groups);
+            // Appends are queued: the producer's next request may go.
+            drop(gate);
+            finish(waits, resp, acks, version).await
+        }
+        .boxed_local());
+    }
+    unpin_request_body(&mut groups, body_bytes);
+    let waits = route(shard, acks, groups);
+    Ok(finish(waits, resp, acks, version).boxed_local())
+}
+
+/// A transactional batch for a partition its transaction does not hold yet (v2).
+struct Deferred {
+    owner: usize,
+    item: ProduceItem,
+    slot: Slot,
+}
+
+type Groups = HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)>;
+type Wait = futures::future::LocalBoxFuture<
+    'static,
+    (Vec<Slot>, Result<Vec<ProduceResult>, oneshot::Canceled>),
+>;
+
+/// Adds the deferred partitions to the producer's transaction on its coordinator, then
+/// routes them with the rest; if the coordinator refuses, they answer its code.
+async fn add_deferred(
+    shard: &Rc<Shard>,
+    id: String,
+    producer: (i64, i16),
+    deferred: Vec<Deferred>,
+    groups: &mut Groups,
+    resp: &mut ProduceResponse,
+) {
+    if deferred.is_empty() {
+        return;
+    }
+    let partitions = deferred
+        .iter()
+        .map(|d| (d.item.topic.clone(), d.item.partition))
+        .collect();
+    match crate::txn::v2::add_for_produce(shard, id, producer, partitions).await {
+        Ok(()) => {
+            for d in deferred {
+                let g = groups.entry(d.owner).or_default();
+                g.0.push(d.item);
+                g.1.push(d.slot);
+            }
+        }
+        Err(code) => {
+            for d in deferred {
+                let (ti, pi) = d.slot;
+                let index = resp.responses[ti].partition_responses[pi].index;
+                resp.responses[ti].partition_responses[pi] =
+                    partition_response(index, &ProduceResult::error(code, None));
+            }
+        }
+    }
+}
+
+/// Queues each owner's appends (locally, or by the ordered send to its mailbox) and
+/// returns what to wait for.
+fn route(shard: &Rc<Shard>, acks: i16, groups: Groups) -> Vec<Wait> {
     let mut waits = Vec::with_capacity(groups.len());
     for (owner, (items, slots)) in groups {
         if owner == shard.id {
@@ -160,7 +261,17 @@ pub fn start(
             );
         }
     }
-    Ok(async move {
+    waits
+}
+
+/// Waits for the appends and answers.
+async fn finish(
+    waits: Vec<Wait>,
+    mut resp: ProduceResponse,
+    acks: i16,
+    version: i16,
+) -> Result<Outcome, RequestError> {
+    {
         for (slots, results) in join_all(waits).await {
             let results = results.unwrap_or_else(|_| {
                 vec![
@@ -182,7 +293,6 @@ pub fn start(
         }
         respond(ApiKey::Produce, version, &resp)
     }
-    .boxed_local())
 }
 
 /// Produce v0-2 carry message sets (formats v0/v1): each partition's set becomes one v2
@@ -206,28 +316,32 @@ fn convert_message_set(
     Ok(())
 }
 
+/// The (producer id, epoch) of a transactional batch; None for any other. Only the
+/// header is read.
+fn transactional_producer(records: Option<&[u8]>) -> Option<(i64, i16)> {
+    const HEADER_BYTES: usize = 61;
+    let header = records
+        .filter(|r| r.len() >= HEADER_BYTES)
+        .and_then(crate::storage::batch::BatchHeader::parse)?;
+    (header.is_transactional() && !header.is_control())
+        .then_some((header.producer_id, header.producer_epoch))
+}
+
 /// A transactional batch must belong to the producer's ongoing transaction on this
-/// partition (`txn::verify`); other batches pass. Only the header is read.
+/// partition (`txn::verify`); other batches pass.
 fn verify_transactional(
     shard: &Shard,
-    records: Option<&[u8]>,
+    producer: Option<(i64, i16)>,
     topic: &str,
     partition: i32,
 ) -> Result<(), i16> {
-    const HEADER_BYTES: usize = 61;
-    let Some(header) = records
-        .filter(|r| r.len() >= HEADER_BYTES)
-        .and_then(crate::storage::batch::BatchHeader::parse)
-    else {
-        return Ok(());
-    };
-    if !header.is_transactional() || header.is_control() {
-        return Ok(());
+    match producer {
+        Some((pid, epoch)) => shard
+            .broker
+            .txn_partitions
+            .check(pid, epoch, topic, partition),
+        None => Ok(()),
     }
-    shard
-        .broker
-        .txn_partitions
-        .check(header.producer_id, header.producer_epoch, topic, partition)
 }
 
 /// Kafka's rule for Produce v3+: exactly one record batch per partition (more is

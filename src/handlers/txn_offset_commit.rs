@@ -6,7 +6,8 @@
 //! The group's `__consumer_offsets` partition must already be in the producer's open
 //! transaction (AddOffsetsToTxn), else INVALID_TXN_STATE: offsets no marker would ever
 //! reach are refused rather than held forever. The transaction's coordinator may be
-//! another broker: the check goes through `txn::route::ensure_in_transaction`.
+//! another broker: the check goes through `txn::route::ensure_in_transaction`. From v5
+//! (transaction v2, KIP-890) the partition is added to the transaction there instead.
 
 use std::rc::Rc;
 
@@ -122,9 +123,12 @@ async fn stage(
         crate::groups::service::group_partition(shard, &group),
     );
     // On the transaction's coordinator, wherever it is (the group coordinator serving
-    // this is often another broker).
+    // this is often another broker). Transaction v2 adds the group's partition here
+    // (there is no AddOffsetsToTxn).
+    let implicit = version >= crate::txn::v2::TXN_OFFSET_COMMIT_SINCE;
     let verified =
-        crate::txn::route::ensure_in_transaction(shard, &id, producer, vec![partition], true).await;
+        crate::txn::route::ensure_in_transaction(shard, &id, producer, vec![partition], !implicit)
+            .await;
     if let Err(code) = verified {
         return code;
     }

@@ -75,10 +75,15 @@ pub enum Stage {
     StorageWrite,
     /// Storage: one fdatasync.
     StorageFdatasync,
+    /// Transaction: from its first partition added (begin) to CompleteCommit written,
+    /// on the coordinator shard (wall-clock milliseconds, so 1 ms resolution).
+    TxnCommit,
+    /// Transaction: from begin to CompleteAbort written (EndTxn abort, timeout, fencing).
+    TxnAbort,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 13] = [
+    pub const ALL: [Stage; 15] = [
         Stage::ProduceDecode,
         Stage::ProduceHandoff,
         Stage::ProduceAppend,
@@ -92,6 +97,8 @@ impl Stage {
         Stage::FetchTotal,
         Stage::StorageWrite,
         Stage::StorageFdatasync,
+        Stage::TxnCommit,
+        Stage::TxnAbort,
     ];
 
     /// (api, stage) labels.
@@ -110,6 +117,8 @@ impl Stage {
             Stage::FetchTotal => ("fetch", "total"),
             Stage::StorageWrite => ("storage", "write"),
             Stage::StorageFdatasync => ("storage", "fdatasync"),
+            Stage::TxnCommit => ("transaction", "begin_to_commit"),
+            Stage::TxnAbort => ("transaction", "begin_to_abort"),
         }
     }
 }
@@ -172,10 +181,17 @@ pub enum Counter {
     SaslAuthentications,
     /// SASL logins refused (SASL_AUTHENTICATION_FAILED) or abandoned.
     SaslAuthenticationFailures,
+    /// Transactions this broker's coordinator completed with a commit.
+    TxnCommitted,
+    /// Transactions completed with an abort (EndTxn abort, timeout, fencing).
+    TxnAborted,
+    /// Of those aborts, the ones the coordinator started because the transaction
+    /// outlived its `transaction.timeout.ms`.
+    TxnTimedOut,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 21] = [
+    pub const ALL: [Counter; 24] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -197,6 +213,9 @@ impl Counter {
         Counter::TlsHandshakes,
         Counter::SaslAuthentications,
         Counter::SaslAuthenticationFailures,
+        Counter::TxnCommitted,
+        Counter::TxnAborted,
+        Counter::TxnTimedOut,
     ];
 }
 
@@ -371,6 +390,9 @@ pub struct ShardSnapshot {
     pub errors: Vec<((i16, i16), u64)>,
     /// The leader's view of its followers on this shard (`Shard::replica_lag`).
     pub replica_lag: ReplicaLag,
+    /// Transactions in the Ongoing state on this shard's coordinator
+    /// (`txn::probe::ongoing`).
+    pub txn_ongoing: u64,
 }
 
 /// Over the replicated partitions a shard leads: the largest lag in records of any
@@ -392,6 +414,7 @@ impl ShardSnapshot {
             requests: Vec::new(),
             errors: Vec::new(),
             replica_lag: ReplicaLag::default(),
+            txn_ongoing: 0,
         }
     }
 
@@ -427,6 +450,7 @@ pub fn snapshot(shard: usize) -> Option<ShardSnapshot> {
                 .collect(),
             errors: reg.errors.iter().map(|(k, n)| (*k, *n)).collect(),
             replica_lag: ReplicaLag::default(),
+            txn_ongoing: 0,
         })
     })
 }

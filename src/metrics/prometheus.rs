@@ -121,6 +121,18 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_sasl_authentication_failures_total",
             "SASL logins refused with SASL_AUTHENTICATION_FAILED or abandoned.",
         ),
+        Counter::TxnCommitted => (
+            "corelog_transactions_committed_total",
+            "Transactions this broker's coordinator completed with a commit.",
+        ),
+        Counter::TxnAborted => (
+            "corelog_transactions_aborted_total",
+            "Transactions this broker's coordinator completed with an abort (timed-out and fenced ones included).",
+        ),
+        Counter::TxnTimedOut => (
+            "corelog_transactions_timed_out_total",
+            "Transactions the coordinator aborted because they outlived transaction.timeout.ms.",
+        ),
     }
 }
 
@@ -139,6 +151,21 @@ pub fn render(shards: &[ShardSnapshot], broker: &BrokerGauges) -> String {
                 s.counter(c),
             );
         }
+    }
+    family(
+        &mut out,
+        "corelog_transactions_ongoing",
+        "Transactions in the Ongoing state on this broker's coordinator.",
+        "gauge",
+    );
+    for s in shards {
+        let shard = s.shard.to_string();
+        sample(
+            &mut out,
+            "corelog_transactions_ongoing",
+            &[("shard", &shard)],
+            s.txn_ongoing,
+        );
     }
     family(
         &mut out,

@@ -339,7 +339,7 @@ static APIS: [Api; 46] = [
     },
     Api {
         key: ApiKey::AddPartitionsToTxn,
-        versions: range(0, 4),
+        versions: range(0, 5),
         flexible: since(3),
         body: &ADD_PARTITIONS_TO_TXN,
     },
@@ -351,13 +351,13 @@ static APIS: [Api; 46] = [
     },
     Api {
         key: ApiKey::EndTxn,
-        versions: range(0, 4),
+        versions: range(0, 5),
         flexible: since(3),
         body: &END_TXN,
     },
     Api {
         key: ApiKey::TxnOffsetCommit,
-        versions: range(0, 4),
+        versions: range(0, 5),
         flexible: since(3),
         body: &TXN_OFFSET_COMMIT,
     },
@@ -375,7 +375,7 @@ static APIS: [Api; 46] = [
     },
     Api {
         key: ApiKey::ListTransactions,
-        versions: range(0, 1),
+        versions: range(0, 2),
         flexible: ALL,
         body: &LIST_TRANSACTIONS,
     },

@@ -221,6 +221,7 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
             async move {
                 metrics::snapshot(id).map(|mut snap| {
                     snap.replica_lag = s.replica_lag();
+                    snap.txn_ongoing = crate::txn::probe::ongoing(&s);
                     snap
                 })
             }

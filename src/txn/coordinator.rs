@@ -89,7 +89,7 @@ impl TxnCoordinator {
 }
 
 /// Marks an id busy for as long as it lives.
-struct Busy {
+pub(super) struct Busy {
     shard: Rc<Shard>,
     id: String,
 }
@@ -102,7 +102,7 @@ impl Drop for Busy {
 
 /// Marks `id` busy, after checking this shard coordinates it now (in a cluster: leads
 /// and has loaded its partition).
-fn lock(shard: &Rc<Shard>, id: &str) -> Result<Busy, i16> {
+pub(super) fn lock(shard: &Rc<Shard>, id: &str) -> Result<Busy, i16> {
     super::loading::check(shard, id)?;
     if !shard.txn.borrow_mut().busy.insert(id.to_string()) {
         return Err(ec::CONCURRENT_TRANSACTIONS);
@@ -113,7 +113,7 @@ fn lock(shard: &Rc<Shard>, id: &str) -> Result<Busy, i16> {
     })
 }
 
-fn current(shard: &Shard, id: &str) -> Option<TxnMetadata> {
+pub(super) fn current(shard: &Shard, id: &str) -> Option<TxnMetadata> {
     shard.txn.borrow().get(id).cloned()
 }
 
@@ -158,7 +158,7 @@ async fn persist(shard: &Rc<Shard>, id: &str, m: Option<&TxnMetadata>) -> Result
 }
 
 /// Makes `m` durable, then installs it.
-async fn write(shard: &Rc<Shard>, id: &str, m: TxnMetadata) -> Result<TxnMetadata, i16> {
+pub(super) async fn write(shard: &Rc<Shard>, id: &str, m: TxnMetadata) -> Result<TxnMetadata, i16> {
     persist(shard, id, Some(&m)).await?;
     shard
         .txn
@@ -271,9 +271,15 @@ pub async fn end_txn(
 }
 
 /// Writes the markers of a Prepare* transaction, then its Complete* state.
-async fn complete(shard: &Rc<Shard>, id: &str, prepare: &TxnMetadata) -> Result<(), i16> {
+pub(super) async fn complete(
+    shard: &Rc<Shard>,
+    id: &str,
+    prepare: &TxnMetadata,
+) -> Result<(), i16> {
     super::markers::write(shard, id, prepare).await?;
-    write(shard, id, state::complete(prepare, crate::util::now_ms())).await?;
+    let now_ms = crate::util::now_ms();
+    write(shard, id, state::complete(prepare, now_ms)).await?;
+    super::probe::completed(prepare, now_ms);
     Ok(())
 }
 
@@ -361,6 +367,7 @@ pub(super) async fn sweep(shard: &Rc<Shard>) {
                     timeout_ms = m.timeout_ms,
                     "aborting a transaction past its timeout"
                 );
+                super::probe::timed_out();
                 match state::fence_and_abort(&m, now) {
                     Ok(prepare) => match write(shard, &id, prepare).await {
                         Ok(prepare) => complete(shard, &id, &prepare).await,

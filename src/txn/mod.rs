@@ -8,6 +8,9 @@
 //!   transactions that outlive their timeout.
 //! - `markers`: what completing a transaction does to its partitions.
 //! - `config`: the `transaction.*` and `transactional.id.*` settings.
+//! - `probe`: the coordinator's metrics.
+//! - `v2`: transaction version 2 (KIP-890 part 2): implicit partitions, an epoch
+//!   bump per transaction.
 //! - `verify`: the partitions of ongoing transactions, for the produce path (KIP-890).
 //! - `route`: `ensure_in_transaction`, the coordinator of an id reached from any broker.
 //! - `loading`: in a cluster, which `__transaction_state` partitions this shard leads
@@ -21,8 +24,10 @@ pub mod coordinator;
 pub mod loading;
 pub mod log;
 pub mod markers;
+pub mod probe;
 pub mod route;
 pub mod state;
+pub mod v2;
 pub mod verify;
 
 pub const TXN_STATE_TOPIC: &str = "__transaction_state";

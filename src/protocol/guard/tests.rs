@@ -2105,6 +2105,9 @@ fn list_transactions_samples(v: i16) -> Vec<BytesMut> {
     if v >= 1 {
         full.duration_filter = 60_000;
     }
+    if v >= 2 {
+        full.transactional_id_pattern = Some(s("pay-.*"));
+    }
     vec![
         encode(&full, v),
         encode(&ListTransactionsRequest::default(), v),

@@ -153,6 +153,7 @@ pub(super) static LIST_TRANSACTIONS: Struct = Struct {
         field("state_filters", ALL, array(Elem::String)),
         field("producer_id_filters", ALL, array(Elem::Int64)),
         field("duration_filter", since(1), Ty::Int64),
+        field("transactional_id_pattern", since(2), NULLABLE_STRING),
     ],
     tagged: &[],
 };
