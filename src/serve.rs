@@ -67,6 +67,11 @@ pub fn run(
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let config_dir0 = config.log_dirs[0].clone();
+    let users = if config.cluster.is_some() {
+        crate::security::users::UserStore::open_in_cluster(&config_dir0)?
+    } else {
+        crate::security::users::UserStore::open(&config_dir0)?
+    };
     let mut broker = Broker::new(
         config,
         dirs.cluster_id.clone(),
@@ -74,7 +79,7 @@ pub fn run(
         producer_ids,
         checkpoints,
         offline,
-        crate::security::users::UserStore::open(&config_dir0)?,
+        users,
     );
     for l in &broker.config.listeners {
         probe_listener(&l.bind, &format!("listeners ({})", l.name))?;

@@ -10,6 +10,7 @@ pub mod producer_ids;
 pub mod request_limits;
 pub mod router;
 pub mod shard;
+pub mod users_sync;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,8 +57,8 @@ pub struct Broker {
     /// The TLS context of each listener in `config.listeners` order; `None` for a
     /// plaintext one. Set by `serve` before the shards start.
     pub tls: Vec<Option<std::sync::Arc<crate::server::tls::TlsContext>>>,
-    /// SCRAM users (SASL logins, AlterUserScramCredentials); per broker, also in a
-    /// cluster (see ARCHITECTURE.md, "Security").
+    /// SCRAM users (SASL logins, AlterUserScramCredentials): a single broker's file, or
+    /// the quorum's records in a cluster (`users_sync`; see ARCHITECTURE.md, "Security").
     pub users: crate::security::users::UserStore,
     /// The ACLs (`security::acl`): the first log dir's file on a single broker, the
     /// quorum's records in a cluster (set by `serve`).

@@ -16,6 +16,7 @@ mod state_machine;
 #[cfg(test)]
 mod test_support;
 mod topics;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -64,6 +65,11 @@ pub struct ClusterImage {
     pub caught_up: bool,
     /// Every ACL binding of the quorum (`security::acl::AclStore::follow` takes them).
     pub acls: Arc<Vec<crate::security::acl::AclBinding>>,
+    /// Every SCRAM user of the quorum (`security::users::UserStore::follow` takes them).
+    pub scram_users: Arc<crate::security::users::Users>,
+    /// This member's formatted users were taken by the quorum (or there were none to
+    /// take): it proposes them no more (`Command::BootstrapScramCredentials`).
+    pub scram_bootstrapped: bool,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;
