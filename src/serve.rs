@@ -89,6 +89,9 @@ pub fn run(
         let authorizer = broker.config.authorizer.clone();
         broker.acls = crate::security::acl::AclStore::open(&broker.config.log_dirs[0], authorizer)?;
     }
+    if let Some(login) = broker.config.inter_broker.login.clone() {
+        crate::replication::install_login(login);
+    }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();

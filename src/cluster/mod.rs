@@ -48,6 +48,21 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Its listeners by name, as registered (empty: registered before they were).
+    pub listeners: Vec<state::Endpoint>,
+}
+
+impl BrokerInfo {
+    /// host:port on the listener `name`; the one registered address when the broker
+    /// did not register that listener.
+    pub fn addr_on(&self, name: &str) -> (&str, u16) {
+        self.listeners
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+            .map_or((self.host.as_str(), self.port), |l| {
+                (l.host.as_str(), l.port)
+            })
+    }
 }
 
 /// What shards read: an immutable view, replaced whole after every change.

@@ -130,6 +130,18 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every client listener as advertised, by name (Kafka's registration endpoints);
+    /// empty in registrations from before they were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Endpoint>,
+}
+
+/// One named listener's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +307,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9000 + node_id as u16,
             rack: None,
+            listeners: Vec::new(),
         })
     }
 

@@ -81,6 +81,7 @@ impl StateMachine {
                     host: b.registration.host.clone(),
                     port: b.registration.port,
                     rack: b.registration.rack.clone(),
+                    listeners: b.registration.listeners.clone(),
                 })
                 .collect();
             let caught_up = state
@@ -275,6 +276,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9000 + node_id as u16,
             rack: Some("r1".into()),
+            listeners: Vec::new(),
         }))
     }
 

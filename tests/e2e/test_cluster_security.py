@@ -1,0 +1,146 @@
+"""A secured cluster (issue 12): SCRAM users as records of the metadata quorum, brokers
+that replicate over a SASL_PLAINTEXT listener as their own super user, and SASL
+re-authentication (KIP-368).
+
+The cluster: three combined-mode members, ACLs on, each with the harness's PLAINTEXT
+listener (User:ANONYMOUS, no ACLs: the readiness probe only) and a SASL_PLAINTEXT one
+that is the inter-broker listener. Only member 1 is formatted with users (admin, the
+super user, and broker, the members' own identity): the others learn them from the
+quorum. Replication over the PLAINTEXT listener would be refused (ANONYMOUS lacks
+CLUSTER_ACTION), so acks=all on an RF=3 topic proves the members logged in to each
+other.
+"""
+
+import subprocess
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                   ResourcePatternType, ResourceType)
+
+import kwire
+from conftest import Broker, _BROKERS_BY_NODE, corelog_bin, free_port
+from test_security import authenticate, handshake, scram_login
+
+CLIENT_TIMEOUT_S = 15
+CONVERGE_S = 15
+MECHANISM = "SCRAM-SHA-512"
+SASL_AUTHENTICATION_FAILED = 58
+FORMATTED = {"admin": "admin-secret", "broker": "broker-secret"}
+ALICE = "alice-secret"
+
+
+def tool(tmp_path, user, password, *args):
+    cfg = tmp_path / f"{user}.properties"
+    cfg.write_text(f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism={MECHANISM}\nsasl.username={user}\n"
+                   f"sasl.password={password}\n")
+    return subprocess.run([str(corelog_bin()), "--command-config", str(cfg), *args], capture_output=True,
+                          timeout=CLIENT_TIMEOUT_S * 2)
+
+
+def conf(port, user, password):
+    return {"bootstrap.servers": f"127.0.0.1:{port}", "broker.address.family": "v4",
+            "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": MECHANISM,
+            "sasl.username": user, "sasl.password": password}
+
+
+def until(check, what, timeout_s=CONVERGE_S):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = check()
+        if got is True or time.monotonic() > deadline:
+            assert got is True, f"{what}: {got}"
+            return
+        time.sleep(0.2)
+
+
+def secured_cluster(factory, size=3, extra=None):
+    controller_ports = [free_port() for _ in range(size)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f"username=\"broker\" password=\"{FORMATTED['broker']}\";")
+    members = []
+    for i, cport in enumerate(controller_ports):
+        workdir = factory.base_dir / f"member{i + 1}"
+        d = workdir / "d0"
+        if i == 0:
+            cmd = [str(corelog_bin()), "storage", "format", "--override", f"log.dirs={d}"]
+            for name, pw in FORMATTED.items():
+                cmd += ["--add-scram", f"{MECHANISM}=[name={name},password={pw}]"]
+            subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT_S, check=True)
+        settings = {
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin;User:broker", "sasl.enabled.mechanisms": MECHANISM,
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": jaas,
+            # A follower that cannot fetch must not be dropped from the ISR during the
+            # test: acks=all then waits for it, and fails.
+            "replica.lag.time.max.ms": "60000",
+            "log.dirs": str(d), "process.roles": "broker,controller", "controller.quorum.voters": voters,
+            **(extra or {})}
+        b = Broker(workdir, overrides=settings, smp=1, node_id=i + 1, controller_port=cport,
+                   extra_listeners={"SASL_PLAINTEXT": free_port()})
+        factory.brokers.append(b)
+        _BROKERS_BY_NODE.setdefault(factory.node_id, []).append(b)
+        members.append(b.start())
+    return members
+
+
+def sasl_port(b):
+    return b.extra_ports["SASL_PLAINTEXT"]
+
+
+def logs_in(b, user, password):
+    return scram_login(sasl_port(b), user, password, MECHANISM)[0]
+
+
+def test_users_live_in_the_quorum_and_brokers_replicate_over_sasl(broker_factory, tmp_path):
+    m1, m2, m3 = secured_cluster(broker_factory)
+    # member 1's formatted users reach the quorum: members 2 and 3 never had them.
+    until(lambda: logs_in(m3, "admin", FORMATTED["admin"]) == 0 or "admin refused on member 3",
+          "the bootstrap users on member 3")
+    r = tool(tmp_path, "admin", FORMATTED["admin"], "user", "add", "alice", "--mechanism", MECHANISM,
+             "--password", ALICE, "-b", f"127.0.0.1:{sasl_port(m1)}")
+    assert r.returncode == 0, r.stderr
+    assert logs_in(m3, "alice", ALICE) == 0, "a user added on member 1 logs in on member 3 at once"
+    r = tool(tmp_path, "admin", FORMATTED["admin"], "user", "list", "-b", f"127.0.0.1:{sasl_port(m2)}")
+    assert r.returncode == 0, r.stderr
+    assert sorted(line.split()[0] for line in r.stdout.decode().splitlines()) == ["admin", "alice", "broker"]
+
+    admin = AdminClient(conf(sasl_port(m1), "admin", FORMATTED["admin"]))
+    topic = "rf3"
+    for f in admin.create_topics([NewTopic(topic, 1, 3)], operation_timeout=CLIENT_TIMEOUT_S).values():
+        f.result(timeout=CLIENT_TIMEOUT_S)
+    acl = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+                     AclOperation.WRITE, AclPermissionType.ALLOW)
+    for f in admin.create_acls([acl], request_timeout=CLIENT_TIMEOUT_S).values():
+        f.result(timeout=CLIENT_TIMEOUT_S)
+    until(lambda: topic in AdminClient(conf(sasl_port(m3), "alice", ALICE)).list_topics(timeout=5).topics
+          or "not visible yet", "alice sees the topic on member 3")
+    p = Producer({**conf(sasl_port(m3), "alice", ALICE), "acks": "all",
+                  "message.timeout.ms": CLIENT_TIMEOUT_S * 1000})
+    results = []
+    for i in range(10):
+        p.produce(topic, f"v{i}".encode(), partition=0,
+                  on_delivery=lambda err, msg: results.append(err.code() if err else msg.offset()))
+    assert p.flush(CLIENT_TIMEOUT_S * 2) == 0
+    assert sorted(results) == list(range(10)), results
+    part = admin.list_topics(topic, timeout=CLIENT_TIMEOUT_S).topics[topic].partitions[0]
+    assert sorted(part.isrs) == [1, 2, 3], part
+    for b in (m1, m2, m3):
+        assert "cannot log in" not in b.log_text(), b.log_tail()
+
+    # Deleted on member 2, alice is refused on member 1.
+    r = tool(tmp_path, "admin", FORMATTED["admin"], "user", "delete", "alice", "--mechanism", MECHANISM,
+             "-b", f"127.0.0.1:{sasl_port(m2)}")
+    assert r.returncode == 0, r.stderr
+    assert logs_in(m1, "alice", ALICE) == SASL_AUTHENTICATION_FAILED
+    # The deletion holds across a restart of the member whose file formatted the users
+    # (its bootstrap is not taken twice), and broker stays a user.
+    r = tool(tmp_path, "admin", FORMATTED["admin"], "user", "delete", "admin", "--mechanism", MECHANISM,
+             "-b", f"127.0.0.1:{sasl_port(m3)}")
+    assert r.returncode == 0, r.stderr
+    m1.restart()
+    until(lambda: logs_in(m1, "broker", FORMATTED["broker"]) == 0 or "broker refused", "broker on member 1")
+    assert logs_in(m1, "admin", FORMATTED["admin"]) == SASL_AUTHENTICATION_FAILED
