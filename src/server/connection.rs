@@ -72,10 +72,14 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     metrics::add(Counter::ConnectionsOpened, 1);
     let peer = info.peer;
     let listener = &shard.broker.config.listeners[info.listener];
+    let mut reauth = None;
     if listener.protocol.sasl() {
         let mechanisms = listener.sasl_mechanisms.clone();
         match crate::server::sasl::login(&shard, &mut stream, &info, &mechanisms).await {
-            Ok(principal) => info.principal = Some(principal),
+            Ok(session) => {
+                info.principal = Some(session.principal.clone());
+                reauth = crate::server::sasl::Reauth::new(session);
+            }
             Err(why) => {
                 tracing::warn!(?peer, "closing connection: {why}");
                 metrics::add(Counter::ConnectionsClosed, 1);
@@ -87,7 +91,7 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     let (reader, writer) = futures::io::AsyncReadExt::split(stream);
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
     let write_task = write_responses(rx, Writer { half: writer, fd }, peer);
-    let read_task = read_requests(shard, reader, tx, info);
+    let read_task = read_requests(shard, reader, tx, info, reauth);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -110,6 +114,7 @@ async fn read_requests<S: Transport>(
     mut reader: futures::io::ReadHalf<S>,
     mut tx: mpsc::Sender<Started>,
     info: ConnInfo,
+    mut reauth: Option<crate::server::sasl::Reauth>,
 ) {
     let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
@@ -147,6 +152,40 @@ async fn read_requests<S: Transport>(
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
         metrics::request(header.api_key);
+        if let Some(r) = reauth.as_mut() {
+            if crate::server::sasl::is_login_api(header.api_key) {
+                // KIP-368: a re-login in the request stream, answered in order.
+                let step = match r
+                    .step(&shard, &info, header.api_key, header.api_version, body)
+                    .await
+                {
+                    Ok(step) => step,
+                    Err(why) => {
+                        tracing::warn!(?peer, "closing connection: {why}");
+                        return;
+                    }
+                };
+                let started = Started {
+                    correlation_id: header.correlation_id,
+                    flexible,
+                    api_key: header.api_key,
+                    received,
+                    pending: Box::pin(futures::future::ready(Ok(step.outcome))),
+                };
+                if tx.send(started).await.is_err() {
+                    return;
+                }
+                if let Some(why) = step.close {
+                    tracing::warn!(?peer, "closing connection: {why}");
+                    return;
+                }
+                continue;
+            }
+            if let Some(why) = r.expired(std::time::Instant::now()) {
+                tracing::info!(?peer, "closing connection: {why}");
+                return;
+            }
+        }
         let pending = match handlers::dispatch(&shard, &header, body, &info) {
             Ok(p) => p,
             Err(e) => {

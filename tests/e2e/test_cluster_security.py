@@ -8,7 +8,7 @@ that is the inter-broker listener. Only member 1 is formatted with users (admin,
 super user, and broker, the members' own identity): the others learn them from the
 quorum. Replication over the PLAINTEXT listener would be refused (ANONYMOUS lacks
 CLUSTER_ACTION), so acks=all on an RF=3 topic proves the members logged in to each
-other.
+other; their sessions last 3 s, so they also re-authenticate.
 """
 
 import subprocess
@@ -77,6 +77,8 @@ def secured_cluster(factory, size=3, extra=None):
             # A follower that cannot fetch must not be dropped from the ISR during the
             # test: acks=all then waits for it, and fails.
             "replica.lag.time.max.ms": "60000",
+            # Sessions far shorter than the test: the fetchers must re-authenticate.
+            "connections.max.reauth.ms": "3000",
             "log.dirs": str(d), "process.roles": "broker,controller", "controller.quorum.voters": voters,
             **(extra or {})}
         b = Broker(workdir, overrides=settings, smp=1, node_id=i + 1, controller_port=cport,
@@ -130,6 +132,7 @@ def test_users_live_in_the_quorum_and_brokers_replicate_over_sasl(broker_factory
     assert sorted(part.isrs) == [1, 2, 3], part
     for b in (m1, m2, m3):
         assert "cannot log in" not in b.log_text(), b.log_tail()
+        assert "SASL session of User:broker expired" not in b.log_text(), b.log_tail()
 
     # Deleted on member 2, alice is refused on member 1.
     r = tool(tmp_path, "admin", FORMATTED["admin"], "user", "delete", "alice", "--mechanism", MECHANISM,
@@ -144,3 +147,95 @@ def test_users_live_in_the_quorum_and_brokers_replicate_over_sasl(broker_factory
     m1.restart()
     until(lambda: logs_in(m1, "broker", FORMATTED["broker"]) == 0 or "broker refused", "broker on member 1")
     assert logs_in(m1, "admin", FORMATTED["admin"]) == SASL_AUTHENTICATION_FAILED
+
+
+# --- re-authentication (KIP-368) ------------------------------------------------------
+
+REAUTH_MS = 1500
+API_METADATA = 3
+
+
+def plain_login(c, user, password, version=1):
+    """PLAIN over SaslHandshake v1 + SaslAuthenticate `version`: (code, session lifetime ms)."""
+    assert handshake(c, "PLAIN")[0] == 0
+    token = f"\0{user}\0{password}".encode()
+    r = kwire.Reader(c.request(36, version, kwire.int32(len(token)) + token))
+    code, _message, _bytes = r.int16(), r.string(), r.bytes()
+    return code, (r.int64() if version >= 1 else None)
+
+
+def metadata_answered(c):
+    """A Metadata v1 request for no topics; False when the broker closed the connection."""
+    try:
+        c.request(API_METADATA, 1, kwire.int32(0), timeout_s=5)
+        return True
+    except (ConnectionError, TimeoutError, ValueError):
+        return False
+
+
+def reauth_broker(broker_factory, tmp_path):
+    d = tmp_path / "reauth-d0"
+    subprocess.run([str(corelog_bin()), "storage", "format", "--override", f"log.dirs={d}",
+                    "--add-scram", f"{MECHANISM}=[name=alice,password={ALICE}]",
+                    "--add-scram", f"{MECHANISM}=[name=bob,password=bob-secret]"],
+                   capture_output=True, timeout=CLIENT_TIMEOUT_S, check=True)
+    port = free_port()
+    b = broker_factory({"log.dirs": str(d), "sasl.enabled.mechanisms": f"PLAIN,{MECHANISM}",
+                        "connections.max.reauth.ms": str(REAUTH_MS)}, extra_listeners={"SASL_PLAINTEXT": port})
+    return b, port
+
+
+def test_an_expired_session_is_closed_and_a_renewed_one_kept(broker_factory, tmp_path):
+    b, port = reauth_broker(broker_factory, tmp_path)
+    # No re-login: served until the lifetime the broker granted, closed at the first
+    # request after it.
+    with kwire.Conn(port) as c:
+        assert plain_login(c, "alice", ALICE) == (0, REAUTH_MS)
+        assert metadata_answered(c)
+        time.sleep(REAUTH_MS / 1000 + 0.3)
+        assert not metadata_answered(c)
+    assert b.wait_for_log("closing connection: the SASL session of User:alice expired")
+    # Re-logins on the same connection (the second with SCRAM) keep it past the first
+    # lifetime; a re-login as someone else is refused and closes it.
+    with kwire.Conn(port) as c:
+        assert plain_login(c, "alice", ALICE)[0] == 0
+        time.sleep(REAUTH_MS / 1000 * 0.6)
+        assert plain_login(c, "alice", ALICE) == (0, REAUTH_MS)
+        time.sleep(REAUTH_MS / 1000 * 0.6)
+        assert metadata_answered(c), "renewed, so past the first session's end"
+        assert plain_login(c, "bob", "bob-secret")[0] == SASL_AUTHENTICATION_FAILED
+        assert c.wait_closed()
+    # A v0 SaslAuthenticate client knows nothing of KIP-368: no lifetime, never expired.
+    with kwire.Conn(port) as c:
+        assert plain_login(c, "alice", ALICE, version=0) == (0, None)
+        time.sleep(REAUTH_MS / 1000 + 0.3)
+        assert metadata_answered(c)
+
+
+def metric(b, name):
+    import urllib.request
+    with urllib.request.urlopen(f"http://{b.admin}/metrics", timeout=CLIENT_TIMEOUT_S) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def test_librdkafka_reauthenticates_and_keeps_producing(broker_factory, tmp_path):
+    b, port = reauth_broker(broker_factory, tmp_path)
+    p = Producer({**conf(port, "alice", ALICE), "acks": "all", "message.timeout.ms": CLIENT_TIMEOUT_S * 1000})
+    delivered = []
+    # Several session lifetimes of steady producing.
+    deadline = time.monotonic() + REAUTH_MS / 1000 * 4
+    i = 0
+    while time.monotonic() < deadline:
+        p.produce("reauth", f"v{i}".encode(), partition=0,
+                  on_delivery=lambda err, msg: delivered.append(err.code() if err else msg.offset()))
+        i += 1
+        p.poll(0.1)
+    assert p.flush(CLIENT_TIMEOUT_S) == 0
+    assert sorted(delivered) == list(range(i)), delivered
+    assert "SASL session of User:alice expired" not in b.log_text()
+    # Re-logins happened on open connections: more logins than connections.
+    logins = metric(b, "corelog_sasl_authentications_total")
+    opened = metric(b, "corelog_connections_opened_total")
+    assert logins > opened, (logins, opened)
