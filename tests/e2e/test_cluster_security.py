@@ -239,3 +239,43 @@ def test_librdkafka_reauthenticates_and_keeps_producing(broker_factory, tmp_path
     logins = metric(b, "corelog_sasl_authentications_total")
     opened = metric(b, "corelog_connections_opened_total")
     assert logins > opened, (logins, opened)
+
+
+# --- the idempotent producer's check (Kafka's authorizeByResourceType) ----------------
+
+CLUSTER_AUTHORIZATION_FAILED = 31
+
+
+def test_idempotent_producer_needs_write_on_some_topic_as_kafka_decides(broker_factory, tmp_path):
+    """Without IDEMPOTENT_WRITE, InitProducerId (no transactional id) needs WRITE on some
+    topic: an ALLOW under a prefix that a DENY prefix covers does not count; a DENY of
+    the literal name equal to an ALLOW prefix does not cover the prefix (Kafka's rule)."""
+    d = tmp_path / "idem-d0"
+    users = {"admin": "admin-secret", "eve": "eve-secret"}
+    cmd = [str(corelog_bin()), "storage", "format", "--override", f"log.dirs={d}"]
+    for name, pw in users.items():
+        cmd += ["--add-scram", f"{MECHANISM}=[name={name},password={pw}]"]
+    subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT_S, check=True)
+    port = free_port()
+    broker_factory({"log.dirs": str(d), "sasl.enabled.mechanisms": f"PLAIN,{MECHANISM}",
+                    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "super.users": "User:admin"}, extra_listeners={"SASL_PLAINTEXT": port})
+    admin = AdminClient(conf(port, "admin", users["admin"]))
+
+    def acls(*specs):
+        bindings = [AclBinding(ResourceType.TOPIC, name, pattern, "User:eve", "*", AclOperation.WRITE, perm)
+                    for name, pattern, perm in specs]
+        for f in admin.create_acls(bindings, request_timeout=CLIENT_TIMEOUT_S).values():
+            f.result(timeout=CLIENT_TIMEOUT_S)
+
+    def init_producer_id():
+        with kwire.Conn(port) as c:
+            assert plain_login(c, "eve", users["eve"])[0] == 0
+            return kwire.init_producer_id(c)[0]
+
+    prefixed, allow, deny = ResourcePatternType.PREFIXED, AclPermissionType.ALLOW, AclPermissionType.DENY
+    assert init_producer_id() == CLUSTER_AUTHORIZATION_FAILED
+    acls(("pay-", prefixed, allow), ("pay", prefixed, deny))
+    assert init_producer_id() == CLUSTER_AUTHORIZATION_FAILED
+    acls(("inv", prefixed, allow), ("inv", ResourcePatternType.LITERAL, deny))
+    assert init_producer_id() == 0
