@@ -279,3 +279,47 @@ def test_idempotent_producer_needs_write_on_some_topic_as_kafka_decides(broker_f
     assert init_producer_id() == CLUSTER_AUTHORIZATION_FAILED
     acls(("inv", prefixed, allow), ("inv", ResourcePatternType.LITERAL, deny))
     assert init_producer_id() == 0
+
+
+TOPIC_AUTHORIZATION_FAILED = 29
+API_CONSUMER_GROUP_HEARTBEAT = 68
+
+
+def consumer_group_heartbeat(c, group, topics):
+    """A first ConsumerGroupHeartbeat v0 (KIP-848) subscribing to `topics`: its error code."""
+    null = kwire.varint_unsigned(0)
+    body = (kwire.compact_string(group) + kwire.compact_string("") + kwire.int32(0)  # member id, epoch
+            + null + null + kwire.int32(30000)  # instance id, rack id, rebalance timeout
+            + kwire.varint_unsigned(len(topics) + 1) + b"".join(kwire.compact_string(t) for t in topics)
+            + null + kwire.varint_unsigned(1) + kwire.EMPTY_TAGGED_FIELDS)  # assignor, owned: []
+    r = kwire.Reader(c.request(API_CONSUMER_GROUP_HEARTBEAT, 0, body, flexible_header=True))
+    r.int8()  # the response header's tagged fields
+    r.int32()  # throttle time
+    return r.int16()
+
+
+def test_a_kip848_subscription_needs_describe_on_every_topic(broker_factory, tmp_path):
+    d = tmp_path / "cgh-d0"
+    users = {"admin": "admin-secret", "alice": ALICE}
+    cmd = [str(corelog_bin()), "storage", "format", "--override", f"log.dirs={d}"]
+    for name, pw in users.items():
+        cmd += ["--add-scram", f"{MECHANISM}=[name={name},password={pw}]"]
+    subprocess.run(cmd, capture_output=True, timeout=CLIENT_TIMEOUT_S, check=True)
+    port = free_port()
+    broker_factory({"log.dirs": str(d), "sasl.enabled.mechanisms": f"PLAIN,{MECHANISM}",
+                    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "super.users": "User:admin"}, extra_listeners={"SASL_PLAINTEXT": port})
+    admin = AdminClient(conf(port, "admin", users["admin"]))
+    for f in admin.create_topics([NewTopic(t, 1, 1) for t in ("seen", "hidden")],
+                                 operation_timeout=CLIENT_TIMEOUT_S).values():
+        f.result(timeout=CLIENT_TIMEOUT_S)
+    grants = [AclBinding(ResourceType.GROUP, "g", ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.READ, AclPermissionType.ALLOW),
+              AclBinding(ResourceType.TOPIC, "seen", ResourcePatternType.LITERAL, "User:alice", "*",
+                         AclOperation.READ, AclPermissionType.ALLOW)]
+    for f in admin.create_acls(grants, request_timeout=CLIENT_TIMEOUT_S).values():
+        f.result(timeout=CLIENT_TIMEOUT_S)
+    with kwire.Conn(port) as c:
+        assert plain_login(c, "alice", ALICE)[0] == 0
+        assert consumer_group_heartbeat(c, "g", ["seen", "hidden"]) == TOPIC_AUTHORIZATION_FAILED
+        assert consumer_group_heartbeat(c, "g", ["seen"]) == 0
