@@ -279,7 +279,7 @@ mod tests {
             ),
         ];
         for (extra, want) in cases {
-            let e = load(extra).err().expect("refused").to_string();
+            let e = load(extra).expect_err("refused").to_string();
             assert!(e.contains(want), "{extra:?}: {e}");
         }
     }
