@@ -193,6 +193,10 @@ pub struct BrokerConfig {
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// The listener and SASL login brokers use among themselves (`config/sasl.rs`).
+    pub inter_broker: sasl::InterBroker,
+    /// `connections.max.reauth.ms` (KIP-368): a SASL session's lifetime; 0, never ends.
+    pub connections_max_reauth_ms: u64,
     /// Every property given (file, then overrides): the static layer topic configs
     /// resolve through (`topic_config::BrokerLayers`), and what DescribeConfigs shows
     /// for the broker.
@@ -261,6 +265,8 @@ impl Default for BrokerConfig {
             authorizer: Default::default(),
             cluster_id: String::new(),
             cluster: None,
+            inter_broker: Default::default(),
+            connections_max_reauth_ms: 0,
             props: BTreeMap::new(),
         }
     }
@@ -321,6 +327,19 @@ impl BrokerConfig {
         c.advertised = c.listeners[0].advertised.clone();
         let controller_listener = parsed.controller;
         c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
+        c.inter_broker = sasl::inter_broker(props, &c.listeners, c.cluster.is_some())?;
+        c.connections_max_reauth_ms = sasl::reauth_ms(props)?;
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.endpoints = c
+                .listeners
+                .iter()
+                .map(|l| crate::cluster::state::Endpoint {
+                    name: l.name.clone(),
+                    host: l.advertised.host.clone(),
+                    port: l.advertised.port,
+                })
+                .collect();
+        }
         if let Some(v) = get("log.dirs").or(get("log.dir")) {
             c.log_dirs = parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?;
         }
@@ -735,6 +754,7 @@ fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
 
 mod keys;
 pub mod listeners;
+pub mod sasl;
 pub mod tls;
 use keys::key_warning;
 pub use listeners::{ClientListener, SecurityProtocol};

@@ -70,6 +70,11 @@ pub fn run(
     let producer_ids =
         ProducerIds::open(&config.log_dirs[0]).map_err(|e| format!("producer ids: {e}"))?;
     let config_dir0 = config.log_dirs[0].clone();
+    let users = if config.cluster.is_some() {
+        crate::security::users::UserStore::open_in_cluster(&config_dir0)?
+    } else {
+        crate::security::users::UserStore::open(&config_dir0)?
+    };
     let mut broker = Broker::new(
         config,
         dirs.cluster_id.clone(),
@@ -77,7 +82,7 @@ pub fn run(
         producer_ids,
         checkpoints,
         offline,
-        crate::security::users::UserStore::open(&config_dir0)?,
+        users,
     );
     for l in &broker.config.listeners {
         probe_listener(&l.bind, &format!("listeners ({})", l.name))?;
@@ -86,6 +91,9 @@ pub fn run(
     if broker.config.cluster.is_none() {
         let authorizer = broker.config.authorizer.clone();
         broker.acls = crate::security::acl::AclStore::open(&broker.config.log_dirs[0], authorizer)?;
+    }
+    if let Some(login) = broker.config.inter_broker.login.clone() {
+        crate::replication::install_login(login);
     }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);

@@ -10,6 +10,7 @@ pub mod producer_ids;
 pub mod request_limits;
 pub mod router;
 pub mod shard;
+pub mod users_sync;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,8 +57,8 @@ pub struct Broker {
     /// The TLS context of each listener in `config.listeners` order; `None` for a
     /// plaintext one. Set by `serve` before the shards start.
     pub tls: Vec<Option<std::sync::Arc<crate::server::tls::TlsContext>>>,
-    /// SCRAM users (SASL logins, AlterUserScramCredentials); per broker, also in a
-    /// cluster (see ARCHITECTURE.md, "Security").
+    /// SCRAM users (SASL logins, AlterUserScramCredentials): a single broker's file, or
+    /// the quorum's records in a cluster (`users_sync`; see ARCHITECTURE.md, "Security").
     pub users: crate::security::users::UserStore,
     /// The ACLs (`security::acl`): the first log dir's file on a single broker, the
     /// quorum's records in a cluster (set by `serve`).
@@ -88,19 +89,18 @@ impl Broker {
     /// none). A single broker: itself, its own controller.
     ///
     /// This broker is named by the advertised address of `listener` (the one the asking
-    /// client came in on, an index into `config.listeners`); other brokers by the one
-    /// address they registered with the quorum, their first listener's.
+    /// client came in on, an index into `config.listeners`); other brokers by their
+    /// registered listener of the same name (their first listener's address when they
+    /// registered none of that name).
     pub fn cluster_view(&self, listener: usize) -> (Vec<crate::cluster::BrokerInfo>, i32) {
-        let adv = self
-            .config
-            .listeners
-            .get(listener)
-            .map_or(&self.config.advertised, |l| &l.advertised);
+        let client_listener = self.config.listeners.get(listener);
+        let adv = client_listener.map_or(&self.config.advertised, |l| &l.advertised);
         let me = crate::cluster::BrokerInfo {
             node_id: self.config.node_id,
             host: adv.host.clone(),
             port: adv.port,
             rack: self.config.cluster.as_ref().and_then(|c| c.rack.clone()),
+            listeners: Vec::new(),
         };
         let Some(cluster) = &self.cluster else {
             return (vec![me], self.config.node_id);
@@ -110,7 +110,14 @@ impl Broker {
             .live_brokers
             .iter()
             .filter(|b| b.node_id != me.node_id)
-            .cloned()
+            .map(|b| {
+                let mut b = b.clone();
+                if let Some(l) = client_listener {
+                    let (host, port) = b.addr_on(&l.name);
+                    (b.host, b.port) = (host.to_string(), port);
+                }
+                b
+            })
             .collect();
         brokers.push(me);
         brokers.sort_by_key(|b| b.node_id);

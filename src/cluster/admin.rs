@@ -78,6 +78,16 @@ pub enum AdminCall {
         partition: i32,
         target: Option<Vec<i32>>,
     },
+    /// SCRAM credentials to set / remove (see `Command::AlterScramCredentials`).
+    AlterScramCredentials {
+        upserts: Vec<crate::security::users::CredentialRecord>,
+        deletions: Vec<super::users::Deletion>,
+    },
+    /// This member's formatted users (see `Command::BootstrapScramCredentials`).
+    BootstrapScramCredentials {
+        node_id: i32,
+        credentials: Vec<crate::security::users::CredentialRecord>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
@@ -274,6 +284,31 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                 !bindings.iter().any(|b| s.acls.contains(b))
             })
             .await
+        }
+        AdminCall::AlterScramCredentials { upserts, deletions } => {
+            let command = Command::AlterScramCredentials {
+                upserts: upserts.clone(),
+                deletions: deletions.clone(),
+            };
+            commit(node, command, |s| {
+                upserts.iter().all(|u| s.scram_credentials.contains(u))
+                    && !s.scram_credentials.iter().any(|r| {
+                        deletions
+                            .iter()
+                            .any(|(n, m)| &r.name == n && &r.mechanism == m)
+                    })
+            })
+            .await
+        }
+        AdminCall::BootstrapScramCredentials {
+            node_id,
+            credentials,
+        } => {
+            let command = Command::BootstrapScramCredentials {
+                node_id,
+                credentials,
+            };
+            commit(node, command, |s| s.scram_bootstrapped.contains(&node_id)).await
         }
         AdminCall::ControlledShutdown {
             node_id,

@@ -49,6 +49,9 @@ pub struct ClusterConfig {
     /// controller listener refuses connections (its process is gone) is fenced at once
     /// rather than after `broker.session.timeout.ms`.
     pub fast_fencing: bool,
+    /// Every client listener of this broker as advertised, registered with the quorum
+    /// so other members reach it on the listener they need (set by `BrokerConfig`).
+    pub endpoints: Vec<super::state::Endpoint>,
 }
 
 impl ClusterConfig {
@@ -171,6 +174,7 @@ pub fn from_properties(
         session_timeout_ms,
         election: super::elect::ElectionConfig::from_properties(props)?,
         fast_fencing,
+        endpoints: Vec::new(),
     }))
 }
 

@@ -216,6 +216,7 @@ async fn broker_lifecycle(
         host: advertised.host.clone(),
         port: advertised.port,
         rack: config.rack.clone(),
+        listeners: config.endpoints.clone(),
     };
     let interval = Duration::from_millis(config.heartbeat_interval_ms);
     loop {

@@ -16,6 +16,7 @@ mod state_machine;
 #[cfg(test)]
 mod test_support;
 mod topics;
+pub mod users;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -47,6 +48,21 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Its listeners by name, as registered (empty: registered before they were).
+    pub listeners: Vec<state::Endpoint>,
+}
+
+impl BrokerInfo {
+    /// host:port on the listener `name`; the one registered address when the broker
+    /// did not register that listener.
+    pub fn addr_on(&self, name: &str) -> (&str, u16) {
+        self.listeners
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+            .map_or((self.host.as_str(), self.port), |l| {
+                (l.host.as_str(), l.port)
+            })
+    }
 }
 
 /// What shards read: an immutable view, replaced whole after every change.
@@ -64,6 +80,11 @@ pub struct ClusterImage {
     pub caught_up: bool,
     /// Every ACL binding of the quorum (`security::acl::AclStore::follow` takes them).
     pub acls: Arc<Vec<crate::security::acl::AclBinding>>,
+    /// Every SCRAM user of the quorum (`security::users::UserStore::follow` takes them).
+    pub scram_users: Arc<crate::security::users::Users>,
+    /// This member's formatted users were taken by the quorum (or there were none to
+    /// take): it proposes them no more (`Command::BootstrapScramCredentials`).
+    pub scram_bootstrapped: bool,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::security::acl::AclBinding;
+use crate::security::users::CredentialRecord;
 
 pub use super::elect::{ElectionResult, ElectionType};
 pub use super::topics::{PartitionState, TopicState, NO_LEADER};
@@ -92,6 +93,19 @@ pub enum Command {
         partition: i32,
         target: Option<Vec<i32>>,
     },
+    /// SCRAM credentials set (replacing the same user and mechanism) or removed
+    /// (AlterUserScramCredentials, checked by the broker that took it). See `users.rs`.
+    AlterScramCredentials {
+        upserts: Vec<CredentialRecord>,
+        deletions: Vec<super::users::Deletion>,
+    },
+    /// A member's users from `storage format --add-scram`, taken the first time this
+    /// node proposes them, and only where the quorum has none for that user and
+    /// mechanism. See `users.rs`.
+    BootstrapScramCredentials {
+        node_id: i32,
+        credentials: Vec<CredentialRecord>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -116,6 +130,18 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every client listener as advertised, by name (Kafka's registration endpoints);
+    /// empty in registrations from before they were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Endpoint>,
+}
+
+/// One named listener's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +165,13 @@ pub struct ClusterState {
     /// Every ACL binding (`security::acl`), enforced alike by every member.
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// Every SCRAM credential, one per (user, mechanism): every member logs users in
+    /// from these (`users.rs`).
+    #[serde(default)]
+    pub scram_credentials: BTreeSet<CredentialRecord>,
+    /// The members whose formatted users were taken (`BootstrapScramCredentials`).
+    #[serde(default)]
+    pub scram_bootstrapped: BTreeSet<i32>,
 }
 
 impl ClusterState {
@@ -226,6 +259,13 @@ impl ClusterState {
                 }
                 Reply::Ok
             }
+            Command::AlterScramCredentials { upserts, deletions } => {
+                self.alter_scram(upserts, deletions)
+            }
+            Command::BootstrapScramCredentials {
+                node_id,
+                credentials,
+            } => self.bootstrap_scram(*node_id, credentials),
         }
     }
 
@@ -267,6 +307,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9000 + node_id as u16,
             rack: None,
+            listeners: Vec::new(),
         })
     }
 

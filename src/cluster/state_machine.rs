@@ -71,7 +71,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let (brokers, topics, caught_up, acls) = {
+        let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped)) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
@@ -81,6 +81,7 @@ impl StateMachine {
                     host: b.registration.host.clone(),
                     port: b.registration.port,
                     rack: b.registration.rack.clone(),
+                    listeners: b.registration.listeners.clone(),
                 })
                 .collect();
             let caught_up = state
@@ -88,7 +89,11 @@ impl StateMachine {
                 .get(&self.handle.node_id)
                 .is_some_and(|b| b.registration.incarnation == self.handle.incarnation);
             let acls: Vec<_> = state.acls.iter().cloned().collect();
-            (brokers, state.topics.clone(), caught_up, acls)
+            let users = (
+                scram_users(state),
+                state.scram_bootstrapped.contains(&self.handle.node_id),
+            );
+            (brokers, state.topics.clone(), caught_up, acls, users)
         };
         self.handle.update(|image| {
             image.live_brokers = brokers;
@@ -99,6 +104,10 @@ impl StateMachine {
             if *image.acls != acls {
                 image.acls = std::sync::Arc::new(acls);
             }
+            if *image.scram_users != scram_users {
+                image.scram_users = std::sync::Arc::new(scram_users);
+            }
+            image.scram_bootstrapped = scram_bootstrapped;
         });
     }
 
@@ -116,6 +125,22 @@ impl StateMachine {
     pub fn read<R>(&self, f: impl FnOnce(&ClusterState) -> R) -> R {
         f(&self.inner.lock().expect("state lock").state)
     }
+}
+
+/// The quorum's SCRAM users as logins read them. A record that does not decode (none
+/// should: brokers encode them) is left out with a log line rather than stopping the
+/// image.
+fn scram_users(state: &ClusterState) -> crate::security::users::Users {
+    let mut users = crate::security::users::Users::new();
+    for r in &state.scram_credentials {
+        match r.decode() {
+            Ok((m, c)) => {
+                users.entry(r.name.clone()).or_default().insert(m, c);
+            }
+            Err(e) => tracing::error!("SCRAM record left out of the image: {e}"),
+        }
+    }
+    users
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
@@ -251,6 +276,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9000 + node_id as u16,
             rack: Some("r1".into()),
+            listeners: Vec::new(),
         }))
     }
 

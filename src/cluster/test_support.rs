@@ -17,6 +17,7 @@ pub(super) fn live_brokers(ids: &[i32]) -> (ClusterState, u64) {
                 host: "h".into(),
                 port: 1,
                 rack: None,
+                listeners: Vec::new(),
             }),
         );
         index += 1;

@@ -354,6 +354,7 @@ mod tests {
                 host: "h".into(),
                 port: 1,
                 rack: None,
+                listeners: Vec::new(),
             }),
         );
         assert_eq!(view(&s), [(2, 1, vec![2])]);

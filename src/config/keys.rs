@@ -12,8 +12,6 @@ const MEANINGLESS_KEYS: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "inter.broker.listener.name",
-    "security.inter.broker.protocol",
     "ssl.endpoint.identification.algorithm",
 ];
 
@@ -84,6 +82,7 @@ pub(super) fn key_warning(k: &str) -> Option<String> {
         || listener_key(k) == "sasl.enabled.mechanisms"
         || crate::txn::config::KEYS.contains(&k)
         || crate::security::acl::CONFIG_KEYS.contains(&k)
+        || super::sasl::known_key(k)
         || MEANINGLESS_KEYS.contains(&k)
         || crate::topic_config::def_of_broker_key(k).is_some()
     {

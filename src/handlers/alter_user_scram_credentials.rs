@@ -3,6 +3,9 @@
 //! (`security::users`) before the answer. The client sends the salted password (never
 //! the password); the broker keeps StoredKey and ServerKey derived from it.
 //!
+//! In a cluster the change is a record of the metadata quorum, so every member logs
+//! the user in (`cluster::users`).
+//!
 //! Checks as Kafka's: a user named twice in one request gets DUPLICATE_RESOURCE for every
 //! entry; an empty name or an iteration count outside 4096..=16384 or an empty salt
 //! UNACCEPTABLE_CREDENTIAL; an unknown mechanism UNSUPPORTED_SASL_MECHANISM; deleting
@@ -19,10 +22,11 @@ use kafka_protocol::messages::{
 
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
+use crate::cluster::AdminCall;
 use crate::protocol::errors as ec;
 use crate::security::acl::{Access, Operation};
 use crate::security::scram::{Credential, Mechanism, ITERATIONS_MAX, ITERATIONS_MIN};
-use crate::security::users::Change;
+use crate::security::users::{Change, CredentialRecord};
 
 type Refusal = (i16, String);
 
@@ -78,12 +82,19 @@ pub async fn handle(
         outcome.entry(name).or_insert(None);
     }
     let broker = shard.broker.clone();
-    let applied = crate::runtime::blocking(move || {
-        let r = broker.users.apply_blocking(&changes);
-        (changes, r)
-    })
-    .await;
-    let (changes, result) = applied;
+    let (changes, result) = match &broker.cluster {
+        Some(cluster) => {
+            let r = apply_in_cluster(&broker, cluster, &changes).await;
+            (changes, r)
+        }
+        None => {
+            crate::runtime::blocking(move || {
+                let r = broker.users.apply_blocking(&changes);
+                (changes, r)
+            })
+            .await
+        }
+    };
     match result {
         Ok(results) => {
             for (change, r) in changes.iter().zip(results) {
@@ -122,6 +133,78 @@ pub async fn handle(
         })
         .collect();
     respond(ApiKey::AlterUserScramCredentials, version, &resp)
+}
+
+const IMAGE_WAIT_ROUND: std::time::Duration = std::time::Duration::from_millis(10);
+const IMAGE_WAIT_ROUNDS: usize = 100;
+
+/// Cluster mode: the changes as one quorum record, so every member logs the users in.
+/// A deletion of what this member's image does not hold is refused here (the record
+/// leaves it out); answered once this member's image shows the change. One outcome per
+/// change, as `UserStore::apply_blocking`.
+async fn apply_in_cluster(
+    broker: &crate::broker::Broker,
+    cluster: &crate::cluster::ClusterHandle,
+    changes: &[Change],
+) -> Result<Vec<Result<(), String>>, String> {
+    let image = cluster.image();
+    let mut upserts = Vec::new();
+    let mut deletions = Vec::new();
+    let mut outcomes = Vec::with_capacity(changes.len());
+    for c in changes {
+        match c {
+            Change::Upsert {
+                name,
+                mechanism,
+                credential,
+            } => {
+                upserts.push(CredentialRecord::new(name, *mechanism, credential));
+                outcomes.push(Ok(()));
+            }
+            Change::Delete { name, mechanism } => {
+                let held = image
+                    .scram_users
+                    .get(name)
+                    .is_some_and(|m| m.contains_key(mechanism));
+                if held {
+                    deletions.push((name.clone(), mechanism.name().to_string()));
+                    outcomes.push(Ok(()));
+                } else {
+                    outcomes.push(Err(name.clone()));
+                }
+            }
+        }
+    }
+    if upserts.is_empty() && deletions.is_empty() {
+        return Ok(outcomes);
+    }
+    let call = AdminCall::AlterScramCredentials {
+        upserts: upserts.clone(),
+        deletions: deletions.clone(),
+    };
+    cluster.call(call).await.map_err(|(_, why)| why)?;
+    // The call is answered once the state holds the change; the image is published
+    // right after. Wait for it (bounded) so the client's next login on this member
+    // sees what it was told is done.
+    for _ in 0..IMAGE_WAIT_ROUNDS {
+        let image = cluster.image();
+        let users = &image.scram_users;
+        let has = |name: &str, m: &str| {
+            users
+                .get(name)
+                .is_some_and(|ms| ms.keys().any(|k| k.name() == m))
+        };
+        let ups = upserts.iter().all(|u| {
+            u.decode()
+                .is_ok_and(|(m, c)| users.get(&u.name).and_then(|ms| ms.get(&m)) == Some(&c))
+        });
+        if ups && !deletions.iter().any(|(n, m)| has(n, m)) {
+            broker.users.follow(users);
+            return Ok(outcomes);
+        }
+        crate::runtime::sleep(IMAGE_WAIT_ROUND).await;
+    }
+    Err("the change is committed but not yet in this broker's image".into())
 }
 
 /// One deletion (`upsert` None) or upsertion, checked; the change it makes.

@@ -59,6 +59,17 @@ pub async fn handle(
         let reply = HeartbeatReply::error(ec::GROUP_AUTHORIZATION_FAILED, why);
         return respond(ApiKey::ConsumerGroupHeartbeat, version, &response(reply));
     }
+    // As Kafka: a subscription may name only topics the principal may describe.
+    let hidden = args
+        .topic_names
+        .iter()
+        .flatten()
+        .any(|t| !access.topic(Operation::Describe, t));
+    if hidden {
+        let why = "Authorization failed: DESCRIBE on every subscribed topic is needed.";
+        let reply = HeartbeatReply::error(ec::TOPIC_AUTHORIZATION_FAILED, why);
+        return respond(ApiKey::ConsumerGroupHeartbeat, version, &response(reply));
+    }
     let reply =
         match service::call(&shard, &group, GroupOp::ConsumerHeartbeat(Box::new(args))).await {
             GroupReply::ConsumerHeartbeat(r) => r,

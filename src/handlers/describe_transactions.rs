@@ -44,7 +44,10 @@ pub async fn handle(
             continue;
         }
         match lookup(&shard, id.to_string()).await {
-            Ok(m) => fill(&mut out, &m),
+            // As Kafka: topics the principal may not describe are left out.
+            Ok(m) => fill(&mut out, &m, |topic| {
+                access.topic(Operation::Describe, topic)
+            }),
             Err(code) => out.error_code = code,
         }
         resp.transaction_states.push(out);
@@ -63,14 +66,14 @@ async fn lookup(shard: &Rc<Shard>, id: String) -> Result<TxnMetadata, i16> {
         .ok_or(ec::TRANSACTIONAL_ID_NOT_FOUND)
 }
 
-fn fill(out: &mut TransactionState, m: &TxnMetadata) {
+fn fill(out: &mut TransactionState, m: &TxnMetadata, may_describe: impl Fn(&str) -> bool) {
     out.transaction_state = str_bytes(m.state.name());
     out.transaction_timeout_ms = m.timeout_ms;
     out.transaction_start_time_ms = m.start_ms;
     out.producer_id = ProducerId(m.producer_id);
     out.producer_epoch = m.producer_epoch;
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (topic, p) in &m.partitions {
+    for (topic, p) in m.partitions.iter().filter(|(t, _)| may_describe(t)) {
         by_topic.entry(topic).or_default().push(*p);
     }
     out.topics = by_topic

@@ -1,7 +1,6 @@
-//! SaslAuthenticate (v0-2): one SASL token each way. Before login `server::sasl` runs
-//! the exchange; here the response is built, and a connection past login or on a
-//! listener without SASL gets ILLEGAL_SASL_STATE (re-authentication, KIP-368, is not
-//! served).
+//! SaslAuthenticate (v0-2): one SASL token each way. `server::sasl` runs the exchange,
+//! before login and when a logged-in client re-authenticates (KIP-368); here the
+//! response is built, and a listener without SASL gets ILLEGAL_SASL_STATE.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse};
@@ -14,9 +13,14 @@ pub fn response(
     error_code: i16,
     error_message: Option<&str>,
     auth_bytes: Bytes,
+    session_lifetime_ms: i64,
 ) -> Result<Outcome, RequestError> {
     let mut resp = SaslAuthenticateResponse::default();
     resp.error_code = error_code;
+    // v1+ only (the field is not in v0's schema).
+    if version >= 1 {
+        resp.session_lifetime_ms = session_lifetime_ms;
+    }
     resp.error_message = error_message.map(str_bytes);
     resp.auth_bytes = auth_bytes;
     respond(ApiKey::SaslAuthenticate, version, &resp)
@@ -35,5 +39,6 @@ pub fn illegal_state(version: i16, body: BytesMut) -> Result<Outcome, RequestErr
         ec::ILLEGAL_SASL_STATE,
         Some("SASL authentication is not expected on this connection now"),
         Bytes::new(),
+        0,
     )
 }

@@ -40,6 +40,8 @@ const PARTITION_FETCH_BYTES_MAX: i32 = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A response later than the long-poll wait plus this is a dead connection.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
+/// At most one warning per this long for a refused inter-broker login.
+const LOGIN_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Pause after an error before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Pause when every followed partition is throttled and the budget is spent.
@@ -106,6 +108,7 @@ fn still(shard: &Shard, key: &Key, follow: &Follow) -> bool {
 
 pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
     let mut conn: Option<Connection> = None;
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         let parts = followed(&shard, leader);
         if parts.is_empty() {
@@ -119,6 +122,15 @@ pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
             };
             match Connection::connect(&addr, CONNECT_TIMEOUT).await {
                 Ok(c) => conn = Some(c),
+                Err(e) if e.contains("SASL login") => {
+                    // A refused login is a configuration problem the operator must see.
+                    if warned.is_none_or(|t: std::time::Instant| t.elapsed() >= LOGIN_WARN_EVERY) {
+                        tracing::warn!(leader, %addr, "replica fetcher cannot log in: {e}");
+                        warned = Some(std::time::Instant::now());
+                    }
+                    crate::runtime::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(leader, %addr, "replica fetcher cannot connect: {e}");
                     crate::runtime::sleep(RETRY_PAUSE).await;

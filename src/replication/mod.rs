@@ -10,6 +10,7 @@
 //! `apply_roles`. A topic without replication info (a single broker's) has none of this.
 
 pub mod client;
+pub use client::install_login;
 mod fetcher;
 mod leader;
 pub mod throttle;

@@ -5,6 +5,12 @@
 //! Concurrency: any shard may change users (AlterUserScramCredentials); changes are
 //! serialised by `write`, persisted before they are published, and run through
 //! `runtime::blocking` so no shard waits on the disk. Readers take the current `Arc`.
+//!
+//! In a cluster the users are records of the metadata quorum
+//! (`cluster::state::Command::AlterScramCredentials`): the store then follows the
+//! image (`follow`) and the file is read only for the users `storage format
+//! --add-scram` put there, which this member proposes to the quorum once
+//! (`formatted`, see ARCHITECTURE.md "Security", users in the quorum).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,22 +46,29 @@ pub struct UserStore {
     path: PathBuf,
     current: RwLock<Arc<Users>>,
     write: Mutex<()>,
+    /// Cluster mode: the file's users, to be proposed to the quorum once; `None` for a
+    /// single broker, whose file is the store.
+    formatted: Option<Arc<Users>>,
+    /// Cluster mode: a bootstrap proposal is under way (one at a time).
+    pub bootstrapping: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct FileForm {
     version: u32,
-    users: Vec<Entry>,
+    users: Vec<CredentialRecord>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    name: String,
-    mechanism: String,
-    iterations: u32,
-    salt: String,
-    stored_key: String,
-    server_key: String,
+/// One user's credential for one mechanism, as stored: in the file and in the metadata
+/// quorum's records. Salted keys only, base64; never a password.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CredentialRecord {
+    pub name: String,
+    pub mechanism: String,
+    pub iterations: u32,
+    pub salt: String,
+    pub stored_key: String,
+    pub server_key: String,
 }
 
 impl UserStore {
@@ -71,7 +84,34 @@ impl UserStore {
             path,
             current: RwLock::new(Arc::new(users)),
             write: Mutex::new(()),
+            formatted: None,
+            bootstrapping: Default::default(),
         })
+    }
+
+    /// A cluster member's store: no users until `follow` gives it the quorum's; the
+    /// file's (from `storage format --add-scram`, or a member's users from before it
+    /// joined a quorum) are kept aside for the one-time bootstrap. Blocking: start-up.
+    pub fn open_in_cluster(dir: &Path) -> Result<UserStore, String> {
+        let mut store = UserStore::open(dir)?;
+        let file = std::mem::take(&mut *store.current.get_mut().unwrap_or_else(|e| e.into_inner()));
+        store.formatted = Some(file);
+        Ok(store)
+    }
+
+    /// Cluster mode: the users this member's file holds (see `open_in_cluster`).
+    pub fn formatted(&self) -> Option<Arc<Users>> {
+        self.formatted.clone()
+    }
+
+    /// Cluster mode: the quorum's users as the latest image has them (called after
+    /// every image change; an unchanged set costs a compare).
+    pub fn follow(&self, users: &Arc<Users>) {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if **cur != **users {
+            *cur = users.clone();
+        }
     }
 
     pub fn snapshot(&self) -> Arc<Users> {
@@ -88,6 +128,9 @@ impl UserStore {
     /// Applies `changes` in order, persists, then publishes. A delete of a credential
     /// that does not exist is `Err(name)` in its slot and changes nothing. Blocking.
     pub fn apply_blocking(&self, changes: &[Change]) -> Result<Vec<Result<(), String>>, String> {
+        if self.formatted.is_some() {
+            return Err("in a cluster the users change through the metadata quorum".into());
+        }
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let mut users = (*self.snapshot()).clone();
         let outcomes = apply(&mut users, changes);
@@ -136,20 +179,64 @@ pub fn apply(users: &mut Users, changes: &[Change]) -> Vec<Result<(), String>> {
         .collect()
 }
 
-pub fn encode(users: &Users) -> Vec<u8> {
-    let users = users
+impl CredentialRecord {
+    pub fn new(name: &str, m: Mechanism, c: &Credential) -> CredentialRecord {
+        CredentialRecord {
+            name: name.to_string(),
+            mechanism: m.name().to_string(),
+            iterations: c.iterations,
+            salt: B64.encode(&c.salt),
+            stored_key: B64.encode(&c.stored_key),
+            server_key: B64.encode(&c.server_key),
+        }
+    }
+
+    /// The mechanism and credential, or what is wrong with the record.
+    pub fn decode(&self) -> Result<(Mechanism, Credential), String> {
+        let m = Mechanism::from_name(&self.mechanism)
+            .ok_or_else(|| format!("user {}: unknown mechanism {}", self.name, self.mechanism))?;
+        let b = |what: &str, v: &str| {
+            B64.decode(v)
+                .map_err(|_| format!("user {}: {what} is not base64", self.name))
+        };
+        Ok((
+            m,
+            Credential {
+                salt: b("salt", &self.salt)?,
+                iterations: self.iterations,
+                stored_key: b("stored_key", &self.stored_key)?,
+                server_key: b("server_key", &self.server_key)?,
+            },
+        ))
+    }
+}
+
+/// Every credential of `users` as records, by name then mechanism.
+pub fn records(users: &Users) -> Vec<CredentialRecord> {
+    users
         .iter()
         .flat_map(|(name, mechs)| {
-            mechs.iter().map(move |(m, c)| Entry {
-                name: name.clone(),
-                mechanism: m.name().to_string(),
-                iterations: c.iterations,
-                salt: B64.encode(&c.salt),
-                stored_key: B64.encode(&c.stored_key),
-                server_key: B64.encode(&c.server_key),
-            })
+            mechs
+                .iter()
+                .map(move |(m, c)| CredentialRecord::new(name, *m, c))
         })
-        .collect();
+        .collect()
+}
+
+/// Users from records; a record that does not decode is an error naming it.
+pub fn from_records<'a>(
+    records: impl IntoIterator<Item = &'a CredentialRecord>,
+) -> Result<Users, String> {
+    let mut users = Users::new();
+    for r in records {
+        let (m, c) = r.decode()?;
+        users.entry(r.name.clone()).or_default().insert(m, c);
+    }
+    Ok(users)
+}
+
+pub fn encode(users: &Users) -> Vec<u8> {
+    let users = records(users);
     let mut out = serde_json::to_vec_pretty(&FileForm {
         version: FILE_VERSION,
         users,
@@ -165,23 +252,7 @@ pub fn decode(bytes: &[u8]) -> Result<Users, String> {
     if f.version != FILE_VERSION {
         return Err(format!("version {} is not {FILE_VERSION}", f.version));
     }
-    let mut users = Users::new();
-    for e in f.users {
-        let m = Mechanism::from_name(&e.mechanism)
-            .ok_or_else(|| format!("user {}: unknown mechanism {}", e.name, e.mechanism))?;
-        let b = |what: &str, v: &str| {
-            B64.decode(v)
-                .map_err(|_| format!("user {}: {what} is not base64", e.name))
-        };
-        let c = Credential {
-            salt: b("salt", &e.salt)?,
-            iterations: e.iterations,
-            stored_key: b("stored_key", &e.stored_key)?,
-            server_key: b("server_key", &e.server_key)?,
-        };
-        users.entry(e.name.clone()).or_default().insert(m, c);
-    }
-    Ok(users)
+    from_records(&f.users)
 }
 
 #[cfg(test)]

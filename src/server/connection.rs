@@ -79,10 +79,14 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     metrics::add(Counter::ConnectionsOpened, 1);
     let peer = info.peer;
     let listener = &shard.broker.config.listeners[info.listener];
+    let mut reauth = None;
     if listener.protocol.sasl() {
         let mechanisms = listener.sasl_mechanisms.clone();
         match crate::server::sasl::login(&shard, &mut stream, &info, &mechanisms).await {
-            Ok(principal) => info.principal = Some(principal),
+            Ok(session) => {
+                info.principal = Some(session.principal.clone());
+                reauth = crate::server::sasl::Reauth::new(session);
+            }
             Err(why) => {
                 tracing::warn!(?peer, "closing connection: {why}");
                 metrics::add(Counter::ConnectionsClosed, 1);
@@ -96,7 +100,7 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     let slots = Rc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX as u64));
     let idle = Duration::from_millis(shard.broker.config.connections_max_idle_ms);
     let write_task = write_responses(rx, Writer { half: writer, fd }, peer, idle);
-    let read_task = read_requests(shard, reader, tx, info, slots);
+    let read_task = read_requests(shard, reader, tx, info, slots, reauth);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -120,6 +124,7 @@ async fn read_requests<S: Transport>(
     mut tx: mpsc::Sender<Started>,
     info: ConnInfo,
     slots: Rc<Semaphore>,
+    mut reauth: Option<crate::server::sasl::Reauth>,
 ) {
     let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
@@ -191,6 +196,41 @@ async fn read_requests<S: Transport>(
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
         metrics::request(header.api_key);
+        if let Some(r) = reauth.as_mut() {
+            if crate::server::sasl::is_login_api(header.api_key) {
+                // KIP-368: a re-login in the request stream, answered in order.
+                let step = match r
+                    .step(&shard, &info, header.api_key, header.api_version, body)
+                    .await
+                {
+                    Ok(step) => step,
+                    Err(why) => {
+                        tracing::warn!(?peer, "closing connection: {why}");
+                        return;
+                    }
+                };
+                let started = Started {
+                    correlation_id: header.correlation_id,
+                    flexible,
+                    api_key: header.api_key,
+                    received,
+                    pending: Box::pin(futures::future::ready(Ok(step.outcome))),
+                    _slot: slot,
+                };
+                if tx.send(started).await.is_err() {
+                    return;
+                }
+                if let Some(why) = step.close {
+                    tracing::warn!(?peer, "closing connection: {why}");
+                    return;
+                }
+                continue;
+            }
+            if let Some(why) = r.expired(std::time::Instant::now()) {
+                tracing::info!(?peer, "closing connection: {why}");
+                return;
+            }
+        }
         let pending = match handlers::dispatch(&shard, &header, body, &info) {
             Ok(p) => p,
             Err(e) => {

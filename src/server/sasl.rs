@@ -10,7 +10,7 @@
 //! SaslHandshake v1 wraps tokens in SaslAuthenticate; after a v0 handshake tokens travel
 //! as bare length-prefixed frames, as Kafka 0.10 clients send them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,18 +34,38 @@ const API_SASL_HANDSHAKE: i16 = 17;
 const API_API_VERSIONS: i16 = 18;
 const API_SASL_AUTHENTICATE: i16 = 36;
 
-/// Runs the login; returns the principal (`User:<name>`), or why the connection closes.
+/// Whether `api` is one a re-authenticating client sends (SaslHandshake,
+/// SaslAuthenticate).
+pub fn is_login_api(api: i16) -> bool {
+    api == API_SASL_HANDSHAKE || api == API_SASL_AUTHENTICATE
+}
+
+/// A finished login.
+pub struct Session {
+    /// `User:<name>`.
+    pub principal: String,
+    mechanism: SaslMechanism,
+    /// The client logged in with SaslAuthenticate v1+ (KIP-368): it may re-authenticate
+    /// on this connection, and its session ends after `connections.max.reauth.ms`.
+    reauth_capable: bool,
+    /// When the session ends: after it, only re-authentication is served.
+    expires_at: Option<Instant>,
+}
+
+/// Runs the login; returns the session, or why the connection closes.
 pub async fn login<S: Transport>(
     shard: &Shard,
     stream: &mut S,
     info: &ConnInfo,
     mechanisms: &[SaslMechanism],
-) -> Result<String, String> {
+) -> Result<Session, String> {
     let exchange = Login {
         shard,
         info,
         mechanisms,
         state: State::Start,
+        chosen: None,
+        reauth_of: None,
     }
     .run(stream);
     futures::pin_mut!(exchange);
@@ -65,6 +85,81 @@ pub async fn login<S: Transport>(
     result
 }
 
+/// Re-authentication (KIP-368) on a logged-in connection: the request loop hands
+/// SaslHandshake and SaslAuthenticate here, and asks `expired` before anything else.
+pub struct Reauth {
+    session: Session,
+    /// The exchange under way, if one is.
+    state: State,
+}
+
+/// What the request loop does with one SASL request during re-authentication.
+pub struct ReauthStep {
+    pub outcome: Outcome,
+    /// Set: answer, then close the connection (a refused or malformed re-login).
+    pub close: Option<String>,
+}
+
+impl Reauth {
+    /// `None` for a client that cannot re-authenticate (a v0 login).
+    pub fn new(session: Session) -> Option<Reauth> {
+        session.reauth_capable.then_some(Reauth {
+            session,
+            state: State::Start,
+        })
+    }
+
+    /// Why a request other than a re-login must close the connection now, if it must.
+    pub fn expired(&self, now: Instant) -> Option<String> {
+        let at = self.session.expires_at?;
+        (now >= at).then(|| {
+            format!(
+                "the SASL session of {} expired (connections.max.reauth.ms) and the client did not re-authenticate",
+                self.session.principal
+            )
+        })
+    }
+
+    /// One SaslHandshake or SaslAuthenticate request of a re-login.
+    pub async fn step(
+        &mut self,
+        shard: &Shard,
+        info: &ConnInfo,
+        api: i16,
+        version: i16,
+        body: BytesMut,
+    ) -> Result<ReauthStep, String> {
+        let mechanism = self.session.mechanism;
+        let mut login = Login {
+            shard,
+            info,
+            mechanisms: std::slice::from_ref(&mechanism),
+            state: std::mem::replace(&mut self.state, State::Start),
+            chosen: Some(mechanism),
+            reauth_of: Some(&self.session),
+        };
+        let (outcome, next) = login.on_request(api, version, body).await?;
+        let state = login.state;
+        let close = match next {
+            Next::Continue => {
+                self.state = state;
+                None
+            }
+            Next::Done(session) => {
+                metrics::add(Counter::SaslAuthentications, 1);
+                tracing::debug!(principal = %session.principal, "re-authenticated");
+                self.session = session;
+                None
+            }
+            Next::Close(why) => {
+                metrics::add(Counter::SaslAuthenticationFailures, 1);
+                Some(why)
+            }
+        };
+        Ok(ReauthStep { outcome, close })
+    }
+}
+
 enum State {
     Start,
     /// Handshake done: the mechanism, and whether tokens come inside SaslAuthenticate.
@@ -80,115 +175,180 @@ enum Step {
     Done(Vec<u8>, String),
 }
 
+/// What follows one request of a login.
+enum Next {
+    Continue,
+    Done(Session),
+    /// Answer, then close.
+    Close(String),
+}
+
 struct Login<'a> {
     shard: &'a Shard,
     info: &'a ConnInfo,
     mechanisms: &'a [SaslMechanism],
     state: State,
+    /// The mechanism the handshake chose.
+    chosen: Option<SaslMechanism>,
+    /// Re-authentication: the session it renews (the principal must stay the same).
+    reauth_of: Option<&'a Session>,
 }
 
 impl Login<'_> {
-    async fn run<S: Transport>(mut self, stream: &mut S) -> Result<String, String> {
+    async fn run<S: Transport>(mut self, stream: &mut S) -> Result<Session, String> {
         loop {
             let mut body = read_frame(stream).await?;
             if let State::Chosen(_, false) | State::ScramFinal(_, false, _) = self.state {
                 // After a v0 handshake: a bare token, answered with a bare token.
-                let (reply, done) = match self.step(Bytes::from(body.to_vec())).await {
-                    Ok(Step::Continue(b)) => (b, None),
-                    Ok(Step::Done(b, p)) => (b, Some(p)),
-                    Err(why) => return Err(why),
+                let (reply, done) = match self.step(Bytes::from(body.to_vec())).await? {
+                    Step::Continue(b) => (b, None),
+                    Step::Done(b, p) => (b, Some(p)),
                 };
                 let mut out = BytesMut::with_capacity(4 + reply.len());
                 out.extend_from_slice(&(reply.len() as u32).to_be_bytes());
                 out.extend_from_slice(&reply);
                 write(stream, &out).await?;
-                if let Some(p) = done {
-                    return Ok(p);
+                if let Some(principal) = done {
+                    return Ok(self.session(principal, false));
                 }
                 continue;
             }
             let header = decode_request_header(&mut body).map_err(|e| e.to_string())?;
-            let (api, version) = (header.api_key, header.api_version);
-            let flexible = response_header_flexible(api, version);
-            let answer =
-                |outcome: Result<Outcome, handlers::RequestError>| -> Result<BytesMut, String> {
-                    match outcome.map_err(|e| e.to_string())? {
-                        Outcome::Respond(chunks) => {
-                            Ok(encode_frame(header.correlation_id, flexible, &chunks))
-                        }
-                        Outcome::NoResponse => Ok(BytesMut::new()),
+            let flexible = response_header_flexible(header.api_key, header.api_version);
+            let (outcome, next) = if header.api_key == API_API_VERSIONS {
+                let outcome =
+                    api_versions::handle(header.api_version, body).map_err(|e| e.to_string())?;
+                (outcome, Next::Continue)
+            } else {
+                self.on_request(header.api_key, header.api_version, body)
+                    .await?
+            };
+            if let Outcome::Respond(chunks) = outcome {
+                write(
+                    stream,
+                    &encode_frame(header.correlation_id, flexible, &chunks),
+                )
+                .await?;
+            }
+            match next {
+                Next::Continue => {}
+                Next::Done(session) => return Ok(session),
+                Next::Close(why) => return Err(why),
+            }
+        }
+    }
+
+    /// The session a finished exchange opens; with `reauth_capable`, it ends after
+    /// `connections.max.reauth.ms` (when set).
+    fn session(&self, principal: String, reauth_capable: bool) -> Session {
+        let reauth_ms = self.shard.broker.config.connections_max_reauth_ms;
+        Session {
+            principal,
+            mechanism: self.chosen.unwrap_or(SaslMechanism::Plain),
+            reauth_capable,
+            expires_at: (reauth_capable && reauth_ms > 0)
+                .then(|| Instant::now() + Duration::from_millis(reauth_ms)),
+        }
+    }
+
+    /// One SaslHandshake or SaslAuthenticate request: the answer, and what follows. An
+    /// error closes the connection without an answer (a malformed request, or an API
+    /// other than these).
+    async fn on_request(
+        &mut self,
+        api: i16,
+        version: i16,
+        body: BytesMut,
+    ) -> Result<(Outcome, Next), String> {
+        let outcome = |r: Result<Outcome, handlers::RequestError>| r.map_err(|e| e.to_string());
+        match api {
+            API_SASL_HANDSHAKE => {
+                let wanted = sasl_handshake::mechanism(version, body).map_err(|e| e.to_string())?;
+                let names: Vec<&str> = self.mechanisms.iter().map(|m| m.name()).collect();
+                let chosen = SaslMechanism::parse(&wanted).filter(|m| self.mechanisms.contains(m));
+                // Re-authentication must use the handshake that can carry it (v1).
+                let wrapped = version >= 1;
+                let (code, next) = match (&self.state, chosen) {
+                    (State::Start, Some(m)) if wrapped || self.reauth_of.is_none() => {
+                        (ec::NONE, Some(m))
                     }
+                    (State::Start, None) => (ec::UNSUPPORTED_SASL_MECHANISM, None),
+                    _ => (ec::ILLEGAL_SASL_STATE, None),
                 };
-            match api {
-                API_API_VERSIONS => {
-                    write(stream, &answer(api_versions::handle(version, body))?).await?;
+                let answer = outcome(sasl_handshake::response(version, code, &names))?;
+                let Some(m) = next else {
+                    let why = format!(
+                        "SASL mechanism {wanted:?} refused (this listener enables {})",
+                        names.join(", ")
+                    );
+                    return Ok((answer, Next::Close(why)));
+                };
+                self.chosen = Some(m);
+                self.state = State::Chosen(m, wrapped);
+                Ok((answer, Next::Continue))
+            }
+            API_SASL_AUTHENTICATE => {
+                if !matches!(
+                    self.state,
+                    State::Chosen(_, true) | State::ScramFinal(_, true, _)
+                ) {
+                    let answer = outcome(sasl_authenticate::illegal_state(version, body))?;
+                    return Ok((
+                        answer,
+                        Next::Close("SaslAuthenticate before SaslHandshake".into()),
+                    ));
                 }
-                API_SASL_HANDSHAKE => {
-                    let wanted =
-                        sasl_handshake::mechanism(version, body).map_err(|e| e.to_string())?;
-                    let names: Vec<&str> = self.mechanisms.iter().map(|m| m.name()).collect();
-                    let chosen =
-                        SaslMechanism::parse(&wanted).filter(|m| self.mechanisms.contains(m));
-                    let (code, next) = match (&self.state, chosen) {
-                        (State::Start, Some(m)) => (ec::NONE, Some(m)),
-                        (State::Start, None) => (ec::UNSUPPORTED_SASL_MECHANISM, None),
-                        _ => (ec::ILLEGAL_SASL_STATE, None),
-                    };
-                    write(
-                        stream,
-                        &answer(sasl_handshake::response(version, code, &names))?,
-                    )
-                    .await?;
-                    let Some(m) = next else {
-                        return Err(format!(
-                            "SASL mechanism {wanted:?} refused (this listener enables {})",
-                            names.join(", ")
-                        ));
-                    };
-                    self.state = State::Chosen(m, version >= 1);
-                }
-                API_SASL_AUTHENTICATE => {
-                    if !matches!(
-                        self.state,
-                        State::Chosen(_, true) | State::ScramFinal(_, true, _)
-                    ) {
-                        let out = answer(sasl_authenticate::illegal_state(version, body))?;
-                        write(stream, &out).await?;
-                        return Err("SaslAuthenticate before SaslHandshake".into());
+                let token = sasl_authenticate::token(version, body).map_err(|e| e.to_string())?;
+                let refuse = |why: String| -> Result<(Outcome, Next), String> {
+                    let msg = format!("Authentication failed: {why}");
+                    let answer = outcome(sasl_authenticate::response(
+                        version,
+                        ec::SASL_AUTHENTICATION_FAILED,
+                        Some(&msg),
+                        Bytes::new(),
+                        0,
+                    ))?;
+                    Ok((answer, Next::Close(format!("SASL login refused: {why}"))))
+                };
+                match self.step(token).await {
+                    Ok(Step::Continue(b)) => {
+                        let answer = outcome(sasl_authenticate::response(
+                            version,
+                            ec::NONE,
+                            None,
+                            b.into(),
+                            0,
+                        ))?;
+                        Ok((answer, Next::Continue))
                     }
-                    let token =
-                        sasl_authenticate::token(version, body).map_err(|e| e.to_string())?;
-                    match self.step(token).await {
-                        Ok(Step::Continue(b)) => {
-                            let out =
-                                sasl_authenticate::response(version, ec::NONE, None, b.into());
-                            write(stream, &answer(out)?).await?;
+                    Ok(Step::Done(b, principal)) => {
+                        if let Some(old) = self.reauth_of.filter(|s| s.principal != principal) {
+                            return refuse(format!(
+                                "cannot change principals during re-authentication (from {} to {principal})",
+                                old.principal
+                            ));
                         }
-                        Ok(Step::Done(b, principal)) => {
-                            let out =
-                                sasl_authenticate::response(version, ec::NONE, None, b.into());
-                            write(stream, &answer(out)?).await?;
-                            return Ok(principal);
-                        }
-                        Err(why) => {
-                            let msg = format!("Authentication failed: {why}");
-                            let out = sasl_authenticate::response(
-                                version,
-                                ec::SASL_AUTHENTICATION_FAILED,
-                                Some(&msg),
-                                Bytes::new(),
-                            );
-                            write(stream, &answer(out)?).await?;
-                            return Err(format!("SASL login refused: {why}"));
-                        }
+                        let session = self.session(principal, version >= 1);
+                        let lifetime_ms = if session.expires_at.is_some() {
+                            self.shard.broker.config.connections_max_reauth_ms as i64
+                        } else {
+                            0
+                        };
+                        let answer = outcome(sasl_authenticate::response(
+                            version,
+                            ec::NONE,
+                            None,
+                            b.into(),
+                            lifetime_ms,
+                        ))?;
+                        Ok((answer, Next::Done(session)))
                     }
-                }
-                other => {
-                    return Err(format!(
-                        "request with API key {other} before SASL authentication"
-                    ))
+                    Err(why) => refuse(why),
                 }
             }
+            other => Err(format!(
+                "request with API key {other} before SASL authentication"
+            )),
         }
     }
 

@@ -241,10 +241,10 @@ def tool(port, tmp_path, user, *args):
 
 
 def secured_cluster(factory):
-    """Three combined-mode members, each with a SASL_PLAINTEXT listener and the same
-    SCRAM users (users are per broker). The members replicate over the PLAINTEXT
-    listener as User:ANONYMOUS, so that principal is a super user, as Kafka's
-    inter-broker principal must be."""
+    """Three combined-mode members, each with a SASL_PLAINTEXT listener, formatted with
+    the same SCRAM users (the quorum takes them once). The members replicate over the
+    PLAINTEXT listener as User:ANONYMOUS, so that principal is a super user, as Kafka's
+    inter-broker principal must be (test_cluster_security.py replicates over SASL)."""
     from conftest import Broker, _BROKERS_BY_NODE
     controller_ports = [free_port() for _ in range(CLUSTER_SIZE)]
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))

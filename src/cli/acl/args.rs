@@ -43,6 +43,12 @@ pub struct AclArgs {
     pub groups: Vec<String>,
     #[arg(long = "transactional-id", value_name = "ID")]
     pub transactional_ids: Vec<String>,
+    /// A DELEGATION_TOKEN resource (a token id).
+    #[arg(long = "delegation-token", value_name = "TOKEN_ID")]
+    pub delegation_tokens: Vec<String>,
+    /// A USER resource (User:name): who may create or describe tokens for that user.
+    #[arg(long = "user-principal", value_name = "PRINCIPAL")]
+    pub user_principals: Vec<String>,
     /// The cluster resource (kafka-cluster).
     #[arg(long)]
     pub cluster: bool,

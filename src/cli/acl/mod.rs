@@ -106,6 +106,8 @@ fn resources(args: &AclArgs) -> Result<Vec<Resource>, String> {
         (ResourceType::Topic, &args.topics),
         (ResourceType::Group, &args.groups),
         (ResourceType::TransactionalId, &args.transactional_ids),
+        (ResourceType::DelegationToken, &args.delegation_tokens),
+        (ResourceType::User, &args.user_principals),
     ];
     for (rt, names) in named {
         out.extend(names.iter().map(|n| (rt, n.clone(), pattern)));

@@ -120,29 +120,55 @@ impl AclIndex {
     }
 }
 
+/// The made-up resource name Kafka's `authorizeByResourceType` first authorizes, so
+/// that a `*` ALLOW and `allow.everyone.if.no.acl.found` count as they do for any name.
+const BY_TYPE_PROBE_NAME: &str = "hardcode";
+
 impl AclIndex {
-    /// Whether `req` is allowed on some resource of the type: some ALLOW binding names
-    /// it, and the resource that binding names is not denied to it. (Kafka's
-    /// `authorizeByResourceType` also weighs prefixes against DENYs more finely.)
+    /// Kafka's `authorizeByResourceType` (what an idempotent producer without
+    /// IDEMPOTENT_WRITE needs: WRITE on some topic), for everyone but super users:
+    /// allowed when a made-up name is; else refused by a DENY on `*`; else allowed by
+    /// an ALLOW literal that no DENY literal of the same name and no DENY prefix covers,
+    /// or by an ALLOW prefix that no DENY prefix covers. Only the operation itself and
+    /// ALL count here (no implied operations), as in Kafka.
     pub fn authorize_any(
         &self,
         req: &Request<'_>,
         resource_type: ResourceType,
         allow_if_none: bool,
     ) -> bool {
+        if self.authorize(req, resource_type, BY_TYPE_PROBE_NAME, allow_if_none) {
+            return true;
+        }
         let Some(t) = self.by_type.get(&resource_type) else {
-            return allow_if_none;
+            return false;
         };
-        t.literal
-            .iter()
-            .chain(t.prefixed.iter())
-            .any(|(name, entries)| {
-                entries.iter().any(|e| {
-                    e.permission == Permission::Allow
-                        && applies_to(e, req)
-                        && allows(e.operation, req.operation)
-                }) && self.authorize(req, resource_type, name, allow_if_none)
+        let with = |entries: &[Entry], permission: Permission| {
+            entries.iter().any(|e| {
+                e.permission == permission
+                    && applies_to(e, req)
+                    && (e.operation == req.operation || e.operation == Operation::All)
             })
+        };
+        let names = |map: &HashMap<String, Vec<Entry>>, permission| -> Vec<String> {
+            map.iter()
+                .filter(|(_, entries)| with(entries, permission))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        let deny_literals = names(&t.literal, Permission::Deny);
+        if deny_literals.iter().any(|n| n == WILDCARD) {
+            return false;
+        }
+        let deny_prefixes = names(&t.prefixed, Permission::Deny);
+        let covered = |name: &str| deny_prefixes.iter().any(|p| name.starts_with(p.as_str()));
+        let literal_ok = names(&t.literal, Permission::Allow)
+            .iter()
+            .any(|n| n == WILDCARD || (!deny_literals.contains(n) && !covered(n)));
+        literal_ok
+            || names(&t.prefixed, Permission::Allow)
+                .iter()
+                .any(|p| !covered(p))
     }
 }
 
@@ -195,6 +221,45 @@ mod tests {
         assert!(!idx.authorize(&req("User:bob", Write), Topic, "t", true));
         // Another resource type is another resource.
         assert!(!idx.authorize(&req("User:alice", Write), Group, "t", false));
+    }
+
+    #[test]
+    fn by_resource_type_as_kafka() {
+        let any = |bindings: &[(&str, PatternType, Operation, Permission)], allow_if_none| {
+            AclIndex::new(
+                bindings
+                    .iter()
+                    .map(|(n, pat, op, perm)| binding(Topic, n, *pat, "User:alice", *op, *perm)),
+            )
+            .authorize_any(&req("User:alice", Write), Topic, allow_if_none)
+        };
+        assert!(!any(&[], false));
+        assert!(
+            any(&[], true),
+            "allow.everyone.if.no.acl.found, nothing names the probe"
+        );
+        assert!(any(&[("t", Literal, Read, Allow)], true));
+        assert!(any(&[("t", Literal, Write, Allow)], false));
+        assert!(any(&[("t", Literal, All, Allow)], false));
+        assert!(
+            !any(&[("t", Literal, Read, Allow)], false),
+            "READ is not WRITE"
+        );
+        assert!(any(&[("*", Literal, Write, Allow)], false));
+        let cases = [
+            // (allow, deny, allowed)
+            (("t", Literal), ("t", Literal), false),
+            (("t", Literal), ("u", Literal), true),
+            (("pay-1", Literal), ("pay", Prefixed), false),
+            (("pay-eu", Prefixed), ("pay", Prefixed), false),
+            (("pay", Prefixed), ("pay-eu", Prefixed), true),
+            (("pay", Prefixed), ("pay", Literal), true),
+            (("t", Literal), ("*", Literal), false),
+        ];
+        for ((an, ap), (dn, dp), want) in cases {
+            let got = any(&[(an, ap, Write, Allow), (dn, dp, Write, Deny)], false);
+            assert_eq!(got, want, "allow {an} {ap:?}, deny {dn} {dp:?}");
+        }
     }
 
     #[test]

@@ -60,13 +60,17 @@ macro_rules! coded_enum {
 }
 
 coded_enum!(
-    /// What an ACL protects (Kafka's `ResourceType`; USER is not served).
+    /// What an ACL protects (Kafka's `ResourceType`). DELEGATION_TOKEN and USER
+    /// bindings are kept and listed like any other, and decided by the same rules, but
+    /// no API corelog serves checks them (Kafka checks them only in the delegation
+    /// token APIs, which corelog does not serve).
     ResourceType {
         Topic = 2, "TOPIC";
         Group = 3, "GROUP";
         Cluster = 4, "CLUSTER";
         TransactionalId = 5, "TRANSACTIONAL_ID";
         DelegationToken = 6, "DELEGATION_TOKEN";
+        User = 7, "USER";
     }
 );
 
