@@ -33,7 +33,9 @@ pub fn follow_image(broker: &Arc<Broker>, cluster: &ClusterHandle) {
     cluster.set_on_change(Box::new(move || {
         if let Some(broker) = weak.upgrade() {
             if let Some(cluster) = &broker.cluster {
-                broker.acls.follow(&cluster.image().acls);
+                let image = cluster.image();
+                broker.acls.follow(&image.acls);
+                broker.quotas.store.follow(&image.client_quotas);
             }
             broker.send(
                 METADATA_SHARD,

@@ -78,6 +78,10 @@ pub enum AdminCall {
         partition: i32,
         target: Option<Vec<i32>>,
     },
+    /// Client quota changes (see `Command::AlterClientQuotas`).
+    AlterClientQuotas {
+        changes: Vec<crate::quota::entity::QuotaChange>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
@@ -263,6 +267,15 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             };
             commit(node, command, |s| {
                 bindings.iter().all(|b| s.acls.contains(b))
+            })
+            .await
+        }
+        AdminCall::AlterClientQuotas { changes } => {
+            let command = Command::AlterClientQuotas {
+                changes: changes.clone(),
+            };
+            commit(node, command, |s| {
+                crate::quota::entity::holds(&s.client_quotas, &changes)
             })
             .await
         }

@@ -64,6 +64,8 @@ pub struct ClusterImage {
     pub caught_up: bool,
     /// Every ACL binding of the quorum (`security::acl::AclStore::follow` takes them).
     pub acls: Arc<Vec<crate::security::acl::AclBinding>>,
+    /// Every client quota of the quorum (`quota::store::QuotaStore::follow` takes them).
+    pub client_quotas: Arc<Vec<crate::quota::entity::QuotaRecord>>,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;

@@ -92,6 +92,10 @@ pub enum Command {
         partition: i32,
         target: Option<Vec<i32>>,
     },
+    /// Client quota changes (AlterClientQuotas), applied in order (`quota::entity`).
+    AlterClientQuotas {
+        changes: Vec<crate::quota::entity::QuotaChange>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -139,6 +143,9 @@ pub struct ClusterState {
     /// Every ACL binding (`security::acl`), enforced alike by every member.
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// Every client quota, sorted by entity, enforced alike by every member.
+    #[serde(default)]
+    pub client_quotas: Vec<crate::quota::entity::QuotaRecord>,
 }
 
 impl ClusterState {
@@ -224,6 +231,10 @@ impl ClusterState {
                 for b in bindings {
                     self.acls.remove(b);
                 }
+                Reply::Ok
+            }
+            Command::AlterClientQuotas { changes } => {
+                crate::quota::entity::apply_changes(&mut self.client_quotas, changes);
                 Reply::Ok
             }
         }

@@ -71,7 +71,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let (brokers, topics, caught_up, acls) = {
+        let (brokers, topics, caught_up, acls, quotas) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
@@ -88,7 +88,8 @@ impl StateMachine {
                 .get(&self.handle.node_id)
                 .is_some_and(|b| b.registration.incarnation == self.handle.incarnation);
             let acls: Vec<_> = state.acls.iter().cloned().collect();
-            (brokers, state.topics.clone(), caught_up, acls)
+            let quotas = state.client_quotas.clone();
+            (brokers, state.topics.clone(), caught_up, acls, quotas)
         };
         self.handle.update(|image| {
             image.live_brokers = brokers;
@@ -98,6 +99,9 @@ impl StateMachine {
             image.caught_up = caught_up;
             if *image.acls != acls {
                 image.acls = std::sync::Arc::new(acls);
+            }
+            if *image.client_quotas != quotas {
+                image.client_quotas = std::sync::Arc::new(quotas);
             }
         });
     }

@@ -172,10 +172,14 @@ pub enum Counter {
     SaslAuthentications,
     /// SASL logins refused (SASL_AUTHENTICATION_FAILED) or abandoned.
     SaslAuthenticationFailures,
+    /// Connections closed right after accept for being over a `max.connections*` limit.
+    ConnectionsRefused,
+    /// Responses that carried a non-zero quota throttle time (the connection was muted).
+    QuotaThrottledResponses,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 21] = [
+    pub const ALL: [Counter; 23] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -197,6 +201,8 @@ impl Counter {
         Counter::TlsHandshakes,
         Counter::SaslAuthentications,
         Counter::SaslAuthenticationFailures,
+        Counter::ConnectionsRefused,
+        Counter::QuotaThrottledResponses,
     ];
 }
 

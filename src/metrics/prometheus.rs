@@ -121,6 +121,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_sasl_authentication_failures_total",
             "SASL logins refused with SASL_AUTHENTICATION_FAILED or abandoned.",
         ),
+        Counter::ConnectionsRefused => (
+            "corelog_connections_refused_total",
+            "Connections closed right after accept: over max.connections, listener.name.<l>.max.connections or max.connections.per.ip.",
+        ),
+        Counter::QuotaThrottledResponses => (
+            "corelog_quota_throttled_responses_total",
+            "Responses with a non-zero throttle_time_ms from a client quota; the connection was muted that long.",
+        ),
     }
 }
 

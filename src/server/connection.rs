@@ -6,6 +6,7 @@
 //! Bounds: a frame larger than socket.request.max.bytes closes the connection; at most
 //! `INFLIGHT_REQUESTS_MAX` requests are started and not yet answered.
 
+use std::cell::RefCell;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -23,6 +24,9 @@ use crate::protocol::frame::frame_len;
 use crate::protocol::header::{
     decode_request_header, encode_response_header, response_header_flexible,
 };
+use crate::quota::entity::Kind;
+use crate::quota::manager::{ConnQuotas, Timed};
+use crate::quota::throttle_field;
 use crate::runtime::{self, TcpStream};
 
 /// Requests read and started but not yet answered, per connection. librdkafka keeps up
@@ -38,7 +42,12 @@ struct Started {
     api_key: i16,
     /// When the request was read (`metrics::now`), for the total-time stages.
     received: Option<std::time::Instant>,
-    pending: Pending,
+    api_version: i16,
+    /// Counted against the client's quotas (not ApiVersions, the login, replica fetches).
+    quota: bool,
+    /// The throttle time decided when the request was read (producer_byte_rate).
+    throttle_ms: u64,
+    pending: Timed<Pending>,
 }
 
 /// What a connection runs over: a plain TCP stream, or TLS over one (`server::tls`).
@@ -86,8 +95,14 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     let fd = stream.gather_fd();
     let (reader, writer) = futures::io::AsyncReadExt::split(stream);
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
-    let write_task = write_responses(rx, Writer { half: writer, fd }, peer);
-    let read_task = read_requests(shard, reader, tx, info);
+    let quotas = Rc::new(RefCell::new(ConnQuotas::new(info.principal.as_deref())));
+    let write_task = write_responses(
+        rx,
+        Writer { half: writer, fd },
+        peer,
+        (shard.clone(), quotas.clone()),
+    );
+    let read_task = read_requests(shard, reader, tx, info, quotas);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -110,6 +125,7 @@ async fn read_requests<S: Transport>(
     mut reader: futures::io::ReadHalf<S>,
     mut tx: mpsc::Sender<Started>,
     info: ConnInfo,
+    quotas: Rc<RefCell<ConnQuotas>>,
 ) {
     let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
@@ -147,6 +163,26 @@ async fn read_requests<S: Transport>(
         };
         let flexible = response_header_flexible(header.api_key, header.api_version);
         metrics::request(header.api_key);
+        // A muted connection (over a quota) reads nothing more until the mute ends.
+        let muted = quotas.borrow().muted_for();
+        if let Some(wait) = muted {
+            runtime::sleep(wait).await;
+        }
+        let quota = !throttle_field::exempt(header.api_key)
+            && !is_replica_fetch(header.api_key, header.api_version, &body)
+            && quotas.borrow_mut().refresh(
+                &shard.broker.quotas,
+                header.client_id.as_deref().unwrap_or(""),
+            );
+        let mut throttle_ms = 0;
+        if quota && header.api_key == API_PRODUCE {
+            let mut q = quotas.borrow_mut();
+            throttle_ms = q.record(&shard.broker.quotas, Kind::Produce, 4 + len as u64);
+            if throttle_ms > 0 {
+                q.mute(throttle_ms);
+            }
+        }
+        let dispatched = quota.then(std::time::Instant::now);
         let pending = match handlers::dispatch(&shard, &header, body, &info) {
             Ok(p) => p,
             Err(e) => {
@@ -155,12 +191,16 @@ async fn read_requests<S: Transport>(
                 return;
             }
         };
+        let spent_ns = dispatched.map_or(0, |t| t.elapsed().as_nanos() as u64);
         let started = Started {
             correlation_id: header.correlation_id,
             flexible,
             api_key: header.api_key,
             received,
-            pending,
+            api_version: header.api_version,
+            quota,
+            throttle_ms,
+            pending: Timed::new(pending, spent_ns),
         };
         if tx.send(started).await.is_err() {
             return;
@@ -179,10 +219,19 @@ async fn write_responses<S: Transport>(
     mut rx: mpsc::Receiver<Started>,
     mut writer: Writer<S>,
     peer: Option<SocketAddr>,
+    (shard, quotas): (Rc<Shard>, Rc<RefCell<ConnQuotas>>),
 ) {
     while let Some(s) = rx.next().await {
-        let chunks = match s.pending.await {
-            Ok(Outcome::Respond(chunks)) => chunks,
+        let (outcome, spent_ns) = s.pending.await;
+        let chunks = match outcome {
+            Ok(Outcome::Respond(mut chunks)) => {
+                if s.quota {
+                    let mut q = quotas.borrow_mut();
+                    let req = (s.api_key, s.api_version, s.throttle_ms);
+                    throttle(&shard, &mut q, req, spent_ns, &mut chunks);
+                }
+                chunks
+            }
             Ok(Outcome::NoResponse) => {
                 record_total(s.api_key, s.received);
                 continue;
@@ -218,6 +267,45 @@ async fn write_responses<S: Transport>(
 
 const API_PRODUCE: i16 = 0;
 const API_FETCH: i16 = 1;
+/// Fetch versions with the replica id in the body (a follower's fetch is replication,
+/// not a consumer; corelog's followers fetch at v12).
+const FETCH_REPLICA_ID_IN_BODY_MAX: i16 = 14;
+
+/// Whether a request is a follower's Fetch (replica id >= 0), which quotas do not count.
+fn is_replica_fetch(api_key: i16, version: i16, body: &[u8]) -> bool {
+    api_key == API_FETCH
+        && version <= FETCH_REPLICA_ID_IN_BODY_MAX
+        && body.len() >= 4
+        && i32::from_be_bytes([body[0], body[1], body[2], body[3]]) >= 0
+}
+
+/// Counts a finished request against the client's consumer_byte_rate (Fetch) and
+/// request_percentage quotas; writes the largest throttle time (with the produce one
+/// decided on read) into the response and mutes the connection that long. Kafka (2.0+,
+/// KIP-219) answers at once too and mutes after.
+fn throttle(
+    shard: &Shard,
+    q: &mut ConnQuotas,
+    (api_key, api_version, throttle_ms): (i16, i16, u64),
+    spent_ns: u64,
+    chunks: &mut [Bytes],
+) {
+    let m = &shard.broker.quotas;
+    let mut ms = throttle_ms;
+    if api_key == API_FETCH {
+        let bytes: usize = chunks.iter().map(Bytes::len).sum();
+        ms = ms.max(q.record(m, Kind::Fetch, bytes as u64));
+    }
+    ms = ms.max(q.record(m, Kind::Request, spent_ns));
+    if ms == 0 {
+        return;
+    }
+    q.mute(ms);
+    let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+    if throttle_field::write(api_key, api_version, chunks, ms) {
+        metrics::add(Counter::QuotaThrottledResponses, 1);
+    }
+}
 
 /// The request-to-response time of a Produce or Fetch.
 fn record_total(api_key: i16, received: Option<std::time::Instant>) {
