@@ -10,6 +10,7 @@ The brokers measure over quota.window.num=2 windows of 1 s, so a bounded run of 
 seconds sees the rate (Kafka's default, 11 windows, would allow a 10 s burst first).
 """
 
+import socket
 import struct
 import subprocess
 import time
@@ -68,7 +69,8 @@ def consume_all(broker, topic, client_id):
     """Reads RECORDS records from the start; returns (seconds, records)."""
     c = Consumer({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4",
                   "client.id": client_id, "group.id": f"g-{client_id}", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False, "max.partition.fetch.bytes": 16384, "fetch.max.bytes": 16384})
+                  "enable.auto.commit": False, "max.partition.fetch.bytes": 16384, "fetch.max.bytes": 16384,
+                  "message.max.bytes": 16384})
     c.subscribe([topic])
     got = 0
     start = None
@@ -178,17 +180,32 @@ def served(conn):
     return bool(kwire.api_versions(conn))
 
 
+CLIENT_IP = "127.0.0.5"  # the harness's own probes come from 127.0.0.1
+
+
+def conn_from(ip, port):
+    """A kwire connection to the broker from source address `ip` (any 127/8 works)."""
+    c = kwire.Conn.__new__(kwire.Conn)
+    c.sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(ip, 0))
+    c.timeout_s = 10.0
+    c.local_port = c.sock.getsockname()[1]
+    c.next_correlation_id = 1
+    return c
+
+
 def test_max_connections_per_ip(broker_factory):
     broker = broker_factory({"max.connections.per.ip": "3"})
-    conns = [kwire.Conn(broker.port) for _ in range(3)]
+    conns = [conn_from(CLIENT_IP, broker.port) for _ in range(3)]
     try:
         assert all(served(c) for c in conns)
-        with kwire.Conn(broker.port) as refused:
+        with conn_from(CLIENT_IP, broker.port) as refused:
             assert refused.wait_closed(5.0)
+        with kwire.Conn(broker.port) as other_ip:
+            assert served(other_ip), "another address has its own count"
         conns.pop().close()
         deadline = time.monotonic() + 5
         while True:  # the broker sees the close asynchronously
-            with kwire.Conn(broker.port) as again:
+            with conn_from(CLIENT_IP, broker.port) as again:
                 try:
                     if served(again):
                         break
@@ -199,7 +216,10 @@ def test_max_connections_per_ip(broker_factory):
     finally:
         for c in conns:
             c.close()
-    broker.wait_for_log("refusing connection: 127.0.0.1 already has 3 connections")
+    broker.wait_for_log(f"refusing connection: {CLIENT_IP} already has 3 connections")
+    metrics = urllib.request.urlopen(f"http://{broker.admin}/metrics", timeout=5).read().decode()
+    refused = [line for line in metrics.splitlines() if line.startswith("corelog_connections_refused_total")]
+    assert refused and sum(float(line.split()[-1]) for line in refused) >= 1, refused
 
 
 def test_quota_set_on_one_member_is_enforced_by_another(broker_factory):
