@@ -66,3 +66,63 @@ static OP: Struct = Struct {
     ],
     tagged: &[],
 };
+
+/// Valid DescribeClientQuotas / AlterClientQuotas requests at `v` for the guard's tests
+/// (`guard/tests.rs` `samples`): defaults and names, several entries and ops.
+#[cfg(test)]
+pub(super) fn samples(api: kafka_protocol::messages::ApiKey, v: i16) -> Vec<bytes::BytesMut> {
+    use alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let s = |t: &str| StrBytes::from_string(t.to_string());
+    let encode = |msg: &dyn Fn(&mut bytes::BytesMut)| {
+        let mut out = bytes::BytesMut::new();
+        msg(&mut out);
+        out
+    };
+    if api == ApiKey::DescribeClientQuotas {
+        let full = DescribeClientQuotasRequest::default()
+            .with_components(vec![
+                ComponentData::default()
+                    .with_entity_type(s("user"))
+                    .with_match_type(0)
+                    .with_match(Some(s("alice"))),
+                ComponentData::default()
+                    .with_entity_type(s("client-id"))
+                    .with_match_type(1)
+                    .with_match(None),
+            ])
+            .with_strict(true);
+        let empty = DescribeClientQuotasRequest::default();
+        return vec![
+            encode(&|o| full.encode(o, v).expect("encodes")),
+            encode(&|o| empty.encode(o, v).expect("encodes")),
+        ];
+    }
+    let entry = EntryData::default()
+        .with_entity(vec![
+            EntityData::default()
+                .with_entity_type(s("user"))
+                .with_entity_name(None),
+            EntityData::default()
+                .with_entity_type(s("client-id"))
+                .with_entity_name(Some(s("app"))),
+        ])
+        .with_ops(vec![
+            OpData::default()
+                .with_key(s("producer_byte_rate"))
+                .with_value(1024.5),
+            OpData::default()
+                .with_key(s("consumer_byte_rate"))
+                .with_remove(true),
+        ]);
+    let full = AlterClientQuotasRequest::default()
+        .with_entries(vec![entry.clone(), entry])
+        .with_validate_only(true);
+    let empty = AlterClientQuotasRequest::default();
+    vec![
+        encode(&|o| full.encode(o, v).expect("encodes")),
+        encode(&|o| empty.encode(o, v).expect("encodes")),
+    ]
+}
