@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.request
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kwire
@@ -71,7 +71,7 @@ def consume_all(broker, topic, client_id):
                   "client.id": client_id, "group.id": f"g-{client_id}", "auto.offset.reset": "earliest",
                   "enable.auto.commit": False, "max.partition.fetch.bytes": 16384, "fetch.max.bytes": 16384,
                   "message.max.bytes": 16384})
-    c.subscribe([topic])
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])  # no group join: bounded time
     got = 0
     start = None
     deadline = time.monotonic() + 60
@@ -98,6 +98,8 @@ def test_producer_byte_rate_slows_one_client_id_only(broker_factory):
     assert (fast_n, fast_err, slow_n, slow_err) == (RECORDS, [], RECORDS, [])
     payload = RECORDS * RECORD_BYTES
     slow_rate = payload / slow_s
+    print(f"producer: quota {RATE_BYTES_PER_S} B/s, throttled {slow_rate:.0f} B/s in {slow_s:.2f} s, "
+          f"unthrottled {payload / fast_s:.0f} B/s in {fast_s:.2f} s")
     # The first window's burst passes at once, so the achieved rate is a bit above the
     # quota; a broker that did not throttle would be at the fast client's rate.
     assert 0.4 * RATE_BYTES_PER_S < slow_rate < 1.8 * RATE_BYTES_PER_S, (slow_rate, slow_s)
@@ -118,6 +120,8 @@ def test_consumer_byte_rate_slows_one_client_id_only(broker_factory):
     slow_s, slow_n = consume_all(broker, topic, "slow-consumer")
     assert (fast_n, slow_n) == (RECORDS, RECORDS)
     slow_rate = RECORDS * RECORD_BYTES / slow_s
+    print(f"consumer: quota {RATE_BYTES_PER_S} B/s, throttled {slow_rate:.0f} B/s in {slow_s:.2f} s, "
+          f"unthrottled {RECORDS * RECORD_BYTES / fast_s:.0f} B/s in {fast_s:.2f} s")
     assert 0.4 * RATE_BYTES_PER_S < slow_rate < 1.8 * RATE_BYTES_PER_S, (slow_rate, slow_s)
     assert slow_s > 4 * fast_s, (slow_s, fast_s)
 
