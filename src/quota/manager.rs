@@ -143,14 +143,15 @@ impl ConnQuotas {
 }
 
 /// A request's future with the time spent polling it (the shard time the request
-/// took, for `request_percentage`; waits such as a long poll are not counted).
+/// took, for `request_percentage`; waits such as a long poll are not counted). Without
+/// a quota on the connection (`spent_ns: None`) it reads no clock.
 pub struct Timed<F> {
     inner: F,
-    pub spent_ns: u64,
+    spent_ns: Option<u64>,
 }
 
 impl<F> Timed<F> {
-    pub fn new(inner: F, spent_ns: u64) -> Timed<F> {
+    pub fn new(inner: F, spent_ns: Option<u64>) -> Timed<F> {
         Timed { inner, spent_ns }
     }
 }
@@ -159,10 +160,14 @@ impl<F: Future + Unpin> Future for Timed<F> {
     type Output = (F::Output, u64);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(spent) = self.spent_ns else {
+            return Pin::new(&mut self.inner).poll(cx).map(|out| (out, 0));
+        };
         let start = Instant::now();
         let r = Pin::new(&mut self.inner).poll(cx);
-        self.spent_ns += start.elapsed().as_nanos() as u64;
-        r.map(|out| (out, self.spent_ns))
+        let spent = spent + start.elapsed().as_nanos() as u64;
+        self.spent_ns = Some(spent);
+        r.map(|out| (out, spent))
     }
 }
 

@@ -191,7 +191,7 @@ async fn read_requests<S: Transport>(
                 return;
             }
         };
-        let spent_ns = dispatched.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        let spent_ns = dispatched.map(|t| t.elapsed().as_nanos() as u64);
         let started = Started {
             correlation_id: header.correlation_id,
             flexible,
