@@ -201,6 +201,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: corelog::cli::user::UserAction,
     },
+    /// Client quotas of a running broker: set, delete, describe (kafka-configs --entity-type users/clients).
+    #[command(
+        after_help = "Examples:\n  corelog quota set --client app --add-config producer_byte_rate=1048576\n  corelog quota set --user alice --client-defaults --add-config consumer_byte_rate=2097152,request_percentage=50\n  corelog quota describe\n  corelog quota delete --client app --delete-config producer_byte_rate"
+    )]
+    Quota(corelog::cli::quota::QuotaArgs),
     /// Cluster operations: preferred and unclean leader election.
     Cluster(corelog::cli::cluster::ClusterArgs),
     /// Transactions: list, describe, find-hanging, abort (kafka-transactions.sh).

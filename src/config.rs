@@ -189,6 +189,8 @@ pub struct BrokerConfig {
     pub txn: crate::txn::config::TxnConfig,
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`.
     pub authorizer: crate::security::acl::AuthorizerConfig,
+    /// `quota.window.*` and the connection limits (`max.connections*`).
+    pub quota: crate::quota::QuotaConfig,
     pub cluster_id: String,
     /// KRaft membership (`process.roles`, `controller.quorum.voters`, ...); `None` for
     /// a single broker.
@@ -263,6 +265,7 @@ impl Default for BrokerConfig {
             failed_authentication_delay_ms: FAILED_AUTHENTICATION_DELAY_MS_DEFAULT,
             txn: crate::txn::config::TxnConfig::default(),
             authorizer: Default::default(),
+            quota: Default::default(),
             cluster_id: String::new(),
             cluster: None,
             inter_broker: Default::default(),
@@ -493,6 +496,8 @@ impl BrokerConfig {
         c.txn = crate::txn::config::TxnConfig::parse(get, parse_num)?;
         c.authorizer = crate::security::acl::AuthorizerConfig::parse(get)
             .map_err(|(key, value, why)| ConfigError::Invalid { key, value, why })?;
+        let listener_names: Vec<String> = c.listeners.iter().map(|l| l.name.clone()).collect();
+        c.quota = crate::quota::QuotaConfig::parse(get, &listener_names)?;
         crate::topic_config::validate_broker_props(props).map_err(ConfigError::TopicDefault)?;
         c.props = props.clone();
         Ok(c)

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod handlers;
 pub mod metrics;
 pub mod protocol;
+pub mod quota;
 pub mod replication;
 pub mod runtime;
 pub mod security;

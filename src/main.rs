@@ -151,6 +151,7 @@ fn main() -> ExitCode {
         Command::Tune { action } => run_tune(action),
         Command::Storage { action } => corelog::cli::storage::run(action),
         Command::Acl(args) => corelog::cli::acl::run(args),
+        Command::Quota(args) => corelog::cli::quota::run(args),
         Command::User { bootstrap, action } => {
             corelog::cli::user::run(corelog::cli::client::Client::connect(&bootstrap), action)
         }

@@ -91,6 +91,10 @@ pub fn run(
     if broker.config.cluster.is_none() {
         let authorizer = broker.config.authorizer.clone();
         broker.acls = crate::security::acl::AclStore::open(&broker.config.log_dirs[0], authorizer)?;
+        broker.quotas = crate::quota::manager::QuotaManager::new(
+            broker.config.quota.clone(),
+            crate::quota::store::QuotaStore::open(&broker.config.log_dirs[0])?,
+        );
     }
     if let Some(login) = broker.config.inter_broker.login.clone() {
         crate::replication::install_login(login);

@@ -45,6 +45,7 @@ pub fn follow_image(broker: &Arc<Broker>, cluster: &ClusterHandle) {
                 let image = cluster.image();
                 broker.acls.follow(&image.acls);
                 super::users_sync::follow(&broker, &image);
+                broker.quotas.store.follow(&image.client_quotas);
             }
             broker.send(
                 METADATA_SHARD,

@@ -69,6 +69,11 @@ pub struct Broker {
     pub txn_partitions: crate::txn::verify::OpenPartitions,
     /// The follower side's budget for throttled replica fetches (reassignment).
     pub replication_throttle: crate::replication::throttle::Bucket,
+    /// Connection counts against `max.connections*` (`quota::conn_limits`).
+    pub conn_limits: std::sync::Arc<crate::quota::conn_limits::ConnectionLimits>,
+    /// Client quotas and their sensors (`quota::manager`): the first log dir's file on a
+    /// single broker (set by `serve`), the quorum's records in a cluster.
+    pub quotas: crate::quota::manager::QuotaManager,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -142,6 +147,13 @@ impl Broker {
             })
             .unzip();
         let acls = crate::security::acl::AclStore::in_cluster(config.authorizer.clone());
+        let listener_names: Vec<String> = config.listeners.iter().map(|l| l.name.clone()).collect();
+        let conn_limits = std::sync::Arc::new(crate::quota::conn_limits::ConnectionLimits::new(
+            config.quota.limits.clone(),
+            &listener_names,
+        ));
+        let quotas =
+            crate::quota::manager::QuotaManager::new(config.quota.clone(), Default::default());
         Broker {
             log_dirs: config.log_dirs.clone(),
             acls,
@@ -158,6 +170,8 @@ impl Broker {
             users,
             auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
             replication_throttle: Default::default(),
+            conn_limits,
+            quotas,
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

@@ -15,6 +15,7 @@ pub mod murmur2;
 pub mod offsets;
 pub mod produce;
 pub mod profile;
+pub mod quota;
 pub mod reassign;
 pub mod records;
 pub mod reset_offsets;

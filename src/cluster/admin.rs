@@ -88,6 +88,10 @@ pub enum AdminCall {
         node_id: i32,
         credentials: Vec<crate::security::users::CredentialRecord>,
     },
+    /// Client quota changes (see `Command::AlterClientQuotas`).
+    AlterClientQuotas {
+        changes: Vec<crate::quota::entity::QuotaChange>,
+    },
 }
 
 /// Ok, or a Kafka error code with its message.
@@ -273,6 +277,15 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             };
             commit(node, command, |s| {
                 bindings.iter().all(|b| s.acls.contains(b))
+            })
+            .await
+        }
+        AdminCall::AlterClientQuotas { changes } => {
+            let command = Command::AlterClientQuotas {
+                changes: changes.clone(),
+            };
+            commit(node, command, |s| {
+                crate::quota::entity::holds(&s.client_quotas, &changes)
             })
             .await
         }

@@ -85,6 +85,8 @@ pub struct ClusterImage {
     /// This member's formatted users were taken by the quorum (or there were none to
     /// take): it proposes them no more (`Command::BootstrapScramCredentials`).
     pub scram_bootstrapped: bool,
+    /// Every client quota of the quorum (`quota::store::QuotaStore::follow` takes them).
+    pub client_quotas: Arc<Vec<crate::quota::entity::QuotaRecord>>,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;

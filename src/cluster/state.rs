@@ -106,6 +106,10 @@ pub enum Command {
         node_id: i32,
         credentials: Vec<CredentialRecord>,
     },
+    /// Client quota changes (AlterClientQuotas), applied in order (`quota::entity`).
+    AlterClientQuotas {
+        changes: Vec<crate::quota::entity::QuotaChange>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -172,6 +176,9 @@ pub struct ClusterState {
     /// The members whose formatted users were taken (`BootstrapScramCredentials`).
     #[serde(default)]
     pub scram_bootstrapped: BTreeSet<i32>,
+    /// Every client quota, sorted by entity, enforced alike by every member.
+    #[serde(default)]
+    pub client_quotas: Vec<crate::quota::entity::QuotaRecord>,
 }
 
 impl ClusterState {
@@ -266,6 +273,10 @@ impl ClusterState {
                 node_id,
                 credentials,
             } => self.bootstrap_scram(*node_id, credentials),
+            Command::AlterClientQuotas { changes } => {
+                crate::quota::entity::apply_changes(&mut self.client_quotas, changes);
+                Reply::Ok
+            }
         }
     }
 

@@ -71,7 +71,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
-        let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped)) = {
+        let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped), quotas) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
@@ -93,7 +93,15 @@ impl StateMachine {
                 scram_users(state),
                 state.scram_bootstrapped.contains(&self.handle.node_id),
             );
-            (brokers, state.topics.clone(), caught_up, acls, users)
+            let quotas = state.client_quotas.clone();
+            (
+                brokers,
+                state.topics.clone(),
+                caught_up,
+                acls,
+                users,
+                quotas,
+            )
         };
         self.handle.update(|image| {
             image.live_brokers = brokers;
@@ -108,6 +116,9 @@ impl StateMachine {
                 image.scram_users = std::sync::Arc::new(scram_users);
             }
             image.scram_bootstrapped = scram_bootstrapped;
+            if *image.client_quotas != quotas {
+                image.client_quotas = std::sync::Arc::new(quotas);
+            }
         });
     }
 

@@ -81,6 +81,8 @@ pub(super) fn key_warning(k: &str) -> Option<String> {
         || super::tls::KEYS.contains(&listener_key(k))
         || listener_key(k) == "sasl.enabled.mechanisms"
         || crate::txn::config::KEYS.contains(&k)
+        || crate::quota::KEYS.contains(&k)
+        || listener_key(k) == "max.connections"
         || crate::security::acl::CONFIG_KEYS.contains(&k)
         || super::sasl::known_key(k)
         || MEANINGLESS_KEYS.contains(&k)

@@ -8,6 +8,7 @@
 pub mod acl_change;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -22,6 +23,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -269,6 +271,12 @@ pub fn dispatch(
         ApiKey::DeleteAcls => delete_acls::handle(s, version, body, access).boxed_local(),
         ApiKey::DescribeProducers => {
             describe_producers::handle(s, version, body, access).boxed_local()
+        }
+        ApiKey::DescribeClientQuotas => {
+            ready(describe_client_quotas::handle(&s, version, body, access))
+        }
+        ApiKey::AlterClientQuotas => {
+            alter_client_quotas::handle(s, version, body, access).boxed_local()
         }
         _ => {
             return Err(RequestError::UnsupportedVersion {

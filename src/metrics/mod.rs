@@ -188,10 +188,14 @@ pub enum Counter {
     /// Of those aborts, the ones the coordinator started because the transaction
     /// outlived its `transaction.timeout.ms`.
     TxnTimedOut,
+    /// Connections closed right after accept for being over a `max.connections*` limit.
+    ConnectionsRefused,
+    /// Responses that carried a non-zero quota throttle time (the connection was muted).
+    QuotaThrottledResponses,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 24] = [
+    pub const ALL: [Counter; 26] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -216,6 +220,8 @@ impl Counter {
         Counter::TxnCommitted,
         Counter::TxnAborted,
         Counter::TxnTimedOut,
+        Counter::ConnectionsRefused,
+        Counter::QuotaThrottledResponses,
     ];
 }
 

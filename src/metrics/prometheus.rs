@@ -133,6 +133,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_transactions_timed_out_total",
             "Transactions the coordinator aborted because they outlived transaction.timeout.ms.",
         ),
+        Counter::ConnectionsRefused => (
+            "corelog_connections_refused_total",
+            "Connections closed right after accept: over max.connections, listener.name.<l>.max.connections or max.connections.per.ip.",
+        ),
+        Counter::QuotaThrottledResponses => (
+            "corelog_quota_throttled_responses_total",
+            "Responses with a non-zero throttle_time_ms from a client quota; the connection was muted that long.",
+        ),
     }
 }
 

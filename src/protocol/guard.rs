@@ -61,6 +61,7 @@ use super::DecodeError;
 
 mod admin;
 mod groups;
+mod quotas;
 mod reassign;
 mod security;
 mod txn;
@@ -257,7 +258,7 @@ struct Api {
     body: &'static Struct,
 }
 
-static APIS: [Api; 46] = [
+static APIS: [Api; 48] = [
     Api {
         key: ApiKey::SaslHandshake,
         versions: range(0, 1),
@@ -300,6 +301,18 @@ static APIS: [Api; 46] = [
         versions: range(1, 3),
         flexible: since(2),
         body: &security::DELETE_ACLS,
+    },
+    Api {
+        key: ApiKey::DescribeClientQuotas,
+        versions: range(0, 1),
+        flexible: since(1),
+        body: &quotas::DESCRIBE_CLIENT_QUOTAS,
+    },
+    Api {
+        key: ApiKey::AlterClientQuotas,
+        versions: range(0, 1),
+        flexible: since(1),
+        body: &quotas::ALTER_CLIENT_QUOTAS,
     },
     Api {
         key: ApiKey::Metadata,

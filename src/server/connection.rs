@@ -8,6 +8,7 @@
 //! alone in flight; a request body costs memory as its bytes arrive; a connection idle
 //! for connections.max.idle.ms is closed.
 
+use std::cell::RefCell;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -26,6 +27,9 @@ use crate::protocol::frame::frame_len;
 use crate::protocol::header::{
     decode_request_header, encode_response_header, response_header_flexible,
 };
+use crate::quota::entity::Kind;
+use crate::quota::manager::{ConnQuotas, Timed};
+use crate::quota::throttle_field;
 use crate::runtime::{self, Semaphore, StaticPermit, TcpStream};
 
 /// Requests read and started but not yet answered, per connection. librdkafka keeps up
@@ -43,7 +47,12 @@ struct Started {
     api_key: i16,
     /// When the request was read (`metrics::now`), for the total-time stages.
     received: Option<std::time::Instant>,
-    pending: Pending,
+    api_version: i16,
+    /// Counted against the client's quotas (not ApiVersions, the login, replica fetches).
+    quota: bool,
+    /// The throttle time decided when the request was read (producer_byte_rate).
+    throttle_ms: u64,
+    pending: Timed<Pending>,
     /// Its share of the connection's in-flight slots, given back once it is answered.
     _slot: StaticPermit,
 }
@@ -99,8 +108,15 @@ pub async fn serve<S: Transport>(shard: Rc<Shard>, mut stream: S, mut info: Conn
     let (tx, rx) = mpsc::channel::<Started>(INFLIGHT_REQUESTS_MAX);
     let slots = Rc::new(Semaphore::new(INFLIGHT_REQUESTS_MAX as u64));
     let idle = Duration::from_millis(shard.broker.config.connections_max_idle_ms);
-    let write_task = write_responses(rx, Writer { half: writer, fd }, peer, idle);
-    let read_task = read_requests(shard, reader, tx, info, slots, reauth);
+    let quotas = Rc::new(RefCell::new(ConnQuotas::new(info.principal.as_deref())));
+    let write_task = write_responses(
+        rx,
+        Writer { half: writer, fd },
+        peer,
+        (shard.clone(), quotas.clone()),
+        idle,
+    );
+    let read_task = read_requests(shard, reader, tx, info, slots, reauth, quotas);
     // The reader ends on EOF or a bad frame (dropping `tx`); the writer then answers what
     // was started and ends. A write error ends the writer and, with it, the connection.
     futures::pin_mut!(write_task);
@@ -125,6 +141,7 @@ async fn read_requests<S: Transport>(
     info: ConnInfo,
     slots: Rc<Semaphore>,
     mut reauth: Option<crate::server::sasl::Reauth>,
+    quotas: Rc<RefCell<ConnQuotas>>,
 ) {
     let peer = info.peer;
     let max = shard.broker.config.socket_request_max_bytes;
@@ -214,7 +231,10 @@ async fn read_requests<S: Transport>(
                     flexible,
                     api_key: header.api_key,
                     received,
-                    pending: Box::pin(futures::future::ready(Ok(step.outcome))),
+                    api_version: header.api_version,
+                    quota: false,
+                    throttle_ms: 0,
+                    pending: Timed::new(Box::pin(futures::future::ready(Ok(step.outcome))), None),
                     _slot: slot,
                 };
                 if tx.send(started).await.is_err() {
@@ -231,6 +251,26 @@ async fn read_requests<S: Transport>(
                 return;
             }
         }
+        // A muted connection (over a quota) reads nothing more until the mute ends.
+        let muted = quotas.borrow().muted_for();
+        if let Some(wait) = muted {
+            runtime::sleep(wait).await;
+        }
+        let quota = !throttle_field::exempt(header.api_key)
+            && !is_replica_fetch(header.api_key, header.api_version, &body)
+            && quotas.borrow_mut().refresh(
+                &shard.broker.quotas,
+                header.client_id.as_deref().unwrap_or(""),
+            );
+        let mut throttle_ms = 0;
+        if quota && header.api_key == API_PRODUCE {
+            let mut q = quotas.borrow_mut();
+            throttle_ms = q.record(&shard.broker.quotas, Kind::Produce, 4 + len as u64);
+            if throttle_ms > 0 {
+                q.mute(throttle_ms);
+            }
+        }
+        let dispatched = quota.then(std::time::Instant::now);
         let pending = match handlers::dispatch(&shard, &header, body, &info) {
             Ok(p) => p,
             Err(e) => {
@@ -239,12 +279,16 @@ async fn read_requests<S: Transport>(
                 return;
             }
         };
+        let spent_ns = dispatched.map(|t| t.elapsed().as_nanos() as u64);
         let started = Started {
             correlation_id: header.correlation_id,
             flexible,
             api_key: header.api_key,
             received,
-            pending,
+            api_version: header.api_version,
+            quota,
+            throttle_ms,
+            pending: Timed::new(pending, spent_ns),
             _slot: slot,
         };
         if tx.send(started).await.is_err() {
@@ -344,11 +388,20 @@ async fn write_responses<S: Transport>(
     mut rx: mpsc::Receiver<Started>,
     mut writer: Writer<S>,
     peer: Option<SocketAddr>,
+    (shard, quotas): (Rc<Shard>, Rc<RefCell<ConnQuotas>>),
     idle: Duration,
 ) {
     while let Some(s) = rx.next().await {
-        let chunks = match s.pending.await {
-            Ok(Outcome::Respond(chunks)) => chunks,
+        let (outcome, spent_ns) = s.pending.await;
+        let chunks = match outcome {
+            Ok(Outcome::Respond(mut chunks)) => {
+                if s.quota {
+                    let mut q = quotas.borrow_mut();
+                    let req = (s.api_key, s.api_version, s.throttle_ms);
+                    throttle(&shard, &mut q, req, spent_ns, &mut chunks);
+                }
+                chunks
+            }
             Ok(Outcome::NoResponse) => {
                 record_total(s.api_key, s.received);
                 continue;
@@ -412,6 +465,45 @@ async fn write_responses<S: Transport>(
 
 const API_PRODUCE: i16 = 0;
 const API_FETCH: i16 = 1;
+/// Fetch versions with the replica id in the body (a follower's fetch is replication,
+/// not a consumer; corelog's followers fetch at v12).
+const FETCH_REPLICA_ID_IN_BODY_MAX: i16 = 14;
+
+/// Whether a request is a follower's Fetch (replica id >= 0), which quotas do not count.
+fn is_replica_fetch(api_key: i16, version: i16, body: &[u8]) -> bool {
+    api_key == API_FETCH
+        && version <= FETCH_REPLICA_ID_IN_BODY_MAX
+        && body.len() >= 4
+        && i32::from_be_bytes([body[0], body[1], body[2], body[3]]) >= 0
+}
+
+/// Counts a finished request against the client's consumer_byte_rate (Fetch) and
+/// request_percentage quotas; writes the largest throttle time (with the produce one
+/// decided on read) into the response and mutes the connection that long. Kafka (2.0+,
+/// KIP-219) answers at once too and mutes after.
+fn throttle(
+    shard: &Shard,
+    q: &mut ConnQuotas,
+    (api_key, api_version, throttle_ms): (i16, i16, u64),
+    spent_ns: u64,
+    chunks: &mut [Bytes],
+) {
+    let m = &shard.broker.quotas;
+    let mut ms = throttle_ms;
+    if api_key == API_FETCH {
+        let bytes: usize = chunks.iter().map(Bytes::len).sum();
+        ms = ms.max(q.record(m, Kind::Fetch, bytes as u64));
+    }
+    ms = ms.max(q.record(m, Kind::Request, spent_ns));
+    if ms == 0 {
+        return;
+    }
+    q.mute(ms);
+    let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+    if throttle_field::write(api_key, api_version, chunks, ms) {
+        metrics::add(Counter::QuotaThrottledResponses, 1);
+    }
+}
 
 /// The request-to-response time of a Produce or Fetch.
 fn record_total(api_key: i16, received: Option<std::time::Instant>) {

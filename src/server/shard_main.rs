@@ -182,6 +182,19 @@ async fn accept_loop(
 /// closes only this connection, with a log line), then the request loop.
 async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener: usize) {
     let peer = connection::prepare(&stream);
+    // Over a connection limit: closed before any byte is read or the TLS handshake.
+    let _slot = match shard
+        .broker
+        .conn_limits
+        .admit(listener, peer.map(|p| p.ip()))
+    {
+        Ok(slot) => slot,
+        Err(why) => {
+            crate::metrics::add(crate::metrics::Counter::ConnectionsRefused, 1);
+            tracing::warn!(?peer, "refusing connection: {why}");
+            return;
+        }
+    };
     let mut info = ConnInfo {
         peer,
         listener,

@@ -204,6 +204,12 @@ fn codec(api: ApiKey, version: i16) -> Codec {
         ApiKey::CreateAcls => codec_of::<kafka_protocol::messages::CreateAclsRequest>(),
         ApiKey::DescribeAcls => codec_of::<kafka_protocol::messages::DescribeAclsRequest>(),
         ApiKey::DeleteAcls => codec_of::<kafka_protocol::messages::DeleteAclsRequest>(),
+        ApiKey::DescribeClientQuotas => {
+            codec_of::<kafka_protocol::messages::DescribeClientQuotasRequest>()
+        }
+        ApiKey::AlterClientQuotas => {
+            codec_of::<kafka_protocol::messages::AlterClientQuotasRequest>()
+        }
         ApiKey::AddPartitionsToTxn => codec_of::<AddPartitionsToTxnRequest>(),
         ApiKey::AddOffsetsToTxn => codec_of::<AddOffsetsToTxnRequest>(),
         ApiKey::EndTxn => codec_of::<EndTxnRequest>(),
@@ -376,6 +382,9 @@ fn samples(api: ApiKey, version: i16) -> Vec<BytesMut> {
         | ApiKey::AlterUserScramCredentials
         | ApiKey::DescribeUserScramCredentials => security_samples(api, version),
         ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => acl_samples(api, version),
+        ApiKey::DescribeClientQuotas | ApiKey::AlterClientQuotas => {
+            super::quotas::samples(api, version)
+        }
         ApiKey::AddPartitionsToTxn => add_partitions_to_txn_samples(version),
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_samples(version),
         ApiKey::EndTxn => end_txn_samples(version),

@@ -1,0 +1,308 @@
+//! Quota entities and Kafka's precedence between them.
+//!
+//! An entity names a user, a client id, or both; either part may be `<default>`
+//! (`Name::Default`, null on the wire). For one connection, each quota kind is taken
+//! from the first entity in `PRECEDENCE` that sets it (Kafka's order):
+//! user+client-id, user+default client, user, default user+client-id, default
+//! user+default client, default user, client-id, default client.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
+pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+/// The quota keys corelog enforces (Kafka also has `controller_mutation_rate`).
+pub const QUOTA_KEYS: [&str; 3] = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE];
+
+/// Kafka's entity types on the wire and in kafka-configs.
+pub const ENTITY_USER: &str = "user";
+pub const ENTITY_CLIENT_ID: &str = "client-id";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Name {
+    Default,
+    Named(String),
+}
+
+impl Name {
+    /// The wire form: `None` is the default entity.
+    pub fn from_wire(name: Option<&str>) -> Name {
+        name.map_or(Name::Default, |n| Name::Named(n.to_string()))
+    }
+
+    pub fn to_wire(&self) -> Option<&str> {
+        match self {
+            Name::Default => None,
+            Name::Named(n) => Some(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QuotaEntity {
+    pub user: Option<Name>,
+    pub client_id: Option<Name>,
+}
+
+impl std::fmt::Display for QuotaEntity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |n: &Name| match n {
+            Name::Default => "<default>".to_string(),
+            Name::Named(s) => format!("'{s}'"),
+        };
+        let mut parts = Vec::new();
+        if let Some(u) = &self.user {
+            parts.push(format!("user={}", part(u)));
+        }
+        if let Some(c) = &self.client_id {
+            parts.push(format!("client-id={}", part(c)));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The quota kinds enforced, one sensor each per entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Produce,
+    Fetch,
+    Request,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Produce, Kind::Fetch, Kind::Request];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Produce => PRODUCER_BYTE_RATE,
+            Kind::Fetch => CONSUMER_BYTE_RATE,
+            Kind::Request => REQUEST_PERCENTAGE,
+        }
+    }
+}
+
+/// One entity's quotas. Values are kept as text (their canonical f64 form) so that the
+/// quorum's state stays `Eq` and round-trips through JSON exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaRecord {
+    pub entity: QuotaEntity,
+    pub values: BTreeMap<String, String>,
+}
+
+/// One change of AlterClientQuotas: set `key` to `value`, or remove it (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaChange {
+    pub entity: QuotaEntity,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// Applies `changes` to `records` (kept sorted by entity; an entity left with no value
+/// is removed).
+pub fn apply_changes(records: &mut Vec<QuotaRecord>, changes: &[QuotaChange]) {
+    for c in changes {
+        let at = records.binary_search_by(|r| r.entity.cmp(&c.entity));
+        match (at, &c.value) {
+            (Ok(i), Some(v)) => {
+                records[i].values.insert(c.key.clone(), v.clone());
+            }
+            (Ok(i), None) => {
+                records[i].values.remove(&c.key);
+                if records[i].values.is_empty() {
+                    records.remove(i);
+                }
+            }
+            (Err(i), Some(v)) => records.insert(
+                i,
+                QuotaRecord {
+                    entity: c.entity.clone(),
+                    values: BTreeMap::from([(c.key.clone(), v.clone())]),
+                },
+            ),
+            (Err(_), None) => {}
+        }
+    }
+}
+
+/// Whether `records` show every change (the last one per entity and key).
+pub fn holds(records: &[QuotaRecord], changes: &[QuotaChange]) -> bool {
+    let mut want = records.to_vec();
+    apply_changes(&mut want, changes);
+    want == records
+}
+
+/// Checks a value as Kafka does (a positive number; `request_percentage` any positive
+/// percentage) and gives its canonical text.
+pub fn canonical_value(key: &str, value: f64) -> Result<String, String> {
+    if !QUOTA_KEYS.contains(&key) {
+        return Err(format!(
+            "{key} is not a quota corelog knows (known: {})",
+            QUOTA_KEYS.join(", ")
+        ));
+    }
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("{key} must be a positive number, not {value}"));
+    }
+    Ok(value.to_string())
+}
+
+/// Who a connection is, for quotas: its user (the principal's name; `ANONYMOUS` without
+/// a login) and the request's client id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey {
+    pub user: String,
+    pub client_id: String,
+}
+
+/// The sensor a connection's requests count in: the matched entity with the client's
+/// actual names filled in (two users under `users/<default>` get a sensor each; all the
+/// client ids of a user under `users/alice` share one), as Kafka's metric tags do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SensorKey {
+    pub kind: Kind,
+    pub user: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// The quotas in force, indexed for `resolve`.
+#[derive(Debug, Default)]
+pub struct QuotaIndex {
+    entries: std::collections::HashMap<QuotaEntity, [Option<f64>; 3]>,
+}
+
+impl QuotaIndex {
+    pub fn new(records: &[QuotaRecord]) -> QuotaIndex {
+        let entries = records
+            .iter()
+            .map(|r| {
+                let mut v = [None; 3];
+                for (i, kind) in Kind::ALL.iter().enumerate() {
+                    v[i] = r.values.get(kind.key()).and_then(|s| s.parse().ok());
+                }
+                (r.entity.clone(), v)
+            })
+            .collect();
+        QuotaIndex { entries }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The quota of `kind` for `who` and the sensor it counts in, by Kafka's precedence.
+    pub fn resolve(&self, kind: Kind, who: &ClientKey) -> Option<(SensorKey, f64)> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let slot = Kind::ALL.iter().position(|k| *k == kind)?;
+        let user = Name::Named(who.user.clone());
+        let client = Name::Named(who.client_id.clone());
+        let candidates = [
+            (Some(&user), Some(&client)),
+            (Some(&user), Some(&Name::Default)),
+            (Some(&user), None),
+            (Some(&Name::Default), Some(&client)),
+            (Some(&Name::Default), Some(&Name::Default)),
+            (Some(&Name::Default), None),
+            (None, Some(&client)),
+            (None, Some(&Name::Default)),
+        ];
+        for (u, c) in candidates {
+            let entity = QuotaEntity {
+                user: u.cloned(),
+                client_id: c.cloned(),
+            };
+            if let Some(limit) = self.entries.get(&entity).and_then(|v| v[slot]) {
+                let key = SensorKey {
+                    kind,
+                    user: u.map(|_| who.user.clone()),
+                    client_id: c.map(|_| who.client_id.clone()),
+                };
+                return Some((key, limit));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(user: Option<Option<&str>>, client: Option<Option<&str>>) -> QuotaEntity {
+        QuotaEntity {
+            user: user.map(Name::from_wire),
+            client_id: client.map(Name::from_wire),
+        }
+    }
+
+    fn set(records: &mut Vec<QuotaRecord>, e: QuotaEntity, key: &str, v: f64) {
+        let change = QuotaChange {
+            entity: e,
+            key: key.into(),
+            value: Some(canonical_value(key, v).unwrap()),
+        };
+        apply_changes(records, &[change]);
+    }
+
+    #[test]
+    fn precedence_follows_kafka() {
+        let who = ClientKey {
+            user: "alice".into(),
+            client_id: "app".into(),
+        };
+        let mut r = Vec::new();
+        let p = PRODUCER_BYTE_RATE;
+        set(&mut r, entity(None, Some(None)), p, 8.0);
+        let idx = |r: &Vec<QuotaRecord>| QuotaIndex::new(r).resolve(Kind::Produce, &who);
+        let (key, limit) = idx(&r).unwrap();
+        assert_eq!(
+            (key.user, key.client_id.as_deref(), limit),
+            (None, Some("app"), 8.0)
+        );
+        set(&mut r, entity(None, Some(Some("app"))), p, 7.0);
+        assert_eq!(idx(&r).unwrap().1, 7.0);
+        set(&mut r, entity(Some(None), None), p, 6.0);
+        assert_eq!(idx(&r).unwrap().1, 6.0);
+        set(&mut r, entity(Some(None), Some(None)), p, 5.0);
+        assert_eq!(idx(&r).unwrap().1, 5.0);
+        set(&mut r, entity(Some(None), Some(Some("app"))), p, 4.0);
+        assert_eq!(idx(&r).unwrap().1, 4.0);
+        set(&mut r, entity(Some(Some("alice")), None), p, 3.0);
+        let (key, limit) = idx(&r).unwrap();
+        assert_eq!(
+            (key.user.as_deref(), key.client_id, limit),
+            (Some("alice"), None, 3.0)
+        );
+        set(&mut r, entity(Some(Some("alice")), Some(None)), p, 2.0);
+        assert_eq!(idx(&r).unwrap().1, 2.0);
+        set(
+            &mut r,
+            entity(Some(Some("alice")), Some(Some("app"))),
+            p,
+            1.0,
+        );
+        assert_eq!(idx(&r).unwrap().1, 1.0);
+        assert!(QuotaIndex::new(&r).resolve(Kind::Fetch, &who).is_none());
+    }
+
+    #[test]
+    fn changes_set_replace_and_remove() {
+        let mut r = Vec::new();
+        let e = entity(Some(Some("bob")), None);
+        set(&mut r, e.clone(), CONSUMER_BYTE_RATE, 10.0);
+        set(&mut r, e.clone(), CONSUMER_BYTE_RATE, 20.5);
+        assert_eq!(r[0].values[CONSUMER_BYTE_RATE], "20.5");
+        let remove = QuotaChange {
+            entity: e,
+            key: CONSUMER_BYTE_RATE.into(),
+            value: None,
+        };
+        apply_changes(&mut r, &[remove]);
+        assert!(r.is_empty());
+        assert!(canonical_value("controller_mutation_rate", 1.0).is_err());
+        assert!(canonical_value(PRODUCER_BYTE_RATE, 0.0).is_err());
+    }
+}
