@@ -442,6 +442,11 @@ impl Shard {
                     continue;
                 }
             };
+            if item.follower_read && !self.serves_follower_reads(&item.topic, item.partition, &log)
+            {
+                out.push(FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER));
+                continue;
+            }
             if read_any && left_bytes == 0 {
                 out.push(position_only(&log, item.offset));
                 continue;

@@ -172,10 +172,12 @@ pub enum Counter {
     SaslAuthentications,
     /// SASL logins refused (SASL_AUTHENTICATION_FAILED) or abandoned.
     SaslAuthenticationFailures,
+    /// Record batch bytes this broker served to consumers as a follower (KIP-392).
+    FollowerFetchedBytes,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 21] = [
+    pub const ALL: [Counter; 22] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -197,6 +199,7 @@ impl Counter {
         Counter::TlsHandshakes,
         Counter::SaslAuthentications,
         Counter::SaslAuthenticationFailures,
+        Counter::FollowerFetchedBytes,
     ];
 }
 

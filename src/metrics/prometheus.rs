@@ -121,6 +121,10 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_sasl_authentication_failures_total",
             "SASL logins refused with SASL_AUTHENTICATION_FAILED or abandoned.",
         ),
+        Counter::FollowerFetchedBytes => (
+            "corelog_follower_fetched_bytes_total",
+            "Record batch bytes served to consumers as a follower (KIP-392 fetch from follower).",
+        ),
     }
 }
 
