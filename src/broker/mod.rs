@@ -68,6 +68,9 @@ pub struct Broker {
     pub txn_partitions: crate::txn::verify::OpenPartitions,
     /// The follower side's budget for throttled replica fetches (reassignment).
     pub replication_throttle: crate::replication::throttle::Bucket,
+    /// Leaders whose connects this broker's replica fetchers saw refused: Metadata
+    /// answers their partitions LEADER_NOT_AVAILABLE until they are fenced.
+    pub refusals: crate::replication::refusals::Refusals,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -151,6 +154,7 @@ impl Broker {
             users,
             auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
             replication_throttle: Default::default(),
+            refusals: Default::default(),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

@@ -91,7 +91,7 @@ impl StateMachine {
             (brokers, state.topics.clone(), caught_up, acls)
         };
         self.handle.update(|image| {
-            image.live_brokers = brokers;
+            image.set_live_brokers(brokers, std::time::Instant::now());
             if *image.topics != topics {
                 image.topics = std::sync::Arc::new(topics);
             }

@@ -21,10 +21,41 @@ pub struct Connection {
     correlation_id: i32,
 }
 
+/// Why a connect failed, and whether it was actively refused (nothing listens).
+#[derive(Debug)]
+pub struct ConnectFailure {
+    pub refused: bool,
+    pub why: String,
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 impl Connection {
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, String> {
-        let connect = TcpStream::connect(addr).map(|r| r.map_err(|e| e.to_string()));
-        let stream = within(timeout, connect).await?;
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, ConnectFailure> {
+        let connect = TcpStream::connect(addr).map(|r| {
+            r.map_err(|e| {
+                let e = std::io::Error::from(e);
+                ConnectFailure {
+                    refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    why: e.to_string(),
+                }
+            })
+        });
+        let fut = std::pin::pin!(connect);
+        let timer = std::pin::pin!(crate::runtime::sleep(timeout));
+        let stream = match futures::future::select(fut, timer).await {
+            futures::future::Either::Left((r, _)) => r?,
+            futures::future::Either::Right(_) => {
+                return Err(ConnectFailure {
+                    refused: false,
+                    why: format!("no answer within {timeout:?}"),
+                })
+            }
+        };
         let _ = stream.set_nodelay(true);
         Ok(Connection {
             stream,

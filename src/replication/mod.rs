@@ -12,6 +12,7 @@
 mod client;
 mod fetcher;
 mod leader;
+pub mod refusals;
 pub mod selector;
 pub mod throttle;
 
