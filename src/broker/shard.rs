@@ -387,7 +387,12 @@ impl Shard {
                     }
                     // acks=all: on this disk, then (replicated) on every ISR member.
                     _ => match wait_durable_timed(&log, info.last_offset, queued).await {
-                        Ok(()) if replicated => log.wait_high_watermark(info.last_offset).await,
+                        Ok(()) if replicated => {
+                            let synced = crate::metrics::now();
+                            let w = log.wait_high_watermark(info.last_offset).await;
+                            crate::metrics::record_since(Stage::ProduceReplicate, synced);
+                            w
+                        }
                         other => other,
                     },
                 };

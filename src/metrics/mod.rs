@@ -75,10 +75,13 @@ pub enum Stage {
     StorageWrite,
     /// Storage: one fdatasync.
     StorageFdatasync,
+    /// Produce, acks=all on a replicated partition (leader): from the batch durable on
+    /// the leader to the high watermark passing it, i.e. every ISR member has it.
+    ProduceReplicate,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 13] = [
+    pub const ALL: [Stage; 14] = [
         Stage::ProduceDecode,
         Stage::ProduceHandoff,
         Stage::ProduceAppend,
@@ -92,6 +95,7 @@ impl Stage {
         Stage::FetchTotal,
         Stage::StorageWrite,
         Stage::StorageFdatasync,
+        Stage::ProduceReplicate,
     ];
 
     /// (api, stage) labels.
@@ -110,6 +114,7 @@ impl Stage {
             Stage::FetchTotal => ("fetch", "total"),
             Stage::StorageWrite => ("storage", "write"),
             Stage::StorageFdatasync => ("storage", "fdatasync"),
+            Stage::ProduceReplicate => ("produce", "replication_wait"),
         }
     }
 }

@@ -11,6 +11,7 @@ racks a, b and c.
   endpoint in the response's `node_endpoints`; checked on the raw wire.
 """
 
+import json
 import struct
 import time
 import urllib.request
@@ -76,6 +77,13 @@ def counter(broker, name):
     return sum(int(float(line.split()[-1])) for line in lines)
 
 
+def replication_waits(broker):
+    """How many acks=all batches waited for the ISR (stage produce.replication_wait)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/v1/profile", timeout=5) as r:
+        stages = {(s["api"], s["stage"]): s for s in json.loads(r.read())["stages"]}
+    return stages[("produce", "replication_wait")]["count"]
+
+
 def produce(bootstrap, topic, values):
     """acks=all, idempotent; returns {offset: value}."""
     acked, errors = {}, []
@@ -135,6 +143,10 @@ def test_consumer_in_rack_c_reads_everything_from_the_follower_in_rack_c(broker_
     served = [counter(m, FOLLOWER_BYTES) for m in members]
     assert served[0] == 0 and served[1] == 0, served
     assert served[2] >= 2 * RECORDS * VALUE_BYTES, served
+    # The leader's stage profile has the acks=all replication wait; the followers
+    # took no produce, so theirs has none.
+    waits = [replication_waits(m) for m in members]
+    assert waits[0] > 0 and waits[1] == waits[2] == 0, waits
 
 
 def test_a_consumer_without_a_rack_or_in_the_leaders_rack_reads_from_the_leader(broker_factory):
