@@ -177,11 +177,13 @@ fn fetch_encode(c: &mut Criterion) {
                         last_stable_offset: 1_000_000,
                         log_start_offset: 0,
                         preferred_read_replica: -1,
+                        current_leader: None,
                         aborted: Vec::new(),
                         records: vec![records.clone(), records.clone()],
                     })
                     .collect(),
             }],
+            node_endpoints: Vec::new(),
         };
         for version in [11i16, 16] {
             let id = BenchmarkId::new(format!("v{version}"), partitions);

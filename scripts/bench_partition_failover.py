@@ -2,7 +2,8 @@
 """Partition failover time of a three-broker corelog cluster on loopback, as clients see it.
 
     .venv/bin/python scripts/bench_partition_failover.py [--kills 10] [--session-ms 9000]
-        [--heartbeat-ms 2000] [--bin target/release/corelog]
+        [--heartbeat-ms 2000] [--bin target/release/corelog] [--client-setting key=value ...]
+        [--keep-logs]
 
 Starts three combined-mode members (127.0.0.1, free ports, a temp dir) and a topic with
 replication factor 3 and one partition. A confluent-kafka producer (acks=all,
@@ -16,11 +17,15 @@ listener refuses connections, so the active controller fences it within a few hu
 ms (controller.fast.fencing.enable, on by default); --no-fast-fencing measures the
 session path alone: fenced after broker.session.timeout.ms without heartbeats (Kafka's
 default 9 s; a lower --session-ms trades detection speed for sensitivity to pauses).
+--client-setting adds a librdkafka setting to both the producer and the consumer (the
+README's "Failover" section lists the ones we document). The temp dir (broker logs and
+data) is deleted at the end unless --keep-logs is given.
 Loopback only; bounded by --kills and 60 s per round."""
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -49,9 +54,13 @@ def main():
     ap.add_argument("--session-ms", type=int, default=9000)
     ap.add_argument("--heartbeat-ms", type=int, default=2000)
     ap.add_argument("--bin", default="target/release/corelog")
+    ap.add_argument("--client-setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="a librdkafka setting for the producer and the consumer (repeatable)")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the temp dir of broker logs and data")
     ap.add_argument("--no-fast-fencing", action="store_true",
                     help="controller.fast.fencing.enable=false: fencing by session timeout only")
     args = ap.parse_args()
+    client_settings = dict(kv.split("=", 1) for kv in args.client_setting)
     tmp = tempfile.mkdtemp(prefix="corelog-partition-failover-")
     print(f"broker logs under {tmp}", flush=True)
     ports = {i: (free_port(), free_port(), free_port()) for i in (1, 2, 3)}
@@ -94,7 +103,7 @@ def main():
             if v:
                 return v
             time.sleep(0.05)
-        sys.exit(f"timed out waiting for {what} (logs in {tmp})")
+        sys.exit(f"timed out waiting for {what} (--keep-logs keeps the broker logs in {tmp})")
 
     try:
         for i in ports:
@@ -108,7 +117,7 @@ def main():
         lock = threading.Lock()
         stop = threading.Event()
         producer = Producer({"bootstrap.servers": bootstrap, "broker.address.family": "v4", "acks": "all",
-                             "enable.idempotence": True, "linger.ms": 0})
+                             "enable.idempotence": True, "linger.ms": 0, **client_settings})
 
         def produce_loop():
             while not stop.is_set():
@@ -127,7 +136,8 @@ def main():
 
         consumed = []  # (send time carried in the record, read time)
         consumer = Consumer({"bootstrap.servers": bootstrap, "broker.address.family": "v4",
-                             "group.id": "bench", "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+                             "group.id": "bench", "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                             **client_settings})
 
         def consume_loop():
             consumer.assign([TopicPartition("failover", 0, 0)])
@@ -175,6 +185,7 @@ def main():
             return xs[min(len(xs) - 1, -(-len(xs) * 9 // 10) - 1)]
 
         print(json.dumps({"kills": len(rounds), "session_ms": args.session_ms,
+                          "client_settings": client_settings,
                           "fast_fencing": not args.no_fast_fencing,
                           "ack_median_ms": round(statistics.median(acks) * 1000),
                           "ack_p90_ms": round(p90(acks) * 1000),
@@ -187,6 +198,10 @@ def main():
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=15)
+        if args.keep_logs:
+            print(f"broker logs kept under {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

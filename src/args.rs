@@ -149,7 +149,7 @@ pub(crate) enum Command {
     /// Show where a broker's latency goes: each stage of produce and fetch (count, p50,
     /// p99, p99.9, max in µs), from its admin API (GET /v1/profile).
     #[command(
-        after_help = "Examples:\n  corelog profile\n  corelog profile --admin 127.0.0.1:9644 --output json\n  corelog profile --reset            # print, then start a new window\n  corelog profile --watch 5          # every 5 s, the last 5 s\n\nStages: produce.decode, .handoff (to the owner shard and back), .append, .write_wait,\n.fdatasync_wait (acks=all), .response, .total; fetch.long_poll_wait, .read, .send,\n.total; storage.write, .fdatasync. The window starts at the broker's start or the last\nreset (shared by everyone reading that broker's profile).\nExit codes: 0 printed, 2 no admin API reached or an unreadable answer."
+        after_help = "Examples:\n  corelog profile\n  corelog profile --admin 127.0.0.1:9644 --output json\n  corelog profile --reset            # print, then start a new window\n  corelog profile --watch 5          # every 5 s, the last 5 s\n\nStages: produce.decode, .handoff (to the owner shard and back), .append, .write_wait,\n.fdatasync_wait (acks=all), .replication_wait (acks=all, cluster), .response, .total; fetch.long_poll_wait, .read, .send,\n.total; storage.write, .fdatasync. The window starts at the broker's start or the last\nreset (shared by everyone reading that broker's profile).\nExit codes: 0 printed, 2 no admin API reached or an unreadable answer."
     )]
     Profile {
         /// The broker's admin.listener, host:port.

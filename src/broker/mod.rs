@@ -74,6 +74,9 @@ pub struct Broker {
     /// Client quotas and their sensors (`quota::manager`): the first log dir's file on a
     /// single broker (set by `serve`), the quorum's records in a cluster.
     pub quotas: crate::quota::manager::QuotaManager,
+    /// Leaders whose connects this broker's replica fetchers saw refused: Metadata
+    /// answers their partitions LEADER_NOT_AVAILABLE until they are fenced.
+    pub refusals: crate::replication::refusals::Refusals,
     mailboxes: Vec<mpsc::UnboundedSender<ShardMsg>>,
     /// Shards that have opened their partitions; connections are accepted once all have.
     shards_ready: AtomicUsize,
@@ -172,6 +175,7 @@ impl Broker {
             replication_throttle: Default::default(),
             conn_limits,
             quotas,
+            refusals: Default::default(),
             mailboxes,
             shards_ready: AtomicUsize::new(0),
             inboxes: Mutex::new(inboxes),

@@ -58,6 +58,10 @@ pub struct FetchItem {
     pub replica: Option<i32>,
     /// isolation_level=1 (read_committed): up to the last stable offset.
     pub read_committed: bool,
+    /// A consumer read served by a follower (KIP-392): refused with
+    /// NOT_LEADER_OR_FOLLOWER unless the shard follows the partition and has the
+    /// leader's high watermark, which bounds the read.
+    pub follower_read: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -387,7 +387,12 @@ impl Shard {
                     }
                     // acks=all: on this disk, then (replicated) on every ISR member.
                     _ => match wait_durable_timed(&log, info.last_offset, queued).await {
-                        Ok(()) if replicated => log.wait_high_watermark(info.last_offset).await,
+                        Ok(()) if replicated => {
+                            let synced = crate::metrics::now();
+                            let w = log.wait_high_watermark(info.last_offset).await;
+                            crate::metrics::record_since(Stage::ProduceReplicate, synced);
+                            w
+                        }
                         other => other,
                     },
                 };
@@ -442,6 +447,11 @@ impl Shard {
                     continue;
                 }
             };
+            if item.follower_read && !self.serves_follower_reads(&item.topic, item.partition, &log)
+            {
+                out.push(FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER));
+                continue;
+            }
             if read_any && left_bytes == 0 {
                 out.push(position_only(&log, item.offset));
                 continue;

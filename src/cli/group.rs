@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::{Client, Cluster};
+use super::client::{Client, ClientError, Cluster};
 use super::topic::{broker_error, TopicError};
 
 const LIST_GROUPS_VERSION: i16 = 4;
@@ -71,15 +71,34 @@ pub fn list(client: &mut Client) -> Result<Vec<GroupSummary>, TopicError> {
 /// only the groups it coordinates (in a cluster, those of the `__consumer_offsets`
 /// partitions it leads), so one broker's answer is not the cluster's, as
 /// `kafka-consumer-groups --list` also asks every broker.
+///
+/// A listed broker that refuses the connection is skipped with a warning (a corelog
+/// cluster keeps a broker that just died in Metadata for a few seconds, and Kafka lists
+/// one until its session runs out); the answer is an error only if none answers.
 pub fn list_all(cluster: &mut Cluster) -> Result<Vec<GroupSummary>, TopicError> {
     cluster.metadata(Some(&[]), false)?;
     let mut groups = BTreeMap::new();
+    let mut unreachable = None;
+    let mut answered = 0;
     for node in cluster.node_ids() {
-        for g in list(cluster.broker(node)?)? {
+        let client = match cluster.broker(node) {
+            Ok(client) => client,
+            Err(e @ ClientError::Connect { .. }) => {
+                eprintln!("warning: broker {node} is unreachable, its groups are not listed: {e}");
+                unreachable = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for g in list(client)? {
             groups.entry(g.group.clone()).or_insert(g);
         }
+        answered += 1;
     }
-    Ok(groups.into_values().collect())
+    match unreachable {
+        Some(e) if answered == 0 => Err(e.into()),
+        _ => Ok(groups.into_values().collect()),
+    }
 }
 
 /// Connects to the group's coordinator (which is `bootstrap` itself on corelog).

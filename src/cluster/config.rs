@@ -15,6 +15,12 @@ pub const BROKER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 9000;
 /// Turns fast failure detection (fencing a member whose process is gone) off.
 pub const FAST_FENCING_KEY: &str = "controller.fast.fencing.enable";
 
+/// KIP-392: which replica a consumer is told to read from.
+pub const REPLICA_SELECTOR_KEY: &str = "replica.selector.class";
+/// Kafka's selectors, by the class names operators write.
+const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+const LEADER_SELECTOR: &str = "org.apache.kafka.common.replica.LeaderSelector";
+
 /// A voter of `controller.quorum.voters`: `id@host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voter {
@@ -52,6 +58,10 @@ pub struct ClusterConfig {
     /// Every client listener of this broker as advertised, registered with the quorum
     /// so other members reach it on the listener they need (set by `BrokerConfig`).
     pub endpoints: Vec<super::state::Endpoint>,
+    /// `replica.selector.class` names Kafka's RackAwareReplicaSelector: a consumer
+    /// that sends its `client.rack` is pointed to an in-sync replica in its rack
+    /// (KIP-392). Off (Kafka's default, no selector): consumers read from leaders.
+    pub rack_aware_reads: bool,
 }
 
 impl ClusterConfig {
@@ -163,6 +173,20 @@ pub fn from_properties(
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(v) => return Err(invalid(FAST_FENCING_KEY, v, "expected true or false")),
     };
+    let rack_aware_reads = match get(REPLICA_SELECTOR_KEY).map(str::trim) {
+        None | Some("") | Some(LEADER_SELECTOR) => false,
+        Some(RACK_AWARE_SELECTOR) => true,
+        Some(v) => {
+            return Err(invalid(
+                REPLICA_SELECTOR_KEY,
+                v,
+                &format!(
+                    "corelog has Kafka's two built-in selectors only: \
+                     {RACK_AWARE_SELECTOR} or {LEADER_SELECTOR}"
+                ),
+            ))
+        }
+    };
     Ok(Some(ClusterConfig {
         node_id,
         voters,
@@ -175,6 +199,7 @@ pub fn from_properties(
         election: super::elect::ElectionConfig::from_properties(props)?,
         fast_fencing,
         endpoints: Vec::new(),
+        rack_aware_reads,
     }))
 }
 
@@ -227,6 +252,23 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 9093,
         })
+    }
+
+    #[test]
+    fn replica_selector_takes_kafkas_two_class_names() {
+        let voters = ("controller.quorum.voters", "1@127.0.0.1:9093");
+        let with = |v: Option<&str>| {
+            let mut pairs = vec![("process.roles", "broker,controller"), voters];
+            if let Some(v) = v {
+                pairs.push((REPLICA_SELECTOR_KEY, v));
+            }
+            from_properties(&props(&pairs), 1, controller()).map(|c| c.unwrap().rack_aware_reads)
+        };
+        assert!(!with(None).unwrap());
+        assert!(!with(Some(LEADER_SELECTOR)).unwrap());
+        assert!(with(Some(RACK_AWARE_SELECTOR)).unwrap());
+        let e = with(Some("com.example.MySelector")).unwrap_err();
+        assert!(e.to_string().contains("RackAwareReplicaSelector"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,11 @@ pub struct ClusterImage {
     pub controller_id: Option<i32>,
     /// Registered, unfenced brokers by id.
     pub live_brokers: Vec<BrokerInfo>,
+    /// Brokers that left `live_brokers` (fenced) within `GONE_LISTED`, and when. Metadata
+    /// keeps listing them that long (`gone_still_listed`): librdkafka drops a broker
+    /// missing from Metadata by resetting the leader of every partition it had queued
+    /// there, and then waits for its once-a-second scan, which made failover ~1 s slower.
+    pub recently_gone: Vec<(BrokerInfo, std::time::Instant)>,
     /// Every topic of the quorum, with replicas, ISR and leaders.
     pub topics: Arc<BTreeMap<String, TopicState>>,
     /// This process's own registration is applied here, so every change committed
@@ -87,6 +92,36 @@ pub struct ClusterImage {
     pub scram_bootstrapped: bool,
     /// Every client quota of the quorum (`quota::store::QuotaStore::follow` takes them).
     pub client_quotas: Arc<Vec<crate::quota::entity::QuotaRecord>>,
+}
+
+/// How long Metadata keeps listing a broker after it is fenced (see
+/// `ClusterImage::recently_gone`).
+pub const GONE_LISTED: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl ClusterImage {
+    /// Takes `brokers` as the live ones, remembering those that just left.
+    pub fn set_live_brokers(&mut self, brokers: Vec<BrokerInfo>, now: std::time::Instant) {
+        let live = |id: i32| brokers.iter().any(|b| b.node_id == id);
+        self.recently_gone
+            .retain(|(b, at)| !live(b.node_id) && now.saturating_duration_since(*at) < GONE_LISTED);
+        let gone: Vec<BrokerInfo> = self
+            .live_brokers
+            .iter()
+            .filter(|b| !live(b.node_id))
+            .cloned()
+            .collect();
+        self.recently_gone
+            .extend(gone.into_iter().map(|b| (b, now)));
+        self.live_brokers = brokers;
+    }
+
+    /// The brokers fenced less than `GONE_LISTED` before `now`.
+    pub fn gone_still_listed(&self, now: std::time::Instant) -> impl Iterator<Item = &BrokerInfo> {
+        self.recently_gone
+            .iter()
+            .filter(move |(_, at)| now.saturating_duration_since(*at) < GONE_LISTED)
+            .map(|(b, _)| b)
+    }
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;
@@ -226,5 +261,44 @@ impl ClusterHandle {
 impl Default for ClusterHandle {
     fn default() -> ClusterHandle {
         ClusterHandle::new(1, tokio::sync::mpsc::unbounded_channel().0)
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn broker(id: i32) -> BrokerInfo {
+        BrokerInfo {
+            node_id: id,
+            host: "127.0.0.1".into(),
+            port: 9000 + id as u16,
+            rack: None,
+        }
+    }
+
+    fn listed(image: &ClusterImage, now: Instant) -> Vec<i32> {
+        image.gone_still_listed(now).map(|b| b.node_id).collect()
+    }
+
+    #[test]
+    fn a_fenced_broker_stays_listed_for_gone_listed_unless_it_returns() {
+        let t0 = Instant::now();
+        let mut image = ClusterImage::default();
+        image.set_live_brokers(vec![broker(1), broker(2), broker(3)], t0);
+        assert!(listed(&image, t0).is_empty());
+        image.set_live_brokers(vec![broker(1), broker(3)], t0);
+        assert_eq!(listed(&image, t0 + Duration::from_secs(1)), vec![2]);
+        assert!(listed(&image, t0 + GONE_LISTED).is_empty());
+        // Unchanged brokers keep the entry; a later change drops it once expired.
+        image.set_live_brokers(vec![broker(1), broker(3)], t0 + Duration::from_secs(1));
+        assert_eq!(image.recently_gone.len(), 1);
+        image.set_live_brokers(vec![broker(1), broker(3)], t0 + GONE_LISTED);
+        assert!(image.recently_gone.is_empty());
+        // A broker back in time is live, not "gone".
+        image.set_live_brokers(vec![broker(1)], t0);
+        image.set_live_brokers(vec![broker(1), broker(3)], t0 + Duration::from_millis(10));
+        assert!(listed(&image, t0 + Duration::from_millis(20)).is_empty());
     }
 }

@@ -104,7 +104,7 @@ impl StateMachine {
             )
         };
         self.handle.update(|image| {
-            image.live_brokers = brokers;
+            image.set_live_brokers(brokers, std::time::Instant::now());
             if *image.topics != topics {
                 image.topics = std::sync::Arc::new(topics);
             }

@@ -36,6 +36,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
     crate::cluster::config::FAST_FENCING_KEY,
+    crate::cluster::config::REPLICA_SELECTOR_KEY,
     "node.id",
     "broker.id",
     "listeners",

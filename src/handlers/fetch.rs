@@ -15,15 +15,17 @@ use futures::channel::oneshot;
 use futures::future::{join_all, select_all, FutureExt, LocalBoxFuture};
 use kafka_protocol::messages::{ApiKey, FetchRequest};
 
-use super::{decode, Outcome, RequestError};
+use super::{decode, leader_hint, Outcome, RequestError};
+use crate::broker::metadata::TopicMeta;
 use crate::broker::router::{FetchItem, FetchResult, ShardMsg};
 use crate::broker::shard::Shard;
 use crate::metrics::{self, Counter, Stage};
 use crate::protocol::errors as ec;
 use crate::protocol::fetch::{
     encode_fetch_response, FetchPartitionOut, FetchResponseParts, FetchTopicOut,
-    RECORD_BATCH_VERSION_MIN,
+    CURRENT_LEADER_VERSION_MIN, NODE_ENDPOINTS_VERSION_MIN, RECORD_BATCH_VERSION_MIN,
 };
+use crate::replication::selector;
 use crate::security::acl::{Access, Operation};
 use crate::storage::legacy_format::{batches_to_message_set, DownConvertBudget};
 use crate::storage::records::inflated_bytes_max;
@@ -36,12 +38,81 @@ struct Wanted {
     topic: usize,
     item: FetchItem,
     owner: Result<usize, i16>,
+    /// KIP-392: the follower this consumer should read from instead (-1: none). The
+    /// answer then carries no records, as Kafka's.
+    preferred: i32,
 }
+
+/// What KIP-392 allows a consumer Fetch: v11+ (the first with `rack_id`) may be served
+/// by a follower, and the leader points it to one in its rack when
+/// `replica.selector.class` is Kafka's RackAwareReplicaSelector.
+struct ConsumerReads {
+    from_followers: bool,
+    /// The consumer's rack and the cluster image to find its replicas' racks in; `None`
+    /// when no follower is to be chosen.
+    select: Option<(
+        String,
+        Option<String>,
+        std::sync::Arc<crate::cluster::ClusterImage>,
+    )>,
+}
+
+impl ConsumerReads {
+    fn of(shard: &Shard, version: i16, req: &FetchRequest, from_replica: bool) -> ConsumerReads {
+        let config = &shard.broker.config;
+        let cluster = config.cluster.as_ref().zip(shard.broker.cluster.as_ref());
+        let consumer_v11 = !from_replica && version >= RACK_ID_VERSION_MIN && cluster.is_some();
+        let select = cluster
+            .filter(|(c, _)| consumer_v11 && c.rack_aware_reads && !req.rack_id.is_empty())
+            .map(|(c, handle)| (req.rack_id.to_string(), c.rack.clone(), handle.image()));
+        ConsumerReads {
+            from_followers: consumer_v11,
+            select,
+        }
+    }
+
+    /// The follower the consumer should read `partition` of `m` from (this broker leads it).
+    fn preferred(&self, m: &TopicMeta, partition: i32) -> Option<i32> {
+        let (client_rack, my_rack, image) = self.select.as_ref()?;
+        let set = m.replication.get(usize::try_from(partition).ok()?)?;
+        let rack_of = |id: i32| {
+            if id == set.leader {
+                return my_rack.as_deref();
+            }
+            image
+                .live_brokers
+                .iter()
+                .find(|b| b.node_id == id)
+                .and_then(|b| b.rack.as_deref())
+        };
+        selector::preferred_read_replica(set.leader, &set.isr, client_rack, rack_of)
+    }
+}
+
+/// The shard that holds this broker's replica of a partition it does not lead, if it
+/// holds one.
+fn follower_placement(
+    snap: &crate::broker::metadata::Snapshot,
+    m: &TopicMeta,
+    partition: i32,
+    me: i32,
+) -> Option<usize> {
+    let index = usize::try_from(partition).ok()?;
+    m.replication.get(index)?;
+    if !m.hosted(index, me) {
+        return None;
+    }
+    snap.placement(&m.name, partition).map(|pl| pl.shard)
+}
+
+/// Fetch v11 added `rack_id` (KIP-392) and `preferred_read_replica`.
+const RACK_ID_VERSION_MIN: i16 = 11;
 
 pub async fn handle(
     shard: Rc<Shard>,
     version: i16,
     body: bytes::BytesMut,
+    listener: usize,
     access: Access,
 ) -> Result<Outcome, RequestError> {
     let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
@@ -53,10 +124,12 @@ pub async fn handle(
         (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
     let (mut topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max, &access);
     let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
+    // A consumer pointed to a follower gets no records here, and its answer at once.
+    let redirected = drop_redirected(&wanted, &mut results);
     let mut wait_started = None;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
-        let errors = results.iter().any(|r| r.error_code != ec::NONE);
+        let errors = redirected || results.iter().any(|r| r.error_code != ec::NONE);
         let elapsed = started.elapsed();
         if bytes >= min_bytes || errors || elapsed >= max_wait {
             break;
@@ -74,7 +147,7 @@ pub async fn handle(
     }
     metrics::record_since(Stage::FetchWait, wait_started);
     trim_to(&mut results, response_bytes_max);
-    count(&results);
+    count(&wanted, &results);
     if version < RECORD_BATCH_VERSION_MIN {
         convert_down(
             &shard,
@@ -85,23 +158,35 @@ pub async fn handle(
             response_bytes_max,
         );
     }
-    for (w, r) in wanted.iter().zip(results) {
+    let hints = leader_hints(&shard, version, &wanted, &results);
+    for ((w, r), current_leader) in wanted.iter().zip(results).zip(hints) {
         topics[w.topic].partitions.push(FetchPartitionOut {
             partition_index: w.item.partition,
             error_code: r.error_code,
             high_watermark: r.high_watermark,
             last_stable_offset: r.last_stable_offset,
             log_start_offset: r.log_start_offset,
-            preferred_read_replica: -1,
+            preferred_read_replica: w.preferred,
+            current_leader,
             aborted: r.aborted,
             records: r.batches,
         });
     }
+    let node_endpoints = if version >= NODE_ENDPOINTS_VERSION_MIN {
+        let leaders = topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter_map(|p| p.current_leader.map(|l| l.leader_id));
+        leader_hint::endpoints(&shard.broker, listener, leaders)
+    } else {
+        Vec::new()
+    };
     let parts = FetchResponseParts {
         throttle_time_ms: 0,
         error_code: ec::NONE,
         session_id: 0,
         topics,
+        node_endpoints,
     };
     let mut out = Vec::with_capacity(parts.topics.len() * 2 + 1);
     encode_fetch_response(version, &parts, &mut out).map_err(|e| RequestError::Encode {
@@ -175,13 +260,65 @@ fn convert_down(
     metrics::add(Counter::FetchConvertedRecords, converted_records as u64);
 }
 
-/// Counts the record bytes returned and each partition's error code.
-fn count(results: &[FetchResult]) {
+/// KIP-951: each partition's current leader where it answers NOT_LEADER_OR_FOLLOWER or
+/// FENCED_LEADER_EPOCH and the version carries the field; `None` elsewhere. The topic
+/// table is read only when some partition needs it.
+fn leader_hints(
+    shard: &Shard,
+    version: i16,
+    wanted: &[Wanted],
+    results: &[FetchResult],
+) -> Vec<Option<crate::protocol::fetch::LeaderHint>> {
+    let hinted = version >= CURRENT_LEADER_VERSION_MIN
+        && results
+            .iter()
+            .any(|r| leader_hint::wants_hint(r.error_code));
+    if !hinted {
+        return vec![None; results.len()];
+    }
+    let snap = shard.broker.metadata.snapshot();
+    wanted
+        .iter()
+        .zip(results)
+        .map(|(w, r)| {
+            leader_hint::wants_hint(r.error_code)
+                .then(|| leader_hint::leader_of(&snap, &w.item.topic, w.item.partition))
+                .flatten()
+        })
+        .collect()
+}
+
+/// Empties the results of partitions whose consumer is pointed to a follower; whether
+/// there are any.
+fn drop_redirected(wanted: &[Wanted], results: &mut [FetchResult]) -> bool {
+    let mut any = false;
+    for (w, r) in wanted.iter().zip(results.iter_mut()) {
+        if w.preferred >= 0 {
+            r.batches.clear();
+            r.aborted.clear();
+            any = true;
+        }
+    }
+    any
+}
+
+/// Counts the record bytes returned (and of them, those a follower served to
+/// consumers) and each partition's error code.
+fn count(wanted: &[Wanted], results: &[FetchResult]) {
     if !metrics::enabled() {
         return;
     }
     let bytes: usize = results.iter().map(FetchResult::bytes).sum();
     metrics::add(Counter::FetchedBytes, bytes as u64);
+    let follower_bytes: usize = wanted
+        .iter()
+        .zip(results)
+        .filter(|(w, _)| w.item.follower_read)
+        .map(|(_, r)| r.bytes())
+        .sum();
+    if follower_bytes > 0 {
+        metrics::add(Counter::FollowerFetchedBytes, follower_bytes as u64);
+    }
     for r in results.iter().filter(|r| r.error_code != ec::NONE) {
         metrics::error(ApiKey::Fetch as i16, r.error_code);
     }
@@ -210,6 +347,8 @@ fn resolve(
     // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ per topic;
     // either refusal is TOPIC_AUTHORIZATION_FAILED on the partitions.
     let replica_denied = replica.is_some() && !access.cluster(Operation::ClusterAction);
+    let me = shard.broker.config.node_id;
+    let reads = ConsumerReads::of(shard, version, req, replica.is_some());
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for t in &req.topics {
@@ -229,26 +368,42 @@ fn resolve(
                 && (meta.is_some() || version < 13)
                 && !access.topic(Operation::Read, &name));
         for p in &t.partitions {
-            let owner = meta
-                .filter(|_| !denied)
-                .map_or(
-                    Err(if denied {
-                        ec::TOPIC_AUTHORIZATION_FAILED
-                    } else {
-                        unknown
-                    }),
-                    |m| {
-                        snap.route(&m.name, p.partition, shard.broker.config.node_id)
-                            .map_err(|e| {
-                                if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
-                                    unknown
-                                } else {
-                                    e
-                                }
-                            })
-                    },
-                )
-                .map(|pl| pl.shard);
+            let routed = meta.filter(|_| !denied).map_or(
+                Err(if denied {
+                    ec::TOPIC_AUTHORIZATION_FAILED
+                } else {
+                    unknown
+                }),
+                |m| {
+                    snap.route(&m.name, p.partition, me).map_err(|e| {
+                        if e == ec::UNKNOWN_TOPIC_OR_PARTITION {
+                            unknown
+                        } else {
+                            e
+                        }
+                    })
+                },
+            );
+            let mut follower_read = false;
+            let mut preferred = -1;
+            let owner = match (routed, meta) {
+                (Ok(pl), Some(m)) => {
+                    preferred = reads.preferred(m, p.partition).unwrap_or(-1);
+                    Ok(pl.shard)
+                }
+                // KIP-392: a follower serves the consumers that may read from it.
+                (Err(ec::NOT_LEADER_OR_FOLLOWER), Some(m)) if reads.from_followers => {
+                    match follower_placement(&snap, m, p.partition, me) {
+                        Some(shard) => {
+                            follower_read = true;
+                            Ok(shard)
+                        }
+                        None => Err(ec::NOT_LEADER_OR_FOLLOWER),
+                    }
+                }
+                (Ok(pl), None) => Ok(pl.shard),
+                (Err(e), _) => Err(e),
+            };
             wanted.push(Wanted {
                 topic: topics.len(),
                 item: FetchItem {
@@ -259,8 +414,10 @@ fn resolve(
                     wait_past: p.fetch_offset,
                     replica,
                     read_committed,
+                    follower_read,
                 },
                 owner,
+                preferred,
             });
         }
         topics.push(FetchTopicOut {

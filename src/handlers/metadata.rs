@@ -46,6 +46,7 @@ pub async fn handle(
     };
     let snap = broker.metadata.snapshot();
     let node = BrokerId(broker.config.node_id);
+    let refusing = refusing_leaders(broker);
     let topic_ops = |name: &str| {
         if req.include_topic_authorized_operations {
             authorized_ops(&access, ResourceType::Topic, name, TOPIC_OPERATIONS_ALL)
@@ -60,7 +61,7 @@ pub async fn handle(
             .values()
             // Kafka leaves out of "all topics" those the principal may not describe.
             .filter(|t| described(t))
-            .map(|t| topic_entry(t, node, topic_ops(&t.name), &broker.dirs))
+            .map(|t| topic_entry(t, node, topic_ops(&t.name), &broker.dirs, &refusing))
             .collect(),
         // Each topic is answered once however often it is named, as Kafka answers the
         // set of names: a 4 MiB request naming a 1,000-partition topic 500,000 times
@@ -92,7 +93,7 @@ pub async fn handle(
                         e.error_code = ec::TOPIC_AUTHORIZATION_FAILED;
                         e
                     }
-                    Some(t) => topic_entry(t, node, topic_ops(&t.name), &broker.dirs),
+                    Some(t) => topic_entry(t, node, topic_ops(&t.name), &broker.dirs, &refusing),
                     None => {
                         let mut e = MetadataResponseTopic::default();
                         e.name = w.name.clone();
@@ -110,7 +111,20 @@ pub async fn handle(
             })
             .collect(),
     };
-    let (brokers, controller_id) = broker.cluster_view(listener);
+    let (mut brokers, controller_id) = broker.cluster_view(listener);
+    if let Some(cluster) = &broker.cluster {
+        // Fenced moments ago: still listed, so librdkafka keeps its partitions' queues
+        // when it moves them to the new leader (`ClusterImage::recently_gone`).
+        let image = cluster.image();
+        let now = std::time::Instant::now();
+        let gone = image
+            .gone_still_listed(now)
+            .filter(|g| !brokers.iter().any(|b| b.node_id == g.node_id))
+            .cloned()
+            .collect::<Vec<_>>();
+        brokers.extend(gone);
+        brokers.sort_by_key(|b| b.node_id);
+    }
     let mut resp = MetadataResponse::default();
     resp.brokers = brokers
         .iter()
@@ -215,11 +229,26 @@ pub const CLUSTER_OPERATIONS_ALL: i32 =
 /// A topic's entry. A partition in an offline log dir (KIP-112) has no leader, its one
 /// replica is listed offline and the error is KAFKA_STORAGE_ERROR, as Kafka shows a
 /// partition whose only replica is on a failed disk; clients stop sending to it.
+/// Leaders whose connects this broker's replica fetchers saw refused and that the
+/// quorum has not fenced yet (`replication::refusals`); empty unless fast fencing is on.
+fn refusing_leaders(broker: &crate::broker::Broker) -> Vec<i32> {
+    let fast_fencing = broker
+        .config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.fast_fencing);
+    if !fast_fencing {
+        return Vec::new();
+    }
+    broker.refusals.refusing(std::time::Instant::now())
+}
+
 fn topic_entry(
     t: &TopicMeta,
     node: BrokerId,
     ops: i32,
     dirs: &crate::broker::log_dirs::LogDirStates,
+    refusing: &[i32],
 ) -> MetadataResponseTopic {
     let mut e = MetadataResponseTopic::default();
     e.name = Some(topic_name(&t.name));
@@ -239,7 +268,12 @@ fn topic_entry(
                 p.leader_epoch = r.leader_epoch.max(0);
                 p.replica_nodes = r.replicas.iter().map(|&b| BrokerId(b)).collect();
                 p.isr_nodes = r.isr.iter().map(|&b| BrokerId(b)).collect();
-                if r.leader < 0 {
+                // A leader refusing connections is gone and about to be fenced: no
+                // leader yet, so clients re-ask quickly (`replication::refusals`).
+                if refusing.contains(&r.leader) {
+                    p.leader_id = BrokerId(-1);
+                }
+                if p.leader_id.0 < 0 {
                     p.error_code = ec::LEADER_NOT_AVAILABLE;
                 }
                 return p;

@@ -38,6 +38,7 @@ pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;
 pub mod join_group;
+pub mod leader_hint;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
@@ -175,8 +176,8 @@ pub fn dispatch(
         peer,
     );
     Ok(match api {
-        ApiKey::Produce => produce::start(&s, version, body, &access)?,
-        ApiKey::Fetch => fetch::handle(s, version, body, access).boxed_local(),
+        ApiKey::Produce => produce::start(&s, version, body, conn.listener, &access)?,
+        ApiKey::Fetch => fetch::handle(s, version, body, conn.listener, access).boxed_local(),
         ApiKey::Metadata => metadata::handle(s, version, body, conn.listener, access).boxed_local(),
         ApiKey::ListOffsets => list_offsets::handle(s, version, body, access).boxed_local(),
         ApiKey::CreateTopics => create_topics::handle(s, version, body, access).boxed_local(),

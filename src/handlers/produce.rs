@@ -9,11 +9,13 @@ use std::time::Instant;
 
 use futures::channel::oneshot;
 use futures::future::{join_all, FutureExt};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceResponse};
 use uuid::Uuid;
 
-use super::{respond, str_bytes, topic_name, Outcome, Pending, RequestError};
+use super::{leader_hint, respond, str_bytes, topic_name, Outcome, Pending, RequestError};
 use crate::broker::router::{ProduceItem, ProduceReply, ProduceResult, ShardMsg};
 use crate::broker::shard::Shard;
 use crate::metrics::{self, Counter, Stage};
@@ -30,6 +32,7 @@ pub fn start(
     shard: &Rc<Shard>,
     version: i16,
     body: bytes::BytesMut,
+    listener: usize,
     access: &Access,
 ) -> Result<Pending, RequestError> {
     let decode_started = metrics::now();
@@ -167,13 +170,13 @@ pub fn start(
             let waits = route(&shard, acks, groups);
             // Appends are queued: the producer's next request may go.
             drop(gate);
-            finish(waits, resp, acks, version).await
+            finish(shard, listener, waits, resp, acks, version).await
         }
         .boxed_local());
     }
     unpin_request_body(&mut groups, body_bytes);
     let waits = route(shard, acks, groups);
-    Ok(finish(waits, resp, acks, version).boxed_local())
+    Ok(finish(shard.clone(), listener, waits, resp, acks, version).boxed_local())
 }
 
 /// A transactional batch for a partition its transaction does not hold yet (v2).
@@ -264,8 +267,11 @@ fn route(shard: &Rc<Shard>, acks: i16, groups: Groups) -> Vec<Wait> {
     waits
 }
 
-/// Waits for the appends and answers.
+/// Waits for the appends and answers (with KIP-951 leader hints where the version has
+/// them, addresses on the client's `listener`).
 async fn finish(
+    shard: Rc<Shard>,
+    listener: usize,
     waits: Vec<Wait>,
     mut resp: ProduceResponse,
     acks: i16,
@@ -290,6 +296,9 @@ async fn finish(
         count_errors(&resp);
         if acks == 0 {
             return Ok(Outcome::NoResponse);
+        }
+        if version >= LEADER_HINT_VERSION_MIN {
+            add_leader_hints(&shard, listener, &mut resp);
         }
         respond(ApiKey::Produce, version, &resp)
     }
@@ -402,6 +411,47 @@ fn count_errors(resp: &ProduceResponse) {
 }
 
 const API_PRODUCE: i16 = ApiKey::Produce as i16;
+/// KIP-951: current_leader and node_endpoints are tagged fields from Produce v10.
+const LEADER_HINT_VERSION_MIN: i16 = 10;
+
+/// KIP-951: partitions answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH name
+/// their current leader, and the response says where those leaders listen. Nothing is
+/// read when every partition succeeded.
+fn add_leader_hints(shard: &Shard, listener: usize, resp: &mut ProduceResponse) {
+    let hinted = resp
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .any(|p| leader_hint::wants_hint(p.error_code));
+    if !hinted {
+        return;
+    }
+    let snap = shard.broker.metadata.snapshot();
+    let mut leaders = Vec::new();
+    for t in &mut resp.responses {
+        for p in &mut t.partition_responses {
+            if !leader_hint::wants_hint(p.error_code) {
+                continue;
+            }
+            if let Some(hint) = leader_hint::leader_of(&snap, t.name.0.as_str(), p.index) {
+                p.current_leader.leader_id = BrokerId(hint.leader_id);
+                p.current_leader.leader_epoch = hint.leader_epoch;
+                leaders.push(hint.leader_id);
+            }
+        }
+    }
+    resp.node_endpoints = leader_hint::endpoints(&shard.broker, listener, leaders)
+        .into_iter()
+        .map(|e| {
+            let mut n = NodeEndpoint::default();
+            n.node_id = BrokerId(e.node_id);
+            n.host = str_bytes(&e.host);
+            n.port = e.port;
+            n.rack = e.rack.as_deref().map(str_bytes);
+            n
+        })
+        .collect();
+}
 
 fn partition_response(index: i32, r: &ProduceResult) -> PartitionProduceResponse {
     let mut p = PartitionProduceResponse::default();

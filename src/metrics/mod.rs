@@ -80,10 +80,13 @@ pub enum Stage {
     TxnCommit,
     /// Transaction: from begin to CompleteAbort written (EndTxn abort, timeout, fencing).
     TxnAbort,
+    /// Produce, acks=all on a replicated partition (leader): from the batch durable on
+    /// the leader to the high watermark passing it, i.e. every ISR member has it.
+    ProduceReplicate,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 15] = [
+    pub const ALL: [Stage; 16] = [
         Stage::ProduceDecode,
         Stage::ProduceHandoff,
         Stage::ProduceAppend,
@@ -99,6 +102,7 @@ impl Stage {
         Stage::StorageFdatasync,
         Stage::TxnCommit,
         Stage::TxnAbort,
+        Stage::ProduceReplicate,
     ];
 
     /// (api, stage) labels.
@@ -119,6 +123,7 @@ impl Stage {
             Stage::StorageFdatasync => ("storage", "fdatasync"),
             Stage::TxnCommit => ("transaction", "begin_to_commit"),
             Stage::TxnAbort => ("transaction", "begin_to_abort"),
+            Stage::ProduceReplicate => ("produce", "replication_wait"),
         }
     }
 }
@@ -192,10 +197,12 @@ pub enum Counter {
     ConnectionsRefused,
     /// Responses that carried a non-zero quota throttle time (the connection was muted).
     QuotaThrottledResponses,
+    /// Record batch bytes this broker served to consumers as a follower (KIP-392).
+    FollowerFetchedBytes,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 26] = [
+    pub const ALL: [Counter; 27] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -222,6 +229,7 @@ impl Counter {
         Counter::TxnTimedOut,
         Counter::ConnectionsRefused,
         Counter::QuotaThrottledResponses,
+        Counter::FollowerFetchedBytes,
     ];
 }
 

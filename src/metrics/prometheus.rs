@@ -141,6 +141,10 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_quota_throttled_responses_total",
             "Responses with a non-zero throttle_time_ms from a client quota; the connection was muted that long.",
         ),
+        Counter::FollowerFetchedBytes => (
+            "corelog_follower_fetched_bytes_total",
+            "Record batch bytes served to consumers as a follower (KIP-392 fetch from follower).",
+        ),
     }
 }
 

@@ -6,12 +6,15 @@
 //! count bump, not a copy).
 //!
 //! ```text
-//! FetchResponse => throttle_time_ms:i32(v1+) error_code:i16(v7+) session_id:i32(v7+) [topic] TAGS(v12+)
+//! FetchResponse => throttle_time_ms:i32(v1+) error_code:i16(v7+) session_id:i32(v7+) [topic]
+//!                  TAGS(v12+: 0 = node_endpoints, v16+)
 //!   topic       => name (v4-12) | topic_id:uuid (v13+) [partition] TAGS(v12+)
 //!     partition => partition_index:i32 error_code:i16 high_watermark:i64
 //!                  last_stable_offset:i64(v4+) log_start_offset:i64(v5+)
 //!                  [aborted_transactions](v4+) preferred_read_replica:i32(v11+)
-//!                  records:nullable bytes TAGS(v12+)
+//!                  records:nullable bytes TAGS(v12+: 1 = current_leader)
+//!   current_leader => leader_id:i32 leader_epoch:i32 TAGS
+//!   node_endpoint  => node_id:i32 host:compact string port:i32 rack:compact nullable string TAGS
 //! ```
 //! Strings, bytes and arrays take their compact forms from v12 (flexible versions).
 //! Versions 0-3 carry message sets (formats v0/v1), which the caller converts down.
@@ -23,14 +26,16 @@
 //!   and kafka-python treat null and empty alike.)
 //! - records is never null: a partition without data (or with an error) gets a zero-length
 //!   records field, like Kafka's `MemoryRecords.EMPTY`.
-//! - No tagged fields are written: diverging_epoch, current_leader, snapshot_id and
-//!   node_endpoints only matter to replication and KIP-951 leader discovery, and Kafka
-//!   omits tagged fields that hold their defaults.
+//! - Tagged fields are written only when they hold something, as Kafka leaves out a
+//!   tagged field at its default: current_leader (KIP-951) on partitions that answer
+//!   NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH, and node_endpoints (v16+) for those
+//!   leaders. diverging_epoch and snapshot_id are never written (followers truncate with
+//!   OffsetForLeaderEpoch instead). The common path pays one `Option` test per partition.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 
-use super::wire::{put_empty_tagged_fields, put_length, put_string};
+use super::wire::{put_empty_tagged_fields, put_length, put_string, put_uvarint};
 use super::EncodeError;
 
 pub const FETCH_VERSION_MIN: i16 = 0;
@@ -43,12 +48,20 @@ const SESSION_VERSION_MIN: i16 = 7;
 const PREFERRED_READ_REPLICA_VERSION_MIN: i16 = 11;
 const FLEXIBLE_VERSION_MIN: i16 = 12;
 const TOPIC_ID_VERSION_MIN: i16 = 13;
+/// KIP-951: current_leader is a partition tagged field from v12 (the first flexible one).
+pub const CURRENT_LEADER_VERSION_MIN: i16 = FLEXIBLE_VERSION_MIN;
+/// KIP-951: node_endpoints is a response tagged field from v16.
+pub const NODE_ENDPOINTS_VERSION_MIN: i16 = 16;
+const CURRENT_LEADER_TAG: u32 = 1;
+const NODE_ENDPOINTS_TAG: u32 = 0;
+/// A current_leader struct: leader id, leader epoch, empty tagged fields.
+const CURRENT_LEADER_BYTES: usize = 4 + 4 + 1;
 
 /// Generous upper bounds on the non-record bytes of each level, to size the scratch buffer
 /// once (the topic name comes on top).
 const RESPONSE_HEADER_BYTES_MAX: usize = 4 + 2 + 4 + 5 + 1;
 const TOPIC_HEADER_BYTES_MAX: usize = 2 + 16 + 5 + 1;
-const PARTITION_HEADER_BYTES_MAX: usize = 4 + 2 + 8 * 3 + 4 + 4 + 5 + 1;
+const PARTITION_HEADER_BYTES_MAX: usize = 4 + 2 + 8 * 3 + 4 + 4 + 5 + 3 + CURRENT_LEADER_BYTES;
 
 /// Everything a FetchResponse carries that we ever set.
 #[derive(Debug, Clone)]
@@ -59,6 +72,25 @@ pub struct FetchResponseParts {
     /// Must be 0 before v7.
     pub session_id: i32,
     pub topics: Vec<FetchTopicOut>,
+    /// KIP-951: where the leaders named in partitions' `current_leader` listen (v16+;
+    /// must be empty before). Empty on the common path.
+    pub node_endpoints: Vec<NodeEndpointOut>,
+}
+
+/// A broker a client is pointed to (KIP-951's NodeEndpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEndpointOut {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// KIP-951's LeaderIdAndEpoch: the partition's leader as this broker knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderHint {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +112,8 @@ pub struct FetchPartitionOut {
     pub log_start_offset: i64,
     /// -1 (none); must be -1 before v11.
     pub preferred_read_replica: i32,
+    /// KIP-951: written from v12 as a tagged field; `None` leaves it out.
+    pub current_leader: Option<LeaderHint>,
     /// (producer id, first offset) of aborted transactions (read_committed fetches).
     pub aborted: Vec<(i64, i64)>,
     /// Record data, concatenated on the wire into one records field; passed through
@@ -133,9 +167,50 @@ fn encode_body(
         encode_topic(&mut writer, version, topic)?;
     }
     if flexible {
-        put_empty_tagged_fields(&mut writer.scratch);
+        put_node_endpoints(&mut writer.scratch, version, &parts.node_endpoints)?;
     }
     Ok(writer.finish())
+}
+
+/// The response's tagged fields: none, or node_endpoints (tag 0) from v16.
+fn put_node_endpoints(
+    out: &mut BytesMut,
+    version: i16,
+    endpoints: &[NodeEndpointOut],
+) -> Result<(), EncodeError> {
+    if endpoints.is_empty() {
+        put_empty_tagged_fields(out);
+        return Ok(());
+    }
+    if version < NODE_ENDPOINTS_VERSION_MIN {
+        return Err(EncodeError::FieldNotInVersion {
+            field: "node_endpoints",
+            version,
+        });
+    }
+    let mut field = BytesMut::new();
+    put_length(&mut field, "node_endpoints", endpoints.len(), true)?;
+    for e in endpoints {
+        field.put_i32(e.node_id);
+        put_string(&mut field, "host", &e.host, true)?;
+        field.put_i32(e.port);
+        match &e.rack {
+            Some(rack) => put_string(&mut field, "rack", rack, true)?,
+            None => put_uvarint(&mut field, 0),
+        }
+        put_empty_tagged_fields(&mut field);
+    }
+    put_uvarint(out, 1);
+    put_uvarint(out, NODE_ENDPOINTS_TAG);
+    // A tagged field's size is a plain varint (no +1 as for compact lengths).
+    let size = u32::try_from(field.len()).map_err(|_| EncodeError::TooLong {
+        field: "node_endpoints",
+        length: field.len(),
+        max: u32::MAX as usize,
+    })?;
+    put_uvarint(out, size);
+    out.put_slice(&field);
+    Ok(())
 }
 
 fn check_version(version: i16) -> Result<(), EncodeError> {
@@ -227,8 +302,24 @@ fn encode_partition(
     for chunk in &partition.records {
         writer.pass_through(chunk);
     }
-    if flexible {
-        put_empty_tagged_fields(&mut writer.scratch);
+    match partition.current_leader {
+        None if flexible => put_empty_tagged_fields(&mut writer.scratch),
+        None => {}
+        Some(leader) if flexible => {
+            let scratch = &mut writer.scratch;
+            put_uvarint(scratch, 1);
+            put_uvarint(scratch, CURRENT_LEADER_TAG);
+            put_uvarint(scratch, CURRENT_LEADER_BYTES as u32);
+            scratch.put_i32(leader.leader_id);
+            scratch.put_i32(leader.leader_epoch);
+            put_empty_tagged_fields(scratch);
+        }
+        Some(_) => {
+            return Err(EncodeError::FieldNotInVersion {
+                field: "current_leader",
+                version,
+            })
+        }
     }
     Ok(())
 }
@@ -277,7 +368,7 @@ impl<'a> ChunkWriter<'a> {
 mod tests {
     use super::*;
     use kafka_protocol::messages::fetch_response::{
-        AbortedTransaction, FetchableTopicResponse, PartitionData,
+        AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
     };
     use kafka_protocol::messages::{FetchResponse, TopicName};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -293,6 +384,7 @@ mod tests {
             last_stable_offset: 900,
             log_start_offset: 10,
             preferred_read_replica: -1,
+            current_leader: None,
             aborted: if index == 0 {
                 vec![(42, 950), (43, 960)]
             } else {
@@ -340,12 +432,51 @@ mod tests {
             error_code: 0,
             session_id: if on_v7 { 77 } else { 0 },
             topics: vec![first, second, third],
+            node_endpoints: Vec::new(),
         }
+    }
+
+    /// `parts` with KIP-951 hints wherever the version carries them: the failed
+    /// partition names its leader (v12+), and the response lists two endpoints (v16+),
+    /// one without a rack.
+    fn hinted(version: i16) -> FetchResponseParts {
+        let mut parts = parts(version);
+        if version >= FLEXIBLE_VERSION_MIN {
+            parts.topics[1].partitions[0].current_leader = Some(LeaderHint {
+                leader_id: 2,
+                leader_epoch: 7,
+            });
+        }
+        if version >= NODE_ENDPOINTS_VERSION_MIN {
+            parts.node_endpoints = vec![
+                NodeEndpointOut {
+                    node_id: 2,
+                    host: "127.0.0.2".into(),
+                    port: 9092,
+                    rack: Some("rack-b".into()),
+                },
+                NodeEndpointOut {
+                    node_id: 3,
+                    host: "broker-three.example".into(),
+                    port: 19092,
+                    rack: None,
+                },
+            ];
+        }
+        parts
     }
 
     fn crate_partition(p: &FetchPartitionOut) -> PartitionData {
         let records: Vec<u8> = p.records.iter().flat_map(|c| c.iter().copied()).collect();
+        let leader = p
+            .current_leader
+            .map_or_else(LeaderIdAndEpoch::default, |l| {
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(l.leader_id.into())
+                    .with_leader_epoch(l.leader_epoch)
+            });
         PartitionData::default()
+            .with_current_leader(leader)
             .with_partition_index(p.partition_index)
             .with_error_code(p.error_code)
             .with_high_watermark(p.high_watermark)
@@ -381,7 +512,20 @@ mod tests {
             .with_throttle_time_ms(parts.throttle_time_ms)
             .with_error_code(parts.error_code)
             .with_session_id(parts.session_id)
-            .with_responses(parts.topics.iter().map(crate_topic).collect());
+            .with_responses(parts.topics.iter().map(crate_topic).collect())
+            .with_node_endpoints(
+                parts
+                    .node_endpoints
+                    .iter()
+                    .map(|e| {
+                        NodeEndpoint::default()
+                            .with_node_id(e.node_id.into())
+                            .with_host(StrBytes::from_string(e.host.clone()))
+                            .with_port(e.port)
+                            .with_rack(e.rack.clone().map(StrBytes::from_string))
+                    })
+                    .collect(),
+            );
         let mut out = BytesMut::new();
         response.encode(&mut out, version).unwrap();
         out.to_vec()
@@ -401,6 +545,92 @@ mod tests {
             assert_eq!(total, ours.len());
             assert_eq!(ours, crate_encoding(version, &parts), "v{version}");
         }
+    }
+
+    #[test]
+    fn leader_hints_match_the_crate_byte_for_byte() {
+        for version in VERSIONS {
+            let parts = hinted(version);
+            let mut chunks = Vec::new();
+            let total = encode_fetch_response(version, &parts, &mut chunks).unwrap();
+            let ours = concat(&chunks);
+            assert_eq!(total, ours.len());
+            assert_eq!(ours, crate_encoding(version, &parts), "v{version}");
+        }
+    }
+
+    #[test]
+    fn leader_hints_decode_with_the_crate() {
+        for version in [12, 15, 16, FETCH_VERSION_MAX] {
+            let mut chunks = Vec::new();
+            encode_fetch_response(version, &hinted(version), &mut chunks).unwrap();
+            let mut wire = BytesMut::from(&concat(&chunks)[..]);
+            let decoded = FetchResponse::decode(&mut wire, version).unwrap();
+            assert!(wire.is_empty(), "v{version}: bytes left over");
+            let failed = &decoded.responses[1].partitions[0];
+            assert_eq!(failed.current_leader.leader_id.0, 2, "v{version}");
+            assert_eq!(failed.current_leader.leader_epoch, 7, "v{version}");
+            // Partitions without a hint decode to the default (-1, -1).
+            assert_eq!(
+                decoded.responses[0].partitions[0]
+                    .current_leader
+                    .leader_id
+                    .0,
+                -1
+            );
+            let endpoints: Vec<(i32, String, i32, Option<String>)> = decoded
+                .node_endpoints
+                .iter()
+                .map(|e| {
+                    (
+                        e.node_id.0,
+                        e.host.to_string(),
+                        e.port,
+                        e.rack.as_ref().map(|r| r.to_string()),
+                    )
+                })
+                .collect();
+            if version >= NODE_ENDPOINTS_VERSION_MIN {
+                assert_eq!(
+                    endpoints,
+                    vec![
+                        (2, "127.0.0.2".into(), 9092, Some("rack-b".into())),
+                        (3, "broker-three.example".into(), 19092, None),
+                    ]
+                );
+            } else {
+                assert!(endpoints.is_empty(), "v{version}");
+            }
+        }
+    }
+
+    #[test]
+    fn leader_hints_are_refused_where_the_version_has_no_field() {
+        let mut parts = hinted(11);
+        parts.topics[0].partitions[0].current_leader = Some(LeaderHint {
+            leader_id: 1,
+            leader_epoch: 1,
+        });
+        let mut chunks = Vec::new();
+        let err = encode_fetch_response(11, &parts, &mut chunks).unwrap_err();
+        assert!(matches!(
+            err,
+            EncodeError::FieldNotInVersion {
+                field: "current_leader",
+                ..
+            }
+        ));
+        let mut parts = hinted(16);
+        let err = encode_fetch_response(15, &parts, &mut chunks).unwrap_err();
+        assert!(matches!(
+            err,
+            EncodeError::FieldNotInVersion {
+                field: "node_endpoints",
+                ..
+            }
+        ));
+        parts.node_endpoints.clear();
+        assert!(encode_fetch_response(15, &parts, &mut chunks).is_ok());
     }
 
     #[test]

@@ -68,11 +68,49 @@ pub struct Connection {
     reauth_at: Option<Instant>,
 }
 
+/// Why a connect failed, and whether it was actively refused (nothing listens).
+#[derive(Debug)]
+pub struct ConnectFailure {
+    pub refused: bool,
+    pub why: String,
+}
+
+/// For callers that only report why (`?` in functions returning `Result<_, String>`).
+impl From<ConnectFailure> for String {
+    fn from(f: ConnectFailure) -> String {
+        f.why
+    }
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 impl Connection {
     /// Connects and, with an inter-broker login installed, logs in.
-    pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, String> {
-        let connect = TcpStream::connect(addr).map(|r| r.map_err(|e| e.to_string()));
-        let stream = within(timeout, connect).await?;
+    pub async fn connect(addr: &str, timeout: Duration) -> Result<Connection, ConnectFailure> {
+        let connect = TcpStream::connect(addr).map(|r| {
+            r.map_err(|e| {
+                let e = std::io::Error::from(e);
+                ConnectFailure {
+                    refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    why: e.to_string(),
+                }
+            })
+        });
+        let fut = std::pin::pin!(connect);
+        let timer = std::pin::pin!(crate::runtime::sleep(timeout));
+        let stream = match futures::future::select(fut, timer).await {
+            futures::future::Either::Left((r, _)) => r?,
+            futures::future::Either::Right(_) => {
+                return Err(ConnectFailure {
+                    refused: false,
+                    why: format!("no answer within {timeout:?}"),
+                })
+            }
+        };
         let _ = stream.set_nodelay(true);
         let mut conn = Connection {
             stream,
@@ -80,7 +118,10 @@ impl Connection {
             correlation_id: 0,
             reauth_at: None,
         };
-        conn.login().await?;
+        conn.login().await.map_err(|why| ConnectFailure {
+            refused: false,
+            why,
+        })?;
         Ok(conn)
     }
 

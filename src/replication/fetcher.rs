@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
@@ -107,8 +107,8 @@ fn still(shard: &Shard, key: &Key, follow: &Follow) -> bool {
 }
 
 pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
-    let mut conn: Option<Connection> = None;
-    let mut warned: Option<std::time::Instant> = None;
+    let mut conn: Option<(Connection, Instant)> = None;
+    let mut warned: Option<Instant> = None;
     loop {
         let parts = followed(&shard, leader);
         if parts.is_empty() {
@@ -121,28 +121,40 @@ pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
                 continue;
             };
             match Connection::connect(&addr, CONNECT_TIMEOUT).await {
-                Ok(c) => conn = Some(c),
-                Err(e) if e.contains("SASL login") => {
+                Ok(c) => {
+                    shard.broker.refusals.note_accepted(leader);
+                    conn = Some((c, Instant::now()));
+                }
+                Err(e) if e.why.contains("SASL login") => {
                     // A refused login is a configuration problem the operator must see.
-                    if warned.is_none_or(|t: std::time::Instant| t.elapsed() >= LOGIN_WARN_EVERY) {
+                    if warned.is_none_or(|t: Instant| t.elapsed() >= LOGIN_WARN_EVERY) {
                         tracing::warn!(leader, %addr, "replica fetcher cannot log in: {e}");
-                        warned = Some(std::time::Instant::now());
+                        warned = Some(Instant::now());
                     }
                     crate::runtime::sleep(RETRY_PAUSE).await;
                     continue;
                 }
                 Err(e) => {
+                    if e.refused {
+                        shard.broker.refusals.note_refused(leader, Instant::now());
+                    }
                     tracing::debug!(leader, %addr, "replica fetcher cannot connect: {e}");
                     crate::runtime::sleep(RETRY_PAUSE).await;
                     continue;
                 }
             }
         }
-        let c = conn.as_mut().expect("connected above");
+        let (c, connected_at) = conn.as_mut().expect("connected above");
         if let Err(e) = round(&shard, c, parts).await {
             tracing::debug!(leader, addr = %c.addr, "replica fetch failed: {e}");
+            // Reconnect at once after a connection that worked for a while: a leader
+            // whose process is gone refuses it, and `refusals` tells Metadata now rather
+            // than a pause later. A connection that fails young pauses first, so a
+            // leader that accepts and fails every round is not hammered.
+            if connected_at.elapsed() < RETRY_PAUSE {
+                crate::runtime::sleep(RETRY_PAUSE).await;
+            }
             conn = None;
-            crate::runtime::sleep(RETRY_PAUSE).await;
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod client;
 pub use client::install_login;
 mod fetcher;
 mod leader;
+pub mod refusals;
+pub mod selector;
 pub mod throttle;
 
 use std::collections::{HashMap, HashSet};
@@ -163,6 +165,22 @@ impl Shard {
         crate::groups::follow_leadership(self);
         // Transaction coordination follows the leadership of `__transaction_state`.
         crate::txn::loading::follow_leadership(self);
+    }
+
+    /// Whether this shard follows `topic`-`partition` and has had the leader's high
+    /// watermark since: only then may it serve consumers (KIP-392), since a follower
+    /// without it would let them read past what the ISR has.
+    pub fn serves_follower_reads(
+        &self,
+        topic: &str,
+        partition: i32,
+        log: &crate::storage::PartitionLog,
+    ) -> bool {
+        self.replication
+            .borrow()
+            .following
+            .contains_key(&(topic.to_string(), partition))
+            && log.replicated_high_watermark().is_some()
     }
 
     /// Whether this shard leads `topic`-`partition` as a cluster replica, and its ISR

@@ -168,7 +168,7 @@ async fn send(
     req.markers.push(w);
     let mut conn = match Connection::connect(&addr, MARKER_CALL_TIMEOUT).await {
         Ok(c) => c,
-        Err(e) => return unreachable(partitions, e),
+        Err(e) => return unreachable(partitions, e.why),
     };
     let resp: WriteTxnMarkersResponse = match conn
         .call(

@@ -151,7 +151,7 @@ async fn ask(
     req.transactions.push(t);
     let mut conn = match Connection::connect(&addr, COORDINATOR_CALL_TIMEOUT).await {
         Ok(c) => c,
-        Err(e) => return unreachable(e),
+        Err(e) => return unreachable(e.why),
     };
     let resp: AddPartitionsToTxnResponse = match conn
         .call(

@@ -261,15 +261,16 @@ class BrokerFactory:
         _BROKERS_BY_NODE.setdefault(self.node_id, []).append(broker)
         return broker.start()
 
-    def cluster(self, size, overrides=None, smp=1):
+    def cluster(self, size, overrides=None, smp=1, member_overrides=None):
         """`size` combined-mode members (node ids 1..size) of one metadata quorum, each
-        with its own client, controller and admin port on 127.0.0.1."""
+        with its own client, controller and admin port on 127.0.0.1. `member_overrides`:
+        a list of per-member settings (`broker.rack`, say), applied over `overrides`."""
         controller_ports = [free_port() for _ in range(size)]
         voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
         members = []
         for i, port in enumerate(controller_ports):
             settings = {"process.roles": "broker,controller", "controller.quorum.voters": voters,
-                        **(overrides or {})}
+                        **(overrides or {}), **((member_overrides or [{}] * size)[i])}
             workdir = self.base_dir / f"broker{len(self.brokers)}"
             broker = Broker(workdir, overrides=settings, smp=smp, node_id=i + 1, controller_port=port)
             self.brokers.append(broker)

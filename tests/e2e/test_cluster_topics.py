@@ -106,13 +106,21 @@ def test_replicated_topics_are_placed_opened_and_routed(broker_factory):
         consumer.close()
         assert got == values, (p, got)
 
-    # Straight to a broker that does not lead partition 0: refused, with no append.
+    # Straight to a broker that does not lead partition 0: produce is refused, with no
+    # append. A consumer Fetch (v11) is refused by a broker without a replica and served
+    # by the follower up to the high watermark it has from the leader (KIP-392, as Kafka).
     leader0, replicas0, _ = parts[0]
-    other = next(b for n, b in by_id.items() if n != leader0)
+    follower = next(b for n, b in by_id.items() if n != leader0 and n in replicas0)
+    stranger = next(b for n, b in by_id.items() if n not in replicas0)
     batch = kwire.record_batch([(None, b"stray", [], 0)], 1_700_000_000_000)
-    with kwire.Conn(other.port) as conn:
-        assert kwire.produce(conn, 7, topic, 0, batch)[0] == ERR_NOT_LEADER_OR_FOLLOWER
+    for other in (follower, stranger):
+        with kwire.Conn(other.port) as conn:
+            assert kwire.produce(conn, 7, topic, 0, batch)[0] == ERR_NOT_LEADER_OR_FOLLOWER
+    with kwire.Conn(stranger.port) as conn:
         assert kwire.fetch(conn, topic, 0, 0)[0] == ERR_NOT_LEADER_OR_FOLLOWER
+    with kwire.Conn(follower.port) as conn:
+        assert wait_until(lambda: kwire.fetch(conn, topic, 0, 0)[:2] == (0, 20), SETTLE_S,
+                          "the follower serving partition 0 up to the leader's high watermark")
     with kwire.Conn(by_id[leader0].port) as conn:
         assert kwire.fetch(conn, topic, 0, 0)[1] == 20
 
