@@ -275,6 +275,7 @@ mod image_tests {
             host: "127.0.0.1".into(),
             port: 9000 + id as u16,
             rack: None,
+            listeners: Vec::new(),
         }
     }
 
