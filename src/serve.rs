@@ -32,7 +32,7 @@ pub fn run(
         tracing::warn!("{w}");
     }
     let shards = config.shard_count();
-    crate::txn::v2::finalize(config.cluster.is_none());
+    crate::txn::v2::finalize(true);
     boot::limits::check(shards).map_err(|e| e.to_string())?;
     boot::limits::tune_allocator();
     crate::storage::fault::arm_from_env();

@@ -94,9 +94,9 @@ const FEATURES_SINCE: i16 = 3;
 /// The epoch of our finalized features: they never change while a broker runs.
 const FINALIZED_FEATURES_EPOCH: i64 = 1;
 
-/// `transaction.version` supported up to 2 and finalized at 2 on a single broker, 0 in a
-/// cluster, where it is not listed (KIP-1022; `txn::v2::finalized_level`): clients enable transaction v2
-/// (KIP-890 part 2) only when the broker finalizes it.
+/// `transaction.version` supported up to 2 and finalized at 2 (KIP-1022;
+/// `txn::v2::finalized_level`): clients enable transaction v2 (KIP-890 part 2) only when
+/// the broker finalizes it.
 fn add_features(resp: &mut ApiVersionsResponse) {
     use crate::txn::v2::{finalized_level, FEATURE_LEVEL_MAX, FEATURE_LEVEL_MIN, FEATURE_NAME};
     use kafka_protocol::messages::api_versions_response::{

@@ -48,8 +48,11 @@ pub fn start(
     let mut resp = ProduceResponse::default();
     let mut groups: HashMap<usize, (Vec<ProduceItem>, Vec<Slot>)> = HashMap::new();
     // KIP-890 part 1: transactional batches only to partitions added to the
-    // transaction, checked here when this broker coordinates the id.
-    let verify_txn = req.transactional_id.as_ref().is_some_and(|id| {
+    // transaction. Checked here against what this broker knows (the ids it coordinates,
+    // and verifications it already got); anything else is `deferred` and asked of the
+    // coordinator, wherever it is (`txn::route`), before it is appended.
+    let verify_txn = req.transactional_id.is_some();
+    let coordinated_here = req.transactional_id.as_ref().is_some_and(|id| {
         crate::handlers::find_coordinator::coordinator_node(shard, 1, id) == Ok(me)
     });
     // Transaction v2 (KIP-890 part 2): a partition not yet in the transaction is added
@@ -119,7 +122,7 @@ pub fn start(
                 let producer = transactional_producer(p.records.as_deref());
                 txn_producer = txn_producer.or(producer);
                 match verify_transactional(shard, producer, &m.name, p.index) {
-                    Err(ec::INVALID_TXN_STATE) if implicit_add => defer = true,
+                    Err(ec::INVALID_TXN_STATE) if implicit_add || !coordinated_here => defer = true,
                     checked => early = checked.err(),
                 }
             }
@@ -151,10 +154,7 @@ pub fn start(
     }
     metrics::record_since(Stage::ProduceDecode, decode_started);
     let gated = txn_producer.is_some_and(|(pid, _)| crate::txn::v2::gated(pid));
-    if let (Some(producer), true) = (
-        txn_producer,
-        implicit_add && (gated || !deferred.is_empty()),
-    ) {
+    if let (Some(producer), true) = (txn_producer, gated || !deferred.is_empty()) {
         let id = req
             .transactional_id
             .map(|t| t.to_string())
@@ -165,7 +165,16 @@ pub fn start(
             if let Some(turn) = turn {
                 let _ = turn.await;
             }
-            add_deferred(&shard, id, producer, deferred, &mut groups, &mut resp).await;
+            add_deferred(
+                &shard,
+                &id,
+                producer,
+                implicit_add,
+                deferred,
+                &mut groups,
+                &mut resp,
+            )
+            .await;
             unpin_request_body(&mut groups, body_bytes);
             let waits = route(&shard, acks, groups);
             // Appends are queued: the producer's next request may go.
@@ -196,8 +205,9 @@ type Wait = futures::future::LocalBoxFuture<
 /// routes them with the rest; if the coordinator refuses, they answer its code.
 async fn add_deferred(
     shard: &Rc<Shard>,
-    id: String,
+    id: &str,
     producer: (i64, i16),
+    add: bool,
     deferred: Vec<Deferred>,
     groups: &mut Groups,
     resp: &mut ProduceResponse,
@@ -209,7 +219,11 @@ async fn add_deferred(
         .iter()
         .map(|d| (d.item.topic.clone(), d.item.partition))
         .collect();
-    match crate::txn::v2::add_for_produce(shard, id, producer, partitions).await {
+    // Added (transaction v2) or verified (part 1, the id coordinated elsewhere).
+    let checked = crate::txn::route::ensure_in_transaction(shard, id, producer, partitions, !add)
+        .await
+        .map_err(crate::txn::v2::produce_code);
+    match checked {
         Ok(()) => {
             for d in deferred {
                 let g = groups.entry(d.owner).or_default();
@@ -344,12 +358,18 @@ fn verify_transactional(
     topic: &str,
     partition: i32,
 ) -> Result<(), i16> {
-    match producer {
-        Some((pid, epoch)) => shard
-            .broker
-            .txn_partitions
-            .check(pid, epoch, topic, partition),
-        None => Ok(()),
+    let Some((pid, epoch)) = producer else {
+        return Ok(());
+    };
+    let open = &shard.broker.txn_partitions;
+    match open.check(pid, epoch, topic, partition) {
+        // Verified with a remote coordinator earlier in this transaction.
+        Err(ec::INVALID_TXN_STATE)
+            if open.remembered(pid, epoch, &(topic.to_string(), partition)) =>
+        {
+            Ok(())
+        }
+        checked => checked,
     }
 }
 

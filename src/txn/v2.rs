@@ -38,10 +38,9 @@ pub const END_TXN_SINCE: i16 = 5;
 /// The first TxnOffsetCommit version that adds the offsets partition itself.
 pub const TXN_OFFSET_COMMIT_SINCE: i16 = 5;
 
-/// Whether ApiVersions finalizes `transaction.version` = 2. Only a single broker does:
-/// in a cluster a Produce v12 to a partition whose transaction is coordinated on
-/// another broker is not added there yet, so the coordinator would never send it a
-/// marker. Cluster members finalize level 0 and clients stay on transaction v1.
+/// Whether ApiVersions finalizes `transaction.version` = 2 (set at start-up). Every
+/// broker does: a Produce v12 adds its partition on the coordinator wherever that is
+/// (`txn::route::ensure_in_transaction`, from `handlers::produce::add_deferred`).
 static FINALIZED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Set once at start-up (`serve::run`).
@@ -169,31 +168,6 @@ pub async fn end_txn(
     let next = state::init_with_new_id(Some(&m), pid, m.timeout_ms, crate::util::now_ms());
     let next = write(shard, id, next).await?;
     Ok((next.producer_id, next.producer_epoch))
-}
-
-/// A transactional Produce v12+ or TxnOffsetCommit v5+: adds `partitions` to the
-/// producer's transaction on the id's coordinator (opening it), on the home shard.
-/// Codes as the produce path answers them (Kafka's mapping for verification errors):
-/// a busy or unavailable coordinator is NOT_ENOUGH_REPLICAS, which every producer
-/// retries; a stale epoch is INVALID_PRODUCER_EPOCH.
-pub async fn add_for_produce(
-    shard: &Rc<Shard>,
-    id: String,
-    producer: (i64, i16),
-    partitions: Vec<(String, i32)>,
-) -> Result<(), i16> {
-    use futures::FutureExt;
-    let home = crate::handlers::find_coordinator::txn_coordinator(shard, &id)?;
-    let added = shard
-        .run_on(home.shard, move |s| {
-            async move {
-                crate::txn::coordinator::add_partitions(&s, &id, producer, partitions).await
-            }
-            .boxed_local()
-        })
-        .await
-        .unwrap_or(Err(ec::COORDINATOR_NOT_AVAILABLE));
-    added.map_err(produce_code)
 }
 
 /// A coordinator's answer as a produce partition's error code.

@@ -6,6 +6,7 @@ classic transactions: it sends AddPartitionsToTxn, EndTxn v4 and Produce v11 or 
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 import uuid
 
@@ -363,11 +364,75 @@ def test_transaction_v2_on_the_wire(broker_factory):
         c.close()
 
 
-def test_a_cluster_member_keeps_clients_on_transaction_v1(broker_factory):
-    """In a cluster a Produce v12 is not yet added to a transaction coordinated on another
-    broker, so members do not finalize transaction.version: clients use v1 there."""
-    [member] = broker_factory.cluster(1)
-    with kwire.Conn(member.port) as conn:
+API_FIND_COORDINATOR = 10
+COORDINATOR_KEY_TRANSACTION = 1
+RETRIABLE = {15, 14, 19}  # COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS, NOT_ENOUGH_REPLICAS
+CLUSTER_SETTINGS = {"transaction.state.log.num.partitions": "3", "offsets.topic.num.partitions": "3"}
+
+
+def transaction_coordinator(conn, txn_id):
+    """(error code, node id) of FindCoordinator v1 for a transactional id."""
+    r = kwire.Reader(conn.request(API_FIND_COORDINATOR, 1, kwire.string(txn_id) + kwire.int8(COORDINATOR_KEY_TRANSACTION)))
+    r.int32()  # throttle time
+    code = r.int16()
+    r.string()  # error message (nullable: -1 length reads as None or "")
+    return code, r.int32()
+
+
+def retried(call, timeout_s=TXN_TIMEOUT_S):
+    """call() until its first element is not a retriable coordinator/produce error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = call()
+        code = out[0] if isinstance(out, tuple) else out
+        if code not in RETRIABLE or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def test_transaction_v2_across_brokers(broker_factory):
+    """Every cluster member finalizes transaction v2: a Produce v12 on a partition leader
+    adds its partition on the id's coordinator, another broker, and the commit's marker
+    reaches it. A classic (v7) transactional produce of a partition not in the
+    transaction is refused there too (KIP-890 part 1 across brokers)."""
+    members = broker_factory.cluster(3, overrides=CLUSTER_SETTINGS)
+    topic = fresh_topic("txn-v2-cluster")
+    # Six partitions over three brokers: placement spreads them, so at least two are
+    # led by brokers other than the coordinator.
+    create_topics(members[0], {topic: 6})
+    leaders = {p: m.leader for p, m in
+               partitions_of(members[0], topic).items()}
+    by_node = {m.node_id: m for m in members}
+    txn_id = f"v2c-{uuid.uuid4().hex[:8]}"
+    with kwire.Conn(members[0].port) as conn:
         keys, finalized = finalized_features(conn)
-    assert finalized == {}
-    assert keys[API_END_TXN] == (0, 5)
+        assert finalized == {"transaction.version": (2, 2)}
+        code, coordinator = retried(lambda: transaction_coordinator(conn, txn_id))
+    assert code == kwire.ERR_NONE
+    elsewhere = sorted(p for p, leader in leaders.items() if leader != coordinator)
+    assert len(elsewhere) >= 2, (leaders, coordinator)
+    added, refused = elsewhere[0], elsewhere[1]
+    with kwire.Conn(by_node[coordinator].port) as coord:
+        code, pid, epoch = retried(lambda: kwire.init_producer_id(coord, 60000, transactional_id=txn_id))
+        assert (code, epoch) == (kwire.ERR_NONE, 0)
+        with kwire.Conn(by_node[leaders[added]].port) as leader:
+            assert retried(lambda: produce_v12_code(leader, txn_id, topic, added, txn_batch(b"x", pid, 0, 0))) \
+                == kwire.ERR_NONE
+        with kwire.Conn(by_node[leaders[refused]].port) as other:
+            assert kwire.produce(other, 7, topic, refused, txn_batch(b"no", pid, 0, 0),
+                                 transactional_id=txn_id)[0] == kwire.ERR_INVALID_TXN_STATE
+        d = txn_json(by_node[coordinator], "describe", "--transactional-id", txn_id)
+        assert d["state"] == "Ongoing" and d["partitions"] == [{"topic": topic, "partition": added}]
+        assert end_txn_v5(coord, txn_id, pid, 0, True) == (kwire.ERR_NONE, pid, 1)
+    # The marker reached the other broker: read_committed there sees the record.
+    got = consume(by_node[leaders[added]], topic, {added: 0}, 1, config={"isolation.level": "read_committed"})
+    assert [m.value() for m in got] == [b"x"]
+    got = consume(by_node[leaders[refused]], topic, {refused: 0}, 0, config={"isolation.level": "read_uncommitted"})
+    assert got == []
+
+
+def partitions_of(broker, topic):
+    """{partition: PartitionMetadata} of topic, from confluent-kafka's AdminClient."""
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient(base_config(broker)).list_topics(topic, timeout=TXN_TIMEOUT_S)
+    return md.topics[topic].partitions
