@@ -237,8 +237,12 @@ def test_a_full_disk_takes_its_dir_offline_and_the_other_keeps_serving(broker_fa
             [b"p%d-%d" % (good[0], i) for i in range(20)]
         assert describe_log_dirs(broker)[str(small_dir)][0] == 56
         assert deliveries.count() == 40
-        # What was acknowledged before the dir went offline is readable after a restart.
+        # What was acknowledged before the dir went offline is readable after the
+        # operator frees space and restarts. (Still full, the dir stays offline at start:
+        # its meta.properties cannot be rewritten. Small preallocation steps let a few
+        # small records in before the disk fills, so this is reached.)
         kept = [v for _, _, _, v in sorted(deliveries.ok)]
+        filler.unlink()
         broker.restart()
         if kept:
             assert [m.value() for m in consume(broker, topic, {on_small[0]: 0}, len(kept))] == kept
