@@ -339,8 +339,24 @@ pub fn check_keys_present(batch: &[u8], max: usize) -> Result<(), StorageError> 
 pub fn recompress(batch: &[u8], target: u8, max: usize) -> Result<Vec<u8>, StorageError> {
     let header = BatchHeader::parse(batch).ok_or_else(|| corrupt("short batch"))?;
     let raw = records_section(batch, max)?;
-    // Our walk checks every length and count before the crate reserves by them.
-    parse_records(&raw, header.records_count)?;
+    // Our walk checks every length and count before the crate reserves by them, and
+    // every delta against its base: the crate adds them unchecked.
+    for r in parse_records(&raw, header.records_count)? {
+        let fits = header
+            .base_timestamp
+            .checked_add(r.timestamp_delta)
+            .is_some()
+            && header
+                .base_offset
+                .checked_add(r.offset_delta as i64)
+                .is_some();
+        if !fits {
+            return Err(corrupt(format!(
+                "record at offset delta {} overflows the batch's base timestamp or offset",
+                r.offset_delta
+            )));
+        }
+    }
     let plain = rebuild(batch, header.attributes & !ATTRIBUTE_CODEC_MASK, None, &raw)?;
     let mut input = Bytes::from(plain);
     let set = RecordBatchDecoder::decode(&mut input)
