@@ -20,8 +20,8 @@
 //! a hostile body as large as `socket.request.max.bytes` (100 MiB) can still cost a few
 //! GB, because that is what the crate's types take for that many empty entries.
 //!
-//! Each API's schema is a small table, here (metadata, topics, produce, fetch) or in a
-//! submodule by area (`admin`, `groups`, `txn`, `security`), transcribed from the crate's
+//! Each API's schema is a small table in a submodule by area (`data` for metadata, topics
+//! and fetch; `admin`, `groups`, `txn`, `security`, `quotas`, `reassign`), transcribed from the crate's
 //! `messages/*_request.rs` decoders (kafka-protocol 0.18; the versions Kafka 4.0 removed,
 //! which `legacy` decodes, from kafka-protocol 0.15.1's, i.e. Kafka 3.9's schemas). Adding
 //! an API means adding its `Struct`s and a line in `APIS`; an API without a line is
@@ -60,6 +60,7 @@ use super::wire::Reader;
 use super::DecodeError;
 
 mod admin;
+mod data;
 mod groups;
 mod quotas;
 mod reassign;
@@ -67,6 +68,7 @@ mod security;
 mod txn;
 
 use admin::*;
+use data::*;
 use groups::*;
 use reassign::*;
 use txn::*;
@@ -550,272 +552,6 @@ static APIS: [Api; 48] = [
         body: &CONSUMER_GROUP_DESCRIBE,
     },
 ];
-
-static METADATA: Struct = Struct {
-    decoded_bytes: size_of::<MetadataRequest>(),
-    fields: &[
-        field("topics", ALL, nullable_array(Elem::Struct(&METADATA_TOPIC))),
-        field("allow_auto_topic_creation", since(4), Ty::Bool),
-        field(
-            "include_cluster_authorized_operations",
-            range(8, 10),
-            Ty::Bool,
-        ),
-        field("include_topic_authorized_operations", since(8), Ty::Bool),
-    ],
-    tagged: &[],
-};
-
-static METADATA_TOPIC: Struct = Struct {
-    decoded_bytes: size_of::<metadata_request::MetadataRequestTopic>(),
-    fields: &[
-        field("topic_id", since(10), Ty::Uuid),
-        field("name", ALL, NULLABLE_STRING),
-    ],
-    tagged: &[],
-};
-
-static CREATE_TOPICS: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<CreateTopicsRequest>(),
-        size_of::<old::CreateTopicsRequest>(),
-    ),
-    fields: &[
-        field("topics", ALL, array(Elem::Struct(&CREATABLE_TOPIC))),
-        field("timeout_ms", ALL, Ty::Int32),
-        field("validate_only", since(1), Ty::Bool),
-    ],
-    tagged: &[],
-};
-
-static CREATABLE_TOPIC: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<create_topics_request::CreatableTopic>(),
-        size_of::<old::create_topics_request::CreatableTopic>(),
-    ),
-    fields: &[
-        field("name", ALL, STRING),
-        field("num_partitions", ALL, Ty::Int32),
-        field("replication_factor", ALL, Ty::Int16),
-        field("assignments", ALL, array(Elem::Struct(&REPLICA_ASSIGNMENT))),
-        field("configs", ALL, array(Elem::Struct(&CREATABLE_TOPIC_CONFIG))),
-    ],
-    tagged: &[],
-};
-
-static REPLICA_ASSIGNMENT: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<create_topics_request::CreatableReplicaAssignment>(),
-        size_of::<old::create_topics_request::CreatableReplicaAssignment>(),
-    ),
-    fields: &[
-        field("partition_index", ALL, Ty::Int32),
-        field("broker_ids", ALL, array(Elem::Int32)),
-    ],
-    tagged: &[],
-};
-
-static CREATABLE_TOPIC_CONFIG: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<create_topics_request::CreatableTopicConfig>(),
-        size_of::<old::create_topics_request::CreatableTopicConfig>(),
-    ),
-    fields: &[
-        field("name", ALL, STRING),
-        field("value", ALL, NULLABLE_STRING),
-    ],
-    tagged: &[],
-};
-
-static DELETE_TOPICS: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<DeleteTopicsRequest>(),
-        size_of::<old::DeleteTopicsRequest>(),
-    ),
-    fields: &[
-        field("topics", since(6), array(Elem::Struct(&DELETE_TOPIC_STATE))),
-        field("topic_names", until(5), array(Elem::String)),
-        field("timeout_ms", ALL, Ty::Int32),
-    ],
-    tagged: &[],
-};
-
-static DELETE_TOPIC_STATE: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<delete_topics_request::DeleteTopicState>(),
-        size_of::<old::delete_topics_request::DeleteTopicState>(),
-    ),
-    fields: &[
-        field("name", ALL, NULLABLE_STRING),
-        field("topic_id", ALL, Ty::Uuid),
-    ],
-    tagged: &[],
-};
-
-static LIST_OFFSETS: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<ListOffsetsRequest>(),
-        size_of::<old::ListOffsetsRequest>(),
-    ),
-    fields: &[
-        field("replica_id", ALL, Ty::Int32),
-        field("isolation_level", since(2), Ty::Int8),
-        field("topics", ALL, array(Elem::Struct(&LIST_OFFSETS_TOPIC))),
-        field("timeout_ms", since(10), Ty::Int32),
-    ],
-    tagged: &[],
-};
-
-static LIST_OFFSETS_TOPIC: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<list_offsets_request::ListOffsetsTopic>(),
-        size_of::<old::list_offsets_request::ListOffsetsTopic>(),
-    ),
-    fields: &[
-        field("name", ALL, STRING),
-        field(
-            "partitions",
-            ALL,
-            array(Elem::Struct(&LIST_OFFSETS_PARTITION)),
-        ),
-    ],
-    tagged: &[],
-};
-
-static LIST_OFFSETS_PARTITION: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<list_offsets_request::ListOffsetsPartition>(),
-        size_of::<old::list_offsets_request::ListOffsetsPartition>(),
-    ),
-    fields: &[
-        field("partition_index", ALL, Ty::Int32),
-        field("current_leader_epoch", since(4), Ty::Int32),
-        field("timestamp", ALL, Ty::Int64),
-        field("max_num_offsets", until(0), Ty::Int32),
-    ],
-    tagged: &[],
-};
-
-static FETCH: Struct = Struct {
-    decoded_bytes: either_crate(size_of::<FetchRequest>(), size_of::<old::FetchRequest>()),
-    fields: &[
-        field("replica_id", until(14), Ty::Int32),
-        field("max_wait_ms", ALL, Ty::Int32),
-        field("min_bytes", ALL, Ty::Int32),
-        field("max_bytes", since(3), Ty::Int32),
-        field("isolation_level", since(4), Ty::Int8),
-        field("session_id", since(7), Ty::Int32),
-        field("session_epoch", since(7), Ty::Int32),
-        field("topics", ALL, array(Elem::Struct(&FETCH_TOPIC))),
-        field(
-            "forgotten_topics_data",
-            since(7),
-            array(Elem::Struct(&FORGOTTEN_TOPIC)),
-        ),
-        field("rack_id", since(11), STRING),
-    ],
-    tagged: &[
-        tagged(0, "cluster_id", ALL, NULLABLE_STRING),
-        tagged(1, "replica_state", since(15), Ty::Struct(&REPLICA_STATE)),
-    ],
-};
-
-static FETCH_TOPIC: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<fetch_request::FetchTopic>(),
-        size_of::<old::fetch_request::FetchTopic>(),
-    ),
-    fields: &[
-        field("topic", until(12), STRING),
-        field("topic_id", since(13), Ty::Uuid),
-        field("partitions", ALL, array(Elem::Struct(&FETCH_PARTITION))),
-    ],
-    tagged: &[],
-};
-
-static FETCH_PARTITION: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<fetch_request::FetchPartition>(),
-        size_of::<old::fetch_request::FetchPartition>(),
-    ),
-    fields: &[
-        field("partition", ALL, Ty::Int32),
-        field("current_leader_epoch", since(9), Ty::Int32),
-        field("fetch_offset", ALL, Ty::Int64),
-        field("last_fetched_epoch", since(12), Ty::Int32),
-        field("log_start_offset", since(5), Ty::Int64),
-        field("partition_max_bytes", ALL, Ty::Int32),
-    ],
-    tagged: &[
-        tagged(0, "replica_directory_id", since(17), Ty::Uuid),
-        tagged(1, "high_watermark", since(18), Ty::Int64),
-    ],
-};
-
-static FORGOTTEN_TOPIC: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<fetch_request::ForgottenTopic>(),
-        size_of::<old::fetch_request::ForgottenTopic>(),
-    ),
-    fields: &[
-        field("topic", until(12), STRING),
-        field("topic_id", since(13), Ty::Uuid),
-        field("partitions", ALL, array(Elem::Int32)),
-    ],
-    tagged: &[],
-};
-
-static REPLICA_STATE: Struct = Struct {
-    decoded_bytes: either_crate(
-        size_of::<fetch_request::ReplicaState>(),
-        size_of::<old::fetch_request::ReplicaState>(),
-    ),
-    fields: &[
-        field("replica_id", ALL, Ty::Int32),
-        field("replica_epoch", ALL, Ty::Int64),
-    ],
-    tagged: &[],
-};
-
-static INIT_PRODUCER_ID: Struct = Struct {
-    decoded_bytes: size_of::<InitProducerIdRequest>(),
-    fields: &[
-        field("transactional_id", ALL, NULLABLE_STRING),
-        field("transaction_timeout_ms", ALL, Ty::Int32),
-        field("producer_id", since(3), Ty::Int64),
-        field("producer_epoch", since(3), Ty::Int16),
-    ],
-    tagged: &[],
-};
-
-static FIND_COORDINATOR: Struct = Struct {
-    decoded_bytes: size_of::<FindCoordinatorRequest>(),
-    fields: &[
-        field("key", range(0, 3), STRING),
-        field("key_type", since(1), Ty::Int8),
-        field("coordinator_keys", since(4), array(Elem::String)),
-    ],
-    tagged: &[],
-};
-
-static DESCRIBE_CLUSTER: Struct = Struct {
-    decoded_bytes: size_of::<DescribeClusterRequest>(),
-    fields: &[
-        field("include_cluster_authorized_operations", ALL, Ty::Bool),
-        field("endpoint_type", since(1), Ty::Int8),
-        field("include_fenced_brokers", since(2), Ty::Bool),
-    ],
-    tagged: &[],
-};
-
-static API_VERSIONS: Struct = Struct {
-    decoded_bytes: size_of::<ApiVersionsRequest>(),
-    fields: &[
-        field("client_software_name", since(3), STRING),
-        field("client_software_version", since(3), STRING),
-    ],
-    tagged: &[],
-};
 
 /// One pass over a body. Recursion follows the static schemas (at most four levels deep),
 /// never the data; loops run once per entry, and the reader has checked that the
