@@ -4,20 +4,22 @@
 //! own last epoch ends (OffsetForLeaderEpoch) and cuts its log there, so a replica
 //! that led or lagged under an older leader drops exactly the records the new leader
 //! does not have. Fetched batches are appended with the leader's offsets and epochs
-//! (`PartitionLog::append_replicated`), and the follower's high watermark follows
-//! the leader's.
+//! (`PartitionLog::append_replicated`), and the follower's high watermark and log
+//! start offset follow the leader's. A partition whose fetch offset is below the
+//! leader's log start offset (OFFSET_OUT_OF_RANGE) restarts its log there.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, TopicName,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -31,6 +33,10 @@ use crate::storage::PartitionLog;
 /// Fetch v12: replica id in the body, topics by name, last fetched epoch.
 const FETCH_VERSION: i16 = 12;
 const EPOCH_VERSION: i16 = 4;
+/// ListOffsets v2: replica id and isolation level in the body.
+const LIST_OFFSETS_VERSION: i16 = 2;
+/// ListOffsets' timestamp for the log start offset.
+const EARLIEST_TIMESTAMP: i64 = -2;
 /// How long the leader may hold a replica fetch that finds nothing new.
 const FETCH_MAX_WAIT_MS: i32 = 500;
 /// Bounds of one replica fetch (Kafka's replica.fetch.response.max.bytes and
@@ -223,6 +229,7 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
         return Ok(());
     }
     let mut progressed = false;
+    let mut out_of_range: Followed = Vec::new();
     for t in resp.responses {
         for p in t.partitions {
             let key = (t.topic.0.to_string(), p.partition_index);
@@ -235,7 +242,7 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
             if p.error_code != ec::NONE {
                 tracing::debug!(topic = %key.0, partition = key.1, code = p.error_code, "replica fetch refused");
                 if p.error_code == ec::OFFSET_OUT_OF_RANGE {
-                    mark_untruncated(shard, &key);
+                    out_of_range.push((key, follow.clone(), log.clone()));
                 }
                 continue;
             }
@@ -243,7 +250,7 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
                 if throttle.applies(&key) {
                     shard.broker.replication_throttle.take(records.len() as i64);
                 }
-                if let Err(e) = log.append_replicated(records) {
+                if let Err(e) = append(shard, &key, log, records).await {
                     tracing::warn!(topic = %key.0, partition = key.1, "replicated append refused: {e}");
                     mark_untruncated(shard, &key);
                     continue;
@@ -251,11 +258,144 @@ async fn round(shard: &Rc<Shard>, conn: &mut Connection, parts: Followed) -> Res
                 progressed = true;
             }
             log.set_replicated_high_watermark(Some(p.high_watermark.min(log.log_end_offset())));
+            follow_log_start(shard, &key, log, p.log_start_offset).await;
         }
+    }
+    if !out_of_range.is_empty() {
+        restart_behind_start(shard, conn, me, out_of_range).await?;
     }
     if !progressed {
         // Nothing new (the leader's long poll expired) or only errors: no busy loop.
         crate::runtime::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// Appends the leader's batches. An empty log whose first fetched batch begins before
+/// the log's offset (the leader's log start offset fell inside that batch, after
+/// DeleteRecords, and this log restarted there) restarts at the batch's base offset
+/// and appends it whole, as Kafka's follower does; `follow_log_start` then hides the
+/// records below the leader's start.
+async fn append(
+    shard: &Rc<Shard>,
+    key: &Key,
+    log: &PartitionLog,
+    records: bytes::Bytes,
+) -> Result<(), crate::storage::StorageError> {
+    use crate::storage::StorageError;
+    match log.append_replicated(records.clone()) {
+        Err(StorageError::NotContiguous { expected, got })
+            if got < expected && log.log_start_offset() == log.log_end_offset() =>
+        {
+            tracing::info!(
+                topic = %key.0,
+                partition = key.1,
+                from = expected,
+                to = got,
+                "the leader's first batch starts before this empty log; restarting it there"
+            );
+            log.restart_at(got).await?;
+            shard.write_checkpoints().await;
+            log.append_replicated(records).map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// Moves this replica's log start offset up to the leader's (retention or DeleteRecords
+/// there), as far as this replica's high watermark allows, so that records deleted on
+/// the leader do not come back when this replica leads (Kafka's follower does the same
+/// with the log start offset of each fetch response).
+async fn follow_log_start(shard: &Rc<Shard>, key: &Key, log: &PartitionLog, leader_start: i64) {
+    let target = leader_start.min(log.high_watermark());
+    if target <= log.log_start_offset() {
+        return;
+    }
+    match log.delete_records_before(target).await {
+        Ok(start) => {
+            tracing::debug!(topic = %key.0, partition = key.1, log_start_offset = start, "followed the leader's log start offset");
+            shard.write_checkpoints().await;
+        }
+        Err(e) => {
+            tracing::warn!(topic = %key.0, partition = key.1, "cannot move the log start offset to the leader's: {e}")
+        }
+    }
+}
+
+/// Partitions whose fetch offset the leader refused as out of range (Kafka's
+/// `handleOutOfRangeError`): one whose log ends below the leader's log start offset
+/// cannot catch up by fetching, because the leader deleted those records (retention,
+/// DeleteRecords), so its log restarts at the leader's start (`restart_at`); any other
+/// asks OffsetForLeaderEpoch again before its next fetch (it may have diverged).
+async fn restart_behind_start(
+    shard: &Rc<Shard>,
+    conn: &mut Connection,
+    me: i32,
+    parts: Followed,
+) -> Result<(), String> {
+    let mut by_topic: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for ((topic, partition), follow, _) in &parts {
+        let mut p = ListOffsetsPartition::default();
+        p.partition_index = *partition;
+        p.current_leader_epoch = follow.leader_epoch;
+        p.timestamp = EARLIEST_TIMESTAMP;
+        by_topic.entry(topic.as_str()).or_default().push(p);
+    }
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = BrokerId(me);
+    req.topics = by_topic
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let mut t = ListOffsetsTopic::default();
+            t.name = TopicName(StrBytes::from_string(topic.to_string()));
+            t.partitions = partitions;
+            t
+        })
+        .collect();
+    let resp: ListOffsetsResponse = conn
+        .call(
+            ApiKey::ListOffsets,
+            LIST_OFFSETS_VERSION,
+            &req,
+            ANSWER_GRACE,
+        )
+        .await?;
+    let mut answered = Vec::new();
+    for t in resp.topics {
+        for p in t.partitions {
+            let key = (t.name.0.to_string(), p.partition_index);
+            let Some((_, follow, log)) = parts.iter().find(|a| a.0 == key) else {
+                continue;
+            };
+            answered.push(key.clone());
+            if !still(shard, &key, follow) {
+                continue;
+            }
+            let leader_start = p.offset;
+            if p.error_code != ec::NONE || leader_start <= log.log_end_offset() {
+                mark_untruncated(shard, &key);
+                continue;
+            }
+            tracing::info!(
+                topic = %key.0,
+                partition = key.1,
+                log_end_offset = log.log_end_offset(),
+                leader_log_start_offset = leader_start,
+                "this replica is behind the leader's log start; restarting its log there"
+            );
+            if let Err(e) = log.restart_at(leader_start).await {
+                tracing::error!(topic = %key.0, partition = key.1, "restarting the log failed: {e}");
+                continue;
+            }
+            // The log start and recovery point moved up: checkpoint them at once, so a
+            // crash does not recover from the stale ones.
+            shard.write_checkpoints().await;
+        }
+    }
+    for (key, _, _) in &parts {
+        if !answered.contains(key) {
+            mark_untruncated(shard, key);
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 import kwire
@@ -78,10 +78,12 @@ def produce(broker, topic, values):
     return [acked[v] for v in values]
 
 
-def consume_all(broker, topic, count):
+def consume_all(broker, topic, count, start=0):
+    """(offset, value) of the first `count` records from `start` (OFFSET_BEGINNING: the
+    log start offset)."""
     c = Consumer({"bootstrap.servers": broker.bootstrap, "broker.address.family": "v4",
                   "group.id": fresh_topic("g"), "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, 0, 0)])
+    c.assign([TopicPartition(topic, 0, start)])
     got = []
     deadline = time.monotonic() + CONSUME_S
     while len(got) < count and time.monotonic() < deadline:
@@ -353,3 +355,34 @@ def test_throttle_slows_the_catch_up_and_verify_clears_it(broker_factory, tmp_pa
     assert "follower.replication.throttled.replicas" not in configs_of(members[0], "topic", slow_topic)
     assert consume_all(by_id[target] if partition0(members[0], slow_topic)[0] == target else by_id[s],
                        slow_topic, 300) == list(enumerate(values))
+
+
+def test_new_replicas_start_at_the_leaders_log_start_and_keep_deleted_records_deleted(broker_factory, tmp_path):
+    """Replicas added after DeleteRecords cannot fetch from offset 0: each restarts its
+    log at the leader's log start offset (Kafka's truncateFullyAndStartAt), inside a
+    batch when the start falls in one, and follows the leader's log start so that the
+    deleted records stay deleted once it leads."""
+    members, by_id = start_cluster(broker_factory)
+    topic = fresh_topic("trimmed")
+    a = create(members[0], topic)
+    b, c = [i for i in (1, 2, 3) if i != a]
+    values = [f"v{i}".encode() for i in range(300)]
+    assert produce(members[0], topic, values) == list(range(300))
+    r = cli(members[0], "delete-records", topic, "--partition", "0", "--offset", "151")
+    assert r.returncode == 0, r.stderr
+    assert "151" in r.stdout, r.stdout
+
+    grow = plan_file(tmp_path, "grow.json", [(topic, 0, [a, b, c])])
+    r = reassign(members[1], "--execute", "--reassignment-json-file", grow)
+    assert r.returncode == 0, r.stderr
+    assert f"Reassignment of partition {topic}-0 is completed." in wait_completed(members[1], grow, "RF=3")
+    wait_until(lambda: partition0(members[1], topic) == (a, [a, b, c], [1, 2, 3]), SETTLE_S, "ISR of three")
+
+    # The leader dies: a new replica leads, and serves exactly offsets 151..299.
+    by_id[a].kill9()
+    alive = by_id[b]
+    wait_until(lambda: (partition0(alive, topic) or (-1,))[0] in (b, c), SETTLE_S, "a new leader")
+    more = [f"w{i}".encode() for i in range(20)]
+    assert produce(alive, topic, more) == list(range(300, 320))
+    expected = [(o, values[o]) for o in range(151, 300)] + [(300 + i, v) for i, v in enumerate(more)]
+    assert consume_all(alive, topic, len(expected), start=OFFSET_BEGINNING) == expected

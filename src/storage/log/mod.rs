@@ -58,6 +58,7 @@ mod cleaner;
 mod config;
 mod epochs;
 mod replica;
+mod restart;
 mod retention;
 mod timestamps;
 mod truncate;

@@ -421,3 +421,63 @@ fn truncating_batches_still_being_written() {
 }
 
 use std::time::Duration;
+
+#[test]
+fn restart_at_drops_the_log_and_continues_at_the_leaders_start() {
+    run(async {
+        // The leader: 30 batches of 3 records, the first 60 offsets deleted.
+        let leader_dir = tempfile::tempdir().unwrap();
+        let leader = open(leader_dir.path(), config(1500), 0).await;
+        fill(&leader, 30, 200).await;
+        assert_eq!(leader.delete_records_before(60).await.unwrap(), 60);
+        let wanted = read_all(&leader).await;
+        assert_eq!(wanted.len(), 10);
+
+        // A follower that stopped at offset 9, with an epoch and a producer snapshot.
+        let tmp = tempfile::tempdir().unwrap();
+        let log = open(tmp.path(), config(1500), 0).await;
+        log.set_leader_epoch(1);
+        fill(&log, 3, 100).await;
+        log.append(batch(3, 70, 7, 0, 0)).unwrap();
+        log.wait_written(11).await.unwrap();
+        assert_eq!(log.latest_epoch(), Some(1));
+        log.set_replicated_high_watermark(Some(12));
+
+        // Not past the end: refused, nothing changed.
+        assert!(matches!(
+            log.restart_at(12).await,
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(log.log_end_offset(), 12);
+
+        log.restart_at(60).await.unwrap();
+        assert_eq!(log.log_start_offset(), 60);
+        assert_eq!(log.log_end_offset(), 60);
+        assert_eq!(log.written_offset(), 60);
+        assert_eq!(log.high_watermark(), 60);
+        assert_eq!(log.latest_epoch(), None);
+        assert!(read_all(&log).await.is_empty());
+        let names = |ext: &str| -> Vec<String> {
+            files_with(tmp.path().join("orders-3").as_path(), ext)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names("log"), vec!["00000000000000000060.log".to_string()]);
+        assert!(names("snapshot").is_empty());
+
+        // The leader's batches continue the log, epochs and all.
+        log.append_replicated(concat(&wanted)).unwrap();
+        log.wait_written(89).await.unwrap();
+        assert_eq!(read_all(&log).await, wanted);
+        assert_eq!(log.latest_epoch(), leader.latest_epoch());
+
+        // A crash with stale checkpoints (recovery point and log start 0) keeps it.
+        drop(log);
+        let log = open(tmp.path(), config(1500), 0).await;
+        assert_eq!(log.log_start_offset(), 60);
+        assert_eq!(read_all(&log).await, wanted);
+        log.close().await.unwrap();
+        leader.close().await.unwrap();
+    });
+}

@@ -189,7 +189,7 @@ impl PartitionLog {
     }
 
     /// Waits until the writer has finished its step and no cleaner swap is on disk.
-    async fn wait_quiet(&self) -> Result<(), StorageError> {
+    pub(super) async fn wait_quiet(&self) -> Result<(), StorageError> {
         loop {
             let rx = {
                 let mut st = self.inner.state.borrow_mut();
