@@ -25,14 +25,18 @@ const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// written end and follows every write (`None`), else appends after the ISR shrank to
 /// the leader would never become visible nor answer acks=all. When followers join
 /// again, `apply_roles` first pins it where consumers already are (`pin_high_watermark`).
+///
+/// The ISR here is the maximal one (`Lead::maximal_isr`): while an ISR change is in
+/// flight its added members count too, so the record a client is told is committed is
+/// also on a follower that is about to become electable.
 pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
-    if lead.isr.iter().all(|&r| r == me) {
+    if lead.maximal_isr().all(|r| r == me) {
         log.set_replicated_high_watermark(None);
         return;
     }
     let mut hw = log.written_offset();
-    for r in lead.isr.iter().filter(|&&r| r != me) {
-        hw = hw.min(lead.followers.get(r).map_or(0, |p| p.fetch_offset));
+    for r in lead.maximal_isr().filter(|&r| r != me) {
+        hw = hw.min(lead.followers.get(&r).map_or(0, |p| p.fetch_offset));
     }
     // Never below what consumers were shown while this leader was alone in the ISR.
     log.set_replicated_high_watermark(Some(hw.max(log.high_watermark())));
@@ -108,12 +112,12 @@ impl Shard {
             }
             advance_high_watermark(lead, log, me);
             let joins = !lead.isr.contains(&replica)
-                && !lead.alter_pending
+                && !lead.alter_pending()
                 && offset >= log.high_watermark();
             joins.then(|| {
-                lead.alter_pending = true;
                 let mut isr = lead.isr.clone();
                 isr.push(replica);
+                lead.proposed_isr = Some(isr.clone());
                 alter(topic, partition, me, lead, isr)
             })
         };
@@ -141,7 +145,7 @@ fn alter(topic: &str, partition: i32, me: i32, lead: &Lead, isr: Vec<i32>) -> Ad
 }
 
 /// Sends an ISR change to the quorum; the new ISR arrives through the image
-/// (`apply_roles`), which also clears `alter_pending`. A refused or failed change is
+/// (`apply_roles`), which also clears `proposed_isr`. A refused or failed change is
 /// retried by the next check once the pending mark is cleared here.
 async fn propose(shard: Rc<Shard>, call: AdminCall) {
     let AdminCall::AlterPartition {
@@ -157,7 +161,7 @@ async fn propose(shard: Rc<Shard>, call: AdminCall) {
     if let Err((code, why)) = cluster.call(call).await {
         tracing::info!(topic = %key.0, partition = key.1, code, "ISR change not applied: {why}");
         if let Some(lead) = shard.replication.borrow_mut().leading.get_mut(&key) {
-            lead.alter_pending = false;
+            lead.proposed_isr = None;
         }
     }
 }
@@ -177,7 +181,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
             let mut rep = shard.replication.borrow_mut();
             rep.leading
                 .iter_mut()
-                .filter(|(_, lead)| !lead.alter_pending)
+                .filter(|(_, lead)| !lead.alter_pending())
                 .filter_map(|((topic, partition), lead)| {
                     let lagging: Vec<i32> = lead
                         .isr
@@ -203,13 +207,13 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
                         ?lagging,
                         "followers behind for replica.lag.time.max.ms: shrinking the ISR"
                     );
-                    lead.alter_pending = true;
-                    let isr = lead
+                    let isr: Vec<i32> = lead
                         .isr
                         .iter()
                         .copied()
                         .filter(|r| !lagging.contains(r))
                         .collect();
+                    lead.proposed_isr = Some(isr.clone());
                     Some(alter(topic, *partition, me, lead, isr))
                 })
                 .collect()
@@ -217,5 +221,69 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
         for call in calls {
             crate::runtime::spawn_local(propose(shard.clone(), call));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::storage::log::LogConfig;
+    use crate::storage::testutil::{plain, run};
+
+    fn lead(isr: &[i32], proposed: Option<&[i32]>, fetched: &[(i32, i64)]) -> Lead {
+        let now = Instant::now();
+        Lead {
+            leader_epoch: 1,
+            partition_epoch: 1,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+            followers: fetched
+                .iter()
+                .map(|&(r, fetch_offset)| {
+                    let caught_up_at = now;
+                    (
+                        r,
+                        Progress {
+                            fetch_offset,
+                            caught_up_at,
+                        },
+                    )
+                })
+                .collect::<HashMap<_, _>>(),
+            proposed_isr: proposed.map(<[i32]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_waits_for_a_follower_while_it_is_being_added() {
+        run(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let log = PartitionLog::open(tmp.path(), "t", 0, LogConfig::default(), 0, 0)
+                .await
+                .unwrap();
+            for _ in 0..4 {
+                log.append(plain(3, 10)).unwrap();
+            }
+            log.wait_written(11).await.unwrap();
+            // Broker 1 leads; 2 has everything, 3 (joining) has offsets below 6.
+            let fetched = [(2, 12), (3, 6)];
+            log.set_replicated_high_watermark(Some(0));
+            advance_high_watermark(&lead(&[1, 2], Some(&[1, 2, 3]), &fetched), &log, 1);
+            assert_eq!(log.high_watermark(), 6, "the joining follower counts");
+            advance_high_watermark(&lead(&[1, 2], None, &fetched), &log, 1);
+            assert_eq!(log.high_watermark(), 12, "committed ISR only");
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn the_maximal_isr_is_the_union_of_committed_and_proposed() {
+        let l = lead(&[1, 2], Some(&[1, 2, 3]), &[]);
+        assert_eq!(l.maximal_isr().collect::<Vec<_>>(), vec![1, 2, 3]);
+        let shrinking = lead(&[1, 2, 3], Some(&[1, 3]), &[]);
+        assert_eq!(shrinking.maximal_isr().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(!lead(&[1], None, &[]).alter_pending());
     }
 }

@@ -45,8 +45,27 @@ struct Lead {
     /// Each follower's last fetch offset and when it last was caught up (fetched at
     /// or past the log end as it was then).
     followers: HashMap<i32, Progress>,
-    /// An AlterPartition is in flight: no second one until the image answers.
-    alter_pending: bool,
+    /// The ISR of the AlterPartition in flight, if one is: no second one until it is
+    /// refused or the image changes this partition. Until then the high watermark
+    /// waits for its members too (Kafka's "maximal ISR", KIP-841): a follower being
+    /// added gets every record acknowledged while it joins, and one being removed is
+    /// still counted until it is out.
+    proposed_isr: Option<Vec<i32>>,
+}
+
+impl Lead {
+    fn alter_pending(&self) -> bool {
+        self.proposed_isr.is_some()
+    }
+
+    /// The committed ISR and the proposed one together.
+    fn maximal_isr(&self) -> impl Iterator<Item = i32> + '_ {
+        let proposed = self.proposed_isr.iter().flatten();
+        self.isr
+            .iter()
+            .chain(proposed.filter(|r| !self.isr.contains(r)))
+            .copied()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +128,7 @@ impl Shard {
                         replicas: set.replicas.clone(),
                         isr: set.isr.clone(),
                         followers: HashMap::new(),
-                        alter_pending: false,
+                        proposed_isr: None,
                     });
                     if lead.leader_epoch != set.leader_epoch {
                         lead.followers.clear();
@@ -118,11 +137,18 @@ impl Shard {
                         // dropped here, or a fenced broker by the controller) or grown.
                         count_isr_change(lead.isr.len(), set.isr.len());
                     }
+                    // A proposal is answered by the image that changes the partition
+                    // (its epoch moves); an image about other things leaves it in
+                    // flight, so it is not proposed again meanwhile.
+                    if lead.partition_epoch != set.partition_epoch
+                        || lead.leader_epoch != set.leader_epoch
+                    {
+                        lead.proposed_isr = None;
+                    }
                     lead.leader_epoch = set.leader_epoch;
                     lead.partition_epoch = set.partition_epoch;
                     lead.replicas = set.replicas.clone();
                     lead.isr = set.isr.clone();
-                    lead.alter_pending = false;
                     // A leader that is the whole ISR (RF=1, or every follower dropped)
                     // gets the written end as its high watermark there (`None`).
                     leader::advance_high_watermark(lead, &log, me);
