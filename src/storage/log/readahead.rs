@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use glommio::Task;
 
-use super::PartitionLog;
+use super::{PartitionLog, State};
 use crate::storage::io::LogFile;
 use crate::storage::segment::{read_batches_from, Scan, READ_CHUNK_BYTES, READ_CHUNK_BYTES_MAX};
 use crate::storage::StorageError;
@@ -89,6 +89,20 @@ impl ReadAhead {
     pub(super) fn streams(&self) -> usize {
         self.streams.len()
     }
+}
+
+/// Forgets the streams whose file is no longer one of the log's segments (retention
+/// deleted it, the cleaner replaced it): a stream holds its file open, which would keep
+/// a deleted segment's disk space until that reader came back.
+pub(super) fn forget_gone_files(st: &mut State) {
+    let State {
+        read_ahead,
+        segments,
+        ..
+    } = st;
+    read_ahead
+        .streams
+        .retain(|s| segments.iter().any(|g| g.file().same_file(&s.file)));
 }
 
 /// Where a read ended: the next sequential read of its stream starts there.
@@ -331,6 +345,30 @@ mod tests {
                 log.inner.state.borrow().read_ahead.streams(),
                 super::READ_AHEAD_STREAMS_MAX
             );
+            log.close().await.unwrap();
+        });
+    }
+
+    #[test]
+    fn retention_drops_the_streams_on_deleted_segments() {
+        run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let log = open(dir.path()).await;
+            fill(&log, 300, 900).await;
+            // Two sequential reads at the start: a stream on the first segment.
+            let first = log.read(0, 2048).await.unwrap().batches;
+            let next = BatchHeader::parse(first.last().unwrap())
+                .unwrap()
+                .last_offset()
+                + 1;
+            log.read(next, 2048).await.unwrap();
+            assert_eq!(log.inner.state.borrow().read_ahead.streams(), 1);
+            log.delete_records_before(log.high_watermark() - 30)
+                .await
+                .unwrap();
+            log.enforce_retention(0).await.unwrap();
+            assert!(log.log_start_offset() > next);
+            assert_eq!(log.inner.state.borrow().read_ahead.streams(), 0);
             log.close().await.unwrap();
         });
     }
