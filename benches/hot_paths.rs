@@ -9,7 +9,8 @@
 //! append (validate, assign offsets, queue) plus the writer's group-committed O_DIRECT
 //! writes, waited for every 16 batches as acks=1 producers would; retention keeps the
 //! temp dir small. `acks_all_append` is one acks=all request at a time (append, wait for
-//! the fdatasync) into zeroed-ahead versus fallocated space.
+//! the fdatasync) into zeroed-ahead versus fallocated space. `segment_read` is a consumer
+//! reading a partition from disk, 1 MiB at a time, through the read-ahead.
 //!
 //! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
 //! of 1 KiB records, Produce requests carrying them, Fetch responses returning them.
@@ -524,8 +525,66 @@ fn quota_accounting(c: &mut Criterion) {
     drop(dir);
 }
 
+/// A consumer reading a partition from disk: sequential reads of 1 MiB (the usual
+/// `max.partition.fetch.bytes`) from offset 0 to the end of 32 MiB of 16-record batches,
+/// with the cache off. The partition's read-ahead stream serves each read after the
+/// second from the chunk read ahead (`storage/log/readahead.rs`).
+fn segment_read(c: &mut Criterion) {
+    use corelog::storage::{LogConfig, PartitionLog};
+    const LOG_BYTES: usize = 32 << 20;
+    const READ_BYTES: usize = 1 << 20;
+    let mut g = c.benchmark_group("segment_read");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(LOG_BYTES as u64));
+    g.bench_function("sequential_1MiB", |b| {
+        b.iter_custom(|iters| {
+            let ex = glommio::LocalExecutorBuilder::default()
+                .make()
+                .expect("a glommio executor (io_uring and locked memory)");
+            ex.run(async move {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let config = LogConfig {
+                    segment_bytes: 64 << 20,
+                    cache_bytes_max: 0,
+                    ..LogConfig::default()
+                };
+                let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
+                    .await
+                    .expect("log opens");
+                let data = batch(16);
+                for i in 0..LOG_BYTES / data.len() {
+                    let info = log.append(data.clone()).expect("append");
+                    if i % 64 == 63 {
+                        log.wait_written(info.last_offset).await.expect("written");
+                    }
+                }
+                log.wait_written(log.log_end_offset() - 1)
+                    .await
+                    .expect("written");
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let mut offset = 0;
+                    while offset < log.high_watermark() {
+                        let read = log.read(offset, READ_BYTES).await.expect("read");
+                        let last = read.batches.last().expect("a batch");
+                        offset = corelog::storage::batch::BatchHeader::parse(last)
+                            .expect("a header")
+                            .last_offset()
+                            + 1;
+                    }
+                }
+                let elapsed = start.elapsed();
+                log.close().await.expect("close");
+                elapsed
+            })
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    segment_read,
     acl_authorize,
     acks_all_append,
     segment_append,

@@ -76,6 +76,12 @@ impl LogFile {
         }
     }
 
+    /// Whether both handles are the same open file (not merely the same path): a
+    /// segment the cleaner replaced has a new file under the old name.
+    pub fn same_file(&self, other: &LogFile) -> bool {
+        Rc::ptr_eq(&self.file, &other.file)
+    }
+
     fn err(&self, e: impl Into<std::io::Error>) -> StorageError {
         StorageError::io(&self.path, e)
     }

@@ -434,35 +434,100 @@ impl FinishPlan {
 /// the batches from the one containing `offset`, up to `max_bytes` but at least one.
 pub async fn read_batches(
     file: &LogFile,
-    mut pos: u64,
+    pos: u64,
     end: u64,
     offset: i64,
     end_offset: i64,
     max_bytes: usize,
 ) -> Result<Vec<Bytes>, StorageError> {
-    let mut out = Vec::new();
+    let scan = Scan {
+        pos,
+        end,
+        offset,
+        end_offset,
+        max_bytes,
+    };
+    Ok(read_batches_from(file, scan, None).await?.batches)
+}
+
+/// Where `read_batches_from` scans and what it returns.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan {
+    /// A batch boundary at or before the batch containing `offset`.
+    pub pos: u64,
+    /// Byte bound: nothing at or past it is read.
+    pub end: u64,
+    pub offset: i64,
+    /// Offset bound (the high watermark): no batch starting at or past it is returned.
+    pub end_offset: i64,
+    pub max_bytes: usize,
+}
+
+/// What `read_batches_from` read.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub batches: Vec<Bytes>,
+    /// The byte just past the last batch returned (where the next sequential read
+    /// starts); `scan.pos` if none.
+    pub next_pos: u64,
+}
+
+/// [`read_batches`], starting from `first` when given: bytes already read from
+/// `scan.pos` (read ahead), so the first DMA read is saved; reading continues past them
+/// as needed. Stops without another read when the batch after the last one returned
+/// would not fit in `max_bytes` anyway (its declared size is known from its header).
+pub async fn read_batches_from(
+    file: &LogFile,
+    scan: Scan,
+    mut first: Option<Bytes>,
+) -> Result<Scanned, StorageError> {
+    let Scan {
+        mut pos,
+        end,
+        offset,
+        end_offset,
+        max_bytes,
+    } = scan;
+    let mut out = Scanned {
+        batches: Vec::new(),
+        next_pos: pos,
+    };
     let mut bytes = 0usize;
     let mut chunk = max_bytes.clamp(READ_CHUNK_BYTES, READ_CHUNK_BYTES_MAX);
     while pos < end {
-        let want = chunk.min((end - pos) as usize);
-        let buf = file.read(pos, want).await?;
-        crate::metrics::add(crate::metrics::Counter::DmaReads, 1);
+        let buf = match first.take() {
+            Some(buf) => buf.slice(..buf.len().min((end - pos) as usize)),
+            None => {
+                let want = chunk.min((end - pos) as usize);
+                let buf = file.read(pos, want).await?;
+                crate::metrics::add(crate::metrics::Counter::DmaReads, 1);
+                buf
+            }
+        };
         let mut walker = BatchWalker::new(&buf, VERIFY_CRC_NEVER);
         for (at, header) in walker.by_ref() {
             let size = header.size();
             if header.last_offset() < offset {
                 continue;
             }
-            if header.base_offset >= end_offset || (!out.is_empty() && bytes + size > max_bytes) {
+            if header.base_offset >= end_offset
+                || (!out.batches.is_empty() && bytes + size > max_bytes)
+            {
                 return Ok(out);
             }
             bytes += size;
-            out.push(buf.slice(at..at + size));
+            out.batches.push(buf.slice(at..at + size));
+            out.next_pos = pos + (at + size) as u64;
         }
         let at = walker.valid_len() as u64;
         match walker.stop() {
             None => {}
             Some(&BatchProblem::Incomplete { needed }) if pos + at + needed as u64 <= end => {
+                // The next batch is at least `needed` bytes: reading it only to find it
+                // does not fit would read up to a whole chunk for nothing.
+                if !out.batches.is_empty() && bytes + needed > max_bytes {
+                    return Ok(out);
+                }
                 chunk = chunk.max(needed);
             }
             Some(problem) => return Err(corrupt_on_disk(file, pos + at, problem)),

@@ -49,7 +49,7 @@ use super::cache::BatchCache;
 use super::leader_epoch::LeaderEpochCache;
 use super::producer_state::{AbortedTxn, Check, ProducerState};
 use super::recovery::{self, Geometry};
-use super::segment::{read_batches, PendingBatch, Segment, WritePlan, ZeroPlan};
+use super::segment::{PendingBatch, Segment, WritePlan, ZeroPlan};
 use super::validate::{validate_produced, TimestampRules};
 use super::{io, records, snapshot, StorageError};
 use crate::metrics::{self, Counter, Size, Stage};
@@ -57,6 +57,7 @@ use crate::metrics::{self, Counter, Size, Stage};
 mod cleaner;
 mod config;
 mod epochs;
+mod readahead;
 mod replica;
 mod restart;
 mod retention;
@@ -182,6 +183,8 @@ struct State {
     /// The state after the batches below `written_offset`; snapshots are taken of it.
     written_producers: ProducerState,
     cache: BatchCache,
+    /// Sequential readers' next chunks, read ahead (`readahead`).
+    read_ahead: readahead::ReadAhead,
     failure: Option<Failure>,
     closed: bool,
     writer_running: bool,
@@ -343,6 +346,7 @@ impl PartitionLog {
             written_producers: recovered.producers.clone(),
             producers: recovered.producers,
             cache: BatchCache::new(config.cache_bytes_max),
+            read_ahead: readahead::ReadAhead::default(),
             failure: None,
             closed: false,
             writer_running: false,
@@ -667,44 +671,6 @@ impl PartitionLog {
         metrics::add(Counter::CacheMisses, 1);
         result.batches = self.read_segments(offset, end, max_bytes).await?;
         Ok(result)
-    }
-
-    /// Reads from the segment holding `offset`, or the next ones if it ends before it
-    /// (a gap left by recovery).
-    async fn read_segments(
-        &self,
-        offset: i64,
-        high_watermark: i64,
-        max_bytes: usize,
-    ) -> Result<Vec<Bytes>, StorageError> {
-        let mut after_base: Option<i64> = None;
-        loop {
-            let (file, pos, end) = {
-                let st = self.inner.state.borrow();
-                let segment = match after_base {
-                    None => {
-                        let n = st.segments.partition_point(|s| s.base_offset <= offset);
-                        &st.segments[n.saturating_sub(1)]
-                    }
-                    Some(base) => match st.segments.iter().find(|s| s.base_offset > base) {
-                        Some(segment) => segment,
-                        None => return Ok(Vec::new()),
-                    },
-                };
-                if segment.base_offset >= high_watermark {
-                    return Ok(Vec::new());
-                }
-                after_base = Some(segment.base_offset);
-                let (_, pos) = segment.index.offsets.lookup(offset);
-                (segment.file().clone(), pos as u64, segment.size())
-            };
-            let read = read_batches(&file, pos, end, offset, high_watermark, max_bytes).await;
-            match read {
-                Ok(batches) if batches.is_empty() => continue,
-                Ok(batches) => return Ok(batches),
-                Err(error) => return Err(self.fail(error)),
-            }
-        }
     }
 
     /// Flushes, truncates the active segment to its logical size, writes its index

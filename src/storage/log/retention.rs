@@ -82,6 +82,7 @@ impl PartitionLog {
                 }
             }
             let doomed: Vec<Segment> = st.segments.drain(..count).collect();
+            super::readahead::forget_gone_files(&mut st);
             if let Some(first) = st.segments.first() {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }

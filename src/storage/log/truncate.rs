@@ -77,6 +77,7 @@ impl PartitionLog {
         let spawn = {
             let mut st = self.inner.state.borrow_mut();
             st.truncating = None;
+            st.read_ahead.invalidate();
             st.idle_waiters.wake_all();
             self.claim_writer(&mut st)
         };
@@ -106,6 +107,7 @@ impl PartitionLog {
                         return Ok(None);
                     }
                     st.truncating = Some(target);
+                    st.read_ahead.invalidate();
                     return Ok(Some(target));
                 }
                 st.idle_waiters.register(i64::MAX)
@@ -119,6 +121,7 @@ impl PartitionLog {
         st.log_end_offset = target;
         st.durable_wanted = st.durable_wanted.min(target);
         st.cache.drop_from(target);
+        st.read_ahead.invalidate();
         st.cleaner.first_dirty = st.cleaner.first_dirty.min(target);
         st.replicated_hw = st.replicated_hw.map(|hw| hw.min(target));
         if st.epochs.truncate_from_end(target) {

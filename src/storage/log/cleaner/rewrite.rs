@@ -180,6 +180,7 @@ impl PartitionLog {
             return false;
         }
         st.segments.splice(at..at + group.len(), [new]);
+        crate::storage::log::readahead::forget_gone_files(&mut st);
         let end = group.last().expect("a group has segments").next_offset;
         st.cache.drop_below(end);
         st.cleaner.swapping = true;
