@@ -106,11 +106,39 @@ pub async fn check(
     .await
     .map_err(|e| format!("recovery failed: {e}"))?;
     let read = read_all(&log).await;
+    let sequences = read
+        .as_ref()
+        .map_or(Ok(()), |read| check_sequences(&log, read));
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     log.close()
         .await
         .map_err(|e| format!("closing the recovered log: {e}"))?;
-    verify(history, start, end, &read?)
+    verify(history, start, end, &read?)?;
+    sequences
+}
+
+/// The producer state recovery rebuilt (snapshot plus replay) agrees with the log: for
+/// each idempotent producer, the next sequence it accepts follows its last batch read.
+/// A stale or too-new snapshot would make a retry be duplicated or refused.
+fn check_sequences(log: &PartitionLog, read: &[ReadBatch]) -> Result<(), String> {
+    let mut last: BTreeMap<i64, (i16, i32)> = BTreeMap::new();
+    for batch in read {
+        let header = BatchHeader::parse(&batch.bytes).expect("parsed before");
+        if header.producer_id >= 0 {
+            let next = header.base_sequence + header.last_offset_delta + 1;
+            last.insert(header.producer_id, (header.producer_epoch, next));
+        }
+    }
+    for (producer_id, (epoch, next)) in last {
+        let recovered = log.next_sequence(producer_id, epoch);
+        if recovered != next {
+            return Err(format!(
+                "producer {producer_id}: the log's last batch says next sequence {next}, \
+                 the recovered producer state {recovered}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn read_all(log: &PartitionLog) -> Result<Vec<ReadBatch>, String> {

@@ -25,7 +25,7 @@ use crate::storage::recorder::{Op, Recording};
 use disk::{CrashState, Disk, Rng};
 
 /// Crash states the default test checks (a few seconds to a minute in a debug build).
-const STATES_DEFAULT: u64 = 3_000;
+const STATES_DEFAULT: u64 = 2_000;
 /// Crash states checked per workload run, at most: then a new run with a new seed.
 const STATES_PER_ROUND_MAX: u64 = 2_500;
 /// Workload steps per run.
@@ -142,6 +142,10 @@ async fn round(seed: u64, budget: u64, scratch: &Path, totals: &mut Totals) {
     }
     totals.ops += ops as u64;
     totals.rounds += 1;
+    eprintln!(
+        "powercut: round {} (seed {seed}): {ops} journaled ops; {} crash states checked so far",
+        totals.rounds, totals.states
+    );
 }
 
 /// Where crash states are written: `CORELOG_POWERCUT_DIR`, else /dev/shm when there is
