@@ -241,3 +241,76 @@ fn the_checker_sees_lost_and_altered_records() {
     });
     std::fs::remove_dir_all(&scratch).unwrap();
 }
+
+/// The workload reaches every operation the brief names, so a change that stops it
+/// doing one (no more rolls, no zeros ahead, no snapshots) fails here, not silently.
+#[test]
+fn the_workload_exercises_every_kind_of_operation() {
+    use crate::storage::recorder::Mark;
+    let scratch = scratch_root().join(format!("corelog-powercut-kinds-{}", std::process::id()));
+    let dir = scratch.clone();
+    let journal =
+        crate::storage::testutil::run(async move { record(5, STEPS_PER_ROUND, &dir).await.2 });
+    std::fs::remove_dir_all(&scratch).unwrap();
+    let kind = |op: &Op| match op {
+        Op::Create { .. } => "create",
+        Op::Mkdir { .. } => "mkdir",
+        Op::Write { .. } => "write",
+        Op::SetLen { .. } => "set_len",
+        Op::Allocate { .. } => "allocate",
+        Op::SyncFile { .. } => "sync_file",
+        Op::SyncDir { .. } => "sync_dir",
+        Op::Rename { .. } => "rename",
+        Op::Unlink { .. } => "unlink",
+        Op::RemoveTree { .. } => "remove_tree",
+        Op::Ack { .. } => "ack",
+        Op::Mark { mark, .. } => match mark {
+            Mark::Appended { .. } => "appended",
+            Mark::TruncatedTo { .. } => "truncated",
+            Mark::LogStartMoved { .. } => "log_start_moved",
+        },
+    };
+    let kinds: std::collections::BTreeSet<&str> = journal.iter().map(kind).collect();
+    for expected in [
+        "create",
+        "mkdir",
+        "write",
+        "set_len",
+        "allocate",
+        "sync_file",
+        "sync_dir",
+        "rename",
+        "unlink",
+        "ack",
+        "appended",
+        "truncated",
+        "log_start_moved",
+    ] {
+        assert!(kinds.contains(expected), "no {expected} in the journal");
+    }
+    let renamed_to: Vec<String> = journal
+        .iter()
+        .filter_map(|op| match op {
+            Op::Rename { to, .. } => Some(to.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    for suffix in [
+        ".index",
+        ".timeindex",
+        ".snapshot",
+        "recovery-point-offset-checkpoint",
+        "log-start-offset-checkpoint",
+        "leader-epoch-checkpoint",
+    ] {
+        assert!(
+            renamed_to.iter().any(|to| to.ends_with(suffix)),
+            "no {suffix} file written"
+        );
+    }
+    let zeros = journal.iter().any(|op| match op {
+        Op::Write { data, .. } => data.len() >= 4096 && data.iter().all(|&b| b == 0),
+        _ => false,
+    });
+    assert!(zeros, "no zeros written ahead");
+}
