@@ -45,6 +45,17 @@ fn touches_disk(op: &Op) -> bool {
     !matches!(op, Op::Ack { .. } | Op::Mark { .. })
 }
 
+/// One line about a journal op (a write's bytes are left out).
+fn brief(op: &Op) -> String {
+    match op {
+        Op::Write { path, pos, data } => {
+            format!("Write {} bytes at {pos} of {}", data.len(), path.display())
+        }
+        Op::Mark { mark, .. } => format!("{mark:?}").chars().take(120).collect(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Writes `state` into `out` (recreated), mapping the recorded `root` to it.
 fn materialize(state: &CrashState, root: &Path, out: &Path) {
     if out.exists() {
@@ -127,10 +138,8 @@ async fn round(seed: u64, budget: u64, scratch: &Path, totals: &mut Totals) {
                 )
                 .await;
                 if let Err(problem) = checked {
-                    panic!(
-                        "powercut: {what}: {problem}\nnext op: {:?}",
-                        next.map(|n| &n.1)
-                    );
+                    let next_op = next.map_or("none (end of journal)".into(), |n| brief(&n.1));
+                    panic!("powercut: {what}: {problem}\nnext op: {next_op}");
                 }
                 totals.states += 1;
             }
