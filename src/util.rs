@@ -1,6 +1,5 @@
 //! Small helpers shared by several layers.
 
-use std::io::Write;
 use std::path::Path;
 
 /// 16 random bytes from the kernel (getrandom), for topic ids and the cluster id.
@@ -51,23 +50,7 @@ pub fn write_file_atomic_blocking(path: &Path, data: &[u8]) -> std::io::Result<(
 /// `write_file_atomic_blocking` with the new file's permission bits (before the umask):
 /// 0o600 for a file only the broker's user may read.
 pub fn write_file_atomic_mode_blocking(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::storage::io::write_file_atomic_blocking(path, &path.with_extension("tmp"), data, mode)
 }
 
 /// Milliseconds since the Unix epoch, as Kafka timestamps are.

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::StorageError;
@@ -95,18 +94,8 @@ pub fn write_checkpoint_blocking(path: &Path, entries: &Checkpoint) -> Result<()
     for ((topic, partition), offset) in entries {
         text.push_str(&format!("{topic} {partition} {offset}\n"));
     }
-    let tmp = tmp_path(path);
-    let write = || -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    };
-    write().map_err(|e| StorageError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+    super::io::write_file_atomic_blocking(path, &tmp_path(path), text.as_bytes(), 0o644)
+        .map_err(|e| StorageError::io(path, e))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use glommio::io::{DmaFile, OpenOptions};
 
+use super::recorder::{self, Op};
 use super::StorageError;
 
 /// O_DIRECT alignment we use for every position and length (also the page we keep in
@@ -51,6 +52,7 @@ impl LogFile {
     pub async fn open(path: &Path, create: bool) -> Result<LogFile, StorageError> {
         super::fault::check(path)?;
         prime_iopoll_probe(path.parent().unwrap_or(Path::new("."))).await?;
+        let created = create && recorder::covers(path) && !path.exists();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -58,6 +60,11 @@ impl LogFile {
             .dma_open(path)
             .await
             .map_err(|e| StorageError::io(path, e))?;
+        if created {
+            recorder::record(path, || Op::Create {
+                path: path.to_owned(),
+            });
+        }
         Ok(LogFile {
             file: Rc::new(file),
             path: Rc::new(path.to_owned()),
@@ -104,6 +111,7 @@ impl LogFile {
         }
         let mut buf = self.file.alloc_dma_buffer(len);
         fill(buf.as_bytes_mut());
+        let journaled = recorder::covers(&self.path).then(|| buf.as_bytes().to_vec());
         let written = self
             .file
             .write_at(buf, pos)
@@ -114,6 +122,13 @@ impl LogFile {
                 std::io::ErrorKind::WriteZero,
                 format!("short write: {written} of {len} bytes at {pos}"),
             )));
+        }
+        if let Some(data) = journaled {
+            recorder::record(&self.path, || Op::Write {
+                path: self.path.to_path_buf(),
+                pos,
+                data,
+            });
         }
         Ok(())
     }
@@ -145,12 +160,21 @@ impl LogFile {
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {
         super::fault::check(&self.path)?;
-        self.file.fdatasync().await.map_err(|e| self.err(e))
+        self.file.fdatasync().await.map_err(|e| self.err(e))?;
+        recorder::record(&self.path, || Op::SyncFile {
+            path: self.path.to_path_buf(),
+        });
+        Ok(())
     }
 
     pub async fn truncate(&self, size: u64) -> Result<(), StorageError> {
         super::fault::check(&self.path)?;
-        self.file.truncate(size).await.map_err(|e| self.err(e))
+        self.file.truncate(size).await.map_err(|e| self.err(e))?;
+        recorder::record(&self.path, || Op::SetLen {
+            path: self.path.to_path_buf(),
+            size,
+        });
+        Ok(())
     }
 
     /// Reserves blocks up to `size` and makes the file that long (zeros past the data),
@@ -160,7 +184,12 @@ impl LogFile {
         self.file
             .pre_allocate(size, false)
             .await
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        recorder::record(&self.path, || Op::Allocate {
+            path: self.path.to_path_buf(),
+            size,
+        });
+        Ok(())
     }
 
     pub async fn size(&self) -> Result<u64, StorageError> {
@@ -193,7 +222,7 @@ async fn prime_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
     }
     let path = dir.join(".corelog-iopoll-probe");
     let probe_path = path.clone();
-    blocking(move || std::fs::write(&probe_path, vec![0u8; PAGE_BYTES as usize]))
+    blocking(move || write_new_file_blocking(&probe_path, &[0u8; PAGE_BYTES as usize]))
         .await
         .map_err(|e| StorageError::io(&path, e))?;
     let file = DmaFile::open(&path)
@@ -225,16 +254,85 @@ pub async fn write_small_file(path: &Path, data: Vec<u8>) -> Result<(), StorageE
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&data)?;
-            file.sync_all()
-        };
-        write().map_err(|e| StorageError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))
+        write_synced_file_blocking(&tmp, &data, 0o644).map_err(|e| StorageError::io(&tmp, e))?;
+        rename_blocking(&tmp, &path).map_err(|e| StorageError::io(&path, e))
     })
     .await
+}
+
+/// Writes `data` to `path` so that a crash leaves either the old or the new file: the
+/// temporary file `tmp` (created with permission bits `mode`, before the umask), fsync,
+/// rename over `path`, fsync of the directory. Blocking: for start-up code and the
+/// blocking pool (`util::write_file_atomic_blocking`, the checkpoint files).
+pub fn write_file_atomic_blocking(
+    path: &Path,
+    tmp: &Path,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    write_synced_file_blocking(tmp, data, mode)?;
+    rename_blocking(tmp, path)?;
+    sync_dir_blocking(path.parent().unwrap_or(Path::new("."))).map_err(std::io::Error::other)
+}
+
+/// Creates or replaces the contents of `path` with `data` and fsyncs it (its directory
+/// entry is not synced).
+fn write_synced_file_blocking(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let existed = recorder::covers(path) && path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    record_created_or_emptied(path, existed);
+    file.write_all(data)?;
+    record_write(path, 0, data);
+    file.sync_all()?;
+    recorder::record(path, || Op::SyncFile {
+        path: path.to_owned(),
+    });
+    Ok(())
+}
+
+/// Creates (or empties) `path` and writes `data`, with no sync at all.
+fn write_new_file_blocking(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let existed = recorder::covers(path) && path.exists();
+    std::fs::write(path, data)?;
+    record_created_or_emptied(path, existed);
+    record_write(path, 0, data);
+    Ok(())
+}
+
+fn record_created_or_emptied(path: &Path, existed: bool) {
+    recorder::record(path, || match existed {
+        true => Op::SetLen {
+            path: path.to_owned(),
+            size: 0,
+        },
+        false => Op::Create {
+            path: path.to_owned(),
+        },
+    });
+}
+
+fn record_write(path: &Path, pos: u64, data: &[u8]) {
+    recorder::record(path, || Op::Write {
+        path: path.to_owned(),
+        pos,
+        data: data.to_vec(),
+    });
+}
+
+fn rename_blocking(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    recorder::record(from, || Op::Rename {
+        from: from.to_owned(),
+        to: to.to_owned(),
+    });
+    Ok(())
 }
 
 /// The file's modification time in ms since the epoch.
@@ -254,7 +352,7 @@ pub async fn modified_ms(path: &Path) -> Result<i64, StorageError> {
 /// Renames `from` to `to` (same directory; the caller syncs the directory).
 pub async fn rename(from: &Path, to: &Path) -> Result<(), StorageError> {
     let (from, to) = (from.to_owned(), to.to_owned());
-    blocking(move || std::fs::rename(&from, &to).map_err(|e| StorageError::io(&from, e))).await
+    blocking(move || rename_blocking(&from, &to).map_err(|e| StorageError::io(&from, e))).await
 }
 
 /// Appends `data` to `path` (created if missing), buffered by the page cache; the
@@ -263,12 +361,21 @@ pub async fn append_file(path: &Path, data: Vec<u8>) -> Result<(), StorageError>
     let path = path.to_owned();
     blocking(move || {
         use std::io::Write;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&data))
-            .map_err(|e| StorageError::io(&path, e))
+        let append = || -> std::io::Result<()> {
+            let existed = !recorder::covers(&path) || path.exists();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            if !existed {
+                record_created_or_emptied(&path, false);
+            }
+            let pos = file.metadata()?.len();
+            file.write_all(&data)?;
+            record_write(&path, pos, &data);
+            Ok(())
+        };
+        append().map_err(|e| StorageError::io(&path, e))
     })
     .await
 }
@@ -279,7 +386,9 @@ pub async fn sync_file(path: &Path) -> Result<(), StorageError> {
     blocking(move || {
         std::fs::File::open(&path)
             .and_then(|f| f.sync_all())
-            .map_err(|e| StorageError::io(&path, e))
+            .map_err(|e| StorageError::io(&path, e))?;
+        recorder::record(&path, || Op::SyncFile { path: path.clone() });
+        Ok(())
     })
     .await
 }
@@ -289,7 +398,11 @@ pub async fn remove_file(path: &Path) -> Result<(), StorageError> {
     let path = path.to_owned();
     blocking(move || match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::io(&path, e)),
-        _ => Ok(()),
+        Err(_) => Ok(()),
+        Ok(()) => {
+            recorder::record(&path, || Op::Unlink { path: path.clone() });
+            Ok(())
+        }
     })
     .await
 }
@@ -299,7 +412,20 @@ pub async fn create_dir(dir: &Path) -> Result<(), StorageError> {
     super::fault::check(dir)?;
     let dir = dir.to_owned();
     blocking(move || {
+        let missing: Vec<PathBuf> = match recorder::covers(&dir) {
+            true => dir
+                .ancestors()
+                .take_while(|d| !d.exists())
+                .map(Path::to_owned)
+                .collect(),
+            false => Vec::new(),
+        };
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        for created in missing.into_iter().rev() {
+            recorder::record(&created, || Op::Mkdir {
+                path: created.clone(),
+            });
+        }
         sync_dir_blocking(dir.parent().unwrap_or(Path::new(".")))
     })
     .await
@@ -314,7 +440,11 @@ pub async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 fn sync_dir_blocking(dir: &Path) -> Result<(), StorageError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+        .map_err(|e| StorageError::io(dir, e))?;
+    recorder::record(dir, || Op::SyncDir {
+        path: dir.to_owned(),
+    });
+    Ok(())
 }
 
 /// Names of the entries of `dir`.
@@ -338,6 +468,7 @@ pub async fn remove_dir_all(dir: &Path) -> Result<(), StorageError> {
     let dir = dir.to_owned();
     blocking(move || {
         std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        recorder::record(&dir, || Op::RemoveTree { path: dir.clone() });
         sync_dir_blocking(dir.parent().unwrap_or(Path::new(".")))
     })
     .await

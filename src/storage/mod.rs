@@ -28,7 +28,10 @@ pub mod io;
 pub mod leader_epoch;
 pub mod legacy_format;
 pub mod log;
+#[cfg(test)]
+mod powercut;
 pub mod producer_state;
+pub mod recorder;
 pub mod records;
 pub mod recovery;
 pub mod segment;

@@ -99,6 +99,16 @@ impl PartitionLog {
     /// Resolves when everything up to and including `offset` is written and
     /// fdatasync'd (acks=all). `Err(Truncated)` as for [`Self::wait_written`].
     pub async fn wait_durable(&self, offset: i64) -> Result<(), StorageError> {
+        self.wait_durable_unjournaled(offset).await?;
+        let dir = &self.inner.dir;
+        crate::storage::recorder::record(dir, || crate::storage::recorder::Op::Ack {
+            dir: dir.clone(),
+            offset,
+        });
+        Ok(())
+    }
+
+    async fn wait_durable_unjournaled(&self, offset: i64) -> Result<(), StorageError> {
         loop {
             let rx = {
                 let mut st = self.inner.state.borrow_mut();
