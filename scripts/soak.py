@@ -33,7 +33,11 @@ row per interval), soak.json (the rows, the checker and a flatness verdict on RS
 descriptors after warm-up) and soak.svg (RSS, descriptors and p99 over time) into --out.
 `soak.py rejudge <soak.json> <warm-up minutes>` judges a finished run again.
 Exits 1 when the checker or a worker failed or the broker died. Loopback only; every
-wait is bounded. The default rates cost ~0.5 core in total (--scale multiplies them).
+wait is bounded. The default rates cost ~0.35 core in total (--scale multiplies them).
+`--scale 0` keeps only the churn (group members joining and leaving, topics created,
+written, read and deleted, short-lived connections): a leak check that the batch cache
+does not blur, since at the default rates the cache (up to 8 MiB per written partition)
+takes most of an hour to fill.
 """
 
 import argparse
