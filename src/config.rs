@@ -52,6 +52,9 @@ pub const OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT: i16 = 3;
 pub const GROUP_CONSUMER_SESSION_TIMEOUT_MS_DEFAULT: u64 = 45_000;
 pub const GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 5_000;
 pub const GROUP_CONSUMER_ASSIGNORS_DEFAULT: &str = "uniform,range";
+/// Kafka's `group.max.size` and `group.consumer.max.size` defaults (Integer.MAX_VALUE:
+/// no bound unless the operator sets one).
+pub const GROUP_MAX_SIZE_DEFAULT: usize = i32::MAX as usize;
 /// Kafka's `offsets.retention.minutes` default: 7 days.
 pub const OFFSETS_RETENTION_MINUTES_DEFAULT: u64 = 10_080;
 /// Default `admin.listener`: loopback on Redpanda's admin port.
@@ -174,6 +177,10 @@ pub struct BrokerConfig {
     pub group_consumer_heartbeat_interval_ms: u64,
     /// `group.consumer.assignors`: server-side assignors by name, the first the default.
     pub group_consumer_assignors: Vec<crate::groups::assignor::Assignor>,
+    /// `group.max.size`: members a classic group may have; one more gets
+    /// GROUP_MAX_SIZE_REACHED. `group.consumer.max.size`: the same for a consumer group.
+    pub group_max_size: usize,
+    pub group_consumer_max_size: usize,
     /// Number of shards (executors); `None` = one per core.
     pub smp: Option<usize>,
     /// `admin.listener` (host:port): the HTTP admin API (/metrics, /v1/profile,
@@ -256,6 +263,8 @@ impl Default for BrokerConfig {
             group_consumer_heartbeat_interval_ms: GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS_DEFAULT,
             group_consumer_assignors: parse_assignors("", GROUP_CONSUMER_ASSIGNORS_DEFAULT)
                 .expect("the default assignors parse"),
+            group_max_size: GROUP_MAX_SIZE_DEFAULT,
+            group_consumer_max_size: GROUP_MAX_SIZE_DEFAULT,
             smp: None,
             admin_listener: Some(
                 parse_host_port("admin.listener", ADMIN_LISTENER_DEFAULT)
@@ -454,6 +463,13 @@ impl BrokerConfig {
                 1_000,
                 i32::MAX as i64,
             )? as u64;
+        }
+        if let Some(v) = get("group.max.size") {
+            c.group_max_size = parse_num("group.max.size", v, 1, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get("group.consumer.max.size") {
+            c.group_consumer_max_size =
+                parse_num("group.consumer.max.size", v, 1, i32::MAX as i64)? as usize;
         }
         if let Some(v) = get("group.consumer.heartbeat.interval.ms") {
             c.group_consumer_heartbeat_interval_ms = parse_num(

@@ -172,9 +172,16 @@ fn read_meta(dir: &Path) -> std::io::Result<Option<(i32, String)>> {
     }
 }
 
+/// Writes meta.properties unless it already says exactly this: a rewrite needs a new
+/// file (write, sync, rename), which fails on a full disk, and a dir whose disk filled
+/// up must still come up so its records can be read.
 fn write_meta(dir: &Path, node_id: i32, cluster_id: &str) -> std::io::Result<()> {
     let text = format!("#corelog\nnode.id={node_id}\ncluster.id={cluster_id}\nversion=1\n");
-    crate::util::write_file_atomic_blocking(&dir.join(META_PROPERTIES), text.as_bytes())
+    let path = dir.join(META_PROPERTIES);
+    if fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    crate::util::write_file_atomic_blocking(&path, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -205,5 +212,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn meta_already_right_is_not_rewritten() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d0");
+        let first = prepare(std::slice::from_ref(&d), 1, "").unwrap();
+        let cluster = first.cluster_id.clone();
+        drop(first);
+        let meta = d.join(META_PROPERTIES);
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let before = inode(&meta);
+        // Same node and cluster: the file is left as it is (no write-and-rename, which
+        // would need free space).
+        drop(prepare(std::slice::from_ref(&d), 1, "").unwrap());
+        assert_eq!(inode(&meta), before);
+        // A file that says something else (an older format) is rewritten.
+        fs::write(&meta, format!("broker.id=1\ncluster.id={cluster}\n")).unwrap();
+        let again = prepare(std::slice::from_ref(&d), 1, "").unwrap();
+        assert_eq!(again.cluster_id, cluster);
+        assert_eq!(
+            fs::read_to_string(&meta).unwrap(),
+            format!("#corelog\nnode.id=1\ncluster.id={cluster}\nversion=1\n")
+        );
     }
 }

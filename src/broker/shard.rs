@@ -73,17 +73,17 @@ impl Shard {
                 crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
                     broker.config.group_initial_rebalance_delay_ms,
                 ))
-                .with_consumer_config(
-                    crate::groups::consumer_group::ConsumerConfig {
-                        session_timeout: std::time::Duration::from_millis(
-                            broker.config.group_consumer_session_timeout_ms,
-                        ),
-                        heartbeat_interval: std::time::Duration::from_millis(
-                            broker.config.group_consumer_heartbeat_interval_ms,
-                        ),
-                        assignors: broker.config.group_consumer_assignors.clone(),
-                    },
-                ),
+                .with_consumer_config(crate::groups::consumer_group::ConsumerConfig {
+                    session_timeout: std::time::Duration::from_millis(
+                        broker.config.group_consumer_session_timeout_ms,
+                    ),
+                    heartbeat_interval: std::time::Duration::from_millis(
+                        broker.config.group_consumer_heartbeat_interval_ms,
+                    ),
+                    assignors: broker.config.group_consumer_assignors.clone(),
+                    max_size: broker.config.group_consumer_max_size,
+                })
+                .with_group_max_size(broker.config.group_max_size),
             ),
             broker,
         })

@@ -72,6 +72,8 @@ const RECOGNISED_KEYS: &[&str] = &[
     "group.consumer.session.timeout.ms",
     "group.consumer.heartbeat.interval.ms",
     "group.consumer.assignors",
+    "group.max.size",
+    "group.consumer.max.size",
     "admin.listener",
     "metrics.enable",
 ];

@@ -201,3 +201,21 @@ fn fetch_max_bytes_as_kafka() {
     }
     assert_eq!(key_warning("fetch.max.bytes"), None);
 }
+
+#[test]
+fn group_max_size_keys_are_recognised_and_checked() {
+    let c = BrokerConfig::default();
+    assert_eq!(c.group_max_size, i32::MAX as usize);
+    assert_eq!(c.group_consumer_max_size, i32::MAX as usize);
+    let c = BrokerConfig::from_properties(&props(&[
+        ("group.max.size", "500"),
+        ("group.consumer.max.size", "7"),
+    ]))
+    .unwrap();
+    assert_eq!((c.group_max_size, c.group_consumer_max_size), (500, 7));
+    for k in ["group.max.size", "group.consumer.max.size"] {
+        let e = BrokerConfig::from_properties(&props(&[(k, "0")])).unwrap_err();
+        assert!(e.to_string().contains(k), "{e}");
+        assert_eq!(key_warning(k), None);
+    }
+}

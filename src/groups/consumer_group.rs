@@ -56,6 +56,8 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     /// `group.consumer.assignors`: the first is the default.
     pub assignors: Vec<Assignor>,
+    /// `group.consumer.max.size`: a member joining a group this big is refused.
+    pub max_size: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -64,6 +66,7 @@ impl Default for ConsumerConfig {
             session_timeout: Duration::from_millis(45_000),
             heartbeat_interval: Duration::from_millis(5_000),
             assignors: vec![Assignor::Uniform, Assignor::Range],
+            max_size: crate::config::GROUP_MAX_SIZE_DEFAULT,
         }
     }
 }
@@ -521,6 +524,18 @@ impl ConsumerGroup {
                     m.departed = false;
                 }
                 None => {
+                    let live = self.members.values().filter(|m| !m.departed).count();
+                    // A static member taking over its instance's place does not grow
+                    // the group (take_over_static removed the one it replaces).
+                    if live >= config.max_size {
+                        return Err((
+                            ec::GROUP_MAX_SIZE_REACHED,
+                            format!(
+                                "The consumer group has reached its maximum capacity of {} members (group.consumer.max.size).",
+                                config.max_size
+                            ),
+                        ));
+                    }
                     self.members
                         .insert(id.to_string(), new_member(now, id, args, config));
                     if let Some(instance) = &args.instance_id {

@@ -24,6 +24,7 @@ fn coordinator() -> Coordinator {
         session_timeout: Duration::from_secs(10),
         heartbeat_interval: Duration::from_secs(1),
         assignors: vec![Assignor::Uniform, Assignor::Range],
+        max_size: crate::config::GROUP_MAX_SIZE_DEFAULT,
     })
 }
 
@@ -442,4 +443,23 @@ fn members_and_their_partitions_are_restored_from_their_records() {
     }
     assert_eq!((a.owned.clone(), b.owned.clone()), (a_owned, b_owned));
     assert_eq!(group(&restored).state(), "Stable");
+}
+
+#[test]
+fn a_member_joining_past_group_consumer_max_size_is_refused_until_one_leaves() {
+    let now = Instant::now();
+    let snap = snapshot(&[("t", T, 4)]);
+    let mut c = Coordinator::new(Duration::ZERO).with_consumer_config(ConsumerConfig {
+        max_size: 2,
+        ..ConsumerConfig::default()
+    });
+    let a = Client::join(&mut c, now, &snap, "a", &["t"]);
+    Client::join(&mut c, now, &snap, "b", &["t"]);
+    let r = c.consumer_heartbeat(now, join("x", &["t"]), &snap);
+    assert_eq!(r.error_code, ec::GROUP_MAX_SIZE_REACHED, "{r:?}");
+    assert!(r.error_message.unwrap().contains("group.consumer.max.size"));
+    assert_eq!(group(&c).members.len(), 2);
+    let left = c.consumer_heartbeat(now, beat(&a.id, LEAVE_EPOCH, &a.owned), &snap);
+    assert_eq!(left.error_code, ec::NONE);
+    Client::join(&mut c, now, &snap, "x", &["t"]);
 }

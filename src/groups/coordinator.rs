@@ -47,6 +47,8 @@ pub struct Coordinator {
     groups: HashMap<String, Group>,
     initial_delay: Duration,
     consumer_config: ConsumerConfig,
+    /// `group.max.size`: members a classic group may have.
+    group_max_size: usize,
     /// The offsets partitions served, in a cluster (see `ownership`).
     pub ownership: Ownership,
 }
@@ -67,8 +69,14 @@ impl Coordinator {
             groups: HashMap::new(),
             initial_delay,
             consumer_config: ConsumerConfig::default(),
+            group_max_size: crate::config::GROUP_MAX_SIZE_DEFAULT,
             ownership: Ownership::default(),
         }
+    }
+
+    pub fn with_group_max_size(mut self, members: usize) -> Coordinator {
+        self.group_max_size = members;
+        self
     }
 
     pub fn with_consumer_config(mut self, config: ConsumerConfig) -> Coordinator {
@@ -305,6 +313,7 @@ impl Coordinator {
             return rx;
         }
         let delay = self.initial_delay;
+        let max_size = self.group_max_size;
         let group = self
             .groups
             .entry(args.group.clone())
@@ -324,6 +333,24 @@ impl Coordinator {
         }
         if !group.accepts(&args.protocol_type, &args.protocols) {
             fail(tx, ec::INCONSISTENT_GROUP_PROTOCOL, &args.member_id);
+            return rx;
+        }
+        // group.max.size: a member not in the group yet is refused when the group is
+        // full, before it is given a member id (as Kafka's acceptJoiningMember), except
+        // a static member replacing its own instance, which does not grow the group.
+        let replaces_static = args
+            .instance_id
+            .as_ref()
+            .is_some_and(|i| group.static_members.contains_key(i));
+        if !group.has_member(&args.member_id) && !replaces_static && group.members.len() >= max_size
+        {
+            tracing::info!(
+                group = %args.group,
+                client = %args.client_id,
+                max = max_size,
+                "join refused: the group is at group.max.size"
+            );
+            fail(tx, ec::GROUP_MAX_SIZE_REACHED, "");
             return rx;
         }
         if let Some(instance) = args.instance_id.clone() {

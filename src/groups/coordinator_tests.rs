@@ -566,3 +566,24 @@ fn a_replayed_empty_time_starts_the_retention_clock() {
         vec![("g".to_string(), vec![tp("a", 0)])]
     );
 }
+
+#[test]
+fn a_join_past_group_max_size_is_refused_and_members_may_rejoin() {
+    let now = Instant::now();
+    let mut c = Coordinator::new(Duration::ZERO).with_group_max_size(2);
+    let (a, _ra) = join_new(&mut c, now, &["range"]);
+    let (_b, _rb) = join_new(&mut c, now, &["range"]);
+    // A third member is refused before it is given a member id, as Kafka does.
+    let refused = ready(c.join(now, join_args("", &["range"])));
+    assert_eq!(
+        (refused.error_code, refused.member_id.as_str()),
+        (ec::GROUP_MAX_SIZE_REACHED, "")
+    );
+    assert_eq!(c.group("g").expect("group").members.len(), 2);
+    // A member already in the group is not counted again.
+    let mut rejoin = c.join(now, join_args(&a, &["range"]));
+    if let Ok(Some(r)) = rejoin.try_recv() {
+        assert_ne!(r.error_code, ec::GROUP_MAX_SIZE_REACHED);
+    }
+    assert_eq!(c.group("g").expect("group").members.len(), 2);
+}

@@ -131,6 +131,9 @@ pub const NON_EMPTY_GROUP: i16 = 68;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
 /// The group member needs to have a valid member id before actually entering a consumer group.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// The group is already at its configured maximum size (`group.max.size`,
+/// `group.consumer.max.size`).
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 /// Another consumer with the same group.instance.id has registered with a different member.id.
 pub const FENCED_INSTANCE_ID: i16 = 82;
 /// The consumer group is actively subscribed to the topic.

@@ -222,16 +222,57 @@ async fn prime_iopoll_probe(dir: &Path) -> Result<(), StorageError> {
     }
     let path = dir.join(".corelog-iopoll-probe");
     let probe_path = path.clone();
-    blocking(move || write_new_file_blocking(&probe_path, &[0u8; PAGE_BYTES as usize]))
+    let written = blocking(move || {
+        let written = write_new_file_blocking(&probe_path, &[0u8; PAGE_BYTES as usize]);
+        if written.is_err() {
+            let _ = std::fs::remove_file(&probe_path);
+        }
+        written
+    })
+    .await;
+    let probe = match written {
+        Ok(()) => path.clone(),
+        // A full disk must still come up so that its records can be read: probe with a
+        // file already on the device that holds a page (a segment of this partition or
+        // of another in the same log dir), if there is one.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+            let search = dir.to_owned();
+            let existing = blocking(move || {
+                file_of_a_page_or_more(&search).or_else(|| {
+                    let log_dir = search.parent()?;
+                    std::fs::read_dir(log_dir)
+                        .ok()?
+                        .filter_map(Result::ok)
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .find_map(|e| file_of_a_page_or_more(&e.path()))
+                })
+            })
+            .await;
+            existing.ok_or_else(|| StorageError::io(&path, e))?
+        }
+        Err(e) => return Err(StorageError::io(&path, e)),
+    };
+    let file = DmaFile::open(&probe)
         .await
-        .map_err(|e| StorageError::io(&path, e))?;
-    let file = DmaFile::open(&path)
-        .await
-        .map_err(|e| StorageError::io(&path, e))?;
+        .map_err(|e| StorageError::io(&probe, e))?;
     let _ = file.close().await;
-    remove_file(&path).await?;
+    if probe == path {
+        remove_file(&path).await?;
+    }
     PROBED_DEVICES.with(|p| p.borrow_mut().insert(device));
     Ok(())
+}
+
+/// A regular file directly in `dir` at least a page long, if any.
+fn file_of_a_page_or_more(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.len() >= PAGE_BYTES)
+        })
+        .map(|e| e.path())
 }
 
 /// Reads a whole small file (an index); `None` if it does not exist.
