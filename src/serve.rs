@@ -99,6 +99,18 @@ pub fn run(
     if let Some(login) = broker.config.inter_broker.login.clone() {
         crate::replication::install_login(login);
     }
+    if broker.config.cluster.is_some() {
+        let inter = &broker.config.listeners[broker.config.inter_broker.listener];
+        if let Some(tls) = &inter.tls {
+            let config = crate::server::tls::client_config(tls).map_err(|e| {
+                format!(
+                    "the inter-broker listener {} (TLS towards the other brokers): {e}",
+                    inter.name
+                )
+            })?;
+            crate::replication::install_tls(std::sync::Arc::new(config));
+        }
+    }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();
