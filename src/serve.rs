@@ -111,6 +111,17 @@ pub fn run(
             crate::replication::install_tls(std::sync::Arc::new(config));
         }
     }
+    if let Some(tls) = broker
+        .config
+        .cluster
+        .as_ref()
+        .and_then(|c| c.controller_tls.as_ref())
+    {
+        let context = |e: String| format!("the controller listener (SSL): {e}");
+        let server = crate::server::tls::server_config(tls).map_err(context)?;
+        let client = crate::server::tls::client_config(tls).map_err(context)?;
+        crate::cluster::install_tls(std::sync::Arc::new(server), std::sync::Arc::new(client));
+    }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();

@@ -24,7 +24,7 @@ use crate::server::connection::Transport;
 
 mod client;
 mod subject;
-pub use client::{client_config, connect, ClientTls};
+pub use client::{client_config, connect, server_name, ClientTls};
 pub use subject::subject_dn;
 
 /// How long a client has to finish the TLS handshake before its connection is closed.

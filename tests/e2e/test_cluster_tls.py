@@ -1,7 +1,9 @@
 """TLS between the members of a cluster (issue 12): replication, transaction calls and
 every other inter-broker connection over an SSL or SASL_SSL listener, with mutual TLS;
 a member that does not trust the others' CA fails to replicate, says so in its log and
-leaves the ISR.
+leaves the ISR. The quorum's CONTROLLER listener over SSL with mutual TLS: the members
+form a quorum and elect through it, and a client without a cluster certificate is
+refused by the handshake while the quorum carries on.
 
 Certificates come from the openssl helpers of test_security.py: one cluster CA, a
 broker certificate for 127.0.0.1 / localhost usable both as server and as client
@@ -10,6 +12,10 @@ unrelated CA. Each member keeps the harness's PLAINTEXT listener (its readiness 
 and the test's clients) and adds the TLS listener the members use among themselves.
 """
 
+import json
+import socket
+import ssl
+import struct
 import subprocess
 
 import pytest
@@ -41,6 +47,9 @@ def pki(tmp_path_factory):
               "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth")
     (d / "keystore.pem").write_bytes((d / "broker.key").read_bytes() + (d / "broker.pem").read_bytes())
     return d
+
+
+CONTROLLER_SSL = {"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:SSL"}
 
 
 def tls_settings(pki, truststore="ca.pem"):
@@ -86,8 +95,60 @@ def create(broker, topic, assignment=None):
     client.create_topics([new], request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
 
 
+def controller_frame(sock, request):
+    """One framed JSON request on the controller listener; the decoded answer, or None
+    when the connection was closed (or the TLS session refused) instead."""
+    body = json.dumps(request).encode()
+    try:
+        sock.sendall(struct.pack(">I", len(body)) + body)
+        head = sock.recv(4)
+        if len(head) < 4:
+            return None
+        (size,) = struct.unpack(">I", head)
+        data = b""
+        while len(data) < size:
+            chunk = sock.recv(size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return json.loads(data)
+    except (ssl.SSLError, ConnectionError):
+        return None
+
+
+def controller_conn(port, ctx=None):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=ADMIN_TIMEOUT_S)
+    if ctx is None:
+        return sock
+    try:
+        return ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+    except (ssl.SSLError, ConnectionError):
+        sock.close()
+        return None
+
+
+def check_controller_listener_refuses_strangers(member, pki):
+    heartbeat = {"Heartbeat": {"node_id": 99, "incarnation": "stranger"}}
+    # Plain TCP: the TLS server reads no frame from it.
+    with controller_conn(member.controller_port) as s:
+        assert controller_frame(s, heartbeat) is None
+    # TLS trusting the cluster CA but without a client certificate: refused.
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    s = controller_conn(member.controller_port, ctx)
+    assert s is None or controller_frame(s, heartbeat) is None
+    # A cluster certificate gets an answer (here: no such member), so the refusals
+    # above are the handshake's doing.
+    ctx.load_cert_chain(str(pki / "broker.pem"), str(pki / "broker.key"))
+    with controller_conn(member.controller_port, ctx) as s:
+        answer = controller_frame(s, heartbeat)
+    assert answer is not None and "Heartbeat" in answer, answer
+    assert member.wait_for_log("controller listener: TLS handshake failed", timeout_s=5), member.log_tail()
+
+
 def test_replication_and_failover_over_mutual_tls(broker_factory, pki):
-    members = cluster(broker_factory, pki)
+    # The quorum too talks over mutual TLS (CONTROLLER:SSL).
+    members = cluster(broker_factory, pki, extra=CONTROLLER_SSL)
+    check_controller_listener_refuses_strangers(members[0], pki)
     by_id = {b.node_id: b for b in members}
     topic = fresh_topic("tls-rf3")
     create(members[0], topic)
