@@ -3,6 +3,11 @@
 
     .venv/bin/python scripts/bench_replication.py [--runs 3] [--seconds 8]
         [--rate 5000] [--bin target/release/corelog] [--kload PATH]
+        [--inter-broker plaintext|ssl]
+
+--inter-broker ssl makes the members replicate over an SSL listener with mutual TLS
+(certificates made with the openssl command in the temp dir; issue 12), so running it
+after a plaintext run on the same machine gives what TLS between brokers costs.
 
 Starts three combined-mode members (127.0.0.1, free ports, a temp dir, --smp 1 each).
 For each run it creates two fresh topics per replication factor and measures, in
@@ -54,19 +59,44 @@ def cpu_seconds(pids):
     return total
 
 
+def make_pki(tmp):
+    """A CA and one broker certificate (127.0.0.1, server and client use) signed by it;
+    returns the ssl.* settings of an SSL inter-broker listener with mutual TLS."""
+    def openssl(*a):
+        subprocess.run(["openssl", *a], cwd=tmp, check=True, capture_output=True, timeout=60)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bench-ca")
+    openssl("req", *ec, "-keyout", "b.key", "-out", "b.csr", "-subj", "/CN=broker")
+    with open(f"{tmp}/b.ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    openssl("x509", "-req", "-in", "b.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "b.pem", "-days", "2", "-extfile", "b.ext")
+    with open(f"{tmp}/keystore.pem", "wb") as out:
+        for name in ("b.key", "b.pem"):
+            with open(f"{tmp}/{name}", "rb") as f:
+                out.write(f.read())
+    return {"inter.broker.listener.name": "SSL", "ssl.keystore.location": f"{tmp}/keystore.pem",
+            "ssl.truststore.location": f"{tmp}/ca.pem", "ssl.client.auth": "required"}
+
+
 class Cluster:
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, inter_broker="plaintext"):
         self.binary = binary
-        self.ports = {i: (free_port(), free_port(), free_port()) for i in (1, 2, 3)}
+        self.ports = {i: (free_port(), free_port(), free_port(), free_port()) for i in (1, 2, 3)}
+        tls = make_pki(tmp) if inter_broker == "ssl" else None
         voters = ",".join(f"{i}@127.0.0.1:{p[1]}" for i, p in self.ports.items())
         self.bootstrap = ",".join(f"127.0.0.1:{p[0]}" for p in self.ports.values())
         self.procs = []
-        for i, (client, ctl, admin_port) in self.ports.items():
+        for i, (client, ctl, admin_port, ssl_port) in self.ports.items():
             cmd = [binary, "serve", "--smp", "1"]
-            for k, v in {"node.id": i, "process.roles": "broker,controller",
-                         "controller.quorum.voters": voters, "controller.listener.names": "CONTROLLER",
-                         "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{ctl}",
-                         "log.dirs": f"{tmp}/n{i}", "admin.listener": f"127.0.0.1:{admin_port}"}.items():
+            settings = {"node.id": i, "process.roles": "broker,controller",
+                        "controller.quorum.voters": voters, "controller.listener.names": "CONTROLLER",
+                        "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{ctl}",
+                        "log.dirs": f"{tmp}/n{i}", "admin.listener": f"127.0.0.1:{admin_port}"}
+            if tls:
+                settings["listeners"] += f",SSL://127.0.0.1:{ssl_port}"
+                settings.update(tls)
+            for k, v in settings.items():
                 cmd += ["--override", f"{k}={v}"]
             log = open(f"{tmp}/n{i}.log", "ab")
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -174,11 +204,13 @@ def main():
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--bin", default="target/release/corelog")
     ap.add_argument("--kload", default=None, help="a kload binary (../shared/tools/kload) for a second producer")
+    ap.add_argument("--inter-broker", choices=["plaintext", "ssl"], default="plaintext",
+                    help="the listener the members replicate over")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="corelog-bench-replication-")
     args.profile_dir = tmp
     print(f"brokers' logs and stage profiles (broker 1, e2e runs) under {tmp}", flush=True)
-    cluster = Cluster(args.bin, tmp)
+    cluster = Cluster(args.bin, tmp, args.inter_broker)
     rows = []
     try:
         for run in range(args.runs):
@@ -203,7 +235,8 @@ def main():
     for k in keys:
         a, b = medians[3][k], medians[1][k]
         print(f"| {k} | {a:.2f} | {b:.2f} | {a / b if b else float('nan'):.2f} |")
-    print(json.dumps({"rate": args.rate, "seconds": args.seconds, "runs": args.runs, "medians": medians}))
+    print(json.dumps({"rate": args.rate, "seconds": args.seconds, "runs": args.runs,
+                      "inter_broker": args.inter_broker, "medians": medians}))
 
 
 if __name__ == "__main__":

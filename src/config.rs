@@ -339,6 +339,9 @@ impl BrokerConfig {
         c.advertised = c.listeners[0].advertised.clone();
         let controller_listener = parsed.controller;
         c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
+        if let Some(cluster) = c.cluster.as_mut() {
+            cluster.controller_tls = controller_listener::tls(props)?;
+        }
         c.inter_broker = sasl::inter_broker(props, &c.listeners, c.cluster.is_some())?;
         c.connections_max_reauth_ms = sasl::reauth_ms(props)?;
         if let Some(cluster) = c.cluster.as_mut() {
@@ -773,6 +776,7 @@ fn parse_host_port(key: &str, v: &str) -> Result<Listener, ConfigError> {
     Ok(Listener { host, port })
 }
 
+pub mod controller_listener;
 mod keys;
 pub mod listeners;
 pub mod sasl;

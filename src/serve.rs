@@ -99,6 +99,29 @@ pub fn run(
     if let Some(login) = broker.config.inter_broker.login.clone() {
         crate::replication::install_login(login);
     }
+    if broker.config.cluster.is_some() {
+        let inter = &broker.config.listeners[broker.config.inter_broker.listener];
+        if let Some(tls) = &inter.tls {
+            let config = crate::server::tls::client_config(tls).map_err(|e| {
+                format!(
+                    "the inter-broker listener {} (TLS towards the other brokers): {e}",
+                    inter.name
+                )
+            })?;
+            crate::replication::install_tls(std::sync::Arc::new(config));
+        }
+    }
+    if let Some(tls) = broker
+        .config
+        .cluster
+        .as_ref()
+        .and_then(|c| c.controller_tls.as_ref())
+    {
+        let context = |e: String| format!("the controller listener (SSL): {e}");
+        let server = crate::server::tls::server_config(tls).map_err(context)?;
+        let client = crate::server::tls::client_config(tls).map_err(context)?;
+        crate::cluster::install_tls(std::sync::Arc::new(server), std::sync::Arc::new(client));
+    }
     if let Some(cluster) = broker.config.cluster.clone() {
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();

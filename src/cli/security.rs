@@ -17,7 +17,7 @@ use crate::config::SecurityProtocol;
 use crate::security::SaslMechanism;
 
 /// Debian's CA bundle: the trust roots when no ssl.ca.location is given.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub struct ClientSecurity {
     pub protocol: SecurityProtocol,

@@ -45,6 +45,10 @@ pub struct ClusterConfig {
     pub voters: Vec<Voter>,
     /// Where this node's controller listener binds.
     pub controller_listener: Listener,
+    /// Its TLS settings when `listener.security.protocol.map` maps it to SSL (set by
+    /// `BrokerConfig`, `config::controller_listener`); used for serving and for
+    /// connecting to the other voters.
+    pub controller_tls: Option<crate::config::tls::TlsSettings>,
     /// `broker.rack`.
     pub rack: Option<String>,
     pub heartbeat_interval_ms: u64,
@@ -191,6 +195,7 @@ pub fn from_properties(
         node_id,
         voters,
         controller_listener,
+        controller_tls: None,
         rack: get("broker.rack")
             .map(str::to_owned)
             .filter(|r| !r.is_empty()),

@@ -8,6 +8,7 @@ mod controller;
 pub mod elect;
 mod log_store;
 mod net;
+pub use net::install_tls;
 pub mod placement;
 mod probe;
 pub mod reassign;

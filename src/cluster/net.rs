@@ -8,11 +8,17 @@
 //! One request at a time per connection; a client keeps its connection until an error
 //! and reconnects on the next call. The port speaks nothing else and no Kafka client
 //! ever connects to it.
+//!
+//! With `CONTROLLER:SSL` in `listener.security.protocol.map` (`install_tls`) the frames
+//! travel inside TLS (tokio-rustls on the controller thread): the listener does the
+//! server handshake, with the client-certificate check of `ssl.client.auth`, and every
+//! `Peer` the client handshake, verifying the voter's certificate. A connection whose
+//! handshake fails is closed before a single frame is read.
 
 // openraft's `RaftNetwork` fixes the RPC error type, large as it is.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openraft::error::{
@@ -25,7 +31,7 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::state::{Command, Reply};
@@ -35,6 +41,19 @@ use super::TypeConfig;
 const FRAME_BYTES_MAX: usize = 64 << 20;
 /// How long a connection attempt to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The controller listener's TLS: the server side and the client side towards the
+/// other voters; set once at start-up (`install_tls`), none for PLAINTEXT.
+static TLS: OnceLock<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> = OnceLock::new();
+
+/// Makes the controller listener and every `Peer` of this process speak TLS.
+pub fn install_tls(server: Arc<rustls::ServerConfig>, client: Arc<rustls::ClientConfig>) {
+    let _ = TLS.set((server, client));
+}
+
+/// What a controller connection reads and writes through: TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
 
 #[derive(Serialize, Deserialize)]
 pub enum Request {
@@ -68,7 +87,9 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Response> + Send;
 }
 
-async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
+async fn read_frame<T: serde::de::DeserializeOwned>(
+    stream: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<T> {
     let len = stream.read_u32().await? as usize;
     if len > FRAME_BYTES_MAX {
         return Err(std::io::Error::new(
@@ -82,7 +103,10 @@ async fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> s
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
+async fn write_frame<T: Serialize>(
+    stream: &mut (impl AsyncWrite + Unpin),
+    value: &T,
+) -> std::io::Result<()> {
     let json = serde_json::to_vec(value)?;
     let mut out = Vec::with_capacity(4 + json.len());
     out.extend_from_slice(&(json.len() as u32).to_be_bytes());
@@ -90,10 +114,14 @@ async fn write_frame<T: Serialize>(stream: &mut TcpStream, value: &T) -> std::io
     stream.write_all(&out).await
 }
 
-/// Accepts on the controller listener and serves each connection on its own task.
+/// Accepts on the controller listener and serves each connection on its own task,
+/// after the TLS handshake when the listener is an SSL one.
 pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
+    let acceptor = TLS
+        .get()
+        .map(|(server, _)| tokio_rustls::TlsAcceptor::from(server.clone()));
     loop {
-        let (mut stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "controller listener accept failed");
@@ -103,29 +131,55 @@ pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            loop {
-                let request: Request = match read_frame(&mut stream).await {
-                    Ok(r) => r,
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
-                    Err(e) => {
-                        tracing::info!(%peer, error = %e, "closing a controller connection");
-                        return;
-                    }
-                };
-                let response = handler.clone().handle(request).await;
-                if write_frame(&mut stream, &response).await.is_err() {
-                    return;
+            let Some(acceptor) = acceptor else {
+                return serve_connection(stream, peer, handler).await;
+            };
+            let handshake = tokio::time::timeout(
+                crate::server::tls::TLS_HANDSHAKE_TIMEOUT,
+                acceptor.accept(stream),
+            );
+            match handshake.await {
+                Ok(Ok(tls)) => serve_connection(tls, peer, handler).await,
+                // A connect-and-close (the fencing probe) is no handshake failure.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, "controller listener: TLS handshake failed, closing: {e}")
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "controller listener: TLS handshake not finished in time, closing")
                 }
             }
         });
     }
 }
 
+async fn serve_connection<H: Handler>(
+    mut stream: impl Stream,
+    peer: std::net::SocketAddr,
+    handler: Arc<H>,
+) {
+    loop {
+        let request: Request = match read_frame(&mut stream).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "closing a controller connection");
+                return;
+            }
+        };
+        let response = handler.clone().handle(request).await;
+        if write_frame(&mut stream, &response).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A client of one peer's controller listener.
 pub struct Peer {
     addr: String,
-    conn: Option<TcpStream>,
+    conn: Option<Box<dyn Stream>>,
 }
 
 impl Peer {
@@ -160,7 +214,24 @@ impl Peer {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
                 })??;
             stream.set_nodelay(true)?;
-            self.conn = Some(stream);
+            self.conn = Some(match TLS.get() {
+                None => Box::new(stream),
+                Some((_, client)) => {
+                    let host = self.addr.rsplit_once(':').map_or(&*self.addr, |(h, _)| h);
+                    let name =
+                        crate::server::tls::server_name(host).map_err(std::io::Error::other)?;
+                    let tls = tokio_rustls::TlsConnector::from(client.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| {
+                            std::io::Error::other(format!(
+                                "TLS handshake with the controller listener {} failed: {e}",
+                                self.addr
+                            ))
+                        })?;
+                    Box::new(tls)
+                }
+            });
         }
         let stream = self.conn.as_mut().expect("connected");
         write_frame(stream, request).await?;

@@ -12,7 +12,6 @@ const MEANINGLESS_KEYS: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "ssl.endpoint.identification.algorithm",
 ];
 
 /// Kafka keys corelog will honour but does not yet: warned about at start-up with their

@@ -1,7 +1,8 @@
 //! `listeners`, `advertised.listeners` and `listener.security.protocol.map`: the client
 //! listeners a broker serves, each with a name, a security protocol and the address it
 //! advertises. The CONTROLLER listener of a quorum member (named in
-//! `controller.listener.names`) is split off here and stays plaintext.
+//! `controller.listener.names`) is split off here; its security (PLAINTEXT or SSL) is
+//! read by `config::controller_listener`.
 
 use std::collections::BTreeMap;
 
@@ -205,7 +206,9 @@ pub(super) fn parse(
 }
 
 /// `NAME:PROTOCOL,...`, names upper case.
-fn protocol_map(v: Option<&str>) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
+pub(super) fn protocol_map(
+    v: Option<&str>,
+) -> Result<BTreeMap<String, SecurityProtocol>, ConfigError> {
     let key = "listener.security.protocol.map";
     let mut map = BTreeMap::new();
     for item in v

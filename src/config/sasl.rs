@@ -104,13 +104,6 @@ pub fn inter_broker(
             login: None,
         });
     }
-    if l.protocol.tls() {
-        return Err(invalid(
-            key,
-            name,
-            "brokers cannot connect to each other over TLS yet: name a PLAINTEXT or SASL_PLAINTEXT listener",
-        ));
-    }
     let login = if l.protocol.sasl() {
         Some(broker_login(props, l)?)
     } else {

@@ -31,8 +31,16 @@ pub enum ClientAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     pub keystore: Keystore,
-    /// `ssl.truststore.location`: PEM CA certificates that sign client certificates.
+    /// `ssl.truststore.location`: PEM CA certificates that sign client certificates
+    /// and, between brokers, the other brokers' certificates.
     pub truststore: Option<PathBuf>,
+    /// `ssl.truststore.certificates`: the same CA certificates as PEM text in the
+    /// config (used when no `ssl.truststore.location` is given).
+    pub truststore_inline: Option<String>,
+    /// `ssl.endpoint.identification.algorithm`: `https` (Kafka's default) makes a
+    /// broker connecting to another check that the certificate names the host it
+    /// connects to; empty turns that check off (the chain is still verified).
+    pub verify_hostname: bool,
     pub client_auth: ClientAuth,
     /// `ssl.enabled.protocols`: `TLSv1.2`, `TLSv1.3` (Kafka's default: both).
     pub protocols: Vec<String>,
@@ -52,7 +60,9 @@ pub const KEYS: &[&str] = &[
     "ssl.key.password",
     "ssl.truststore.type",
     "ssl.truststore.location",
+    "ssl.truststore.certificates",
     "ssl.truststore.password",
+    "ssl.endpoint.identification.algorithm",
     "ssl.client.auth",
     "ssl.enabled.protocols",
     "ssl.protocol",
@@ -122,7 +132,29 @@ pub fn settings(
         },
     };
     let truststore = get("ssl.truststore.location").map(|(_, p)| PathBuf::from(p));
-    if client_auth != ClientAuth::None && truststore.is_none() {
+    let truststore_inline = get("ssl.truststore.certificates").map(|(_, pem)| pem);
+    if truststore.is_some() && truststore_inline.is_some() {
+        return Err(invalid(
+            &scoped("ssl.truststore.certificates"),
+            "",
+            "give either ssl.truststore.location or ssl.truststore.certificates, not both",
+        ));
+    }
+    let verify_hostname = match get("ssl.endpoint.identification.algorithm") {
+        None => true,
+        Some((key, v)) => match v.trim().to_ascii_lowercase().as_str() {
+            "https" => true,
+            "" => false,
+            _ => {
+                return Err(invalid(
+                    &key,
+                    &v,
+                    "expected https (check the host name) or empty (do not)",
+                ))
+            }
+        },
+    };
+    if client_auth != ClientAuth::None && truststore.is_none() && truststore_inline.is_none() {
         return Err(invalid(
             &scoped("ssl.client.auth"),
             "",
@@ -148,6 +180,8 @@ pub fn settings(
     Ok(TlsSettings {
         keystore,
         truststore,
+        truststore_inline,
+        verify_hostname,
         client_auth,
         protocols,
         cipher_suites,
@@ -191,6 +225,44 @@ mod tests {
         let other = settings(&props(&[("ssl.keystore.location", "/a.pem")]), "OTHER").unwrap();
         assert_eq!(other.keystore, Keystore::File("/a.pem".into()));
         assert_eq!(other.protocols.len(), 2);
+    }
+
+    #[test]
+    fn broker_client_keys() {
+        let s = settings(&props(&[("ssl.keystore.location", "/a.pem")]), "SSL").unwrap();
+        assert!(s.verify_hostname, "Kafka's default is https");
+        let s = settings(
+            &props(&[
+                ("ssl.keystore.location", "/a.pem"),
+                (
+                    "listener.name.internal.ssl.endpoint.identification.algorithm",
+                    "",
+                ),
+                ("ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----"),
+            ]),
+            "INTERNAL",
+        )
+        .unwrap();
+        assert!(!s.verify_hostname);
+        assert!(s.truststore_inline.is_some() && s.truststore.is_none());
+        for (kv, want) in [
+            (
+                vec![("ssl.endpoint.identification.algorithm", "ldap")],
+                "expected https",
+            ),
+            (
+                vec![
+                    ("ssl.truststore.location", "/ca.pem"),
+                    ("ssl.truststore.certificates", "x"),
+                ],
+                "not both",
+            ),
+        ] {
+            let mut kv = kv;
+            kv.push(("ssl.keystore.location", "/a.pem"));
+            let e = settings(&props(&kv), "SSL").unwrap_err();
+            assert!(e.to_string().contains(want), "{kv:?}: {e}");
+        }
     }
 
     #[test]

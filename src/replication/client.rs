@@ -3,6 +3,9 @@
 //! at a time, on the shard's own reactor (glommio), requests and responses encoded with
 //! the kafka-protocol crate as the CLI client does.
 //!
+//! When the inter-broker listener is an SSL or SASL_SSL one, `connect` first does the
+//! TLS handshake (`install_tls`, rustls over the same glommio stream, verifying the
+//! other broker's certificate against the listener's truststore).
 //! When the inter-broker listener is a SASL one, `connect` logs in with the broker's
 //! own credentials (`install_login`, from `listener.name.<l>.<mechanism>.sasl.jaas.config`)
 //! before it returns, so every caller gets an authenticated connection, and logs in
@@ -60,18 +63,34 @@ pub fn install_login(login: crate::config::sasl::BrokerLogin) {
     let _ = BROKER_LOGIN.set(login);
 }
 
+/// The broker's TLS client configuration towards the others; set once by `serve` when
+/// the inter-broker listener is SSL or SASL_SSL.
+static BROKER_TLS: OnceLock<crate::server::tls::ClientTls> = OnceLock::new();
+
+/// Makes every `Connection::connect` of this process speak TLS with `config`.
+pub fn install_tls(config: crate::server::tls::ClientTls) {
+    let _ = BROKER_TLS.set(config);
+}
+
+/// A plain or TLS stream: the connection only reads and writes through it.
+trait Io: futures::AsyncRead + futures::AsyncWrite + Unpin {}
+impl<T: futures::AsyncRead + futures::AsyncWrite + Unpin> Io for T {}
+
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     pub addr: String,
     correlation_id: i32,
     /// When to log in again (the other broker's session lifetime, KIP-368).
     reauth_at: Option<Instant>,
 }
 
-/// Why a connect failed, and whether it was actively refused (nothing listens).
+/// Why a connect failed, whether it was actively refused (nothing listens), and
+/// whether it is a configuration problem the operator must see (a refused login or TLS
+/// handshake: retrying will not help).
 #[derive(Debug)]
 pub struct ConnectFailure {
     pub refused: bool,
+    pub misconfigured: bool,
     pub why: String,
 }
 
@@ -96,6 +115,7 @@ impl Connection {
                 let e = std::io::Error::from(e);
                 ConnectFailure {
                     refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    misconfigured: false,
                     why: e.to_string(),
                 }
             })
@@ -107,11 +127,26 @@ impl Connection {
             futures::future::Either::Right(_) => {
                 return Err(ConnectFailure {
                     refused: false,
+                    misconfigured: false,
                     why: format!("no answer within {timeout:?}"),
                 })
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match BROKER_TLS.get() {
+            None => Box::new(stream),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let tls = crate::server::tls::connect(tls.clone(), host, stream)
+                    .await
+                    .map_err(|e| ConnectFailure {
+                        refused: false,
+                        misconfigured: true,
+                        why: format!("{e} (check ssl.truststore.* and ssl.endpoint.identification.algorithm of the inter-broker listener, and that its certificate allows clientAuth if the other broker asks for one)"),
+                    })?;
+                Box::new(tls)
+            }
+        };
         let mut conn = Connection {
             stream,
             addr: addr.to_string(),
@@ -120,6 +155,7 @@ impl Connection {
         };
         conn.login().await.map_err(|why| ConnectFailure {
             refused: false,
+            misconfigured: true,
             why,
         })?;
         Ok(conn)

@@ -46,7 +46,7 @@ const PARTITION_FETCH_BYTES_MAX: i32 = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A response later than the long-poll wait plus this is a dead connection.
 const ANSWER_GRACE: Duration = Duration::from_secs(5);
-/// At most one warning per this long for a refused inter-broker login.
+/// At most one warning per this long for a refused inter-broker login or TLS handshake.
 const LOGIN_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Pause after an error before trying again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
@@ -131,10 +131,15 @@ pub(super) async fn run(shard: Rc<Shard>, leader: i32) {
                     shard.broker.refusals.note_accepted(leader);
                     conn = Some((c, Instant::now()));
                 }
-                Err(e) if e.why.contains("SASL login") => {
-                    // A refused login is a configuration problem the operator must see.
+                Err(e) if e.misconfigured => {
+                    // A refused login or TLS handshake is a configuration problem the
+                    // operator must see.
                     if warned.is_none_or(|t: Instant| t.elapsed() >= LOGIN_WARN_EVERY) {
-                        tracing::warn!(leader, %addr, "replica fetcher cannot log in: {e}");
+                        if e.why.starts_with("TLS") {
+                            tracing::warn!(leader, %addr, "replica fetcher cannot connect over TLS: {e}");
+                        } else {
+                            tracing::warn!(leader, %addr, "replica fetcher cannot log in: {e}");
+                        }
                         warned = Some(Instant::now());
                     }
                     crate::runtime::sleep(RETRY_PAUSE).await;

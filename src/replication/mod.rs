@@ -10,7 +10,7 @@
 //! `apply_roles`. A topic without replication info (a single broker's) has none of this.
 
 pub mod client;
-pub use client::install_login;
+pub use client::{install_login, install_tls};
 mod fetcher;
 mod leader;
 pub mod refusals;

@@ -22,7 +22,9 @@ use crate::config::tls::{ClientAuth, Keystore, TlsSettings};
 use crate::runtime::TcpStream;
 use crate::server::connection::Transport;
 
+mod client;
 mod subject;
+pub use client::{client_config, connect, server_name, ClientTls};
 pub use subject::subject_dn;
 
 /// How long a client has to finish the TLS handshake before its connection is closed.
@@ -156,6 +158,31 @@ pub async fn accept(
 /// cipher suites, and the client-certificate verifier for `ssl.client.auth`.
 pub fn server_config(s: &TlsSettings) -> Result<ServerConfig, String> {
     let (chain, key) = keystore(&s.keystore)?;
+    let provider = provider(s)?;
+    let versions = versions(s);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("ssl.enabled.protocols / ssl.cipher.suites: {e}"))?;
+    let builder = match (s.client_auth, trust_roots(s)?) {
+        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
+        (auth, Some((roots, what))) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if auth == ClientAuth::Requested {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier.build().map_err(|e| format!("{what}: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("ssl.keystore: the certificate and key do not go together: {e}"))
+}
+
+/// The crypto provider with the cipher suites `ssl.cipher.suites` keeps.
+fn provider(s: &TlsSettings) -> Result<Arc<rustls::crypto::CryptoProvider>, String> {
     // rustls deprecates ring's provider because ring has no post-quantum key exchange
     // (X25519MLKEM768): connections use classical X25519 / P-256 / P-384. aws-lc-rs has
     // the hybrid group but needs cmake to build here; see README "Security".
@@ -177,43 +204,48 @@ pub fn server_config(s: &TlsSettings) -> Result<ServerConfig, String> {
             ));
         }
     }
-    let provider = Arc::new(provider);
-    let versions: Vec<&'static SupportedProtocolVersion> = s
-        .protocols
+    Ok(Arc::new(provider))
+}
+
+/// `ssl.enabled.protocols` as rustls versions.
+fn versions(s: &TlsSettings) -> Vec<&'static SupportedProtocolVersion> {
+    s.protocols
         .iter()
         .filter_map(|p| match p.as_str() {
             "TLSv1.2" => Some(&rustls::version::TLS12),
             "TLSv1.3" => Some(&rustls::version::TLS13),
             _ => None,
         })
-        .collect();
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("ssl.enabled.protocols / ssl.cipher.suites: {e}"))?;
-    let builder = match (s.client_auth, &s.truststore) {
-        (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
-        (auth, Some(path)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+        .collect()
+}
+
+/// The CA certificates of `ssl.truststore.location` or `ssl.truststore.certificates`,
+/// with the key that named them (for error messages); None when neither is set.
+fn trust_roots(s: &TlsSettings) -> Result<Option<(RootCertStore, String)>, String> {
+    let (certs, what) = match (&s.truststore, &s.truststore_inline) {
+        (Some(path), _) => (
+            read_certs(path)?,
+            format!("ssl.truststore.location {}", path.display()),
+        ),
+        (None, Some(pem)) => {
+            let what = "ssl.truststore.certificates".to_string();
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{what}: bad PEM: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("{what}: no CERTIFICATE block"));
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if auth == ClientAuth::Requested {
-                verifier.allow_unauthenticated()
-            } else {
-                verifier
-            };
-            let verifier = verifier
-                .build()
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            builder.with_client_cert_verifier(verifier)
+            (certs, what)
         }
+        (None, None) => return Ok(None),
     };
-    builder
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("ssl.keystore: the certificate and key do not go together: {e}"))
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{what}: not a usable CA certificate: {e}"))?;
+    }
+    Ok(Some((roots, what)))
 }
 
 /// Kafka names suites as Java does (`TLS_AES_128_GCM_SHA256`,

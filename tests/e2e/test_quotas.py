@@ -4,7 +4,8 @@ A confluent-kafka producer (and consumer) under a producer_byte_rate (consumer_b
 quota is slowed to about its rate while another client id on the same broker in the same
 run is not; throttle_time_ms and the mute after it on the raw wire; `corelog quota`
 set/describe/delete and persistence across a restart; max.connections.per.ip; a quota
-set on one cluster member enforced by another.
+set on one cluster member enforced by another; request_percentage throttling and delaying
+one client id on the raw wire while another is not.
 
 The brokers measure over quota.window.num=2 windows of 1 s, so a bounded run of a few
 seconds sees the rate (Kafka's default, 11 windows, would allow a 10 s burst first).
@@ -238,3 +239,38 @@ def test_quota_set_on_one_member_is_enforced_by_another(broker_factory):
         batch = kwire.record_batch([(None, b"v" * 20_000, [], 0)], int(time.time() * 1000))
         body = conn.request(API_PRODUCE, 8, kwire.produce_request_body("quota-any", 0, batch, acks=1))
         assert struct.unpack(">i", body[-4:])[0] > 0
+
+
+API_METADATA = 3
+
+
+def metadata_v4(conn, client_id):
+    """One Metadata v4 (all topics) as `client_id`: (throttle_time_ms, seconds to answer)."""
+    correlation_id = conn.next_correlation_id
+    conn.next_correlation_id += 1
+    start = time.monotonic()
+    conn.send(kwire.request_frame(API_METADATA, 4, correlation_id, kwire.int32(-1) + b"\x00",
+                                  client_id=client_id))
+    got_id, body = conn.recv_frame()
+    assert got_id == correlation_id
+    return struct.unpack(">i", body[:4])[0], time.monotonic() - start
+
+
+def test_request_percentage_throttles_and_delays_one_client_id_only(broker_factory):
+    broker = broker_factory(WINDOWS)
+    # 0.01% of a thread: 100 us of shard time per second, less than a few Metadata
+    # requests take.
+    quota(broker, "set", "--client", "tiny", "--add-config", "request_percentage=0.01")
+    with kwire.Conn(broker.port) as tiny, kwire.Conn(broker.port) as roomy:
+        throttle_ms = 0
+        for _ in range(40):
+            throttle_ms, _ = metadata_v4(tiny, "tiny")
+            if throttle_ms > 0:
+                break
+        assert 0 < throttle_ms <= 2000, throttle_ms
+        # The answer came at once; the connection reads nothing more until the
+        # throttle time is over (the mute).
+        _, waited_s = metadata_v4(tiny, "tiny")
+        assert waited_s >= (throttle_ms - 100) / 1000, (waited_s, throttle_ms)
+        # Another client id on the same broker meanwhile: never throttled.
+        assert [metadata_v4(roomy, "roomy")[0] for _ in range(40)] == [0] * 40
