@@ -217,6 +217,7 @@ async fn broker_lifecycle(
         port: advertised.port,
         rack: config.rack.clone(),
         listeners: config.endpoints.clone(),
+        at_ms: crate::util::now_ms().max(0) as u64,
     };
     let interval = Duration::from_millis(config.heartbeat_interval_ms);
     loop {
@@ -324,6 +325,7 @@ async fn fence_loop(node: Arc<Node>) {
                 .map(|b| Command::FenceBroker {
                     node_id: b.registration.node_id,
                     incarnation: b.registration.incarnation.clone(),
+                    at_ms: crate::util::now_ms().max(0) as u64,
                 })
                 .collect()
         });
@@ -418,6 +420,7 @@ async fn fence_gone(node: &Node, id: u64) {
             .map(|b| Command::FenceBroker {
                 node_id: b.registration.node_id,
                 incarnation: b.registration.incarnation.clone(),
+                at_ms: crate::util::now_ms().max(0) as u64,
             })
     });
     let Some(command) = command else { return };

@@ -27,6 +27,11 @@ pub enum Command {
     FenceBroker {
         node_id: i32,
         incarnation: String,
+        /// The proposer's wall clock (ms since the Unix epoch): the elections this fence
+        /// makes avoid brokers that were down shortly before (`topics::LEADER_SETTLE_MS`).
+        /// 0 in commands from before it was recorded.
+        #[serde(default)]
+        at_ms: u64,
     },
     /// The active controller got a heartbeat from a fenced broker of this incarnation.
     UnfenceBroker {
@@ -138,6 +143,11 @@ pub struct BrokerRegistration {
     /// empty in registrations from before they were recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Endpoint>,
+    /// The registering broker's wall clock (ms since the Unix epoch); 0 in registrations
+    /// from before it was recorded. A re-registration of a broker that was never fenced
+    /// (a fast restart) counts as it going down then (`BrokerState::down_at_ms`).
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 /// One named listener's advertised address.
@@ -155,6 +165,11 @@ pub struct BrokerState {
     pub epoch: i64,
     /// Fenced brokers are not listed to clients and (later) lead nothing.
     pub fenced: bool,
+    /// When this broker last went down (fenced, or re-registered without a fence), by
+    /// the proposer's clock; 0 if never. Elections prefer brokers down longer ago than
+    /// `topics::LEADER_SETTLE_MS`.
+    #[serde(default)]
+    pub down_at_ms: u64,
 }
 
 /// The whole metadata; serialized as is into snapshots.
@@ -187,26 +202,35 @@ impl ClusterState {
         match command {
             Command::RegisterBroker(registration) => {
                 let epoch = index as i64;
+                // A restart the quorum did not fence first went down now; a fenced one
+                // went down at its fence; a first registration was never down.
+                let down_at_ms = match self.brokers.get(&registration.node_id) {
+                    Some(old) if old.fenced => old.down_at_ms,
+                    Some(_) => registration.at_ms,
+                    None => 0,
+                };
                 self.brokers.insert(
                     registration.node_id,
                     BrokerState {
                         registration: registration.clone(),
                         epoch,
                         fenced: true,
+                        down_at_ms,
                     },
                 );
                 // A restart is a fencing of the old incarnation: its leaderships move.
-                self.on_fenced(registration.node_id);
+                self.on_fenced(registration.node_id, registration.at_ms);
                 Reply::BrokerEpoch(epoch)
             }
             Command::FenceBroker {
                 node_id,
                 incarnation,
-            } => self.set_fenced(*node_id, incarnation, true),
+                at_ms,
+            } => self.set_fenced(*node_id, incarnation, Some(*at_ms)),
             Command::UnfenceBroker {
                 node_id,
                 incarnation,
-            } => self.set_fenced(*node_id, incarnation, false),
+            } => self.set_fenced(*node_id, incarnation, None),
             Command::CreateTopic {
                 name,
                 id,
@@ -282,13 +306,16 @@ impl ClusterState {
 
     /// A fence or unfence decided for an older incarnation (the broker re-registered
     /// meanwhile) is stale and changes nothing.
-    fn set_fenced(&mut self, node_id: i32, incarnation: &str, fenced: bool) -> Reply {
+    /// Fences (`Some(at_ms)`, the proposer's clock) or unfences (`None`) a broker.
+    fn set_fenced(&mut self, node_id: i32, incarnation: &str, fence_at_ms: Option<u64>) -> Reply {
+        let fenced = fence_at_ms.is_some();
         match self.brokers.get_mut(&node_id) {
             Some(b) if b.registration.incarnation == incarnation => {
                 let changed = b.fenced != fenced;
                 b.fenced = fenced;
-                if changed && fenced {
-                    self.on_fenced(node_id);
+                if let (true, Some(at_ms)) = (changed, fence_at_ms) {
+                    b.down_at_ms = at_ms;
+                    self.on_fenced(node_id, at_ms);
                 } else if changed {
                     self.on_unfenced();
                 }
@@ -319,6 +346,7 @@ mod tests {
             port: 9000 + node_id as u16,
             rack: None,
             listeners: Vec::new(),
+            at_ms: 0,
         })
     }
 
@@ -349,6 +377,7 @@ mod tests {
         let fence_unknown = Command::FenceBroker {
             node_id: 7,
             incarnation: "x".into(),
+            at_ms: 0,
         };
         assert!(matches!(
             state.apply(11, &fence_unknown),
@@ -368,6 +397,7 @@ mod tests {
             Command::FenceBroker {
                 node_id: 2,
                 incarnation: "b".into(),
+                at_ms: 0,
             },
             Command::UnfenceBroker {
                 node_id: 1,
