@@ -129,6 +129,11 @@ pub enum Reply {
     Rejected(String),
     /// Each partition's outcome of an `ElectLeaders`.
     Elections(Vec<ElectionResult>),
+    /// A registration whose cluster.id is not the quorum's (Kafka's
+    /// INCONSISTENT_CLUSTER_ID): the broker's log dirs belong to another cluster.
+    InconsistentClusterId {
+        quorum: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +153,10 @@ pub struct BrokerRegistration {
     /// (a fast restart) counts as it going down then (`BrokerState::down_at_ms`).
     #[serde(default)]
     pub at_ms: u64,
+    /// The cluster.id of the broker's meta.properties; empty in registrations from
+    /// before it was recorded (those are not checked).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_id: String,
 }
 
 /// One named listener's advertised address.
@@ -194,6 +203,10 @@ pub struct ClusterState {
     /// Every client quota, sorted by entity, enforced alike by every member.
     #[serde(default)]
     pub client_quotas: Vec<crate::quota::entity::QuotaRecord>,
+    /// The cluster.id of the first registration that carried one; every later
+    /// registration must carry the same (`Reply::InconsistentClusterId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 impl ClusterState {
@@ -201,6 +214,17 @@ impl ClusterState {
     pub fn apply(&mut self, index: u64, command: &Command) -> Reply {
         match command {
             Command::RegisterBroker(registration) => {
+                if !registration.cluster_id.is_empty() {
+                    match &self.cluster_id {
+                        Some(quorum) if *quorum != registration.cluster_id => {
+                            return Reply::InconsistentClusterId {
+                                quorum: quorum.clone(),
+                            }
+                        }
+                        Some(_) => {}
+                        None => self.cluster_id = Some(registration.cluster_id.clone()),
+                    }
+                }
                 let epoch = index as i64;
                 // A restart the quorum did not fence first went down now; a fenced one
                 // went down at its fence; a first registration was never down.
@@ -347,7 +371,44 @@ mod tests {
             rack: None,
             listeners: Vec::new(),
             at_ms: 0,
+            cluster_id: String::new(),
         })
+    }
+
+    #[test]
+    fn a_registration_of_another_cluster_is_refused_unchanged() {
+        let of = |node_id: i32, cluster: &str| {
+            let Command::RegisterBroker(mut r) = registration(node_id, "a") else {
+                unreachable!()
+            };
+            r.cluster_id = cluster.into();
+            Command::RegisterBroker(r)
+        };
+        let mut state = ClusterState::default();
+        // Registrations from before ids were recorded neither set nor meet the check.
+        assert_eq!(state.apply(1, &registration(1, "a")), Reply::BrokerEpoch(1));
+        assert_eq!(state.cluster_id, None);
+        assert_eq!(state.apply(2, &of(2, "X")), Reply::BrokerEpoch(2));
+        assert_eq!(state.cluster_id.as_deref(), Some("X"));
+        assert_eq!(state.apply(3, &of(3, "X")), Reply::BrokerEpoch(3));
+        let before = state.clone();
+        assert_eq!(
+            state.apply(4, &of(4, "Y")),
+            Reply::InconsistentClusterId { quorum: "X".into() }
+        );
+        assert_eq!(state, before);
+        // Nor may a registered member come back with another cluster's dirs.
+        assert_eq!(
+            state.apply(5, &of(2, "Y")),
+            Reply::InconsistentClusterId { quorum: "X".into() }
+        );
+        assert_eq!(state, before);
+        // The id survives a snapshot.
+        let json = serde_json::to_vec(&state).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<ClusterState>(&json).unwrap(),
+            state
+        );
     }
 
     #[test]

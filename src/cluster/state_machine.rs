@@ -289,6 +289,7 @@ mod tests {
             rack: Some("r1".into()),
             listeners: Vec::new(),
             at_ms: 0,
+            cluster_id: String::new(),
         }))
     }
 

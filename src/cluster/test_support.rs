@@ -19,6 +19,7 @@ pub(super) fn live_brokers(ids: &[i32]) -> (ClusterState, u64) {
                 rack: None,
                 listeners: Vec::new(),
                 at_ms: 0,
+                cluster_id: String::new(),
             }),
         );
         index += 1;

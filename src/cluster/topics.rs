@@ -395,6 +395,7 @@ mod tests {
                 rack: None,
                 listeners: Vec::new(),
                 at_ms: 0,
+                cluster_id: String::new(),
             }),
         );
         assert_eq!(view(&s), [(2, 1, vec![2])]);
@@ -457,6 +458,7 @@ mod tests {
                 rack: None,
                 listeners: Vec::new(),
                 at_ms: later,
+                cluster_id: String::new(),
             }),
         );
         assert_eq!(s.brokers[&3].down_at_ms, later);

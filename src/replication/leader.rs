@@ -15,6 +15,9 @@ use crate::storage::PartitionLog;
 pub const REPLICA_LAG_TIME_MAX_MS_DEFAULT: u64 = 30_000;
 /// How often a shard looks for followers to drop from or add to an ISR.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// How long after a refused or failed ISR change its partition proposes none again
+/// (unless the quorum changes the partition meanwhile).
+const ALTER_RETRY_PAUSE: Duration = Duration::from_millis(1000);
 
 /// Moves the leader's high watermark to the smallest written end among the ISR (the
 /// leader's own included). Followers not yet heard from since this leader epoch
@@ -107,9 +110,16 @@ impl Shard {
                 progress.caught_up_at = now;
             }
             advance_high_watermark(lead, log, me);
-            let joins = !lead.isr.contains(&replica)
-                && !lead.alter_pending
-                && offset >= log.high_watermark();
+            // Not a fenced broker (KIP-841: the quorum refuses it; a broker fenced for a
+            // missed session may still be fetching, and asking again on each of its
+            // fetches only loads the quorum).
+            let joins =
+                !lead.isr.contains(&replica)
+                    && !lead.alter_pending
+                    && offset >= log.high_watermark()
+                    && self.broker.cluster.as_ref().is_some_and(|c| {
+                        c.image().live_brokers.iter().any(|b| b.node_id == replica)
+                    });
             joins.then(|| {
                 lead.alter_pending = true;
                 let mut isr = lead.isr.clone();
@@ -142,7 +152,7 @@ fn alter(topic: &str, partition: i32, me: i32, lead: &Lead, isr: Vec<i32>) -> Ad
 
 /// Sends an ISR change to the quorum; the new ISR arrives through the image
 /// (`apply_roles`), which also clears `alter_pending`. A refused or failed change is
-/// retried by the next check once the pending mark is cleared here.
+/// retried by the next check once the pending mark is cleared here, `ALTER_RETRY_PAUSE` later.
 async fn propose(shard: Rc<Shard>, call: AdminCall) {
     let AdminCall::AlterPartition {
         topic, partition, ..
@@ -156,6 +166,8 @@ async fn propose(shard: Rc<Shard>, call: AdminCall) {
     };
     if let Err((code, why)) = cluster.call(call).await {
         tracing::info!(topic = %key.0, partition = key.1, code, "ISR change not applied: {why}");
+        // Not at once: the next follower fetch would propose the same change again.
+        crate::runtime::sleep(ALTER_RETRY_PAUSE).await;
         if let Some(lead) = shard.replication.borrow_mut().leading.get_mut(&key) {
             lead.alter_pending = false;
         }

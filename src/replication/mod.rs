@@ -118,11 +118,21 @@ impl Shard {
                         // dropped here, or a fenced broker by the controller) or grown.
                         count_isr_change(lead.isr.len(), set.isr.len());
                     }
+                    // A pending ISR change is answered when this partition changed in
+                    // the quorum (its partition or leader epoch moved), or by `propose`
+                    // on a refusal; not by every image change: with many partitions
+                    // expanding at once, each applied change cleared every other mark
+                    // and their leaders proposed again on the next follower fetch
+                    // (hundreds of duplicate proposals that slowed the quorum).
+                    if lead.partition_epoch != set.partition_epoch
+                        || lead.leader_epoch != set.leader_epoch
+                    {
+                        lead.alter_pending = false;
+                    }
                     lead.leader_epoch = set.leader_epoch;
                     lead.partition_epoch = set.partition_epoch;
                     lead.replicas = set.replicas.clone();
                     lead.isr = set.isr.clone();
-                    lead.alter_pending = false;
                     // A leader that is the whole ISR (RF=1, or every follower dropped)
                     // gets the written end as its high watermark there (`None`).
                     leader::advance_high_watermark(lead, &log, me);
