@@ -37,8 +37,8 @@ def test_tools_skip_a_listed_dead_broker_with_a_warning(broker_factory, tmp_path
     by_id = {m.node_id: m for m in members}
     wait_until(lambda: sorted(metadata(members[0]).brokers) == [1, 2, 3], SETTLE_S, "three live brokers")
     topic = fresh_topic("deadlisted")
-    AdminClient({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4"}) \
-        .create_topics([NewTopic(topic, PARTITIONS, 3)])[topic].result(ADMIN_TIMEOUT_S)
+    admin = AdminClient({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4"})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 3)])[topic].result(ADMIN_TIMEOUT_S)
 
     def whole():
         t = metadata(members[0]).topics.get(topic)
