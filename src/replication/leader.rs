@@ -115,13 +115,13 @@ impl Shard {
             // fetches only loads the quorum).
             let joins =
                 !lead.isr.contains(&replica)
-                    && !lead.alter_pending
+                    && !lead.alter_in_flight(now)
                     && offset >= log.high_watermark()
                     && self.broker.cluster.as_ref().is_some_and(|c| {
                         c.image().live_brokers.iter().any(|b| b.node_id == replica)
                     });
             joins.then(|| {
-                lead.alter_pending = true;
+                lead.alter_pending = Some(now);
                 let mut isr = lead.isr.clone();
                 isr.push(replica);
                 alter(topic, partition, me, lead, isr)
@@ -151,7 +151,7 @@ fn alter(topic: &str, partition: i32, me: i32, lead: &Lead, isr: Vec<i32>) -> Ad
 }
 
 /// Sends an ISR change to the quorum; the new ISR arrives through the image
-/// (`apply_roles`), which also clears `alter_pending`. A refused or failed change is
+/// (`apply_roles`), which also clears `alter_pending` (as does `ALTER_PENDING_MAX`). A refused or failed change is
 /// retried by the next check once the pending mark is cleared here, `ALTER_RETRY_PAUSE` later.
 async fn propose(shard: Rc<Shard>, call: AdminCall) {
     let AdminCall::AlterPartition {
@@ -169,7 +169,7 @@ async fn propose(shard: Rc<Shard>, call: AdminCall) {
         // Not at once: the next follower fetch would propose the same change again.
         crate::runtime::sleep(ALTER_RETRY_PAUSE).await;
         if let Some(lead) = shard.replication.borrow_mut().leading.get_mut(&key) {
-            lead.alter_pending = false;
+            lead.alter_pending = None;
         }
     }
 }
@@ -189,7 +189,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
             let mut rep = shard.replication.borrow_mut();
             rep.leading
                 .iter_mut()
-                .filter(|(_, lead)| !lead.alter_pending)
+                .filter(|(_, lead)| !lead.alter_in_flight(now))
                 .filter_map(|((topic, partition), lead)| {
                     let lagging: Vec<i32> = lead
                         .isr
@@ -215,7 +215,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
                         ?lagging,
                         "followers behind for replica.lag.time.max.ms: shrinking the ISR"
                     );
-                    lead.alter_pending = true;
+                    lead.alter_pending = Some(now);
                     let isr = lead
                         .isr
                         .iter()

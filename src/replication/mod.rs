@@ -45,8 +45,21 @@ struct Lead {
     /// Each follower's last fetch offset and when it last was caught up (fetched at
     /// or past the log end as it was then).
     followers: HashMap<i32, Progress>,
-    /// An AlterPartition is in flight: no second one until the image answers.
-    alter_pending: bool,
+    /// When the AlterPartition in flight was sent: no second one until the image
+    /// answers (`alter_in_flight`).
+    alter_pending: Option<std::time::Instant>,
+}
+
+/// How long an ISR change may go unanswered before its partition proposes again: a
+/// proposal can hang while the quorum elects a new controller.
+const ALTER_PENDING_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Lead {
+    /// An ISR change was sent less than `ALTER_PENDING_MAX` ago and is not answered.
+    fn alter_in_flight(&self, now: std::time::Instant) -> bool {
+        self.alter_pending
+            .is_some_and(|sent| now.saturating_duration_since(sent) < ALTER_PENDING_MAX)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +122,7 @@ impl Shard {
                         replicas: set.replicas.clone(),
                         isr: set.isr.clone(),
                         followers: HashMap::new(),
-                        alter_pending: false,
+                        alter_pending: None,
                     });
                     if lead.leader_epoch != set.leader_epoch {
                         lead.followers.clear();
@@ -127,7 +140,7 @@ impl Shard {
                     if lead.partition_epoch != set.partition_epoch
                         || lead.leader_epoch != set.leader_epoch
                     {
-                        lead.alter_pending = false;
+                        lead.alter_pending = None;
                     }
                     lead.leader_epoch = set.leader_epoch;
                     lead.partition_epoch = set.partition_epoch;
