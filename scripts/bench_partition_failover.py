@@ -110,7 +110,18 @@ def main():
             start(i)
         admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
         wait_for(lambda: len(admin.list_topics(timeout=2).brokers) == 3, "three brokers")
-        admin.create_topics([NewTopic("failover", 1, 3)])["failover"].result(10)
+        def create():
+            # A member may be listed before the quorum has its registration (then
+            # INVALID_REPLICATION_FACTOR): retry until all three count.
+            try:
+                admin.create_topics([NewTopic("failover", 1, 3)])["failover"].result(10)
+                return True
+            except Exception as e:
+                if "TOPIC_ALREADY_EXISTS" in str(e):
+                    return True
+                return False
+
+        wait_for(create, "the topic created")
         wait_for(lambda: (partition0() or (0, []))[1] == [1, 2, 3], "the topic's ISR")
 
         acked_at = []  # (send time, ack time) of each acknowledged record

@@ -122,7 +122,8 @@ pub fn run(
         let client = crate::server::tls::client_config(tls).map_err(context)?;
         crate::cluster::install_tls(std::sync::Arc::new(server), std::sync::Arc::new(client));
     }
-    if let Some(cluster) = broker.config.cluster.clone() {
+    if let Some(mut cluster) = broker.config.cluster.clone() {
+        cluster.cluster_id = broker.cluster_id.clone();
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();
         broker.cluster = Some(crate::cluster::start(cluster, metadata_dir, advertised)?);

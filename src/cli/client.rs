@@ -431,6 +431,30 @@ impl Cluster {
         self.broker(node)
     }
 
+    /// The node ids (ascending) of the listed brokers that accept a connection, each
+    /// now connected. A listed broker that refuses it is skipped with a warning on
+    /// stderr saying what the answer lacks (`missing`, e.g. "its log dirs are not
+    /// listed"): a corelog cluster lists a broker that just died for a few seconds, as
+    /// Kafka does until its session runs out. An error only when none accepts.
+    pub fn reachable(&mut self, missing: &str) -> Result<Vec<i32>, ClientError> {
+        let mut reached = Vec::new();
+        let mut refused = None;
+        for node in self.node_ids() {
+            match self.broker(node) {
+                Ok(_) => reached.push(node),
+                Err(e @ ClientError::Connect { .. }) => {
+                    eprintln!("warning: broker {node} is unreachable, {missing}: {e}");
+                    refused = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match refused {
+            Some(e) if reached.is_empty() => Err(e),
+            _ => Ok(reached),
+        }
+    }
+
     /// Node ids of the brokers Metadata listed (call `metadata` first), ascending.
     pub fn node_ids(&self) -> Vec<i32> {
         let mut ids: Vec<i32> = self.brokers.keys().copied().collect();

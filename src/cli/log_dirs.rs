@@ -52,7 +52,8 @@ impl LogDir {
 }
 
 /// Every broker's log dirs; with `topics` (name → partitions) only those partitions
-/// are listed (the dirs still are).
+/// are listed (the dirs still are). A listed broker that refuses the connection is
+/// skipped with a warning (`Cluster::reachable`).
 pub fn describe(
     cluster: &mut Cluster,
     topics: Option<&BTreeMap<String, Vec<i32>>>,
@@ -70,7 +71,7 @@ pub fn describe(
             .collect()
     });
     let mut out = Vec::new();
-    for node in cluster.node_ids() {
+    for node in cluster.reachable("its log dirs are not listed")? {
         let client = cluster.broker(node)?;
         let version = client.version(ApiKey::DescribeLogDirs, DESCRIBE_LOG_DIRS_VERSIONS)?;
         let resp: DescribeLogDirsResponse = client.call(ApiKey::DescribeLogDirs, version, &req)?;

@@ -541,7 +541,8 @@ fn clear_throttles(cluster: &mut Cluster, moves: &[Move]) -> Result<String, Topi
         configs::alter(cluster.any(), topic, &[], &replica_keys)?;
     }
     cluster.metadata(Some(&[]), false)?;
-    let brokers = cluster.node_ids();
+    let brokers = cluster
+        .reachable("its throttle rates are not cleared (run --verify again once it is back)")?;
     let rate_keys = [LEADER_RATE.to_string(), FOLLOWER_RATE.to_string()];
     for &b in &brokers {
         configs::alter_resource(

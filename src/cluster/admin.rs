@@ -330,6 +330,7 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             let command = Command::FenceBroker {
                 node_id,
                 incarnation: incarnation.clone(),
+                at_ms: crate::util::now_ms().max(0) as u64,
             };
             commit(node, command, |s| {
                 s.brokers

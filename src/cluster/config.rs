@@ -66,6 +66,9 @@ pub struct ClusterConfig {
     /// that sends its `client.rack` is pointed to an in-sync replica in its rack
     /// (KIP-392). Off (Kafka's default, no selector): consumers read from leaders.
     pub rack_aware_reads: bool,
+    /// The cluster.id of this node's meta.properties (set by `serve`), sent with the
+    /// registration: the quorum refuses a broker of another cluster.
+    pub cluster_id: String,
 }
 
 impl ClusterConfig {
@@ -205,6 +208,7 @@ pub fn from_properties(
         fast_fencing,
         endpoints: Vec::new(),
         rack_aware_reads,
+        cluster_id: String::new(),
     }))
 }
 

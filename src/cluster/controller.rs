@@ -203,6 +203,9 @@ async fn watch_leader(raft: Raft<TypeConfig>, handle: Arc<ClusterHandle>) {
     }
 }
 
+/// The exit status of a broker the quorum refused as belonging to another cluster.
+const EXIT_INCONSISTENT_CLUSTER_ID: i32 = 1;
+
 /// Registers this broker (a new incarnation per process start) and heartbeats for it.
 async fn broker_lifecycle(
     node: Arc<Node>,
@@ -217,6 +220,8 @@ async fn broker_lifecycle(
         port: advertised.port,
         rack: config.rack.clone(),
         listeners: config.endpoints.clone(),
+        at_ms: crate::util::now_ms().max(0) as u64,
+        cluster_id: config.cluster_id.clone(),
     };
     let interval = Duration::from_millis(config.heartbeat_interval_ms);
     loop {
@@ -231,6 +236,18 @@ async fn broker_lifecycle(
                     "registered with the metadata quorum"
                 );
                 break;
+            }
+            Ok(Reply::InconsistentClusterId { quorum }) => {
+                // Kafka's broker stops on INCONSISTENT_CLUSTER_ID; so does this one,
+                // rather than serve another cluster's data as a member of this one.
+                let why = format!(
+                    "INCONSISTENT_CLUSTER_ID: the metadata quorum belongs to cluster {quorum}, but this broker's log dirs (meta.properties) say cluster {}; \
+                     point log.dirs at this cluster's dirs, or format them for cluster {quorum}",
+                    config.cluster_id
+                );
+                tracing::error!("{why}");
+                eprintln!("corelog: {why}");
+                std::process::exit(EXIT_INCONSISTENT_CLUSTER_ID);
             }
             Ok(other) => tracing::warn!(?other, "broker registration refused; retrying"),
             Err(e) => tracing::info!(error = %e, "broker registration pending; retrying"),
@@ -324,6 +341,7 @@ async fn fence_loop(node: Arc<Node>) {
                 .map(|b| Command::FenceBroker {
                     node_id: b.registration.node_id,
                     incarnation: b.registration.incarnation.clone(),
+                    at_ms: crate::util::now_ms().max(0) as u64,
                 })
                 .collect()
         });
@@ -418,6 +436,7 @@ async fn fence_gone(node: &Node, id: u64) {
             .map(|b| Command::FenceBroker {
                 node_id: b.registration.node_id,
                 incarnation: b.registration.incarnation.clone(),
+                at_ms: crate::util::now_ms().max(0) as u64,
             })
     });
     let Some(command) = command else { return };

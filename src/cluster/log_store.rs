@@ -273,6 +273,7 @@ mod tests {
             payload: EntryPayload::Normal(Command::FenceBroker {
                 node_id: index as i32,
                 incarnation: "i".into(),
+                at_ms: 0,
             }),
         }
     }

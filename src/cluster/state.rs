@@ -27,6 +27,11 @@ pub enum Command {
     FenceBroker {
         node_id: i32,
         incarnation: String,
+        /// The proposer's wall clock (ms since the Unix epoch): the elections this fence
+        /// makes avoid brokers that were down shortly before (`topics::LEADER_SETTLE_MS`).
+        /// 0 in commands from before it was recorded.
+        #[serde(default)]
+        at_ms: u64,
     },
     /// The active controller got a heartbeat from a fenced broker of this incarnation.
     UnfenceBroker {
@@ -124,6 +129,11 @@ pub enum Reply {
     Rejected(String),
     /// Each partition's outcome of an `ElectLeaders`.
     Elections(Vec<ElectionResult>),
+    /// A registration whose cluster.id is not the quorum's (Kafka's
+    /// INCONSISTENT_CLUSTER_ID): the broker's log dirs belong to another cluster.
+    InconsistentClusterId {
+        quorum: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +148,15 @@ pub struct BrokerRegistration {
     /// empty in registrations from before they were recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Endpoint>,
+    /// The registering broker's wall clock (ms since the Unix epoch); 0 in registrations
+    /// from before it was recorded. A re-registration of a broker that was never fenced
+    /// (a fast restart) counts as it going down then (`BrokerState::down_at_ms`).
+    #[serde(default)]
+    pub at_ms: u64,
+    /// The cluster.id of the broker's meta.properties; empty in registrations from
+    /// before it was recorded (those are not checked).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_id: String,
 }
 
 /// One named listener's advertised address.
@@ -155,6 +174,11 @@ pub struct BrokerState {
     pub epoch: i64,
     /// Fenced brokers are not listed to clients and (later) lead nothing.
     pub fenced: bool,
+    /// When this broker last went down (fenced, or re-registered without a fence), by
+    /// the proposer's clock; 0 if never. Elections prefer brokers down longer ago than
+    /// `topics::LEADER_SETTLE_MS`.
+    #[serde(default)]
+    pub down_at_ms: u64,
 }
 
 /// The whole metadata; serialized as is into snapshots.
@@ -179,6 +203,10 @@ pub struct ClusterState {
     /// Every client quota, sorted by entity, enforced alike by every member.
     #[serde(default)]
     pub client_quotas: Vec<crate::quota::entity::QuotaRecord>,
+    /// The cluster.id of the first registration that carried one; every later
+    /// registration must carry the same (`Reply::InconsistentClusterId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 impl ClusterState {
@@ -186,27 +214,47 @@ impl ClusterState {
     pub fn apply(&mut self, index: u64, command: &Command) -> Reply {
         match command {
             Command::RegisterBroker(registration) => {
+                if !registration.cluster_id.is_empty() {
+                    match &self.cluster_id {
+                        Some(quorum) if *quorum != registration.cluster_id => {
+                            return Reply::InconsistentClusterId {
+                                quorum: quorum.clone(),
+                            }
+                        }
+                        Some(_) => {}
+                        None => self.cluster_id = Some(registration.cluster_id.clone()),
+                    }
+                }
                 let epoch = index as i64;
+                // A restart the quorum did not fence first went down now; a fenced one
+                // went down at its fence; a first registration was never down.
+                let down_at_ms = match self.brokers.get(&registration.node_id) {
+                    Some(old) if old.fenced => old.down_at_ms,
+                    Some(_) => registration.at_ms,
+                    None => 0,
+                };
                 self.brokers.insert(
                     registration.node_id,
                     BrokerState {
                         registration: registration.clone(),
                         epoch,
                         fenced: true,
+                        down_at_ms,
                     },
                 );
                 // A restart is a fencing of the old incarnation: its leaderships move.
-                self.on_fenced(registration.node_id);
+                self.on_fenced(registration.node_id, registration.at_ms);
                 Reply::BrokerEpoch(epoch)
             }
             Command::FenceBroker {
                 node_id,
                 incarnation,
-            } => self.set_fenced(*node_id, incarnation, true),
+                at_ms,
+            } => self.set_fenced(*node_id, incarnation, Some(*at_ms)),
             Command::UnfenceBroker {
                 node_id,
                 incarnation,
-            } => self.set_fenced(*node_id, incarnation, false),
+            } => self.set_fenced(*node_id, incarnation, None),
             Command::CreateTopic {
                 name,
                 id,
@@ -282,13 +330,16 @@ impl ClusterState {
 
     /// A fence or unfence decided for an older incarnation (the broker re-registered
     /// meanwhile) is stale and changes nothing.
-    fn set_fenced(&mut self, node_id: i32, incarnation: &str, fenced: bool) -> Reply {
+    /// Fences (`Some(at_ms)`, the proposer's clock) or unfences (`None`) a broker.
+    fn set_fenced(&mut self, node_id: i32, incarnation: &str, fence_at_ms: Option<u64>) -> Reply {
+        let fenced = fence_at_ms.is_some();
         match self.brokers.get_mut(&node_id) {
             Some(b) if b.registration.incarnation == incarnation => {
                 let changed = b.fenced != fenced;
                 b.fenced = fenced;
-                if changed && fenced {
-                    self.on_fenced(node_id);
+                if let (true, Some(at_ms)) = (changed, fence_at_ms) {
+                    b.down_at_ms = at_ms;
+                    self.on_fenced(node_id, at_ms);
                 } else if changed {
                     self.on_unfenced();
                 }
@@ -319,7 +370,45 @@ mod tests {
             port: 9000 + node_id as u16,
             rack: None,
             listeners: Vec::new(),
+            at_ms: 0,
+            cluster_id: String::new(),
         })
+    }
+
+    #[test]
+    fn a_registration_of_another_cluster_is_refused_unchanged() {
+        let of = |node_id: i32, cluster: &str| {
+            let Command::RegisterBroker(mut r) = registration(node_id, "a") else {
+                unreachable!()
+            };
+            r.cluster_id = cluster.into();
+            Command::RegisterBroker(r)
+        };
+        let mut state = ClusterState::default();
+        // Registrations from before ids were recorded neither set nor meet the check.
+        assert_eq!(state.apply(1, &registration(1, "a")), Reply::BrokerEpoch(1));
+        assert_eq!(state.cluster_id, None);
+        assert_eq!(state.apply(2, &of(2, "X")), Reply::BrokerEpoch(2));
+        assert_eq!(state.cluster_id.as_deref(), Some("X"));
+        assert_eq!(state.apply(3, &of(3, "X")), Reply::BrokerEpoch(3));
+        let before = state.clone();
+        assert_eq!(
+            state.apply(4, &of(4, "Y")),
+            Reply::InconsistentClusterId { quorum: "X".into() }
+        );
+        assert_eq!(state, before);
+        // Nor may a registered member come back with another cluster's dirs.
+        assert_eq!(
+            state.apply(5, &of(2, "Y")),
+            Reply::InconsistentClusterId { quorum: "X".into() }
+        );
+        assert_eq!(state, before);
+        // The id survives a snapshot.
+        let json = serde_json::to_vec(&state).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<ClusterState>(&json).unwrap(),
+            state
+        );
     }
 
     #[test]
@@ -349,6 +438,7 @@ mod tests {
         let fence_unknown = Command::FenceBroker {
             node_id: 7,
             incarnation: "x".into(),
+            at_ms: 0,
         };
         assert!(matches!(
             state.apply(11, &fence_unknown),
@@ -368,6 +458,7 @@ mod tests {
             Command::FenceBroker {
                 node_id: 2,
                 incarnation: "b".into(),
+                at_ms: 0,
             },
             Command::UnfenceBroker {
                 node_id: 1,

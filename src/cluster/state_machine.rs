@@ -288,6 +288,8 @@ mod tests {
             port: 9000 + node_id as u16,
             rack: Some("r1".into()),
             listeners: Vec::new(),
+            at_ms: 0,
+            cluster_id: String::new(),
         }))
     }
 

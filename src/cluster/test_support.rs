@@ -18,6 +18,8 @@ pub(super) fn live_brokers(ids: &[i32]) -> (ClusterState, u64) {
                 port: 1,
                 rack: None,
                 listeners: Vec::new(),
+                at_ms: 0,
+                cluster_id: String::new(),
             }),
         );
         index += 1;
@@ -33,6 +35,7 @@ pub(super) fn fence(node_id: i32, fenced: bool) -> Command {
         Command::FenceBroker {
             node_id,
             incarnation,
+            at_ms: 0,
         }
     } else {
         Command::UnfenceBroker {

@@ -75,6 +75,39 @@ impl PartitionState {
     }
 }
 
+/// How long after a broker went down (fenced, or restarted unfenced) a failover prefers
+/// other ISR members as the new leader. A client that needed the broker while it was
+/// gone backs off its reconnects, and librdkafka's backoff doubles up to
+/// `reconnect.backoff.max.ms` (10 s by default): a broker that restarts and leads again
+/// within that time is one such a client may not try for up to 10 s. Kafka elects the
+/// first ISR member in replica order; so do we, among the settled ones. The extra second
+/// covers the client's attempts between the kill and the fence.
+pub const LEADER_SETTLE_MS: u64 = 11_000;
+
+/// The new leader of a failover: the first live ISR member in replica order that went
+/// down at least `LEADER_SETTLE_MS` before `now_ms` (or never); failing that, the live
+/// ISR member that went down longest ago (replica order breaks ties). Deterministic: the
+/// times come from commands, never from a clock here.
+pub(super) fn settled_first(
+    p: &PartitionState,
+    fenced: &BTreeSet<i32>,
+    down_at: &BTreeMap<i32, u64>,
+    now_ms: u64,
+) -> Option<i32> {
+    let down = |r: &i32| down_at.get(r).copied().unwrap_or(0);
+    let mut candidates = p
+        .replicas
+        .iter()
+        .filter(|r| p.isr.contains(r) && !fenced.contains(r));
+    let settled = candidates
+        .clone()
+        .find(|r| down(r) == 0 || now_ms.saturating_sub(down(r)) >= LEADER_SETTLE_MS);
+    // min_by_key keeps the first of equal keys: replica order breaks ties.
+    settled
+        .or_else(|| candidates.by_ref().min_by_key(|r| down(r)))
+        .copied()
+}
+
 impl ClusterState {
     pub(super) fn fenced_ids(&self) -> BTreeSet<i32> {
         self.brokers
@@ -207,10 +240,16 @@ impl ClusterState {
         Ok(())
     }
 
-    /// After `node_id` was fenced: it leaves the ISRs it is not the last member of, and
-    /// the partitions it led get new leaders (or go offline).
-    pub(super) fn on_fenced(&mut self, node_id: i32) {
+    /// After `node_id` was fenced (at `now_ms`, the proposer's clock): it leaves the ISRs
+    /// it is not the last member of, and the partitions it led get new leaders (or go
+    /// offline), preferring brokers that were not down shortly before (`settled_first`).
+    pub(super) fn on_fenced(&mut self, node_id: i32, now_ms: u64) {
         let fenced = self.fenced_ids();
+        let down_at: BTreeMap<i32, u64> = self
+            .brokers
+            .iter()
+            .map(|(&id, b)| (id, b.down_at_ms))
+            .collect();
         for p in self
             .topics
             .values_mut()
@@ -222,7 +261,7 @@ impl ClusterState {
                 p.partition_epoch += 1;
             }
             if p.leader == node_id || (in_isr && p.leader == NO_LEADER) {
-                let next = p.electable(&fenced).unwrap_or(NO_LEADER);
+                let next = settled_first(p, &fenced, &down_at, now_ms).unwrap_or(NO_LEADER);
                 p.set_leader(next);
             }
         }
@@ -355,9 +394,79 @@ mod tests {
                 port: 1,
                 rack: None,
                 listeners: Vec::new(),
+                at_ms: 0,
+                cluster_id: String::new(),
             }),
         );
         assert_eq!(view(&s), [(2, 1, vec![2])]);
+    }
+
+    #[test]
+    fn a_failover_prefers_brokers_not_down_within_the_settle_time() {
+        let (mut s, mut i) = cluster(&[1, 2, 3]);
+        let mut apply = |s: &mut ClusterState, c: Command| {
+            i += 1;
+            s.apply(i, &c)
+        };
+        let fence_at = |node_id, at_ms| Command::FenceBroker {
+            node_id,
+            incarnation: "a".into(),
+            at_ms,
+        };
+        // The ISR whole again (the restarted broker caught up), as AlterPartition would.
+        let rejoin =
+            |s: &mut ClusterState| s.topics.get_mut("t").unwrap().partitions[0].isr = vec![1, 2, 3];
+        apply(&mut s, create(vec![vec![1, 2, 3]]));
+        let t0 = 1_000_000;
+        apply(&mut s, fence_at(1, t0));
+        assert_eq!(view(&s)[0].0, 2, "nobody was down: replica order");
+        apply(&mut s, fence(1, false));
+        rejoin(&mut s);
+        apply(&mut s, fence_at(2, t0 + 3_000));
+        assert_eq!(
+            view(&s)[0].0,
+            3,
+            "1 was down 3 s ago: 3 leads though 1 comes first"
+        );
+        apply(&mut s, fence(2, false));
+        rejoin(&mut s);
+        apply(&mut s, fence_at(3, t0 + 6_000));
+        assert_eq!(
+            view(&s)[0].0,
+            1,
+            "both were down lately: the one down longest ago"
+        );
+        apply(&mut s, fence(3, false));
+        rejoin(&mut s);
+        apply(&mut s, fence_at(1, t0 + 6_000 + LEADER_SETTLE_MS));
+        assert_eq!(
+            view(&s)[0].0,
+            2,
+            "2 and 3 have settled: replica order again"
+        );
+        // A restart the quorum never fenced counts as down at its registration.
+        apply(&mut s, fence(1, false));
+        rejoin(&mut s);
+        let later = t0 + 100_000;
+        apply(
+            &mut s,
+            Command::RegisterBroker(BrokerRegistration {
+                node_id: 3,
+                incarnation: "b".into(),
+                host: "h".into(),
+                port: 1,
+                rack: None,
+                listeners: Vec::new(),
+                at_ms: later,
+                cluster_id: String::new(),
+            }),
+        );
+        assert_eq!(s.brokers[&3].down_at_ms, later);
+        assert_eq!(view(&s)[0].0, 2, "3 was not the leader: nothing moves");
+        s.brokers.get_mut(&3).unwrap().fenced = false;
+        rejoin(&mut s);
+        apply(&mut s, fence_at(2, later + 1_000));
+        assert_eq!(view(&s)[0].0, 1, "3 restarted 1 s ago: 1 leads");
     }
 
     #[test]

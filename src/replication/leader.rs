@@ -15,6 +15,9 @@ use crate::storage::PartitionLog;
 pub const REPLICA_LAG_TIME_MAX_MS_DEFAULT: u64 = 30_000;
 /// How often a shard looks for followers to drop from or add to an ISR.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// How long after a refused or failed ISR change its partition proposes none again
+/// (unless the quorum changes the partition meanwhile).
+const ALTER_RETRY_PAUSE: Duration = Duration::from_millis(1000);
 
 /// Moves the leader's high watermark to the smallest written end among the ISR (the
 /// leader's own included). Followers not yet heard from since this leader epoch
@@ -111,13 +114,20 @@ impl Shard {
                 progress.caught_up_at = now;
             }
             advance_high_watermark(lead, log, me);
-            let joins = !lead.isr.contains(&replica)
-                && !lead.alter_pending()
-                && offset >= log.high_watermark();
+            // Not a fenced broker (KIP-841: the quorum refuses it; a broker fenced for a
+            // missed session may still be fetching, and asking again on each of its
+            // fetches only loads the quorum).
+            let joins =
+                !lead.isr.contains(&replica)
+                    && !lead.alter_in_flight(now)
+                    && offset >= log.high_watermark()
+                    && self.broker.cluster.as_ref().is_some_and(|c| {
+                        c.image().live_brokers.iter().any(|b| b.node_id == replica)
+                    });
             joins.then(|| {
                 let mut isr = lead.isr.clone();
                 isr.push(replica);
-                lead.proposed_isr = Some(isr.clone());
+                lead.proposed = Some((isr.clone(), now));
                 alter(topic, partition, me, lead, isr)
             })
         };
@@ -145,8 +155,9 @@ fn alter(topic: &str, partition: i32, me: i32, lead: &Lead, isr: Vec<i32>) -> Ad
 }
 
 /// Sends an ISR change to the quorum; the new ISR arrives through the image
-/// (`apply_roles`), which also clears `proposed_isr`. A refused or failed change is
-/// retried by the next check once the pending mark is cleared here.
+/// (`apply_roles`), which also clears `proposed` (as does `ALTER_PENDING_MAX`). A refused
+/// or failed change is retried by the next check once the pending mark is cleared here,
+/// `ALTER_RETRY_PAUSE` later.
 async fn propose(shard: Rc<Shard>, call: AdminCall) {
     let AdminCall::AlterPartition {
         topic, partition, ..
@@ -160,8 +171,10 @@ async fn propose(shard: Rc<Shard>, call: AdminCall) {
     };
     if let Err((code, why)) = cluster.call(call).await {
         tracing::info!(topic = %key.0, partition = key.1, code, "ISR change not applied: {why}");
+        // Not at once: the next follower fetch would propose the same change again.
+        crate::runtime::sleep(ALTER_RETRY_PAUSE).await;
         if let Some(lead) = shard.replication.borrow_mut().leading.get_mut(&key) {
-            lead.proposed_isr = None;
+            lead.proposed = None;
         }
     }
 }
@@ -181,7 +194,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
             let mut rep = shard.replication.borrow_mut();
             rep.leading
                 .iter_mut()
-                .filter(|(_, lead)| !lead.alter_pending())
+                .filter(|(_, lead)| !lead.alter_in_flight(now))
                 .filter_map(|((topic, partition), lead)| {
                     let lagging: Vec<i32> = lead
                         .isr
@@ -213,7 +226,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
                         .copied()
                         .filter(|r| !lagging.contains(r))
                         .collect();
-                    lead.proposed_isr = Some(isr.clone());
+                    lead.proposed = Some((isr.clone(), now));
                     Some(alter(topic, *partition, me, lead, isr))
                 })
                 .collect()
@@ -252,7 +265,7 @@ mod tests {
                     )
                 })
                 .collect::<HashMap<_, _>>(),
-            proposed_isr: proposed.map(<[i32]>::to_vec),
+            proposed: proposed.map(|isr| (isr.to_vec(), now)),
         }
     }
 
@@ -284,6 +297,7 @@ mod tests {
         assert_eq!(l.maximal_isr().collect::<Vec<_>>(), vec![1, 2, 3]);
         let shrinking = lead(&[1, 2, 3], Some(&[1, 3]), &[]);
         assert_eq!(shrinking.maximal_isr().collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert!(!lead(&[1], None, &[]).alter_pending());
+        assert!(!lead(&[1], None, &[]).alter_in_flight(Instant::now()));
+        assert!(l.alter_in_flight(Instant::now()));
     }
 }

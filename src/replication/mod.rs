@@ -45,22 +45,37 @@ struct Lead {
     /// Each follower's last fetch offset and when it last was caught up (fetched at
     /// or past the log end as it was then).
     followers: HashMap<i32, Progress>,
-    /// The ISR of the AlterPartition in flight, if one is: no second one until it is
-    /// refused or the image changes this partition. Until then the high watermark
-    /// waits for its members too (Kafka's "maximal ISR", KIP-841): a follower being
-    /// added gets every record acknowledged while it joins, and one being removed is
-    /// still counted until it is out.
-    proposed_isr: Option<Vec<i32>>,
+    /// The ISR change in flight, if one is: the ISR it proposes and when it was sent.
+    /// No second one until the image answers it (the partition's epoch moves), the
+    /// quorum refuses it, or `ALTER_PENDING_MAX` passes (`alter_in_flight`). While it is
+    /// set the high watermark waits for its members too (Kafka's "maximal ISR",
+    /// KIP-841): a follower being added gets every record acknowledged while it joins,
+    /// and one being removed is still counted until it is out.
+    proposed: Option<(Vec<i32>, std::time::Instant)>,
 }
 
+/// How long an ISR change may go unanswered before its partition proposes again: a
+/// proposal can hang while the quorum elects a new controller.
+const ALTER_PENDING_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Lead {
-    fn alter_pending(&self) -> bool {
-        self.proposed_isr.is_some()
+    /// An ISR change was sent less than `ALTER_PENDING_MAX` ago and is not answered.
+    fn alter_in_flight(&self, now: std::time::Instant) -> bool {
+        self.proposed
+            .as_ref()
+            .is_some_and(|(_, sent)| now.saturating_duration_since(*sent) < ALTER_PENDING_MAX)
     }
 
-    /// The committed ISR and the proposed one together.
+    /// The committed ISR and the one in flight together. A proposal unanswered past
+    /// `ALTER_PENDING_MAX` no longer counts, so a lost one cannot hold the high
+    /// watermark back for good.
     fn maximal_isr(&self) -> impl Iterator<Item = i32> + '_ {
-        let proposed = self.proposed_isr.iter().flatten();
+        let in_flight = self.alter_in_flight(std::time::Instant::now());
+        let proposed = self
+            .proposed
+            .iter()
+            .filter(move |_| in_flight)
+            .flat_map(|(isr, _)| isr);
         self.isr
             .iter()
             .chain(proposed.filter(|r| !self.isr.contains(r)))
@@ -128,7 +143,7 @@ impl Shard {
                         replicas: set.replicas.clone(),
                         isr: set.isr.clone(),
                         followers: HashMap::new(),
-                        proposed_isr: None,
+                        proposed: None,
                     });
                     if lead.leader_epoch != set.leader_epoch {
                         lead.followers.clear();
@@ -137,13 +152,16 @@ impl Shard {
                         // dropped here, or a fenced broker by the controller) or grown.
                         count_isr_change(lead.isr.len(), set.isr.len());
                     }
-                    // A proposal is answered by the image that changes the partition
-                    // (its epoch moves); an image about other things leaves it in
-                    // flight, so it is not proposed again meanwhile.
+                    // A pending ISR change is answered when this partition changed in
+                    // the quorum (its partition or leader epoch moved), or by `propose`
+                    // on a refusal; not by every image change: with many partitions
+                    // expanding at once, each applied change cleared every other mark
+                    // and their leaders proposed again on the next follower fetch
+                    // (hundreds of duplicate proposals that slowed the quorum).
                     if lead.partition_epoch != set.partition_epoch
                         || lead.leader_epoch != set.leader_epoch
                     {
-                        lead.proposed_isr = None;
+                        lead.proposed = None;
                     }
                     lead.leader_epoch = set.leader_epoch;
                     lead.partition_epoch = set.partition_epoch;
