@@ -308,12 +308,21 @@ async fn append(
 }
 
 /// Moves this replica's log start offset up to the leader's (retention or DeleteRecords
-/// there), as far as this replica's high watermark allows, so that records deleted on
+/// there), as far as this replica's log reaches, so that records deleted on
 /// the leader do not come back when this replica leads (Kafka's follower does the same
 /// with the log start offset of each fetch response).
+///
+/// It runs before the next fetch is sent, which is what tells the leader this replica
+/// has the batches: so by the time the leader counts it in the ISR, its log start has
+/// moved too. The records below the target were just appended and may still be
+/// queued for the writer, so it waits for them to be written first.
 async fn follow_log_start(shard: &Rc<Shard>, key: &Key, log: &PartitionLog, leader_start: i64) {
-    let target = leader_start.min(log.high_watermark());
+    let target = leader_start.min(log.log_end_offset());
     if target <= log.log_start_offset() {
+        return;
+    }
+    if let Err(e) = log.wait_written(target - 1).await {
+        tracing::debug!(topic = %key.0, partition = key.1, "log start not moved: {e}");
         return;
     }
     match log.delete_records_before(target).await {

@@ -40,10 +40,22 @@ def corelog_bin() -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+# Ports handed out by free_port in this process. A cluster reserves its controller
+# ports before its members start; without this, a member's listener could be given a
+# port reserved for a later member's controller (seen once in CI: "cannot bind the
+# controller listener ... Address already in use").
+_HANDED_OUT: set = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and never handed out before by this process."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def fresh_topic(prefix: str) -> str:
