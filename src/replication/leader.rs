@@ -33,12 +33,13 @@ const ALTER_RETRY_PAUSE: Duration = Duration::from_millis(1000);
 /// flight its added members count too, so the record a client is told is committed is
 /// also on a follower that is about to become electable.
 pub(super) fn advance_high_watermark(lead: &Lead, log: &PartitionLog, me: i32) {
-    if lead.maximal_isr().all(|r| r == me) {
+    let mut others = lead.maximal_isr().filter(|&r| r != me).peekable();
+    if others.peek().is_none() {
         log.set_replicated_high_watermark(None);
         return;
     }
     let mut hw = log.written_offset();
-    for r in lead.maximal_isr().filter(|&r| r != me) {
+    for r in others {
         hw = hw.min(lead.followers.get(&r).map_or(0, |p| p.fetch_offset));
     }
     // Never below what consumers were shown while this leader was alone in the ISR.
