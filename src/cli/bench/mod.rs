@@ -307,13 +307,17 @@ pub fn run(cfg: &Config, broker_pid: Option<u32>) -> Result<Report, TopicError> 
     let watchdog = Duration::from_secs(cfg.warmup_seconds + seconds)
         + Duration::from_nanos(DRAIN_NS)
         + WATCHDOG_GRACE;
+    // The watchdog ends with this run: dropping `_run_alive` wakes it, so a later run in
+    // the same process (`bench suite`) is not ended by an earlier run's deadline.
+    let (_run_alive, run_ended) = mpsc::channel::<()>();
     std::thread::spawn(move || {
-        std::thread::sleep(watchdog);
-        eprintln!(
-            "corelog bench: watchdog: the run did not end within {} s; giving up",
-            watchdog.as_secs()
-        );
-        std::process::exit(3);
+        if run_ended.recv_timeout(watchdog) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!(
+                "corelog bench: watchdog: the run did not end within {} s; giving up",
+                watchdog.as_secs()
+            );
+            std::process::exit(3);
+        }
     });
     let (tx, rx) = mpsc::channel();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
