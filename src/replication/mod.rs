@@ -125,6 +125,7 @@ impl Shard {
                     continue;
                 }
                 seen.insert(key.clone());
+                log.set_follower(set.leader != me && set.leader >= 0);
                 if set.leader == me {
                     rep.following.remove(&key);
                     if log.leader_epoch() != set.leader_epoch {

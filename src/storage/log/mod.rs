@@ -203,6 +203,11 @@ struct State {
     /// Where each leader epoch began (`epochs`).
     epochs: LeaderEpochCache,
     epoch_file: epochs::EpochFile,
+    /// This replica follows a leader (`set_follower`): no zeros ahead of its data, and
+    /// its writes wait to gather more batches (`writer::follower_hold`).
+    follower: bool,
+    /// When the oldest pending batch was queued, while any is.
+    pending_since: Option<std::time::Instant>,
 }
 
 impl State {
@@ -290,6 +295,8 @@ enum Step {
     Sync(io::LogFile, i64),
     /// Nothing else to do: write zeros ahead of the data (see `segment`).
     Zero(ZeroPlan),
+    /// A follower's few pending batches wait this long for more (`follower_hold`).
+    Hold(std::time::Duration),
 }
 
 impl PartitionLog {
@@ -359,6 +366,8 @@ impl PartitionLog {
             stats: LogStats::default(),
             epochs,
             epoch_file: epochs::EpochFile::default(),
+            follower: false,
+            pending_since: None,
         };
         Ok(PartitionLog {
             inner: Rc::new(Inner {

@@ -46,6 +46,9 @@ impl PartitionLog {
             });
         }
         let first_offset = st.log_end_offset;
+        if st.pending.is_empty() {
+            st.pending_since = Some(std::time::Instant::now());
+        }
         let mut expected = first_offset;
         for batch in &batches {
             if batch.header.base_offset != expected {
@@ -102,6 +105,28 @@ impl PartitionLog {
         drop(st);
         if spawn {
             self.spawn_epoch_writer();
+        }
+    }
+
+    /// Marks this replica as following a leader (`true`) or leading / alone (`false`).
+    /// A follower writes no zeros ahead of its data: they exist so that a leader's
+    /// acks=all fdatasync has no extents to convert, and a follower answers no acks=all
+    /// (its zeros' writes and fdatasyncs only compete with the leaders' on the disk).
+    /// A follower's writer also lets a few batches gather before writing them
+    /// (`writer::follower_hold`): nothing waits for a follower's write but its own
+    /// consumers (follower fetching), and fewer, larger writes leave the disk to the
+    /// leaders' acks=all writes.
+    pub fn set_follower(&self, follower: bool) {
+        let mut st = self.inner.state.borrow_mut();
+        if st.follower == follower {
+            return;
+        }
+        st.follower = follower;
+        // A follower turned leader: start writing what it held, and zeros when idle.
+        let spawn = !follower && self.claim_writer(&mut st);
+        drop(st);
+        if spawn {
+            self.spawn_writer();
         }
     }
 

@@ -481,3 +481,37 @@ fn restart_at_drops_the_log_and_continues_at_the_leaders_start() {
         leader.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_follower_writes_no_zeros_ahead_until_it_leads() {
+    run(async {
+        let source = tempfile::tempdir().unwrap();
+        let leader = leader(source.path()).await;
+        let batches = read_all(&leader).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let log = open(tmp.path(), config(1 << 20), 0).await;
+        log.set_follower(true);
+        for b in &batches {
+            log.append_replicated(b.clone()).unwrap();
+        }
+        log.wait_written(log.log_end_offset() - 1).await.unwrap();
+        // Idle long enough for a leader's writer to zero ahead (it does at once).
+        crate::runtime::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(log.stats().zero_bytes, 0, "{:?}", log.stats());
+        assert_eq!(read_all(&log).await, batches);
+        // Leading now: its next append is followed by zeros ahead of the data.
+        log.set_follower(false);
+        log.append(plain(3, 40)).unwrap();
+        for _ in 0..500 {
+            if log.stats().zero_bytes > 0 {
+                log.close().await.unwrap();
+                return;
+            }
+            crate::runtime::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "a follower turned leader never zeroed ahead: {:?}",
+            log.stats()
+        );
+    });
+}
