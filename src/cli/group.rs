@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::{Client, ClientError, Cluster};
+use super::client::{Client, Cluster};
 use super::topic::{broker_error, TopicError};
 
 const LIST_GROUPS_VERSION: i16 = 4;
@@ -78,27 +78,12 @@ pub fn list(client: &mut Client) -> Result<Vec<GroupSummary>, TopicError> {
 pub fn list_all(cluster: &mut Cluster) -> Result<Vec<GroupSummary>, TopicError> {
     cluster.metadata(Some(&[]), false)?;
     let mut groups = BTreeMap::new();
-    let mut unreachable = None;
-    let mut answered = 0;
-    for node in cluster.node_ids() {
-        let client = match cluster.broker(node) {
-            Ok(client) => client,
-            Err(e @ ClientError::Connect { .. }) => {
-                eprintln!("warning: broker {node} is unreachable, its groups are not listed: {e}");
-                unreachable = Some(e);
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        for g in list(client)? {
+    for node in cluster.reachable("its groups are not listed")? {
+        for g in list(cluster.broker(node)?)? {
             groups.entry(g.group.clone()).or_insert(g);
         }
-        answered += 1;
     }
-    match unreachable {
-        Some(e) if answered == 0 => Err(e.into()),
-        _ => Ok(groups.into_values().collect()),
-    }
+    Ok(groups.into_values().collect())
 }
 
 /// Connects to the group's coordinator (which is `bootstrap` itself on corelog).

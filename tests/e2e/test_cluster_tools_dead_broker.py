@@ -40,13 +40,26 @@ def test_tools_skip_a_listed_dead_broker_with_a_warning(broker_factory, tmp_path
     admin = AdminClient({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4"})
     admin.create_topics([NewTopic(topic, PARTITIONS, 3)])[topic].result(ADMIN_TIMEOUT_S)
 
-    def whole():
-        t = metadata(members[0]).topics.get(topic)
-        return t is not None and t.error is None and len(t.partitions) == PARTITIONS and \
-            all(sorted(p.isrs) == [1, 2, 3] for p in t.partitions.values())
+    seen = {}
 
-    wait_until(whole, SETTLE_S, "every ISR whole")
-    parts = metadata(members[0]).topics[topic].partitions
+    def whole():
+        # Every member must have applied the topic (under load one lags the others):
+        # the tools below ask the survivors about it.
+        for m in members:
+            t = metadata(m).topics.get(topic)
+            if t is None or t.error is not None or len(t.partitions) != PARTITIONS or \
+                    any(sorted(p.isrs) != [1, 2, 3] for p in t.partitions.values()):
+                return False
+            seen["parts"] = t.partitions
+        return True
+
+    wait_until(whole, SETTLE_S, "every ISR whole on every member")
+    parts = seen["parts"]
+    # librdkafka answers list_topics from whichever member it likes; the tools below ask
+    # the survivors themselves, and a member applies a new topic a little after the
+    # controller committed it (as in Kafka, a client may briefly see it unknown there).
+    wait_until(lambda: all(cli(m, "describe", topic).returncode == 0 for m in members),
+               SETTLE_S, "every member describing the topic")
     # A plan that is already complete: --verify goes straight to clearing the throttles
     # on every listed broker.
     plan = tmp_path / "plan.json"
