@@ -48,29 +48,19 @@ impl PartitionLog {
 
     /// Waits for any truncation, then claims the log for this restart.
     async fn begin_restart(&self, offset: i64) -> Result<(), StorageError> {
-        loop {
-            let rx = {
-                let mut st = self.inner.state.borrow_mut();
-                st.check_usable(&self.inner.dir)?;
-                let empty = st.log_start_offset == st.log_end_offset;
-                if offset < 0
-                    || offset == st.log_end_offset
-                    || (offset < st.log_end_offset && !empty)
-                {
-                    return Err(StorageError::OffsetOutOfRange {
-                        offset,
-                        start: st.log_start_offset,
-                        end: st.log_end_offset,
-                    });
-                }
-                if st.truncating.is_none() {
-                    st.truncating = Some(st.log_start_offset);
-                    return Ok(());
-                }
-                st.idle_waiters.register(i64::MAX)
-            };
-            let _ = rx.await;
-        }
+        self.claim_when_free(|st| {
+            let empty = st.log_start_offset == st.log_end_offset;
+            if offset < 0 || offset == st.log_end_offset || (offset < st.log_end_offset && !empty) {
+                return Err(StorageError::OffsetOutOfRange {
+                    offset,
+                    start: st.log_start_offset,
+                    end: st.log_end_offset,
+                });
+            }
+            st.truncating = Some(st.log_start_offset);
+            Ok(())
+        })
+        .await
     }
 
     async fn restart_claimed(&self, offset: i64) -> Result<(), StorageError> {

@@ -90,25 +90,38 @@ impl PartitionLog {
     /// Waits for any other truncation, then claims the log for this one. `None`: the
     /// log already ends at or before the target.
     async fn begin_truncation(&self, offset: i64) -> Result<Option<i64>, StorageError> {
+        self.claim_when_free(|st| {
+            if offset < 0 {
+                return Err(StorageError::OffsetOutOfRange {
+                    offset,
+                    start: st.log_start_offset,
+                    end: st.log_end_offset,
+                });
+            }
+            let target = offset.max(st.log_start_offset);
+            if target >= st.log_end_offset {
+                return Ok(None);
+            }
+            st.truncating = Some(target);
+            st.read_ahead.invalidate();
+            Ok(Some(target))
+        })
+        .await
+    }
+
+    /// Waits until no truncation or restart holds the log, then runs `claim` under the
+    /// same borrow of the state (it checks its request against the log as it is then,
+    /// and claims the log by setting `truncating`, or declines). `Err` if the log fails.
+    pub(super) async fn claim_when_free<T>(
+        &self,
+        mut claim: impl FnMut(&mut State) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         loop {
             let rx = {
                 let mut st = self.inner.state.borrow_mut();
                 st.check_usable(&self.inner.dir)?;
-                if offset < 0 {
-                    return Err(StorageError::OffsetOutOfRange {
-                        offset,
-                        start: st.log_start_offset,
-                        end: st.log_end_offset,
-                    });
-                }
                 if st.truncating.is_none() {
-                    let target = offset.max(st.log_start_offset);
-                    if target >= st.log_end_offset {
-                        return Ok(None);
-                    }
-                    st.truncating = Some(target);
-                    st.read_ahead.invalidate();
-                    return Ok(Some(target));
+                    return claim(&mut st);
                 }
                 st.idle_waiters.register(i64::MAX)
             };
