@@ -264,3 +264,6 @@ mod tests {
         assert_eq!(NONE, 0);
     }
 }
+/// The request was refused because a `controller_mutation_rate` quota is exhausted
+/// (KIP-599); retry after the response's throttle_time_ms.
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;

@@ -13,8 +13,15 @@ use serde::{Deserialize, Serialize};
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 pub const REQUEST_PERCENTAGE: &str = "request_percentage";
-/// The quota keys corelog enforces (Kafka also has `controller_mutation_rate`).
-pub const QUOTA_KEYS: [&str; 3] = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE];
+/// Partitions created or deleted per second (KIP-599, `quota::mutation`).
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+/// The quota keys of users and client ids, in `Kind::slot` order.
+pub const QUOTA_KEYS: [&str; 4] = [
+    PRODUCER_BYTE_RATE,
+    CONSUMER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
+    CONTROLLER_MUTATION_RATE,
+];
 
 /// Kafka's entity types on the wire and in kafka-configs.
 pub const ENTITY_USER: &str = "user";
@@ -69,16 +76,26 @@ pub enum Kind {
     Produce,
     Fetch,
     Request,
+    /// `controller_mutation_rate`: a token bucket per request (`quota::mutation`),
+    /// not one of a connection's sensors.
+    Mutation,
 }
 
 impl Kind {
+    /// The kinds a connection counts in on every request (`manager::ConnQuotas`).
     pub const ALL: [Kind; 3] = [Kind::Produce, Kind::Fetch, Kind::Request];
 
     pub fn key(self) -> &'static str {
+        QUOTA_KEYS[self.slot()]
+    }
+
+    /// Its place in `QUOTA_KEYS`.
+    pub fn slot(self) -> usize {
         match self {
-            Kind::Produce => PRODUCER_BYTE_RATE,
-            Kind::Fetch => CONSUMER_BYTE_RATE,
-            Kind::Request => REQUEST_PERCENTAGE,
+            Kind::Produce => 0,
+            Kind::Fetch => 1,
+            Kind::Request => 2,
+            Kind::Mutation => 3,
         }
     }
 }
@@ -169,7 +186,7 @@ pub struct SensorKey {
 /// The quotas in force, indexed for `resolve`.
 #[derive(Debug, Default)]
 pub struct QuotaIndex {
-    entries: std::collections::HashMap<QuotaEntity, [Option<f64>; 3]>,
+    entries: std::collections::HashMap<QuotaEntity, [Option<f64>; QUOTA_KEYS.len()]>,
 }
 
 impl QuotaIndex {
@@ -177,9 +194,9 @@ impl QuotaIndex {
         let entries = records
             .iter()
             .map(|r| {
-                let mut v = [None; 3];
-                for (i, kind) in Kind::ALL.iter().enumerate() {
-                    v[i] = r.values.get(kind.key()).and_then(|s| s.parse().ok());
+                let mut v = [None; QUOTA_KEYS.len()];
+                for (i, key) in QUOTA_KEYS.iter().enumerate() {
+                    v[i] = r.values.get(*key).and_then(|s| s.parse().ok());
                 }
                 (r.entity.clone(), v)
             })
@@ -196,7 +213,7 @@ impl QuotaIndex {
         if self.entries.is_empty() {
             return None;
         }
-        let slot = Kind::ALL.iter().position(|k| *k == kind)?;
+        let slot = kind.slot();
         let user = Name::Named(who.user.clone());
         let client = Name::Named(who.client_id.clone());
         let candidates = [
@@ -302,7 +319,8 @@ mod tests {
         };
         apply_changes(&mut r, &[remove]);
         assert!(r.is_empty());
-        assert!(canonical_value("controller_mutation_rate", 1.0).is_err());
+        assert!(canonical_value(CONTROLLER_MUTATION_RATE, 1.0).is_ok());
+        assert!(canonical_value("connection_creation_rate_x", 1.0).is_err());
         assert!(canonical_value(PRODUCER_BYTE_RATE, 0.0).is_err());
     }
 }

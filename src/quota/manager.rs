@@ -28,6 +28,8 @@ pub struct QuotaManager {
     pub store: QuotaStore,
     sensors: Mutex<HashMap<SensorKey, Arc<Sensor>>>,
     epoch: Instant,
+    /// `controller_mutation_rate` buckets (`mutation`).
+    pub buckets: super::mutation::Buckets,
 }
 
 impl QuotaManager {
@@ -37,6 +39,7 @@ impl QuotaManager {
             store,
             sensors: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
+            buckets: Default::default(),
         }
     }
 

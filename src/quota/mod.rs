@@ -8,12 +8,14 @@
 //! - `sensor`: one windowed rate (`quota.window.num` × `quota.window.size.seconds`),
 //!   lock-free, shared by every shard, and the throttle time it implies.
 //! - `store`: where the quotas live (a file in the first log dir, or the quorum).
+//! - `mutation`: `controller_mutation_rate` (KIP-599), a token bucket per sensor.
 //! - `manager`: the per-broker sensors and the per-connection cache that the
 //!   connection's reader and writer use once per request.
 
 pub mod conn_limits;
 pub mod entity;
 pub mod manager;
+pub mod mutation;
 pub mod sensor;
 pub mod store;
 pub mod throttle_field;
@@ -35,6 +37,8 @@ pub const KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
     "quota.window.num",
     "quota.window.size.seconds",
+    "controller.quota.window.num",
+    "controller.quota.window.size.seconds",
 ];
 
 /// The quota and connection-limit settings of a broker.
@@ -43,6 +47,10 @@ pub struct QuotaConfig {
     pub window_num: u32,
     pub window_size_seconds: u32,
     pub limits: conn_limits::LimitsConfig,
+    /// `controller.quota.window.num` × `controller.quota.window.size.seconds`: the
+    /// `controller_mutation_rate` burst in seconds of the rate.
+    pub mutation_window_num: u32,
+    pub mutation_window_size_seconds: u32,
 }
 
 impl Default for QuotaConfig {
@@ -51,6 +59,8 @@ impl Default for QuotaConfig {
             window_num: QUOTA_WINDOW_NUM_DEFAULT,
             window_size_seconds: QUOTA_WINDOW_SIZE_SECONDS_DEFAULT,
             limits: Default::default(),
+            mutation_window_num: mutation::WINDOW_NUM_DEFAULT,
+            mutation_window_size_seconds: mutation::WINDOW_SIZE_SECONDS_DEFAULT,
         }
     }
 }
@@ -79,6 +89,12 @@ impl QuotaConfig {
         }
         if let Some(n) = num("quota.window.size.seconds", 1, 3600)? {
             c.window_size_seconds = n as u32;
+        }
+        if let Some(n) = num("controller.quota.window.num", 1, u64::from(QUOTA_WINDOW_NUM_MAX))? {
+            c.mutation_window_num = n as u32;
+        }
+        if let Some(n) = num("controller.quota.window.size.seconds", 1, 3600)? {
+            c.mutation_window_size_seconds = n as u32;
         }
         let max = u64::from(u32::MAX);
         if let Some(n) = num("max.connections", 0, max)? {

@@ -18,9 +18,6 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureSch
 use super::{keystore, provider, trust_roots, versions, TLS_HANDSHAKE_TIMEOUT};
 use crate::config::tls::TlsSettings;
 
-/// A broker's TLS client configuration, built once at start-up.
-pub type ClientTls = Arc<ClientConfig>;
-
 /// Builds the client configuration of a TLS listener's settings. Without a truststore
 /// the system's CA bundle is trusted (Kafka falls back to the JVM's).
 pub fn client_config(s: &TlsSettings) -> Result<ClientConfig, String> {
@@ -72,7 +69,7 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
 
 /// The TLS handshake over `stream` to `host`, bounded by `TLS_HANDSHAKE_TIMEOUT`.
 pub async fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
-    config: ClientTls,
+    config: Arc<ClientConfig>,
     host: &str,
     stream: IO,
 ) -> Result<futures_rustls::client::TlsStream<IO>, String> {
