@@ -99,7 +99,7 @@ def test_older_versions_are_held_back_confluent_and_kafka_python(broker_factory)
     # Burst 4 at 2/s: 10 partitions leave the bucket at -6, 3 s from zero, and the
     # answer is held back that long; no error (librdkafka's CreateTopics is v4).
     assert create(fresh_topic("mq-c"), 10) >= 2.5
-    # CreatePartitions (librdkafka v0): +4 partitions from zero: -4, held back 2 s.
+    # CreatePartitions (librdkafka v0-1): +4 partitions from zero: -4, held back 2 s.
     grown = fresh_topic("mq-g")
     create(grown, 1)  # back to zero after this one's 0.5 s
     start = time.monotonic()
@@ -107,22 +107,26 @@ def test_older_versions_are_held_back_confluent_and_kafka_python(broker_factory)
                             request_timeout=CLIENT_TIMEOUT_S)[grown].result(CLIENT_TIMEOUT_S)
     assert time.monotonic() - start >= 1.5
     assert len(admin.list_topics(timeout=CLIENT_TIMEOUT_S).topics[grown].partitions) == 5
-    # kafka-python (CreateTopics v3, DeleteTopics v3) under the same client id: its
-    # deletion of the 10-partition topic waits for the bucket too, without an error.
+    # DeleteTopics (librdkafka v1..4): the 10-partition topic from below zero is held
+    # back too.
+    doomed = fresh_topic("mq-d")
+    create(doomed, 4)  # -4 after it, back to zero when it is answered
+    start = time.monotonic()
+    admin.delete_topics([doomed], request_timeout=CLIENT_TIMEOUT_S)[doomed].result(CLIENT_TIMEOUT_S)
+    assert time.monotonic() - start >= 1.5, "4 partitions at 2/s"
+    # kafka-python (CreateTopics v3) under the same client id: held back, no error.
     kp = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="slow",
                           request_timeout_ms=CLIENT_TIMEOUT_S * 1000)
+    fast = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="fast",
+                            request_timeout_ms=CLIENT_TIMEOUT_S * 1000)
     try:
-        doomed = fresh_topic("mq-d")
-        kp.create_topics([KpNewTopic(doomed, 6, 1)])
         start = time.monotonic()
-        kp.delete_topics([doomed])
-        assert time.monotonic() - start >= 2.5, "6 more partitions at 2/s from below zero"
+        kp.create_topics([KpNewTopic(fresh_topic("mq-k"), 6, 1)])
+        assert time.monotonic() - start >= 2.5, "6 partitions at 2/s"
         # Another client id is not held back.
-        fast = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="fast",
-                                request_timeout_ms=CLIENT_TIMEOUT_S * 1000)
         start = time.monotonic()
         fast.create_topics([KpNewTopic(fresh_topic("mq-f"), 20, 1)])
         assert time.monotonic() - start < 2.0
-        fast.close()
     finally:
         kp.close()
+        fast.close()
