@@ -110,13 +110,14 @@ pub fn run(
     if broker.config.cluster.is_some() {
         let inter = &broker.config.listeners[broker.config.inter_broker.listener];
         if let Some(tls) = &inter.tls {
-            let config = crate::server::tls::ClientTlsContext::load_client(tls, "inter-broker client")
-                .map_err(|e| {
-                    format!(
-                        "the inter-broker listener {} (TLS towards the other brokers): {e}",
-                        inter.name
-                    )
-                })?;
+            let config =
+                crate::server::tls::ClientTlsContext::load_client(tls, "inter-broker client")
+                    .map_err(|e| {
+                        format!(
+                            "the inter-broker listener {} (TLS towards the other brokers): {e}",
+                            inter.name
+                        )
+                    })?;
             let config = Arc::new(config);
             watched.push(config.clone());
             crate::replication::install_tls(config);
@@ -129,8 +130,12 @@ pub fn run(
         .and_then(|c| c.controller_tls.as_ref())
     {
         let context = |e: String| format!("the controller listener (SSL): {e}");
-        let server = Reloading::new(tls, crate::server::tls::server_config, "controller listener")
-            .map_err(context)?;
+        let server = Reloading::new(
+            tls,
+            crate::server::tls::server_config,
+            "controller listener",
+        )
+        .map_err(context)?;
         let client = ClientTlsContext::load_client(tls, "controller client").map_err(context)?;
         let (server, client) = (Arc::new(server), Arc::new(client));
         watched.push(server.clone());

@@ -353,10 +353,7 @@ impl Peer {
                         self.login_warned = Some(now);
                         tracing::warn!("{e} (check username and password in listener.name.<controller>.plain.sasl.jaas.config)");
                     }
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::PermissionDenied,
-                        e,
-                    ));
+                    return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
                 }
             }
             self.conn = Some(conn);

@@ -238,7 +238,10 @@ mod tests {
             .to_string();
         assert!(e.contains("SCRAM is not allowed"), "{e}");
         let e = with(&[(MECHANISM_KEY, "PLAIN")]).unwrap_err().to_string();
-        assert!(e.contains("listener.name.controller.plain.sasl.jaas.config"), "{e}");
+        assert!(
+            e.contains("listener.name.controller.plain.sasl.jaas.config"),
+            "{e}"
+        );
         let s = with(&[
             (MECHANISM_KEY, "PLAIN"),
             ("listener.name.controller.plain.sasl.jaas.config", JAAS),
@@ -246,7 +249,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.tls, None);
         let sasl = s.sasl.expect("SASL");
-        assert_eq!((sasl.username.as_str(), sasl.password.as_str()), ("admin", "s3cret"));
+        assert_eq!(
+            (sasl.username.as_str(), sasl.password.as_str()),
+            ("admin", "s3cret")
+        );
         assert_eq!(sasl.users.get("admin").map(String::as_str), Some("s3cret"));
         assert_eq!(sasl.users.get("other").map(String::as_str), Some("x y"));
         assert_eq!(sasl.users.len(), 2);

@@ -4,8 +4,8 @@
 //! single broker, the metadata quorum in a cluster (`quota::store`).
 //!
 //! Each entry is checked alone (entity types user / client-id, each at most once; keys
-//! producer_byte_rate, consumer_byte_rate, request_percentage; positive values); valid
-//! entries are applied together, `validate_only` applies nothing.
+//! producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate;
+//! positive values); valid entries are applied together, `validate_only` applies nothing.
 
 use std::rc::Rc;
 

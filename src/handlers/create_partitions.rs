@@ -64,7 +64,9 @@ pub async fn handle(
                 format!("each new partition must be assigned to broker {node_id} alone"),
             )));
         } else {
-            let current = snap.topic(t.name.as_str()).map(|m| m.partitions.len() as i64);
+            let current = snap
+                .topic(t.name.as_str())
+                .map(|m| m.partitions.len() as i64);
             let added = current.map_or(0, |c| (i64::from(t.count) - c).max(0) as u32);
             if !req.validate_only && added > 0 && quota.take(added).is_err() {
                 let why = THROTTLED_MESSAGE.to_string();

@@ -90,7 +90,11 @@ impl QuotaConfig {
         if let Some(n) = num("quota.window.size.seconds", 1, 3600)? {
             c.window_size_seconds = n as u32;
         }
-        if let Some(n) = num("controller.quota.window.num", 1, u64::from(QUOTA_WINDOW_NUM_MAX))? {
+        if let Some(n) = num(
+            "controller.quota.window.num",
+            1,
+            u64::from(QUOTA_WINDOW_NUM_MAX),
+        )? {
             c.mutation_window_num = n as u32;
         }
         if let Some(n) = num("controller.quota.window.size.seconds", 1, 3600)? {

@@ -201,7 +201,11 @@ mod tests {
         // Refill stops at the burst.
         let much_later = later + Duration::from_secs(3600);
         assert_eq!(q.take_at(much_later, 22), Ok(()));
-        assert_eq!(q.take_at(much_later, 1), Ok(()), "exactly zero is not below");
+        assert_eq!(
+            q.take_at(much_later, 1),
+            Ok(()),
+            "exactly zero is not below"
+        );
         assert_eq!(q.take_at(much_later, 1), Err(Throttled(500)));
     }
 
