@@ -313,3 +313,31 @@ def test_a_rotated_member_certificate_reaches_the_other_brokers_without_its_rest
     assert "TLS certificates reloaded (inter-broker client)" in m1.log_text(), m1.log_tail()
     since_restart = m2.log_text().split("start #2")[-1]
     assert "cannot connect over TLS" not in since_restart, m2.log_tail()
+
+
+def test_controller_listener_over_sasl_ssl(broker_factory, pki):
+    """CONTROLLER:SASL_SSL: TLS with mutual certificates, then the PLAIN login."""
+    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'username="controller" password="ctl-secret" user_controller="ctl-secret";')
+    members = cluster(broker_factory, pki, extra={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SASL_SSL",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": jaas})
+    topic = fresh_topic("ctl-sasl-ssl")
+    create(members[0], topic)
+    partition0_when(members[0], topic, lambda _l, i: i == [1, 2, 3], "the topic in sync")
+    values = [f"c{i}".encode() for i in range(50)]
+    assert produce(members[2].bootstrap, topic, values) == list(range(50))
+    assert consume_all(members[1].bootstrap, topic, 50) == list(enumerate(values))
+    # A cluster certificate alone is not enough: the first frame must be the login.
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(str(pki / "broker.pem"), str(pki / "broker.key"))
+    heartbeat = {"Heartbeat": {"node_id": 99, "incarnation": "stranger"}}
+    with controller_conn(members[0].controller_port, ctx) as s:
+        assert controller_frame(s, heartbeat) is None
+    login = {"Login": {"mechanism": "PLAIN", "username": "controller", "password": "ctl-secret"}}
+    with controller_conn(members[0].controller_port, ctx) as s:
+        assert controller_frame(s, login) == {"Login": {"Ok": None}}
+        assert "Heartbeat" in controller_frame(s, heartbeat)
+    for b in members:
+        assert "login refused" not in b.log_text(), b.log_tail()
