@@ -3,6 +3,8 @@
 //! - `conn_limits`: `max.connections`, `listener.name.<l>.max.connections`,
 //!   `max.connections.per.ip` and `max.connections.per.ip.overrides`, counted per broker
 //!   across shards (every shard accepts on every listener).
+//! - `conn_rate`: `max.connection.creation.rate` and IP `connection_creation_rate`
+//!   quotas (KIP-612), checked at accept.
 //! - `entity`: quota entities (user, client id, `<default>`s), Kafka's precedence, and
 //!   the changes AlterClientQuotas makes.
 //! - `sensor`: one windowed rate (`quota.window.num` × `quota.window.size.seconds`),
@@ -13,6 +15,7 @@
 //!   connection's reader and writer use once per request.
 
 pub mod conn_limits;
+pub mod conn_rate;
 pub mod entity;
 pub mod manager;
 pub mod mutation;
@@ -38,6 +41,7 @@ pub const KEYS: &[&str] = &[
     "quota.window.num",
     "quota.window.size.seconds",
     "controller.quota.window.num",
+    "max.connection.creation.rate",
     "controller.quota.window.size.seconds",
 ];
 
@@ -51,6 +55,9 @@ pub struct QuotaConfig {
     /// `controller_mutation_rate` burst in seconds of the rate.
     pub mutation_window_num: u32,
     pub mutation_window_size_seconds: u32,
+    /// `max.connection.creation.rate` (new connections per second per broker); None:
+    /// Kafka's default, no limit.
+    pub max_connection_creation_rate: Option<u32>,
 }
 
 impl Default for QuotaConfig {
@@ -61,6 +68,7 @@ impl Default for QuotaConfig {
             limits: Default::default(),
             mutation_window_num: mutation::WINDOW_NUM_DEFAULT,
             mutation_window_size_seconds: mutation::WINDOW_SIZE_SECONDS_DEFAULT,
+            max_connection_creation_rate: None,
         }
     }
 }
@@ -101,6 +109,10 @@ impl QuotaConfig {
             c.mutation_window_size_seconds = n as u32;
         }
         let max = u64::from(u32::MAX);
+        if let Some(n) = num("max.connection.creation.rate", 1, max)? {
+            // Kafka's default, Int.MaxValue, means no limit.
+            c.max_connection_creation_rate = (n < i32::MAX as u64).then_some(n as u32);
+        }
         if let Some(n) = num("max.connections", 0, max)? {
             c.limits.max_connections = n as u32;
         }

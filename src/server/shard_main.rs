@@ -195,6 +195,12 @@ async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener
             return;
         }
     };
+    // Over a connection creation rate (KIP-612): closed likewise, before TLS.
+    if let Err(why) = shard.broker.quotas.admit_connection(peer.map(|p| p.ip())) {
+        crate::metrics::add(crate::metrics::Counter::ConnectionsRefused, 1);
+        tracing::warn!(?peer, "refusing connection: {why}");
+        return;
+    }
     let mut info = ConnInfo {
         peer,
         listener,
