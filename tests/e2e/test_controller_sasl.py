@@ -27,8 +27,12 @@ FAST = {
 
 
 def jaas(password):
+    """The member logs in with `password` and accepts it: a member configured with the
+    wrong secret has it on both sides. (With a wrong password on its client side only,
+    it would still take the leader's appends while its own refused votes raise its
+    term, and its answers would make the leader step down again and again.)"""
     return ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="controller" password="{password}" user_controller="{PASSWORD}";')
+            f'username="controller" password="{password}" user_controller="{password}";')
 
 
 def sasl_settings(password=PASSWORD):
