@@ -142,8 +142,14 @@ impl Connection {
                     .await
                     .map_err(|e| ConnectFailure {
                         refused: false,
-                        misconfigured: true,
-                        why: format!("{e} (check ssl.truststore.* and ssl.endpoint.identification.algorithm of the inter-broker listener, and that its certificate allows clientAuth if the other broker asks for one)"),
+                        // A connection lost mid-handshake (the other broker stopping)
+                        // is no configuration problem.
+                        misconfigured: e.refused,
+                        why: if e.refused {
+                            format!("{e} (check ssl.truststore.* and ssl.endpoint.identification.algorithm of the inter-broker listener, and that its certificate allows clientAuth if the other broker asks for one)")
+                        } else {
+                            e.why
+                        },
                     })?;
                 Box::new(tls)
             }

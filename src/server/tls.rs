@@ -26,7 +26,7 @@ use crate::server::connection::Transport;
 
 mod client;
 mod subject;
-pub use client::{client_config, connect, server_name};
+pub use client::{client_config, connect, server_name, HandshakeError};
 pub use subject::subject_dn;
 
 /// How long a client has to finish the TLS handshake before its connection is closed.
