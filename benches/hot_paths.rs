@@ -490,6 +490,7 @@ fn quota_accounting(c: &mut Criterion) {
         entity: QuotaEntity {
             user: None,
             client_id: Some(Name::Named("bench-client".into())),
+            ip: None,
         },
         key: PRODUCER_BYTE_RATE.into(),
         // High enough that the bench never crosses it: the cost measured is the record.

@@ -340,7 +340,9 @@ impl BrokerConfig {
         let controller_listener = parsed.controller;
         c.cluster = crate::cluster::config::from_properties(props, c.node_id, controller_listener)?;
         if let Some(cluster) = c.cluster.as_mut() {
-            cluster.controller_tls = controller_listener::tls(props)?;
+            let security = controller_listener::security(props)?;
+            cluster.controller_tls = security.tls;
+            cluster.controller_sasl = security.sasl;
         }
         c.inter_broker = sasl::inter_broker(props, &c.listeners, c.cluster.is_some())?;
         c.connections_max_reauth_ms = sasl::reauth_ms(props)?;

@@ -13,6 +13,7 @@ use crate::broker::producer_ids::ProducerIds;
 use crate::broker::router::{PartitionCheckpoint, ShardMsg};
 use crate::broker::{Broker, Checkpoints};
 use crate::config::BrokerConfig;
+use crate::server::tls::{ClientTlsContext, Reloading};
 use crate::storage::checkpoint::{
     self, LOG_START_OFFSET_CHECKPOINT_FILE as LOG_START_OFFSET_FILE,
     RECOVERY_POINT_CHECKPOINT_FILE as RECOVERY_POINT_FILE,
@@ -88,6 +89,13 @@ pub fn run(
         probe_listener(&l.bind, &format!("listeners ({})", l.name))?;
     }
     broker.tls = load_tls(&broker.config)?;
+    // Every TLS configuration whose files are watched for changes.
+    let mut watched: Vec<Arc<dyn crate::server::tls::Reload>> = broker
+        .tls
+        .iter()
+        .flatten()
+        .map(|c| c.clone() as Arc<dyn crate::server::tls::Reload>)
+        .collect();
     if broker.config.cluster.is_none() {
         let authorizer = broker.config.authorizer.clone();
         broker.acls = crate::security::acl::AclStore::open(&broker.config.log_dirs[0], authorizer)?;
@@ -102,13 +110,17 @@ pub fn run(
     if broker.config.cluster.is_some() {
         let inter = &broker.config.listeners[broker.config.inter_broker.listener];
         if let Some(tls) = &inter.tls {
-            let config = crate::server::tls::client_config(tls).map_err(|e| {
-                format!(
-                    "the inter-broker listener {} (TLS towards the other brokers): {e}",
-                    inter.name
-                )
-            })?;
-            crate::replication::install_tls(std::sync::Arc::new(config));
+            let config =
+                crate::server::tls::ClientTlsContext::load_client(tls, "inter-broker client")
+                    .map_err(|e| {
+                        format!(
+                            "the inter-broker listener {} (TLS towards the other brokers): {e}",
+                            inter.name
+                        )
+                    })?;
+            let config = Arc::new(config);
+            watched.push(config.clone());
+            crate::replication::install_tls(config);
         }
     }
     if let Some(tls) = broker
@@ -118,9 +130,26 @@ pub fn run(
         .and_then(|c| c.controller_tls.as_ref())
     {
         let context = |e: String| format!("the controller listener (SSL): {e}");
-        let server = crate::server::tls::server_config(tls).map_err(context)?;
-        let client = crate::server::tls::client_config(tls).map_err(context)?;
-        crate::cluster::install_tls(std::sync::Arc::new(server), std::sync::Arc::new(client));
+        let server = Reloading::new(
+            tls,
+            crate::server::tls::server_config,
+            "controller listener",
+        )
+        .map_err(context)?;
+        let client = ClientTlsContext::load_client(tls, "controller client").map_err(context)?;
+        let (server, client) = (Arc::new(server), Arc::new(client));
+        watched.push(server.clone());
+        watched.push(client.clone());
+        crate::cluster::install_tls(server, client);
+    }
+    watch_tls(watched)?;
+    if let Some(sasl) = broker
+        .config
+        .cluster
+        .as_ref()
+        .and_then(|c| c.controller_sasl.clone())
+    {
+        crate::cluster::install_sasl(sasl);
     }
     if let Some(mut cluster) = broker.config.cluster.clone() {
         cluster.cluster_id = broker.cluster_id.clone();
@@ -188,7 +217,7 @@ pub fn run(
 }
 
 /// Loads the certificates of every TLS listener; a file that does not load is a
-/// start-up error naming it. Then watches them for changes (`TLS_RELOAD_INTERVAL`).
+/// start-up error naming it.
 fn load_tls(
     config: &BrokerConfig,
 ) -> Result<Vec<Option<Arc<crate::server::tls::TlsContext>>>, String> {
@@ -202,7 +231,12 @@ fn load_tls(
             None => Ok(None),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let watched: Vec<_> = contexts.iter().flatten().cloned().collect();
+    Ok(contexts)
+}
+
+/// Watches the files of every TLS configuration for changes (`TLS_RELOAD_INTERVAL`):
+/// the listeners', and those this broker shows to the others.
+fn watch_tls(watched: Vec<Arc<dyn crate::server::tls::Reload>>) -> Result<(), String> {
     if !watched.is_empty() {
         std::thread::Builder::new()
             .name("tls-reload".into())
@@ -214,7 +248,7 @@ fn load_tls(
             })
             .map_err(|e| format!("cannot start the TLS reload thread: {e}"))?;
     }
-    Ok(contexts)
+    Ok(())
 }
 
 /// How often the keystore and truststore files are checked for changes: a renewed

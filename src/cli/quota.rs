@@ -49,7 +49,8 @@ pub enum QuotaAction {
         #[command(flatten)]
         entity: EntityArgs,
         /// key=value[,key=value...]: producer_byte_rate, consumer_byte_rate (bytes/s per
-        /// broker), request_percentage (percent of one thread).
+        /// broker), request_percentage (percent of one thread), controller_mutation_rate
+        /// (partitions created or deleted per second).
         #[arg(long)]
         add_config: String,
     },

@@ -69,6 +69,9 @@ pub struct ClusterConfig {
     /// The cluster.id of this node's meta.properties (set by `serve`), sent with the
     /// registration: the quorum refuses a broker of another cluster.
     pub cluster_id: String,
+    /// The controller listener's PLAIN login when `listener.security.protocol.map`
+    /// maps it to SASL_PLAINTEXT or SASL_SSL (set by `BrokerConfig`).
+    pub controller_sasl: Option<crate::config::controller_listener::ControllerSasl>,
 }
 
 impl ClusterConfig {
@@ -209,6 +212,7 @@ pub fn from_properties(
         endpoints: Vec::new(),
         rack_aware_reads,
         cluster_id: String::new(),
+        controller_sasl: None,
     }))
 }
 

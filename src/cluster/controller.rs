@@ -565,6 +565,11 @@ impl Handler for Node {
                 Ok(r) => r,
                 Err(e) => Response::Heartbeat(Err(e)),
             },
+            // The login is taken by `net` before the handler sees a connection; one
+            // here is a second login or one on a listener without SASL.
+            Request::Login { .. } => Response::Login(Err(
+                "no login expected here (already logged in, or the listener has no SASL)".into(),
+            )),
         }
     }
 }

@@ -14,6 +14,11 @@
 //! server handshake, with the client-certificate check of `ssl.client.auth`, and every
 //! `Peer` the client handshake, verifying the voter's certificate. A connection whose
 //! handshake fails is closed before a single frame is read.
+//!
+//! With `CONTROLLER:SASL_PLAINTEXT` or `SASL_SSL` (`install_sasl`) the first frame of
+//! every connection (after TLS, if any) must be a `Login` with PLAIN credentials the
+//! listener's JAAS config accepts; nothing else is read from a connection before that,
+//! and a refused login is answered, logged with the peer's address and closed.
 
 // openraft's `RaftNetwork` fixes the RPC error type, large as it is.
 #![allow(clippy::result_large_err)]
@@ -39,16 +44,41 @@ use super::TypeConfig;
 
 /// Bound on one frame (a snapshot travels whole in one).
 const FRAME_BYTES_MAX: usize = 64 << 20;
+/// Bound on the login frame: an unauthenticated peer gets no large buffer.
+const LOGIN_FRAME_BYTES_MAX: usize = 4 << 10;
+/// How long a new connection has to log in when the listener is a SASL one.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most one warning per peer this often about our own refused login.
+const LOGIN_WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// The one mechanism served on the controller listener (`config::controller_listener`).
+const MECHANISM: &str = "PLAIN";
 /// How long a connection attempt to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The controller listener's TLS: the server side and the client side towards the
-/// other voters; set once at start-up (`install_tls`), none for PLAINTEXT.
-static TLS: OnceLock<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> = OnceLock::new();
+/// other voters; set once at start-up (`install_tls`), none for PLAINTEXT. Both are
+/// read at each new connection, so changed certificate files (reloaded by `serve`'s
+/// watcher) reach the next handshake without a restart.
+static TLS: OnceLock<(
+    Arc<crate::server::tls::TlsContext>,
+    Arc<crate::server::tls::ClientTlsContext>,
+)> = OnceLock::new();
 
 /// Makes the controller listener and every `Peer` of this process speak TLS.
-pub fn install_tls(server: Arc<rustls::ServerConfig>, client: Arc<rustls::ClientConfig>) {
+pub fn install_tls(
+    server: Arc<crate::server::tls::TlsContext>,
+    client: Arc<crate::server::tls::ClientTlsContext>,
+) {
     let _ = TLS.set((server, client));
+}
+
+/// The controller listener's PLAIN logins (SASL_PLAINTEXT / SASL_SSL); set once at
+/// start-up, none otherwise.
+static SASL: OnceLock<crate::config::controller_listener::ControllerSasl> = OnceLock::new();
+
+/// Makes the controller listener require a login first and every `Peer` log in.
+pub fn install_sasl(sasl: crate::config::controller_listener::ControllerSasl) {
+    let _ = SASL.set(sasl);
 }
 
 /// What a controller connection reads and writes through: TCP or TLS over it.
@@ -67,6 +97,13 @@ pub enum Request {
         node_id: i32,
         incarnation: String,
     },
+    /// The first frame on a SASL controller listener (SASL PLAIN's two fields; the
+    /// authorization id is always this user).
+    Login {
+        mechanism: String,
+        username: String,
+        password: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,6 +114,8 @@ pub enum Response {
     /// The reply, or why it was not proposed (e.g. this node is not the leader).
     Write(Result<Reply, String>),
     Heartbeat(Result<(), String>),
+    /// Whether the login was accepted; a refused one is followed by the close.
+    Login(Result<(), String>),
 }
 
 /// What answers requests on the controller listener.
@@ -90,11 +129,18 @@ pub trait Handler: Send + Sync + 'static {
 async fn read_frame<T: serde::de::DeserializeOwned>(
     stream: &mut (impl AsyncRead + Unpin),
 ) -> std::io::Result<T> {
+    read_frame_within(stream, FRAME_BYTES_MAX).await
+}
+
+async fn read_frame_within<T: serde::de::DeserializeOwned>(
+    stream: &mut (impl AsyncRead + Unpin),
+    bytes_max: usize,
+) -> std::io::Result<T> {
     let len = stream.read_u32().await? as usize;
-    if len > FRAME_BYTES_MAX {
+    if len > bytes_max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds {FRAME_BYTES_MAX}"),
+            format!("frame of {len} bytes exceeds {bytes_max}"),
         ));
     }
     let mut buf = vec![0; len];
@@ -117,9 +163,6 @@ async fn write_frame<T: Serialize>(
 /// Accepts on the controller listener and serves each connection on its own task,
 /// after the TLS handshake when the listener is an SSL one.
 pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
-    let acceptor = TLS
-        .get()
-        .map(|(server, _)| tokio_rustls::TlsAcceptor::from(server.clone()));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -131,7 +174,9 @@ pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let acceptor = acceptor.clone();
+        let acceptor = TLS
+            .get()
+            .map(|(server, _)| tokio_rustls::TlsAcceptor::from(server.config()));
         tokio::spawn(async move {
             let Some(acceptor) = acceptor else {
                 return serve_connection(stream, peer, handler).await;
@@ -160,6 +205,11 @@ async fn serve_connection<H: Handler>(
     peer: std::net::SocketAddr,
     handler: Arc<H>,
 ) {
+    if let Some(sasl) = SASL.get() {
+        if !accept_login(&mut stream, peer, sasl).await {
+            return;
+        }
+    }
     loop {
         let request: Request = match read_frame(&mut stream).await {
             Ok(r) => r,
@@ -176,15 +226,72 @@ async fn serve_connection<H: Handler>(
     }
 }
 
+/// The server side of the login: true when `stream` may go on. A refused login is
+/// answered (so the peer can say why), logged with the peer's address and closed.
+async fn accept_login(
+    stream: &mut impl Stream,
+    peer: std::net::SocketAddr,
+    sasl: &crate::config::controller_listener::ControllerSasl,
+) -> bool {
+    let first = tokio::time::timeout(
+        LOGIN_TIMEOUT,
+        read_frame_within::<Request>(stream, LOGIN_FRAME_BYTES_MAX),
+    )
+    .await;
+    let (username, accepted) = match first {
+        Ok(Ok(Request::Login {
+            mechanism,
+            username,
+            password,
+        })) => {
+            let accepted = mechanism == MECHANISM
+                && sasl.users.get(&username).is_some_and(|expected| {
+                    crate::security::scram::constant_time_eq(
+                        expected.as_bytes(),
+                        password.as_bytes(),
+                    )
+                });
+            (username, accepted)
+        }
+        Ok(Ok(_)) => {
+            tracing::warn!(%peer, "controller listener: a request before the SASL login, closing (is the peer's controller listener SASL too?)");
+            return false;
+        }
+        // A connect-and-close (the fencing probe) is no failed login.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return false,
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "controller listener: unreadable SASL login, closing: {e}");
+            return false;
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "controller listener: no SASL login within {LOGIN_TIMEOUT:?}, closing");
+            return false;
+        }
+    };
+    if !accepted {
+        tracing::warn!(%peer, user = %username, "controller listener: SASL PLAIN login refused (unknown user or wrong password), closing; nothing from this connection is applied");
+        let refused = Response::Login(Err("invalid username or password".into()));
+        let _ = write_frame(stream, &refused).await;
+        return false;
+    }
+    write_frame(stream, &Response::Login(Ok(()))).await.is_ok()
+}
+
 /// A client of one peer's controller listener.
 pub struct Peer {
     addr: String,
     conn: Option<Box<dyn Stream>>,
+    /// When our refused login was last logged (`LOGIN_WARN_INTERVAL`).
+    login_warned: Option<std::time::Instant>,
 }
 
 impl Peer {
     pub fn new(addr: String) -> Peer {
-        Peer { addr, conn: None }
+        Peer {
+            addr,
+            conn: None,
+            login_warned: None,
+        }
     }
 
     /// Sends `request` and waits for the response, within `timeout`.
@@ -214,13 +321,13 @@ impl Peer {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
                 })??;
             stream.set_nodelay(true)?;
-            self.conn = Some(match TLS.get() {
+            let mut conn: Box<dyn Stream> = match TLS.get() {
                 None => Box::new(stream),
                 Some((_, client)) => {
                     let host = self.addr.rsplit_once(':').map_or(&*self.addr, |(h, _)| h);
                     let name =
                         crate::server::tls::server_name(host).map_err(std::io::Error::other)?;
-                    let tls = tokio_rustls::TlsConnector::from(client.clone())
+                    let tls = tokio_rustls::TlsConnector::from(client.config())
                         .connect(name, stream)
                         .await
                         .map_err(|e| {
@@ -231,11 +338,49 @@ impl Peer {
                         })?;
                     Box::new(tls)
                 }
-            });
+            };
+            if let Some(sasl) = SASL.get() {
+                if let Err(e) = login(&mut conn, sasl).await {
+                    let e = format!(
+                        "the controller listener {} refused our SASL PLAIN login as {:?}: {e}",
+                        self.addr, sasl.username
+                    );
+                    let now = std::time::Instant::now();
+                    if self
+                        .login_warned
+                        .is_none_or(|t| now.duration_since(t) >= LOGIN_WARN_INTERVAL)
+                    {
+                        self.login_warned = Some(now);
+                        tracing::warn!("{e} (check username and password in listener.name.<controller>.plain.sasl.jaas.config)");
+                    }
+                    return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
+                }
+            }
+            self.conn = Some(conn);
         }
         let stream = self.conn.as_mut().expect("connected");
         write_frame(stream, request).await?;
         read_frame(stream).await
+    }
+}
+
+/// The client side of the login: `Login`, then the answer.
+async fn login(
+    conn: &mut Box<dyn Stream>,
+    sasl: &crate::config::controller_listener::ControllerSasl,
+) -> Result<(), String> {
+    let request = Request::Login {
+        mechanism: MECHANISM.into(),
+        username: sasl.username.clone(),
+        password: sasl.password.clone(),
+    };
+    write_frame(conn, &request)
+        .await
+        .map_err(|e| e.to_string())?;
+    match read_frame_within(conn, LOGIN_FRAME_BYTES_MAX).await {
+        Ok(Response::Login(r)) => r,
+        Ok(_) => Err("an answer that is not a login's".into()),
+        Err(e) => Err(format!("no answer to the login: {e}")),
     }
 }
 

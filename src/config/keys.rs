@@ -28,6 +28,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
     "controller.listener.names",
+    super::controller_listener::MECHANISM_KEY,
     "broker.rack",
     "broker.heartbeat.interval.ms",
     "broker.session.timeout.ms",

@@ -4,8 +4,8 @@
 //! single broker, the metadata quorum in a cluster (`quota::store`).
 //!
 //! Each entry is checked alone (entity types user / client-id, each at most once; keys
-//! producer_byte_rate, consumer_byte_rate, request_percentage; positive values); valid
-//! entries are applied together, `validate_only` applies nothing.
+//! producer_byte_rate, consumer_byte_rate, request_percentage, controller_mutation_rate;
+//! or an ip entity alone with connection_creation_rate (KIP-612); positive values); valid entries are applied together, `validate_only` applies nothing.
 
 use std::rc::Rc;
 
@@ -19,7 +19,8 @@ use crate::broker::shard::Shard;
 use crate::cluster::AdminCall;
 use crate::protocol::errors as ec;
 use crate::quota::entity::{
-    canonical_value, Name, QuotaChange, QuotaEntity, ENTITY_CLIENT_ID, ENTITY_USER,
+    canonical_value, Name, QuotaChange, QuotaEntity, CONNECTION_CREATION_RATE, ENTITY_CLIENT_ID,
+    ENTITY_IP, ENTITY_USER,
 };
 use crate::security::acl::{Access, Operation};
 
@@ -103,14 +104,16 @@ fn changes(e: &RequestEntry) -> Result<Vec<QuotaChange>, String> {
     let mut entity = QuotaEntity {
         user: None,
         client_id: None,
+        ip: None,
     };
     for part in &e.entity {
         let slot = match part.entity_type.as_str() {
             ENTITY_USER => &mut entity.user,
             ENTITY_CLIENT_ID => &mut entity.client_id,
+            ENTITY_IP => &mut entity.ip,
             other => {
                 return Err(format!(
-                    "Unhandled client quota entity type: {other} (corelog knows {ENTITY_USER} and {ENTITY_CLIENT_ID})"
+                    "Unhandled client quota entity type: {other} (corelog knows {ENTITY_USER}, {ENTITY_CLIENT_ID} and {ENTITY_IP})"
                 ))
             }
         };
@@ -122,8 +125,17 @@ fn changes(e: &RequestEntry) -> Result<Vec<QuotaChange>, String> {
         }
         *slot = Some(Name::from_wire(part.entity_name.as_deref()));
     }
-    if entity.user.is_none() && entity.client_id.is_none() {
+    if entity.user.is_none() && entity.client_id.is_none() && entity.ip.is_none() {
         return Err("Invalid empty client quota entity".into());
+    }
+    let ip = entity.ip.is_some();
+    if ip && (entity.user.is_some() || entity.client_id.is_some()) {
+        return Err("Invalid quota entity combination: ip goes alone".into());
+    }
+    if let Some(Name::Named(addr)) = &entity.ip {
+        if addr.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("{addr} is not a valid IP address"));
+        }
     }
     let mut keys = std::collections::HashSet::new();
     e.ops
@@ -132,6 +144,14 @@ fn changes(e: &RequestEntry) -> Result<Vec<QuotaChange>, String> {
             let key = op.key.as_str();
             if !keys.insert(key) {
                 return Err(format!("Duplicate quota key {key} in one entry"));
+            }
+            // As Kafka: ip entities have connection_creation_rate only, and only they do.
+            if ip != (key == CONNECTION_CREATION_RATE) {
+                return Err(if ip {
+                    format!("{key} is not a quota of ip entities (they have {CONNECTION_CREATION_RATE})")
+                } else {
+                    format!("{CONNECTION_CREATION_RATE} is a quota of ip entities only")
+                });
             }
             let value = if op.remove {
                 canonical_value(key, 1.0)?;

@@ -1,7 +1,8 @@
 //! CreatePartitions: grows a topic. New partitions are placed like new topics' (least
 //! loaded shard and log dir); explicit assignments must name this broker only. A request
 //! that would add more than `max.partitions.per.request` partitions in total is refused
-//! as a whole by the metadata shard before anything is placed.
+//! as a whole by the metadata shard before anything is placed. The new partitions are
+//! taken from the client's `controller_mutation_rate` quota first (`quota::mutation`).
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -15,6 +16,7 @@ use kafka_protocol::messages::{
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
@@ -22,9 +24,11 @@ pub async fn handle(
     version: i16,
     body: BytesMut,
     access: Access,
+    quota: MutationQuota,
 ) -> Result<Outcome, RequestError> {
     let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, version, body)?;
     let node_id = shard.broker.config.node_id;
+    let snap = shard.broker.metadata.snapshot();
     // As Kafka: a name given twice is answered once, INVALID_REQUEST, and not grown.
     let repeated = super::repeated_names(req.topics.iter().map(|t| t.name.as_str()));
     let mut resp = CreatePartitionsResponse::default();
@@ -60,6 +64,15 @@ pub async fn handle(
                 format!("each new partition must be assigned to broker {node_id} alone"),
             )));
         } else {
+            let current = snap
+                .topic(t.name.as_str())
+                .map(|m| m.partitions.len() as i64);
+            let added = current.map_or(0, |c| (i64::from(t.count) - c).max(0) as u32);
+            if !req.validate_only && added > 0 && quota.take(added).is_err() {
+                let why = THROTTLED_MESSAGE.to_string();
+                early.push(Some((ec::THROTTLING_QUOTA_EXCEEDED, why)));
+                continue;
+            }
             early.push(None);
             requests.push((t.name.to_string(), t.count));
         }
@@ -83,5 +96,6 @@ pub async fn handle(
         }
         resp.results.push(r);
     }
+    resp.throttle_time_ms = quota.settle().await;
     respond(ApiKey::CreatePartitions, version, &resp)
 }

@@ -2,7 +2,8 @@
 //! In a cluster the quorum places replicas (or takes the request's assignments) and
 //! every replica's broker opens its partitions (`broker::cluster_sync`). A request that would add
 //! more than `max.partitions.per.request` partitions in total is refused as a whole,
-//! before anything is placed (`broker::request_limits`).
+//! before anything is placed (`broker::request_limits`). Each topic's partitions are
+//! taken from the client's `controller_mutation_rate` quota first (`quota::mutation`).
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -17,6 +18,7 @@ use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::request_limits;
 use crate::broker::shard::{Shard, TopicSpec};
 use crate::protocol::errors as ec;
+use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
@@ -24,6 +26,7 @@ pub async fn handle(
     version: i16,
     body: BytesMut,
     access: Access,
+    quota: MutationQuota,
 ) -> Result<Outcome, RequestError> {
     let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker = shard.broker.clone();
@@ -76,10 +79,18 @@ pub async fn handle(
         broker.config.num_partitions,
         broker.cluster.is_some(),
     );
+    let (specs, throttled): (Vec<TopicSpec>, Vec<TopicSpec>) = specs
+        .into_iter()
+        .partition(|s| req.validate_only || quota.take(s.partitions.max(0) as u32).is_ok());
     let results = shard.create_topics(specs.clone(), req.validate_only).await;
     let snap = broker.metadata.snapshot();
     for (name, code, msg) in early {
         resp.topics.push(result(&name, code, Some(msg), -1, None));
+    }
+    for t in throttled {
+        let msg = Some(THROTTLED_MESSAGE.to_string());
+        let code = ec::THROTTLING_QUOTA_EXCEEDED;
+        resp.topics.push(result(&t.name, code, msg, -1, None));
     }
     for ((name, r), spec) in results.into_iter().zip(specs) {
         let id = snap.topic(&name).map(|t| t.id);
@@ -88,6 +99,7 @@ pub async fn handle(
             Err((code, msg)) => result(&name, code, Some(msg), -1, None),
         });
     }
+    resp.throttle_time_ms = quota.settle().await;
     respond(ApiKey::CreateTopics, version, &resp)
 }
 

@@ -1,5 +1,7 @@
 //! DeleteTopics, by name (all versions) or by topic id (v6+). A request that would delete
-//! more than `CHANGES_PER_REQUEST_MAX` topics is refused as a whole, as in Kafka.
+//! more than `CHANGES_PER_REQUEST_MAX` topics is refused as a whole, as in Kafka. Each
+//! existing topic's partitions are taken from the client's `controller_mutation_rate`
+//! quota first (`quota::mutation`).
 
 use std::rc::Rc;
 
@@ -12,6 +14,7 @@ use super::{decode, respond, str_bytes, topic_name, Outcome, RequestError};
 use crate::broker::request_limits;
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
+use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::security::acl::{Access, Operation};
 
 pub async fn handle(
@@ -19,6 +22,7 @@ pub async fn handle(
     version: i16,
     body: BytesMut,
     access: Access,
+    quota: MutationQuota,
 ) -> Result<Outcome, RequestError> {
     let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, version, body)?;
     let snap = shard.broker.metadata.snapshot();
@@ -63,6 +67,25 @@ pub async fn handle(
             allowed
         })
         .unzip();
+    let (names, ids): (Vec<String>, Vec<Uuid>) = names
+        .into_iter()
+        .zip(ids)
+        .filter(|(name, id)| {
+            let Some(topic) = snap.topic(name) else {
+                return true;
+            };
+            if quota.take(topic.partitions.len() as u32).is_ok() {
+                return true;
+            }
+            let mut r = DeletableTopicResult::default();
+            r.name = Some(topic_name(name));
+            r.topic_id = *id;
+            r.error_code = ec::THROTTLING_QUOTA_EXCEEDED;
+            r.error_message = Some(str_bytes(THROTTLED_MESSAGE));
+            resp.responses.push(r);
+            false
+        })
+        .unzip();
     let mut existing: Vec<&str> = names
         .iter()
         .map(String::as_str)
@@ -84,5 +107,6 @@ pub async fn handle(
         }
         resp.responses.push(out);
     }
+    resp.throttle_time_ms = quota.settle().await;
     respond(ApiKey::DeleteTopics, version, &resp)
 }

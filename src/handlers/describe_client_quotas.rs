@@ -16,7 +16,9 @@ use kafka_protocol::messages::{ApiKey, DescribeClientQuotasRequest, DescribeClie
 use super::{decode, respond, str_bytes, Outcome, RequestError};
 use crate::broker::shard::Shard;
 use crate::protocol::errors as ec;
-use crate::quota::entity::{Name, QuotaEntity, QuotaRecord, ENTITY_CLIENT_ID, ENTITY_USER};
+use crate::quota::entity::{
+    Name, QuotaEntity, QuotaRecord, ENTITY_CLIENT_ID, ENTITY_IP, ENTITY_USER,
+};
 use crate::security::acl::{Access, Operation};
 
 const MATCH_EXACT: i8 = 0;
@@ -58,9 +60,9 @@ fn check_filter(components: &[ComponentData]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for c in components {
         let t = c.entity_type.as_str();
-        if t != ENTITY_USER && t != ENTITY_CLIENT_ID {
+        if t != ENTITY_USER && t != ENTITY_CLIENT_ID && t != ENTITY_IP {
             return Err(format!(
-                "Custom entity type '{t}' not supported (corelog knows {ENTITY_USER} and {ENTITY_CLIENT_ID})."
+                "Custom entity type '{t}' not supported (corelog knows {ENTITY_USER}, {ENTITY_CLIENT_ID} and {ENTITY_IP})."
             ));
         }
         if !seen.insert(t) {
@@ -81,6 +83,7 @@ fn check_filter(components: &[ComponentData]) -> Result<(), String> {
 fn selected(entity: &QuotaEntity, components: &[ComponentData], strict: bool) -> bool {
     let part = |t: &str| match t {
         ENTITY_USER => entity.user.as_ref(),
+        ENTITY_IP => entity.ip.as_ref(),
         _ => entity.client_id.as_ref(),
     };
     let all_match = components.iter().all(|c| {
@@ -93,7 +96,9 @@ fn selected(entity: &QuotaEntity, components: &[ComponentData], strict: bool) ->
             _ => true,
         }
     });
-    let parts = usize::from(entity.user.is_some()) + usize::from(entity.client_id.is_some());
+    let parts = usize::from(entity.user.is_some())
+        + usize::from(entity.client_id.is_some())
+        + usize::from(entity.ip.is_some());
     all_match && (!strict || parts == components.len())
 }
 
@@ -110,6 +115,9 @@ fn entry(r: &QuotaRecord) -> EntryData {
     }
     if let Some(c) = &r.entity.client_id {
         part(ENTITY_CLIENT_ID, c);
+    }
+    if let Some(ip) = &r.entity.ip {
+        part(ENTITY_IP, ip);
     }
     e.values = r
         .values
@@ -141,10 +149,12 @@ mod tests {
         let alice_app = QuotaEntity {
             user: Some(Name::Named("alice".into())),
             client_id: Some(Name::Named("app".into())),
+            ip: None,
         };
         let default_user = QuotaEntity {
             user: Some(Name::Default),
             client_id: None,
+            ip: None,
         };
         let users_any = [component(ENTITY_USER, MATCH_ANY, None)];
         assert!(selected(&alice_app, &users_any, false));
@@ -155,7 +165,8 @@ mod tests {
         assert!(!selected(&default_user, &alice, false));
         let default = [component(ENTITY_USER, MATCH_DEFAULT, None)];
         assert!(selected(&default_user, &default, true));
-        assert!(check_filter(&[component("ip", MATCH_ANY, None)]).is_err());
+        assert!(check_filter(&[component("ip", MATCH_ANY, None)]).is_ok());
+        assert!(check_filter(&[component("host", MATCH_ANY, None)]).is_err());
         assert!(check_filter(&[
             component(ENTITY_USER, MATCH_ANY, None),
             component(ENTITY_USER, MATCH_ANY, None)

@@ -124,6 +124,37 @@ pub struct Client {
 
 pub type Pending = LocalBoxFuture<'static, Result<Outcome, RequestError>>;
 
+/// The first versions that know THROTTLING_QUOTA_EXCEEDED (KIP-599); older ones are
+/// throttled by holding the response back.
+const CREATE_TOPICS_STRICT_FROM: i16 = 6;
+const DELETE_TOPICS_STRICT_FROM: i16 = 5;
+const CREATE_PARTITIONS_STRICT_FROM: i16 = 3;
+
+/// The request's `controller_mutation_rate` quota: by the connection's principal (Kafka's
+/// `ANONYMOUS` without one) and the request's client id.
+fn mutation_quota(
+    shard: &Shard,
+    header: &RequestHeaderView,
+    conn: &crate::server::connection::ConnInfo,
+    strict_from: i16,
+) -> crate::quota::mutation::MutationQuota {
+    let user = conn
+        .principal
+        .as_deref()
+        .map(|p| p.strip_prefix("User:").unwrap_or(p))
+        .unwrap_or("ANONYMOUS")
+        .to_string();
+    let who = crate::quota::entity::ClientKey {
+        user,
+        client_id: header.client_id.as_deref().unwrap_or("").to_string(),
+    };
+    crate::quota::mutation::MutationQuota::new(
+        &shard.broker.quotas,
+        who,
+        header.api_version >= strict_from,
+    )
+}
+
 /// Starts serving one request. Errors here close the connection.
 pub fn dispatch(
     shard: &Rc<Shard>,
@@ -180,8 +211,14 @@ pub fn dispatch(
         ApiKey::Fetch => fetch::handle(s, version, body, conn.listener, access).boxed_local(),
         ApiKey::Metadata => metadata::handle(s, version, body, conn.listener, access).boxed_local(),
         ApiKey::ListOffsets => list_offsets::handle(s, version, body, access).boxed_local(),
-        ApiKey::CreateTopics => create_topics::handle(s, version, body, access).boxed_local(),
-        ApiKey::DeleteTopics => delete_topics::handle(s, version, body, access).boxed_local(),
+        ApiKey::CreateTopics => {
+            let quota = mutation_quota(shard, header, conn, CREATE_TOPICS_STRICT_FROM);
+            create_topics::handle(s, version, body, access, quota).boxed_local()
+        }
+        ApiKey::DeleteTopics => {
+            let quota = mutation_quota(shard, header, conn, DELETE_TOPICS_STRICT_FROM);
+            delete_topics::handle(s, version, body, access, quota).boxed_local()
+        }
         ApiKey::DescribeLogDirs => {
             describe_log_dirs::handle(s, version, body, access).boxed_local()
         }
@@ -190,7 +227,8 @@ pub fn dispatch(
             offset_for_leader_epoch::handle(s, version, body, access).boxed_local()
         }
         ApiKey::CreatePartitions => {
-            create_partitions::handle(s, version, body, access).boxed_local()
+            let quota = mutation_quota(shard, header, conn, CREATE_PARTITIONS_STRICT_FROM);
+            create_partitions::handle(s, version, body, access, quota).boxed_local()
         }
         ApiKey::DescribeConfigs => describe_configs::handle(s, version, body, access).boxed_local(),
         ApiKey::AlterConfigs => {

@@ -159,6 +159,10 @@ pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
 /// The transactionalId could not be found.
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
+/// The request was refused because a `controller_mutation_rate` quota is exhausted
+/// (KIP-599); retry after the response's throttle_time_ms.
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+
 #[cfg(test)]
 mod tests {
     use super::*;

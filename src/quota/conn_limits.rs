@@ -6,8 +6,11 @@
 //! Kafka's semantics: `max.connections.per.ip` (and its overrides, by IP address or
 //! host name resolved at start-up) counts one address's connections across listeners;
 //! `max.connections` counts the broker's, `listener.name.<l>.max.connections` one
-//! listener's. Kafka's acceptor waits for a free slot when `max.connections` is reached;
-//! corelog closes the new connection instead (see README).
+//! listener's. Over `max.connections` a new connection waits for a free slot, as behind
+//! Kafka's acceptor: each shard's accept loop holds the one connection it accepted
+//! (unread) until `try_reserve` gets a slot, and accepts nothing more meanwhile, so the
+//! rest queue in the kernel's backlog (`server::shard_main::accept_loop`). The other
+//! limits (per listener, per IP) close the new connection.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -75,6 +78,21 @@ pub struct ConnectionLimits {
     per_ip: Mutex<HashMap<IpAddr, u32>>,
 }
 
+/// A broker-wide count taken before a connection is served (`try_reserve`); moved into
+/// its `Slot` by `admit`, else given back when dropped.
+pub struct Reservation {
+    limits: Arc<ConnectionLimits>,
+    live: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.live {
+            self.limits.total.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// A connection's slot; dropping it gives the slot back.
 pub struct Slot {
     limits: Arc<ConnectionLimits>,
@@ -131,9 +149,29 @@ impl ConnectionLimits {
             .map_or(self.config.max_per_ip, |(_, n)| *n)
     }
 
+    /// One of the broker's `max.connections` slots, or None while the broker is full.
+    pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let max = self.config.max_connections;
+        self.total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Reservation {
+                limits: self.clone(),
+                live: true,
+            })
+    }
+
     /// Takes a slot for a connection from `ip` on listener `listener`, or says which
-    /// limit it is over (the log line's text).
-    pub fn admit(self: &Arc<Self>, listener: usize, ip: Option<IpAddr>) -> Result<Slot, String> {
+    /// limit it is over (the log line's text). With `reserved`, the broker-wide count
+    /// was taken already (`try_reserve`).
+    pub fn admit(
+        self: &Arc<Self>,
+        listener: usize,
+        ip: Option<IpAddr>,
+        reserved: Option<Reservation>,
+    ) -> Result<Slot, String> {
         if let Some(ip) = ip {
             let limit = self.ip_limit(ip);
             let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
@@ -155,7 +193,13 @@ impl ConnectionLimits {
             listener,
             ip,
         };
-        let total = self.total.fetch_add(1, Ordering::AcqRel);
+        let total = match reserved {
+            Some(mut r) => {
+                r.live = false; // the slot owns the count now
+                0
+            }
+            None => self.total.fetch_add(1, Ordering::AcqRel),
+        };
         let on_listener = self
             .per_listener
             .get(listener)
@@ -200,13 +244,13 @@ mod tests {
         });
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let s1 = l.admit(0, Some(a)).unwrap();
-        let _s2 = l.admit(1, Some(a)).unwrap();
-        assert!(l.admit(0, Some(a)).is_err());
+        let s1 = l.admit(0, Some(a), None).unwrap();
+        let _s2 = l.admit(1, Some(a), None).unwrap();
+        assert!(l.admit(0, Some(a), None).is_err());
         assert_eq!(l.open(), 2, "a refusal gives its slot back");
-        let _s3 = l.admit(0, Some(b)).unwrap();
+        let _s3 = l.admit(0, Some(b), None).unwrap();
         drop(s1);
-        let _s4 = l.admit(0, Some(a)).unwrap();
+        let _s4 = l.admit(0, Some(a), None).unwrap();
     }
 
     #[test]
@@ -218,12 +262,43 @@ mod tests {
             max_connections: 3,
             per_listener: vec![("SSL".into(), 1)],
         });
-        let _a = l.admit(1, Some(a)).unwrap();
-        assert!(l.admit(1, Some(a)).err().unwrap().contains("listener"));
-        let _b = l.admit(0, Some(a)).unwrap();
-        let _c = l.admit(0, Some(a)).unwrap();
-        assert!(l.admit(0, None).err().unwrap().contains("max.connections"));
+        let _a = l.admit(1, Some(a), None).unwrap();
+        assert!(l
+            .admit(1, Some(a), None)
+            .err()
+            .unwrap()
+            .contains("listener"));
+        let _b = l.admit(0, Some(a), None).unwrap();
+        let _c = l.admit(0, Some(a), None).unwrap();
+        assert!(l
+            .admit(0, None, None)
+            .err()
+            .unwrap()
+            .contains("max.connections"));
         assert_eq!(l.open(), 3);
+    }
+
+    #[test]
+    fn reservations_count_against_max_connections() {
+        let l = limits(LimitsConfig {
+            max_connections: 2,
+            ..Default::default()
+        });
+        let r1 = l.try_reserve().unwrap();
+        let r2 = l.try_reserve().unwrap();
+        assert!(l.try_reserve().is_none(), "full");
+        let s1 = l.admit(0, None, Some(r1)).unwrap();
+        drop(r2); // not used: given back
+        assert_eq!(l.open(), 1);
+        let r3 = l.try_reserve().unwrap();
+        assert!(l.try_reserve().is_none());
+        drop(s1);
+        assert!(
+            l.try_reserve().is_some(),
+            "a closed connection frees its slot"
+        );
+        drop(r3);
+        assert_eq!(l.open(), 0);
     }
 
     #[test]

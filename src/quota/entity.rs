@@ -13,12 +13,23 @@ use serde::{Deserialize, Serialize};
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
 pub const REQUEST_PERCENTAGE: &str = "request_percentage";
-/// The quota keys corelog enforces (Kafka also has `controller_mutation_rate`).
-pub const QUOTA_KEYS: [&str; 3] = [PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE];
+/// Partitions created or deleted per second (KIP-599, `quota::mutation`).
+pub const CONTROLLER_MUTATION_RATE: &str = "controller_mutation_rate";
+/// The quota keys of users and client ids, in `Kind::slot` order.
+pub const QUOTA_KEYS: [&str; 4] = [
+    PRODUCER_BYTE_RATE,
+    CONSUMER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
+    CONTROLLER_MUTATION_RATE,
+];
 
 /// Kafka's entity types on the wire and in kafka-configs.
 pub const ENTITY_USER: &str = "user";
 pub const ENTITY_CLIENT_ID: &str = "client-id";
+/// An IP address (KIP-612), alone: it has `CONNECTION_CREATION_RATE` only.
+pub const ENTITY_IP: &str = "ip";
+/// New connections per second from one IP address (KIP-612), checked at accept.
+pub const CONNECTION_CREATION_RATE: &str = "connection_creation_rate";
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Name {
@@ -44,6 +55,10 @@ impl Name {
 pub struct QuotaEntity {
     pub user: Option<Name>,
     pub client_id: Option<Name>,
+    /// An IP entity (never with a user or client id). Absent from the JSON of the
+    /// entities written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Name>,
 }
 
 impl std::fmt::Display for QuotaEntity {
@@ -59,6 +74,9 @@ impl std::fmt::Display for QuotaEntity {
         if let Some(c) = &self.client_id {
             parts.push(format!("client-id={}", part(c)));
         }
+        if let Some(ip) = &self.ip {
+            parts.push(format!("ip={}", part(ip)));
+        }
         f.write_str(&parts.join(", "))
     }
 }
@@ -69,16 +87,26 @@ pub enum Kind {
     Produce,
     Fetch,
     Request,
+    /// `controller_mutation_rate`: a token bucket per request (`quota::mutation`),
+    /// not one of a connection's sensors.
+    Mutation,
 }
 
 impl Kind {
+    /// The kinds a connection counts in on every request (`manager::ConnQuotas`).
     pub const ALL: [Kind; 3] = [Kind::Produce, Kind::Fetch, Kind::Request];
 
     pub fn key(self) -> &'static str {
+        QUOTA_KEYS[self.slot()]
+    }
+
+    /// Its place in `QUOTA_KEYS`.
+    pub fn slot(self) -> usize {
         match self {
-            Kind::Produce => PRODUCER_BYTE_RATE,
-            Kind::Fetch => CONSUMER_BYTE_RATE,
-            Kind::Request => REQUEST_PERCENTAGE,
+            Kind::Produce => 0,
+            Kind::Fetch => 1,
+            Kind::Request => 2,
+            Kind::Mutation => 3,
         }
     }
 }
@@ -136,9 +164,9 @@ pub fn holds(records: &[QuotaRecord], changes: &[QuotaChange]) -> bool {
 /// Checks a value as Kafka does (a positive number; `request_percentage` any positive
 /// percentage) and gives its canonical text.
 pub fn canonical_value(key: &str, value: f64) -> Result<String, String> {
-    if !QUOTA_KEYS.contains(&key) {
+    if !QUOTA_KEYS.contains(&key) && key != CONNECTION_CREATION_RATE {
         return Err(format!(
-            "{key} is not a quota corelog knows (known: {})",
+            "{key} is not a quota corelog knows (known: {}, and {CONNECTION_CREATION_RATE} for ip entities)",
             QUOTA_KEYS.join(", ")
         ));
     }
@@ -169,26 +197,47 @@ pub struct SensorKey {
 /// The quotas in force, indexed for `resolve`.
 #[derive(Debug, Default)]
 pub struct QuotaIndex {
-    entries: std::collections::HashMap<QuotaEntity, [Option<f64>; 3]>,
+    entries: std::collections::HashMap<QuotaEntity, [Option<f64>; QUOTA_KEYS.len()]>,
+    /// `connection_creation_rate` by IP entity (`Name::Default`: the default ip).
+    ip_rates: std::collections::HashMap<Name, f64>,
 }
 
 impl QuotaIndex {
     pub fn new(records: &[QuotaRecord]) -> QuotaIndex {
+        let ip_rates = records
+            .iter()
+            .filter_map(|r| {
+                let rate = r.values.get(CONNECTION_CREATION_RATE)?.parse().ok()?;
+                Some((r.entity.ip.clone()?, rate))
+            })
+            .collect();
         let entries = records
             .iter()
+            .filter(|r| r.entity.ip.is_none())
             .map(|r| {
-                let mut v = [None; 3];
-                for (i, kind) in Kind::ALL.iter().enumerate() {
-                    v[i] = r.values.get(kind.key()).and_then(|s| s.parse().ok());
+                let mut v = [None; QUOTA_KEYS.len()];
+                for (i, key) in QUOTA_KEYS.iter().enumerate() {
+                    v[i] = r.values.get(*key).and_then(|s| s.parse().ok());
                 }
                 (r.entity.clone(), v)
             })
             .collect();
-        QuotaIndex { entries }
+        QuotaIndex { entries, ip_rates }
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The `connection_creation_rate` of `ip`: its own entity's, else the default ip's.
+    pub fn ip_rate(&self, ip: std::net::IpAddr) -> Option<f64> {
+        if self.ip_rates.is_empty() {
+            return None;
+        }
+        self.ip_rates
+            .get(&Name::Named(ip.to_string()))
+            .or_else(|| self.ip_rates.get(&Name::Default))
+            .copied()
     }
 
     /// The quota of `kind` for `who` and the sensor it counts in, by Kafka's precedence.
@@ -196,7 +245,7 @@ impl QuotaIndex {
         if self.entries.is_empty() {
             return None;
         }
-        let slot = Kind::ALL.iter().position(|k| *k == kind)?;
+        let slot = kind.slot();
         let user = Name::Named(who.user.clone());
         let client = Name::Named(who.client_id.clone());
         let candidates = [
@@ -213,6 +262,7 @@ impl QuotaIndex {
             let entity = QuotaEntity {
                 user: u.cloned(),
                 client_id: c.cloned(),
+                ip: None,
             };
             if let Some(limit) = self.entries.get(&entity).and_then(|v| v[slot]) {
                 let key = SensorKey {
@@ -235,6 +285,7 @@ mod tests {
         QuotaEntity {
             user: user.map(Name::from_wire),
             client_id: client.map(Name::from_wire),
+            ip: None,
         }
     }
 
@@ -302,7 +353,38 @@ mod tests {
         };
         apply_changes(&mut r, &[remove]);
         assert!(r.is_empty());
-        assert!(canonical_value("controller_mutation_rate", 1.0).is_err());
+        assert!(canonical_value(CONTROLLER_MUTATION_RATE, 1.0).is_ok());
+        assert!(canonical_value("connection_creation_rate_x", 1.0).is_err());
+        assert!(canonical_value(CONNECTION_CREATION_RATE, 1.0).is_ok());
+    }
+
+    #[test]
+    fn ip_rates_fall_back_to_the_default_ip() {
+        let ip = |name: Option<&str>| QuotaEntity {
+            user: None,
+            client_id: None,
+            ip: Some(Name::from_wire(name)),
+        };
+        let mut r = Vec::new();
+        set(&mut r, ip(Some("10.0.0.1")), CONNECTION_CREATION_RATE, 5.0);
+        let idx = QuotaIndex::new(&r);
+        assert_eq!(idx.ip_rate("10.0.0.1".parse().unwrap()), Some(5.0));
+        assert_eq!(idx.ip_rate("10.0.0.2".parse().unwrap()), None);
+        set(&mut r, ip(None), CONNECTION_CREATION_RATE, 2.0);
+        let idx = QuotaIndex::new(&r);
+        assert_eq!(idx.ip_rate("10.0.0.2".parse().unwrap()), Some(2.0));
+        assert_eq!(idx.ip_rate("10.0.0.1".parse().unwrap()), Some(5.0));
+        // An ip entity's record is not a user / client-id entity's.
+        let who = ClientKey {
+            user: "u".into(),
+            client_id: "c".into(),
+        };
+        assert!(idx.resolve(Kind::Produce, &who).is_none());
+        let json = serde_json::to_string(&entity(Some(Some("u")), None)).unwrap();
+        assert!(!json.contains("ip"), "{json}");
+        let old: QuotaEntity =
+            serde_json::from_str(r#"{"user":null,"client_id":"Default"}"#).unwrap();
+        assert_eq!(old.ip, None);
         assert!(canonical_value(PRODUCER_BYTE_RATE, 0.0).is_err());
     }
 }

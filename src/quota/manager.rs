@@ -28,16 +28,28 @@ pub struct QuotaManager {
     pub store: QuotaStore,
     sensors: Mutex<HashMap<SensorKey, Arc<Sensor>>>,
     epoch: Instant,
+    /// `controller_mutation_rate` buckets (`mutation`).
+    pub buckets: super::mutation::Buckets,
+    /// New connections per second, by broker and by IP (`conn_rate`).
+    pub conn_rates: super::conn_rate::ConnectionRates,
 }
 
 impl QuotaManager {
     pub fn new(config: QuotaConfig, store: QuotaStore) -> QuotaManager {
         QuotaManager {
+            conn_rates: super::conn_rate::ConnectionRates::new(&config),
             config,
             store,
             sensors: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
+            buckets: Default::default(),
         }
+    }
+
+    /// Counts a new connection from `ip` against `max.connection.creation.rate` and
+    /// the IP's `connection_creation_rate`; the reason when it is over one.
+    pub fn admit_connection(&self, ip: Option<std::net::IpAddr>) -> Result<(), String> {
+        self.conn_rates.admit(ip, &self.store.snapshot().index)
     }
 
     fn sensor(&self, key: SensorKey) -> Arc<Sensor> {
@@ -190,6 +202,7 @@ mod tests {
             entity: QuotaEntity {
                 user: None,
                 client_id: Some(Name::Default),
+                ip: None,
             },
             key: PRODUCER_BYTE_RATE.into(),
             value: Some("1000".into()),

@@ -3,17 +3,22 @@
 //! - `conn_limits`: `max.connections`, `listener.name.<l>.max.connections`,
 //!   `max.connections.per.ip` and `max.connections.per.ip.overrides`, counted per broker
 //!   across shards (every shard accepts on every listener).
+//! - `conn_rate`: `max.connection.creation.rate` and IP `connection_creation_rate`
+//!   quotas (KIP-612), checked at accept.
 //! - `entity`: quota entities (user, client id, `<default>`s), Kafka's precedence, and
 //!   the changes AlterClientQuotas makes.
 //! - `sensor`: one windowed rate (`quota.window.num` × `quota.window.size.seconds`),
 //!   lock-free, shared by every shard, and the throttle time it implies.
 //! - `store`: where the quotas live (a file in the first log dir, or the quorum).
+//! - `mutation`: `controller_mutation_rate` (KIP-599), a token bucket per sensor.
 //! - `manager`: the per-broker sensors and the per-connection cache that the
 //!   connection's reader and writer use once per request.
 
 pub mod conn_limits;
+pub mod conn_rate;
 pub mod entity;
 pub mod manager;
+pub mod mutation;
 pub mod sensor;
 pub mod store;
 pub mod throttle_field;
@@ -35,6 +40,9 @@ pub const KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
     "quota.window.num",
     "quota.window.size.seconds",
+    "controller.quota.window.num",
+    "max.connection.creation.rate",
+    "controller.quota.window.size.seconds",
 ];
 
 /// The quota and connection-limit settings of a broker.
@@ -43,6 +51,13 @@ pub struct QuotaConfig {
     pub window_num: u32,
     pub window_size_seconds: u32,
     pub limits: conn_limits::LimitsConfig,
+    /// `controller.quota.window.num` × `controller.quota.window.size.seconds`: the
+    /// `controller_mutation_rate` burst in seconds of the rate.
+    pub mutation_window_num: u32,
+    pub mutation_window_size_seconds: u32,
+    /// `max.connection.creation.rate` (new connections per second per broker); None:
+    /// Kafka's default, no limit.
+    pub max_connection_creation_rate: Option<u32>,
 }
 
 impl Default for QuotaConfig {
@@ -51,6 +66,9 @@ impl Default for QuotaConfig {
             window_num: QUOTA_WINDOW_NUM_DEFAULT,
             window_size_seconds: QUOTA_WINDOW_SIZE_SECONDS_DEFAULT,
             limits: Default::default(),
+            mutation_window_num: mutation::WINDOW_NUM_DEFAULT,
+            mutation_window_size_seconds: mutation::WINDOW_SIZE_SECONDS_DEFAULT,
+            max_connection_creation_rate: None,
         }
     }
 }
@@ -80,7 +98,21 @@ impl QuotaConfig {
         if let Some(n) = num("quota.window.size.seconds", 1, 3600)? {
             c.window_size_seconds = n as u32;
         }
+        if let Some(n) = num(
+            "controller.quota.window.num",
+            1,
+            u64::from(QUOTA_WINDOW_NUM_MAX),
+        )? {
+            c.mutation_window_num = n as u32;
+        }
+        if let Some(n) = num("controller.quota.window.size.seconds", 1, 3600)? {
+            c.mutation_window_size_seconds = n as u32;
+        }
         let max = u64::from(u32::MAX);
+        if let Some(n) = num("max.connection.creation.rate", 1, max)? {
+            // Kafka's default, Int.MaxValue, means no limit.
+            c.max_connection_creation_rate = (n < i32::MAX as u64).then_some(n as u32);
+        }
         if let Some(n) = num("max.connections", 0, max)? {
             c.limits.max_connections = n as u32;
         }

@@ -137,6 +137,7 @@ mod tests {
             entity: QuotaEntity {
                 user: None,
                 client_id: Some(Name::Named("app".into())),
+                ip: None,
             },
             key: PRODUCER_BYTE_RATE.into(),
             value: Some("1024".into()),

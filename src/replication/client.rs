@@ -11,7 +11,7 @@
 //! before it returns, so every caller gets an authenticated connection, and logs in
 //! again before the session the other broker granted runs out (KIP-368).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -64,11 +64,12 @@ pub fn install_login(login: crate::config::sasl::BrokerLogin) {
 }
 
 /// The broker's TLS client configuration towards the others; set once by `serve` when
-/// the inter-broker listener is SSL or SASL_SSL.
-static BROKER_TLS: OnceLock<crate::server::tls::ClientTls> = OnceLock::new();
+/// the inter-broker listener is SSL or SASL_SSL. Each connect takes its current
+/// configuration, so a changed keystore or truststore file is used by the next one.
+static BROKER_TLS: OnceLock<Arc<crate::server::tls::ClientTlsContext>> = OnceLock::new();
 
 /// Makes every `Connection::connect` of this process speak TLS with `config`.
-pub fn install_tls(config: crate::server::tls::ClientTls) {
+pub fn install_tls(config: Arc<crate::server::tls::ClientTlsContext>) {
     let _ = BROKER_TLS.set(config);
 }
 
@@ -137,12 +138,18 @@ impl Connection {
             None => Box::new(stream),
             Some(tls) => {
                 let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-                let tls = crate::server::tls::connect(tls.clone(), host, stream)
+                let tls = crate::server::tls::connect(tls.config(), host, stream)
                     .await
                     .map_err(|e| ConnectFailure {
                         refused: false,
-                        misconfigured: true,
-                        why: format!("{e} (check ssl.truststore.* and ssl.endpoint.identification.algorithm of the inter-broker listener, and that its certificate allows clientAuth if the other broker asks for one)"),
+                        // A connection lost mid-handshake (the other broker stopping)
+                        // is no configuration problem.
+                        misconfigured: e.refused,
+                        why: if e.refused {
+                            format!("{e} (check ssl.truststore.* and ssl.endpoint.identification.algorithm of the inter-broker listener, and that its certificate allows clientAuth if the other broker asks for one)")
+                        } else {
+                            e.why
+                        },
                     })?;
                 Box::new(tls)
             }

@@ -150,6 +150,38 @@ async fn checkpoint_loop(shard: Rc<Shard>) {
     }
 }
 
+/// How often a shard holding a connection at `max.connections` looks for a free slot.
+/// Slots free on any shard, so this is a poll rather than a wake-up across cores.
+const SLOT_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A `max.connections` slot for the connection this shard just accepted: at once when
+/// the broker is not full, else when one frees (the connection is not read meanwhile,
+/// and this shard accepts nothing more, as Kafka's acceptor waits). None: stopping.
+async fn wait_for_slot(
+    shard: &Shard,
+    stop: &mut oneshot::Receiver<()>,
+) -> Option<crate::quota::conn_limits::Reservation> {
+    let limits = &shard.broker.conn_limits;
+    if let Some(r) = limits.try_reserve() {
+        return Some(r);
+    }
+    tracing::info!(
+        max_connections = shard.broker.config.quota.limits.max_connections,
+        "max.connections reached: holding the new connection until one closes"
+    );
+    loop {
+        let tick = runtime::sleep(SLOT_POLL_INTERVAL);
+        futures::pin_mut!(tick);
+        if let Either::Right(_) = select(tick, &mut *stop).await {
+            return None;
+        }
+        if let Some(r) = limits.try_reserve() {
+            tracing::info!("a connection slot is free: serving the held connection");
+            return Some(r);
+        }
+    }
+}
+
 /// Accepts on listener `index` of `config.listeners` until `stop`; each connection
 /// runs as its own task on this shard, TLS handshake included.
 async fn accept_loop(
@@ -158,6 +190,9 @@ async fn accept_loop(
     index: usize,
     mut stop: oneshot::Receiver<()>,
 ) {
+    // Kafka never holds back the inter-broker listener's connections.
+    let config = &shard.broker.config;
+    let waits = config.cluster.is_none() || index != config.inter_broker.listener;
     loop {
         let accepted = {
             let accept = listener.accept();
@@ -168,7 +203,17 @@ async fn accept_loop(
             }
         };
         match accepted {
-            Ok(stream) => runtime::spawn_local(start_connection(shard.clone(), stream, index)),
+            Ok(stream) => {
+                let reserved = if waits {
+                    match wait_for_slot(&shard, &mut stop).await {
+                        Some(r) => Some(r),
+                        None => return,
+                    }
+                } else {
+                    None
+                };
+                runtime::spawn_local(start_connection(shard.clone(), stream, index, reserved))
+            }
             Err(e) => {
                 // Running out of descriptors is the usual cause; back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -180,13 +225,18 @@ async fn accept_loop(
 
 /// Runs one accepted connection: the TLS handshake first on a TLS listener (a failed one
 /// closes only this connection, with a log line), then the request loop.
-async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener: usize) {
+async fn start_connection(
+    shard: Rc<Shard>,
+    stream: runtime::TcpStream,
+    listener: usize,
+    reserved: Option<crate::quota::conn_limits::Reservation>,
+) {
     let peer = connection::prepare(&stream);
     // Over a connection limit: closed before any byte is read or the TLS handshake.
     let _slot = match shard
         .broker
         .conn_limits
-        .admit(listener, peer.map(|p| p.ip()))
+        .admit(listener, peer.map(|p| p.ip()), reserved)
     {
         Ok(slot) => slot,
         Err(why) => {
@@ -195,6 +245,12 @@ async fn start_connection(shard: Rc<Shard>, stream: runtime::TcpStream, listener
             return;
         }
     };
+    // Over a connection creation rate (KIP-612): closed likewise, before TLS.
+    if let Err(why) = shard.broker.quotas.admit_connection(peer.map(|p| p.ip())) {
+        crate::metrics::add(crate::metrics::Counter::ConnectionsRefused, 1);
+        tracing::warn!(?peer, "refusing connection: {why}");
+        return;
+    }
     let mut info = ConnInfo {
         peer,
         listener,

@@ -5,7 +5,9 @@
 //! Certificates are loaded once at start-up into a `rustls::ServerConfig` per TLS
 //! listener and shared by every shard (`Arc`, read at each accept); `reload_if_changed`
 //! swaps in a new one when the PEM files change, so new connections get the new
-//! certificate while open ones keep theirs.
+//! certificate while open ones keep theirs. The same holds for the certificates this
+//! broker shows to the others (`ClientTlsContext`: inter-broker and controller
+//! connections) and for the controller listener's server side.
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -24,38 +26,77 @@ use crate::server::connection::Transport;
 
 mod client;
 mod subject;
-pub use client::{client_config, connect, server_name, ClientTls};
+pub use client::{client_config, connect, server_name, HandshakeError};
 pub use subject::subject_dn;
 
 /// How long a client has to finish the TLS handshake before its connection is closed.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One TLS listener's server configuration, replaceable when its files change.
-pub struct TlsContext {
+/// A TLS configuration built from a listener's settings, rebuilt when its keystore or
+/// truststore files change (`reload_if_changed`). `C` is a rustls `ServerConfig` (a
+/// listener, the controller listener) or `ClientConfig` (this broker connecting to the
+/// others: inter-broker and controller connections). Each new connection takes
+/// `config()`; open connections keep the configuration they were made with.
+pub struct Reloading<C> {
     settings: TlsSettings,
-    current: Mutex<Loaded>,
+    build: fn(&TlsSettings) -> Result<C, String>,
+    /// What this configuration is for, in the reload log lines.
+    what: &'static str,
+    current: Mutex<Loaded<C>>,
 }
 
-struct Loaded {
-    config: Arc<ServerConfig>,
+/// One TLS listener's server configuration, replaceable when its files change.
+pub type TlsContext = Reloading<ServerConfig>;
+/// This broker's client configuration towards the others, replaceable likewise.
+pub type ClientTlsContext = Reloading<rustls::ClientConfig>;
+
+struct Loaded<C> {
+    config: Arc<C>,
     /// Modification times of the files the config was built from.
     stamps: Vec<Option<SystemTime>>,
+}
+
+/// What the reload thread calls on every watched configuration, whatever its kind.
+pub trait Reload: Send + Sync {
+    /// Rebuilds the configuration when a keystore or truststore file has changed since
+    /// it was loaded. Blocking (reads files): call it off the shards. A file that does
+    /// not load keeps the old certificate in service and is logged.
+    fn reload_if_changed(&self);
 }
 
 impl TlsContext {
     /// Loads the keystore and truststore named by `settings`; the error says which file
     /// and what is wrong with it.
     pub fn load(settings: &TlsSettings) -> Result<TlsContext, String> {
-        let config = Arc::new(server_config(settings)?);
+        Reloading::new(settings, server_config, "listener")
+    }
+}
+
+impl ClientTlsContext {
+    /// The client side of `settings` (`client::client_config`); errors as `load`.
+    pub fn load_client(settings: &TlsSettings, what: &'static str) -> Result<Self, String> {
+        Reloading::new(settings, client_config, what)
+    }
+}
+
+impl<C> Reloading<C> {
+    pub fn new(
+        settings: &TlsSettings,
+        build: fn(&TlsSettings) -> Result<C, String>,
+        what: &'static str,
+    ) -> Result<Self, String> {
+        let config = Arc::new(build(settings)?);
         let stamps = stamps(settings);
-        Ok(TlsContext {
+        Ok(Reloading {
             settings: settings.clone(),
+            build,
+            what,
             current: Mutex::new(Loaded { config, stamps }),
         })
     }
 
     /// The configuration new connections get.
-    pub fn config(&self) -> Arc<ServerConfig> {
+    pub fn config(&self) -> Arc<C> {
         self.current
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -63,35 +104,39 @@ impl TlsContext {
             .clone()
     }
 
-    /// Rebuilds the configuration when a keystore or truststore file has changed since
-    /// it was loaded. Blocking (reads files): call it off the shards. A file that does
-    /// not load keeps the old certificate in service and is logged.
-    pub fn reload_if_changed(&self) {
-        let now = stamps(&self.settings);
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if now == cur.stamps {
-            return;
-        }
-        match server_config(&self.settings) {
-            Ok(c) => {
-                cur.config = Arc::new(c);
-                cur.stamps = now;
-                tracing::info!("TLS certificates reloaded: {}", self.files().join(", "));
-            }
-            Err(e) => {
-                cur.stamps = now;
-                tracing::warn!(
-                    "TLS certificates changed but do not load, keeping the old ones: {e}"
-                );
-            }
-        }
-    }
-
     fn files(&self) -> Vec<String> {
         files(&self.settings)
             .iter()
             .map(|p| p.display().to_string())
             .collect()
+    }
+}
+
+impl<C: Send + Sync> Reload for Reloading<C> {
+    fn reload_if_changed(&self) {
+        let now = stamps(&self.settings);
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if now == cur.stamps {
+            return;
+        }
+        match (self.build)(&self.settings) {
+            Ok(c) => {
+                cur.config = Arc::new(c);
+                cur.stamps = now;
+                tracing::info!(
+                    "TLS certificates reloaded ({}): {}",
+                    self.what,
+                    self.files().join(", ")
+                );
+            }
+            Err(e) => {
+                cur.stamps = now;
+                tracing::warn!(
+                    "TLS certificates changed but do not load ({}), keeping the old ones: {e}",
+                    self.what
+                );
+            }
+        }
     }
 }
 

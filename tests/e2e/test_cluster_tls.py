@@ -19,6 +19,7 @@ import struct
 import subprocess
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients import wait_until
@@ -204,3 +205,139 @@ def test_a_member_with_the_wrong_truststore_says_so_and_leaves_the_isr(broker_fa
     values = [f"w{i}".encode() for i in range(20)]
     assert produce(members[1].bootstrap, topic, values) == list(range(20))
     assert consume_all(members[1].bootstrap, topic, 20) == list(enumerate(values))
+
+
+# --- Certificate rotation between brokers (no restart of the rotated member) ---------
+
+SERVER_CLIENT_EXT = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"
+# The broker checks its certificate files this often (serve.rs TLS_RELOAD_INTERVAL),
+# plus room for a loaded machine.
+RELOAD_S = 20
+
+
+@pytest.fixture(scope="module")
+def rotation(pki):
+    """Member 1's own CA, old and new: members 2 and 3 keep the cluster CA's certificate.
+    `all.pem` trusts every CA; `retired.pem` no longer trusts member 1's old CA, so a peer
+    using it only accepts member 1 once member 1 shows its new certificate."""
+    for name in ("m1-old", "m1-new"):
+        make_ca(pki, f"{name}-ca", f"/CN={name}-ca")
+        make_cert(pki, name, f"{name}-ca", f"/CN=member-1-{name}", SERVER_CLIENT_EXT)
+    bundle = lambda *cas: b"".join((pki / f"{c}.pem").read_bytes() for c in cas)
+    (pki / "all.pem").write_bytes(bundle("ca", "m1-old-ca", "m1-new-ca"))
+    (pki / "retired.pem").write_bytes(bundle("ca", "m1-new-ca"))
+    return pki
+
+
+def keystore_of(pki, name):
+    return (pki / f"{name}.key").read_bytes() + (pki / f"{name}.pem").read_bytes()
+
+
+def served_cert(port, pki):
+    """The DER certificate a member serves on `port` (mutual TLS: we show the cluster
+    certificate), or None when the handshake fails."""
+    ctx = ssl.create_default_context(cafile=str(pki / "all.pem"))
+    ctx.load_cert_chain(str(pki / "broker.pem"), str(pki / "broker.key"))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=ADMIN_TIMEOUT_S) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                return s.getpeercert(binary_form=True)
+    except (ssl.SSLError, ConnectionError, socket.timeout):
+        return None
+
+
+def create_retrying(member, topic, assignment):
+    """CreateTopics until it is answered: right after a member's restart librdkafka may
+    still send it to the controller id of an older Metadata answer (a member that is
+    gone), and time out."""
+    def attempt():
+        try:
+            create(member, topic, assignment)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                return False
+        except Exception:  # the future's timeout
+            return False
+        return True
+    wait_until(attempt, SETTLE_S, f"{topic} created")
+
+
+def serial(der):
+    """The certificate's serial number (openssl's reading of the DER bytes)."""
+    return int(subprocess.run(
+        ["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+        capture_output=True, check=True).stdout.decode().strip().split("=")[1], 16)
+
+
+def test_a_rotated_member_certificate_reaches_the_other_brokers_without_its_restart(
+        broker_factory, rotation):
+    pki = rotation
+    keystore1 = broker_factory.base_dir / "member1-keystore.pem"
+    keystore1.write_bytes(keystore_of(pki, "m1-old"))
+    trust = {"ssl.truststore.location": str(pki / "all.pem")}
+    members = cluster(broker_factory, pki, extra={**CONTROLLER_SSL, **trust},
+                      member_settings=[{"ssl.keystore.location": str(keystore1)}, {}, {}])
+    m1, m2, m3 = members
+    old = ssl.PEM_cert_to_DER_cert((pki / "m1-old.pem").read_text())
+    new = ssl.PEM_cert_to_DER_cert((pki / "m1-new.pem").read_text())
+    assert served_cert(m1.controller_port, pki) == old
+    # Member 1's keystore file is replaced while it runs (a renewal from a new CA).
+    staged = keystore1.with_suffix(".next")
+    staged.write_bytes(keystore_of(pki, "m1-new"))
+    staged.replace(keystore1)
+    # Its controller listener and its inter-broker listener serve the new certificate.
+    for port in (m1.controller_port, m1.extra_ports["SSL"]):
+        wait_until(lambda: served_cert(port, pki) == new, RELOAD_S, f"the new certificate on port {port}")
+    assert serial(new) != serial(old)
+    assert serial(served_cert(m1.controller_port, pki)) == serial(new)
+    # Member 2 comes back trusting member 1's new CA only, with member 3 down: the
+    # quorum is members 1 and 2, so Raft, the registration and the heartbeats between
+    # them (both directions) and the replica fetchers only work if member 1 shows its
+    # new certificate as a server and as a client.
+    m3.kill9()
+    m2.stop()
+    m2.settings["ssl.truststore.location"] = str(pki / "retired.pem")
+    m2.start()  # ready = registered through the quorum and listed by Metadata
+    led_by_1, led_by_2 = fresh_topic("rot-1"), fresh_topic("rot-2")
+    create_retrying(m1, led_by_1, [[1, 2]])
+    create_retrying(m2, led_by_2, [[2, 1]])
+    partition0_when(m2, led_by_1, lambda l, i: l == 1 and i == [1, 2], "member 2 in sync with 1")
+    partition0_when(m1, led_by_2, lambda l, i: l == 2 and i == [1, 2], "member 1 in sync with 2")
+    values = [f"r{i}".encode() for i in range(50)]
+    # acks=all: answered once the follower fetched over TLS.
+    assert produce(m2.bootstrap, led_by_1, values) == list(range(50))
+    assert produce(m1.bootstrap, led_by_2, values) == list(range(50))
+    assert consume_all(m2.bootstrap, led_by_1, 50) == list(enumerate(values))
+    assert consume_all(m1.bootstrap, led_by_2, 50) == list(enumerate(values))
+    assert "TLS certificates reloaded (controller client)" in m1.log_text(), m1.log_tail()
+    assert "TLS certificates reloaded (inter-broker client)" in m1.log_text(), m1.log_tail()
+    since_restart = m2.log_text().split("start #2")[-1]
+    assert "cannot connect over TLS" not in since_restart, m2.log_tail()
+
+
+def test_controller_listener_over_sasl_ssl(broker_factory, pki):
+    """CONTROLLER:SASL_SSL: TLS with mutual certificates, then the PLAIN login."""
+    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'username="controller" password="ctl-secret" user_controller="ctl-secret";')
+    members = cluster(broker_factory, pki, extra={
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:SASL_SSL",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": jaas})
+    topic = fresh_topic("ctl-sasl-ssl")
+    create(members[0], topic)
+    partition0_when(members[0], topic, lambda _l, i: i == [1, 2, 3], "the topic in sync")
+    values = [f"c{i}".encode() for i in range(50)]
+    assert produce(members[2].bootstrap, topic, values) == list(range(50))
+    assert consume_all(members[1].bootstrap, topic, 50) == list(enumerate(values))
+    # A cluster certificate alone is not enough: the first frame must be the login.
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(str(pki / "broker.pem"), str(pki / "broker.key"))
+    heartbeat = {"Heartbeat": {"node_id": 99, "incarnation": "stranger"}}
+    with controller_conn(members[0].controller_port, ctx) as s:
+        assert controller_frame(s, heartbeat) is None
+    login = {"Login": {"mechanism": "PLAIN", "username": "controller", "password": "ctl-secret"}}
+    with controller_conn(members[0].controller_port, ctx) as s:
+        assert controller_frame(s, login) == {"Login": {"Ok": None}}
+        assert "Heartbeat" in controller_frame(s, heartbeat)
+    for b in members:
+        assert "login refused" not in b.log_text(), b.log_tail()

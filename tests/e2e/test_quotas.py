@@ -19,6 +19,7 @@ import urllib.request
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+import pytest
 
 import kwire
 from conftest import corelog_bin, fresh_topic
@@ -176,7 +177,7 @@ def test_cli_round_trip_and_restart(broker_factory):
     assert quota(broker, "describe", "--client-defaults") == (
         "Quota configs for the default client-id are producer_byte_rate=4096.0\n")
     bad = subprocess.run([str(corelog_bin()), "quota", "set", "--client", "x", "--add-config",
-                          "controller_mutation_rate=1", "--bootstrap", broker.bootstrap],
+                          "connection_creation_rate=1", "--bootstrap", broker.bootstrap],
                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
     assert bad.returncode != 0 and "error 42" in bad.stderr, bad.stderr  # INVALID_REQUEST
 
@@ -274,3 +275,35 @@ def test_request_percentage_throttles_and_delays_one_client_id_only(broker_facto
         assert waited_s >= (throttle_ms - 100) / 1000, (waited_s, throttle_ms)
         # Another client id on the same broker meanwhile: never throttled.
         assert [metadata_v4(roomy, "roomy")[0] for _ in range(40)] == [0] * 40
+
+
+def test_over_max_connections_a_new_connection_waits_for_a_slot(broker_factory):
+    """As behind Kafka's acceptor: at max.connections a new connection is held, not
+    closed, and served once another connection closes."""
+    broker = broker_factory({"max.connections": "4", "num.partitions": "1"}, smp=1)
+    time.sleep(1)  # the harness's probe connections are closed
+    conns = []
+    try:
+        held = None
+        for _ in range(6):
+            c = conn_from(CLIENT_IP, broker.port)
+            c.send(kwire.request_frame(kwire.API_API_VERSIONS, 0, 1, b""))
+            try:
+                c.recv_frame(timeout_s=1.0)
+                conns.append(c)
+            except TimeoutError:
+                held = c
+                break
+        assert held is not None and len(conns) >= 1, "some connection is held at the limit"
+        assert broker.wait_for_log("max.connections reached: holding the new connection", timeout_s=5)
+        # Still held a while later: not closed, not answered.
+        with pytest.raises(TimeoutError):
+            held.recv_frame(timeout_s=1.0)
+        conns.pop().close()
+        # The slot goes to the held connection: its ApiVersions is answered now.
+        correlation_id, _ = held.recv_frame(timeout_s=5.0)
+        assert correlation_id == 1
+        held.close()
+    finally:
+        for c in conns:
+            c.close()

@@ -18,9 +18,6 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureSch
 use super::{keystore, provider, trust_roots, versions, TLS_HANDSHAKE_TIMEOUT};
 use crate::config::tls::TlsSettings;
 
-/// A broker's TLS client configuration, built once at start-up.
-pub type ClientTls = Arc<ClientConfig>;
-
 /// Builds the client configuration of a TLS listener's settings. Without a truststore
 /// the system's CA bundle is trusted (Kafka falls back to the JVM's).
 pub fn client_config(s: &TlsSettings) -> Result<ClientConfig, String> {
@@ -70,24 +67,46 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
         .map_err(|e| format!("{host} is not a TLS server name: {e}"))
 }
 
+/// Why a handshake failed, and whether TLS itself refused it (a certificate, protocol
+/// or cipher problem: a configuration to fix) rather than the connection being lost
+/// (the other broker stopping, say).
+#[derive(Debug)]
+pub struct HandshakeError {
+    pub why: String,
+    pub refused: bool,
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
 /// The TLS handshake over `stream` to `host`, bounded by `TLS_HANDSHAKE_TIMEOUT`.
 pub async fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
-    config: ClientTls,
+    config: Arc<ClientConfig>,
     host: &str,
     stream: IO,
-) -> Result<futures_rustls::client::TlsStream<IO>, String> {
-    let name = server_name(host)?;
+) -> Result<futures_rustls::client::TlsStream<IO>, HandshakeError> {
+    let name = server_name(host).map_err(|why| HandshakeError { why, refused: true })?;
     let handshake = futures_rustls::TlsConnector::from(config).connect(name, stream);
     futures::pin_mut!(handshake);
     let timeout = crate::runtime::sleep(TLS_HANDSHAKE_TIMEOUT);
     futures::pin_mut!(timeout);
     match futures::future::select(handshake, timeout).await {
         futures::future::Either::Left((Ok(s), _)) => Ok(s),
-        futures::future::Either::Left((Err(e), _)) => Err(format!("TLS handshake failed: {e}")),
-        futures::future::Either::Right(_) => Err(format!(
-            "TLS handshake not finished within {} s",
-            TLS_HANDSHAKE_TIMEOUT.as_secs()
-        )),
+        // rustls' own errors come as InvalidData; a reset or an EOF is the connection.
+        futures::future::Either::Left((Err(e), _)) => Err(HandshakeError {
+            refused: e.kind() == std::io::ErrorKind::InvalidData,
+            why: format!("TLS handshake failed: {e}"),
+        }),
+        futures::future::Either::Right(_) => Err(HandshakeError {
+            refused: false,
+            why: format!(
+                "TLS handshake not finished within {} s",
+                TLS_HANDSHAKE_TIMEOUT.as_secs()
+            ),
+        }),
     }
 }
 
