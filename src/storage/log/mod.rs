@@ -177,6 +177,12 @@ struct State {
     durable_offset: i64,
     /// Offsets below are wanted durable by some waiter.
     durable_wanted: i64,
+    /// Some request asked for durability since the log opened (an acks=all produce, a
+    /// transaction marker, an offset commit; `flush.messages`). Only then does the
+    /// writer fdatasync the zeros it writes ahead (`writer::zero`): an acks=1 log has no
+    /// request fdatasync to keep the extent conversion out of, and the periodic
+    /// checkpoint flush persists it at the next flush anyway.
+    durability_asked: bool,
     pending: VecDeque<PendingBatch>,
     /// Checked and updated by `append`: includes pending batches.
     producers: ProducerState,
@@ -342,6 +348,7 @@ impl PartitionLog {
             truncating: None,
             durable_offset: leo,
             durable_wanted: leo,
+            durability_asked: false,
             pending: VecDeque::new(),
             written_producers: recovered.producers.clone(),
             producers: recovered.producers,
@@ -546,7 +553,8 @@ impl PartitionLog {
     /// is cheap too. Appends still pending are not waited for.
     pub async fn flush(&self) -> Result<i64, StorageError> {
         let written = self.written_offset();
-        self.wait_durable(written - 1).await?;
+        // Not a request asking for durability: `durability_asked` stays as it is.
+        self.wait_durable_recorded(written - 1).await?;
         Ok(self.recovery_point())
     }
 
