@@ -692,6 +692,35 @@ mod tests {
         }
     }
 
+    fn wanted(owner: Result<usize, i16>, preferred: i32) -> Wanted {
+        Wanted {
+            topic: 0,
+            item: FetchItem {
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+                max_bytes: 1,
+                wait_past: 0,
+                replica: None,
+                read_committed: false,
+                follower_read: false,
+            },
+            owner,
+            preferred,
+        }
+    }
+
+    #[test]
+    fn one_hop_only_when_one_shard_owns_every_partition_and_all_are_read() {
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Ok(1), -1)]), Some(1));
+        assert_eq!(sole_owner(&[wanted(Ok(0), -1)]), Some(0));
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Ok(0), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Err(3), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Err(3), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Ok(1), 2)]), None, "KIP-392 redirect");
+        assert_eq!(sole_owner(&[]), None);
+    }
+
     #[test]
     fn trim_keeps_first_batch_and_stops_at_limit() {
         let mut r = vec![res(&[]), res(&[100, 10]), res(&[5])];

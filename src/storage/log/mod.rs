@@ -119,6 +119,8 @@ pub struct LogStats {
     pub rolls: u64,
     /// Bytes of zeros written ahead of the data in the background.
     pub zero_bytes: u64,
+    /// fdatasync calls after those zeros (only once some request asked durability).
+    pub zero_fdatasyncs: u64,
 }
 
 /// The I/O error that failed the log, kept to fail every later call the same way.
@@ -795,3 +797,5 @@ impl PartitionLog {
 mod replica_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zero_sync_tests;

@@ -178,6 +178,7 @@ impl PartitionLog {
         let mut st = self.inner.state.borrow_mut();
         st.active_mut().apply_zero(&plan);
         st.stats.zero_bytes += plan.len as u64;
+        st.stats.zero_fdatasyncs += u64::from(sync);
         Ok(())
     }
 
