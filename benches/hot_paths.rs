@@ -9,7 +9,10 @@
 //! append (validate, assign offsets, queue) plus the writer's group-committed O_DIRECT
 //! writes, waited for every 16 batches as acks=1 producers would; retention keeps the
 //! temp dir small. `acks_all_append` is one acks=all request at a time (append, wait for
-//! the fdatasync) into zeroed-ahead versus fallocated space. `segment_read` is a consumer
+//! the fdatasync) into zeroed-ahead versus fallocated space. `paced_acks1_append` is a
+//! paced acks=1 producer's append (64 KiB batches with the writer idle between them, so
+//! it zeroes ahead), timed in *process CPU* (io-wq workers included) rather than wall
+//! time, on a log that never asked durability and on one that did. `segment_read` is a consumer
 //! reading a partition from disk, 1 MiB at a time, through the read-ahead.
 //!
 //! Inputs are real Kafka structures built with the kafka-protocol crate: record batches
@@ -464,6 +467,72 @@ fn acks_all_append(c: &mut Criterion) {
     g.finish();
 }
 
+/// CPU time of the whole process (every thread, io_uring's io-wq workers included).
+fn process_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A paced acks=1 producer's append, in process CPU per append: one 64 KiB batch
+/// (60 records of 1 KiB), wait until written, then 2 ms idle, in which the writer zeroes
+/// ahead (1 MiB every 16 appends). `acks1_only`: no request ever asked durability, so
+/// the zeros are not fdatasynced; `durability_asked`: one acks=all request came first,
+/// so each zero chunk is followed by an fdatasync (the behaviour before for every log).
+fn paced_acks1_append(c: &mut Criterion) {
+    use corelog::storage::{LogConfig, PartitionLog};
+    let mut g = c.benchmark_group("paced_acks1_append");
+    g.sample_size(10);
+    let data = batch(60);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    for (name, asked) in [("acks1_only", false), ("durability_asked", true)] {
+        g.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
+            b.iter_custom(|iters| {
+                let data = data.clone();
+                let ex = glommio::LocalExecutorBuilder::default()
+                    .make()
+                    .expect("a glommio executor (io_uring and locked memory)");
+                ex.run(async move {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let config = LogConfig {
+                        segment_bytes: 64 << 20,
+                        retention_bytes: 128 << 20,
+                        ..LogConfig::default()
+                    };
+                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
+                        .await
+                        .expect("log opens");
+                    let info = log.append(data.clone()).expect("append");
+                    if asked {
+                        log.wait_durable(info.last_offset).await.expect("durable");
+                    } else {
+                        log.wait_written(info.last_offset).await.expect("written");
+                    }
+                    glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+                    let idle = std::time::Duration::from_millis(2);
+                    let start = process_cpu();
+                    for i in 0..iters {
+                        let info = log.append(data.clone()).expect("append");
+                        log.wait_written(info.last_offset).await.expect("written");
+                        glommio::timer::sleep(idle).await;
+                        if (i + 1) % 1024 == 0 {
+                            log.enforce_retention(0).await.expect("retention");
+                        }
+                    }
+                    let used = process_cpu() - start;
+                    log.close().await.expect("close");
+                    used
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Per-request cost of client-quota accounting on the produce path (what
 /// `server::connection` does per request): with no quota configured, and with a
 /// producer_byte_rate quota on the client id (one sensor record); and one sensor
@@ -588,6 +657,7 @@ criterion_group!(
     segment_read,
     acl_authorize,
     acks_all_append,
+    paced_acks1_append,
     segment_append,
     batch_validation,
     batch_validation_records,

@@ -214,6 +214,7 @@ impl Broker {
     pub fn send(&self, to: usize, msg: ShardMsg) {
         // A closed mailbox means that shard is shutting down; the reply sender inside the
         // message is dropped with it and the waiting handler sees the shutdown.
+        crate::metrics::add(crate::metrics::Counter::ShardMessages, 1);
         let _ = self.mailboxes[to].unbounded_send(msg);
     }
 

@@ -187,4 +187,16 @@ pub enum ShardMsg {
     Shutdown {
         reply: oneshot::Sender<Vec<PartitionCheckpoint>>,
     },
+    /// A whole long-poll on the one shard that owns every partition of a Fetch: read,
+    /// and while fewer than `min_bytes` came back, wait (until `wait` has passed since
+    /// the message arrived) for data past what was seen and read again
+    /// (`handlers::fetch::read_until`). One hop there and one back, where a `Fetch`
+    /// read followed by a `Fetch` wait took two. Ends early when the receiver is dropped.
+    FetchUntil {
+        items: Vec<FetchItem>,
+        response_bytes_max: usize,
+        min_bytes: usize,
+        wait: std::time::Duration,
+        reply: oneshot::Sender<Vec<FetchResult>>,
+    },
 }

@@ -739,6 +739,22 @@ impl Shard {
                 let _ = reply.send(crate::groups::service::serve(&self, op).await);
             }
             ShardMsg::Run(task) => task(self.clone()).await,
+            ShardMsg::FetchUntil {
+                items,
+                response_bytes_max,
+                min_bytes,
+                wait,
+                reply,
+            } => {
+                let read = crate::handlers::fetch::read_until(
+                    self.clone(),
+                    items,
+                    response_bytes_max,
+                    min_bytes,
+                    wait,
+                );
+                crate::handlers::fetch::reply_unless_cancelled(read, reply).await;
+            }
             ShardMsg::Produce { .. } | ShardMsg::Shutdown { .. } => {
                 unreachable!("handled in serve_mailbox")
             }

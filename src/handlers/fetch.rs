@@ -122,7 +122,16 @@ pub async fn handle(
     // Kafka's fetch.max.bytes caps what a consumer may ask one response to hold.
     let response_bytes_max =
         (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
-    let (mut topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max, &access);
+    let (topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max, &access);
+    // One owner for every partition (the usual consumer of one broker's partitions on
+    // one shard): the whole long-poll runs there, one hop there and one back.
+    if let Some(owner) = sole_owner(&wanted) {
+        let items = wanted.iter().map(|w| w.item.clone()).collect();
+        let args = (response_bytes_max, min_bytes, max_wait);
+        let results = read_until_on(&shard, owner, items, args).await;
+        let out = (topics, results);
+        return respond(&shard, version, listener, &wanted, out, response_bytes_max);
+    }
     let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
     // A consumer pointed to a follower gets no records here, and its answer at once.
     let redirected = drop_redirected(&wanted, &mut results);
@@ -146,19 +155,33 @@ pub async fn handle(
         }
     }
     metrics::record_since(Stage::FetchWait, wait_started);
+    let out = (topics, results);
+    respond(&shard, version, listener, &wanted, out, response_bytes_max)
+}
+
+/// The response: `max_bytes` applied, counted, converted down for v0-3, leader hints,
+/// encoded.
+fn respond(
+    shard: &Shard,
+    version: i16,
+    listener: usize,
+    wanted: &[Wanted],
+    (mut topics, mut results): (Vec<FetchTopicOut>, Vec<FetchResult>),
+    response_bytes_max: usize,
+) -> Result<Outcome, RequestError> {
     trim_to(&mut results, response_bytes_max);
-    count(&wanted, &results);
+    count(wanted, &results);
     if version < RECORD_BATCH_VERSION_MIN {
         convert_down(
-            &shard,
+            shard,
             version,
             &topics,
-            &wanted,
+            wanted,
             &mut results,
             response_bytes_max,
         );
     }
-    let hints = leader_hints(&shard, version, &wanted, &results);
+    let hints = leader_hints(shard, version, wanted, &results);
     for ((w, r), current_leader) in wanted.iter().zip(results).zip(hints) {
         topics[w.topic].partitions.push(FetchPartitionOut {
             partition_index: w.item.partition,
@@ -518,6 +541,92 @@ async fn wait_round(
     out
 }
 
+/// The shard owning every partition of the request, when there is exactly one and no
+/// partition is answered without a read (an error, or KIP-392's pointer to a follower).
+fn sole_owner(wanted: &[Wanted]) -> Option<usize> {
+    let first = *wanted.first()?.owner.as_ref().ok()?;
+    wanted
+        .iter()
+        .all(|w| w.owner == Ok(first) && w.preferred < 0)
+        .then_some(first)
+}
+
+/// Runs [`read_until`] on `owner`: in place when that is this shard, else as one
+/// `ShardMsg::FetchUntil` (one hop there and one back for the whole long-poll).
+async fn read_until_on(
+    shard: &Rc<Shard>,
+    owner: usize,
+    items: Vec<FetchItem>,
+    (response_bytes_max, min_bytes, wait): (usize, usize, Duration),
+) -> Vec<FetchResult> {
+    if owner == shard.id {
+        return read_until(shard.clone(), items, response_bytes_max, min_bytes, wait).await;
+    }
+    let count = items.len();
+    let (reply, rx) = oneshot::channel();
+    shard.broker.send(
+        owner,
+        ShardMsg::FetchUntil {
+            items,
+            response_bytes_max,
+            min_bytes,
+            wait,
+            reply,
+        },
+    );
+    rx.await
+        .unwrap_or_else(|_| vec![FetchResult::error(ec::NOT_LEADER_OR_FOLLOWER); count])
+}
+
+/// A long-poll on the shard that owns every one of `items`: reads them; while the
+/// reads hold fewer than `min_bytes` and none failed, waits (until `wait` has passed)
+/// for data past what was seen, and reads again.
+pub async fn read_until(
+    shard: Rc<Shard>,
+    mut items: Vec<FetchItem>,
+    response_bytes_max: usize,
+    min_bytes: usize,
+    wait: Duration,
+) -> Vec<FetchResult> {
+    let started = Instant::now();
+    let mut results = shard.fetch_local(items.clone(), response_bytes_max).await;
+    let mut wait_started = None;
+    loop {
+        let bytes: usize = results.iter().map(FetchResult::bytes).sum();
+        let errors = results.iter().any(|r| r.error_code != ec::NONE);
+        let elapsed = started.elapsed();
+        if bytes >= min_bytes || errors || elapsed >= wait {
+            break;
+        }
+        for (item, r) in items.iter_mut().zip(&results) {
+            item.wait_past = item.offset.max(r.high_watermark);
+        }
+        if wait_started.is_none() {
+            wait_started = metrics::now();
+        }
+        shard.wait_for_data_until(&items, wait - elapsed).await;
+        results = shard.fetch_local(items.clone(), response_bytes_max).await;
+    }
+    metrics::record_since(Stage::FetchWait, wait_started);
+    results
+}
+
+/// Sends what `read` produces, unless the receiver is dropped first (the connection
+/// went away): then `read`, and any wait in it, is dropped.
+pub async fn reply_unless_cancelled(
+    read: impl std::future::Future<Output = Vec<FetchResult>>,
+    mut reply: oneshot::Sender<Vec<FetchResult>>,
+) {
+    let cancelled = reply.cancellation();
+    futures::pin_mut!(cancelled);
+    futures::pin_mut!(read);
+    if let futures::future::Either::Left((results, _)) =
+        futures::future::select(read, cancelled).await
+    {
+        let _ = reply.send(results);
+    }
+}
+
 /// Reads `items` on their owner shard, in place when that is this shard.
 async fn read_on(
     shard: Rc<Shard>,
@@ -581,6 +690,35 @@ mod tests {
             aborted: Vec::new(),
             batches: sizes.iter().map(|n| Bytes::from(vec![0u8; *n])).collect(),
         }
+    }
+
+    fn wanted(owner: Result<usize, i16>, preferred: i32) -> Wanted {
+        Wanted {
+            topic: 0,
+            item: FetchItem {
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+                max_bytes: 1,
+                wait_past: 0,
+                replica: None,
+                read_committed: false,
+                follower_read: false,
+            },
+            owner,
+            preferred,
+        }
+    }
+
+    #[test]
+    fn one_hop_only_when_one_shard_owns_every_partition_and_all_are_read() {
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Ok(1), -1)]), Some(1));
+        assert_eq!(sole_owner(&[wanted(Ok(0), -1)]), Some(0));
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Ok(0), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Ok(1), -1), wanted(Err(3), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Err(3), -1)]), None);
+        assert_eq!(sole_owner(&[wanted(Ok(1), 2)]), None, "KIP-392 redirect");
+        assert_eq!(sole_owner(&[]), None);
     }
 
     #[test]

@@ -199,10 +199,16 @@ pub enum Counter {
     QuotaThrottledResponses,
     /// Record batch bytes this broker served to consumers as a follower (KIP-392).
     FollowerFetchedBytes,
+    /// Of the zero-fill writes, those followed by an fdatasync (logs that some request
+    /// asked durability of; see `storage::log::writer`).
+    ZeroFillFdatasyncs,
+    /// Messages this shard sent to another shard's mailbox (`Broker::send`): each may
+    /// wake that shard's thread.
+    ShardMessages,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 27] = [
+    pub const ALL: [Counter; 29] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -230,6 +236,8 @@ impl Counter {
         Counter::ConnectionsRefused,
         Counter::QuotaThrottledResponses,
         Counter::FollowerFetchedBytes,
+        Counter::ZeroFillFdatasyncs,
+        Counter::ShardMessages,
     ];
 }
 

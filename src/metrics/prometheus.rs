@@ -145,6 +145,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_follower_fetched_bytes_total",
             "Record batch bytes served to consumers as a follower (KIP-392 fetch from follower).",
         ),
+        Counter::ZeroFillFdatasyncs => (
+            "corelog_storage_zero_fill_fdatasyncs_total",
+            "fdatasync calls after zero-fill writes (only on logs some request asked durability of).",
+        ),
+        Counter::ShardMessages => (
+            "corelog_shard_messages_total",
+            "Messages sent to another shard's mailbox (each may wake that shard's thread).",
+        ),
     }
 }
 

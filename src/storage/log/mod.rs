@@ -119,6 +119,8 @@ pub struct LogStats {
     pub rolls: u64,
     /// Bytes of zeros written ahead of the data in the background.
     pub zero_bytes: u64,
+    /// fdatasync calls after those zeros (only once some request asked durability).
+    pub zero_fdatasyncs: u64,
 }
 
 /// The I/O error that failed the log, kept to fail every later call the same way.
@@ -177,6 +179,12 @@ struct State {
     durable_offset: i64,
     /// Offsets below are wanted durable by some waiter.
     durable_wanted: i64,
+    /// Some request asked for durability since the log opened (an acks=all produce, a
+    /// transaction marker, an offset commit; `flush.messages`). Only then does the
+    /// writer fdatasync the zeros it writes ahead (`writer::zero`): an acks=1 log has no
+    /// request fdatasync to keep the extent conversion out of, and the periodic
+    /// checkpoint flush persists it at the next flush anyway.
+    durability_asked: bool,
     pending: VecDeque<PendingBatch>,
     /// Checked and updated by `append`: includes pending batches.
     producers: ProducerState,
@@ -349,6 +357,7 @@ impl PartitionLog {
             truncating: None,
             durable_offset: leo,
             durable_wanted: leo,
+            durability_asked: false,
             pending: VecDeque::new(),
             written_producers: recovered.producers.clone(),
             producers: recovered.producers,
@@ -555,7 +564,8 @@ impl PartitionLog {
     /// is cheap too. Appends still pending are not waited for.
     pub async fn flush(&self) -> Result<i64, StorageError> {
         let written = self.written_offset();
-        self.wait_durable(written - 1).await?;
+        // Not a request asking for durability: `durability_asked` stays as it is.
+        self.wait_durable_recorded(written - 1).await?;
         Ok(self.recovery_point())
     }
 
@@ -796,3 +806,5 @@ impl PartitionLog {
 mod replica_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zero_sync_tests;

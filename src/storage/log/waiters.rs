@@ -99,6 +99,13 @@ impl PartitionLog {
     /// Resolves when everything up to and including `offset` is written and
     /// fdatasync'd (acks=all). `Err(Truncated)` as for [`Self::wait_written`].
     pub async fn wait_durable(&self, offset: i64) -> Result<(), StorageError> {
+        self.inner.state.borrow_mut().durability_asked = true;
+        self.wait_durable_recorded(offset).await
+    }
+
+    /// `wait_durable` for the periodic flush, which does not count as a request asking
+    /// for durability (see `State::durability_asked`).
+    pub(super) async fn wait_durable_recorded(&self, offset: i64) -> Result<(), StorageError> {
         self.wait_durable_unjournaled(offset).await?;
         let dir = &self.inner.dir;
         crate::storage::recorder::record(dir, || crate::storage::recorder::Op::Ack {
