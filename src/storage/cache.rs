@@ -47,6 +47,20 @@ impl BatchCache {
         self.bytes
     }
 
+    /// Batches cached: each costs an entry and an allocation beside its bytes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The bound in force (the last one `set_bytes_max` or `new` set).
+    pub fn bytes_max(&self) -> usize {
+        self.bytes_max
+    }
+
     /// Adds the next batch in log order, evicting the oldest ones to stay in budget. A
     /// batch larger than the whole budget empties the cache and is not kept.
     pub fn push(&mut self, base_offset: i64, last_offset: i64, data: Bytes) {
