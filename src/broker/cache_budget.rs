@@ -30,7 +30,10 @@ pub(super) fn cache_share_bytes(partitions: usize) -> usize {
 
 /// A partition's cache bound and the share cell it follows: the shard's share for a
 /// data topic, `INTERNAL_TOPIC_CACHE_BYTES_MAX` (fixed) for an internal one.
-pub(super) fn cache_bound(topic: &str, share: &Rc<Cell<usize>>) -> (usize, Option<Rc<Cell<usize>>>) {
+pub(super) fn cache_bound(
+    topic: &str,
+    share: &Rc<Cell<usize>>,
+) -> (usize, Option<Rc<Cell<usize>>>) {
     if crate::txn::is_internal_topic(topic) {
         (INTERNAL_TOPIC_CACHE_BYTES_MAX.min(share.get()), None)
     } else {

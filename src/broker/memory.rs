@@ -57,7 +57,11 @@ impl ShardMemory {
         [
             ("batch_cache", l.cache_bytes, Some(l.cache_bytes_max)),
             ("pending_batches", l.pending_bytes, None),
-            ("read_ahead", l.read_ahead_bytes, Some(self.read_ahead_bytes_max)),
+            (
+                "read_ahead",
+                l.read_ahead_bytes,
+                Some(self.read_ahead_bytes_max),
+            ),
             ("indexes", l.index_bytes, None),
             ("producer_state", l.producer_bytes, None),
             ("groups", self.group_bytes, None),
@@ -86,7 +90,11 @@ impl ShardMemory {
 /// Estimated heap bytes of one group: its fixed part, its members and its offsets.
 pub fn group_bytes(group: &Group) -> usize {
     let members: usize = group.members.iter().map(member_bytes).sum();
-    let offsets: usize = group.offsets.iter().map(|(k, c)| offset_bytes(&k.0, c)).sum();
+    let offsets: usize = group
+        .offsets
+        .iter()
+        .map(|(k, c)| offset_bytes(&k.0, c))
+        .sum();
     let consumer_members = group.consumer.as_ref().map_or(0, |c| c.members.len());
     size_of::<Group>()
         + group.id.len()

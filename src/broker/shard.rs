@@ -25,11 +25,11 @@ use crate::storage::{LogConfig, PartitionLog, StorageError};
 /// The shard that writes metadata.
 pub const METADATA_SHARD: usize = 0;
 
+use super::cache_budget::{cache_bound, cache_share_bytes};
 pub use super::cache_budget::{
     INTERNAL_TOPIC_CACHE_BYTES_MAX, PARTITION_CACHE_BYTES_MAX, PARTITION_CACHE_BYTES_MIN,
     SHARD_CACHE_BYTES_MAX,
 };
-use super::cache_budget::{cache_bound, cache_share_bytes};
 
 pub struct Shard {
     pub id: usize,

@@ -240,5 +240,8 @@ fn producer_id_expiration_keys_are_recognised_and_checked() {
         assert!(e.to_string().contains(k), "{e}");
     }
     assert_eq!(key_warning("producer.id.expiration.ms"), None);
-    assert_eq!(key_warning("producer.id.expiration.check.interval.ms"), None);
+    assert_eq!(
+        key_warning("producer.id.expiration.check.interval.ms"),
+        None
+    );
 }

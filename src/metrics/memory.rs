@@ -64,7 +64,12 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
     for s in shards {
         let shard = s.shard.to_string();
         for (structure, bytes, _) in s.structures() {
-            sample(out, name, &[("shard", &shard), ("structure", structure)], bytes as u64);
+            sample(
+                out,
+                name,
+                &[("shard", &shard), ("structure", structure)],
+                bytes as u64,
+            );
         }
     }
     let name = "corelog_memory_bound_bytes";
@@ -78,7 +83,12 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
         let shard = s.shard.to_string();
         for (structure, _, bound) in s.structures() {
             if let Some(bound) = bound {
-                sample(out, name, &[("shard", &shard), ("structure", structure)], bound as u64);
+                sample(
+                    out,
+                    name,
+                    &[("shard", &shard), ("structure", structure)],
+                    bound as u64,
+                );
             }
         }
     }
@@ -92,7 +102,12 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
     for s in shards {
         let shard = s.shard.to_string();
         for (structure, n) in s.entries() {
-            sample(out, name, &[("shard", &shard), ("structure", structure)], n as u64);
+            sample(
+                out,
+                name,
+                &[("shard", &shard), ("structure", structure)],
+                n as u64,
+            );
         }
     }
     let total: usize = shards.iter().map(ShardMemory::accounted_bytes).sum();
@@ -156,13 +171,25 @@ mod tests {
         let mut out = String::new();
         render(&mut out, &[shard(0, 100), shard(1, 200)], &process);
         let has = |line: &str| out.lines().any(|l| l == line);
-        assert!(has(r#"corelog_memory_bytes{shard="0",structure="batch_cache"} 100"#));
-        assert!(has(r#"corelog_memory_bytes{shard="1",structure="batch_cache"} 200"#));
-        assert!(has(r#"corelog_memory_bytes{shard="1",structure="indexes"} 10"#));
-        assert!(has(r#"corelog_memory_bound_bytes{shard="0",structure="batch_cache"} 25165824"#));
-        assert!(has(r#"corelog_memory_bound_bytes{shard="0",structure="read_ahead"} 100663296"#));
+        assert!(has(
+            r#"corelog_memory_bytes{shard="0",structure="batch_cache"} 100"#
+        ));
+        assert!(has(
+            r#"corelog_memory_bytes{shard="1",structure="batch_cache"} 200"#
+        ));
+        assert!(has(
+            r#"corelog_memory_bytes{shard="1",structure="indexes"} 10"#
+        ));
+        assert!(has(
+            r#"corelog_memory_bound_bytes{shard="0",structure="batch_cache"} 25165824"#
+        ));
+        assert!(has(
+            r#"corelog_memory_bound_bytes{shard="0",structure="read_ahead"} 100663296"#
+        ));
         assert!(!out.contains(r#"corelog_memory_bound_bytes{shard="0",structure="indexes"}"#));
-        assert!(has(r#"corelog_memory_entries{shard="0",structure="partitions"} 3"#));
+        assert!(has(
+            r#"corelog_memory_entries{shard="0",structure="partitions"} 3"#
+        ));
         assert!(has("corelog_memory_accounted_bytes 320"));
         assert!(has("corelog_process_resident_bytes 1000"));
         assert!(has("corelog_malloc_free_bytes 300"));
@@ -174,6 +201,9 @@ mod tests {
         let m = ProcessMemory::read();
         assert!(m.resident_bytes > 0);
         let _keep = vec![1u8; 1 << 16];
-        assert!(ProcessMemory::read().malloc_in_use_bytes + ProcessMemory::read().malloc_mmapped_bytes > 0);
+        assert!(
+            ProcessMemory::read().malloc_in_use_bytes + ProcessMemory::read().malloc_mmapped_bytes
+                > 0
+        );
     }
 }

@@ -198,11 +198,14 @@ impl ProducerState {
         if producer_id < 0 {
             return;
         }
-        let entry = self.producers.entry(producer_id).or_insert_with(|| ProducerEntry {
-            // A marker carries no producer timestamp: its expiry clock starts now.
-            last_timestamp_ms: crate::util::now_ms(),
-            ..ProducerEntry::default()
-        });
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                // A marker carries no producer timestamp: its expiry clock starts now.
+                last_timestamp_ms: crate::util::now_ms(),
+                ..ProducerEntry::default()
+            });
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();

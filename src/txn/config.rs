@@ -121,7 +121,10 @@ impl TxnConfig {
             (KEYS[4], self.expire_check_interval_ms.to_string()),
             (KEYS[5], self.state_log_replication_factor.to_string()),
             (KEYS[6], self.producer_id_expiration_ms.to_string()),
-            (KEYS[7], self.producer_id_expiration_check_interval_ms.to_string()),
+            (
+                KEYS[7],
+                self.producer_id_expiration_check_interval_ms.to_string(),
+            ),
         ]
     }
 }

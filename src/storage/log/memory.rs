@@ -134,7 +134,10 @@ mod tests {
             log.append(batch(3, 10, 7, 0, 0)).unwrap();
             log.append(batch(3, 10, 8, 0, 0)).unwrap();
             log.wait_written(log.log_end_offset() - 1).await.unwrap();
-            assert_eq!(log.expire_producers(BATCH_OF_3_MAX_TS + DAY_MS - 1, DAY_MS), 0);
+            assert_eq!(
+                log.expire_producers(BATCH_OF_3_MAX_TS + DAY_MS - 1, DAY_MS),
+                0
+            );
             assert_eq!(log.expire_producers(BATCH_OF_3_MAX_TS + DAY_MS, DAY_MS), 2);
             assert_eq!(log.memory().producers, 0);
             // Producer 7 comes back: new to the partition, so any sequence is taken.
