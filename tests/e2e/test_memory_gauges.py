@@ -85,8 +85,9 @@ def test_a_deleted_topics_offsets_are_removed_and_stay_removed(broker):
     wait_until(lambda: entries(scrape(broker), "committed_offsets") == 1, WAIT_S,
                "the deleted topic's offsets to be removed")
     assert committed(broker, "mem-both", kept) == {0: 5}
-    listed = admin(broker).list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions("mem-both")])["mem-both"].result(WAIT_S)
+    client = admin(broker)  # kept: a collected client never completes its futures
+    listed = client.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions("mem-both")], request_timeout=WAIT_S)["mem-both"].result(WAIT_S)
     assert [(tp.topic, tp.partition, tp.offset) for tp in listed.topic_partitions] == [(kept, 0, 5)]
     # Tombstones were written: the replay at start-up does not bring them back.
     broker.restart()
