@@ -56,7 +56,7 @@ mod tests {
         let (bound, follows) = cache_bound("orders", &share);
         assert_eq!(bound, PARTITION_CACHE_BYTES_MAX);
         assert!(Rc::ptr_eq(&follows.unwrap(), &share));
-        assert!(INTERNAL_TOPIC_CACHE_BYTES_MAX < PARTITION_CACHE_BYTES_MAX);
+        const { assert!(INTERNAL_TOPIC_CACHE_BYTES_MAX < PARTITION_CACHE_BYTES_MAX) };
     }
 
     #[test]
