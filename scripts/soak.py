@@ -26,11 +26,15 @@ own process, until the time is up:
 Every --interval seconds it records the broker's RSS, open descriptors
 (/proc/<pid>/fd), Kafka connections (admin /metrics), CPU (broker and clients, from
 /proc/<pid>/stat), disk used by the data dir, produce latency p50/p99/p99.9 (acks=all
-and acks=1, the client's own delivery latency) and produce-to-consume latency, and the
-records acked and read. At the end a checker reads `soak-all` from the start: every
+and acks=1, the client's own delivery latency) and produce-to-consume latency, the
+records acked and read, and the broker's memory gauges (`soak_memory`: bytes per
+bounded structure, their sum, RSS minus that sum, glibc malloc's in-use and free
+bytes). At the end a checker reads `soak-all` from the start: every
 record acked to an acks=all producer must be there exactly once. Writes soak.csv (one
 row per interval), soak.json (the rows, the checker and a flatness verdict on RSS and
-descriptors after warm-up) and soak.svg (RSS, descriptors and p99 over time) into --out.
+descriptors after warm-up, and the `memory` verdict: the slopes of RSS and of RSS minus
+the accounted bytes over the last third) and soak.svg (RSS beside the accounted bytes,
+descriptors and p99 over time) into --out.
 `soak.py rejudge <soak.json> <warm-up minutes>` judges a finished run again.
 Exits 1 when the checker or a worker failed or the broker died. Loopback only; every
 wait is bounded. The default rates cost ~0.35 core in total (--scale multiplies them).
