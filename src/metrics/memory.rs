@@ -58,7 +58,7 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
     family(
         out,
         name,
-        "Bytes a shard holds in each bounded structure (batch_cache, pending_batches and read_ahead exactly; indexes, producer_state and groups estimated).",
+        "Bytes a shard holds in each bounded structure (pending_batches and read_ahead exactly; batch_cache as charged against its bound, batch bytes plus 160 per batch; indexes, producer_state and groups estimated).",
         "gauge",
     );
     for s in shards {

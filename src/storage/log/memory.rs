@@ -2,8 +2,8 @@
 //! (`broker::memory`, `/metrics` `corelog_memory_bytes`), and the expiry of idle
 //! producers that bounds its producer state (`expire_producers`).
 //!
-//! Bytes are counted where they are known exactly (cached and pending batch bytes,
-//! read-ahead chunk lengths) and estimated from container capacities elsewhere
+//! Bytes are counted where they are known exactly (pending batch bytes, read-ahead
+//! chunk lengths, the cache's charge: batch bytes plus a fixed overhead each) and estimated from container capacities elsewhere
 //! (indexes, producer state). Allocator overhead and the request bodies a cached batch
 //! may keep alive (see `handlers::produce::unpin_request_body`) are not counted: the
 //! difference between RSS and the sum of the gauges is where they show.
@@ -13,7 +13,8 @@ use super::PartitionLog;
 /// One log's share of each bounded structure, in bytes unless named otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LogMemory {
-    /// Batch bytes in the batch cache (`storage::cache`).
+    /// What the batch cache's batches are charged against its bound: their bytes plus
+    /// `storage::cache::ENTRY_OVERHEAD_BYTES` each.
     pub cache_bytes: usize,
     /// Batches in the cache.
     pub cache_batches: usize,
@@ -52,7 +53,7 @@ impl PartitionLog {
     pub fn memory(&self) -> LogMemory {
         let st = self.inner.state.borrow();
         LogMemory {
-            cache_bytes: st.cache.bytes(),
+            cache_bytes: st.cache.charged_bytes(),
             cache_batches: st.cache.len(),
             cache_bytes_max: st.cache.bytes_max(),
             pending_bytes: st.pending.iter().map(|b| b.data.len()).sum(),
@@ -109,7 +110,7 @@ mod tests {
             assert_eq!((empty.cache_bytes, empty.producers), (0, 0));
             assert_eq!(empty.cache_bytes_max, 1 << 20);
             let (a, b) = (batch(3, 100, 7, 0, 0), batch(3, 50, 8, 0, 0));
-            let bytes = a.len() + b.len();
+            let bytes = a.len() + b.len() + 2 * crate::storage::cache::ENTRY_OVERHEAD_BYTES;
             log.append(a).unwrap();
             log.append(b).unwrap();
             log.wait_written(log.log_end_offset() - 1).await.unwrap();
