@@ -26,11 +26,15 @@ own process, until the time is up:
 Every --interval seconds it records the broker's RSS, open descriptors
 (/proc/<pid>/fd), Kafka connections (admin /metrics), CPU (broker and clients, from
 /proc/<pid>/stat), disk used by the data dir, produce latency p50/p99/p99.9 (acks=all
-and acks=1, the client's own delivery latency) and produce-to-consume latency, and the
-records acked and read. At the end a checker reads `soak-all` from the start: every
+and acks=1, the client's own delivery latency) and produce-to-consume latency, the
+records acked and read, and the broker's memory gauges (`soak_memory`: bytes per
+bounded structure, their sum, RSS minus that sum, glibc malloc's in-use and free
+bytes). At the end a checker reads `soak-all` from the start: every
 record acked to an acks=all producer must be there exactly once. Writes soak.csv (one
 row per interval), soak.json (the rows, the checker and a flatness verdict on RSS and
-descriptors after warm-up) and soak.svg (RSS, descriptors and p99 over time) into --out.
+descriptors after warm-up, and the `memory` verdict: the slopes of RSS and of RSS minus
+the accounted bytes over the last third) and soak.svg (RSS beside the accounted bytes,
+descriptors and p99 over time) into --out.
 `soak.py rejudge <soak.json> <warm-up minutes>` judges a finished run again.
 Exits 1 when the checker or a worker failed or the broker died. Loopback only; every
 wait is bounded. The default rates cost ~0.35 core in total (--scale multiplies them).
@@ -59,6 +63,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import soak_memory  # noqa: E402
 import soak_plot  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
@@ -540,11 +545,16 @@ class Broker:
                 time.sleep(0.2)
         sys.exit(f"the broker did not start; see {self.log_path}")
 
-    def connections(self):
+    def metrics(self):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=10) as r:
-                text = r.read().decode()
+                return r.read().decode()
         except OSError:
+            return None
+
+    @staticmethod
+    def connections(text):
+        if text is None:
             return None
         return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
                    if line.startswith("corelog_connections_active"))
@@ -712,9 +722,11 @@ def main():
                 log_pos += len(chunk)
             for kind, n in interval_counts.items():
                 totals[kind] = totals.get(kind, 0) + n
-            row = {"t_s": round(now - started), "rss_mb": round(proc_rss_mb(broker.proc.pid), 1),
+            metrics_text = broker.metrics()
+            rss_mb = proc_rss_mb(broker.proc.pid)
+            row = {"t_s": round(now - started), "rss_mb": round(rss_mb, 1),
                    "fds": len(os.listdir(f"/proc/{broker.proc.pid}/fd")),
-                   "connections": broker.connections(),
+                   "connections": broker.connections(metrics_text),
                    "broker_cpu_pct": round((cpu - last_cpu) / (now - last_t) * 100, 1),
                    "clients_cpu_pct": round((clients - last_clients) / (now - last_t) * 100, 1),
                    "load1": round(os.getloadavg()[0], 2), "disk_mb": round(disk_mb(broker.data), 1),
@@ -727,6 +739,7 @@ def main():
             for kind in ("acked_all", "read_tail", "acked_1", "sent_0", "read_historical", "read_group",
                          "members_joined", "topics_cycled", "acked_rc", "errors"):
                 row[kind] = interval_counts.get(kind, 0)
+            row.update(soak_memory.row_fields(metrics_text, rss_mb))
             if not rows:
                 csv.write(",".join(row) + "\n")
             csv.write(",".join("" if v is None else str(v) for v in row.values()) + "\n")
@@ -760,11 +773,13 @@ def main():
         check = check_exactly_once(broker.bootstrap, out) if broker.proc.poll() is None else {"ok": False}
         summary = {"minutes": args.minutes, "smp": args.smp, "scale": args.scale, "rows": rows,
                    "totals": totals, "checker": check, "flatness": flatness(rows, args.minutes, args.warmup_minutes),
+                   "memory": soak_memory.verdict(rows),
                    "errors": errors[:200], "error_count": len(errors), "workers_died": died}
         (out / "soak.json").write_text(json.dumps(summary, indent=1) + "\n")
         soak_plot.write_svg(rows, out / "soak.svg", title=f"corelog soak, {args.minutes:g} min, --smp {args.smp}")
         failed = failed or not check["ok"] or bool(died)
-        print(json.dumps({"checker": check, "flatness": summary["flatness"], "totals": totals,
+        print(json.dumps({"checker": check, "flatness": summary["flatness"], "memory": summary["memory"],
+                          "totals": totals,
                           "errors": len(errors), "workers_died": died}, indent=1), flush=True)
         print(f"results in {out}/ (soak.csv, soak.json, soak.svg)", flush=True)
     finally:
@@ -790,8 +805,9 @@ def rejudge(path, warmup_minutes):
     """Re-judges a finished run's flatness with another warm-up (soak.json is rewritten)."""
     summary = json.loads(Path(path).read_text())
     summary["flatness"] = flatness(summary["rows"], summary["minutes"], warmup_minutes)
+    summary["memory"] = soak_memory.verdict(summary["rows"])
     Path(path).write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps(summary["flatness"], indent=1))
+    print(json.dumps({"flatness": summary["flatness"], "memory": summary["memory"]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Hand-written SVG of a soak run: broker RSS, open descriptors and p99 latencies over
-time, one panel each (no plotting library, so nothing to install or download).
+"""Hand-written SVG of a soak run: broker RSS beside the bytes its memory gauges account
+for (and RSS minus those), open descriptors and p99 latencies over time, one panel each (no plotting library, so nothing to install or download).
 
     .venv/bin/python scripts/soak_plot.py target/soak/<run>/soak.json [out.svg]
 """
@@ -19,7 +19,8 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
 
 # (title, [(row key, legend)]) per panel
 PANELS = [
-    ("broker RSS (MB)", [("rss_mb", "RSS")]),
+    ("broker memory (MB)", [("rss_mb", "RSS"), ("accounted_mb", "accounted (gauges)"),
+                            ("unaccounted_mb", "RSS - accounted"), ("cache_mb", "batch cache")]),
     ("open descriptors / Kafka connections", [("fds", "fds"), ("connections", "connections")]),
     ("p99 latency (ms)", [("produce_all_p99_ms", "produce acks=all"), ("produce_1_p99_ms", "produce acks=1"),
                           ("consume_p99_ms", "produce-to-consume")]),
@@ -72,7 +73,7 @@ def svg(rows, title):
             if pts:
                 out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="'
                            + " ".join(f"{x:.1f},{y:.1f}" for x, y in pts) + '"/>')
-            lx = MARGIN_LEFT + 8 + j * 170
+            lx = MARGIN_LEFT + 8 + j * 160
             out.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{top + 12}" y2="{top + 12}" stroke="{colour}" '
                        f'stroke-width="2"/>')
             out.append(f'<text x="{lx + 22}" y="{top + 16}">{_esc(legend)}</text>')

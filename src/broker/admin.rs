@@ -235,6 +235,7 @@ impl Shard {
                 tracing::error!(topic = %name, "deleting partitions failed: {e}");
             }
             tracing::info!(topic = %name, "deleted topic");
+            crate::groups::service::topic_deleted(&self.broker, &name);
             results.push((name, r.map_err(|e| (ec::KAFKA_STORAGE_ERROR, e))));
         }
         results

@@ -209,6 +209,7 @@ impl Shard {
                     Ok(()) => tracing::info!(topic = %t.name, "deleted topic (quorum)"),
                     Err(e) => tracing::error!(topic = %t.name, "deleting replicas failed: {e}"),
                 }
+                crate::groups::service::topic_deleted(&self.broker, &t.name);
             }
         }
         let mut changed = !gone.is_empty();

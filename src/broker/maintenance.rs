@@ -1,5 +1,6 @@
 //! Each shard's housekeeping of the logs it owns, on a timer: retention (every
-//! `log.retention.check.interval.ms`), `flush.ms`, and the log cleaner (every
+//! `log.retention.check.interval.ms`), `flush.ms`, idle idempotent producers (every
+//! `producer.id.expiration.check.interval.ms`), and the log cleaner (every
 //! `log.cleaner.backoff.ms` when `log.cleaner.enable`). Runs as one task per shard, one
 //! partition at a time, so housekeeping never takes more than its share of the shard;
 //! the cleaner also yields between chunks and keeps to
@@ -25,6 +26,8 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
     let cleaner_every_ms = config.log_cleaner_backoff_ms as i64;
     let mut last_clean_ms = crate::util::now_ms();
     let mut last_flush_ms: HashMap<(String, i32), i64> = HashMap::new();
+    let expire_every_ms = config.txn.producer_id_expiration_check_interval_ms as i64;
+    let mut last_expire_ms = crate::util::now_ms();
     loop {
         let tick = MAINTENANCE_TICK
             .min(Duration::from_millis(retention_every_ms as u64))
@@ -59,6 +62,10 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
                 }
             }
         }
+        if now - last_expire_ms >= expire_every_ms {
+            last_expire_ms = now;
+            expire_producers(&logs, now, config.txn.producer_id_expiration_ms);
+        }
         if config.log_cleaner_enable && crate::util::now_ms() - last_clean_ms >= cleaner_every_ms {
             clean_logs(&shard).await;
             last_clean_ms = crate::util::now_ms();
@@ -68,6 +75,16 @@ pub async fn maintenance_loop(shard: Rc<Shard>) {
             let owned: HashSet<(&str, i32)> =
                 logs.iter().map(|(t, p, _)| (t.as_str(), *p)).collect();
             last_flush_ms.retain(|(t, p), _| owned.contains(&(t.as_str(), *p)));
+        }
+    }
+}
+
+/// `producer.id.expiration.ms` on each of `logs` (no I/O: the state is in memory).
+fn expire_producers(logs: &[(String, i32, crate::storage::PartitionLog)], now: i64, after_ms: i64) {
+    for (topic, partition, log) in logs {
+        let expired = log.expire_producers(now, after_ms);
+        if expired > 0 {
+            tracing::debug!(%topic, partition, expired, "idle producer ids forgotten");
         }
     }
 }

@@ -2,9 +2,11 @@
 //! shard owns alone (`shard::Shard`, behind an `Rc` on its own thread).
 
 pub mod admin;
+pub mod cache_budget;
 pub mod cluster_sync;
 pub mod log_dirs;
 pub mod maintenance;
+pub mod memory;
 pub mod metadata;
 pub mod producer_ids;
 pub mod request_limits;

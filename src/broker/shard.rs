@@ -25,21 +25,11 @@ use crate::storage::{LogConfig, PartitionLog, StorageError};
 /// The shard that writes metadata.
 pub const METADATA_SHARD: usize = 0;
 
-/// Memory a shard spends on caching recent batches for tailing consumers, shared evenly
-/// by the partitions it owns.
-pub const SHARD_CACHE_BYTES_MAX: usize = 512 << 20;
-/// A partition's share never drops below this (a few large batches), so with very many
-/// partitions the total is `partitions * PARTITION_CACHE_BYTES_MIN` at most.
-pub const PARTITION_CACHE_BYTES_MIN: usize = 256 << 10;
-/// Nor rises above this: one partition cannot take the whole budget.
-pub const PARTITION_CACHE_BYTES_MAX: usize = 8 << 20;
-
-/// The per-partition share of the shard's cache budget, read by every log of the shard
-/// before it caches a write.
-fn cache_share_bytes(partitions: usize) -> usize {
-    (SHARD_CACHE_BYTES_MAX / partitions.max(1))
-        .clamp(PARTITION_CACHE_BYTES_MIN, PARTITION_CACHE_BYTES_MAX)
-}
+use super::cache_budget::{cache_bound, cache_share_bytes};
+pub use super::cache_budget::{
+    INTERNAL_TOPIC_CACHE_BYTES_MAX, PARTITION_CACHE_BYTES_MAX, PARTITION_CACHE_BYTES_MIN,
+    SHARD_CACHE_BYTES_MAX,
+};
 
 pub struct Shard {
     pub id: usize,
@@ -114,8 +104,8 @@ impl Shard {
             flush_messages: s.flush_messages,
             flush_ms: s.flush_ms,
             min_insync_replicas: s.min_insync_replicas,
-            cache_bytes_max: self.cache_share.get(),
-            cache_share: Some(self.cache_share.clone()),
+            cache_bytes_max: cache_bound(topic, &self.cache_share).0,
+            cache_share: cache_bound(topic, &self.cache_share).1,
             leader_epoch: 0,
             ..LogConfig::default()
         }
@@ -821,24 +811,5 @@ fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
         last_stable_offset: log.last_stable_offset(),
         aborted: Vec::new(),
         batches: Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_share_keeps_the_shard_total_bounded() {
-        assert_eq!(cache_share_bytes(0), PARTITION_CACHE_BYTES_MAX);
-        assert_eq!(cache_share_bytes(1), PARTITION_CACHE_BYTES_MAX);
-        assert_eq!(cache_share_bytes(128), SHARD_CACHE_BYTES_MAX / 128);
-        assert_eq!(cache_share_bytes(1 << 20), PARTITION_CACHE_BYTES_MIN);
-        for n in [1, 7, 64, 100, 2048] {
-            assert!(
-                n * cache_share_bytes(n)
-                    <= SHARD_CACHE_BYTES_MAX.max(n * PARTITION_CACHE_BYTES_MIN)
-            );
-        }
     }
 }

@@ -219,3 +219,29 @@ fn group_max_size_keys_are_recognised_and_checked() {
         assert_eq!(key_warning(k), None);
     }
 }
+
+#[test]
+fn producer_id_expiration_keys_are_recognised_and_checked() {
+    let c = BrokerConfig::default();
+    assert_eq!(c.txn.producer_id_expiration_ms, 86_400_000);
+    assert_eq!(c.txn.producer_id_expiration_check_interval_ms, 600_000);
+    let c = BrokerConfig::from_properties(&props(&[
+        ("producer.id.expiration.ms", "60000"),
+        ("producer.id.expiration.check.interval.ms", "1000"),
+    ]))
+    .unwrap();
+    assert_eq!(c.txn.producer_id_expiration_ms, 60_000);
+    assert_eq!(c.txn.producer_id_expiration_check_interval_ms, 1_000);
+    for (k, v) in [
+        ("producer.id.expiration.ms", "0"),
+        ("producer.id.expiration.check.interval.ms", "-1"),
+    ] {
+        let e = BrokerConfig::from_properties(&props(&[(k, v)])).unwrap_err();
+        assert!(e.to_string().contains(k), "{e}");
+    }
+    assert_eq!(key_warning("producer.id.expiration.ms"), None);
+    assert_eq!(
+        key_warning("producer.id.expiration.check.interval.ms"),
+        None
+    );
+}

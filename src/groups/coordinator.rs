@@ -734,6 +734,28 @@ impl Coordinator {
         out
     }
 
+    /// The topic was deleted: removes every group's committed offsets of it (Kafka's
+    /// `handleDeletedPartitions`) and returns their keys per group, for tombstones. A
+    /// group left Empty with no offsets is then dropped by `tick` as any other.
+    pub fn remove_topic_offsets(&mut self, topic: &str) -> Vec<(String, Vec<(String, i32)>)> {
+        let mut out = Vec::new();
+        for g in self.groups.values_mut() {
+            let keys: Vec<(String, i32)> = g
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .cloned()
+                .collect();
+            for k in &keys {
+                g.offsets.remove(k);
+            }
+            if !keys.is_empty() {
+                out.push((g.id.clone(), keys));
+            }
+        }
+        out
+    }
+
     /// DeleteGroups: only an Empty group goes. Returns its offsets' keys, for tombstones.
     pub fn delete(&mut self, group: &str) -> Result<Vec<(String, i32)>, i16> {
         let Some(g) = self.groups.get_mut(group) else {

@@ -451,6 +451,29 @@ const RETENTION: Duration = Duration::from_secs(60);
 const MS: i64 = 1_700_000_000_000;
 
 #[test]
+fn a_deleted_topics_offsets_are_removed_from_every_group() {
+    let mut c = Coordinator::new(Duration::ZERO);
+    commit_at(&mut c, "g1", "gone", 0, MS);
+    commit_at(&mut c, "g1", "gone", 1, MS);
+    commit_at(&mut c, "g1", "kept", 0, MS);
+    commit_at(&mut c, "g2", "gone", 2, MS);
+    commit_at(&mut c, "g3", "kept", 0, MS);
+    let mut removed = c.remove_topic_offsets("gone");
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![
+            ("g1".to_string(), vec![tp("gone", 0), tp("gone", 1)]),
+            ("g2".to_string(), vec![tp("gone", 2)]),
+        ]
+    );
+    assert_eq!(keys(&c, "g1"), vec![tp("kept", 0)]);
+    assert!(keys(&c, "g2").is_empty());
+    assert_eq!(keys(&c, "g3"), vec![tp("kept", 0)]);
+    assert!(c.remove_topic_offsets("gone").is_empty());
+}
+
+#[test]
 fn simple_commits_expire_by_commit_timestamp() {
     let mut c = Coordinator::new(Duration::ZERO);
     let now = Instant::now();

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
+use futures::FutureExt;
 
 use bytes::Bytes;
 
@@ -550,6 +551,37 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         if now >= next_check {
             next_check = now + check_every;
             expire_offsets(&shard, now, retention).await;
+        }
+    }
+}
+
+/// `topic` was deleted: each shard's coordinator forgets its groups' committed offsets
+/// of it and writes their tombstones, so a deleted topic's offsets do not stay for
+/// `offsets.retention.minutes` (a new group's each time a short-lived topic is read) nor
+/// come back for a new topic of the same name. Sent to every shard; does not wait.
+pub fn topic_deleted(broker: &crate::broker::Broker, topic: &str) {
+    for id in 0..broker.shard_count {
+        let topic = topic.to_string();
+        let task: crate::broker::router::ShardTask = Box::new(move |shard| {
+            async move { forget_topic_offsets(&shard, &topic).await }.boxed_local()
+        });
+        broker.send(id, ShardMsg::Run(task));
+    }
+}
+
+async fn forget_topic_offsets(shard: &Rc<Shard>, topic: &str) {
+    let removed = shard.groups.borrow_mut().remove_topic_offsets(topic);
+    for (group, keys) in removed {
+        let count = keys.len();
+        match write_tombstones(shard, &group, keys).await {
+            Ok(()) => tracing::info!(%group, %topic, count, "deleted topic's offsets removed"),
+            Err(code) => tracing::warn!(
+                %group,
+                %topic,
+                count,
+                code,
+                "writing the deleted topic's offset tombstones failed; a restart may bring them back until they expire"
+            ),
         }
     }
 }

@@ -27,6 +27,7 @@
 //! clamped to it.
 
 pub mod http;
+pub mod memory;
 pub mod profile;
 pub mod prometheus;
 

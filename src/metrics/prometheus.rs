@@ -382,12 +382,12 @@ fn size_families(out: &mut String, shards: &[ShardSnapshot]) {
     }
 }
 
-fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(super) fn family(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+pub(super) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
     let _ = writeln!(out, "{name}{} {value}", label_set(labels, None));
 }
 

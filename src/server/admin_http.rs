@@ -187,7 +187,9 @@ async fn route(server: &Rc<AdminServer>, req: &Request) -> Vec<u8> {
     match req.path.as_str() {
         "/metrics" => {
             let shards = gather(&server.shard).await;
-            let text = prometheus::render(&shards, &gauges(&server.shard));
+            let mut text = prometheus::render(&shards, &gauges(&server.shard));
+            let memory = gather_memory(&server.shard).await;
+            metrics::memory::render(&mut text, &memory, &metrics::memory::ProcessMemory::read());
             http::response(
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -234,6 +236,13 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
         .flatten()
         .flatten()
         .collect()
+}
+
+/// Every shard's memory by structure (`broker::memory`), in shard order.
+pub async fn gather_memory(shard: &Rc<Shard>) -> Vec<crate::broker::memory::ShardMemory> {
+    let asks = (0..shard.broker.shard_count)
+        .map(|id| shard.run_on(id, |s| async move { s.memory() }.boxed_local()));
+    join_all(asks).await.into_iter().flatten().collect()
 }
 
 fn gauges(shard: &Shard) -> BrokerGauges {

@@ -182,6 +182,13 @@ pub struct SegmentIndex {
 }
 
 impl SegmentIndex {
+    /// Heap bytes of both indexes' entries (at capacity, as laid out in memory): for the
+    /// memory gauges.
+    pub fn heap_bytes(&self) -> usize {
+        self.offsets.entries.capacity() * std::mem::size_of::<(u32, u32)>()
+            + self.times.entries.capacity() * std::mem::size_of::<(i64, u32)>()
+    }
+
     pub fn new(base_offset: i64, interval_bytes: u32) -> Self {
         SegmentIndex {
             offsets: OffsetIndex::new(base_offset),

@@ -38,7 +38,7 @@ pub mod segment;
 pub mod snapshot;
 pub mod validate;
 
-pub use log::{AppendInfo, LogConfig, LogStats, PartitionLog, ReadResult};
+pub use log::{AppendInfo, LogConfig, LogMemory, LogStats, PartitionLog, ReadResult};
 
 use std::path::Path;
 

@@ -14,6 +14,13 @@
 //! (producer, first offset, marker offset) for read_committed fetches
 //! (`aborted_overlapping`), until retention passes them (`prune_aborted`).
 //!
+//! Expiry: a producer with no open transaction whose newest batch timestamp is
+//! `producer.id.expiration.ms` old is forgotten (`expire`, Kafka's
+//! `removeExpiredProducers`); without it every idempotent producer that ever wrote to a
+//! partition would be kept, in memory and in every snapshot, for the partition's life.
+//! A producer that comes back after that is a new one to this partition (any sequence
+//! is accepted), as in Kafka.
+//!
 //! The state lives in memory. `PartitionLog` writes it to a snapshot file (see
 //! `snapshot`) at each segment roll and at close; recovery loads the newest valid
 //! snapshot and replays only the batches after its offset (`record_batch`).
@@ -43,6 +50,9 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMeta>,
     /// The first offset of the producer's open transaction in this partition.
     pub txn_first_offset: Option<i64>,
+    /// The newest batch timestamp seen from the producer (Kafka's `lastTimestamp`):
+    /// `expire` forgets the producer `producer.id.expiration.ms` after it.
+    pub last_timestamp_ms: i64,
 }
 
 /// A transaction aborted in this partition: read_committed consumers skip the
@@ -100,6 +110,16 @@ impl ProducerState {
         self.producers.is_empty()
     }
 
+    /// Heap bytes this state holds, estimated from its sizes (map slots at capacity,
+    /// each producer's batch ring, the aborted list): for the memory gauges.
+    pub fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(i64, ProducerEntry)>() + 1;
+        let batches: usize = self.producers.values().map(|e| e.batches.capacity()).sum();
+        self.producers.capacity() * slot
+            + batches * std::mem::size_of::<BatchMeta>()
+            + self.aborted.capacity() * std::mem::size_of::<AbortedTxn>()
+    }
+
     /// Every producer, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.producers.iter().map(|(&id, entry)| (id, entry))
@@ -151,6 +171,7 @@ impl ProducerState {
         }
         let entry = self.producers.entry(header.producer_id).or_default();
         apply(entry, header, base_offset);
+        entry.last_timestamp_ms = entry.last_timestamp_ms.max(header.max_timestamp);
         if header.is_transactional() && entry.txn_first_offset.is_none() {
             entry.txn_first_offset = Some(base_offset);
         }
@@ -177,7 +198,14 @@ impl ProducerState {
         if producer_id < 0 {
             return;
         }
-        let entry = self.producers.entry(producer_id).or_default();
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                // A marker carries no producer timestamp: its expiry clock starts now.
+                last_timestamp_ms: crate::util::now_ms(),
+                ..ProducerEntry::default()
+            });
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
@@ -230,6 +258,34 @@ impl ProducerState {
     /// Adds aborted transactions loaded from a snapshot (in marker order).
     pub fn extend_aborted(&mut self, aborted: impl IntoIterator<Item = AbortedTxn>) {
         self.aborted.extend(aborted);
+    }
+
+    /// Forgets the producers with no open transaction whose newest batch timestamp is
+    /// `expiration_ms` or more before `now_ms` (`producer.id.expiration.ms`); returns
+    /// their ids.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> Vec<i64> {
+        let expired: Vec<i64> = self
+            .producers
+            .iter()
+            .filter(|(_, e)| {
+                e.txn_first_offset.is_none()
+                    && now_ms.saturating_sub(e.last_timestamp_ms) >= expiration_ms
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &expired {
+            self.producers.remove(id);
+        }
+        if !expired.is_empty() && self.producers.capacity() > 2 * self.producers.len() + 16 {
+            // A map only grows: give back the slots of a burst of producers now gone.
+            self.producers.shrink_to_fit();
+        }
+        expired
+    }
+
+    /// Forgets `producer_id` (it expired in the other copy of the state).
+    pub fn remove(&mut self, producer_id: i64) {
+        self.producers.remove(&producer_id);
     }
 
     /// Forgets aborted transactions wholly below `log_start_offset` (retention deleted
@@ -463,5 +519,37 @@ mod tests {
             Check::Duplicate(BatchMeta { base_offset: 6, .. })
         ));
         assert_eq!(seq, 4);
+    }
+
+    #[test]
+    fn idle_producers_expire_but_open_transactions_stay() {
+        let day = 86_400_000;
+        let mut state = ProducerState::new();
+        let at = |pid, ts: i64| {
+            let mut b = h(pid, 0, 0, 1);
+            b.max_timestamp = ts;
+            b
+        };
+        state.record(&at(1, 1_000), 0);
+        state.record(&at(2, 5_000), 1);
+        let mut open = at(3, 1_000);
+        open.attributes |= 0x10;
+        state.record(&open, 2);
+        // A batch with an older timestamp does not move the clock back.
+        state.record(&at(2, 10), 3);
+        assert_eq!(state.get(2).unwrap().last_timestamp_ms, 5_000);
+        assert!(state.expire(1_000 + day - 1, day).is_empty());
+        assert_eq!(state.expire(1_000 + day, day), vec![1]);
+        assert_eq!(state.len(), 2);
+        assert_eq!(state.expire(5_000 + day, day), vec![2]);
+        // Producer 3 has a transaction open: kept however old.
+        assert!(state.expire(i64::MAX, day).is_empty());
+        assert!(state.get(3).is_some());
+        // A producer that comes back after expiring may start at any sequence.
+        assert_eq!(state.check(&h(1, 0, 42, 1), &[]).unwrap(), Check::Append);
+        // Once its transaction ends, producer 3 expires too.
+        state.record_marker(3, 0, 4, false);
+        state.expire(i64::MAX, day);
+        assert!(state.is_empty());
     }
 }

@@ -225,6 +225,12 @@ impl Segment {
         self.tail = tail;
     }
 
+    /// Heap bytes this segment keeps in memory: its indexes and the tail page kept for
+    /// the next append (for the memory gauges).
+    pub fn heap_bytes(&self) -> usize {
+        self.index.heap_bytes() + self.tail.capacity()
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

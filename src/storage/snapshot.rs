@@ -12,17 +12,18 @@
 //! Format, all integers big-endian:
 //!
 //! ```text
-//!  0 magic "CLPS" | 4 version u16 (= 2) | 6 crc u32: CRC32C of bytes 10..end
+//!  0 magic "CLPS" | 4 version u16 (= 3) | 6 crc u32: CRC32C of bytes 10..end
 //! 10 offset i64 (must match the file name) | 18 producer count u32
 //! 22 per producer, by increasing id:
 //!      producer id i64 | epoch i16 | open transaction's first offset i64 (-1: none; v2)
-//!      | batch count u8 (<= 5)
+//!      | newest batch timestamp ms i64 (v3) | batch count u8 (<= 5)
 //!      per batch, oldest first: first seq i32 | last seq i32 | base offset i64 | last offset i64
 //!    (v2) aborted transaction count u32, then per transaction, oldest marker first:
 //!      producer id i64 | first offset i64 | marker offset i64
 //! ```
 //!
-//! Version 1 (no transactions) is still read.
+//! Versions 1 (no transactions) and 2 (no timestamps) are still read; their producers'
+//! expiry clocks (`producer.id.expiration.ms`) start at the load.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -37,7 +38,9 @@ use super::segment::file_name;
 use super::StorageError;
 
 pub const SNAPSHOT_MAGIC: &[u8; 4] = b"CLPS";
-pub const SNAPSHOT_VERSION: u16 = 2;
+pub const SNAPSHOT_VERSION: u16 = 3;
+/// The version before producer timestamps, still read.
+const SNAPSHOT_VERSION_NO_TIMESTAMP: u16 = 2;
 /// The version before transactions, still read.
 const SNAPSHOT_VERSION_NO_TXN: u16 = 1;
 /// Snapshot files kept per partition; older ones are deleted after each write.
@@ -46,7 +49,8 @@ pub const SNAPSHOTS_KEPT: usize = 2;
 const HEADER_BYTES: usize = 22;
 const CRC_FROM: usize = 10;
 const PRODUCER_BYTES_V1: usize = 11;
-const PRODUCER_BYTES: usize = 19;
+const PRODUCER_BYTES_V2: usize = 19;
+const PRODUCER_BYTES: usize = 27;
 const BATCH_BYTES: usize = 24;
 const ABORTED_BYTES: usize = 24;
 
@@ -90,6 +94,7 @@ pub fn encode(offset: i64, producers: &ProducerState) -> Vec<u8> {
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&entry.epoch.to_be_bytes());
         out.extend_from_slice(&entry.txn_first_offset.unwrap_or(-1).to_be_bytes());
+        out.extend_from_slice(&entry.last_timestamp_ms.to_be_bytes());
         out.push(entry.batches.len() as u8);
         for b in &entry.batches {
             out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -121,17 +126,19 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
     }
     let mut r = Reader { data, at: 4 };
     let version = r.u16();
-    if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_NO_TXN {
-        return Err(format!(
-            "version {version}, only {SNAPSHOT_VERSION_NO_TXN} and {SNAPSHOT_VERSION} are known"
-        ));
-    }
-    let with_txn = version == SNAPSHOT_VERSION;
-    let producer_bytes = if with_txn {
-        PRODUCER_BYTES
-    } else {
-        PRODUCER_BYTES_V1
+    let producer_bytes = match version {
+        SNAPSHOT_VERSION => PRODUCER_BYTES,
+        SNAPSHOT_VERSION_NO_TIMESTAMP => PRODUCER_BYTES_V2,
+        SNAPSHOT_VERSION_NO_TXN => PRODUCER_BYTES_V1,
+        _ => {
+            return Err(format!(
+                "version {version}, only {SNAPSHOT_VERSION_NO_TXN} to {SNAPSHOT_VERSION} are known"
+            ))
+        }
     };
+    let with_txn = version >= SNAPSHOT_VERSION_NO_TIMESTAMP;
+    let with_timestamp = version >= SNAPSHOT_VERSION;
+    let loaded_ms = crate::util::now_ms();
     let stored = r.u32();
     let computed = crc32c::crc32c(&data[CRC_FROM..]);
     if stored != computed {
@@ -153,6 +160,7 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
         } else {
             None
         };
+        let last_timestamp_ms = if with_timestamp { r.i64() } else { loaded_ms };
         let batches = r.u8() as usize;
         if batches > BATCHES_PER_PRODUCER_MAX || r.left() < batches * BATCH_BYTES {
             return Err(format!("producer {id}: bad batch count {batches}"));
@@ -161,6 +169,7 @@ pub fn decode(data: &[u8]) -> Result<(i64, ProducerState), String> {
             epoch,
             batches: VecDeque::with_capacity(batches),
             txn_first_offset,
+            last_timestamp_ms,
         };
         for _ in 0..batches {
             entry.batches.push_back(BatchMeta {
@@ -350,8 +359,8 @@ mod tests {
             assert!(decode(&encoded[..len]).is_err(), "cut at {len}");
         }
         let mut version = encoded.clone();
-        version[5] = 3;
-        assert!(decode(&version).unwrap_err().contains("version 3"));
+        version[5] = 4;
+        assert!(decode(&version).unwrap_err().contains("version 4"));
     }
 
     #[test]
@@ -370,5 +379,44 @@ mod tests {
         let (offset, state) = decode(&v1).unwrap();
         assert_eq!((offset, state.get(7).unwrap().epoch), (50, 3));
         assert_eq!(state.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn version_2_files_load_with_the_expiry_clock_starting_now() {
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(SNAPSHOT_MAGIC);
+        v2.extend_from_slice(&2u16.to_be_bytes());
+        v2.extend_from_slice(&[0; 4]);
+        v2.extend_from_slice(&50i64.to_be_bytes());
+        v2.extend_from_slice(&1u32.to_be_bytes());
+        v2.extend_from_slice(&7i64.to_be_bytes());
+        v2.extend_from_slice(&3i16.to_be_bytes());
+        v2.extend_from_slice(&(-1i64).to_be_bytes());
+        v2.push(1);
+        for v in [0i32, 4] {
+            v2.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [40i64, 44] {
+            v2.extend_from_slice(&v.to_be_bytes());
+        }
+        v2.extend_from_slice(&0u32.to_be_bytes());
+        let crc = crc32c::crc32c(&v2[CRC_FROM..]);
+        v2[6..CRC_FROM].copy_from_slice(&crc.to_be_bytes());
+        let before = crate::util::now_ms();
+        let (offset, state) = decode(&v2).unwrap();
+        let entry = state.get(7).unwrap();
+        assert_eq!((offset, entry.epoch, entry.batches.len()), (50, 3, 1));
+        assert!(entry.last_timestamp_ms >= before);
+        assert!(entry.last_timestamp_ms <= crate::util::now_ms());
+    }
+
+    #[test]
+    fn timestamps_survive_the_round_trip() {
+        let mut state = ProducerState::new();
+        let mut b = header(5, 0, 0, 1);
+        b.max_timestamp = 1_700_000_000_123;
+        state.record(&b, 0);
+        let decoded = decode(&encode(1, &state)).unwrap().1;
+        assert_eq!(decoded.get(5).unwrap().last_timestamp_ms, 1_700_000_000_123);
     }
 }

@@ -1,4 +1,6 @@
-//! The transaction coordinator's settings, by Kafka's names and with Kafka's defaults.
+//! The transaction coordinator's settings, and the idempotent producer state's expiry
+//! (Kafka keeps `producer.id.expiration.ms` among its transaction log configs too), by
+//! Kafka's names and with Kafka's defaults.
 //! `BrokerConfig` holds one `TxnConfig` and parses it with `TxnConfig::parse`.
 
 use crate::config::ConfigError;
@@ -13,6 +15,10 @@ pub const TXN_STATE_LOG_NUM_PARTITIONS_DEFAULT: i32 = 50;
 pub const TXN_ABORT_CHECK_INTERVAL_MS_DEFAULT: u64 = 10_000;
 /// Kafka's `transaction.remove.expired.transaction.cleanup.interval.ms` default: 1 hour.
 pub const TXN_EXPIRE_CHECK_INTERVAL_MS_DEFAULT: u64 = 3_600_000;
+/// Kafka's `producer.id.expiration.ms` default: 1 day.
+pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: i64 = 86_400_000;
+/// Kafka's `producer.id.expiration.check.interval.ms` default: 10 minutes.
+pub const PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS_DEFAULT: u64 = 600_000;
 /// Kafka's `transaction.state.log.replication.factor` default: a cluster creates
 /// `__transaction_state` once this many brokers are live.
 pub const TXN_STATE_LOG_REPLICATION_FACTOR_DEFAULT: i16 = 3;
@@ -31,6 +37,12 @@ pub struct TxnConfig {
     pub expire_check_interval_ms: u64,
     /// Replicas of each `__transaction_state` partition in a cluster (fixed at creation).
     pub state_log_replication_factor: i16,
+    /// A partition forgets an idempotent producer whose newest batch is this old and
+    /// that has no transaction open there (`ProducerState::expire`).
+    pub producer_id_expiration_ms: i64,
+    /// How often each shard's partitions are checked against
+    /// `producer_id_expiration_ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
 }
 
 impl Default for TxnConfig {
@@ -42,6 +54,9 @@ impl Default for TxnConfig {
             abort_check_interval_ms: TXN_ABORT_CHECK_INTERVAL_MS_DEFAULT,
             expire_check_interval_ms: TXN_EXPIRE_CHECK_INTERVAL_MS_DEFAULT,
             state_log_replication_factor: TXN_STATE_LOG_REPLICATION_FACTOR_DEFAULT,
+            producer_id_expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+            producer_id_expiration_check_interval_ms:
+                PRODUCER_ID_EXPIRATION_CHECK_INTERVAL_MS_DEFAULT,
         }
     }
 }
@@ -54,6 +69,8 @@ pub const KEYS: &[&str] = &[
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "transaction.remove.expired.transaction.cleanup.interval.ms",
     "transaction.state.log.replication.factor",
+    "producer.id.expiration.ms",
+    "producer.id.expiration.check.interval.ms",
 ];
 
 impl TxnConfig {
@@ -85,11 +102,17 @@ impl TxnConfig {
         if let Some(v) = read(KEYS[5], 1, i64::from(i16::MAX))? {
             c.state_log_replication_factor = v as i16;
         }
+        if let Some(v) = read(KEYS[6], 1, i32_max)? {
+            c.producer_id_expiration_ms = v;
+        }
+        if let Some(v) = read(KEYS[7], 1, i32_max)? {
+            c.producer_id_expiration_check_interval_ms = v as u64;
+        }
         Ok(c)
     }
 
     /// (key, value in effect), in `KEYS` order, for DescribeConfigs.
-    pub fn view(&self) -> [(&'static str, String); 6] {
+    pub fn view(&self) -> [(&'static str, String); 8] {
         [
             (KEYS[0], self.max_timeout_ms.to_string()),
             (KEYS[1], self.id_expiration_ms.to_string()),
@@ -97,6 +120,11 @@ impl TxnConfig {
             (KEYS[3], self.abort_check_interval_ms.to_string()),
             (KEYS[4], self.expire_check_interval_ms.to_string()),
             (KEYS[5], self.state_log_replication_factor.to_string()),
+            (KEYS[6], self.producer_id_expiration_ms.to_string()),
+            (
+                KEYS[7],
+                self.producer_id_expiration_check_interval_ms.to_string(),
+            ),
         ]
     }
 }

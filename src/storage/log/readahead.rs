@@ -52,6 +52,8 @@ struct Stream {
     generation: u64,
     /// The chunk at `pos`, being read or read; `None` until the stream is sequential.
     chunk: Option<Task<Result<Bytes, StorageError>>>,
+    /// The length `chunk` reads (0 without one): what it holds once read.
+    chunk_bytes: usize,
 }
 
 /// The read-ahead streams of one partition (in its `State`).
@@ -83,6 +85,12 @@ impl ReadAhead {
             self.streams.pop_front();
         }
         self.streams.push_back(stream);
+    }
+
+    /// Bytes the streams' chunks hold (or will, once read): the read-ahead part of the
+    /// partition's memory (`memory`).
+    pub(super) fn chunk_bytes(&self) -> usize {
+        self.streams.iter().map(|s| s.chunk_bytes).sum()
     }
 
     #[cfg(test)]
@@ -229,14 +237,17 @@ impl PartitionLog {
                 _ => return,
             }
         };
+        let chunk_bytes = chunk.min(end.saturating_sub(pos) as usize);
         let chunk = (sequential && pos < end && next_offset < st.written_offset)
-            .then(|| read_chunk(&file, pos, chunk.min((end - pos) as usize)));
+            .then(|| read_chunk(&file, pos, chunk_bytes));
+        let chunk_bytes = if chunk.is_some() { chunk_bytes } else { 0 };
         st.read_ahead.remember(Stream {
             file,
             next_offset,
             pos,
             generation,
             chunk,
+            chunk_bytes,
         });
     }
 }
