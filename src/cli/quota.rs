@@ -1,6 +1,6 @@
 //! `corelog quota set|describe|delete`: client quotas of a running broker over the wire
 //! (AlterClientQuotas / DescribeClientQuotas), as `kafka-configs.sh --entity-type
-//! users|clients --add-config producer_byte_rate=...` does. Works against Kafka too, and
+//! users|clients|ips --add-config producer_byte_rate=...` does. Works against Kafka too, and
 //! takes `--command-config` like every tool.
 
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::client::Client;
-use crate::quota::entity::{ENTITY_CLIENT_ID, ENTITY_USER};
+use crate::quota::entity::{ENTITY_CLIENT_ID, ENTITY_IP, ENTITY_USER};
 
 #[derive(clap::Args)]
 pub struct QuotaArgs {
@@ -40,6 +40,12 @@ pub struct EntityArgs {
     /// The default client id (kafka-configs --client-defaults).
     #[arg(long)]
     pub client_defaults: bool,
+    /// An IP address (kafka-configs --ip; alone, with connection_creation_rate).
+    #[arg(long, conflicts_with_all = ["ip_defaults", "user", "user_defaults", "client", "client_defaults"])]
+    pub ip: Option<String>,
+    /// The default IP (kafka-configs --ip-defaults).
+    #[arg(long, conflicts_with_all = ["user", "user_defaults", "client", "client_defaults"])]
+    pub ip_defaults: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -50,7 +56,7 @@ pub enum QuotaAction {
         entity: EntityArgs,
         /// key=value[,key=value...]: producer_byte_rate, consumer_byte_rate (bytes/s per
         /// broker), request_percentage (percent of one thread), controller_mutation_rate
-        /// (partitions created or deleted per second).
+        /// (partitions created or deleted per second); connection_creation_rate for --ip.
         #[arg(long)]
         add_config: String,
     },
@@ -145,6 +151,9 @@ fn parts(e: &EntityArgs) -> Vec<(&'static str, Option<String>)> {
     if e.client.is_some() || e.client_defaults {
         out.push((ENTITY_CLIENT_ID, e.client.clone()));
     }
+    if e.ip.is_some() || e.ip_defaults {
+        out.push((ENTITY_IP, e.ip.clone()));
+    }
     out
 }
 
@@ -152,7 +161,7 @@ fn describe_entity(e: &EntityArgs) -> Result<String, String> {
     let parts = parts(e);
     if parts.is_empty() {
         return Err(
-            "name an entity: --user NAME, --user-defaults, --client ID or --client-defaults".into(),
+            "name an entity: --user NAME, --user-defaults, --client ID, --client-defaults, --ip ADDRESS or --ip-defaults".into(),
         );
     }
     Ok(label(parts.iter().map(|(t, n)| (*t, n.as_deref()))))

@@ -8,7 +8,7 @@ line; other addresses are not affected. Rates are measured over 2 windows of 1 s
 import time
 
 import kwire
-from test_quotas import conn_from
+from test_quotas import conn_from, quota
 
 WINDOWS = {"quota.window.num": "2", "quota.window.size.seconds": "1"}
 API_ALTER_CLIENT_QUOTAS = 49
@@ -86,6 +86,17 @@ def test_ip_connection_creation_rate(broker_factory):
     # Once the windows have passed the limited address gets in again.
     time.sleep(2.2)
     assert outcomes(LIMITED_IP, broker.port, 3) == (3, 0)
+    # The toolbox (kafka-configs --entity-type ips): a default ip now limits every other
+    # address (127.0.0.1 too: the three tool runs stay under it); the limited address's
+    # own entity still wins.
+    quota(broker, "set", "--ip-defaults", "--add-config", "connection_creation_rate=4")
+    assert quota(broker, "describe", "--ip-defaults") == (
+        "Quota configs for the default ip are connection_creation_rate=4.0\n")
+    assert quota(broker, "describe", "--ip", LIMITED_IP) == (
+        f"Quota configs for ip '{LIMITED_IP}' are connection_creation_rate=5.0\n")
+    time.sleep(2.2)
+    served, refused = outcomes(OTHER_IP, broker.port, 15)
+    assert 4 <= served <= 8 and refused == 15 - served, (served, refused)
 
 
 def test_broker_max_connection_creation_rate(broker_factory):
