@@ -73,6 +73,27 @@ fn batch_of(records: i32, record_bytes: usize) -> BytesMut {
     out
 }
 
+/// Runs `body` on a fresh partition log (topic "bench", partition 0) in a temp dir, on a
+/// glommio executor of its own, and returns what `body` returns (a measured time).
+fn on_bench_log<T, Fut>(
+    config: corelog::storage::LogConfig,
+    body: impl FnOnce(corelog::storage::PartitionLog) -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = T>,
+{
+    let ex = glommio::LocalExecutorBuilder::default()
+        .make()
+        .expect("a glommio executor (io_uring and locked memory)");
+    ex.run(async move {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = corelog::storage::PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
+            .await
+            .expect("log opens");
+        body(log).await
+    })
+}
+
 fn batch_validation(c: &mut Criterion) {
     let mut g = c.benchmark_group("batch_validation");
     for records in [1, 16, 256] {
@@ -271,7 +292,7 @@ fn clock(c: &mut Criterion) {
 }
 
 fn segment_append(c: &mut Criterion) {
-    use corelog::storage::{LogConfig, PartitionLog};
+    use corelog::storage::LogConfig;
     /// Appends between two waits for the writer, like a connection's in-flight window.
     const WAIT_EVERY: u64 = 16;
     let mut g = c.benchmark_group("segment_append");
@@ -282,19 +303,12 @@ fn segment_append(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(records), &data, |b, data| {
             b.iter_custom(|iters| {
                 let data = data.clone();
-                let ex = glommio::LocalExecutorBuilder::default()
-                    .make()
-                    .expect("a glommio executor (io_uring and locked memory)");
-                ex.run(async move {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let config = LogConfig {
-                        segment_bytes: 64 << 20,
-                        retention_bytes: 128 << 20,
-                        ..LogConfig::default()
-                    };
-                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
-                        .await
-                        .expect("log opens");
+                let config = LogConfig {
+                    segment_bytes: 64 << 20,
+                    retention_bytes: 128 << 20,
+                    ..LogConfig::default()
+                };
+                on_bench_log(config, |log| async move {
                     let start = std::time::Instant::now();
                     for i in 0..iters {
                         let info = log.append(data.clone()).expect("append");
@@ -421,7 +435,7 @@ fn acl_authorize(c: &mut Criterion) {
 /// itself runs while the writer is idle between requests, so it is inside the time.
 fn acks_all_append(c: &mut Criterion) {
     use corelog::storage::segment::ZERO_AHEAD_BYTES;
-    use corelog::storage::{LogConfig, PartitionLog};
+    use corelog::storage::LogConfig;
     let mut g = c.benchmark_group("acks_all_append");
     g.sample_size(10);
     let data = batch(1);
@@ -430,20 +444,13 @@ fn acks_all_append(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
             b.iter_custom(|iters| {
                 let data = data.clone();
-                let ex = glommio::LocalExecutorBuilder::default()
-                    .make()
-                    .expect("a glommio executor (io_uring and locked memory)");
-                ex.run(async move {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let config = LogConfig {
-                        segment_bytes: 64 << 20,
-                        retention_bytes: 128 << 20,
-                        zero_ahead_bytes,
-                        ..LogConfig::default()
-                    };
-                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
-                        .await
-                        .expect("log opens");
+                let config = LogConfig {
+                    segment_bytes: 64 << 20,
+                    retention_bytes: 128 << 20,
+                    zero_ahead_bytes,
+                    ..LogConfig::default()
+                };
+                on_bench_log(config, |log| async move {
                     // Steady state: the first append starts the zeroing of the first
                     // ZERO_AHEAD_BYTES, which a long-running partition has long done.
                     let info = log.append(data.clone()).expect("append");
@@ -484,7 +491,7 @@ fn process_cpu() -> std::time::Duration {
 /// the zeros are not fdatasynced; `durability_asked`: one acks=all request came first,
 /// so each zero chunk is followed by an fdatasync (the behaviour before for every log).
 fn paced_acks1_append(c: &mut Criterion) {
-    use corelog::storage::{LogConfig, PartitionLog};
+    use corelog::storage::LogConfig;
     let mut g = c.benchmark_group("paced_acks1_append");
     g.sample_size(10);
     let data = batch(60);
@@ -493,19 +500,12 @@ fn paced_acks1_append(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
             b.iter_custom(|iters| {
                 let data = data.clone();
-                let ex = glommio::LocalExecutorBuilder::default()
-                    .make()
-                    .expect("a glommio executor (io_uring and locked memory)");
-                ex.run(async move {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let config = LogConfig {
-                        segment_bytes: 64 << 20,
-                        retention_bytes: 128 << 20,
-                        ..LogConfig::default()
-                    };
-                    let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
-                        .await
-                        .expect("log opens");
+                let config = LogConfig {
+                    segment_bytes: 64 << 20,
+                    retention_bytes: 128 << 20,
+                    ..LogConfig::default()
+                };
+                on_bench_log(config, |log| async move {
                     let info = log.append(data.clone()).expect("append");
                     if asked {
                         log.wait_durable(info.last_offset).await.expect("durable");
@@ -600,7 +600,7 @@ fn quota_accounting(c: &mut Criterion) {
 /// with the cache off. The partition's read-ahead stream serves each read after the
 /// second from the chunk read ahead (`storage/log/readahead.rs`).
 fn segment_read(c: &mut Criterion) {
-    use corelog::storage::{LogConfig, PartitionLog};
+    use corelog::storage::LogConfig;
     const LOG_BYTES: usize = 32 << 20;
     const READ_BYTES: usize = 1 << 20;
     let mut g = c.benchmark_group("segment_read");
@@ -608,19 +608,12 @@ fn segment_read(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(LOG_BYTES as u64));
     g.bench_function("sequential_1MiB", |b| {
         b.iter_custom(|iters| {
-            let ex = glommio::LocalExecutorBuilder::default()
-                .make()
-                .expect("a glommio executor (io_uring and locked memory)");
-            ex.run(async move {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let config = LogConfig {
-                    segment_bytes: 64 << 20,
-                    cache_bytes_max: 0,
-                    ..LogConfig::default()
-                };
-                let log = PartitionLog::open(dir.path(), "bench", 0, config, 0, 0)
-                    .await
-                    .expect("log opens");
+            let config = LogConfig {
+                segment_bytes: 64 << 20,
+                cache_bytes_max: 0,
+                ..LogConfig::default()
+            };
+            on_bench_log(config, |log| async move {
                 let data = batch(16);
                 for i in 0..LOG_BYTES / data.len() {
                     let info = log.append(data.clone()).expect("append");
