@@ -248,6 +248,9 @@ pub(crate) enum BenchAction {
     /// Every row of the performance table (issue 13) that bench can drive, as presets:
     /// JSON and HTML per run, suite.json and index.html with the medians.
     Suite(corelog::cli::bench::suite::SuiteArgs),
+    /// The disk's own O_DIRECT append bandwidth into fallocated files (no broker): what
+    /// the disk-bound row is compared with.
+    Disk(corelog::cli::bench::disk::DiskArgs),
     /// Two JSON results (runs or suite.json files) side by side, with B/A ratios.
     Compare {
         a: PathBuf,

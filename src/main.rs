@@ -410,6 +410,7 @@ fn run_bench(action: BenchAction) -> ExitCode {
         BenchAction::E2e(a) => (Mode::E2e, a),
         BenchAction::Compare { a, b, output } => return run_bench_compare(&a, &b, output),
         BenchAction::Suite(args) => return corelog::cli::bench::suite::main(&args),
+        BenchAction::Disk(args) => return corelog::cli::bench::disk::main(&args),
     };
     let threads = a
         .threads

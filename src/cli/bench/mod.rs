@@ -5,8 +5,10 @@
 //! the clock starts and patched per send (`payload.rs`); latencies in HdrHistograms
 //! (`stats.rs`); `--rate` runs on a fixed schedule measured from the intended send time
 //! (`pacing.rs`); results as text, JSON, HTML (`report.rs`); the issue-13 table's rows
-//! as presets run in one go (`suite.rs`).
+//! as presets run in one go (`suite.rs`); the disk's own append bandwidth beside them
+//! (`disk.rs`).
 
+pub mod disk;
 pub mod pacing;
 pub mod payload;
 pub mod report;

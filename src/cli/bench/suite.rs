@@ -53,7 +53,15 @@ pub struct SuiteArgs {
     /// A corelog broker's admin.listener: its stage profile is added to each run's result.
     #[arg(long, value_name = "HOST:PORT")]
     pub profile_admin: Option<String>,
+    /// A directory on the broker's log-dir disk: the disk-bound row then measures the
+    /// disk's own append bandwidth there (`bench disk --sync end`, no broker) before each
+    /// of its runs and after the last, and reports the row's share of it.
+    #[arg(long, value_name = "DIR")]
+    pub disk_dir: Option<PathBuf>,
 }
+
+/// The row whose target is a share of the disk's own bandwidth (`--disk-dir`).
+pub const DISK_ROW: &str = "disk-bound";
 
 /// One row of the table: a named workload and what issue 13 asks of it.
 pub struct Row {
@@ -175,6 +183,38 @@ pub struct RowResult {
     /// Result files of the runs, relative to the suite's directory.
     pub runs: Vec<String>,
     pub median: Figures,
+    /// The disk's own bandwidth measured beside the runs (the disk-bound row, with
+    /// --disk-dir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskBeside>,
+}
+
+/// The disk's fallocated O_DIRECT append bandwidth, probed between a row's runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskBeside {
+    /// Median of the probes.
+    pub mb_per_sec: f64,
+    /// The row's median MB/s over `mb_per_sec`.
+    pub share: f64,
+    pub probes: Vec<super::disk::DiskResult>,
+}
+
+/// One probe of the disk with the row's shape: as many files as partitions, one
+/// append per batch, durable at the end.
+fn probe_disk(
+    dir: &Path,
+    cfg: &Config,
+    seconds: u64,
+) -> Result<super::disk::DiskResult, TopicError> {
+    let args = super::disk::DiskArgs {
+        dir: dir.to_owned(),
+        files: cfg.partitions.max(1) as usize,
+        write_kib: cfg.batch_size.div_ceil(4096) * 4,
+        seconds,
+        sync: super::disk::Sync::End,
+        json: false,
+    };
+    super::disk::measure(&args).map_err(|e| TopicError::Usage(format!("bench disk: {e}")))
 }
 
 /// `suite.json`.
@@ -275,28 +315,45 @@ pub fn run(args: &SuiteArgs) -> Result<(String, u64), TopicError> {
     for row in rows {
         let mut reports = Vec::new();
         let mut files = Vec::new();
+        let disk_dir = args.disk_dir.as_deref().filter(|_| row.name == DISK_ROW);
+        let mut probes = Vec::new();
         for n in 0..args.repeat {
             eprintln!("bench suite: {} run {} of {}", row.name, n + 1, args.repeat);
             let cfg = row_config(row, args, threads, stamp, n);
             if cfg.mode == Mode::Consume {
                 fill(&cfg, args.consume_fill_records)?;
             }
+            if let Some(dir) = disk_dir {
+                probes.push(probe_disk(dir, &cfg, args.seconds)?);
+            }
             let r = run_one(&cfg, args)?;
-            let file = format!("{}-{n}.json", row.name);
-            write(&args.out.join(&file), &report::render_json(&r))?;
-            write(
-                &args.out.join(format!("{}-{n}.html", row.name)),
-                &report::render_html(&r),
-            )?;
-            files.push(file);
+            files.push(write_run(args, row, n, &r)?);
             reports.push(r);
+            if let (Some(dir), true) = (disk_dir, n + 1 == args.repeat) {
+                // Probes bracket the runs: a shared disk's bandwidth drifts.
+                probes.push(probe_disk(dir, &cfg, args.seconds)?);
+            }
         }
+        let median = figures(&reports);
+        let disk = (!probes.is_empty()).then(|| {
+            let disk_mb = self::median(probes.iter().map(|p| p.mb_per_sec).collect());
+            DiskBeside {
+                mb_per_sec: disk_mb,
+                share: if disk_mb > 0.0 {
+                    median.mb_per_sec / disk_mb
+                } else {
+                    0.0
+                },
+                probes,
+            }
+        });
         suite.rows.push(RowResult {
             name: row.name.into(),
             workload: row.workload.into(),
             target: row.target.into(),
             runs: files,
-            median: figures(&reports),
+            median,
+            disk,
         });
         // Written after every row, so an interrupted suite keeps what it measured.
         write(&args.out.join("suite.json"), &render_json(&suite))?;
@@ -369,6 +426,17 @@ fn fill(cfg: &Config, records: u64) -> Result<(), TopicError> {
         ..cfg.clone()
     };
     super::run(&fill, None).map(|_| ())
+}
+
+/// Writes run `n`'s JSON and HTML; returns the JSON's name.
+fn write_run(args: &SuiteArgs, row: &Row, n: usize, r: &Report) -> Result<String, TopicError> {
+    let file = format!("{}-{n}.json", row.name);
+    write(&args.out.join(&file), &report::render_json(r))?;
+    write(
+        &args.out.join(format!("{}-{n}.html", row.name)),
+        &report::render_html(r),
+    )?;
+    Ok(file)
 }
 
 fn run_one(cfg: &Config, args: &SuiteArgs) -> Result<Report, TopicError> {
@@ -446,7 +514,23 @@ pub fn render_text(s: &Suite) -> String {
     for r in &s.rows {
         out += &line(&cells(r));
     }
+    for r in &s.rows {
+        if let Some(d) = &r.disk {
+            out += &disk_line(&r.name, d);
+            out.push('\n');
+        }
+    }
     out
+}
+
+/// What the disk-bound row's target is judged on.
+fn disk_line(row: &str, d: &DiskBeside) -> String {
+    format!(
+        "{row}: {:.0} % of the disk's own append bandwidth measured beside it ({:.1} MB/s, median of {} probes)",
+        d.share * 100.0,
+        d.mb_per_sec,
+        d.probes.len()
+    )
 }
 
 fn esc(s: &str) -> String {
@@ -467,11 +551,15 @@ pub fn render_html(s: &Suite) -> String {
                 format!("<a href=\"{}.html\">{}</a>", esc(page), esc(page))
             })
             .collect();
+        let disk = r.disk.as_ref().map_or_else(String::new, |d| {
+            format!("<br><small>{}</small>", esc(&disk_line(&r.name, d)))
+        });
         rows += &format!(
-            "<tr><td><b>{}</b><br><small>{}</small></td><td>{}</td>{}<td>{}</td></tr>\n",
+            "<tr><td><b>{}</b><br><small>{}</small></td><td>{}{}</td>{}<td>{}</td></tr>\n",
             esc(&c[0]),
             esc(&r.workload),
             esc(&r.target),
+            disk,
             c[1..]
                 .iter()
                 .map(|v| format!("<td class=n>{}</td>", esc(v)))
@@ -568,6 +656,7 @@ mod tests {
             out: PathBuf::from("x"),
             broker_pid: None,
             profile_admin: None,
+            disk_dir: None,
         }
     }
 
@@ -637,6 +726,7 @@ mod tests {
                 target: "t".into(),
                 runs: vec!["acks-all-5k-0.json".into()],
                 median: figures(&[sample(rate, 1000)]),
+                disk: None,
             }],
         };
         let (a, b) = (suite(100.0), suite(150.0));
@@ -653,5 +743,49 @@ mod tests {
         let html = render_html(&a);
         assert!(html.contains("w &lt;x&gt;") && html.contains("acks-all-5k-0.html"));
         assert!(render_text(&a).contains("acks-all-5k"));
+    }
+
+    #[test]
+    fn the_disk_row_reports_its_share_of_the_disk_beside_it() {
+        let probe = |mb: f64| crate::cli::bench::disk::DiskResult {
+            files: 8,
+            write_bytes: 1 << 20,
+            sync: crate::cli::bench::disk::Sync::End,
+            seconds: 8.0,
+            writes: 1,
+            fdatasyncs: 8,
+            mb_per_sec: mb,
+        };
+        let mut suite = Suite {
+            version: SCHEMA_VERSION,
+            kind: SUITE_KIND.into(),
+            bootstrap: "b".into(),
+            started_unix_ms: 1,
+            rows: vec![RowResult {
+                name: DISK_ROW.into(),
+                workload: "w".into(),
+                target: "t".into(),
+                runs: vec![],
+                median: figures(&[sample(1000.0, 1000)]),
+                disk: None,
+            }],
+        };
+        // A suite.json written before --disk-dir existed still parses.
+        let old = render_json(&suite);
+        assert!(!old.contains("\"disk\""));
+        assert_eq!(parse_json(&old).unwrap().unwrap(), suite);
+        let row_mb = suite.rows[0].median.mb_per_sec;
+        suite.rows[0].disk = Some(DiskBeside {
+            mb_per_sec: row_mb / 0.8,
+            share: 0.8,
+            probes: vec![probe(row_mb / 0.8)],
+        });
+        let text = render_text(&suite);
+        assert!(
+            text.contains("disk-bound: 80 % of the disk's own"),
+            "{text}"
+        );
+        assert_eq!(parse_json(&render_json(&suite)).unwrap().unwrap(), suite);
+        assert!(render_html(&suite).contains("80 % of the disk"));
     }
 }
