@@ -15,6 +15,8 @@ use std::rc::Rc;
 use bytes::Bytes;
 use glommio::io::{DmaFile, OpenOptions};
 
+mod lent;
+
 use super::recorder::{self, Op};
 use super::StorageError;
 
@@ -135,9 +137,10 @@ impl LogFile {
 
     /// Reads `[pos, pos + len)` with one aligned DMA read of the covering pages and
     /// returns exactly that range; a range the file does not fully cover is an error
-    /// (callers only read below a logical end they know). One copy: glommio's read
-    /// buffer is not `Send`, `Bytes` must be.
+    /// (callers only read below a logical end they know). No copy: the DMA buffer is
+    /// lent to the `Bytes` (`lent`), which any shard may send and drop.
     pub async fn read(&self, pos: u64, len: usize) -> Result<Bytes, StorageError> {
+        lent::drop_returned();
         super::fault::check(&self.path)?;
         #[cfg(test)]
         faults::count_read();
@@ -155,7 +158,7 @@ impl LogFile {
                 format!("read {len} bytes at {pos}: the file is shorter"),
             )));
         }
-        Ok(Bytes::copy_from_slice(&result[skip..skip + len]))
+        Ok(lent::lend(result, skip, len))
     }
 
     pub async fn fdatasync(&self) -> Result<(), StorageError> {

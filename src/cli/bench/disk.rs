@@ -84,7 +84,10 @@ impl DiskArgs {
         if self.files == 0 || self.files > FILES_MAX {
             return Err(format!("--files must be 1..={FILES_MAX}"));
         }
-        if self.write_kib == 0 || !self.write_kib.is_multiple_of(4) || self.write_kib > WRITE_KIB_MAX {
+        if self.write_kib == 0
+            || !self.write_kib.is_multiple_of(4)
+            || self.write_kib > WRITE_KIB_MAX
+        {
             return Err(format!(
                 "--write-kib must be a multiple of 4 in 4..={WRITE_KIB_MAX} (O_DIRECT writes whole pages)"
             ));
