@@ -71,6 +71,8 @@ pub struct Broker {
     pub txn_partitions: crate::txn::verify::OpenPartitions,
     /// The follower side's budget for throttled replica fetches (reassignment).
     pub replication_throttle: crate::replication::throttle::Bucket,
+    /// The leader side's budget for what it sends throttled followers (reassignment).
+    pub leader_replication_throttle: crate::replication::throttle::Bucket,
     /// Connection counts against `max.connections*` (`quota::conn_limits`).
     pub conn_limits: std::sync::Arc<crate::quota::conn_limits::ConnectionLimits>,
     /// Client quotas and their sensors (`quota::manager`): the first log dir's file on a
@@ -175,6 +177,7 @@ impl Broker {
             users,
             auth_failures: crate::security::throttle::FailureThrottle::new(auth_delay),
             replication_throttle: Default::default(),
+            leader_replication_throttle: Default::default(),
             conn_limits,
             quotas,
             refusals: Default::default(),

@@ -62,6 +62,9 @@ pub struct FetchItem {
     /// NOT_LEADER_OR_FOLLOWER unless the shard follows the partition and has the
     /// leader's high watermark, which bounds the read.
     pub follower_read: bool,
+    /// A follower's own log start offset, as its replica fetch reports it (-1 from
+    /// consumers and before Fetch v5): the leader's DeleteRecords waits for it.
+    pub replica_log_start: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +76,9 @@ pub struct FetchResult {
     /// (producer id, first offset) of aborted transactions in `batches`.
     pub aborted: Vec<(i64, i64)>,
     pub batches: Vec<Bytes>,
+    /// A follower's read left empty by the leader's replication throttle: a long-poll
+    /// does not wait on this partition's data (there is some, it may not be sent yet).
+    pub throttled: bool,
 }
 
 impl FetchResult {
@@ -84,6 +90,7 @@ impl FetchResult {
             last_stable_offset: -1,
             aborted: Vec::new(),
             batches: Vec::new(),
+            throttled: false,
         }
     }
 

@@ -1,9 +1,13 @@
 //! DeleteRecords (kafka-delete-records.sh): moves each partition's log start offset up,
 //! on its owner shard, deleting the segments wholly below it. The new log start offsets
-//! reach the checkpoint file right after, so a restart keeps them.
+//! reach the checkpoint file right after, so a restart keeps them. In a cluster the
+//! answer waits, as Kafka's DelayedDeleteRecords does, until every live replica's log
+//! start has followed (`Shard::wait_low_watermark`), at most the request's `timeout_ms`
+//! (then REQUEST_TIMED_OUT; the leader's records are deleted all the same).
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures::future::{join_all, FutureExt};
@@ -19,6 +23,14 @@ use crate::security::acl::{Access, Operation};
 
 /// (topic, partition, offset) for one owner, and where each answer goes.
 type Group = (Vec<(String, i32, i64)>, Vec<(usize, usize)>);
+
+/// The longest a DeleteRecords waits for followers, whatever its `timeout_ms` says: a
+/// bound on how long a request can hold its task.
+const FOLLOWERS_WAIT_MAX: Duration = Duration::from_secs(300);
+
+/// One partition's answer: the low watermark, or an error code with the low watermark
+/// to report beside it (-1 when there is none).
+type Answer = Result<i64, (i16, i64)>;
 
 pub async fn handle(
     shard: Rc<Shard>,
@@ -55,29 +67,18 @@ pub async fn handle(
         }
         resp.topics.push(out);
     }
+    let wait = Duration::from_millis(req.timeout_ms.max(0) as u64).min(FOLLOWERS_WAIT_MAX);
+    let deadline = Instant::now() + wait;
     let asks = groups.into_iter().map(|(owner, (items, slots))| {
         let shard = shard.clone();
         async move {
             let n = items.len();
             let answers = shard
                 .run_on(owner, move |s| {
-                    async move {
-                        let mut out = Vec::with_capacity(items.len());
-                        for (topic, partition, offset) in items {
-                            out.push(match s.log_checked(&topic, partition) {
-                                Err(code) => Err(code),
-                                Ok(log) => log
-                                    .delete_records_before(offset)
-                                    .await
-                                    .map_err(|e| e.kafka_error_code()),
-                            });
-                        }
-                        out
-                    }
-                    .boxed_local()
+                    delete_on_owner(s, items, deadline).boxed_local()
                 })
                 .await
-                .unwrap_or_else(|| vec![Err(ec::NOT_LEADER_OR_FOLLOWER); n]);
+                .unwrap_or_else(|| vec![Err((ec::NOT_LEADER_OR_FOLLOWER, -1)); n]);
             (slots, answers)
         }
     });
@@ -86,12 +87,15 @@ pub async fn handle(
         for ((ti, pi), a) in slots.into_iter().zip(answers) {
             let r = &mut resp.topics[ti].partitions[pi];
             match a {
-                Ok(low) => {
+                Ok(low) => r.low_watermark = low,
+                Err((code, low)) => {
+                    r.error_code = code;
                     r.low_watermark = low;
-                    any = true;
                 }
-                Err(code) => r.error_code = code,
             }
+            // The leader's log start moved whenever a low watermark is known, even if
+            // the followers did not follow in time.
+            any |= r.low_watermark >= 0;
         }
     }
     if any {
@@ -105,4 +109,34 @@ pub async fn handle(
         });
     }
     respond(ApiKey::DeleteRecords, version, &resp)
+}
+
+/// On the owner shard: moves each partition's log start up, then waits (all partitions
+/// at once, until `deadline`) for the followers to follow.
+async fn delete_on_owner(
+    s: Rc<Shard>,
+    items: Vec<(String, i32, i64)>,
+    deadline: Instant,
+) -> Vec<Answer> {
+    let mut deleted = Vec::with_capacity(items.len());
+    for (topic, partition, offset) in items {
+        let done = match s.log_checked(&topic, partition) {
+            Err(code) => Err((code, -1)),
+            Ok(log) => match log.delete_records_before(offset).await {
+                Ok(low) => Ok((log, low)),
+                Err(e) => Err((e.kafka_error_code(), -1)),
+            },
+        };
+        deleted.push((topic, partition, done));
+    }
+    let waits = deleted.into_iter().map(|(topic, partition, done)| {
+        let s = s.clone();
+        async move {
+            let (log, low) = done?;
+            s.wait_low_watermark(&topic, partition, &log, low, deadline)
+                .await
+                .map_err(|m| (m.error_code, m.low_watermark))
+        }
+    });
+    join_all(waits).await
 }

@@ -135,17 +135,19 @@ pub async fn handle(
     let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
     // A consumer pointed to a follower gets no records here, and its answer at once.
     let redirected = drop_redirected(&wanted, &mut results);
+    let starts = log_starts(&results);
     let mut wait_started = None;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
         let errors = redirected || results.iter().any(|r| r.error_code != ec::NONE);
         let elapsed = started.elapsed();
-        if bytes >= min_bytes || errors || elapsed >= max_wait {
+        let moved = log_start_moved(wanted.iter().map(|w| &w.item), &starts, &results);
+        if bytes >= min_bytes || errors || moved || elapsed >= max_wait {
             break;
         }
         // Park on the owners; the first to see new data (or the deadline) answers.
         for (w, r) in wanted.iter_mut().zip(&results) {
-            w.item.wait_past = w.item.offset.max(r.high_watermark);
+            w.item.wait_past = wait_past(&w.item, r);
         }
         if wait_started.is_none() {
             wait_started = metrics::now();
@@ -438,6 +440,7 @@ fn resolve(
                     replica,
                     read_committed,
                     follower_read,
+                    replica_log_start: p.log_start_offset,
                 },
                 owner,
                 preferred,
@@ -590,16 +593,18 @@ pub async fn read_until(
 ) -> Vec<FetchResult> {
     let started = Instant::now();
     let mut results = shard.fetch_local(items.clone(), response_bytes_max).await;
+    let starts = log_starts(&results);
     let mut wait_started = None;
     loop {
         let bytes: usize = results.iter().map(FetchResult::bytes).sum();
         let errors = results.iter().any(|r| r.error_code != ec::NONE);
         let elapsed = started.elapsed();
-        if bytes >= min_bytes || errors || elapsed >= wait {
+        let moved = log_start_moved(items.iter(), &starts, &results);
+        if bytes >= min_bytes || errors || moved || elapsed >= wait {
             break;
         }
         for (item, r) in items.iter_mut().zip(&results) {
-            item.wait_past = item.offset.max(r.high_watermark);
+            item.wait_past = wait_past(item, r);
         }
         if wait_started.is_none() {
             wait_started = metrics::now();
@@ -609,6 +614,40 @@ pub async fn read_until(
     }
     metrics::record_since(Stage::FetchWait, wait_started);
     results
+}
+
+/// What a long-poll waits past after a read that held too little: the fetch offset, or
+/// the high watermark already seen; for a follower's read the leader's replication
+/// throttle left empty, nothing of this partition (its data is there but may not be
+/// sent yet, so waiting for it would return at once, again and again; Kafka's delayed
+/// fetch does not count throttled partitions either).
+fn wait_past(item: &FetchItem, r: &FetchResult) -> i64 {
+    if r.throttled {
+        return i64::MAX;
+    }
+    item.offset.max(r.high_watermark)
+}
+
+/// Each partition's log start offset as a request's first read saw it.
+fn log_starts(results: &[FetchResult]) -> Vec<i64> {
+    results.iter().map(|r| r.log_start_offset).collect()
+}
+
+/// Whether the log start offset of a partition a follower fetches moved up since the
+/// request's first read (DeleteRecords on this leader): the follower's long-poll is
+/// answered then, without records, so that it moves its own log start from the answer
+/// and reports it on its next fetch, which is what the leader's DeleteRecords waits for
+/// (`Shard::wait_low_watermark`). Only a move during the wait counts, so a follower
+/// whose log start cannot follow (yet) is never answered in a loop.
+fn log_start_moved<'a>(
+    items: impl Iterator<Item = &'a FetchItem>,
+    starts: &[i64],
+    results: &[FetchResult],
+) -> bool {
+    items
+        .zip(starts)
+        .zip(results)
+        .any(|((item, &start), r)| item.replica.is_some() && r.log_start_offset > start)
 }
 
 /// Sends what `read` produces, unless the receiver is dropped first (the connection
@@ -689,6 +728,7 @@ mod tests {
             last_stable_offset: 0,
             aborted: Vec::new(),
             batches: sizes.iter().map(|n| Bytes::from(vec![0u8; *n])).collect(),
+            throttled: false,
         }
     }
 
@@ -704,6 +744,7 @@ mod tests {
                 replica: None,
                 read_committed: false,
                 follower_read: false,
+                replica_log_start: -1,
             },
             owner,
             preferred,

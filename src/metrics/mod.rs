@@ -206,10 +206,16 @@ pub enum Counter {
     /// Messages this shard sent to another shard's mailbox (`Broker::send`): each may
     /// wake that shard's thread.
     ShardMessages,
+    /// Record batch bytes this broker sent, as a leader, to throttled followers
+    /// (`leader.replication.throttled.rate`).
+    LeaderThrottledBytes,
+    /// Follower reads this broker left empty, as a leader, because its replication
+    /// throttle's budget was spent.
+    LeaderThrottledReads,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 29] = [
+    pub const ALL: [Counter; 31] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -239,6 +245,8 @@ impl Counter {
         Counter::FollowerFetchedBytes,
         Counter::ZeroFillFdatasyncs,
         Counter::ShardMessages,
+        Counter::LeaderThrottledBytes,
+        Counter::LeaderThrottledReads,
     ];
 }
 

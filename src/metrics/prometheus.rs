@@ -153,6 +153,14 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_shard_messages_total",
             "Messages sent to another shard's mailbox (each may wake that shard's thread).",
         ),
+        Counter::LeaderThrottledBytes => (
+            "corelog_leader_replication_throttled_bytes_total",
+            "Record batch bytes sent as a leader to followers throttled by leader.replication.throttled.rate.",
+        ),
+        Counter::LeaderThrottledReads => (
+            "corelog_leader_replication_throttled_reads_total",
+            "Follower reads a leader answered without records because its leader.replication.throttled.rate budget was spent.",
+        ),
     }
 }
 

@@ -92,7 +92,7 @@ impl Shard {
         topic: &str,
         partition: i32,
         replica: i32,
-        offset: i64,
+        (offset, log_start): (i64, i64),
         log: &PartitionLog,
     ) {
         let me = self.broker.config.node_id;
@@ -109,10 +109,16 @@ impl Shard {
             let progress = lead.followers.entry(replica).or_insert(Progress {
                 fetch_offset: offset,
                 caught_up_at: now,
+                log_start_offset: -1,
             });
             progress.fetch_offset = offset;
             if caught_up {
                 progress.caught_up_at = now;
+            }
+            let start_moved = log_start != progress.log_start_offset;
+            progress.log_start_offset = log_start;
+            if start_moved {
+                lead.wake_low_watermark_waiters();
             }
             advance_high_watermark(lead, log, me);
             // Not a fenced broker (KIP-841: the quorum refuses it; a broker fenced for a
@@ -208,6 +214,7 @@ pub(super) async fn maintain_isr(shard: Rc<Shard>) {
                             let p = lead.followers.entry(*r).or_insert(Progress {
                                 fetch_offset: 0,
                                 caught_up_at: now,
+                                log_start_offset: -1,
                             });
                             now.duration_since(p.caught_up_at) > lag_max
                         })
@@ -262,11 +269,13 @@ mod tests {
                         Progress {
                             fetch_offset,
                             caught_up_at,
+                            log_start_offset: -1,
                         },
                     )
                 })
                 .collect::<HashMap<_, _>>(),
             proposed: proposed.map(|isr| (isr.to_vec(), now)),
+            low_watermark_waiters: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod client;
 pub use client::{install_login, install_tls};
 mod fetcher;
 mod leader;
+mod low_watermark;
 pub mod refusals;
 pub mod selector;
 pub mod throttle;
@@ -36,7 +37,7 @@ struct Follow {
 }
 
 /// A partition this shard leads, in a cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Lead {
     leader_epoch: i32,
     partition_epoch: i32,
@@ -52,6 +53,10 @@ struct Lead {
     /// KIP-841): a follower being added gets every record acknowledged while it joins,
     /// and one being removed is still counted until it is out.
     proposed: Option<(Vec<i32>, std::time::Instant)>,
+    /// DeleteRecords requests waiting for the followers' log start offsets
+    /// (`Shard::wait_low_watermark`): woken when one moves, and when the partition
+    /// changes (dropped here, they end the wait: leadership moved).
+    low_watermark_waiters: Vec<futures::channel::oneshot::Sender<()>>,
 }
 
 /// How long an ISR change may go unanswered before its partition proposes again: a
@@ -87,6 +92,17 @@ impl Lead {
 struct Progress {
     fetch_offset: i64,
     caught_up_at: std::time::Instant,
+    /// The follower's log start offset from its last fetch (-1: not reported).
+    log_start_offset: i64,
+}
+
+impl Lead {
+    /// Wakes the DeleteRecords requests waiting on this partition; each re-checks.
+    fn wake_low_watermark_waiters(&mut self) {
+        for tx in self.low_watermark_waiters.drain(..) {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// One shard's replication state.
@@ -145,6 +161,7 @@ impl Shard {
                         isr: set.isr.clone(),
                         followers: HashMap::new(),
                         proposed: None,
+                        low_watermark_waiters: Vec::new(),
                     });
                     if lead.leader_epoch != set.leader_epoch {
                         lead.followers.clear();
@@ -168,6 +185,8 @@ impl Shard {
                     lead.partition_epoch = set.partition_epoch;
                     lead.replicas = set.replicas.clone();
                     lead.isr = set.isr.clone();
+                    // Replicas may have come or gone (a fenced broker no longer counts).
+                    lead.wake_low_watermark_waiters();
                     // A leader that is the whole ISR (RF=1, or every follower dropped)
                     // gets the written end as its high watermark there (`None`).
                     leader::advance_high_watermark(lead, &log, me);

@@ -4,12 +4,17 @@
 //! `follower.replication.throttled.replicas` / `leader.replication.throttled.replicas`
 //! (`partition:broker,...` or `*`).
 //!
-//! The follower enforces: its fetcher limits the bytes it fetches for throttled
-//! partitions (listed for this broker in `follower.replication.throttled.replicas`,
-//! and not in the ISR: in-sync replicas are never throttled, Kafka's rule) to this
-//! broker's `follower.replication.throttled.rate`, with one token bucket per broker
-//! shared by its shards. The leader-side configs are accepted, stored and described,
-//! but not enforced (Kafka's tool sets both sides to the same rate).
+//! Both sides enforce, as in Kafka (its tool sets both to the same rate), each with one
+//! token bucket per broker shared by its shards; in-sync replicas are never throttled
+//! (Kafka's rule):
+//! - the follower: its fetcher limits the bytes it fetches for throttled partitions
+//!   (listed for this broker in `follower.replication.throttled.replicas`) to this
+//!   broker's `follower.replication.throttled.rate`;
+//! - the leader: a replica fetch of a partition listed for this broker in
+//!   `leader.replication.throttled.replicas`, from a follower out of the ISR, reads at
+//!   most the budget of this broker's `leader.replication.throttled.rate`, and nothing
+//!   while it is spent (`Shard::leader_throttle`; answered without records, which the
+//!   fetch's long-poll does not wait on).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,7 +30,8 @@ pub const BROKER_KEYS: [&str; 2] = [FOLLOWER_RATE, LEADER_RATE];
 /// Topic configs this module adds.
 pub const TOPIC_KEYS: [&str; 2] = [FOLLOWER_REPLICAS, LEADER_REPLICAS];
 
-pub const RATE_DOC: &str = "Bytes/s a throttled replica may fetch (follower) or be sent (leader) during a reassignment; corelog enforces it on the follower.";
+pub const RATE_DOC: &str =
+    "Bytes/s a throttled replica may fetch (follower) or be sent (leader) during a reassignment.";
 pub const REPLICAS_DOC: &str =
     "Replicas (partition:broker,... or *) whose catch-up is throttled; in-sync replicas never are.";
 
@@ -101,6 +107,53 @@ impl Bucket {
     }
 }
 
+/// A leader's budget for one read of a throttled follower's fetch.
+pub struct LeaderBudget<'a> {
+    bucket: &'a Bucket,
+    rate: i64,
+}
+
+impl LeaderBudget<'_> {
+    /// The most this read may take: at most a second of the rate; `None` while the
+    /// budget is spent.
+    pub fn read_cap(&self, max_bytes: usize) -> Option<usize> {
+        let second = usize::try_from(self.rate.max(1)).unwrap_or(usize::MAX);
+        self.bucket.ready(self.rate).then(|| max_bytes.min(second))
+    }
+
+    /// Takes what the read returned from the budget.
+    pub fn spend(&self, bytes: usize) {
+        self.bucket.take(bytes as i64);
+        crate::metrics::add(crate::metrics::Counter::LeaderThrottledBytes, bytes as u64);
+    }
+}
+
+impl crate::broker::shard::Shard {
+    /// The leader's replication throttle for `replica`'s fetch of `topic`-`partition`:
+    /// this broker has a `leader.replication.throttled.rate`, the topic lists the
+    /// partition on this broker in `leader.replication.throttled.replicas`, and the
+    /// follower is not in the ISR. `None`: not throttled.
+    pub fn leader_throttle(
+        &self,
+        topic: &str,
+        partition: i32,
+        replica: i32,
+    ) -> Option<LeaderBudget<'_>> {
+        let snap = self.broker.metadata.snapshot();
+        let rate = snap.broker_configs.get(LEADER_RATE)?.parse::<i64>().ok()?;
+        let t = snap.topic(topic)?;
+        let in_sync = usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.replication.get(p))
+            .is_some_and(|r| r.isr.contains(&replica));
+        let me = self.broker.config.node_id;
+        (!in_sync && listed(&t.configs, LEADER_REPLICAS, partition, me)).then_some(LeaderBudget {
+            bucket: &self.broker.leader_replication_throttle,
+            rate,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +188,18 @@ mod tests {
         assert!(b.ready(1000));
         b.take(5000);
         assert!(!b.ready(1000), "4000 bytes of debt take 4 s to pay back");
+    }
+
+    #[test]
+    fn a_leader_read_takes_at_most_a_second_of_the_rate_and_none_in_debt() {
+        let bucket = Bucket::default();
+        let budget = LeaderBudget {
+            bucket: &bucket,
+            rate: 1000,
+        };
+        assert_eq!(budget.read_cap(1 << 20), Some(1000));
+        assert_eq!(budget.read_cap(10), Some(10));
+        budget.spend(1500);
+        assert_eq!(budget.read_cap(1 << 20), None, "500 bytes of debt");
     }
 }

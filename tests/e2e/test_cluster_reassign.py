@@ -3,15 +3,17 @@ by `corelog topic reassign` (kafka-reassign-partitions.sh's modes and JSON) and 
 AlterPartitionReassignments / ListPartitionReassignments APIs: RF=1 grown to RF=3 with
 every replica holding the same batches, a move that takes the leader away under a
 running acks=all producer (every record read back exactly), the old broker's copy
-deleted, cancel, Kafka's error codes, and throttled catch-up."""
+deleted, cancel, Kafka's error codes, and throttled catch-up (the follower's throttle, and
+the leader's alone)."""
 
 import json
 import struct
 import threading
 import time
+import urllib.request
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 import kwire
 from clients import wait_until
@@ -49,8 +51,18 @@ def create(broker, topic):
     client = admin(broker)  # kept alive until the answer is in
     futures = client.create_topics([NewTopic(topic, 1, 1)], request_timeout=ADMIN_TIMEOUT_S)
     futures[topic].result(timeout=ADMIN_TIMEOUT_S)
-    wait_until(lambda: (partition0(broker, topic) or (-1,))[0] > 0, SETTLE_S, "a leader")
-    return partition0(broker, topic)[0]
+    # The leader as first seen: the AdminClient may ask another member next, one that
+    # has not applied the new topic yet.
+    seen = []
+
+    def led():
+        p = partition0(broker, topic)
+        if p is not None and p[0] > 0:
+            seen.append(p[0])
+        return bool(seen)
+
+    wait_until(led, SETTLE_S, "a leader")
+    return seen[0]
 
 
 def partition0(broker, topic):
@@ -386,3 +398,64 @@ def test_new_replicas_start_at_the_leaders_log_start_and_keep_deleted_records_de
     assert produce(alive, topic, more) == list(range(300, 320))
     expected = [(o, values[o]) for o in range(151, 300)] + [(300 + i, v) for i, v in enumerate(more)]
     assert consume_all(alive, topic, len(expected), start=OFFSET_BEGINNING) == expected
+
+
+LEADER_THROTTLED_BYTES = "corelog_leader_replication_throttled_bytes_total"
+LEADER_THROTTLED_READS = "corelog_leader_replication_throttled_reads_total"
+
+
+def counter(broker, name):
+    """A per-shard counter from /metrics, summed over shards."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{broker.admin_port}/metrics", timeout=5) as r:
+        lines = [line for line in r.read().decode().splitlines() if line.startswith(name + "{")]
+    assert lines, f"{name} not in /metrics"
+    return sum(int(float(line.split()[-1])) for line in lines)
+
+
+def set_configs(broker, kind, name, configs):
+    resource = ConfigResource(kind, name, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()])
+    client = admin(broker)  # kept alive until the answer is in
+    client.incremental_alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(ADMIN_TIMEOUT_S)
+
+
+def test_the_leader_alone_throttles_what_it_sends_a_new_replica(broker_factory, tmp_path):
+    """Only the leader-side configs (leader.replication.throttled.rate on the leader,
+    leader.replication.throttled.replicas naming it): the catch-up of a replica added by
+    a reassignment takes at least what the leader's token bucket allows, its throttle
+    counters account for the bytes, and the reassignment completes with every record."""
+    members, by_id = start_cluster(broker_factory)
+    topic = fresh_topic("leader-throttled")
+    leader = create(members[0], topic)
+    target = [i for i in (1, 2, 3) if i != leader][0]
+    # 1 MB in batches of at most 50 KB, so no single batch overshoots the budget by much.
+    values = [bytes(10_000) + i.to_bytes(4, "big") for i in range(100)]
+    p = Producer({"bootstrap.servers": by_id[leader].bootstrap, "broker.address.family": "v4", "acks": "all",
+                  "linger.ms": 5, "batch.size": 50_000})
+    for v in values:
+        p.produce(topic, v, partition=0)
+    assert p.flush(60) == 0
+    rate = 200_000
+    set_configs(by_id[leader], "broker", str(leader), {"leader.replication.throttled.rate": str(rate)})
+    set_configs(members[0], "topic", topic, {"leader.replication.throttled.replicas": f"0:{leader}"})
+    wait_until(lambda: configs_of(by_id[leader], "broker", str(leader)).get("leader.replication.throttled.rate")
+               == str(rate), SETTLE_S, "the leader's rate in force")
+    sent_before = counter(by_id[leader], LEADER_THROTTLED_BYTES)
+
+    plan = plan_file(tmp_path, "grow.json", [(topic, 0, [leader, target])])
+    _, started = timed_move(members[1], plan)
+    wait_completed(members[1], plan, "leader-throttled catch-up")
+    took_s = time.monotonic() - started
+    payload = sum(len(v) for v in values)
+    # The bucket starts with a second of the rate and lets the last read (at most a
+    # second of it, or one 50-KB batch) go into debt: a floor no machine goes under.
+    floor_s = (payload - 2 * rate - 50_000) / rate
+    print(f"leader-throttled catch-up of {payload} B at {rate} B/s: {took_s:.2f} s (floor {floor_s:.2f} s)")
+    assert took_s >= floor_s, (took_s, floor_s)
+    assert counter(by_id[leader], LEADER_THROTTLED_BYTES) - sent_before >= payload
+    assert counter(by_id[leader], LEADER_THROTTLED_READS) > 0
+    # The new replica holds every record: it serves them once it leads.
+    assert partition0(members[0], topic)[1:] == ([leader, target], sorted([leader, target]))
+    by_id[leader].kill9()
+    wait_until(lambda: (partition0(by_id[target], topic) or (-1,))[0] == target, SETTLE_S, "the new replica leading")
+    assert consume_all(by_id[target], topic, len(values)) == list(enumerate(values))

@@ -135,10 +135,25 @@ impl Shard {
                         &item.topic,
                         item.partition,
                         replica,
-                        item.offset,
+                        (item.offset, item.replica_log_start),
                         &log,
                     );
-                    log.read_replica(item.offset, max_bytes).await
+                    match self.leader_throttle(&item.topic, item.partition, replica) {
+                        None => log.read_replica(item.offset, max_bytes).await,
+                        Some(budget) => match budget.read_cap(max_bytes) {
+                            Some(cap) => {
+                                let read = log.read_replica(item.offset, cap).await;
+                                if let Ok(r) = &read {
+                                    budget.spend(r.batches.iter().map(|b| b.len()).sum());
+                                }
+                                read
+                            }
+                            None => {
+                                out.push(throttled(&log));
+                                continue;
+                            }
+                        },
+                    }
                 }
                 None if item.read_committed => log.read_committed(item.offset, max_bytes).await,
                 None => log.read(item.offset, max_bytes).await,
@@ -160,6 +175,7 @@ impl Shard {
                         .map(|a| (a.producer_id, a.first_offset))
                         .collect(),
                     batches: r.batches,
+                    throttled: false,
                 },
                 Err(e) => FetchResult {
                     error_code: e.kafka_error_code(),
@@ -168,6 +184,7 @@ impl Shard {
                     last_stable_offset: log.last_stable_offset(),
                     aborted: Vec::new(),
                     batches: Vec::new(),
+                    throttled: false,
                 },
             });
         }
@@ -306,5 +323,21 @@ fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
         last_stable_offset: log.last_stable_offset(),
         aborted: Vec::new(),
         batches: Vec::new(),
+        throttled: false,
+    }
+}
+
+/// A follower's read the leader's replication throttle leaves empty for now: its
+/// progress is known, the high watermark and log start go out, no records.
+fn throttled(log: &PartitionLog) -> FetchResult {
+    crate::metrics::add(crate::metrics::Counter::LeaderThrottledReads, 1);
+    FetchResult {
+        error_code: ec::NONE,
+        high_watermark: log.high_watermark(),
+        log_start_offset: log.log_start_offset(),
+        last_stable_offset: log.last_stable_offset(),
+        aborted: Vec::new(),
+        batches: Vec::new(),
+        throttled: true,
     }
 }

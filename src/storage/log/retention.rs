@@ -141,7 +141,12 @@ impl PartitionLog {
                     end: high_watermark,
                 });
             }
-            st.log_start_offset = st.log_start_offset.max(target);
+            if target > st.log_start_offset {
+                st.log_start_offset = target;
+                // Followers' long-polls re-read and answer with the new log start
+                // (the leader's DeleteRecords waits for them to follow it).
+                st.written_waiters.wake_all();
+            }
         }
         // Only the segments below the new start go; retention proper waits its turn.
         let trimmed = self.trim(crate::util::now_ms(), false).await?;
