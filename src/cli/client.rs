@@ -431,19 +431,26 @@ impl Cluster {
         self.broker(node)
     }
 
-    /// The node ids (ascending) of the listed brokers that accept a connection, each
-    /// now connected. A listed broker that refuses it is skipped with a warning on
-    /// stderr saying what the answer lacks (`missing`, e.g. "its log dirs are not
-    /// listed"): a corelog cluster lists a broker that just died for a few seconds, as
-    /// Kafka does until its session runs out. An error only when none accepts.
+    /// The node ids (ascending) of the listed brokers that accept a connection and
+    /// answer ApiVersions on it, each now connected. A listed broker that does not is
+    /// skipped with a warning on stderr saying what the answer lacks (`missing`, e.g.
+    /// "its log dirs are not listed"): a corelog cluster lists a broker that just died
+    /// for a few seconds, as Kafka does until its session runs out. The first exchange
+    /// matters: a process killed a moment ago can still complete a TCP handshake (its
+    /// listening socket outlives it while its io_uring is torn down) and then reset the
+    /// connection. An error only when none answers.
     pub fn reachable(&mut self, missing: &str) -> Result<Vec<i32>, ClientError> {
         let mut reached = Vec::new();
         let mut refused = None;
         for node in self.node_ids() {
-            match self.broker(node) {
-                Ok(_) => reached.push(node),
-                Err(e @ ClientError::Connect { .. }) => {
+            let answered = self
+                .broker(node)
+                .and_then(|c| c.version(ApiKey::ApiVersions, (0, 0)).map(|_| ()));
+            match answered {
+                Ok(()) => reached.push(node),
+                Err(e @ (ClientError::Connect { .. } | ClientError::Io { .. })) => {
                     eprintln!("warning: broker {node} is unreachable, {missing}: {e}");
+                    self.forget(node);
                     refused = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -470,5 +477,43 @@ impl Cluster {
     /// Drops the connection to `node` after an I/O error; the next use reconnects.
     pub fn forget(&mut self, node: i32) {
         self.conns.remove(&node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener that completes the handshake and closes each connection unanswered,
+    /// as a broker killed a moment ago can; and a port nobody listens on.
+    #[test]
+    fn a_broker_that_accepts_and_hangs_up_is_not_reachable() {
+        let hangs_up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hangs_up_addr = hangs_up.local_addr().unwrap().to_string();
+        let closer = std::thread::spawn(move || {
+            for stream in hangs_up.incoming().take(1) {
+                drop(stream);
+            }
+        });
+        let refused_addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let mut cluster = Cluster {
+            boot: None,
+            brokers: HashMap::from([(1, hangs_up_addr), (2, refused_addr)]),
+            conns: HashMap::new(),
+        };
+        let none = cluster.reachable("nothing is listed");
+        assert!(
+            matches!(
+                none,
+                Err(ClientError::Io { .. } | ClientError::Connect { .. })
+            ),
+            "{:?}",
+            none.map_err(|e| e.to_string())
+        );
+        assert!(cluster.conns.is_empty(), "a hung-up connection was kept");
+        closer.join().unwrap();
     }
 }
