@@ -149,7 +149,7 @@ impl Shard {
                                 read
                             }
                             None => {
-                                out.push(throttled(&log));
+                                out.push(throttled(&log, item.offset));
                                 continue;
                             }
                         },
@@ -328,16 +328,11 @@ fn position_only(log: &PartitionLog, offset: i64) -> FetchResult {
 }
 
 /// A follower's read the leader's replication throttle leaves empty for now: its
-/// progress is known, the high watermark and log start go out, no records.
-fn throttled(log: &PartitionLog) -> FetchResult {
+/// progress is known, the positions (or the error a read would give) go out, no records.
+fn throttled(log: &PartitionLog, offset: i64) -> FetchResult {
     crate::metrics::add(crate::metrics::Counter::LeaderThrottledReads, 1);
     FetchResult {
-        error_code: ec::NONE,
-        high_watermark: log.high_watermark(),
-        log_start_offset: log.log_start_offset(),
-        last_stable_offset: log.last_stable_offset(),
-        aborted: Vec::new(),
-        batches: Vec::new(),
         throttled: true,
+        ..position_only(log, offset)
     }
 }
