@@ -153,6 +153,7 @@ pub fn run(
     }
     if let Some(mut cluster) = broker.config.cluster.clone() {
         cluster.cluster_id = broker.cluster_id.clone();
+        crate::cluster::install_cluster_id(broker.cluster_id.clone());
         let metadata_dir = broker.config.log_dirs[0].join(CLUSTER_METADATA_DIR);
         let advertised = broker.config.advertised.clone();
         broker.cluster = Some(crate::cluster::start(cluster, metadata_dir, advertised)?);

@@ -206,6 +206,18 @@ async fn watch_leader(raft: Raft<TypeConfig>, handle: Arc<ClusterHandle>) {
 /// The exit status of a broker the quorum refused as belonging to another cluster.
 const EXIT_INCONSISTENT_CLUSTER_ID: i32 = 1;
 
+/// Kafka's broker stops on INCONSISTENT_CLUSTER_ID; so does this one, rather than serve
+/// another cluster's data as a member of this one.
+fn exit_inconsistent(quorum: &str, ours: &str) -> ! {
+    let why = format!(
+        "INCONSISTENT_CLUSTER_ID: the metadata quorum belongs to cluster {quorum}, but this broker's log dirs (meta.properties) say cluster {ours}; \
+         point log.dirs at this cluster's dirs, or format them for cluster {quorum}"
+    );
+    tracing::error!("{why}");
+    eprintln!("corelog: {why}");
+    std::process::exit(EXIT_INCONSISTENT_CLUSTER_ID);
+}
+
 /// Registers this broker (a new incarnation per process start) and heartbeats for it.
 async fn broker_lifecycle(
     node: Arc<Node>,
@@ -238,19 +250,17 @@ async fn broker_lifecycle(
                 break;
             }
             Ok(Reply::InconsistentClusterId { quorum }) => {
-                // Kafka's broker stops on INCONSISTENT_CLUSTER_ID; so does this one,
-                // rather than serve another cluster's data as a member of this one.
-                let why = format!(
-                    "INCONSISTENT_CLUSTER_ID: the metadata quorum belongs to cluster {quorum}, but this broker's log dirs (meta.properties) say cluster {}; \
-                     point log.dirs at this cluster's dirs, or format them for cluster {quorum}",
-                    config.cluster_id
-                );
-                tracing::error!("{why}");
-                eprintln!("corelog: {why}");
-                std::process::exit(EXIT_INCONSISTENT_CLUSTER_ID);
+                exit_inconsistent(&quorum, &config.cluster_id)
             }
             Ok(other) => tracing::warn!(?other, "broker registration refused; retrying"),
-            Err(e) => tracing::info!(error = %e, "broker registration pending; retrying"),
+            Err(e) => {
+                // A node of another cluster learns of no leader (the voters refuse its
+                // connections, so nothing forwards): a majority refusing is the answer.
+                if let Some(quorum) = super::net::refused_by_majority(node.voters.len()) {
+                    exit_inconsistent(&quorum, &config.cluster_id);
+                }
+                tracing::info!(error = %e, "broker registration pending; retrying")
+            }
         }
         tokio::time::sleep(interval).await;
     }
@@ -499,6 +509,16 @@ impl Node {
                             last_error = e
                         }
                         Ok(r) => return Ok(r),
+                        // The quorum belongs to another cluster: what the quorum's
+                        // state would answer a registration, without asking it.
+                        Err(e) if matches!(request, Request::Write(_)) => {
+                            if let Some(f) = super::net::ForeignCluster::of(&e) {
+                                return Ok(Response::Write(Ok(Reply::InconsistentClusterId {
+                                    quorum: f.theirs.clone(),
+                                })));
+                            }
+                            last_error = e.to_string()
+                        }
                         Err(e) => last_error = e.to_string(),
                     }
                 }
@@ -567,6 +587,8 @@ impl Handler for Node {
             },
             // The login is taken by `net` before the handler sees a connection; one
             // here is a second login or one on a listener without SASL.
+            // `net` answers every Hello itself.
+            Request::Hello { .. } => Response::Hello(Ok(())),
             Request::Login { .. } => Response::Login(Err(
                 "no login expected here (already logged in, or the listener has no SASL)".into(),
             )),

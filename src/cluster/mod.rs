@@ -8,7 +8,7 @@ mod controller;
 pub mod elect;
 mod log_store;
 mod net;
-pub use net::{install_sasl, install_tls};
+pub use net::{install_cluster_id, install_sasl, install_tls};
 pub mod placement;
 mod probe;
 pub mod reassign;

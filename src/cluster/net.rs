@@ -19,10 +19,18 @@
 //! every connection (after TLS, if any) must be a `Login` with PLAIN credentials the
 //! listener's JAAS config accepts; nothing else is read from a connection before that,
 //! and a refused login is answered, logged with the peer's address and closed.
+//!
+//! Every connection then says which cluster it belongs to (`Hello`, Kafka's ClusterId
+//! on its Raft requests): a listener of another cluster refuses it with its own id, so
+//! a member whose log dirs were formatted for another cluster neither votes, nor takes
+//! appends, nor forwards commands here (INCONSISTENT_CLUSTER_ID), and says so in the
+//! log on both sides. An empty id (unknown) is not checked; a peer that sends no
+//! `Hello` (an older corelog) is served unchecked, as Kafka serves a null ClusterId.
 
 // openraft's `RaftNetwork` fixes the RPC error type, large as it is.
 #![allow(clippy::result_large_err)]
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -54,6 +62,9 @@ const LOGIN_WARN_INTERVAL: Duration = Duration::from_secs(10);
 const MECHANISM: &str = "PLAIN";
 /// How long a connection attempt to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// At most one INCONSISTENT_CLUSTER_ID error per this long in the log, on each side
+/// (the peers retry every few hundred milliseconds).
+const FOREIGN_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The controller listener's TLS: the server side and the client side towards the
 /// other voters; set once at start-up (`install_tls`), none for PLAINTEXT. Both are
@@ -81,6 +92,100 @@ pub fn install_sasl(sasl: crate::config::controller_listener::ControllerSasl) {
     let _ = SASL.set(sasl);
 }
 
+/// This node's cluster id (meta.properties), set once at start-up (`install_cluster_id`):
+/// sent in every connection's `Hello` and required of every peer that sends one.
+static CLUSTER_ID: OnceLock<String> = OnceLock::new();
+
+/// Makes every connection of this process, both ways, carry and check `cluster_id`.
+pub fn install_cluster_id(cluster_id: String) {
+    let _ = CLUSTER_ID.set(cluster_id);
+}
+
+fn cluster_id() -> &'static str {
+    CLUSTER_ID.get().map_or("", String::as_str)
+}
+
+/// Two ids disagree only when both are known.
+fn foreign(ours: &str, theirs: &str) -> bool {
+    !ours.is_empty() && !theirs.is_empty() && ours != theirs
+}
+
+/// When the last INCONSISTENT_CLUSTER_ID error was logged, in ms since the Unix epoch
+/// (`FOREIGN_WARN_INTERVAL`).
+static FOREIGN_WARNED_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn warn_foreign_due() -> bool {
+    use std::sync::atomic::Ordering;
+    let now = crate::util::now_ms();
+    let last = FOREIGN_WARNED_MS.load(Ordering::Relaxed);
+    now - last >= FOREIGN_WARN_INTERVAL.as_millis() as i64
+        && FOREIGN_WARNED_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// The voters (by address) whose listeners last refused this node's `Hello`, with the
+/// cluster id each gave; an accepted `Hello` removes its address.
+static REFUSED_BY: std::sync::Mutex<BTreeMap<String, String>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn note_hello(addr: &str, refused_as: Option<&str>) {
+    let mut refused = REFUSED_BY.lock().unwrap_or_else(|e| e.into_inner());
+    match refused_as {
+        Some(theirs) => refused.insert(addr.to_string(), theirs.to_string()),
+        None => refused.remove(addr),
+    };
+}
+
+/// The cluster id a majority of the `voters` voters refused this node with, if they
+/// did (this node never refuses itself, so that is a majority of the others too).
+pub fn refused_by_majority(voters: usize) -> Option<String> {
+    let refused: Vec<String> = REFUSED_BY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for theirs in refused {
+        *counts.entry(theirs).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .find(|&(_, n)| 2 * n > voters)
+        .map(|(id, _)| id)
+}
+
+/// A peer's controller listener belongs to another cluster (its `Hello` answer).
+#[derive(Debug)]
+pub struct ForeignCluster {
+    pub addr: String,
+    /// The peer's cluster id.
+    pub theirs: String,
+}
+
+impl std::fmt::Display for ForeignCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "INCONSISTENT_CLUSTER_ID: the controller listener {} belongs to cluster {}, this node to cluster {}; \
+             check controller.quorum.voters, and that log.dirs hold this cluster's meta.properties",
+            self.addr,
+            self.theirs,
+            cluster_id()
+        )
+    }
+}
+
+impl std::error::Error for ForeignCluster {}
+
+impl ForeignCluster {
+    /// The `ForeignCluster` inside an error from `Peer::call`, if that is what it is.
+    pub fn of(e: &std::io::Error) -> Option<&ForeignCluster> {
+        e.get_ref().and_then(|inner| inner.downcast_ref())
+    }
+}
+
 /// What a controller connection reads and writes through: TCP or TLS over it.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
@@ -104,6 +209,10 @@ pub enum Request {
         username: String,
         password: String,
     },
+    /// The first frame after any login: the sender's cluster id (may be empty).
+    Hello {
+        cluster_id: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -116,6 +225,9 @@ pub enum Response {
     Heartbeat(Result<(), String>),
     /// Whether the login was accepted; a refused one is followed by the close.
     Login(Result<(), String>),
+    /// The `Hello` accepted, or refused with the listener's own cluster id (then the
+    /// connection is closed).
+    Hello(Result<(), String>),
 }
 
 /// What answers requests on the controller listener.
@@ -219,7 +331,20 @@ async fn serve_connection<H: Handler>(
                 return;
             }
         };
-        let response = handler.clone().handle(request).await;
+        let response = match request {
+            Request::Hello { cluster_id: theirs } => {
+                let ours = cluster_id();
+                if foreign(ours, &theirs) {
+                    if warn_foreign_due() {
+                        tracing::error!(%peer, "INCONSISTENT_CLUSTER_ID: refused a controller connection from a member of cluster {theirs}; this is cluster {ours} (check that node's controller.quorum.voters and log.dirs)");
+                    }
+                    let _ = write_frame(&mut stream, &Response::Hello(Err(ours.to_string()))).await;
+                    return;
+                }
+                Response::Hello(Ok(()))
+            }
+            request => handler.clone().handle(request).await,
+        };
         if write_frame(&mut stream, &response).await.is_err() {
             return;
         }
@@ -356,11 +481,42 @@ impl Peer {
                     return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
                 }
             }
+            hello(&mut conn, &self.addr).await?;
             self.conn = Some(conn);
         }
         let stream = self.conn.as_mut().expect("connected");
         write_frame(stream, request).await?;
         read_frame(stream).await
+    }
+}
+
+/// The client side of `Hello`: a refusal is a `ForeignCluster` error (logged here, at
+/// most once per `FOREIGN_WARN_INTERVAL`).
+async fn hello(conn: &mut Box<dyn Stream>, addr: &str) -> std::io::Result<()> {
+    let request = Request::Hello {
+        cluster_id: cluster_id().to_string(),
+    };
+    write_frame(conn, &request).await?;
+    match read_frame_within(conn, LOGIN_FRAME_BYTES_MAX).await? {
+        Response::Hello(Ok(())) => {
+            note_hello(addr, None);
+            Ok(())
+        }
+        Response::Hello(Err(theirs)) => {
+            note_hello(addr, Some(&theirs));
+            let e = ForeignCluster {
+                addr: addr.to_string(),
+                theirs,
+            };
+            if warn_foreign_due() {
+                tracing::error!("{e}");
+            }
+            Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
+        }
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "an answer that is not a hello's",
+        )),
     }
 }
 
@@ -463,5 +619,130 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             Response::Vote(r) => self.remote(r),
             _ => Err(unexpected()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id this test binary's listeners and peers carry (`CLUSTER_ID` is set once
+    /// per process, and only these tests set it).
+    const OURS: &str = "oursOURSoursOURSours12";
+
+    struct Echo;
+
+    impl Handler for Echo {
+        async fn handle(self: Arc<Self>, request: Request) -> Response {
+            match request {
+                Request::Heartbeat { node_id, .. } => Response::Heartbeat(Err(node_id.to_string())),
+                _ => Response::Write(Err("unexpected".into())),
+            }
+        }
+    }
+
+    async fn listener() -> String {
+        install_cluster_id(OURS.into());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(serve(listener, Arc::new(Echo)));
+        addr
+    }
+
+    fn beat(node_id: i32) -> Request {
+        Request::Heartbeat {
+            node_id,
+            incarnation: "x".into(),
+        }
+    }
+
+    #[test]
+    fn only_two_known_different_ids_disagree() {
+        assert!(foreign("a", "b"));
+        assert!(!foreign("a", "a"));
+        assert!(!foreign("", "b"));
+        assert!(!foreign("a", ""));
+    }
+
+    #[test]
+    fn a_majority_of_voters_refusing_names_their_cluster() {
+        note_hello("10.0.0.1:1", Some("X"));
+        assert_eq!(refused_by_majority(3), None, "one of three");
+        note_hello("10.0.0.2:1", Some("X"));
+        assert_eq!(refused_by_majority(3).as_deref(), Some("X"));
+        assert_eq!(refused_by_majority(5), None, "two of five");
+        note_hello("10.0.0.2:1", None);
+        assert_eq!(refused_by_majority(3), None, "accepted since");
+        note_hello("10.0.0.1:1", None);
+    }
+
+    #[tokio::test]
+    async fn a_hello_from_another_cluster_is_refused_with_our_id_and_closed() {
+        let addr = listener().await;
+        let mut raw = TcpStream::connect(&addr).await.unwrap();
+        let hello = Request::Hello {
+            cluster_id: "theirsTHEIRStheirs1234".into(),
+        };
+        write_frame(&mut raw, &hello).await.unwrap();
+        match read_frame::<Response>(&mut raw).await.unwrap() {
+            Response::Hello(Err(id)) => assert_eq!(id, OURS),
+            _ => panic!("not a refused hello"),
+        }
+        // Nothing more is read from it.
+        let _ = write_frame(&mut raw, &beat(7)).await;
+        assert!(read_frame::<Response>(&mut raw).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn our_id_an_unknown_id_and_no_hello_at_all_are_served() {
+        let addr = listener().await;
+        for id in [Some(OURS), Some(""), None] {
+            let mut raw = TcpStream::connect(&addr).await.unwrap();
+            if let Some(id) = id {
+                let hello = Request::Hello {
+                    cluster_id: id.into(),
+                };
+                write_frame(&mut raw, &hello).await.unwrap();
+                assert!(matches!(
+                    read_frame::<Response>(&mut raw).await.unwrap(),
+                    Response::Hello(Ok(()))
+                ));
+            }
+            write_frame(&mut raw, &beat(7)).await.unwrap();
+            match read_frame::<Response>(&mut raw).await.unwrap() {
+                Response::Heartbeat(Err(n)) => assert_eq!(n, "7", "{id:?}"),
+                _ => panic!("not the handler's answer"),
+            }
+        }
+        // A peer says hello itself and is served.
+        let mut peer = Peer::new(addr);
+        let answer = peer.call(&beat(9), Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(answer, Response::Heartbeat(Err(n)) if n == "9"));
+    }
+
+    #[tokio::test]
+    async fn a_peer_refused_as_foreign_gets_an_error_naming_their_cluster() {
+        install_cluster_id(OURS.into());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let hello: Request = read_frame(&mut conn).await.unwrap();
+            assert!(matches!(hello, Request::Hello { cluster_id } if cluster_id == OURS));
+            let refused = Response::Hello(Err("theirsTHEIRStheirs1234".into()));
+            write_frame(&mut conn, &refused).await.unwrap();
+        });
+        let mut peer = Peer::new(addr.clone());
+        let e = peer
+            .call(&beat(1), Duration::from_secs(5))
+            .await
+            .err()
+            .expect("refused");
+        let f = ForeignCluster::of(&e).expect("a ForeignCluster error");
+        assert_eq!(
+            (f.addr.as_str(), f.theirs.as_str()),
+            (addr.as_str(), "theirsTHEIRStheirs1234")
+        );
+        assert!(e.to_string().starts_with("INCONSISTENT_CLUSTER_ID"), "{e}");
     }
 }

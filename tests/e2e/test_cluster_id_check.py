@@ -1,6 +1,7 @@
 """INCONSISTENT_CLUSTER_ID (issue 10): a member whose log dirs (meta.properties) belong
-to another cluster is refused at registration and exits with a message saying both ids
-and what to do; the quorum carries on without it."""
+to another cluster is refused on the controller listener (its votes, appends and
+registration) and exits with a message saying both ids and what to do; the quorum
+carries on without it."""
 
 import time
 
@@ -61,6 +62,12 @@ def test_a_member_of_another_cluster_is_refused_and_exits(broker_factory):
                      if "corelog is serving" in line)
     assert f"the metadata quorum belongs to cluster {quorum_id}" in log, log[-3000:]
     assert quorum_id != OTHER_CLUSTER
+
+    # The voters refused its Raft connections (votes, appends, forwarded commands) with
+    # their cluster's id: it never joined the quorum, and said so on their side too.
+    refusal = f"INCONSISTENT_CLUSTER_ID: refused a controller connection from a member of cluster {OTHER_CLUSTER}; " \
+              f"this is cluster {quorum_id}"
+    assert any(refusal in m.log_text() for m in members[:2]), members[0].log_text()[-3000:]
 
     # The quorum never took it, and serves on.
     assert brokers_listed(members[1]) == [1, 2]

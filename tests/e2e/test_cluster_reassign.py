@@ -303,8 +303,12 @@ def test_grow_move_off_the_leader_cancel_and_errors(broker_factory, tmp_path):
     r = reassign(alive[0], "--cancel", "--reassignment-json-file", back)
     assert r.returncode == 0, r.stderr
     assert f"Successfully cancelled partition reassignment for {topic}-0" in r.stdout
-    assert partition0(alive[0], topic) == (c, [c, b], sorted([b, c]))
-    assert "adding_replicas" not in cli(alive[0], "describe", topic).stdout
+    # The cancel is answered once the controller committed it; the broker asked next
+    # applies it from the metadata log a moment later.
+    wait_until(lambda: partition0(alive[0], topic) == (c, [c, b], sorted([b, c])), SETTLE_S,
+               "the cancelled reassignment's replicas")
+    wait_until(lambda: "adding_replicas" not in cli(alive[0], "describe", topic).stdout, SETTLE_S,
+               "describe without the cancelled reassignment")
 
     # Kafka's errors, per partition.
     with kwire.Conn(alive[0].port) as conn:

@@ -58,6 +58,10 @@ pub struct SuiteArgs {
     /// of its runs and after the last, and reports the row's share of it.
     #[arg(long, value_name = "DIR")]
     pub disk_dir: Option<PathBuf>,
+    /// Keep each run's topic; by default the suite deletes it once the run is measured,
+    /// so that a long suite (the disk-bound row writes ~1 GB/s) does not fill the disk.
+    #[arg(long)]
+    pub keep_topics: bool,
 }
 
 /// The row whose target is a share of the disk's own bandwidth (`--disk-dir`).
@@ -329,6 +333,9 @@ pub fn run(args: &SuiteArgs) -> Result<(String, u64), TopicError> {
             let r = run_one(&cfg, args)?;
             files.push(write_run(args, row, n, &r)?);
             reports.push(r);
+            if !args.keep_topics {
+                drop_topic(&cfg);
+            }
             if let (Some(dir), true) = (disk_dir, n + 1 == args.repeat) {
                 // Probes bracket the runs: a shared disk's bandwidth drifts.
                 probes.push(probe_disk(dir, &cfg, args.seconds)?);
@@ -426,6 +433,16 @@ fn fill(cfg: &Config, records: u64) -> Result<(), TopicError> {
         ..cfg.clone()
     };
     super::run(&fill, None).map(|_| ())
+}
+
+/// Deletes a measured run's topic; a failure is only reported (the figures are written).
+fn drop_topic(cfg: &Config) {
+    let deleted = crate::cli::client::Client::connect(&cfg.bootstrap)
+        .map_err(TopicError::from)
+        .and_then(|mut client| crate::cli::topic::delete(&mut client, &cfg.topic));
+    if let Err(e) = deleted {
+        eprintln!("bench suite: topic {} not deleted: {e}", cfg.topic);
+    }
 }
 
 /// Writes run `n`'s JSON and HTML; returns the JSON's name.
@@ -657,6 +674,7 @@ mod tests {
             broker_pid: None,
             profile_admin: None,
             disk_dir: None,
+            keep_topics: false,
         }
     }
 
