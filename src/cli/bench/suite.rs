@@ -216,6 +216,8 @@ fn probe_disk(
         write_kib: cfg.batch_size.div_ceil(4096) * 4,
         seconds,
         sync: super::disk::Sync::End,
+        rate: 0,
+        prewritten: false,
         json: false,
     };
     super::disk::measure(&args).map_err(|e| TopicError::Usage(format!("bench disk: {e}")))
@@ -773,6 +775,9 @@ mod tests {
             writes: 1,
             fdatasyncs: 8,
             mb_per_sec: mb,
+            rate: 0,
+            prewritten: false,
+            append_us: Default::default(),
         };
         let mut suite = Suite {
             version: SCHEMA_VERSION,
