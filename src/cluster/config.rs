@@ -109,13 +109,14 @@ pub fn from_properties(
 ) -> Result<Option<ClusterConfig>, ConfigError> {
     let get = |k: &str| props.get(k).map(String::as_str);
     let roles = get("process.roles");
+    let bootstrap = get(BOOTSTRAP_SERVERS_KEY).filter(|v| !v.trim().is_empty());
     let voters = get("controller.quorum.voters");
     if roles.is_none() && voters.is_none() {
-        if let Some(v) = get("controller.quorum.bootstrap.servers") {
+        if let Some(v) = bootstrap {
             return Err(invalid(
-                "controller.quorum.bootstrap.servers",
+                BOOTSTRAP_SERVERS_KEY,
                 v,
-                "dynamic quorums (KIP-853) are not supported yet; list the voters in controller.quorum.voters",
+                "a quorum member also needs process.roles=broker,controller",
             ));
         }
         return Ok(None);
@@ -130,13 +131,21 @@ pub fn from_properties(
             "corelog runs combined-mode members: set process.roles=broker,controller",
         ));
     }
-    let voters_value = voters.ok_or_else(|| {
-        invalid(
-            "controller.quorum.voters",
-            "",
-            "a cluster member needs the voters: id@host:port,...",
-        )
-    })?;
+    let standalone;
+    let voters_value =
+        match (voters, bootstrap) {
+            (Some(v), _) => v,
+            (None, Some(servers)) => {
+                standalone = standalone_voter(servers, node_id, controller.as_ref())?;
+                &standalone
+            }
+            (None, None) => return Err(invalid(
+                "controller.quorum.voters",
+                "",
+                "a cluster member needs the voters: id@host:port,... (or, for a one-node quorum, \
+                 controller.quorum.bootstrap.servers naming this node's controller listener)",
+            )),
+        };
     let voters = parse_voters(voters_value)?;
     if !voters.iter().any(|v| v.id == node_id) {
         return Err(invalid(
@@ -217,6 +226,52 @@ pub fn from_properties(
 }
 
 /// `1@host1:9093,2@host2:9093`: distinct ids, each with host:port.
+/// Kafka's dynamic-quorum key; corelog takes the one-node form of it (below).
+pub const BOOTSTRAP_SERVERS_KEY: &str = "controller.quorum.bootstrap.servers";
+
+/// `controller.quorum.bootstrap.servers` without `controller.quorum.voters`: Kafka 4's
+/// stock server.properties, formatted with `kafka-storage format --standalone`, is a
+/// quorum of this node alone, found at the one server listed. corelog has no format
+/// step, so one entry on this node's controller port is that quorum (as the voters
+/// `node.id@host:port`). Several entries would need the other controllers' ids, which
+/// Kafka learns from `format --initial-controllers`: they are refused with a message
+/// naming controller.quorum.voters.
+fn standalone_voter(
+    servers: &str,
+    node_id: i32,
+    controller: Option<&Listener>,
+) -> Result<String, ConfigError> {
+    let entries: Vec<&str> = servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let [entry] = entries[..] else {
+        return Err(invalid(
+            BOOTSTRAP_SERVERS_KEY,
+            servers,
+            "corelog takes a one-node quorum from this key (Kafka's format --standalone); for \
+             several controllers list them with their ids in controller.quorum.voters \
+             (id@host:port,...), as Kafka's format --initial-controllers is given them",
+        ));
+    };
+    let port = entry
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .ok_or_else(|| invalid(BOOTSTRAP_SERVERS_KEY, servers, "expected host:port"))?;
+    if let Some(listener) = controller.filter(|l| l.port != port) {
+        return Err(invalid(
+            BOOTSTRAP_SERVERS_KEY,
+            servers,
+            &format!(
+                "a one-node quorum is this node: the port must be its controller listener's ({})",
+                listener.port
+            ),
+        ));
+    }
+    Ok(format!("{node_id}@{entry}"))
+}
+
 fn parse_voters(v: &str) -> Result<Vec<Voter>, ConfigError> {
     let key = "controller.quorum.voters";
     let mut voters: Vec<Voter> = Vec::new();
@@ -293,7 +348,53 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("KIP-853"), "{e}");
+        assert!(e.to_string().contains("process.roles"), "{e}");
+    }
+
+    #[test]
+    fn one_bootstrap_server_on_this_nodes_controller_port_is_a_one_node_quorum() {
+        let controller = || {
+            Some(Listener {
+                host: String::new(),
+                port: 9093,
+            })
+        };
+        let member = |servers: &str| {
+            from_properties(
+                &props(&[
+                    ("process.roles", "broker,controller"),
+                    ("controller.quorum.bootstrap.servers", servers),
+                ]),
+                1,
+                controller(),
+            )
+        };
+        let c = member("localhost:9093").unwrap().unwrap();
+        assert_eq!(
+            c.voters,
+            vec![Voter {
+                id: 1,
+                host: "localhost".into(),
+                port: 9093
+            }]
+        );
+        let e = member("localhost:9093,h2:9093").unwrap_err().to_string();
+        assert!(e.contains("controller.quorum.voters"), "{e}");
+        let e = member("localhost:9999").unwrap_err().to_string();
+        assert!(e.contains("controller listener's (9093)"), "{e}");
+        // Both given: the static voters, which name every id, are the quorum.
+        let both = from_properties(
+            &props(&[
+                ("process.roles", "broker,controller"),
+                ("controller.quorum.voters", "1@a:9093,2@b:9093"),
+                ("controller.quorum.bootstrap.servers", "a:9093"),
+            ]),
+            1,
+            controller(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(both.voters.len(), 2);
     }
 
     #[test]

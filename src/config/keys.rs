@@ -21,6 +21,9 @@ const NOT_YET_KEYS: &[&str] = &[
     "socket.receive.buffer.bytes",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
+    // Share groups (KIP-932); Kafka 4's stock server.properties sets them.
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
 ];
 
 const RECOGNISED_KEYS: &[&str] = &[
