@@ -292,20 +292,8 @@ impl BrokerConfig {
         overrides: &[String],
         smp: Option<usize>,
     ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
-        let mut props = BTreeMap::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            parse_properties(&text, &path.display().to_string(), &mut props)?;
-        }
-        for o in overrides {
-            let (k, v) = o
-                .split_once('=')
-                .ok_or_else(|| ConfigError::Override(o.clone()))?;
-            props.insert(k.trim().to_string(), v.trim().to_string());
-        }
+        let mut props = read_properties(file, overrides)?;
+        formatted_voters(&mut props)?;
         let mut config = BrokerConfig::from_properties(&props)?;
         if let Some(n) = smp {
             if n == 0 {
@@ -739,6 +727,57 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(invalid(key, v, "expected true or false")),
+    }
+}
+
+/// The properties of an optional file with the overrides (`key=value`) over them, as
+/// given: nothing checked, nothing defaulted.
+pub fn read_properties(
+    file: Option<&Path>,
+    overrides: &[String],
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut props = BTreeMap::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        parse_properties(&text, &path.display().to_string(), &mut props)?;
+    }
+    for o in overrides {
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Override(o.clone()))?;
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(props)
+}
+
+/// A member named by `controller.quorum.bootstrap.servers` alone takes its voters from
+/// its first log dir, where `corelog storage format --initial-controllers` or
+/// `--standalone` wrote them (`cluster::config::QUORUM_VOTERS_FILE`), as Kafka's reads
+/// them from the metadata log its format bootstrapped.
+fn formatted_voters(props: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+    if props.contains_key("controller.quorum.voters")
+        || !props.contains_key(crate::cluster::config::BOOTSTRAP_SERVERS_KEY)
+    {
+        return Ok(());
+    }
+    let first = match props.get("log.dirs").or(props.get("log.dir")) {
+        Some(v) => parse_dirs(key_of(props, "log.dirs", "log.dir"), v)?.swap_remove(0),
+        None => BrokerConfig::default().log_dirs.swap_remove(0),
+    };
+    let path = first.join(crate::cluster::config::QUORUM_VOTERS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(voters) => {
+            props.insert("controller.quorum.voters".into(), voters.trim().to_string());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

@@ -1,6 +1,8 @@
 //! `corelog storage format`: prepares the log dirs before a broker's first start, as
 //! `kafka-storage.sh format` does, with `--add-scram` to create the first SCRAM users
-//! (say, the super user) before anyone can connect. It writes files, so it runs on the
+//! (say, the super user) before anyone can connect, `-t` for the cluster id and
+//! `--initial-controllers` / `--standalone` for the voters of a quorum that the
+//! config names only by `controller.quorum.bootstrap.servers`. It writes files, so it runs on the
 //! broker's machine with the broker stopped; `corelog user` changes users of a running
 //! broker over the wire.
 
@@ -20,7 +22,7 @@ use crate::security::users::{apply, decode, encode, Change, CREDENTIALS_FILE};
 pub enum StorageAction {
     /// Create the log dirs and, with --add-scram, the first SCRAM users.
     #[command(
-        after_help = "Examples:\n  corelog storage format --config server.properties \\\n      --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]'\n  corelog storage format --override log.dirs=/var/lib/corelog --add-scram 'SCRAM-SHA-512=[name=alice,password=pw,iterations=8192]'\n\nA dir that already holds meta.properties (a broker has run on it) is refused unless\n--ignore-formatted is given; users are then added to those already there."
+        after_help = "Examples:\n  corelog storage format --config server.properties \\\n      --add-scram 'SCRAM-SHA-256=[name=admin,password=admin-secret]'\n  corelog storage format --override log.dirs=/var/lib/corelog --add-scram 'SCRAM-SHA-512=[name=alice,password=pw,iterations=8192]'\n  corelog storage format -c node1.properties -t q4ZmN0PTQcWo3o5hRzYb1A --initial-controllers 1@h1:9093,2@h2:9093,3@h3:9093\n\nA dir that already holds meta.properties (a broker has run on it) is refused unless\n--ignore-formatted is given; users are then added to those already there."
     )]
     Format(FormatArgs),
 }
@@ -40,6 +42,17 @@ pub struct FormatArgs {
     /// Format even if a log dir was already formatted.
     #[arg(long = "ignore-formatted", short = 'g')]
     ignore_formatted: bool,
+    /// The cluster id to write into meta.properties (Kafka's `-t`; see `random-uuid`
+    /// in Kafka's tool). Default: the id derived from the voters at first start.
+    #[arg(long = "cluster-id", short = 't')]
+    cluster_id: Option<String>,
+    /// A quorum of this node alone, at its one controller.quorum.bootstrap.servers entry.
+    #[arg(long, conflicts_with = "initial_controllers")]
+    standalone: bool,
+    /// The voters of a quorum named by controller.quorum.bootstrap.servers:
+    /// id@host:port[:directory-id],... (Kafka's form; the directory id is not used).
+    #[arg(long, value_name = "VOTERS")]
+    initial_controllers: Option<String>,
 }
 
 pub fn run(action: StorageAction) -> ExitCode {
@@ -57,8 +70,42 @@ pub fn run(action: StorageAction) -> ExitCode {
 }
 
 fn format(args: &FormatArgs) -> Result<String, String> {
-    let (config, _) = BrokerConfig::load(args.config.as_deref(), &args.overrides, Some(1))
+    let given = crate::config::read_properties(args.config.as_deref(), &args.overrides)
         .map_err(|e| e.to_string())?;
+    let quorum = args.standalone || args.initial_controllers.is_some();
+    if quorum && given.contains_key("controller.quorum.voters") {
+        return Err(
+            "the config names its voters (controller.quorum.voters): --standalone and \
+             --initial-controllers are for a quorum named by controller.quorum.bootstrap.servers"
+                .into(),
+        );
+    }
+    let mut overrides = args.overrides.clone();
+    if let Some(list) = &args.initial_controllers {
+        overrides.push(format!(
+            "controller.quorum.voters={}",
+            initial_controllers(list)?
+        ));
+    }
+    let (config, _) = BrokerConfig::load(args.config.as_deref(), &overrides, Some(1))
+        .map_err(|e| e.to_string())?;
+    let voters = match (&config.cluster, quorum) {
+        (Some(c), true) => Some(
+            c.voters
+                .iter()
+                .map(|v| format!("{}@{}", v.id, v.addr()))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (None, true) => {
+            return Err(
+                "--standalone and --initial-controllers need a quorum member's config: \
+                 process.roles=broker,controller and controller.quorum.bootstrap.servers"
+                    .into(),
+            )
+        }
+        _ => None,
+    };
     let changes = args
         .add_scram
         .iter()
@@ -75,6 +122,16 @@ fn format(args: &FormatArgs) -> Result<String, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
+    if let Some(voters) = &voters {
+        let path = config.log_dirs[0].join(crate::cluster::config::QUORUM_VOTERS_FILE);
+        crate::util::write_file_atomic_mode_blocking(&path, voters.as_bytes(), 0o644)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(id) = &args.cluster_id {
+        // Writes meta.properties with this id (locks released when dropped).
+        crate::boot::dirs::prepare(&config.log_dirs, config.node_id, id)
+            .map_err(|e| e.to_string())?;
+    }
     let path = config.log_dirs[0].join(CREDENTIALS_FILE);
     let mut users = match std::fs::read(&path) {
         Ok(b) => decode(&b).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -86,8 +143,11 @@ fn format(args: &FormatArgs) -> Result<String, String> {
         crate::util::write_file_atomic_mode_blocking(&path, &encode(&users), 0o600)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
+    let quorum_note = voters
+        .map(|v| format!("; metadata quorum voters {v}"))
+        .unwrap_or_default();
     Ok(format!(
-        "formatted {} ({} SCRAM user{} in {})",
+        "formatted {} ({} SCRAM user{} in {}){quorum_note}",
         config
             .log_dirs
             .iter()
@@ -98,6 +158,28 @@ fn format(args: &FormatArgs) -> Result<String, String> {
         if users.len() == 1 { "" } else { "s" },
         path.display()
     ))
+}
+
+/// Kafka's `--initial-controllers` (`id@host:port:directory-id,...`) as voters
+/// (`id@host:port,...`): the directory id, when given, is dropped (corelog's metadata
+/// log has none).
+fn initial_controllers(list: &str) -> Result<String, String> {
+    let bad = |item: &str, why: &str| format!("--initial-controllers {item:?}: {why}");
+    let mut voters = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (id, addr) = item
+            .split_once('@')
+            .ok_or_else(|| bad(item, "expected id@host:port[:directory-id]"))?;
+        let addr = match addr.rsplit_once(':') {
+            Some((rest, last)) if last.parse::<u16>().is_err() && rest.contains(':') => rest,
+            _ => addr,
+        };
+        voters.push(format!("{id}@{addr}"));
+    }
+    if voters.is_empty() {
+        return Err(bad(list, "no controller given"));
+    }
+    Ok(voters.join(","))
 }
 
 /// Kafka's `--add-scram` syntax: `SCRAM-SHA-256=[name=alice,password=alice-secret]`.
@@ -169,6 +251,19 @@ pub fn parse_add_scram(s: &str) -> Result<Change, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kafka_initial_controllers_drop_their_directory_ids() {
+        assert_eq!(
+            initial_controllers(
+                "1@h1:9093:pqi_YMl_TKqrL3IEXHKixg, 2@h2:9093,3@[::1]:9094:AAAAAAAAAAAAAAAAAAAAAA"
+            )
+            .unwrap(),
+            "1@h1:9093,2@h2:9093,3@[::1]:9094"
+        );
+        assert!(initial_controllers("h1:9093").is_err());
+        assert!(initial_controllers(" ,").is_err());
+    }
 
     #[test]
     fn kafka_add_scram_syntax() {

@@ -226,8 +226,12 @@ pub fn from_properties(
 }
 
 /// `1@host1:9093,2@host2:9093`: distinct ids, each with host:port.
-/// Kafka's dynamic-quorum key; corelog takes the one-node form of it (below).
+/// Kafka's dynamic-quorum key: the voters come from the formatted log dir
+/// (`QUORUM_VOTERS_FILE`), or, unformatted, from its one-node form (below).
 pub const BOOTSTRAP_SERVERS_KEY: &str = "controller.quorum.bootstrap.servers";
+/// In the first log dir: the voters `corelog storage format` was given
+/// (`--initial-controllers`, `--standalone`), as `id@host:port,...`.
+pub const QUORUM_VOTERS_FILE: &str = "quorum-voters";
 
 /// `controller.quorum.bootstrap.servers` without `controller.quorum.voters`: Kafka 4's
 /// stock server.properties, formatted with `kafka-storage format --standalone`, is a
@@ -250,9 +254,9 @@ fn standalone_voter(
         return Err(invalid(
             BOOTSTRAP_SERVERS_KEY,
             servers,
-            "corelog takes a one-node quorum from this key (Kafka's format --standalone); for \
-             several controllers list them with their ids in controller.quorum.voters \
-             (id@host:port,...), as Kafka's format --initial-controllers is given them",
+            "several controllers need their ids: format each member's log dirs with \
+             `corelog storage format --initial-controllers id@host:port,...` (as Kafka's \
+             kafka-storage format), or list them in controller.quorum.voters",
         ));
     };
     let port = entry

@@ -8,12 +8,12 @@ import concurrent.futures
 import subprocess
 import time
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
 from clients import kcat, wait_until
-from conftest import corelog_bin
+from conftest import Broker, _BROKERS_BY_NODE, corelog_bin, free_port
 
 ADMIN_TIMEOUT_S = 5
 # Short sessions keep the test quick; the defaults (2 s / 9 s) are Kafka's.
@@ -107,3 +107,58 @@ def test_member_configs_that_cannot_work_are_refused_at_start(tmp_path):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
         assert out.returncode != 0, overrides
         assert needle in out.stderr + out.stdout, (overrides, out.stderr)
+
+
+def test_a_quorum_named_by_bootstrap_servers_and_formatted_with_its_controllers(broker_factory):
+    """Kafka 4's way to start a cluster: every member's server.properties lists the
+    controllers in controller.quorum.bootstrap.servers (no ids, no voters), and each
+    member's log dirs are formatted with the voters and a cluster id
+    (`kafka-storage format -t ID --initial-controllers id@host:port:dir-id,...`)."""
+    cluster_id = "q4ZmN0PTQcWo3o5hRzYb1A"
+    ports = [free_port() for _ in range(3)]
+    servers = ",".join(f"127.0.0.1:{p}" for p in ports)
+    # Kafka's form, directory ids included (corelog does not use them).
+    initial = ",".join(f"{i + 1}@127.0.0.1:{p}:AAAAAAAAAAAAAAAAAAAAA{i}" for i, p in enumerate(ports))
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+    members = []
+    for i, port in enumerate(ports):
+        settings = {"process.roles": "broker,controller", "controller.quorum.bootstrap.servers": servers,
+                    **SESSION}
+        b = Broker(broker_factory.base_dir / f"boot{i + 1}", overrides=settings, smp=1, node_id=i + 1,
+                   controller_port=port)
+        formatted = subprocess.run(
+            [str(corelog_bin()), "storage", "format", "-t", cluster_id, "--initial-controllers", initial]
+            + [arg for k, v in b.settings.items() for arg in ("--override", f"{k}={v}")],
+            capture_output=True, text=True, timeout=30)
+        assert formatted.returncode == 0, formatted.stderr
+        assert f"metadata quorum voters {voters}" in formatted.stdout, formatted.stdout
+        broker_factory.brokers.append(b)
+        _BROKERS_BY_NODE.setdefault(broker_factory.node_id, []).append(b)
+        members.append(b)
+    # Formatting the same dirs again is refused, as Kafka's format is.
+    again = subprocess.run(
+        [str(corelog_bin()), "storage", "format", "--initial-controllers", initial]
+        + [arg for k, v in members[0].settings.items() for arg in ("--override", f"{k}={v}")],
+        capture_output=True, text=True, timeout=30)
+    assert again.returncode == 1 and "already formatted" in again.stderr, again.stderr
+    for b in members:
+        b.start()
+    wait_until(lambda: agreed(members, [1, 2, 3]) is not None, QUORUM_WAIT_S, "three brokers and one controller")
+
+    client = AdminClient({"bootstrap.servers": members[2].bootstrap, "broker.address.family": "v4"})
+    described = client.describe_cluster(request_timeout=ADMIN_TIMEOUT_S).result(timeout=ADMIN_TIMEOUT_S)
+    assert described.cluster_id == cluster_id
+    topic = "boot-replicated"
+    client.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)],
+                         request_timeout=ADMIN_TIMEOUT_S)[topic].result(ADMIN_TIMEOUT_S)
+
+    def replicas():
+        p = client.list_topics(topic, timeout=ADMIN_TIMEOUT_S).topics[topic].partitions[0]
+        return sorted(p.replicas), sorted(p.isrs)
+    wait_until(lambda: replicas() == ([1, 2, 3], [1, 2, 3]), QUORUM_WAIT_S, "RF=3 with the ISR whole")
+    p = Producer({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4", "acks": "all"})
+    acked = []
+    for i in range(20):
+        p.produce(topic, f"m{i}".encode(), on_delivery=lambda err, msg: acked.append(None if err else msg.offset()))
+    assert p.flush(30) == 0
+    assert acked == list(range(20))
