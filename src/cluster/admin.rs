@@ -1,5 +1,5 @@
 //! Admin calls from the shards to the controller thread: topic creation, deletion and
-//! new partitions, decided here and committed through the quorum. A call is answered
+//! new partitions, dynamic broker configs, decided here and committed through the quorum. A call is answered
 //! once its command is applied on this node, so the broker that asked sees the change
 //! in its own image before it answers the client.
 
@@ -91,6 +91,11 @@ pub enum AdminCall {
     /// Client quota changes (see `Command::AlterClientQuotas`).
     AlterClientQuotas {
         changes: Vec<crate::quota::entity::QuotaChange>,
+    },
+    /// A BROKER resource's new dynamic configs (see `Command::SetBrokerConfigs`).
+    SetBrokerConfigs {
+        node_id: Option<i32>,
+        configs: BTreeMap<String, String>,
     },
 }
 
@@ -270,6 +275,14 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                 s.topics.get(&name).is_none_or(|t| t.configs == configs)
             })
             .await
+        }
+        AdminCall::SetBrokerConfigs { node_id, configs } => {
+            let configs = super::broker_configs::check(node_id, &configs)?;
+            let command = Command::SetBrokerConfigs {
+                node_id,
+                configs: configs.clone(),
+            };
+            commit(node, command, |s| *s.broker_configs(node_id) == configs).await
         }
         AdminCall::CreateAcls { bindings } => {
             let command = Command::CreateAcls {

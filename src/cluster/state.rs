@@ -115,6 +115,14 @@ pub enum Command {
     AlterClientQuotas {
         changes: Vec<crate::quota::entity::QuotaChange>,
     },
+    /// A BROKER resource's dynamic configs, replaced whole (an empty map removes them):
+    /// the cluster-wide default (`node_id: None`) or one node's own. Checked by the
+    /// proposing member's controller thread (`broker_configs::check`). See
+    /// `broker_configs.rs`.
+    SetBrokerConfigs {
+        node_id: Option<i32>,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -207,6 +215,12 @@ pub struct ClusterState {
     /// registration must carry the same (`Reply::InconsistentClusterId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+    /// The cluster-wide dynamic broker configs (BROKER "").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub default_broker_configs: BTreeMap<String, String>,
+    /// Each node's own dynamic broker configs (BROKER <node.id>), by node id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
 }
 
 impl ClusterState {
@@ -324,6 +338,9 @@ impl ClusterState {
             Command::AlterClientQuotas { changes } => {
                 crate::quota::entity::apply_changes(&mut self.client_quotas, changes);
                 Reply::Ok
+            }
+            Command::SetBrokerConfigs { node_id, configs } => {
+                self.set_broker_configs(*node_id, configs)
             }
         }
     }

@@ -13,6 +13,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::broker_configs::BrokerConfigs;
 use super::state::{ClusterState, Reply};
 use super::{BrokerInfo, ClusterHandle, TypeConfig};
 
@@ -71,6 +72,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
+        let dynamic: (BrokerConfigs, BrokerConfigs);
         let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped), quotas) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
@@ -94,6 +96,10 @@ impl StateMachine {
                 state.scram_bootstrapped.contains(&self.handle.node_id),
             );
             let quotas = state.client_quotas.clone();
+            dynamic = (
+                state.default_broker_configs.clone(),
+                state.broker_configs(Some(self.handle.node_id)).clone(),
+            );
             (
                 brokers,
                 state.topics.clone(),
@@ -118,6 +124,13 @@ impl StateMachine {
             image.scram_bootstrapped = scram_bootstrapped;
             if *image.client_quotas != quotas {
                 image.client_quotas = std::sync::Arc::new(quotas);
+            }
+            let (default_configs, node_configs) = dynamic;
+            if *image.default_broker_configs != default_configs {
+                image.default_broker_configs = Arc::new(default_configs);
+            }
+            if *image.broker_configs != node_configs {
+                image.broker_configs = Arc::new(node_configs);
             }
         });
     }
