@@ -1,0 +1,158 @@
+"""Dynamic broker configs kept by the metadata quorum (issue 10) on three loopback
+brokers: BROKER "" (the cluster-wide default, DYNAMIC_DEFAULT_BROKER_CONFIG, set with
+kafka-python: librdkafka cannot name it) and BROKER <id> (one broker's own,
+DYNAMIC_BROKER_CONFIG, set with confluent-kafka's AdminClient) reach every member, including one that was down when they were set, and
+survive restarts; a cluster-wide unclean.leader.election.enable=true makes whichever
+member is the active controller elect an out-of-sync replica for an offline partition,
+without a restart; deleting the default brings the static value back. Described with
+confluent-kafka and, for the synonyms, kafka-python."""
+
+import signal
+import time
+
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource as KpConfigResource
+from kafka.admin import ConfigResourceType as KpType
+
+from clients import wait_until
+from conftest import fresh_topic
+from test_cluster_elections import create, start_cluster
+from test_cluster_replication import ADMIN_TIMEOUT_S, SETTLE_S, admin, consume_all, partition0, produce
+
+UNCLEAN = "unclean.leader.election.enable"
+# How long the active controller may take to elect once the default allows it: its
+# check runs every 500 ms (cluster::elect::UNCLEAN_CHECK_INTERVAL); the rest is slack
+# for a loaded machine.
+ELECTED_WITHIN_S = 10
+
+
+def alter(via, name, key, value):
+    """IncrementalAlterConfigs SET (or DELETE when value is None) of one key of BROKER
+    <name>, by confluent-kafka (librdkafka sends it to that broker)."""
+    op = AlterConfigOpType.DELETE if value is None else AlterConfigOpType.SET
+    resource = ConfigResource("BROKER", name, incremental_configs=[ConfigEntry(key, value, incremental_operation=op)])
+    client = admin(via)
+    client.incremental_alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(ADMIN_TIMEOUT_S)
+
+
+def alter_default(via, configs):
+    """AlterConfigs of BROKER "" (the whole set replaced by `configs`) by kafka-python;
+    (error code, message). librdkafka refuses a ConfigResource with an empty name, so
+    confluent-kafka cannot name the cluster default; kafka-python sends it to any broker
+    it knows, which is what Kafka asks of the default resource."""
+    client = KafkaAdminClient(bootstrap_servers=via.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+    try:
+        response = client.alter_configs([KpConfigResource(KpType.BROKER, "", configs=configs)])
+    finally:
+        client.close()
+    (error_code, message, _type, name), = response.resources
+    assert name == ""
+    return error_code, message
+
+
+def described(broker, key):
+    """(value, source) of `key` on BROKER <broker's id>; librdkafka sends it to that broker."""
+    resource = ConfigResource("BROKER", str(broker.node_id))
+    client = admin(broker)
+    entry = client.describe_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(ADMIN_TIMEOUT_S)[key]
+    return entry.value, entry.source
+
+
+def shows(broker, key, expected):
+    """Waits until BROKER <broker's id> describes `key` as (value, source) `expected`: an
+    alter is answered once applied on the member that took it, the others follow."""
+    wait_until(lambda: described(broker, key) == expected, SETTLE_S, f"{key}={expected} on broker {broker.node_id}")
+
+
+def synonyms(broker, key):
+    """[(name, value, source)] of `key` on BROKER <broker's id>, by kafka-python (its
+    ConfigEntry keeps every synonym; confluent-kafka's keys them by name)."""
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+    try:
+        responses = client.describe_configs([KpConfigResource(KpType.BROKER, str(broker.node_id))],
+                                            include_synonyms=True)
+    finally:
+        client.close()
+    for response in responses:
+        for result in response.resources:
+            assert result[0] == 0, result
+            for entry in result[4]:
+                if entry[0] == key:
+                    return [tuple(s) for s in entry[5]]
+    raise AssertionError(f"{key} not described")
+
+
+def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_restarts(broker_factory):
+    # unclean.leader.election.enable is set statically too, so that deleting the dynamic
+    # default shows the static layer coming back.
+    members, by_id = start_cluster(broker_factory, {UNCLEAN: "false"})
+    topic = fresh_topic("dyndefault")
+    create(admin(members[2]), topic, [[1, 2]])
+    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
+    first = [f"r{i}".encode() for i in range(20)]
+    assert produce(members[0].bootstrap, topic, first) == list(range(20))
+
+    # Broker 2 falls out of the ISR, 1 takes two more records alone and dies: offline.
+    by_id[2].proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
+        assert produce(members[0].bootstrap, topic, [b"lost1", b"lost2"]) == [20, 21]
+        by_id[1].kill9()
+    finally:
+        by_id[2].proc.send_signal(signal.SIGCONT)
+    brokers = lambda: sorted(admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers)  # noqa: E731
+    wait_until(lambda: brokers() == [2, 3], SETTLE_S, "broker 1 fenced, 2 live")
+    for _ in range(3):
+        assert partition0(members[2], topic) == (-1, [1]), "offline while unclean election is off"
+        time.sleep(0.5)
+
+    # A read-only broker config is refused as Kafka refuses it (INVALID_REQUEST).
+    code, message = alter_default(members[2], {"auto.leader.rebalance.enable": "false"})
+    assert code == KafkaError.INVALID_REQUEST and "auto.leader.rebalance.enable" in message, (code, message)
+
+    # The cluster-wide default: the active controller (whichever survivor it is) elects
+    # broker 2 with what it had.
+    assert alter_default(members[2], {UNCLEAN: "true"})[0] == 0
+    started = time.monotonic()
+    wait_until(lambda: partition0(members[2], topic) == (2, [2]), ELECTED_WITHIN_S, "broker 2 elected uncleanly")
+    print(f"elected {time.monotonic() - started:.2f} s after the alter")
+    assert consume_all(members[1].bootstrap, topic, 20) == list(enumerate(first))
+    assert produce(members[1].bootstrap, topic, [b"after"]) == [20]
+
+    # Every member describes it as the dynamic default; broker 1, down when it was set,
+    # learns it from the quorum.
+    by_id[1].start()
+    for broker in members:
+        shows(broker, UNCLEAN, ("true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value))
+    assert synonyms(by_id[1], UNCLEAN) == [
+        (UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
+        (UNCLEAN, "false", ConfigSource.STATIC_BROKER_CONFIG.value),
+        (UNCLEAN, "false", ConfigSource.DEFAULT_CONFIG.value),
+    ]
+    # Broker 1 truncated the records broker 2 never had and follows again.
+    wait_until(lambda: partition0(members[2], topic) == (2, [1, 2]), SETTLE_S, "broker 1 back in the ISR")
+
+    # Broker 2's own config: on broker 2 only, over the default, and kept across its restart.
+    retention = "log.retention.ms"
+    alter(members[0], "2", retention, "3600000")
+    alter(members[0], "2", UNCLEAN, "false")
+    assert described(by_id[2], retention) == ("3600000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert described(by_id[2], UNCLEAN) == ("false", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    by_id[2].restart()
+    # The others' own resources never had it (they applied it long before this restart).
+    assert described(by_id[1], retention) == ("604800000", ConfigSource.DEFAULT_CONFIG.value)
+    assert described(by_id[3], UNCLEAN) == ("true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    assert described(by_id[2], retention) == ("3600000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert synonyms(by_id[2], UNCLEAN) == [
+        (UNCLEAN, "false", ConfigSource.DYNAMIC_BROKER_CONFIG.value),
+        (UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
+        (UNCLEAN, "false", ConfigSource.STATIC_BROKER_CONFIG.value),
+        (UNCLEAN, "false", ConfigSource.DEFAULT_CONFIG.value),
+    ]
+
+    # Deleting the default brings the static value back on every member.
+    assert alter_default(members[0], {})[0] == 0
+    for broker in (by_id[1], by_id[3]):
+        shows(broker, UNCLEAN, ("false", ConfigSource.STATIC_BROKER_CONFIG.value))
