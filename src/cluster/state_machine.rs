@@ -343,8 +343,27 @@ mod tests {
                 .collect();
             assert_eq!(live, [2], "only the unfenced broker is published");
 
+            // Dynamic broker configs: the default, and this node's own (node 1) only.
+            let set = |node_id: Option<i32>, key: &str| {
+                EntryPayload::Normal(Command::SetBrokerConfigs {
+                    node_id,
+                    configs: [(key.to_string(), "1000".to_string())].into(),
+                })
+            };
+            sm.apply(vec![
+                entry(5, set(None, "log.retention.ms")),
+                entry(6, set(Some(1), "log.segment.delete.delay.ms")),
+                entry(7, set(Some(2), "log.flush.interval.ms")),
+            ])
+            .await
+            .unwrap();
+            let image = handle.image();
+            let keys = |m: &BrokerConfigs| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&image.default_broker_configs), ["log.retention.ms"]);
+            assert_eq!(keys(&image.broker_configs), ["log.segment.delete.delay.ms"]);
+
             let snapshot = sm.build_snapshot().await.unwrap();
-            assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(4));
+            assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(7));
             // A fresh node installs it and holds the same state and image.
             let other_handle = Arc::new(ClusterHandle::default());
             std::fs::create_dir_all(tmp.path().join("b")).unwrap();
@@ -356,7 +375,7 @@ mod tests {
             assert_eq!(other.state(), sm.state());
             assert_eq!(other_handle.image(), handle.image());
             let (applied, membership) = other.applied_state().await.unwrap();
-            assert_eq!(applied.map(|l| l.index), Some(4));
+            assert_eq!(applied.map(|l| l.index), Some(7));
             assert_eq!(membership.log_id().map(|l| l.index), Some(1));
             // And a restart of the first loads its snapshot file.
             let reopened = StateMachine::open(tmp.path().join("a"), Arc::default()).unwrap();

@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource as KpConfigResource
 from kafka.admin import ConfigResourceType as KpType
 
+import kwire
 from clients import wait_until
 from conftest import fresh_topic
 from test_cluster_elections import create, start_cluster
@@ -26,6 +27,8 @@ UNCLEAN = "unclean.leader.election.enable"
 # check runs every 500 ms (cluster::elect::UNCLEAN_CHECK_INTERVAL); the rest is slack
 # for a loaded machine.
 ELECTED_WITHIN_S = 10
+API_DESCRIBE_CONFIGS = 32
+RESOURCE_BROKER = 4
 
 
 def alter(via, name, key, value):
@@ -64,6 +67,32 @@ def shows(broker, key, expected):
     """Waits until BROKER <broker's id> describes `key` as (value, source) `expected`: an
     alter is answered once applied on the member that took it, the others follow."""
     wait_until(lambda: described(broker, key) == expected, SETTLE_S, f"{key}={expected} on broker {broker.node_id}")
+
+
+def default_resource(broker):
+    """[(name, value, source)] of BROKER "" as this broker describes it, by a raw
+    DescribeConfigs v1 to its port: neither client can send the default resource to a
+    broker of our choosing (librdkafka refuses the empty name, kafka-python routes
+    BROKER resources by their id)."""
+    body = kwire.array([kwire.int8(RESOURCE_BROKER) + kwire.string("") + kwire.int32(-1)])
+    body += kwire.int8(0)  # no synonyms
+    with kwire.Conn(broker.port) as conn:
+        r = kwire.Reader(conn.request(API_DESCRIBE_CONFIGS, 1, body, timeout_s=ADMIN_TIMEOUT_S))
+    r.int32()  # throttle time
+
+    def config():
+        name, value, _read_only, source, _sensitive = r.string(), r.string(), r.int8(), r.int8(), r.int8()
+        r.array(lambda: (r.string(), r.string(), r.int8()))
+        return name, value, source
+
+    def result():
+        code, message, _type, _name = r.int16(), r.string(), r.int8(), r.string()
+        assert code == 0, (code, message)
+        return r.array(config)
+
+    (configs,) = r.array(result)
+    r.expect_end()
+    return configs
 
 
 def synonyms(broker, key):
@@ -126,6 +155,7 @@ def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_
     by_id[1].start()
     for broker in members:
         shows(broker, UNCLEAN, ("true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value))
+        assert default_resource(broker) == [(UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)]
     assert synonyms(by_id[1], UNCLEAN) == [
         (UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
         (UNCLEAN, "false", ConfigSource.STATIC_BROKER_CONFIG.value),
@@ -156,3 +186,4 @@ def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_
     assert alter_default(members[0], {})[0] == 0
     for broker in (by_id[1], by_id[3]):
         shows(broker, UNCLEAN, ("false", ConfigSource.STATIC_BROKER_CONFIG.value))
+        assert default_resource(broker) == []
