@@ -28,6 +28,7 @@ UNCLEAN = "unclean.leader.election.enable"
 # for a loaded machine.
 ELECTED_WITHIN_S = 10
 API_DESCRIBE_CONFIGS = 32
+API_INCREMENTAL_ALTER_CONFIGS = 44
 RESOURCE_BROKER = 4
 
 
@@ -93,6 +94,20 @@ def default_resource(broker):
     (configs,) = r.array(result)
     r.expect_end()
     return configs
+
+
+def alter_raw(broker, name, key, value):
+    """(error code, message) of a raw IncrementalAlterConfigs v0 SET of BROKER <name> sent
+    to `broker`: the clients always send BROKER <id> to that broker."""
+    config = kwire.string(key) + kwire.int8(0) + kwire.nullable_string(value)
+    body = kwire.array([kwire.int8(RESOURCE_BROKER) + kwire.string(name) + kwire.array([config])])
+    body += kwire.int8(0)  # validate_only
+    with kwire.Conn(broker.port) as conn:
+        r = kwire.Reader(conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body, timeout_s=ADMIN_TIMEOUT_S))
+    r.int32()  # throttle time
+    ((code, message),) = r.array(lambda: (r.int16(), r.string(), r.int8(), r.string())[:2])
+    r.expect_end()
+    return code, message
 
 
 def synonyms(broker, key):
@@ -170,6 +185,9 @@ def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_
     alter(members[0], "2", UNCLEAN, "false")
     assert described(by_id[2], retention) == ("3600000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
     assert described(by_id[2], UNCLEAN) == ("false", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    # As Kafka's KRaft brokers: BROKER 2 only through broker 2.
+    code, message = alter_raw(by_id[3], "2", retention, "60000")
+    assert code == KafkaError.INVALID_REQUEST and "Unexpected broker id" in message, (code, message)
     by_id[2].restart()
     # The others' own resources never had it (they applied it long before this restart).
     assert described(by_id[1], retention) == ("604800000", ConfigSource.DEFAULT_CONFIG.value)
