@@ -1,11 +1,12 @@
 """Dynamic broker configs kept by the metadata quorum (issue 10) on three loopback
 brokers: BROKER "" (the cluster-wide default, DYNAMIC_DEFAULT_BROKER_CONFIG, set with
 kafka-python: librdkafka cannot name it) and BROKER <id> (one broker's own,
-DYNAMIC_BROKER_CONFIG, set with confluent-kafka's AdminClient) reach every member, including one that was down when they were set, and
-survive restarts; a cluster-wide unclean.leader.election.enable=true makes whichever
-member is the active controller elect an out-of-sync replica for an offline partition,
-without a restart; deleting the default brings the static value back. Described with
-confluent-kafka and, for the synonyms, kafka-python."""
+DYNAMIC_BROKER_CONFIG, set with confluent-kafka's AdminClient) reach every member,
+including one that was down when they were set, and survive restarts; a cluster-wide
+unclean.leader.election.enable=true makes whichever member is the active controller
+elect an out-of-sync replica for an offline partition, without a restart; deleting the
+default brings the static value back. Described with confluent-kafka and, for the
+synonyms, kafka-python."""
 
 import signal
 import time
