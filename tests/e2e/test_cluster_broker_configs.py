@@ -14,6 +14,7 @@ import time
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
 from kafka import KafkaAdminClient
+from kafka.errors import KafkaError as KafkaPyError
 from kafka.admin import ConfigResource as KpConfigResource
 from kafka.admin import ConfigResourceType as KpType
 
@@ -42,12 +43,24 @@ def alter(via, name, key, value):
     client.incremental_alter_configs([resource], request_timeout=ADMIN_TIMEOUT_S)[resource].result(ADMIN_TIMEOUT_S)
 
 
+def kp_admin(broker):
+    """A kafka-python admin client bootstrapped at `broker`. It first connects to the
+    controller the broker names; one that has just restarted can name a controller its
+    image does not list yet (NodeNotReadyError), so that is tried again."""
+    def connect():
+        try:
+            return KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+        except KafkaPyError:
+            return None
+    return wait_until(connect, SETTLE_S, f"a kafka-python admin client through broker {broker.node_id}")
+
+
 def alter_default(via, configs):
     """AlterConfigs of BROKER "" (the whole set replaced by `configs`) by kafka-python;
     (error code, message). librdkafka refuses a ConfigResource with an empty name, so
     confluent-kafka cannot name the cluster default; kafka-python sends it to any broker
     it knows, which is what Kafka asks of the default resource."""
-    client = KafkaAdminClient(bootstrap_servers=via.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+    client = kp_admin(via)
     try:
         response = client.alter_configs([KpConfigResource(KpType.BROKER, "", configs=configs)])
     finally:
@@ -114,7 +127,7 @@ def alter_raw(broker, name, key, value):
 def synonyms(broker, key):
     """[(name, value, source)] of `key` on BROKER <broker's id>, by kafka-python (its
     ConfigEntry keeps every synonym; confluent-kafka's keys them by name)."""
-    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=ADMIN_TIMEOUT_S * 1000)
+    client = kp_admin(broker)
     try:
         responses = client.describe_configs([KpConfigResource(KpType.BROKER, str(broker.node_id))],
                                             include_synonyms=True)
@@ -129,56 +142,70 @@ def synonyms(broker, key):
     raise AssertionError(f"{key} not described")
 
 
+def active_controller(broker):
+    """The controller id broker's DescribeCluster names (the Raft leader), or None."""
+    client = admin(broker)
+    result = client.describe_cluster(request_timeout=ADMIN_TIMEOUT_S).result(timeout=ADMIN_TIMEOUT_S)
+    return result.controller.id if result.controller is not None else None
+
+
 def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_restarts(broker_factory):
     # unclean.leader.election.enable is set statically too, so that deleting the dynamic
     # default shows the static layer coming back.
     members, by_id = start_cluster(broker_factory, {UNCLEAN: "false"})
+    # The partition's leader is the active controller, so the member that elects
+    # uncleanly is one that became the active controller after the partition went
+    # offline, and after its own configs were read at start-up.
+    c = wait_until(lambda: active_controller(members[0]), SETTLE_S, "an active controller")
+    f, t = [b.node_id for b in members if b.node_id != c]
+    lead, follower, third = by_id[c], by_id[f], by_id[t]
     topic = fresh_topic("dyndefault")
-    create(admin(members[2]), topic, [[1, 2]])
-    wait_until(lambda: partition0(members[2], topic) == (1, [1, 2]), SETTLE_S, "the full ISR")
+    create(admin(third), topic, [[c, f]])
+    wait_until(lambda: partition0(third, topic) == (c, sorted([c, f])), SETTLE_S, "the full ISR")
     first = [f"r{i}".encode() for i in range(20)]
-    assert produce(members[0].bootstrap, topic, first) == list(range(20))
+    assert produce(third.bootstrap, topic, first) == list(range(20))
 
-    # Broker 2 falls out of the ISR, 1 takes two more records alone and dies: offline.
-    by_id[2].proc.send_signal(signal.SIGSTOP)
+    # The follower falls out of the ISR, the leader takes two more records alone and
+    # dies: offline.
+    follower.proc.send_signal(signal.SIGSTOP)
     try:
-        wait_until(lambda: (partition0(members[2], topic) or (0, []))[1] == [1], SETTLE_S, "broker 2 out of the ISR")
-        assert produce(members[0].bootstrap, topic, [b"lost1", b"lost2"]) == [20, 21]
-        by_id[1].kill9()
+        wait_until(lambda: (partition0(third, topic) or (0, []))[1] == [c], SETTLE_S, "the follower out of the ISR")
+        assert produce(third.bootstrap, topic, [b"lost1", b"lost2"]) == [20, 21]
+        lead.kill9()
     finally:
-        by_id[2].proc.send_signal(signal.SIGCONT)
-    brokers = lambda: sorted(admin(members[2]).list_topics(timeout=ADMIN_TIMEOUT_S).brokers)  # noqa: E731
-    wait_until(lambda: brokers() == [2, 3], SETTLE_S, "broker 1 fenced, 2 live")
+        follower.proc.send_signal(signal.SIGCONT)
+    brokers = lambda: sorted(admin(third).list_topics(timeout=ADMIN_TIMEOUT_S).brokers)  # noqa: E731
+    wait_until(lambda: brokers() == sorted([f, t]), SETTLE_S, "the leader fenced, the follower live")
     for _ in range(3):
-        assert partition0(members[2], topic) == (-1, [1]), "offline while unclean election is off"
+        assert partition0(third, topic) == (-1, [c]), "offline while unclean election is off"
         time.sleep(0.5)
 
     # A read-only broker config is refused as Kafka refuses it (INVALID_REQUEST).
-    code, message = alter_default(members[2], {"auto.leader.rebalance.enable": "false"})
+    code, message = alter_default(third, {"auto.leader.rebalance.enable": "false"})
     assert code == KafkaError.INVALID_REQUEST and "auto.leader.rebalance.enable" in message, (code, message)
 
-    # The cluster-wide default: the active controller (whichever survivor it is) elects
-    # broker 2 with what it had.
-    assert alter_default(members[2], {UNCLEAN: "true"})[0] == 0
+    # The cluster-wide default: the new active controller elects the follower with what
+    # it had.
+    assert alter_default(third, {UNCLEAN: "true"})[0] == 0
     started = time.monotonic()
-    wait_until(lambda: partition0(members[2], topic) == (2, [2]), ELECTED_WITHIN_S, "broker 2 elected uncleanly")
-    print(f"elected {time.monotonic() - started:.2f} s after the alter")
-    assert consume_all(members[1].bootstrap, topic, 20) == list(enumerate(first))
-    assert produce(members[1].bootstrap, topic, [b"after"]) == [20]
+    wait_until(lambda: partition0(third, topic) == (f, [f]), ELECTED_WITHIN_S, "the follower elected uncleanly")
+    print(f"elected {time.monotonic() - started:.2f} s after the alter, by controller {active_controller(third)}")
+    assert consume_all(follower.bootstrap, topic, 20) == list(enumerate(first))
+    assert produce(third.bootstrap, topic, [b"after"]) == [20]
 
-    # Every member describes it as the dynamic default; broker 1, down when it was set,
-    # learns it from the quorum.
-    by_id[1].start()
+    # Every member describes it as the dynamic default; the old leader, down when it
+    # was set, learns it from the quorum.
+    lead.start()
     for broker in members:
         shows(broker, UNCLEAN, ("true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value))
         assert default_resource(broker) == [(UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)]
-    assert synonyms(by_id[1], UNCLEAN) == [
+    assert synonyms(lead, UNCLEAN) == [
         (UNCLEAN, "true", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
         (UNCLEAN, "false", ConfigSource.STATIC_BROKER_CONFIG.value),
         (UNCLEAN, "false", ConfigSource.DEFAULT_CONFIG.value),
     ]
-    # Broker 1 truncated the records broker 2 never had and follows again.
-    wait_until(lambda: partition0(members[2], topic) == (2, [1, 2]), SETTLE_S, "broker 1 back in the ISR")
+    # The old leader truncated the records the follower never had and follows again.
+    wait_until(lambda: partition0(third, topic) == (f, sorted([c, f])), SETTLE_S, "the old leader back in the ISR")
 
     # Broker 2's own config: on broker 2 only, over the default, and kept across its restart.
     retention = "log.retention.ms"
