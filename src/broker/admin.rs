@@ -304,7 +304,7 @@ impl Shard {
         let mut touched_topics: Vec<String> = Vec::new();
         let resources: Vec<ConfigResource> =
             alterations.iter().map(|a| a.resource.clone()).collect();
-        for a in alterations {
+        for a in &alterations {
             let changed = match &a.resource {
                 ConfigResource::Topic(name) => match snap.topic(name) {
                     None => Err((
@@ -369,7 +369,7 @@ impl Shard {
         if self.broker.cluster.is_some() {
             self.commit_topic_configs(&resources, &mut results, &mut snap, &before)
                 .await;
-            self.commit_broker_configs(&resources, &mut results, &mut snap, &before)
+            self.commit_broker_configs(&alterations, &mut results, &mut snap)
                 .await;
         }
         if let Err(e) = self.broker.metadata.publish(snap).await {

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use futures::future::{join_all, FutureExt};
 
 use super::admin::{
-    check_new_topic, group_parts, topic_overrides, ConfigResource, TopicResult, TopicSpec,
+    check_new_topic, group_parts, topic_overrides, Alteration, ConfigResource, TopicResult,
+    TopicSpec,
 };
 use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
 use super::router::PartitionRef;
@@ -170,45 +171,31 @@ impl Shard {
         }
     }
 
-    /// AlterConfigs in cluster mode: a BROKER resource's new dynamic configs go through
-    /// the quorum (the cluster default for every member, this node's own for it alone);
-    /// a refused one answers its error and keeps its configs of `before` in `snap`.
+    /// AlterConfigs in cluster mode: a BROKER resource's ops go to the quorum, which
+    /// applies them to its current map (the cluster default for every member, this
+    /// node's own for it alone; `cluster::broker_configs::alter`); `snap` then takes the
+    /// quorum's maps, so a refused change leaves the table as it was.
     pub(super) async fn commit_broker_configs(
         &self,
-        resources: &[ConfigResource],
+        alterations: &[Alteration],
         results: &mut [Result<(), (i16, String)>],
         snap: &mut Snapshot,
-        before: &Snapshot,
     ) {
-        for (resource, result) in resources.iter().zip(results.iter_mut()) {
-            let ConfigResource::Broker { default } = *resource else {
+        for (a, result) in alterations.iter().zip(results.iter_mut()) {
+            let ConfigResource::Broker { default } = a.resource else {
                 continue;
             };
             if result.is_err() {
                 continue;
             }
-            let (node_id, configs, old) = if default {
-                (
-                    None,
-                    &mut snap.default_broker_configs,
-                    &before.default_broker_configs,
-                )
-            } else {
-                (
-                    Some(self.broker.config.node_id),
-                    &mut snap.broker_configs,
-                    &before.broker_configs,
-                )
-            };
-            let call = AdminCall::SetBrokerConfigs {
-                node_id,
-                configs: configs.clone(),
+            let call = AdminCall::AlterBrokerConfigs {
+                node_id: (!default).then_some(self.broker.config.node_id),
+                replace: a.replace,
+                ops: a.ops.clone(),
             };
             *result = self.cluster_handle().call(call).await;
-            if result.is_err() {
-                *configs = old.clone();
-            }
         }
+        self.take_quorum_broker_configs(snap);
     }
 
     /// In cluster mode, once the image has caught up: the quorum's dynamic broker

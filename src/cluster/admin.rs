@@ -92,10 +92,13 @@ pub enum AdminCall {
     AlterClientQuotas {
         changes: Vec<crate::quota::entity::QuotaChange>,
     },
-    /// A BROKER resource's new dynamic configs (see `Command::SetBrokerConfigs`).
-    SetBrokerConfigs {
+    /// AlterConfigs / IncrementalAlterConfigs on a BROKER resource: the cluster default
+    /// (`node_id: None`) or this node's own; `replace`: AlterConfigs' whole-set form.
+    /// Applied to the quorum's current map here (see `broker_configs::alter`).
+    AlterBrokerConfigs {
         node_id: Option<i32>,
-        configs: BTreeMap<String, String>,
+        replace: bool,
+        ops: Vec<crate::broker::admin::ConfigOp>,
     },
 }
 
@@ -276,14 +279,11 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             })
             .await
         }
-        AdminCall::SetBrokerConfigs { node_id, configs } => {
-            let configs = super::broker_configs::check(node_id, &configs)?;
-            let command = Command::SetBrokerConfigs {
-                node_id,
-                configs: configs.clone(),
-            };
-            commit(node, command, |s| *s.broker_configs(node_id) == configs).await
-        }
+        AdminCall::AlterBrokerConfigs {
+            node_id,
+            replace,
+            ops,
+        } => super::broker_configs::alter(node, node_id, replace, &ops).await,
         AdminCall::CreateAcls { bindings } => {
             let command = Command::CreateAcls {
                 bindings: bindings.clone(),
@@ -419,6 +419,15 @@ async fn commit(
         Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
         Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
     }
+    wait_applied(node, applied).await
+}
+
+/// Waits until this node has applied a committed change (`applied` holds), at most
+/// `APPLY_WAIT`.
+pub(super) async fn wait_applied(
+    node: &Node,
+    applied: impl Fn(&ClusterState) -> bool,
+) -> AdminReply {
     let deadline = Instant::now() + APPLY_WAIT;
     while !node.state_machine.read(&applied) {
         if Instant::now() > deadline {

@@ -4,7 +4,8 @@
 //! Two resources, as in Kafka: BROKER "" is the cluster-wide default (Kafka's source
 //! DYNAMIC_DEFAULT_BROKER_CONFIG), BROKER <node.id> one node's own (DYNAMIC_BROKER_CONFIG),
 //! which wins over the default on that node. In a cluster both live in `ClusterState`
-//! (`Command::SetBrokerConfigs`, one resource's map replaced whole), so every member,
+//! (`Command::SetBrokerConfigs`, one resource's map replaced whole, made from the ops
+//! on the controller thread by `alter`), so every member,
 //! and whichever member is the active controller, resolves the same values, after
 //! restarts and controller failovers alike. A single broker keeps them in its own
 //! topics file (`broker::metadata::Snapshot`).
@@ -16,8 +17,11 @@
 //! key is refused as Kafka refuses a read-only one (e.g. `auto.leader.rebalance.enable`).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::state::{ClusterState, Reply};
+use super::admin::{wait_applied, AdminReply};
+use super::controller::Node;
+use super::state::{ClusterState, Command, Reply};
 use crate::broker::admin::ConfigOp;
 use crate::protocol::errors as ec;
 
@@ -84,28 +88,71 @@ fn no_list_ops(k: &str) -> (i16, String) {
     )
 }
 
-/// The controller side's check of a whole map proposed for `node_id`'s resource (`None`:
-/// the cluster default): the same rules as `apply_ops`, so a member that skipped them
-/// (or an older one with other rules) cannot put a key in the quorum that this version
-/// refuses. Answers the map as stored.
-pub fn check(
+/// How many times `alter` reads the map again after another change got in first.
+const ALTER_ATTEMPTS_MAX: usize = 20;
+/// The pause before reading again: the change that got in first reaches this node.
+const ALTER_RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// AlterConfigs on a BROKER resource, on the proposing member's controller thread: the
+/// ops applied to the quorum's current map with a single broker's rules (`apply_ops`:
+/// the controller side validates whatever the member's shard checked), proposed as
+/// `Command::SetBrokerConfigs` expecting that map. When another change got in first
+/// (this node's state had not caught up, or another member altered the resource) the
+/// command is refused and the ops are applied again to the newer map, as Kafka's
+/// controller applies each IncrementalAlterConfigs to its latest state. Answered once
+/// applied on this node.
+pub(super) async fn alter(
+    node: &Node,
     node_id: Option<i32>,
-    configs: &BrokerConfigs,
-) -> Result<BrokerConfigs, (i16, String)> {
-    let sets: Vec<ConfigOp> = configs
-        .iter()
-        .map(|(k, v)| ConfigOp::Set(k.clone(), v.clone()))
-        .collect();
-    apply_ops(BrokerConfigs::new(), &sets, node_id.is_some())
+    replace: bool,
+    ops: &[ConfigOp],
+) -> AdminReply {
+    for _ in 0..ALTER_ATTEMPTS_MAX {
+        let current = node
+            .state_machine
+            .read(|s| s.broker_configs(node_id).clone());
+        let base = if replace {
+            BrokerConfigs::new()
+        } else {
+            current.clone()
+        };
+        let configs = apply_ops(base, ops, node_id.is_some())?;
+        let command = Command::SetBrokerConfigs {
+            node_id,
+            configs: configs.clone(),
+            expected: Some(current),
+        };
+        match node.propose(command).await {
+            Ok(Reply::Ok) => {
+                // As the other admin calls: a change to the same resource committed
+                // right after this one can hide it (REQUEST_TIMED_OUT, though applied).
+                return wait_applied(node, |s| *s.broker_configs(node_id) == configs).await;
+            }
+            Ok(Reply::Rejected(_)) => tokio::time::sleep(ALTER_RETRY_PAUSE).await,
+            Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+            Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
+        }
+    }
+    Err((
+        ec::REQUEST_TIMED_OUT,
+        "the broker configs kept changing under this request; try again".into(),
+    ))
 }
 
 impl ClusterState {
-    /// `Command::SetBrokerConfigs`: replaces the resource's map; an empty one removes it.
+    /// `Command::SetBrokerConfigs`: replaces the resource's map (an empty one removes
+    /// it) if it is still `expected`.
     pub(super) fn set_broker_configs(
         &mut self,
         node_id: Option<i32>,
         configs: &BrokerConfigs,
+        expected: Option<&BrokerConfigs>,
     ) -> Reply {
+        if expected.is_some_and(|e| e != self.broker_configs(node_id)) {
+            return Reply::Rejected(
+                "the broker configs changed since they were read; apply the ops again".into(),
+            );
+        }
         match node_id {
             None => self.default_broker_configs = configs.clone(),
             Some(id) if configs.is_empty() => {
@@ -153,6 +200,7 @@ mod tests {
         Command::SetBrokerConfigs {
             node_id,
             configs: map(pairs),
+            expected: None,
         }
     }
 
@@ -195,42 +243,78 @@ mod tests {
     }
 
     #[test]
-    fn the_check_refuses_what_a_single_broker_refuses() {
-        let refused = |node_id: Option<i32>, pairs: &[(&str, &str)]| {
-            check(node_id, &map(pairs)).unwrap_err().0
+    fn a_change_made_from_an_outdated_map_is_refused_unchanged() {
+        let mut state = ClusterState::default();
+        let cas = |node_id, pairs: &[(&str, &str)], expected: &[(&str, &str)]| {
+            Command::SetBrokerConfigs {
+                node_id,
+                configs: map(pairs),
+                expected: Some(map(expected)),
+            }
         };
+        let a = [("log.retention.ms", "1000")];
+        let ab = [
+            ("log.retention.ms", "1000"),
+            ("log.segment.bytes", "1048576"),
+        ];
+        assert_eq!(state.apply(1, &cas(None, &a, &[])), Reply::Ok);
+        // Another member read the empty map too: refused, nothing lost.
+        let other = [("compression.type", "lz4")];
+        assert!(matches!(
+            state.apply(2, &cas(None, &other, &[])),
+            Reply::Rejected(_)
+        ));
+        assert_eq!(state.default_broker_configs, map(&a));
+        assert_eq!(state.apply(3, &cas(None, &ab, &a)), Reply::Ok);
+        // Each resource is compared on its own: node 2's is still empty.
+        assert_eq!(state.apply(4, &cas(Some(2), &a, &[])), Reply::Ok);
+        assert_eq!(state.default_broker_configs, map(&ab));
+        assert_eq!(*state.broker_configs(Some(2)), map(&a));
+    }
+
+    #[test]
+    fn the_rules_refuse_what_kafka_refuses() {
+        let sets = |node_id: Option<i32>, pairs: &[(&str, &str)]| {
+            let ops: Vec<ConfigOp> = pairs
+                .iter()
+                .map(|(k, v)| ConfigOp::Set(k.to_string(), v.to_string()))
+                .collect();
+            apply_ops(BrokerConfigs::new(), &ops, node_id.is_some())
+        };
+        let code =
+            |node_id: Option<i32>, pairs: &[(&str, &str)]| sets(node_id, pairs).unwrap_err().0;
         // Read-only in Kafka: refused as it refuses them.
         assert_eq!(
-            refused(None, &[("auto.leader.rebalance.enable", "false")]),
+            code(None, &[("auto.leader.rebalance.enable", "false")]),
             ec::INVALID_REQUEST
         );
-        assert_eq!(refused(Some(1), &[("node.id", "4")]), ec::INVALID_REQUEST);
+        assert_eq!(code(Some(1), &[("node.id", "4")]), ec::INVALID_REQUEST);
         // Only the first broker key of a topic config (Kafka's dynamic one).
         assert_eq!(
-            refused(None, &[("log.retention.hours", "1")]),
+            code(None, &[("log.retention.hours", "1")]),
             ec::INVALID_REQUEST
         );
         // Throttle rates are per broker.
         let rate = crate::replication::throttle::BROKER_KEYS[0];
-        assert_eq!(refused(None, &[(rate, "1000")]), ec::INVALID_REQUEST);
+        assert_eq!(code(None, &[(rate, "1000")]), ec::INVALID_REQUEST);
         assert_eq!(
-            check(Some(1), &map(&[(rate, "1000")])).unwrap(),
+            sets(Some(1), &[(rate, "1000")]).unwrap(),
             map(&[(rate, "1000")])
         );
         // Values are checked against the topic config's type and bounds.
         assert_eq!(
-            refused(None, &[("unclean.leader.election.enable", "yes")]),
+            code(None, &[("unclean.leader.election.enable", "yes")]),
             ec::INVALID_CONFIG
         );
         assert_eq!(
-            refused(None, &[("min.insync.replicas", "0")]),
+            code(None, &[("min.insync.replicas", "0")]),
             ec::INVALID_CONFIG
         );
-        let ok = map(&[
+        let ok = [
             ("unclean.leader.election.enable", "true"),
             ("log.segment.bytes", "1048576"),
-        ]);
-        assert_eq!(check(None, &ok).unwrap(), ok);
+        ];
+        assert_eq!(sets(None, &ok).unwrap(), map(&ok));
     }
 
     #[test]

@@ -574,6 +574,7 @@ mod tests {
         let set = |node_id, value: &str| Command::SetBrokerConfigs {
             node_id,
             configs: [(UNCLEAN_KEY.to_string(), value.to_string())].into(),
+            expected: None,
         };
         assert!(!unclean_default(&s, 1, false));
         assert!(unclean_default(&s, 1, true));

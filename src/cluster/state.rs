@@ -116,12 +116,15 @@ pub enum Command {
         changes: Vec<crate::quota::entity::QuotaChange>,
     },
     /// A BROKER resource's dynamic configs, replaced whole (an empty map removes them):
-    /// the cluster-wide default (`node_id: None`) or one node's own. Checked by the
-    /// proposing member's controller thread (`broker_configs::check`). See
-    /// `broker_configs.rs`.
+    /// the cluster-wide default (`node_id: None`) or one node's own, made by the
+    /// proposing member's controller thread from the ops of an AlterConfigs and the map
+    /// it read (`broker_configs::alter`). Applied only while the map is still
+    /// `expected` (`None`: always), so two members' concurrent changes never lose one.
     SetBrokerConfigs {
         node_id: Option<i32>,
         configs: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<BTreeMap<String, String>>,
     },
 }
 
@@ -339,9 +342,11 @@ impl ClusterState {
                 crate::quota::entity::apply_changes(&mut self.client_quotas, changes);
                 Reply::Ok
             }
-            Command::SetBrokerConfigs { node_id, configs } => {
-                self.set_broker_configs(*node_id, configs)
-            }
+            Command::SetBrokerConfigs {
+                node_id,
+                configs,
+                expected,
+            } => self.set_broker_configs(*node_id, configs, expected.as_ref()),
         }
     }
 

@@ -348,6 +348,7 @@ mod tests {
                 EntryPayload::Normal(Command::SetBrokerConfigs {
                     node_id,
                     configs: [(key.to_string(), "1000".to_string())].into(),
+                    expected: None,
                 })
             };
             sm.apply(vec![

@@ -10,6 +10,7 @@ synonyms, kafka-python."""
 
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
@@ -227,6 +228,17 @@ def test_the_cluster_default_elects_uncleanly_reaches_every_member_and_survives_
         (UNCLEAN, "false", ConfigSource.STATIC_BROKER_CONFIG.value),
         (UNCLEAN, "false", ConfigSource.DEFAULT_CONFIG.value),
     ]
+
+    # Two members change the default at once, each its own key, ten times: no change
+    # is lost (each is applied by its member's controller thread to the quorum's latest
+    # map, and refused and applied again when another got in first).
+    for i in range(10):
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(alter_raw, by_id[1], "", retention, str(3_600_000 + i))
+            b = pool.submit(alter_raw, by_id[3], "", "log.segment.bytes", str(1_048_576 + i))
+            assert a.result() == (0, None) and b.result() == (0, None), (a.result(), b.result())
+        want = {retention: str(3_600_000 + i), "log.segment.bytes": str(1_048_576 + i), UNCLEAN: "true"}
+        wait_until(lambda: {n: v for n, v, _ in default_resource(by_id[2])} == want, SETTLE_S, f"round {i}")
 
     # Deleting the default brings the static value back on every member.
     assert alter_default(members[0], {})[0] == 0
