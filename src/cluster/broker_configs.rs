@@ -4,11 +4,11 @@
 //! Two resources, as in Kafka: BROKER "" is the cluster-wide default (Kafka's source
 //! DYNAMIC_DEFAULT_BROKER_CONFIG), BROKER <node.id> one node's own (DYNAMIC_BROKER_CONFIG),
 //! which wins over the default on that node. In a cluster both live in `ClusterState`
-//! (`Command::SetBrokerConfigs`, one resource's map replaced whole, made from the ops
-//! on the controller thread by `alter`), so every member,
-//! and whichever member is the active controller, resolves the same values, after
-//! restarts and controller failovers alike. A single broker keeps them in its own
-//! topics file (`broker::metadata::Snapshot`).
+//! (`Command::SetBrokerConfigs`, one resource's map replaced whole, made from the ops on
+//! the controller thread by `alter`), so every member, and whichever member is the
+//! active controller, resolves the same values, after restarts and controller failovers
+//! alike. A single broker keeps them in its own topics file
+//! (`broker::metadata::Snapshot`).
 //!
 //! What may change (`apply_ops`): the broker defaults of topic configs (each topic
 //! config's first broker key, e.g. `log.retention.ms`, `unclean.leader.election.enable`),
@@ -25,7 +25,7 @@ use super::state::{ClusterState, Command, Reply};
 use crate::broker::admin::ConfigOp;
 use crate::protocol::errors as ec;
 
-/// A BROKER resource's dynamic configs: the cluster default (`None`) or a node's.
+/// A BROKER resource's dynamic configs (key → value as stored).
 pub type BrokerConfigs = BTreeMap<String, String>;
 
 /// Applies config ops to a BROKER resource's dynamic configs (`node`: a node's own
