@@ -296,12 +296,15 @@ impl Shard {
     ) -> Vec<AdminResult> {
         let _guard = self.admin_lock.lock().await;
         let mut snap = (*self.broker.metadata.snapshot()).clone();
+        // In a cluster the quorum's broker configs are the base (this shard may not have
+        // followed the latest image yet); taking them changes every topic's defaults.
+        let mut touched_broker = self.take_quorum_broker_configs(&mut snap);
+        let before = snap.clone();
         let mut results = Vec::with_capacity(alterations.len());
         let mut touched_topics: Vec<String> = Vec::new();
-        let mut touched_broker = false;
         let resources: Vec<ConfigResource> =
             alterations.iter().map(|a| a.resource.clone()).collect();
-        for a in alterations {
+        for a in &alterations {
             let changed = match &a.resource {
                 ConfigResource::Topic(name) => match snap.topic(name) {
                     None => Err((
@@ -346,14 +349,16 @@ impl Shard {
                     } else {
                         current.clone()
                     };
-                    apply_broker_ops(base, &a.ops, !*default).map(|configs| {
-                        touched_broker = true;
-                        if *default {
-                            snap.default_broker_configs = configs;
-                        } else {
-                            snap.broker_configs = configs;
-                        }
-                    })
+                    crate::cluster::broker_configs::apply_ops(base, &a.ops, !*default).map(
+                        |configs| {
+                            touched_broker = true;
+                            if *default {
+                                snap.default_broker_configs = configs;
+                            } else {
+                                snap.broker_configs = configs;
+                            }
+                        },
+                    )
                 }
             };
             results.push(changed);
@@ -362,7 +367,9 @@ impl Shard {
             return results;
         }
         if self.broker.cluster.is_some() {
-            self.commit_topic_configs(&resources, &mut results, &snap)
+            self.commit_topic_configs(&resources, &mut results, &mut snap, &before)
+                .await;
+            self.commit_broker_configs(&alterations, &mut results, &mut snap)
                 .await;
         }
         if let Err(e) = self.broker.metadata.publish(snap).await {
@@ -552,74 +559,6 @@ fn apply_topic_ops(
                 }
                 let v = validate_topic_override(k, &items.join(",")).map_err(invalid)?;
                 configs.insert(k.clone(), v);
-            }
-        }
-    }
-    Ok(configs)
-}
-
-/// Applies config ops to a BROKER resource's dynamic configs. Only the broker
-/// properties that are topic defaults may change at run time (each topic config's
-/// first broker key); other known keys are read-only, as Kafka's static configs.
-fn apply_broker_ops(
-    mut configs: BTreeMap<String, String>,
-    ops: &[ConfigOp],
-    node: bool,
-) -> Result<BTreeMap<String, String>, (i16, String)> {
-    use crate::replication::throttle;
-    use crate::topic_config::{def_of_broker_key, validate};
-    for op in ops {
-        let k = match op {
-            ConfigOp::Set(k, _)
-            | ConfigOp::Delete(k)
-            | ConfigOp::Append(k, _)
-            | ConfigOp::Subtract(k, _) => k,
-        };
-        // Replication throttle rates: per broker only (a cluster-wide default is not
-        // kept), as kafka-reassign-partitions.sh sets them.
-        if node && throttle::BROKER_KEYS.contains(&k.as_str()) {
-            match op {
-                ConfigOp::Set(k, v) => {
-                    let v = throttle::validate_rate(k, v).map_err(|e| (ec::INVALID_CONFIG, e))?;
-                    configs.insert(k.clone(), v);
-                }
-                ConfigOp::Delete(k) => {
-                    configs.remove(k);
-                }
-                _ => {
-                    return Err((
-                        ec::INVALID_CONFIG,
-                        format!(
-                        "Config value append/subtract is not supported for broker config key: {k}"
-                    ),
-                    ))
-                }
-            }
-            continue;
-        }
-        let Some((def, bk)) = def_of_broker_key(k).filter(|(d, _)| d.broker_keys[0].name == k)
-        else {
-            return Err((
-                ec::INVALID_REQUEST,
-                format!("Cannot update these configs dynamically: [{k}]; corelog changes only topic defaults at run time"),
-            ));
-        };
-        debug_assert_eq!(bk.factor, 1);
-        match op {
-            ConfigOp::Set(k, v) => {
-                let v = validate(k, def.kind, v).map_err(|e| (ec::INVALID_CONFIG, e))?;
-                configs.insert(k.clone(), v);
-            }
-            ConfigOp::Delete(k) => {
-                configs.remove(k);
-            }
-            ConfigOp::Append(..) | ConfigOp::Subtract(..) => {
-                return Err((
-                    ec::INVALID_CONFIG,
-                    format!(
-                        "Config value append/subtract is not supported for broker config key: {k}"
-                    ),
-                ))
             }
         }
     }

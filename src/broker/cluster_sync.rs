@@ -2,7 +2,10 @@
 //! (`cluster::AdminCall`), and this broker's topic table follows the quorum's image
 //! (`reconcile_cluster`): it opens the replicas it hosts of new topics and partitions,
 //! deletes those of deleted topics, and records every partition's replicas, ISR and
-//! leader, which routing (`Snapshot::route`) and Metadata read.
+//! leader, which routing (`Snapshot::route`) and Metadata read. Dynamic broker configs
+//! (the cluster default and this node's own) go through the quorum too
+//! (`commit_broker_configs`), and the table takes the image's
+//! (`take_quorum_broker_configs`), so every member resolves topic defaults alike.
 //!
 //! `__consumer_offsets` and `__transaction_state` are quorum topics too, created once
 //! enough brokers are live (`create_offsets_topic_when_ready`); group and transaction
@@ -17,7 +20,8 @@ use std::sync::Arc;
 use futures::future::{join_all, FutureExt};
 
 use super::admin::{
-    check_new_topic, group_parts, topic_overrides, ConfigResource, TopicResult, TopicSpec,
+    check_new_topic, group_parts, topic_overrides, Alteration, ConfigResource, TopicResult,
+    TopicSpec,
 };
 use super::metadata::{unhex, ReplicaSet, Snapshot, TopicMeta};
 use super::router::PartitionRef;
@@ -137,12 +141,14 @@ impl Shard {
     }
 
     /// AlterConfigs in cluster mode: each changed quorum topic's configs go through the
-    /// quorum, so every broker applies them; a refused one answers its error.
+    /// quorum, so every broker applies them; a refused one answers its error and keeps
+    /// its configs of `before` in `snap`.
     pub(super) async fn commit_topic_configs(
         &self,
         resources: &[ConfigResource],
         results: &mut [Result<(), (i16, String)>],
-        snap: &Snapshot,
+        snap: &mut Snapshot,
+        before: &Snapshot,
     ) {
         for (resource, result) in resources.iter().zip(results.iter_mut()) {
             let ConfigResource::Topic(name) = resource else {
@@ -159,7 +165,56 @@ impl Shard {
                 configs: meta.configs.clone(),
             };
             *result = self.cluster_handle().call(call).await;
+            if let (Err(_), Some(old)) = (&result, before.topic(name)) {
+                *snap = snap.with_topic((**old).clone());
+            }
         }
+    }
+
+    /// AlterConfigs in cluster mode: a BROKER resource's ops go to the quorum, which
+    /// applies them to its current map (the cluster default for every member, this
+    /// node's own for it alone; `cluster::broker_configs::alter`); `snap` then takes the
+    /// quorum's maps, so a refused change leaves the table as it was.
+    pub(super) async fn commit_broker_configs(
+        &self,
+        alterations: &[Alteration],
+        results: &mut [Result<(), (i16, String)>],
+        snap: &mut Snapshot,
+    ) {
+        for (a, result) in alterations.iter().zip(results.iter_mut()) {
+            let ConfigResource::Broker { default } = a.resource else {
+                continue;
+            };
+            if result.is_err() {
+                continue;
+            }
+            let call = AdminCall::AlterBrokerConfigs {
+                node_id: (!default).then_some(self.broker.config.node_id),
+                replace: a.replace,
+                ops: a.ops.clone(),
+            };
+            *result = self.cluster_handle().call(call).await;
+        }
+        self.take_quorum_broker_configs(snap);
+    }
+
+    /// In cluster mode, once the image has caught up: the quorum's dynamic broker
+    /// configs (the cluster default and this node's) into `snap`; whether they changed.
+    pub(super) fn take_quorum_broker_configs(&self, snap: &mut Snapshot) -> bool {
+        let Some(cluster) = &self.broker.cluster else {
+            return false;
+        };
+        let image = cluster.image();
+        if !image.caught_up {
+            return false;
+        }
+        let same = snap.default_broker_configs == *image.default_broker_configs
+            && snap.broker_configs == *image.broker_configs;
+        if !same {
+            snap.default_broker_configs = (*image.default_broker_configs).clone();
+            snap.broker_configs = (*image.broker_configs).clone();
+        }
+        !same
     }
 
     /// After the image changed (the controller thread's hook).
@@ -229,10 +284,13 @@ impl Shard {
                 Err(e) => tracing::error!(topic = %name, "cannot open replicas: {e}"),
             }
         }
-        if changed {
+        let broker_configs_changed = self.take_quorum_broker_configs(&mut snap);
+        if changed || broker_configs_changed {
             if let Err(e) = self.broker.metadata.publish(snap).await {
                 tracing::error!("cannot persist topic metadata: {e}");
             }
+        }
+        if changed {
             // Leaders, epochs and ISRs may have moved: every shard takes up its roles.
             crate::replication::apply_roles_everywhere(&self.broker);
             // After the roles (same shard queues, so the replica is no longer followed
@@ -240,14 +298,23 @@ impl Shard {
             self.delete_moved_off(&before).await;
         }
         self.create_offsets_topic_when_ready(&image).await;
-        if !reconfigured.is_empty() {
+        // New broker defaults change every topic's effective configs.
+        let reconfigure: Option<Option<Vec<String>>> = if broker_configs_changed {
+            tracing::info!("dynamic broker configs changed through the quorum");
+            Some(None)
+        } else if !reconfigured.is_empty() {
             tracing::info!(topics = ?reconfigured, "topic configs changed through the quorum");
+            Some(Some(reconfigured))
+        } else {
+            None
+        };
+        if let Some(topics) = reconfigure {
             for id in 0..self.broker.shard_count {
-                let topics = reconfigured.clone();
+                let topics = topics.clone();
                 self.broker.send(
                     id,
                     super::router::ShardMsg::Run(Box::new(move |s: Rc<Shard>| {
-                        async move { s.reconfigure(Some(&topics)) }.boxed_local()
+                        async move { s.reconfigure(topics.as_deref()) }.boxed_local()
                     })),
                 );
             }

@@ -1,5 +1,5 @@
 //! Admin calls from the shards to the controller thread: topic creation, deletion and
-//! new partitions, decided here and committed through the quorum. A call is answered
+//! new partitions, dynamic broker configs, decided here and committed through the quorum. A call is answered
 //! once its command is applied on this node, so the broker that asked sees the change
 //! in its own image before it answers the client.
 
@@ -91,6 +91,14 @@ pub enum AdminCall {
     /// Client quota changes (see `Command::AlterClientQuotas`).
     AlterClientQuotas {
         changes: Vec<crate::quota::entity::QuotaChange>,
+    },
+    /// AlterConfigs / IncrementalAlterConfigs on a BROKER resource: the cluster default
+    /// (`node_id: None`) or this node's own; `replace`: AlterConfigs' whole-set form.
+    /// Applied to the quorum's current map here (see `broker_configs::alter`).
+    AlterBrokerConfigs {
+        node_id: Option<i32>,
+        replace: bool,
+        ops: Vec<crate::broker::admin::ConfigOp>,
     },
 }
 
@@ -271,6 +279,11 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             })
             .await
         }
+        AdminCall::AlterBrokerConfigs {
+            node_id,
+            replace,
+            ops,
+        } => super::broker_configs::alter(node, node_id, replace, &ops).await,
         AdminCall::CreateAcls { bindings } => {
             let command = Command::CreateAcls {
                 bindings: bindings.clone(),
@@ -406,6 +419,15 @@ async fn commit(
         Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
         Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
     }
+    wait_applied(node, applied).await
+}
+
+/// Waits until this node has applied a committed change (`applied` holds), at most
+/// `APPLY_WAIT`.
+pub(super) async fn wait_applied(
+    node: &Node,
+    applied: impl Fn(&ClusterState) -> bool,
+) -> AdminReply {
     let deadline = Instant::now() + APPLY_WAIT;
     while !node.state_machine.read(&applied) {
         if Instant::now() > deadline {

@@ -5,8 +5,9 @@
 //! `Command::ElectLeaders` names the partitions and the election type; `apply` decides
 //! each partition from the state alone (deterministic, like every command). What needs a
 //! clock or this broker's configuration — when to look for offline partitions or for
-//! imbalance, and the broker default of `unclean.leader.election.enable` — is decided by
-//! the active controller (`election_loop`), which proposes the command like an admin
+//! imbalance, and the broker default of `unclean.leader.election.enable` (dynamic, from
+//! the quorum's broker configs, over server.properties: `unclean_default`) — is decided
+//! by the active controller (`election_loop`), which proposes the command like an admin
 //! call would.
 //!
 //! Rules (Kafka's):
@@ -248,6 +249,16 @@ fn elect_unclean(p: &mut PartitionState, live: &BTreeSet<i32>) -> (i16, Option<S
     (ec::NONE, None)
 }
 
+/// `unclean.leader.election.enable` for topics without the override, on the active
+/// controller `me`: its own dynamic broker config, else the cluster-wide dynamic default,
+/// else its server.properties (`static_default`) — Kafka's order, read afresh on every
+/// check so a change through AlterConfigs takes effect without a restart.
+pub fn unclean_default(state: &ClusterState, me: i32, static_default: bool) -> bool {
+    state
+        .dynamic_broker_value(me, UNCLEAN_KEY)
+        .map_or(static_default, |v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 /// Offline partitions (no leader) of topics that allow unclean election, with a live
 /// replica to elect.
 pub fn unclean_candidates(state: &ClusterState, unclean_default: bool) -> Vec<(String, i32)> {
@@ -311,9 +322,10 @@ pub(super) async fn election_loop(node: Arc<Node>, config: ElectionConfig) {
             next_rebalance = Instant::now() + config.imbalance_check_interval;
             continue;
         }
+        let me = node.state_machine.handle().node_id;
         let offline = node
             .state_machine
-            .read(|s| unclean_candidates(s, config.unclean_default));
+            .read(|s| unclean_candidates(s, unclean_default(s, me, config.unclean_default)));
         if !offline.is_empty() {
             tracing::warn!(
                 partitions = ?offline,
@@ -554,6 +566,39 @@ mod tests {
         s.apply(i + 5, &fence(2, false));
         assert_eq!(unclean_candidates(&s, false), [("on".to_string(), 0)]);
         assert_eq!(unclean_candidates(&s, true), [("on".to_string(), 0)]);
+    }
+
+    #[test]
+    fn the_dynamic_defaults_win_over_server_properties_and_the_topic_over_both() {
+        let (mut s, i) = cluster(&[1, 2]);
+        let set = |node_id, value: &str| Command::SetBrokerConfigs {
+            node_id,
+            configs: [(UNCLEAN_KEY.to_string(), value.to_string())].into(),
+            expected: None,
+        };
+        assert!(!unclean_default(&s, 1, false));
+        assert!(unclean_default(&s, 1, true));
+        s.apply(i + 1, &set(None, "true"));
+        assert!(unclean_default(&s, 1, false), "the cluster default");
+        s.apply(i + 2, &set(Some(1), "false"));
+        assert!(!unclean_default(&s, 1, true), "the controller's own");
+        assert!(
+            unclean_default(&s, 2, false),
+            "another controller's default"
+        );
+        s.apply(
+            i + 3,
+            &create("off", &[(UNCLEAN_KEY, "false")], vec![vec![1, 2]]),
+        );
+        s.apply(i + 4, &create("dflt", &[], vec![vec![1, 2]]));
+        s.apply(i + 5, &fence(2, true));
+        s.apply(i + 6, &fence(1, true));
+        s.apply(i + 7, &fence(2, false));
+        // On broker 2 as the active controller: the default is on, the override off.
+        assert_eq!(
+            unclean_candidates(&s, unclean_default(&s, 2, false)),
+            [("dflt".to_string(), 0)]
+        );
     }
 
     #[test]

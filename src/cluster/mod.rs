@@ -3,6 +3,7 @@
 //! published [`ClusterImage`] through a [`ClusterHandle`].
 
 pub mod admin;
+pub mod broker_configs;
 pub mod config;
 mod controller;
 pub mod elect;
@@ -93,6 +94,10 @@ pub struct ClusterImage {
     pub scram_bootstrapped: bool,
     /// Every client quota of the quorum (`quota::store::QuotaStore::follow` takes them).
     pub client_quotas: Arc<Vec<crate::quota::entity::QuotaRecord>>,
+    /// The quorum's cluster-wide dynamic broker configs (BROKER "").
+    pub default_broker_configs: Arc<broker_configs::BrokerConfigs>,
+    /// The quorum's dynamic broker configs of this node (BROKER <node.id>).
+    pub broker_configs: Arc<broker_configs::BrokerConfigs>,
 }
 
 /// How long Metadata keeps listing a broker after it is fenced (see

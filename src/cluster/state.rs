@@ -115,6 +115,17 @@ pub enum Command {
     AlterClientQuotas {
         changes: Vec<crate::quota::entity::QuotaChange>,
     },
+    /// A BROKER resource's dynamic configs, replaced whole (an empty map removes them):
+    /// the cluster-wide default (`node_id: None`) or one node's own, made by the
+    /// proposing member's controller thread from the ops of an AlterConfigs and the map
+    /// it read (`broker_configs::alter`). Applied only while the map is still
+    /// `expected` (`None`: always), so two members' concurrent changes never lose one.
+    SetBrokerConfigs {
+        node_id: Option<i32>,
+        configs: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<BTreeMap<String, String>>,
+    },
 }
 
 /// What `apply` answers to the proposer.
@@ -207,6 +218,12 @@ pub struct ClusterState {
     /// registration must carry the same (`Reply::InconsistentClusterId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+    /// The cluster-wide dynamic broker configs (BROKER "").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub default_broker_configs: BTreeMap<String, String>,
+    /// Each node's own dynamic broker configs (BROKER <node.id>), by node id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
 }
 
 impl ClusterState {
@@ -325,6 +342,11 @@ impl ClusterState {
                 crate::quota::entity::apply_changes(&mut self.client_quotas, changes);
                 Reply::Ok
             }
+            Command::SetBrokerConfigs {
+                node_id,
+                configs,
+                expected,
+            } => self.set_broker_configs(*node_id, configs, expected.as_ref()),
         }
     }
 

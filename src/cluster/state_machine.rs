@@ -13,6 +13,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::broker_configs::BrokerConfigs;
 use super::state::{ClusterState, Reply};
 use super::{BrokerInfo, ClusterHandle, TypeConfig};
 
@@ -71,6 +72,7 @@ impl StateMachine {
     }
 
     fn publish(&self) {
+        let dynamic: (BrokerConfigs, BrokerConfigs);
         let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped), quotas) = {
             let inner = self.inner.lock().expect("state lock");
             let state = &inner.state;
@@ -94,6 +96,10 @@ impl StateMachine {
                 state.scram_bootstrapped.contains(&self.handle.node_id),
             );
             let quotas = state.client_quotas.clone();
+            dynamic = (
+                state.default_broker_configs.clone(),
+                state.broker_configs(Some(self.handle.node_id)).clone(),
+            );
             (
                 brokers,
                 state.topics.clone(),
@@ -118,6 +124,13 @@ impl StateMachine {
             image.scram_bootstrapped = scram_bootstrapped;
             if *image.client_quotas != quotas {
                 image.client_quotas = std::sync::Arc::new(quotas);
+            }
+            let (default_configs, node_configs) = dynamic;
+            if *image.default_broker_configs != default_configs {
+                image.default_broker_configs = Arc::new(default_configs);
+            }
+            if *image.broker_configs != node_configs {
+                image.broker_configs = Arc::new(node_configs);
             }
         });
     }
@@ -330,8 +343,28 @@ mod tests {
                 .collect();
             assert_eq!(live, [2], "only the unfenced broker is published");
 
+            // Dynamic broker configs: the default, and this node's own (node 1) only.
+            let set = |node_id: Option<i32>, key: &str| {
+                EntryPayload::Normal(Command::SetBrokerConfigs {
+                    node_id,
+                    configs: [(key.to_string(), "1000".to_string())].into(),
+                    expected: None,
+                })
+            };
+            sm.apply(vec![
+                entry(5, set(None, "log.retention.ms")),
+                entry(6, set(Some(1), "log.segment.delete.delay.ms")),
+                entry(7, set(Some(2), "log.flush.interval.ms")),
+            ])
+            .await
+            .unwrap();
+            let image = handle.image();
+            let keys = |m: &BrokerConfigs| m.keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&image.default_broker_configs), ["log.retention.ms"]);
+            assert_eq!(keys(&image.broker_configs), ["log.segment.delete.delay.ms"]);
+
             let snapshot = sm.build_snapshot().await.unwrap();
-            assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(4));
+            assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(7));
             // A fresh node installs it and holds the same state and image.
             let other_handle = Arc::new(ClusterHandle::default());
             std::fs::create_dir_all(tmp.path().join("b")).unwrap();
@@ -343,7 +376,7 @@ mod tests {
             assert_eq!(other.state(), sm.state());
             assert_eq!(other_handle.image(), handle.image());
             let (applied, membership) = other.applied_state().await.unwrap();
-            assert_eq!(applied.map(|l| l.index), Some(4));
+            assert_eq!(applied.map(|l| l.index), Some(7));
             assert_eq!(membership.log_id().map(|l| l.index), Some(1));
             // And a restart of the first loads its snapshot file.
             let reopened = StateMachine::open(tmp.path().join("a"), Arc::default()).unwrap();

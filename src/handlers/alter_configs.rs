@@ -55,6 +55,8 @@ pub async fn handle_legacy(
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = resource_type;
         r.resource_name = resource_name;
+        // Kafka answers a null message on success (the crate's default is "").
+        r.error_message = None;
         if let Err((code, msg)) = result {
             r.error_code = code;
             r.error_message = Some(str_bytes(&msg));
@@ -107,6 +109,8 @@ pub async fn handle_incremental(
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = resource_type;
         r.resource_name = resource_name;
+        // Kafka answers a null message on success (the crate's default is "").
+        r.error_message = None;
         if let Err((code, msg)) = result {
             r.error_code = code;
             r.error_message = Some(str_bytes(&msg));

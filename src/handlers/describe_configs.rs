@@ -187,11 +187,13 @@ pub fn broker_configs(
 ) -> Result<Vec<Described>, (i16, String)> {
     let layers = broker.config_layers(snap);
     if name.is_empty() {
+        // In a cluster the map is the quorum's, checked by the member that proposed it:
+        // a key this version does not know (a newer member's) is left out, not a panic.
         return Ok(snap
             .default_broker_configs
             .iter()
-            .map(|(k, v)| {
-                let (def, _) = topic_config::def_of_broker_key(k).expect("validated key");
+            .filter_map(|(k, v)| topic_config::def_of_broker_key(k).map(|(def, _)| (k, v, def)))
+            .map(|(k, v, def)| {
                 let synonym = Synonym {
                     name: k.clone(),
                     value: v.clone(),
