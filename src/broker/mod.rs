@@ -133,7 +133,8 @@ impl Broker {
             .collect();
         brokers.push(me);
         brokers.sort_by_key(|b| b.node_id);
-        (brokers, image.controller_id.unwrap_or(-1))
+        let controller = controller_listed(image.controller_id, &brokers, self.config.node_id);
+        (brokers, controller)
     }
 
     pub fn new(
@@ -315,5 +316,44 @@ impl Broker {
 
     pub fn all_ready(&self) -> bool {
         self.shards_ready.load(Ordering::Acquire) >= self.shard_count
+    }
+}
+
+/// The controller id a Metadata or DescribeCluster answer names: the active controller
+/// when it is among the `brokers` listed, else this broker (`me`). Just after a restart
+/// the quorum may name a controller whose registration this member has not applied
+/// yet; a client told of a controller it was not given the address of fails its admin
+/// calls (kafka-python: NodeNotReadyError), and any member takes them. Kafka's KRaft
+/// brokers likewise answer a live broker, not the quorum's controller. No controller
+/// known: -1, as before (clients wait for one).
+fn controller_listed(
+    controller: Option<i32>,
+    brokers: &[crate::cluster::BrokerInfo],
+    me: i32,
+) -> i32 {
+    match controller {
+        None => -1,
+        Some(id) if brokers.iter().any(|b| b.node_id == id) => id,
+        Some(_) => me,
+    }
+}
+
+#[cfg(test)]
+mod controller_tests {
+    use super::*;
+
+    #[test]
+    fn a_controller_not_listed_is_answered_as_this_broker() {
+        let broker = |node_id| crate::cluster::BrokerInfo {
+            node_id,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+            listeners: Vec::new(),
+        };
+        let listed = [broker(1), broker(2)];
+        assert_eq!(controller_listed(Some(2), &listed, 1), 2);
+        assert_eq!(controller_listed(Some(3), &listed, 1), 1);
+        assert_eq!(controller_listed(None, &listed, 1), -1);
     }
 }
