@@ -72,6 +72,9 @@ pub fn run(action: StorageAction) -> ExitCode {
 fn format(args: &FormatArgs) -> Result<String, String> {
     let given = crate::config::read_properties(args.config.as_deref(), &args.overrides)
         .map_err(|e| e.to_string())?;
+    if let Some(id) = &args.cluster_id {
+        check_cluster_id(id)?;
+    }
     let quorum = args.standalone || args.initial_controllers.is_some();
     if quorum && given.contains_key("controller.quorum.voters") {
         return Err(
@@ -128,9 +131,16 @@ fn format(args: &FormatArgs) -> Result<String, String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(id) = &args.cluster_id {
-        // Writes meta.properties with this id (locks released when dropped).
-        crate::boot::dirs::prepare(&config.log_dirs, config.node_id, id)
+        // Writes meta.properties with this id (locks released when dropped); dirs
+        // formatted before (--ignore-formatted) keep theirs, which must be this one.
+        let dirs = crate::boot::dirs::prepare(&config.log_dirs, config.node_id, id)
             .map_err(|e| e.to_string())?;
+        if dirs.cluster_id != *id {
+            return Err(format!(
+                "the log dirs already belong to cluster {}, not {id}",
+                dirs.cluster_id
+            ));
+        }
     }
     let path = config.log_dirs[0].join(CREDENTIALS_FILE);
     let mut users = match std::fs::read(&path) {
@@ -159,6 +169,26 @@ fn format(args: &FormatArgs) -> Result<String, String> {
         path.display()
     ))
 }
+
+/// A cluster id as Kafka's `kafka-storage random-uuid` prints one: 16 bytes in URL-safe
+/// base64 without padding (22 characters), so it is one safe line of meta.properties.
+fn check_cluster_id(id: &str) -> Result<(), String> {
+    let ok = id.len() == CLUSTER_ID_CHARS
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "-t {id:?}: a cluster id is {CLUSTER_ID_CHARS} characters of URL-safe base64 \
+             (a UUID, as `kafka-storage.sh random-uuid` prints)"
+        ))
+    }
+}
+
+/// Characters of a cluster id (a 16-byte UUID in unpadded base64).
+const CLUSTER_ID_CHARS: usize = 22;
 
 /// Kafka's `--initial-controllers` (`id@host:port:directory-id,...`) as voters
 /// (`id@host:port,...`): the directory id, when given, is dropped (corelog's metadata
@@ -251,6 +281,20 @@ pub fn parse_add_scram(s: &str) -> Result<Change, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_ids_are_kafka_uuids() {
+        assert!(check_cluster_id("q4ZmN0PTQcWo3o5hRzYb1A").is_ok());
+        assert!(check_cluster_id("MkU3OEVBNTcwNTJENDM2Qk").is_ok());
+        for bad in [
+            "",
+            "short",
+            "q4ZmN0PTQcWo3o5hRzYb1A=",
+            "q4ZmN0PTQcWo3o5hRzYb\n1",
+        ] {
+            assert!(check_cluster_id(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn kafka_initial_controllers_drop_their_directory_ids() {
