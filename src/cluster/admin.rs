@@ -173,15 +173,12 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             }
             let id = crate::broker::metadata::hex(&crate::util::random_uuid());
             let command = Command::CreateTopic {
-                name: name.clone(),
-                id: id.clone(),
+                name,
+                id,
                 configs,
                 assignment,
             };
-            commit(node, command, |s| {
-                s.topics.get(&name).is_some_and(|t| t.id == id)
-            })
-            .await
+            commit(node, command).await
         }
         AdminCall::CreatePartitions {
             name,
@@ -209,17 +206,8 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             if validate_only {
                 return Ok(());
             }
-            let command = Command::CreatePartitions {
-                name: name.clone(),
-                assignment,
-            };
-            let want = total as usize;
-            commit(node, command, |s| {
-                s.topics
-                    .get(&name)
-                    .is_some_and(|t| t.partitions.len() >= want)
-            })
-            .await
+            let command = Command::CreatePartitions { name, assignment };
+            commit(node, command).await
         }
         AdminCall::AlterPartition {
             topic,
@@ -230,54 +218,32 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             isr,
         } => {
             let command = Command::AlterPartition {
-                topic: topic.clone(),
+                topic,
                 partition,
                 leader,
                 leader_epoch,
                 partition_epoch,
                 isr,
             };
-            commit(node, command, |s| {
-                s.topics
-                    .get(&topic)
-                    .and_then(|t| t.partitions.get(partition as usize))
-                    .is_none_or(|p| p.partition_epoch > partition_epoch)
-            })
-            .await
+            commit(node, command).await
         }
         AdminCall::Reassign {
             topic,
             partition,
             target,
         } => {
-            let epoch = node.state_machine.read(|s| {
-                s.check_reassignment(&topic, partition, target.as_deref())?;
-                Ok::<_, (i16, String)>(
-                    s.topics[&topic].partitions[partition as usize].partition_epoch,
-                )
-            })?;
+            node.state_machine
+                .read(|s| s.check_reassignment(&topic, partition, target.as_deref()))?;
             let command = Command::AlterPartitionReassignment {
-                topic: topic.clone(),
+                topic,
                 partition,
                 target,
             };
-            commit(node, command, |s| {
-                s.topics
-                    .get(&topic)
-                    .and_then(|t| t.partitions.get(partition as usize))
-                    .is_none_or(|p| p.partition_epoch > epoch)
-            })
-            .await
+            commit(node, command).await
         }
         AdminCall::SetTopicConfigs { name, configs } => {
-            let command = Command::SetTopicConfigs {
-                name: name.clone(),
-                configs: configs.clone(),
-            };
-            commit(node, command, |s| {
-                s.topics.get(&name).is_none_or(|t| t.configs == configs)
-            })
-            .await
+            let command = Command::SetTopicConfigs { name, configs };
+            commit(node, command).await
         }
         AdminCall::AlterBrokerConfigs {
             node_id,
@@ -285,46 +251,20 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             ops,
         } => super::broker_configs::alter(node, node_id, replace, &ops).await,
         AdminCall::CreateAcls { bindings } => {
-            let command = Command::CreateAcls {
-                bindings: bindings.clone(),
-            };
-            commit(node, command, |s| {
-                bindings.iter().all(|b| s.acls.contains(b))
-            })
-            .await
+            let command = Command::CreateAcls { bindings };
+            commit(node, command).await
         }
         AdminCall::AlterClientQuotas { changes } => {
-            let command = Command::AlterClientQuotas {
-                changes: changes.clone(),
-            };
-            commit(node, command, |s| {
-                crate::quota::entity::holds(&s.client_quotas, &changes)
-            })
-            .await
+            let command = Command::AlterClientQuotas { changes };
+            commit(node, command).await
         }
         AdminCall::DeleteAcls { bindings } => {
-            let command = Command::DeleteAcls {
-                bindings: bindings.clone(),
-            };
-            commit(node, command, |s| {
-                !bindings.iter().any(|b| s.acls.contains(b))
-            })
-            .await
+            let command = Command::DeleteAcls { bindings };
+            commit(node, command).await
         }
         AdminCall::AlterScramCredentials { upserts, deletions } => {
-            let command = Command::AlterScramCredentials {
-                upserts: upserts.clone(),
-                deletions: deletions.clone(),
-            };
-            commit(node, command, |s| {
-                upserts.iter().all(|u| s.scram_credentials.contains(u))
-                    && !s.scram_credentials.iter().any(|r| {
-                        deletions
-                            .iter()
-                            .any(|(n, m)| &r.name == n && &r.mechanism == m)
-                    })
-            })
-            .await
+            let command = Command::AlterScramCredentials { upserts, deletions };
+            commit(node, command).await
         }
         AdminCall::BootstrapScramCredentials {
             node_id,
@@ -334,7 +274,7 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
                 node_id,
                 credentials,
             };
-            commit(node, command, |s| s.scram_bootstrapped.contains(&node_id)).await
+            commit(node, command).await
         }
         AdminCall::ControlledShutdown {
             node_id,
@@ -342,35 +282,24 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
         } => {
             let command = Command::FenceBroker {
                 node_id,
-                incarnation: incarnation.clone(),
+                incarnation,
                 at_ms: crate::util::now_ms().max(0) as u64,
             };
-            commit(node, command, |s| {
-                s.brokers
-                    .get(&node_id)
-                    .is_none_or(|b| b.fenced || b.registration.incarnation != incarnation)
-            })
-            .await
+            commit(node, command).await
         }
         AdminCall::AllocateProducerIds { .. } | AdminCall::ElectLeaders { .. } => Err((
             ec::UNKNOWN_SERVER_ERROR,
             "answered with a value by `serve`".into(),
         )),
         AdminCall::DeleteTopic { name } => {
-            let id = node
-                .state_machine
-                .read(|s| s.topics.get(&name).map(|t| t.id.clone()));
-            let Some(id) = id else {
+            if !node.state_machine.read(|s| s.topics.contains_key(&name)) {
                 return Err((
                     ec::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("Topic '{name}' does not exist."),
                 ));
-            };
-            let command = Command::DeleteTopic { name: name.clone() };
-            commit(node, command, |s| {
-                s.topics.get(&name).is_none_or(|t| t.id != id)
-            })
-            .await
+            }
+            let command = Command::DeleteTopic { name };
+            commit(node, command).await
         }
     }
 }
@@ -407,29 +336,22 @@ fn choose(
         .map_err(|e| (ec::INVALID_REPLICATION_FACTOR, e))
 }
 
-/// Proposes `command`, then waits until this node has applied it (`applied` holds).
-async fn commit(
-    node: &Node,
-    command: Command,
-    applied: impl Fn(&ClusterState) -> bool,
-) -> AdminReply {
-    match node.propose(command).await {
-        Ok(Reply::Ok) => {}
-        Ok(Reply::Rejected(why)) => return Err((ec::INVALID_REPLICA_ASSIGNMENT, why)),
-        Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
-        Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
+/// Proposes `command`, then waits until this node has applied and published it.
+async fn commit(node: &Node, command: Command) -> AdminReply {
+    match node.propose_at(command).await {
+        Ok((Reply::Ok, index)) => wait_published(node, index).await,
+        Ok((Reply::Rejected(why), _)) => Err((ec::INVALID_REPLICA_ASSIGNMENT, why)),
+        Ok((other, _)) => Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+        Err(e) => Err((ec::REQUEST_TIMED_OUT, e)),
     }
-    wait_applied(node, applied).await
 }
 
-/// Waits until this node has applied a committed change (`applied` holds), at most
-/// `APPLY_WAIT`.
-pub(super) async fn wait_applied(
-    node: &Node,
-    applied: impl Fn(&ClusterState) -> bool,
-) -> AdminReply {
+/// Waits until this node has applied the committed log entry `index` and published its
+/// effects to the shards, at most `APPLY_WAIT`. By index rather than by what the entry
+/// changed: a later change to the same resource may already have replaced it.
+pub(super) async fn wait_published(node: &Node, index: u64) -> AdminReply {
     let deadline = Instant::now() + APPLY_WAIT;
-    while !node.state_machine.read(&applied) {
+    while node.state_machine.published_index() < index {
         if Instant::now() > deadline {
             return Err((
                 ec::REQUEST_TIMED_OUT,

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::admin::{wait_applied, AdminReply};
+use super::admin::{wait_published, AdminReply};
 use super::controller::Node;
 use super::state::{ClusterState, Command, Reply};
 use crate::broker::admin::ConfigOp;
@@ -122,14 +122,10 @@ pub(super) async fn alter(
             configs: configs.clone(),
             expected: Some(current),
         };
-        match node.propose(command).await {
-            Ok(Reply::Ok) => {
-                // As the other admin calls: a change to the same resource committed
-                // right after this one can hide it (REQUEST_TIMED_OUT, though applied).
-                return wait_applied(node, |s| *s.broker_configs(node_id) == configs).await;
-            }
-            Ok(Reply::Rejected(_)) => tokio::time::sleep(ALTER_RETRY_PAUSE).await,
-            Ok(other) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+        match node.propose_at(command).await {
+            Ok((Reply::Ok, index)) => return wait_published(node, index).await,
+            Ok((Reply::Rejected(_), _)) => tokio::time::sleep(ALTER_RETRY_PAUSE).await,
+            Ok((other, _)) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
             Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
         }
     }

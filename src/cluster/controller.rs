@@ -481,6 +481,11 @@ impl Node {
     /// Proposes `command` through the leader (this node or another) and returns the
     /// applied reply; retries while there is no leader, up to `PROPOSE_DEADLINE`.
     pub(super) async fn propose(&self, command: Command) -> Result<Reply, String> {
+        self.propose_at(command).await.map(|(reply, _)| reply)
+    }
+
+    /// As `propose`, with the index of the log entry that carried the command.
+    pub(super) async fn propose_at(&self, command: Command) -> Result<(Reply, u64), String> {
         match self.to_leader(Request::Write(command)).await? {
             Response::Write(r) => r,
             _ => Err("unexpected response kind".into()),
@@ -513,9 +518,10 @@ impl Node {
                         // state would answer a registration, without asking it.
                         Err(e) if matches!(request, Request::Write(_)) => {
                             if let Some(f) = super::net::ForeignCluster::of(&e) {
-                                return Ok(Response::Write(Ok(Reply::InconsistentClusterId {
+                                let refusal = Reply::InconsistentClusterId {
                                     quorum: f.theirs.clone(),
-                                })));
+                                };
+                                return Ok(Response::Write(Ok((refusal, 0))));
                             }
                             last_error = e.to_string()
                         }
@@ -534,7 +540,7 @@ impl Node {
     async fn handle_local(&self, request: &Request) -> Result<Response, String> {
         match request {
             Request::Write(command) => match self.raft.client_write(command.clone()).await {
-                Ok(written) => Ok(Response::Write(Ok(written.data))),
+                Ok(written) => Ok(Response::Write(Ok((written.data, written.log_id.index)))),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     Err(format!("not the leader (leader: {:?})", f.leader_id))
                 }

@@ -220,8 +220,10 @@ pub enum Response {
     Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
-    /// The reply, or why it was not proposed (e.g. this node is not the leader).
-    Write(Result<Reply, String>),
+    /// The reply and the index of the log entry that carried it (a proposer waits
+    /// until its own member has applied that index), or why it was not proposed (e.g.
+    /// this node is not the leader).
+    Write(Result<(Reply, u64), String>),
     Heartbeat(Result<(), String>),
     /// Whether the login was accepted; a refused one is followed by the close.
     Login(Result<(), String>),

@@ -4,6 +4,7 @@
 
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
@@ -44,6 +45,9 @@ pub struct StateMachine {
     inner: Arc<Mutex<Inner>>,
     dir: PathBuf,
     handle: Arc<ClusterHandle>,
+    /// The index of the last log entry whose effects the shards' image shows: what an
+    /// admin call that proposed an entry waits for (`published_index`).
+    published: Arc<AtomicU64>,
 }
 
 impl StateMachine {
@@ -66,6 +70,7 @@ impl StateMachine {
             inner: Arc::new(Mutex::new(inner)),
             dir,
             handle,
+            published: Arc::new(AtomicU64::new(0)),
         };
         sm.publish();
         Ok(sm)
@@ -73,8 +78,10 @@ impl StateMachine {
 
     fn publish(&self) {
         let dynamic: (BrokerConfigs, BrokerConfigs);
+        let index: u64;
         let (brokers, topics, caught_up, acls, (scram_users, scram_bootstrapped), quotas) = {
             let inner = self.inner.lock().expect("state lock");
+            index = inner.last_applied.map_or(0, |l| l.index);
             let state = &inner.state;
             let brokers: Vec<BrokerInfo> = state
                 .live_brokers()
@@ -133,6 +140,13 @@ impl StateMachine {
                 image.broker_configs = Arc::new(node_configs);
             }
         });
+        self.published.fetch_max(index, Ordering::Release);
+    }
+
+    /// The index of the last log entry this member has applied and published to its
+    /// shards.
+    pub fn published_index(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     /// A copy of the state (tests compare whole states).

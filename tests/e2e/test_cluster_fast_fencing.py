@@ -36,6 +36,12 @@ def view(broker, topic):
     return sorted(md.brokers), p.leader, sorted(p.isrs)
 
 
+def settled_view(broker, topic):
+    """`view`, retried: librdkafka may ask another member, which can briefly lag the
+    quorum (no topic yet) or time out on a busy machine."""
+    return wait_until(lambda: view(broker, topic), ADMIN_TIMEOUT_S, f"{topic} in Metadata")
+
+
 def replicated_topic(members):
     topic = fresh_topic("fence")
     admin = AdminClient({"bootstrap.servers": members[0].bootstrap, "broker.address.family": "v4"})
@@ -51,7 +57,7 @@ def replicated_topic(members):
 def test_a_killed_leader_is_fenced_at_once_and_a_paused_one_is_not(broker_factory):
     members = broker_factory.cluster(3, overrides=SESSION)
     topic = replicated_topic(members)
-    _, leader, _ = view(members[0], topic)
+    _, leader, _ = settled_view(members[0], topic)
     paused = next(m for m in members if m.node_id == leader)
     other = next(m for m in members if m is not paused)
 
@@ -59,7 +65,7 @@ def test_a_killed_leader_is_fenced_at_once_and_a_paused_one_is_not(broker_factor
     try:
         deadline = time.monotonic() + PAUSE_S
         while time.monotonic() < deadline:
-            brokers, now_leader, _ = view(other, topic)
+            brokers, now_leader, _ = settled_view(other, topic)
             assert brokers == [1, 2, 3] and now_leader == leader, \
                 f"a paused broker was fenced early: brokers {brokers}, leader {now_leader}"
             time.sleep(0.2)
@@ -85,7 +91,7 @@ def test_a_killed_leader_is_fenced_at_once_and_a_paused_one_is_not(broker_factor
 def test_without_fast_fencing_a_killed_leader_waits_for_its_session(broker_factory):
     members = broker_factory.cluster(3, overrides={**SESSION, "controller.fast.fencing.enable": "false"})
     topic = replicated_topic(members)
-    _, leader, _ = view(members[0], topic)
+    _, leader, _ = settled_view(members[0], topic)
     victim = next(m for m in members if m.node_id == leader)
     other = next(m for m in members if m is not victim)
     victim.kill9()
