@@ -3,11 +3,16 @@
 
     .venv/bin/python scripts/bench_replication.py [--runs 3] [--seconds 8]
         [--rate 5000] [--bin target/release/corelog] [--kload PATH]
-        [--inter-broker plaintext|ssl]
+        [--inter-broker plaintext|ssl] [--log-dirs D1,D2,D3] [--leader N]
 
 --inter-broker ssl makes the members replicate over an SSL listener with mutual TLS
 (certificates made with the openssl command in the temp dir; issue 12), so running it
 after a plaintext run on the same machine gives what TLS between brokers costs.
+
+--log-dirs gives each member its own data dir (e.g. on its own device: a cluster whose
+brokers do not share one disk, as on three machines); --leader N creates every topic
+with an explicit replica assignment whose first replica is broker N, so every
+partition is led by N (whose dir can then stay on the real disk) at both RF=3 and RF=1.
 
 Starts three combined-mode members (127.0.0.1, free ports, a temp dir, --smp 1 each).
 For each run it creates two fresh topics per replication factor and measures, in
@@ -35,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 3
 MESSAGE_BYTES = 1024
@@ -80,8 +85,10 @@ def make_pki(tmp):
 
 
 class Cluster:
-    def __init__(self, binary, tmp, inter_broker="plaintext"):
+    def __init__(self, binary, tmp, inter_broker="plaintext", log_dirs=None, leader=None):
         self.binary = binary
+        self.leader = leader
+        self.log_dirs = log_dirs or {i: f"{tmp}/n{i}" for i in (1, 2, 3)}
         self.ports = {i: (free_port(), free_port(), free_port(), free_port()) for i in (1, 2, 3)}
         tls = make_pki(tmp) if inter_broker == "ssl" else None
         voters = ",".join(f"{i}@127.0.0.1:{p[1]}" for i, p in self.ports.items())
@@ -92,7 +99,7 @@ class Cluster:
             settings = {"node.id": i, "process.roles": "broker,controller",
                         "controller.quorum.voters": voters, "controller.listener.names": "CONTROLLER",
                         "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{ctl}",
-                        "log.dirs": f"{tmp}/n{i}", "admin.listener": f"127.0.0.1:{admin_port}"}
+                        "log.dirs": self.log_dirs[i], "admin.listener": f"127.0.0.1:{admin_port}"}
             if tls:
                 settings["listeners"] += f",SSL://127.0.0.1:{ssl_port}"
                 settings.update(tls)
@@ -116,13 +123,10 @@ class Cluster:
         sys.exit(f"timed out waiting for {what}")
 
     def topic(self, name, rf):
-        for attempt in range(3):
-            r = subprocess.run([self.binary, "topic", "create", name, "-b", self.bootstrap, "--partitions",
-                                str(PARTITIONS), "--replication-factor", str(rf)], capture_output=True, text=True)
-            if r.returncode == 0:
-                break
-            print(f"topic create {name}: exit {r.returncode}: {r.stderr.strip()[:300]}", flush=True)
-            time.sleep(1)
+        if self.leader is not None:
+            self.pinned_topic(name, rf)
+        else:
+            self.created_topic(name, rf)
 
         def settled():
             t = self.admin.list_topics(timeout=2).topics[name]
@@ -130,6 +134,22 @@ class Cluster:
                 p.leader > 0 and len(p.isrs) == rf for p in t.partitions.values())
 
         self.wait(settled, f"{name}'s leaders and ISRs")
+
+    def pinned_topic(self, name, rf):
+        """Every partition's first replica (its leader) is broker `self.leader`."""
+        others = [i for i in (1, 2, 3) if i != self.leader]
+        replicas = [self.leader, *others][:rf]
+        topic = NewTopic(name, replica_assignment=[replicas] * PARTITIONS)
+        self.admin.create_topics([topic])[name].result(30)
+
+    def created_topic(self, name, rf):
+        for attempt in range(3):
+            r = subprocess.run([self.binary, "topic", "create", name, "-b", self.bootstrap, "--partitions",
+                                str(PARTITIONS), "--replication-factor", str(rf)], capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+            print(f"topic create {name}: exit {r.returncode}: {r.stderr.strip()[:300]}", flush=True)
+            time.sleep(1)
 
     def pids(self):
         return [p.pid for p in self.procs]
@@ -217,11 +237,21 @@ def main():
                     help="the listener the members replicate over")
     ap.add_argument("--e2e-only", action="store_true",
                     help="only the paced end-to-end latency runs (no closed-loop ingest before them)")
+    ap.add_argument("--log-dirs", default=None,
+                    help="three comma-separated data dirs, one per member (default: under the temp dir)")
+    ap.add_argument("--leader", type=int, choices=[1, 2, 3], default=None,
+                    help="lead every partition from this broker (explicit replica assignments)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="corelog-bench-replication-")
     args.profile_dir = tmp
     print(f"brokers' logs and stage profiles (broker 1, e2e runs) under {tmp}", flush=True)
-    cluster = Cluster(args.bin, tmp, args.inter_broker)
+    log_dirs = None
+    if args.log_dirs:
+        dirs = args.log_dirs.split(",")
+        if len(dirs) != 3:
+            sys.exit("--log-dirs wants three dirs")
+        log_dirs = {i: f"{d}/bench-replication-n{i}" for i, d in zip((1, 2, 3), dirs)}
+    cluster = Cluster(args.bin, tmp, args.inter_broker, log_dirs, args.leader)
     rows = []
     try:
         for run in range(args.runs):
@@ -231,8 +261,8 @@ def main():
         cluster.stop()
         # The data dirs hold every byte the runs produced (tens of GB); keep only the
         # logs and stage profiles the message above points to.
-        for i in cluster.ports:
-            shutil.rmtree(f"{tmp}/n{i}", ignore_errors=True)
+        for d in cluster.log_dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
     keys = ["mb_per_sec", "broker_cpu_s_per_gb", "delivery_p99_ms", "e2e_p50_ms", "e2e_p99_ms", "e2e_p99_9_ms",
             "e2e_broker_cores"]
     if args.e2e_only:
@@ -250,7 +280,8 @@ def main():
         a, b = medians[3][k], medians[1][k]
         print(f"| {k} | {a:.2f} | {b:.2f} | {a / b if b else float('nan'):.2f} |")
     print(json.dumps({"rate": args.rate, "seconds": args.seconds, "runs": args.runs,
-                      "inter_broker": args.inter_broker, "medians": medians}))
+                      "inter_broker": args.inter_broker, "log_dirs": args.log_dirs, "leader": args.leader,
+                      "medians": medians}))
 
 
 if __name__ == "__main__":
