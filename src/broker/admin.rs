@@ -320,10 +320,13 @@ impl Shard {
                         format!("Topic {name} does not exist."),
                     )),
                     Some(meta) => {
+                        // In a cluster, checked against the quorum's latest overrides
+                        // (the table may not have followed them yet).
                         let base = if a.replace {
                             BTreeMap::new()
                         } else {
-                            meta.configs.clone()
+                            self.quorum_topic_configs(meta)
+                                .unwrap_or_else(|| meta.configs.clone())
                         };
                         let applied = topic_configs::apply_ops(base, &a.ops, &fallbacks);
                         applied.map(|configs| {

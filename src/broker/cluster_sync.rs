@@ -170,13 +170,8 @@ impl Shard {
                 fallbacks: fallbacks.clone(),
             };
             *result = self.cluster_handle().call(call).await;
-            let image = self.cluster_handle().image();
-            let quorum = image
-                .topics
-                .get(name)
-                .filter(|q| image.caught_up && unhex(&q.id) == Some(old.id));
-            let configs = match (quorum, &result) {
-                (Some(q), _) => q.configs.clone(),
+            let configs = match (self.quorum_topic_configs(old), &result) {
+                (Some(quorum), _) => quorum,
                 (None, Ok(())) => continue,
                 (None, Err(_)) => old.configs.clone(),
             };
@@ -186,6 +181,22 @@ impl Shard {
                 *snap = snap.with_topic(meta);
             }
         }
+    }
+
+    /// In cluster mode, once the image has caught up: the quorum's overrides of the
+    /// quorum topic `meta` (the same topic: same id), which may be newer than the
+    /// table's; `None` otherwise.
+    pub(super) fn quorum_topic_configs(
+        &self,
+        meta: &TopicMeta,
+    ) -> Option<BTreeMap<String, String>> {
+        let cluster = self.broker.cluster.as_ref()?;
+        if meta.replication.is_empty() {
+            return None;
+        }
+        let image = cluster.image();
+        let q = image.topics.get(&meta.name)?;
+        (image.caught_up && unhex(&q.id) == Some(meta.id)).then(|| q.configs.clone())
     }
 
     /// AlterConfigs in cluster mode: a BROKER resource's ops go to the quorum, which
