@@ -5,7 +5,7 @@
 //! these changes. A config change is applied live: after publishing, every shard owning
 //! an affected partition replaces that log's settings (`Shard::reconfigure`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use super::metadata::{validate_topic_name, Placement, Snapshot, TopicMeta};
 use super::request_limits;
 use super::router::{PartitionRef, ShardMsg};
 use super::shard::{Shard, METADATA_SHARD};
+use crate::cluster::topic_configs;
 use crate::protocol::errors as ec;
 
 pub type TopicResult = (String, Result<(), (i16, String)>);
@@ -302,9 +303,16 @@ impl Shard {
         let before = snap.clone();
         let mut results = Vec::with_capacity(alterations.len());
         let mut touched_topics: Vec<String> = Vec::new();
-        let resources: Vec<ConfigResource> =
-            alterations.iter().map(|a| a.resource.clone()).collect();
+        // By alteration: what a topic's list ops start from at broker level (the quorum
+        // applies them again, without this broker's layers).
+        let mut list_fallbacks: Vec<BTreeMap<String, String>> = Vec::new();
         for a in &alterations {
+            let fallbacks = match &a.resource {
+                ConfigResource::Topic(_) => {
+                    topic_configs::list_fallbacks(&self.broker.config_layers(&snap), &a.ops)
+                }
+                ConfigResource::Broker { .. } => BTreeMap::new(),
+            };
             let changed = match &a.resource {
                 ConfigResource::Topic(name) => match snap.topic(name) {
                     None => Err((
@@ -312,22 +320,16 @@ impl Shard {
                         format!("Topic {name} does not exist."),
                     )),
                     Some(meta) => {
+                        // In a cluster, checked against the quorum's latest overrides
+                        // (the table may not have followed them yet).
                         let base = if a.replace {
                             BTreeMap::new()
                         } else {
-                            meta.configs.clone()
+                            self.quorum_topic_configs(meta)
+                                .unwrap_or_else(|| meta.configs.clone())
                         };
-                        let effective = |k: &str| {
-                            let settings_layers = self.broker.config_layers(&snap);
-                            crate::topic_config::def(k).and_then(|d| {
-                                settings_layers
-                                    .topic_synonyms(d, &meta.configs)
-                                    .into_iter()
-                                    .next()
-                                    .map(|s| s.value)
-                            })
-                        };
-                        apply_topic_ops(base, &a.ops, effective).map(|configs| {
+                        let applied = topic_configs::apply_ops(base, &a.ops, &fallbacks);
+                        applied.map(|configs| {
                             let mut meta = (**meta).clone();
                             meta.configs = configs;
                             meta
@@ -362,12 +364,14 @@ impl Shard {
                 }
             };
             results.push(changed);
+            list_fallbacks.push(fallbacks);
         }
         if validate_only || (touched_topics.is_empty() && !touched_broker) {
             return results;
         }
         if self.broker.cluster.is_some() {
-            self.commit_topic_configs(&resources, &mut results, &mut snap, &before)
+            let topics = alterations.iter().zip(&list_fallbacks);
+            self.commit_topic_configs(topics, &mut results, &mut snap, &before)
                 .await;
             self.commit_broker_configs(&alterations, &mut results, &mut snap)
                 .await;
@@ -505,64 +509,6 @@ fn check_growth(snap: &Snapshot, name: &str, count: i32) -> Result<Arc<TopicMeta
         ));
     }
     Ok(meta.clone())
-}
-
-/// Applies config ops to a topic's overrides. `effective` gives a config's current
-/// value, which APPEND and SUBTRACT start from when there is no override.
-fn apply_topic_ops(
-    mut configs: BTreeMap<String, String>,
-    ops: &[ConfigOp],
-    effective: impl Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, String>, (i16, String)> {
-    use crate::topic_config::{def, validate_topic_override, Kind};
-    let invalid = |e: String| (ec::INVALID_CONFIG, e);
-    for op in ops {
-        match op {
-            ConfigOp::Set(k, v) => {
-                let v = validate_topic_override(k, v).map_err(invalid)?;
-                configs.insert(k.clone(), v);
-            }
-            ConfigOp::Delete(k) => {
-                if !crate::replication::throttle::TOPIC_KEYS.contains(&k.as_str()) {
-                    def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
-                }
-                configs.remove(k);
-            }
-            ConfigOp::Append(k, v) | ConfigOp::Subtract(k, v) => {
-                let d = def(k).ok_or_else(|| invalid(format!("Unknown topic config name: {k}")))?;
-                let append = matches!(op, ConfigOp::Append(..));
-                if !matches!(d.kind, Kind::List(_)) {
-                    let what = if append { "append" } else { "subtract" };
-                    return Err(invalid(format!(
-                        "Config value {what} is not allowed for config key: {k}"
-                    )));
-                }
-                let current = configs
-                    .get(k)
-                    .cloned()
-                    .or_else(|| effective(k))
-                    .unwrap_or_default();
-                let mut items: Vec<&str> = current
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                // Sets: a value's items are checked only afterwards, so a 32 KiB value
-                // of junk items would otherwise cost tens of millions of comparisons.
-                let mut present: HashSet<&str> = items.iter().copied().collect();
-                let given = v.split(',').map(str::trim).filter(|s| !s.is_empty());
-                if append {
-                    items.extend(given.filter(|item| present.insert(item)));
-                } else {
-                    let removed: HashSet<&str> = given.collect();
-                    items.retain(|i| !removed.contains(i));
-                }
-                let v = validate_topic_override(k, &items.join(",")).map_err(invalid)?;
-                configs.insert(k.clone(), v);
-            }
-        }
-    }
-    Ok(configs)
 }
 
 fn no_online_dir() -> (i16, String) {

@@ -140,35 +140,63 @@ impl Shard {
         results
     }
 
-    /// AlterConfigs in cluster mode: each changed quorum topic's configs go through the
-    /// quorum, so every broker applies them; a refused one answers its error and keeps
-    /// its configs of `before` in `snap`.
-    pub(super) async fn commit_topic_configs(
+    /// AlterConfigs in cluster mode: each changed quorum topic's ops go to the quorum
+    /// with the broker-level values its list ops start from (`alterations`, each with
+    /// those), which applies them to its current overrides
+    /// (`cluster::topic_configs::alter`); `snap` then takes the quorum's overrides of
+    /// each, so it shows this change merged with any other member's, and a refused
+    /// change leaves the table as it was.
+    pub(super) async fn commit_topic_configs<'a>(
         &self,
-        resources: &[ConfigResource],
+        alterations: impl Iterator<Item = (&'a Alteration, &'a BTreeMap<String, String>)>,
         results: &mut [Result<(), (i16, String)>],
         snap: &mut Snapshot,
         before: &Snapshot,
     ) {
-        for (resource, result) in resources.iter().zip(results.iter_mut()) {
-            let ConfigResource::Topic(name) = resource else {
+        for ((a, fallbacks), result) in alterations.zip(results.iter_mut()) {
+            let ConfigResource::Topic(name) = &a.resource else {
                 continue;
             };
-            let Some(meta) = snap.topic(name).filter(|t| !t.replication.is_empty()) else {
+            let Some(old) = before.topic(name).filter(|t| !t.replication.is_empty()) else {
                 continue;
             };
             if result.is_err() {
                 continue;
             }
-            let call = AdminCall::SetTopicConfigs {
+            let call = AdminCall::AlterTopicConfigs {
                 name: name.clone(),
-                configs: meta.configs.clone(),
+                replace: a.replace,
+                ops: a.ops.clone(),
+                fallbacks: fallbacks.clone(),
             };
             *result = self.cluster_handle().call(call).await;
-            if let (Err(_), Some(old)) = (&result, before.topic(name)) {
-                *snap = snap.with_topic((**old).clone());
+            let configs = match (self.quorum_topic_configs(old), &result) {
+                (Some(quorum), _) => quorum,
+                (None, Ok(())) => continue,
+                (None, Err(_)) => old.configs.clone(),
+            };
+            if let Some(meta) = snap.topic(name) {
+                let mut meta = (**meta).clone();
+                meta.configs = configs;
+                *snap = snap.with_topic(meta);
             }
         }
+    }
+
+    /// In cluster mode, once the image has caught up: the quorum's overrides of the
+    /// quorum topic `meta` (the same topic: same id), which may be newer than the
+    /// table's; `None` otherwise.
+    pub(super) fn quorum_topic_configs(
+        &self,
+        meta: &TopicMeta,
+    ) -> Option<BTreeMap<String, String>> {
+        let cluster = self.broker.cluster.as_ref()?;
+        if meta.replication.is_empty() {
+            return None;
+        }
+        let image = cluster.image();
+        let q = image.topics.get(&meta.name)?;
+        (image.caught_up && unhex(&q.id) == Some(meta.id)).then(|| q.configs.clone())
     }
 
     /// AlterConfigs in cluster mode: a BROKER resource's ops go to the quorum, which

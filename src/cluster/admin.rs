@@ -1,5 +1,7 @@
 //! Admin calls from the shards to the controller thread: topic creation, deletion and
-//! new partitions, dynamic broker configs, decided here and committed through the quorum. A call is answered
+//! new partitions, topic and dynamic broker configs, decided here and committed through
+//! the quorum (changes made from what the state holds as compare-and-set commands,
+//! `commit_cas`). A call is answered
 //! once its command is applied on this node, so the broker that asked sees the change
 //! in its own image before it answers the client.
 
@@ -35,10 +37,14 @@ pub enum AdminCall {
     DeleteTopic {
         name: String,
     },
-    /// A topic's new config overrides (see `Command::SetTopicConfigs`).
-    SetTopicConfigs {
+    /// AlterConfigs / IncrementalAlterConfigs on a quorum topic (`replace`: AlterConfigs'
+    /// whole-set form), applied to the quorum's current overrides here, with the
+    /// broker-level values list ops start from (see `topic_configs::alter`).
+    AlterTopicConfigs {
         name: String,
-        configs: BTreeMap<String, String>,
+        replace: bool,
+        ops: Vec<crate::broker::admin::ConfigOp>,
+        fallbacks: BTreeMap<String, String>,
     },
     /// This broker is stopping (SIGTERM): fence it now, so its leaderships move to
     /// other ISR members before it exits (Kafka's controlled shutdown).
@@ -241,10 +247,12 @@ async fn handle(node: &Node, call: AdminCall) -> AdminReply {
             };
             commit(node, command).await
         }
-        AdminCall::SetTopicConfigs { name, configs } => {
-            let command = Command::SetTopicConfigs { name, configs };
-            commit(node, command).await
-        }
+        AdminCall::AlterTopicConfigs {
+            name,
+            replace,
+            ops,
+            fallbacks,
+        } => super::topic_configs::alter(node, &name, replace, &ops, &fallbacks).await,
         AdminCall::AlterBrokerConfigs {
             node_id,
             replace,
@@ -344,6 +352,37 @@ async fn commit(node: &Node, command: Command) -> AdminReply {
         Ok((other, _)) => Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
         Err(e) => Err((ec::REQUEST_TIMED_OUT, e)),
     }
+}
+
+/// How many times `commit_cas` reads the state again after another change got in first.
+const CAS_ATTEMPTS_MAX: usize = 20;
+/// The pause before reading again: the change that got in first reaches this node.
+const CAS_RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// Proposes the compare-and-set command `make` builds from this node's current state
+/// (one that the state machine refuses with `Reply::Rejected` when what it expects has
+/// changed), then waits until it is published here. A refused command is built again
+/// from the newer state after a pause, at most `CAS_ATTEMPTS_MAX` times; an error from
+/// `make` (the resource is gone, the change is invalid on the newer state) is the
+/// answer. `what` names the resource in the error when it kept changing.
+pub(super) async fn commit_cas(
+    node: &Node,
+    what: &str,
+    make: impl Fn(&ClusterState) -> Result<Command, (i16, String)>,
+) -> AdminReply {
+    for _ in 0..CAS_ATTEMPTS_MAX {
+        let command = node.state_machine.read(&make)?;
+        match node.propose_at(command).await {
+            Ok((Reply::Ok, index)) => return wait_published(node, index).await,
+            Ok((Reply::Rejected(_), _)) => tokio::time::sleep(CAS_RETRY_PAUSE).await,
+            Ok((other, _)) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
+            Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
+        }
+    }
+    Err((
+        ec::REQUEST_TIMED_OUT,
+        format!("the {what} kept changing under this request; try again"),
+    ))
 }
 
 /// Waits until this node has applied the committed log entry `index` and published its

@@ -17,9 +17,8 @@
 //! key is refused as Kafka refuses a read-only one (e.g. `auto.leader.rebalance.enable`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use super::admin::{wait_published, AdminReply};
+use super::admin::{commit_cas, AdminReply};
 use super::controller::Node;
 use super::state::{ClusterState, Command, Reply};
 use crate::broker::admin::ConfigOp;
@@ -88,51 +87,34 @@ fn no_list_ops(k: &str) -> (i16, String) {
     )
 }
 
-/// How many times `alter` reads the map again after another change got in first.
-const ALTER_ATTEMPTS_MAX: usize = 20;
-/// The pause before reading again: the change that got in first reaches this node.
-const ALTER_RETRY_PAUSE: Duration = Duration::from_millis(25);
-
 /// AlterConfigs on a BROKER resource, on the proposing member's controller thread: the
 /// ops applied to the quorum's current map with a single broker's rules (`apply_ops`:
 /// the controller side validates whatever the member's shard checked), proposed as
 /// `Command::SetBrokerConfigs` expecting that map. When another change got in first
 /// (this node's state had not caught up, or another member altered the resource) the
-/// command is refused and the ops are applied again to the newer map, as Kafka's
-/// controller applies each IncrementalAlterConfigs to its latest state. Answered once
-/// applied on this node.
+/// command is refused and the ops are applied again to the newer map
+/// (`admin::commit_cas`), as Kafka's controller applies each IncrementalAlterConfigs to
+/// its latest state. Answered once applied on this node.
 pub(super) async fn alter(
     node: &Node,
     node_id: Option<i32>,
     replace: bool,
     ops: &[ConfigOp],
 ) -> AdminReply {
-    for _ in 0..ALTER_ATTEMPTS_MAX {
-        let current = node
-            .state_machine
-            .read(|s| s.broker_configs(node_id).clone());
+    commit_cas(node, "broker configs", |state| {
+        let current = state.broker_configs(node_id);
         let base = if replace {
             BrokerConfigs::new()
         } else {
             current.clone()
         };
-        let configs = apply_ops(base, ops, node_id.is_some())?;
-        let command = Command::SetBrokerConfigs {
+        Ok(Command::SetBrokerConfigs {
             node_id,
-            configs: configs.clone(),
-            expected: Some(current),
-        };
-        match node.propose_at(command).await {
-            Ok((Reply::Ok, index)) => return wait_published(node, index).await,
-            Ok((Reply::Rejected(_), _)) => tokio::time::sleep(ALTER_RETRY_PAUSE).await,
-            Ok((other, _)) => return Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
-            Err(e) => return Err((ec::REQUEST_TIMED_OUT, e)),
-        }
-    }
-    Err((
-        ec::REQUEST_TIMED_OUT,
-        "the broker configs kept changing under this request; try again".into(),
-    ))
+            configs: apply_ops(base, ops, node_id.is_some())?,
+            expected: Some(current.clone()),
+        })
+    })
+    .await
 }
 
 impl ClusterState {

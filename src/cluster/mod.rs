@@ -17,6 +17,7 @@ pub mod state;
 mod state_machine;
 #[cfg(test)]
 mod test_support;
+pub mod topic_configs;
 mod topics;
 pub mod users;
 

@@ -54,11 +54,16 @@ pub enum Command {
     DeleteTopic {
         name: String,
     },
-    /// A topic's config overrides, replaced whole (AlterConfigs and
-    /// IncrementalAlterConfigs, resolved by the broker that took the request).
+    /// A topic's config overrides, replaced whole, made by the proposing member's
+    /// controller thread from the ops of an AlterConfigs and the map it read
+    /// (`topic_configs::alter`). Applied only while the overrides are still `expected`
+    /// (`None`, as in commands of builds before it: always), so two members' concurrent
+    /// changes never lose one.
     SetTopicConfigs {
         name: String,
         configs: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<BTreeMap<String, String>>,
     },
     /// A block of `PRODUCER_ID_BLOCK` producer ids for a broker (Kafka's
     /// AllocateProducerIds): ids are unique across the cluster.
@@ -280,13 +285,11 @@ impl ClusterState {
             } => self.create_topic(name, id, configs, assignment),
             Command::CreatePartitions { name, assignment } => self.add_partitions(name, assignment),
             Command::DeleteTopic { name } => self.delete_topic(name),
-            Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
-                Some(t) => {
-                    t.configs = configs.clone();
-                    Reply::Ok
-                }
-                None => Reply::Rejected(format!("Topic '{name}' does not exist.")),
-            },
+            Command::SetTopicConfigs {
+                name,
+                configs,
+                expected,
+            } => self.set_topic_configs(name, configs, expected.as_ref()),
             Command::AllocateProducerIds { .. } => {
                 let start = self.next_producer_id;
                 self.next_producer_id += crate::broker::producer_ids::PRODUCER_ID_BLOCK;
