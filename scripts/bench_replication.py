@@ -139,7 +139,7 @@ class Cluster:
         """Every partition's first replica (its leader) is broker `self.leader`."""
         others = [i for i in (1, 2, 3) if i != self.leader]
         replicas = [self.leader, *others][:rf]
-        topic = NewTopic(name, replica_assignment=[replicas] * PARTITIONS)
+        topic = NewTopic(name, -1, -1, replica_assignment=[replicas] * PARTITIONS)
         self.admin.create_topics([topic])[name].result(30)
 
     def created_topic(self, name, rf):
