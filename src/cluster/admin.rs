@@ -346,11 +346,26 @@ fn choose(
 
 /// Proposes `command`, then waits until this node has applied and published it.
 async fn commit(node: &Node, command: Command) -> AdminReply {
+    let creates = matches!(command, Command::CreateTopic { .. });
     match node.propose_at(command).await {
         Ok((Reply::Ok, index)) => wait_published(node, index).await,
-        Ok((Reply::Rejected(why), _)) => Err((ec::INVALID_REPLICA_ASSIGNMENT, why)),
+        Ok((Reply::Rejected(why), _)) => Err((rejection_code(creates, &why), why)),
         Ok((other, _)) => Err((ec::UNKNOWN_SERVER_ERROR, format!("{other:?}"))),
         Err(e) => Err((ec::REQUEST_TIMED_OUT, e)),
+    }
+}
+
+/// The Kafka error code of a command the state machine refused. The member checked the
+/// state before proposing, so a refusal means another member's change got in first:
+/// the same topic created twice at once must answer TOPIC_ALREADY_EXISTS (tools ignore
+/// that one), a topic deleted meanwhile UNKNOWN_TOPIC_OR_PARTITION.
+fn rejection_code(creates_topic: bool, why: &str) -> i16 {
+    if creates_topic && why.ends_with("already exists.") {
+        ec::TOPIC_ALREADY_EXISTS
+    } else if why.ends_with("does not exist.") {
+        ec::UNKNOWN_TOPIC_OR_PARTITION
+    } else {
+        ec::INVALID_REPLICA_ASSIGNMENT
     }
 }
 
@@ -400,4 +415,35 @@ pub(super) async fn wait_published(node: &Node, index: u64) -> AdminReply {
         tokio::time::sleep(APPLY_POLL).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::state::ClusterState;
+
+    #[test]
+    fn a_refusal_answers_the_code_of_its_cause() {
+        let mut state = ClusterState::default();
+        let create = Command::CreateTopic {
+            name: "t".into(),
+            id: "00".into(),
+            configs: Default::default(),
+            assignment: vec![],
+        };
+        assert!(matches!(state.apply(1, &create), Reply::Ok));
+        let Reply::Rejected(why) = state.apply(2, &create) else {
+            panic!("a second create is refused")
+        };
+        assert_eq!(rejection_code(true, &why), ec::TOPIC_ALREADY_EXISTS);
+        let delete = Command::DeleteTopic { name: "u".into() };
+        let Reply::Rejected(why) = state.apply(3, &delete) else {
+            panic!("deleting a missing topic is refused")
+        };
+        assert_eq!(rejection_code(false, &why), ec::UNKNOWN_TOPIC_OR_PARTITION);
+        assert_eq!(
+            rejection_code(false, "0 replica lists for 1 new partitions"),
+            ec::INVALID_REPLICA_ASSIGNMENT
+        );
+    }
 }
