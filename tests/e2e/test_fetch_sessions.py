@@ -12,10 +12,12 @@ from kafka import KafkaConsumer, TopicPartition
 import kwire
 from clients import consume, create_topic, flush, producer
 from conftest import fresh_topic
+from test_cluster_fetch_from_follower import compact_nullable_string, tagged_fields, topic_id_bytes, uvarint
 from test_metrics import scrape, total
 
 FETCH_SESSION_ID_NOT_FOUND = 70
 INVALID_FETCH_SESSION_EPOCH = 71
+FETCH_SESSION_TOPIC_ID_ERROR = 106
 PARTITIONS = 8
 ROUNDS = 6
 PER_ROUND = 10  # records per partition per round
@@ -144,6 +146,81 @@ def test_session_protocol_on_raw_fetches(broker):
     samples = scrape(broker)
     assert total(samples, "corelog_fetch_sessions_open") == 0
     assert total(samples, "corelog_fetch_sessions_created_total") == 1
+
+
+# --- Fetch v12 (names) and v13 (topic ids), flexible encoding ---------------------------
+
+def flexible_session_fetch(conn, version, session, epoch, partitions, forgotten=()):
+    """Like session_fetch, for v12 (topics by name) or v13 (by their 16-byte id): the
+    keys of `partitions` {(topic, partition): offset} and `forgotten` are names or ids."""
+    def topic_field(t):
+        return t if version >= 13 else kwire.compact_string(t)
+
+    def compact_array(items):
+        return kwire.varint_unsigned(len(items) + 1) + b"".join(items)
+
+    by_topic, gone = {}, {}
+    for (t, p), offset in partitions.items():
+        by_topic.setdefault(t, []).append(
+            kwire.int32(p) + kwire.int32(-1) + kwire.int64(offset) + kwire.int32(-1) + kwire.int64(-1)
+            + kwire.int32(1 << 20) + b"\x00")
+    for t, p in forgotten:
+        gone.setdefault(t, []).append(kwire.int32(p))
+    body = (kwire.int32(-1) + kwire.int32(0) + kwire.int32(1) + kwire.int32(1 << 20) + kwire.int8(0)
+            + kwire.int32(session) + kwire.int32(epoch)
+            + compact_array([topic_field(t) + compact_array(ps) + b"\x00" for t, ps in by_topic.items()])
+            + compact_array([topic_field(t) + compact_array(ps) + b"\x00" for t, ps in gone.items()])
+            + kwire.compact_string("") + b"\x00")
+    r = kwire.Reader(conn.request(kwire.API_FETCH, version, body, flexible_header=True))
+    assert tagged_fields(r) == {}  # response header
+    r.int32()  # throttle time
+    error_code, session_id = r.int16(), r.int32()
+    out = {}
+    for _ in range(uvarint(r) - 1):
+        topic = r._take(16) if version >= 13 else compact_nullable_string(r)
+        for _ in range(uvarint(r) - 1):
+            index, p_error, high_watermark = r.int32(), r.int16(), r.int64()
+            r.int64(), r.int64()  # last stable offset, log start offset
+            for _ in range(max(0, uvarint(r) - 1)):  # aborted transactions
+                r.int64(), r.int64()
+                tagged_fields(r)
+            r.int32()  # preferred read replica
+            n = uvarint(r) - 1
+            out[(topic, index)] = (p_error, high_watermark, r._take(n) if n > 0 else b"")
+            tagged_fields(r)
+        tagged_fields(r)
+    tagged_fields(r)
+    r.expect_end()
+    return error_code, session_id, out
+
+
+def test_sessions_by_topic_id(broker):
+    topic = create_topic(broker, fresh_topic("fsid"), 2)
+    produce_to(broker, topic, 0, 1)
+    tid = topic_id_bytes(broker, topic)
+    by_id = [(tid, 0), (tid, 1)]
+    with kwire.Conn(broker.port) as conn:
+        err, sid, parts = flexible_session_fetch(conn, 13, 0, 0, {by_id[0]: 0, by_id[1]: 0})
+        assert (err, set(parts)) == (0, set(by_id)) and sid != 0
+        assert records_in(parts[by_id[0]][2]) == 1
+        # Forgotten by id, updated by id: only the named partition is answered.
+        err, got, parts = flexible_session_fetch(conn, 13, sid, 1, {by_id[0]: 1}, forgotten=[by_id[1]])
+        assert (err, got, set(parts)) == (0, sid, {by_id[0]})
+        # The same session by name (v12): Kafka's FETCH_SESSION_TOPIC_ID_ERROR.
+        assert flexible_session_fetch(conn, 12, sid, 2, {}) == (FETCH_SESSION_TOPIC_ID_ERROR, 0, {})
+        # p1 was forgotten: its new record is not fetched; the session goes on at epoch 2.
+        produce_to(broker, topic, 1, 1)
+        assert flexible_session_fetch(conn, 13, sid, 2, {}) == (0, sid, {})
+        err, got, parts = flexible_session_fetch(conn, 13, sid, 3, {by_id[1]: 0})
+        assert (err, got, set(parts)) == (0, sid, {by_id[1]})
+        assert records_in(parts[by_id[1]][2]) == 1
+    # A v12 session by name works the same way.
+    with kwire.Conn(broker.port) as conn:
+        by_name = [(topic, 0), (topic, 1)]
+        err, sid, parts = flexible_session_fetch(conn, 12, 0, 0, {by_name[0]: 1, by_name[1]: 1})
+        assert (err, set(parts)) == (0, set(by_name)) and sid != 0
+        assert flexible_session_fetch(conn, 12, sid, 1, {}) == (0, sid, {})
+        assert flexible_session_fetch(conn, 13, sid, 2, {}) == (FETCH_SESSION_TOPIC_ID_ERROR, 0, {})
 
 
 # --- real clients ---------------------------------------------------------------------
