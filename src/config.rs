@@ -20,6 +20,8 @@ pub const MESSAGE_MAX_BYTES_DEFAULT: usize = 1_048_588;
 /// Kafka's default `fetch.max.bytes` (55 MiB) and its minimum.
 pub const FETCH_MAX_BYTES_DEFAULT: usize = 57_671_680;
 pub const FETCH_MAX_BYTES_MIN: i64 = 1024;
+/// Kafka's key for the fetch session cache's size, in sessions per broker.
+pub const FETCH_SESSION_SLOTS_KEY: &str = "max.incremental.fetch.session.cache.slots";
 /// Kafka's default `log.segment.bytes` (1 GiB).
 pub const LOG_SEGMENT_BYTES_DEFAULT: u64 = 1_073_741_824;
 /// Kafka's minimum for `log.segment.bytes` (the 14-byte header of an empty log, rounded).
@@ -138,6 +140,9 @@ pub struct BrokerConfig {
     /// `fetch.max.bytes`: the most record bytes one Fetch response holds, whatever the
     /// consumer asks (KIP-541); it also bounds what a Fetch makes a shard read.
     pub fetch_bytes_max: usize,
+    /// `max.incremental.fetch.session.cache.slots`: KIP-227 fetch sessions this broker
+    /// keeps, split over the shards (`broker::fetch_sessions`); 0: no sessions.
+    pub fetch_session_slots: usize,
     pub log_segment_bytes: u64,
     pub log_retention_check_interval_ms: u64,
     /// `log.cleaner.enable`: compacted topics are cleaned.
@@ -243,6 +248,7 @@ impl Default for BrokerConfig {
             partitions_per_request_max: PARTITIONS_PER_REQUEST_MAX_DEFAULT,
             message_max_bytes: MESSAGE_MAX_BYTES_DEFAULT,
             fetch_bytes_max: FETCH_MAX_BYTES_DEFAULT,
+            fetch_session_slots: crate::broker::fetch_sessions::SESSION_SLOTS_DEFAULT,
             log_segment_bytes: LOG_SEGMENT_BYTES_DEFAULT,
             log_retention_check_interval_ms: LOG_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
             log_cleaner_enable: true,
@@ -372,6 +378,10 @@ impl BrokerConfig {
         if let Some(v) = get("fetch.max.bytes") {
             c.fetch_bytes_max =
                 parse_num("fetch.max.bytes", v, FETCH_MAX_BYTES_MIN, i32::MAX as i64)? as usize;
+        }
+        if let Some(v) = get(FETCH_SESSION_SLOTS_KEY) {
+            c.fetch_session_slots =
+                parse_num(FETCH_SESSION_SLOTS_KEY, v, 0, i32::MAX as i64)? as usize;
         }
         if let Some(v) = get("log.segment.bytes") {
             c.log_segment_bytes = parse_num(
@@ -532,7 +542,7 @@ impl BrokerConfig {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let values: [(&'static str, String); 25] = [
+        let values: [(&'static str, String); 26] = [
             ("node.id", self.node_id.to_string()),
             ("listeners", listeners(false)),
             ("advertised.listeners", listeners(true)),
@@ -547,6 +557,10 @@ impl BrokerConfig {
                 self.auto_create_topics_enable.to_string(),
             ),
             ("fetch.max.bytes", self.fetch_bytes_max.to_string()),
+            (
+                FETCH_SESSION_SLOTS_KEY,
+                self.fetch_session_slots.to_string(),
+            ),
             (
                 PARTITIONS_PER_REQUEST_KEY,
                 self.partitions_per_request_max.to_string(),

@@ -14,7 +14,9 @@
 //! - producer state: `BATCHES_PER_PRODUCER_MAX` batches per producer id per partition;
 //! - groups: members up to `group.max.size`; committed offsets kept for
 //!   `offsets.retention.minutes`;
-//! - transactional ids: kept for `transactional.id.expiration.ms`.
+//! - transactional ids: kept for `transactional.id.expiration.ms`;
+//! - fetch sessions: `SHARD_SESSION_PARTITIONS_MAX` partitions over the shard's sessions
+//!   (estimated at `PARTITION_BYTES_ESTIMATE` each).
 //!
 //! Group sizes are estimates from the strings and buffers they hold plus the fixed size
 //! of each entry; map overhead and the allocator's own are left to the difference
@@ -22,6 +24,7 @@
 
 use std::mem::size_of;
 
+use super::fetch_sessions::{PARTITION_BYTES_ESTIMATE, SHARD_SESSION_PARTITIONS_MAX};
 use super::shard::Shard;
 use crate::groups::group::{Committed, Group};
 use crate::groups::member::Member;
@@ -44,6 +47,9 @@ pub struct ShardMemory {
     pub group_bytes: usize,
     /// Transactional ids this shard coordinates.
     pub transactional_ids: usize,
+    /// KIP-227 fetch sessions and their partitions (`broker::fetch_sessions`).
+    pub fetch_sessions: usize,
+    pub fetch_session_partitions: usize,
 }
 
 /// One structure's line in the gauges: (label, bytes, bound in bytes if it has one).
@@ -52,7 +58,7 @@ pub type StructureBytes = (&'static str, usize, Option<usize>);
 impl ShardMemory {
     /// Bytes per structure, in a fixed order (the `structure` label of
     /// `corelog_memory_bytes`).
-    pub fn structures(&self) -> [StructureBytes; 6] {
+    pub fn structures(&self) -> [StructureBytes; 7] {
         let l = &self.logs;
         [
             ("batch_cache", l.cache_bytes, Some(l.cache_bytes_max)),
@@ -65,6 +71,11 @@ impl ShardMemory {
             ("indexes", l.index_bytes, None),
             ("producer_state", l.producer_bytes, None),
             ("groups", self.group_bytes, None),
+            (
+                "fetch_sessions",
+                self.fetch_session_partitions * PARTITION_BYTES_ESTIMATE,
+                Some(SHARD_SESSION_PARTITIONS_MAX * PARTITION_BYTES_ESTIMATE),
+            ),
         ]
     }
 
@@ -74,7 +85,7 @@ impl ShardMemory {
     }
 
     /// Counts per structure (the `structure` label of `corelog_memory_entries`).
-    pub fn entries(&self) -> [(&'static str, usize); 7] {
+    pub fn entries(&self) -> [(&'static str, usize); 9] {
         [
             ("partitions", self.partitions),
             ("cached_batches", self.logs.cache_batches),
@@ -83,6 +94,8 @@ impl ShardMemory {
             ("group_members", self.group_members),
             ("committed_offsets", self.committed_offsets),
             ("transactional_ids", self.transactional_ids),
+            ("fetch_sessions", self.fetch_sessions),
+            ("fetch_session_partitions", self.fetch_session_partitions),
         ]
     }
 }
@@ -139,6 +152,8 @@ impl Shard {
                 * crate::storage::log::READ_AHEAD_STREAMS_MAX
                 * crate::storage::segment::READ_CHUNK_BYTES_MAX,
             transactional_ids: self.txn.borrow().iter().count(),
+            fetch_sessions: self.fetch_sessions.borrow().len(),
+            fetch_session_partitions: self.fetch_sessions.borrow().partitions_total(),
             ..ShardMemory::default()
         };
         for g in groups.groups() {
@@ -168,9 +183,11 @@ mod tests {
                 ..LogMemory::default()
             },
             group_bytes: 7,
+            fetch_session_partitions: 2,
             ..ShardMemory::default()
         };
-        assert_eq!(m.accounted_bytes(), 100 + 20 + 3 + 4000 + 50 + 7);
+        let sessions = 2 * PARTITION_BYTES_ESTIMATE;
+        assert_eq!(m.accounted_bytes(), 100 + 20 + 3 + 4000 + 50 + 7 + sessions);
         assert_eq!(m.structures()[0], ("batch_cache", 100, Some(1000)));
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cache_budget;
 pub mod cluster_sync;
+pub mod fetch_sessions;
 pub mod log_dirs;
 pub mod maintenance;
 pub mod memory;

@@ -57,6 +57,7 @@ const RECOGNISED_KEYS: &[&str] = &[
     PARTITIONS_PER_REQUEST_KAFKA_KEY,
     "message.max.bytes",
     "fetch.max.bytes",
+    super::FETCH_SESSION_SLOTS_KEY,
     "log.segment.bytes",
     "log.retention.check.interval.ms",
     "log.flush.offset.checkpoint.interval.ms",

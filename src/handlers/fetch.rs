@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::{join_all, select_all, FutureExt, LocalBoxFuture};
+use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::{ApiKey, FetchRequest};
 
-use super::{decode, leader_hint, Outcome, RequestError};
+use super::{decode, fetch_session, leader_hint, Outcome, RequestError};
+use crate::broker::fetch_sessions::{PartitionAnswer, PartitionSent};
 use crate::broker::metadata::TopicMeta;
 use crate::broker::router::{FetchItem, FetchResult, ShardMsg};
 use crate::broker::shard::Shard;
@@ -115,14 +117,25 @@ pub async fn handle(
     listener: usize,
     access: Access,
 ) -> Result<Outcome, RequestError> {
-    let req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
+    let mut req: FetchRequest = decode(ApiKey::Fetch, version, body)?;
     let started = Instant::now();
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let min_bytes = req.min_bytes.max(0) as usize;
     // Kafka's fetch.max.bytes caps what a consumer may ask one response to hold.
     let response_bytes_max =
         (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
-    let (topics, mut wanted) = resolve(&shard, version, &req, response_bytes_max, &access);
+    // KIP-227: an incremental fetch reads (and long-polls on) every partition of its
+    // session, not only those it names.
+    let (context, session_topics) = match fetch_session::begin(&shard, version, &req) {
+        Ok(begun) => begun,
+        Err(code) => return refuse(version, code),
+    };
+    let asked = match session_topics {
+        Some(topics) => topics,
+        None => std::mem::take(&mut req.topics),
+    };
+    let (topics, mut wanted) = resolve(&shard, version, &req, &asked, response_bytes_max, &access);
+    let session = (context, asked);
     // One owner for every partition (the usual consumer of one broker's partitions on
     // one shard): the whole long-poll runs there, one hop there and one back.
     if let Some(owner) = sole_owner(&wanted) {
@@ -130,7 +143,15 @@ pub async fn handle(
         let args = (response_bytes_max, min_bytes, max_wait);
         let results = read_until_on(&shard, owner, items, args).await;
         let out = (topics, results);
-        return respond(&shard, version, listener, &wanted, out, response_bytes_max);
+        return respond(
+            &shard,
+            version,
+            listener,
+            &wanted,
+            out,
+            response_bytes_max,
+            session,
+        );
     }
     let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
     // A consumer pointed to a follower gets no records here, and its answer at once.
@@ -158,10 +179,61 @@ pub async fn handle(
     }
     metrics::record_since(Stage::FetchWait, wait_started);
     let out = (topics, results);
-    respond(&shard, version, listener, &wanted, out, response_bytes_max)
+    respond(
+        &shard,
+        version,
+        listener,
+        &wanted,
+        out,
+        response_bytes_max,
+        session,
+    )
 }
 
-/// The response: `max_bytes` applied, counted, converted down for v0-3, leader hints,
+/// A Fetch refused as a whole (KIP-227 session errors): the top-level error, no
+/// partitions, session id 0.
+fn refuse(version: i16, error_code: i16) -> Result<Outcome, RequestError> {
+    metrics::error(ApiKey::Fetch as i16, error_code);
+    let parts = FetchResponseParts {
+        throttle_time_ms: 0,
+        error_code,
+        session_id: 0,
+        topics: Vec::new(),
+        node_endpoints: Vec::new(),
+    };
+    encode(version, &parts)
+}
+
+fn encode(version: i16, parts: &FetchResponseParts) -> Result<Outcome, RequestError> {
+    let mut out = Vec::with_capacity(parts.topics.len() * 2 + 1);
+    encode_fetch_response(version, parts, &mut out).map_err(|e| RequestError::Encode {
+        api: ApiKey::Fetch,
+        version,
+        why: e.to_string(),
+    })?;
+    Ok(Outcome::Respond(out))
+}
+
+/// The session's view of each answer, in `wanted` order.
+fn session_answers(wanted: &[Wanted], results: &[FetchResult]) -> Vec<PartitionAnswer> {
+    wanted
+        .iter()
+        .zip(results)
+        .map(|(w, r)| PartitionAnswer {
+            error_code: r.error_code,
+            has_records: !r.batches.is_empty(),
+            redirected: w.preferred >= 0,
+            offsets: PartitionSent {
+                high_watermark: r.high_watermark,
+                last_stable_offset: r.last_stable_offset,
+                log_start_offset: r.log_start_offset,
+            },
+        })
+        .collect()
+}
+
+/// The response: `max_bytes` applied, the fetch session updated (an incremental
+/// answer keeps only what changed), counted, converted down for v0-3, leader hints,
 /// encoded.
 fn respond(
     shard: &Shard,
@@ -170,8 +242,11 @@ fn respond(
     wanted: &[Wanted],
     (mut topics, mut results): (Vec<FetchTopicOut>, Vec<FetchResult>),
     response_bytes_max: usize,
+    (context, asked): (fetch_session::Context, Vec<FetchTopic>),
 ) -> Result<Outcome, RequestError> {
     trim_to(&mut results, response_bytes_max);
+    let answers = session_answers(wanted, &results);
+    let (session_id, keep) = fetch_session::finish(shard, version, context, &asked, answers);
     count(wanted, &results);
     if version < RECORD_BATCH_VERSION_MIN {
         convert_down(
@@ -184,7 +259,10 @@ fn respond(
         );
     }
     let hints = leader_hints(shard, version, wanted, &results);
-    for ((w, r), current_leader) in wanted.iter().zip(results).zip(hints) {
+    for (i, ((w, r), current_leader)) in wanted.iter().zip(results).zip(hints).enumerate() {
+        if keep.as_ref().is_some_and(|k| !k[i]) {
+            continue;
+        }
         topics[w.topic].partitions.push(FetchPartitionOut {
             partition_index: w.item.partition,
             error_code: r.error_code,
@@ -206,20 +284,17 @@ fn respond(
     } else {
         Vec::new()
     };
+    if keep.is_some() {
+        topics.retain(|t| !t.partitions.is_empty());
+    }
     let parts = FetchResponseParts {
         throttle_time_ms: 0,
         error_code: ec::NONE,
-        session_id: 0,
+        session_id,
         topics,
         node_endpoints,
     };
-    let mut out = Vec::with_capacity(parts.topics.len() * 2 + 1);
-    encode_fetch_response(version, &parts, &mut out).map_err(|e| RequestError::Encode {
-        api: ApiKey::Fetch,
-        version,
-        why: e.to_string(),
-    })?;
-    Ok(Outcome::Respond(out))
+    encode(version, &parts)
 }
 
 /// Fetch v0-3 read message sets: each partition's batches are converted down to format
@@ -355,6 +430,7 @@ fn resolve(
     shard: &Shard,
     version: i16,
     req: &FetchRequest,
+    asked: &[FetchTopic],
     response_bytes_max: usize,
     access: &Access,
 ) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
@@ -374,9 +450,9 @@ fn resolve(
     let replica_denied = replica.is_some() && !access.cluster(Operation::ClusterAction);
     let me = shard.broker.config.node_id;
     let reads = ConsumerReads::of(shard, version, req, replica.is_some());
-    let mut topics = Vec::with_capacity(req.topics.len());
+    let mut topics = Vec::with_capacity(asked.len());
     let mut wanted = Vec::new();
-    for t in &req.topics {
+    for t in asked {
         let meta = if version >= 13 {
             snap.topic_by_id(t.topic_id.as_bytes())
         } else {

@@ -34,6 +34,7 @@ pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
+pub mod fetch_session;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;

@@ -58,7 +58,7 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
     family(
         out,
         name,
-        "Bytes a shard holds in each bounded structure (pending_batches and read_ahead exactly; batch_cache as charged against its bound, batch bytes plus 160 per batch; indexes, producer_state and groups estimated).",
+        "Bytes a shard holds in each bounded structure (pending_batches and read_ahead exactly; batch_cache as charged against its bound, batch bytes plus 160 per batch; indexes, producer_state, groups and fetch_sessions estimated).",
         "gauge",
     );
     for s in shards {
@@ -96,7 +96,7 @@ pub fn render(out: &mut String, shards: &[ShardMemory], process: &ProcessMemory)
     family(
         out,
         name,
-        "Items a shard holds: partitions, cached batches, producer ids (summed over partitions), groups, group members, committed offsets, transactional ids.",
+        "Items a shard holds: partitions, cached batches, producer ids (summed over partitions), groups, group members, committed offsets, transactional ids, fetch sessions and their partitions.",
         "gauge",
     );
     for s in shards {

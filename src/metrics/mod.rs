@@ -212,10 +212,16 @@ pub enum Counter {
     /// Follower reads this broker left empty, as a leader, because its replication
     /// throttle's budget was spent.
     LeaderThrottledReads,
+    /// KIP-227 fetch sessions created (full fetches with epoch 0 given a session).
+    FetchSessionsCreated,
+    /// Fetch sessions evicted from a full cache for a new one.
+    FetchSessionsEvicted,
+    /// Incremental fetches answered within a session.
+    IncrementalFetches,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 31] = [
+    pub const ALL: [Counter; 34] = [
         Counter::NetworkReceivedBytes,
         Counter::NetworkSentBytes,
         Counter::AppendedBatches,
@@ -247,6 +253,9 @@ impl Counter {
         Counter::ShardMessages,
         Counter::LeaderThrottledBytes,
         Counter::LeaderThrottledReads,
+        Counter::FetchSessionsCreated,
+        Counter::FetchSessionsEvicted,
+        Counter::IncrementalFetches,
     ];
 }
 
@@ -424,6 +433,8 @@ pub struct ShardSnapshot {
     /// Transactions in the Ongoing state on this shard's coordinator
     /// (`txn::probe::ongoing`).
     pub txn_ongoing: u64,
+    /// KIP-227 fetch sessions this shard holds (`Shard::fetch_sessions`).
+    pub fetch_sessions_open: u64,
 }
 
 /// Over the replicated partitions a shard leads: the largest lag in records of any
@@ -446,6 +457,7 @@ impl ShardSnapshot {
             errors: Vec::new(),
             replica_lag: ReplicaLag::default(),
             txn_ongoing: 0,
+            fetch_sessions_open: 0,
         }
     }
 
@@ -482,6 +494,7 @@ pub fn snapshot(shard: usize) -> Option<ShardSnapshot> {
             errors: reg.errors.iter().map(|(k, n)| (*k, *n)).collect(),
             replica_lag: ReplicaLag::default(),
             txn_ongoing: 0,
+            fetch_sessions_open: 0,
         })
     })
 }

@@ -161,6 +161,18 @@ fn counter_meta(c: Counter) -> (&'static str, &'static str) {
             "corelog_leader_replication_throttled_reads_total",
             "Follower reads a leader answered without records because its leader.replication.throttled.rate budget was spent.",
         ),
+        Counter::FetchSessionsCreated => (
+            "corelog_fetch_sessions_created_total",
+            "KIP-227 incremental fetch sessions created.",
+        ),
+        Counter::FetchSessionsEvicted => (
+            "corelog_fetch_sessions_evicted_total",
+            "Fetch sessions evicted from a full cache (max.incremental.fetch.session.cache.slots) for a new one.",
+        ),
+        Counter::IncrementalFetches => (
+            "corelog_incremental_fetches_total",
+            "Fetch requests answered incrementally within a fetch session.",
+        ),
     }
 }
 
@@ -193,6 +205,20 @@ pub fn render(shards: &[ShardSnapshot], broker: &BrokerGauges) -> String {
             "corelog_transactions_ongoing",
             &[("shard", &shard)],
             s.txn_ongoing,
+        );
+    }
+    family(
+        &mut out,
+        "corelog_fetch_sessions_open",
+        "KIP-227 fetch sessions held, per shard (a session lives on the shard of the connection that made it).",
+        "gauge",
+    );
+    for s in shards {
+        sample(
+            &mut out,
+            "corelog_fetch_sessions_open",
+            &[("shard", &s.shard.to_string())],
+            s.fetch_sessions_open,
         );
     }
     family(

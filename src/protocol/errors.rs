@@ -163,6 +163,15 @@ pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// (KIP-599); retry after the response's throttle_time_ms.
 pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 
+/// KIP-227: the Fetch named a fetch session this broker (shard) does not hold; the
+/// client answers with a full fetch that creates a new one.
+pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// KIP-227: the Fetch's session epoch is not the session's next one.
+pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+/// KIP-227: a session created with topic names (Fetch v7-12) used with topic ids
+/// (v13+), or the other way round.
+pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +270,9 @@ mod tests {
             (CONCURRENT_TRANSACTIONS, E::ConcurrentTransactions),
             (OPERATION_NOT_ATTEMPTED, E::OperationNotAttempted),
             (TRANSACTIONAL_ID_NOT_FOUND, E::TransactionalIdNotFound),
+            (FETCH_SESSION_ID_NOT_FOUND, E::FetchSessionIdNotFound),
+            (INVALID_FETCH_SESSION_EPOCH, E::InvalidFetchSessionEpoch),
+            (FETCH_SESSION_TOPIC_ID_ERROR, E::FetchSessionTopicIdError),
         ];
         for (ours, theirs) in pairs {
             assert_eq!(ours, theirs.code(), "{theirs:?}");

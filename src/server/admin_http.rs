@@ -224,6 +224,7 @@ pub async fn gather(shard: &Rc<Shard>) -> Vec<ShardSnapshot> {
                 metrics::snapshot(id).map(|mut snap| {
                     snap.replica_lag = s.replica_lag();
                     snap.txn_ongoing = crate::txn::probe::ongoing(&s);
+                    snap.fetch_sessions_open = s.fetch_sessions.borrow().len() as u64;
                     snap
                 })
             }

@@ -49,6 +49,8 @@ pub struct Shard {
     pub txn: RefCell<crate::txn::coordinator::TxnCoordinator>,
     /// Leaders' follower tracking and followers' fetch state (cluster mode).
     pub replication: RefCell<crate::replication::ShardReplication>,
+    /// KIP-227 fetch sessions made by this shard's connections.
+    pub fetch_sessions: RefCell<crate::broker::fetch_sessions::FetchSessions>,
 }
 
 impl Shard {
@@ -61,6 +63,11 @@ impl Shard {
             replication: RefCell::default(),
             txn_offsets: RefCell::default(),
             txn: RefCell::default(),
+            fetch_sessions: RefCell::new(crate::broker::fetch_sessions::FetchSessions::new(
+                broker.config.fetch_session_slots,
+                id,
+                broker.shard_count,
+            )),
             groups: RefCell::new(
                 crate::groups::coordinator::Coordinator::new(std::time::Duration::from_millis(
                     broker.config.group_initial_rebalance_delay_ms,
