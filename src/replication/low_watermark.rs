@@ -3,7 +3,7 @@
 //! every follower on a live broker, and DeleteRecords is answered once it has reached
 //! the offset the leader moved its own log start to, or at the request's timeout with
 //! REQUEST_TIMED_OUT. Followers learn the leader's log start from their fetch answers
-//! (a long-poll is answered as soon as it moves: `handlers::fetch::log_start_moved`)
+//! (a long-poll is answered as soon as it moves: `handlers::fetch::reads::log_start_moved`)
 //! and report theirs on the next fetch (`note_follower_fetch`), which wakes the waits
 //! here.
 
