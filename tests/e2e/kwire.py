@@ -17,6 +17,9 @@ API_FETCH = 1
 API_METADATA = 3
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
+API_INCREMENTAL_ALTER_CONFIGS = 44
+# IncrementalAlterConfigs ops by name.
+CONFIG_OPS = {"set": 0, "delete": 1, "append": 2, "subtract": 3}
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -474,3 +477,18 @@ def batch_headers(data):
         out.append((base_offset, attributes, record_count, crc_ok))
         pos = end
     return out
+
+
+def incremental_alter_configs(port, resource_type, name, changes, validate_only=False, timeout_s=10.0):
+    """(error code, message) of one raw IncrementalAlterConfigs v0 of resource
+    (`resource_type`, `name`) sent to the broker on `port`: `changes` are (op name, key,
+    value). For what the clients cannot send to a chosen member."""
+    configs = [string(k) + int8(CONFIG_OPS[op]) + nullable_string(v) for op, k, v in changes]
+    body = array([int8(resource_type) + string(name) + array(configs)])
+    body += int8(1 if validate_only else 0)
+    with Conn(port) as conn:
+        r = Reader(conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body, timeout_s=timeout_s))
+    r.int32()  # throttle time
+    ((code, message),) = r.array(lambda: (r.int16(), r.string(), r.int8(), r.string())[:2])
+    r.expect_end()
+    return code, message

@@ -31,7 +31,6 @@ UNCLEAN = "unclean.leader.election.enable"
 # for a loaded machine.
 ELECTED_WITHIN_S = 10
 API_DESCRIBE_CONFIGS = 32
-API_INCREMENTAL_ALTER_CONFIGS = 44
 RESOURCE_BROKER = 4
 
 
@@ -114,15 +113,8 @@ def default_resource(broker):
 def alter_raw(broker, name, key, value):
     """(error code, message) of a raw IncrementalAlterConfigs v0 SET of BROKER <name> sent
     to `broker`: the clients always send BROKER <id> to that broker."""
-    config = kwire.string(key) + kwire.int8(0) + kwire.nullable_string(value)
-    body = kwire.array([kwire.int8(RESOURCE_BROKER) + kwire.string(name) + kwire.array([config])])
-    body += kwire.int8(0)  # validate_only
-    with kwire.Conn(broker.port) as conn:
-        r = kwire.Reader(conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body, timeout_s=ADMIN_TIMEOUT_S))
-    r.int32()  # throttle time
-    ((code, message),) = r.array(lambda: (r.int16(), r.string(), r.int8(), r.string())[:2])
-    r.expect_end()
-    return code, message
+    return kwire.incremental_alter_configs(broker.port, RESOURCE_BROKER, name, [("set", key, value)],
+                                           timeout_s=ADMIN_TIMEOUT_S)
 
 
 def synonyms(broker, key):

@@ -21,9 +21,7 @@ from test_cluster_broker_configs import active_controller
 from test_cluster_topics import ADMIN_TIMEOUT_S, SETTLE_S, admin, create, live_cluster
 
 API_DESCRIBE_CONFIGS = 32
-API_INCREMENTAL_ALTER_CONFIGS = 44
 RESOURCE_TOPIC = 2
-OP = {"set": 0, "delete": 1, "append": 2, "subtract": 3}
 RETENTION = "retention.ms"
 SEGMENT = "segment.bytes"
 CLEANUP = "cleanup.policy"
@@ -38,15 +36,8 @@ CHANGED = re.compile(r"configs changed topics=")
 def alter_raw(broker, topic, changes, validate_only=False):
     """(error code, message) of a raw IncrementalAlterConfigs v0 on TOPIC `topic`, sent to
     `broker`: changes are (op name, key, value)."""
-    configs = [kwire.string(k) + kwire.int8(OP[op]) + kwire.nullable_string(v) for op, k, v in changes]
-    body = kwire.array([kwire.int8(RESOURCE_TOPIC) + kwire.string(topic) + kwire.array(configs)])
-    body += kwire.int8(1 if validate_only else 0)
-    with kwire.Conn(broker.port) as conn:
-        r = kwire.Reader(conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body, timeout_s=ADMIN_TIMEOUT_S))
-    r.int32()  # throttle time
-    ((code, message),) = r.array(lambda: (r.int16(), r.string(), r.int8(), r.string())[:2])
-    r.expect_end()
-    return code, message
+    return kwire.incremental_alter_configs(broker.port, RESOURCE_TOPIC, topic, changes, validate_only,
+                                           ADMIN_TIMEOUT_S)
 
 
 def described(broker, topic):
