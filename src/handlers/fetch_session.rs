@@ -45,10 +45,14 @@ pub enum Context {
 /// The request's session context and, for an incremental fetch, the topics to read
 /// (all of the session's partitions at their stored fetch offsets); `Err` is the
 /// top-level error to answer with, nothing read.
+///
+/// `privileged`: a follower's fetch, allowed as one (Kafka ranks its sessions above
+/// consumers' when the cache is full).
 pub fn begin(
     shard: &Shard,
     version: i16,
     req: &FetchRequest,
+    privileged: bool,
 ) -> Result<(Context, Option<Vec<FetchTopic>>), i16> {
     if version < SESSION_VERSION_MIN {
         return Ok((Context::Sessionless, None));
@@ -63,12 +67,6 @@ pub fn begin(
         if epoch == FINAL_EPOCH {
             return Ok((Context::Sessionless, None));
         }
-        let replica_id = if version >= 15 {
-            req.replica_state.replica_id.0
-        } else {
-            req.replica_id.0
-        };
-        let privileged = replica_id >= 0;
         return Ok((Context::Create { privileged }, None));
     }
     let updates = requested(&req.topics);

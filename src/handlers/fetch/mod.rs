@@ -33,10 +33,7 @@ use crate::replication::selector;
 use crate::security::acl::{Access, Operation};
 use crate::storage::legacy_format::{batches_to_message_set, DownConvertBudget};
 use crate::storage::records::inflated_bytes_max;
-use reads::{
-    fetch_round, log_start_moved, log_starts, read_until_on, sole_owner, trim_to, wait_past,
-    wait_round,
-};
+use reads::{read_across, read_until_on, sole_owner, trim_to};
 pub use reads::{read_until, reply_unless_cancelled};
 
 /// Upper bound on how long one Fetch may be held, whatever the client asks.
@@ -114,6 +111,18 @@ fn follower_placement(
     snap.placement(&m.name, partition).map(|pl| pl.shard)
 }
 
+/// The replica id of a replica fetch: a follower names itself (in the body before v15,
+/// in ReplicaState from v15); a consumer sends -1. Only a cluster member's fetch is a
+/// replica fetch.
+fn replica_of(shard: &Shard, version: i16, req: &FetchRequest) -> Option<i32> {
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    (replica_id >= 0 && shard.broker.cluster.is_some()).then_some(replica_id)
+}
+
 /// Fetch v11 added `rack_id` (KIP-392) and `preferred_read_replica`.
 const RACK_ID_VERSION_MIN: i16 = 11;
 
@@ -133,7 +142,11 @@ pub async fn handle(
         (req.max_bytes.max(0) as usize).min(shard.broker.config.fetch_bytes_max);
     // KIP-227: an incremental fetch reads (and long-polls on) every partition of its
     // session, not only those it names.
-    let (context, session_topics) = match fetch_session::begin(&shard, version, &req) {
+    // Only a cluster member's fetch that may act as one counts as a follower's: the
+    // replica id is the client's word.
+    let privileged =
+        replica_of(&shard, version, &req).is_some() && access.cluster(Operation::ClusterAction);
+    let (context, session_topics) = match fetch_session::begin(&shard, version, &req, privileged) {
         Ok(begun) => begun,
         Err(code) => return refuse(version, code),
     };
@@ -145,53 +158,23 @@ pub async fn handle(
     let session = (context, asked);
     // One owner for every partition (the usual consumer of one broker's partitions on
     // one shard): the whole long-poll runs there, one hop there and one back.
-    if let Some(owner) = sole_owner(&wanted) {
-        let items = wanted.iter().map(|w| w.item.clone()).collect();
-        let args = (response_bytes_max, min_bytes, max_wait);
-        let results = read_until_on(&shard, owner, items, args).await;
-        let out = (topics, results);
-        return respond(
-            &shard,
-            version,
-            listener,
-            &wanted,
-            out,
-            response_bytes_max,
-            session,
-        );
-    }
-    let mut results = fetch_round(&shard, &wanted, response_bytes_max).await;
-    // A consumer pointed to a follower gets no records here, and its answer at once.
-    let redirected = drop_redirected(&wanted, &mut results);
-    let starts = log_starts(&results);
-    let mut wait_started = None;
-    loop {
-        let bytes: usize = results.iter().map(FetchResult::bytes).sum();
-        let errors = redirected || results.iter().any(|r| r.error_code != ec::NONE);
-        let elapsed = started.elapsed();
-        let moved = log_start_moved(wanted.iter().map(|w| &w.item), &starts, &results);
-        if bytes >= min_bytes || errors || moved || elapsed >= max_wait {
-            break;
+    let results = match sole_owner(&wanted) {
+        Some(owner) => {
+            let items = wanted.iter().map(|w| w.item.clone()).collect();
+            let args = (response_bytes_max, min_bytes, max_wait);
+            read_until_on(&shard, owner, items, args).await
         }
-        // Park on the owners; the first to see new data (or the deadline) answers.
-        for (w, r) in wanted.iter_mut().zip(&results) {
-            w.item.wait_past = wait_past(&w.item, r);
+        None => {
+            let wait = (started, min_bytes, max_wait);
+            read_across(&shard, &mut wanted, response_bytes_max, wait).await
         }
-        if wait_started.is_none() {
-            wait_started = metrics::now();
-        }
-        for (i, r) in wait_round(&shard, &wanted, response_bytes_max, max_wait - elapsed).await {
-            results[i] = r;
-        }
-    }
-    metrics::record_since(Stage::FetchWait, wait_started);
-    let out = (topics, results);
+    };
     respond(
         &shard,
         version,
         listener,
         &wanted,
-        out,
+        (topics, results),
         response_bytes_max,
         session,
     )
@@ -442,14 +425,7 @@ fn resolve(
     access: &Access,
 ) -> (Vec<FetchTopicOut>, Vec<Wanted>) {
     let snap = shard.broker.metadata.snapshot();
-    // A follower names itself (in the body before v15, in ReplicaState from v15); a
-    // consumer sends -1. Only a cluster member's fetch is a replica fetch.
-    let replica_id = if version >= 15 {
-        req.replica_state.replica_id.0
-    } else {
-        req.replica_id.0
-    };
-    let replica = (replica_id >= 0 && shard.broker.cluster.is_some()).then_some(replica_id);
+    let replica = replica_of(shard, version, req);
     // isolation_level is in the request from v4 (READ_UNCOMMITTED before).
     let read_committed = version >= 4 && req.isolation_level == 1;
     // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ per topic;

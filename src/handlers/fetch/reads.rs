@@ -14,7 +14,7 @@ fn by_owner(wanted: &[Wanted]) -> HashMap<usize, Vec<(usize, FetchItem)>> {
     groups
 }
 
-pub(super) async fn fetch_round(
+async fn fetch_round(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     response_bytes_max: usize,
@@ -37,7 +37,7 @@ pub(super) async fn fetch_round(
 /// dropped (and end) and those owners get an immediate read instead, so data that
 /// arrived there meanwhile goes out in the same response. Results come by index in
 /// `wanted`.
-pub(super) async fn wait_round(
+async fn wait_round(
     shard: &Rc<Shard>,
     wanted: &[Wanted],
     response_bytes_max: usize,
@@ -169,7 +169,7 @@ pub async fn read_until(
 /// throttle left empty, nothing of this partition (its data is there but may not be
 /// sent yet, so waiting for it would return at once, again and again; Kafka's delayed
 /// fetch does not count throttled partitions either).
-pub(super) fn wait_past(item: &FetchItem, r: &FetchResult) -> i64 {
+fn wait_past(item: &FetchItem, r: &FetchResult) -> i64 {
     if r.throttled {
         return i64::MAX;
     }
@@ -177,7 +177,7 @@ pub(super) fn wait_past(item: &FetchItem, r: &FetchResult) -> i64 {
 }
 
 /// Each partition's log start offset as a request's first read saw it.
-pub(super) fn log_starts(results: &[FetchResult]) -> Vec<i64> {
+fn log_starts(results: &[FetchResult]) -> Vec<i64> {
     results.iter().map(|r| r.log_start_offset).collect()
 }
 
@@ -187,7 +187,7 @@ pub(super) fn log_starts(results: &[FetchResult]) -> Vec<i64> {
 /// and reports it on its next fetch, which is what the leader's DeleteRecords waits for
 /// (`Shard::wait_low_watermark`). Only a move during the wait counts, so a follower
 /// whose log start cannot follow (yet) is never answered in a loop.
-pub(super) fn log_start_moved<'a>(
+fn log_start_moved<'a>(
     items: impl Iterator<Item = &'a FetchItem>,
     starts: &[i64],
     results: &[FetchResult],
@@ -261,6 +261,42 @@ pub(super) fn trim_to(results: &mut [FetchResult], max_bytes: usize) {
         }
         r.batches.truncate(keep);
     }
+}
+
+/// Reads `wanted` spread over several owner shards, one round and then long-poll rounds
+/// until `min_bytes` are there, an error, a moved log start or `max_wait` since
+/// `started`. A consumer pointed to a follower (KIP-392) gets no records, at once.
+pub(super) async fn read_across(
+    shard: &Rc<Shard>,
+    wanted: &mut [Wanted],
+    response_bytes_max: usize,
+    (started, min_bytes, max_wait): (Instant, usize, Duration),
+) -> Vec<FetchResult> {
+    let mut results = fetch_round(shard, wanted, response_bytes_max).await;
+    let redirected = drop_redirected(wanted, &mut results);
+    let starts = log_starts(&results);
+    let mut wait_started = None;
+    loop {
+        let bytes: usize = results.iter().map(FetchResult::bytes).sum();
+        let errors = redirected || results.iter().any(|r| r.error_code != ec::NONE);
+        let elapsed = started.elapsed();
+        let moved = log_start_moved(wanted.iter().map(|w| &w.item), &starts, &results);
+        if bytes >= min_bytes || errors || moved || elapsed >= max_wait {
+            break;
+        }
+        // Park on the owners; the first to see new data (or the deadline) answers.
+        for (w, r) in wanted.iter_mut().zip(&results) {
+            w.item.wait_past = wait_past(&w.item, r);
+        }
+        if wait_started.is_none() {
+            wait_started = metrics::now();
+        }
+        for (i, r) in wait_round(shard, wanted, response_bytes_max, max_wait - elapsed).await {
+            results[i] = r;
+        }
+    }
+    metrics::record_since(Stage::FetchWait, wait_started);
+    results
 }
 
 #[cfg(test)]
